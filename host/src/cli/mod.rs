@@ -1,0 +1,129 @@
+//! Command-line surface. Each subcommand lives in its own file and only
+//! turns arguments into library calls and results into text or JSON.
+//!
+//! Exit status: 0 success, 1 the thing asked for failed, 2 bad usage or bad
+//! input (with a message naming the file, key or argument).
+
+mod call;
+mod inspect;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use warden::component::{Runtime, RuntimeConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "warden",
+    version,
+    about = "A WebAssembly-plugin sandbox host with OTP-style supervision"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show a component's imports, exports (with WIT types) and the Warden
+    /// worlds it satisfies.
+    Inspect(inspect::Args),
+    /// Call any exported function with JSON arguments.
+    Call(call::Args),
+}
+
+/// Why a command did not succeed, and so which exit status it gets.
+pub enum Failure {
+    /// Bad usage or bad input: exit 2.
+    BadInput(anyhow::Error),
+    /// The thing asked for failed: exit 1.
+    Failed(anyhow::Error),
+}
+
+impl Failure {
+    pub fn bad_input(err: impl Into<anyhow::Error>) -> Self {
+        Self::BadInput(err.into())
+    }
+
+    pub fn failed(err: impl Into<anyhow::Error>) -> Self {
+        Self::Failed(err.into())
+    }
+
+    /// Sorts a component error by whose fault it is.
+    pub fn from_component(err: warden::component::ComponentError) -> Self {
+        if err.is_bad_input() {
+            Self::BadInput(err.into())
+        } else {
+            Self::Failed(err.into())
+        }
+    }
+}
+
+pub type CmdResult = Result<(), Failure>;
+
+/// Options shared by commands that load components.
+#[derive(clap::Args, Clone)]
+pub struct CacheArgs {
+    /// Directory for compiled components (default: $XDG_CACHE_HOME/warden or ~/.cache/warden).
+    #[arg(long, env = "WARDEN_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Do not read or write the compile cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+impl CacheArgs {
+    pub fn runtime(&self) -> Result<Runtime, Failure> {
+        let cache_dir = if self.no_cache {
+            None
+        } else {
+            self.cache_dir.clone().or_else(default_cache_dir)
+        };
+        Runtime::new(RuntimeConfig {
+            cache_dir,
+            ..RuntimeConfig::default()
+        })
+        .map_err(Failure::failed)
+    }
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|base| base.join("warden"))
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Inspect(args) => inspect::run(args),
+        Command::Call(args) => call::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::BadInput(err)) => {
+            eprintln!("error: {}", one_line(&err));
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(err)) => {
+            eprintln!("error: {}", one_line(&err));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn one_line(err: &anyhow::Error) -> String {
+    format!("{err:#}").lines().collect::<Vec<_>>().join(" ")
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

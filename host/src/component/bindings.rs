@@ -1,0 +1,26 @@
+//! Host-side bindings generated from `wit/warden.wit`.
+//!
+//! One `bindgen!` per world, sharing the `host` import interface, so an
+//! actor-only plugin is checked against `actor-plugin` and never asked for
+//! `operation` exports it does not have.
+
+/// Bindings for the `actor-plugin` world; owns the `host` interface.
+pub mod actor {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "actor-plugin",
+    });
+}
+
+/// Bindings for the `operation-plugin` world.
+pub mod operation {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "operation-plugin",
+        with: {
+            "warden:plugin/host": super::actor::warden::plugin::host,
+        },
+    });
+}
+
+pub use actor::warden::plugin::host::{Host as HostImports, Level as LogLevel};

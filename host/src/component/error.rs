@@ -1,0 +1,170 @@
+//! The one error type of the component runtime.
+//!
+//! Every way a guest can fail — or a user's file can be wrong — ends in a
+//! [`ComponentError`] variant that callers match on. Guest-caused failures
+//! never become host panics: classification happens in
+//! [`crate::component::sandbox`] from wasmtime's trap codes and the store's
+//! own records (the memory limiter, the output capture), never from error
+//! text.
+
+use std::path::PathBuf;
+
+/// Why loading or running a component failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ComponentError {
+    /// The bytes are not WebAssembly at all.
+    #[error("not a WebAssembly file: {reason}")]
+    NotWasm { reason: String },
+
+    /// The bytes are a core WebAssembly module, not a component.
+    #[error(
+        "a core WebAssembly module, not a component (build plugins for wasm32-wasip2, \
+         or wrap the module with `wasm-tools component new`)"
+    )]
+    NotAComponent,
+
+    /// The bytes start like a component but do not compile (truncated,
+    /// corrupted, or using features this host does not enable).
+    #[error("invalid component: {reason}")]
+    Malformed { reason: String },
+
+    /// The component does not export what a world requires.
+    #[error("{}", world_mismatch_message(world, missing, mistyped))]
+    WorldMismatch {
+        world: String,
+        missing: Vec<String>,
+        mistyped: Vec<Mistyped>,
+    },
+
+    /// The component could not be linked or instantiated (an import this
+    /// host does not provide, a start function that trapped, …).
+    #[error("cannot instantiate component: {reason}")]
+    Instantiation { reason: String },
+
+    /// No exported function has that name.
+    #[error("no exported function `{name}`{}", hint_suffix(available))]
+    NoSuchFunction {
+        name: String,
+        available: Vec<String>,
+    },
+
+    /// The call's arguments do not match the function's parameter types.
+    #[error("{0}")]
+    BadArguments(#[from] crate::component::values::ValueError),
+
+    /// The call ran past its wall-clock timeout.
+    #[error("timed out after {timeout_ms} ms")]
+    Timeout { timeout_ms: u64 },
+
+    /// The call used up its fuel budget.
+    #[error("ran out of fuel (budget {budget})")]
+    OutOfFuel { budget: u64 },
+
+    /// The guest tried to grow its memory past the limit.
+    #[error("memory limit of {limit_bytes} bytes reached")]
+    MemoryLimit { limit_bytes: usize },
+
+    /// The guest wrote more to stdout/stderr than its limit allows (only
+    /// when output overflow is configured to fail the call).
+    #[error("output limit of {limit_bytes} bytes exceeded")]
+    OutputLimit { limit_bytes: usize },
+
+    /// The guest trapped: a panic, `unreachable`, a stack overflow, an
+    /// out-of-bounds access, … `message` includes the guest's panic message
+    /// when it printed one.
+    #[error("trap: {message}")]
+    Trap {
+        message: String,
+        backtrace: Option<String>,
+    },
+
+    /// An earlier trap poisoned this instance; only a new instance can run.
+    #[error("instance is unusable after an earlier failure; start a new one")]
+    Poisoned,
+
+    /// Reading a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A capability (preopened directory) could not be granted.
+    #[error("cannot grant directory {}: {reason}", host.display())]
+    Capability { host: PathBuf, reason: String },
+}
+
+/// An export that exists but has the wrong type.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Mistyped {
+    pub name: String,
+    pub expected: String,
+    pub found: String,
+}
+
+impl ComponentError {
+    /// True when the failure comes from what the user handed in (a file, a
+    /// world, arguments) rather than from running the guest: the CLI exits
+    /// with status 2 for these.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            Self::NotWasm { .. }
+                | Self::NotAComponent
+                | Self::Malformed { .. }
+                | Self::WorldMismatch { .. }
+                | Self::NoSuchFunction { .. }
+                | Self::BadArguments(_)
+                | Self::Io { .. }
+                | Self::Capability { .. }
+        )
+    }
+
+    /// A short machine-readable name of the variant (`timeout`,
+    /// `out_of_fuel`, …) for reports and events.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NotWasm { .. } => "not_wasm",
+            Self::NotAComponent => "not_a_component",
+            Self::Malformed { .. } => "malformed",
+            Self::WorldMismatch { .. } => "world_mismatch",
+            Self::Instantiation { .. } => "instantiation",
+            Self::NoSuchFunction { .. } => "no_such_function",
+            Self::BadArguments(_) => "bad_arguments",
+            Self::Timeout { .. } => "timeout",
+            Self::OutOfFuel { .. } => "out_of_fuel",
+            Self::MemoryLimit { .. } => "memory_limit",
+            Self::OutputLimit { .. } => "output_limit",
+            Self::Trap { .. } => "trap",
+            Self::Poisoned => "poisoned",
+            Self::Io { .. } => "io",
+            Self::Capability { .. } => "capability",
+        }
+    }
+}
+
+fn world_mismatch_message(world: &str, missing: &[String], mistyped: &[Mistyped]) -> String {
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("missing {}", missing.join(", ")));
+    }
+    for m in mistyped {
+        parts.push(format!(
+            "`{}` has type `{}`, expected `{}`",
+            m.name, m.found, m.expected
+        ));
+    }
+    format!(
+        "component does not fit world `{world}`: {}",
+        parts.join("; ")
+    )
+}
+
+fn hint_suffix(available: &[String]) -> String {
+    if available.is_empty() {
+        " (the component exports no functions)".to_string()
+    } else {
+        format!(" (exported: {})", available.join(", "))
+    }
+}

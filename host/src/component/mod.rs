@@ -1,0 +1,42 @@
+//! The component runtime: loading user-supplied Wasm components and running
+//! them sandboxed.
+//!
+//! This module is the only place that talks to wasmtime, so its API churn
+//! stays here. It owns:
+//! - [`Runtime`] — engines (plain and fuel-metered), the linker with WASI p2
+//!   and `warden:plugin/host`, the epoch ticker and the compile cache;
+//! - [`Sandbox`] — one instance in its own Store under [`Limits`], with only
+//!   the [`Capabilities`] granted, and the classification of every guest
+//!   failure into a [`ComponentError`];
+//! - worlds ([`world`]), typed actor access ([`ActorProgram`]), dynamic calls
+//!   by name with JSON values ([`exports`], [`values`]).
+//!
+//! It never panics on guest input, and never grants anything by default:
+//! no files, no env, no args, no sockets, no real clock or randomness.
+
+mod actor;
+mod bindings;
+mod cache;
+mod caps;
+mod capture;
+mod clock_guard;
+mod engine;
+mod error;
+pub mod exports;
+mod host_iface;
+pub mod invoke;
+mod limits;
+mod sandbox;
+pub mod values;
+pub mod wit_text;
+pub mod world;
+
+pub use actor::{ActorInstance, ActorProgram};
+pub use caps::{Capabilities, DirGrant, DirGrantError};
+pub use capture::{CapturedText, Overflow};
+pub use engine::{Compiled, Metering, Origin, PoolingConfig, Prepared, Runtime, RuntimeConfig};
+pub use error::{ComponentError, Mistyped};
+pub use host_iface::{HostContext, Mailer};
+pub use limits::Limits;
+pub use sandbox::{CallReport, GuestState, Sandbox};
+pub use world::World;

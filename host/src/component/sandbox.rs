@@ -1,0 +1,390 @@
+//! One sandboxed instance: a wasmtime `Store` with its limits, capabilities
+//! and captured output, and the single place where guest failures are
+//! turned into [`ComponentError`]s.
+//!
+//! Invariants:
+//! - every call (instantiation included) runs with the fuel budget and the
+//!   epoch deadline set fresh, so a new Store never starts at zero fuel or
+//!   an expired deadline;
+//! - after any failure inside the guest the sandbox is poisoned and refuses
+//!   further calls: wasmtime does not allow re-entering an instance that
+//!   trapped, and a half-updated guest state must not be trusted anyway.
+//!   A new incarnation is a new `Sandbox` from the same [`Prepared`].
+
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{ComponentExportIndex, Instance, ResourceTable, Val};
+use wasmtime::{Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::component::caps::Capabilities;
+use crate::component::capture::{Capture, CapturedText};
+use crate::component::engine::{Metering, Prepared};
+use crate::component::error::ComponentError;
+use crate::component::host_iface::HostContext;
+use crate::component::limits::{Limits, MemoryLimiter};
+
+/// The data every guest's Store carries.
+pub struct GuestState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    stdout: Capture,
+    stderr: Capture,
+    pub(crate) host: HostContext,
+    /// Start of the guest's monotonic clock; `None` when frozen.
+    clock_base: Option<Instant>,
+    /// When the running call's wall-clock budget ends.
+    call_deadline: Option<Instant>,
+}
+
+impl GuestState {
+    /// The guest's monotonic clock reading, in nanoseconds.
+    pub(crate) fn monotonic_now(&self) -> u64 {
+        self.clock_base
+            .map_or(0, |base| base.elapsed().as_nanos() as u64)
+    }
+
+    pub(crate) fn call_deadline(&self) -> Option<Instant> {
+        self.call_deadline
+    }
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A live instance under limits.
+pub struct Sandbox {
+    store: Store<GuestState>,
+    instance: Instance,
+    prepared: Prepared,
+    limits: Limits,
+    poisoned: bool,
+}
+
+/// What a call produced besides its values.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CallReport {
+    pub stdout: CapturedText,
+    pub stderr: CapturedText,
+    /// Fuel consumed, when the call was metered.
+    pub fuel_used: Option<u64>,
+    pub duration: Duration,
+}
+
+/// A frozen wall clock at the Unix epoch: guests see no real time unless
+/// granted, which keeps runs reproducible.
+struct FrozenClock;
+
+/// The real monotonic clock, counted from a base the host also knows (the
+/// sleep guard needs the guest's notion of "now").
+struct MonotonicSince(Instant);
+
+impl wasmtime_wasi::HostMonotonicClock for MonotonicSince {
+    fn resolution(&self) -> u64 {
+        1
+    }
+    fn now(&self) -> u64 {
+        self.0.elapsed().as_nanos() as u64
+    }
+}
+
+impl wasmtime_wasi::HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+impl Sandbox {
+    /// Instantiates `prepared` in a fresh Store.
+    pub fn new(
+        prepared: &Prepared,
+        limits: &Limits,
+        caps: &Capabilities,
+        host: HostContext,
+    ) -> Result<Self, ComponentError> {
+        let stdout = Capture::new(limits.output_bytes, limits.output_overflow);
+        let stderr = Capture::new(limits.output_bytes, limits.output_overflow);
+        let mut builder = WasiCtxBuilder::new();
+        builder
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_blocking_current_thread(true);
+        let clock_base = if caps.clocks {
+            let base = Instant::now();
+            builder.monotonic_clock(MonotonicSince(base));
+            Some(base)
+        } else {
+            builder.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
+            None
+        };
+        if !caps.random {
+            // Seeded generators: reproducible runs, and still fine for
+            // hash-map seeds, which is what most guests want randomness for.
+            builder
+                .secure_random(wasmtime_wasi::Deterministic::new(vec![
+                    0x5a, 0x17, 0xc3, 0x88,
+                ]))
+                .insecure_random(wasmtime_wasi::Deterministic::new(vec![0x2b, 0x91, 0x4e]))
+                .insecure_random_seed(0x5741_5244_454e);
+        }
+        caps.apply(&mut builder)?;
+        let state = GuestState {
+            wasi: builder.build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(limits.memory_bytes),
+            stdout,
+            stderr,
+            host,
+            clock_base,
+            call_deadline: None,
+        };
+        let mut store = Store::new(prepared.compiled.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        let mut sandbox_store = PreparedStore {
+            store: &mut store,
+            limits,
+            metering: prepared.metering(),
+            tick: prepared.runtime().epoch_tick(),
+        };
+        sandbox_store.arm()?;
+        let instance = match prepared.pre.instantiate(&mut store) {
+            Ok(instance) => instance,
+            Err(err) => {
+                return Err(match classify(&store, limits, err) {
+                    ComponentError::Trap { message, .. } => {
+                        ComponentError::Instantiation { reason: message }
+                    }
+                    other => other,
+                });
+            }
+        };
+        Ok(Self {
+            store,
+            instance,
+            prepared: prepared.clone(),
+            limits: limits.clone(),
+            poisoned: false,
+        })
+    }
+
+    pub fn prepared(&self) -> &Prepared {
+        &self.prepared
+    }
+
+    pub fn instance(&self) -> Instance {
+        self.instance
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// True after a failure: every further call returns `Poisoned`.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    /// Runs `f` against the store under this sandbox's limits and
+    /// classifies any failure. The building block for typed calls.
+    pub fn run<R>(
+        &mut self,
+        f: impl FnOnce(&mut Store<GuestState>, Instance) -> wasmtime::Result<R>,
+    ) -> Result<R, ComponentError> {
+        if self.poisoned {
+            return Err(ComponentError::Poisoned);
+        }
+        PreparedStore {
+            store: &mut self.store,
+            limits: &self.limits,
+            metering: self.prepared.metering(),
+            tick: self.prepared.runtime().epoch_tick(),
+        }
+        .arm()?;
+        match f(&mut self.store, self.instance) {
+            Ok(value) => Ok(value),
+            Err(err) => {
+                self.poisoned = true;
+                Err(classify(&self.store, &self.limits, err))
+            }
+        }
+    }
+
+    /// Calls an exported function with dynamically typed values.
+    pub fn call(
+        &mut self,
+        func: &ComponentExportIndex,
+        params: &[Val],
+        result_count: usize,
+    ) -> Result<(Vec<Val>, CallReport), ComponentError> {
+        let started = Instant::now();
+        let fuel_before = self.fuel_budget();
+        let outcome = self.run(|store, instance| {
+            let func = instance
+                .get_func(&mut *store, func)
+                .ok_or_else(|| wasmtime::format_err!("export is not a function"))?;
+            let mut results = vec![Val::Bool(false); result_count];
+            func.call(&mut *store, params, &mut results)?;
+            Ok(results)
+        });
+        let report = self.take_report(started, fuel_before);
+        outcome.map(|values| (values, report))
+    }
+
+    /// Stdout/stderr of the last call(s), emptied, with timing and fuel.
+    pub fn take_report(&mut self, started: Instant, fuel_before: Option<u64>) -> CallReport {
+        let fuel_used = match (fuel_before, self.store.get_fuel().ok()) {
+            (Some(before), Some(after)) => Some(before.saturating_sub(after)),
+            _ => None,
+        };
+        let state = self.store.data();
+        CallReport {
+            stdout: state.stdout.take(),
+            stderr: state.stderr.take(),
+            fuel_used,
+            duration: started.elapsed(),
+        }
+    }
+
+    fn fuel_budget(&self) -> Option<u64> {
+        match self.prepared.metering() {
+            Metering::Fuel => Some(self.limits.fuel.unwrap_or(u64::MAX)),
+            Metering::Off => None,
+        }
+    }
+
+    /// Captured stderr so far (without emptying it).
+    pub fn store(&self) -> &Store<GuestState> {
+        &self.store
+    }
+}
+
+/// Sets fuel and the epoch deadline on a store before a call.
+struct PreparedStore<'a> {
+    store: &'a mut Store<GuestState>,
+    limits: &'a Limits,
+    metering: Metering,
+    tick: Duration,
+}
+
+impl PreparedStore<'_> {
+    fn arm(&mut self) -> Result<(), ComponentError> {
+        if self.metering == Metering::Fuel {
+            let fuel = self.limits.fuel.unwrap_or(u64::MAX);
+            self.store
+                .set_fuel(fuel)
+                .map_err(|err| ComponentError::Instantiation {
+                    reason: crate::component::engine::one_line(&err),
+                })?;
+        }
+        self.store
+            .set_epoch_deadline(deadline_ticks(self.limits.timeout, self.tick));
+        self.store.data_mut().call_deadline = self.limits.timeout.map(|t| Instant::now() + t);
+        Ok(())
+    }
+}
+
+/// Ticks until the deadline. One extra tick because the first may come at
+/// any moment: the call then ends between `timeout` and `timeout + tick`.
+fn deadline_ticks(timeout: Option<Duration>, tick: Duration) -> u64 {
+    match timeout {
+        None => u64::MAX / 2,
+        Some(t) => {
+            let tick_ns = tick.as_nanos().max(1);
+            (t.as_nanos().div_ceil(tick_ns) as u64).saturating_add(1)
+        }
+    }
+}
+
+/// Turns a failed call into the error a caller can match on. The store's
+/// own records (limiter, output capture) take precedence over the trap
+/// code, because a refused allocation surfaces as `unreachable` in Rust
+/// guests and an output overflow as a host-stream error.
+fn classify(store: &Store<GuestState>, limits: &Limits, err: wasmtime::Error) -> ComponentError {
+    let state = store.data();
+    if state.limiter.denied() {
+        return ComponentError::MemoryLimit {
+            limit_bytes: state.limiter.max_bytes(),
+        };
+    }
+    if state.stdout.overflowed_fatally() || state.stderr.overflowed_fatally() {
+        return ComponentError::OutputLimit {
+            limit_bytes: state.stdout.limit(),
+        };
+    }
+    let backtrace = err
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(|bt| bt.to_string());
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => ComponentError::OutOfFuel {
+            budget: limits.fuel.unwrap_or(0),
+        },
+        Some(Trap::Interrupt) => ComponentError::Timeout {
+            timeout_ms: limits.timeout.map_or(0, |t| t.as_millis() as u64),
+        },
+        Some(trap) => {
+            let mut message = trap.to_string();
+            if let Some(panic) = guest_panic_message(state) {
+                message = format!("{message}: {panic}");
+            }
+            ComponentError::Trap { message, backtrace }
+        }
+        None => ComponentError::Trap {
+            message: crate::component::engine::one_line(&err),
+            backtrace,
+        },
+    }
+}
+
+/// Rust guests print `panicked at src/lib.rs:3:5:\nmessage` to stderr
+/// before trapping; find that message without consuming the capture.
+fn guest_panic_message(state: &GuestState) -> Option<String> {
+    let text = state.stderr.peek();
+    let at = text.rfind("panicked at ")?;
+    let after = &text[at..];
+    let mut lines = after.lines();
+    let location = lines
+        .next()?
+        .trim_end_matches(':')
+        .trim_start_matches("panicked at ");
+    let message: Vec<&str> = lines.take_while(|l| !l.starts_with("note:")).collect();
+    let message = message.join(" ").trim().to_string();
+    Some(if message.is_empty() {
+        format!("panicked at {location}")
+    } else {
+        format!("{message} (panicked at {location})")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_round_up_and_add_one_tick() {
+        let tick = Duration::from_millis(5);
+        assert_eq!(deadline_ticks(Some(Duration::from_millis(100)), tick), 21);
+        assert_eq!(deadline_ticks(Some(Duration::from_millis(101)), tick), 22);
+        assert_eq!(deadline_ticks(Some(Duration::ZERO), tick), 1);
+        assert!(deadline_ticks(None, tick) > 1 << 60);
+    }
+}

@@ -1,0 +1,30 @@
+//! Warden: a WebAssembly-plugin sandbox host with Erlang/OTP-style
+//! supervision.
+//!
+//! The nouns, in the order you meet them:
+//! - a [`Runtime`](component::Runtime) loads user-supplied WebAssembly
+//!   components (compiling each version once, caching the machine code);
+//! - a [`Sandbox`](component::Sandbox) is one instance of a component in its
+//!   own Store, under [`Limits`](component::Limits) (memory, fuel, wall
+//!   time, output) and with only the
+//!   [`Capabilities`](component::Capabilities) granted;
+//! - an [`ActorProgram`](component::ActorProgram) is a component of the
+//!   `actor-plugin` world (see `wit/warden.wit`), whose instances receive
+//!   messages, and can snapshot and restore their state.
+//!
+//! ```no_run
+//! use warden::component::{Capabilities, HostContext, Limits, Metering, Runtime, RuntimeConfig, ActorProgram};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = Runtime::new(RuntimeConfig::default())?;
+//! let bytes = std::fs::read("counter.wasm")?;
+//! let program = ActorProgram::new(runtime.prepare(&bytes, Metering::Off)?)?;
+//! let mut counter = program.instantiate(&Limits::default(), &Capabilities::default(), HostContext::isolated("counter"))?;
+//! counter.init("")?.map_err(|e| format!("init refused: {e}"))?;
+//! let reply = counter.handle(b"inc")?.map_err(|e| format!("handle refused: {e}"))?;
+//! assert_eq!(reply, b"1");
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod component;

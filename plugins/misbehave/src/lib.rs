@@ -1,0 +1,158 @@
+//! `misbehave`: a component that misbehaves on request, to test the host's
+//! sandbox, resource limits and supervision.
+//!
+//! Its world (`wit/misbehave.wit`) includes `warden:plugin/actor-plugin`
+//! and adds free functions, each one fault: an endless loop, unbounded
+//! allocation, a trap, a stack overflow, reads outside the granted
+//! directories, and a flood of output. `add` is the one well-behaved
+//! function. The actor's `handle` runs the same faults by name so that a
+//! supervised child can be made to misbehave.
+//!
+//! It uses `wit-bindgen` directly rather than `warden-sdk`, because its
+//! world is not one of the SDK's.
+
+use std::hint::black_box;
+use std::io::Write;
+
+use exports::warden::plugin::actor;
+
+wit_bindgen::generate!({
+    path: ["../../wit", "wit"],
+    world: "warden:misbehave/misbehave",
+    generate_all,
+});
+
+struct Misbehave;
+
+/// Bytes in a mebibyte; also the size of each allocation of
+/// `allocate-forever` and of each `flood-stdout` chunk.
+const MIB: usize = 1 << 20;
+
+fn loop_forever() -> ! {
+    let mut spins: u64 = 0;
+    loop {
+        spins = black_box(spins.wrapping_add(1));
+    }
+}
+
+fn allocate_forever() -> ! {
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut block = Vec::new();
+        if block.try_reserve_exact(MIB).is_err() || blocks.try_reserve(1).is_err() {
+            panic!("misbehave: out of memory after {} MiB", blocks.len());
+        }
+        block.resize(MIB, 0);
+        // Touch every page so the memory is really committed.
+        for page in block.chunks_mut(4096) {
+            page[0] = 1;
+        }
+        blocks.push(black_box(block));
+    }
+}
+
+fn trap() -> ! {
+    panic!("misbehave: deliberate trap");
+}
+
+/// One frame of the unbounded recursion. The buffer is read after the
+/// recursive call, so the call cannot be a tail call, and `black_box` keeps
+/// the optimiser from removing the buffer or the recursion.
+#[inline(never)]
+#[expect(unconditional_recursion, reason = "the stack overflow is the point")]
+fn recurse(depth: u64) -> u64 {
+    let mut frame = [0u8; 512];
+    frame[(depth % 512) as usize] = depth as u8;
+    let frame = black_box(frame);
+    let deeper = recurse(black_box(depth.wrapping_add(1)));
+    deeper.wrapping_add(u64::from(frame[(deeper % 512) as usize]))
+}
+
+fn read_passwd() -> Result<String, String> {
+    std::fs::read_to_string("/etc/passwd").map_err(|e| format!("/etc/passwd: {e}"))
+}
+
+fn escape_dir() -> Result<String, String> {
+    let mut errors = Vec::new();
+    for path in ["../secret.txt", "/data/../../secret.txt"] {
+        match std::fs::read_to_string(path) {
+            Ok(contents) => return Ok(contents),
+            Err(e) => errors.push(format!("{path}: {e}")),
+        }
+    }
+    Err(errors.join("; "))
+}
+
+fn flood_stdout(megabytes: u32) {
+    // 1023 characters and a newline: 1024 lines make a MiB.
+    let line = "x".repeat(1023);
+    for _ in 0..u64::from(megabytes) * (MIB as u64 / 1024) {
+        println!("{line}");
+    }
+    let _ = std::io::stdout().flush();
+    eprintln!("misbehave: wrote {megabytes} MiB to stdout");
+}
+
+impl Guest for Misbehave {
+    fn loop_forever() {
+        loop_forever()
+    }
+
+    fn allocate_forever() -> u64 {
+        allocate_forever()
+    }
+
+    fn trap() {
+        trap()
+    }
+
+    fn stack_overflow(depth: u64) -> u64 {
+        recurse(depth)
+    }
+
+    fn read_passwd() -> Result<String, String> {
+        read_passwd()
+    }
+
+    fn escape_dir() -> Result<String, String> {
+        escape_dir()
+    }
+
+    fn flood_stdout(megabytes: u32) {
+        flood_stdout(megabytes)
+    }
+
+    fn add(a: i32, b: i32) -> i32 {
+        a.wrapping_add(b)
+    }
+}
+
+impl actor::Guest for Misbehave {
+    fn init(_config: String) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn handle(message: Vec<u8>) -> Result<Vec<u8>, String> {
+        match message.as_slice() {
+            b"loop" => loop_forever(),
+            b"alloc" => allocate_forever(),
+            b"trap" => trap(),
+            b"overflow" => Ok(recurse(0).to_string().into_bytes()),
+            b"ok" => Ok(b"ok".to_vec()),
+            _ => Err(format!(
+                "unknown command: {}",
+                String::from_utf8_lossy(&message)
+            )),
+        }
+    }
+
+    fn snapshot() -> Result<Vec<u8>, String> {
+        Ok(Vec::new())
+    }
+
+    fn restore(_state: Vec<u8>) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+export!(Misbehave);

@@ -1,0 +1,417 @@
+//! The component runtime through the library API: limits, typed errors,
+//! capabilities, snapshot/restore and the compile cache.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use warden::component::invoke::call_json;
+use warden::component::{
+    ActorProgram, Capabilities, ComponentError, DirGrant, HostContext, Limits, Metering, Origin,
+    Runtime, RuntimeConfig, World, world,
+};
+
+use crate::support::{plugin, prepare, runtime};
+
+fn limits() -> Limits {
+    Limits {
+        timeout: Some(Duration::from_secs(2)),
+        ..Limits::default()
+    }
+}
+
+fn call(
+    rt: &Runtime,
+    name: &str,
+    func: &str,
+    args: &[serde_json::Value],
+    limits: &Limits,
+    caps: &Capabilities,
+) -> Result<serde_json::Value, ComponentError> {
+    let metering = if limits.fuel.is_some() {
+        Metering::Fuel
+    } else {
+        Metering::Off
+    };
+    let prepared = prepare(rt, name, metering);
+    call_json(&prepared, func, args, limits, caps, None)?.outcome
+}
+
+fn counter_works(rt: &Runtime) {
+    let program =
+        ActorProgram::new(prepare(rt, "counter", Metering::Off)).expect("counter fits actor world");
+    let mut actor = program
+        .instantiate(
+            &limits(),
+            &Capabilities::default(),
+            HostContext::isolated("counter"),
+        )
+        .expect("instantiate");
+    actor.init("").unwrap().unwrap();
+    assert_eq!(actor.handle(b"inc").unwrap().unwrap(), b"1");
+    assert_eq!(actor.handle(b"add 41").unwrap().unwrap(), b"42");
+}
+
+#[test]
+fn every_misbehaviour_ends_in_its_typed_error_and_the_host_survives() {
+    let rt = runtime();
+    let caps = Capabilities::default();
+    let small = Limits {
+        memory_bytes: 16 << 20,
+        timeout: Some(Duration::from_millis(300)),
+        ..Limits::default()
+    };
+
+    let err = call(&rt, "misbehave", "loop-forever", &[], &small, &caps).unwrap_err();
+    assert!(
+        matches!(err, ComponentError::Timeout { timeout_ms: 300 }),
+        "{err:?}"
+    );
+
+    let err = call(&rt, "misbehave", "allocate-forever", &[], &small, &caps).unwrap_err();
+    assert!(
+        matches!(err, ComponentError::MemoryLimit { limit_bytes } if limit_bytes == 16 << 20),
+        "{err:?}"
+    );
+
+    let err = call(&rt, "misbehave", "trap", &[], &small, &caps).unwrap_err();
+    match &err {
+        ComponentError::Trap { message, .. } => {
+            assert!(
+                message.contains("misbehave: deliberate trap"),
+                "panic message kept: {message}"
+            )
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+
+    let err = call(
+        &rt,
+        "misbehave",
+        "stack-overflow",
+        &[json!(1)],
+        &small,
+        &caps,
+    )
+    .unwrap_err();
+    match &err {
+        // Rust guests keep their stack in linear memory: overflowing it is
+        // an out-of-bounds access, or wasm's own stack overflow when frames
+        // are large.
+        ComponentError::Trap { message, .. } => assert!(
+            message.contains("stack overflow") || message.contains("out of bounds"),
+            "{message}"
+        ),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+
+    let fuel = Limits {
+        fuel: Some(5_000_000),
+        ..small.clone()
+    };
+    let err = call(&rt, "misbehave", "loop-forever", &[], &fuel, &caps).unwrap_err();
+    assert!(
+        matches!(err, ComponentError::OutOfFuel { budget: 5_000_000 }),
+        "{err:?}"
+    );
+
+    // No filesystem is granted: reading outside fails inside the guest.
+    let read = call(&rt, "misbehave", "read-passwd", &[], &small, &caps).unwrap();
+    assert!(
+        read.get("err").is_some(),
+        "reading /etc/passwd must fail: {read}"
+    );
+
+    // The same runtime still runs a well-behaved component.
+    counter_works(&rt);
+    assert_eq!(
+        call(
+            &rt,
+            "misbehave",
+            "add",
+            &[json!(2), json!(40)],
+            &small,
+            &caps
+        )
+        .unwrap(),
+        json!(42)
+    );
+}
+
+#[test]
+fn timeout_fires_within_one_tick_of_the_limit() {
+    let rt = runtime();
+    let limits = Limits {
+        timeout: Some(Duration::from_millis(100)),
+        ..Limits::default()
+    };
+    let prepared = prepare(&rt, "misbehave", Metering::Off);
+    let started = Instant::now();
+    let err = call_json(
+        &prepared,
+        "loop-forever",
+        &[],
+        &limits,
+        &Capabilities::default(),
+        None,
+    )
+    .unwrap()
+    .outcome
+    .unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(matches!(err, ComponentError::Timeout { .. }), "{err:?}");
+    assert!(
+        elapsed >= Duration::from_millis(100),
+        "fired early: {elapsed:?}"
+    );
+    // 100 ms + one tick, plus instantiation and scheduling slack on a busy 2-core machine.
+    assert!(
+        elapsed < Duration::from_millis(100) + rt.epoch_tick() + Duration::from_millis(60),
+        "fired late: {elapsed:?}"
+    );
+}
+
+#[test]
+fn flooding_stdout_is_truncated_not_fatal() {
+    let rt = runtime();
+    let limits = Limits {
+        output_bytes: 1024,
+        ..limits()
+    };
+    let prepared = prepare(&rt, "misbehave", Metering::Off);
+    let inv = call_json(
+        &prepared,
+        "flood-stdout",
+        &[json!(4)],
+        &limits,
+        &Capabilities::default(),
+        None,
+    )
+    .unwrap();
+    assert!(inv.outcome.is_ok(), "{:?}", inv.outcome);
+    assert!(inv.report.stdout.truncated);
+    assert_eq!(inv.report.stdout.text.len(), 1024);
+    assert!(
+        inv.report.stdout.total_bytes >= 4 << 20,
+        "{}",
+        inv.report.stdout.total_bytes
+    );
+}
+
+#[test]
+fn output_overflow_can_fail_the_call() {
+    let rt = runtime();
+    let limits = Limits {
+        output_bytes: 1024,
+        output_overflow: warden::component::Overflow::Fail,
+        ..limits()
+    };
+    let prepared = prepare(&rt, "misbehave", Metering::Off);
+    let inv = call_json(
+        &prepared,
+        "flood-stdout",
+        &[json!(1)],
+        &limits,
+        &Capabilities::default(),
+        None,
+    )
+    .unwrap();
+    assert!(
+        matches!(
+            inv.outcome,
+            Err(ComponentError::OutputLimit { limit_bytes: 1024 })
+        ),
+        "{:?}",
+        inv.outcome
+    );
+}
+
+#[test]
+fn preopened_dirs_are_the_only_files_a_guest_sees() {
+    let rt = runtime();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(root.path().join("secret.txt"), "top secret").unwrap();
+    std::os::unix::fs::symlink(root.path().join("secret.txt"), data.join("link")).unwrap();
+
+    let rw = Capabilities {
+        dirs: vec![DirGrant {
+            host: data.clone(),
+            guest: "/data".into(),
+            writable: true,
+        }],
+        ..Capabilities::default()
+    };
+    let program = ActorProgram::new(prepare(&rt, "kv", Metering::Off)).unwrap();
+    let mut kv = program
+        .instantiate(&limits(), &rw, HostContext::isolated("kv"))
+        .unwrap();
+    kv.init("").unwrap().unwrap();
+    assert_eq!(kv.handle(b"put colour blue").unwrap().unwrap(), b"ok");
+    assert_eq!(
+        std::fs::read_to_string(data.join("colour")).unwrap(),
+        "blue"
+    );
+    assert_eq!(kv.handle(b"get colour").unwrap().unwrap(), b"blue");
+    // Out of the directory by `..`, by an absolute path, by a symlink: refused.
+    for key in ["../secret.txt", "/etc/passwd", "link"] {
+        let reply = kv.handle(format!("get {key}").as_bytes()).unwrap();
+        assert!(reply.is_err(), "`get {key}` must be refused, got {reply:?}");
+    }
+    assert!(kv.handle(b"put ../escaped x").unwrap().is_err());
+    assert!(!root.path().join("escaped").exists());
+
+    // Read-only grants refuse writes.
+    let ro = Capabilities {
+        dirs: vec![DirGrant {
+            writable: false,
+            ..rw.dirs[0].clone()
+        }],
+        ..Capabilities::default()
+    };
+    let mut kv = program
+        .instantiate(&limits(), &ro, HostContext::isolated("kv"))
+        .unwrap();
+    kv.init("").unwrap().unwrap();
+    assert_eq!(kv.handle(b"get colour").unwrap().unwrap(), b"blue");
+    assert!(kv.handle(b"put colour red").unwrap().is_err());
+    assert_eq!(
+        std::fs::read_to_string(data.join("colour")).unwrap(),
+        "blue"
+    );
+
+    let escape = call(&rt, "misbehave", "escape-dir", &[], &limits(), &rw).unwrap();
+    assert!(escape.get("err").is_some(), "escape must fail: {escape}");
+}
+
+#[test]
+fn snapshot_restores_into_a_fresh_instance() {
+    let rt = runtime();
+    let program = ActorProgram::new(prepare(&rt, "counter", Metering::Off)).unwrap();
+    let caps = Capabilities::default();
+    let mut first = program
+        .instantiate(&limits(), &caps, HostContext::isolated("c"))
+        .unwrap();
+    first.init("").unwrap().unwrap();
+    first.handle(b"add 1234").unwrap().unwrap();
+    let state = first.snapshot().unwrap().unwrap();
+
+    let mut second = program
+        .instantiate(&limits(), &caps, HostContext::isolated("c"))
+        .unwrap();
+    second.init("").unwrap().unwrap();
+    second.restore(&state).unwrap().unwrap();
+    assert_eq!(second.handle(b"get").unwrap().unwrap(), b"1234");
+    assert_eq!(
+        second.snapshot().unwrap().unwrap(),
+        state,
+        "same state, same snapshot"
+    );
+    assert!(
+        second.restore(b"not a snapshot").unwrap().is_err(),
+        "garbage state is refused"
+    );
+    assert_eq!(
+        second.handle(b"get").unwrap().unwrap(),
+        b"1234",
+        "a refused restore keeps the state"
+    );
+}
+
+#[test]
+fn a_trap_poisons_only_that_instance() {
+    let rt = runtime();
+    let program = ActorProgram::new(prepare(&rt, "counter", Metering::Off)).unwrap();
+    let mut a = program
+        .instantiate(
+            &limits(),
+            &Capabilities::default(),
+            HostContext::isolated("c"),
+        )
+        .unwrap();
+    a.init("").unwrap().unwrap();
+    assert!(matches!(
+        a.handle(b"crash"),
+        Err(ComponentError::Trap { .. })
+    ));
+    assert!(matches!(a.handle(b"get"), Err(ComponentError::Poisoned)));
+    let mut b = program
+        .instantiate(
+            &limits(),
+            &Capabilities::default(),
+            HostContext::isolated("c"),
+        )
+        .unwrap();
+    b.init("").unwrap().unwrap();
+    assert_eq!(b.handle(b"inc").unwrap().unwrap(), b"1");
+}
+
+#[test]
+fn the_compile_cache_is_used_on_the_second_load() {
+    let cache = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(plugin("echo")).unwrap();
+    let config = RuntimeConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..RuntimeConfig::default()
+    };
+    let first = Runtime::new(config.clone()).unwrap();
+    assert_eq!(
+        first.compile(&bytes, Metering::Off).unwrap().origin,
+        Origin::Compiled
+    );
+    assert_eq!(
+        first.compile(&bytes, Metering::Off).unwrap().origin,
+        Origin::Memory
+    );
+    // A new runtime (a new process, in effect) reads the artifact from disk.
+    let second = Runtime::new(config).unwrap();
+    let compiled = second.compile(&bytes, Metering::Off).unwrap();
+    assert_eq!(compiled.origin, Origin::DiskCache);
+    let program = ActorProgram::new(compiled.prepare().unwrap()).unwrap();
+    let mut echo = program
+        .instantiate(
+            &limits(),
+            &Capabilities::default(),
+            HostContext::isolated("e"),
+        )
+        .unwrap();
+    echo.init("").unwrap().unwrap();
+    assert_eq!(echo.handle(b"hello").unwrap().unwrap(), b"hello");
+}
+
+#[test]
+fn worlds_are_checked_export_by_export() {
+    let rt = runtime();
+    let wrong = rt
+        .compile(
+            &std::fs::read(plugin("wrong_world")).unwrap(),
+            Metering::Off,
+        )
+        .unwrap();
+    let fit = world::fit(&wrong, World::ActorPlugin);
+    assert!(!fit.fits);
+    assert!(
+        fit.missing.iter().any(|m| m.contains("snapshot")),
+        "{:?}",
+        fit.missing
+    );
+    assert!(
+        fit.missing.iter().any(|m| m.contains("restore")),
+        "{:?}",
+        fit.missing
+    );
+    assert_eq!(fit.mistyped.len(), 1, "{:?}", fit.mistyped);
+    assert!(fit.mistyped[0].name.ends_with("#handle"));
+    assert_eq!(fit.mistyped[0].found, "func(message: string) -> string");
+
+    let counter = rt
+        .compile(&std::fs::read(plugin("counter")).unwrap(), Metering::Off)
+        .unwrap();
+    assert!(world::fit(&counter, World::ActorPlugin).fits);
+    assert!(!world::fit(&counter, World::OperationPlugin).fits);
+    let wc = rt
+        .compile(&std::fs::read(plugin("wordcount")).unwrap(), Metering::Off)
+        .unwrap();
+    assert!(world::fit(&wc, World::OperationPlugin).fits);
+    assert!(!world::fit(&wc, World::ActorPlugin).fits);
+}

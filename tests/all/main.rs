@@ -1,0 +1,11 @@
+//! Warden's end-to-end tests: one test binary gathering every module, so
+//! the plugins are built once and the binary links once.
+//!
+//! Tests use real components built from `plugins/` (see [`support`]), the
+//! real `warden` binary, real processes and real files.
+
+mod support;
+
+mod call_cli;
+mod component_runtime;
+mod inspect_cli;
