@@ -10,7 +10,11 @@
 //!   [`Capabilities`](component::Capabilities) granted;
 //! - an [`ActorProgram`](component::ActorProgram) is a component of the
 //!   `actor-plugin` world (see `wit/warden.wit`), whose instances receive
-//!   messages, and can snapshot and restore their state.
+//!   messages, and can snapshot and restore their state;
+//! - an [`Exercise`](grade::Exercise) is a folder of test cases and the
+//!   world its solutions export; [`grade_submission`](grade::grade_submission)
+//!   runs every case in a fresh sandbox and returns a
+//!   [`SubmissionReport`](grade::SubmissionReport).
 //!
 //! ```no_run
 //! use warden::component::{Capabilities, HostContext, Limits, Metering, Runtime, RuntimeConfig, ActorProgram};
@@ -27,4 +31,10 @@
 //! # }
 //! ```
 
+pub mod bench;
 pub mod component;
+pub mod config;
+pub mod events;
+pub mod grade;
+pub mod supervisor;
+pub mod tree;

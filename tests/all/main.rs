@@ -8,4 +8,9 @@ mod support;
 
 mod call_cli;
 mod component_runtime;
+mod grade_cli;
+mod grade_exercises;
+mod grade_reports;
 mod inspect_cli;
+mod run_cli;
+mod tree_components;

@@ -4,8 +4,11 @@
 //! Exit status: 0 success, 1 the thing asked for failed, 2 bad usage or bad
 //! input (with a message naming the file, key or argument).
 
+mod bench;
 mod call;
+mod grade;
 mod inspect;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,11 +29,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start the supervision trees of a config and serve until Ctrl-C.
+    Run(run::Args),
     /// Show a component's imports, exports (with WIT types) and the Warden
     /// worlds it satisfies.
     Inspect(inspect::Args),
     /// Call any exported function with JSON arguments.
     Call(call::Args),
+    /// Grade solutions of an exercise: every test case in a fresh sandbox,
+    /// reports as text, JSON, Exercism, Gradescope or JUnit.
+    Grade(grade::Args),
+    /// Run a built-in benchmark.
+    Bench(bench::Args),
 }
 
 /// Why a command did not succeed, and so which exit status it gets.
@@ -99,8 +109,11 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     let result = match cli.command {
+        Command::Run(args) => run::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Call(args) => call::run(args),
+        Command::Grade(args) => grade::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -119,11 +132,20 @@ fn one_line(err: &anyhow::Error) -> String {
     format!("{err:#}").lines().collect::<Vec<_>>().join(" ")
 }
 
+/// `warden run` narrates what the tree does; one-shot commands stay quiet.
+fn default_log_level() -> &'static str {
+    match std::env::args().nth(1).as_deref() {
+        Some("run") => "info",
+        _ => "warn",
+    }
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log_level()));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

@@ -78,6 +78,10 @@ pub enum ComponentError {
         backtrace: Option<String>,
     },
 
+    /// The host stopped the call (a kill from the supervisor).
+    #[error("killed by the host")]
+    Killed,
+
     /// An earlier trap poisoned this instance; only a new instance can run.
     #[error("instance is unusable after an earlier failure; start a new one")]
     Poisoned,
@@ -137,6 +141,7 @@ impl ComponentError {
             Self::MemoryLimit { .. } => "memory_limit",
             Self::OutputLimit { .. } => "output_limit",
             Self::Trap { .. } => "trap",
+            Self::Killed => "killed",
             Self::Poisoned => "poisoned",
             Self::Io { .. } => "io",
             Self::Capability { .. } => "capability",

@@ -128,11 +128,12 @@ pub fn call_json(
         caps,
         HostContext::isolated(func.name.clone()),
     )?;
-    let started = std::time::Instant::now();
     if let Some(config) = init_config {
         let init = find_function(&prepared.compiled, &format!("{ACTOR_INTERFACE}#init"))?;
-        let refused = match sandbox.call(&init.index, &[Val::String(config.to_string())], 1) {
-            Ok((values, _)) => match values.first() {
+        let (init_outcome, init_report) =
+            sandbox.call(&init.index, &[Val::String(config.to_string())], 1);
+        let refused = match init_outcome {
+            Ok(values) => match values.first() {
                 Some(Val::Result(Err(reason))) => Some(Err(ComponentError::Trap {
                     message: format!(
                         "init refused: {}",
@@ -149,15 +150,12 @@ pub fn call_json(
                 function: init.name.clone(),
                 signature: func_signature(&init.ty),
                 outcome,
-                report: sandbox.take_report(started, None),
+                report: init_report,
             });
         }
     }
-    let outcome = sandbox.call(&func.index, &vals, func.result_count());
-    let (outcome, report) = match outcome {
-        Ok((values, report)) => (Ok(results_json(&values)), report),
-        Err(err) => (Err(err), sandbox.take_report(started, None)),
-    };
+    let (outcome, report) = sandbox.call(&func.index, &vals, func.result_count());
+    let outcome = outcome.map(|values| results_json(&values));
     Ok(Invocation {
         function: func.name.clone(),
         signature: func_signature(&func.ty),

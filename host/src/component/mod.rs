@@ -38,5 +38,5 @@ pub use engine::{Compiled, Metering, Origin, PoolingConfig, Prepared, Runtime, R
 pub use error::{ComponentError, Mistyped};
 pub use host_iface::{HostContext, Mailer};
 pub use limits::Limits;
-pub use sandbox::{CallReport, GuestState, Sandbox};
+pub use sandbox::{CallReport, GuestState, KillSwitch, Sandbox};
 pub use world::World;

@@ -11,10 +11,12 @@
 //!   trapped, and a half-updated guest state must not be trusted anyway.
 //!   A new incarnation is a new `Sandbox` from the same [`Prepared`].
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{ComponentExportIndex, Instance, ResourceTable, Val};
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::component::caps::Capabilities;
@@ -36,6 +38,8 @@ pub struct GuestState {
     clock_base: Option<Instant>,
     /// When the running call's wall-clock budget ends.
     call_deadline: Option<Instant>,
+    /// Set from another thread to stop the running call (a kill).
+    interrupt: Arc<AtomicBool>,
 }
 
 impl GuestState {
@@ -66,6 +70,16 @@ pub struct Sandbox {
     prepared: Prepared,
     limits: Limits,
     poisoned: bool,
+}
+
+/// Stops a sandbox from another thread (see [`Sandbox::kill_switch`]).
+#[derive(Clone, Debug)]
+pub struct KillSwitch(Arc<AtomicBool>);
+
+impl KillSwitch {
+    pub fn kill(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// What a call produced besides its values.
@@ -156,17 +170,27 @@ impl Sandbox {
             host,
             clock_base,
             call_deadline: None,
+            interrupt: Arc::new(AtomicBool::new(false)),
         };
         let mut store = Store::new(prepared.compiled.engine(), state);
         store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
-        let mut sandbox_store = PreparedStore {
+        // Checked once per epoch tick while guest code runs: the call's
+        // wall-clock deadline and the host's kill switch, in one place.
+        store.epoch_deadline_callback(|ctx| {
+            let state = ctx.data();
+            let expired = state.call_deadline.is_some_and(|d| Instant::now() >= d);
+            if expired || state.interrupt.load(Ordering::Relaxed) {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Continue(1))
+            }
+        });
+        PreparedStore {
             store: &mut store,
             limits,
             metering: prepared.metering(),
-            tick: prepared.runtime().epoch_tick(),
-        };
-        sandbox_store.arm()?;
+        }
+        .arm()?;
         let instance = match prepared.pre.instantiate(&mut store) {
             Ok(instance) => instance,
             Err(err) => {
@@ -217,7 +241,6 @@ impl Sandbox {
             store: &mut self.store,
             limits: &self.limits,
             metering: self.prepared.metering(),
-            tick: self.prepared.runtime().epoch_tick(),
         }
         .arm()?;
         match f(&mut self.store, self.instance) {
@@ -229,13 +252,14 @@ impl Sandbox {
         }
     }
 
-    /// Calls an exported function with dynamically typed values.
+    /// Calls an exported function with dynamically typed values; returns the
+    /// outcome and what the call printed.
     pub fn call(
         &mut self,
         func: &ComponentExportIndex,
         params: &[Val],
         result_count: usize,
-    ) -> Result<(Vec<Val>, CallReport), ComponentError> {
+    ) -> (Result<Vec<Val>, ComponentError>, CallReport) {
         let started = Instant::now();
         let fuel_before = self.fuel_budget();
         let outcome = self.run(|store, instance| {
@@ -246,8 +270,10 @@ impl Sandbox {
             func.call(&mut *store, params, &mut results)?;
             Ok(results)
         });
+        // The report is taken either way: a failed call's output (a panic
+        // message, say) matters most.
         let report = self.take_report(started, fuel_before);
-        outcome.map(|values| (values, report))
+        (outcome, report)
     }
 
     /// Stdout/stderr of the last call(s), emptied, with timing and fuel.
@@ -272,7 +298,12 @@ impl Sandbox {
         }
     }
 
-    /// Captured stderr so far (without emptying it).
+    /// A switch another thread can flip to stop this sandbox's running or
+    /// next call; the call then fails with `Killed` within one epoch tick.
+    pub fn kill_switch(&self) -> KillSwitch {
+        KillSwitch(self.store.data().interrupt.clone())
+    }
+
     pub fn store(&self) -> &Store<GuestState> {
         &self.store
     }
@@ -283,7 +314,6 @@ struct PreparedStore<'a> {
     store: &'a mut Store<GuestState>,
     limits: &'a Limits,
     metering: Metering,
-    tick: Duration,
 }
 
 impl PreparedStore<'_> {
@@ -296,22 +326,10 @@ impl PreparedStore<'_> {
                     reason: crate::component::engine::one_line(&err),
                 })?;
         }
-        self.store
-            .set_epoch_deadline(deadline_ticks(self.limits.timeout, self.tick));
         self.store.data_mut().call_deadline = self.limits.timeout.map(|t| Instant::now() + t);
+        // The deadline callback runs at the next tick and decides.
+        self.store.set_epoch_deadline(1);
         Ok(())
-    }
-}
-
-/// Ticks until the deadline. One extra tick because the first may come at
-/// any moment: the call then ends between `timeout` and `timeout + tick`.
-fn deadline_ticks(timeout: Option<Duration>, tick: Duration) -> u64 {
-    match timeout {
-        None => u64::MAX / 2,
-        Some(t) => {
-            let tick_ns = tick.as_nanos().max(1);
-            (t.as_nanos().div_ceil(tick_ns) as u64).saturating_add(1)
-        }
     }
 }
 
@@ -338,11 +356,15 @@ fn classify(store: &Store<GuestState>, limits: &Limits, err: wasmtime::Error) ->
         Some(Trap::OutOfFuel) => ComponentError::OutOfFuel {
             budget: limits.fuel.unwrap_or(0),
         },
+        Some(Trap::Interrupt) if state.interrupt.load(Ordering::Relaxed) => ComponentError::Killed,
         Some(Trap::Interrupt) => ComponentError::Timeout {
             timeout_ms: limits.timeout.map_or(0, |t| t.as_millis() as u64),
         },
         Some(trap) => {
-            let mut message = trap.to_string();
+            let mut message = match trap {
+                Trap::StackOverflow => "stack overflow (call stack exhausted)".to_string(),
+                other => other.to_string(),
+            };
             if let Some(panic) = guest_panic_message(state) {
                 message = format!("{message}: {panic}");
             }
@@ -373,18 +395,4 @@ fn guest_panic_message(state: &GuestState) -> Option<String> {
     } else {
         format!("{message} (panicked at {location})")
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn deadlines_round_up_and_add_one_tick() {
-        let tick = Duration::from_millis(5);
-        assert_eq!(deadline_ticks(Some(Duration::from_millis(100)), tick), 21);
-        assert_eq!(deadline_ticks(Some(Duration::from_millis(101)), tick), 22);
-        assert_eq!(deadline_ticks(Some(Duration::ZERO), tick), 1);
-        assert!(deadline_ticks(None, tick) > 1 << 60);
-    }
 }

@@ -56,12 +56,15 @@ impl Actor for Counter {
     }
 
     fn handle(&mut self, message: &[u8]) -> Result<Vec<u8>, String> {
-        let text = std::str::from_utf8(message)
-            .map_err(|e| format!("message is not UTF-8 text: {e}"))?;
+        let text =
+            std::str::from_utf8(message).map_err(|e| format!("message is not UTF-8 text: {e}"))?;
         let (command, argument) = text.split_once(' ').unwrap_or((text, ""));
         let reply = match (command, argument) {
             ("inc", "") => self.add(1)?,
-            ("add", n) => self.add(n.parse().map_err(|e| format!("add: bad number {n:?}: {e}"))?)?,
+            ("add", n) => self.add(
+                n.parse()
+                    .map_err(|e| format!("add: bad number {n:?}: {e}"))?,
+            )?,
             ("get", "") => self.count.to_string(),
             ("incs", "") => self.incs.to_string(),
             ("version", "") => "counter-v2".to_owned(),

@@ -78,8 +78,8 @@ impl Actor for Kv {
     }
 
     fn handle(&mut self, message: &[u8]) -> Result<Vec<u8>, String> {
-        let text = std::str::from_utf8(message)
-            .map_err(|e| format!("message is not UTF-8 text: {e}"))?;
+        let text =
+            std::str::from_utf8(message).map_err(|e| format!("message is not UTF-8 text: {e}"))?;
         let mut words = text.splitn(3, ' ');
         let reply = match (words.next(), words.next(), words.next()) {
             (Some("put"), Some(key), Some(value)) => put(key, value)?,

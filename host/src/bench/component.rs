@@ -1,0 +1,85 @@
+//! Component benchmarks: instantiation from `InstancePre`, and a 100-byte
+//! `handle` call.
+
+use std::time::Instant;
+
+use super::{BenchEnv, BenchError, Figure, Samples};
+use crate::component::{
+    ActorProgram, Capabilities, HostContext, Limits, Metering, PoolingConfig, Runtime,
+    RuntimeConfig,
+};
+
+const WARMUP: usize = 2_000;
+const ROUNDS: usize = 20_000;
+
+/// Instantiation of the `echo` plugin from its `InstancePre`, pooled and
+/// on-demand (Store creation included, `init` excluded).
+pub fn instantiate(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
+    let bytes = env.read_plugin("echo")?;
+    let mut figures = Vec::new();
+    for (label, pooling) in [
+        (
+            "instantiate_pooled",
+            Some(PoolingConfig {
+                instances: 1_000,
+                max_memory_bytes: 64 << 20,
+            }),
+        ),
+        ("instantiate", None),
+    ] {
+        let runtime = Runtime::new(RuntimeConfig {
+            pooling,
+            ..RuntimeConfig::default()
+        })?;
+        let program = ActorProgram::new(runtime.prepare(&bytes, Metering::Off)?)?;
+        let limits = Limits::default();
+        let caps = Capabilities::default();
+        let mut samples = Samples::with_capacity(ROUNDS);
+        for i in 0..WARMUP + ROUNDS {
+            let started = Instant::now();
+            let instance = program.instantiate(&limits, &caps, HostContext::isolated("bench"))?;
+            let elapsed = started.elapsed();
+            drop(instance);
+            if i >= WARMUP {
+                samples.push(elapsed);
+            }
+        }
+        figures.extend(samples.figures_us(label));
+    }
+    Ok(figures)
+}
+
+/// A `handle` call with a 100-byte message to an initialised `echo`.
+pub fn call(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
+    let bytes = env.read_plugin("echo")?;
+    let runtime = Runtime::new(RuntimeConfig::default())?;
+    let program = ActorProgram::new(runtime.prepare(&bytes, Metering::Off)?)?;
+    let mut actor = program.instantiate(
+        &Limits::default(),
+        &Capabilities::default(),
+        HostContext::isolated("bench"),
+    )?;
+    actor
+        .init("")?
+        .map_err(|e| BenchError::Failed(format!("echo refused init: {e}")))?;
+    let message = [b'x'; 100];
+    let rounds = ROUNDS * 5;
+    let mut samples = Samples::with_capacity(rounds);
+    for i in 0..WARMUP + rounds {
+        let started = Instant::now();
+        let reply = actor.handle(&message)?;
+        let elapsed = started.elapsed();
+        if reply.as_deref().map(<[u8]>::len) != Ok(100) {
+            return Err(BenchError::Failed(format!(
+                "unexpected echo reply: {reply:?}"
+            )));
+        }
+        if i >= WARMUP {
+            samples.push(elapsed);
+        }
+    }
+    let total: f64 = samples.mean().as_secs_f64();
+    let mut figures = samples.figures_us("call");
+    figures.push(Figure::new("call", "throughput", 1.0 / total, "per_s"));
+    Ok(figures)
+}

@@ -1,0 +1,93 @@
+//! Built-in benchmarks behind `warden bench`: each measures one figure
+//! from DESIGN.md §7 and reports [`Figure`]s, printed one JSON object per
+//! line with `--json`. Every benchmark finishes in well under a minute on
+//! a 2-core machine.
+
+mod component;
+mod grade;
+mod stats;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use stats::Samples;
+
+/// One measured number.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    pub bench: String,
+    /// `p50`, `p99`, `mean`, `throughput`, `rss_per_child`, …
+    pub metric: String,
+    pub value: f64,
+    /// One of `ns`, `us`, `ms`, `s`, `per_s`, `bytes`, `percent`.
+    pub unit: String,
+}
+
+impl Figure {
+    pub fn new(bench: &str, metric: &str, value: f64, unit: &str) -> Self {
+        Self {
+            bench: bench.to_string(),
+            metric: metric.to_string(),
+            value,
+            unit: unit.to_string(),
+        }
+    }
+}
+
+/// Why a benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("plugin {} not found; build the plugins first (scripts/setup.sh)", .0.display())]
+    MissingPlugin(PathBuf),
+    #[error(transparent)]
+    Component(#[from] crate::component::ComponentError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Where benchmarks find the plugins they load.
+#[derive(Debug, Clone)]
+pub struct BenchEnv {
+    pub plugins_dir: PathBuf,
+}
+
+impl BenchEnv {
+    pub fn plugin(&self, name: &str) -> Result<PathBuf, BenchError> {
+        let path = self.plugins_dir.join(format!("{name}.wasm"));
+        if path.exists() {
+            Ok(path)
+        } else {
+            Err(BenchError::MissingPlugin(path))
+        }
+    }
+
+    pub fn read_plugin(&self, name: &str) -> Result<Vec<u8>, BenchError> {
+        let path = self.plugin(name)?;
+        std::fs::read(&path).map_err(|e| BenchError::Failed(format!("{}: {e}", path.display())))
+    }
+}
+
+impl Default for BenchEnv {
+    fn default() -> Self {
+        Self {
+            plugins_dir: Path::new("plugins/target/wasm32-wasip2/release").to_path_buf(),
+        }
+    }
+}
+
+/// The benchmarks `warden bench` knows.
+pub const BENCHES: &[&str] = &["instantiate", "call", "grade"];
+
+/// Runs benchmark `what`.
+pub fn run(what: &str, env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
+    match what {
+        "instantiate" => component::instantiate(env),
+        "call" => component::call(env),
+        "grade" => grade::grade(env),
+        other => Err(BenchError::Failed(format!(
+            "unknown benchmark `{other}` (known: {})",
+            BENCHES.join(", ")
+        ))),
+    }
+}

@@ -1,0 +1,243 @@
+//! `warden grade EXERCISE_DIR SUBMISSION… [--format F] [--out DIR] [--jobs N]`
+//!
+//! Exit status: 0 when every submission was graded and its report
+//! written — whatever the verdicts, including submissions whose report
+//! says `error` (not a component, wrong exports): a course platform needs
+//! those reports too, exactly like Exercism's test runners, which exit 0
+//! "regardless of the status of the tests". 1 when some report could not
+//! be written. 2 for a bad exercise folder, a missing submission path or
+//! bad flags.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use warden::grade::report::{DirSink, Format, Renderer, StreamSink};
+use warden::grade::{
+    BatchSummary, Exercise, GradeOptions, LimitOverrides, ReportSink, Submission, SubmissionReport,
+    grade_batch,
+};
+
+use super::{CacheArgs, CmdResult, Failure};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The exercise folder (canonical-data.json, exercise.wit, grading.toml).
+    exercise: PathBuf,
+    /// Submitted components; a directory means every `.wasm` file in it.
+    #[arg(required = true, value_name = "SUBMISSION")]
+    submissions: Vec<PathBuf>,
+    /// Report format: text, json, exercism, gradescope or junit (default:
+    /// text on a terminal, json otherwise).
+    #[arg(long, value_parser = parse_format)]
+    format: Option<Format>,
+    /// Write one report per submission into this directory (named after
+    /// the submission) instead of printing them.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Submissions graded in parallel (default: the number of CPUs).
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: Option<u32>,
+    /// Leave wall-clock figures out of the reports, so that grading the
+    /// same submission twice gives byte-identical reports.
+    #[arg(long)]
+    no_timing: bool,
+    /// Fuel per test case, replacing the exercise's (0: unmetered).
+    #[arg(long)]
+    fuel: Option<u64>,
+    /// Memory per test case in MiB, replacing the exercise's.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    memory_mb: Option<u64>,
+    /// Wall-clock limit per test case in ms, replacing the exercise's (0: none).
+    #[arg(long)]
+    timeout_ms: Option<u64>,
+    /// Guest output (stdout + stderr) per test case in bytes, replacing the exercise's.
+    #[arg(long)]
+    output_limit: Option<u64>,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse()
+}
+
+pub fn run(args: Args) -> CmdResult {
+    let exercise = Exercise::load(&args.exercise).map_err(Failure::bad_input)?;
+    let submissions = expand(&args.submissions)?;
+    let runtime = args.cache.runtime()?;
+    let format = args.format.unwrap_or({
+        if args.out.is_none() && std::io::stdout().is_terminal() {
+            Format::Text
+        } else {
+            Format::Json
+        }
+    });
+    let mut renderer = Renderer::new(format, &exercise);
+    renderer.timing = !args.no_timing;
+    let options = GradeOptions {
+        limits: LimitOverrides {
+            fuel: args.fuel,
+            memory_mb: args.memory_mb,
+            timeout_ms: args.timeout_ms,
+            output_limit_bytes: args.output_limit,
+        },
+    };
+    let jobs = args.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |j| j as usize,
+    );
+    let names: Vec<String> = submissions.iter().map(Submission::name).collect();
+    let progress = std::io::stderr()
+        .is_terminal()
+        .then(|| ProgressLine::new(submissions.len()));
+
+    let summary = match &args.out {
+        Some(dir) => {
+            let inner = DirSink::new(dir, renderer, &names)
+                .map_err(|e| Failure::bad_input(anyhow::anyhow!("--out {}: {e}", dir.display())))?;
+            let mut sink = WithProgress { inner, progress };
+            let summary = grade_batch(&runtime, &exercise, &submissions, &options, jobs, &mut sink);
+            sink.clear();
+            eprint!("{}", warden::grade::report::text::summary(&summary));
+            eprintln!(
+                "reports written to {} ({} file(s))",
+                dir.display(),
+                sink.inner.written.len()
+            );
+            summary
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let inner = StreamSink::new(stdout.lock(), renderer);
+            let mut sink = WithProgress { inner, progress };
+            let summary = grade_batch(&runtime, &exercise, &submissions, &options, jobs, &mut sink);
+            sink.clear();
+            if format != Format::Text && submissions.len() > 1 {
+                eprint!("{}", warden::grade::report::text::summary(&summary));
+            }
+            summary
+        }
+    };
+    if summary.write_failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::failed(anyhow::anyhow!(
+            "{} report(s) could not be written; first: {}: {}",
+            summary.write_failures.len(),
+            summary.write_failures[0].0,
+            summary.write_failures[0].1
+        )))
+    }
+}
+
+/// Paths as given, with directories replaced by their `.wasm` files
+/// (sorted, so the order never depends on the file system).
+fn expand(paths: &[PathBuf]) -> Result<Vec<Submission>, Failure> {
+    let mut out = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|e| {
+            Failure::bad_input(anyhow::anyhow!("submission {}: {e}", path.display()))
+        })?;
+        if !meta.is_dir() {
+            out.push(Submission::File(path.clone()));
+            continue;
+        }
+        let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| Failure::bad_input(anyhow::anyhow!("{}: {e}", path.display())))?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "wasm") && p.is_file())
+            .collect();
+        if found.is_empty() {
+            return Err(Failure::bad_input(anyhow::anyhow!(
+                "{}: no .wasm files in this directory",
+                path.display()
+            )));
+        }
+        found.sort();
+        out.extend(found.into_iter().map(Submission::File));
+    }
+    Ok(out)
+}
+
+/// A one-line progress bar on stderr, redrawn with `\r`.
+struct ProgressLine {
+    total: usize,
+    seen: BatchSummary,
+    shown: bool,
+}
+
+impl ProgressLine {
+    fn new(total: usize) -> Self {
+        Self {
+            total,
+            seen: BatchSummary::default(),
+            shown: false,
+        }
+    }
+
+    fn count(&mut self, report: &SubmissionReport) {
+        self.seen.record(report);
+        let seen = std::mem::take(&mut self.seen);
+        self.draw(&seen);
+        self.seen = seen;
+    }
+
+    fn draw(&mut self, s: &BatchSummary) {
+        const WIDTH: usize = 30;
+        let filled = (s.submissions * WIDTH)
+            .checked_div(self.total)
+            .unwrap_or(WIDTH);
+        eprint!(
+            "\r[{}{}] {}/{} graded: {} pass, {} fail, {} error",
+            "#".repeat(filled),
+            " ".repeat(WIDTH - filled),
+            s.submissions,
+            self.total,
+            s.passed,
+            s.failed,
+            s.errored
+        );
+        let _ = std::io::stderr().flush();
+        self.shown = true;
+    }
+
+    fn clear(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[2K");
+            let _ = std::io::stderr().flush();
+            self.shown = false;
+        }
+    }
+}
+
+/// A sink that also draws the progress line, clearing it before each
+/// report so that reports printed on the same terminal stay readable.
+struct WithProgress<S> {
+    inner: S,
+    progress: Option<ProgressLine>,
+}
+
+impl<S> WithProgress<S> {
+    fn clear(&mut self) {
+        if let Some(p) = &mut self.progress {
+            p.clear();
+        }
+    }
+}
+
+impl<S: ReportSink> ReportSink for WithProgress<S> {
+    fn submission(&mut self, index: usize, report: &SubmissionReport) -> std::io::Result<()> {
+        self.clear();
+        let written = self.inner.submission(index, report);
+        if let Some(p) = &mut self.progress {
+            p.count(report);
+        }
+        written
+    }
+
+    fn finish(&mut self, summary: &BatchSummary) -> std::io::Result<()> {
+        self.clear();
+        self.inner.finish(summary)
+    }
+}

@@ -1,0 +1,630 @@
+//! `warden.toml`: reading, validating, and the validated form the host
+//! builds its tree from.
+//!
+//! Two stages, like ripgrep's flags: raw serde types mirror the file
+//! (`deny_unknown_fields`, so a typo is an error, not a silent default),
+//! then [`load`] checks everything that spans keys — references between
+//! supervisors, duplicate ids, contradictory settings, files that must
+//! exist — and produces [`Config`] with defaults filled in and paths made
+//! absolute. Every error names the file, the key and what was expected;
+//! nothing starts until the whole file is valid.
+//!
+//! ```toml
+//! [host]
+//! state_dir = ".warden"            # registry, compile cache, logs
+//!
+//! [supervisor.root]                # a supervisor no other one names is a top-level tree
+//! strategy = "one_for_one"         # one_for_all | rest_for_one | simple_one_for_one
+//! intensity = 3                    # restarts allowed …
+//! period_ms = 5000                 # … within this window
+//!
+//! [[supervisor.root.children]]
+//! id = "counter"
+//! kind = "component"               # component | supervisor
+//! path = "plugins/target/wasm32-wasip2/release/counter.wasm"
+//! restart = "permanent"            # transient | temporary
+//! shutdown = 2000                  # ms | "brutal_kill" | "infinity"
+//! limits = { memory_mb = 32, timeout_ms = 1000 }
+//! send_to = ["echo"]
+//! ```
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use crate::component::{Capabilities, DirGrant, Limits, Overflow};
+use crate::supervisor::{Backoff, Restart, Shutdown, StormAction, StormConfig, Strategy};
+
+/// A configuration problem, always naming the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read: {source}", file.display())]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: {message}", file.display())]
+    Parse {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{}: {key}: {reason}", file.display())]
+    Invalid {
+        file: PathBuf,
+        key: String,
+        reason: String,
+    },
+}
+
+// ---------------------------------------------------------------- raw form
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    host: RawHost,
+    #[serde(default)]
+    supervisor: IndexMap<String, RawSupervisor>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    state_dir: Option<PathBuf>,
+    api_addr: Option<String>,
+    token: Option<String>,
+    epoch_tick_ms: Option<u64>,
+    pooling_instances: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSupervisor {
+    strategy: Strategy,
+    intensity: Option<u32>,
+    period_ms: Option<u64>,
+    #[serde(default)]
+    children: Vec<RawChild>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChild {
+    id: String,
+    kind: RawKind,
+    restart: Option<Restart>,
+    shutdown: Option<Shutdown>,
+    backoff: Option<RawBackoff>,
+    storm: Option<RawStorm>,
+    // kind = "supervisor"
+    supervisor: Option<String>,
+    // kind = "component"
+    path: Option<PathBuf>,
+    config: Option<String>,
+    limits: Option<RawLimits>,
+    #[serde(default)]
+    dirs: Vec<RawDir>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    send_to: Vec<String>,
+    mailbox: Option<usize>,
+    #[serde(default)]
+    watch: bool,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "snake_case")]
+enum RawKind {
+    Component,
+    Supervisor,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    memory_mb: Option<usize>,
+    fuel: Option<u64>,
+    timeout_ms: Option<u64>,
+    output_kb: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDir {
+    host: PathBuf,
+    guest: String,
+    #[serde(default)]
+    writable: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackoff {
+    initial_ms: u64,
+    max_ms: u64,
+    #[serde(default = "default_multiplier")]
+    multiplier: f64,
+    #[serde(default = "default_jitter")]
+    jitter: f64,
+    #[serde(default = "default_reset_after_ms")]
+    reset_after_ms: u64,
+}
+
+fn default_multiplier() -> f64 {
+    2.0
+}
+fn default_jitter() -> f64 {
+    0.2
+}
+fn default_reset_after_ms() -> u64 {
+    30_000
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorm {
+    per_minute: Option<u32>,
+    per_hour: Option<u32>,
+    #[serde(default = "default_storm_action")]
+    action: String,
+    cooldown_ms: Option<u64>,
+}
+
+fn default_storm_action() -> String {
+    "log".into()
+}
+
+// ----------------------------------------------------------- validated form
+
+/// A validated `warden.toml`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub file: PathBuf,
+    pub host: HostConfig,
+    /// Top-level trees, in file order.
+    pub trees: Vec<SupervisorConfig>,
+}
+
+/// The `[host]` section with defaults filled in.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Registry, compile cache and logs live here. By default `.warden`
+    /// beside the config file.
+    pub state_dir: PathBuf,
+    /// Where the HTTP API listens. By default `127.0.0.1:7878`.
+    pub api_addr: String,
+    /// Bearer token for the API; required when `api_addr` is not loopback.
+    /// `WARDEN_TOKEN` overrides it. By default none.
+    pub token: Option<String>,
+    /// Resolution of wall-clock limits. By default 5 ms.
+    pub epoch_tick: Duration,
+    /// Pooling-allocator slots; 0 turns pooling off. By default 0.
+    pub pooling_instances: u32,
+}
+
+/// One supervisor and its children.
+#[derive(Debug, Clone)]
+pub struct SupervisorConfig {
+    pub name: String,
+    pub strategy: Strategy,
+    pub intensity: u32,
+    pub period: Duration,
+    pub children: Vec<ChildConfig>,
+}
+
+/// One child spec.
+#[derive(Debug, Clone)]
+pub struct ChildConfig {
+    pub id: String,
+    pub restart: Restart,
+    /// `None`: the supervisor's default for the kind (5000 ms for workers,
+    /// infinity for supervisors, as in OTP).
+    pub shutdown: Option<Shutdown>,
+    pub backoff: Option<Backoff>,
+    pub storm: Option<StormConfig>,
+    pub kind: ChildKindConfig,
+}
+
+/// What a child is.
+#[derive(Debug, Clone)]
+pub enum ChildKindConfig {
+    Component(ComponentChildConfig),
+    Supervisor(SupervisorConfig),
+}
+
+/// A component child: an actor-world instance under limits.
+#[derive(Debug, Clone)]
+pub struct ComponentChildConfig {
+    /// Absolute path of the `.wasm` file.
+    pub path: PathBuf,
+    /// The string passed to `init`. By default empty.
+    pub init_config: String,
+    pub limits: Limits,
+    pub caps: Capabilities,
+    /// Siblings this child may `send` to.
+    pub send_to: Vec<String>,
+    /// Messages that may wait. By default 1024.
+    pub mailbox: usize,
+    /// Hot-reload when the file changes. By default false.
+    pub watch: bool,
+}
+
+/// Reads and validates a config file.
+pub fn load(file: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+        file: file.to_path_buf(),
+        source,
+    })?;
+    parse(file, &text)
+}
+
+/// Validates config text as if read from `file` (relative paths resolve
+/// against the file's directory).
+pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|err| {
+        let (line, column) = err.span().map_or((1, 1), |span| line_col(text, span.start));
+        ConfigError::Parse {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: err.message().trim().to_string(),
+        }
+    })?;
+    Validator::new(file).config(raw)
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+struct Validator<'a> {
+    file: &'a Path,
+    base: PathBuf,
+}
+
+impl<'a> Validator<'a> {
+    fn new(file: &'a Path) -> Self {
+        let base = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let base = std::fs::canonicalize(&base).unwrap_or(base);
+        Self { file, base }
+    }
+
+    fn invalid(&self, key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.to_path_buf(),
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+
+    fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base.join(path)
+        }
+    }
+
+    fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let host = self.host(raw.host)?;
+        if raw.supervisor.is_empty() {
+            return Err(self.invalid(
+                "supervisor",
+                "no supervisor is defined; add a [supervisor.NAME] table",
+            ));
+        }
+        // Which supervisors are nested, and where: each at most once.
+        let mut referenced: HashMap<&str, String> = HashMap::new();
+        for (name, sup) in &raw.supervisor {
+            for (i, child) in sup.children.iter().enumerate() {
+                if child.kind != RawKind::Supervisor {
+                    continue;
+                }
+                let key = format!("supervisor.{name}.children[{i}].supervisor");
+                let target = child.supervisor.as_deref().ok_or_else(|| {
+                    self.invalid(
+                        &key,
+                        "a child of kind \"supervisor\" names its [supervisor.NAME] table",
+                    )
+                })?;
+                if !raw.supervisor.contains_key(target) {
+                    return Err(self.invalid(&key, format!("no [supervisor.{target}] table")));
+                }
+                if let Some(first) = referenced.insert(target, key.clone()) {
+                    return Err(self.invalid(
+                        &key,
+                        format!("supervisor `{target}` is already nested at {first}"),
+                    ));
+                }
+            }
+        }
+        let mut trees = Vec::new();
+        for name in raw.supervisor.keys() {
+            if !referenced.contains_key(name.as_str()) {
+                let mut path = Vec::new();
+                trees.push(self.supervisor(&raw.supervisor, name, &mut path)?);
+            }
+        }
+        if trees.is_empty() {
+            return Err(self.invalid(
+                "supervisor",
+                "every supervisor is nested in another: the tree has a cycle",
+            ));
+        }
+        Ok(Config {
+            file: self.file.to_path_buf(),
+            host,
+            trees,
+        })
+    }
+
+    fn host(&self, raw: RawHost) -> Result<HostConfig, ConfigError> {
+        let api_addr = raw.api_addr.unwrap_or_else(|| "127.0.0.1:7878".into());
+        if api_addr.parse::<std::net::SocketAddr>().is_err() {
+            return Err(self.invalid(
+                "host.api_addr",
+                format!("`{api_addr}` is not an address like 127.0.0.1:7878"),
+            ));
+        }
+        let tick = raw.epoch_tick_ms.unwrap_or(5);
+        if !(1..=1000).contains(&tick) {
+            return Err(self.invalid("host.epoch_tick_ms", "expected 1 to 1000 milliseconds"));
+        }
+        Ok(HostConfig {
+            state_dir: self.resolve(&raw.state_dir.unwrap_or_else(|| PathBuf::from(".warden"))),
+            api_addr,
+            token: raw.token.filter(|t| !t.is_empty()),
+            epoch_tick: Duration::from_millis(tick),
+            pooling_instances: raw.pooling_instances.unwrap_or(0),
+        })
+    }
+
+    fn supervisor(
+        &self,
+        all: &IndexMap<String, RawSupervisor>,
+        name: &str,
+        path: &mut Vec<String>,
+    ) -> Result<SupervisorConfig, ConfigError> {
+        let key = format!("supervisor.{name}");
+        if path.iter().any(|p| p == name) {
+            return Err(self.invalid(
+                &key,
+                format!("nesting cycle: {} → {name}", path.join(" → ")),
+            ));
+        }
+        let raw = &all[name];
+        if raw.strategy == Strategy::SimpleOneForOne && raw.children.len() != 1 {
+            return Err(self.invalid(
+                format!("{key}.children"),
+                format!(
+                    "simple_one_for_one takes exactly one child spec, found {}",
+                    raw.children.len()
+                ),
+            ));
+        }
+        let period_ms = raw.period_ms.unwrap_or(5000);
+        if period_ms == 0 {
+            return Err(self.invalid(
+                format!("{key}.period_ms"),
+                "expected a period of at least 1 ms",
+            ));
+        }
+        path.push(name.to_string());
+        let mut seen = HashSet::new();
+        let mut children = Vec::new();
+        for (i, child) in raw.children.iter().enumerate() {
+            let ckey = format!("{key}.children[{i}]");
+            if child.id.trim().is_empty() {
+                return Err(self.invalid(format!("{ckey}.id"), "a child needs a non-empty id"));
+            }
+            if child.id.contains('/') {
+                return Err(self.invalid(
+                    format!("{ckey}.id"),
+                    "ids may not contain `/` (it separates tree paths)",
+                ));
+            }
+            if !seen.insert(child.id.as_str()) {
+                return Err(self.invalid(
+                    format!("{ckey}.id"),
+                    format!("duplicate child id `{}` in supervisor `{name}`", child.id),
+                ));
+            }
+            children.push(self.child(all, child, &ckey, path)?);
+        }
+        path.pop();
+        Ok(SupervisorConfig {
+            name: name.to_string(),
+            strategy: raw.strategy,
+            intensity: raw.intensity.unwrap_or(1),
+            period: Duration::from_millis(period_ms),
+            children,
+        })
+    }
+
+    fn child(
+        &self,
+        all: &IndexMap<String, RawSupervisor>,
+        raw: &RawChild,
+        key: &str,
+        path: &mut Vec<String>,
+    ) -> Result<ChildConfig, ConfigError> {
+        let only = |field: &str, present: bool, kind: &str| -> Result<(), ConfigError> {
+            if present {
+                Err(self.invalid(
+                    format!("{key}.{field}"),
+                    format!("not allowed for a child of kind \"{kind}\""),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let kind = match raw.kind {
+            RawKind::Supervisor => {
+                for (field, present) in [
+                    ("path", raw.path.is_some()),
+                    ("config", raw.config.is_some()),
+                    ("limits", raw.limits.is_some()),
+                    ("dirs", !raw.dirs.is_empty()),
+                    ("send_to", !raw.send_to.is_empty()),
+                    ("watch", raw.watch),
+                ] {
+                    only(field, present, "supervisor")?;
+                }
+                let target = raw.supervisor.as_deref().unwrap_or_default();
+                ChildKindConfig::Supervisor(self.supervisor(all, target, path)?)
+            }
+            RawKind::Component => {
+                only("supervisor", raw.supervisor.is_some(), "component")?;
+                ChildKindConfig::Component(self.component(raw, key)?)
+            }
+        };
+        let backoff = raw
+            .backoff
+            .as_ref()
+            .map(|b| {
+                let backoff = Backoff {
+                    initial: Duration::from_millis(b.initial_ms),
+                    max: Duration::from_millis(b.max_ms),
+                    multiplier: b.multiplier,
+                    jitter: b.jitter,
+                    reset_after: Duration::from_millis(b.reset_after_ms),
+                };
+                backoff
+                    .validate()
+                    .map(|()| backoff)
+                    .map_err(|reason| self.invalid(format!("{key}.backoff"), reason))
+            })
+            .transpose()?;
+        let storm = raw
+            .storm
+            .as_ref()
+            .map(|s| {
+                let action = match (s.action.as_str(), s.cooldown_ms) {
+                    ("log", _) => StormAction::Log,
+                    ("escalate", _) => StormAction::Escalate,
+                    ("pause", Some(ms)) => StormAction::Pause {
+                        cooldown: Duration::from_millis(ms),
+                    },
+                    ("pause", None) => {
+                        return Err(self.invalid(
+                            format!("{key}.storm.cooldown_ms"),
+                            "action \"pause\" needs cooldown_ms",
+                        ));
+                    }
+                    (other, _) => {
+                        return Err(self.invalid(
+                            format!("{key}.storm.action"),
+                            format!("`{other}`: expected \"log\", \"pause\" or \"escalate\""),
+                        ));
+                    }
+                };
+                let storm = StormConfig {
+                    per_minute: s.per_minute,
+                    per_hour: s.per_hour,
+                    action,
+                };
+                storm
+                    .validate()
+                    .map(|()| storm)
+                    .map_err(|reason| self.invalid(format!("{key}.storm"), reason))
+            })
+            .transpose()?;
+        Ok(ChildConfig {
+            id: raw.id.clone(),
+            restart: raw.restart.unwrap_or(Restart::Permanent),
+            shutdown: raw.shutdown,
+            backoff,
+            storm,
+            kind,
+        })
+    }
+
+    fn component(&self, raw: &RawChild, key: &str) -> Result<ComponentChildConfig, ConfigError> {
+        let path = raw.path.as_deref().ok_or_else(|| {
+            self.invalid(
+                format!("{key}.path"),
+                "a component child needs the path of its .wasm file",
+            )
+        })?;
+        let path = self.resolve(path);
+        if !path.is_file() {
+            return Err(self.invalid(
+                format!("{key}.path"),
+                format!("{} does not exist or is not a file", path.display()),
+            ));
+        }
+        let defaults = Limits::default();
+        let raw_limits = raw.limits.as_ref();
+        let memory_mb = raw_limits
+            .and_then(|l| l.memory_mb)
+            .unwrap_or(defaults.memory_bytes >> 20);
+        if memory_mb == 0 {
+            return Err(self.invalid(format!("{key}.limits.memory_mb"), "expected at least 1 MiB"));
+        }
+        let limits = Limits {
+            memory_bytes: memory_mb << 20,
+            fuel: raw_limits.and_then(|l| l.fuel),
+            timeout: match raw_limits.and_then(|l| l.timeout_ms) {
+                Some(0) => None,
+                Some(ms) => Some(Duration::from_millis(ms)),
+                None => defaults.timeout,
+            },
+            output_bytes: raw_limits
+                .and_then(|l| l.output_kb)
+                .map_or(defaults.output_bytes, |kb| kb << 10),
+            output_overflow: Overflow::Truncate,
+        };
+        let mut dirs = Vec::new();
+        for (i, d) in raw.dirs.iter().enumerate() {
+            let host = self.resolve(&d.host);
+            if !host.is_dir() {
+                return Err(self.invalid(
+                    format!("{key}.dirs[{i}].host"),
+                    format!("{} is not a directory", host.display()),
+                ));
+            }
+            dirs.push(DirGrant {
+                host,
+                guest: d.guest.clone(),
+                writable: d.writable,
+            });
+        }
+        let mailbox = raw.mailbox.unwrap_or(1024);
+        if mailbox == 0 {
+            return Err(self.invalid(
+                format!("{key}.mailbox"),
+                "expected a capacity of at least 1",
+            ));
+        }
+        Ok(ComponentChildConfig {
+            path,
+            init_config: raw.config.clone().unwrap_or_default(),
+            limits,
+            caps: Capabilities {
+                dirs,
+                env: raw.env.clone().into_iter().collect(),
+                args: raw.args.clone(),
+                ..Capabilities::default()
+            },
+            send_to: raw.send_to.clone(),
+            mailbox,
+            watch: raw.watch,
+        })
+    }
+}

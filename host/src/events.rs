@@ -1,0 +1,371 @@
+//! The one typed event stream.
+//!
+//! Everything that happens in the tree becomes an [`Event`]: a timestamp, the path
+//! of the supervisor or child it concerns, and an [`EventKind`]. Observers (logs,
+//! the HTTP event stream, the dashboard, the registry, metrics) subscribe to the
+//! [`EventBus`] and never reach into children.
+//!
+//! Guarantees:
+//! - [`EventBus::publish`] never blocks and never fails: the bus is a bounded
+//!   `tokio::sync::broadcast` ring. A subscriber that falls behind loses the oldest
+//!   events and is told how many it missed ([`Received::Missed`]).
+//! - Every published event is also logged through `tracing` (target
+//!   `warden::events`), at the level [`EventKind::level`] gives it.
+//!
+//! Adding an event: add a variant to [`EventKind`] (serialized with
+//! `"event": "<snake_case name>"` beside its fields), one arm in
+//! [`EventKind::level`] and one in its `Display` (the log line).
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+use tracing::Level;
+
+use crate::supervisor::{
+    ChildPath, ExitReason, Fault, ShutdownCause, StormAction, StormWindow, Strategy,
+};
+
+/// One thing that happened.
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    /// Wall-clock time, milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The supervisor or child concerned (`root/workers/counter`).
+    pub path: ChildPath,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// An event happening now.
+    pub fn now(path: ChildPath, kind: EventKind) -> Self {
+        let at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        Event { at_ms, path, kind }
+    }
+}
+
+/// Why a restart waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DelayCause {
+    /// The child's restart backoff.
+    Backoff,
+    /// A storm detector's pause.
+    StormPause,
+}
+
+/// What happened. Serialized as `"event": "<snake_case>"` plus the fields.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A supervisor finished its init (all children started).
+    SupervisorStarted {
+        /// Its strategy.
+        strategy: Strategy,
+        /// Children it started with.
+        children: usize,
+    },
+    /// An incarnation started (init, `start_child`, `restart_child`).
+    ChildStarted {
+        /// Its generation.
+        generation: u64,
+    },
+    /// An incarnation started as a restart decided by the supervisor.
+    ChildRestarted {
+        /// The new generation.
+        generation: u64,
+        /// Restarts counted for this child so far (a sibling restarted along
+        /// with a failed child under `one_for_all`/`rest_for_one` counts none).
+        restarts: u64,
+        /// How long the restart waited (backoff, storm pause), in milliseconds.
+        delay_ms: u64,
+    },
+    /// A start returned `ignore`.
+    ChildIgnored,
+    /// A start failed.
+    ChildStartFailed {
+        /// Why.
+        error: String,
+    },
+    /// An incarnation ended.
+    ChildExited {
+        /// Its generation.
+        generation: u64,
+        /// Why.
+        #[serde(flatten)]
+        reason: ExitReason,
+    },
+    /// A graceful shutdown timed out; the child was killed.
+    ChildShutdownTimeout {
+        /// The generation being stopped.
+        generation: u64,
+        /// The shutdown timeout, in milliseconds.
+        timeout_ms: u64,
+    },
+    /// A restart will happen after a delay.
+    RestartScheduled {
+        /// The delay, in milliseconds.
+        delay_ms: u64,
+        /// Why it waits.
+        cause: DelayCause,
+    },
+    /// More than `intensity` restarts within `period`: the supervisor gives up.
+    IntensityReached {
+        /// The child whose restart went over the limit.
+        child: crate::supervisor::ChildId,
+        /// Restarts in the window, this one included.
+        restarts: usize,
+        /// The limit.
+        intensity: u32,
+        /// The window, in milliseconds.
+        period_ms: u64,
+    },
+    /// The supervisor gave up and exits with `shutdown`: its parent takes over.
+    SupervisorEscalated {
+        /// Why.
+        cause: ShutdownCause,
+    },
+    /// A child's restarts went over a storm threshold.
+    StormDetected {
+        /// Which window.
+        window: StormWindow,
+        /// Restarts in it.
+        restarts: u32,
+        /// Its threshold.
+        threshold: u32,
+        /// What the supervisor does.
+        action: StormAction,
+    },
+    /// A strategy change (or its dry run, or its rollback).
+    StrategyChanged {
+        /// Before.
+        from: Strategy,
+        /// After.
+        to: Strategy,
+        /// Only reported, not applied.
+        dry_run: bool,
+        /// This change undoes a change that did not settle.
+        rolled_back: bool,
+    },
+    /// A fault was injected into a running incarnation.
+    FailureInjected {
+        /// The incarnation hit.
+        generation: u64,
+        /// The fault.
+        fault: Fault,
+    },
+    /// A supervisor began stopping its children.
+    ShutdownStarted {
+        /// Why.
+        cause: ShutdownCause,
+    },
+    /// A supervisor stopped all its children and exits.
+    ShutdownCompleted {
+        /// Why it stopped.
+        cause: ShutdownCause,
+    },
+}
+
+impl EventKind {
+    /// The `tracing` level the event is logged at.
+    pub fn level(&self) -> Level {
+        match self {
+            EventKind::ChildExited { reason, .. } if reason.is_abnormal() => Level::WARN,
+            EventKind::ChildStartFailed { .. }
+            | EventKind::ChildShutdownTimeout { .. }
+            | EventKind::StormDetected { .. }
+            | EventKind::FailureInjected { .. } => Level::WARN,
+            EventKind::IntensityReached { .. } | EventKind::SupervisorEscalated { .. } => {
+                Level::ERROR
+            }
+            EventKind::ShutdownStarted { cause } | EventKind::ShutdownCompleted { cause }
+                if cause.is_escalation() =>
+            {
+                Level::ERROR
+            }
+            EventKind::ChildStarted { .. } | EventKind::ChildIgnored => Level::DEBUG,
+            _ => Level::INFO,
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventKind::SupervisorStarted { strategy, children } => {
+                write!(f, "supervisor started ({strategy}, {children} children)")
+            }
+            EventKind::ChildStarted { generation } => {
+                write!(f, "child started (generation {generation})")
+            }
+            EventKind::ChildRestarted {
+                generation,
+                restarts,
+                delay_ms,
+            } => write!(
+                f,
+                "child restarted (generation {generation}, after {delay_ms} ms; {restarts} restarts counted)"
+            ),
+            EventKind::ChildIgnored => f.write_str("child start returned ignore"),
+            EventKind::ChildStartFailed { error } => write!(f, "child failed to start: {error}"),
+            EventKind::ChildExited { generation, reason } => {
+                write!(f, "child exited: {reason} (generation {generation})")
+            }
+            EventKind::ChildShutdownTimeout {
+                generation,
+                timeout_ms,
+            } => write!(
+                f,
+                "child did not stop within its {timeout_ms} ms shutdown timeout; killed (generation {generation})"
+            ),
+            EventKind::RestartScheduled { delay_ms, cause } => {
+                write!(f, "restart scheduled in {delay_ms} ms ({cause:?})")
+            }
+            EventKind::IntensityReached {
+                child,
+                restarts,
+                intensity,
+                period_ms,
+            } => write!(
+                f,
+                "reached max restart intensity: {restarts} restarts within {period_ms} ms (intensity {intensity}); offender `{child}`"
+            ),
+            EventKind::SupervisorEscalated { cause } => {
+                write!(f, "supervisor gave up ({cause}); escalating to its parent")
+            }
+            EventKind::StormDetected {
+                window,
+                restarts,
+                threshold,
+                action,
+            } => write!(
+                f,
+                "restart storm: {restarts} restarts within a {window:?} (threshold {threshold}); action {action:?}"
+            ),
+            EventKind::StrategyChanged {
+                from,
+                to,
+                dry_run,
+                rolled_back,
+            } => {
+                let what = if *dry_run {
+                    "strategy change (dry run)"
+                } else if *rolled_back {
+                    "strategy change rolled back"
+                } else {
+                    "strategy changed"
+                };
+                write!(f, "{what}: {from} -> {to}")
+            }
+            EventKind::FailureInjected { generation, fault } => {
+                write!(f, "fault `{fault}` injected (generation {generation})")
+            }
+            EventKind::ShutdownStarted { cause } => write!(f, "shutting down: {cause}"),
+            EventKind::ShutdownCompleted { cause } => write!(f, "shut down: {cause}"),
+        }
+    }
+}
+
+/// What a subscriber receives.
+#[derive(Clone, Debug)]
+pub enum Received {
+    /// The next event.
+    Event(Event),
+    /// The subscriber fell behind and this many events were dropped for it.
+    Missed(u64),
+}
+
+/// The cloneable publishing side of the event stream.
+#[derive(Clone, Debug)]
+pub struct EventBus {
+    tx: broadcast::Sender<Event>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus::new(EventBus::DEFAULT_CAPACITY)
+    }
+}
+
+impl EventBus {
+    /// The default ring size.
+    pub const DEFAULT_CAPACITY: usize = 4096;
+
+    /// The largest ring size accepted; larger requests are clamped.
+    pub const MAX_CAPACITY: usize = 1 << 20;
+
+    /// A bus keeping the last `capacity` events for slow subscribers (clamped to
+    /// `1..=MAX_CAPACITY`).
+    pub fn new(capacity: usize) -> Self {
+        let (tx, _) = broadcast::channel(capacity.clamp(1, Self::MAX_CAPACITY));
+        EventBus { tx }
+    }
+
+    /// Logs the event and hands it to every subscriber. Never blocks.
+    pub fn publish(&self, event: Event) {
+        log(&event);
+        // No subscriber is not an error: the event has been logged.
+        let _ = self.tx.send(event);
+    }
+
+    /// Publishes `kind` about `path`, stamped now.
+    pub fn emit(&self, path: ChildPath, kind: EventKind) {
+        self.publish(Event::now(path, kind));
+    }
+
+    /// A new subscriber, receiving events published from now on.
+    pub fn subscribe(&self) -> EventStream {
+        EventStream {
+            rx: self.tx.subscribe(),
+        }
+    }
+
+    /// How many subscribers are listening.
+    pub fn subscriber_count(&self) -> usize {
+        self.tx.receiver_count()
+    }
+}
+
+/// One subscriber.
+#[derive(Debug)]
+pub struct EventStream {
+    rx: broadcast::Receiver<Event>,
+}
+
+impl EventStream {
+    /// The next event, or how many were missed; `None` once every bus is gone.
+    pub async fn recv(&mut self) -> Option<Received> {
+        match self.rx.recv().await {
+            Ok(e) => Some(Received::Event(e)),
+            Err(broadcast::error::RecvError::Lagged(n)) => Some(Received::Missed(n)),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+
+    /// Like [`recv`](Self::recv) without waiting: `None` when nothing is ready.
+    pub fn try_recv(&mut self) -> Option<Received> {
+        match self.rx.try_recv() {
+            Ok(e) => Some(Received::Event(e)),
+            Err(broadcast::error::TryRecvError::Lagged(n)) => Some(Received::Missed(n)),
+            Err(_) => None,
+        }
+    }
+}
+
+fn log(event: &Event) {
+    let path = &event.path;
+    let kind = &event.kind;
+    match kind.level() {
+        Level::ERROR => tracing::error!(target: "warden::events", %path, "{kind}"),
+        Level::WARN => tracing::warn!(target: "warden::events", %path, "{kind}"),
+        Level::INFO => tracing::info!(target: "warden::events", %path, "{kind}"),
+        Level::DEBUG => tracing::debug!(target: "warden::events", %path, "{kind}"),
+        _ => tracing::trace!(target: "warden::events", %path, "{kind}"),
+    }
+}

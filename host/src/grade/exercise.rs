@@ -1,0 +1,585 @@
+//! Loading an exercise folder: its test cases, its contract and its
+//! grading settings, validated together so a teacher's mistake is found
+//! before any submission runs.
+//!
+//! The folder holds:
+//! - `canonical-data.json` in Exercism's format (or `canonical-data.toml`,
+//!   or a `tests.toml` with a `cases` array: the same shape in TOML);
+//! - `exercise.wit`, the world a solution exports ([`Contract`]);
+//! - optionally `grading.toml` ([`Settings`]);
+//! - optionally Exercism's track-side `tests.toml` (tables keyed by uuid):
+//!   cases it marks `include = false` are left out.
+//!
+//! Case handling: nested groups flatten to names joined by " › "; a case
+//! whose uuid a later case lists in `reimplements` is skipped (chains of
+//! any depth, since every superseded uuid is listed by its successor);
+//! `property` (lowerCamelCase) names a function of the contract; every
+//! `input` key names a parameter (in any spelling that kebab-cases to it),
+//! and only `option<…>` parameters may be left out.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Map, Value as Json};
+
+use crate::component::values::kebab_case;
+use crate::grade::contract::{Contract, ContractFunc};
+use crate::grade::error::ExerciseError;
+use crate::grade::settings::Settings;
+
+/// The separator of group and case names.
+pub const NAME_SEPARATOR: &str = " › ";
+
+/// A loaded, validated exercise.
+#[derive(Debug, Clone)]
+pub struct Exercise {
+    /// The test data's `exercise` field, or the folder's name.
+    pub name: String,
+    pub dir: PathBuf,
+    /// The file the cases were read from.
+    pub cases_file: PathBuf,
+    pub contract: Contract,
+    /// The cases to run, in file order.
+    pub cases: Vec<TestCase>,
+    pub settings: Settings,
+}
+
+/// What a case expects.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expected {
+    /// A value (for a `result` function: its `ok` value).
+    Value(Json),
+    /// `{"error": …}`: a `result::err` with this payload.
+    Error(Json),
+}
+
+impl Expected {
+    /// The expectation as the test data wrote it.
+    pub fn to_json(&self) -> Json {
+        match self {
+            Expected::Value(v) => v.clone(),
+            Expected::Error(e) => serde_json::json!({ "error": e }),
+        }
+    }
+}
+
+/// One test case, flattened.
+#[derive(Debug, Clone)]
+pub struct TestCase {
+    pub uuid: Option<String>,
+    /// Group descriptions and the case's own, joined by " › ".
+    pub name: String,
+    pub description: String,
+    /// Enclosing group descriptions, outermost first.
+    pub groups: Vec<String>,
+    /// As written in the test data (`leapYear`).
+    pub property: String,
+    /// The contract function it calls ([`ContractFunc::key`]).
+    pub function: String,
+    /// Arguments in parameter order; `None` where an optional parameter
+    /// was left out.
+    pub args: Vec<Option<Json>>,
+    pub expected: Expected,
+    /// 1-based number of the top-level group the case sits in (Exercism's
+    /// task), if it sits in one.
+    pub task_id: Option<u32>,
+    pub hidden: bool,
+    /// Points for passing.
+    pub points: f64,
+    /// A one-line rendering of the call and its expectation.
+    pub test_code: String,
+}
+
+impl Exercise {
+    /// Loads and validates the exercise in `dir`.
+    pub fn load(dir: &Path) -> Result<Self, ExerciseError> {
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(ExerciseError::NotADirectory {
+                    path: dir.to_path_buf(),
+                    reason: "it is a file".into(),
+                });
+            }
+            Err(err) => {
+                return Err(ExerciseError::NotADirectory {
+                    path: dir.to_path_buf(),
+                    reason: err.to_string(),
+                });
+            }
+        }
+        let contract = Contract::load(&dir.join("exercise.wit"))?;
+        let settings = Settings::load(&dir.join("grading.toml"))?;
+        let (cases_file, data) = read_case_data(dir)?;
+        let excluded = read_track_filter(dir)?;
+        let name = data
+            .get("exercise")
+            .and_then(Json::as_str)
+            .map(str::to_string)
+            .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "exercise".into());
+        let raw = flatten(&cases_file, &data)?;
+        let cases = build_cases(&cases_file, raw, &excluded, &contract, &settings)?;
+        check_settings(dir, &settings, &cases, &contract)?;
+        Ok(Self {
+            name,
+            dir: dir.to_path_buf(),
+            cases_file,
+            contract,
+            cases,
+            settings,
+        })
+    }
+
+    /// Total points on offer.
+    pub fn max_score(&self) -> f64 {
+        self.cases.iter().map(|c| c.points).sum()
+    }
+}
+
+/// Reads the first case file found, as JSON.
+fn read_case_data(dir: &Path) -> Result<(PathBuf, Map<String, Json>), ExerciseError> {
+    let json_path = dir.join("canonical-data.json");
+    if let Some(text) = read_optional(&json_path)? {
+        let value: Json = serde_json::from_str(&text).map_err(|e| ExerciseError::Json {
+            path: json_path.clone(),
+            message: e.to_string(),
+        })?;
+        return match value {
+            Json::Object(map) => Ok((json_path, map)),
+            _ => Err(ExerciseError::Json {
+                path: json_path,
+                message: "expected an object with `cases`".into(),
+            }),
+        };
+    }
+    for name in ["canonical-data.toml", "tests.toml"] {
+        let path = dir.join(name);
+        if let Some(text) = read_optional(&path)? {
+            let map: Map<String, Json> =
+                toml::from_str(&text).map_err(|e| ExerciseError::Toml {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+            if map.contains_key("cases") {
+                return Ok((path, map));
+            }
+        }
+    }
+    Err(ExerciseError::NoCases {
+        dir: dir.to_path_buf(),
+    })
+}
+
+/// Uuids an Exercism track-side `tests.toml` excludes (`include = false`).
+fn read_track_filter(dir: &Path) -> Result<HashSet<String>, ExerciseError> {
+    let path = dir.join("tests.toml");
+    let Some(text) = read_optional(&path)? else {
+        return Ok(HashSet::new());
+    };
+    let table: toml::Table = toml::from_str(&text).map_err(|e| ExerciseError::Toml {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    if table.contains_key("cases") {
+        return Ok(HashSet::new());
+    }
+    Ok(table
+        .iter()
+        .filter(|(_, v)| v.get("include").and_then(toml::Value::as_bool) == Some(false))
+        .map(|(k, _)| k.clone())
+        .collect())
+}
+
+fn read_optional(path: &Path) -> Result<Option<String>, ExerciseError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ExerciseError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// A case as read, before it is tied to the contract.
+struct RawCase {
+    uuid: Option<String>,
+    description: String,
+    groups: Vec<String>,
+    task_id: Option<u32>,
+    property: String,
+    input: Map<String, Json>,
+    expected: Json,
+}
+
+/// Walks the nested groups; returns cases in file order, with the uuids
+/// that later cases reimplement removed.
+fn flatten(path: &Path, data: &Map<String, Json>) -> Result<Vec<RawCase>, ExerciseError> {
+    let top = data
+        .get("cases")
+        .and_then(Json::as_array)
+        .ok_or_else(|| ExerciseError::Case {
+            path: path.to_path_buf(),
+            case: "(top level)".into(),
+            problem: "expected a `cases` array".into(),
+        })?;
+    let mut out = Vec::new();
+    let mut reimplemented = HashSet::new();
+    let mut groups_seen = 0u32;
+    for item in top {
+        let task_id = if item.get("cases").is_some() {
+            groups_seen += 1;
+            Some(groups_seen)
+        } else {
+            None
+        };
+        walk(
+            path,
+            item,
+            &mut Vec::new(),
+            task_id,
+            &mut out,
+            &mut reimplemented,
+        )?;
+    }
+    out.retain(|c| c.uuid.as_ref().is_none_or(|u| !reimplemented.contains(u)));
+    Ok(out)
+}
+
+fn walk(
+    path: &Path,
+    item: &Json,
+    groups: &mut Vec<String>,
+    task_id: Option<u32>,
+    out: &mut Vec<RawCase>,
+    reimplemented: &mut HashSet<String>,
+) -> Result<(), ExerciseError> {
+    let description = item
+        .get("description")
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let where_ = || {
+        let mut parts = groups.clone();
+        parts.push(if description.is_empty() {
+            "(no description)".to_string()
+        } else {
+            description.clone()
+        });
+        format!("\"{}\"", parts.join(NAME_SEPARATOR))
+    };
+    let fail = |problem: String| ExerciseError::Case {
+        path: path.to_path_buf(),
+        case: where_(),
+        problem,
+    };
+    let Some(obj) = item.as_object() else {
+        return Err(fail("expected an object".into()));
+    };
+    if let Some(children) = obj.get("cases") {
+        let children = children
+            .as_array()
+            .ok_or_else(|| fail("`cases` must be an array".into()))?;
+        groups.push(description.clone());
+        for child in children {
+            walk(path, child, groups, task_id, out, reimplemented)?;
+        }
+        groups.pop();
+        return Ok(());
+    }
+    if let Some(r) = obj.get("reimplements") {
+        let r = r
+            .as_str()
+            .ok_or_else(|| fail("`reimplements` must be a uuid string".into()))?;
+        reimplemented.insert(r.to_string());
+    }
+    let uuid = match obj.get("uuid") {
+        None => None,
+        Some(Json::String(u)) => Some(u.clone()),
+        Some(_) => return Err(fail("`uuid` must be a string".into())),
+    };
+    let property = obj
+        .get("property")
+        .and_then(Json::as_str)
+        .ok_or_else(|| fail("missing `property` (the function to call)".into()))?
+        .to_string();
+    let input = match obj.get("input") {
+        None => Map::new(),
+        Some(Json::Object(m)) => m.clone(),
+        Some(_) => return Err(fail("`input` must be an object".into())),
+    };
+    let expected = obj
+        .get("expected")
+        .cloned()
+        .ok_or_else(|| fail("missing `expected`".into()))?;
+    out.push(RawCase {
+        uuid,
+        description,
+        groups: groups.clone(),
+        task_id,
+        property,
+        input,
+        expected,
+    });
+    Ok(())
+}
+
+/// Ties raw cases to the contract: function, argument order, expectation,
+/// points and visibility.
+fn build_cases(
+    path: &Path,
+    raw: Vec<RawCase>,
+    excluded: &HashSet<String>,
+    contract: &Contract,
+    settings: &Settings,
+) -> Result<Vec<TestCase>, ExerciseError> {
+    let raw: Vec<RawCase> = raw
+        .into_iter()
+        .filter(|c| c.uuid.as_ref().is_none_or(|u| !excluded.contains(u)))
+        .collect();
+    let group_of = |c: &RawCase| -> Option<String> {
+        // The innermost group with points of its own.
+        (1..=c.groups.len())
+            .rev()
+            .map(|n| c.groups[..n].join(NAME_SEPARATOR))
+            .find(|g| settings.group_points.contains_key(g))
+    };
+    let mut per_group: HashMap<String, usize> = HashMap::new();
+    for c in &raw {
+        if let Some(g) = group_of(c) {
+            *per_group.entry(g).or_default() += 1;
+        }
+    }
+    let hidden: HashSet<&str> = settings.hidden.iter().map(String::as_str).collect();
+    let mut cases = Vec::with_capacity(raw.len());
+    for c in raw {
+        let mut parts = c.groups.clone();
+        parts.push(c.description.clone());
+        let name = parts.join(NAME_SEPARATOR);
+        let fail = |problem: String| ExerciseError::Case {
+            path: path.to_path_buf(),
+            case: match &c.uuid {
+                Some(u) => format!("\"{name}\" ({u})"),
+                None => format!("\"{name}\""),
+            },
+            problem,
+        };
+        let func = contract.find(&c.property).map_err(fail)?;
+        let args = order_args(func, &c.input).map_err(fail)?;
+        let expected = match &c.expected {
+            Json::Object(m) if m.len() == 1 && m.contains_key("error") => {
+                Expected::Error(m["error"].clone())
+            }
+            other => Expected::Value(other.clone()),
+        };
+        let points = match group_of(&c) {
+            Some(g) => settings.group_points[&g] / per_group[&g] as f64,
+            None => settings.points_per_test,
+        };
+        cases.push(TestCase {
+            hidden: c.uuid.as_deref().is_some_and(|u| hidden.contains(u)),
+            test_code: test_code(func, &args, &expected),
+            uuid: c.uuid,
+            name,
+            description: c.description,
+            groups: c.groups,
+            property: c.property,
+            function: func.key.clone(),
+            args,
+            expected,
+            task_id: c.task_id,
+            points,
+        });
+    }
+    Ok(cases)
+}
+
+/// Puts a case's inputs in parameter order.
+fn order_args(func: &ContractFunc, input: &Map<String, Json>) -> Result<Vec<Option<Json>>, String> {
+    let mut by_param: BTreeMap<usize, Json> = BTreeMap::new();
+    for (key, value) in input {
+        let kebab = kebab_case(key);
+        let index = func
+            .params
+            .iter()
+            .position(|p| p == key || *p == kebab)
+            .ok_or_else(|| {
+                format!(
+                    "input `{key}` is not a parameter of `{}` ({})",
+                    func.key, func.signature
+                )
+            })?;
+        if by_param.insert(index, value.clone()).is_some() {
+            return Err(format!(
+                "two inputs name parameter `{}`",
+                func.params[index]
+            ));
+        }
+    }
+    func.params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match by_param.remove(&i) {
+            Some(v) => Ok(Some(v)),
+            None if func.optional[i] => Ok(None),
+            None => Err(format!(
+                "no input for parameter `{p}` of `{}` ({})",
+                func.key, func.signature
+            )),
+        })
+        .collect()
+}
+
+fn test_code(func: &ContractFunc, args: &[Option<Json>], expected: &Expected) -> String {
+    let args: Vec<String> = func
+        .params
+        .iter()
+        .zip(args)
+        .map(|(p, a)| format!("{p}: {}", a.as_ref().unwrap_or(&Json::Null)))
+        .collect();
+    format!(
+        "{}({}) == {}",
+        func.key,
+        args.join(", "),
+        expected.to_json()
+    )
+}
+
+/// Settings that refer to cases or functions must refer to real ones.
+fn check_settings(
+    dir: &Path,
+    settings: &Settings,
+    cases: &[TestCase],
+    contract: &Contract,
+) -> Result<(), ExerciseError> {
+    let path = dir.join("grading.toml");
+    let bad = |key: &str, problem: String| ExerciseError::Setting {
+        path: path.clone(),
+        key: key.to_string(),
+        problem,
+    };
+    for uuid in &settings.hidden {
+        if !cases.iter().any(|c| c.uuid.as_deref() == Some(uuid)) {
+            return Err(bad("hidden", format!("no test case has uuid `{uuid}`")));
+        }
+    }
+    for group in settings.group_points.keys() {
+        let exists = cases
+            .iter()
+            .any(|c| (1..=c.groups.len()).any(|n| c.groups[..n].join(NAME_SEPARATOR) == *group));
+        if !exists {
+            return Err(bad(
+                "group_points",
+                format!(
+                    "no group is named \"{group}\" (nested names are joined by \"{NAME_SEPARATOR}\")"
+                ),
+            ));
+        }
+    }
+    for f in &settings.unordered {
+        if !contract
+            .functions
+            .iter()
+            .any(|c| c.name == *f || c.key == *f)
+        {
+            return Err(bad(
+                "unordered",
+                format!("exercise.wit exports no function `{f}`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contract() -> Contract {
+        Contract::parse(
+            Path::new("exercise.wit"),
+            "package e:x;\nworld solution {\n  export square: func(square: s32) -> result<u64, string>;\n  export total: func() -> u64;\n  export greet: func(name: option<string>, loud: bool) -> string;\n}\n",
+        )
+        .unwrap()
+    }
+
+    fn data() -> Map<String, Json> {
+        serde_json::from_str(
+            r#"{"exercise": "x", "cases": [
+              {"description": "squares", "cases": [
+                {"uuid": "a", "description": "one", "property": "square", "input": {"square": 1}, "expected": 1},
+                {"description": "bad", "cases": [
+                  {"uuid": "b", "description": "zero", "property": "square", "input": {"square": 0}, "expected": {"error": "old"}},
+                  {"uuid": "c", "reimplements": "b", "description": "zero", "property": "square", "input": {"square": 0}, "expected": {"error": "mid"}},
+                  {"uuid": "d", "reimplements": "c", "description": "zero", "property": "square", "input": {"square": 0}, "expected": {"error": "new"}}
+                ]}
+              ]},
+              {"uuid": "e", "description": "total", "property": "total", "input": {}, "expected": 18446744073709551615},
+              {"uuid": "f", "description": "greet", "property": "greet", "input": {"loud": true}, "expected": "HI"}
+            ]}"#,
+        )
+        .unwrap()
+    }
+
+    fn cases(settings: &Settings) -> Result<Vec<TestCase>, ExerciseError> {
+        let raw = flatten(Path::new("c.json"), &data())?;
+        build_cases(
+            Path::new("c.json"),
+            raw,
+            &HashSet::new(),
+            &contract(),
+            settings,
+        )
+    }
+
+    #[test]
+    fn groups_flatten_and_reimplemented_chains_are_skipped() {
+        let cases = cases(&Settings::default()).unwrap();
+        let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["squares › one", "squares › bad › zero", "total", "greet"]
+        );
+        assert_eq!(cases[1].uuid.as_deref(), Some("d"));
+        assert_eq!(cases[1].expected, Expected::Error(Json::from("new")));
+        assert_eq!(cases[0].task_id, Some(1));
+        assert_eq!(cases[2].task_id, None);
+        assert_eq!(cases[2].args, Vec::<Option<Json>>::new());
+        assert_eq!(cases[3].args, vec![None, Some(Json::Bool(true))]);
+        assert_eq!(cases[0].test_code, "square(square: 1) == 1");
+        assert_eq!(
+            cases[1].test_code,
+            r#"square(square: 0) == {"error":"new"}"#
+        );
+    }
+
+    #[test]
+    fn group_points_are_split_among_the_group() {
+        let settings = Settings {
+            group_points: [("squares".to_string(), 6.0)].into_iter().collect(),
+            ..Settings::default()
+        };
+        let cases = cases(&settings).unwrap();
+        let points: Vec<f64> = cases.iter().map(|c| c.points).collect();
+        assert_eq!(points, [3.0, 3.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn unknown_inputs_and_properties_are_exercise_errors() {
+        let func = contract();
+        let f = func.find("square").unwrap();
+        let mut input = Map::new();
+        input.insert("sqaure".into(), Json::from(1));
+        let err = order_args(f, &input).unwrap_err();
+        assert!(err.contains("`sqaure` is not a parameter"), "{err}");
+        assert!(
+            order_args(f, &Map::new())
+                .unwrap_err()
+                .contains("no input for parameter `square`")
+        );
+        assert!(func.find("leapYear").is_err());
+    }
+}

@@ -1,0 +1,344 @@
+//! Grading one submission: load it once, check its exports against the
+//! contract, then run every test case in a fresh instance.
+//!
+//! Guarantees:
+//! - one `InstancePre` per submission, one new Store and instance per
+//!   case: a case's loop, trap, memory bomb or output flood cannot affect
+//!   the next case, and every case runs whatever the others did;
+//! - nothing a submission does makes this function fail: every problem
+//!   (unreadable file, not a component, missing export, trap, …) ends up
+//!   in the returned report;
+//! - with a fuel limit (the default), CPU verdicts come from fuel and are
+//!   the same on every machine and under any load; the wall-clock limit is
+//!   only a safety net.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use wasmtime::component::Val;
+
+use crate::component::exports::ExportedFunc;
+use crate::component::{
+    Capabilities, ComponentError, HostContext, Limits, Metering, Prepared, Runtime, Sandbox,
+};
+use crate::grade::compare::{Rules, display, same};
+use crate::grade::exercise::{Exercise, TestCase};
+use crate::grade::mapping::{CallPlan, plan};
+use crate::grade::settings::{CaseLimits, LimitOverrides};
+use crate::grade::verdict::{
+    ContractProblems, Counts, Output, Status, SubmissionReport, SubmissionTiming, TestResult,
+    TestTiming, Verdict,
+};
+
+/// A submission to grade.
+#[derive(Debug, Clone)]
+pub enum Submission {
+    /// A component file; the report names it by this path.
+    File(PathBuf),
+    /// Bytes already in memory (an upload), with the name reports use.
+    Bytes { name: String, bytes: Vec<u8> },
+}
+
+impl Submission {
+    /// The name reports give it.
+    pub fn name(&self) -> String {
+        match self {
+            Submission::File(path) => path.display().to_string(),
+            Submission::Bytes { name, .. } => name.clone(),
+        }
+    }
+
+    fn bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+        match self {
+            Submission::File(path) => std::fs::read(path)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+            Submission::Bytes { bytes, .. } => Ok(std::borrow::Cow::Borrowed(bytes)),
+        }
+    }
+}
+
+/// How to grade, beyond what the exercise says.
+#[derive(Debug, Clone, Default)]
+pub struct GradeOptions {
+    /// Limits that replace the exercise's (command-line flags).
+    pub limits: LimitOverrides,
+}
+
+/// Grades one submission against `exercise`. Never fails: see the module
+/// docs.
+pub fn grade_submission(
+    runtime: &Runtime,
+    exercise: &Exercise,
+    submission: &Submission,
+    options: &GradeOptions,
+) -> SubmissionReport {
+    let started = Instant::now();
+    let limits = options.limits.apply(exercise.settings.limits);
+    let mut report = SubmissionReport {
+        format: crate::grade::verdict::REPORT_FORMAT,
+        exercise: exercise.name.clone(),
+        submission: submission.name(),
+        sha256: None,
+        status: Status::Error,
+        message: None,
+        contract: None,
+        score: 0.0,
+        max_score: exercise.max_score(),
+        counts: Counts::default(),
+        limits,
+        tests: Vec::new(),
+        timing: None,
+    };
+    let metering = if limits.fuel.is_some() {
+        Metering::Fuel
+    } else {
+        Metering::Off
+    };
+    let loaded = submission.bytes().and_then(|bytes| {
+        let compiled = runtime
+            .compile(&bytes, metering)
+            .map_err(|e| load_error(&e))?;
+        report.sha256 = Some(compiled.hash.clone());
+        compiled.prepare().map_err(|e| load_error(&e))
+    });
+    let load_ms = started.elapsed().as_secs_f64() * 1e3;
+    report.tests = match loaded {
+        Err(message) => {
+            let tests = not_run(exercise, &format!("not run: {message}"));
+            report.message = Some(message);
+            tests
+        }
+        Ok(prepared) => {
+            let check = exercise.contract.check(&prepared.compiled);
+            if !check.fits() {
+                report.message = check.message();
+                report.contract = Some(ContractProblems {
+                    missing: check.missing.clone(),
+                    mistyped: check.mistyped.clone(),
+                });
+            }
+            let case_runner = CaseRunner {
+                prepared: &prepared,
+                sandbox_limits: limits.sandbox_limits(),
+                limits,
+                caps: &exercise.settings.capabilities,
+            };
+            exercise
+                .cases
+                .iter()
+                .map(|case| match check.problem_with(&case.function) {
+                    Some(problem) => not_run_case(case, &format!("not run: {problem}")),
+                    None => {
+                        let func = &check.resolved[&case.function];
+                        let rules = Rules {
+                            float_tolerance: exercise.settings.float_tolerance,
+                            unordered_lists: exercise
+                                .settings
+                                .unordered
+                                .iter()
+                                .any(|f| *f == case.function || *f == func.func),
+                        };
+                        case_runner.run(case, func, &rules)
+                    }
+                })
+                .collect()
+        }
+    };
+    report.counts = Counts::of(&report.tests);
+    report.score = report.tests.iter().map(|t| t.score).sum();
+    if report.message.is_none() {
+        report.status = if report.counts.passed == report.counts.total {
+            Status::Pass
+        } else {
+            Status::Fail
+        };
+    }
+    report.timing = Some(SubmissionTiming {
+        load_ms,
+        total_ms: started.elapsed().as_secs_f64() * 1e3,
+    });
+    report
+}
+
+fn load_error(err: &ComponentError) -> String {
+    match err {
+        ComponentError::Instantiation { reason } => {
+            format!("the component cannot be linked: {reason}")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn not_run(exercise: &Exercise, message: &str) -> Vec<TestResult> {
+    exercise
+        .cases
+        .iter()
+        .map(|c| not_run_case(c, message))
+        .collect()
+}
+
+fn not_run_case(case: &TestCase, message: &str) -> TestResult {
+    result(case, Verdict::Error, Some(message.to_string()))
+}
+
+fn result(case: &TestCase, verdict: Verdict, message: Option<String>) -> TestResult {
+    TestResult {
+        name: case.name.clone(),
+        uuid: case.uuid.clone(),
+        property: case.property.clone(),
+        function: case.function.clone(),
+        verdict,
+        message,
+        expected: case.expected.to_json(),
+        actual: None,
+        test_code: case.test_code.clone(),
+        task_id: case.task_id,
+        hidden: case.hidden,
+        score: if verdict == Verdict::Pass {
+            case.points
+        } else {
+            0.0
+        },
+        max_score: case.points,
+        fuel_used: None,
+        stdout: Output::default(),
+        stderr: Output::default(),
+        timing: None,
+    }
+}
+
+/// Runs cases of one prepared submission.
+struct CaseRunner<'a> {
+    prepared: &'a Prepared,
+    limits: CaseLimits,
+    sandbox_limits: Limits,
+    caps: &'a Capabilities,
+}
+
+impl CaseRunner<'_> {
+    fn run(&self, case: &TestCase, func: &ExportedFunc, rules: &Rules) -> TestResult {
+        let started = Instant::now();
+        let mut out = match plan(case, func) {
+            Ok(plan) => self.call(case, func, &plan, rules),
+            Err(problem) => result(case, Verdict::Error, Some(problem)),
+        };
+        out.timing = Some(TestTiming {
+            duration_us: started.elapsed().as_micros() as u64,
+        });
+        out
+    }
+
+    fn call(
+        &self,
+        case: &TestCase,
+        func: &ExportedFunc,
+        plan: &CallPlan,
+        rules: &Rules,
+    ) -> TestResult {
+        let mut sandbox = match Sandbox::new(
+            self.prepared,
+            &self.sandbox_limits,
+            self.caps,
+            HostContext::isolated(case.function.clone()),
+        ) {
+            Ok(sandbox) => sandbox,
+            Err(err) => return self.failed(case, &err),
+        };
+        let started = Instant::now();
+        let count = func.result_count();
+        let outcome = sandbox.run(|store, instance| {
+            let f = instance
+                .get_func(&mut *store, func.index)
+                .ok_or_else(|| wasmtime::format_err!("export `{}` is not a function", func.name))?;
+            let mut results = vec![Val::Bool(false); count];
+            f.call(&mut *store, &plan.args, &mut results)?;
+            Ok(results)
+        });
+        let report = sandbox.take_report(started, self.limits.fuel);
+        let mut out = match outcome {
+            Err(err) => self.failed(case, &err),
+            Ok(_)
+                if report.stdout.total_bytes + report.stderr.total_bytes
+                    > self.limits.output_bytes =>
+            {
+                result(
+                    case,
+                    Verdict::OutputLimit,
+                    Some(format!(
+                        "output limit of {} bytes exceeded ({} bytes written)",
+                        self.limits.output_bytes,
+                        report.stdout.total_bytes + report.stderr.total_bytes
+                    )),
+                )
+            }
+            Ok(values) => judge(case, plan, values.first(), rules),
+        };
+        out.fuel_used = report.fuel_used;
+        out.stdout = Output::from_capture(&report.stdout);
+        out.stderr = Output::from_capture(&report.stderr);
+        out
+    }
+
+    fn failed(&self, case: &TestCase, err: &ComponentError) -> TestResult {
+        let verdict = match err {
+            ComponentError::Timeout { .. } => Verdict::Timeout,
+            ComponentError::OutOfFuel { .. } => Verdict::FuelExhausted,
+            ComponentError::MemoryLimit { .. } => Verdict::MemoryLimit,
+            ComponentError::OutputLimit { .. } => Verdict::OutputLimit,
+            _ => Verdict::Error,
+        };
+        let message = match err {
+            // The capture is per stream; the limit is for both together.
+            ComponentError::OutputLimit { .. } => format!(
+                "output limit of {} bytes exceeded",
+                self.limits.output_bytes
+            ),
+            other => other.to_string(),
+        };
+        result(case, verdict, Some(message))
+    }
+}
+
+/// Compares what came back with what was expected.
+fn judge(case: &TestCase, plan: &CallPlan, value: Option<&Val>, rules: &Rules) -> TestResult {
+    let (Some(expected), Some(ty)) = (&plan.expected, &plan.result_type) else {
+        // No result declared, none expected.
+        return result(case, Verdict::Pass, None);
+    };
+    let Some(actual) = value else {
+        return result(
+            case,
+            Verdict::Error,
+            Some("the function returned no value".into()),
+        );
+    };
+    let shown = display(actual, ty);
+    let mut out = if same(expected, actual, ty, rules) {
+        result(case, Verdict::Pass, None)
+    } else {
+        result(
+            case,
+            Verdict::Fail,
+            Some(format!(
+                "expected {}, got {}",
+                short(&case.expected.to_json()),
+                short(&shown)
+            )),
+        )
+    };
+    out.actual = Some(shown);
+    out
+}
+
+/// Longest value text in a message; reports keep the full values in
+/// `expected` and `actual`.
+const MESSAGE_VALUE_CHARS: usize = 400;
+
+fn short(value: &serde_json::Value) -> String {
+    let text = value.to_string();
+    match crate::grade::verdict::truncate_chars(&text, MESSAGE_VALUE_CHARS) {
+        (cut, true) => format!("{cut}…"),
+        (all, false) => all.to_string(),
+    }
+}

@@ -1,0 +1,339 @@
+//! An exercise's `grading.toml`: limits per test case, float tolerance,
+//! points, hidden cases, output limit and capabilities.
+//!
+//! Two stages, as everywhere in Warden: [`RawSettings`] is what the file
+//! says (serde, unknown keys rejected), [`Settings`] is the validated form
+//! with every default filled in. Checks that need the test cases (hidden
+//! uuids exist, group names exist) happen in [`crate::grade::exercise`],
+//! which owns both.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::component::{Capabilities, Limits, Overflow};
+use crate::grade::error::ExerciseError;
+
+/// Fuel per test case when `grading.toml` sets none: roughly 50–100 ms of
+/// guest CPU, far more than any exercise here needs (leap uses ~100).
+pub const DEFAULT_FUEL: u64 = 100_000_000;
+/// Memory per test case when `grading.toml` sets none.
+pub const DEFAULT_MEMORY_MB: u64 = 64;
+/// Wall-clock limit per test case when `grading.toml` sets none. With a
+/// fuel budget this is only a safety net: fuel, which does not depend on
+/// the machine's load, decides CPU verdicts.
+pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
+/// Guest stdout + stderr per test case when `grading.toml` sets none.
+pub const DEFAULT_OUTPUT_LIMIT_BYTES: u64 = 1 << 20;
+/// Floats compare equal within this absolute difference by default.
+pub const DEFAULT_FLOAT_TOLERANCE: f64 = 1e-9;
+
+/// `grading.toml` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    pub float_tolerance: Option<f64>,
+    pub points_per_test: Option<f64>,
+    /// Points for a whole group (its " › "-joined name), split evenly
+    /// among the cases in it.
+    #[serde(default)]
+    pub group_points: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub hidden: Vec<String>,
+    pub hidden_visibility: Option<Visibility>,
+    pub output_limit_bytes: Option<u64>,
+    /// Functions (kebab-case or the test data's lowerCamelCase) whose
+    /// results are compared without regard to list order (sets).
+    #[serde(default)]
+    pub unordered: Vec<String>,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub capabilities: RawCapabilities,
+}
+
+/// `[limits]`: each per test case; `0` switches fuel or the timeout off.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub fuel: Option<u64>,
+    pub memory_mb: Option<u64>,
+    pub timeout_ms: Option<u64>,
+}
+
+/// `[capabilities]`: what the exercise lets solutions use. Nothing by
+/// default, which keeps grading reproducible.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCapabilities {
+    #[serde(default)]
+    pub clocks: bool,
+    #[serde(default)]
+    pub random: bool,
+}
+
+/// Gradescope's visibility levels, used for hidden cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    Hidden,
+    AfterDueDate,
+    AfterPublished,
+    Visible,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hidden => "hidden",
+            Self::AfterDueDate => "after_due_date",
+            Self::AfterPublished => "after_published",
+            Self::Visible => "visible",
+        }
+    }
+}
+
+/// Limits for one test case, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CaseLimits {
+    /// Fuel budget; `None` runs unmetered (then the timeout decides CPU
+    /// verdicts, and they depend on the machine's load).
+    pub fuel: Option<u64>,
+    pub memory_bytes: u64,
+    /// `None`: no wall-clock limit. Serialised as `timeout_ms`.
+    #[serde(rename = "timeout_ms", serialize_with = "serialize_ms")]
+    pub timeout: Option<Duration>,
+    /// Guest stdout + stderr, together.
+    pub output_bytes: u64,
+}
+
+fn serialize_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_u64(d.as_millis() as u64),
+        None => s.serialize_none(),
+    }
+}
+
+impl Default for CaseLimits {
+    fn default() -> Self {
+        Self {
+            fuel: Some(DEFAULT_FUEL),
+            memory_bytes: DEFAULT_MEMORY_MB << 20,
+            timeout: Some(Duration::from_millis(DEFAULT_TIMEOUT_MS)),
+            output_bytes: DEFAULT_OUTPUT_LIMIT_BYTES,
+        }
+    }
+}
+
+impl CaseLimits {
+    /// The sandbox limits for one case. Each stream is capped at the
+    /// combined limit and fails the call past it, so a flood stops early;
+    /// the runner also checks the two streams' sum after the call.
+    pub fn sandbox_limits(&self) -> Limits {
+        Limits {
+            memory_bytes: usize::try_from(self.memory_bytes).unwrap_or(usize::MAX),
+            fuel: self.fuel,
+            timeout: self.timeout,
+            output_bytes: usize::try_from(self.output_bytes).unwrap_or(usize::MAX),
+            output_overflow: Overflow::Fail,
+        }
+    }
+}
+
+/// Limits given on the command line or by an API caller, overriding the
+/// exercise's. `Some(0)` switches fuel or the timeout off.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LimitOverrides {
+    pub fuel: Option<u64>,
+    pub memory_mb: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub output_limit_bytes: Option<u64>,
+}
+
+impl LimitOverrides {
+    pub fn apply(&self, mut limits: CaseLimits) -> CaseLimits {
+        if let Some(fuel) = self.fuel {
+            limits.fuel = (fuel > 0).then_some(fuel);
+        }
+        if let Some(mb) = self.memory_mb {
+            limits.memory_bytes = mb.saturating_mul(1 << 20);
+        }
+        if let Some(ms) = self.timeout_ms {
+            limits.timeout = (ms > 0).then(|| Duration::from_millis(ms));
+        }
+        if let Some(bytes) = self.output_limit_bytes {
+            limits.output_bytes = bytes;
+        }
+        limits
+    }
+}
+
+/// The validated settings of an exercise.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub limits: CaseLimits,
+    pub float_tolerance: f64,
+    pub points_per_test: f64,
+    pub group_points: BTreeMap<String, f64>,
+    pub hidden: Vec<String>,
+    pub hidden_visibility: Visibility,
+    /// Kebab-case function names.
+    pub unordered: Vec<String>,
+    pub capabilities: Capabilities,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            limits: CaseLimits::default(),
+            float_tolerance: DEFAULT_FLOAT_TOLERANCE,
+            points_per_test: 1.0,
+            group_points: BTreeMap::new(),
+            hidden: Vec::new(),
+            hidden_visibility: Visibility::AfterPublished,
+            unordered: Vec::new(),
+            capabilities: Capabilities::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads `grading.toml` at `path`; a missing file means all defaults.
+    pub fn load(path: &Path) -> Result<Self, ExerciseError> {
+        let raw = match std::fs::read_to_string(path) {
+            Ok(text) => {
+                toml::from_str::<RawSettings>(&text).map_err(|err| ExerciseError::Toml {
+                    path: path.to_path_buf(),
+                    message: err.to_string(),
+                })?
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => RawSettings::default(),
+            Err(source) => {
+                return Err(ExerciseError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        Self::validate(raw, path)
+    }
+
+    fn validate(raw: RawSettings, path: &Path) -> Result<Self, ExerciseError> {
+        let bad = |key: &str, problem: String| ExerciseError::Setting {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            problem,
+        };
+        let defaults = Settings::default();
+        let float_tolerance = raw.float_tolerance.unwrap_or(defaults.float_tolerance);
+        if !(float_tolerance.is_finite() && float_tolerance >= 0.0) {
+            return Err(bad(
+                "float_tolerance",
+                format!("expected a finite number >= 0, found {float_tolerance}"),
+            ));
+        }
+        let points_per_test = raw.points_per_test.unwrap_or(defaults.points_per_test);
+        if !(points_per_test.is_finite() && points_per_test >= 0.0) {
+            return Err(bad(
+                "points_per_test",
+                format!("expected a finite number >= 0, found {points_per_test}"),
+            ));
+        }
+        for (group, points) in &raw.group_points {
+            if !(points.is_finite() && *points >= 0.0) {
+                return Err(bad(
+                    &format!("group_points.\"{group}\""),
+                    format!("expected a finite number >= 0, found {points}"),
+                ));
+            }
+        }
+        let mut limits = CaseLimits::default();
+        if let Some(fuel) = raw.limits.fuel {
+            limits.fuel = (fuel > 0).then_some(fuel);
+        }
+        if let Some(mb) = raw.limits.memory_mb {
+            if mb == 0 {
+                return Err(bad("limits.memory_mb", "expected at least 1".into()));
+            }
+            limits.memory_bytes = mb.saturating_mul(1 << 20);
+        }
+        if let Some(ms) = raw.limits.timeout_ms {
+            limits.timeout = (ms > 0).then(|| Duration::from_millis(ms));
+        }
+        if let Some(bytes) = raw.output_limit_bytes {
+            limits.output_bytes = bytes;
+        }
+        Ok(Self {
+            limits,
+            float_tolerance,
+            points_per_test,
+            group_points: raw.group_points,
+            hidden: raw.hidden,
+            hidden_visibility: raw.hidden_visibility.unwrap_or(defaults.hidden_visibility),
+            unordered: raw
+                .unordered
+                .iter()
+                .map(|f| crate::component::values::kebab_case(f))
+                .collect(),
+            capabilities: Capabilities {
+                clocks: raw.capabilities.clocks,
+                random: raw.capabilities.random,
+                ..Capabilities::default()
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, ExerciseError> {
+        let raw: RawSettings = toml::from_str(text).map_err(|e| ExerciseError::Toml {
+            path: "grading.toml".into(),
+            message: e.to_string(),
+        })?;
+        Settings::validate(raw, Path::new("grading.toml"))
+    }
+
+    #[test]
+    fn defaults_fill_what_the_file_leaves_out() {
+        let s = parse("float_tolerance = 0.01\n[limits]\nfuel = 500\n").unwrap();
+        assert_eq!(s.float_tolerance, 0.01);
+        assert_eq!(s.limits.fuel, Some(500));
+        assert_eq!(s.limits.memory_bytes, DEFAULT_MEMORY_MB << 20);
+        assert_eq!(s.points_per_test, 1.0);
+        assert_eq!(s.hidden_visibility, Visibility::AfterPublished);
+    }
+
+    #[test]
+    fn zero_switches_fuel_and_timeout_off() {
+        let s = parse("[limits]\nfuel = 0\ntimeout_ms = 0\n").unwrap();
+        assert_eq!(s.limits.fuel, None);
+        assert_eq!(s.limits.timeout, None);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let err = parse("float_tolerance = -1.0").unwrap_err().to_string();
+        assert!(err.contains("float_tolerance"), "{err}");
+        let err = parse("flaot_tolerance = 1.0").unwrap_err().to_string();
+        assert!(err.contains("flaot_tolerance"), "{err}");
+        let err = parse("[limits]\nmemory_mb = 0").unwrap_err().to_string();
+        assert!(err.contains("limits.memory_mb"), "{err}");
+    }
+
+    #[test]
+    fn overrides_replace_exercise_limits() {
+        let limits = LimitOverrides {
+            fuel: Some(0),
+            timeout_ms: Some(100),
+            ..LimitOverrides::default()
+        }
+        .apply(CaseLimits::default());
+        assert_eq!(limits.fuel, None);
+        assert_eq!(limits.timeout, Some(Duration::from_millis(100)));
+    }
+}

@@ -1,0 +1,177 @@
+//! Beyond OTP: a restart-storm detector for one child.
+//!
+//! Intensity protects the tree; a storm detector looks at one child over longer
+//! windows: more than `per_minute` restarts within 60 s, or more than `per_hour`
+//! within 3600 s. When a window first goes over its threshold the supervisor emits
+//! `StormDetected` and takes the configured action: `log` (only the event),
+//! `pause` (the next restart waits the cool-down; the windows start afresh), or
+//! `escalate` (the supervisor gives up, as when intensity is reached).
+//!
+//! Each window keeps at most `threshold + 1` stamps, so memory is bounded by the
+//! configuration and recording is O(1) amortised. A storm is reported once per
+//! episode: again only after the window has dropped back to the threshold.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
+
+const MINUTE_MS: u64 = 60_000;
+const HOUR_MS: u64 = 3_600_000;
+
+/// Storm-detector settings. At least one threshold must be set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StormConfig {
+    /// A storm is more than this many restarts within one minute.
+    pub per_minute: Option<u32>,
+    /// A storm is more than this many restarts within one hour.
+    pub per_hour: Option<u32>,
+    /// What to do about it.
+    pub action: StormAction,
+}
+
+impl StormConfig {
+    /// Checks the settings; the error says which one is wrong.
+    pub fn validate(&self) -> Result<(), &'static str> {
+        if self.per_minute.is_none() && self.per_hour.is_none() {
+            return Err("set per_minute, per_hour or both");
+        }
+        if let StormAction::Pause { cooldown } = self.action
+            && cooldown.is_zero()
+        {
+            return Err("the pause cool-down must be greater than zero");
+        }
+        Ok(())
+    }
+}
+
+/// What the supervisor does when a storm is detected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StormAction {
+    /// Emit the event and log it; restarts go on.
+    Log,
+    /// Hold the next restart for `cooldown`.
+    Pause {
+        /// How long to hold it.
+        cooldown: Duration,
+    },
+    /// Give up: stop all children and exit with `shutdown`, like reaching intensity.
+    Escalate,
+}
+
+impl Serialize for StormAction {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            StormAction::Log => s.serialize_str("log"),
+            StormAction::Escalate => s.serialize_str("escalate"),
+            StormAction::Pause { cooldown } => {
+                let mut st = s.serialize_struct("Pause", 1)?;
+                st.serialize_field(
+                    "pause_ms",
+                    &u64::try_from(cooldown.as_millis()).unwrap_or(u64::MAX),
+                )?;
+                st.end()
+            }
+        }
+    }
+}
+
+/// Which window went over its threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StormWindow {
+    /// The last 60 seconds.
+    Minute,
+    /// The last 3600 seconds.
+    Hour,
+}
+
+/// A storm just detected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StormTrip {
+    pub(crate) window: StormWindow,
+    pub(crate) restarts: u32,
+    pub(crate) threshold: u32,
+}
+
+#[derive(Debug)]
+struct Window {
+    span_ms: u64,
+    threshold: u32,
+    stamps: VecDeque<u64>,
+}
+
+impl Window {
+    fn new(span_ms: u64, threshold: u32) -> Self {
+        Window {
+            span_ms,
+            threshold,
+            stamps: VecDeque::new(),
+        }
+    }
+
+    /// Records a restart; `Some(count)` when the window just went over its threshold.
+    fn record(&mut self, now_ms: u64) -> Option<u32> {
+        while self
+            .stamps
+            .front()
+            .is_some_and(|&t| now_ms.saturating_sub(t) >= self.span_ms)
+        {
+            self.stamps.pop_front();
+        }
+        let limit = self.threshold as usize;
+        let was_over = self.stamps.len() > limit;
+        self.stamps.push_back(now_ms);
+        if self.stamps.len() > limit + 1 {
+            self.stamps.pop_front();
+        }
+        let over = self.stamps.len() > limit;
+        (over && !was_over).then(|| u32::try_from(self.stamps.len()).unwrap_or(u32::MAX))
+    }
+}
+
+/// The detector state of one child.
+#[derive(Debug)]
+pub(crate) struct StormState {
+    minute: Option<Window>,
+    hour: Option<Window>,
+}
+
+impl StormState {
+    pub(crate) fn new(config: &StormConfig) -> Self {
+        StormState {
+            minute: config.per_minute.map(|t| Window::new(MINUTE_MS, t)),
+            hour: config.per_hour.map(|t| Window::new(HOUR_MS, t)),
+        }
+    }
+
+    /// Records a restart at `now_ms`; reports a storm that just began.
+    pub(crate) fn record(&mut self, now_ms: u64) -> Option<StormTrip> {
+        let minute = self.minute.as_mut().and_then(|w| {
+            w.record(now_ms).map(|restarts| StormTrip {
+                window: StormWindow::Minute,
+                restarts,
+                threshold: w.threshold,
+            })
+        });
+        let hour = self.hour.as_mut().and_then(|w| {
+            w.record(now_ms).map(|restarts| StormTrip {
+                window: StormWindow::Hour,
+                restarts,
+                threshold: w.threshold,
+            })
+        });
+        minute.or(hour)
+    }
+
+    /// Forgets the windows (after a pause, counting starts afresh).
+    pub(crate) fn clear(&mut self) {
+        for w in [self.minute.as_mut(), self.hour.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            w.stamps.clear();
+        }
+    }
+}

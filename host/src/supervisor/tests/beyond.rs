@@ -1,0 +1,649 @@
+//! Beyond OTP: backoff, storm detector, strategy change, health report, events.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::lab::{Lab, drain, drain_json, root, root_on, s, settle, settle_ms, wait, worker};
+use crate::events::{Event, EventBus, EventKind, Received};
+use crate::supervisor::{
+    Backoff, ChangeOutcome, ChildPath, ChildStatus, CouplingChange, ExitReason, RecommendationCode,
+    Restart, ShutdownCause, StormAction, StormConfig, Strategy, StrategyChangeOptions,
+    SupervisorFlags, SupervisorSpec, coupling,
+};
+
+fn loose(strategy: Strategy) -> SupervisorFlags {
+    SupervisorFlags::new(strategy).with_intensity(1000, Duration::from_secs(3600))
+}
+
+fn exact_backoff() -> Backoff {
+    Backoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_millis(400),
+        multiplier: 2.0,
+        jitter: 0.0,
+        reset_after: Duration::from_secs(10),
+    }
+}
+
+fn delays(events: &[serde_json::Value]) -> Vec<u64> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "restart_scheduled")
+        .filter_map(|e| e["delay_ms"].as_u64())
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn backoff_delays_grow_are_capped_and_reset_after_a_healthy_run() {
+    let lab = Lab::new();
+    let bus = EventBus::new(1024);
+    let mut events = bus.subscribe();
+    let spec = SupervisorSpec::new(loose(Strategy::OneForOne))
+        .child(worker("a", lab.child()).with_backoff(exact_backoff()));
+    let sup = root_on(spec, bus).await;
+    for _ in 0..5 {
+        lab.crash("a");
+        assert_eq!(
+            sup.which_children().await.unwrap()[0].status,
+            ChildStatus::Restarting
+        );
+        settle_ms(500).await;
+        assert_eq!(
+            sup.which_children().await.unwrap()[0].status,
+            ChildStatus::Running
+        );
+    }
+    assert_eq!(
+        delays(&drain_json(&mut events)),
+        vec![100, 200, 400, 400, 400]
+    );
+    // A run of at least reset_after resets the streak.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    lab.crash("a");
+    settle_ms(500).await;
+    let json = drain_json(&mut events);
+    assert_eq!(delays(&json), vec![100]);
+    let restarted = json
+        .iter()
+        .find(|e| e["event"] == "child_restarted")
+        .unwrap();
+    assert_eq!(restarted["delay_ms"], 100);
+    assert_eq!(restarted["restarts"], 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_backoff_delay_is_served_exactly_and_never_blocks_the_supervisor() {
+    let lab = Lab::new();
+    let backoff = Backoff {
+        initial: Duration::from_secs(30),
+        max: Duration::from_secs(30),
+        jitter: 0.0,
+        ..Backoff::default()
+    };
+    let spec = SupervisorSpec::new(loose(Strategy::OneForOne))
+        .child(worker("a", lab.child()).with_backoff(backoff))
+        .child(worker("b", lab.child()));
+    let sup = root(spec).await;
+    lab.crash("a");
+    let t0 = Instant::now();
+    // Admin calls are answered at once while the restart waits.
+    sup.count_children().await.unwrap();
+    lab.crash("b");
+    assert_eq!(
+        sup.which_children().await.unwrap()[1].status,
+        ChildStatus::Running
+    );
+    assert_eq!(t0.elapsed(), Duration::ZERO);
+    tokio::time::sleep(Duration::from_millis(29_999)).await;
+    assert_eq!(
+        sup.which_children().await.unwrap()[0].status,
+        ChildStatus::Restarting
+    );
+    settle_ms(1).await;
+    assert_eq!(
+        sup.which_children().await.unwrap()[0].status,
+        ChildStatus::Running
+    );
+    assert_eq!(lab.take(), s(&["start a", "start b", "start b", "start a"]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_start_under_backoff_waits_longer_each_time() {
+    let lab = Lab::new();
+    let bus = EventBus::new(1024);
+    let mut events = bus.subscribe();
+    let child = lab.scripted([
+        super::lab::Step::run(),
+        super::lab::Step::Fail("down"),
+        super::lab::Step::Fail("down"),
+        super::lab::Step::run(),
+    ]);
+    let spec = SupervisorSpec::new(loose(Strategy::OneForOne))
+        .child(worker("a", child).with_backoff(exact_backoff()));
+    let sup = root_on(spec, bus).await;
+    lab.crash("a");
+    settle_ms(2000).await;
+    assert_eq!(
+        sup.which_children().await.unwrap()[0].status,
+        ChildStatus::Running
+    );
+    assert_eq!(delays(&drain_json(&mut events)), vec![100, 200, 400]);
+}
+
+#[test]
+fn backoff_jitter_stays_in_bounds_and_extremes_do_not_panic() {
+    let b = Backoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_secs(10),
+        multiplier: 3.0,
+        jitter: 0.5,
+        reset_after: Duration::from_secs(1),
+    };
+    for attempt in 0..6u32 {
+        let base = (100.0 * 3f64.powi(attempt as i32)).min(10_000.0);
+        for unit in [0.0, 0.25, 0.5, 0.999] {
+            let d = b.delay(attempt, unit).as_secs_f64() * 1000.0;
+            assert!(
+                d >= base * 0.5 - 1e-6 && d <= (base * 1.5).min(10_000.0) + 1e-6,
+                "{attempt} {unit} {d}"
+            );
+        }
+    }
+    let huge = Backoff {
+        multiplier: 1e300,
+        max: Duration::MAX,
+        ..b
+    };
+    assert!(huge.delay(u32::MAX, 1.0) <= Duration::MAX);
+    assert_eq!(b.delay(u32::MAX, 0.5), Duration::from_secs(10));
+    assert_eq!(b.delay(0, f64::NAN.clamp(0.0, 1.0)), b.delay(0, 0.5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_storm_is_logged_once_per_episode() {
+    let lab = Lab::new();
+    let bus = EventBus::new(1024);
+    let mut events = bus.subscribe();
+    let storm = StormConfig {
+        per_minute: Some(2),
+        per_hour: None,
+        action: StormAction::Log,
+    };
+    let spec = SupervisorSpec::new(loose(Strategy::OneForOne))
+        .child(worker("a", lab.child()).with_storm(storm));
+    let sup = root_on(spec, bus).await;
+    for _ in 0..5 {
+        lab.crash("a");
+        sup.count_children().await.unwrap();
+    }
+    let storms: Vec<serde_json::Value> = drain_json(&mut events)
+        .into_iter()
+        .filter(|e| e["event"] == "storm_detected")
+        .collect();
+    assert_eq!(storms.len(), 1);
+    assert_eq!(storms[0]["window"], "minute");
+    assert_eq!(storms[0]["restarts"], 3);
+    assert_eq!(storms[0]["threshold"], 2);
+    assert_eq!(storms[0]["action"], "log");
+    assert_eq!(sup.which_children().await.unwrap()[0].restarts, 5);
+    // A minute later the episode is over; a new one is reported again.
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    for _ in 0..3 {
+        lab.crash("a");
+        sup.count_children().await.unwrap();
+    }
+    let again = drain(&mut events)
+        .into_iter()
+        .filter(|(_, e)| e == "storm_detected")
+        .count();
+    assert_eq!(again, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_storm_pause_holds_the_restart_for_the_cooldown() {
+    let lab = Lab::new();
+    let bus = EventBus::new(1024);
+    let mut events = bus.subscribe();
+    let storm = StormConfig {
+        per_minute: None,
+        per_hour: Some(1),
+        action: StormAction::Pause {
+            cooldown: Duration::from_secs(30),
+        },
+    };
+    let spec = SupervisorSpec::new(loose(Strategy::OneForOne))
+        .child(worker("a", lab.child()).with_storm(storm));
+    let sup = root_on(spec, bus).await;
+    lab.crash("a");
+    assert_eq!(
+        sup.which_children().await.unwrap()[0].status,
+        ChildStatus::Running
+    );
+    lab.crash("a");
+    assert_eq!(
+        sup.which_children().await.unwrap()[0].status,
+        ChildStatus::Restarting
+    );
+    let json = drain_json(&mut events);
+    let scheduled = json
+        .iter()
+        .find(|e| e["event"] == "restart_scheduled")
+        .unwrap();
+    assert_eq!(scheduled["delay_ms"], 30_000);
+    assert_eq!(scheduled["cause"], "storm_pause");
+    let storm = json
+        .iter()
+        .find(|e| e["event"] == "storm_detected")
+        .unwrap();
+    assert_eq!(storm["action"]["pause_ms"], 30_000);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(
+        sup.which_children().await.unwrap()[0].status,
+        ChildStatus::Running
+    );
+    // The windows start afresh after a pause: the next restart is immediate.
+    lab.crash("a");
+    assert_eq!(
+        sup.which_children().await.unwrap()[0].status,
+        ChildStatus::Running
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_storm_can_escalate() {
+    let lab = Lab::new();
+    let storm = StormConfig {
+        per_minute: Some(1),
+        per_hour: None,
+        action: StormAction::Escalate,
+    };
+    let spec = SupervisorSpec::new(loose(Strategy::OneForOne))
+        .child(worker("a", lab.child()).with_storm(storm))
+        .child(worker("b", lab.child()));
+    let sup = root(spec).await;
+    lab.crash("a");
+    settle().await;
+    lab.crash("a");
+    let exit = wait(&sup).await;
+    assert_eq!(exit.cause, ShutdownCause::Storm { child: "a".into() });
+    assert_eq!(exit.reason, ExitReason::Shutdown);
+    assert_eq!(
+        lab.take(),
+        s(&["start a", "start b", "start a", "shutdown b"])
+    );
+}
+
+#[test]
+fn coupling_per_strategy() {
+    let children = vec![
+        ("a".into(), Restart::Permanent),
+        ("b".into(), Restart::Temporary),
+        ("c".into(), Restart::Transient),
+    ];
+    let ids =
+        |v: Vec<crate::supervisor::ChildId>| v.iter().map(|i| i.to_string()).collect::<Vec<_>>();
+    assert!(coupling(Strategy::OneForOne, &children, 0).is_empty());
+    assert_eq!(
+        ids(coupling(Strategy::OneForAll, &children, 0)),
+        s(&["b", "c"])
+    );
+    assert_eq!(
+        ids(coupling(Strategy::RestForOne, &children, 0)),
+        s(&["b", "c"])
+    );
+    assert!(
+        coupling(Strategy::OneForAll, &children, 1).is_empty(),
+        "temporary"
+    );
+    assert!(coupling(Strategy::RestForOne, &children, 2).is_empty());
+    assert!(coupling(Strategy::RestForOne, &children, 9).is_empty());
+}
+
+async fn abc(lab: &Lab, strategy: Strategy) -> crate::supervisor::SupervisorHandle {
+    let spec = SupervisorSpec::new(loose(strategy))
+        .child(worker("a", lab.child()))
+        .child(worker("b", lab.child()))
+        .child(worker("c", lab.child()));
+    let sup = root(spec).await;
+    lab.take();
+    sup
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_strategy_dry_run_reports_coupling_and_changes_nothing() {
+    let lab = Lab::new();
+    let sup = abc(&lab, Strategy::OneForOne).await;
+    let options = StrategyChangeOptions {
+        dry_run: true,
+        ..StrategyChangeOptions::default()
+    };
+    let report = sup
+        .change_strategy(Strategy::RestForOne, options)
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, ChangeOutcome::DryRun);
+    assert_eq!(
+        report.changes,
+        vec![
+            CouplingChange {
+                child: "a".into(),
+                before: vec![],
+                after: vec!["b".into(), "c".into()]
+            },
+            CouplingChange {
+                child: "b".into(),
+                before: vec![],
+                after: vec!["c".into()]
+            },
+        ]
+    );
+    lab.crash("a");
+    sup.count_children().await.unwrap();
+    assert_eq!(lab.take(), s(&["start a"]), "still one_for_one");
+    assert_eq!(
+        sup.health_report().await.unwrap().strategy,
+        Strategy::OneForOne
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_applied_strategy_change_that_settles_stays() {
+    let lab = Lab::new();
+    let bus = EventBus::new(256);
+    let mut events = bus.subscribe();
+    let spec = SupervisorSpec::new(loose(Strategy::OneForOne))
+        .child(worker("a", lab.child()))
+        .child(worker("b", lab.child()));
+    let sup = root_on(spec, bus).await;
+    lab.take();
+    let options = StrategyChangeOptions {
+        dry_run: false,
+        settle: Duration::from_secs(2),
+    };
+    let t0 = Instant::now();
+    let report = sup
+        .change_strategy(Strategy::OneForAll, options)
+        .await
+        .unwrap();
+    assert_eq!(t0.elapsed(), Duration::from_secs(2));
+    assert_eq!(report.outcome, ChangeOutcome::Applied);
+    assert_eq!(
+        (report.from, report.to),
+        (Strategy::OneForOne, Strategy::OneForAll)
+    );
+    lab.crash("a");
+    sup.count_children().await.unwrap();
+    assert_eq!(lab.take(), s(&["shutdown b", "start a", "start b"]));
+    let changed = drain_json(&mut events)
+        .into_iter()
+        .find(|e| e["event"] == "strategy_changed")
+        .unwrap();
+    assert_eq!(changed["from"], "one_for_one");
+    assert_eq!(changed["to"], "one_for_all");
+    assert_eq!(changed["rolled_back"], false);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_strategy_change_that_does_not_settle_is_rolled_back() {
+    let lab = Lab::new();
+    let sup = abc(&lab, Strategy::OneForOne).await;
+    let changing = {
+        let sup = sup.clone();
+        tokio::spawn(async move {
+            sup.change_strategy(
+                Strategy::OneForAll,
+                StrategyChangeOptions {
+                    dry_run: false,
+                    settle: Duration::from_secs(5),
+                },
+            )
+            .await
+        })
+    };
+    settle_ms(1000).await;
+    lab.crash("c");
+    let report = changing.await.unwrap().unwrap();
+    assert_eq!(
+        report.outcome,
+        ChangeOutcome::RolledBack {
+            restarts: 1,
+            restarting: vec![]
+        }
+    );
+    // The crash was handled under the new strategy; afterwards the old one is back.
+    assert_eq!(
+        lab.take(),
+        s(&["shutdown b", "shutdown a", "start a", "start b", "start c"])
+    );
+    assert_eq!(
+        sup.health_report().await.unwrap().strategy,
+        Strategy::OneForOne
+    );
+    // A second change is possible once the first is done.
+    let again = sup
+        .change_strategy(
+            Strategy::RestForOne,
+            StrategyChangeOptions {
+                dry_run: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.from, Strategy::OneForOne);
+}
+
+#[tokio::test(start_paused = true)]
+async fn strategy_changes_that_are_refused() {
+    let lab = Lab::new();
+    let sup = abc(&lab, Strategy::OneForOne).await;
+    let err = sup
+        .change_strategy(Strategy::SimpleOneForOne, StrategyChangeOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        crate::supervisor::AdminError::StrategyChange { .. }
+    ));
+    // One change at a time.
+    let first = {
+        let sup = sup.clone();
+        tokio::spawn(async move {
+            sup.change_strategy(Strategy::OneForAll, StrategyChangeOptions::default())
+                .await
+        })
+    };
+    settle().await;
+    let err = sup
+        .change_strategy(Strategy::RestForOne, StrategyChangeOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        crate::supervisor::AdminError::StrategyChange { .. }
+    ));
+    assert_eq!(
+        first.await.unwrap().unwrap().outcome,
+        ChangeOutcome::Applied
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_health_report_counts_restarts_and_recommends() {
+    let lab = Lab::new();
+    let mut spec = SupervisorSpec::new(loose(Strategy::OneForAll))
+        .child(worker("flaky", lab.child()).with_restart(Restart::Transient))
+        .child(worker("forever", lab.child()).with_shutdown(crate::supervisor::Shutdown::Infinity));
+    for i in 0..10 {
+        spec = spec.child(worker(&format!("w{i}"), lab.child()));
+    }
+    let sup = root(spec).await;
+    for _ in 0..5 {
+        lab.crash("flaky");
+        sup.count_children().await.unwrap();
+    }
+    settle_ms(1500).await;
+    let report = sup.health_report().await.unwrap();
+    assert_eq!(report.supervisor, "root");
+    assert_eq!(report.restarts_total, 5);
+    assert_eq!(report.restarts_last_hour, 5);
+    assert_eq!(report.restarts_in_period, 5);
+    assert_eq!(report.counts.active, 12);
+    let flaky = &report.children[0];
+    assert_eq!((flaky.restarts_total, flaky.restarts_last_hour), (5, 5));
+    assert_eq!(flaky.uptime_ms, Some(1500));
+    let codes: Vec<RecommendationCode> = report.recommendations.iter().map(|r| r.code).collect();
+    assert_eq!(
+        codes,
+        vec![
+            RecommendationCode::LargeOneForAll,
+            RecommendationCode::FrequentRestarts,
+            RecommendationCode::WorkerShutdownInfinity,
+        ]
+    );
+    assert_eq!(
+        report.recommendations[1].message,
+        "transient child `flaky` restarted 5 times in the last hour; consider a restart backoff"
+    );
+    assert!(
+        report.recommendations[0]
+            .message
+            .starts_with("one_for_all with 12 children")
+    );
+    // An hour later the rate has decayed.
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    let later = sup.health_report().await.unwrap();
+    assert_eq!((later.restarts_total, later.restarts_last_hour), (5, 0));
+    assert_eq!(later.children[0].restarts_last_hour, 0);
+    let json = serde_json::to_value(&later).unwrap();
+    assert_eq!(json["strategy"], "one_for_all");
+    assert_eq!(json["children"][0]["status"], "running");
+}
+
+#[tokio::test(start_paused = true)]
+async fn near_intensity_is_recommended() {
+    let lab = Lab::new();
+    let flags =
+        SupervisorFlags::new(Strategy::OneForOne).with_intensity(2, Duration::from_secs(60));
+    let sup = root(SupervisorSpec::new(flags).child(worker("a", lab.child()))).await;
+    lab.crash("a");
+    sup.count_children().await.unwrap();
+    lab.crash("a");
+    let report = sup.health_report().await.unwrap();
+    assert_eq!(report.restarts_in_period, 2);
+    assert_eq!(
+        report.recommendations[0].code,
+        RecommendationCode::NearIntensity
+    );
+}
+
+#[test]
+fn events_serialize_flat_with_path_and_timestamp() {
+    let event = Event::now(
+        ChildPath::child("root/workers".into(), "counter".into()),
+        EventKind::ChildExited {
+            generation: 4,
+            reason: ExitReason::abnormal(crate::supervisor::FailureKind::Trap, "unreachable"),
+        },
+    );
+    let json = serde_json::to_value(&event).unwrap();
+    assert_eq!(json["path"], "root/workers/counter");
+    assert_eq!(json["event"], "child_exited");
+    assert_eq!(json["generation"], 4);
+    assert_eq!(json["reason"], "abnormal");
+    assert_eq!(json["kind"], "trap");
+    assert_eq!(json["message"], "unreachable");
+    assert!(json["at_ms"].as_u64().unwrap() > 1_600_000_000_000);
+    let normal = Event::now(
+        ChildPath::supervisor("root"),
+        EventKind::ChildExited {
+            generation: 1,
+            reason: ExitReason::Normal,
+        },
+    );
+    assert_eq!(serde_json::to_value(&normal).unwrap()["reason"], "normal");
+    let escalated = Event::now(
+        ChildPath::supervisor("root"),
+        EventKind::SupervisorEscalated {
+            cause: ShutdownCause::Storm { child: "a".into() },
+        },
+    );
+    assert_eq!(
+        serde_json::to_value(&escalated).unwrap()["cause"],
+        serde_json::json!({"storm": {"child": "a"}})
+    );
+    assert_eq!(
+        EventKind::ChildStarted { generation: 2 }.to_string(),
+        "child started (generation 2)"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_subscriber_is_told_how_many_events_it_missed() {
+    let bus = EventBus::new(2);
+    let mut slow = bus.subscribe();
+    for generation in 0..5 {
+        bus.emit(
+            ChildPath::supervisor("root"),
+            EventKind::ChildStarted { generation },
+        );
+    }
+    assert!(matches!(slow.recv().await, Some(Received::Missed(3))));
+    for expected in [3, 4] {
+        match slow.recv().await {
+            Some(Received::Event(Event {
+                kind: EventKind::ChildStarted { generation },
+                ..
+            })) => assert_eq!(generation, expected),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(slow.try_recv().is_none());
+    drop(bus);
+    assert!(slow.recv().await.is_none());
+    // A zero capacity is clamped, never a panic.
+    let tiny = EventBus::new(0);
+    tiny.emit(ChildPath::supervisor("x"), EventKind::ChildIgnored);
+    assert_eq!(tiny.subscriber_count(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn huge_durations_mean_never_not_a_panic() {
+    let lab = Lab::new();
+    let forever = Backoff {
+        initial: Duration::MAX,
+        max: Duration::MAX,
+        jitter: 0.0,
+        ..Backoff::default()
+    };
+    let flags = loose(Strategy::OneForOne).with_kill_grace(Duration::MAX);
+    let spec = SupervisorSpec::new(flags)
+        .child(worker("a", lab.child()).with_backoff(forever))
+        .child(worker("b", lab.child()));
+    let sup = root(spec).await;
+    lab.crash("a");
+    let changing = {
+        let sup = sup.clone();
+        tokio::spawn(async move {
+            let options = StrategyChangeOptions {
+                dry_run: false,
+                settle: Duration::MAX,
+            };
+            sup.change_strategy(Strategy::OneForAll, options).await
+        })
+    };
+    settle().await;
+    assert_eq!(
+        sup.which_children().await.unwrap()[0].status,
+        ChildStatus::Restarting
+    );
+    sup.request_stop();
+    assert_eq!(wait(&sup).await.cause, ShutdownCause::Requested);
+    // The unsettled change learns that the supervisor is gone.
+    assert!(matches!(
+        changing.await.unwrap(),
+        Err(crate::supervisor::AdminError::SupervisorGone { .. })
+    ));
+    assert_eq!(lab.take(), s(&["start a", "start b", "shutdown b"]));
+}

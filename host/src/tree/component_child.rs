@@ -1,0 +1,319 @@
+//! Component children: an `actor-plugin` instance behind a bounded mailbox,
+//! adapted to the supervisor's [`ChildStart`] / [`RunningChild`].
+//!
+//! One tokio task per incarnation owns the instance and takes envelopes
+//! from the mailbox one at a time; each guest call runs on a blocking
+//! thread (`spawn_blocking`), never on the runtime's worker threads, so a
+//! busy guest cannot delay host timers. A trap, timeout, memory breach or
+//! fuel exhaustion ends the incarnation with an abnormal exit; the next
+//! incarnation is a fresh Store from the same `InstancePre`.
+//!
+//! Control (stop, kill, injected faults) travels beside the mailbox on a
+//! watch channel, so it is never stuck behind a full mailbox; a kill also
+//! flips the sandbox's kill switch, which stops a running guest call within
+//! one epoch tick.
+
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::component::{
+    ActorInstance, ActorProgram, Capabilities, ComponentError, HostContext, KillSwitch, Limits,
+};
+use crate::supervisor::{
+    BoxFuture, ChildStart, ExitReason, ExitSender, FailureKind, Fault, InjectError, RunningChild,
+    StartContext, StartError, Started,
+};
+use crate::tree::router::{Router, SendError};
+
+/// The version of a component a child runs; hot reload replaces it.
+pub type ProgramSlot = Arc<RwLock<ActorProgram>>;
+
+/// What a component child is asked to do, in mailbox order.
+pub(crate) enum Envelope {
+    Message {
+        message: Vec<u8>,
+        reply: Option<oneshot::Sender<Reply>>,
+    },
+    Snapshot {
+        reply: oneshot::Sender<Reply>,
+    },
+    Restore {
+        state: Vec<u8>,
+        reply: oneshot::Sender<Reply>,
+    },
+}
+
+pub(crate) type Reply = Result<Vec<u8>, ReplyFailure>;
+
+/// Why a request got no value back.
+#[derive(Debug)]
+pub(crate) enum ReplyFailure {
+    /// The guest answered with `err`.
+    Refused(String),
+    /// The guest failed (the incarnation is over).
+    Failed(String),
+}
+
+impl ReplyFailure {
+    pub(crate) fn into_send_error(self, path: &str) -> SendError {
+        match self {
+            ReplyFailure::Refused(message) => SendError::Refused {
+                path: path.to_string(),
+                message,
+            },
+            ReplyFailure::Failed(message) => SendError::Failed {
+                path: path.to_string(),
+                message,
+            },
+        }
+    }
+}
+
+/// Control beside the mailbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Control {
+    Run,
+    /// Finish the current message, then exit with `shutdown`.
+    Stop,
+    /// Exit now (`killed`).
+    Kill,
+    /// Injected: exit as if the guest trapped.
+    Trap,
+    /// Injected: stop answering, ignore `Stop`; only `Kill` ends it.
+    Hang,
+}
+
+/// Everything needed to start one incarnation of a component child.
+pub struct ComponentChildStart {
+    pub program: ProgramSlot,
+    pub init_config: String,
+    pub limits: Limits,
+    pub caps: Capabilities,
+    pub send_to: Vec<String>,
+    pub mailbox: usize,
+    pub router: Router,
+}
+
+impl ChildStart for ComponentChildStart {
+    fn start(&self, ctx: StartContext) -> BoxFuture<'static, Result<Started, StartError>> {
+        let program = self
+            .program
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let limits = self.limits.clone();
+        let caps = self.caps.clone();
+        let init_config = self.init_config.clone();
+        let router = self.router.clone();
+        let path = ctx.path.to_string();
+        let host = HostContext {
+            child: path.clone(),
+            send_to: self.send_to.clone(),
+            mailer: Some(Arc::new(router.clone())),
+        };
+        let capacity = self.mailbox;
+        Box::pin(async move {
+            let instance = tokio::task::spawn_blocking(move || {
+                start_instance(&program, &limits, &caps, host, &init_config)
+            })
+            .await
+            .map_err(|e| StartError::failed(format!("start task failed: {e}")))??;
+            let (tx, rx) = mpsc::channel(capacity);
+            let (control, control_rx) = watch::channel(Control::Run);
+            let kill = instance.sandbox().kill_switch();
+            router.register(&path, ctx.generation, tx);
+            tokio::spawn(serve(
+                instance,
+                rx,
+                control_rx,
+                ctx.exits,
+                router,
+                path,
+                ctx.generation,
+            ));
+            Ok(Started::Running(Box::new(ComponentChild { control, kill })))
+        })
+    }
+}
+
+fn start_instance(
+    program: &ActorProgram,
+    limits: &Limits,
+    caps: &Capabilities,
+    host: HostContext,
+    init_config: &str,
+) -> Result<ActorInstance, StartError> {
+    let mut instance = program
+        .instantiate(limits, caps, host)
+        .map_err(|e| StartError::failed(format!("cannot instantiate: {e}")))?;
+    match instance.init(init_config) {
+        Ok(Ok(())) => Ok(instance),
+        Ok(Err(reason)) => Err(StartError::failed(format!("init refused: {reason}"))),
+        Err(err) => Err(StartError::failed(format!("init failed: {err}"))),
+    }
+}
+
+/// The supervisor's grip on one incarnation.
+struct ComponentChild {
+    control: watch::Sender<Control>,
+    kill: KillSwitch,
+}
+
+impl RunningChild for ComponentChild {
+    fn shutdown(&mut self) {
+        self.control.send_if_modified(|c| {
+            let change = *c == Control::Run;
+            if change {
+                *c = Control::Stop;
+            }
+            change
+        });
+    }
+
+    fn kill(&mut self) {
+        self.kill.kill();
+        let _ = self.control.send(Control::Kill);
+    }
+
+    fn inject(&mut self, fault: Fault) -> Result<(), InjectError> {
+        match fault {
+            Fault::Kill => self.kill(),
+            Fault::Trap => {
+                self.kill.kill();
+                let _ = self.control.send(Control::Trap);
+            }
+            Fault::Hang => {
+                let _ = self.control.send(Control::Hang);
+            }
+        }
+        Ok(())
+    }
+
+    fn info(&self) -> serde_json::Value {
+        serde_json::json!({ "kind": "component" })
+    }
+}
+
+/// The incarnation's life: envelopes in, replies out, one exit report.
+async fn serve(
+    instance: ActorInstance,
+    mut rx: mpsc::Receiver<Envelope>,
+    mut control: watch::Receiver<Control>,
+    exits: ExitSender,
+    router: Router,
+    path: String,
+    generation: u64,
+) {
+    let mut instance = Some(instance);
+    let reason = loop {
+        let current = *control.borrow_and_update();
+        match current {
+            Control::Kill => break ExitReason::killed(),
+            Control::Trap => break ExitReason::abnormal(FailureKind::Trap, "injected trap"),
+            Control::Stop => break ExitReason::Shutdown,
+            Control::Hang => {
+                // Answer nothing and ignore stop requests: only a kill (or an
+                // injected trap) ends a hung child, as with a real hang.
+                break loop {
+                    if control.changed().await.is_err() {
+                        break ExitReason::killed();
+                    }
+                    match *control.borrow_and_update() {
+                        Control::Kill => break ExitReason::killed(),
+                        Control::Trap => {
+                            break ExitReason::abnormal(FailureKind::Trap, "injected trap");
+                        }
+                        _ => continue,
+                    }
+                };
+            }
+            Control::Run => {}
+        }
+        let envelope = tokio::select! {
+            biased;
+            changed = control.changed() => {
+                if changed.is_err() {
+                    break ExitReason::Shutdown;
+                }
+                continue;
+            }
+            envelope = rx.recv() => envelope,
+        };
+        let Some(envelope) = envelope else {
+            break ExitReason::Shutdown;
+        };
+        let Some(actor) = instance.take() else {
+            break ExitReason::abnormal(FailureKind::Crash, "instance lost");
+        };
+        let (actor, reply, answer, outcome) = match tokio::task::spawn_blocking(move || {
+            let mut actor = actor;
+            let (reply, answer, outcome) = handle(&mut actor, envelope);
+            (actor, reply, answer, outcome)
+        })
+        .await
+        {
+            Ok(done) => done,
+            Err(join) => {
+                break ExitReason::abnormal(
+                    FailureKind::Crash,
+                    format!("guest call task failed: {join}"),
+                );
+            }
+        };
+        instance = Some(actor);
+        if let Err(err) = outcome {
+            // Leave the router before answering, so whoever hears of the
+            // failure and retries reaches the next incarnation, not this one.
+            router.unregister(&path, generation);
+            if let Some(reply) = reply {
+                let _ = reply.send(answer);
+            }
+            break exit_reason(&err);
+        }
+        if let Some(reply) = reply {
+            let _ = reply.send(answer);
+        }
+    };
+    router.unregister(&path, generation);
+    drop(instance);
+    exits.exit(reason);
+}
+
+/// Runs one envelope against the instance: who to answer, the answer, and
+/// `Err` when the incarnation is over.
+fn handle(
+    actor: &mut ActorInstance,
+    envelope: Envelope,
+) -> (
+    Option<oneshot::Sender<Reply>>,
+    Reply,
+    Result<(), ComponentError>,
+) {
+    let (reply, outcome) = match envelope {
+        Envelope::Message { message, reply } => (reply, actor.handle(&message)),
+        Envelope::Snapshot { reply } => (Some(reply), actor.snapshot()),
+        Envelope::Restore { state, reply } => (
+            Some(reply),
+            actor.restore(&state).map(|r| r.map(|()| Vec::new())),
+        ),
+    };
+    match outcome {
+        Ok(Ok(bytes)) => (reply, Ok(bytes), Ok(())),
+        Ok(Err(refusal)) => (reply, Err(ReplyFailure::Refused(refusal)), Ok(())),
+        Err(err) => (reply, Err(ReplyFailure::Failed(err.to_string())), Err(err)),
+    }
+}
+
+/// How a guest failure reads to the supervisor.
+pub(crate) fn exit_reason(err: &ComponentError) -> ExitReason {
+    let kind = match err {
+        ComponentError::Timeout { .. } => FailureKind::Timeout,
+        ComponentError::MemoryLimit { .. } => FailureKind::MemoryLimit,
+        ComponentError::OutOfFuel { .. } => FailureKind::OutOfFuel,
+        ComponentError::Trap { .. } => FailureKind::Trap,
+        ComponentError::Killed => FailureKind::Killed,
+        _ => FailureKind::Crash,
+    };
+    ExitReason::abnormal(kind, err.to_string())
+}

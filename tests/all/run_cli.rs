@@ -1,0 +1,108 @@
+//! `warden run`: the demo config starts, serves, and stops on a signal.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::support::{plugins_dir, repo_root, stderr, warden, warden_cmd};
+
+#[test]
+fn the_demo_config_runs_until_interrupted() {
+    plugins_dir();
+    let state = tempfile::tempdir().unwrap();
+    // The demo's paths are relative to examples/; point its state elsewhere.
+    let demo = std::fs::read_to_string(repo_root().join("examples/warden.toml"))
+        .unwrap()
+        .replace(
+            "state_dir = \"../.warden\"",
+            &format!("state_dir = \"{}\"", state.path().display()),
+        )
+        .replace(
+            "api_addr = \"127.0.0.1:7878\"",
+            "api_addr = \"127.0.0.1:0\"",
+        );
+    let config = repo_root().join("examples/warden-test-run.toml");
+    std::fs::write(&config, demo).unwrap();
+    let mut child = warden_cmd(&["run", config.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _reaper = KillOnDrop(child.id());
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        let running = line.contains("warden: running");
+        seen.push(line);
+        if running {
+            break;
+        }
+    }
+    let _ = std::fs::remove_file(&config);
+    assert!(
+        seen.iter().any(|l| l.contains("warden: running")),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("supervisor started") && l.contains("path=root")),
+        "lifecycle events are logged: {seen:#?}"
+    );
+    assert!(
+        !seen.iter().any(|l| l.contains('\u{1b}')),
+        "no colour codes when piped: {seen:#?}"
+    );
+    // SIGINT, as Ctrl-C would.
+    signal(child.id(), "INT");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}: {rest:#?}");
+    assert!(
+        rest.iter().any(|l| l.contains("warden: stopped")),
+        "{rest:#?}"
+    );
+}
+
+/// Kills the host if the test fails before stopping it.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &self.0.to_string()])
+            .status();
+    }
+}
+
+fn signal(pid: u32, signal: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+#[test]
+fn a_broken_config_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.toml");
+    std::fs::write(
+        &path,
+        "[supervisor.root]\nstrategy = \"one_for_one\"\nintensity = \"lots\"\n",
+    )
+    .unwrap();
+    let out = warden(&["run", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("warden.toml:3:"), "{err}");
+    let out = warden(&["run", dir.path().join("absent.toml").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("absent.toml: cannot read"),
+        "{}",
+        stderr(&out)
+    );
+}
