@@ -6,6 +6,7 @@
 mod component;
 mod grade;
 mod stats;
+mod tree;
 
 use std::path::{Path, PathBuf};
 
@@ -77,13 +78,23 @@ impl Default for BenchEnv {
 }
 
 /// The benchmarks `warden bench` knows.
-pub const BENCHES: &[&str] = &["instantiate", "call", "grade"];
+pub const BENCHES: &[&str] = &[
+    "instantiate",
+    "call",
+    "restart",
+    "children",
+    "dynamic",
+    "grade",
+];
 
 /// Runs benchmark `what`.
 pub fn run(what: &str, env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
     match what {
         "instantiate" => component::instantiate(env),
         "call" => component::call(env),
+        "restart" => tree::restart(env),
+        "children" => tree::children(env),
+        "dynamic" => tree::dynamic(env),
         "grade" => grade::grade(env),
         other => Err(BenchError::Failed(format!(
             "unknown benchmark `{other}` (known: {})",

@@ -90,10 +90,7 @@ pub fn run(args: Args) -> CmdResult {
         show_output("stdout", &invocation.report.stdout);
         show_output("stderr", &invocation.report.stderr);
         if let Ok(value) = &invocation.outcome {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(value).map_err(Failure::failed)?
-            );
+            println!("{}", serde_json::to_string(value).map_err(Failure::failed)?);
         }
     }
     match invocation.outcome {

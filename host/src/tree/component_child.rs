@@ -315,5 +315,9 @@ pub(crate) fn exit_reason(err: &ComponentError) -> ExitReason {
         ComponentError::Killed => FailureKind::Killed,
         _ => FailureKind::Crash,
     };
-    ExitReason::abnormal(kind, err.to_string())
+    let message = match err {
+        ComponentError::Trap { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    ExitReason::abnormal(kind, message)
 }

@@ -1,0 +1,187 @@
+//! Supervision benchmarks with real component children: restart latency
+//! (trap → new incarnation answering), memory per idle child, and the
+//! supervisor's own dynamic-child scaling.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use super::{BenchEnv, BenchError, Figure, Samples};
+use crate::component::{
+    ActorProgram, Capabilities, Limits, Metering, PoolingConfig, Runtime, RuntimeConfig,
+};
+use crate::events::EventBus;
+use crate::supervisor::{
+    ChildSpec, Restart, Strategy, SupervisorFlags, SupervisorSpec, bench_dynamic_children,
+    start_root,
+};
+use crate::tree::Router;
+use crate::tree::component_child::ComponentChildStart;
+
+fn tokio() -> Result<tokio::runtime::Runtime, BenchError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| BenchError::Failed(format!("cannot start tokio: {e}")))
+}
+
+fn component_start(program: ActorProgram, router: &Router) -> ComponentChildStart {
+    ComponentChildStart {
+        program: Arc::new(RwLock::new(program)),
+        init_config: String::new(),
+        limits: Limits::default(),
+        caps: Capabilities::default(),
+        send_to: Vec::new(),
+        mailbox: 64,
+        router: router.clone(),
+    }
+}
+
+/// A `counter` child traps on `crash`; measured from sending `crash` until
+/// the next incarnation answers `get`.
+pub fn restart(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
+    let bytes = env.read_plugin("counter")?;
+    let runtime = Runtime::new(RuntimeConfig {
+        pooling: Some(PoolingConfig {
+            instances: 64,
+            max_memory_bytes: 64 << 20,
+        }),
+        ..RuntimeConfig::default()
+    })?;
+    let program = ActorProgram::new(runtime.prepare(&bytes, Metering::Off)?)?;
+    let rt = tokio()?;
+    rt.block_on(async {
+        let router = Router::default();
+        let spec = SupervisorSpec::new(
+            SupervisorFlags::new(Strategy::OneForOne)
+                .with_intensity(u32::MAX, Duration::from_millis(1)),
+        )
+        .child(ChildSpec::worker(
+            "counter",
+            component_start(program, &router),
+        ));
+        let root = start_root("bench", spec, EventBus::new(16))
+            .await
+            .map_err(|e| BenchError::Failed(e.to_string()))?;
+        let rounds = 3_000;
+        let mut samples = Samples::with_capacity(rounds);
+        for i in 0..rounds + 200 {
+            let started = Instant::now();
+            if router
+                .call("bench/counter", b"crash".to_vec())
+                .await
+                .is_ok()
+            {
+                return Err(BenchError::Failed("counter did not trap on `crash`".into()));
+            }
+            let deadline = started + Duration::from_secs(5);
+            loop {
+                match router.call("bench/counter", b"get".to_vec()).await {
+                    Ok(reply) if reply == b"0" => break,
+                    Ok(other) => {
+                        return Err(BenchError::Failed(format!("unexpected reply {other:?}")));
+                    }
+                    Err(_) if Instant::now() < deadline => tokio::task::yield_now().await,
+                    Err(e) => return Err(BenchError::Failed(format!("no new incarnation: {e}"))),
+                }
+            }
+            if i >= 200 {
+                samples.push(started.elapsed());
+            }
+        }
+        root.stop().await;
+        Ok(samples.figures_us("restart"))
+    })
+}
+
+/// RSS per idle component child: 10,000 `echo` children under one
+/// `simple_one_for_one` supervisor, each instantiated and initialised.
+pub fn children(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
+    const CHILDREN: usize = 10_000;
+    let bytes = env.read_plugin("echo")?;
+    let runtime = Runtime::new(RuntimeConfig {
+        memory_reservation: 8 << 20,
+        ..RuntimeConfig::default()
+    })?;
+    let program = ActorProgram::new(runtime.prepare(&bytes, Metering::Off)?)?;
+    let rt = tokio()?;
+    rt.block_on(async {
+        let router = Router::default();
+        let spec = SupervisorSpec::new(SupervisorFlags::new(Strategy::SimpleOneForOne)).child(
+            ChildSpec::worker("echo", component_start(program, &router))
+                .with_restart(Restart::Temporary),
+        );
+        let root = start_root("bench", spec, EventBus::new(16))
+            .await
+            .map_err(|e| BenchError::Failed(e.to_string()))?;
+        // Warm up allocator arenas and the first instances before the baseline.
+        let before = rss_bytes();
+        let started = Instant::now();
+        for _ in 0..CHILDREN {
+            root.start_dynamic_child(None)
+                .await
+                .map_err(|e| BenchError::Failed(e.to_string()))?;
+        }
+        let elapsed = started.elapsed();
+        let after = rss_bytes();
+        let serving = router.paths().len();
+        if serving != CHILDREN {
+            return Err(BenchError::Failed(format!(
+                "{serving} of {CHILDREN} children serving"
+            )));
+        }
+        root.stop().await;
+        let per_child = after.saturating_sub(before) as f64 / CHILDREN as f64;
+        Ok(vec![
+            Figure::new("children", "rss_per_child", per_child, "bytes"),
+            Figure::new(
+                "children",
+                "projected_rss_100k",
+                per_child * 100_000.0,
+                "bytes",
+            ),
+            Figure::new(
+                "children",
+                "start_throughput",
+                CHILDREN as f64 / elapsed.as_secs_f64(),
+                "per_s",
+            ),
+        ])
+    })
+}
+
+/// The supervisor alone: 10,000 vs 100,000 dynamic children started and
+/// terminated; per-child cost should stay flat (linear scaling).
+pub fn dynamic(_env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
+    let rt = tokio()?;
+    rt.block_on(async {
+        let mut figures = Vec::new();
+        for n in [10_000usize, 100_000] {
+            let r = bench_dynamic_children(n)
+                .await
+                .map_err(|e| BenchError::Failed(e.to_string()))?;
+            let per = |d: Duration| d.as_nanos() as f64 / 1000.0 / n as f64;
+            figures.push(Figure::new(
+                &format!("dynamic_{n}"),
+                "start_per_child",
+                per(r.start),
+                "us",
+            ));
+            figures.push(Figure::new(
+                &format!("dynamic_{n}"),
+                "terminate_per_child",
+                per(r.terminate),
+                "us",
+            ));
+        }
+        Ok(figures)
+    })
+}
+
+fn rss_bytes() -> u64 {
+    // statm: size resident shared … in pages.
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}

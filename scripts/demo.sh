@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# One command: set up the toolchain, build the plugins and Warden, and run
+# the demo supervision tree until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+cargo build --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml
+exec cargo run --release -p warden -- run examples/warden.toml
