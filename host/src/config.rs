@@ -26,6 +26,28 @@
 //! shutdown = 2000                  # ms | "brutal_kill" | "infinity"
 //! limits = { memory_mb = 32, timeout_ms = 1000 }
 //! send_to = ["echo"]
+//!
+//! [host.policy]                    # what native workers may run, and where
+//! allow_commands = ["/usr/bin/python3", "sleep"]   # bare names resolved on PATH once, pinned
+//! allow_cwds = ["work"]            # relative to this file
+//!
+//! [host.monitor]
+//! interval_ms = 250                # /proc polling period
+//!
+//! [host.registry]
+//! keep_per_child = 100             # incarnations kept per child
+//! max_age_days = 30
+//!
+//! [[supervisor.root.children]]
+//! id = "worker"
+//! kind = "process"
+//! command = "/usr/bin/python3"     # must be allowed by [host.policy]
+//! args = ["worker.py"]
+//! cwd = "work"
+//! env = { MODE = "prod" }          # the environment is empty but for these …
+//! inherit = ["HOME"]               # … and these, copied from the host
+//! limits = { memory_mb = 256, cpu_secs = 600, wall_secs = 3600, open_files = 256, max_processes = 16 }
+//! readiness = { line = "listening", timeout_ms = 5000 }   # or file = "ready.flag"
 //! ```
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -36,6 +58,10 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use crate::component::{Capabilities, DirGrant, Limits, Overflow};
+use crate::process::{
+    AllowedCwd, ProcessLimits, ProcessPolicy, Readiness, ReadinessSpec, ResolvedCommand,
+};
+use crate::registry::Retention;
 use crate::supervisor::{Backoff, Restart, Shutdown, StormAction, StormConfig, Strategy};
 
 /// A configuration problem, always naming the file and the key.
@@ -81,6 +107,31 @@ struct RawHost {
     token: Option<String>,
     epoch_tick_ms: Option<u64>,
     pooling_instances: Option<u32>,
+    policy: Option<RawPolicy>,
+    monitor: Option<RawMonitor>,
+    registry: Option<RawRegistry>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default)]
+    allow_commands: Vec<String>,
+    #[serde(default)]
+    allow_cwds: Vec<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMonitor {
+    interval_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRegistry {
+    keep_per_child: Option<u32>,
+    max_age_days: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -119,6 +170,20 @@ struct RawChild {
     mailbox: Option<usize>,
     #[serde(default)]
     watch: bool,
+    // kind = "process" (with `args`, `env`, `limits`)
+    command: Option<String>,
+    cwd: Option<PathBuf>,
+    #[serde(default)]
+    inherit: Vec<String>,
+    readiness: Option<RawReadiness>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReadiness {
+    line: Option<String>,
+    file: Option<PathBuf>,
+    timeout_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
@@ -126,6 +191,7 @@ struct RawChild {
 enum RawKind {
     Component,
     Supervisor,
+    Process,
 }
 
 #[derive(Deserialize, Default)]
@@ -135,6 +201,11 @@ struct RawLimits {
     fuel: Option<u64>,
     timeout_ms: Option<u64>,
     output_kb: Option<usize>,
+    // kind = "process" only
+    cpu_secs: Option<u64>,
+    wall_secs: Option<u64>,
+    open_files: Option<u64>,
+    max_processes: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -210,6 +281,14 @@ pub struct HostConfig {
     pub epoch_tick: Duration,
     /// Pooling-allocator slots; 0 turns pooling off. By default 0.
     pub pooling_instances: u32,
+    /// What native workers may run and where (`[host.policy]`). By default
+    /// nothing is allowed.
+    pub policy: ProcessPolicy,
+    /// How often the monitor polls `/proc`. By default 250 ms.
+    pub monitor_interval: Duration,
+    /// How much incarnation history the registry keeps. By default 100 per
+    /// child and 30 days.
+    pub retention: Retention,
 }
 
 /// One supervisor and its children.
@@ -240,6 +319,24 @@ pub struct ChildConfig {
 pub enum ChildKindConfig {
     Component(ComponentChildConfig),
     Supervisor(SupervisorConfig),
+    Process(ProcessChildConfig),
+}
+
+/// A native worker process, checked against `[host.policy]` at load: its
+/// command is resolved and pinned, its cwd is allowed.
+#[derive(Debug, Clone)]
+pub struct ProcessChildConfig {
+    pub command: ResolvedCommand,
+    pub args: Vec<String>,
+    /// By default none: the worker starts in `/`.
+    pub cwd: Option<AllowedCwd>,
+    /// Variables set for the worker. By default none.
+    pub env: Vec<(String, String)>,
+    /// Host variables passed through. By default none.
+    pub inherit: Vec<String>,
+    pub limits: ProcessLimits,
+    /// By default none: started as soon as spawned.
+    pub readiness: Option<ReadinessSpec>,
 }
 
 /// A component child: an actor-world instance under limits.
@@ -293,6 +390,8 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 struct Validator<'a> {
     file: &'a Path,
     base: PathBuf,
+    /// `[host.policy]`, built before any child is checked.
+    policy: ProcessPolicy,
 }
 
 impl<'a> Validator<'a> {
@@ -302,7 +401,10 @@ impl<'a> Validator<'a> {
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         let base = std::fs::canonicalize(&base).unwrap_or(base);
-        Self { file, base }
+        let policy = ProcessPolicy::builder()
+            .build()
+            .expect("an empty policy always builds");
+        Self { file, base, policy }
     }
 
     fn invalid(&self, key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
@@ -321,8 +423,9 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+    fn config(&mut self, raw: RawConfig) -> Result<Config, ConfigError> {
         let host = self.host(raw.host)?;
+        self.policy = host.policy.clone();
         if raw.supervisor.is_empty() {
             return Err(self.invalid(
                 "supervisor",
@@ -392,7 +495,63 @@ impl<'a> Validator<'a> {
             token: raw.token.filter(|t| !t.is_empty()),
             epoch_tick: Duration::from_millis(tick),
             pooling_instances: raw.pooling_instances.unwrap_or(0),
+            policy: self.policy(raw.policy.unwrap_or_default())?,
+            monitor_interval: {
+                let ms = raw.monitor.and_then(|m| m.interval_ms).unwrap_or(250);
+                if !(10..=60_000).contains(&ms) {
+                    return Err(self.invalid(
+                        "host.monitor.interval_ms",
+                        "expected 10 to 60000 milliseconds",
+                    ));
+                }
+                Duration::from_millis(ms)
+            },
+            retention: {
+                let raw = raw.registry.unwrap_or_default();
+                let defaults = Retention::default();
+                if raw.keep_per_child == Some(0) {
+                    return Err(self.invalid(
+                        "host.registry.keep_per_child",
+                        "expected at least 1 incarnation",
+                    ));
+                }
+                Retention {
+                    keep_per_child: raw.keep_per_child.or(defaults.keep_per_child),
+                    max_age: raw
+                        .max_age_days
+                        .map(|d| Duration::from_secs(d.saturating_mul(24 * 3600)))
+                        .or(defaults.max_age),
+                }
+            },
         })
+    }
+
+    fn policy(&self, raw: RawPolicy) -> Result<ProcessPolicy, ConfigError> {
+        let mut builder = ProcessPolicy::builder();
+        for (i, command) in raw.allow_commands.iter().enumerate() {
+            // A relative path with a slash is relative to the config file;
+            // a bare name is looked up on PATH by the policy.
+            let command = if command.contains('/') {
+                self.resolve(Path::new(command)).into_os_string()
+            } else {
+                command.into()
+            };
+            let one = ProcessPolicy::builder().allow_command(&command).build();
+            if let Err(e) = one {
+                return Err(self.invalid(format!("host.policy.allow_commands[{i}]"), e.to_string()));
+            }
+            builder.allow_command(command);
+        }
+        for (i, dir) in raw.allow_cwds.iter().enumerate() {
+            let dir = self.resolve(dir);
+            if let Err(e) = ProcessPolicy::builder().allow_cwd(&dir).build() {
+                return Err(self.invalid(format!("host.policy.allow_cwds[{i}]"), e.to_string()));
+            }
+            builder.allow_cwd(dir);
+        }
+        builder
+            .build()
+            .map_err(|e| self.invalid("host.policy", e.to_string()))
     }
 
     fn supervisor(
@@ -483,6 +642,10 @@ impl<'a> Validator<'a> {
                     ("dirs", !raw.dirs.is_empty()),
                     ("send_to", !raw.send_to.is_empty()),
                     ("watch", raw.watch),
+                    ("command", raw.command.is_some()),
+                    ("cwd", raw.cwd.is_some()),
+                    ("inherit", !raw.inherit.is_empty()),
+                    ("readiness", raw.readiness.is_some()),
                 ] {
                     only(field, present, "supervisor")?;
                 }
@@ -490,8 +653,43 @@ impl<'a> Validator<'a> {
                 ChildKindConfig::Supervisor(self.supervisor(all, target, path)?)
             }
             RawKind::Component => {
-                only("supervisor", raw.supervisor.is_some(), "component")?;
+                for (field, present) in [
+                    ("supervisor", raw.supervisor.is_some()),
+                    ("command", raw.command.is_some()),
+                    ("cwd", raw.cwd.is_some()),
+                    ("inherit", !raw.inherit.is_empty()),
+                    ("readiness", raw.readiness.is_some()),
+                ] {
+                    only(field, present, "component")?;
+                }
+                let process_limit = raw.limits.as_ref().and_then(|l| {
+                    [
+                        ("cpu_secs", l.cpu_secs.is_some()),
+                        ("wall_secs", l.wall_secs.is_some()),
+                        ("open_files", l.open_files.is_some()),
+                        ("max_processes", l.max_processes.is_some()),
+                    ]
+                    .into_iter()
+                    .find(|(_, present)| *present)
+                });
+                if let Some((field, _)) = process_limit {
+                    only(&format!("limits.{field}"), true, "component")?;
+                }
                 ChildKindConfig::Component(self.component(raw, key)?)
+            }
+            RawKind::Process => {
+                for (field, present) in [
+                    ("supervisor", raw.supervisor.is_some()),
+                    ("path", raw.path.is_some()),
+                    ("config", raw.config.is_some()),
+                    ("dirs", !raw.dirs.is_empty()),
+                    ("send_to", !raw.send_to.is_empty()),
+                    ("mailbox", raw.mailbox.is_some()),
+                    ("watch", raw.watch),
+                ] {
+                    only(field, present, "process")?;
+                }
+                ChildKindConfig::Process(self.process(raw, key)?)
             }
         };
         let backoff = raw
@@ -552,6 +750,126 @@ impl<'a> Validator<'a> {
             backoff,
             storm,
             kind,
+        })
+    }
+
+    fn process(&self, raw: &RawChild, key: &str) -> Result<ProcessChildConfig, ConfigError> {
+        let command = raw.command.as_deref().ok_or_else(|| {
+            self.invalid(
+                format!("{key}.command"),
+                "a process child needs the command it runs",
+            )
+        })?;
+        // Same reading as `allow_commands`: a path with a slash is relative
+        // to this file, a bare name is looked up on PATH.
+        let command = if command.contains('/') {
+            self.resolve(Path::new(command)).into_os_string()
+        } else {
+            command.into()
+        };
+        let command = self
+            .policy
+            .resolve_command(&command)
+            .map_err(|e| self.invalid(format!("{key}.command"), e.to_string()))?;
+        let cwd = raw
+            .cwd
+            .as_deref()
+            .map(|dir| {
+                self.policy
+                    .check_cwd(self.resolve(dir))
+                    .map_err(|e| self.invalid(format!("{key}.cwd"), e.to_string()))
+            })
+            .transpose()?;
+        for (i, name) in raw.inherit.iter().enumerate() {
+            if name.is_empty() || name.contains('=') {
+                return Err(self.invalid(
+                    format!("{key}.inherit[{i}]"),
+                    format!("`{name}` is not an environment variable name"),
+                ));
+            }
+        }
+        let limits = match raw.limits.as_ref() {
+            None => ProcessLimits::default(),
+            Some(l) => {
+                for (field, present) in [
+                    ("fuel", l.fuel.is_some()),
+                    ("timeout_ms", l.timeout_ms.is_some()),
+                    ("output_kb", l.output_kb.is_some()),
+                ] {
+                    if present {
+                        return Err(self.invalid(
+                            format!("{key}.limits.{field}"),
+                            "not allowed for a child of kind \"process\"",
+                        ));
+                    }
+                }
+                let limits = ProcessLimits {
+                    memory_mb: l.memory_mb.map(|mb| mb as u64),
+                    cpu_secs: l.cpu_secs,
+                    wall_secs: l.wall_secs,
+                    open_files: l.open_files,
+                    max_processes: l.max_processes,
+                };
+                for (field, value) in [
+                    ("memory_mb", limits.memory_mb),
+                    ("cpu_secs", limits.cpu_secs),
+                    ("wall_secs", limits.wall_secs),
+                    ("open_files", limits.open_files),
+                    ("max_processes", limits.max_processes),
+                ] {
+                    if value == Some(0) {
+                        return Err(self.invalid(
+                            format!("{key}.limits.{field}"),
+                            "expected at least 1 (leave it out for no limit)",
+                        ));
+                    }
+                }
+                limits
+            }
+        };
+        let readiness = raw
+            .readiness
+            .as_ref()
+            .map(|r| {
+                let check = match (&r.line, &r.file) {
+                    (Some(line), None) if !line.is_empty() => Readiness::LineMatches(line.clone()),
+                    (None, Some(file)) => {
+                        // A relative file is relative to the worker's cwd.
+                        let base = cwd.as_ref().map_or(Path::new("/"), |c| c.path());
+                        Readiness::FileExists(if file.is_absolute() {
+                            file.clone()
+                        } else {
+                            base.join(file)
+                        })
+                    }
+                    _ => {
+                        return Err(self.invalid(
+                            format!("{key}.readiness"),
+                            "expected exactly one of a non-empty `line` or `file`",
+                        ));
+                    }
+                };
+                let timeout_ms = r.timeout_ms.unwrap_or(10_000);
+                if timeout_ms == 0 {
+                    return Err(self.invalid(
+                        format!("{key}.readiness.timeout_ms"),
+                        "expected at least 1 ms",
+                    ));
+                }
+                Ok(ReadinessSpec {
+                    check,
+                    timeout: Duration::from_millis(timeout_ms),
+                })
+            })
+            .transpose()?;
+        Ok(ProcessChildConfig {
+            command,
+            args: raw.args.clone(),
+            cwd,
+            env: raw.env.clone().into_iter().collect(),
+            inherit: raw.inherit.clone(),
+            limits,
+            readiness,
         })
     }
 

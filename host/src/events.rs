@@ -170,6 +170,57 @@ pub enum EventKind {
         /// Why it stopped.
         cause: ShutdownCause,
     },
+    /// A hot reload of a component child began (its file changed, or asked).
+    ReloadStarted {
+        /// The version number it would get.
+        version: u64,
+    },
+    /// The child now runs `version`, with its state carried over.
+    Reloaded {
+        /// The new version number.
+        version: u64,
+        /// Content hash of the new code.
+        hash: String,
+        /// From the start of the reload to the swap, in milliseconds.
+        duration_ms: u64,
+    },
+    /// A reload failed; the old version keeps serving, unchanged.
+    ReloadFailed {
+        /// The version number the attempt would have had.
+        version: u64,
+        /// The pipeline stage that failed (`read`, `compile`, `world`, …).
+        stage: crate::reload::Stage,
+        /// Why.
+        reason: String,
+    },
+    /// The child went back to an earlier version, with its state.
+    RolledBack {
+        /// The version it runs again.
+        to_version: u64,
+        /// Why (an operator's request, a crash inside probation).
+        reason: String,
+    },
+    /// A native worker went over a limit; it is being killed (its exit
+    /// follows with the limit as reason).
+    ProcessLimitExceeded {
+        /// Its main process.
+        pid: u32,
+        /// `memory_limit`, `cpu_limit`, `wall_limit`, `fd_limit`, `process_limit`.
+        limit: String,
+        /// In the limit's unit (bytes, seconds, descriptors, processes).
+        observed: u64,
+        /// The configured limit, same unit.
+        allowed: u64,
+    },
+    /// A native worker's health score crossed a level.
+    ProcessHealth {
+        /// 0–100.
+        score: u8,
+        /// `healthy`, `warning`, `critical`.
+        level: String,
+        /// `improving`, `stable`, `degrading`.
+        trend: String,
+    },
 }
 
 impl EventKind {
@@ -180,7 +231,11 @@ impl EventKind {
             EventKind::ChildStartFailed { .. }
             | EventKind::ChildShutdownTimeout { .. }
             | EventKind::StormDetected { .. }
-            | EventKind::FailureInjected { .. } => Level::WARN,
+            | EventKind::FailureInjected { .. }
+            | EventKind::ReloadFailed { .. }
+            | EventKind::RolledBack { .. }
+            | EventKind::ProcessLimitExceeded { .. } => Level::WARN,
+            EventKind::ProcessHealth { level, .. } if level != "healthy" => Level::WARN,
             EventKind::IntensityReached { .. } | EventKind::SupervisorEscalated { .. } => {
                 Level::ERROR
             }
@@ -189,7 +244,9 @@ impl EventKind {
             {
                 Level::ERROR
             }
-            EventKind::ChildStarted { .. } | EventKind::ChildIgnored => Level::DEBUG,
+            EventKind::ChildStarted { .. }
+            | EventKind::ChildIgnored
+            | EventKind::ReloadStarted { .. } => Level::DEBUG,
             _ => Level::INFO,
         }
     }
@@ -268,6 +325,43 @@ impl fmt::Display for EventKind {
             }
             EventKind::ShutdownStarted { cause } => write!(f, "shutting down: {cause}"),
             EventKind::ShutdownCompleted { cause } => write!(f, "shut down: {cause}"),
+            EventKind::ReloadStarted { version } => write!(f, "reloading (version {version})"),
+            EventKind::Reloaded {
+                version,
+                hash,
+                duration_ms,
+            } => {
+                let short = hash.get(..12).unwrap_or(hash);
+                write!(
+                    f,
+                    "reloaded to version {version} ({short}) in {duration_ms} ms"
+                )
+            }
+            EventKind::ReloadFailed {
+                version,
+                stage,
+                reason,
+            } => write!(
+                f,
+                "reload to version {version} failed at {stage}: {reason}; the old version keeps serving"
+            ),
+            EventKind::RolledBack { to_version, reason } => {
+                write!(f, "rolled back to version {to_version}: {reason}")
+            }
+            EventKind::ProcessLimitExceeded {
+                pid,
+                limit,
+                observed,
+                allowed,
+            } => write!(
+                f,
+                "worker pid {pid} over its limit: {limit} ({observed} > {allowed}); killing it"
+            ),
+            EventKind::ProcessHealth {
+                score,
+                level,
+                trend,
+            } => write!(f, "worker health {level}: score {score} ({trend})"),
         }
     }
 }

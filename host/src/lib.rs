@@ -15,6 +15,12 @@
 //!   world its solutions export; [`grade_submission`](grade::grade_submission)
 //!   runs every case in a fresh sandbox and returns a
 //!   [`SubmissionReport`](grade::SubmissionReport).
+//! - a native worker is an OS process under the same supervision: a
+//!   [`WorkerSpec`](process::WorkerSpec) checked against the host's
+//!   [`ProcessPolicy`](process::ProcessPolicy), limited and watched by a
+//!   [`Monitor`](process::Monitor); every incarnation is recorded in the
+//!   [`Registry`](registry::Registry), which also lets a restarted host kill
+//!   what a crashed one left running.
 //!
 //! ```no_run
 //! use warden::component::{Capabilities, HostContext, Limits, Metering, Runtime, RuntimeConfig, ActorProgram};
@@ -36,5 +42,9 @@ pub mod component;
 pub mod config;
 pub mod events;
 pub mod grade;
+pub mod ops;
+pub mod process;
+pub mod registry;
+pub mod reload;
 pub mod supervisor;
 pub mod tree;

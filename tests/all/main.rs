@@ -12,5 +12,8 @@ mod grade_cli;
 mod grade_exercises;
 mod grade_reports;
 mod inspect_cli;
+mod ops_registry;
+mod process_workers;
+mod reload;
 mod run_cli;
 mod tree_components;

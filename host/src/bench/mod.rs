@@ -5,6 +5,8 @@
 
 mod component;
 mod grade;
+mod process;
+mod reload;
 mod stats;
 mod tree;
 
@@ -85,6 +87,9 @@ pub const BENCHES: &[&str] = &[
     "children",
     "dynamic",
     "grade",
+    "reload",
+    "spawn",
+    "monitor",
 ];
 
 /// Runs benchmark `what`.
@@ -96,6 +101,9 @@ pub fn run(what: &str, env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         "children" => tree::children(env),
         "dynamic" => tree::dynamic(env),
         "grade" => grade::grade(env),
+        "reload" => reload::reload(env),
+        "spawn" => process::spawn(),
+        "monitor" => process::monitor(),
         other => Err(BenchError::Failed(format!(
             "unknown benchmark `{other}` (known: {})",
             BENCHES.join(", ")

@@ -6,8 +6,10 @@
 
 mod bench;
 mod call;
+mod dev;
 mod grade;
 mod inspect;
+mod ps;
 mod run;
 
 use std::path::PathBuf;
@@ -41,6 +43,11 @@ enum Command {
     Grade(grade::Args),
     /// Run a built-in benchmark.
     Bench(bench::Args),
+    /// List native worker incarnations from the registry (no running host needed).
+    Ps(ps::Args),
+    /// Plugin dev loop: rebuild a plugin crate on save and hot-reload the
+    /// children that run it, state kept.
+    Dev(dev::Args),
 }
 
 /// Why a command did not succeed, and so which exit status it gets.
@@ -114,6 +121,8 @@ pub fn run() -> ExitCode {
         Command::Call(args) => call::run(args),
         Command::Grade(args) => grade::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Ps(args) => ps::run(args),
+        Command::Dev(args) => dev::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -135,7 +144,7 @@ fn one_line(err: &anyhow::Error) -> String {
 /// `warden run` narrates what the tree does; one-shot commands stay quiet.
 fn default_log_level() -> &'static str {
     match std::env::args().nth(1).as_deref() {
-        Some("run") => "info",
+        Some("run") | Some("dev") => "info",
         // Benchmarks time the host; log lines would be what gets measured.
         Some("bench") => "error",
         _ => "warn",

@@ -30,6 +30,9 @@ async fn serve(config: config::Config) -> CmdResult {
         warden::tree::HostError::Component { .. } => Failure::bad_input(e),
         other => Failure::failed(other),
     })?;
+    if !host.orphans.orphans.is_empty() {
+        eprint!("warden: orphan recovery:\n{}", host.orphans);
+    }
     tracing::info!(config = %config.file.display(), root = host.root.path(), "warden is running; Ctrl-C to stop");
     eprintln!("warden: running {} (Ctrl-C to stop)", config.file.display());
 

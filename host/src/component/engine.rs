@@ -167,9 +167,12 @@ impl Runtime {
         sniff(bytes)?;
         let hash = hex::encode(Sha256::digest(bytes));
         let flavor = self.flavor(metering)?;
-        let mut compiled = flavor.compiled.lock().unwrap_or_else(|e| e.into_inner());
-        let (component, origin) = if let Some(c) = compiled.get(&hash) {
-            (c.clone(), Origin::Memory)
+        let known = flavor.compiled_lock().get(&hash).cloned();
+        // Compile outside the lock: different submissions compile in parallel.
+        // Two threads racing on the same new bytes both compile once; the
+        // map keeps one result.
+        let (component, origin) = if let Some(c) = known {
+            (c, Origin::Memory)
         } else if let Some(c) = flavor
             .cache
             .as_ref()
@@ -186,7 +189,11 @@ impl Runtime {
             }
             (c, Origin::Compiled)
         };
-        compiled.insert(hash.clone(), component.clone());
+        if origin != Origin::Memory {
+            flavor
+                .compiled_lock()
+                .insert(hash.clone(), component.clone());
+        }
         Ok(Compiled {
             component,
             hash,
@@ -252,6 +259,10 @@ impl Prepared {
 }
 
 impl Flavor {
+    fn compiled_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Component>> {
+        self.compiled.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn new(config: &RuntimeConfig, metering: Metering) -> Result<Self, ComponentError> {
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)

@@ -53,17 +53,7 @@ fn serialize_outcome<S: serde::Serializer>(
 /// parameter accepts text (`warden call p.wasm handle inc`).
 pub fn args_from_cli(func: &ExportedFunc, raw: &[String]) -> Result<Vec<Json>, ValueError> {
     let params = func.params();
-    if raw.len() != params.len() {
-        return Err(ValueError {
-            path: "$".into(),
-            expected: format!(
-                "{} argument(s) for {}",
-                params.len(),
-                func_signature(&func.ty)
-            ),
-            found: format!("{} argument(s)", raw.len()),
-        });
-    }
+    check_arity(func, raw.len())?;
     raw.iter()
         .zip(&params)
         .enumerate()
@@ -79,6 +69,19 @@ pub fn args_from_cli(func: &ExportedFunc, raw: &[String]) -> Result<Vec<Json>, V
             },
         )
         .collect()
+}
+
+/// One argument per parameter, or an error showing the signature.
+fn check_arity(func: &ExportedFunc, given: usize) -> Result<(), ValueError> {
+    let wanted = func.ty.params().len();
+    if given == wanted {
+        return Ok(());
+    }
+    Err(ValueError {
+        path: "$".into(),
+        expected: format!("{wanted} argument(s) for {}", func_signature(&func.ty)),
+        found: format!("{given} argument(s)"),
+    })
 }
 
 fn accepts_text(ty: &Type) -> bool {
@@ -104,18 +107,7 @@ pub fn call_json(
 ) -> Result<Invocation, ComponentError> {
     let func = find_function(&prepared.compiled, func_name)?;
     let params = func.params();
-    if args.len() != params.len() {
-        return Err(ValueError {
-            path: "$".into(),
-            expected: format!(
-                "{} argument(s) for {}",
-                params.len(),
-                func_signature(&func.ty)
-            ),
-            found: format!("{} argument(s)", args.len()),
-        }
-        .into());
-    }
+    check_arity(&func, args.len())?;
     let vals = args
         .iter()
         .zip(&params)

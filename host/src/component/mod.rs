@@ -26,6 +26,7 @@ pub mod exports;
 mod host_iface;
 pub mod invoke;
 mod limits;
+mod operations;
 mod sandbox;
 pub mod values;
 pub mod wit_text;
@@ -38,5 +39,6 @@ pub use engine::{Compiled, Metering, Origin, PoolingConfig, Prepared, Runtime, R
 pub use error::{ComponentError, Mistyped};
 pub use host_iface::{HostContext, Mailer};
 pub use limits::Limits;
+pub use operations::{OpInfo, OperationProgram};
 pub use sandbox::{CallReport, GuestState, KillSwitch, Sandbox};
 pub use world::World;

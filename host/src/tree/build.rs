@@ -4,12 +4,19 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use crate::component::{ActorProgram, Metering, Runtime};
-use crate::config::{ChildConfig, ChildKindConfig, ComponentChildConfig, Config, SupervisorConfig};
+use crate::config::{
+    ChildConfig, ChildKindConfig, ComponentChildConfig, Config, ProcessChildConfig,
+    SupervisorConfig,
+};
+use crate::process::{LogSpec, WorkerSpec};
+use crate::supervisor::Shutdown;
 use crate::supervisor::{ChildSpec, Strategy, SupervisorFlags, SupervisorSpec};
 use crate::tree::HostError;
 use crate::tree::component_child::{ComponentChildStart, ProgramSlot};
+use crate::tree::process_child::{ProcessChildStart, ProcessRuntime};
 use crate::tree::router::Router;
 
 /// The program slot of every component child, by path in the tree, so
@@ -24,6 +31,8 @@ pub struct ProgramTable {
 pub struct ProgramEntry {
     pub source: PathBuf,
     pub slot: ProgramSlot,
+    /// Reload when the source file changes (`watch = true`).
+    pub watch: bool,
 }
 
 impl ProgramTable {
@@ -61,6 +70,7 @@ struct Builder<'a> {
     runtime: &'a Runtime,
     router: &'a Router,
     programs: &'a ProgramTable,
+    processes: &'a ProcessRuntime,
     /// One program per file, shared by every child that uses it.
     compiled: HashMap<PathBuf, ActorProgram>,
 }
@@ -71,12 +81,14 @@ pub(crate) fn root_spec(
     runtime: &Runtime,
     router: &Router,
     programs: &ProgramTable,
+    processes: &ProcessRuntime,
 ) -> Result<(String, SupervisorSpec), HostError> {
     let mut b = Builder {
         config,
         runtime,
         router,
         programs,
+        processes,
         compiled: HashMap::new(),
     };
     if let [tree] = config.trees.as_slice() {
@@ -131,6 +143,10 @@ impl Builder<'_> {
                 let start = self.component(component, path, key)?;
                 ChildSpec::worker(child.id.as_str(), start)
             }
+            ChildKindConfig::Process(process) => {
+                let start = self.process(process, child.shutdown, path);
+                ChildSpec::worker(child.id.as_str(), start)
+            }
         };
         spec = spec.with_restart(child.restart);
         if let Some(shutdown) = child.shutdown {
@@ -143,6 +159,41 @@ impl Builder<'_> {
             spec = spec.with_storm(storm);
         }
         Ok(spec)
+    }
+
+    fn process(
+        &self,
+        p: &ProcessChildConfig,
+        shutdown: Option<Shutdown>,
+        path: &str,
+    ) -> ProcessChildStart {
+        let mut spec = WorkerSpec::new(path, p.command.clone());
+        spec.args(&p.args).limits(p.limits);
+        if let Some(cwd) = &p.cwd {
+            spec.cwd(cwd.clone());
+        }
+        for name in &p.inherit {
+            spec.inherit_env(name.clone());
+        }
+        for (name, value) in &p.env {
+            spec.env(name.clone(), value.clone());
+        }
+        if let Some(readiness) = &p.readiness {
+            spec.readiness(readiness.clone());
+        }
+        let mut logs = LogSpec::default();
+        logs.dir(self.config.host.state_dir.join("logs"))
+            .file_name(format!("{}.log", path.replace('/', "__")));
+        spec.logs(logs);
+        // The supervisor kills after its own shutdown timeout as well; the
+        // worker's grace matches it (OTP's default of 5 s for workers).
+        let grace = match shutdown {
+            Some(Shutdown::Timeout(t)) => t,
+            Some(Shutdown::BrutalKill) => Duration::ZERO,
+            Some(Shutdown::Infinity) => Duration::from_secs(24 * 3600),
+            None => Duration::from_secs(5),
+        };
+        ProcessChildStart::new(spec, grace, self.processes.clone())
     }
 
     fn component(
@@ -179,6 +230,7 @@ impl Builder<'_> {
             ProgramEntry {
                 source: c.path.clone(),
                 slot: slot.clone(),
+                watch: c.watch,
             },
         );
         Ok(ComponentChildStart {

@@ -12,14 +12,27 @@
 //! watch channel, so it is never stuck behind a full mailbox; a kill also
 //! flips the sandbox's kill switch, which stops a running guest call within
 //! one epoch tick.
+//!
+//! Hot reload ([`crate::reload`]) arrives as one more envelope,
+//! [`Envelope::Reload`], so the swap happens between two messages: those
+//! sent meanwhile wait in the mailbox, none is lost or handled twice, and
+//! the incarnation (and its generation) lives on — a reload is not a
+//! restart. The swap snapshots the old instance, starts the new version,
+//! restores the snapshot into it and only then replaces the old one and the
+//! child's [`ProgramSlot`]; any failure drops the new instance and the old
+//! one serves on. During the probation after a swap, a guest failure rolls
+//! the child back to the previous version with the snapshot taken at the
+//! swap instead of ending the incarnation.
 
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::component::{
     ActorInstance, ActorProgram, Capabilities, ComponentError, HostContext, KillSwitch, Limits,
 };
+use crate::reload::Stage;
 use crate::supervisor::{
     BoxFuture, ChildStart, ExitReason, ExitSender, FailureKind, Fault, InjectError, RunningChild,
     StartContext, StartError, Started,
@@ -42,6 +55,54 @@ pub(crate) enum Envelope {
         state: Vec<u8>,
         reply: oneshot::Sender<Reply>,
     },
+    /// Swap in a new version of the code, state carried over.
+    Reload(SwapRequest),
+}
+
+/// A new version for a running incarnation (see the module doc).
+pub(crate) struct SwapRequest {
+    pub program: ActorProgram,
+    /// A guest failure within this time after the swap rolls back.
+    pub probation: Duration,
+    pub reply: oneshot::Sender<Result<(), SwapFailure>>,
+    /// Called (off the guest's thread) when probation rolled the child
+    /// back, with the failure that caused it.
+    pub on_rollback: Box<dyn FnOnce(String) + Send>,
+}
+
+/// Why a swap did not happen; the old version is still serving unless the
+/// old instance itself failed while being snapshotted.
+#[derive(Debug)]
+pub(crate) struct SwapFailure {
+    pub stage: Stage,
+    pub reason: String,
+}
+
+impl SwapFailure {
+    fn new(stage: Stage, reason: impl std::fmt::Display) -> Self {
+        Self {
+            stage,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// What a running incarnation needs to start another version of itself.
+struct Kit {
+    slot: ProgramSlot,
+    limits: Limits,
+    caps: Capabilities,
+    host: HostContext,
+    init_config: String,
+}
+
+/// The version before the last swap, kept while the new one is on
+/// probation.
+struct Probation {
+    until: Instant,
+    previous: ActorProgram,
+    snapshot: Vec<u8>,
+    on_rollback: Box<dyn FnOnce(String) + Send>,
 }
 
 pub(crate) type Reply = Result<Vec<u8>, ReplyFailure>;
@@ -113,9 +174,24 @@ impl ChildStart for ComponentChildStart {
             mailer: Some(Arc::new(router.clone())),
         };
         let capacity = self.mailbox;
+        let slot = self.program.clone();
         Box::pin(async move {
-            let instance = tokio::task::spawn_blocking(move || {
-                start_instance(&program, &limits, &caps, host, &init_config)
+            let kit = Kit {
+                slot,
+                limits,
+                caps,
+                host,
+                init_config,
+            };
+            let (instance, kit) = tokio::task::spawn_blocking(move || {
+                start_instance(
+                    &program,
+                    &kit.limits,
+                    &kit.caps,
+                    kit.host.clone(),
+                    &kit.init_config,
+                )
+                .map(|instance| (instance, kit))
             })
             .await
             .map_err(|e| StartError::failed(format!("start task failed: {e}")))??;
@@ -125,6 +201,7 @@ impl ChildStart for ComponentChildStart {
             router.register(&path, ctx.generation, tx);
             tokio::spawn(serve(
                 instance,
+                kit,
                 rx,
                 control_rx,
                 ctx.exits,
@@ -196,8 +273,13 @@ impl RunningChild for ComponentChild {
 }
 
 /// The incarnation's life: envelopes in, replies out, one exit report.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the incarnation's whole context, passed once at its start"
+)]
 async fn serve(
     instance: ActorInstance,
+    kit: Kit,
     mut rx: mpsc::Receiver<Envelope>,
     mut control: watch::Receiver<Control>,
     exits: ExitSender,
@@ -206,6 +288,8 @@ async fn serve(
     generation: u64,
 ) {
     let mut instance = Some(instance);
+    let kit = Arc::new(kit);
+    let mut probation: Option<Probation> = None;
     let reason = loop {
         let current = *control.borrow_and_update();
         match current {
@@ -246,6 +330,31 @@ async fn serve(
         let Some(actor) = instance.take() else {
             break ExitReason::abnormal(FailureKind::Crash, "instance lost");
         };
+        let envelope = match envelope {
+            Envelope::Reload(request) => {
+                let kit = kit.clone();
+                match tokio::task::spawn_blocking(move || swap(actor, request, &kit)).await {
+                    Ok(Swapped::Serving(actor, new_probation)) => {
+                        instance = Some(*actor);
+                        if let Some(p) = new_probation {
+                            probation = Some(p);
+                        }
+                        continue;
+                    }
+                    Ok(Swapped::OldFailed(err)) => {
+                        router.unregister(&path, generation);
+                        break exit_reason(&err);
+                    }
+                    Err(join) => {
+                        break ExitReason::abnormal(
+                            FailureKind::Crash,
+                            format!("reload task failed: {join}"),
+                        );
+                    }
+                }
+            }
+            other => other,
+        };
         let (actor, reply, answer, outcome) = match tokio::task::spawn_blocking(move || {
             let mut actor = actor;
             let (reply, answer, outcome) = handle(&mut actor, envelope);
@@ -262,6 +371,22 @@ async fn serve(
             }
         };
         instance = Some(actor);
+        if let Err(err) = &outcome
+            && let Some(p) = probation.take_if(|p| Instant::now() < p.until)
+        {
+            // The new version failed on probation: back to the previous one.
+            let kit = kit.clone();
+            let failure = err.to_string();
+            if let Ok(Some(actor)) =
+                tokio::task::spawn_blocking(move || roll_back(p, &kit, failure)).await
+            {
+                instance = Some(actor);
+                if let Some(reply) = reply {
+                    let _ = reply.send(answer);
+                }
+                continue;
+            }
+        }
         if let Err(err) = outcome {
             // Leave the router before answering, so whoever hears of the
             // failure and retries reaches the next incarnation, not this one.
@@ -278,6 +403,89 @@ async fn serve(
     router.unregister(&path, generation);
     drop(instance);
     exits.exit(reason);
+}
+
+/// What a reload envelope left behind.
+enum Swapped {
+    /// The new version (or, after a failure, the old one) serves on.
+    Serving(Box<ActorInstance>, Option<Probation>),
+    /// The old instance failed while being snapshotted: the incarnation is
+    /// over.
+    OldFailed(ComponentError),
+}
+
+/// snapshot old → instantiate new → init → restore → swap, answering the
+/// request. The old instance is only dropped once the new one holds its
+/// state.
+fn swap(mut old: ActorInstance, request: SwapRequest, kit: &Kit) -> Swapped {
+    let SwapRequest {
+        program,
+        probation,
+        reply,
+        on_rollback,
+    } = request;
+    let snapshot = match old.snapshot() {
+        Ok(Ok(state)) => state,
+        Ok(Err(refusal)) => {
+            let _ = reply.send(Err(SwapFailure::new(Stage::Snapshot, refusal)));
+            return Swapped::Serving(Box::new(old), None);
+        }
+        Err(err) => {
+            let _ = reply.send(Err(SwapFailure::new(Stage::Snapshot, &err)));
+            return Swapped::OldFailed(err);
+        }
+    };
+    match start_with_state(&program, kit, &snapshot) {
+        Ok(new) => {
+            let previous = std::mem::replace(
+                &mut *kit.slot.write().unwrap_or_else(|e| e.into_inner()),
+                program,
+            );
+            let _ = reply.send(Ok(()));
+            drop(old);
+            let probation = (!probation.is_zero()).then(|| Probation {
+                until: Instant::now() + probation,
+                previous,
+                snapshot,
+                on_rollback,
+            });
+            Swapped::Serving(Box::new(new), probation)
+        }
+        Err(failure) => {
+            let _ = reply.send(Err(failure));
+            Swapped::Serving(Box::new(old), None)
+        }
+    }
+}
+
+/// A new instance of `program`, initialised and holding `state`.
+fn start_with_state(
+    program: &ActorProgram,
+    kit: &Kit,
+    state: &[u8],
+) -> Result<ActorInstance, SwapFailure> {
+    let mut new = program
+        .instantiate(&kit.limits, &kit.caps, kit.host.clone())
+        .map_err(|e| SwapFailure::new(Stage::Instantiate, e))?;
+    match new.init(&kit.init_config) {
+        Ok(Ok(())) => {}
+        Ok(Err(refusal)) => return Err(SwapFailure::new(Stage::Init, refusal)),
+        Err(err) => return Err(SwapFailure::new(Stage::Init, err)),
+    }
+    match new.restore(state) {
+        Ok(Ok(())) => Ok(new),
+        Ok(Err(refusal)) => Err(SwapFailure::new(Stage::Restore, refusal)),
+        Err(err) => Err(SwapFailure::new(Stage::Restore, err)),
+    }
+}
+
+/// The previous version again, with the state of the swap; `None` when
+/// even that fails (the incarnation then ends as usual).
+fn roll_back(p: Probation, kit: &Kit, failure: String) -> Option<ActorInstance> {
+    let actor = start_with_state(&p.previous, kit, &p.snapshot).ok()?;
+    *kit.slot.write().unwrap_or_else(|e| e.into_inner()) = p.previous;
+    (p.on_rollback)(failure);
+    Some(actor)
 }
 
 /// Runs one envelope against the instance: who to answer, the answer, and
@@ -297,6 +505,14 @@ fn handle(
             Some(reply),
             actor.restore(&state).map(|r| r.map(|()| Vec::new())),
         ),
+        Envelope::Reload(request) => {
+            // Handled by the serve loop; never reaches a guest call.
+            let _ = request.reply.send(Err(SwapFailure::new(
+                Stage::Instantiate,
+                "reload reached the message handler",
+            )));
+            (None, Ok(Ok(Vec::new())))
+        }
     };
     match outcome {
         Ok(Ok(bytes)) => (reply, Ok(bytes), Ok(())),

@@ -5,19 +5,26 @@
 //! [`build`] turns config into [`SupervisorSpec`]s (compiling and checking
 //! every component first, so a bad file stops the start before anything
 //! runs), [`component_child`] adapts actor instances to the supervisor's
-//! child traits, and [`Router`] delivers messages to children by path.
+//! child traits, [`process_child`] does the same for native worker
+//! processes (recorded in the [`Registry`], watched by one monitor), and
+//! [`Router`] delivers messages to children by path.
 
 mod build;
 pub mod component_child;
+pub mod process_child;
 mod router;
 
 use crate::component::{ComponentError, PoolingConfig, Runtime, RuntimeConfig};
 use crate::config::Config;
 use crate::events::EventBus;
+use crate::reload::{ReloadError, ReloadOutcome, Reloader, Versions, Watcher};
 use crate::supervisor::{StartError, SupervisorExit, SupervisorHandle, start_root};
 
 pub use build::{ProgramEntry, ProgramTable};
 pub use router::{Router, SendError};
+
+use crate::process::{Monitor, MonitorConfig};
+use crate::registry::{OrphanReport, Registry, RegistryConfig, RegistryError};
 
 /// Why the host could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +42,15 @@ pub enum HostError {
     Start(#[from] StartError),
     #[error("cannot start the component runtime: {0}")]
     Runtime(ComponentError),
+    /// The worker registry cannot be opened, or orphan recovery failed.
+    #[error("worker registry: {0}")]
+    Registry(#[from] RegistryError),
+    /// Process supervision cannot be set up (subreaper, monitor thread).
+    #[error("cannot set up process supervision: {0}")]
+    Process(std::io::Error),
+    /// The files of `watch = true` children cannot be watched.
+    #[error("cannot watch component files: {0}")]
+    Watch(#[from] notify::Error),
 }
 
 /// A running host.
@@ -47,6 +63,15 @@ pub struct Host {
     pub root: SupervisorHandle,
     /// Every component's current program, by child path.
     pub programs: ProgramTable,
+    /// Every native worker incarnation, past and present
+    /// (`STATE_DIR/registry.sqlite3`); see [`Registry::query`].
+    pub registry: Registry,
+    /// What orphan recovery found and did before the tree started.
+    pub orphans: OrphanReport,
+    /// Hot reload of component children, and their version histories.
+    pub reloader: Reloader,
+    /// Watches the files of `watch = true` children while the host runs.
+    _watcher: Option<Watcher>,
 }
 
 impl Host {
@@ -64,19 +89,79 @@ impl Host {
         .map_err(HostError::Runtime)?;
         let router = Router::default();
         let programs = ProgramTable::default();
-        let (name, spec) = build::root_spec(config, &runtime, &router, &programs)?;
+        let (registry, orphans, processes) = start_processes(config).await?;
+        let (name, spec) = build::root_spec(config, &runtime, &router, &programs, &processes)?;
         let root = start_root(&name, spec, events.clone()).await?;
+        let reloader = Reloader::new(
+            runtime.clone(),
+            router.clone(),
+            programs.clone(),
+            events.clone(),
+        );
+        let watcher =
+            crate::reload::watch_children(&reloader, &programs, Watcher::DEFAULT_DEBOUNCE)?;
         Ok(Host {
             runtime,
             router,
             events,
             root,
             programs,
+            registry,
+            orphans,
+            reloader,
+            _watcher: watcher,
         })
+    }
+
+    /// Reloads the component child at `path` from its file (nothing when
+    /// the file holds the running code). See [`crate::reload`].
+    pub async fn reload(&self, path: &str) -> Result<ReloadOutcome, ReloadError> {
+        self.reloader.reload(path, false).await
+    }
+
+    /// Returns the child at `path` to `version` (by default the one before
+    /// the current one), state carried over; the version it runs now.
+    pub async fn rollback(&self, path: &str, version: Option<u64>) -> Result<u64, ReloadError> {
+        self.reloader.rollback(path, version).await
+    }
+
+    /// The version history of the component child at `path`.
+    pub fn versions(&self, path: &str) -> Result<Versions, ReloadError> {
+        self.reloader.versions(path)
     }
 
     /// Stops every tree in reverse start order.
     pub async fn stop(&self) -> SupervisorExit {
         self.root.stop().await
     }
+}
+
+/// Process supervision set-up, before any tree starts: this host becomes
+/// the subreaper of its workers' descendants, the registry is opened and
+/// whatever a crashed predecessor left running is killed, then the monitor
+/// starts.
+async fn start_processes(
+    config: &Config,
+) -> Result<(Registry, OrphanReport, process_child::ProcessRuntime), HostError> {
+    crate::process::enable_subreaper().map_err(HostError::Process)?;
+    if let Err(e) = crate::process::raise_fd_limit() {
+        tracing::warn!("cannot raise the open-file limit: {e}");
+    }
+    let mut registry_config = RegistryConfig::new(config.host.state_dir.join("registry.sqlite3"));
+    registry_config.retention(config.host.retention);
+    let (registry, orphans) = tokio::task::spawn_blocking(move || {
+        let registry = Registry::open(&registry_config)?;
+        let orphans = crate::registry::recover_orphans(&registry)?;
+        Ok::<_, RegistryError>((registry, orphans))
+    })
+    .await
+    .map_err(|e| HostError::Process(std::io::Error::other(e.to_string())))??;
+    if !orphans.orphans.is_empty() {
+        tracing::warn!("orphan recovery: {orphans}");
+    }
+    let mut monitor_config = MonitorConfig::default();
+    monitor_config.interval(config.host.monitor_interval);
+    let (monitor, monitor_events) = Monitor::start(monitor_config).map_err(HostError::Process)?;
+    let processes = process_child::ProcessRuntime::new(monitor, monitor_events, registry.clone());
+    Ok((registry, orphans, processes))
 }

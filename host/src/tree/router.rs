@@ -135,6 +135,22 @@ impl Router {
             })
     }
 
+    /// Queues `envelope`, waiting for room when the mailbox is full (a
+    /// reload must not fail because the child is busy).
+    pub(crate) async fn enqueue_wait(
+        &self,
+        path: &str,
+        envelope: Envelope,
+    ) -> Result<(), SendError> {
+        self.mailbox(path)?
+            .tx
+            .send(envelope)
+            .await
+            .map_err(|_| SendError::NotRunning {
+                path: path.to_string(),
+            })
+    }
+
     async fn answer(path: &str, rx: oneshot::Receiver<Reply>) -> Result<Vec<u8>, SendError> {
         let reply = rx.await.map_err(|_| SendError::Stopped {
             path: path.to_string(),

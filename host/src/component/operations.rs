@@ -1,0 +1,131 @@
+//! Typed access to components of the `operation-plugin` world.
+//!
+//! An [`OperationProgram`] is a prepared component checked against the
+//! world, with its export indices resolved once. Every call
+//! ([`describe`](OperationProgram::describe),
+//! [`execute`](OperationProgram::execute)) runs in a **fresh** [`Sandbox`]:
+//! operations are stateless by contract, a fresh Store costs microseconds
+//! (an `InstancePre` instantiation), and it means a call that traps, runs
+//! out of fuel or times out can never poison the next one.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::component::bindings::operation::{OperationPlugin, OperationPluginIndices};
+use crate::component::caps::Capabilities;
+use crate::component::engine::Prepared;
+use crate::component::error::ComponentError;
+use crate::component::host_iface::HostContext;
+use crate::component::limits::Limits;
+use crate::component::sandbox::Sandbox;
+use crate::component::world::{self, World};
+
+/// One operation as a plugin describes it (names not yet prefixed).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OpInfo {
+    pub name: String,
+    pub summary: String,
+    /// The JSON Schema of the params, as the JSON text the plugin returned.
+    pub params_schema: String,
+}
+
+/// A component version that fits `operation-plugin`, ready to call.
+#[derive(Clone)]
+pub struct OperationProgram {
+    prepared: Prepared,
+    indices: Arc<OperationPluginIndices>,
+}
+
+impl OperationProgram {
+    /// Checks the world and resolves the operation exports.
+    pub fn new(prepared: Prepared) -> Result<Self, ComponentError> {
+        world::check(&prepared.compiled, World::OperationPlugin)?;
+        let indices = OperationPluginIndices::new(&prepared.pre).map_err(|err| {
+            ComponentError::Instantiation {
+                reason: crate::component::engine::one_line(&err),
+            }
+        })?;
+        Ok(Self {
+            prepared,
+            indices: Arc::new(indices),
+        })
+    }
+
+    pub fn prepared(&self) -> &Prepared {
+        &self.prepared
+    }
+
+    /// Content hash of this version.
+    pub fn hash(&self) -> &str {
+        self.prepared.hash()
+    }
+
+    /// Calls `describe()` in a fresh sandbox.
+    pub fn describe(
+        &self,
+        limits: &Limits,
+        caps: &Capabilities,
+        host: HostContext,
+    ) -> Result<Vec<OpInfo>, ComponentError> {
+        self.with_fresh(limits, caps, host, |store, b| {
+            let infos = b.warden_plugin_operation().call_describe(store)?;
+            Ok(infos
+                .into_iter()
+                .map(|i| OpInfo {
+                    name: i.name,
+                    summary: i.summary,
+                    params_schema: i.params_schema,
+                })
+                .collect())
+        })
+    }
+
+    /// Calls `execute(name, params)` in a fresh sandbox: the guest's own
+    /// answer (`Ok(Err(msg))` when it refuses) inside the sandbox's verdict.
+    pub fn execute(
+        &self,
+        limits: &Limits,
+        caps: &Capabilities,
+        host: HostContext,
+        name: &str,
+        params: &str,
+    ) -> Result<Result<String, String>, ComponentError> {
+        self.with_fresh(limits, caps, host, |store, b| {
+            b.warden_plugin_operation()
+                .call_execute(store, name, params)
+        })
+    }
+
+    fn with_fresh<R>(
+        &self,
+        limits: &Limits,
+        caps: &Capabilities,
+        host: HostContext,
+        f: impl FnOnce(
+            &mut wasmtime::Store<crate::component::sandbox::GuestState>,
+            &OperationPlugin,
+        ) -> wasmtime::Result<R>,
+    ) -> Result<R, ComponentError> {
+        let started = Instant::now();
+        let mut sandbox = Sandbox::new(&self.prepared, limits, caps, host)?;
+        let indices = &self.indices;
+        let bindings = sandbox.run(|store, instance| indices.load(store, &instance))?;
+        let out = sandbox.run(|store, _| f(store, &bindings));
+        forward_output(&mut sandbox, started);
+        out
+    }
+}
+
+/// What the guest printed goes to the host log, tagged with the plugin.
+fn forward_output(sandbox: &mut Sandbox, started: Instant) {
+    let report = sandbox.take_report(started, None);
+    let child = sandbox.store().data().host.child.as_str();
+    for (stream, captured) in [("stdout", &report.stdout), ("stderr", &report.stderr)] {
+        for line in captured.text.lines() {
+            tracing::info!(target: "warden::guest", child, stream, "{line}");
+        }
+        if captured.truncated {
+            tracing::warn!(target: "warden::guest", child, stream, total_bytes = captured.total_bytes, "guest output truncated");
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Errors of calling and of registering operations.
+//!
+//! [`OpError`] is what a call returns; each variant maps to one HTTP status
+//! ([`OpError::status_code`]) and one JSON body ([`OpError::body`]), so the
+//! HTTP layer, the CLI (`warden ctl`, exit 2 for 4xx, 1 otherwise) and the
+//! dashboard show the same thing. Bad input is echoed back in full;
+//! internal failures are described, never leaked beyond their message.
+
+use crate::component::ComponentError;
+use crate::ops::schema::{SchemaError, Violation};
+
+/// Why a call to an operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    /// The params break the operation's schema; every violation is listed.
+    #[error("invalid params for `{op}`: {}", join(violations))]
+    InvalidParams {
+        op: String,
+        violations: Vec<Violation>,
+    },
+
+    /// No operation has that name.
+    #[error("no operation named `{op}`")]
+    UnknownOperation { op: String },
+
+    /// Something the params name does not exist (a child, a supervisor…).
+    #[error("{what} not found")]
+    NotFound { what: String },
+
+    /// The request is valid but conflicts with the current state (a child
+    /// already running, a reload in progress…).
+    #[error("{message}")]
+    Conflict { message: String },
+
+    /// The operation ran and reported failure (a plugin's `Err(msg)`, a
+    /// built-in's refusal).
+    #[error("`{op}` failed: {message}")]
+    Failed { op: String, message: String },
+
+    /// The plugin behind the operation trapped, ran out of fuel or memory,
+    /// or returned something that is not JSON; the host is unaffected.
+    #[error("plugin `{plugin}` failed while running `{op}`: {reason}")]
+    PluginFailed {
+        op: String,
+        plugin: String,
+        reason: PluginFailure,
+    },
+
+    /// The operation did not finish in its time budget.
+    #[error("`{op}` timed out after {timeout_ms} ms")]
+    Timeout { op: String, timeout_ms: u64 },
+}
+
+/// What went wrong inside a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginFailure {
+    #[error("{0}")]
+    Component(Box<ComponentError>),
+    #[error("its result is not JSON: {0}")]
+    BadResult(String),
+}
+
+impl OpError {
+    /// The HTTP status this error is answered with.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            Self::InvalidParams { .. } => 400,
+            Self::UnknownOperation { .. } | Self::NotFound { .. } => 404,
+            Self::Conflict { .. } => 409,
+            Self::Failed { .. } => 500,
+            Self::PluginFailed { .. } => 502,
+            Self::Timeout { .. } => 504,
+        }
+    }
+
+    /// A short machine-readable name (`invalid_params`, `timeout`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidParams { .. } => "invalid_params",
+            Self::UnknownOperation { .. } => "unknown_operation",
+            Self::NotFound { .. } => "not_found",
+            Self::Conflict { .. } => "conflict",
+            Self::Failed { .. } => "failed",
+            Self::PluginFailed { .. } => "plugin_failed",
+            Self::Timeout { .. } => "timeout",
+        }
+    }
+
+    /// The JSON error body: `{"error": {"kind", "message", "violations"?,
+    /// "plugin"?, "cause"?}}`, described by [`error_body_schema`].
+    pub fn body(&self) -> serde_json::Value {
+        let mut error = serde_json::json!({
+            "kind": self.kind(),
+            "message": self.to_string(),
+        });
+        match self {
+            Self::InvalidParams { violations, .. } => {
+                error["violations"] = serde_json::to_value(violations).unwrap_or_default();
+            }
+            Self::PluginFailed { plugin, reason, .. } => {
+                error["plugin"] = plugin.clone().into();
+                error["cause"] = match reason {
+                    PluginFailure::Component(e) => e.kind(),
+                    PluginFailure::BadResult(_) => "bad_result",
+                }
+                .into();
+            }
+            _ => {}
+        }
+        serde_json::json!({ "error": error })
+    }
+}
+
+/// The JSON Schema of [`OpError::body`], for the OpenAPI document.
+pub fn error_body_schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["kind", "message"],
+                "properties": {
+                    "kind": {
+                        "type": "string",
+                        "enum": ["invalid_params", "unknown_operation", "not_found", "conflict",
+                                 "failed", "plugin_failed", "timeout"]
+                    },
+                    "message": {"type": "string"},
+                    "violations": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["path", "expected", "found"],
+                            "properties": {
+                                "path": {"type": "string", "description": "JSON Pointer into the params"},
+                                "expected": {"type": "string"},
+                                "found": {"type": "string"}
+                            }
+                        }
+                    },
+                    "plugin": {"type": "string"},
+                    "cause": {"type": "string", "description": "timeout, out_of_fuel, memory_limit, trap, bad_result, …"}
+                }
+            }
+        }
+    })
+}
+
+fn join(violations: &[Violation]) -> String {
+    violations
+        .iter()
+        .map(Violation::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Why an operation (or a plugin's set of them) could not be registered.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// The name is not `segment(.segment)*` of `[a-z0-9_-]`.
+    #[error(
+        "invalid operation name `{name}`: use lowercase letters, digits, `_` and `-`, in `.`-separated segments"
+    )]
+    InvalidName { name: String },
+
+    /// The params schema is not JSON, or uses keywords outside the
+    /// supported subset (see [`crate::ops::schema`]).
+    #[error("{}invalid params schema for `{op}`: {source}", plugin.as_ref().map(|p| format!("plugin `{p}`: ")).unwrap_or_default())]
+    InvalidSchema {
+        plugin: Option<String>,
+        op: String,
+        #[source]
+        source: SchemaError,
+    },
+
+    /// Another owner already has an operation of that name.
+    #[error("operation `{name}` is already registered by {owner}")]
+    Taken { name: String, owner: String },
+
+    /// A plugin describes the same operation twice.
+    #[error("plugin `{plugin}` describes `{op}` twice")]
+    Duplicate { plugin: String, op: String },
+
+    /// Loading the plugin or calling its `describe()` failed.
+    #[error("plugin `{plugin}`: {source}")]
+    Plugin {
+        plugin: String,
+        #[source]
+        source: ComponentError,
+    },
+}

@@ -1,0 +1,94 @@
+//! The OpenAPI 3.1 document, generated from the registry.
+//!
+//! One path per operation (its [`Route`](crate::ops::Route)), the params
+//! schema as the request body, the result schema (when the operation gives
+//! one) for `200`, and the shared error body for every error status. The
+//! HTTP layer adds what only it knows (servers, the bearer security scheme,
+//! `/events`, `/metrics`) by editing the returned value.
+
+use serde_json::{Map, Value, json};
+
+use crate::ops::error::error_body_schema;
+use crate::ops::registry::{Owner, Registry};
+
+/// Error statuses every operation can answer with, and when.
+const ERRORS: &[(&str, &str)] = &[
+    (
+        "400",
+        "The params break the schema; every violation is listed",
+    ),
+    (
+        "404",
+        "No such operation, or something the params name does not exist",
+    ),
+    ("409", "The request conflicts with the current state"),
+    ("500", "The operation failed"),
+    (
+        "502",
+        "The operation's plugin trapped, ran out of fuel or memory, or returned bad JSON",
+    ),
+    ("504", "The operation ran out of time"),
+];
+
+impl Registry {
+    /// The OpenAPI 3.1 document of every registered operation.
+    pub fn openapi_document(&self, title: &str, version: &str) -> Value {
+        let mut paths = Map::new();
+        for op in self.operations() {
+            let route = op.route();
+            let mut responses = Map::new();
+            responses.insert(
+                "200".into(),
+                json!({
+                    "description": "The operation's result",
+                    "content": {"application/json": {"schema": op.result_schema().cloned().unwrap_or(json!({}))}}
+                }),
+            );
+            for (status, _) in ERRORS {
+                responses.insert(
+                    (*status).into(),
+                    json!({"$ref": format!("#/components/responses/Error{status}")}),
+                );
+            }
+            let tag = match op.owner() {
+                Owner::Builtin => "builtin".to_string(),
+                Owner::Plugin(id) => format!("plugin:{id}"),
+            };
+            let operation = json!({
+                "operationId": op.name(),
+                "summary": op.summary(),
+                "tags": [tag],
+                "x-warden-read-only": op.is_read_only(),
+                "requestBody": {
+                    "required": false,
+                    "description": "The params (an empty body means `{}`)",
+                    "content": {"application/json": {"schema": op.params_schema().source()}}
+                },
+                "responses": responses,
+            });
+            let mut item = Map::new();
+            item.insert(route.method.to_ascii_lowercase(), operation);
+            paths.insert(route.path.clone(), Value::Object(item));
+        }
+        let mut responses = Map::new();
+        for (status, description) in ERRORS {
+            responses.insert(
+                format!("Error{status}"),
+                json!({
+                    "description": description,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+                }),
+            );
+        }
+        json!({
+            "openapi": "3.1.0",
+            "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+            "info": {"title": title, "version": version},
+            "paths": paths,
+            "components": {
+                "schemas": {"Error": error_body_schema()},
+                "responses": responses,
+            },
+        })
+    }
+}

@@ -1,0 +1,73 @@
+//! Operations supplied by plugins (components of the `operation-plugin`
+//! world).
+//!
+//! [`OperationSource`] is the seam between the registry and a plugin: the
+//! registry only asks for `describe()` and `execute()`. [`PluginOperations`]
+//! is the real source — an [`OperationProgram`] run under the plugin's
+//! [`Limits`] and [`Capabilities`], each call in a fresh sandbox (so a trap,
+//! a timeout or exhausted fuel fails that call only). Tests and future
+//! sources (a remote plugin, say) implement the trait too.
+
+use crate::component::{
+    Capabilities, ComponentError, HostContext, Limits, OpInfo, OperationProgram,
+};
+
+/// Where a plugin's operations come from.
+pub trait OperationSource: Send + Sync + 'static {
+    /// The operations offered, names not yet prefixed.
+    fn describe(&self) -> Result<Vec<OpInfo>, ComponentError>;
+
+    /// Runs operation `name` (unprefixed) with JSON `params`: the guest's
+    /// JSON result or refusal, inside the sandbox's verdict. Blocking.
+    fn execute(&self, name: &str, params: &str) -> Result<Result<String, String>, ComponentError>;
+}
+
+/// A loaded operation plugin with its limits and capabilities.
+#[derive(Clone)]
+pub struct PluginOperations {
+    id: String,
+    program: OperationProgram,
+    limits: Limits,
+    caps: Capabilities,
+}
+
+impl PluginOperations {
+    /// `id` is the plugin's id from config (the prefix of its operations,
+    /// and the name its log lines carry).
+    pub fn new(
+        id: impl Into<String>,
+        program: OperationProgram,
+        limits: Limits,
+        caps: Capabilities,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            program,
+            limits,
+            caps,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn program(&self) -> &OperationProgram {
+        &self.program
+    }
+
+    fn host(&self) -> HostContext {
+        HostContext::isolated(self.id.clone())
+    }
+}
+
+impl OperationSource for PluginOperations {
+    fn describe(&self) -> Result<Vec<OpInfo>, ComponentError> {
+        self.program.describe(&self.limits, &self.caps, self.host())
+    }
+
+    fn execute(&self, name: &str, params: &str) -> Result<Result<String, String>, ComponentError> {
+        self.program
+            .execute(&self.limits, &self.caps, self.host(), name, params)
+    }
+}

@@ -1,0 +1,447 @@
+//! The registry: every operation the host offers, by name.
+//!
+//! An [`Operation`] is metadata ([`OpMeta`]: name, summary, params schema,
+//! read-only flag, optional result schema), its [`Route`], who owns it
+//! ([`Owner`]) and how it runs (a Rust handler, or a plugin's `execute`).
+//! [`Registry::call`] validates the params against the schema **before**
+//! anything runs and lists every violation.
+//!
+//! The registry is cheap to clone (one `Arc`) and safe to share between
+//! tasks; a lookup clones an `Arc<Operation>` under a short read lock, so a
+//! plugin re-registered while a call runs does not disturb that call.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use crate::component::{ComponentError, OpInfo};
+use crate::ops::error::{OpError, PluginFailure, RegisterError};
+use crate::ops::plugin::OperationSource;
+use crate::ops::schema::Schema;
+
+/// A boxed, sendable future (what built-in handlers return).
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A built-in operation's code: params (already validated) in, JSON out.
+pub type Handler = Arc<dyn Fn(Value) -> BoxFuture<Result<Value, OpError>> + Send + Sync>;
+
+/// What an operation is, before it is registered.
+#[derive(Debug, Clone)]
+pub struct OpMeta {
+    name: String,
+    summary: String,
+    params: Value,
+    result: Option<Value>,
+    read_only: bool,
+}
+
+impl OpMeta {
+    /// An operation named `name` (`child.restart`). By default it takes no
+    /// params (`{}`), is mutating, and documents no result schema.
+    pub fn new(name: impl Into<String>, summary: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            summary: summary.into(),
+            params: serde_json::json!({"type": "object", "additionalProperties": false}),
+            result: None,
+            read_only: false,
+        }
+    }
+
+    /// The JSON Schema the params must satisfy (checked at registration
+    /// against the supported subset, see [`crate::ops::schema`]).
+    pub fn params(mut self, schema: Value) -> Self {
+        self.params = schema;
+        self
+    }
+
+    /// The JSON Schema of the result, for documentation only. By default
+    /// none (any JSON).
+    pub fn result(mut self, schema: Value) -> Self {
+        self.result = Some(schema);
+        self
+    }
+
+    /// Marks the operation as only reading state. By default `false`.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+}
+
+/// Who registered an operation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Owner {
+    Builtin,
+    Plugin(String),
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Builtin => f.write_str("the host (built-in)"),
+            Self::Plugin(id) => write!(f, "plugin `{id}`"),
+        }
+    }
+}
+
+/// The HTTP route of an operation.
+///
+/// The rule, in one place: **every operation is `POST /ops/{name}`** with
+/// its params as the JSON request body (an empty body means `{}`), and
+/// answers `200` with the JSON result. Params are JSON documents, often
+/// nested, which a query string cannot carry faithfully, and a GET body
+/// has no defined meaning in HTTP; read-only operations are marked
+/// instead (`x-warden-read-only` in OpenAPI), so clients may retry them
+/// and the dashboard can skip its confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Upper-case HTTP method.
+    pub method: &'static str,
+    pub path: String,
+}
+
+impl Route {
+    pub fn for_operation(name: &str) -> Self {
+        Self {
+            method: "POST",
+            path: format!("/ops/{name}"),
+        }
+    }
+}
+
+/// A registered operation.
+pub struct Operation {
+    name: String,
+    summary: String,
+    params: Schema,
+    result: Option<Value>,
+    read_only: bool,
+    owner: Owner,
+    route: Route,
+    exec: Exec,
+}
+
+enum Exec {
+    Builtin(Handler),
+    Plugin {
+        plugin: String,
+        source: Arc<dyn OperationSource>,
+        local: String,
+    },
+}
+
+impl Operation {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn summary(&self) -> &str {
+        &self.summary
+    }
+    pub fn params_schema(&self) -> &Schema {
+        &self.params
+    }
+    pub fn result_schema(&self) -> Option<&Value> {
+        self.result.as_ref()
+    }
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+    pub fn owner(&self) -> &Owner {
+        &self.owner
+    }
+    pub fn route(&self) -> &Route {
+        &self.route
+    }
+
+    /// Validates `params` (every violation) without running anything.
+    pub fn validate(&self, params: &Value) -> Result<(), OpError> {
+        let violations = self.params.validate(params);
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(OpError::InvalidParams {
+                op: self.name.clone(),
+                violations,
+            })
+        }
+    }
+
+    /// Validates, then runs. Plugin code runs on tokio's blocking pool, so
+    /// a guest never holds up the async workers timers depend on.
+    pub async fn call(&self, params: Value) -> Result<Value, OpError> {
+        self.validate(&params)?;
+        match &self.exec {
+            Exec::Builtin(handler) => handler(params).await,
+            Exec::Plugin {
+                plugin,
+                source,
+                local,
+            } => {
+                let source = source.clone();
+                let local_name = local.clone();
+                let text = params.to_string();
+                let outcome =
+                    tokio::task::spawn_blocking(move || source.execute(&local_name, &text))
+                        .await
+                        .map_err(|join| OpError::Failed {
+                            op: self.name.clone(),
+                            message: format!("the plugin call was aborted: {join}"),
+                        })?;
+                self.plugin_outcome(plugin, outcome)
+            }
+        }
+    }
+
+    fn plugin_outcome(
+        &self,
+        plugin: &str,
+        outcome: Result<Result<String, String>, ComponentError>,
+    ) -> Result<Value, OpError> {
+        match outcome {
+            Ok(Ok(text)) => serde_json::from_str(&text).map_err(|err| OpError::PluginFailed {
+                op: self.name.clone(),
+                plugin: plugin.to_string(),
+                reason: PluginFailure::BadResult(err.to_string()),
+            }),
+            Ok(Err(message)) => Err(OpError::Failed {
+                op: self.name.clone(),
+                message,
+            }),
+            Err(ComponentError::Timeout { timeout_ms }) => Err(OpError::Timeout {
+                op: self.name.clone(),
+                timeout_ms,
+            }),
+            Err(err) => {
+                tracing::warn!(op = %self.name, plugin = %plugin, error = %err, "operation plugin failed");
+                Err(OpError::PluginFailed {
+                    op: self.name.clone(),
+                    plugin: plugin.to_string(),
+                    reason: PluginFailure::Component(Box::new(err)),
+                })
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Operation")
+            .field("name", &self.name)
+            .field("owner", &self.owner)
+            .field("read_only", &self.read_only)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every operation of the host, in registration order.
+#[derive(Clone, Default)]
+pub struct Registry {
+    ops: Arc<RwLock<IndexMap<String, Arc<Operation>>>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers a built-in operation. Registering a built-in name again
+    /// replaces it (schema included); a name owned by a plugin is refused.
+    ///
+    /// ```
+    /// # use warden::ops::{Registry, OpMeta};
+    /// # use serde_json::json;
+    /// let registry = Registry::new();
+    /// registry.register_builtin(
+    ///     OpMeta::new("echo", "Returns its params").params(json!({"type": "object"})).read_only(true),
+    ///     |params| Box::pin(async move { Ok(params) }),
+    /// ).unwrap();
+    /// ```
+    pub fn register_builtin<F>(&self, meta: OpMeta, handler: F) -> Result<(), RegisterError>
+    where
+        F: Fn(Value) -> BoxFuture<Result<Value, OpError>> + Send + Sync + 'static,
+    {
+        check_name(&meta.name)?;
+        let params =
+            Schema::compile(meta.params).map_err(|source| RegisterError::InvalidSchema {
+                plugin: None,
+                op: meta.name.clone(),
+                source,
+            })?;
+        let op = Operation {
+            route: Route::for_operation(&meta.name),
+            name: meta.name,
+            summary: meta.summary,
+            params,
+            result: meta.result,
+            read_only: meta.read_only,
+            owner: Owner::Builtin,
+            exec: Exec::Builtin(Arc::new(handler)),
+        };
+        let mut ops = self.ops.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = ops.get(&op.name)
+            && existing.owner != Owner::Builtin
+        {
+            return Err(RegisterError::Taken {
+                name: op.name,
+                owner: existing.owner.to_string(),
+            });
+        }
+        ops.insert(op.name.clone(), Arc::new(op));
+        Ok(())
+    }
+
+    /// Registers (or re-registers, after a reload) the operations of plugin
+    /// `id`: calls `describe()`, prefixes each name with `id.`, compiles
+    /// each schema, then atomically replaces every operation the plugin had
+    /// before (ops it no longer describes disappear; changed schemas are
+    /// enforced from the next call). Nothing changes when any step fails.
+    /// Returns the registered names.
+    ///
+    /// Blocks while the guest's `describe()` runs (under the plugin's
+    /// limits): from async code, call it inside `spawn_blocking`.
+    pub fn register_plugin(
+        &self,
+        id: &str,
+        source: Arc<dyn OperationSource>,
+    ) -> Result<Vec<String>, RegisterError> {
+        if id.is_empty() || id.contains('.') {
+            return Err(RegisterError::InvalidName {
+                name: id.to_string(),
+            });
+        }
+        check_name(id)?;
+        let infos = source.describe().map_err(|source| RegisterError::Plugin {
+            plugin: id.to_string(),
+            source,
+        })?;
+        let owner = Owner::Plugin(id.to_string());
+        let mut fresh = Vec::with_capacity(infos.len());
+        let mut seen = HashSet::new();
+        for OpInfo {
+            name: local,
+            summary,
+            params_schema,
+        } in infos
+        {
+            let name = format!("{id}.{local}");
+            check_name(&name)?;
+            if !seen.insert(name.clone()) {
+                return Err(RegisterError::Duplicate {
+                    plugin: id.to_string(),
+                    op: local,
+                });
+            }
+            let params =
+                Schema::parse(&params_schema).map_err(|source| RegisterError::InvalidSchema {
+                    plugin: Some(id.to_string()),
+                    op: local.clone(),
+                    source,
+                })?;
+            fresh.push(Operation {
+                route: Route::for_operation(&name),
+                name,
+                summary,
+                params,
+                result: None,
+                read_only: false,
+                owner: owner.clone(),
+                exec: Exec::Plugin {
+                    plugin: id.to_string(),
+                    source: source.clone(),
+                    local,
+                },
+            });
+        }
+        let mut ops = self.ops.write().unwrap_or_else(|p| p.into_inner());
+        for op in &fresh {
+            if let Some(existing) = ops.get(&op.name)
+                && existing.owner != owner
+            {
+                return Err(RegisterError::Taken {
+                    name: op.name.clone(),
+                    owner: existing.owner.to_string(),
+                });
+            }
+        }
+        ops.retain(|_, op| op.owner != owner);
+        let names = fresh.iter().map(|op| op.name.clone()).collect();
+        for op in fresh {
+            ops.insert(op.name.clone(), Arc::new(op));
+        }
+        Ok(names)
+    }
+
+    /// Removes every operation of plugin `id`; returns how many.
+    pub fn unregister_plugin(&self, id: &str) -> usize {
+        let owner = Owner::Plugin(id.to_string());
+        let mut ops = self.ops.write().unwrap_or_else(|p| p.into_inner());
+        let before = ops.len();
+        ops.retain(|_, op| op.owner != owner);
+        before - ops.len()
+    }
+
+    /// The operation named `name`.
+    pub fn get(&self, name: &str) -> Result<Arc<Operation>, OpError> {
+        let ops = self.ops.read().unwrap_or_else(|p| p.into_inner());
+        ops.get(name)
+            .cloned()
+            .ok_or_else(|| OpError::UnknownOperation {
+                op: name.to_string(),
+            })
+    }
+
+    /// Every operation, in registration order.
+    pub fn operations(&self) -> Vec<Arc<Operation>> {
+        let ops = self.ops.read().unwrap_or_else(|p| p.into_inner());
+        ops.values().cloned().collect()
+    }
+
+    /// Looks `name` up, validates `params` against its schema (listing
+    /// every violation), then runs it.
+    pub async fn call(&self, name: &str, params: Value) -> Result<Value, OpError> {
+        let op = self.get(name)?;
+        op.call(params).await
+    }
+}
+
+/// `segment(.segment)*`, each segment non-empty `[a-z0-9_-]`.
+fn check_name(name: &str) -> Result<(), RegisterError> {
+    let ok = !name.is_empty()
+        && name.split('.').all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(RegisterError::InvalidName {
+            name: name.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_routes() {
+        assert!(check_name("child.restart").is_ok());
+        assert!(check_name("wordcount.count_2-x").is_ok());
+        for bad in ["", "Child", "a..b", ".a", "a.", "a b", "a/b"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        let route = Route::for_operation("child.restart");
+        assert_eq!(
+            (route.method, route.path.as_str()),
+            ("POST", "/ops/child.restart")
+        );
+    }
+}

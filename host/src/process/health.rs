@@ -1,0 +1,274 @@
+//! A worker's health: one score 0–100, a level with hysteresis, and a trend.
+//!
+//! Owns: the formula ([`score`]), the levels and the tracker that turns a
+//! stream of scores into level changes ([`HealthTracker::observe`]).
+//!
+//! The score is a weighted sum of three parts, each 0–100:
+//! - resource headroom (weight 50): the highest of memory / CPU budget / open
+//!   files / processes used as a fraction of its limit; 100 up to 60 % used,
+//!   falling linearly to 0 at 100 % (no limits: 100);
+//! - restart history (weight 30): 100 − 20 per restart in the caller's
+//!   recent window, at least 0;
+//! - responsiveness (weight 20): ready 100, starting 70, failed readiness 0.
+//!
+//! Levels: healthy ≥ 70, warning ≥ 40, critical below. A level improves only
+//! when the score clears the threshold by [`HYSTERESIS`] points, so a score
+//! wobbling around 70 does not flap. The trend compares the mean of the
+//! newest half of the last [`TREND_WINDOW`] scores with the oldest half
+//! (±5 points).
+//!
+//! Guarantees: pure computation, no I/O; `observe` reports each level change
+//! once. Must never: emit alerts itself (the caller turns level changes into
+//! events).
+
+use serde::{Deserialize, Serialize};
+
+/// Points a score must clear a threshold by before the level improves.
+pub const HYSTERESIS: u8 = 5;
+/// How many recent scores the trend looks at.
+pub const TREND_WINDOW: usize = 8;
+const HEALTHY: u8 = 70;
+const WARNING: u8 = 40;
+const TREND_DELTA: f64 = 5.0;
+
+/// Whether the worker answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Responsiveness {
+    Ready,
+    Starting,
+    /// Its readiness check failed.
+    Unresponsive,
+}
+
+/// What a score is computed from. Fractions are usage / limit (`None` when
+/// that limit is not set).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HealthInputs {
+    pub memory_used: Option<f64>,
+    pub cpu_used: Option<f64>,
+    pub fds_used: Option<f64>,
+    pub processes_used: Option<f64>,
+    pub recent_restarts: u32,
+    pub responsiveness: Responsiveness,
+}
+
+/// The score for `inputs` (see the module docs for the formula).
+pub fn score(inputs: &HealthInputs) -> u8 {
+    let pressure = [
+        inputs.memory_used,
+        inputs.cpu_used,
+        inputs.fds_used,
+        inputs.processes_used,
+    ]
+    .into_iter()
+    .flatten()
+    .fold(0.0_f64, f64::max);
+    let resources = (100.0 * (1.0 - (pressure - 0.6) / 0.4)).clamp(0.0, 100.0);
+    let restarts = (100.0 - 20.0 * f64::from(inputs.recent_restarts)).max(0.0);
+    let responsive = match inputs.responsiveness {
+        Responsiveness::Ready => 100.0,
+        Responsiveness::Starting => 70.0,
+        Responsiveness::Unresponsive => 0.0,
+    };
+    let total = 0.5 * resources + 0.3 * restarts + 0.2 * responsive;
+    total.round().clamp(0.0, 100.0) as u8
+}
+
+/// A level of health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthLevel {
+    Critical,
+    Warning,
+    Healthy,
+}
+
+impl HealthLevel {
+    fn of(score: u8) -> Self {
+        if score >= HEALTHY {
+            Self::Healthy
+        } else if score >= WARNING {
+            Self::Warning
+        } else {
+            Self::Critical
+        }
+    }
+}
+
+/// Where the score is heading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trend {
+    Improving,
+    Stable,
+    Degrading,
+}
+
+/// The latest score with its level and trend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthReport {
+    pub score: u8,
+    pub level: HealthLevel,
+    pub trend: Trend,
+}
+
+/// A level crossed: the caller's cue for a warning or critical alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LevelChange {
+    pub from: HealthLevel,
+    pub to: HealthLevel,
+    pub score: u8,
+}
+
+/// Follows one worker's scores.
+#[derive(Clone, Debug)]
+pub struct HealthTracker {
+    recent: [u8; TREND_WINDOW],
+    len: usize,
+    next: usize,
+    level: HealthLevel,
+}
+
+impl Default for HealthTracker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HealthTracker {
+    /// Starts healthy, with no history.
+    pub fn new() -> Self {
+        Self {
+            recent: [0; TREND_WINDOW],
+            len: 0,
+            next: 0,
+            level: HealthLevel::Healthy,
+        }
+    }
+
+    /// Takes a new score; returns the report and the level change, if any.
+    pub fn observe(&mut self, score: u8) -> (HealthReport, Option<LevelChange>) {
+        self.recent[self.next] = score;
+        self.next = (self.next + 1) % TREND_WINDOW;
+        self.len = (self.len + 1).min(TREND_WINDOW);
+        let raw = HealthLevel::of(score);
+        let new_level = if raw < self.level {
+            raw
+        } else if raw > self.level {
+            // Improve only past the threshold plus hysteresis.
+            HealthLevel::of(score.saturating_sub(HYSTERESIS)).max(self.level)
+        } else {
+            self.level
+        };
+        let change = (new_level != self.level).then_some(LevelChange {
+            from: self.level,
+            to: new_level,
+            score,
+        });
+        self.level = new_level;
+        let report = HealthReport {
+            score,
+            level: new_level,
+            trend: self.trend(),
+        };
+        (report, change)
+    }
+
+    /// The current level.
+    pub fn level(&self) -> HealthLevel {
+        self.level
+    }
+
+    fn trend(&self) -> Trend {
+        if self.len < 4 {
+            return Trend::Stable;
+        }
+        // Oldest first.
+        let start = (self.next + TREND_WINDOW - self.len) % TREND_WINDOW;
+        let ordered = (0..self.len).map(|i| f64::from(self.recent[(start + i) % TREND_WINDOW]));
+        let half = self.len / 2;
+        let (mut old, mut new) = (0.0, 0.0);
+        for (i, v) in ordered.enumerate() {
+            if i < self.len - half {
+                old += v;
+            } else {
+                new += v;
+            }
+        }
+        let delta = new / half as f64 - old / (self.len - half) as f64;
+        if delta >= TREND_DELTA {
+            Trend::Improving
+        } else if delta <= -TREND_DELTA {
+            Trend::Degrading
+        } else {
+            Trend::Stable
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs(memory: f64, restarts: u32) -> HealthInputs {
+        HealthInputs {
+            memory_used: Some(memory),
+            cpu_used: None,
+            fds_used: None,
+            processes_used: None,
+            recent_restarts: restarts,
+            responsiveness: Responsiveness::Ready,
+        }
+    }
+
+    #[test]
+    fn score_follows_headroom_restarts_and_responsiveness() {
+        assert_eq!(score(&inputs(0.1, 0)), 100);
+        assert_eq!(score(&inputs(0.8, 0)), 75);
+        assert_eq!(score(&inputs(1.0, 0)), 50);
+        assert_eq!(score(&inputs(0.1, 5)), 70);
+        let unresponsive = HealthInputs {
+            responsiveness: Responsiveness::Unresponsive,
+            ..inputs(1.2, 5)
+        };
+        assert_eq!(score(&unresponsive), 0);
+    }
+
+    #[test]
+    fn levels_change_once_with_hysteresis() {
+        let mut t = HealthTracker::new();
+        assert_eq!(t.observe(90).1, None);
+        let (_, down) = t.observe(65);
+        assert_eq!(down.map(|c| c.to), Some(HealthLevel::Warning));
+        // Back to 72: not enough to be healthy again (needs 75).
+        assert_eq!(t.observe(72).1, None);
+        assert_eq!(t.level(), HealthLevel::Warning);
+        let (_, up) = t.observe(80);
+        assert_eq!(
+            up.map(|c| (c.from, c.to)),
+            Some((HealthLevel::Warning, HealthLevel::Healthy))
+        );
+        let (_, crit) = t.observe(10);
+        assert_eq!(crit.map(|c| c.to), Some(HealthLevel::Critical));
+    }
+
+    #[test]
+    fn trend_compares_recent_with_older_scores() {
+        let mut t = HealthTracker::new();
+        for s in [90, 90, 90, 90, 60, 60, 60, 60] {
+            t.observe(s);
+        }
+        assert_eq!(t.observe(60).0.trend, Trend::Degrading);
+        let mut t = HealthTracker::new();
+        for s in [40, 40, 40, 40, 80, 80, 80] {
+            t.observe(s);
+        }
+        assert_eq!(t.observe(80).0.trend, Trend::Improving);
+        let mut t = HealthTracker::new();
+        for _ in 0..10 {
+            t.observe(77);
+        }
+        assert_eq!(t.observe(77).0.trend, Trend::Stable);
+    }
+}

@@ -1,0 +1,478 @@
+//! A worker's output: stdout and stderr captured line by line into a
+//! size-rotated file and an in-memory ring of the last lines.
+//!
+//! Owns: [`LogSpec`], the capture tasks reading the two pipes, the rotating
+//! file (`worker.log`, `worker.log.1`, … `worker.log.N`) and the ring buffer
+//! ([`LogBuffer`]) the API reads.
+//!
+//! Guarantees: memory per worker is bounded (at most `ring_lines` lines, each
+//! cut at [`MAX_LINE`] bytes); a line is in the ring before it is written to
+//! the file; a file error is logged once and never stops capture (the ring
+//! keeps working and the file is retried at the next line). The file is
+//! opened at the first line, so an idle worker holds no log descriptor.
+//!
+//! Must never: block the pipes for long (a slow reader would stall the worker
+//! on a full pipe), or grow without bound on output without newlines.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::oneshot;
+
+use super::timestamp;
+
+/// The longest line kept; longer output is split into pieces of this size.
+pub const MAX_LINE: usize = 16 * 1024;
+
+/// Where and how a worker's output is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogSpec {
+    dir: Option<PathBuf>,
+    file_name: String,
+    rotate_bytes: u64,
+    keep: u32,
+    ring_lines: usize,
+}
+
+impl Default for LogSpec {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            file_name: "worker.log".to_owned(),
+            rotate_bytes: 10 * 1024 * 1024,
+            keep: 5,
+            ring_lines: 1000,
+        }
+    }
+}
+
+impl LogSpec {
+    /// The directory of the log file (created when the worker starts). By
+    /// default there is none and output goes to the ring buffer only.
+    pub fn dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// The file name inside the directory. By default `worker.log`.
+    pub fn file_name(&mut self, name: impl Into<String>) -> &mut Self {
+        self.file_name = name.into();
+        self
+    }
+
+    /// The size at which the file is rotated. By default 10 MiB.
+    pub fn rotate_bytes(&mut self, bytes: u64) -> &mut Self {
+        self.rotate_bytes = bytes.max(1);
+        self
+    }
+
+    /// How many rotated files (`.1` … `.N`) are kept. By default 5.
+    pub fn keep(&mut self, files: u32) -> &mut Self {
+        self.keep = files;
+        self
+    }
+
+    /// How many recent lines the ring buffer holds. By default 1000.
+    pub fn ring_lines(&mut self, lines: usize) -> &mut Self {
+        self.ring_lines = lines;
+        self
+    }
+
+    /// The path of the current log file, when there is a directory.
+    pub fn path(&self) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.join(&self.file_name))
+    }
+}
+
+/// Which pipe a line came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stdout => "stdout",
+            Self::Stderr => "stderr",
+        }
+    }
+}
+
+/// One captured line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub stream: Stream,
+    /// When the host read it, in Unix milliseconds.
+    pub at_ms: i64,
+    /// The line without its newline; invalid UTF-8 replaced.
+    pub text: String,
+}
+
+/// The last lines of a worker's output; cheap to clone, readable after the
+/// worker exited.
+#[derive(Clone, Debug)]
+pub struct LogBuffer {
+    inner: Arc<Mutex<VecDeque<LogLine>>>,
+    capacity: usize,
+}
+
+impl LogBuffer {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(VecDeque::with_capacity(capacity.min(1024)))),
+            capacity,
+        }
+    }
+
+    fn push(&self, line: LogLine) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut ring = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if ring.len() == self.capacity {
+            ring.pop_front();
+        }
+        ring.push_back(line);
+    }
+
+    /// Every line held, oldest first.
+    pub fn lines(&self) -> Vec<LogLine> {
+        self.tail(self.capacity)
+    }
+
+    /// The last `n` lines, oldest first.
+    pub fn tail(&self, n: usize) -> Vec<LogLine> {
+        let ring = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        ring.iter()
+            .skip(ring.len().saturating_sub(n))
+            .cloned()
+            .collect()
+    }
+
+    /// How many lines it holds at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+/// The file half: written under a lock shared by the two pipe readers.
+#[derive(Debug)]
+enum FileState {
+    /// Not opened yet (no line so far), or closed after a rotation failure.
+    Closed,
+    Open {
+        file: File,
+        written: u64,
+    },
+    /// The last attempt failed; already reported.
+    Failing,
+}
+
+#[derive(Debug)]
+struct RotatingFile {
+    path: PathBuf,
+    rotate_bytes: u64,
+    keep: u32,
+    state: FileState,
+    scratch: Vec<u8>,
+}
+
+impl RotatingFile {
+    fn write_line(&mut self, worker: &str, line: &LogLine) {
+        self.scratch.clear();
+        let mut stamp = String::with_capacity(24);
+        timestamp::write_rfc3339(line.at_ms, &mut stamp);
+        self.scratch.extend_from_slice(stamp.as_bytes());
+        self.scratch.push(b' ');
+        self.scratch
+            .extend_from_slice(line.stream.as_str().as_bytes());
+        self.scratch.push(b' ');
+        self.scratch.extend_from_slice(line.text.as_bytes());
+        self.scratch.push(b'\n');
+        let len = self.scratch.len() as u64;
+        let result = self.try_write(len);
+        match (result, &self.state) {
+            (Ok(()), _) => {}
+            (Err(e), FileState::Failing) => {
+                tracing::trace!(worker, path = %self.path.display(), error = %e, "log file still failing");
+            }
+            (Err(e), _) => {
+                tracing::warn!(worker, path = %self.path.display(), error = %e, "cannot write worker log file; lines stay in the ring buffer");
+                self.state = FileState::Failing;
+            }
+        }
+    }
+
+    fn try_write(&mut self, len: u64) -> io::Result<()> {
+        if let FileState::Open { written, .. } = &self.state
+            && *written > 0
+            && written.saturating_add(len) > self.rotate_bytes
+        {
+            self.state = FileState::Closed;
+            rotate(&self.path, self.keep)?;
+        }
+        if !matches!(self.state, FileState::Open { .. }) {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+            let written = file.metadata()?.len();
+            self.state = FileState::Open { file, written };
+        }
+        if let FileState::Open { file, written } = &mut self.state {
+            file.write_all(&self.scratch)?;
+            *written += len;
+        }
+        Ok(())
+    }
+}
+
+/// `worker.log.(keep-1)` → `.keep`, …, `worker.log` → `.1`; the oldest is
+/// dropped. With `keep == 0` the file is simply truncated.
+fn rotate(path: &Path, keep: u32) -> io::Result<()> {
+    let numbered = |n: u32| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".{n}"));
+        PathBuf::from(name)
+    };
+    if keep == 0 {
+        return File::create(path).map(drop);
+    }
+    match std::fs::remove_file(numbered(keep)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    for n in (1..keep).rev() {
+        match std::fs::rename(numbered(n), numbered(n + 1)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    std::fs::rename(path, numbered(1))
+}
+
+/// Where captured lines go: the ring, then the file.
+#[derive(Debug)]
+pub(crate) struct LogSink {
+    worker: String,
+    ring: LogBuffer,
+    file: Option<Mutex<RotatingFile>>,
+}
+
+impl LogSink {
+    /// Creates the log directory if there is one.
+    pub(crate) fn new(worker: &str, spec: &LogSpec) -> io::Result<Self> {
+        let file = match spec.path() {
+            Some(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                Some(Mutex::new(RotatingFile {
+                    path,
+                    rotate_bytes: spec.rotate_bytes,
+                    keep: spec.keep,
+                    state: FileState::Closed,
+                    scratch: Vec::new(),
+                }))
+            }
+            None => None,
+        };
+        Ok(Self {
+            worker: worker.to_owned(),
+            ring: LogBuffer::new(spec.ring_lines),
+            file,
+        })
+    }
+
+    pub(crate) fn buffer(&self) -> LogBuffer {
+        self.ring.clone()
+    }
+
+    fn record(&self, line: LogLine) {
+        if let Some(file) = &self.file {
+            file.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .write_line(&self.worker, &line);
+        }
+        self.ring.push(line);
+    }
+}
+
+/// Watches stdout for the readiness line.
+#[derive(Debug)]
+pub(crate) struct LineProbe {
+    needle: String,
+    found: Option<oneshot::Sender<()>>,
+}
+
+impl LineProbe {
+    pub(crate) fn new(needle: String) -> (Self, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        (
+            Self {
+                needle,
+                found: Some(tx),
+            },
+            rx,
+        )
+    }
+
+    fn check(&mut self, line: &str) {
+        if self.found.is_some()
+            && line.contains(&self.needle)
+            && let Some(tx) = self.found.take()
+        {
+            // The readiness task may have timed out already; nothing to do then.
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Reads one pipe to its end, line by line.
+pub(crate) async fn capture<R: AsyncRead + Unpin>(
+    stream: Stream,
+    pipe: R,
+    sink: Arc<LogSink>,
+    mut probe: Option<LineProbe>,
+) {
+    let mut reader = BufReader::with_capacity(8 * 1024, pipe);
+    let mut line: Vec<u8> = Vec::new();
+    loop {
+        let available = match reader.fill_buf().await {
+            Ok(buf) => buf,
+            Err(e) => {
+                tracing::debug!(worker = %sink.worker, stream = stream.as_str(), error = %e, "pipe read failed");
+                break;
+            }
+        };
+        if available.is_empty() {
+            break;
+        }
+        let (taken, complete) = match memchr_newline(available) {
+            Some(i) => (i + 1, true),
+            None => (available.len(), false),
+        };
+        let room = MAX_LINE - line.len();
+        let take = taken.min(room);
+        let body = if complete && take == taken {
+            &available[..take - 1]
+        } else {
+            &available[..take]
+        };
+        line.extend_from_slice(body);
+        let ended = complete && take == taken;
+        reader.consume(take);
+        if ended || line.len() >= MAX_LINE {
+            emit(stream, &mut line, &sink, probe.as_mut());
+        }
+    }
+    if !line.is_empty() {
+        emit(stream, &mut line, &sink, probe.as_mut());
+    }
+}
+
+fn memchr_newline(buf: &[u8]) -> Option<usize> {
+    buf.iter().position(|&b| b == b'\n')
+}
+
+fn emit(stream: Stream, line: &mut Vec<u8>, sink: &LogSink, probe: Option<&mut LineProbe>) {
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    let text = String::from_utf8_lossy(line).into_owned();
+    line.clear();
+    if let Some(probe) = probe {
+        probe.check(&text);
+    }
+    sink.record(LogLine {
+        stream,
+        at_ms: timestamp::now_ms(),
+        text,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sink(dir: &Path, rotate_bytes: u64, keep: u32, ring: usize) -> Arc<LogSink> {
+        let mut spec = LogSpec::default();
+        spec.dir(dir)
+            .rotate_bytes(rotate_bytes)
+            .keep(keep)
+            .ring_lines(ring);
+        Arc::new(LogSink::new("test", &spec).expect("sink"))
+    }
+
+    #[tokio::test]
+    async fn splits_lines_and_keeps_the_last_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sink = sink(dir.path(), 1 << 20, 2, 3);
+        let input: &[u8] = b"one\ntwo\r\nthree\nfour\nno newline";
+        capture(Stream::Stdout, input, sink.clone(), None).await;
+        let texts: Vec<String> = sink.buffer().lines().into_iter().map(|l| l.text).collect();
+        assert_eq!(texts, ["three", "four", "no newline"]);
+        assert_eq!(sink.buffer().tail(1)[0].text, "no newline");
+        let file = std::fs::read_to_string(dir.path().join("worker.log")).expect("log file");
+        assert_eq!(file.lines().count(), 5);
+        assert!(
+            file.lines()
+                .next()
+                .is_some_and(|l| l.ends_with(" stdout one")),
+            "{file}"
+        );
+    }
+
+    #[tokio::test]
+    async fn long_lines_are_cut() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sink = sink(dir.path(), 1 << 30, 1, 10);
+        let input = vec![b'x'; MAX_LINE * 2 + 10];
+        capture(Stream::Stderr, input.as_slice(), sink.clone(), None).await;
+        let lens: Vec<usize> = sink.buffer().lines().iter().map(|l| l.text.len()).collect();
+        assert_eq!(lens, [MAX_LINE, MAX_LINE, 10]);
+    }
+
+    #[tokio::test]
+    async fn rotates_by_size_and_keeps_n_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sink = sink(dir.path(), 200, 2, 100);
+        let mut input = String::new();
+        for i in 0..40 {
+            input.push_str(&format!("line number {i:03}\n"));
+        }
+        capture(Stream::Stdout, input.as_bytes(), sink.clone(), None).await;
+        let base = dir.path().join("worker.log");
+        for name in ["worker.log", "worker.log.1", "worker.log.2"] {
+            let meta = std::fs::metadata(dir.path().join(name)).expect(name);
+            assert!(meta.len() <= 200, "{name} is {} bytes", meta.len());
+        }
+        assert!(!dir.path().join("worker.log.3").exists());
+        let newest = std::fs::read_to_string(&base).expect("current");
+        assert!(newest.contains("line number 039"), "{newest}");
+        assert_eq!(sink.buffer().lines().len(), 40);
+    }
+
+    #[tokio::test]
+    async fn probe_sees_the_readiness_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sink = sink(dir.path(), 1 << 20, 1, 10);
+        let (probe, rx) = LineProbe::new("listening on".into());
+        capture(
+            Stream::Stdout,
+            &b"booting\nnow listening on 8080\n"[..],
+            sink,
+            Some(probe),
+        )
+        .await;
+        assert!(rx.await.is_ok());
+    }
+}

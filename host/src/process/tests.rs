@@ -1,0 +1,677 @@
+//! Tests of native workers with real processes (`sh`, `sleep`, `python3`).
+//!
+//! Each test kills only what it started (by handle or recorded identity),
+//! uses its own temporary directories, and stays well under 10 s.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use super::testing::{FAMILY, OldHost};
+use super::*;
+
+static SUBREAPER: Once = Once::new();
+
+fn host_setup() {
+    SUBREAPER.call_once(|| {
+        if let Err(e) = enable_subreaper() {
+            panic!("cannot become subreaper: {e}");
+        }
+    });
+}
+
+fn policy(dirs: &[&Path]) -> ProcessPolicy {
+    let mut b = ProcessPolicy::builder();
+    for cmd in ["sh", "sleep", "python3", "true"] {
+        b.allow_command(cmd);
+    }
+    for d in dirs {
+        b.allow_cwd(*d);
+    }
+    b.build().expect("test policy")
+}
+
+fn spec(program: &str, args: &[&str]) -> WorkerSpec {
+    let p = policy(&[]);
+    let mut s = WorkerSpec::new(
+        format!("test/{program}"),
+        p.resolve_command(program).expect("allowed"),
+    );
+    s.args(args.iter().copied());
+    s
+}
+
+fn sh(script: &str) -> WorkerSpec {
+    spec("sh", &["-c", script])
+}
+
+fn python(code: &str) -> WorkerSpec {
+    spec("python3", &["-c", code])
+}
+
+fn monitor(every_ms: u64) -> (Monitor, tokio::sync::mpsc::UnboundedReceiver<MonitorEvent>) {
+    let mut config = MonitorConfig::default();
+    config.interval(Duration::from_millis(every_ms));
+    Monitor::start(config).expect("monitor starts")
+}
+
+/// The process with this identity still runs (a zombie counts as dead).
+fn running(identity: &ProcessIdentity) -> bool {
+    let Ok(pid) = i32::try_from(identity.pid) else {
+        return false;
+    };
+    match procfs::read_stat(pid, &mut Vec::new()) {
+        Ok(stat) => stat.start_time == identity.start_time && !stat.is_dead(),
+        Err(_) => false,
+    }
+}
+
+/// Waits until `pid` has printed its line `prefix N` and returns N as a pid.
+async fn pid_from_logs(worker: &RunningWorker, prefix: &str) -> ProcessIdentity {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let found = worker.logs().lines().into_iter().find_map(|l| {
+            l.text
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.trim().parse::<u32>().ok())
+        });
+        if let Some(pid) = found {
+            return ProcessIdentity::of(pid).expect("identity of a logged pid");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no `{prefix}` line in {:?}",
+            worker.logs().lines()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn wait_ready(worker: &RunningWorker) -> Instant {
+    worker.ready().await.expect("worker ready");
+    Instant::now()
+}
+
+fn ready_on(line: &str) -> ReadinessSpec {
+    ReadinessSpec {
+        check: Readiness::LineMatches(line.to_owned()),
+        timeout: Duration::from_secs(5),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_status_is_seen_at_once_and_classified() {
+    host_setup();
+    for (script, expected) in [
+        ("exit 0", ExitReason::Normal),
+        ("exit 3", ExitReason::ExitCode { code: 3 }),
+        ("kill -SEGV $$", ExitReason::Signal { signal: 11 }),
+    ] {
+        let w = RunningWorker::spawn(&sh(script)).expect("spawn");
+        let exit = w.wait_exit().await;
+        assert_eq!(exit.reason, expected, "{script}");
+        assert_eq!(exit.identity.pid, w.pid());
+        // Death seen within milliseconds: the whole run of `sh -c exit` is short.
+        assert!(
+            exit.runtime < Duration::from_secs(1),
+            "{script}: {:?}",
+            exit.runtime
+        );
+        assert!(!running(w.identity()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_is_empty_but_for_inherited_and_set_variables() {
+    host_setup();
+    let mut s = sh("env; echo done");
+    s.inherit_env("PATH").env("FOO", "bar");
+    let w = RunningWorker::spawn(&s).expect("spawn");
+    w.wait_exit().await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let lines: Vec<String> = w.logs().lines().into_iter().map(|l| l.text).collect();
+    assert!(
+        lines.contains(&format!("{INVOCATION_ENV}={}", w.id())),
+        "{lines:?}"
+    );
+    assert!(lines.contains(&"FOO=bar".to_owned()), "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("PATH=")), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.starts_with("HOME=")), "{lines:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_limit_stops_the_worker_within_one_interval() {
+    host_setup();
+    let interval = 100;
+    let limit_mb = 64;
+    let (monitor, mut events) = monitor(interval);
+    // Grows by 4 MiB every ~10 ms and prints its RSS after each step, so the
+    // last line under the limit dates the breach to within one step.
+    let mut s = python(
+        "import os, time\npage = os.sysconf('SC_PAGE_SIZE')\nheld = []\nwhile True:\n    held.append(b'x' * (4 << 20))\n    rss = int(open('/proc/self/statm').read().split()[1]) * page\n    print('rss', rss, flush=True)\n    time.sleep(0.01)",
+    );
+    s.limits(ProcessLimits {
+        memory_mb: Some(limit_mb),
+        ..ProcessLimits::default()
+    });
+    let w = RunningWorker::spawn(&s).expect("spawn");
+    monitor.register(&w);
+    let exit = tokio::time::timeout(Duration::from_secs(9), w.wait_exit())
+        .await
+        .expect("stopped");
+    assert_eq!(
+        exit.reason,
+        ExitReason::Limit {
+            limit: LimitKind::Memory
+        }
+    );
+    assert!(
+        exit.peak_rss_bytes > limit_mb << 20,
+        "{}",
+        exit.peak_rss_bytes
+    );
+    let last_under = w
+        .logs()
+        .lines()
+        .into_iter()
+        .filter(|l| {
+            l.text
+                .strip_prefix("rss ")
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|rss| rss <= limit_mb << 20)
+        })
+        .map(|l| l.at_ms)
+        .max()
+        .expect("lines under the limit");
+    let lag = exit.exited_at_ms - last_under;
+    assert!(
+        lag <= i64::try_from(interval).expect("small") + 100,
+        "stopped {lag} ms after the last sample under the limit"
+    );
+    // Health changes may come first, while the memory grows.
+    loop {
+        match events.recv().await {
+            Some(MonitorEvent::LimitExceeded {
+                limit,
+                worker,
+                observed,
+                allowed,
+                ..
+            }) => {
+                assert_eq!(limit, LimitKind::Memory);
+                assert_eq!(worker, w.id());
+                assert!(observed > allowed);
+                break;
+            }
+            Some(MonitorEvent::HealthChanged { worker, .. }) => assert_eq!(worker, w.id()),
+            None => panic!("no limit event"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_limit_stops_a_busy_loop() {
+    host_setup();
+    let (monitor, _events) = monitor(100);
+    let mut s = sh("while :; do :; done");
+    s.limits(ProcessLimits {
+        cpu_secs: Some(1),
+        ..ProcessLimits::default()
+    });
+    let w = RunningWorker::spawn(&s).expect("spawn");
+    monitor.register(&w);
+    // One CPU-second takes longer than a wall second on a loaded machine.
+    let exit = tokio::time::timeout(Duration::from_secs(9), w.wait_exit())
+        .await
+        .expect("stopped in time");
+    assert_eq!(
+        exit.reason,
+        ExitReason::Limit {
+            limit: LimitKind::Cpu
+        }
+    );
+    // `/proc` CPU times are tick-sampled and may trail the kernel's own
+    // accounting (which the rlimit uses) by a little.
+    assert!(
+        exit.cpu_time >= Duration::from_millis(500),
+        "{:?}",
+        exit.cpu_time
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_rlimit_alone_is_reported_as_cpu_limit() {
+    host_setup();
+    // No monitor: the kernel's SIGXCPU ends it.
+    let mut s = sh("while :; do :; done");
+    s.limits(ProcessLimits {
+        cpu_secs: Some(1),
+        ..ProcessLimits::default()
+    });
+    let w = RunningWorker::spawn(&s).expect("spawn");
+    let exit = tokio::time::timeout(Duration::from_secs(9), w.wait_exit())
+        .await
+        .expect("stopped in time");
+    assert_eq!(
+        exit.reason,
+        ExitReason::Limit {
+            limit: LimitKind::Cpu
+        }
+    );
+    assert_eq!(exit.raw, RawExit::Signal(24));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_hard_rlimit_kill_is_reported_as_cpu_limit() {
+    host_setup();
+    // SIGXCPU ignored: the kernel's hard limit (soft + 1 s) sends SIGKILL,
+    // and the CPU time read from the zombie tells why.
+    let mut s = sh("trap '' XCPU; while :; do :; done");
+    s.limits(ProcessLimits {
+        cpu_secs: Some(1),
+        ..ProcessLimits::default()
+    });
+    let w = RunningWorker::spawn(&s).expect("spawn");
+    let exit = tokio::time::timeout(Duration::from_secs(9), w.wait_exit())
+        .await
+        .expect("stopped in time");
+    assert_eq!(exit.raw, RawExit::Signal(9));
+    assert_eq!(
+        exit.reason,
+        ExitReason::Limit {
+            limit: LimitKind::Cpu
+        }
+    );
+    assert!(
+        exit.cpu_time >= Duration::from_secs(1),
+        "{:?}",
+        exit.cpu_time
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wall_limit_stops_a_sleeper() {
+    host_setup();
+    let (monitor, _events) = monitor(100);
+    let mut s = spec("sleep", &["30"]);
+    s.limits(ProcessLimits {
+        wall_secs: Some(1),
+        ..ProcessLimits::default()
+    });
+    let w = RunningWorker::spawn(&s).expect("spawn");
+    monitor.register(&w);
+    let exit = w.wait_exit().await;
+    assert_eq!(
+        exit.reason,
+        ExitReason::Limit {
+            limit: LimitKind::Wall
+        }
+    );
+    assert!(exit.runtime >= Duration::from_secs(1), "{:?}", exit.runtime);
+    assert!(
+        exit.runtime <= Duration::from_millis(1000 + 100 + 150),
+        "{:?}",
+        exit.runtime
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fd_limit_stops_a_worker_opening_too_many_files() {
+    host_setup();
+    let interval = 100;
+    let (monitor, _events) = monitor(interval);
+    let mut s = python(
+        "import time\nprint('opening', flush=True)\nfs = [open('/dev/null') for _ in range(48)]\ntime.sleep(30)",
+    );
+    s.limits(ProcessLimits {
+        open_files: Some(32),
+        ..ProcessLimits::default()
+    })
+    .readiness(ready_on("opening"));
+    let w = RunningWorker::spawn(&s).expect("spawn");
+    monitor.register(&w);
+    let over = wait_ready(&w).await;
+    let exit = w.wait_exit().await;
+    assert_eq!(
+        exit.reason,
+        ExitReason::Limit {
+            limit: LimitKind::OpenFiles
+        }
+    );
+    let lag = exit.detected_at.saturating_duration_since(over);
+    assert!(
+        lag <= Duration::from_millis(interval + 150),
+        "stopped {lag:?} after opening"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_limit_counts_the_worker_tree() {
+    host_setup();
+    let (monitor, _events) = monitor(100);
+    let mut s = sh("for i in 1 2 3 4 5; do sleep 30 & done; wait");
+    s.limits(ProcessLimits {
+        max_processes: Some(3),
+        ..ProcessLimits::default()
+    });
+    let w = RunningWorker::spawn(&s).expect("spawn");
+    monitor.register(&w);
+    let exit = tokio::time::timeout(Duration::from_secs(3), w.wait_exit())
+        .await
+        .expect("stopped");
+    assert_eq!(
+        exit.reason,
+        ExitReason::Limit {
+            limit: LimitKind::Processes
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminate_is_graceful_when_the_worker_obeys() {
+    host_setup();
+    let w = RunningWorker::spawn(&spec("sleep", &["30"])).expect("spawn");
+    // Without a readiness check a worker is ready at once.
+    assert_eq!(w.ready().await, Ok(Duration::ZERO));
+    let started = Instant::now();
+    let exit = w.terminate(Duration::from_secs(5)).await;
+    assert_eq!(exit.reason, ExitReason::Shutdown { forced: false });
+    assert_eq!(exit.raw, RawExit::Signal(15));
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // A second stop returns the same record.
+    assert_eq!(
+        w.kill().await.reason,
+        ExitReason::Shutdown { forced: false }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_ignoring_sigterm_is_killed_after_its_grace() {
+    host_setup();
+    let mut s = sh("trap '' TERM; echo trapped; while :; do sleep 0.05; done");
+    s.readiness(ready_on("trapped"));
+    let w = RunningWorker::spawn(&s).expect("spawn");
+    w.ready().await.expect("ready");
+    let grace = Duration::from_millis(400);
+    let started = Instant::now();
+    let exit = w.terminate(grace).await;
+    let took = started.elapsed();
+    assert_eq!(exit.reason, ExitReason::Shutdown { forced: true });
+    assert_eq!(exit.raw, RawExit::Signal(9));
+    assert!(took >= grace, "{took:?}");
+    assert!(took < grace + Duration::from_secs(1), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_leaves_no_descendant_behind() {
+    host_setup();
+    let w = RunningWorker::spawn(&spec("python3", &["-c", FAMILY, "60"])).expect("spawn");
+    let kid = pid_from_logs(&w, "group-child").await;
+    let escaped = pid_from_logs(&w, "escaped").await;
+    assert!(running(&kid) && running(&escaped));
+    let exit = w.terminate(Duration::from_secs(2)).await;
+    assert_eq!(exit.reason, ExitReason::Shutdown { forced: false });
+    assert!(!running(&kid), "group child {kid:?} survived");
+    assert!(
+        !running(&escaped),
+        "escaped grandchild {escaped:?} survived"
+    );
+    // Reaped too: not even a zombie is left under the host.
+    assert!(!Path::new(&format!("/proc/{}", escaped.pid)).exists() || !escaped.is_same_process());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_exits_by_itself_leaves_no_descendant_behind() {
+    host_setup();
+    let w = RunningWorker::spawn(&spec("python3", &["-c", FAMILY, "0.5"])).expect("spawn");
+    let kid = pid_from_logs(&w, "group-child").await;
+    let escaped = pid_from_logs(&w, "escaped").await;
+    let exit = w.wait_exit().await;
+    assert_eq!(exit.reason, ExitReason::Normal);
+    assert!(exit.leftovers_killed >= 2, "{exit:?}");
+    assert!(!running(&kid), "group child {kid:?} survived");
+    assert!(
+        !running(&escaped),
+        "escaped grandchild {escaped:?} survived"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_handle_kills_the_worker() {
+    host_setup();
+    let w = RunningWorker::spawn(&spec("sleep", &["30"])).expect("spawn");
+    let identity = w.identity().clone();
+    let exit = w.wait_exit();
+    drop(w);
+    assert_eq!(exit.await.reason, ExitReason::Killed);
+    assert!(!running(&identity));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_reports_stats_and_health() {
+    host_setup();
+    let (monitor, _events) = monitor(50);
+    let mut s = sh("sleep 30 & sleep 30 & wait");
+    s.limits(ProcessLimits {
+        memory_mb: Some(512),
+        open_files: Some(1000),
+        ..ProcessLimits::default()
+    });
+    let w = RunningWorker::spawn(&s).expect("spawn");
+    monitor.register(&w);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let stats = loop {
+        if let Some(stats) = w.stats().filter(|s| s.processes == 3) {
+            break stats;
+        }
+        assert!(Instant::now() < deadline, "no stats: {:?}", w.stats());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(stats.rss_bytes > 0);
+    assert!(stats.open_fds >= 3);
+    assert_eq!(stats.threads, 3);
+    let health = w.health().expect("health");
+    assert_eq!(health.level, HealthLevel::Healthy);
+    assert!(health.score >= 90, "{health:?}");
+    w.set_recent_restarts(5);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(w.health().expect("health").score <= 70);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_by_line_by_file_and_timeout() {
+    host_setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = policy(&[dir.path()]);
+
+    let mut by_line = sh("echo booting; sleep 0.2; echo 'listening on 8080'; sleep 30");
+    by_line.readiness(ready_on("listening on"));
+    let w = RunningWorker::spawn(&by_line).expect("spawn");
+    let after = w.ready().await.expect("ready by line");
+    assert!(after >= Duration::from_millis(150), "{after:?}");
+
+    let mut by_file = sh("sleep 0.2; touch ready.flag; sleep 30");
+    by_file
+        .cwd(p.check_cwd(dir.path()).expect("allowed cwd"))
+        .readiness(ReadinessSpec {
+            check: Readiness::FileExists("ready.flag".into()),
+            timeout: Duration::from_secs(5),
+        });
+    let w2 = RunningWorker::spawn(&by_file).expect("spawn");
+    w2.ready().await.expect("ready by file");
+    assert!(dir.path().join("ready.flag").exists());
+
+    let mut never = spec("sleep", &["30"]);
+    never.readiness(ReadinessSpec {
+        check: Readiness::LineMatches("never printed".into()),
+        timeout: Duration::from_millis(300),
+    });
+    let w3 = RunningWorker::spawn(&never).expect("spawn");
+    let err = w3.ready().await.expect_err("times out");
+    assert!(matches!(err, ReadinessError::Timeout { .. }), "{err}");
+    assert!(matches!(w3.ready_state(), ReadyState::Failed(_)));
+
+    let mut dies = sh("exit 1");
+    dies.readiness(ready_on("never"));
+    let w4 = RunningWorker::spawn(&dies).expect("spawn");
+    let err = w4.ready().await.expect_err("exits first");
+    assert!(
+        matches!(
+            err,
+            ReadinessError::Exited {
+                reason: ExitReason::ExitCode { code: 1 }
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_goes_to_rotated_files_and_the_ring() {
+    host_setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut logs = LogSpec::default();
+    logs.dir(dir.path())
+        .rotate_bytes(1024)
+        .keep(2)
+        .ring_lines(1000);
+    let mut s = sh("i=0; while [ $i -lt 100 ]; do echo out $i; echo err $i >&2; i=$((i+1)); done");
+    s.logs(logs);
+    let w = RunningWorker::spawn(&s).expect("spawn");
+    w.wait_exit().await;
+    // The pipes may still be draining for a moment after the exit.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !w.logs().lines().iter().any(|l| l.text == "out 99")
+        || !w.logs().lines().iter().any(|l| l.text == "err 99")
+    {
+        assert!(Instant::now() < deadline, "{:?}", w.logs().lines());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let ring = w.logs().lines();
+    assert_eq!(ring.len(), 200);
+    assert!(ring.iter().any(|l| l.stream == Stream::Stderr));
+    assert!(ring.iter().any(|l| l.stream == Stream::Stdout));
+    for name in ["worker.log", "worker.log.1", "worker.log.2"] {
+        let len = std::fs::metadata(dir.path().join(name)).expect(name).len();
+        assert!(len <= 1024, "{name}: {len}");
+    }
+    assert!(!dir.path().join("worker.log.3").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawn_failures_are_typed_and_leave_nothing() {
+    host_setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The program was allowed and then removed before the spawn.
+    let prog = dir.path().join("prog");
+    std::fs::write(&prog, "#!/bin/sh\nexit 0\n").expect("write");
+    std::fs::set_permissions(&prog, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let p = ProcessPolicy::builder()
+        .allow_command(&prog)
+        .build()
+        .expect("policy");
+    let s = WorkerSpec::new("gone", p.resolve_command(&prog).expect("allowed"));
+    std::fs::remove_file(&prog).expect("rm");
+    let err = RunningWorker::spawn(&s).expect_err("missing program");
+    assert!(matches!(err, SpawnError::Spawn { .. }), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawn_outside_a_runtime_is_an_error() {
+    let s = spec("true", &[]);
+    let err = std::thread::spawn(move || RunningWorker::spawn(&s).map(|_| ()))
+        .join()
+        .expect("thread");
+    assert!(matches!(err, Err(SpawnError::NoRuntime { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_kills_a_live_recorded_group_and_its_escaped_descendants() {
+    host_setup();
+    let marker = WorkerId::random();
+    let old = tokio::task::block_in_place(|| OldHost::start(marker));
+    let outcome = tokio::task::block_in_place(|| {
+        kill_recorded(&[RecordedWorker {
+            identity: old.leader.clone(),
+            invocation: Some(marker),
+        }])
+    });
+    let outcome = outcome
+        .into_iter()
+        .next()
+        .expect("one outcome")
+        .expect("no error");
+    match &outcome {
+        OrphanOutcome::Killed { pids, survivors } => {
+            assert!(survivors.is_empty(), "{outcome:?}");
+            for who in [&old.leader, &old.kid, &old.escaped] {
+                assert!(pids.contains(&who.pid), "{who:?} not in {pids:?}");
+            }
+        }
+        other => panic!("expected a kill, got {other:?}"),
+    }
+    for who in [&old.leader, &old.kid, &old.escaped] {
+        assert!(!running(who), "{who:?} survived");
+    }
+    assert!(running(&old.host), "the old host itself is not a worker");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_never_signals_a_reused_pid() {
+    host_setup();
+    let mut bystander = Command::new("sleep")
+        .arg("30")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("bystander");
+    let real = ProcessIdentity::of(bystander.id()).expect("identity");
+    let reused = ProcessIdentity {
+        start_time: real.start_time.saturating_sub(1),
+        ..real.clone()
+    };
+    let other_boot = ProcessIdentity {
+        boot_id: "00000000-0000-0000-0000-000000000000".into(),
+        ..real.clone()
+    };
+    let outcomes = kill_recorded(&[
+        RecordedWorker {
+            identity: reused,
+            invocation: None,
+        },
+        RecordedWorker {
+            identity: other_boot,
+            invocation: None,
+        },
+    ]);
+    let outcomes: Vec<OrphanOutcome> = outcomes.into_iter().map(|o| o.expect("outcome")).collect();
+    assert_eq!(
+        outcomes,
+        [
+            OrphanOutcome::Gone {
+                why: Liveness::Reused
+            },
+            OrphanOutcome::Gone {
+                why: Liveness::OtherBoot
+            }
+        ]
+    );
+    assert!(running(&real), "the bystander was signalled");
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn respawn_bench_runs() {
+    host_setup();
+    let samples = bench_respawn(20).await.expect("bench");
+    assert_eq!(samples.len(), 20);
+    let mut sorted = samples.clone();
+    sorted.sort();
+    assert!(
+        sorted[10] < Duration::from_millis(50),
+        "p50 {:?}",
+        sorted[10]
+    );
+}

@@ -1,0 +1,36 @@
+//! The registry: a SQLite file under the host's state dir recording every
+//! incarnation of every native worker — who it was (pid, start time, boot
+//! id), what it ran, when it started and stopped, why it ended, how it
+//! fared — so that `warden ctl ps` can answer and a restarted host can find
+//! and kill what a crashed one left running.
+//!
+//! The nouns:
+//! - [`Registry`]: the handle; writes are queued to one writer thread
+//!   (batched in transactions), reads use their own connection (WAL).
+//! - [`NewIncarnation`], [`IncarnationExit`]: what is written.
+//! - [`IncarnationRow`], [`IncarnationQuery`]: what is read (serde rows for
+//!   `--json`).
+//! - [`Retention`]: how much history is kept (count per child, age).
+//! - [`recover_orphans`]: the start-up pass over rows left `running`.
+//!
+//! The schema is versioned with `user_version` ([`SCHEMA_VERSION`]).
+
+mod error;
+mod model;
+mod orphans;
+mod query;
+mod schema;
+mod store;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::RegistryError;
+pub use model::{
+    BadStatus, IncarnationExit, IncarnationQuery, IncarnationRow, IncarnationStatus,
+    NewIncarnation, RegistryConfig, Retention,
+};
+pub use orphans::{OrphanAction, OrphanEntry, OrphanReport, recover_orphans};
+pub use schema::SCHEMA_VERSION;
+pub use store::Registry;

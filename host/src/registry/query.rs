@@ -1,0 +1,128 @@
+//! The registry's read side: queries through their own connection, which
+//! WAL mode lets run while the writer commits.
+//!
+//! Owns: turning an [`IncarnationQuery`] into SQL and rows into
+//! [`IncarnationRow`]s. Guarantees: every value is bound as a parameter,
+//! never spliced into the SQL text. Must never: write.
+
+use rusqlite::{Connection, Row, ToSql};
+
+use super::error::RegistryError;
+use super::model::{IncarnationQuery, IncarnationRow, IncarnationStatus};
+
+const COLUMNS: &str = "id, incarnation, child, pid, start_time, boot_id, command, started_at, \
+     stopped_at, exit_reason, restart_count, peak_memory_bytes, health, status";
+
+pub(crate) fn query(
+    conn: &Connection,
+    q: &IncarnationQuery,
+) -> Result<Vec<IncarnationRow>, RegistryError> {
+    let mut sql = format!("SELECT {COLUMNS} FROM incarnations WHERE 1 = 1");
+    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    let mut bind = |sql: &mut String, clause: &str, value: Box<dyn ToSql>| {
+        args.push(value);
+        sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+    };
+    if let Some(status) = q.status {
+        bind(&mut sql, " AND status = ?", Box::new(status.as_str()));
+    }
+    if let Some(child) = &q.child {
+        bind(&mut sql, " AND child = ?", Box::new(child.clone()));
+    }
+    if let Some(below) = q.health_below {
+        bind(&mut sql, " AND health < ?", Box::new(below));
+    }
+    if let Some((from, to)) = q.started_between {
+        bind(&mut sql, " AND started_at >= ?", Box::new(from));
+        bind(&mut sql, " AND started_at < ?", Box::new(to));
+    }
+    if let Some((from, to)) = q.active_between {
+        bind(&mut sql, " AND started_at < ?", Box::new(to));
+        bind(
+            &mut sql,
+            " AND (stopped_at IS NULL OR stopped_at >= ?)",
+            Box::new(from),
+        );
+    }
+    sql.push_str(" ORDER BY started_at DESC, id DESC");
+    if let Some(limit) = q.limit {
+        bind(&mut sql, " LIMIT ?", Box::new(limit));
+    }
+    let mut stmt = conn.prepare_cached(&sql).map_err(RegistryError::Query)?;
+    let params: Vec<&dyn ToSql> = args.iter().map(AsRef::as_ref).collect();
+    let raw = stmt
+        .query_map(params.as_slice(), RawRow::read)
+        .map_err(RegistryError::Query)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(RegistryError::Query)?;
+    raw.into_iter().map(RawRow::into_row).collect()
+}
+
+/// A row as SQLite types, checked into an [`IncarnationRow`].
+struct RawRow {
+    id: i64,
+    incarnation: String,
+    child: String,
+    pid: i64,
+    start_time: i64,
+    boot_id: String,
+    command: String,
+    started_at: i64,
+    stopped_at: Option<i64>,
+    exit_reason: Option<String>,
+    restart_count: i64,
+    peak_memory_bytes: i64,
+    health: Option<i64>,
+    status: String,
+}
+
+impl RawRow {
+    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            incarnation: row.get(1)?,
+            child: row.get(2)?,
+            pid: row.get(3)?,
+            start_time: row.get(4)?,
+            boot_id: row.get(5)?,
+            command: row.get(6)?,
+            started_at: row.get(7)?,
+            stopped_at: row.get(8)?,
+            exit_reason: row.get(9)?,
+            restart_count: row.get(10)?,
+            peak_memory_bytes: row.get(11)?,
+            health: row.get(12)?,
+            status: row.get(13)?,
+        })
+    }
+
+    fn into_row(self) -> Result<IncarnationRow, RegistryError> {
+        let id = self.id;
+        let bad = |what| RegistryError::BadRow { id, what };
+        Ok(IncarnationRow {
+            id,
+            incarnation: self.incarnation,
+            child: self.child,
+            pid: u32::try_from(self.pid).map_err(|_| bad("pid out of range"))?,
+            start_time: u64::try_from(self.start_time).map_err(|_| bad("negative start time"))?,
+            boot_id: self.boot_id,
+            command: self.command,
+            started_at_ms: self.started_at,
+            stopped_at_ms: self.stopped_at,
+            exit_reason: self.exit_reason,
+            restart_count: u32::try_from(self.restart_count)
+                .map_err(|_| bad("restart count out of range"))?,
+            peak_memory_bytes: u64::try_from(self.peak_memory_bytes)
+                .map_err(|_| bad("negative peak memory"))?,
+            health: self
+                .health
+                .map(u8::try_from)
+                .transpose()
+                .map_err(|_| bad("health out of range"))?,
+            status: self
+                .status
+                .parse::<IncarnationStatus>()
+                .map_err(|_| bad("unknown status"))?,
+        })
+    }
+}

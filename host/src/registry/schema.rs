@@ -1,0 +1,79 @@
+//! The registry's schema and its migrations, versioned with SQLite's
+//! `user_version`.
+//!
+//! Owns: the DDL. Guarantees: migrations run in order, each in its own
+//! transaction that also bumps `user_version`, so a crash leaves the file at
+//! a whole version; a file from a newer Warden is refused, never rewritten.
+//! Must never: change a shipped migration (add a new one instead).
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::error::RegistryError;
+
+/// Migration N brings the file from version N to N + 1.
+const MIGRATIONS: &[&str] = &[
+    // 0 → 1: incarnations.
+    "CREATE TABLE incarnations (
+        id INTEGER PRIMARY KEY,
+        incarnation TEXT NOT NULL UNIQUE,
+        child TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        start_time INTEGER NOT NULL,
+        boot_id TEXT NOT NULL,
+        command TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        stopped_at INTEGER,
+        exit_reason TEXT,
+        restart_count INTEGER NOT NULL DEFAULT 0,
+        peak_memory_bytes INTEGER NOT NULL DEFAULT 0,
+        health INTEGER CHECK (health BETWEEN 0 AND 100),
+        status TEXT NOT NULL
+            CHECK (status IN ('running', 'exited', 'orphan_killed', 'orphan_gone'))
+    ) STRICT;
+    CREATE INDEX incarnations_by_status ON incarnations (status, started_at);
+    CREATE INDEX incarnations_by_child ON incarnations (child, started_at);
+    CREATE INDEX incarnations_by_health ON incarnations (health) WHERE health IS NOT NULL;
+    CREATE INDEX incarnations_by_time ON incarnations (started_at);
+    CREATE INDEX incarnations_by_stop ON incarnations (stopped_at);",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the file at `path` (opened as `conn`) to [`SCHEMA_VERSION`].
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), RegistryError> {
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|source| RegistryError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if found > SCHEMA_VERSION {
+        return Err(RegistryError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (index, ddl) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        let version = index as i64 + 1;
+        let fail = |source| RegistryError::Migrate {
+            path: path.to_path_buf(),
+            version,
+            source,
+        };
+        let tx = conn.transaction().map_err(fail)?;
+        tx.execute_batch(ddl).map_err(fail)?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        tracing::debug!(path = %path.display(), version, "registry schema migrated");
+    }
+    Ok(())
+}

@@ -1,0 +1,341 @@
+//! Registry tests on temporary files, with real processes for orphan
+//! recovery (each test kills only what it started).
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::*;
+use crate::process::testing::OldHost;
+use crate::process::{ProcessIdentity, WorkerId, now_ms};
+
+const HOUR_MS: i64 = 3600 * 1000;
+
+fn open(dir: &std::path::Path, retention: Retention) -> Registry {
+    let mut config = RegistryConfig::new(dir.join("state").join("registry.sqlite3"));
+    config.retention(retention);
+    Registry::open(&config).expect("registry opens")
+}
+
+fn keep_all() -> Retention {
+    Retention {
+        keep_per_child: None,
+        max_age: None,
+    }
+}
+
+fn fake(child: &str, started_at_ms: i64) -> NewIncarnation {
+    NewIncarnation {
+        incarnation: WorkerId::random(),
+        child: child.to_owned(),
+        identity: ProcessIdentity {
+            pid: 4_000_000,
+            start_time: 1,
+            boot_id: "test-boot".to_owned(),
+        },
+        command: "/bin/true".to_owned(),
+        started_at_ms,
+        restart_count: 0,
+    }
+}
+
+fn exited(stopped_at_ms: i64, health: Option<u8>) -> IncarnationExit {
+    IncarnationExit {
+        stopped_at_ms,
+        reason: "normal".to_owned(),
+        peak_memory_bytes: 1024,
+        health,
+    }
+}
+
+#[test]
+fn schema_is_versioned_and_newer_files_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state").join("registry.sqlite3");
+    {
+        let _r = open(dir.path(), keep_all());
+    }
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, SCHEMA_VERSION);
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .expect("mode");
+    assert_eq!(mode, "wal");
+    // Reopening an up-to-date file is fine.
+    drop(open(dir.path(), keep_all()));
+    conn.pragma_update(None, "user_version", 99).expect("bump");
+    drop(conn);
+    let err = Registry::open(&RegistryConfig::new(&path)).expect_err("too new");
+    assert!(
+        matches!(err, RegistryError::TooNew { found: 99, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn writes_are_batched_and_queries_filter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = open(dir.path(), keep_all());
+    let t0 = now_ms() - 10 * HOUR_MS;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let child = if i % 2 == 0 { "root/a" } else { "root/b" };
+        let new = fake(child, t0 + i * HOUR_MS);
+        ids.push(new.incarnation);
+        r.record_started(new);
+    }
+    // a0 exited sick, a2 exited healthy, b1 running with a sample.
+    r.record_exit(ids[0], exited(t0 + HOUR_MS / 2, Some(20)));
+    r.record_exit(ids[2], exited(t0 + 2 * HOUR_MS + 10, Some(95)));
+    r.record_sample(ids[1], Some(55), 4096);
+    r.record_sample(ids[1], None, 1024);
+    r.flush_blocking().expect("flush");
+
+    let all = r.query(&IncarnationQuery::default()).expect("all");
+    assert_eq!(all.len(), 6);
+    assert!(
+        all.windows(2)
+            .all(|w| w[0].started_at_ms >= w[1].started_at_ms),
+        "newest first"
+    );
+
+    let running = r.by_status(IncarnationStatus::Running).expect("running");
+    assert_eq!(running.len(), 4);
+    let b = r.by_child("root/b").expect("b");
+    assert_eq!(b.len(), 3);
+    let b1 = b
+        .iter()
+        .find(|row| row.incarnation == ids[1].to_string())
+        .expect("b1");
+    assert_eq!(b1.health, Some(55));
+    assert_eq!(b1.peak_memory_bytes, 4096, "the peak only rises");
+
+    let sick = r.health_below(60).expect("sick");
+    let sick: Vec<&str> = sick.iter().map(|row| row.incarnation.as_str()).collect();
+    assert_eq!(sick, [ids[1].to_string(), ids[0].to_string()]);
+
+    let window = r
+        .query(&IncarnationQuery {
+            started_between: Some((t0 + HOUR_MS, t0 + 3 * HOUR_MS)),
+            ..IncarnationQuery::default()
+        })
+        .expect("window");
+    assert_eq!(window.len(), 2);
+    // Alive during [t0 + 0.75 h, t0 + 0.9 h): a0 had stopped at 0.5 h.
+    let active = r
+        .query(&IncarnationQuery {
+            active_between: Some((t0 + HOUR_MS * 3 / 4, t0 + HOUR_MS * 9 / 10)),
+            ..IncarnationQuery::default()
+        })
+        .expect("active");
+    assert!(active.is_empty(), "{active:?}");
+    let limited = r
+        .query(&IncarnationQuery {
+            child: Some("root/a".into()),
+            status: Some(IncarnationStatus::Exited),
+            limit: Some(1),
+            ..IncarnationQuery::default()
+        })
+        .expect("limited");
+    assert_eq!(limited.len(), 1);
+    assert_eq!(limited[0].incarnation, ids[2].to_string());
+
+    let json = serde_json::to_value(&limited[0]).expect("json");
+    assert_eq!(json["status"], "exited");
+    assert_eq!(json["exit_reason"], "normal");
+    assert_eq!(json["child"], "root/a");
+}
+
+#[test]
+fn retention_keeps_the_newest_per_child_and_drops_old_rows_but_never_running_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = open(
+        dir.path(),
+        Retention {
+            keep_per_child: Some(3),
+            max_age: Some(Duration::from_secs(3600 * 24)),
+        },
+    );
+    let now = now_ms();
+    // An old incarnation still running: kept whatever its age.
+    let old_running = fake("root/a", now - 100 * HOUR_MS);
+    r.record_started(old_running.clone());
+    for i in 0..6 {
+        let new = fake("root/a", now - 10 * HOUR_MS + i * HOUR_MS);
+        let id = new.incarnation;
+        r.record_started(new);
+        r.record_exit(id, exited(now - 10 * HOUR_MS + i * HOUR_MS + 1, None));
+    }
+    // Another child, ended long ago.
+    let ancient = fake("root/b", now - 72 * HOUR_MS);
+    let ancient_id = ancient.incarnation;
+    r.record_started(ancient);
+    r.record_exit(ancient_id, exited(now - 71 * HOUR_MS, None));
+    r.flush_blocking().expect("flush");
+    r.prune();
+    r.flush_blocking().expect("flush");
+
+    let a = r.by_child("root/a").expect("a");
+    let running: Vec<_> = a
+        .iter()
+        .filter(|row| row.status == IncarnationStatus::Running)
+        .collect();
+    assert_eq!(running.len(), 1);
+    assert_eq!(running[0].incarnation, old_running.incarnation.to_string());
+    let ended = a.len() - running.len();
+    assert!(ended <= 3, "kept {ended} ended rows of root/a");
+    assert!(
+        r.by_child("root/b").expect("b").is_empty(),
+        "older than max_age"
+    );
+}
+
+#[test]
+fn updating_an_unknown_incarnation_is_not_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = open(dir.path(), keep_all());
+    r.record_exit(WorkerId::random(), exited(now_ms(), None));
+    // An update of a row that does not exist is not an error.
+    r.flush_blocking().expect("flush");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_worker_is_recorded_from_spawn_to_exit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = open(dir.path(), keep_all());
+    let policy = crate::process::ProcessPolicy::builder()
+        .allow_command("sh")
+        .build()
+        .expect("policy");
+    let mut spec =
+        crate::process::WorkerSpec::new("root/worker", policy.resolve_command("sh").expect("sh"));
+    spec.args(["-c", "exit 7"]);
+    let worker = crate::process::RunningWorker::spawn(&spec).expect("spawn");
+    r.record_started(NewIncarnation::of_worker(
+        "root/worker",
+        &worker,
+        "sh -c 'exit 7'",
+        2,
+    ));
+    let exit = worker.wait_exit().await;
+    r.record_exit(worker.id(), IncarnationExit::of_exit(&exit, Some(80)));
+    r.flush().await.expect("flush");
+    let rows = r.by_child("root/worker").expect("rows");
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row.status, IncarnationStatus::Exited);
+    assert_eq!(row.exit_reason.as_deref(), Some("exit_code(7)"));
+    assert_eq!(row.restart_count, 2);
+    assert_eq!(row.identity(), *worker.identity());
+    assert_eq!(row.health, Some(80));
+}
+
+/// The identity of a process that existed and is gone now.
+fn dead_identity() -> ProcessIdentity {
+    let mut child = Command::new("true")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn true");
+    let identity = ProcessIdentity::of(child.id()).expect("identity");
+    child.wait().expect("reap");
+    identity
+}
+
+#[test]
+fn recovery_kills_live_orphans_and_leaves_reused_pids_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = open(dir.path(), keep_all());
+    let marker = WorkerId::random();
+    let old = OldHost::start(marker);
+    let mut bystander = Command::new("sleep")
+        .arg("30")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("bystander");
+    let bystander_id = ProcessIdentity::of(bystander.id()).expect("identity");
+    let record = |child: &str, incarnation: WorkerId, identity: ProcessIdentity| NewIncarnation {
+        incarnation,
+        child: child.to_owned(),
+        identity,
+        command: "python3".to_owned(),
+        started_at_ms: now_ms(),
+        restart_count: 0,
+    };
+    r.record_started(record("root/live", marker, old.leader.clone()));
+    r.record_started(record(
+        "root/reused",
+        WorkerId::random(),
+        ProcessIdentity {
+            start_time: bystander_id.start_time + 7,
+            ..bystander_id.clone()
+        },
+    ));
+    r.record_started(record("root/dead", WorkerId::random(), dead_identity()));
+    r.record_started(record(
+        "root/other-boot",
+        WorkerId::random(),
+        ProcessIdentity {
+            boot_id: "another-boot".into(),
+            ..bystander_id.clone()
+        },
+    ));
+    r.flush_blocking().expect("flush");
+
+    let report = recover_orphans(&r).expect("recovery");
+    assert_eq!(report.orphans.len(), 4, "{report}");
+    assert_eq!(report.killed(), 1, "{report}");
+    assert_eq!(report.gone(), 3, "{report}");
+    let live = report
+        .orphans
+        .iter()
+        .find(|o| o.child == "root/live")
+        .expect("live entry");
+    match &live.action {
+        OrphanAction::Killed { pids, survivors } => {
+            assert!(survivors.is_empty());
+            for who in [&old.leader, &old.kid, &old.escaped] {
+                assert!(pids.contains(&who.pid), "{who:?} not killed: {pids:?}");
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+    for who in [&old.leader, &old.kid, &old.escaped] {
+        assert!(!alive(who), "{who:?} survived");
+    }
+    assert!(alive(&bystander_id), "an unrelated process was signalled");
+    let text = report.to_string();
+    for child in ["root/live", "root/reused", "root/dead", "root/other-boot"] {
+        assert!(text.contains(child), "{text}");
+    }
+
+    let status = |child: &str| r.by_child(child).expect("rows")[0].status;
+    assert_eq!(status("root/live"), IncarnationStatus::OrphanKilled);
+    assert_eq!(status("root/reused"), IncarnationStatus::OrphanGone);
+    assert_eq!(status("root/dead"), IncarnationStatus::OrphanGone);
+    assert_eq!(status("root/other-boot"), IncarnationStatus::OrphanGone);
+    assert!(
+        r.by_status(IncarnationStatus::Running)
+            .expect("rows")
+            .is_empty()
+    );
+    // A second pass has nothing left to do.
+    assert!(recover_orphans(&r).expect("again").orphans.is_empty());
+
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+}
+
+/// Alive and not a zombie.
+fn alive(identity: &ProcessIdentity) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", identity.pid)) else {
+        return false;
+    };
+    let Some(rest) = stat.rsplit_once(") ").map(|(_, rest)| rest) else {
+        return false;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let same = fields.get(19).and_then(|s| s.parse::<u64>().ok()) == Some(identity.start_time);
+    same && !matches!(fields.first(), Some(&"Z") | Some(&"X"))
+}

@@ -1,0 +1,286 @@
+//! The registry's writer: one thread owning the write connection, fed by a
+//! channel, applying writes in batches.
+//!
+//! Owns: [`WriteOp`], the writer thread, and retention.
+//!
+//! Guarantees: a caller never waits for SQLite (sending is a channel push);
+//! ops are applied in the order sent; each batch (everything queued when the
+//! thread wakes, up to [`MAX_BATCH`]) is one transaction; a failed op is
+//! logged, counted and reported to the next flush, and never stops the
+//! writer; retention never deletes a `running` row.
+//!
+//! Must never: panic on bad input, or hold a transaction open while waiting
+//! for the channel.
+
+use std::collections::BTreeSet;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, Transaction, params};
+use tokio::sync::oneshot;
+
+use super::error::RegistryError;
+use super::model::{IncarnationExit, IncarnationStatus, NewIncarnation, Retention};
+use crate::process::{WorkerId, now_ms};
+
+/// The most ops applied in one transaction.
+pub(crate) const MAX_BATCH: usize = 512;
+/// Age-based retention runs at most this often on its own.
+const AGE_PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Who waits for a flush.
+#[derive(Debug)]
+pub(crate) enum Ack {
+    Async(oneshot::Sender<Result<(), RegistryError>>),
+    Blocking(mpsc::SyncSender<Result<(), RegistryError>>),
+}
+
+impl Ack {
+    fn send(self, result: Result<(), RegistryError>) {
+        // A caller that stopped waiting is fine.
+        match self {
+            Self::Async(tx) => {
+                let _ = tx.send(result);
+            }
+            Self::Blocking(tx) => {
+                let _ = tx.send(result);
+            }
+        }
+    }
+}
+
+/// One write.
+#[derive(Debug)]
+pub(crate) enum WriteOp {
+    Started(NewIncarnation),
+    Sample {
+        incarnation: WorkerId,
+        health: Option<u8>,
+        peak_memory_bytes: u64,
+    },
+    Exited {
+        incarnation: WorkerId,
+        exit: IncarnationExit,
+    },
+    /// Outcome of orphan recovery for a row found `running`.
+    Orphan {
+        id: i64,
+        status: IncarnationStatus,
+        reason: String,
+        stopped_at_ms: i64,
+    },
+    Prune,
+    Flush(Ack),
+}
+
+pub(crate) struct Writer {
+    conn: Connection,
+    retention: Retention,
+    failed: u64,
+    last_age_prune: Option<Instant>,
+}
+
+impl Writer {
+    pub(crate) fn new(conn: Connection, retention: Retention) -> Self {
+        Self {
+            conn,
+            retention,
+            failed: 0,
+            last_age_prune: None,
+        }
+    }
+
+    /// Runs until every sender is dropped, then returns (after the last batch).
+    pub(crate) fn run(mut self, inbox: &mpsc::Receiver<WriteOp>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while let Ok(first) = inbox.recv() {
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match inbox.try_recv() {
+                    Ok(op) => batch.push(op),
+                    Err(_) => break,
+                }
+            }
+            self.apply(&mut batch);
+        }
+        tracing::debug!("registry writer stopped");
+    }
+
+    fn apply(&mut self, batch: &mut Vec<WriteOp>) {
+        let mut acks = Vec::new();
+        let mut children = BTreeSet::new();
+        let mut prune = false;
+        let ops = batch.len() as u64;
+        match self.conn.transaction() {
+            Ok(tx) => {
+                let mut failed = 0;
+                for op in batch.drain(..) {
+                    match op {
+                        WriteOp::Flush(ack) => acks.push(ack),
+                        WriteOp::Prune => prune = true,
+                        op => {
+                            if let WriteOp::Started(new) = &op {
+                                children.insert(new.child.clone());
+                            }
+                            if let Err(e) = apply_one(&tx, &op) {
+                                tracing::warn!(error = %e, ?op, "registry write failed");
+                                failed += 1;
+                            }
+                        }
+                    }
+                }
+                match tx.commit() {
+                    Ok(()) => self.failed += failed,
+                    Err(e) => {
+                        tracing::warn!(error = %e, ops, "registry commit failed");
+                        self.failed += ops;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, ops, "registry transaction could not start");
+                self.failed += ops;
+                for op in batch.drain(..) {
+                    if let WriteOp::Flush(ack) = op {
+                        acks.push(ack);
+                    }
+                }
+            }
+        }
+        self.retain(&children, prune);
+        for ack in acks {
+            let result = match std::mem::take(&mut self.failed) {
+                0 => Ok(()),
+                failed => Err(RegistryError::WriteFailed { failed }),
+            };
+            ack.send(result);
+        }
+    }
+
+    /// Count retention for the children just inserted (all of them on an
+    /// explicit prune); age retention when due or asked.
+    fn retain(&mut self, children: &BTreeSet<String>, explicit: bool) {
+        if let Some(keep) = self.retention.keep_per_child {
+            let result = if explicit {
+                self.conn
+                    .prepare_cached("SELECT DISTINCT child FROM incarnations")
+                    .and_then(|mut stmt| {
+                        stmt.query_map([], |row| row.get::<_, String>(0))?
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .and_then(|all| {
+                        all.iter()
+                            .try_for_each(|child| keep_newest(&self.conn, child, keep))
+                    })
+            } else {
+                children
+                    .iter()
+                    .try_for_each(|child| keep_newest(&self.conn, child, keep))
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "registry count retention failed");
+            }
+        }
+        if let Some(max_age) = self.retention.max_age {
+            let due = explicit
+                || self
+                    .last_age_prune
+                    .is_none_or(|at| at.elapsed() >= AGE_PRUNE_EVERY);
+            if due {
+                self.last_age_prune = Some(Instant::now());
+                let cutoff =
+                    now_ms().saturating_sub(i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX));
+                match self.conn.execute(
+                    "DELETE FROM incarnations
+                     WHERE status != 'running' AND coalesce(stopped_at, started_at) < ?1",
+                    params![cutoff],
+                ) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(deleted = n, "registry age retention"),
+                    Err(e) => tracing::warn!(error = %e, "registry age retention failed"),
+                }
+            }
+        }
+    }
+}
+
+fn keep_newest(conn: &Connection, child: &str, keep: u32) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM incarnations
+         WHERE child = ?1 AND status != 'running' AND id NOT IN (
+             SELECT id FROM incarnations WHERE child = ?1
+             ORDER BY started_at DESC, id DESC LIMIT ?2)",
+    )?
+    .execute(params![child, keep])?;
+    Ok(())
+}
+
+fn apply_one(tx: &Transaction<'_>, op: &WriteOp) -> rusqlite::Result<()> {
+    match op {
+        WriteOp::Started(new) => {
+            tx.prepare_cached(
+                "INSERT INTO incarnations
+                    (incarnation, child, pid, start_time, boot_id, command, started_at,
+                     restart_count, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running')",
+            )?
+            .execute(params![
+                new.incarnation.to_string(),
+                new.child,
+                new.identity.pid,
+                i64::try_from(new.identity.start_time).unwrap_or(i64::MAX),
+                new.identity.boot_id,
+                new.command,
+                new.started_at_ms,
+                new.restart_count,
+            ])?;
+        }
+        WriteOp::Sample {
+            incarnation,
+            health,
+            peak_memory_bytes,
+        } => {
+            tx.prepare_cached(
+                "UPDATE incarnations
+                 SET health = coalesce(?2, health),
+                     peak_memory_bytes = max(peak_memory_bytes, ?3)
+                 WHERE incarnation = ?1",
+            )?
+            .execute(params![
+                incarnation.to_string(),
+                health,
+                i64::try_from(*peak_memory_bytes).unwrap_or(i64::MAX),
+            ])?;
+        }
+        WriteOp::Exited { incarnation, exit } => {
+            tx.prepare_cached(
+                "UPDATE incarnations
+                 SET status = 'exited', stopped_at = ?2, exit_reason = ?3,
+                     peak_memory_bytes = max(peak_memory_bytes, ?4),
+                     health = coalesce(?5, health)
+                 WHERE incarnation = ?1",
+            )?
+            .execute(params![
+                incarnation.to_string(),
+                exit.stopped_at_ms,
+                exit.reason,
+                i64::try_from(exit.peak_memory_bytes).unwrap_or(i64::MAX),
+                exit.health,
+            ])?;
+        }
+        WriteOp::Orphan {
+            id,
+            status,
+            reason,
+            stopped_at_ms,
+        } => {
+            tx.prepare_cached(
+                "UPDATE incarnations SET status = ?2, exit_reason = ?3, stopped_at = ?4
+                 WHERE id = ?1 AND status = 'running'",
+            )?
+            .execute(params![id, status.as_str(), reason, stopped_at_ms])?;
+        }
+        WriteOp::Prune | WriteOp::Flush(_) => {}
+    }
+    Ok(())
+}

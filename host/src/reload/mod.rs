@@ -1,0 +1,69 @@
+//! Hot reload: a component child's code is replaced while it runs, and the
+//! child keeps its state and its mailbox.
+//!
+//! - [`watcher`] turns file-system events into debounced "these files
+//!   changed" batches (editors write a file in several steps);
+//! - [`pipeline`] is the [`Reloader`]: read → hash → compile (or the compile
+//!   cache) → world check → link, then the swap in the child's own serve
+//!   loop (snapshot old → instantiate new → init → restore → swap, see
+//!   [`crate::tree::component_child`]), with probation and rollback;
+//! - [`versions`] keeps each child's history of versions.
+//!
+//! Guarantees: a failure at any [`Stage`] leaves the old version serving
+//! with its state, and is reported as `ReloadFailed` naming the stage; a
+//! reload is not a restart (the incarnation and its generation live on, so
+//! supervisor intensity never sees it); on success the child's program slot
+//! holds the new version, so a later restart starts it.
+//!
+//! State migration is the plugin's business: the SDK's snapshot is
+//! `{"schema": N, "state": ...}` and its `restore` hands an older schema to
+//! `Actor::migrate` (see `plugins/counter_v2`, which turns counter's
+//! `{count}` into `{count, incs}`). A snapshot the new code cannot read
+//! fails the `restore` stage.
+
+mod auto;
+mod pipeline;
+mod versions;
+mod watcher;
+
+pub use auto::watch_children;
+pub use pipeline::{ReloadError, ReloadOutcome, Reloader};
+pub use versions::{VersionOutcome, VersionRecord, Versions};
+pub use watcher::{WatchTarget, Watcher};
+
+/// A step of the reload pipeline, named in `ReloadFailed` events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Reading the file (missing, unreadable, empty while being written).
+    Read,
+    /// Parsing, validating and compiling the bytes.
+    Compile,
+    /// Checking the component against the child's world and linking it.
+    World,
+    /// Creating the new instance.
+    Instantiate,
+    /// The new instance's `init`.
+    Init,
+    /// The old instance's `snapshot`.
+    Snapshot,
+    /// The new instance's `restore` of the old state.
+    Restore,
+    /// The new version failed during its probation and was rolled back.
+    Probation,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Read => "read",
+            Stage::Compile => "compile",
+            Stage::World => "world",
+            Stage::Instantiate => "instantiate",
+            Stage::Init => "init",
+            Stage::Snapshot => "snapshot",
+            Stage::Restore => "restore",
+            Stage::Probation => "probation",
+        })
+    }
+}

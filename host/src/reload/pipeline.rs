@@ -1,0 +1,422 @@
+//! The [`Reloader`]: one reload of one child, from the file to the swap.
+//!
+//! read bytes → hash (unchanged content: nothing) → compile (or the compile
+//! cache) → world check → link (`InstancePre`) all happen here, off the
+//! child's task, while it keeps serving. Only the swap itself travels to
+//! the child, as an envelope in its mailbox, so it happens between two
+//! messages. Reloads are serialised: one at a time per host.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+
+use crate::component::{ActorProgram, Metering, Origin, Runtime, world};
+use crate::events::{EventBus, EventKind};
+use crate::reload::Stage;
+use crate::reload::versions::{VersionOutcome, VersionRecord, Versions, now_ms};
+use crate::supervisor::ChildPath;
+use crate::tree::component_child::{Envelope, SwapFailure, SwapRequest};
+use crate::tree::{ProgramTable, Router};
+
+/// How a reload ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ReloadOutcome {
+    /// The file holds the code already running: nothing was done.
+    Unchanged { version: u64 },
+    /// The child runs `version` now, with its state.
+    Reloaded {
+        version: u64,
+        hash: String,
+        /// Where the machine code came from (cold compile or cache).
+        origin: Origin,
+        duration: Duration,
+    },
+    /// The old version is still serving.
+    Failed {
+        version: u64,
+        stage: Stage,
+        reason: String,
+    },
+}
+
+/// Why a reload or rollback could not even be attempted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReloadError {
+    #[error("no component child `{0}`")]
+    UnknownChild(String),
+    #[error("component child `{0}` is not running")]
+    NotRunning(String),
+    #[error("`{path}` has no version {version} to roll back to")]
+    NoSuchVersion { path: String, version: u64 },
+    #[error("`{0}` has no earlier version to roll back to")]
+    NothingToRollBackTo(String),
+    #[error("rollback of `{path}` failed at {stage}: {reason}")]
+    RollbackFailed {
+        path: String,
+        stage: Stage,
+        reason: String,
+    },
+}
+
+/// Reloads component children. Cheap to clone.
+#[derive(Clone)]
+pub struct Reloader {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runtime: Runtime,
+    router: Router,
+    programs: ProgramTable,
+    events: EventBus,
+    histories: Mutex<HashMap<String, Versions>>,
+    /// Milliseconds a new version is on probation; 0 turns it off.
+    probation_ms: std::sync::atomic::AtomicU64,
+    serial: tokio::sync::Mutex<()>,
+}
+
+impl Reloader {
+    /// By default a new version is on probation for 5 s.
+    pub const DEFAULT_PROBATION: Duration = Duration::from_secs(5);
+
+    pub fn new(runtime: Runtime, router: Router, programs: ProgramTable, events: EventBus) -> Self {
+        Reloader {
+            inner: Arc::new(Inner {
+                runtime,
+                router,
+                programs,
+                events,
+                histories: Mutex::new(HashMap::new()),
+                probation_ms: std::sync::atomic::AtomicU64::new(
+                    Self::DEFAULT_PROBATION.as_millis() as u64,
+                ),
+                serial: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// A crash of a new version within `probation` after its swap rolls
+    /// the child back. Zero turns probation off. By default 5 s.
+    pub fn set_probation(&self, probation: Duration) {
+        let ms = u64::try_from(probation.as_millis()).unwrap_or(u64::MAX);
+        self.inner
+            .probation_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn probation(&self) -> Duration {
+        Duration::from_millis(
+            self.inner
+                .probation_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// The child's version history.
+    pub fn versions(&self, path: &str) -> Result<Versions, ReloadError> {
+        self.with_history(path, |h| h.clone())
+    }
+
+    /// Component children whose code comes from `source`.
+    pub fn children_of(&self, source: &std::path::Path) -> Vec<String> {
+        let wanted = source
+            .canonicalize()
+            .unwrap_or_else(|_| source.to_path_buf());
+        self.inner
+            .programs
+            .paths()
+            .into_iter()
+            .filter(|p| {
+                self.inner.programs.get(p).is_some_and(|e| {
+                    e.source.canonicalize().unwrap_or_else(|_| e.source.clone()) == wanted
+                })
+            })
+            .collect()
+    }
+
+    fn with_history<T>(
+        &self,
+        path: &str,
+        f: impl FnOnce(&mut Versions) -> T,
+    ) -> Result<T, ReloadError> {
+        let entry = self
+            .inner
+            .programs
+            .get(path)
+            .ok_or_else(|| ReloadError::UnknownChild(path.to_string()))?;
+        let mut histories = self
+            .inner
+            .histories
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let history = histories.entry(path.to_string()).or_insert_with(|| {
+            let program = entry.slot.read().unwrap_or_else(|e| e.into_inner());
+            Versions::new(&program, entry.source.clone())
+        });
+        Ok(f(history))
+    }
+
+    /// Reloads the child at `path` from its source file. With `force`, the
+    /// swap happens even when the file holds the running code.
+    pub async fn reload(&self, path: &str, force: bool) -> Result<ReloadOutcome, ReloadError> {
+        let entry = self
+            .inner
+            .programs
+            .get(path)
+            .ok_or_else(|| ReloadError::UnknownChild(path.to_string()))?;
+        let _serial = self.inner.serial.lock().await;
+        let started = Instant::now();
+        let (version, previous) = self.with_history(path, |h| (h.next_version(), h.current))?;
+        let (running_hash, metering) = {
+            let current = entry.slot.read().unwrap_or_else(|e| e.into_inner());
+            (current.hash().to_string(), current.prepared().metering())
+        };
+        let mut record = VersionRecord {
+            version,
+            hash: String::new(),
+            source: entry.source.clone(),
+            at_ms: now_ms(),
+            outcome: VersionOutcome::Reloaded,
+            duration_ms: 0,
+            program: None,
+        };
+        let bytes = match read(&entry.source).await {
+            Ok(bytes) => bytes,
+            Err(reason) => return self.failed(path, record, started, Stage::Read, reason),
+        };
+        record.hash = hex::encode(Sha256::digest(&bytes));
+        if !force && record.hash == running_hash {
+            let current = self.with_history(path, |h| h.current)?;
+            return Ok(ReloadOutcome::Unchanged { version: current });
+        }
+        self.emit(path, EventKind::ReloadStarted { version });
+        let runtime = self.inner.runtime.clone();
+        let built = tokio::task::spawn_blocking(move || build(&runtime, &bytes, metering))
+            .await
+            .unwrap_or_else(|join| {
+                Err(SwapFailure {
+                    stage: Stage::Compile,
+                    reason: format!("compile task failed: {join}"),
+                })
+            });
+        let (program, origin) = match built {
+            Ok(built) => built,
+            Err(f) => return self.failed(path, record, started, f.stage, f.reason),
+        };
+        let on_rollback = self.probation_rollback(path, version, previous);
+        let swapped = self
+            .swap(path, program.clone(), self.probation(), on_rollback)
+            .await?;
+        if let Err(f) = swapped {
+            return self.failed(path, record, started, f.stage, f.reason);
+        }
+        let duration = started.elapsed();
+        record.duration_ms = millis(duration);
+        record.program = Some(program);
+        let hash = record.hash.clone();
+        self.with_history(path, |h| h.push(record))?;
+        self.emit(
+            path,
+            EventKind::Reloaded {
+                version,
+                hash: hash.clone(),
+                duration_ms: millis(duration),
+            },
+        );
+        Ok(ReloadOutcome::Reloaded {
+            version,
+            hash,
+            origin,
+            duration,
+        })
+    }
+
+    /// Returns the child to `version` (or the one before the current one),
+    /// with its state carried over. Returns the version it runs now.
+    pub async fn rollback(&self, path: &str, version: Option<u64>) -> Result<u64, ReloadError> {
+        let _serial = self.inner.serial.lock().await;
+        let target = self.with_history(path, |h| {
+            h.rollback_target(version)
+                .map(|r| (r.version, r.program.clone()))
+        })?;
+        let (to, Some(program)) = target.unwrap_or((0, None)) else {
+            return Err(match version {
+                Some(version) => ReloadError::NoSuchVersion {
+                    path: path.to_string(),
+                    version,
+                },
+                None => ReloadError::NothingToRollBackTo(path.to_string()),
+            });
+        };
+        let swapped = self
+            .swap(path, program, Duration::ZERO, Box::new(|_| {}))
+            .await?;
+        if let Err(f) = swapped {
+            return Err(ReloadError::RollbackFailed {
+                path: path.to_string(),
+                stage: f.stage,
+                reason: f.reason,
+            });
+        }
+        let reason = "requested".to_string();
+        self.with_history(path, |h| h.rolled_back(to, &reason))?;
+        self.emit(
+            path,
+            EventKind::RolledBack {
+                to_version: to,
+                reason,
+            },
+        );
+        Ok(to)
+    }
+
+    /// Sends the swap to the child and waits for its verdict.
+    async fn swap(
+        &self,
+        path: &str,
+        program: ActorProgram,
+        probation: Duration,
+        on_rollback: Box<dyn FnOnce(String) + Send>,
+    ) -> Result<Result<(), SwapFailure>, ReloadError> {
+        let (reply, answer) = oneshot::channel();
+        let request = SwapRequest {
+            program,
+            probation,
+            reply,
+            on_rollback,
+        };
+        self.inner
+            .router
+            .enqueue_wait(path, Envelope::Reload(request))
+            .await
+            .map_err(|_| ReloadError::NotRunning(path.to_string()))?;
+        Ok(answer.await.unwrap_or_else(|_| {
+            Err(SwapFailure {
+                stage: Stage::Snapshot,
+                reason: "the child stopped before the swap".to_string(),
+            })
+        }))
+    }
+
+    /// What the child's task calls when the new version failed on
+    /// probation and it went back to the previous one.
+    fn probation_rollback(
+        &self,
+        path: &str,
+        version: u64,
+        previous: u64,
+    ) -> Box<dyn FnOnce(String) + Send> {
+        let this = self.clone();
+        let path = path.to_string();
+        Box::new(move |failure: String| {
+            let reason = format!("version {version} failed on probation: {failure}");
+            if this
+                .with_history(&path, |h| h.rolled_back(previous, &reason))
+                .is_err()
+            {
+                return;
+            }
+            this.emit(
+                &path,
+                EventKind::ReloadFailed {
+                    version,
+                    stage: Stage::Probation,
+                    reason: failure,
+                },
+            );
+            this.emit(
+                &path,
+                EventKind::RolledBack {
+                    to_version: previous,
+                    reason,
+                },
+            );
+        })
+    }
+
+    fn failed(
+        &self,
+        path: &str,
+        mut record: VersionRecord,
+        started: Instant,
+        stage: Stage,
+        reason: String,
+    ) -> Result<ReloadOutcome, ReloadError> {
+        let version = record.version;
+        record.duration_ms = millis(started.elapsed());
+        record.outcome = VersionOutcome::Failed {
+            stage,
+            reason: reason.clone(),
+        };
+        self.with_history(path, |h| h.push(record))?;
+        self.emit(
+            path,
+            EventKind::ReloadFailed {
+                version,
+                stage,
+                reason: reason.clone(),
+            },
+        );
+        Ok(ReloadOutcome::Failed {
+            version,
+            stage,
+            reason,
+        })
+    }
+
+    fn emit(&self, path: &str, kind: EventKind) {
+        self.inner.events.emit(child_path(path), kind);
+    }
+}
+
+/// The whole file, or why not. An empty file is a save in progress
+/// (truncate-then-write), not a version.
+async fn read(source: &PathBuf) -> Result<Vec<u8>, String> {
+    match tokio::fs::read(source).await {
+        Ok(bytes) if bytes.is_empty() => Err(format!(
+            "{} is empty (still being written?)",
+            source.display()
+        )),
+        Ok(bytes) => Ok(bytes),
+        Err(err) => Err(format!("cannot read {}: {err}", source.display())),
+    }
+}
+
+/// compile (or cache) → world check → link.
+fn build(
+    runtime: &Runtime,
+    bytes: &[u8],
+    metering: Metering,
+) -> Result<(ActorProgram, Origin), SwapFailure> {
+    let fail = |stage| {
+        move |e: crate::component::ComponentError| SwapFailure {
+            stage,
+            reason: e.to_string(),
+        }
+    };
+    let compiled = runtime
+        .compile(bytes, metering)
+        .map_err(fail(Stage::Compile))?;
+    let origin = compiled.origin;
+    world::check(&compiled, world::World::ActorPlugin).map_err(fail(Stage::World))?;
+    let prepared = compiled.prepare().map_err(fail(Stage::World))?;
+    let program = ActorProgram::new(prepared).map_err(fail(Stage::World))?;
+    Ok((program, origin))
+}
+
+fn child_path(path: &str) -> ChildPath {
+    match path.rsplit_once('/') {
+        Some((parent, id)) => ChildPath::child(parent.into(), id.into()),
+        None => ChildPath::supervisor(path),
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,299 @@
+//! Process children: a native worker ([`crate::process`]) adapted to the
+//! supervisor's [`ChildStart`] / [`RunningChild`].
+//!
+//! Owns: the mapping between the two vocabularies — a start is a spawn (plus
+//! the readiness wait), a shutdown is `SIGTERM` to the group then `SIGKILL`
+//! after the child's grace, a kill is `SIGKILL` to the group; the worker's
+//! [`process::ExitReason`] becomes a supervisor [`ExitReason`] (limits keep
+//! their own [`FailureKind`]). Every incarnation is written to the
+//! [`Registry`] (start and end, queued to its writer thread, never awaited
+//! here) and registered with the host's one [`Monitor`].
+//!
+//! Guarantees: each incarnation reports exactly one exit, from the task that
+//! waits for the worker's reaping, so a stop requested by the monitor, by the
+//! supervisor or by the process itself all end the same way.
+//!
+//! Must never: signal a process it did not start (it signals only its own
+//! worker, which is not reaped — so its pid cannot be reused — until the
+//! exit task has seen it end).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rustix::process::{Pid, Signal, kill_process, kill_process_group};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::events::{Event, EventBus, EventKind};
+use crate::process::{self, LimitKind, Monitor, MonitorEvent, RunningWorker, WorkerId, WorkerSpec};
+use crate::registry::{IncarnationExit, NewIncarnation, Registry};
+use crate::supervisor::{
+    BoxFuture, ChildPath, ChildStart, ExitReason, FailureKind, Fault, InjectError, RunningChild,
+    StartContext, StartError, Started,
+};
+
+/// What every process child of one host shares: the monitor, the registry,
+/// and who each monitored worker is in the tree (for monitor events).
+#[derive(Clone)]
+pub struct ProcessRuntime {
+    pub monitor: Arc<Monitor>,
+    pub registry: Registry,
+    live: Arc<Mutex<HashMap<WorkerId, (ChildPath, EventBus)>>>,
+}
+
+impl ProcessRuntime {
+    /// Wraps a started monitor and an open registry, and forwards the
+    /// monitor's events (limit breaches, health alerts) to the event stream
+    /// of the tree each worker belongs to.
+    pub fn new(
+        monitor: Monitor,
+        events: UnboundedReceiver<MonitorEvent>,
+        registry: Registry,
+    ) -> Self {
+        let runtime = Self {
+            monitor: Arc::new(monitor),
+            registry,
+            live: Arc::default(),
+        };
+        tokio::spawn(forward(events, Arc::clone(&runtime.live)));
+        runtime
+    }
+
+    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<WorkerId, (ChildPath, EventBus)>> {
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+async fn forward(
+    mut events: UnboundedReceiver<MonitorEvent>,
+    live: Arc<Mutex<HashMap<WorkerId, (ChildPath, EventBus)>>>,
+) {
+    while let Some(event) = events.recv().await {
+        let (worker, kind) = match event {
+            MonitorEvent::LimitExceeded {
+                worker,
+                pid,
+                limit,
+                observed,
+                allowed,
+                ..
+            } => (
+                worker,
+                EventKind::ProcessLimitExceeded {
+                    pid,
+                    limit: limit.reason_name().to_string(),
+                    observed,
+                    allowed,
+                },
+            ),
+            MonitorEvent::HealthChanged {
+                worker,
+                change,
+                report,
+                ..
+            } => (
+                worker,
+                EventKind::ProcessHealth {
+                    score: change.score,
+                    level: format!("{:?}", change.to).to_lowercase(),
+                    trend: format!("{:?}", report.trend).to_lowercase(),
+                },
+            ),
+        };
+        let target = live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&worker)
+            .cloned();
+        if let Some((path, bus)) = target {
+            bus.publish(Event::now(path, kind));
+        }
+    }
+}
+
+/// Everything needed to start one incarnation of a process child.
+pub struct ProcessChildStart {
+    /// Named after the child's path; command pinned at config load.
+    pub spec: WorkerSpec,
+    /// Time between `SIGTERM` and `SIGKILL` on shutdown.
+    pub grace: Duration,
+    pub runtime: ProcessRuntime,
+    /// Incarnations started so far (the registry's restart count).
+    starts: AtomicU32,
+}
+
+impl ProcessChildStart {
+    pub fn new(spec: WorkerSpec, grace: Duration, runtime: ProcessRuntime) -> Self {
+        Self {
+            spec,
+            grace,
+            runtime,
+            starts: AtomicU32::new(0),
+        }
+    }
+
+    fn command_line(&self) -> String {
+        let mut line = self.spec.command().path().display().to_string();
+        for arg in &self.spec.args {
+            line.push(' ');
+            line.push_str(&arg.to_string_lossy());
+        }
+        line
+    }
+}
+
+impl ChildStart for ProcessChildStart {
+    fn start(&self, ctx: StartContext) -> BoxFuture<'static, Result<Started, StartError>> {
+        let spawned = RunningWorker::spawn(&self.spec);
+        let restarts = self.starts.fetch_add(1, Ordering::Relaxed);
+        let runtime = self.runtime.clone();
+        let grace = self.grace;
+        let command = self.command_line();
+        Box::pin(async move {
+            let worker = Arc::new(spawned.map_err(|e| StartError::failed(e.to_string()))?);
+            worker.set_recent_restarts(restarts);
+            runtime.registry.record_started(NewIncarnation::of_worker(
+                ctx.path.to_string(),
+                &worker,
+                command,
+                restarts,
+            ));
+            runtime
+                .live()
+                .insert(worker.id(), (ctx.path.clone(), ctx.events.clone()));
+            runtime.monitor.register(&worker);
+            let exit = worker.wait_exit();
+            if let Err(e) = worker.ready().await {
+                // Not ready in time, or gone: this incarnation never started.
+                let info = worker.kill().await;
+                record_exit(&runtime, &worker, &info);
+                ctx.exits.discard();
+                return Err(StartError::failed(format!("not ready: {e}")));
+            }
+            let watched = Arc::clone(&worker);
+            let exits = ctx.exits;
+            let rt = runtime.clone();
+            tokio::spawn(async move {
+                let info = exit.await;
+                record_exit(&rt, &watched, &info);
+                exits.exit(supervisor_reason(&info.reason));
+            });
+            Ok(Started::Running(Box::new(ProcessChild { worker, grace })))
+        })
+    }
+}
+
+fn record_exit(runtime: &ProcessRuntime, worker: &RunningWorker, info: &process::ExitInfo) {
+    runtime.monitor.unregister(worker.id());
+    runtime.live().remove(&worker.id());
+    let health = worker.health().map(|h| h.score);
+    runtime
+        .registry
+        .record_exit(worker.id(), IncarnationExit::of_exit(info, health));
+}
+
+/// How the supervisor sees a worker's end.
+pub fn supervisor_reason(reason: &process::ExitReason) -> ExitReason {
+    use process::ExitReason as P;
+    match *reason {
+        P::Normal => ExitReason::Normal,
+        P::Shutdown { forced: false } => ExitReason::Shutdown,
+        P::Shutdown { forced: true } | P::Killed => ExitReason::killed(),
+        P::Limit { limit } => {
+            let kind = match limit {
+                LimitKind::Memory => FailureKind::MemoryLimit,
+                LimitKind::Cpu => FailureKind::CpuLimit,
+                LimitKind::Wall => FailureKind::WallLimit,
+                LimitKind::OpenFiles => FailureKind::FdLimit,
+                LimitKind::Processes => FailureKind::Crash,
+            };
+            ExitReason::abnormal(kind, limit.reason_name())
+        }
+        P::Signal { signal } => {
+            let trap = [
+                Signal::SEGV,
+                Signal::ABORT,
+                Signal::BUS,
+                Signal::ILL,
+                Signal::FPE,
+            ]
+            .iter()
+            .any(|s| s.as_raw() == signal);
+            let kind = if trap {
+                FailureKind::Trap
+            } else {
+                FailureKind::Crash
+            };
+            ExitReason::abnormal(kind, format!("killed by signal {signal}"))
+        }
+        P::ExitCode { code } => {
+            ExitReason::abnormal(FailureKind::Crash, format!("exited with status {code}"))
+        }
+        P::Unknown => ExitReason::abnormal(FailureKind::Crash, "exit status unknown"),
+    }
+}
+
+/// One live worker, owned by its supervisor.
+struct ProcessChild {
+    worker: Arc<RunningWorker>,
+    grace: Duration,
+}
+
+impl ProcessChild {
+    fn signal(&self, signal: Signal, group: bool) -> Result<(), InjectError> {
+        let pid = i32::try_from(self.worker.pid())
+            .ok()
+            .and_then(Pid::from_raw)
+            .ok_or_else(|| InjectError::Failed {
+                message: "the worker has no valid pid".into(),
+            })?;
+        let sent = if group {
+            kill_process_group(pid, signal)
+        } else {
+            kill_process(pid, signal)
+        };
+        sent.map_err(|e| InjectError::Failed {
+            message: format!("cannot signal pid {pid:?}: {e}"),
+        })
+    }
+}
+
+impl RunningChild for ProcessChild {
+    fn shutdown(&mut self) {
+        let worker = Arc::clone(&self.worker);
+        let grace = self.grace;
+        tokio::spawn(async move {
+            worker.terminate(grace).await;
+        });
+    }
+
+    fn kill(&mut self) {
+        let worker = Arc::clone(&self.worker);
+        tokio::spawn(async move {
+            worker.kill().await;
+        });
+    }
+
+    fn inject(&mut self, fault: Fault) -> Result<(), InjectError> {
+        match fault {
+            Fault::Kill => {
+                self.kill();
+                Ok(())
+            }
+            // An abnormal death the host did not ask for, like a crash.
+            Fault::Trap => self.signal(Signal::ABORT, false),
+            // Frozen: alive, answering nothing, ignoring SIGTERM until killed.
+            Fault::Hang => self.signal(Signal::STOP, true),
+        }
+    }
+
+    fn info(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kind": "process",
+            "pid": self.worker.pid(),
+            "stats": self.worker.stats(),
+            "health": self.worker.health(),
+        })
+    }
+}

@@ -1,0 +1,414 @@
+//! Hot reload: state kept across versions, every failure stage leaves the
+//! old version serving, rollback, probation, and the file watcher.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use warden::config;
+use warden::events::{EventBus, EventKind, EventStream, Received};
+use warden::reload::{ReloadOutcome, Stage};
+use warden::tree::Host;
+
+use crate::support::plugin;
+
+/// A host with one component child `root/counter` whose file is a copy
+/// (tests overwrite it) of `plugin_name`.
+struct Fixture {
+    dir: tempfile::TempDir,
+    host: Host,
+    events: EventStream,
+}
+
+impl Fixture {
+    async fn start(plugin_name: &str, extra: &str) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(plugin(plugin_name), dir.path().join("counter.wasm")).unwrap();
+        let text = format!(
+            r#"
+[host]
+state_dir = "state"
+[supervisor.root]
+strategy = "one_for_one"
+[[supervisor.root.children]]
+id = "counter"
+kind = "component"
+path = "counter.wasm"
+{extra}
+"#
+        );
+        let path = dir.path().join("warden.toml");
+        std::fs::write(&path, text).unwrap();
+        let config = config::load(&path).expect("valid config");
+        let bus = EventBus::default();
+        let events = bus.subscribe();
+        let host = Host::start(&config, bus).await.expect("host starts");
+        Fixture { dir, host, events }
+    }
+
+    fn file(&self) -> PathBuf {
+        self.dir.path().join("counter.wasm")
+    }
+
+    fn write(&self, bytes: &[u8]) {
+        std::fs::write(self.file(), bytes).unwrap();
+    }
+
+    async fn call(&self, msg: &str) -> String {
+        let reply = self
+            .host
+            .router
+            .call("root/counter", msg.as_bytes().to_vec())
+            .await
+            .unwrap_or_else(|e| panic!("{msg}: {e}"));
+        String::from_utf8(reply).unwrap()
+    }
+
+    async fn reload(&self) -> ReloadOutcome {
+        self.host.reload("root/counter").await.expect("reloadable")
+    }
+
+    /// The next event matching `pick`, within 10 s.
+    async fn event<T>(&mut self, mut pick: impl FnMut(&EventKind) -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .expect("event in time");
+            if let Some(Received::Event(e)) = got
+                && let Some(t) = pick(&e.kind)
+            {
+                return t;
+            }
+        }
+    }
+
+    /// Every event so far, without waiting.
+    fn drain(&mut self) -> Vec<EventKind> {
+        let mut out = Vec::new();
+        while let Some(r) = self.events.try_recv() {
+            if let Received::Event(e) = r {
+                out.push(e.kind);
+            }
+        }
+        out
+    }
+}
+
+fn bytes(name: &str) -> Vec<u8> {
+    std::fs::read(plugin(name)).unwrap()
+}
+
+/// The same component with one more custom section: still valid, same
+/// behaviour, a different content hash (so a different version).
+fn variant(component: &[u8], tag: &str) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"warden-test";
+    let mut payload = Vec::new();
+    leb(name.len(), &mut payload);
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(tag.as_bytes());
+    let mut out = component.to_vec();
+    out.push(0);
+    leb(payload.len(), &mut out);
+    out.extend_from_slice(&payload);
+    out
+}
+
+fn assert_reloaded(outcome: &ReloadOutcome) {
+    assert!(
+        matches!(outcome, ReloadOutcome::Reloaded { .. }),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counter_keeps_its_value_when_reloaded_to_v2() {
+    let mut f = Fixture::start("counter", "").await;
+    assert_eq!(f.call("add 41").await, "41");
+    f.write(&bytes("counter_v2"));
+    assert_reloaded(&f.reload().await);
+    assert_eq!(f.call("get").await, "41", "state carried over");
+    assert_eq!(f.call("version").await, "counter-v2");
+    assert_eq!(
+        f.call("incs").await,
+        "0",
+        "v1 state migrated, incs starts at 0"
+    );
+    assert_eq!(f.call("inc").await, "42");
+    assert_eq!(f.call("incs").await, "1");
+    let events = f.drain();
+    assert!(
+        events
+            .iter()
+            .any(|k| matches!(k, EventKind::Reloaded { version: 2, .. })),
+        "{events:?}"
+    );
+    assert!(
+        !events.iter().any(|k| matches!(
+            k,
+            EventKind::ChildRestarted { .. } | EventKind::ChildExited { .. }
+        )),
+        "a reload is not a restart: {events:?}"
+    );
+    let versions = f.host.versions("root/counter").unwrap();
+    assert_eq!(versions.current, 2);
+    assert_eq!(versions.records.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_reloads_under_load_lose_and_repeat_no_message() {
+    let f = Arc::new(Fixture::start("counter", "").await);
+    assert_eq!(f.call("add 100").await, "100");
+    // v1 → v2 once (v2 cannot go back to v1: v1 does not read schema 2),
+    // then v2 and a byte-different v2 in turn: each is a real new version
+    // (another hash), swapped with the state while messages keep coming.
+    let v2 = bytes("counter_v2");
+    let v2b = variant(&v2, "b");
+    // Compile both ahead (the runtime's compile cache), so each reload
+    // takes milliseconds and all twenty land while the messages flow.
+    for bytes in [&v2, &v2b] {
+        f.host
+            .runtime
+            .compile(bytes, warden::component::Metering::Off)
+            .unwrap();
+    }
+    const SENDERS: usize = 4;
+    const PER_SENDER: usize = 2_500;
+    let done = Arc::new(AtomicUsize::new(0));
+    let load: Vec<_> = (0..SENDERS)
+        .map(|_| {
+            let (f, done) = (f.clone(), done.clone());
+            tokio::spawn(async move {
+                for _ in 0..PER_SENDER {
+                    f.call("inc").await;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let mut during_load = 0;
+    for i in 0..20 {
+        while done.load(Ordering::Relaxed) < i * 400 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        f.write(if i % 2 == 0 { &v2 } else { &v2b });
+        assert_reloaded(&f.reload().await);
+        let n = done.load(Ordering::Relaxed);
+        if n > 0 && n < SENDERS * PER_SENDER {
+            during_load += 1;
+        }
+    }
+    assert!(
+        during_load >= 15,
+        "only {during_load} reloads overlapped the load"
+    );
+    for task in load {
+        task.await.unwrap();
+    }
+    assert_eq!(
+        f.call("get").await,
+        (100 + SENDERS * PER_SENDER).to_string()
+    );
+    assert_eq!(f.call("version").await, "counter-v2");
+    assert_eq!(f.host.versions("root/counter").unwrap().current, 21);
+}
+
+/// Starts `plugin_name` at 5, writes `bad`, reloads, and checks the
+/// failure names `stage` while the old version serves on with its state.
+async fn fails_at(plugin_name: &str, extra: &str, bad: &[u8], stage: Stage) {
+    let mut f = Fixture::start(plugin_name, extra).await;
+    assert_eq!(f.call("add 5").await, "5");
+    let version_before = f.call("version").await;
+    f.write(bad);
+    let outcome = f.reload().await;
+    assert!(
+        matches!(&outcome, ReloadOutcome::Failed { stage: s, .. } if *s == stage),
+        "expected a failure at {stage}: {outcome:?}"
+    );
+    let event_stage = f
+        .event(|k| match k {
+            EventKind::ReloadFailed { stage, .. } => Some(*stage),
+            _ => None,
+        })
+        .await;
+    assert_eq!(event_stage, stage);
+    assert_eq!(f.call("get").await, "5", "state kept");
+    assert_eq!(
+        f.call("version").await,
+        version_before,
+        "old version serving"
+    );
+    assert_eq!(f.call("inc").await, "6");
+    assert_eq!(f.host.versions("root/counter").unwrap().current, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_bytes_fail_at_compile() {
+    fails_at("counter", "", b"this is not wasm at all", Stage::Compile).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_written_file_fails_at_compile() {
+    let v2 = bytes("counter_v2");
+    fails_at("counter", "", &v2[..v2.len() / 2], Stage::Compile).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_file_fails_at_read() {
+    fails_at("counter", "", b"", Stage::Read).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wrong_world_fails_at_world() {
+    fails_at("counter", "", &bytes("wrong_world"), Stage::World).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trapping_init_fails_at_init() {
+    // counter ignores its config; trap_init panics in init on "trap".
+    fails_at(
+        "counter",
+        "config = \"trap\"",
+        &bytes("trap_init"),
+        Stage::Init,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_the_new_code_cannot_read_fails_at_restore() {
+    // v1 does not know schema 2.
+    fails_at("counter_v2", "", &bytes("counter"), Stage::Restore).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_on_probation_rolls_back_with_the_state_of_the_swap() {
+    let mut f = Fixture::start("counter", "").await;
+    f.host.reloader.set_probation(Duration::from_secs(30));
+    assert_eq!(f.call("add 5").await, "5");
+    f.write(&bytes("counter_v2"));
+    assert_reloaded(&f.reload().await);
+    assert_eq!(f.call("inc").await, "6");
+    let crash = f
+        .host
+        .router
+        .call("root/counter", b"crash".to_vec())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(crash, warden::tree::SendError::Failed { .. }),
+        "{crash:?}"
+    );
+    let stage = f
+        .event(|k| match k {
+            EventKind::ReloadFailed { stage, .. } => Some(*stage),
+            _ => None,
+        })
+        .await;
+    assert_eq!(stage, Stage::Probation);
+    let to = f
+        .event(|k| match k {
+            EventKind::RolledBack { to_version, .. } => Some(*to_version),
+            _ => None,
+        })
+        .await;
+    assert_eq!(to, 1);
+    assert_eq!(f.call("version").await, "counter-v1");
+    assert_eq!(f.call("get").await, "5", "the state taken at the swap");
+    assert_eq!(f.host.versions("root/counter").unwrap().current, 1);
+    assert!(
+        !f.drain()
+            .iter()
+            .any(|k| matches!(k, EventKind::ChildRestarted { .. })),
+        "rolled back in place, not restarted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_to_a_named_version_keeps_the_state() {
+    let f = Fixture::start("counter", "").await;
+    assert_eq!(f.call("add 3").await, "3");
+    let v2 = bytes("counter_v2");
+    f.write(&v2);
+    assert_reloaded(&f.reload().await);
+    f.write(&variant(&v2, "3"));
+    assert_reloaded(&f.reload().await);
+    assert_eq!(f.call("inc").await, "4");
+    assert_eq!(f.host.rollback("root/counter", Some(2)).await.unwrap(), 2);
+    assert_eq!(f.call("get").await, "4");
+    assert_eq!(f.call("incs").await, "1");
+    let versions = f.host.versions("root/counter").unwrap();
+    assert_eq!(versions.current, 2);
+    assert!(f.host.rollback("root/counter", Some(9)).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_bytes_again_are_no_reload() {
+    let mut f = Fixture::start("counter", "watch = true").await;
+    assert_eq!(f.call("add 2").await, "2");
+    f.write(&bytes("counter"));
+    assert_eq!(f.reload().await, ReloadOutcome::Unchanged { version: 1 });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let events = f.drain();
+    assert!(
+        !events.iter().any(|k| matches!(
+            k,
+            EventKind::ReloadStarted { .. } | EventKind::Reloaded { .. }
+        )),
+        "{events:?}"
+    );
+    assert_eq!(f.host.versions("root/counter").unwrap().records.len(), 1);
+    assert_eq!(f.call("get").await, "2");
+}
+
+/// Editors write a temp file and rename it over the original.
+fn save_by_rename(file: &Path, bytes: &[u8]) {
+    let tmp = file.with_extension("wasm.tmp~");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, file).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watched_file_reloads_on_save() {
+    let mut f = Fixture::start("counter", "watch = true").await;
+    assert_eq!(f.call("add 9").await, "9");
+    save_by_rename(&f.file(), &bytes("counter_v2"));
+    let version = f
+        .event(|k| match k {
+            EventKind::Reloaded { version, .. } => Some(*version),
+            _ => None,
+        })
+        .await;
+    assert_eq!(version, 2);
+    assert_eq!(f.call("version").await, "counter-v2");
+    assert_eq!(f.call("get").await, "9");
+    // Truncate then write, in two steps, as some editors do.
+    let v2b = variant(&bytes("counter_v2"), "t");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(f.file())
+        .unwrap();
+    drop(file);
+    std::fs::write(f.file(), &v2b).unwrap();
+    let version = f
+        .event(|k| match k {
+            EventKind::Reloaded { version, .. } => Some(*version),
+            _ => None,
+        })
+        .await;
+    assert!(version >= 3);
+    assert_eq!(f.call("get").await, "9");
+}
