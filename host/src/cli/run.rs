@@ -25,6 +25,12 @@ pub fn run(args: Args) -> CmdResult {
 }
 
 async fn serve(config: config::Config) -> CmdResult {
+    // Listen before starting anything: a signal that arrives while the tree
+    // is still starting must stop it cleanly, not kill the host outright
+    // and leave its workers behind.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(Failure::failed)?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(Failure::failed)?;
     let events = EventBus::default();
     let host = Host::start(&config, events).await.map_err(|e| match e {
         warden::tree::HostError::Component { .. } => Failure::bad_input(e),
@@ -36,10 +42,8 @@ async fn serve(config: config::Config) -> CmdResult {
     tracing::info!(config = %config.file.display(), root = host.root.path(), "warden is running; Ctrl-C to stop");
     eprintln!("warden: running {} (Ctrl-C to stop)", config.file.display());
 
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(Failure::failed)?;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; shutting down"),
+        _ = interrupt.recv() => tracing::info!("interrupted; shutting down"),
         _ = terminate.recv() => tracing::info!("terminated; shutting down"),
         exit = host.root.wait() => {
             tracing::error!(?exit, "the root supervisor gave up; stopping the host");

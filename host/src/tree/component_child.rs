@@ -3,7 +3,7 @@
 //!
 //! One tokio task per incarnation owns the instance and takes envelopes
 //! from the mailbox one at a time; each guest call runs on a blocking
-//! thread (`spawn_blocking`), never on the runtime's worker threads, so a
+//! thread ([`off_runtime`]), never on a runtime worker that keeps other tasks, so a
 //! busy guest cannot delay host timers. A trap, timeout, memory breach or
 //! fuel exhaustion ends the incarnation with an abnormal exit; the next
 //! incarnation is a fresh Store from the same `InstancePre`.
@@ -183,7 +183,7 @@ impl ChildStart for ComponentChildStart {
                 host,
                 init_config,
             };
-            let (instance, kit) = tokio::task::spawn_blocking(move || {
+            let (instance, kit) = off_runtime(move || {
                 start_instance(
                     &program,
                     &kit.limits,
@@ -355,7 +355,7 @@ async fn serve(
             }
             other => other,
         };
-        let (actor, reply, answer, outcome) = match tokio::task::spawn_blocking(move || {
+        let (actor, reply, answer, outcome) = match off_runtime(move || {
             let mut actor = actor;
             let (reply, answer, outcome) = handle(&mut actor, envelope);
             (actor, reply, answer, outcome)
@@ -536,4 +536,21 @@ pub(crate) fn exit_reason(err: &ComponentError) -> ExitReason {
         other => other.to_string(),
     };
     ExitReason::abnormal(kind, message)
+}
+
+/// Runs guest code off the async runtime's worker threads. On the
+/// multi-threaded runtime this is `block_in_place`: the current worker hands
+/// its other tasks (and the timer driver) to the rest of the pool and runs
+/// the guest itself, saving the two thread hops `spawn_blocking` costs on
+/// every message and restart. Elsewhere (a current-thread runtime) it falls
+/// back to `spawn_blocking`.
+async fn off_runtime<R: Send + 'static>(
+    work: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, tokio::task::JoinError> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+        Ok(tokio::task::block_in_place(work))
+    } else {
+        tokio::task::spawn_blocking(work).await
+    }
 }
