@@ -15,7 +15,7 @@ use warden::registry::{IncarnationRow, IncarnationStatus, Registry, RegistryConf
 use warden::supervisor::Fault;
 use warden::tree::Host;
 
-use crate::support::{plugin, stderr, warden_cmd};
+use crate::support::{self, stderr, warden_cmd};
 
 const POLICY: &str = r#"
 [host]
@@ -27,27 +27,13 @@ allow_cwds = ["."]
 interval_ms = 50
 "#;
 
-/// A config (`POLICY` + `body`) in a fresh directory; `{dir}` is replaced by
-/// that directory, `{counter}`/`{echo}` by plugin paths.
+/// A config with the test policy in front of `body`.
 fn config_file(body: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut text = format!("{POLICY}{body}");
-    text = text.replace("{dir}", dir.path().to_str().unwrap());
-    for name in ["counter", "echo"] {
-        text = text.replace(&format!("{{{name}}}"), plugin(name).to_str().unwrap());
-    }
-    let path = dir.path().join("warden.toml");
-    std::fs::write(&path, text).unwrap();
-    (dir, path)
+    support::config_file(&format!("{POLICY}{body}"))
 }
 
 async fn start(body: &str) -> (tempfile::TempDir, Host) {
-    let (dir, path) = config_file(body);
-    let config = config::load(&path).expect("valid config");
-    let host = Host::start(&config, EventBus::default())
-        .await
-        .expect("host starts");
-    (dir, host)
+    support::start_host(&format!("{POLICY}{body}")).await
 }
 
 /// Incarnations of `child`, oldest first.

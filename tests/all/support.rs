@@ -112,3 +112,29 @@ pub fn stdout(out: &Output) -> String {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// A `warden.toml` with `body` in a fresh directory. `{dir}` becomes that
+/// directory and `{counter}`-style names the paths of built plugins.
+pub fn config_file(body: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text = body.replace("{dir}", dir.path().to_str().expect("utf-8 temp path"));
+    for name in ["counter", "echo", "kv", "trap_init", "wrong_world"] {
+        let key = format!("{{{name}}}");
+        if text.contains(&key) {
+            text = text.replace(&key, plugin(name).to_str().expect("utf-8 plugin path"));
+        }
+    }
+    let path = dir.path().join("warden.toml");
+    std::fs::write(&path, text).expect("write config");
+    (dir, path)
+}
+
+/// Starts a host from `config_file(body)`.
+pub async fn start_host(body: &str) -> (tempfile::TempDir, warden::tree::Host) {
+    let (dir, path) = config_file(body);
+    let config = warden::config::load(&path).expect("valid config");
+    let host = warden::tree::Host::start(&config, warden::events::EventBus::default())
+        .await
+        .expect("host starts");
+    (dir, host)
+}

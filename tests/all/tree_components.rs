@@ -7,29 +7,7 @@ use warden::events::EventBus;
 use warden::supervisor::{ChildStatus, Fault};
 use warden::tree::{Host, SendError};
 
-use crate::support::plugin;
-
-/// A config file in a fresh directory, with `{counter}`-style plugin paths
-/// filled in.
-fn config_file(body: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut text = body.to_string();
-    for name in ["counter", "echo", "kv", "trap_init", "wrong_world"] {
-        text = text.replace(&format!("{{{name}}}"), plugin(name).to_str().unwrap());
-    }
-    let path = dir.path().join("warden.toml");
-    std::fs::write(&path, text).unwrap();
-    (dir, path)
-}
-
-async fn start(body: &str) -> (tempfile::TempDir, Host) {
-    let (dir, path) = config_file(body);
-    let config = config::load(&path).expect("valid config");
-    let host = Host::start(&config, EventBus::default())
-        .await
-        .expect("host starts");
-    (dir, host)
-}
+use crate::support::{config_file, start_host as start};
 
 async fn call(host: &Host, path: &str, msg: &str) -> Result<String, SendError> {
     host.router
