@@ -103,27 +103,7 @@ fn bytes(name: &str) -> Vec<u8> {
 /// The same component with one more custom section: still valid, same
 /// behaviour, a different content hash (so a different version).
 fn variant(component: &[u8], tag: &str) -> Vec<u8> {
-    fn leb(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    let name = b"warden-test";
-    let mut payload = Vec::new();
-    leb(name.len(), &mut payload);
-    payload.extend_from_slice(name);
-    payload.extend_from_slice(tag.as_bytes());
-    let mut out = component.to_vec();
-    out.push(0);
-    leb(payload.len(), &mut out);
-    out.extend_from_slice(&payload);
-    out
+    warden::component::with_custom_section(component, "warden-test", tag.as_bytes())
 }
 
 fn assert_reloaded(outcome: &ReloadOutcome) {

@@ -157,30 +157,8 @@ fn figures_ms(bench: &str, samples: &mut Samples) -> Vec<Figure> {
     ]
 }
 
-/// `component` with one more custom section (`name`, then `payload`):
-/// still a valid component, with another content hash.
 fn with_custom_section(component: &[u8], payload: &str) -> Vec<u8> {
-    fn leb(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    let name = b"warden-bench";
-    let mut section = Vec::new();
-    leb(name.len(), &mut section);
-    section.extend_from_slice(name);
-    section.extend_from_slice(payload.as_bytes());
-    let mut out = component.to_vec();
-    out.push(0);
-    leb(section.len(), &mut out);
-    out.extend_from_slice(&section);
-    out
+    crate::component::with_custom_section(component, "warden-bench", payload.as_bytes())
 }
 
 fn fail(e: impl std::fmt::Display) -> BenchError {
