@@ -185,27 +185,43 @@ path = "{counter}"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_faults_reach_component_children() {
-    let (_dir, host) = start(TWO_CHILDREN).await;
+    // The counter gets a short shutdown time so the hang test is quick.
+    let body = TWO_CHILDREN.replace(
+        "limits = { timeout_ms = 300 }",
+        "limits = { timeout_ms = 300 }\nshutdown = 300",
+    );
+    let (_dir, host) = start(&body).await;
     host.root.inject_fault("echo", Fault::Trap).await.unwrap();
-    until_serving(&host, "root/echo").await;
-    for _ in 0..100 {
+    let mut restarted = false;
+    for _ in 0..400 {
         let children = host.root.which_children().await.unwrap();
         if children
             .iter()
-            .any(|c| c.id.as_str() == "echo" && c.restarts == 1)
+            .any(|c| c.id.as_str() == "echo" && c.restarts == 1 && c.status == ChildStatus::Running)
         {
+            restarted = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    assert!(restarted, "an injected trap restarts the child");
+    until_serving(&host, "root/echo").await;
     assert_eq!(call(&host, "root/echo", "back").await.unwrap(), "back");
-    // A hung child ignores the graceful stop and is killed after its
-    // shutdown time (5 s default is long: terminate it by id instead).
+
+    // A hung child ignores the graceful stop: it is killed only when its
+    // shutdown time has passed.
     host.root
         .inject_fault("counter", Fault::Hang)
         .await
         .unwrap();
+    let started = std::time::Instant::now();
     host.root.terminate_child("counter").await.unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300),
+        "killed before its shutdown time: {took:?}"
+    );
+    assert!(took < Duration::from_secs(3), "{took:?}");
     assert!(host.router.paths().iter().all(|p| p != "root/counter"));
     host.stop().await;
 }
