@@ -48,6 +48,16 @@
 //! inherit = ["HOME"]               # … and these, copied from the host
 //! limits = { memory_mb = 256, cpu_secs = 600, wall_secs = 3600, open_files = 256, max_processes = 16 }
 //! readiness = { line = "listening", timeout_ms = 5000 }   # or file = "ready.flag"
+//!
+//! [operations.wordcount]           # an operation plugin: ops `wordcount.NAME`
+//! path = "plugins/target/wasm32-wasip2/release/wordcount.wasm"
+//! limits = { fuel = 10000000, memory_mb = 16, timeout_ms = 1000 }
+//! dirs = [{ host = "data", guest = "/data" }]
+//! watch = true                     # re-register when the file changes
+//!
+//! [reload]
+//! debounce_ms = 50                 # quiet time that ends a save
+//! probation_ms = 5000              # a crash this soon after a swap rolls back
 //! ```
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -97,6 +107,35 @@ struct RawConfig {
     host: RawHost,
     #[serde(default)]
     supervisor: IndexMap<String, RawSupervisor>,
+    #[serde(default)]
+    operations: IndexMap<String, RawOperationPlugin>,
+    reload: Option<RawReload>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOperationPlugin {
+    path: Option<PathBuf>,
+    limits: Option<RawPluginLimits>,
+    #[serde(default)]
+    dirs: Vec<RawDir>,
+    #[serde(default)]
+    watch: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPluginLimits {
+    memory_mb: Option<usize>,
+    fuel: Option<u64>,
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawReload {
+    debounce_ms: Option<u64>,
+    probation_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -264,6 +303,48 @@ pub struct Config {
     pub host: HostConfig,
     /// Top-level trees, in file order.
     pub trees: Vec<SupervisorConfig>,
+    /// Operation plugins (`[operations.ID]`), in file order.
+    pub operations: Vec<OperationPluginConfig>,
+    /// Hot-reload settings (`[reload]`).
+    pub reload: ReloadConfig,
+}
+
+/// One `[operations.ID]` table: a component of the `operation-plugin`
+/// world whose operations are registered as `ID.NAME`.
+#[derive(Debug, Clone)]
+pub struct OperationPluginConfig {
+    /// The table's key: lowercase letters, digits, `_` and `-`.
+    pub id: String,
+    /// Absolute path of the `.wasm` file.
+    pub path: PathBuf,
+    /// Applied to `describe()` and to each `execute()`, each in a fresh
+    /// sandbox. By default 64 MiB, unmetered, 10 s.
+    pub limits: Limits,
+    /// Directories the plugin may open. By default none.
+    pub caps: Capabilities,
+    /// Re-register the plugin's operations when its file changes. By
+    /// default false.
+    pub watch: bool,
+}
+
+/// The `[reload]` section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadConfig {
+    /// Quiet time before a batch of file events counts as one save. By
+    /// default 50 ms.
+    pub debounce: Duration,
+    /// A new version failing within this time after its swap is rolled
+    /// back; zero turns probation off. By default 5000 ms.
+    pub probation: Duration,
+}
+
+impl Default for ReloadConfig {
+    fn default() -> Self {
+        Self {
+            debounce: Duration::from_millis(50),
+            probation: Duration::from_millis(5000),
+        }
+    }
 }
 
 /// The `[host]` section with defaults filled in.
@@ -470,11 +551,136 @@ impl<'a> Validator<'a> {
                 "every supervisor is nested in another: the tree has a cycle",
             ));
         }
+        let mut operations = Vec::new();
+        for (id, plugin) in &raw.operations {
+            operations.push(self.operation_plugin(id, plugin)?);
+        }
+        let reload = self.reload(raw.reload.unwrap_or_default())?;
         Ok(Config {
             file: self.file.to_path_buf(),
             host,
             trees,
+            operations,
+            reload,
         })
+    }
+
+    fn reload(&self, raw: RawReload) -> Result<ReloadConfig, ConfigError> {
+        let defaults = ReloadConfig::default();
+        let debounce = match raw.debounce_ms {
+            None => defaults.debounce,
+            Some(ms) if (1..=60_000).contains(&ms) => Duration::from_millis(ms),
+            Some(_) => {
+                return Err(self.invalid("reload.debounce_ms", "expected 1 to 60000 milliseconds"));
+            }
+        };
+        let probation = match raw.probation_ms {
+            None => defaults.probation,
+            Some(ms) if ms <= 3_600_000 => Duration::from_millis(ms),
+            Some(_) => {
+                return Err(self.invalid(
+                    "reload.probation_ms",
+                    "expected 0 (off) to 3600000 milliseconds",
+                ));
+            }
+        };
+        Ok(ReloadConfig {
+            debounce,
+            probation,
+        })
+    }
+
+    fn operation_plugin(
+        &self,
+        id: &str,
+        raw: &RawOperationPlugin,
+    ) -> Result<OperationPluginConfig, ConfigError> {
+        let key = format!("operations.{id}");
+        let valid_id = !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !valid_id {
+            return Err(self.invalid(
+                &key,
+                format!(
+                    "`{id}` cannot prefix operation names: use lowercase letters, digits, `_` and `-`"
+                ),
+            ));
+        }
+        if crate::ops::builtin::RESERVED_PREFIXES.contains(&id) {
+            return Err(self.invalid(
+                &key,
+                format!("`{id}` is taken: built-in operations are named `{id}.…`"),
+            ));
+        }
+        let path = raw.path.as_deref().ok_or_else(|| {
+            self.invalid(
+                format!("{key}.path"),
+                "an operation plugin needs the path of its .wasm file",
+            )
+        })?;
+        let path = self.resolve(path);
+        if !path.is_file() {
+            return Err(self.invalid(
+                format!("{key}.path"),
+                format!("{} does not exist or is not a file", path.display()),
+            ));
+        }
+        let defaults = Limits::default();
+        let raw_limits = raw.limits.as_ref();
+        let memory_mb = raw_limits
+            .and_then(|l| l.memory_mb)
+            .unwrap_or(defaults.memory_bytes >> 20);
+        if memory_mb == 0 {
+            return Err(self.invalid(format!("{key}.limits.memory_mb"), "expected at least 1 MiB"));
+        }
+        if raw_limits.and_then(|l| l.fuel) == Some(0) {
+            return Err(self.invalid(
+                format!("{key}.limits.fuel"),
+                "expected at least 1 (leave it out to run unmetered)",
+            ));
+        }
+        let limits = Limits {
+            memory_bytes: memory_mb << 20,
+            fuel: raw_limits.and_then(|l| l.fuel),
+            timeout: match raw_limits.and_then(|l| l.timeout_ms) {
+                Some(0) => None,
+                Some(ms) => Some(Duration::from_millis(ms)),
+                None => defaults.timeout,
+            },
+            ..defaults
+        };
+        let dirs = self.dirs(&raw.dirs, &key)?;
+        Ok(OperationPluginConfig {
+            id: id.to_string(),
+            path,
+            limits,
+            caps: Capabilities {
+                dirs,
+                ..Capabilities::default()
+            },
+            watch: raw.watch,
+        })
+    }
+
+    fn dirs(&self, raw: &[RawDir], key: &str) -> Result<Vec<DirGrant>, ConfigError> {
+        let mut dirs = Vec::new();
+        for (i, d) in raw.iter().enumerate() {
+            let host = self.resolve(&d.host);
+            if !host.is_dir() {
+                return Err(self.invalid(
+                    format!("{key}.dirs[{i}].host"),
+                    format!("{} is not a directory", host.display()),
+                ));
+            }
+            dirs.push(DirGrant {
+                host,
+                guest: d.guest.clone(),
+                writable: d.writable,
+            });
+        }
+        Ok(dirs)
     }
 
     fn host(&self, raw: RawHost) -> Result<HostConfig, ConfigError> {
@@ -908,21 +1114,7 @@ impl<'a> Validator<'a> {
                 .map_or(defaults.output_bytes, |kb| kb << 10),
             output_overflow: Overflow::Truncate,
         };
-        let mut dirs = Vec::new();
-        for (i, d) in raw.dirs.iter().enumerate() {
-            let host = self.resolve(&d.host);
-            if !host.is_dir() {
-                return Err(self.invalid(
-                    format!("{key}.dirs[{i}].host"),
-                    format!("{} is not a directory", host.display()),
-                ));
-            }
-            dirs.push(DirGrant {
-                host,
-                guest: d.guest.clone(),
-                writable: d.writable,
-            });
-        }
+        let dirs = self.dirs(&raw.dirs, key)?;
         let mailbox = raw.mailbox.unwrap_or(1024);
         if mailbox == 0 {
             return Err(self.invalid(

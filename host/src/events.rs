@@ -12,11 +12,17 @@
 //! - Every published event is also logged through `tracing` (target
 //!   `warden::events`), at the level [`EventKind::level`] gives it.
 //!
+//! [`EventLog`] keeps the last events (1000 by default) with sequence
+//! numbers, fed by a subscriber task, for whoever asks after the fact
+//! (`events.recent`, the dashboard's first paint).
+//!
 //! Adding an event: add a variant to [`EventKind`] (serialized with
 //! `"event": "<snake_case name>"` beside its fields), one arm in
 //! [`EventKind::level`] and one in its `Display` (the log line).
 
+use std::collections::VecDeque;
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -461,5 +467,219 @@ fn log(event: &Event) {
         Level::INFO => tracing::info!(target: "warden::events", %path, "{kind}"),
         Level::DEBUG => tracing::debug!(target: "warden::events", %path, "{kind}"),
         _ => tracing::trace!(target: "warden::events", %path, "{kind}"),
+    }
+}
+
+/// An event with its place in the [`EventLog`]: `seq` grows by one per
+/// event the log saw, and jumps over events it missed.
+#[derive(Clone, Debug, Serialize)]
+pub struct LoggedEvent {
+    /// 1 for the first event the log saw.
+    pub seq: u64,
+    /// The event, flattened beside `seq`.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Which logged events to return, newest last.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    /// Only events about this path or below it (`root/storage` matches
+    /// `root/storage/kv`).
+    pub child: Option<String>,
+    /// Only events of these kinds (`child_exited`, …); empty: all kinds.
+    pub kinds: Vec<String>,
+    /// At most this many, the newest. By default all that match.
+    pub limit: Option<usize>,
+}
+
+impl EventFilter {
+    fn matches(&self, event: &LoggedEvent) -> bool {
+        let child_ok = self.child.as_deref().is_none_or(|child| {
+            let path = event.event.path.to_string();
+            path == child
+                || path
+                    .strip_prefix(child)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        });
+        child_ok
+            && (self.kinds.is_empty() || self.kinds.iter().any(|k| k == event.event.kind.name()))
+    }
+}
+
+impl EventKind {
+    /// The snake_case name the event is serialized with (`child_exited`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::SupervisorStarted { .. } => "supervisor_started",
+            EventKind::ChildStarted { .. } => "child_started",
+            EventKind::ChildRestarted { .. } => "child_restarted",
+            EventKind::ChildIgnored => "child_ignored",
+            EventKind::ChildStartFailed { .. } => "child_start_failed",
+            EventKind::ChildExited { .. } => "child_exited",
+            EventKind::ChildShutdownTimeout { .. } => "child_shutdown_timeout",
+            EventKind::RestartScheduled { .. } => "restart_scheduled",
+            EventKind::IntensityReached { .. } => "intensity_reached",
+            EventKind::SupervisorEscalated { .. } => "supervisor_escalated",
+            EventKind::StormDetected { .. } => "storm_detected",
+            EventKind::StrategyChanged { .. } => "strategy_changed",
+            EventKind::FailureInjected { .. } => "failure_injected",
+            EventKind::ShutdownStarted { .. } => "shutdown_started",
+            EventKind::ShutdownCompleted { .. } => "shutdown_completed",
+            EventKind::ReloadStarted { .. } => "reload_started",
+            EventKind::Reloaded { .. } => "reloaded",
+            EventKind::ReloadFailed { .. } => "reload_failed",
+            EventKind::RolledBack { .. } => "rolled_back",
+            EventKind::ProcessLimitExceeded { .. } => "process_limit_exceeded",
+            EventKind::ProcessHealth { .. } => "process_health",
+        }
+    }
+}
+
+/// The last events of a bus, numbered, in a ring buffer. Cheap to clone.
+///
+/// A task subscribed to the bus appends every event; it ends once every
+/// clone of the log is dropped (at the next event) or the bus is gone.
+/// Events published before [`EventLog::start`] are not in it.
+#[derive(Clone, Debug)]
+pub struct EventLog {
+    inner: Arc<LogInner>,
+}
+
+#[derive(Debug)]
+struct LogInner {
+    capacity: usize,
+    ring: Mutex<Ring>,
+}
+
+#[derive(Debug, Default)]
+struct Ring {
+    events: VecDeque<LoggedEvent>,
+    /// The seq the next event gets.
+    next: u64,
+}
+
+impl EventLog {
+    /// The default number of events kept.
+    pub const DEFAULT_CAPACITY: usize = 1000;
+
+    /// Starts logging `bus`, keeping the last `capacity` events (at least
+    /// one). Must be called inside a tokio runtime.
+    pub fn start(bus: &EventBus, capacity: usize) -> Self {
+        let inner = Arc::new(LogInner {
+            capacity: capacity.max(1),
+            ring: Mutex::new(Ring {
+                events: VecDeque::new(),
+                next: 1,
+            }),
+        });
+        let stream = bus.subscribe();
+        tokio::spawn(feed(stream, Arc::downgrade(&inner)));
+        EventLog { inner }
+    }
+
+    /// The matching events, oldest first (the newest `limit` of them).
+    pub fn recent(&self, filter: &EventFilter) -> Vec<LoggedEvent> {
+        let ring = self
+            .inner
+            .ring
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut out: Vec<LoggedEvent> = ring
+            .events
+            .iter()
+            .rev()
+            .filter(|e| filter.matches(e))
+            .take(filter.limit.unwrap_or(usize::MAX))
+            .cloned()
+            .collect();
+        out.reverse();
+        out
+    }
+
+    /// The seq of the newest logged event (0 before the first).
+    pub fn last_seq(&self) -> u64 {
+        let ring = self
+            .inner
+            .ring
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        ring.next - 1
+    }
+}
+
+async fn feed(mut stream: EventStream, log: Weak<LogInner>) {
+    while let Some(received) = stream.recv().await {
+        let Some(log) = log.upgrade() else { return };
+        let mut ring = log.ring.lock().unwrap_or_else(PoisonError::into_inner);
+        match received {
+            Received::Event(event) => {
+                let seq = ring.next;
+                ring.next += 1;
+                if ring.events.len() == log.capacity {
+                    ring.events.pop_front();
+                }
+                ring.events.push_back(LoggedEvent { seq, event });
+            }
+            Received::Missed(n) => {
+                tracing::warn!("the event log fell behind and missed {n} events");
+                ring.next = ring.next.saturating_add(n);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_log_keeps_the_newest_events_numbered_and_filters_them() {
+        let bus = EventBus::default();
+        let log = EventLog::start(&bus, 3);
+        let started = |g| EventKind::ChildStarted { generation: g };
+        bus.emit(ChildPath::child("root".into(), "a".into()), started(1));
+        bus.emit(
+            ChildPath::child("root/storage".into(), "kv".into()),
+            started(2),
+        );
+        bus.emit(
+            ChildPath::supervisor("root/storage"),
+            EventKind::ChildIgnored,
+        );
+        bus.emit(
+            ChildPath::child("root".into(), "storage2".into()),
+            started(3),
+        );
+        for _ in 0..100 {
+            if log.last_seq() == 4 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let all = log.recent(&EventFilter::default());
+        let seqs: Vec<u64> = all.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [2, 3, 4], "the oldest event fell out of the ring");
+        let under = log.recent(&EventFilter {
+            child: Some("root/storage".into()),
+            ..EventFilter::default()
+        });
+        let paths: Vec<String> = under.iter().map(|e| e.event.path.to_string()).collect();
+        assert_eq!(
+            paths,
+            ["root/storage/kv", "root/storage"],
+            "root/storage2 is not below"
+        );
+        let kinds = log.recent(&EventFilter {
+            kinds: vec!["child_started".into()],
+            limit: Some(1),
+            ..EventFilter::default()
+        });
+        assert_eq!(kinds.len(), 1);
+        assert_eq!(kinds[0].seq, 4);
+        let json = serde_json::to_value(&kinds[0]).unwrap();
+        assert_eq!(json["seq"], 4);
+        assert_eq!(json["event"], "child_started");
+        assert_eq!(json["path"], "root/storage2");
     }
 }

@@ -39,6 +39,8 @@ impl Default for Limits {
 pub struct MemoryLimiter {
     max_bytes: usize,
     denied: bool,
+    /// Bytes of linear memory granted so far (memories only grow).
+    used_bytes: usize,
 }
 
 impl MemoryLimiter {
@@ -46,11 +48,17 @@ impl MemoryLimiter {
         Self {
             max_bytes,
             denied: false,
+            used_bytes: 0,
         }
     }
 
     pub fn max_bytes(&self) -> usize {
         self.max_bytes
+    }
+
+    /// Linear memory the instance holds, in bytes.
+    pub fn used_bytes(&self) -> usize {
+        self.used_bytes
     }
 
     /// True once a growth request was refused.
@@ -65,7 +73,7 @@ const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 impl wasmtime::ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -73,6 +81,9 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
             self.denied = true;
             return Ok(false);
         }
+        self.used_bytes = self
+            .used_bytes
+            .saturating_add(desired.saturating_sub(current));
         Ok(true)
     }
 

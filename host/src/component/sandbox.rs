@@ -223,6 +223,11 @@ impl Sandbox {
         &self.limits
     }
 
+    /// Linear memory the instance holds now, in bytes (all its memories).
+    pub fn memory_bytes(&self) -> usize {
+        self.store.data().limiter.used_bytes()
+    }
+
     /// True after a failure: every further call returns `Poisoned`.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned

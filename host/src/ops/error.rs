@@ -174,6 +174,13 @@ pub enum RegisterError {
         source: SchemaError,
     },
 
+    /// The documented example params break the operation's own schema.
+    #[error("the example params of `{op}` break its schema: {}", join(violations))]
+    InvalidExample {
+        op: String,
+        violations: Vec<Violation>,
+    },
+
     /// Another owner already has an operation of that name.
     #[error("operation `{name}` is already registered by {owner}")]
     Taken { name: String, owner: String },

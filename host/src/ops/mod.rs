@@ -18,8 +18,11 @@
 //! - [`schema`]: the JSON Schema subset and its validator;
 //! - [`registry`](Registry): operations, owners, routes, calls;
 //! - [`PluginOperations`]: a plugin as an [`OperationSource`];
-//! - [`openapi`](Registry::openapi_document): the generated document.
+//! - [`openapi`](Registry::openapi_document): the generated document;
+//! - [`builtin`]: the host's own operations (tree, children, reload, …),
+//!   registered by `Host::start`.
 
+pub mod builtin;
 mod error;
 mod openapi;
 mod plugin;

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the registry.
 //!
 //! One path per operation (its [`Route`](crate::ops::Route)), the params
-//! schema as the request body, the result schema (when the operation gives
+//! schema (and its example, when the operation has one) as the request body, the result schema (when the operation gives
 //! one) for `200`, and the shared error body for every error status. The
 //! HTTP layer adds what only it knows (servers, the bearer security scheme,
 //! `/events`, `/metrics`) by editing the returned value.
@@ -54,6 +54,10 @@ impl Registry {
                 Owner::Builtin => "builtin".to_string(),
                 Owner::Plugin(id) => format!("plugin:{id}"),
             };
+            let mut body = json!({"schema": op.params_schema().source()});
+            if let Some(example) = op.example() {
+                body["example"] = example.clone();
+            }
             let operation = json!({
                 "operationId": op.name(),
                 "summary": op.summary(),
@@ -62,7 +66,7 @@ impl Registry {
                 "requestBody": {
                     "required": false,
                     "description": "The params (an empty body means `{}`)",
-                    "content": {"application/json": {"schema": op.params_schema().source()}}
+                    "content": {"application/json": body}
                 },
                 "responses": responses,
             });

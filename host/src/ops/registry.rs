@@ -36,6 +36,7 @@ pub struct OpMeta {
     summary: String,
     params: Value,
     result: Option<Value>,
+    example: Option<Value>,
     read_only: bool,
 }
 
@@ -48,6 +49,7 @@ impl OpMeta {
             summary: summary.into(),
             params: serde_json::json!({"type": "object", "additionalProperties": false}),
             result: None,
+            example: None,
             read_only: false,
         }
     }
@@ -63,6 +65,14 @@ impl OpMeta {
     /// none (any JSON).
     pub fn result(mut self, schema: Value) -> Self {
         self.result = Some(schema);
+        self
+    }
+
+    /// Example params, shown in the OpenAPI document (the request body's
+    /// `example`). Registration refuses an example that breaks the params
+    /// schema. By default none.
+    pub fn example(mut self, params: Value) -> Self {
+        self.example = Some(params);
         self
     }
 
@@ -120,6 +130,7 @@ pub struct Operation {
     summary: String,
     params: Schema,
     result: Option<Value>,
+    example: Option<Value>,
     read_only: bool,
     owner: Owner,
     route: Route,
@@ -147,6 +158,10 @@ impl Operation {
     }
     pub fn result_schema(&self) -> Option<&Value> {
         self.result.as_ref()
+    }
+    /// Example params, when the operation documents some.
+    pub fn example(&self) -> Option<&Value> {
+        self.example.as_ref()
     }
     pub fn is_read_only(&self) -> bool {
         self.read_only
@@ -272,12 +287,22 @@ impl Registry {
                 op: meta.name.clone(),
                 source,
             })?;
+        if let Some(example) = &meta.example {
+            let violations = params.validate(example);
+            if !violations.is_empty() {
+                return Err(RegisterError::InvalidExample {
+                    op: meta.name,
+                    violations,
+                });
+            }
+        }
         let op = Operation {
             route: Route::for_operation(&meta.name),
             name: meta.name,
             summary: meta.summary,
             params,
             result: meta.result,
+            example: meta.example,
             read_only: meta.read_only,
             owner: Owner::Builtin,
             exec: Exec::Builtin(Arc::new(handler)),
@@ -348,6 +373,7 @@ impl Registry {
                 summary,
                 params,
                 result: None,
+                example: None,
                 read_only: false,
                 owner: owner.clone(),
                 exec: Exec::Plugin {
@@ -430,6 +456,42 @@ fn check_name(name: &str) -> Result<(), RegisterError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_example_must_satisfy_the_params_schema() {
+        let registry = Registry::new();
+        let meta = |example| {
+            OpMeta::new("child.info", "info")
+                .params(serde_json::json!({
+                    "type": "object",
+                    "properties": {"path": {"type": "string"}},
+                    "required": ["path"],
+                    "additionalProperties": false
+                }))
+                .example(example)
+        };
+        let handler =
+            |params| -> BoxFuture<Result<Value, OpError>> { Box::pin(async { Ok(params) }) };
+        let err = registry
+            .register_builtin(meta(serde_json::json!({"path": 1, "x": 2})), handler)
+            .unwrap_err();
+        match &err {
+            RegisterError::InvalidExample { op, violations } => {
+                assert_eq!(op, "child.info");
+                let paths: Vec<&str> = violations.iter().map(|v| v.path.as_str()).collect();
+                assert_eq!(paths, ["/path", "/x"]);
+            }
+            other => panic!("expected InvalidExample, got {other:?}"),
+        }
+        assert!(registry.get("child.info").is_err(), "nothing registered");
+        registry
+            .register_builtin(meta(serde_json::json!({"path": "root/a"})), handler)
+            .unwrap();
+        assert_eq!(
+            registry.get("child.info").unwrap().example(),
+            Some(&serde_json::json!({"path": "root/a"}))
+        );
+    }
 
     #[test]
     fn names_and_routes() {

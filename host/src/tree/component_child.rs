@@ -24,6 +24,7 @@
 //! the child back to the previous version with the snapshot taken at the
 //! swap instead of ending the incarnation.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -198,18 +199,30 @@ impl ChildStart for ComponentChildStart {
             let (tx, rx) = mpsc::channel(capacity);
             let (control, control_rx) = watch::channel(Control::Run);
             let kill = instance.sandbox().kill_switch();
+            let memory = Arc::new(AtomicU64::new(instance.sandbox().memory_bytes() as u64));
+            let child = ComponentChild {
+                control,
+                kill,
+                mailbox: tx.downgrade(),
+                memory: memory.clone(),
+                slot: kit.slot.clone(),
+                limits: kit.limits.clone(),
+            };
             router.register(&path, ctx.generation, tx);
             tokio::spawn(serve(
                 instance,
                 kit,
                 rx,
-                control_rx,
+                Watched {
+                    control: control_rx,
+                    memory,
+                },
                 ctx.exits,
                 router,
                 path,
                 ctx.generation,
             ));
-            Ok(Started::Running(Box::new(ComponentChild { control, kill })))
+            Ok(Started::Running(Box::new(child)))
         })
     }
 }
@@ -231,10 +244,24 @@ fn start_instance(
     }
 }
 
-/// The supervisor's grip on one incarnation.
+/// The supervisor's grip on one incarnation, and what it can tell about
+/// it without asking the guest.
 struct ComponentChild {
     control: watch::Sender<Control>,
     kill: KillSwitch,
+    /// Weak, so it never keeps the mailbox open on its own.
+    mailbox: mpsc::WeakSender<Envelope>,
+    /// Linear memory of the live instance, updated after each envelope.
+    memory: Arc<AtomicU64>,
+    slot: ProgramSlot,
+    limits: Limits,
+}
+
+/// What the serve loop reports back beside its exit: the control it
+/// obeys and the memory gauge it keeps current.
+struct Watched {
+    control: watch::Receiver<Control>,
+    memory: Arc<AtomicU64>,
 }
 
 impl RunningChild for ComponentChild {
@@ -268,7 +295,28 @@ impl RunningChild for ComponentChild {
     }
 
     fn info(&self) -> serde_json::Value {
-        serde_json::json!({ "kind": "component" })
+        let (depth, capacity) = match self.mailbox.upgrade() {
+            Some(tx) => (tx.max_capacity() - tx.capacity(), tx.max_capacity()),
+            None => (0, 0),
+        };
+        let hash = self
+            .slot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .hash()
+            .to_string();
+        serde_json::json!({
+            "kind": "component",
+            "limits": {
+                "memory_bytes": self.limits.memory_bytes,
+                "fuel": self.limits.fuel,
+                "timeout_ms": self.limits.timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+                "output_bytes": self.limits.output_bytes,
+            },
+            "memory_bytes": self.memory.load(Ordering::Relaxed),
+            "mailbox": {"depth": depth, "capacity": capacity},
+            "hash": hash,
+        })
     }
 }
 
@@ -281,12 +329,19 @@ async fn serve(
     instance: ActorInstance,
     kit: Kit,
     mut rx: mpsc::Receiver<Envelope>,
-    mut control: watch::Receiver<Control>,
+    watched: Watched,
     exits: ExitSender,
     router: Router,
     path: String,
     generation: u64,
 ) {
+    let Watched {
+        mut control,
+        memory,
+    } = watched;
+    let gauge = |actor: &ActorInstance| {
+        memory.store(actor.sandbox().memory_bytes() as u64, Ordering::Relaxed);
+    };
     let mut instance = Some(instance);
     let kit = Arc::new(kit);
     let mut probation: Option<Probation> = None;
@@ -335,6 +390,7 @@ async fn serve(
                 let kit = kit.clone();
                 match tokio::task::spawn_blocking(move || swap(actor, request, &kit)).await {
                     Ok(Swapped::Serving(actor, new_probation)) => {
+                        gauge(&actor);
                         instance = Some(*actor);
                         if let Some(p) = new_probation {
                             probation = Some(p);
@@ -370,6 +426,7 @@ async fn serve(
                 );
             }
         };
+        gauge(&actor);
         instance = Some(actor);
         if let Err(err) = &outcome
             && let Some(p) = probation.take_if(|p| Instant::now() < p.until)

@@ -6,21 +6,26 @@
 //! every component first, so a bad file stops the start before anything
 //! runs), [`component_child`] adapts actor instances to the supervisor's
 //! child traits, [`process_child`] does the same for native worker
-//! processes (recorded in the [`Registry`], watched by one monitor), and
-//! [`Router`] delivers messages to children by path.
+//! processes (recorded in the [`Registry`], watched by one monitor),
+//! [`Router`] delivers messages to children by path, and
+//! [`OperationPlugins`] keeps the `[operations.ID]` plugins registered in
+//! the host's operation registry (built-ins are registered here too, from
+//! [`crate::ops::builtin`]).
 
 mod build;
 pub mod component_child;
+mod op_plugins;
 pub mod process_child;
 mod router;
 
 use crate::component::{ComponentError, PoolingConfig, Runtime, RuntimeConfig};
 use crate::config::Config;
-use crate::events::EventBus;
+use crate::events::{EventBus, EventLog};
 use crate::reload::{ReloadError, ReloadOutcome, Reloader, Versions, Watcher};
 use crate::supervisor::{StartError, SupervisorExit, SupervisorHandle, start_root};
 
 pub use build::{ProgramEntry, ProgramTable};
+pub use op_plugins::{OperationPlugins, PluginLoadError};
 pub use router::{Router, SendError};
 
 use crate::process::{Monitor, MonitorConfig};
@@ -51,6 +56,18 @@ pub enum HostError {
     /// The files of `watch = true` children cannot be watched.
     #[error("cannot watch component files: {0}")]
     Watch(#[from] notify::Error),
+    /// An `[operations.ID]` plugin cannot be loaded or registered.
+    #[error("{}: operations.{id}: {source}", file.display())]
+    OperationPlugin {
+        file: std::path::PathBuf,
+        id: String,
+        #[source]
+        source: Box<PluginLoadError>,
+    },
+    /// A built-in operation could not be registered (a bug, not a config
+    /// problem).
+    #[error("cannot register the built-in operations: {0}")]
+    Builtins(#[from] crate::ops::RegisterError),
 }
 
 /// A running host.
@@ -70,12 +87,23 @@ pub struct Host {
     pub orphans: OrphanReport,
     /// Hot reload of component children, and their version histories.
     pub reloader: Reloader,
+    /// Every operation the host offers (built-ins and plugin operations);
+    /// the HTTP API, `warden ctl` and the dashboard call through it.
+    pub operations: crate::ops::Registry,
+    /// The `[operations.ID]` plugins behind the plugin operations.
+    pub plugins: OperationPlugins,
+    /// The last events, numbered (`events.recent`).
+    pub event_log: EventLog,
     /// Watches the files of `watch = true` children while the host runs.
     _watcher: Option<Watcher>,
+    /// Watches the files of `watch = true` operation plugins.
+    _plugin_watcher: Option<Watcher>,
 }
 
 impl Host {
-    /// Compiles every component, then starts the trees in file order.
+    /// Compiles every component and registers every operation plugin (the
+    /// first failure stops the start before any tree runs), then starts
+    /// the trees in file order and registers the built-in operations.
     pub async fn start(config: &Config, events: EventBus) -> Result<Host, HostError> {
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(config.host.state_dir.join("cache")),
@@ -87,6 +115,21 @@ impl Host {
             ..RuntimeConfig::default()
         })
         .map_err(HostError::Runtime)?;
+        let event_log = EventLog::start(&events, EventLog::DEFAULT_CAPACITY);
+        let operations = crate::ops::Registry::new();
+        let plugins =
+            OperationPlugins::new(runtime.clone(), operations.clone(), &config.operations);
+        for id in plugins.ids() {
+            let names = plugins
+                .reload(&id)
+                .await
+                .map_err(|source| HostError::OperationPlugin {
+                    file: config.file.clone(),
+                    id: id.clone(),
+                    source: Box::new(source),
+                })?;
+            tracing::info!(plugin = %id, operations = ?names, "operation plugin registered");
+        }
         let router = Router::default();
         let programs = ProgramTable::default();
         let (registry, orphans, processes) = start_processes(config).await?;
@@ -98,8 +141,22 @@ impl Host {
             programs.clone(),
             events.clone(),
         );
-        let watcher =
-            crate::reload::watch_children(&reloader, &programs, Watcher::DEFAULT_DEBOUNCE)?;
+        reloader.set_probation(config.reload.probation);
+        let watcher = crate::reload::watch_children(&reloader, &programs, config.reload.debounce)?;
+        crate::ops::builtin::register(
+            &operations,
+            &crate::ops::builtin::Context {
+                root: root.clone(),
+                router: router.clone(),
+                programs: programs.clone(),
+                reloader: reloader.clone(),
+                workers: registry.clone(),
+                runtime: runtime.clone(),
+                log: event_log.clone(),
+                plugins: plugins.clone(),
+            },
+        )?;
+        let plugin_watcher = plugins.watch(config.reload.debounce)?;
         Ok(Host {
             runtime,
             router,
@@ -109,7 +166,11 @@ impl Host {
             registry,
             orphans,
             reloader,
+            operations,
+            plugins,
+            event_log,
             _watcher: watcher,
+            _plugin_watcher: plugin_watcher,
         })
     }
 

@@ -1,0 +1,305 @@
+//! The built-in operations: what an operator can do to a running host,
+//! registered by [`register`] from `Host::start`.
+//!
+//! One module per area, each a list of `OpMeta` (params schema, result
+//! schema, example, read-only flag) beside its handler:
+//!
+//! | module | operations |
+//! |---|---|
+//! | [`supervisors`] | `supervisors.list`, `tree`, `supervisor.strategy`, `health` |
+//! | [`children`] | `child.info`, `child.start`, `child.terminate`, `child.restart`, `child.delete`, `child.kill`, `child.fault`, `child.send`, `child.snapshot`, `child.restore` |
+//! | [`reload`] | `child.reload`, `child.rollback`, `child.versions`, `plugin.reload` |
+//! | [`processes`] | `ps` |
+//! | [`components`] | `component.call`, `grade` |
+//! | [`events`] | `events.recent` |
+//!
+//! This module owns the [`Context`] handlers share and the one mapping
+//! from the host's typed errors (supervisor [`AdminError`], router
+//! [`SendError`], [`ReloadError`], …) to [`OpError`] statuses: something
+//! the params name that does not exist is 404, a request the current state
+//! refuses is 409, a guest or host failure is 500. Handlers get params the
+//! schema already accepted; a value the schema cannot express (bad base64)
+//! is still reported as a 400 violation, never a panic.
+
+mod children;
+mod components;
+mod events;
+mod processes;
+mod reload;
+mod supervisors;
+
+use std::future::Future;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::component::Runtime;
+use crate::events::EventLog;
+use crate::ops::{OpError, OpMeta, RegisterError, Registry, Violation};
+use crate::reload::{ReloadError, Reloader};
+use crate::supervisor::{AdminError, ChildId, SupervisorHandle};
+use crate::tree::{OperationPlugins, PluginLoadError, ProgramTable, Router, SendError};
+
+/// What the built-in handlers reach. Cheap to clone (handles and `Arc`s).
+#[derive(Clone)]
+pub struct Context {
+    pub root: SupervisorHandle,
+    pub router: Router,
+    pub programs: ProgramTable,
+    pub reloader: Reloader,
+    /// The worker registry (`ps`).
+    pub workers: crate::registry::Registry,
+    pub runtime: Runtime,
+    pub log: EventLog,
+    pub plugins: OperationPlugins,
+}
+
+/// Registers every built-in operation in `registry`.
+pub fn register(registry: &Registry, ctx: &Context) -> Result<(), RegisterError> {
+    supervisors::register(registry, ctx)?;
+    children::register(registry, ctx)?;
+    reload::register(registry, ctx)?;
+    processes::register(registry, ctx)?;
+    components::register(registry, ctx)?;
+    events::register(registry, ctx)?;
+    Ok(())
+}
+
+/// The names a plugin id may not take: built-ins live under them.
+pub const RESERVED_PREFIXES: &[&str] = &[
+    "child",
+    "component",
+    "events",
+    "plugin",
+    "supervisor",
+    "supervisors",
+];
+
+/// Registers one built-in whose handler gets the context and the params.
+fn add<F, Fut>(registry: &Registry, ctx: &Context, meta: OpMeta, f: F) -> Result<(), RegisterError>
+where
+    F: Fn(Context, Value) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, OpError>> + Send + 'static,
+{
+    let ctx = ctx.clone();
+    registry.register_builtin(meta, move |params| Box::pin(f(ctx.clone(), params)))
+}
+
+/// The params as `T` (already schema-checked; a mismatch is still a 400).
+fn parse<T: DeserializeOwned>(op: &str, params: Value) -> Result<T, OpError> {
+    serde_json::from_value(params).map_err(|err| invalid(op, "", err.to_string(), "params"))
+}
+
+/// A single-violation 400.
+fn invalid(op: &str, path: &str, expected: impl Into<String>, found: impl Into<String>) -> OpError {
+    OpError::InvalidParams {
+        op: op.to_string(),
+        violations: vec![Violation {
+            path: path.to_string(),
+            expected: expected.into(),
+            found: found.into(),
+        }],
+    }
+}
+
+fn to_json<T: serde::Serialize>(op: &str, value: &T) -> Result<Value, OpError> {
+    serde_json::to_value(value).map_err(|err| OpError::Failed {
+        op: op.to_string(),
+        message: format!("cannot serialise the result: {err}"),
+    })
+}
+
+fn failed(op: &str, message: impl std::fmt::Display) -> OpError {
+    OpError::Failed {
+        op: op.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// A supervisor admin error as the status it deserves.
+fn admin_error(op: &str, err: AdminError) -> OpError {
+    match err {
+        AdminError::NotFound { id } => OpError::NotFound {
+            what: format!("child `{id}`"),
+        },
+        AdminError::InvalidPath { path, reason } => OpError::NotFound {
+            what: format!("`{path}` ({reason})"),
+        },
+        AdminError::NotASupervisor { id } => OpError::NotFound {
+            what: format!("supervisor `{id}` (it is a worker)"),
+        },
+        AdminError::AlreadyStarted { .. }
+        | AdminError::AlreadyPresent { .. }
+        | AdminError::Running { .. }
+        | AdminError::Restarting { .. }
+        | AdminError::NotRunning { .. }
+        | AdminError::SimpleOneForOne { .. }
+        | AdminError::NotSimpleOneForOne { .. }
+        | AdminError::StrategyChange { .. }
+        | AdminError::SupervisorGone { .. }
+        | AdminError::Inject { .. } => OpError::Conflict {
+            message: err.to_string(),
+        },
+        AdminError::InvalidSpec(_) | AdminError::StartFailed { .. } => failed(op, err),
+    }
+}
+
+/// A router error, for the component child at `path`.
+fn send_error(op: &str, ctx: &Context, path: &str, err: SendError) -> OpError {
+    match err {
+        SendError::NotRunning { .. } if ctx.programs.get(path).is_none() => OpError::NotFound {
+            what: format!("component child `{path}`"),
+        },
+        SendError::NotRunning { .. } | SendError::MailboxFull { .. } => OpError::Conflict {
+            message: err.to_string(),
+        },
+        SendError::Stopped { .. } | SendError::Refused { .. } | SendError::Failed { .. } => {
+            failed(op, err)
+        }
+    }
+}
+
+fn reload_error(op: &str, err: ReloadError) -> OpError {
+    match err {
+        ReloadError::UnknownChild(path) => OpError::NotFound {
+            what: format!("component child `{path}`"),
+        },
+        ReloadError::NoSuchVersion { .. } => OpError::NotFound {
+            what: err.to_string(),
+        },
+        ReloadError::NotRunning(_) | ReloadError::NothingToRollBackTo(_) => OpError::Conflict {
+            message: err.to_string(),
+        },
+        ReloadError::RollbackFailed { .. } => failed(op, err),
+    }
+}
+
+fn plugin_error(op: &str, err: PluginLoadError) -> OpError {
+    match err {
+        PluginLoadError::Unknown { .. } => OpError::NotFound {
+            what: err.to_string(),
+        },
+        other => failed(op, other),
+    }
+}
+
+/// The supervisor handle and id of the child at `path`, checked to exist.
+async fn locate(
+    op: &str,
+    ctx: &Context,
+    path: &str,
+) -> Result<(SupervisorHandle, crate::supervisor::ChildInfo), OpError> {
+    let (parent, id) = ctx
+        .root
+        .child_at(path)
+        .await
+        .map_err(|e| admin_error(op, e))?;
+    let children = parent
+        .which_children()
+        .await
+        .map_err(|e| admin_error(op, e))?;
+    let info = children
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| OpError::NotFound {
+            what: format!("child `{path}`"),
+        })?;
+    Ok((parent, info))
+}
+
+/// Only the id, for admin calls that report a missing child themselves.
+async fn child_id(
+    op: &str,
+    ctx: &Context,
+    path: &str,
+) -> Result<(SupervisorHandle, ChildId), OpError> {
+    ctx.root
+        .child_at(path)
+        .await
+        .map_err(|e| admin_error(op, e))
+}
+
+/// JSON Schema of `{path}` params.
+fn path_params(description: &str) -> Value {
+    serde_json::json!({
+        "type": "object",
+        "properties": {"path": {"type": "string", "minLength": 1, "description": description}},
+        "required": ["path"],
+        "additionalProperties": false
+    })
+}
+
+/// JSON Schema of an empty object result.
+fn empty_result() -> Value {
+    serde_json::json!({"type": "object", "additionalProperties": false})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reload::Stage;
+
+    #[test]
+    fn errors_map_to_the_status_they_deserve() {
+        let not_found = admin_error("x", AdminError::NotFound { id: "c".into() });
+        assert_eq!(not_found.status_code(), 404);
+        let path = admin_error(
+            "x",
+            AdminError::InvalidPath {
+                path: "elsewhere/c".into(),
+                reason: "not under this supervisor",
+            },
+        );
+        assert_eq!(path.status_code(), 404);
+        let running = admin_error("x", AdminError::AlreadyStarted { id: "c".into() });
+        assert_eq!((running.status_code(), running.kind()), (409, "conflict"));
+        let start = admin_error(
+            "x",
+            AdminError::StartFailed {
+                id: "c".into(),
+                source: crate::supervisor::StartError::failed("boom"),
+            },
+        );
+        assert_eq!(start.status_code(), 500);
+        assert!(start.to_string().contains("boom"), "{start}");
+        assert_eq!(
+            reload_error("x", ReloadError::UnknownChild("root/x".into())).status_code(),
+            404
+        );
+        assert_eq!(
+            reload_error("x", ReloadError::NothingToRollBackTo("root/x".into())).status_code(),
+            409
+        );
+        assert_eq!(
+            reload_error(
+                "x",
+                ReloadError::RollbackFailed {
+                    path: "root/x".into(),
+                    stage: Stage::Restore,
+                    reason: "no".into()
+                }
+            )
+            .status_code(),
+            500
+        );
+        let e = plugin_error(
+            "plugin.reload",
+            PluginLoadError::Unknown {
+                id: "nope".into(),
+                known: "wc".into(),
+            },
+        );
+        assert_eq!(e.status_code(), 404);
+    }
+
+    #[test]
+    fn a_params_mismatch_is_a_400_not_a_panic() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code, reason = "only deserialised")]
+        struct P {
+            path: String,
+        }
+        let err = parse::<P>("child.info", serde_json::json!({"path": 3})).unwrap_err();
+        assert_eq!(err.status_code(), 400);
+    }
+}

@@ -1,0 +1,196 @@
+//! Code versions: `child.reload`, `child.rollback`, `child.versions` for
+//! component children (through the [`Reloader`](crate::reload::Reloader)),
+//! and `plugin.reload` for operation plugins (through
+//! [`OperationPlugins`](crate::tree::OperationPlugins)).
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Context, add, failed, parse, path_params, plugin_error, reload_error};
+use crate::ops::{OpError, OpMeta, RegisterError, Registry};
+use crate::reload::ReloadOutcome;
+
+const CHILD_PATH: &str = "A component child's full path (`root/counter`)";
+
+pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), RegisterError> {
+    add(
+        registry,
+        ctx,
+        OpMeta::new(
+            "child.reload",
+            "Hot-reloads a component child from its file, state and mailbox kept; \
+             a failed reload leaves the old version serving (500 naming the stage)",
+        )
+        .params(json!({
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "minLength": 1, "description": CHILD_PATH},
+                "force": {"type": "boolean", "description": "Swap even when the file holds the running code (default false)"}
+            },
+            "required": ["path"],
+            "additionalProperties": false
+        }))
+        .example(json!({"path": "root/counter"}))
+        .result(json!({
+            "type": "object",
+            "required": ["outcome", "version"],
+            "properties": {
+                "outcome": {"enum": ["unchanged", "reloaded"]},
+                "version": {"type": "integer"},
+                "hash": {"type": "string"},
+                "origin": {"type": "string", "description": "Where the machine code came from (compiled, cache)"},
+                "duration_ms": {"type": "number"}
+            }
+        })),
+        |ctx, params| async move { reload(&ctx, params).await },
+    )?;
+    add(
+        registry,
+        ctx,
+        OpMeta::new(
+            "child.rollback",
+            "Returns a component child to an earlier version (by default the previous one), state carried over",
+        )
+        .params(json!({
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "minLength": 1, "description": CHILD_PATH},
+                "version": {"type": "integer", "minimum": 1, "description": "The version to return to"}
+            },
+            "required": ["path"],
+            "additionalProperties": false
+        }))
+        .example(json!({"path": "root/counter", "version": 1}))
+        .result(json!({
+            "type": "object",
+            "required": ["version"],
+            "properties": {"version": {"type": "integer", "description": "The version it runs now"}}
+        })),
+        |ctx, params| async move {
+            const OP: &str = "child.rollback";
+            #[derive(Deserialize)]
+            struct P {
+                path: String,
+                version: Option<u64>,
+            }
+            let p: P = parse(OP, params)?;
+            let version = ctx
+                .reloader
+                .rollback(&p.path, p.version)
+                .await
+                .map_err(|e| reload_error(OP, e))?;
+            Ok(json!({"version": version}))
+        },
+    )?;
+    add(
+        registry,
+        ctx,
+        OpMeta::new(
+            "child.versions",
+            "A component child's version history: hash, source, time, outcome and duration of each",
+        )
+        .read_only(true)
+        .params(path_params(CHILD_PATH))
+        .example(json!({"path": "root/counter"}))
+        .result(json!({
+            "type": "object",
+            "required": ["current", "records"],
+            "properties": {
+                "current": {"type": "integer"},
+                "records": {"type": "array", "items": {"type": "object"}}
+            }
+        })),
+        |ctx, params| async move {
+            const OP: &str = "child.versions";
+            #[derive(Deserialize)]
+            struct P {
+                path: String,
+            }
+            let p: P = parse(OP, params)?;
+            let versions = ctx
+                .reloader
+                .versions(&p.path)
+                .map_err(|e| reload_error(OP, e))?;
+            super::to_json(OP, &versions)
+        },
+    )?;
+    add(
+        registry,
+        ctx,
+        OpMeta::new(
+            "plugin.reload",
+            "Reads an operation plugin's file again and re-registers its operations (new schemas apply from the next call)",
+        )
+        .params(json!({
+            "type": "object",
+            "properties": {"id": {"type": "string", "minLength": 1, "description": "The plugin's id ([operations.ID] in the config)"}},
+            "required": ["id"],
+            "additionalProperties": false
+        }))
+        .example(json!({"id": "wordcount"}))
+        .result(json!({
+            "type": "object",
+            "required": ["operations"],
+            "properties": {"operations": {"type": "array", "items": {"type": "string"}}}
+        })),
+        |ctx, params| async move {
+            const OP: &str = "plugin.reload";
+            #[derive(Deserialize)]
+            struct P {
+                id: String,
+            }
+            let p: P = parse(OP, params)?;
+            let names = ctx
+                .plugins
+                .reload(&p.id)
+                .await
+                .map_err(|e| plugin_error(OP, e))?;
+            tracing::info!(plugin = %p.id, operations = ?names, "operation plugin reloaded by request");
+            Ok(json!({"operations": names}))
+        },
+    )?;
+    Ok(())
+}
+
+async fn reload(ctx: &Context, params: Value) -> Result<Value, OpError> {
+    const OP: &str = "child.reload";
+    #[derive(Deserialize)]
+    struct P {
+        path: String,
+        #[serde(default)]
+        force: bool,
+    }
+    let p: P = parse(OP, params)?;
+    let outcome = ctx
+        .reloader
+        .reload(&p.path, p.force)
+        .await
+        .map_err(|e| reload_error(OP, e))?;
+    match outcome {
+        ReloadOutcome::Unchanged { version } => {
+            Ok(json!({"outcome": "unchanged", "version": version}))
+        }
+        ReloadOutcome::Reloaded {
+            version,
+            hash,
+            origin,
+            duration,
+        } => Ok(json!({
+            "outcome": "reloaded",
+            "version": version,
+            "hash": hash,
+            "origin": origin,
+            "duration_ms": duration.as_secs_f64() * 1000.0,
+        })),
+        ReloadOutcome::Failed {
+            version,
+            stage,
+            reason,
+        } => Err(failed(
+            OP,
+            format!(
+                "reload to version {version} failed at {stage}: {reason}; the old version keeps serving"
+            ),
+        )),
+    }
+}

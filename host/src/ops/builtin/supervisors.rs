@@ -1,0 +1,338 @@
+//! Supervisors as a whole: `supervisors.list`, `tree`,
+//! `supervisor.strategy`, `health`.
+//!
+//! The tree is walked through the supervisors' own admin API
+//! (`which_children`, `child_supervisor`, `health_report`), one message
+//! per supervisor; nothing here reaches into a child.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Context, add, admin_error, parse};
+use crate::ops::{BoxFuture, OpError, OpMeta, RegisterError, Registry};
+use crate::supervisor::{ChildInfo, ChildKind, Strategy, StrategyChangeOptions, SupervisorHandle};
+
+const STRATEGIES: [&str; 4] = [
+    "one_for_one",
+    "one_for_all",
+    "rest_for_one",
+    "simple_one_for_one",
+];
+
+pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), RegisterError> {
+    add(
+        registry,
+        ctx,
+        OpMeta::new(
+            "supervisors.list",
+            "Lists every supervisor with its strategy, restart intensity and child counts",
+        )
+        .read_only(true)
+        .example(json!({}))
+        .result(json!({"type": "array", "items": supervisor_row_schema()})),
+        |ctx, _| async move { list(&ctx).await },
+    )?;
+    add(
+        registry,
+        ctx,
+        OpMeta::new(
+            "tree",
+            "The whole supervision tree: every supervisor and child with its state, restarts and details",
+        )
+        .read_only(true)
+        .example(json!({}))
+        .result(tree_schema()),
+        |ctx, _| async move { subtree(ctx.clone(), ctx.root.clone()).await },
+    )?;
+    add(
+        registry,
+        ctx,
+        OpMeta::new(
+            "supervisor.strategy",
+            "Changes a supervisor's restart strategy (or reports what would change, with dry_run); \
+             the change is rolled back when the tree does not settle",
+        )
+        .params(json!({
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "minLength": 1, "description": "The supervisor's path (`root`, `root/storage`)"},
+                "strategy": {"enum": STRATEGIES},
+                "dry_run": {"type": "boolean", "description": "Only report which children's coupling changes (default false)"},
+                "settle_ms": {"type": "integer", "minimum": 0, "maximum": 60000,
+                              "description": "How long the tree must stay free of restarts (default 5000)"}
+            },
+            "required": ["path", "strategy"],
+            "additionalProperties": false
+        }))
+        .example(json!({"path": "root", "strategy": "one_for_all", "dry_run": true}))
+        .result(json!({
+            "type": "object",
+            "required": ["supervisor", "from", "to", "dry_run", "changes", "outcome"],
+            "properties": {
+                "supervisor": {"type": "string"},
+                "from": {"enum": STRATEGIES},
+                "to": {"enum": STRATEGIES},
+                "dry_run": {"type": "boolean"},
+                "changes": {"type": "array", "items": {
+                    "type": "object",
+                    "properties": {
+                        "child": {"type": "string"},
+                        "before": {"type": "array", "items": {"type": "string"}},
+                        "after": {"type": "array", "items": {"type": "string"}}
+                    }
+                }},
+                "outcome": {"type": "object", "properties": {"outcome": {"enum": ["dry_run", "applied", "rolled_back"]}}}
+            }
+        })),
+        |ctx, params| async move { strategy(&ctx, params).await },
+    )?;
+    add(
+        registry,
+        ctx,
+        OpMeta::new(
+            "health",
+            "Health reports (restart rates, child states, recommendations) of one supervisor, or of all",
+        )
+        .read_only(true)
+        .params(json!({
+            "type": "object",
+            "properties": {"path": {"type": "string", "minLength": 1, "description": "A supervisor's path; all supervisors when left out"}},
+            "additionalProperties": false
+        }))
+        .example(json!({"path": "root"}))
+        .result(json!({"type": "array", "items": health_schema()})),
+        |ctx, params| async move { health(&ctx, params).await },
+    )?;
+    Ok(())
+}
+
+/// Every running supervisor, the root first, then breadth-first.
+async fn all_supervisors(ctx: &Context) -> Result<Vec<SupervisorHandle>, OpError> {
+    let mut out = vec![ctx.root.clone()];
+    let mut i = 0;
+    while let Some(sup) = out.get(i).cloned() {
+        i += 1;
+        let children = sup
+            .which_children()
+            .await
+            .map_err(|e| admin_error("supervisors.list", e))?;
+        for child in children {
+            if child.kind == ChildKind::Supervisor && child.generation.is_some() {
+                // A nested supervisor stopping between the two calls is
+                // simply not listed.
+                if let Ok(nested) = sup.child_supervisor(child.id.clone()).await {
+                    out.push(nested);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn list(ctx: &Context) -> Result<Value, OpError> {
+    let mut rows = Vec::new();
+    for sup in all_supervisors(ctx).await? {
+        let report = sup
+            .health_report()
+            .await
+            .map_err(|e| admin_error("supervisors.list", e))?;
+        rows.push(json!({
+            "path": sup.path(),
+            "strategy": report.strategy,
+            "intensity": report.intensity,
+            "period_ms": report.period_ms,
+            "children": report.counts.specs,
+            "active": report.counts.active,
+        }));
+    }
+    Ok(Value::Array(rows))
+}
+
+/// What a child is: `supervisor`, `component` or `process`.
+pub(super) fn child_type(ctx: &Context, path: &str, info: &ChildInfo) -> &'static str {
+    if info.kind == ChildKind::Supervisor {
+        "supervisor"
+    } else if ctx.programs.get(path).is_some() {
+        "component"
+    } else {
+        "process"
+    }
+}
+
+/// One child as `tree` and `child.info` show it.
+pub(super) fn child_json(ctx: &Context, path: &str, info: &ChildInfo) -> Value {
+    json!({
+        "id": info.id,
+        "path": path,
+        "type": child_type(ctx, path, info),
+        "status": info.status,
+        "generation": info.generation,
+        "restarts": info.restarts,
+        "restart": info.restart,
+        "last_exit": info.last_exit,
+        "info": info.info,
+    })
+}
+
+fn subtree(ctx: Context, sup: SupervisorHandle) -> BoxFuture<Result<Value, OpError>> {
+    Box::pin(async move {
+        let report = sup
+            .health_report()
+            .await
+            .map_err(|e| admin_error("tree", e))?;
+        let children = sup
+            .which_children()
+            .await
+            .map_err(|e| admin_error("tree", e))?;
+        let mut nodes = Vec::with_capacity(children.len());
+        for child in children {
+            let path = format!("{}/{}", sup.path(), child.id);
+            let mut node = child_json(&ctx, &path, &child);
+            if child.kind == ChildKind::Supervisor {
+                let nested = match sup.child_supervisor(child.id.clone()).await {
+                    Ok(nested) => subtree(ctx.clone(), nested).await?,
+                    Err(_) => json!({"strategy": null, "children": []}),
+                };
+                node["strategy"] = nested["strategy"].clone();
+                node["children"] = nested["children"].clone();
+            }
+            nodes.push(node);
+        }
+        Ok(json!({
+            "path": sup.path(),
+            "strategy": report.strategy,
+            "children": nodes,
+        }))
+    })
+}
+
+#[derive(Deserialize)]
+struct StrategyParams {
+    path: String,
+    strategy: Strategy,
+    #[serde(default)]
+    dry_run: bool,
+    settle_ms: Option<u64>,
+}
+
+async fn strategy(ctx: &Context, params: Value) -> Result<Value, OpError> {
+    const OP: &str = "supervisor.strategy";
+    let p: StrategyParams = parse(OP, params)?;
+    let sup = ctx
+        .root
+        .supervisor_at(&p.path)
+        .await
+        .map_err(|e| admin_error(OP, e))?;
+    let mut options = StrategyChangeOptions {
+        dry_run: p.dry_run,
+        ..StrategyChangeOptions::default()
+    };
+    if let Some(ms) = p.settle_ms {
+        options.settle = Duration::from_millis(ms);
+    }
+    let report = sup
+        .change_strategy(p.strategy, options)
+        .await
+        .map_err(|e| admin_error(OP, e))?;
+    super::to_json(OP, &report)
+}
+
+#[derive(Deserialize)]
+struct HealthParams {
+    path: Option<String>,
+}
+
+async fn health(ctx: &Context, params: Value) -> Result<Value, OpError> {
+    const OP: &str = "health";
+    let p: HealthParams = parse(OP, params)?;
+    let sups = match p.path {
+        Some(path) => vec![
+            ctx.root
+                .supervisor_at(&path)
+                .await
+                .map_err(|e| admin_error(OP, e))?,
+        ],
+        None => all_supervisors(ctx).await?,
+    };
+    let mut reports = Vec::with_capacity(sups.len());
+    for sup in sups {
+        reports.push(sup.health_report().await.map_err(|e| admin_error(OP, e))?);
+    }
+    super::to_json(OP, &reports)
+}
+
+fn supervisor_row_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["path", "strategy", "intensity", "period_ms", "children", "active"],
+        "properties": {
+            "path": {"type": "string"},
+            "strategy": {"enum": STRATEGIES},
+            "intensity": {"type": "integer"},
+            "period_ms": {"type": "integer"},
+            "children": {"type": "integer", "description": "Child specs, running or not"},
+            "active": {"type": "integer", "description": "Live incarnations"}
+        }
+    })
+}
+
+/// A child node of `tree` (and the core of `child.info`).
+pub(super) fn child_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["id", "path", "type", "status", "generation", "restarts", "restart", "last_exit", "info"],
+        "properties": {
+            "id": {"type": "string"},
+            "path": {"type": "string"},
+            "type": {"enum": ["component", "process", "supervisor"]},
+            "status": {"enum": ["running", "restarting", "stopped"]},
+            "generation": {"type": ["integer", "null"]},
+            "restarts": {"type": "integer"},
+            "restart": {"enum": ["permanent", "transient", "temporary"]},
+            "last_exit": {
+                "type": ["object", "null"],
+                "properties": {"reason": {"enum": ["normal", "shutdown", "abnormal"]}}
+            },
+            "info": {"description": "Kind-specific details of the live incarnation: limits, memory, mailbox and code hash of a component; pid, stats and health of a process"},
+            "strategy": {"enum": STRATEGIES, "description": "Supervisors only"},
+            "children": {"type": "array", "description": "Supervisors only: its children, same shape"}
+        }
+    })
+}
+
+fn tree_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["path", "strategy", "children"],
+        "properties": {
+            "path": {"type": "string"},
+            "strategy": {"enum": STRATEGIES},
+            "children": {"type": "array", "items": child_schema()}
+        }
+    })
+}
+
+fn health_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["supervisor", "strategy", "intensity", "period_ms", "restarts_in_period",
+                     "restarts_total", "restarts_last_hour", "counts", "children", "recommendations"],
+        "properties": {
+            "supervisor": {"type": "string"},
+            "strategy": {"enum": STRATEGIES},
+            "intensity": {"type": "integer"},
+            "period_ms": {"type": "integer"},
+            "restarts_in_period": {"type": "integer"},
+            "restarts_total": {"type": "integer"},
+            "restarts_last_hour": {"type": "integer"},
+            "counts": {"type": "object"},
+            "children": {"type": "array", "items": {"type": "object"}},
+            "recommendations": {"type": "array", "items": {
+                "type": "object",
+                "properties": {"code": {"type": "string"}, "child": {"type": ["string", "null"]}, "message": {"type": "string"}}
+            }}
+        }
+    })
+}
