@@ -1,8 +1,55 @@
 #!/usr/bin/env bash
-# Installs what Warden's build and tests need: the wasm32-wasip2 target for
-# the plugins, and (as root, on Debian) the packages the browser test uses.
+# Installs what Warden's build and tests need, and nothing that is already
+# there (a second run takes a second or two):
+# - the wasm32-wasip2 target, for the plugins;
+# - Debian's chromium (as root), for the dashboard's browser test;
+# - playwright-core in tests/browser/node_modules (from its lockfile), which
+#   drives that chromium;
+# - python's openapi-spec-validator, which checks the API's OpenAPI document.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
   rustup target add wasm32-wasip2
+fi
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null; then
+    sudo "$@"
+  else
+    echo "setup: need root for: $*" >&2
+    return 1
+  fi
+}
+
+apt_install() {
+  # The package lists may be missing or stale: update them only when the
+  # install fails without an update.
+  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"; then
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
+  fi
+}
+
+if [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
+fi
+
+if ! command -v npm >/dev/null; then
+  apt_install nodejs npm
+fi
+
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  (cd tests/browser && npm ci --no-audit --no-fund)
+fi
+
+if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    apt_install python3-pip
+  fi
+  # Debian's python is "externally managed": a user install needs the flag.
+  python3 -m pip install --quiet openapi-spec-validator \
+    || python3 -m pip install --quiet --break-system-packages openapi-spec-validator
 fi

@@ -37,6 +37,7 @@
 //! # }
 //! ```
 
+pub mod api;
 pub mod bench;
 pub mod component;
 pub mod config;

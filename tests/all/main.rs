@@ -6,8 +6,11 @@
 
 mod support;
 
+mod api_http;
 mod call_cli;
 mod component_runtime;
+mod ctl_cli;
+mod dashboard;
 mod grade_cli;
 mod grade_exercises;
 mod grade_reports;

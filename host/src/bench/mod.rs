@@ -3,6 +3,7 @@
 //! line with `--json`. Every benchmark finishes in well under a minute on
 //! a 2-core machine.
 
+mod api;
 mod component;
 mod grade;
 mod process;
@@ -90,6 +91,7 @@ pub const BENCHES: &[&str] = &[
     "reload",
     "spawn",
     "monitor",
+    "api",
 ];
 
 /// Runs benchmark `what`.
@@ -104,6 +106,7 @@ pub fn run(what: &str, env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         "reload" => reload::reload(env),
         "spawn" => process::spawn(),
         "monitor" => process::monitor(),
+        "api" => api::api(env),
         other => Err(BenchError::Failed(format!(
             "unknown benchmark `{other}` (known: {})",
             BENCHES.join(", ")

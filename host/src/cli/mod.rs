@@ -6,6 +6,7 @@
 
 mod bench;
 mod call;
+mod ctl;
 mod dev;
 mod grade;
 mod inspect;
@@ -48,6 +49,9 @@ enum Command {
     /// Plugin dev loop: rebuild a plugin crate on save and hot-reload the
     /// children that run it, state kept.
     Dev(dev::Args),
+    /// Talk to a running host over its HTTP API: tree, ps, events, restart,
+    /// kill, reload, strategy, send, any operation.
+    Ctl(ctl::Args),
 }
 
 /// Why a command did not succeed, and so which exit status it gets.
@@ -123,6 +127,8 @@ pub fn run() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Ps(args) => ps::run(args),
         Command::Dev(args) => dev::run(args),
+        // Prints its own errors: a list of violations needs several lines.
+        Command::Ctl(args) => return ctl::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

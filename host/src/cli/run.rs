@@ -1,7 +1,17 @@
-//! `warden run [CONFIG]`: start the trees and serve until Ctrl-C/SIGTERM.
+//! `warden run [CONFIG]`: start the trees, serve the HTTP API, and run
+//! until Ctrl-C/SIGTERM.
+//!
+//! The API listens on `[host] api_addr` with the token of `WARDEN_TOKEN`
+//! (when set and not empty) or `[host] token`; a non-loopback address
+//! without a token is refused (exit 2) before anything starts. Once it
+//! listens, `warden: API on http://ADDR` goes to stderr and `http://ADDR`
+//! to `STATE_DIR/api.addr` (removed again on a clean stop). The API stops
+//! after the tree, so it can report the shutdown.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
+use warden::api::{self, ApiConfig, ApiServer, ApiState, Metrics};
 use warden::config;
 use warden::events::EventBus;
 use warden::tree::Host;
@@ -31,11 +41,29 @@ async fn serve(config: config::Config) -> CmdResult {
     use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt()).map_err(Failure::failed)?;
     let mut terminate = signal(SignalKind::terminate()).map_err(Failure::failed)?;
+    let api_config = api_config(&config)?;
     let events = EventBus::default();
-    let host = Host::start(&config, events).await.map_err(|e| match e {
-        warden::tree::HostError::Component { .. } => Failure::bad_input(e),
-        other => Failure::failed(other),
-    })?;
+    // Subscribed before the tree starts, so its children are counted.
+    let metrics = Metrics::subscribe(&events);
+    let host = Host::start(&config, events.clone())
+        .await
+        .map_err(|e| match e {
+            warden::tree::HostError::Component { .. } => Failure::bad_input(e),
+            other => Failure::failed(other),
+        })?;
+    let state = ApiState::new(host.operations.clone(), events).with_metrics(metrics);
+    let server = match api::serve(api_config, state).await {
+        Ok(server) => server,
+        Err(e) => {
+            host.stop().await;
+            return Err(match e {
+                api::ApiError::TokenRequired { .. } => Failure::bad_input(e),
+                other => Failure::failed(other),
+            });
+        }
+    };
+    let addr_file = config.host.state_dir.join("api.addr");
+    publish_addr(&server, &addr_file);
     if !host.orphans.orphans.is_empty() {
         eprint!("warden: orphan recovery:\n{}", host.orphans);
     }
@@ -47,6 +75,7 @@ async fn serve(config: config::Config) -> CmdResult {
         _ = terminate.recv() => tracing::info!("terminated; shutting down"),
         exit = host.root.wait() => {
             tracing::error!(?exit, "the root supervisor gave up; stopping the host");
+            stop_api(server, &addr_file).await;
             return Err(Failure::failed(anyhow::anyhow!(
                 "the root supervisor `{}` exited ({exit:?}): its restart intensity was exceeded",
                 host.root.path()
@@ -55,6 +84,57 @@ async fn serve(config: config::Config) -> CmdResult {
     }
     let exit = host.stop().await;
     tracing::info!(?exit, "all trees stopped");
+    stop_api(server, &addr_file).await;
     eprintln!("warden: stopped");
     Ok(())
+}
+
+/// The API's address and token from config and environment; refuses a
+/// non-loopback address without a token.
+fn api_config(config: &config::Config) -> Result<ApiConfig, Failure> {
+    let addr: SocketAddr = config.host.api_addr.parse().map_err(|e| {
+        Failure::bad_input(anyhow::anyhow!(
+            "{}: host.api_addr: `{}` is not an address: {e}",
+            config.file.display(),
+            config.host.api_addr
+        ))
+    })?;
+    let token = std::env::var("WARDEN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .or_else(|| config.host.token.clone());
+    if token.is_none() && !addr.ip().is_loopback() {
+        return Err(Failure::bad_input(anyhow::anyhow!(
+            "{}: host.api_addr `{addr}` is not a loopback address, and no token is set: \
+             set [host] token or WARDEN_TOKEN, or bind 127.0.0.1",
+            config.file.display()
+        )));
+    }
+    Ok(ApiConfig {
+        addr,
+        token,
+        max_body_bytes: ApiConfig::DEFAULT_MAX_BODY_BYTES,
+    })
+}
+
+/// Tells people and tools (`warden ctl`, tests) where the API listens.
+fn publish_addr(server: &ApiServer, addr_file: &Path) {
+    let url = server.url();
+    eprintln!("warden: API on {url}");
+    let written = addr_file
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(addr_file, format!("{url}\n")));
+    if let Err(e) = written {
+        tracing::warn!(file = %addr_file.display(), error = %e, "cannot write the API address file");
+    }
+}
+
+async fn stop_api(server: ApiServer, addr_file: &Path) {
+    server.shutdown().await;
+    if let Err(e) = std::fs::remove_file(addr_file)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(file = %addr_file.display(), error = %e, "cannot remove the API address file");
+    }
 }

@@ -258,6 +258,11 @@ impl Prepared {
     }
 }
 
+/// Bytes of each pooled linear memory reset with `memset` rather than
+/// `madvise` when its slot is freed: enough for the stack, data and first
+/// heap pages a small guest touches.
+const KEEP_RESIDENT_BYTES: usize = 2 << 20;
+
 impl Flavor {
     fn compiled_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Component>> {
         self.compiled.lock().unwrap_or_else(|e| e.into_inner())
@@ -283,7 +288,13 @@ impl Flavor {
                 .max_memory_size(pool.max_memory_bytes)
                 .max_memories_per_component(2)
                 .max_tables_per_component(4)
-                .total_stacks(0);
+                .total_stacks(0)
+                // Reset a slot's first pages with memset instead of
+                // madvise: each madvise flushes the TLB of every core
+                // running the host (an IPI, a VM exit under a hypervisor),
+                // which dominated short instances (`warden bench api`).
+                .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+                .table_keep_resident(64 << 10);
             wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
         }
         let engine = Engine::new(&wasm).map_err(|err| ComponentError::Instantiation {

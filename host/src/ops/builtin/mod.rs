@@ -164,8 +164,8 @@ fn reload_error(op: &str, err: ReloadError) -> OpError {
         ReloadError::UnknownChild(path) => OpError::NotFound {
             what: format!("component child `{path}`"),
         },
-        ReloadError::NoSuchVersion { .. } => OpError::NotFound {
-            what: err.to_string(),
+        ReloadError::NoSuchVersion { path, version } => OpError::NotFound {
+            what: format!("version {version} of `{path}`"),
         },
         ReloadError::NotRunning(_) | ReloadError::NothingToRollBackTo(_) => OpError::Conflict {
             message: err.to_string(),

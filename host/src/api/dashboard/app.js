@@ -1,0 +1,890 @@
+// Warden's dashboard: the supervision tree, its children, the event log and
+// reload history of a running host, live.
+//
+// Everything comes from the host's public API, the same one `warden ctl`
+// uses: `POST /ops/tree` (re-fetched after every event, and every few seconds
+// for memory and CPU), `POST /ops/child.versions`, `POST /ops/events.recent`,
+// and the Server-Sent Events of `GET /events`, read with fetch() and a
+// ReadableStream so the request can carry the Authorization header
+// (EventSource cannot). Buttons call `child.restart`, `child.kill` and
+// `child.reload` and show the result, or the error body's message, beside
+// themselves.
+//
+// Markup hooks (kept stable for tests and scripts): children rows are
+// `tr[data-path="root/counter"]`, their cells `[data-field="status"]`,
+// `[data-field="generation"]`, `[data-field="restarts"]`, …; buttons are
+// `button[data-action="restart"|"kill"|"reload"]`, results
+// `output[data-field="result"]`.
+//
+// Text from the host is only ever set with textContent, never as markup.
+
+const TOKEN_KEY = "warden.token";
+const EVENT_ROWS = 300;
+const POLL_MS = 5000;
+const REFRESH_DEBOUNCE_MS = 120;
+const RELOAD_EVENTS = new Set(["reload_started", "reloaded", "reload_failed", "rolled_back"]);
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  token: sessionStorage.getItem(TOKEN_KEY) || "",
+  needToken: false,
+  // path -> child node from `tree`
+  children: new Map(),
+  // path -> Versions from `child.versions`
+  versions: new Map(),
+  // signature -> event with its arrival order; the log's events.recent
+  // numbers (`seq`) and the stream's SSE ids (per subscription) are not
+  // the same sequence, so events met twice are recognised by content.
+  events: new Map(),
+  arrivals: 0,
+  streamAbort: null,
+  streamGeneration: 0,
+  refreshTimer: null,
+  refreshing: null,
+  refreshAgain: false,
+  pollTimer: null,
+};
+
+// ---------------------------------------------------------------- API
+
+class ApiError extends Error {
+  constructor(status, body) {
+    const message = body && body.error && body.error.message
+      ? body.error.message
+      : `HTTP ${status}`;
+    super(message);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+function authHeaders() {
+  return state.token ? { Authorization: `Bearer ${state.token}` } : {};
+}
+
+async function call(op, params = {}) {
+  let response;
+  try {
+    response = await fetch(`/ops/${op}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json", ...authHeaders() },
+      body: JSON.stringify(params),
+      cache: "no-store",
+    });
+  } catch (err) {
+    setConnection("offline", "host unreachable");
+    throw new ApiError(0, { error: { message: `cannot reach the host: ${err.message}` } });
+  }
+  const text = await response.text();
+  let body = null;
+  if (text) {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = { error: { message: text } };
+    }
+  }
+  if (response.status === 401) {
+    askForToken(body);
+  }
+  if (!response.ok) {
+    throw new ApiError(response.status, body);
+  }
+  return body;
+}
+
+// ---------------------------------------------------------------- auth
+
+function askForToken(body) {
+  state.needToken = true;
+  stopStream();
+  setConnection("auth", "token required");
+  const form = $("auth");
+  form.hidden = false;
+  $("token-toggle").setAttribute("aria-expanded", "true");
+  $("auth-hint").textContent = state.token
+    ? `The host refused this token${body && body.error ? ` (${body.error.message})` : ""}. Enter the right one.`
+    : "This host requires a bearer token. It is kept in this tab only (session storage).";
+  const tree = $("tree");
+  if (!tree.querySelector("ul")) {
+    tree.replaceChildren(el("p", { class: "empty", text: "Enter the API token to see the tree." }));
+  }
+  $("token").focus();
+}
+
+function setupAuth() {
+  $("token").value = state.token;
+  $("auth").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    state.token = $("token").value.trim();
+    if (state.token) {
+      sessionStorage.setItem(TOKEN_KEY, state.token);
+    } else {
+      sessionStorage.removeItem(TOKEN_KEY);
+    }
+    state.needToken = false;
+    $("auth").hidden = true;
+    $("token-toggle").setAttribute("aria-expanded", "false");
+    start();
+  });
+  $("token-forget").addEventListener("click", () => {
+    state.token = "";
+    $("token").value = "";
+    sessionStorage.removeItem(TOKEN_KEY);
+  });
+  $("token-toggle").addEventListener("click", () => {
+    const form = $("auth");
+    form.hidden = !form.hidden;
+    $("token-toggle").setAttribute("aria-expanded", String(!form.hidden));
+    if (!form.hidden) {
+      $("token").focus();
+    }
+  });
+}
+
+function setConnection(kind, text) {
+  const pill = $("connection");
+  pill.dataset.state = kind;
+  pill.textContent = text;
+}
+
+// ---------------------------------------------------------------- formatting
+
+function bytes(n) {
+  if (typeof n !== "number" || !Number.isFinite(n)) {
+    return "—";
+  }
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i += 1;
+  }
+  return `${v >= 100 || i === 0 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
+}
+
+function clock(ms) {
+  const d = new Date(ms);
+  const pad = (n, w = 2) => String(n).padStart(w, "0");
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+function ago(ms) {
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
+  return new Date(ms).toLocaleString();
+}
+
+function exitText(exit) {
+  if (!exit) return "";
+  if (exit.reason === "abnormal") {
+    return exit.message && exit.message !== exit.kind ? `${exit.kind}: ${exit.message}` : String(exit.kind);
+  }
+  return String(exit.reason);
+}
+
+// A version record's outcome (`{"outcome": "failed", "stage", "reason"}`, …).
+function outcomeOf(record) {
+  const o = record.outcome && typeof record.outcome === "object"
+    ? record.outcome
+    : { outcome: String(record.outcome) };
+  const detail = o.stage ? `${o.stage}: ${o.reason}` : o.reason || "";
+  return { name: String(o.outcome), detail };
+}
+
+// The level a kind is logged at on the host (events.rs `EventKind::level`).
+function eventLevel(e) {
+  switch (e.event) {
+    case "child_exited":
+      return e.reason === "abnormal" ? "warn" : "info";
+    case "child_start_failed":
+    case "child_shutdown_timeout":
+    case "storm_detected":
+    case "failure_injected":
+    case "reload_failed":
+    case "rolled_back":
+    case "process_limit_exceeded":
+      return "warn";
+    case "process_health":
+      return e.level !== "healthy" ? "warn" : "info";
+    case "intensity_reached":
+    case "supervisor_escalated":
+      return "error";
+    case "shutdown_started":
+    case "shutdown_completed":
+      return e.cause && e.cause !== "requested" && e.cause !== "handles_dropped" ? "error" : "info";
+    case "missed":
+      return "warn";
+    default:
+      return "info";
+  }
+}
+
+// One line for an event, as the host logs it (events.rs `Display`).
+function eventText(e) {
+  switch (e.event) {
+    case "supervisor_started":
+      return `${e.strategy}, ${e.children} children`;
+    case "child_started":
+      return `generation ${e.generation}`;
+    case "child_restarted":
+      return `generation ${e.generation} after ${e.delay_ms} ms · ${e.restarts} restart${e.restarts === 1 ? "" : "s"} counted`;
+    case "child_ignored":
+      return "start returned ignore";
+    case "child_start_failed":
+      return e.error;
+    case "child_exited":
+      return `${exitText(e)} (generation ${e.generation})`;
+    case "child_shutdown_timeout":
+      return `not stopped within ${e.timeout_ms} ms; killed (generation ${e.generation})`;
+    case "restart_scheduled":
+      return `in ${e.delay_ms} ms (${e.cause})`;
+    case "intensity_reached":
+      return `${e.restarts} restarts within ${e.period_ms} ms (intensity ${e.intensity}); offender ${e.child}`;
+    case "supervisor_escalated":
+      return `gave up (${causeText(e.cause)}); escalating`;
+    case "storm_detected":
+      return `${e.restarts} restarts within a ${e.window} (threshold ${e.threshold}); ${e.action}`;
+    case "strategy_changed":
+      return `${e.from} → ${e.to}${e.dry_run ? " (dry run)" : ""}${e.rolled_back ? " (rolled back)" : ""}`;
+    case "failure_injected":
+      return `${e.fault} (generation ${e.generation})`;
+    case "shutdown_started":
+    case "shutdown_completed":
+      return causeText(e.cause);
+    case "reload_started":
+      return `version ${e.version}`;
+    case "reloaded":
+      return `version ${e.version} (${String(e.hash || "").slice(0, 12)}) in ${e.duration_ms} ms`;
+    case "reload_failed":
+      return `version ${e.version} failed at ${e.stage}: ${e.reason}`;
+    case "rolled_back":
+      return `to version ${e.to_version}: ${e.reason}`;
+    case "process_limit_exceeded":
+      return `pid ${e.pid}: ${e.limit} (${e.observed} > ${e.allowed})`;
+    case "process_health":
+      return `${e.level}: score ${e.score} (${e.trend})`;
+    case "missed":
+      return `${e.missed} events dropped for this dashboard (it fell behind)`;
+    default: {
+      const skip = new Set(["seq", "at_ms", "path", "event"]);
+      return Object.entries(e)
+        .filter(([k]) => !skip.has(k))
+        .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`)
+        .join(" ");
+    }
+  }
+}
+
+function causeText(cause) {
+  if (cause && typeof cause === "object") {
+    return Object.entries(cause)
+      .map(([k, v]) => (v && typeof v === "object" ? `${k} (${Object.values(v).join(", ")})` : `${k} ${v}`))
+      .join(", ");
+  }
+  return String(cause);
+}
+
+function el(tag, attrs = {}, ...kids) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("data-") || k.startsWith("aria-") || k === "role" || k === "title" || k === "for" || k === "type" || k === "scope") {
+      node.setAttribute(k, v === true ? "" : String(v));
+    } else node[k] = v;
+  }
+  for (const kid of kids) {
+    if (kid === null || kid === undefined || kid === false) continue;
+    node.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  }
+  return node;
+}
+
+// Sets a cell's text; marks it briefly when the value changed.
+function setText(node, text, title) {
+  const value = String(text);
+  if (node.textContent !== value) {
+    const had = node.dataset.seen === "1";
+    node.textContent = value;
+    node.dataset.seen = "1";
+    if (had) {
+      node.classList.remove("changed");
+      // Restart the animation.
+      void node.offsetWidth;
+      node.classList.add("changed");
+    }
+  }
+  if (title !== undefined) {
+    node.title = title;
+  }
+}
+
+// ---------------------------------------------------------------- the tree
+
+function flatten(nodes, out = []) {
+  for (const node of nodes || []) {
+    out.push(node);
+    if (node.type === "supervisor") {
+      flatten(node.children, out);
+    }
+  }
+  return out;
+}
+
+function scheduleRefresh(delay = REFRESH_DEBOUNCE_MS) {
+  if (state.refreshTimer !== null) return;
+  state.refreshTimer = setTimeout(() => {
+    state.refreshTimer = null;
+    refreshTree();
+  }, delay);
+}
+
+// Fetches the tree; a request arriving while one runs is folded into one
+// more fetch after it.
+async function refreshTree() {
+  if (state.needToken) return;
+  if (state.refreshing) {
+    state.refreshAgain = true;
+    return;
+  }
+  state.refreshing = (async () => {
+    try {
+      const tree = await call("tree");
+      renderTree(tree);
+      renderChildren(tree);
+      $("tree-updated").textContent = `updated ${clock(Date.now())}`;
+      $("tree").setAttribute("aria-busy", "false");
+      const components = flatten(tree.children).filter((c) => c.type === "component");
+      for (const c of components) {
+        if (!state.versions.has(c.path)) {
+          refreshVersions(c.path);
+        }
+      }
+      for (const path of [...state.versions.keys()]) {
+        if (!components.some((c) => c.path === path)) {
+          state.versions.delete(path);
+        }
+      }
+      renderVersions();
+    } catch (err) {
+      if (err.status !== 401) {
+        const box = $("tree");
+        if (!box.querySelector("ul")) {
+          box.replaceChildren(el("p", { class: "empty error", text: `Cannot load the tree: ${err.message}` }));
+        }
+      }
+    } finally {
+      state.refreshing = null;
+      if (state.refreshAgain) {
+        state.refreshAgain = false;
+        scheduleRefresh(0);
+      }
+    }
+  })();
+  return state.refreshing;
+}
+
+function statusBadge(status) {
+  return el("span", { class: `status status-${status}`, "data-status": status }, el("span", { class: "dot", "aria-hidden": "true" }), status);
+}
+
+function renderTree(tree) {
+  const rootItem = el(
+    "li",
+    { class: "node supervisor", "data-path": tree.path, role: "treeitem", "aria-expanded": "true" },
+    el("div", { class: "node-line" },
+      el("span", { class: "node-name", text: tree.path }),
+      el("span", { class: "tag", text: "supervisor" }),
+      el("span", { class: "muted", text: String(tree.strategy) })),
+    subtree(tree.children),
+  );
+  const list = el("ul", { class: "tree-root", role: "tree", "aria-label": "Supervision tree" }, rootItem);
+  $("tree").replaceChildren(list);
+}
+
+function subtree(children) {
+  const ul = el("ul", { role: "group" });
+  for (const c of children || []) {
+    const isSup = c.type === "supervisor";
+    const li = el(
+      "li",
+      { class: `node ${c.type}`, "data-path": c.path, role: "treeitem", "aria-expanded": isSup ? "true" : null },
+      el("div", { class: "node-line" },
+        statusBadge(c.status),
+        el("span", { class: "node-name", text: c.id }),
+        el("span", { class: `tag tag-${c.type}`, text: c.type }),
+        isSup ? el("span", { class: "muted", text: String(c.strategy || "") }) : null,
+        el("span", { class: "node-meta" },
+          el("span", { title: "Generation (incarnation number)", "data-field": "generation" }, `gen ${c.generation ?? "–"}`),
+          el("span", { title: "Restarts decided by the supervisor", "data-field": "restarts" }, `${c.restarts} restart${c.restarts === 1 ? "" : "s"}`))),
+      isSup ? subtree(c.children) : null,
+    );
+    ul.append(li);
+  }
+  return ul;
+}
+
+// ---------------------------------------------------------------- children table
+
+const rows = new Map();
+
+function renderChildren(tree) {
+  const list = flatten(tree.children);
+  const body = $("children-body");
+  const seen = new Set();
+  let running = 0;
+  let restarting = 0;
+  let stopped = 0;
+  let restarts = 0;
+  for (const placeholder of body.querySelectorAll("tr.placeholder")) {
+    placeholder.remove();
+  }
+  list.forEach((c, index) => {
+    seen.add(c.path);
+    state.children.set(c.path, c);
+    let row = rows.get(c.path);
+    if (!row) {
+      row = makeRow(c);
+      rows.set(c.path, row);
+    }
+    // Keep the tree's order.
+    if (body.children[index] !== row.tr) {
+      body.insertBefore(row.tr, body.children[index] || null);
+    }
+    updateRow(row, c);
+    if (c.type !== "supervisor") {
+      if (c.status === "running") running += 1;
+      else if (c.status === "restarting") restarting += 1;
+      else stopped += 1;
+    }
+    restarts += Number(c.restarts) || 0;
+  });
+  for (const [path, row] of rows) {
+    if (!seen.has(path)) {
+      row.tr.remove();
+      rows.delete(path);
+      state.children.delete(path);
+    }
+  }
+  setText($("stat-running"), running);
+  setText($("stat-restarting"), restarting);
+  setText($("stat-stopped"), stopped);
+  setText($("stat-restarts"), restarts);
+  if (list.length === 0) {
+    body.replaceChildren(el("tr", { class: "placeholder" }, el("td", { colSpan: 10, class: "empty", text: "This tree has no children." })));
+  }
+}
+
+function makeRow(c) {
+  const depth = c.path.split("/").length - 2;
+  const cells = {};
+  const cell = (field, cls) => {
+    const td = el("td", { "data-field": field, class: cls });
+    cells[field] = td;
+    return td;
+  };
+  const pathCell = el("th", { scope: "row", class: "path", "data-field": "path" },
+    el("span", { class: "indent", "aria-hidden": "true", text: "\u00a0\u00a0".repeat(Math.max(0, depth)) }),
+    el("code", { text: c.path }));
+  const output = el("output", { "data-field": "result", "aria-live": "polite", class: "result" });
+  const actions = el("div", { class: "actions" });
+  const buttons = [
+    ["restart", "child.restart", "Restart", "Terminate and start again"],
+    ["kill", "child.kill", "Kill", "Kill the incarnation; the supervisor restarts it"],
+  ];
+  if (c.type === "component") {
+    buttons.push(["reload", "child.reload", "Reload", "Hot-reload the component from its file, state kept"]);
+  }
+  for (const [action, op, label, hint] of buttons) {
+    const button = el("button", {
+      type: "button",
+      class: action === "kill" ? "danger" : "",
+      "data-action": action,
+      "aria-label": `${label} ${c.path}`,
+      title: hint,
+      text: label,
+    });
+    button.addEventListener("click", () => act(op, action, c.path, button, output));
+    actions.append(button);
+  }
+  const tr = el("tr", { "data-path": c.path, "data-type": c.type },
+    pathCell,
+    cell("type"),
+    cell("status"),
+    cell("generation", "num"),
+    cell("restarts", "num"),
+    cell("memory", "num"),
+    cell("cpu", "num"),
+    cell("health"),
+    cell("version"),
+    el("td", { class: "actions-cell" }, actions, output));
+  return { tr, cells, output };
+}
+
+function updateRow(row, c) {
+  const info = c.info && typeof c.info === "object" ? c.info : {};
+  const { cells } = row;
+  row.tr.dataset.status = c.status;
+  setText(cells.type, c.type);
+  if (cells.status.dataset.value !== c.status) {
+    cells.status.dataset.value = c.status;
+    cells.status.replaceChildren(statusBadge(c.status));
+  }
+  const exit = exitText(c.last_exit);
+  cells.status.title = exit ? `last exit: ${exit}` : "";
+  setText(cells.generation, c.generation ?? "–");
+  setText(cells.restarts, c.restarts ?? 0);
+
+  let memory = "—";
+  let memoryTitle = "";
+  let cpu = "—";
+  let health = "—";
+  let healthLevel = "";
+  let version = "—";
+  let versionTitle = "";
+  if (c.type === "component") {
+    if (typeof info.memory_bytes === "number") {
+      const limit = info.limits && info.limits.memory_bytes;
+      memory = limit ? `${bytes(info.memory_bytes)} / ${bytes(limit)}` : bytes(info.memory_bytes);
+      memoryTitle = "linear memory of the instance / its limit";
+    }
+    if (info.mailbox) {
+      health = `mailbox ${info.mailbox.depth}/${info.mailbox.capacity}`;
+      healthLevel = info.mailbox.capacity && info.mailbox.depth >= info.mailbox.capacity ? "critical" : "healthy";
+    }
+    // Number and hash from the same answer, so they always match.
+    const v = state.versions.get(c.path);
+    const record = v && (v.records || []).find((r) => r.version === v.current);
+    const full = String((record && record.hash) || info.hash || "");
+    const hash = full.slice(0, 8);
+    if (v) {
+      version = hash ? `v${v.current} · ${hash}` : `v${v.current}`;
+    } else if (hash) {
+      version = hash;
+    }
+    versionTitle = full ? `sha-256 ${full}` : "";
+  } else if (c.type === "process") {
+    const stats = info.stats && typeof info.stats === "object" ? info.stats : null;
+    if (stats) {
+      memory = bytes(stats.rss_bytes);
+      memoryTitle = `RSS (peak ${bytes(stats.peak_rss_bytes)}), pid ${stats.pid}`;
+      if (typeof stats.cpu_percent === "number") {
+        cpu = `${stats.cpu_percent.toFixed(1)} %`;
+      }
+    } else if (info.pid) {
+      memoryTitle = `pid ${info.pid}`;
+    }
+    const h = info.health && typeof info.health === "object" ? info.health : null;
+    if (h) {
+      health = `${h.score} ${h.level}${h.trend && h.trend !== "stable" ? ` (${h.trend})` : ""}`;
+      healthLevel = h.level;
+    }
+  }
+  setText(cells.memory, memory, memoryTitle);
+  setText(cells.cpu, cpu);
+  setText(cells.health, health);
+  cells.health.dataset.level = healthLevel;
+  setText(cells.version, version, versionTitle);
+}
+
+// Runs an action and shows its result (or the error's message) beside the button.
+async function act(op, action, path, button, output) {
+  button.disabled = true;
+  output.dataset.state = "pending";
+  output.textContent = `${action}…`;
+  try {
+    const result = await call(op, { path });
+    output.dataset.state = "ok";
+    output.textContent = describeResult(action, result);
+  } catch (err) {
+    output.dataset.state = "error";
+    output.textContent = err.message;
+  } finally {
+    button.disabled = false;
+    scheduleRefresh(0);
+    if (action === "reload") {
+      refreshVersions(path);
+    }
+  }
+}
+
+function describeResult(action, r) {
+  if (!r || typeof r !== "object") return `${action}: done`;
+  switch (action) {
+    case "restart":
+      return r.result === "ignored" ? "restart: start returned ignore" : `restarted: generation ${r.generation}`;
+    case "kill":
+      return `killed generation ${r.generation}; the supervisor restarts it`;
+    case "reload":
+      if (r.outcome === "unchanged") return `unchanged: the file holds version ${r.version}`;
+      if (r.outcome === "reloaded") {
+        const ms = typeof r.duration_ms === "number" ? ` in ${r.duration_ms.toFixed(1)} ms` : "";
+        return `reloaded to version ${r.version}${ms}`;
+      }
+      return `reload: ${r.outcome} (version ${r.version})`;
+    default:
+      return `${action}: ${JSON.stringify(r)}`;
+  }
+}
+
+// ---------------------------------------------------------------- reload history
+
+async function refreshVersions(path) {
+  try {
+    const v = await call("child.versions", { path });
+    state.versions.set(path, v);
+  } catch (err) {
+    if (err.status === 404) {
+      state.versions.delete(path);
+    } else {
+      return;
+    }
+  }
+  const c = state.children.get(path);
+  const row = rows.get(path);
+  if (c && row) updateRow(row, c);
+  renderVersions();
+}
+
+function renderVersions() {
+  const box = $("versions");
+  const paths = [...state.versions.keys()].sort();
+  if (paths.length === 0) {
+    box.replaceChildren(el("p", { class: "empty", text: "No component children." }));
+    return;
+  }
+  const blocks = paths.map((path) => {
+    const v = state.versions.get(path);
+    const records = [...(v.records || [])].reverse();
+    const body = el("tbody");
+    for (const r of records) {
+      const o = outcomeOf(r);
+      const current = r.version === v.current;
+      body.append(el("tr", { "data-version": r.version, class: current ? "current" : "" },
+        el("td", {}, `v${r.version}`, current ? el("span", { class: "tag tag-current", text: "current" }) : null),
+        el("td", {}, el("span", { class: `outcome outcome-${o.name}`, text: o.name.replaceAll("_", " ") }),
+          o.detail ? el("span", { class: "muted detail", text: ` ${o.detail}` }) : null),
+        el("td", {}, el("code", { title: r.hash, text: String(r.hash || "").slice(0, 10) || "—" })),
+        el("td", { class: "num", text: `${r.duration_ms} ms` }),
+        el("td", { title: new Date(r.at_ms).toLocaleString(), text: ago(r.at_ms) })));
+    }
+    return el("div", { class: "version-block", "data-path": path },
+      el("h3", {}, el("code", { text: path }), el("span", { class: "muted", text: ` running v${v.current}` })),
+      el("table", { class: "grid compact" },
+        el("caption", { class: "visually-hidden", text: `Versions of ${path}` }),
+        el("thead", {}, el("tr", {},
+          el("th", { scope: "col", text: "Version" }),
+          el("th", { scope: "col", text: "Outcome" }),
+          el("th", { scope: "col", text: "Hash" }),
+          el("th", { scope: "col", class: "num", text: "Took" }),
+          el("th", { scope: "col", text: "When" }))),
+        body));
+  });
+  box.replaceChildren(...blocks);
+}
+
+// ---------------------------------------------------------------- events
+
+// The same event, whether it came from events.recent or the stream.
+function signature(e) {
+  const keys = Object.keys(e).filter((k) => k !== "seq").sort();
+  return JSON.stringify(keys.map((k) => [k, e[k]]));
+}
+
+// Newest first: by time, then by arrival.
+function newestFirst(a, b) {
+  return (b.at_ms - a.at_ms) || (b.order - a.order);
+}
+
+function addEvent(e) {
+  const key = e.event === "missed" ? `missed-${state.arrivals}` : signature(e);
+  if (state.events.has(key)) return false;
+  state.arrivals += 1;
+  state.events.set(key, { ...e, at_ms: e.at_ms || Date.now(), order: state.arrivals });
+  if (state.events.size > EVENT_ROWS) {
+    const oldest = [...state.events.entries()].sort(([, a], [, b]) => newestFirst(a, b)).slice(EVENT_ROWS);
+    for (const [k] of oldest) state.events.delete(k);
+  }
+  return true;
+}
+
+let renderEventsQueued = false;
+function renderEvents() {
+  if (renderEventsQueued) return;
+  renderEventsQueued = true;
+  requestAnimationFrame(() => {
+    renderEventsQueued = false;
+    const filter = $("event-filter").value.trim().toLowerCase();
+    const events = [...state.events.values()].sort(newestFirst);
+    const frag = document.createDocumentFragment();
+    let shown = 0;
+    for (const e of events) {
+      if (filter && !`${e.path} ${e.event}`.toLowerCase().includes(filter)) continue;
+      const level = eventLevel(e);
+      frag.append(el("tr", { "data-event": e.event, "data-child": e.path || "", class: `level-${level}` },
+        el("td", { class: "time", title: new Date(e.at_ms).toISOString(), text: clock(e.at_ms) }),
+        el("td", {}, el("code", { text: e.path || "" })),
+        el("td", {}, el("span", { class: `kind kind-${level}`, text: e.event })),
+        el("td", { class: "details", text: eventText(e) })));
+      shown += 1;
+    }
+    if (shown === 0) {
+      frag.append(el("tr", {}, el("td", { colSpan: 4, class: "empty", text: filter ? "No event matches the filter." : "No events yet." })));
+    }
+    $("events-body").replaceChildren(frag);
+    setText($("stat-events"), state.arrivals);
+  });
+}
+
+function onEvent(e) {
+  if (!addEvent(e)) return;
+  renderEvents();
+  scheduleRefresh();
+  if (RELOAD_EVENTS.has(e.event) && state.versions.has(e.path)) {
+    refreshVersions(e.path);
+  }
+}
+
+async function loadRecentEvents() {
+  try {
+    const recent = await call("events.recent", { limit: EVENT_ROWS });
+    for (const e of recent) addEvent(e);
+    renderEvents();
+  } catch (err) {
+    if (err.status !== 401) {
+      $("events-body").replaceChildren(el("tr", {}, el("td", { colSpan: 4, class: "empty error", text: `Cannot load events: ${err.message}` })));
+    }
+  }
+}
+
+function stopStream() {
+  state.streamGeneration += 1;
+  if (state.streamAbort) {
+    state.streamAbort.abort();
+    state.streamAbort = null;
+  }
+}
+
+// Follows `GET /events`; reconnects with a growing pause, and fills the gap
+// from `events.recent` each time it (re)connects.
+async function followEvents() {
+  stopStream();
+  const generation = state.streamGeneration;
+  let pause = 500;
+  while (generation === state.streamGeneration && !state.needToken) {
+    const abort = new AbortController();
+    state.streamAbort = abort;
+    try {
+      const response = await fetch("/events", {
+        headers: { Accept: "text/event-stream", ...authHeaders() },
+        signal: abort.signal,
+        cache: "no-store",
+      });
+      if (response.status === 401) {
+        let body = null;
+        try { body = await response.json(); } catch { body = null; }
+        askForToken(body);
+        return;
+      }
+      if (!response.ok || !response.body) {
+        throw new Error(`HTTP ${response.status}`);
+      }
+      setConnection("live", "live");
+      pause = 500;
+      // Events published before the stream opened.
+      loadRecentEvents();
+      scheduleRefresh(0);
+      await readStream(response.body, generation);
+      if (generation !== state.streamGeneration) return;
+      setConnection("connecting", "reconnecting…");
+    } catch (err) {
+      if (abort.signal.aborted || generation !== state.streamGeneration) return;
+      setConnection("offline", `offline (${err.message}); retrying`);
+      // Keep the log and the tree current while the stream is down.
+      loadRecentEvents();
+      scheduleRefresh(0);
+    }
+    await new Promise((resolve) => setTimeout(resolve, pause));
+    pause = Math.min(pause * 2, 10000);
+  }
+}
+
+async function readStream(body, generation) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done || generation !== state.streamGeneration) return;
+      buffer += value;
+      let cut;
+      while ((cut = buffer.search(/\r?\n\r?\n/)) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut).replace(/^\r?\n\r?\n/, "");
+        dispatch(block);
+      }
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+// One SSE message: `event:` and `data:` lines. Comments (keep-alives) and
+// `id:` (numbered per subscription, not the log's `seq`) are ignored.
+function dispatch(block) {
+  let kind = "message";
+  const data = [];
+  for (const line of block.split(/\r?\n/)) {
+    if (line === "" || line.startsWith(":")) continue;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "event") kind = value;
+    else if (field === "data") data.push(value);
+  }
+  if (data.length === 0) return;
+  let payload;
+  try {
+    payload = JSON.parse(data.join("\n"));
+  } catch {
+    return;
+  }
+  if (kind === "missed") {
+    onEvent({ event: "missed", at_ms: Date.now(), path: "", missed: payload.missed });
+    loadRecentEvents();
+    return;
+  }
+  onEvent({ ...payload, event: payload.event || kind });
+}
+
+// ---------------------------------------------------------------- start
+
+function start() {
+  setConnection("connecting", "connecting…");
+  refreshTree();
+  // followEvents loads the recent events once the stream is open, so none
+  // published in between is missed.
+  followEvents();
+}
+
+function init() {
+  setupAuth();
+  $("event-filter").addEventListener("input", renderEvents);
+  // Memory, CPU and health change without events: poll while visible.
+  state.pollTimer = setInterval(() => {
+    if (document.visibilityState === "visible" && !state.needToken) {
+      scheduleRefresh(0);
+    }
+  }, POLL_MS);
+  window.addEventListener("pagehide", stopStream);
+  start();
+}
+
+init();

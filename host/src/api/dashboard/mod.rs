@@ -1,0 +1,220 @@
+//! The dashboard: a single page served at `/`, with its script, style sheet
+//! and icon under `/assets/`.
+//!
+//! The page is plain HTML, CSS and JavaScript compiled into the binary
+//! (`include_str!`): no framework, no CDN, no build step, so it works on a
+//! machine without internet and always matches the host serving it. It
+//! holds no data: everything it shows comes from the same API every other
+//! client uses (`POST /ops/tree`, `child.info`, `child.versions`,
+//! `events.recent`, and the `GET /events` stream), with the bearer token the
+//! user types in (kept in the tab's `sessionStorage`). So the assets need no
+//! token themselves, and this module knows nothing of the host's state.
+//!
+//! Caching: every response carries a strong `ETag` (a hash of the embedded
+//! bytes) and `Cache-Control: no-cache`, so a browser revalidates on each
+//! load and gets `304 Not Modified` until the host is rebuilt with
+//! different assets, never a stale script beside a new page.
+//!
+//! The HTML response also carries a `Content-Security-Policy` allowing only
+//! this origin's own script, style and connections (the page has no inline
+//! script or style), so even a child path or an event message that somehow
+//! reached the DOM as markup could not run code.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::OnceLock;
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+/// One embedded file.
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    body: &'static str,
+}
+
+const INDEX: Asset = Asset {
+    name: "index.html",
+    content_type: "text/html; charset=utf-8",
+    body: include_str!("index.html"),
+};
+
+/// What `/assets/{file}` serves.
+const ASSETS: &[Asset] = &[
+    Asset {
+        name: "app.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("app.js"),
+    },
+    Asset {
+        name: "style.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_str!("style.css"),
+    },
+    Asset {
+        name: "favicon.svg",
+        content_type: "image/svg+xml",
+        body: include_str!("favicon.svg"),
+    },
+];
+
+/// The policy of the page: its own origin only, nothing inline, no frames.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'";
+
+/// The dashboard's routes, `GET /` and `GET /assets/{file}`, for merging
+/// into the API server's router. They use no state, so they fit any
+/// router state `S`.
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/", get(index))
+        .route("/assets/{file}", get(asset))
+}
+
+/// The names of the files under `/assets/`, for documentation and tests.
+pub fn asset_names() -> impl Iterator<Item = &'static str> {
+    ASSETS.iter().map(|a| a.name)
+}
+
+async fn index(headers: HeaderMap) -> Response {
+    let mut response = serve(&INDEX, &headers);
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    match ASSETS.iter().find(|a| a.name == file) {
+        Some(asset) => serve(asset, &headers),
+        None => not_found(&file),
+    }
+}
+
+/// `asset` with its type, validators and cache policy; `304` when the
+/// request's `If-None-Match` names the current version.
+fn serve(asset: &Asset, request: &HeaderMap) -> Response {
+    let tag = etag(asset);
+    let fresh = request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            let t = t.trim();
+            t == "*" || t.trim_start_matches("W/") == tag
+        });
+    let common = [
+        (header::ETAG, HeaderValue::from_str(tag).ok()),
+        (
+            header::CACHE_CONTROL,
+            Some(HeaderValue::from_static("no-cache")),
+        ),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            Some(HeaderValue::from_static("nosniff")),
+        ),
+    ];
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(asset.content_type),
+            )],
+            asset.body,
+        )
+            .into_response()
+    };
+    let h = response.headers_mut();
+    for (name, value) in common {
+        if let Some(value) = value {
+            h.insert(name, value);
+        }
+    }
+    response
+}
+
+/// The strong entity tag of an embedded file: a hash of its bytes, computed
+/// once per file per process.
+fn etag(asset: &Asset) -> &'static str {
+    static TAGS: OnceLock<Vec<(&'static str, String)>> = OnceLock::new();
+    let tags = TAGS.get_or_init(|| {
+        std::iter::once(&INDEX)
+            .chain(ASSETS)
+            .map(|a| {
+                let mut hasher = DefaultHasher::new();
+                a.body.hash(&mut hasher);
+                (a.name, format!("\"{:016x}\"", hasher.finish()))
+            })
+            .collect()
+    });
+    tags.iter()
+        .find(|(name, _)| *name == asset.name)
+        .map_or("\"\"", |(_, tag)| tag.as_str())
+}
+
+/// The API's 404 body shape, naming only the path that was asked for.
+fn not_found(file: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({
+            "error": {"kind": "not_found", "message": format!("no route GET /assets/{file}")}
+        })),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_asset_the_page_links_is_served() {
+        for name in ["app.js", "style.css", "favicon.svg"] {
+            assert!(
+                INDEX.body.contains(&format!("/assets/{name}")),
+                "index.html links {name}"
+            );
+            assert!(asset_names().any(|n| n == name), "{name} is served");
+        }
+    }
+
+    #[test]
+    fn the_page_has_no_inline_script_or_style() {
+        // The Content-Security-Policy forbids them: they would not run.
+        assert!(!INDEX.body.contains("<script>"));
+        assert!(!INDEX.body.contains("<style"));
+        assert!(!INDEX.body.contains(" style="));
+        assert!(!INDEX.body.contains(" onclick="));
+    }
+
+    #[test]
+    fn a_matching_if_none_match_gets_304() {
+        let tag = etag(&ASSETS[0]);
+        let mut request = HeaderMap::new();
+        request.insert(header::IF_NONE_MATCH, HeaderValue::from_str(tag).unwrap());
+        let response = serve(&ASSETS[0], &request);
+        assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(response.headers()[header::ETAG], tag);
+        let response = serve(&ASSETS[0], &HeaderMap::new());
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-cache");
+    }
+}

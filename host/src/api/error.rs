@@ -1,0 +1,115 @@
+//! Errors of the HTTP layer: why the server could not start ([`ApiError`]),
+//! and the JSON error bodies of failures that happen before an operation
+//! runs ([`HttpError`]).
+//!
+//! Every error answer has the body `{"error": {"kind", "message", …}}`: an
+//! operation's own errors use [`OpError::body`](crate::ops::OpError::body)
+//! unchanged, and the HTTP layer adds the kinds only it knows
+//! ([`HTTP_KINDS`]). Bad input is echoed back (the JSON parse error, the
+//! route asked for); nothing about the host's configuration is.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::ops::OpError;
+
+/// Why the API server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The address is not loopback and no token is set: anyone who can
+    /// reach the address could drive the host.
+    #[error(
+        "refusing to serve the API on {addr} without a token: the address is not loopback; set [host] token or WARDEN_TOKEN, or bind 127.0.0.1"
+    )]
+    TokenRequired { addr: SocketAddr },
+
+    /// Binding the listening socket failed (address in use, no permission…).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The error kinds the HTTP layer answers with, besides an operation's own
+/// (for the OpenAPI document's error schema).
+pub const HTTP_KINDS: &[&str] = &[
+    "unauthorized",
+    "bad_json",
+    "payload_too_large",
+    "not_found",
+    "method_not_allowed",
+    "bad_request",
+];
+
+/// A failure of the HTTP layer itself.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// No or a wrong bearer token.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The body is not JSON.
+    #[error("the body is not valid JSON: {0}")]
+    BadJson(String),
+    /// The body is over the size limit.
+    #[error("the body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// No route matches.
+    #[error("no route {method} {path}")]
+    NoRoute { method: String, path: String },
+    /// The route exists for other methods.
+    #[error("{method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
+    /// The request could not be read, or its query is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+impl HttpError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::BadJson(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NoRoute { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unauthorized(_) => "unauthorized",
+            Self::BadJson(_) => "bad_json",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::NoRoute { .. } => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::BadRequest(_) => "bad_request",
+        }
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "error": {"kind": self.kind(), "message": self.to_string()}
+        });
+        let mut response = (self.status(), Json(body)).into_response();
+        if let Self::Unauthorized(_) = self {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// An operation's error as an HTTP answer: its status and its body.
+pub fn op_error_response(error: &OpError) -> Response {
+    let status =
+        StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(error.body())).into_response()
+}

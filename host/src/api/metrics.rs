@@ -1,0 +1,432 @@
+//! Prometheus metrics of a running host, served at `GET /metrics`.
+//!
+//! [`Metrics`] owns two kinds of numbers:
+//! - what the event stream tells: children by state (running, stopped,
+//!   restarting, derived from each child's last lifecycle event), restarts,
+//!   reloads by outcome, and limit breaches by limit. A feeder task
+//!   ([`Metrics::follow`]) applies every event of its subscription; it
+//!   subscribes when the `Metrics` is made, so a `Metrics` made before the
+//!   tree starts counts the tree's start too;
+//! - what the API's dispatch records ([`Metrics::record_call`]): a latency
+//!   histogram and a request count by status, per registered operation.
+//!
+//! It never reaches into the tree, and recording a call is lock-free once
+//! the operation has been seen (a read lock on the map, then atomics).
+//! Only registered operation names become labels, so a client cannot grow
+//! the label set by calling made-up names.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use crate::events::{Event, EventBus, EventKind, EventStream, Received};
+use crate::supervisor::FailureKind;
+
+/// The content type of the exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+/// The `limit` label values, in exposition order.
+const LIMITS: [&str; 6] = ["memory", "fuel", "timeout", "cpu", "wall", "files"];
+
+/// The `outcome` label values of reloads.
+const RELOADS: [&str; 3] = ["ok", "failed", "rolled_back"];
+
+/// A child's state as far as the event stream tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChildState {
+    Running,
+    Stopped,
+    Restarting,
+}
+
+impl ChildState {
+    const ALL: [ChildState; 3] = [
+        ChildState::Running,
+        ChildState::Stopped,
+        ChildState::Restarting,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            ChildState::Running => "running",
+            ChildState::Stopped => "stopped",
+            ChildState::Restarting => "restarting",
+        }
+    }
+}
+
+/// The numbers the event stream feeds.
+#[derive(Debug, Default)]
+struct Tree {
+    children: HashMap<String, ChildState>,
+    restarts: u64,
+    reloads: [u64; 3],
+    breaches: [u64; 6],
+    missed: u64,
+}
+
+impl Tree {
+    fn apply(&mut self, event: &Event) {
+        let path = event.path.to_string();
+        match &event.kind {
+            EventKind::ChildStarted { .. } => {
+                self.children.insert(path, ChildState::Running);
+            }
+            EventKind::ChildRestarted { .. } => {
+                self.restarts += 1;
+                self.children.insert(path, ChildState::Running);
+            }
+            EventKind::ChildExited { reason, .. } => {
+                self.children.insert(path, ChildState::Stopped);
+                let limit = match reason.failure_kind() {
+                    Some(FailureKind::MemoryLimit) => Some(0),
+                    Some(FailureKind::OutOfFuel) => Some(1),
+                    Some(FailureKind::Timeout) => Some(2),
+                    Some(FailureKind::CpuLimit) => Some(3),
+                    Some(FailureKind::WallLimit) => Some(4),
+                    Some(FailureKind::FdLimit) => Some(5),
+                    _ => None,
+                };
+                if let Some(i) = limit {
+                    self.breaches[i] += 1;
+                }
+            }
+            EventKind::ChildStartFailed { .. } | EventKind::ChildIgnored => {
+                self.children.insert(path, ChildState::Stopped);
+            }
+            EventKind::RestartScheduled { .. } => {
+                self.children.insert(path, ChildState::Restarting);
+            }
+            EventKind::Reloaded { .. } => self.reloads[0] += 1,
+            EventKind::ReloadFailed { .. } => self.reloads[1] += 1,
+            EventKind::RolledBack { .. } => self.reloads[2] += 1,
+            _ => {}
+        }
+    }
+}
+
+/// Latency and status counts of one operation.
+#[derive(Debug)]
+struct OpStats {
+    /// Cumulative counts per bucket (`BUCKETS`, then `+Inf`).
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+    count: AtomicU64,
+    by_status: Mutex<BTreeMap<u16, u64>>,
+}
+
+impl OpStats {
+    fn new() -> Self {
+        Self {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_nanos: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+            by_status: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn record(&self, status: u16, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|&upper| seconds <= upper)
+            .unwrap_or(BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let mut by_status = self.by_status.lock().unwrap_or_else(|p| p.into_inner());
+        *by_status.entry(status).or_default() += 1;
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    tree: Mutex<Tree>,
+    ops: RwLock<BTreeMap<String, Arc<OpStats>>>,
+    /// The subscription taken at construction, until [`Metrics::follow`]
+    /// hands it to the feeder task.
+    pending: Mutex<Option<EventStream>>,
+}
+
+/// The host's metrics; cheap to clone (one `Arc`).
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+impl Metrics {
+    /// Metrics that will count every event published on `events` from now
+    /// on (buffered in the bus until [`follow`](Self::follow) runs).
+    pub fn subscribe(events: &EventBus) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                tree: Mutex::new(Tree::default()),
+                ops: RwLock::new(BTreeMap::new()),
+                pending: Mutex::new(Some(events.subscribe())),
+            }),
+        }
+    }
+
+    /// Applies events to the counters until the bus closes. Only the first
+    /// call follows; later calls return at once (the subscription is gone).
+    pub async fn follow(&self) {
+        let stream = self
+            .inner
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let Some(mut stream) = stream else {
+            return;
+        };
+        while let Some(received) = stream.recv().await {
+            self.apply(&received);
+        }
+    }
+
+    fn apply(&self, received: &Received) {
+        let mut tree = self.inner.tree.lock().unwrap_or_else(|p| p.into_inner());
+        match received {
+            Received::Event(event) => tree.apply(event),
+            Received::Missed(n) => {
+                tracing::warn!(
+                    missed = n,
+                    "metrics fell behind the event stream; counts may be low"
+                );
+                tree.missed += n;
+            }
+        }
+    }
+
+    /// Records one call of registered operation `op`.
+    pub fn record_call(&self, op: &str, status: u16, elapsed: Duration) {
+        let known = self
+            .inner
+            .ops
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(op)
+            .cloned();
+        let stats = match known {
+            Some(stats) => stats,
+            None => self
+                .inner
+                .ops
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(op.to_string())
+                .or_insert_with(|| Arc::new(OpStats::new()))
+                .clone(),
+        };
+        stats.record(status, elapsed);
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        {
+            let tree = self.inner.tree.lock().unwrap_or_else(|p| p.into_inner());
+            family(
+                &mut out,
+                "warden_children",
+                "gauge",
+                "Children by state, as the event stream last told",
+            );
+            for state in ChildState::ALL {
+                let n = tree.children.values().filter(|&&s| s == state).count();
+                let _ = writeln!(out, "warden_children{{state=\"{}\"}} {n}", state.label());
+            }
+            family(
+                &mut out,
+                "warden_restarts_total",
+                "counter",
+                "Restarts decided by supervisors",
+            );
+            let _ = writeln!(out, "warden_restarts_total {}", tree.restarts);
+            family(
+                &mut out,
+                "warden_reloads_total",
+                "counter",
+                "Hot reloads of component children, by outcome",
+            );
+            for (label, n) in RELOADS.iter().zip(tree.reloads) {
+                let _ = writeln!(out, "warden_reloads_total{{outcome=\"{label}\"}} {n}");
+            }
+            family(
+                &mut out,
+                "warden_limit_breaches_total",
+                "counter",
+                "Incarnations ended by a resource limit, by limit",
+            );
+            for (label, n) in LIMITS.iter().zip(tree.breaches) {
+                let _ = writeln!(out, "warden_limit_breaches_total{{limit=\"{label}\"}} {n}");
+            }
+            family(
+                &mut out,
+                "warden_events_missed_total",
+                "counter",
+                "Events the metrics subscriber lost by falling behind",
+            );
+            let _ = writeln!(out, "warden_events_missed_total {}", tree.missed);
+        }
+        let ops: Vec<(String, Arc<OpStats>)> = self
+            .inner
+            .ops
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        family(
+            &mut out,
+            "warden_operation_duration_seconds",
+            "histogram",
+            "Time to answer an operation call over HTTP, by operation",
+        );
+        for (op, stats) in &ops {
+            let op = escape(op);
+            let mut cumulative = 0;
+            for (i, upper) in BUCKETS.iter().enumerate() {
+                cumulative += stats.buckets[i].load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "warden_operation_duration_seconds_bucket{{op=\"{op}\",le=\"{upper}\"}} {cumulative}"
+                );
+            }
+            cumulative += stats.buckets[BUCKETS.len()].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "warden_operation_duration_seconds_bucket{{op=\"{op}\",le=\"+Inf\"}} {cumulative}"
+            );
+            let sum = stats.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+            let _ = writeln!(
+                out,
+                "warden_operation_duration_seconds_sum{{op=\"{op}\"}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "warden_operation_duration_seconds_count{{op=\"{op}\"}} {cumulative}"
+            );
+        }
+        family(
+            &mut out,
+            "warden_operation_requests_total",
+            "counter",
+            "Operation calls over HTTP, by operation and status",
+        );
+        for (op, stats) in &ops {
+            let op = escape(op);
+            let by_status = stats.by_status.lock().unwrap_or_else(|p| p.into_inner());
+            for (status, n) in by_status.iter() {
+                let _ = writeln!(
+                    out,
+                    "warden_operation_requests_total{{op=\"{op}\",status=\"{status}\"}} {n}"
+                );
+            }
+        }
+        out
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Escapes a label value (`\`, `"` and newlines).
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervisor::{ChildId, ChildPath, ExitReason};
+
+    fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix} in\n{text}"))
+    }
+
+    #[tokio::test]
+    async fn counts_lifecycle_events_and_calls() {
+        let bus = EventBus::default();
+        let metrics = Metrics::subscribe(&bus);
+        let a = ChildPath::child("root".into(), ChildId::from("a"));
+        let b = ChildPath::child("root".into(), ChildId::from("b"));
+        bus.emit(a.clone(), EventKind::ChildStarted { generation: 1 });
+        bus.emit(b.clone(), EventKind::ChildStarted { generation: 1 });
+        bus.emit(
+            a.clone(),
+            EventKind::ChildExited {
+                generation: 1,
+                reason: ExitReason::abnormal(FailureKind::OutOfFuel, "fuel"),
+            },
+        );
+        bus.emit(
+            a.clone(),
+            EventKind::RestartScheduled {
+                delay_ms: 10,
+                cause: crate::events::DelayCause::Backoff,
+            },
+        );
+        let follower = tokio::spawn({
+            let metrics = metrics.clone();
+            async move { metrics.follow().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        metrics.record_call("wc.count", 200, Duration::from_micros(300));
+        metrics.record_call("wc.count", 400, Duration::from_secs(10));
+        let text = metrics.render();
+        assert_eq!(
+            line(&text, "warden_children{state=\"running\"}"),
+            "warden_children{state=\"running\"} 1"
+        );
+        assert!(text.contains("warden_children{state=\"restarting\"} 1"));
+        assert!(text.contains("warden_limit_breaches_total{limit=\"fuel\"} 1"));
+        assert!(text.contains("warden_restarts_total 0"));
+        assert!(text.contains(
+            "warden_operation_duration_seconds_bucket{op=\"wc.count\",le=\"0.00025\"} 0"
+        ));
+        assert!(
+            text.contains(
+                "warden_operation_duration_seconds_bucket{op=\"wc.count\",le=\"0.0005\"} 1"
+            )
+        );
+        assert!(
+            text.contains("warden_operation_duration_seconds_bucket{op=\"wc.count\",le=\"5\"} 1")
+        );
+        assert!(
+            text.contains(
+                "warden_operation_duration_seconds_bucket{op=\"wc.count\",le=\"+Inf\"} 2"
+            )
+        );
+        assert!(text.contains("warden_operation_requests_total{op=\"wc.count\",status=\"400\"} 1"));
+        bus.emit(
+            a,
+            EventKind::ChildRestarted {
+                generation: 2,
+                restarts: 1,
+                delay_ms: 10,
+            },
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let text = metrics.render();
+        assert!(text.contains("warden_restarts_total 1"));
+        assert!(text.contains("warden_children{state=\"running\"} 2"));
+        drop(bus);
+        follower.await.unwrap();
+    }
+}

@@ -1,0 +1,161 @@
+//! `GET /openapi.json`: the registry's OpenAPI document plus what only the
+//! HTTP layer knows.
+//!
+//! [`Registry::openapi_document`](crate::ops::Registry::openapi_document)
+//! documents every operation; this adds the server's URL, the bearer
+//! security scheme (required on every route but `/healthz` when a token is
+//! set), the error kinds and statuses of the HTTP layer (401, 413,
+//! `bad_json`, …), and the routes that are not operations: `/events`,
+//! `/metrics`, `/healthz` and this document itself. Every route listed
+//! here answers as documented; `tests/all/api_http.rs` checks it.
+
+use serde_json::{Value, json};
+
+use crate::api::error::HTTP_KINDS;
+use crate::ops::Registry;
+
+/// The document served by a server at `server_url`.
+pub fn document(registry: &Registry, server_url: &str, token_required: bool) -> Value {
+    let mut doc = registry.openapi_document("Warden", env!("CARGO_PKG_VERSION"));
+    doc["info"]["description"] = json!(
+        "Everything one can do to a running Warden host. Each operation is `POST /ops/{name}` \
+         with its params as the JSON body (an empty body means `{}`)."
+    );
+    doc["servers"] = json!([{ "url": server_url }]);
+
+    let components = &mut doc["components"];
+    components["securitySchemes"] = json!({
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The host's token ([host] token or WARDEN_TOKEN)"
+        }
+    });
+    if let Some(kinds) = components["schemas"]["Error"]["properties"]["error"]["properties"]["kind"]
+        ["enum"]
+        .as_array_mut()
+    {
+        for kind in HTTP_KINDS {
+            if !kinds.iter().any(|k| k == kind) {
+                kinds.push(json!(kind));
+            }
+        }
+    }
+    let responses = &mut components["responses"];
+    responses["Error401"] = error_response("No or a wrong bearer token");
+    responses["Error413"] = error_response("The body is larger than the server's limit");
+    responses["Error400"]["description"] =
+        json!("The body is not JSON, or the params break the schema (every violation is listed)");
+
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            if let Some(post) = item.get_mut("post") {
+                post["responses"]["413"] = json!({"$ref": "#/components/responses/Error413"});
+                if token_required {
+                    post["responses"]["401"] = json!({"$ref": "#/components/responses/Error401"});
+                }
+            }
+        }
+        let unauthorized = |mut responses: Value| {
+            if token_required {
+                responses["401"] = json!({"$ref": "#/components/responses/Error401"});
+            }
+            responses
+        };
+        paths.insert(
+            "/events".into(),
+            json!({"get": {
+                "operationId": "events",
+                "summary": "The event stream (Server-Sent Events)",
+                "description": "Each message has `id` (position in this subscription), `event` (the event kind, or `missed` with `{\"missed\": n}` when the subscriber fell behind) and `data` (the event as JSON). A `: keep-alive` comment comes every 15 s of silence.",
+                "tags": ["stream"],
+                "parameters": [
+                    {"name": "child", "in": "query", "required": false,
+                     "description": "Only events of this path and the paths below it (`root/storage` matches `root/storage/kv`)",
+                     "schema": {"type": "string"}},
+                    {"name": "kind", "in": "query", "required": false,
+                     "description": "Only these event kinds, comma-separated (`child_restarted,child_exited`)",
+                     "schema": {"type": "string"}}
+                ],
+                "responses": unauthorized(json!({
+                    "200": {"description": "The stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                    "400": {"$ref": "#/components/responses/Error400"}
+                }))
+            }}),
+        );
+        paths.insert(
+            "/metrics".into(),
+            json!({"get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics (text format 0.0.4)",
+                "tags": ["observability"],
+                "responses": unauthorized(json!({
+                    "200": {"description": "Children by state, restarts, reloads, limit breaches, operation latency", "content": {"text/plain": {"schema": {"type": "string"}}}}
+                }))
+            }}),
+        );
+        paths.insert(
+            "/healthz".into(),
+            json!({"get": {
+                "operationId": "healthz",
+                "summary": "Liveness of the API (no token needed)",
+                "tags": ["observability"],
+                "security": [],
+                "responses": {
+                    "200": {"description": "`ok`", "content": {"text/plain": {"schema": {"type": "string", "const": "ok"}}}}
+                }
+            }}),
+        );
+        paths.insert(
+            "/openapi.json".into(),
+            json!({"get": {
+                "operationId": "openapi",
+                "summary": "This document",
+                "tags": ["observability"],
+                "responses": unauthorized(json!({
+                    "200": {"description": "The OpenAPI 3.1 document", "content": {"application/json": {"schema": {"type": "object"}}}}
+                }))
+            }}),
+        );
+    }
+    if token_required {
+        doc["security"] = json!([{ "bearer": [] }]);
+    }
+    doc
+}
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::OpMeta;
+
+    #[test]
+    fn adds_servers_security_and_non_operation_routes() {
+        let registry = Registry::new();
+        registry
+            .register_builtin(OpMeta::new("noop", "Nothing"), |_| {
+                Box::pin(async { Ok(json!({})) })
+            })
+            .unwrap();
+        let doc = document(&registry, "http://127.0.0.1:9", true);
+        assert_eq!(doc["servers"][0]["url"], "http://127.0.0.1:9");
+        assert_eq!(doc["security"][0]["bearer"], json!([]));
+        assert_eq!(doc["paths"]["/healthz"]["get"]["security"], json!([]));
+        assert!(doc["paths"]["/events"]["get"]["responses"]["401"].is_object());
+        assert!(doc["paths"]["/ops/noop"]["post"]["responses"]["413"].is_object());
+        let kinds = &doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["kind"]
+            ["enum"];
+        assert!(kinds.as_array().unwrap().contains(&json!("bad_json")));
+
+        let open = document(&registry, "http://127.0.0.1:9", false);
+        assert!(open.get("security").is_none());
+        assert!(open["paths"]["/metrics"]["get"]["responses"]["401"].is_null());
+    }
+}

@@ -1,0 +1,217 @@
+//! The router: which path goes to which handler, and the operation
+//! dispatch.
+//!
+//! - `POST /ops/{name}` — [`dispatch`]: body size limit (413), lookup (404),
+//!   JSON (400 `bad_json` with the parser's message; an empty body is
+//!   `{}`), then [`Operation::call`](crate::ops::Operation::call), which
+//!   validates the params (400 with every violation) and runs. The latency
+//!   and status of calls to registered operations go to
+//!   [`Metrics`](crate::api::Metrics).
+//! - `GET /openapi.json`, `/events` ([`sse`](crate::api::sse)), `/metrics`,
+//!   `/healthz`;
+//! - the dashboard's `GET /` and `/assets/{file}`;
+//! - anything else: 404 `not_found` naming the method and path, or 405
+//!   when the path exists for another method.
+//!
+//! Authentication ([`auth`](crate::api::auth)) wraps all of it, fallbacks
+//! included.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::api::auth::{self, Token};
+use crate::api::error::{HttpError, op_error_response};
+use crate::api::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
+use crate::api::server::ApiState;
+use crate::api::{dashboard, openapi, sse};
+
+/// How much of an oversized body is read (and dropped) before answering
+/// 413, so the client sees the answer instead of a reset connection.
+const DRAIN_LIMIT: usize = 8 << 20;
+
+/// What the handlers share for one running server.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub api: ApiState,
+    pub server_url: Arc<str>,
+    pub token_required: bool,
+    pub max_body_bytes: usize,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// The whole application: API routes, dashboard, fallbacks, auth.
+pub(crate) fn router(shared: Shared, token: Option<Token>) -> Router {
+    Router::new()
+        .route("/ops/{name}", post(dispatch))
+        .route("/openapi.json", get(openapi_json))
+        .route("/events", get(sse::events))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .merge(dashboard::routes())
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .with_state(shared)
+        .layer(axum::middleware::from_fn_with_state(
+            token,
+            auth::require_token,
+        ))
+}
+
+/// `POST /ops/{name}`.
+async fn dispatch(
+    State(shared): State<Shared>,
+    name: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let name = match name {
+        Ok(Path(name)) => name,
+        Err(rejection) => return HttpError::BadRequest(rejection.body_text()).into_response(),
+    };
+    let body = match read_body(request.into_body(), shared.max_body_bytes).await {
+        Ok(body) => body,
+        Err(e) => return e.into_response(),
+    };
+    let registry = shared.api.operations();
+    let op = match registry.get(&name) {
+        Ok(op) => op,
+        Err(e) => return op_error_response(&e),
+    };
+    let params = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Default::default())
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(params) => params,
+            Err(e) => {
+                let error = HttpError::BadJson(e.to_string());
+                shared
+                    .api
+                    .metrics()
+                    .record_call(op.name(), 400, started.elapsed());
+                return error.into_response();
+            }
+        }
+    };
+    let outcome = op.call(params).await;
+    let response = match &outcome {
+        Ok(result) => json_response(StatusCode::OK, result),
+        Err(e) => {
+            if e.status_code() >= 500 {
+                tracing::warn!(op = op.name(), error = %e, "operation failed");
+            }
+            op_error_response(e)
+        }
+    };
+    shared
+        .api
+        .metrics()
+        .record_call(op.name(), response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// Reads at most `limit` bytes; a longer body is 413 (drained up to
+/// [`DRAIN_LIMIT`] first, so the client reads the answer).
+async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, HttpError> {
+    let too_large = HttpError::PayloadTooLarge { limit };
+    let declared = HttpBody::size_hint(&body).upper();
+    if declared.is_some_and(|n| n > (limit + DRAIN_LIMIT) as u64) {
+        return Err(too_large);
+    }
+    let mut bytes = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| HttpError::BadRequest(format!("cannot read the body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total <= limit {
+            bytes.extend_from_slice(&data);
+        } else if total > limit + DRAIN_LIMIT {
+            break;
+        }
+    }
+    if total > limit {
+        Err(too_large)
+    } else {
+        Ok(Bytes::from(bytes))
+    }
+}
+
+fn json_response(status: StatusCode, value: &Value) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a result could not be serialized");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// `GET /openapi.json`.
+async fn openapi_json(State(shared): State<Shared>) -> Response {
+    let doc = openapi::document(
+        shared.api.operations(),
+        &shared.server_url,
+        shared.token_required,
+    );
+    json_response(StatusCode::OK, &doc)
+}
+
+/// `GET /metrics`.
+async fn metrics(State(shared): State<Shared>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(METRICS_CONTENT_TYPE),
+        )],
+        shared.api.metrics().render(),
+    )
+        .into_response()
+}
+
+/// `GET /healthz`.
+async fn healthz() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        "ok",
+    )
+        .into_response()
+}
+
+async fn not_found(method: Method, uri: Uri) -> HttpError {
+    HttpError::NoRoute {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+    }
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> HttpError {
+    HttpError::MethodNotAllowed {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+    }
+}

@@ -1,0 +1,254 @@
+// Drives the dashboard of a running warden host in Debian's headless
+// Chromium (through playwright-core, no browser download):
+//
+//   node tests/browser/dashboard.mjs [--token=TOKEN] [--reload-fails] URL SCREENSHOT.png [CHILD_PATH]
+//
+// With --token, the host is expected to want that token: the page must ask
+// for it (401 → the token form), refuse a wrong one, then work with it.
+// With --reload-fails, the child's file is expected not to load: Reload must
+// show the error body's message beside the button (that one 500 expected).
+// Loads URL, waits for CHILD_PATH's row (default root/counter) and the live
+// event stream, then:
+//   1. clicks Restart and waits for the row's generation to go up (an admin
+//      restart is terminate + start: a new incarnation, not a restart the
+//      supervisor decided, so `restarts` does not move);
+//   2. clicks Kill and waits for the row's `restarts` count to go up (the
+//      supervisor restarts the killed child and counts it), in the table and
+//      in the tree, with `child_restarted` in the event log;
+//   3. clicks Reload and waits for its result beside the button, and the
+//      child in the reload history (when a new version was swapped in: that
+//      version marked current there and shown in the row);
+// all without the page reloading. Any console error, uncaught exception or
+// failed request fails the run. Saves a full-page screenshot to SCREENSHOT
+// (also on failure) and prints one JSON line with what it saw.
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const CHROMIUM = process.env.WARDEN_CHROMIUM || "/usr/bin/chromium";
+const STEP_MS = 30_000;
+
+const args = process.argv.slice(2);
+const tokenArg = args.find((a) => a.startsWith("--token="));
+const token = tokenArg ? tokenArg.slice("--token=".length) : null;
+const reloadFails = args.includes("--reload-fails");
+const [url, screenshot, childPath = "root/counter"] = args.filter((a) => !a.startsWith("--"));
+if (!url || !screenshot || token === "") {
+  console.error("usage: node dashboard.mjs [--token=TOKEN] [--reload-fails] URL SCREENSHOT.png [CHILD_PATH]");
+  process.exit(2);
+}
+
+const profile = mkdtempSync(join(tmpdir(), "warden-chromium-"));
+const problems = [];
+const seen = {};
+let context;
+let page;
+let closing = false;
+// While the page has no (right) token, its 401s are expected.
+let unauthorized = token !== null;
+// While the failing reload runs, its 500 is expected.
+let reloading = false;
+
+function step(name) {
+  seen.step = name;
+  console.error(`dashboard: ${name}`);
+}
+
+async function main() {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1440, height: 960 },
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(STEP_MS);
+
+  page.on("console", (msg) => {
+    if (msg.type() === "error") {
+      if (unauthorized && msg.text().includes("status of 401")) return;
+      if (reloading && reloadFails && msg.text().includes("status of 500")) return;
+      problems.push(`console error: ${msg.text()}`);
+    }
+  });
+  page.on("pageerror", (err) => problems.push(`uncaught exception: ${err.message}`));
+  page.on("requestfailed", (req) => {
+    // The event stream is cut when the browser closes, and dropped by the
+    // page itself when the host refuses its token; anything else counts.
+    if ((closing || unauthorized) && new URL(req.url()).pathname === "/events") return;
+    problems.push(`request failed: ${req.method()} ${req.url()}: ${req.failure()?.errorText}`);
+  });
+  page.on("response", (res) => {
+    if (res.status() === 401 && unauthorized) return;
+    if (res.status() === 500 && reloading && reloadFails && res.url().endsWith("/ops/child.reload")) return;
+    if (res.status() >= 400) {
+      problems.push(`HTTP ${res.status()} for ${res.request().method()} ${res.url()}`);
+    }
+  });
+  let loads = 0;
+  page.on("load", () => {
+    loads += 1;
+  });
+
+  step(`open ${url}`);
+  await page.goto(url, { waitUntil: "load" });
+  if (token !== null) {
+    step("the page asks for a token, refuses a wrong one, takes the right one");
+    await page.waitForSelector('#connection[data-state="auth"]');
+    await page.waitForSelector("#auth:not([hidden])");
+    await page.fill("#token", `${token}-wrong`);
+    await page.click('#auth button[type="submit"]');
+    await page.waitForFunction(() => document.querySelector("#auth-hint").textContent.includes("refused"));
+    await page.waitForSelector("#auth:not([hidden])");
+    await page.fill("#token", token);
+    await page.click('#auth button[type="submit"]');
+    await page.waitForSelector('#connection[data-state="live"]');
+    unauthorized = false;
+    const stored = await page.evaluate(() => sessionStorage.getItem("warden.token"));
+    if (stored !== token) {
+      problems.push(`the token is not kept in sessionStorage (${stored})`);
+    }
+    seen.token_accepted = true;
+  }
+  const row = page.locator(`tr[data-path="${childPath}"]`);
+  const field = (name) => row.locator(`[data-field="${name}"]`);
+  const number = async (name) => Number((await field(name).textContent()).trim());
+
+  step(`wait for the row of ${childPath}`);
+  await row.waitFor();
+  await page.waitForSelector('#connection[data-state="live"]');
+  await page.waitForFunction(
+    (path) => document.querySelector(`tr[data-path="${path}"] [data-field="status"]`)?.textContent.includes("running"),
+    childPath,
+  );
+  // Survives only if the page is never reloaded.
+  await page.evaluate(() => {
+    window.__wardenMarker = "same page";
+  });
+  seen.generation_before = await number("generation");
+  seen.restarts_before = await number("restarts");
+
+  step("restart: the generation goes up");
+  await row.locator('button[data-action="restart"]').click();
+  await page.waitForFunction(
+    ([path, before]) => {
+      const r = document.querySelector(`tr[data-path="${path}"]`);
+      return r && Number(r.querySelector('[data-field="generation"]').textContent) > before
+        && r.querySelector('output[data-field="result"]').dataset.state === "ok";
+    },
+    [childPath, seen.generation_before],
+  );
+  seen.generation_after_restart = await number("generation");
+  seen.restart_result = (await field("result").textContent()).trim();
+
+  step("kill: the supervisor restarts it, and the restarts count goes up");
+  const restartsBefore = await number("restarts");
+  await row.locator('button[data-action="kill"]').click();
+  await page.waitForFunction(
+    ([path, before]) => {
+      const r = document.querySelector(`tr[data-path="${path}"]`);
+      return r && Number(r.querySelector('[data-field="restarts"]').textContent) > before;
+    },
+    [childPath, restartsBefore],
+  );
+  seen.restarts_after = await number("restarts");
+  seen.kill_result = (await field("result").textContent()).trim();
+  // The tree shows the same count, and the log the event behind it.
+  await page.waitForFunction(
+    ([path, after]) => {
+      const node = document.querySelector(`#tree li[data-path="${path}"] [data-field="restarts"]`);
+      return node && node.textContent.startsWith(`${after} restart`);
+    },
+    [childPath, seen.restarts_after],
+  );
+  await page.waitForSelector(`#events-body tr[data-event="child_restarted"][data-child="${childPath}"]`);
+  await page.waitForFunction(
+    (path) => document.querySelector(`tr[data-path="${path}"] [data-field="status"]`)?.textContent.includes("running"),
+    childPath,
+  );
+
+  if (await row.locator('button[data-action="reload"]').count()) {
+    step("reload: the result is shown beside the button");
+    reloading = true;
+    await row.locator('button[data-action="reload"]').click();
+    await page.waitForFunction(
+      ([path, fails]) => {
+        const out = document.querySelector(`tr[data-path="${path}"] output[data-field="result"]`);
+        return out && (fails
+          ? out.dataset.state === "error"
+          : out.dataset.state === "ok" && /^(unchanged|reloaded)/.test(out.textContent));
+      },
+      [childPath, reloadFails],
+    );
+    reloading = false;
+    seen.reload_result = (await field("result").textContent()).trim();
+    const reloaded = /^reloaded to version (\d+)/.exec(seen.reload_result);
+    if (reloaded) {
+      // The history marks the new version current, and the row shows it.
+      await page.waitForSelector(
+        `#versions .version-block[data-path="${childPath}"] tr.current[data-version="${reloaded[1]}"]`,
+      );
+      await page.waitForFunction(
+        ([path, v]) => document.querySelector(`tr[data-path="${path}"] [data-field="version"]`)?.textContent.startsWith(`v${v} `),
+        [childPath, reloaded[1]],
+      );
+    } else {
+      await page.waitForSelector(`#versions .version-block[data-path="${childPath}"] tr[data-version]`);
+    }
+    seen.version_shown = (await field("version").textContent()).trim();
+  }
+
+  step("the page was never reloaded");
+  const marker = await page.evaluate(() => window.__wardenMarker);
+  if (marker !== "same page" || loads !== 1) {
+    problems.push(`the page reloaded (loads: ${loads}, marker: ${marker})`);
+  }
+  seen.tree_children = await page.locator("#tree li[data-path]").count();
+  seen.events_shown = await page.locator("#events-body tr[data-event]").count();
+
+  // Let the change highlights fade before the picture.
+  await page.waitForTimeout(1800);
+  await page.mouse.move(0, 0);
+  step(`screenshot to ${screenshot}`);
+  await page.screenshot({ path: screenshot, fullPage: true });
+}
+
+let failure = null;
+try {
+  await main();
+} catch (err) {
+  failure = err;
+  if (page) {
+    try {
+      await page.screenshot({ path: screenshot, fullPage: true });
+    } catch {
+      // The failure itself is what matters.
+    }
+  }
+} finally {
+  closing = true;
+  if (context) {
+    await context.close().catch(() => {});
+  }
+  rmSync(profile, { recursive: true, force: true });
+}
+
+if (failure) {
+  console.error(`dashboard: failed at "${seen.step}": ${failure.message}`);
+}
+for (const p of problems) {
+  console.error(`dashboard: ${p}`);
+}
+console.log(JSON.stringify({ ok: !failure && problems.length === 0, problems, ...seen }));
+process.exit(failure || problems.length ? 1 : 0);
