@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 cargo build --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml
+echo "demo: the dashboard will be at http://127.0.0.1:7878/ (warden ctl tree talks to the same API)"
 exec cargo run --release -p warden -- run examples/warden.toml
