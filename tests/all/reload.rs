@@ -166,12 +166,22 @@ async fn twenty_reloads_under_load_lose_and_repeat_no_message() {
     }
     const SENDERS: usize = 4;
     const PER_SENDER: usize = 2_500;
+    // Messages are released 500 per reload, so the load spans all twenty
+    // reloads however fast messages or reloads happen to run.
+    const PER_RELOAD: usize = 500;
     let done = Arc::new(AtomicUsize::new(0));
+    let claimed = Arc::new(AtomicUsize::new(0));
+    let released = Arc::new(AtomicUsize::new(PER_RELOAD));
     let load: Vec<_> = (0..SENDERS)
         .map(|_| {
             let (f, done) = (f.clone(), done.clone());
+            let (claimed, released) = (claimed.clone(), released.clone());
             tokio::spawn(async move {
                 for _ in 0..PER_SENDER {
+                    let ticket = claimed.fetch_add(1, Ordering::Relaxed);
+                    while ticket >= released.load(Ordering::Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
                     f.call("inc").await;
                     done.fetch_add(1, Ordering::Relaxed);
                 }
@@ -185,6 +195,7 @@ async fn twenty_reloads_under_load_lose_and_repeat_no_message() {
         }
         f.write(if i % 2 == 0 { &v2 } else { &v2b });
         assert_reloaded(&f.reload().await);
+        released.fetch_add(PER_RELOAD, Ordering::Relaxed);
         let n = done.load(Ordering::Relaxed);
         if n > 0 && n < SENDERS * PER_SENDER {
             during_load += 1;
