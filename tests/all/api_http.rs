@@ -8,8 +8,7 @@
 //! status, headers and body are checked; normal calls go through
 //! [`ApiClient`], the client `warden ctl` uses.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -21,182 +20,27 @@ use warden::events::{EventBus, EventKind};
 use warden::ops::{Registry, Schema};
 use warden::supervisor::{ChildId, ChildPath};
 
-use crate::support::{plugin, repo_root, warden_cmd};
-
-/// A demo-like tree: two components, a native worker in a nested
-/// supervisor, and the `wordcount` operation plugin (id `wordcount`, as
-/// `plugin.reload`'s example names it). Run from the repository root, so
-/// the examples' relative paths (`plugins/target/…`, `examples/…`) work.
-const TREE: &str = r#"
-[host]
-state_dir = "{dir}/state"
-api_addr = "{addr}"
-{token}
-[host.policy]
-allow_commands = ["/bin/sh"]
-
-[supervisor.root]
-strategy = "one_for_one"
-intensity = 50
-period_ms = 10000
-
-[[supervisor.root.children]]
-id = "counter"
-kind = "component"
-path = "{dir}/counter.wasm"
-limits = { memory_mb = 32, timeout_ms = 1000 }
-
-[[supervisor.root.children]]
-id = "echo"
-kind = "component"
-path = "{echo}"
-
-[[supervisor.root.children]]
-id = "storage"
-kind = "supervisor"
-supervisor = "storage"
-
-[supervisor.storage]
-strategy = "one_for_one"
-intensity = 50
-period_ms = 10000
-
-[[supervisor.storage.children]]
-id = "ticker"
-kind = "process"
-command = "/bin/sh"
-args = ["-c", "echo ready; while true; do sleep 1; done"]
-readiness = { line = "ready", timeout_ms = 5000 }
-shutdown = 1000
-
-[operations.wordcount]
-path = "{wordcount}"
-limits = { fuel = 50000000, memory_mb = 16, timeout_ms = 2000 }
-"#;
+use crate::support::{
+    CHANGING_EXAMPLES, HostProcess, KEEPING_EXAMPLES, demo_tree, write_tree_config,
+};
 
 const TOKEN: &str = "t0ken-for-tests";
 
-/// A `warden run` process; SIGTERM (then SIGKILL) when dropped.
-struct Host {
-    dir: tempfile::TempDir,
-    process: Child,
-    base: String,
+/// The demo tree (two components, a native worker, a nested supervisor)
+/// listening on `addr`, with `token` in its config when given; its
+/// operation plugin is `wordcount` (the id `plugin.reload`'s example
+/// names).
+fn tree(addr: &str, token: Option<&str>) -> String {
+    let host = format!(
+        "api_addr = \"{addr}\"\n{}",
+        token.map_or(String::new(), |t| format!("token = \"{t}\""))
+    );
+    demo_tree(&host).replace("[operations.wc]", "[operations.wordcount]")
 }
 
-impl Host {
-    /// Starts [`TREE`] on `127.0.0.1:0`, with `token` in its config.
-    fn start(token: Option<&str>) -> Host {
-        let dir = tempfile::tempdir().unwrap();
-        let config = write_config(dir.path(), "127.0.0.1:0", token);
-        let mut host = Host {
-            process: spawn_run(&config, dir.path(), None),
-            dir,
-            base: String::new(),
-        };
-        host.base = host.wait_for_addr();
-        assert!(host.base.starts_with("http://127.0.0.1:"), "{}", host.base);
-        host
-    }
-
-    fn wait_for_addr(&mut self) -> String {
-        let addr_file = self.addr_file();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&addr_file)
-                && text.ends_with('\n')
-            {
-                return text.trim().to_string();
-            }
-            if let Some(status) = self.process.try_wait().unwrap() {
-                panic!("warden run exited ({status}):\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {} after 60 s:\n{}",
-                addr_file.display(),
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn addr_file(&self) -> PathBuf {
-        self.dir.path().join("state/api.addr")
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("host.log")).unwrap_or_default()
-    }
-
-    fn authority(&self) -> &str {
-        self.base.trim_start_matches("http://")
-    }
-
-    fn client(&self, token: Option<&str>) -> ApiClient {
-        ApiClient::new(&self.base, token.map(str::to_string)).unwrap()
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(&mut self) -> std::process::ExitStatus {
-        terminate(&mut self.process).expect("warden run stops within 15 s")
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        if terminate(&mut self.process).is_none() {
-            let _ = self.process.kill();
-            let _ = self.process.wait();
-        }
-    }
-}
-
-fn terminate(process: &mut Child) -> Option<std::process::ExitStatus> {
-    if let Ok(Some(status)) = process.try_wait() {
-        return Some(status);
-    }
-    let _ = Command::new("kill")
-        .args(["-TERM", &process.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = process.try_wait() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
-}
-
-fn write_config(dir: &Path, addr: &str, token: Option<&str>) -> PathBuf {
-    std::fs::copy(plugin("counter"), dir.join("counter.wasm")).unwrap();
-    let text = TREE
-        .replace("{dir}", dir.to_str().unwrap())
-        .replace("{addr}", addr)
-        .replace(
-            "{token}",
-            &token.map_or(String::new(), |t| format!("token = \"{t}\"")),
-        )
-        .replace("{echo}", plugin("echo").to_str().unwrap())
-        .replace("{wordcount}", plugin("wordcount").to_str().unwrap());
-    let config = dir.join("warden.toml");
-    std::fs::write(&config, text).unwrap();
-    config
-}
-
-/// `warden run CONFIG` from the repository root, stderr to `DIR/host.log`,
-/// with `WARDEN_TOKEN` only when `env_token` is given.
-fn spawn_run(config: &Path, dir: &Path, env_token: Option<&str>) -> Child {
-    let log = std::fs::File::create(dir.join("host.log")).unwrap();
-    let mut cmd = warden_cmd(&["run", config.to_str().unwrap()]);
-    cmd.current_dir(repo_root())
-        .env_remove("WARDEN_TOKEN")
-        .stdout(Stdio::null())
-        .stderr(log);
-    if let Some(token) = env_token {
-        cmd.env("WARDEN_TOKEN", token);
-    }
-    cmd.spawn().unwrap()
+/// A `warden run` process of [`tree`] on `127.0.0.1:0`.
+fn start_host(token: Option<&str>) -> HostProcess {
+    HostProcess::start_tree(&tree("127.0.0.1:0", token), &[])
 }
 
 /// One answer of [`raw`].
@@ -351,7 +195,7 @@ fn assert_error(answer: &Answer, status: u16, kind: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_limits_and_error_bodies() {
-    let host = Host::start(Some(TOKEN));
+    let host = start_host(Some(TOKEN));
     let at = host.authority();
 
     // Public: health and the dashboard's assets.
@@ -482,7 +326,7 @@ async fn token_limits_and_error_bodies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_client_does_not_block_others() {
-    let host = Host::start(None);
+    let host = start_host(None);
     let at = host.authority().to_string();
     // Half a request, then nothing: its connection waits alone.
     let mut slow = TcpStream::connect(&at).await.unwrap();
@@ -515,7 +359,7 @@ async fn a_slow_client_does_not_block_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_stream_and_metrics_see_a_restart() {
-    let mut host = Host::start(None);
+    let mut host = start_host(None);
     let client = host.client(None);
     let mut counter = client
         .events("child=root/counter&kind=child_restarted")
@@ -566,21 +410,21 @@ async fn events_stream_and_metrics_see_a_restart() {
     assert!(nothing.is_err(), "root/storage got {nothing:?}");
     // ...and passes what is below it.
     client
-        .call("child.kill", json!({"path": "root/storage/ticker"}))
+        .call("child.kill", json!({"path": "root/storage/kv"}))
         .await
         .unwrap();
     let below = tokio::time::timeout(Duration::from_secs(10), storage.next())
         .await
-        .expect("the ticker's restart within 10 s")
+        .expect("kv's restart within 10 s")
         .unwrap()
         .unwrap();
-    assert_eq!(below.data["path"], "root/storage/ticker");
+    assert_eq!(below.data["path"], "root/storage/kv");
 
     // Metrics count both restarts and the calls.
     let metrics = host_metrics(&host).await;
     assert!(metrics.contains("warden_restarts_total 2\n"), "{metrics}");
     let running: u64 = metric(&metrics, "warden_children{state=\"running\"}");
-    assert_eq!(running, 4, "counter, echo, storage, ticker:\n{metrics}");
+    assert_eq!(running, 5, "counter, echo, ticker, storage, kv:\n{metrics}");
     assert_eq!(metric(&metrics, "warden_children{state=\"restarting\"}"), 0);
     assert_eq!(
         metric(
@@ -605,7 +449,7 @@ async fn events_stream_and_metrics_see_a_restart() {
     }
 
     // A clean stop ends the streams and removes api.addr.
-    let status = host.stop();
+    let status = host.terminate();
     assert!(status.success(), "{status}: {}", host.log());
     let end = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(item) = counter.next().await {
@@ -619,11 +463,11 @@ async fn events_stream_and_metrics_see_a_restart() {
     assert!(!host.addr_file().exists());
     assert!(
         host.log()
-            .contains(&format!("warden: API on {}", host.base))
+            .contains(&format!("warden: API on {}", host.url()))
     );
 }
 
-async fn host_metrics(host: &Host) -> String {
+async fn host_metrics(host: &HostProcess) -> String {
     let answer = raw(host.authority(), "GET", "/metrics", None, None).await;
     assert_eq!(answer.status, 200);
     assert_eq!(
@@ -642,42 +486,22 @@ fn metric(text: &str, series: &str) -> u64 {
 }
 
 /// The order the documented examples are posted in: each applies to the
-/// tree the previous ones left (they all name `root/counter`), the
-/// destructive ones last.
-const EXAMPLE_ORDER: &[&str] = &[
-    "supervisors.list",
-    "tree",
-    "health",
-    "child.info",
-    "child.send",
-    "child.snapshot",
-    "child.restore",
-    "child.versions",
-    "child.reload",
-    "ps",
-    "events.recent",
-    "supervisor.strategy",
-    "plugin.reload",
-    "component.call",
-    "grade",
-    "wordcount.count",
-    "child.rollback",
-    "child.restart",
-    "child.kill",
-    "child.fault",
-    "child.terminate",
-    "child.start",
-    "child.delete",
-];
+/// tree the previous ones left, the destructive ones last.
+fn example_order() -> Vec<&'static str> {
+    let mut order = KEEPING_EXAMPLES.to_vec();
+    order.extend(["component.call", "grade", "wordcount.count"]);
+    order.extend(CHANGING_EXAMPLES);
+    order
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_document_validates_and_every_route_answers_as_documented() {
-    let host = Host::start(Some(TOKEN));
+    let host = start_host(Some(TOKEN));
     let client = host.client(Some(TOKEN));
     let doc = client.get_json("/openapi.json").await.unwrap();
 
     // Valid OpenAPI 3.1, checked by an independent validator.
-    let file = host.dir.path().join("openapi.json");
+    let file = host.dir().join("openapi.json");
     std::fs::write(&file, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
     let out = Command::new("python3")
         .args([
@@ -692,7 +516,7 @@ async fn openapi_document_validates_and_every_route_answers_as_documented() {
         "openapi-spec-validator (scripts/setup.sh installs it) rejected the document:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(doc["servers"][0]["url"], host.base.as_str());
+    assert_eq!(doc["servers"][0]["url"], host.url());
     assert_eq!(doc["security"], json!([{"bearer": []}]));
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
@@ -706,16 +530,17 @@ async fn openapi_document_validates_and_every_route_answers_as_documented() {
         .iter()
         .filter_map(|(path, item)| Some((path.strip_prefix("/ops/")?.to_string(), item.clone())))
         .collect();
+    let example_order = example_order();
     let position = |name: &str| {
-        EXAMPLE_ORDER
+        example_order
             .iter()
             .position(|n| *n == name)
-            .unwrap_or_else(|| panic!("{name} is documented but not in EXAMPLE_ORDER"))
+            .unwrap_or_else(|| panic!("{name} is documented but not in example_order()"))
     };
     operations.sort_by_key(|(name, _)| position(name));
     assert_eq!(
         operations.len(),
-        EXAMPLE_ORDER.len(),
+        example_order.len(),
         "documented: {:?}",
         operations.iter().map(|(n, _)| n).collect::<Vec<_>>()
     );
@@ -860,22 +685,18 @@ async fn running_generation(client: &ApiClient, not: Option<u64>) -> u64 {
 #[test]
 fn a_non_loopback_address_needs_a_token() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), "0.0.0.0:0", None);
-    let mut run = spawn_run(&config, dir.path(), None);
-    let status = wait_exit(&mut run, Duration::from_secs(30));
-    let log = std::fs::read_to_string(dir.path().join("host.log")).unwrap();
+    let config = write_tree_config(dir.path(), &tree("0.0.0.0:0", None));
+    let state = dir.path().join("state");
+    let mut run = HostProcess::spawn(&config, &state, &[]);
+    let status = run.wait_exit(Duration::from_secs(30));
+    let log = run.log();
     assert_eq!(status.code(), Some(2), "{log}");
     assert!(log.contains("0.0.0.0:0") && log.contains("token"), "{log}");
-    assert!(!dir.path().join("state/api.addr").exists());
+    assert!(!run.addr_file().exists());
 
     // WARDEN_TOKEN is enough (and is then required).
-    let mut host = Host {
-        process: spawn_run(&config, dir.path(), Some(TOKEN)),
-        dir,
-        base: String::new(),
-    };
-    host.base = host.wait_for_addr();
-    let port = host.base.rsplit(':').next().unwrap().to_string();
+    let mut host = HostProcess::spawn(&config, &state, &[("WARDEN_TOKEN", TOKEN)]);
+    let port = host.wait_ready().rsplit(':').next().unwrap().to_string();
     let local = format!("127.0.0.1:{port}");
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -884,18 +705,7 @@ fn a_non_loopback_address_needs_a_token() {
         let tree = raw(&local, "POST", "/ops/tree", Some(TOKEN), None).await;
         assert_eq!(tree.status, 200, "{}", tree.text());
     });
-    assert!(host.stop().success(), "{}", host.log());
-}
-
-fn wait_exit(process: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = process.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "warden run did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(host.terminate().success(), "{}", host.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,14 +8,14 @@
 //! [`RunningHost`] guard stops it with SIGTERM even when the test fails.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{plugin, stderr, stdout, warden_cmd};
+use crate::support::{HostProcess, plugin, stderr, stdout, variant, warden_cmd};
 
 /// A config with two component children, a nested supervisor with a
 /// native worker, and an operation plugin.
@@ -59,82 +59,48 @@ command = "sleep"
 args = ["600"]
 
 [operations.wc]
-path = "{wordcount}"
+path = "wc.wasm"
 "#;
 
-/// A `warden run` process; SIGTERM (then SIGKILL) when dropped.
+/// A `warden run` process of [`TREE`] in its own directory; SIGTERM (then
+/// SIGKILL) when dropped.
 struct RunningHost {
-    dir: tempfile::TempDir,
-    process: Child,
-    base: String,
+    process: HostProcess,
 }
 
 impl RunningHost {
     /// Starts the [`TREE`] host, with `token` in its config when given.
     fn start(token: Option<&str>) -> RunningHost {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(plugin("counter"), dir.path().join("counter.wasm")).unwrap();
-        let text = TREE
-            .replace(
-                "{token}",
-                &token.map_or(String::new(), |t| format!("token = \"{t}\"")),
-            )
-            .replace("{echo}", plugin("echo").to_str().unwrap())
-            .replace("{wordcount}", plugin("wordcount").to_str().unwrap());
-        let config = dir.path().join("warden.toml");
-        std::fs::write(&config, text).unwrap();
-        let log = std::fs::File::create(dir.path().join("host.log")).unwrap();
-        let process = warden_cmd(&["run", config.to_str().unwrap()])
-            .env_remove("WARDEN_TOKEN")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut host = RunningHost {
-            dir,
-            process,
-            base: String::new(),
-        };
-        let addr_file = host.state_dir().join("api.addr");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&addr_file)
-                && text.ends_with('\n')
-            {
-                host.base = text.trim().to_string();
-                break;
-            }
-            if let Some(status) = host.process.try_wait().unwrap() {
-                panic!("warden run exited ({status}):\n{}", host.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {} after 60 s:\n{}",
-                addr_file.display(),
-                host.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        let body = TREE.replace(
+            "{token}",
+            &token.map_or(String::new(), |t| format!("token = \"{t}\"")),
+        );
+        RunningHost {
+            process: HostProcess::start_tree(&body, &[]),
         }
-        assert!(host.base.starts_with("http://127.0.0.1:"), "{}", host.base);
-        host
+    }
+
+    /// The API's base URL.
+    fn base(&self) -> &str {
+        self.process.url()
     }
 
     fn state_dir(&self) -> PathBuf {
-        self.dir.path().join("state")
+        self.process.dir().join("state")
     }
 
     fn counter_file(&self) -> PathBuf {
-        self.dir.path().join("counter.wasm")
+        self.process.dir().join("counter.wasm")
     }
 
     /// What the host printed on stderr so far.
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("host.log")).unwrap_or_default()
+        self.process.log()
     }
 
     /// `warden ctl --addr BASE ARGS…`, with no token in the environment.
     fn ctl(&self, args: &[&str]) -> Output {
-        ctl_cmd(&self.base, args).output().unwrap()
+        ctl_cmd(self.base(), args).output().unwrap()
     }
 
     /// [`Self::ctl`], asserting exit 0; its stdout.
@@ -175,22 +141,6 @@ impl RunningHost {
     /// `child.info` of `path` as JSON.
     fn info(&self, path: &str) -> Value {
         self.json(&["info", path])
-    }
-}
-
-impl Drop for RunningHost {
-    fn drop(&mut self) {
-        let pid = self.process.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.process.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.process.kill();
-        let _ = self.process.wait();
     }
 }
 
@@ -574,7 +524,7 @@ fn a_host_with_a_token_wants_it() {
 
     let tree = host.json(&["--token", "s3cret", "tree"]);
     assert_eq!(tree["path"], "root");
-    let out = ctl_cmd(&host.base, &["--json", "tree"])
+    let out = ctl_cmd(host.base(), &["--json", "tree"])
         .env("WARDEN_TOKEN", "s3cret")
         .output()
         .unwrap();
@@ -583,17 +533,11 @@ fn a_host_with_a_token_wants_it() {
     assert_eq!(ids(&tree), ["counter", "echo", "workers"]);
 
     // The event stream is guarded too.
-    let out = ctl_cmd(&host.base, &["events", "--count", "1"])
+    let out = ctl_cmd(host.base(), &["events", "--count", "1"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains(hint), "{}", stderr(&out));
-}
-
-/// The same component with one more custom section: a new version.
-fn variant(file: &Path, tag: &str) -> Vec<u8> {
-    let bytes = std::fs::read(file).unwrap();
-    warden::component::with_custom_section(&bytes, "warden-test", tag.as_bytes())
 }
 
 #[test]
@@ -620,7 +564,11 @@ fn reload_and_rollback_keep_the_state() {
     assert_eq!(host.ok(&["send", "root/counter", "inc"]), "42\n");
 
     // A third version (same code, new hash), through --json.
-    std::fs::write(host.counter_file(), variant(&plugin("counter_v2"), "three")).unwrap();
+    std::fs::write(
+        host.counter_file(),
+        variant(&std::fs::read(plugin("counter_v2")).unwrap(), "three"),
+    )
+    .unwrap();
     let outcome = host.json(&["reload", "root/counter"]);
     assert_eq!(outcome["outcome"], "reloaded", "{outcome}");
     assert_eq!(outcome["version"], 3);
@@ -742,7 +690,7 @@ fn events_follow_the_stream() {
 
     let mut json = Spawned(
         ctl_cmd(
-            &host.base,
+            host.base(),
             &[
                 "--json",
                 "events",
@@ -777,7 +725,7 @@ fn events_follow_the_stream() {
     // Human lines, and --count ends the follower.
     let mut human = Spawned(
         ctl_cmd(
-            &host.base,
+            host.base(),
             &[
                 "events",
                 "--child",
@@ -816,7 +764,7 @@ fn events_follow_the_stream() {
 
     // The stream ends with the host: the follower exits on its own.
     let mut follower = Spawned(
-        ctl_cmd(&host.base, &["events"])
+        ctl_cmd(host.base(), &["events"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

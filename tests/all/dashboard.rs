@@ -11,80 +11,35 @@
 //! `scripts/setup.sh` installs them. Without them the test fails and says
 //! so; it never skips.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{config_file, plugin, repo_root, warden_cmd};
+use crate::support::{HostProcess, demo_tree, plugin, repo_root};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// A tree like the demo's: two components, a native worker, a nested
-/// supervisor with a component.
-const CONFIG: &str = r#"
-[host]
-state_dir = "{dir}/state"
-api_addr = "127.0.0.1:0"
+/// The demo's tree on a free port, its monitor polling as the demo's
+/// does, with `token` in its config when given.
+fn start_host(token: Option<&str>) -> HostProcess {
+    let token = token.map_or(String::new(), |t| format!("token = \"{t}\""));
+    let body = demo_tree(&format!(
+        "api_addr = \"127.0.0.1:0\"\n{token}\n[host.monitor]\ninterval_ms = 250\n"
+    ));
+    HostProcess::start_tree(&body, &[])
+}
 
-[host.policy]
-allow_commands = ["/bin/sh"]
-allow_cwds = ["data"]
-
-[host.monitor]
-interval_ms = 250
-
-[supervisor.root]
-strategy = "one_for_one"
-intensity = 5
-period_ms = 10000
-
-[[supervisor.root.children]]
-id = "counter"
-kind = "component"
-path = "{dir}/counter.wasm"
-limits = { memory_mb = 32, timeout_ms = 1000 }
-send_to = ["echo"]
-backoff = { initial_ms = 10, max_ms = 2000 }
-
-[[supervisor.root.children]]
-id = "echo"
-kind = "component"
-path = "{echo}"
-
-[[supervisor.root.children]]
-id = "ticker"
-kind = "process"
-command = "/bin/sh"
-args = ["-c", "echo ready; while true; do echo tick; sleep 5; done"]
-cwd = "data"
-limits = { memory_mb = 64, open_files = 64 }
-readiness = { line = "ready", timeout_ms = 5000 }
-shutdown = 1000
-
-[[supervisor.root.children]]
-id = "storage"
-kind = "supervisor"
-supervisor = "storage"
-
-[supervisor.storage]
-strategy = "rest_for_one"
-
-[[supervisor.storage.children]]
-id = "kv"
-kind = "component"
-path = "{kv}"
-dirs = [{ host = "data", guest = "/data", writable = true }]
-"#;
+/// SIGINT, as Ctrl-C would, and a clean exit.
+fn stop(mut host: HostProcess) {
+    let status = host.interrupt();
+    assert!(status.success(), "{status}:\n{}", host.log());
+}
 
 #[test]
 fn restart_and_kill_from_the_dashboard_update_it_live() {
-    let (dir, config) = config_file(CONFIG);
-    std::fs::create_dir_all(dir.path().join("data")).unwrap();
-    let counter_file = dir.path().join("counter.wasm");
-    std::fs::copy(plugin("counter"), &counter_file).unwrap();
-    let host = Host::start(&config, &dir.path().join("state/api.addr"));
+    let host = start_host(None);
+    let counter_file = host.dir().join("counter.wasm");
     // A new version on disk (not watched): the dashboard's Reload swaps it in.
     std::fs::copy(plugin("counter_v2"), &counter_file).unwrap();
 
@@ -114,7 +69,7 @@ fn restart_and_kill_from_the_dashboard_update_it_live() {
     assert_eq!(report["tree_children"], 6, "root and its five descendants");
 
     // The host saw the same: the supervisor restarted the killed child once.
-    let tree = host.call("tree");
+    let tree = call(&host, "tree");
     let counter = tree["children"]
         .as_array()
         .unwrap()
@@ -140,22 +95,15 @@ fn restart_and_kill_from_the_dashboard_update_it_live() {
         std::fs::create_dir_all(&docs).unwrap();
         std::fs::write(docs.join("dashboard.png"), &png).unwrap();
     }
-    host.stop();
+    stop(host);
 }
 
 #[test]
 fn the_dashboard_asks_for_the_token_the_host_wants_and_shows_errors() {
     const TOKEN: &str = "dashboard-test-token";
-    let body = CONFIG.replace(
-        "api_addr = \"127.0.0.1:0\"",
-        &format!("api_addr = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\""),
-    );
-    let (dir, config) = config_file(&body);
-    std::fs::create_dir_all(dir.path().join("data")).unwrap();
-    std::fs::copy(plugin("counter"), dir.path().join("counter.wasm")).unwrap();
-    let host = Host::start(&config, &dir.path().join("state/api.addr"));
+    let host = start_host(Some(TOKEN));
     // Not a component: the dashboard's Reload must show why it failed.
-    std::fs::write(dir.path().join("counter.wasm"), b"not wasm").unwrap();
+    std::fs::write(host.dir().join("counter.wasm"), b"not wasm").unwrap();
     let shot_dir = tempfile::tempdir().unwrap();
     let report = browse(
         &host,
@@ -179,19 +127,19 @@ fn the_dashboard_asks_for_the_token_the_host_wants_and_shows_errors() {
             .is_some_and(|v| v.starts_with("v1 · ")),
         "the old version keeps serving: {report}"
     );
-    host.stop();
+    stop(host);
 }
 
 /// Runs `tests/browser/dashboard.mjs` against `host` (with the script's
 /// `flags`), asserts it passed, and returns its JSON report.
-fn browse(host: &Host, shot: &Path, flags: &[&str]) -> serde_json::Value {
+fn browse(host: &HostProcess, shot: &Path, flags: &[&str]) -> serde_json::Value {
     let browser_dir = repo_root().join("tests/browser");
     let node = check_prerequisites(&browser_dir);
     let mut browser = Command::new(&node);
     browser
         .arg(browser_dir.join("dashboard.mjs"))
         .args(flags)
-        .arg(&host.url)
+        .arg(host.url())
         .arg(shot)
         .arg("root/counter")
         .current_dir(&browser_dir)
@@ -276,101 +224,16 @@ fn drain(pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<S
     })
 }
 
-/// A `warden run` process, killed when dropped.
-struct Host {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Host {
-    /// Starts `warden run CONFIG` and waits for the address it writes to
-    /// `addr_file`.
-    fn start(config: &Path, addr_file: &Path) -> Host {
-        let mut child = warden_cmd(&["run", config.to_str().unwrap()])
-            // The token is the config's, or none.
-            .env_remove("WARDEN_TOKEN")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start warden run");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let mut host = Host {
-            child,
-            url: String::new(),
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(text) = std::fs::read_to_string(addr_file)
-                && text.ends_with('\n')
-            {
-                host.url = text.trim().to_string();
-                break;
-            }
-            if let Some(status) = host.child.try_wait().unwrap() {
-                panic!("warden run exited ({status}):\n{}", host.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {} after 60 s:\n{}",
-                addr_file.display(),
-                host.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert!(host.url.starts_with("http://127.0.0.1:"), "{}", host.url);
-        host
-    }
-
-    /// Calls an operation with the API client (`{}` params).
-    fn call(&self, op: &str) -> serde_json::Value {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let client = warden::api::client::ApiClient::new(&self.url, None).unwrap();
-            client.call(op, serde_json::json!({})).await.unwrap()
-        })
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    /// SIGINT, as Ctrl-C would, and a clean exit.
-    fn stop(mut self) {
-        let ok = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
+/// Calls an operation with the API client (`{}` params).
+fn call(host: &HostProcess, op: &str) -> serde_json::Value {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        host.client(None)
+            .call(op, serde_json::json!({}))
+            .await
             .unwrap()
-            .success();
-        assert!(ok);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "warden run did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(status.success(), "{status}:\n{}", self.log());
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    })
 }

@@ -15,59 +15,15 @@ use warden::events::EventBus;
 use warden::ops::{OpError, Owner};
 use warden::tree::Host;
 
-use crate::support::{plugin, repo_root};
+use crate::support::{
+    CHANGING_EXAMPLES, KEEPING_EXAMPLES, demo_tree, plugin, repo_root, write_tree_config,
+};
 
-/// The demo-like tree every example is written against, plus the
-/// `wc` operation plugin (a copy of `wordcount` the tests may replace).
-const TREE: &str = r#"
-[host]
-state_dir = "state"
-
-[host.policy]
-allow_commands = ["/bin/sh"]
-
-[supervisor.root]
-strategy = "one_for_one"
-intensity = 20
-period_ms = 10000
-
-[[supervisor.root.children]]
-id = "counter"
-kind = "component"
-path = "counter.wasm"
-limits = { memory_mb = 32, timeout_ms = 1000 }
-
-[[supervisor.root.children]]
-id = "echo"
-kind = "component"
-path = "{echo}"
-
-[[supervisor.root.children]]
-id = "ticker"
-kind = "process"
-command = "/bin/sh"
-args = ["-c", "echo ready; while true; do sleep 1; done"]
-readiness = { line = "ready", timeout_ms = 5000 }
-shutdown = 1000
-
-[[supervisor.root.children]]
-id = "storage"
-kind = "supervisor"
-supervisor = "storage"
-
-[supervisor.storage]
-strategy = "rest_for_one"
-
-[[supervisor.storage.children]]
-id = "kv"
-kind = "component"
-path = "{kv}"
-dirs = [{ host = "data", guest = "/data", writable = true }]
-
-[operations.wc]
-path = "wc.wasm"
-limits = { fuel = 50000000, memory_mb = 16, timeout_ms = 2000 }
-"#;
+/// The demo tree every example is written against, with the `wc`
+/// operation plugin (a copy of `wordcount` the tests may replace).
+fn tree() -> String {
+    demo_tree("")
+}
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -75,8 +31,8 @@ struct Fixture {
 }
 
 impl Fixture {
-    /// `body` with `{echo}`/`{kv}` replaced, `counter.wasm` and `wc.wasm`
-    /// copied beside it (so tests can overwrite them), and `data/`.
+    /// `body` written by [`write_tree_config`] (so tests can overwrite
+    /// `counter.wasm` and `wc.wasm`).
     async fn start(body: &str) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let config = write_config(dir.path(), body);
@@ -130,15 +86,7 @@ impl Fixture {
 }
 
 fn write_config(dir: &Path, body: &str) -> config::Config {
-    std::fs::create_dir_all(dir.join("data")).unwrap();
-    std::fs::copy(plugin("counter"), dir.join("counter.wasm")).unwrap();
-    std::fs::copy(plugin("wordcount"), dir.join("wc.wasm")).unwrap();
-    let text = body
-        .replace("{echo}", plugin("echo").to_str().unwrap())
-        .replace("{kv}", plugin("kv").to_str().unwrap());
-    let path = dir.join("warden.toml");
-    std::fs::write(&path, text).unwrap();
-    config::load(&path).expect("valid config")
+    config::load(&write_tree_config(dir, body)).expect("valid config")
 }
 
 /// Replaces `target` with `source` the way an editor or a build does:
@@ -185,7 +133,7 @@ const BUILTINS: &[&str] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_builtin_has_schemas_and_an_example_that_validates() {
-    let f = Fixture::start(TREE).await;
+    let f = Fixture::start(&tree()).await;
     let mut builtins: Vec<String> = f
         .host
         .operations
@@ -230,21 +178,7 @@ async fn every_builtin_has_schemas_and_an_example_that_validates() {
 
     // The examples run against this tree (the destructive ones last, in
     // an order that keeps the tree whole).
-    for name in [
-        "supervisors.list",
-        "tree",
-        "health",
-        "child.info",
-        "child.send",
-        "child.snapshot",
-        "child.restore",
-        "child.versions",
-        "child.reload",
-        "ps",
-        "events.recent",
-        "supervisor.strategy",
-        "plugin.reload",
-    ] {
+    for &name in KEEPING_EXAMPLES {
         let example = f
             .host
             .operations
@@ -262,16 +196,13 @@ async fn every_builtin_has_schemas_and_an_example_that_validates() {
     // The mutating ones, in an order where each applies: all of them
     // name root/counter.
     let mut generation = f.running_generation("root/counter", None).await;
-    for name in [
-        "child.rollback",
-        "child.restart",
-        "child.kill",
-        "child.fault",
-        "child.terminate",
-        "child.start",
-        "child.terminate",
-        "child.delete",
-    ] {
+    for &name in CHANGING_EXAMPLES {
+        if name == "child.delete" {
+            // Only a stopped child can be deleted; child.start's example
+            // just started it again.
+            f.ok("child.terminate", json!({"path": "root/counter"}))
+                .await;
+        }
         let example = f
             .host
             .operations
@@ -293,7 +224,7 @@ async fn every_builtin_has_schemas_and_an_example_that_validates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn supervisors_tree_health_and_strategy() {
-    let f = Fixture::start(TREE).await;
+    let f = Fixture::start(&tree()).await;
     let list = f.ok("supervisors.list", json!({})).await;
     assert_eq!(
         list,
@@ -394,7 +325,7 @@ async fn supervisors_tree_health_and_strategy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn child_info_send_snapshot_and_restore() {
-    let f = Fixture::start(TREE).await;
+    let f = Fixture::start(&tree()).await;
     let info = f.ok("child.info", json!({"path": "root/counter"})).await;
     assert_eq!(info["id"], "counter");
     assert_eq!(info["type"], "component");
@@ -529,7 +460,7 @@ async fn child_info_send_snapshot_and_restore() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn child_lifecycle_operations_and_their_conflicts() {
-    let f = Fixture::start(TREE).await;
+    let f = Fixture::start(&tree()).await;
     let g1 = f.running_generation("root/counter", None).await;
 
     let killed = f.ok("child.kill", json!({"path": "root/counter"})).await;
@@ -612,7 +543,7 @@ async fn child_lifecycle_operations_and_their_conflicts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_rollback_and_versions() {
-    let f = Fixture::start(TREE).await;
+    let f = Fixture::start(&tree()).await;
     f.ok(
         "child.send",
         json!({"path": "root/counter", "message": "add 7"}),
@@ -720,7 +651,7 @@ async fn reload_rollback_and_versions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ps_and_recent_events() {
-    let f = Fixture::start(TREE).await;
+    let f = Fixture::start(&tree()).await;
     let g = f.running_generation("root/counter", None).await;
     f.ok("child.kill", json!({"path": "root/counter"})).await;
     f.running_generation("root/counter", Some(g)).await;
@@ -782,7 +713,7 @@ async fn ps_and_recent_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn component_call_and_grade() {
-    let f = Fixture::start(TREE).await;
+    let f = Fixture::start(&tree()).await;
     let counter = plugin("counter");
     let called = f
         .ok(
@@ -876,7 +807,7 @@ async fn until_schema(host: &Host, has_min_length: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_operation_from_config_is_reloaded_with_a_changed_schema() {
-    let f = Fixture::start(TREE).await;
+    let f = Fixture::start(&tree()).await;
     let op = f.host.operations.get("wc.count").unwrap();
     assert_eq!(*op.owner(), Owner::Plugin("wc".into()));
     let counted = f.ok("wc.count", json!({"text": "a b a", "top": 50})).await;
@@ -938,7 +869,7 @@ async fn a_plugin_operation_from_config_is_reloaded_with_a_changed_schema() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watched_plugin_is_re_registered_when_its_file_changes() {
-    let body = TREE.replace(
+    let body = tree().replace(
         "limits = { fuel = 50000000, memory_mb = 16, timeout_ms = 2000 }",
         "watch = true\n\n[reload]\ndebounce_ms = 20\nprobation_ms = 0",
     );
@@ -967,7 +898,7 @@ async fn a_watched_plugin_is_re_registered_when_its_file_changes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probation_from_config_decides_whether_a_crash_rolls_back() {
     // With probation: a crash right after the swap goes back to v1.
-    let f = Fixture::start(TREE).await;
+    let f = Fixture::start(&tree()).await;
     replace_file(&plugin("counter_v2"), &f.file("counter.wasm"));
     f.ok("child.reload", json!({"path": "root/counter"})).await;
     f.err(
@@ -985,7 +916,7 @@ async fn probation_from_config_decides_whether_a_crash_rolls_back() {
     f.host.stop().await;
 
     // probation_ms = 0: the crash is an ordinary failure, v2 is restarted.
-    let f = Fixture::start(&format!("{TREE}\n[reload]\nprobation_ms = 0\n")).await;
+    let f = Fixture::start(&format!("{}\n[reload]\nprobation_ms = 0\n", tree())).await;
     let g = f.running_generation("root/counter", None).await;
     replace_file(&plugin("counter_v2"), &f.file("counter.wasm"));
     f.ok("child.reload", json!({"path": "root/counter"})).await;
@@ -1008,7 +939,7 @@ async fn probation_from_config_decides_whether_a_crash_rolls_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_that_cannot_load_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
-    let body = TREE.replace("path = \"wc.wasm\"", "path = \"counter.wasm\"");
+    let body = tree().replace("path = \"wc.wasm\"", "path = \"counter.wasm\"");
     let config = write_config(dir.path(), &body);
     let err = match Host::start(&config, EventBus::default()).await {
         Ok(_) => panic!("an actor is not an operation plugin"),

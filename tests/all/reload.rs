@@ -11,7 +11,7 @@ use warden::events::{EventBus, EventKind, EventStream, Received};
 use warden::reload::{ReloadOutcome, Stage};
 use warden::tree::Host;
 
-use crate::support::plugin;
+use crate::support::{plugin, variant};
 
 /// A host with one component child `root/counter` whose file is a copy
 /// (tests overwrite it) of `plugin_name`.
@@ -98,12 +98,6 @@ path = "counter.wasm"
 
 fn bytes(name: &str) -> Vec<u8> {
     std::fs::read(plugin(name)).unwrap()
-}
-
-/// The same component with one more custom section: still valid, same
-/// behaviour, a different content hash (so a different version).
-fn variant(component: &[u8], tag: &str) -> Vec<u8> {
-    warden::component::with_custom_section(component, "warden-test", tag.as_bytes())
 }
 
 fn assert_reloaded(outcome: &ReloadOutcome) {

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{plugins_dir, repo_root, stderr, warden, warden_cmd};
+use crate::support::{plugins_dir, repo_root, signal, stderr, warden, warden_cmd};
 
 #[test]
 fn the_demo_config_runs_until_interrupted() {
@@ -74,15 +74,6 @@ impl Drop for KillOnDrop {
             .args(["-KILL", &self.0.to_string()])
             .status();
     }
-}
-
-fn signal(pid: u32, signal: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
 }
 
 #[test]

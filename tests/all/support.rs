@@ -1,9 +1,11 @@
-//! Shared test support: building the guest plugins once per test process
-//! and running the `warden` binary.
+//! Shared test support: building the guest plugins once per test process,
+//! running the `warden` binary (one-shot, or as a `warden run` host with
+//! [`HostProcess`]), and the demo tree the API tests run against.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use warden::component::{Metering, Prepared, Runtime, RuntimeConfig};
 
@@ -137,4 +139,313 @@ pub async fn start_host(body: &str) -> (tempfile::TempDir, warden::tree::Host) {
         .await
         .expect("host starts");
     (dir, host)
+}
+
+/// The same component with one more custom section: still valid, same
+/// behaviour, a different content hash (so a different version).
+pub fn variant(component: &[u8], tag: &str) -> Vec<u8> {
+    warden::component::with_custom_section(component, "warden-test", tag.as_bytes())
+}
+
+/// Sends `kill -NAME` (`"INT"`, `"TERM"`, …) to `pid`, asserting it was
+/// delivered.
+pub fn signal(pid: u32, name: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill -{name} {pid}");
+}
+
+/// The demo's tree (`examples/warden.toml`) after its `[host]` table: the
+/// `counter` and `echo` components, the native `ticker` worker, the nested
+/// `storage` supervisor with `kv`, and the `wc` operation plugin. Paths
+/// are relative to the config, as [`write_tree_config`] lays them out.
+const DEMO_TREE: &str = r#"
+[host.policy]
+allow_commands = ["/bin/sh"]
+allow_cwds = ["data"]
+
+[supervisor.root]
+strategy = "one_for_one"
+intensity = 20
+period_ms = 10000
+
+[[supervisor.root.children]]
+id = "counter"
+kind = "component"
+path = "counter.wasm"
+limits = { memory_mb = 32, timeout_ms = 1000 }
+send_to = ["echo"]
+backoff = { initial_ms = 10, max_ms = 2000 }
+
+[[supervisor.root.children]]
+id = "echo"
+kind = "component"
+path = "{echo}"
+
+[[supervisor.root.children]]
+id = "ticker"
+kind = "process"
+command = "/bin/sh"
+args = ["-c", "echo ready; while true; do echo tick; sleep 5; done"]
+cwd = "data"
+limits = { memory_mb = 64, open_files = 64 }
+readiness = { line = "ready", timeout_ms = 5000 }
+shutdown = 1000
+
+[[supervisor.root.children]]
+id = "storage"
+kind = "supervisor"
+supervisor = "storage"
+
+[supervisor.storage]
+strategy = "rest_for_one"
+
+[[supervisor.storage.children]]
+id = "kv"
+kind = "component"
+path = "{kv}"
+dirs = [{ host = "data", guest = "/data", writable = true }]
+
+[operations.wc]
+path = "wc.wasm"
+limits = { fuel = 50000000, memory_mb = 16, timeout_ms = 2000 }
+"#;
+
+/// The built-in operations whose documented examples, posted in this
+/// order, apply to the demo tree and leave it whole.
+pub const KEEPING_EXAMPLES: &[&str] = &[
+    "supervisors.list",
+    "tree",
+    "health",
+    "child.info",
+    "child.send",
+    "child.snapshot",
+    "child.restore",
+    "child.versions",
+    "child.reload",
+    "ps",
+    "events.recent",
+    "supervisor.strategy",
+    "plugin.reload",
+];
+
+/// The built-in operations whose documented examples change
+/// `root/counter` (all of them name it), in an order where each applies;
+/// before `child.delete`'s the child must be terminated again (the one
+/// before it, `child.start`, started it), and after `child.kill`'s and
+/// `child.fault`'s it must be waited for.
+pub const CHANGING_EXAMPLES: &[&str] = &[
+    "child.rollback",
+    "child.restart",
+    "child.kill",
+    "child.fault",
+    "child.terminate",
+    "child.start",
+    "child.delete",
+];
+
+/// The demo tree's config text, its state in `state/` beside the config
+/// and `host` (more keys and subtables of `[host]`, or nothing) added.
+pub fn demo_tree(host: &str) -> String {
+    format!("[host]\nstate_dir = \"state\"\n{host}\n{DEMO_TREE}")
+}
+
+/// Writes `body` (a [`demo_tree`], possibly changed, or a tree naming the
+/// same files) as `dir/warden.toml` with `{echo}`/`{kv}` replaced by the
+/// built plugins, `counter.wasm` and `wc.wasm` (`wordcount`) copied beside
+/// it so tests can replace them, and `data/`. Returns the config's path.
+pub fn write_tree_config(dir: &Path, body: &str) -> PathBuf {
+    std::fs::create_dir_all(dir.join("data")).expect("create data/");
+    std::fs::copy(plugin("counter"), dir.join("counter.wasm")).expect("copy counter");
+    std::fs::copy(plugin("wordcount"), dir.join("wc.wasm")).expect("copy wordcount");
+    let text = body
+        .replace(
+            "{echo}",
+            plugin("echo").to_str().expect("utf-8 plugin path"),
+        )
+        .replace("{kv}", plugin("kv").to_str().expect("utf-8 plugin path"));
+    let path = dir.join("warden.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// A `warden run CONFIG` process, run from the repository root (so the
+/// operations' documented examples, whose paths are relative to it, work)
+/// with its stderr in `host.log` beside the config. Stopped with SIGTERM,
+/// then SIGKILL, when dropped.
+pub struct HostProcess {
+    process: Child,
+    config_dir: PathBuf,
+    state_dir: PathBuf,
+    log_file: PathBuf,
+    url: String,
+    /// The directory [`Self::start_tree`] made (removed after the process
+    /// stops: `Drop` runs before the fields go).
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl HostProcess {
+    /// [`Self::start`] of `body` written by [`write_tree_config`] into a
+    /// fresh directory it owns ([`Self::dir`]), state in `state/` there.
+    pub fn start_tree(body: &str, env: &[(&str, &str)]) -> HostProcess {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let config = write_tree_config(temp.path(), body);
+        let mut host = HostProcess::start(&config, &temp.path().join("state"), env);
+        host._temp = Some(temp);
+        host
+    }
+
+    /// [`Self::spawn`], then [`Self::wait_ready`]; the host must listen on
+    /// `127.0.0.1`.
+    pub fn start(config: &Path, state_dir: &Path, env: &[(&str, &str)]) -> HostProcess {
+        let mut host = HostProcess::spawn(config, state_dir, env);
+        host.wait_ready();
+        assert!(host.url.starts_with("http://127.0.0.1:"), "{}", host.url);
+        host
+    }
+
+    /// Starts `warden run CONFIG` whose state dir is `state_dir`, without
+    /// waiting for it. `WARDEN_TOKEN` is removed from its environment (the
+    /// token is the config's) unless `env` sets it.
+    pub fn spawn(config: &Path, state_dir: &Path, env: &[(&str, &str)]) -> HostProcess {
+        let log_file = config.with_file_name("host.log");
+        let log = std::fs::File::create(&log_file).expect("create host.log");
+        let mut cmd = warden_cmd(&["run", config.to_str().expect("utf-8 config path")]);
+        cmd.current_dir(repo_root())
+            .env_remove("WARDEN_TOKEN")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(log);
+        HostProcess {
+            process: cmd.spawn().expect("start warden run"),
+            config_dir: config
+                .parent()
+                .expect("config in a directory")
+                .to_path_buf(),
+            state_dir: state_dir.to_path_buf(),
+            log_file,
+            url: String::new(),
+            _temp: None,
+        }
+    }
+
+    /// Waits (60 s at most) for the address the host writes to
+    /// `STATE_DIR/api.addr`; panics with the log if it exits first.
+    pub fn wait_ready(&mut self) -> &str {
+        let addr_file = self.addr_file();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&addr_file)
+                && text.ends_with('\n')
+            {
+                self.url = text.trim().to_string();
+                break;
+            }
+            if let Some(status) = self.process.try_wait().expect("poll warden run") {
+                panic!("warden run exited ({status}):\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {} after 60 s:\n{}",
+                addr_file.display(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(self.url.starts_with("http://"), "{}", self.url);
+        &self.url
+    }
+
+    /// The API's base URL, `http://HOST:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `HOST:PORT`.
+    pub fn authority(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    /// The config's directory.
+    pub fn dir(&self) -> &Path {
+        &self.config_dir
+    }
+
+    pub fn addr_file(&self) -> PathBuf {
+        self.state_dir.join("api.addr")
+    }
+
+    /// What the host printed on stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_file).unwrap_or_default()
+    }
+
+    /// An API client for [`Self::url`].
+    pub fn client(&self, token: Option<&str>) -> warden::api::client::ApiClient {
+        warden::api::client::ApiClient::new(&self.url, token.map(str::to_string))
+            .expect("API client")
+    }
+
+    /// Waits `limit` at most for the host to exit by itself.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        self.exit_within(limit)
+            .unwrap_or_else(|| panic!("warden run did not exit in {limit:?}:\n{}", self.log()))
+    }
+
+    /// SIGTERM; the exit status (within 15 s).
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.stop_with("TERM", Duration::from_secs(15))
+    }
+
+    /// SIGINT, as Ctrl-C would; the exit status (within 20 s).
+    pub fn interrupt(&mut self) -> ExitStatus {
+        self.stop_with("INT", Duration::from_secs(20))
+    }
+
+    fn stop_with(&mut self, name: &str, limit: Duration) -> ExitStatus {
+        if let Ok(Some(status)) = self.process.try_wait() {
+            return status;
+        }
+        signal(self.process.id(), name);
+        self.exit_within(limit).unwrap_or_else(|| {
+            panic!(
+                "warden run did not stop within {limit:?} of SIG{name}:\n{}",
+                self.log()
+            )
+        })
+    }
+
+    fn exit_within(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            // No panic here: Drop uses this too.
+            match self.process.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) => {}
+                Err(_) => return None,
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        if !matches!(self.process.try_wait(), Ok(None)) {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.process.id().to_string()])
+            .status();
+        if self.exit_within(Duration::from_secs(15)).is_none() {
+            let _ = self.process.kill();
+            let _ = self.process.wait();
+        }
+    }
 }
