@@ -144,7 +144,17 @@ pub fn run() -> ExitCode {
 }
 
 fn one_line(err: &anyhow::Error) -> String {
-    format!("{err:#}").lines().collect::<Vec<_>>().join(" ")
+    // The error and its causes, skipping a cause the message above already
+    // quotes (many errors put `{source}` in their own text).
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text.lines().collect::<Vec<_>>().join(" ")
 }
 
 /// `warden run` narrates what the tree does; one-shot commands stay quiet.
@@ -165,4 +175,42 @@ fn init_tracing() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot listen on 127.0.0.1:1: {source}")]
+    struct Quoting {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot start")]
+    struct Terse {
+        #[source]
+        source: std::io::Error,
+    }
+
+    fn in_use() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::AddrInUse, "address in use")
+    }
+
+    #[test]
+    fn a_cause_the_message_quotes_is_not_repeated() {
+        let err = anyhow::Error::new(Quoting { source: in_use() });
+        assert_eq!(
+            one_line(&err),
+            "cannot listen on 127.0.0.1:1: address in use"
+        );
+    }
+
+    #[test]
+    fn a_cause_the_message_omits_is_appended() {
+        let err = anyhow::Error::new(Terse { source: in_use() }).context("warden run");
+        assert_eq!(one_line(&err), "warden run: cannot start: address in use");
+    }
 }
