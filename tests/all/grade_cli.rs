@@ -20,6 +20,7 @@ fn submissions_dir() -> tempfile::TempDir {
         ("carol", "leap_trap"),
         ("dave", "leap_badsig"),
         ("erin", "leap_loop"),
+        ("frank", "leap_oom"),
     ] {
         std::fs::copy(plugin(from), dir.path().join(format!("{name}.wasm"))).unwrap();
     }
@@ -50,7 +51,7 @@ fn a_batch_grades_every_file_in_parallel_and_reports_the_broken_ones() {
         stdout(&run)
     );
     assert!(
-        stderr(&run).contains("graded 6 submissions: 1 pass, 3 fail, 2 error"),
+        stderr(&run).contains("graded 7 submissions: 1 pass, 4 fail, 2 error"),
         "{}",
         stderr(&run)
     );
@@ -67,6 +68,7 @@ fn a_batch_grades_every_file_in_parallel_and_reports_the_broken_ones() {
             "carol.json",
             "dave.json",
             "erin.json",
+            "frank.json",
             "garbage.json"
         ]
     );
@@ -77,6 +79,16 @@ fn a_batch_grades_every_file_in_parallel_and_reports_the_broken_ones() {
     assert_eq!(read("bob.json")["counts"]["failed"], 2);
     assert_eq!(read("carol.json")["tests"][0]["verdict"], "error");
     assert_eq!(read("erin.json")["tests"][8]["verdict"], "fuel_exhausted");
+    // Instances are pooled: the memory limiter, not the pool, still decides.
+    let frank = read("frank.json");
+    assert!(
+        frank["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["verdict"] == "memory_limit"),
+        "{frank}"
+    );
     let dave = read("dave.json");
     assert_eq!(dave["status"], "error");
     assert!(
@@ -133,6 +145,7 @@ fn printed_reports_come_in_input_order_one_json_line_each() {
             "carol.wasm",
             "dave.wasm",
             "erin.wasm",
+            "frank.wasm",
             "garbage.wasm"
         ]
     );

@@ -260,6 +260,7 @@ fn without_fuel_the_wall_clock_limit_stops_a_loop() {
             timeout_ms: Some(50),
             ..LimitOverrides::default()
         },
+        ..GradeOptions::default()
     };
     let started = std::time::Instant::now();
     let report = grade(&exercise("leap"), "leap_loop", &options);
@@ -329,6 +330,7 @@ fn printing_megabytes_is_an_output_limit_verdict() {
             output_limit_bytes: Some(8 << 20),
             ..LimitOverrides::default()
         },
+        ..GradeOptions::default()
     };
     let report = grade(&exercise("leap"), "leap_noisy", &roomy);
     assert_eq!(report.status, Status::Pass, "{:?}", report.tests[0].message);
@@ -611,4 +613,66 @@ fn grading_twenty_times_gives_byte_identical_json_apart_from_timing() {
 
 pub fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();
+}
+
+/// A correct `leap-year` whose component holds three core modules with a
+/// memory each: more memories than a pool slot has room for (two).
+const LEAP_WITH_THREE_MEMORIES: &str = r#"
+(component
+  (core module $leap
+    (memory 1)
+    (func (export "leap-year") (param $y i32) (result i32)
+      ;; divisible by 4, and not by 100 unless by 400
+      (i32.and
+        (i32.eqz (i32.rem_u (local.get $y) (i32.const 4)))
+        (i32.or
+          (i32.ne (i32.rem_u (local.get $y) (i32.const 100)) (i32.const 0))
+          (i32.eqz (i32.rem_u (local.get $y) (i32.const 400)))))))
+  (core module $spare (memory 1))
+  (core instance $leap (instantiate $leap))
+  (core instance $spare1 (instantiate $spare))
+  (core instance $spare2 (instantiate $spare))
+  (func (export "leap-year") (param "year" u32) (result bool)
+    (canon lift (core func $leap "leap-year"))))
+"#;
+
+#[test]
+fn a_submission_too_big_for_the_pool_is_graded_on_demand() {
+    let pooled = Runtime::new(RuntimeConfig {
+        pooling: Some(warden::component::PoolingConfig {
+            instances: 4,
+            max_memory_bytes: 64 << 20,
+        }),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let exercise = exercise("leap");
+    let submission = Submission::Bytes {
+        name: "three-memories".into(),
+        bytes: wat::parse_str(LEAP_WITH_THREE_MEMORIES).unwrap(),
+    };
+    // The pool alone cannot run it: every case is an error …
+    let alone = grade_submission(&pooled, &exercise, &submission, &GradeOptions::default());
+    assert_eq!(alone.counts.passed, 0, "{:?}", alone.tests[0]);
+    assert!(
+        alone.tests.iter().all(|t| t.verdict == Verdict::Error),
+        "{:?}",
+        alone.tests[0]
+    );
+    // … with an on-demand fallback it is graded like any other submission.
+    let options = GradeOptions {
+        fallback: Some(runtime().clone()),
+        ..GradeOptions::default()
+    };
+    let report = grade_submission(&pooled, &exercise, &submission, &options);
+    assert_eq!(report.status, Status::Pass, "{:?}", report.tests[0]);
+    assert_eq!(report.counts.passed, report.counts.total);
+    // A submission that fits stays on the pool, with the same verdicts.
+    let fits = grade_submission(
+        &pooled,
+        &exercise,
+        &Submission::File(plugin("leap_ref")),
+        &options,
+    );
+    assert_eq!(fits.status, Status::Pass);
 }

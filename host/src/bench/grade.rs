@@ -1,9 +1,10 @@
 //! Grading throughput (DESIGN.md §7): test cases per second grading 100
 //! submissions of the `leap` exercise (reference and wrong solutions,
 //! alternating) on 2 worker threads, every case in a fresh instance, with
-//! the exercise's own limits (fuel metering on). Also the time per case
-//! (instantiation, call and judging), p50 and p99, and the same batch with
-//! the pooling allocator.
+//! the exercise's own limits (fuel metering on), as `warden grade` does
+//! it (pooled instances with an on-demand fallback). Also the time per
+//! case (instantiation, call and judging), p50 and p99, and the same
+//! batch with on-demand instances only.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -38,34 +39,29 @@ pub fn grade(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         })
         .collect();
     let mut figures = Vec::new();
-    for (label, pooling) in [
-        // What `warden grade` uses: on-demand allocation, which fits any
-        // submission however many memories and tables it has.
-        ("grade", None),
-        // For embedders that know their submissions: the pooling allocator.
-        (
-            "grade_pooled",
-            Some(PoolingConfig {
-                instances: 4 * JOBS as u32,
-                max_memory_bytes: 64 << 20,
-            }),
-        ),
+    let on_demand = Runtime::new(RuntimeConfig::default())?;
+    // What `warden grade` uses: pooled instances (one page over the
+    // exercise's memory limit), with an on-demand fallback for
+    // submissions that do not fit a slot.
+    let pooled = Runtime::new(RuntimeConfig {
+        pooling: Some(PoolingConfig {
+            instances: 2 * JOBS as u32 + 2,
+            max_memory_bytes: exercise.settings.limits.memory_bytes as usize + (64 << 10),
+        }),
+        ..RuntimeConfig::default()
+    })?;
+    let with_fallback = GradeOptions {
+        fallback: Some(on_demand.clone()),
+        ..GradeOptions::default()
+    };
+    for (label, runtime, options) in [
+        ("grade", &pooled, &with_fallback),
+        // On-demand only: an mmap and a munmap per case.
+        ("grade_on_demand", &on_demand, &GradeOptions::default()),
     ] {
-        let runtime = Runtime::new(RuntimeConfig {
-            pooling,
-            ..RuntimeConfig::default()
-        })?;
-        let (throughput, mut per_case) = measure(&runtime, &exercise, &submissions, &expected)?;
-        if pooling.is_none() {
-            figures.extend(per_case.figures_us("grade_case"));
-        } else {
-            figures.push(Figure::new(
-                "grade_pooled_case",
-                "p50",
-                per_case.quantile(0.5).as_nanos() as f64 / 1e3,
-                "us",
-            ));
-        }
+        let (throughput, mut per_case) =
+            measure(runtime, options, &exercise, &submissions, &expected)?;
+        figures.extend(per_case.figures_us(&format!("{label}_case")));
         figures.push(Figure::new(label, "throughput", throughput, "per_s"));
     }
     Ok(figures)
@@ -75,18 +71,18 @@ pub fn grade(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
 /// per second and the time of every case.
 fn measure(
     runtime: &Runtime,
+    options: &GradeOptions,
     exercise: &Exercise,
     submissions: &[Submission],
     expected: &[(usize, Status)],
 ) -> Result<(f64, Samples), BenchError> {
-    let options = GradeOptions::default();
     let mut per_case = Samples::with_capacity(submissions.len() * exercise.cases.len() * ROUNDS);
     let mut cases = 0usize;
     let mut elapsed = Duration::ZERO;
     for round in 0..=ROUNDS {
         let mut sink = Collect::default();
         let started = Instant::now();
-        let summary = grade_batch(runtime, exercise, submissions, &options, JOBS, &mut sink);
+        let summary = grade_batch(runtime, exercise, submissions, options, JOBS, &mut sink);
         let took = started.elapsed();
         // Every report must be what the solutions deserve, or the figure
         // measures something else.

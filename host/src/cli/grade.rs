@@ -61,10 +61,12 @@ fn parse_format(s: &str) -> Result<Format, String> {
     s.parse()
 }
 
+/// One wasm page: 64 KiB.
+const WASM_PAGE: u64 = 64 << 10;
+
 pub fn run(args: Args) -> CmdResult {
     let exercise = Exercise::load(&args.exercise).map_err(Failure::bad_input)?;
     let submissions = expand(&args.submissions)?;
-    let runtime = args.cache.runtime()?;
     let format = args.format.unwrap_or({
         if args.out.is_none() && std::io::stdout().is_terminal() {
             Format::Text
@@ -74,18 +76,29 @@ pub fn run(args: Args) -> CmdResult {
     });
     let mut renderer = Renderer::new(format, &exercise);
     renderer.timing = !args.no_timing;
-    let options = GradeOptions {
-        limits: LimitOverrides {
-            fuel: args.fuel,
-            memory_mb: args.memory_mb,
-            timeout_ms: args.timeout_ms,
-            output_limit_bytes: args.output_limit,
-        },
+    let limits = LimitOverrides {
+        fuel: args.fuel,
+        memory_mb: args.memory_mb,
+        timeout_ms: args.timeout_ms,
+        output_limit_bytes: args.output_limit,
     };
     let jobs = args.jobs.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |j| j as usize,
     );
+    // Pooled instances: a fresh instance per case costs a tenth of an
+    // on-demand one (no mmap/munmap, no TLB shootdowns). Each job holds
+    // one instance at a time, plus the load trial; a slot's memory is one
+    // page over the limit, so the memory limiter, not the pool, refuses
+    // growth and the verdict stays `memory_limit`. Submissions that do
+    // not fit a slot are graded on demand.
+    let memory_limit = limits.apply(exercise.settings.limits).memory_bytes;
+    let slots = u32::try_from(jobs.saturating_mul(2).saturating_add(2)).unwrap_or(u32::MAX);
+    let runtime = args.cache.pooled_runtime(slots, memory_limit + WASM_PAGE)?;
+    let options = GradeOptions {
+        limits,
+        fallback: Some(args.cache.runtime()?),
+    };
     let names: Vec<String> = submissions.iter().map(Submission::name).collect();
     let progress = std::io::stderr()
         .is_terminal()

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use warden::component::{Runtime, RuntimeConfig};
+use warden::component::{PoolingConfig, Runtime, RuntimeConfig};
 
 #[derive(Parser)]
 #[command(
@@ -96,16 +96,39 @@ pub struct CacheArgs {
 
 impl CacheArgs {
     pub fn runtime(&self) -> Result<Runtime, Failure> {
+        Runtime::new(self.config()).map_err(Failure::failed)
+    }
+
+    /// A runtime that pools `instances` instance slots, each with room for
+    /// a linear memory of `max_memory_bytes`.
+    pub fn pooled_runtime(
+        &self,
+        instances: u32,
+        max_memory_bytes: u64,
+    ) -> Result<Runtime, Failure> {
+        let defaults = self.config();
+        let max_memory = usize::try_from(max_memory_bytes).map_err(Failure::bad_input)?;
+        Runtime::new(RuntimeConfig {
+            memory_reservation: defaults.memory_reservation.max(max_memory_bytes),
+            pooling: Some(PoolingConfig {
+                instances,
+                max_memory_bytes: max_memory,
+            }),
+            ..defaults
+        })
+        .map_err(Failure::failed)
+    }
+
+    fn config(&self) -> RuntimeConfig {
         let cache_dir = if self.no_cache {
             None
         } else {
             self.cache_dir.clone().or_else(default_cache_dir)
         };
-        Runtime::new(RuntimeConfig {
+        RuntimeConfig {
             cache_dir,
             ..RuntimeConfig::default()
-        })
-        .map_err(Failure::failed)
+        }
     }
 }
 

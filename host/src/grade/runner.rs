@@ -63,6 +63,12 @@ impl Submission {
 pub struct GradeOptions {
     /// Limits that replace the exercise's (command-line flags).
     pub limits: LimitOverrides,
+    /// Where a submission goes when it cannot be instantiated on the
+    /// runtime it was given: set it when that runtime pools instances (a
+    /// submission with more memories, tables or core instances than a
+    /// pool slot holds) to an on-demand runtime, so pooling only ever
+    /// changes how fast a submission is graded, never its verdicts.
+    pub fallback: Option<Runtime>,
 }
 
 /// Grades one submission against `exercise`. Never fails: see the module
@@ -95,13 +101,33 @@ pub fn grade_submission(
     } else {
         Metering::Off
     };
+    let mut sha256 = None;
     let loaded = submission.bytes().and_then(|bytes| {
-        let compiled = runtime
-            .compile(&bytes, metering)
-            .map_err(|e| load_error(&e))?;
-        report.sha256 = Some(compiled.hash.clone());
-        compiled.prepare().map_err(|e| load_error(&e))
+        let mut load = |runtime: &Runtime| {
+            let compiled = runtime
+                .compile(&bytes, metering)
+                .map_err(|e| load_error(&e))?;
+            sha256 = Some(compiled.hash.clone());
+            compiled.prepare().map_err(|e| load_error(&e))
+        };
+        let first = load(runtime);
+        let Some(fallback) = &options.fallback else {
+            return first;
+        };
+        match first {
+            Ok(prepared) if instantiates(&prepared, &limits, &exercise.settings.capabilities) => {
+                Ok(prepared)
+            }
+            // The pool refuses some components at compile time already
+            // (too many memories); the fallback's verdict is the one that
+            // counts, whatever the reason.
+            _ => {
+                tracing::debug!(submission = %submission.name(), "does not fit the instance pool; grading it on demand");
+                load(fallback)
+            }
+        }
     });
+    report.sha256 = sha256;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     report.tests = match loaded {
         Err(message) => {
@@ -159,6 +185,18 @@ pub fn grade_submission(
         total_ms: started.elapsed().as_secs_f64() * 1e3,
     });
     report
+}
+
+/// Whether one instance of `prepared` can be created (the trial that
+/// decides whether a pooled runtime can grade it at all).
+fn instantiates(prepared: &Prepared, limits: &CaseLimits, caps: &Capabilities) -> bool {
+    Sandbox::new(
+        prepared,
+        &limits.sandbox_limits(),
+        caps,
+        HostContext::isolated("load".to_string()),
+    )
+    .is_ok()
 }
 
 fn load_error(err: &ComponentError) -> String {

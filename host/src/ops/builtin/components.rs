@@ -216,6 +216,7 @@ async fn grade(ctx: &Context, params: Value) -> Result<Value, OpError> {
                 timeout_ms: p.timeout_ms,
                 output_limit_bytes: None,
             },
+            ..GradeOptions::default()
         };
         let report = grade_submission(
             &runtime,
