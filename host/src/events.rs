@@ -94,6 +94,9 @@ pub enum EventKind {
     },
     /// A start returned `ignore`.
     ChildIgnored,
+    /// The supervisor forgot the child: deleted by `delete_child`, or a
+    /// temporary or dynamic child that ended (or never started).
+    ChildRemoved,
     /// A start failed.
     ChildStartFailed {
         /// Why.
@@ -252,6 +255,7 @@ impl EventKind {
             }
             EventKind::ChildStarted { .. }
             | EventKind::ChildIgnored
+            | EventKind::ChildRemoved
             | EventKind::ReloadStarted { .. } => Level::DEBUG,
             _ => Level::INFO,
         }
@@ -276,6 +280,7 @@ impl fmt::Display for EventKind {
                 "child restarted (generation {generation}, after {delay_ms} ms; {restarts} restarts counted)"
             ),
             EventKind::ChildIgnored => f.write_str("child start returned ignore"),
+            EventKind::ChildRemoved => f.write_str("child removed"),
             EventKind::ChildStartFailed { error } => write!(f, "child failed to start: {error}"),
             EventKind::ChildExited { generation, reason } => {
                 write!(f, "child exited: {reason} (generation {generation})")
@@ -515,6 +520,7 @@ impl EventKind {
             EventKind::ChildStarted { .. } => "child_started",
             EventKind::ChildRestarted { .. } => "child_restarted",
             EventKind::ChildIgnored => "child_ignored",
+            EventKind::ChildRemoved => "child_removed",
             EventKind::ChildStartFailed { .. } => "child_start_failed",
             EventKind::ChildExited { .. } => "child_exited",
             EventKind::ChildShutdownTimeout { .. } => "child_shutdown_timeout",

@@ -101,6 +101,9 @@ impl Tree {
             EventKind::ChildStartFailed { .. } | EventKind::ChildIgnored => {
                 self.children.insert(path, ChildState::Stopped);
             }
+            EventKind::ChildRemoved => {
+                self.children.remove(&path);
+            }
             EventKind::RestartScheduled { .. } => {
                 self.children.insert(path, ChildState::Restarting);
             }
@@ -426,6 +429,25 @@ mod tests {
         let text = metrics.render();
         assert!(text.contains("warden_restarts_total 1"));
         assert!(text.contains("warden_children{state=\"running\"} 2"));
+        // A child the supervisor forgot is counted nowhere.
+        bus.emit(
+            b.clone(),
+            EventKind::ChildExited {
+                generation: 1,
+                reason: ExitReason::Normal,
+            },
+        );
+        bus.emit(b, EventKind::ChildRemoved);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let text = metrics.render();
+        assert!(
+            text.contains("warden_children{state=\"running\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("warden_children{state=\"stopped\"} 0"),
+            "{text}"
+        );
         drop(bus);
         follower.await.unwrap();
     }

@@ -345,6 +345,14 @@ impl Supervisor {
         self.bus.emit(self.child_path(id), kind);
     }
 
+    /// Forgets a child's record (OTP's `del_child`), telling observers, who
+    /// would otherwise keep counting a child that no longer exists.
+    pub(crate) fn remove_child(&mut self, id: &ChildId) {
+        if self.children.remove(id).is_some() {
+            self.emit_child(id, EventKind::ChildRemoved);
+        }
+    }
+
     pub(crate) fn emit_supervisor(&self, kind: EventKind) {
         self.bus
             .emit(ChildPath::supervisor(self.path.clone()), kind);

@@ -89,7 +89,7 @@ impl Supervisor {
             StartOutcome::Running(generation) => Ok(StartedChild::Running { id, generation }),
             StartOutcome::Ignored => Ok(StartedChild::Ignored { id }),
             StartOutcome::Failed(source) => {
-                self.children.remove(&id);
+                self.remove_child(&id);
                 Err(AdminError::StartFailed { id, source })
             }
         }
@@ -133,7 +133,7 @@ impl Supervisor {
             StartOutcome::Running(generation) => Ok(StartedChild::Running { id, generation }),
             StartOutcome::Ignored => Ok(StartedChild::Ignored { id }),
             StartOutcome::Failed(source) => {
-                self.children.remove(&id);
+                self.remove_child(&id);
                 Err(AdminError::StartFailed { id, source })
             }
         }
@@ -158,7 +158,7 @@ impl Supervisor {
             record.state = ChildState::Stopped;
         }
         if remove {
-            self.children.remove(&id);
+            self.remove_child(&id);
         }
         Ok(())
     }
@@ -195,7 +195,7 @@ impl Supervisor {
             Some(ChildState::Running { .. }) => Err(AdminError::Running { id }),
             Some(ChildState::Restarting { .. }) => Err(AdminError::Restarting { id }),
             Some(ChildState::Stopped) => {
-                self.children.remove(&id);
+                self.remove_child(&id);
                 Ok(())
             }
         }

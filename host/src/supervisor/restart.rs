@@ -102,7 +102,7 @@ impl Supervisor {
             RestartDecision::Restart => self.restart(id).await,
             RestartDecision::Keep if !self.is_dynamic() => Flow::Continue,
             RestartDecision::Keep | RestartDecision::Remove => {
-                self.children.remove(&id);
+                self.remove_child(&id);
                 Flow::Continue
             }
         }
@@ -175,7 +175,7 @@ impl Supervisor {
     /// `{shutdown, State}`).
     fn give_up_on(&mut self, id: &ChildId) {
         if self.is_dynamic() {
-            self.children.remove(id);
+            self.remove_child(id);
         } else if let Some(record) = self.children.get_mut(id) {
             record.state = ChildState::Stopped;
         }
@@ -264,7 +264,7 @@ impl Supervisor {
                 self.terminate(member).await;
             }
             if temporary {
-                self.children.remove(member);
+                self.remove_child(member);
             }
         }
     }
@@ -365,7 +365,7 @@ impl Supervisor {
             Ok(Started::Ignore) => {
                 record.state = ChildState::Stopped;
                 if dynamic || record.spec.restart() == Restart::Temporary {
-                    self.children.remove(id);
+                    self.remove_child(id);
                 }
                 self.emit_child(id, EventKind::ChildIgnored);
                 StartOutcome::Ignored

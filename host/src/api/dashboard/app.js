@@ -235,6 +235,8 @@ function eventText(e) {
       return `generation ${e.generation} after ${e.delay_ms} ms · ${e.restarts} restart${e.restarts === 1 ? "" : "s"} counted`;
     case "child_ignored":
       return "start returned ignore";
+    case "child_removed":
+      return "removed from its supervisor";
     case "child_start_failed":
       return e.error;
     case "child_exited":

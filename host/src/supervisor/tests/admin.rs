@@ -444,3 +444,27 @@ async fn a_slow_graceful_stop_of_one_child_delays_but_does_not_lose_other_exits(
         s(&["start slow", "start b", "shutdown slow", "start b"])
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_forgotten_child_is_announced_as_removed() {
+    let lab = Lab::new();
+    let bus = EventBus::new(4096);
+    let sup = root_on(SupervisorSpec::new(flags(Strategy::OneForOne)), bus.clone()).await;
+    let mut events = bus.subscribe();
+    sup.start_child(worker("kept", lab.child())).await.unwrap();
+    sup.start_child(worker("temp", lab.child()).with_restart(Restart::Temporary))
+        .await
+        .unwrap();
+    // A temporary child that exits is forgotten; a deleted one too.
+    lab.exit("temp", ExitReason::Normal);
+    settle().await;
+    sup.terminate_child("kept").await.unwrap();
+    sup.delete_child("kept").await.unwrap();
+    let removed: Vec<String> = super::lab::drain(&mut events)
+        .into_iter()
+        .filter(|(_, kind)| kind == "child_removed")
+        .map(|(path, _)| path)
+        .collect();
+    assert_eq!(removed, s(&["root/temp", "root/kept"]));
+    stop(&sup).await;
+}
