@@ -50,6 +50,16 @@ pub enum BenchError {
     Failed(String),
 }
 
+/// The tokio runtime every async benchmark runs on: two workers, as on
+/// the 2-core machine the figures are stated for.
+fn tokio_runtime() -> Result<tokio::runtime::Runtime, BenchError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| BenchError::Failed(format!("cannot start tokio: {e}")))
+}
+
 /// Where benchmarks find the plugins they load.
 #[derive(Debug, Clone)]
 pub struct BenchEnv {

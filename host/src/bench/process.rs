@@ -9,13 +9,6 @@ const MONITORED: usize = 500;
 const MONITOR_HZ: f64 = 1.0;
 const MONITOR_SECS: f64 = 10.0;
 
-fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| BenchError::Failed(format!("cannot start a runtime: {e}")))
-}
 
 fn failed(e: crate::process::BenchError) -> BenchError {
     BenchError::Failed(e.to_string())
@@ -26,7 +19,7 @@ fn failed(e: crate::process::BenchError) -> BenchError {
 pub fn spawn() -> Result<Vec<Figure>, BenchError> {
     crate::process::enable_subreaper()
         .map_err(|e| BenchError::Failed(format!("cannot become a subreaper: {e}")))?;
-    let durations = runtime()?
+    let durations = super::tokio_runtime()?
         .block_on(crate::process::bench_respawn(RESPAWNS))
         .map_err(failed)?;
     let mut samples = Samples::with_capacity(durations.len());
@@ -41,7 +34,7 @@ pub fn spawn() -> Result<Vec<Figure>, BenchError> {
 pub fn monitor() -> Result<Vec<Figure>, BenchError> {
     crate::process::enable_subreaper()
         .map_err(|e| BenchError::Failed(format!("cannot become a subreaper: {e}")))?;
-    let result = runtime()?
+    let result = super::tokio_runtime()?
         .block_on(crate::process::bench_monitor(
             MONITORED,
             MONITOR_HZ,

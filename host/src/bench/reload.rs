@@ -25,11 +25,7 @@ const START: u64 = 7;
 
 pub fn reload(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
     let v2 = env.read_plugin("counter_v2")?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| BenchError::Failed(format!("cannot start tokio: {e}")))?;
+    let rt = super::tokio_runtime()?;
     rt.block_on(async move {
         let dir = tempfile::tempdir().map_err(fail)?;
         let file = dir.path().join("counter.wasm");

@@ -17,13 +17,6 @@ use crate::supervisor::{
 use crate::tree::Router;
 use crate::tree::component_child::ComponentChildStart;
 
-fn tokio() -> Result<tokio::runtime::Runtime, BenchError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| BenchError::Failed(format!("cannot start tokio: {e}")))
-}
 
 fn component_start(program: ActorProgram, router: &Router) -> ComponentChildStart {
     ComponentChildStart {
@@ -49,7 +42,7 @@ pub fn restart(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         ..RuntimeConfig::default()
     })?;
     let program = ActorProgram::new(runtime.prepare(&bytes, Metering::Off)?)?;
-    let rt = tokio()?;
+    let rt = super::tokio_runtime()?;
     rt.block_on(async {
         let router = Router::default();
         let spec = SupervisorSpec::new(
@@ -104,7 +97,7 @@ pub fn children(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         ..RuntimeConfig::default()
     })?;
     let program = ActorProgram::new(runtime.prepare(&bytes, Metering::Off)?)?;
-    let rt = tokio()?;
+    let rt = super::tokio_runtime()?;
     rt.block_on(async {
         let router = Router::default();
         let spec = SupervisorSpec::new(SupervisorFlags::new(Strategy::SimpleOneForOne)).child(
@@ -153,7 +146,7 @@ pub fn children(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
 /// The supervisor alone: 10,000 vs 100,000 dynamic children started and
 /// terminated; per-child cost should stay flat (linear scaling).
 pub fn dynamic(_env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
-    let rt = tokio()?;
+    let rt = super::tokio_runtime()?;
     rt.block_on(async {
         let mut figures = Vec::new();
         for n in [10_000usize, 100_000] {
