@@ -9,7 +9,6 @@ const MONITORED: usize = 500;
 const MONITOR_HZ: f64 = 1.0;
 const MONITOR_SECS: f64 = 10.0;
 
-
 fn failed(e: crate::process::BenchError) -> BenchError {
     BenchError::Failed(e.to_string())
 }
