@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::events::{Event, EventBus, EventKind, EventStream, Received};
-use crate::supervisor::FailureKind;
+use crate::supervisor::{ChildPath, FailureKind};
 
 /// The content type of the exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -65,7 +65,7 @@ impl ChildState {
 /// The numbers the event stream feeds.
 #[derive(Debug, Default)]
 struct Tree {
-    children: HashMap<String, ChildState>,
+    children: HashMap<ChildPath, ChildState>,
     restarts: u64,
     reloads: [u64; 3],
     breaches: [u64; 6],
@@ -74,7 +74,7 @@ struct Tree {
 
 impl Tree {
     fn apply(&mut self, event: &Event) {
-        let path = event.path.to_string();
+        let path = event.path.clone();
         match &event.kind {
             EventKind::ChildStarted { .. } => {
                 self.children.insert(path, ChildState::Running);
@@ -355,7 +355,7 @@ fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::supervisor::{ChildId, ChildPath, ExitReason};
+    use crate::supervisor::{ChildId, ExitReason};
 
     fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
         text.lines()

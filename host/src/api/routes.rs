@@ -19,13 +19,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Json, Router};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tokio::sync::watch;
@@ -88,36 +88,31 @@ async fn dispatch(
         Ok(op) => op,
         Err(e) => return op_error_response(&e),
     };
-    let params = if body.iter().all(u8::is_ascii_whitespace) {
-        Value::Object(Default::default())
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(params) => params,
+    let response = match parse_params(&body) {
+        Err(e) => e.into_response(),
+        Ok(params) => match op.call(params).await {
+            Ok(result) => Json(result).into_response(),
             Err(e) => {
-                let error = HttpError::BadJson(e.to_string());
-                shared
-                    .api
-                    .metrics()
-                    .record_call(op.name(), 400, started.elapsed());
-                return error.into_response();
+                if e.status_code() >= 500 {
+                    tracing::warn!(op = op.name(), error = %e, "operation failed");
+                }
+                op_error_response(&e)
             }
-        }
-    };
-    let outcome = op.call(params).await;
-    let response = match &outcome {
-        Ok(result) => json_response(StatusCode::OK, result),
-        Err(e) => {
-            if e.status_code() >= 500 {
-                tracing::warn!(op = op.name(), error = %e, "operation failed");
-            }
-            op_error_response(e)
-        }
+        },
     };
     shared
         .api
         .metrics()
         .record_call(op.name(), response.status().as_u16(), started.elapsed());
     response
+}
+
+/// The params of a call: the body as JSON, an empty body meaning `{}`.
+fn parse_params(body: &[u8]) -> Result<Value, HttpError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Default::default()));
+    }
+    serde_json::from_slice(body).map_err(|e| HttpError::BadJson(e.to_string()))
 }
 
 /// Reads at most `limit` bytes; a longer body is 413 (drained up to
@@ -150,32 +145,14 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, HttpError> {
     }
 }
 
-fn json_response(status: StatusCode, value: &Value) -> Response {
-    match serde_json::to_vec(value) {
-        Ok(bytes) => (
-            status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            bytes,
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "a result could not be serialized");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
-}
-
 /// `GET /openapi.json`.
 async fn openapi_json(State(shared): State<Shared>) -> Response {
-    let doc = openapi::document(
+    Json(openapi::document(
         shared.api.operations(),
         &shared.server_url,
         shared.token_required,
-    );
-    json_response(StatusCode::OK, &doc)
+    ))
+    .into_response()
 }
 
 /// `GET /metrics`.
@@ -190,16 +167,9 @@ async fn metrics(State(shared): State<Shared>) -> Response {
         .into_response()
 }
 
-/// `GET /healthz`.
-async fn healthz() -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        )],
-        "ok",
-    )
-        .into_response()
+/// `GET /healthz` (a `&str` answers `text/plain; charset=utf-8`).
+async fn healthz() -> &'static str {
+    "ok"
 }
 
 async fn not_found(method: Method, uri: Uri) -> HttpError {

@@ -18,13 +18,14 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use tokio::sync::watch;
 
 use crate::api::error::HttpError;
 use crate::api::routes::Shared;
 use crate::events::{Event, EventStream, Received};
+use crate::supervisor::ChildPath;
 
 /// The silence after which a keep-alive comment is sent.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -71,14 +72,18 @@ impl Filter {
         Ok(Self { child, kinds })
     }
 
-    fn passes(&self, path: &str, kind: &str) -> bool {
-        let child_ok = match &self.child {
-            None => true,
-            Some(c) => {
-                path == c || (path.starts_with(c.as_str()) && path[c.len()..].starts_with('/'))
-            }
-        };
-        child_ok && (self.kinds.is_empty() || self.kinds.iter().any(|k| k == kind))
+    /// The kind is checked first, and the path is only formatted when a
+    /// `child` filter needs it: this runs for every event and subscriber.
+    fn passes(&self, path: &ChildPath, kind: &str) -> bool {
+        let kind_ok = self.kinds.is_empty() || self.kinds.iter().any(|k| k == kind);
+        kind_ok
+            && self.child.as_deref().is_none_or(|c| {
+                let path = path.to_string();
+                path == c
+                    || path
+                        .strip_prefix(c)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
     }
 }
 
@@ -106,7 +111,6 @@ struct Subscription {
     filter: Filter,
     shutdown: watch::Receiver<bool>,
     seq: u64,
-    greeted: bool,
 }
 
 fn messages(
@@ -119,13 +123,10 @@ fn messages(
         filter,
         shutdown,
         seq: 0,
-        greeted: false,
     };
-    futures_util::stream::unfold(subscription, |mut sub| async move {
-        if !sub.greeted {
-            sub.greeted = true;
-            return Some((Ok(SseEvent::default().comment("subscribed")), sub));
-        }
+    let greeting =
+        futures_util::stream::once(async { Ok(SseEvent::default().comment("subscribed")) });
+    let events = futures_util::stream::unfold(subscription, |mut sub| async move {
         loop {
             if *sub.shutdown.borrow() {
                 return None;
@@ -150,14 +151,14 @@ fn messages(
                 }
             }
         }
-    })
+    });
+    greeting.chain(events)
 }
 
 /// The SSE message of `event`, or `None` when the filter drops it.
 fn encode(event: &Event, filter: &Filter, seq: u64) -> Option<SseEvent> {
-    let path = event.path.to_string();
     let kind = event.kind.name();
-    if !filter.passes(&path, kind) {
+    if !filter.passes(&event.path, kind) {
         return None;
     }
     match serde_json::to_string(event) {
@@ -168,7 +169,7 @@ fn encode(event: &Event, filter: &Filter, seq: u64) -> Option<SseEvent> {
                 .data(data),
         ),
         Err(e) => {
-            tracing::error!(%path, error = %e, "an event could not be serialized; skipped");
+            tracing::error!(path = %event.path, error = %e, "an event could not be serialized; skipped");
             None
         }
     }
@@ -187,14 +188,15 @@ mod tests {
 
     #[test]
     fn filters_by_subtree_and_kind() {
+        let path = |p: &str| ChildPath::supervisor(p);
         let f = filter(Some("root/storage/"), Some("child_restarted, child_exited")).unwrap();
-        assert!(f.passes("root/storage", "child_exited"));
-        assert!(f.passes("root/storage/kv", "child_restarted"));
-        assert!(!f.passes("root/storage2", "child_restarted"));
-        assert!(!f.passes("root", "child_restarted"));
-        assert!(!f.passes("root/storage/kv", "child_started"));
+        assert!(f.passes(&path("root/storage"), "child_exited"));
+        assert!(f.passes(&path("root/storage/kv"), "child_restarted"));
+        assert!(!f.passes(&path("root/storage2"), "child_restarted"));
+        assert!(!f.passes(&path("root"), "child_restarted"));
+        assert!(!f.passes(&path("root/storage/kv"), "child_started"));
         let all = filter(None, Some("")).unwrap();
-        assert!(all.passes("anything", "whatever"));
+        assert!(all.passes(&path("anything"), "whatever"));
         assert!(matches!(
             filter(None, Some("Child-Restarted")),
             Err(HttpError::BadRequest(_))

@@ -74,11 +74,7 @@ pub fn api(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
             |params| Box::pin(async move { Ok(params) }),
         )
         .map_err(|e| BenchError::Failed(e.to_string()))?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| BenchError::Failed(format!("cannot start tokio: {e}")))?;
+    let rt = super::tokio_runtime()?;
     rt.block_on(async move {
         let state = ApiState::new(operations.clone(), EventBus::default());
         let server = api::serve(ApiConfig::new(([127, 0, 0, 1], 0).into()), state)

@@ -17,7 +17,6 @@ use crate::supervisor::{
 use crate::tree::Router;
 use crate::tree::component_child::ComponentChildStart;
 
-
 fn component_start(program: ActorProgram, router: &Router) -> ComponentChildStart {
     ComponentChildStart {
         program: Arc::new(RwLock::new(program)),

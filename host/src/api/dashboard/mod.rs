@@ -29,6 +29,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::api::error::HttpError;
+
 /// One embedded file.
 struct Asset {
     name: &'static str,
@@ -98,7 +100,11 @@ async fn index(headers: HeaderMap) -> Response {
 async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
     match ASSETS.iter().find(|a| a.name == file) {
         Some(asset) => serve(asset, &headers),
-        None => not_found(&file),
+        None => HttpError::NoRoute {
+            method: "GET".to_string(),
+            path: format!("/assets/{file}"),
+        }
+        .into_response(),
     }
 }
 
@@ -164,17 +170,6 @@ fn etag(asset: &Asset) -> &'static str {
     tags.iter()
         .find(|(name, _)| *name == asset.name)
         .map_or("\"\"", |(_, tag)| tag.as_str())
-}
-
-/// The API's 404 body shape, naming only the path that was asked for.
-fn not_found(file: &str) -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        axum::Json(serde_json::json!({
-            "error": {"kind": "not_found", "message": format!("no route GET /assets/{file}")}
-        })),
-    )
-        .into_response()
 }
 
 #[cfg(test)]
