@@ -614,43 +614,14 @@ impl<'a> Validator<'a> {
                 format!("`{id}` is taken: built-in operations are named `{id}.…`"),
             ));
         }
-        let path = raw.path.as_deref().ok_or_else(|| {
-            self.invalid(
-                format!("{key}.path"),
-                "an operation plugin needs the path of its .wasm file",
-            )
-        })?;
-        let path = self.resolve(path);
-        if !path.is_file() {
-            return Err(self.invalid(
-                format!("{key}.path"),
-                format!("{} does not exist or is not a file", path.display()),
-            ));
-        }
-        let defaults = Limits::default();
+        let path = self.wasm_file(raw.path.as_deref(), &key, "an operation plugin")?;
         let raw_limits = raw.limits.as_ref();
-        let memory_mb = raw_limits
-            .and_then(|l| l.memory_mb)
-            .unwrap_or(defaults.memory_bytes >> 20);
-        if memory_mb == 0 {
-            return Err(self.invalid(format!("{key}.limits.memory_mb"), "expected at least 1 MiB"));
-        }
-        if raw_limits.and_then(|l| l.fuel) == Some(0) {
-            return Err(self.invalid(
-                format!("{key}.limits.fuel"),
-                "expected at least 1 (leave it out to run unmetered)",
-            ));
-        }
-        let limits = Limits {
-            memory_bytes: memory_mb << 20,
-            fuel: raw_limits.and_then(|l| l.fuel),
-            timeout: match raw_limits.and_then(|l| l.timeout_ms) {
-                Some(0) => None,
-                Some(ms) => Some(Duration::from_millis(ms)),
-                None => defaults.timeout,
-            },
-            ..defaults
-        };
+        let limits = self.wasm_limits(
+            &key,
+            raw_limits.and_then(|l| l.memory_mb),
+            raw_limits.and_then(|l| l.fuel),
+            raw_limits.and_then(|l| l.timeout_ms),
+        )?;
         let dirs = self.dirs(&raw.dirs, &key)?;
         Ok(OperationPluginConfig {
             id: id.to_string(),
@@ -1079,11 +1050,18 @@ impl<'a> Validator<'a> {
         })
     }
 
-    fn component(&self, raw: &RawChild, key: &str) -> Result<ComponentChildConfig, ConfigError> {
-        let path = raw.path.as_deref().ok_or_else(|| {
+    /// `KEY.path`: the `.wasm` file of `what` (a component child, an
+    /// operation plugin), resolved against the config's folder.
+    fn wasm_file(
+        &self,
+        raw: Option<&std::path::Path>,
+        key: &str,
+        what: &str,
+    ) -> Result<PathBuf, ConfigError> {
+        let path = raw.ok_or_else(|| {
             self.invalid(
                 format!("{key}.path"),
-                "a component child needs the path of its .wasm file",
+                format!("{what} needs the path of its .wasm file"),
             )
         })?;
         let path = self.resolve(path);
@@ -1093,26 +1071,56 @@ impl<'a> Validator<'a> {
                 format!("{} does not exist or is not a file", path.display()),
             ));
         }
+        Ok(path)
+    }
+
+    /// `KEY.limits` of a component: memory (at least 1 MiB), fuel (at
+    /// least 1; left out, unmetered) and wall clock (0: none; left out,
+    /// the default).
+    fn wasm_limits(
+        &self,
+        key: &str,
+        memory_mb: Option<usize>,
+        fuel: Option<u64>,
+        timeout_ms: Option<u64>,
+    ) -> Result<Limits, ConfigError> {
         let defaults = Limits::default();
-        let raw_limits = raw.limits.as_ref();
-        let memory_mb = raw_limits
-            .and_then(|l| l.memory_mb)
-            .unwrap_or(defaults.memory_bytes >> 20);
+        let memory_mb = memory_mb.unwrap_or(defaults.memory_bytes >> 20);
         if memory_mb == 0 {
             return Err(self.invalid(format!("{key}.limits.memory_mb"), "expected at least 1 MiB"));
         }
-        let limits = Limits {
+        if fuel == Some(0) {
+            return Err(self.invalid(
+                format!("{key}.limits.fuel"),
+                "expected at least 1 (leave it out to run unmetered)",
+            ));
+        }
+        Ok(Limits {
             memory_bytes: memory_mb << 20,
-            fuel: raw_limits.and_then(|l| l.fuel),
-            timeout: match raw_limits.and_then(|l| l.timeout_ms) {
+            fuel,
+            timeout: match timeout_ms {
                 Some(0) => None,
                 Some(ms) => Some(Duration::from_millis(ms)),
                 None => defaults.timeout,
             },
+            ..defaults
+        })
+    }
+
+    fn component(&self, raw: &RawChild, key: &str) -> Result<ComponentChildConfig, ConfigError> {
+        let path = self.wasm_file(raw.path.as_deref(), key, "a component child")?;
+        let raw_limits = raw.limits.as_ref();
+        let limits = Limits {
             output_bytes: raw_limits
                 .and_then(|l| l.output_kb)
-                .map_or(defaults.output_bytes, |kb| kb << 10),
+                .map_or(Limits::default().output_bytes, |kb| kb << 10),
             output_overflow: Overflow::Truncate,
+            ..self.wasm_limits(
+                key,
+                raw_limits.and_then(|l| l.memory_mb),
+                raw_limits.and_then(|l| l.fuel),
+                raw_limits.and_then(|l| l.timeout_ms),
+            )?
         };
         let dirs = self.dirs(&raw.dirs, key)?;
         let mailbox = raw.mailbox.unwrap_or(1024);

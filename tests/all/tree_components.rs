@@ -142,7 +142,9 @@ path = "{counter}"
             .await
             .unwrap();
     }
-    let _ = call(&host, "root/second", "crash").await;
+    call(&host, "root/second", "crash")
+        .await
+        .expect_err("a crash fails the call");
     until_serving(&host, "root/second").await;
     until_serving(&host, "root/third").await;
     assert_eq!(
@@ -174,9 +176,13 @@ path = "{counter}"
 "#,
     )
     .await;
-    let _ = call(&host, "root/counter", "crash").await;
+    call(&host, "root/counter", "crash")
+        .await
+        .expect_err("a crash fails the call");
     until_serving(&host, "root/counter").await;
-    let _ = call(&host, "root/counter", "crash").await;
+    call(&host, "root/counter", "crash")
+        .await
+        .expect_err("a crash fails the call");
     let exit = tokio::time::timeout(Duration::from_secs(5), host.root.wait())
         .await
         .expect("root gives up");
@@ -281,6 +287,14 @@ fn config_errors_name_the_file_and_the_key() {
         (
             "[supervisor.root]\nstrategy = \"one_for_one\"\n[[supervisor.root.children]]\nid = \"s\"\nkind = \"supervisor\"\nsupervisor = \"nope\"\n",
             "no [supervisor.nope] table",
+        ),
+        (
+            "[supervisor.root]\nstrategy = \"one_for_one\"\n[[supervisor.root.children]]\nid = \"a\"\nkind = \"component\"\npath = \"{echo}\"\nlimits = { fuel = 0 }\n",
+            "supervisor.root.children[0].limits.fuel: expected at least 1",
+        ),
+        (
+            "[supervisor.root]\nstrategy = \"one_for_one\"\n[[supervisor.root.children]]\nid = \"a\"\nkind = \"component\"\npath = \"{echo}\"\nlimits = { memory_mb = 0 }\n",
+            "supervisor.root.children[0].limits.memory_mb: expected at least 1 MiB",
         ),
     ];
     for (body, expected) in cases {
