@@ -499,16 +499,20 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
-    fn matches(&self, event: &LoggedEvent) -> bool {
-        let child_ok = self.child.as_deref().is_none_or(|child| {
-            let path = event.event.path.to_string();
-            path == child
-                || path
-                    .strip_prefix(child)
-                    .is_some_and(|rest| rest.starts_with('/'))
-        });
-        child_ok
-            && (self.kinds.is_empty() || self.kinds.iter().any(|k| k == event.event.kind.name()))
+    /// Whether `event` passes the child and kind filters (not `limit`).
+    /// The kind is checked first and the path formatted only when a child
+    /// filter needs it: the event stream runs this for every event and
+    /// every subscriber.
+    pub fn matches(&self, event: &Event) -> bool {
+        let kind = event.kind.name();
+        (self.kinds.is_empty() || self.kinds.iter().any(|k| k == kind))
+            && self.child.as_deref().is_none_or(|child| {
+                let path = event.path.to_string();
+                path == child
+                    || path
+                        .strip_prefix(child)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
     }
 }
 
@@ -595,7 +599,7 @@ impl EventLog {
             .events
             .iter()
             .rev()
-            .filter(|e| filter.matches(e))
+            .filter(|e| filter.matches(&e.event))
             .take(filter.limit.unwrap_or(usize::MAX))
             .cloned()
             .collect();

@@ -24,8 +24,7 @@ use tokio::sync::watch;
 
 use crate::api::error::HttpError;
 use crate::api::routes::Shared;
-use crate::events::{Event, EventStream, Received};
-use crate::supervisor::ChildPath;
+use crate::events::{Event, EventFilter, EventStream, Received};
 
 /// The silence after which a keep-alive comment is sent.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -40,51 +39,34 @@ pub struct EventsQuery {
     kind: Option<String>,
 }
 
-/// Which events a subscriber wants.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Filter {
-    child: Option<String>,
-    kinds: Vec<String>,
-}
-
-impl Filter {
-    fn from_query(query: EventsQuery) -> Result<Self, HttpError> {
-        let child = query
-            .child
-            .map(|c| c.trim_end_matches('/').to_string())
-            .filter(|c| !c.is_empty());
-        let kinds: Vec<String> = query
-            .kind
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .map(str::to_string)
-            .collect();
-        if let Some(bad) = kinds
-            .iter()
-            .find(|k| !k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
-        {
-            return Err(HttpError::BadRequest(format!(
-                "`kind` lists event kinds in snake_case (child_restarted,…); got `{bad}`"
-            )));
-        }
-        Ok(Self { child, kinds })
+/// The subscriber's filter, from the query: `child` without a trailing
+/// `/`, `kind` as a comma-separated list of snake_case names.
+fn filter_from_query(query: EventsQuery) -> Result<EventFilter, HttpError> {
+    let child = query
+        .child
+        .map(|c| c.trim_end_matches('/').to_string())
+        .filter(|c| !c.is_empty());
+    let kinds: Vec<String> = query
+        .kind
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
+        .collect();
+    if let Some(bad) = kinds
+        .iter()
+        .find(|k| !k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+    {
+        return Err(HttpError::BadRequest(format!(
+            "`kind` lists event kinds in snake_case (child_restarted,…); got `{bad}`"
+        )));
     }
-
-    /// The kind is checked first, and the path is only formatted when a
-    /// `child` filter needs it: this runs for every event and subscriber.
-    fn passes(&self, path: &ChildPath, kind: &str) -> bool {
-        let kind_ok = self.kinds.is_empty() || self.kinds.iter().any(|k| k == kind);
-        kind_ok
-            && self.child.as_deref().is_none_or(|c| {
-                let path = path.to_string();
-                path == c
-                    || path
-                        .strip_prefix(c)
-                        .is_some_and(|rest| rest.starts_with('/'))
-            })
-    }
+    Ok(EventFilter {
+        child,
+        kinds,
+        limit: None,
+    })
 }
 
 /// The handler.
@@ -93,7 +75,7 @@ pub(crate) async fn events(
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Response {
     let filter = match query {
-        Ok(Query(query)) => Filter::from_query(query),
+        Ok(Query(query)) => filter_from_query(query),
         Err(rejection) => Err(HttpError::BadRequest(rejection.body_text())),
     };
     let filter = match filter {
@@ -108,14 +90,14 @@ pub(crate) async fn events(
 
 struct Subscription {
     stream: EventStream,
-    filter: Filter,
+    filter: EventFilter,
     shutdown: watch::Receiver<bool>,
     seq: u64,
 }
 
 fn messages(
     stream: EventStream,
-    filter: Filter,
+    filter: EventFilter,
     shutdown: watch::Receiver<bool>,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send {
     let subscription = Subscription {
@@ -156,11 +138,11 @@ fn messages(
 }
 
 /// The SSE message of `event`, or `None` when the filter drops it.
-fn encode(event: &Event, filter: &Filter, seq: u64) -> Option<SseEvent> {
-    let kind = event.kind.name();
-    if !filter.passes(&event.path, kind) {
+fn encode(event: &Event, filter: &EventFilter, seq: u64) -> Option<SseEvent> {
+    if !filter.matches(event) {
         return None;
     }
+    let kind = event.kind.name();
     match serde_json::to_string(event) {
         Ok(data) => Some(
             SseEvent::default()
@@ -178,25 +160,40 @@ fn encode(event: &Event, filter: &Filter, seq: u64) -> Option<SseEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::EventKind;
+    use crate::supervisor::ChildPath;
 
-    fn filter(child: Option<&str>, kind: Option<&str>) -> Result<Filter, HttpError> {
-        Filter::from_query(EventsQuery {
+    fn filter(child: Option<&str>, kind: Option<&str>) -> Result<EventFilter, HttpError> {
+        filter_from_query(EventsQuery {
             child: child.map(str::to_string),
             kind: kind.map(str::to_string),
         })
     }
 
+    fn event(path: &str, kind: EventKind) -> Event {
+        Event::now(ChildPath::supervisor(path), kind)
+    }
+
     #[test]
     fn filters_by_subtree_and_kind() {
-        let path = |p: &str| ChildPath::supervisor(p);
-        let f = filter(Some("root/storage/"), Some("child_restarted, child_exited")).unwrap();
-        assert!(f.passes(&path("root/storage"), "child_exited"));
-        assert!(f.passes(&path("root/storage/kv"), "child_restarted"));
-        assert!(!f.passes(&path("root/storage2"), "child_restarted"));
-        assert!(!f.passes(&path("root"), "child_restarted"));
-        assert!(!f.passes(&path("root/storage/kv"), "child_started"));
+        let started = || EventKind::ChildStarted { generation: 1 };
+        let restarted = || EventKind::ChildRestarted {
+            generation: 2,
+            restarts: 1,
+            delay_ms: 0,
+        };
+        let f = filter(
+            Some("root/storage/"),
+            Some("child_restarted, child_started"),
+        )
+        .unwrap();
+        assert!(f.matches(&event("root/storage", started())));
+        assert!(f.matches(&event("root/storage/kv", restarted())));
+        assert!(!f.matches(&event("root/storage2", restarted())));
+        assert!(!f.matches(&event("root", restarted())));
+        assert!(!f.matches(&event("root/storage/kv", EventKind::ChildRemoved)));
         let all = filter(None, Some("")).unwrap();
-        assert!(all.passes(&path("anything"), "whatever"));
+        assert!(all.matches(&event("anything", EventKind::ChildIgnored)));
         assert!(matches!(
             filter(None, Some("Child-Restarted")),
             Err(HttpError::BadRequest(_))
