@@ -50,6 +50,18 @@ fn python(code: &str) -> WorkerSpec {
     spec("python3", &["-c", code])
 }
 
+/// The exit reason of a worker a limit stopped.
+fn stopped_by(limit: LimitKind) -> ExitReason {
+    ExitReason::Limit { limit }
+}
+
+/// The worker's exit, which must come within `secs` seconds.
+async fn exit_within(w: &RunningWorker, secs: u64) -> ExitInfo {
+    tokio::time::timeout(Duration::from_secs(secs), w.wait_exit())
+        .await
+        .unwrap_or_else(|_| panic!("the worker did not stop within {secs} s"))
+}
+
 fn monitor(every_ms: u64) -> (Monitor, tokio::sync::mpsc::UnboundedReceiver<MonitorEvent>) {
     let mut config = MonitorConfig::default();
     config.interval(Duration::from_millis(every_ms));
@@ -157,15 +169,8 @@ async fn memory_limit_stops_the_worker_within_one_interval() {
     });
     let w = RunningWorker::spawn(&s).expect("spawn");
     monitor.register(&w);
-    let exit = tokio::time::timeout(Duration::from_secs(9), w.wait_exit())
-        .await
-        .expect("stopped");
-    assert_eq!(
-        exit.reason,
-        ExitReason::Limit {
-            limit: LimitKind::Memory
-        }
-    );
+    let exit = exit_within(&w, 9).await;
+    assert_eq!(exit.reason, stopped_by(LimitKind::Memory));
     assert!(
         exit.peak_rss_bytes > limit_mb << 20,
         "{}",
@@ -222,15 +227,8 @@ async fn cpu_limit_stops_a_busy_loop() {
     let w = RunningWorker::spawn(&s).expect("spawn");
     monitor.register(&w);
     // One CPU-second takes longer than a wall second on a loaded machine.
-    let exit = tokio::time::timeout(Duration::from_secs(9), w.wait_exit())
-        .await
-        .expect("stopped in time");
-    assert_eq!(
-        exit.reason,
-        ExitReason::Limit {
-            limit: LimitKind::Cpu
-        }
-    );
+    let exit = exit_within(&w, 9).await;
+    assert_eq!(exit.reason, stopped_by(LimitKind::Cpu));
     // `/proc` CPU times are tick-sampled and may trail the kernel's own
     // accounting (which the rlimit uses) by a little.
     assert!(
@@ -250,15 +248,8 @@ async fn cpu_rlimit_alone_is_reported_as_cpu_limit() {
         ..ProcessLimits::default()
     });
     let w = RunningWorker::spawn(&s).expect("spawn");
-    let exit = tokio::time::timeout(Duration::from_secs(9), w.wait_exit())
-        .await
-        .expect("stopped in time");
-    assert_eq!(
-        exit.reason,
-        ExitReason::Limit {
-            limit: LimitKind::Cpu
-        }
-    );
+    let exit = exit_within(&w, 9).await;
+    assert_eq!(exit.reason, stopped_by(LimitKind::Cpu));
     assert_eq!(exit.raw, RawExit::Signal(24));
 }
 
@@ -273,16 +264,9 @@ async fn cpu_hard_rlimit_kill_is_reported_as_cpu_limit() {
         ..ProcessLimits::default()
     });
     let w = RunningWorker::spawn(&s).expect("spawn");
-    let exit = tokio::time::timeout(Duration::from_secs(9), w.wait_exit())
-        .await
-        .expect("stopped in time");
+    let exit = exit_within(&w, 9).await;
     assert_eq!(exit.raw, RawExit::Signal(9));
-    assert_eq!(
-        exit.reason,
-        ExitReason::Limit {
-            limit: LimitKind::Cpu
-        }
-    );
+    assert_eq!(exit.reason, stopped_by(LimitKind::Cpu));
     assert!(
         exit.cpu_time >= Duration::from_secs(1),
         "{:?}",
@@ -302,12 +286,7 @@ async fn wall_limit_stops_a_sleeper() {
     let w = RunningWorker::spawn(&s).expect("spawn");
     monitor.register(&w);
     let exit = w.wait_exit().await;
-    assert_eq!(
-        exit.reason,
-        ExitReason::Limit {
-            limit: LimitKind::Wall
-        }
-    );
+    assert_eq!(exit.reason, stopped_by(LimitKind::Wall));
     assert!(exit.runtime >= Duration::from_secs(1), "{:?}", exit.runtime);
     assert!(
         exit.runtime <= Duration::from_millis(1000 + 100 + 150),
@@ -333,12 +312,7 @@ async fn fd_limit_stops_a_worker_opening_too_many_files() {
     monitor.register(&w);
     let over = wait_ready(&w).await;
     let exit = w.wait_exit().await;
-    assert_eq!(
-        exit.reason,
-        ExitReason::Limit {
-            limit: LimitKind::OpenFiles
-        }
-    );
+    assert_eq!(exit.reason, stopped_by(LimitKind::OpenFiles));
     let lag = exit.detected_at.saturating_duration_since(over);
     assert!(
         lag <= Duration::from_millis(interval + 150),
@@ -357,15 +331,8 @@ async fn process_limit_counts_the_worker_tree() {
     });
     let w = RunningWorker::spawn(&s).expect("spawn");
     monitor.register(&w);
-    let exit = tokio::time::timeout(Duration::from_secs(3), w.wait_exit())
-        .await
-        .expect("stopped");
-    assert_eq!(
-        exit.reason,
-        ExitReason::Limit {
-            limit: LimitKind::Processes
-        }
-    );
+    let exit = exit_within(&w, 3).await;
+    assert_eq!(exit.reason, stopped_by(LimitKind::Processes));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
