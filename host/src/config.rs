@@ -58,6 +58,11 @@
 //! [reload]
 //! debounce_ms = 50                 # quiet time that ends a save
 //! probation_ms = 5000              # a crash this soon after a swap rolls back
+//!
+//! [api]                            # ceilings on limits an API caller asks for
+//! max_timeout_ms = 60000           # per call (per test case for `grade`)
+//! max_memory_mb = 1024
+//! max_fuel = 1000000000            # left out: no fuel ceiling
 //! ```
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -110,6 +115,16 @@ struct RawConfig {
     #[serde(default)]
     operations: IndexMap<String, RawOperationPlugin>,
     reload: Option<RawReload>,
+    api: Option<RawApi>,
+}
+
+/// `[api]`: the ceilings on the limits API callers may ask for.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    max_timeout_ms: Option<u64>,
+    max_memory_mb: Option<u64>,
+    max_fuel: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -146,6 +161,7 @@ struct RawHost {
     token: Option<String>,
     epoch_tick_ms: Option<u64>,
     pooling_instances: Option<u32>,
+    shutdown_grace_ms: Option<u64>,
     policy: Option<RawPolicy>,
     monitor: Option<RawMonitor>,
     registry: Option<RawRegistry>,
@@ -307,6 +323,33 @@ pub struct Config {
     pub operations: Vec<OperationPluginConfig>,
     /// Hot-reload settings (`[reload]`).
     pub reload: ReloadConfig,
+    /// Ceilings on the limits API callers ask for (`[api]`).
+    pub api_limits: ApiLimits,
+}
+
+/// The `[api]` ceilings: no parameter of `component.call` or `grade` can
+/// lift them. A parameter above one is refused (400 naming it); a limit
+/// left out, or `0` ("none"), means the ceiling, never "forever".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiLimits {
+    /// Longest wall-clock limit of one call (of one test case, for
+    /// `grade`). By default 60 s.
+    pub max_timeout: Duration,
+    /// Largest memory limit, in MiB. By default 1024.
+    pub max_memory_mb: u64,
+    /// Largest fuel budget; when set, calls that ask for none run with
+    /// this much. By default none (the wall clock bounds them).
+    pub max_fuel: Option<u64>,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        Self {
+            max_timeout: Duration::from_secs(60),
+            max_memory_mb: 1024,
+            max_fuel: None,
+        }
+    }
 }
 
 /// One `[operations.ID]` table: a component of the `operation-plugin`
@@ -362,6 +405,10 @@ pub struct HostConfig {
     pub epoch_tick: Duration,
     /// Pooling-allocator slots; 0 turns pooling off. By default 0.
     pub pooling_instances: u32,
+    /// On a stop, how long the trees get to stop per their shutdown specs
+    /// before every guest call still running is interrupted. By default
+    /// 5 s.
+    pub shutdown_grace: Duration,
     /// What native workers may run and where (`[host.policy]`). By default
     /// nothing is allowed.
     pub policy: ProcessPolicy,
@@ -556,12 +603,44 @@ impl<'a> Validator<'a> {
             operations.push(self.operation_plugin(id, plugin)?);
         }
         let reload = self.reload(raw.reload.unwrap_or_default())?;
+        let api_limits = self.api_limits(raw.api.unwrap_or_default())?;
         Ok(Config {
             file: self.file.to_path_buf(),
             host,
             trees,
             operations,
             reload,
+            api_limits,
+        })
+    }
+
+    fn api_limits(&self, raw: RawApi) -> Result<ApiLimits, ConfigError> {
+        let defaults = ApiLimits::default();
+        let max_timeout = match raw.max_timeout_ms {
+            None => defaults.max_timeout,
+            Some(ms) if (1..=86_400_000).contains(&ms) => Duration::from_millis(ms),
+            Some(_) => {
+                return Err(self.invalid(
+                    "api.max_timeout_ms",
+                    "expected 1 to 86400000 milliseconds (there is no \"forever\")",
+                ));
+            }
+        };
+        let max_memory_mb = match raw.max_memory_mb {
+            None => defaults.max_memory_mb,
+            Some(mb) if (1..=65_536).contains(&mb) => mb,
+            Some(_) => return Err(self.invalid("api.max_memory_mb", "expected 1 to 65536 MiB")),
+        };
+        if raw.max_fuel == Some(0) {
+            return Err(self.invalid(
+                "api.max_fuel",
+                "expected at least 1 (leave it out for no fuel ceiling)",
+            ));
+        }
+        Ok(ApiLimits {
+            max_timeout,
+            max_memory_mb,
+            max_fuel: raw.max_fuel,
         })
     }
 
@@ -666,12 +745,20 @@ impl<'a> Validator<'a> {
         if !(1..=1000).contains(&tick) {
             return Err(self.invalid("host.epoch_tick_ms", "expected 1 to 1000 milliseconds"));
         }
+        let shutdown_grace_ms = raw.shutdown_grace_ms.unwrap_or(5_000);
+        if shutdown_grace_ms > 3_600_000 {
+            return Err(self.invalid(
+                "host.shutdown_grace_ms",
+                "expected 0 to 3600000 milliseconds",
+            ));
+        }
         Ok(HostConfig {
             state_dir: self.resolve(&raw.state_dir.unwrap_or_else(|| PathBuf::from(".warden"))),
             api_addr,
             token: raw.token.filter(|t| !t.is_empty()),
             epoch_tick: Duration::from_millis(tick),
             pooling_instances: raw.pooling_instances.unwrap_or(0),
+            shutdown_grace: Duration::from_millis(shutdown_grace_ms),
             policy: self.policy(raw.policy.unwrap_or_default())?,
             monitor_interval: {
                 let ms = raw.monitor.and_then(|m| m.interval_ms).unwrap_or(250);

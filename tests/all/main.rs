@@ -20,4 +20,5 @@ mod ops_registry;
 mod process_workers;
 mod reload;
 mod run_cli;
+mod stopping_guests;
 mod tree_components;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use warden::component::{
-    Capabilities, ComponentError, Limits, Metering, OpInfo, OperationProgram, Runtime,
+    Capabilities, ComponentError, Interrupt, Limits, Metering, OpInfo, OperationProgram, Runtime,
 };
 use warden::ops::{
     OpError, OpMeta, OperationSource, PluginFailure, PluginOperations, RegisterError, Registry,
@@ -206,8 +206,13 @@ impl OperationSource for Edited {
     fn describe(&self) -> Result<Vec<OpInfo>, ComponentError> {
         self.inner.describe().map(self.edit)
     }
-    fn execute(&self, name: &str, params: &str) -> Result<Result<String, String>, ComponentError> {
-        self.inner.execute(name, params)
+    fn execute(
+        &self,
+        name: &str,
+        params: &str,
+        caller: &Interrupt,
+    ) -> Result<Result<String, String>, ComponentError> {
+        self.inner.execute(name, params, caller)
     }
 }
 

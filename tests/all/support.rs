@@ -359,6 +359,11 @@ impl HostProcess {
         &self.url
     }
 
+    /// The host's process id.
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
     /// The API's base URL, `http://HOST:PORT`.
     pub fn url(&self) -> &str {
         &self.url

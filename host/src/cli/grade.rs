@@ -98,6 +98,7 @@ pub fn run(args: Args) -> CmdResult {
     let options = GradeOptions {
         limits,
         fallback: Some(args.cache.runtime()?),
+        interrupt: None,
     };
     let names: Vec<String> = submissions.iter().map(Submission::name).collect();
     let progress = std::io::stderr()

@@ -7,9 +7,16 @@
 //! listens, `warden: API on http://ADDR` goes to stderr and `http://ADDR`
 //! to `STATE_DIR/api.addr` (removed again on a clean stop). The API stops
 //! after the tree, so it can report the shutdown.
+//!
+//! A stop ends the process: guest calls started over the API are
+//! interrupted at once, the trees get `[host] shutdown_grace_ms` to stop
+//! per their shutdown specs before every guest still running is
+//! interrupted (a second Ctrl-C/SIGTERM does that at once), and blocking
+//! threads still busy after the API stopped are not waited for.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use warden::api::{self, ApiConfig, ApiServer, ApiState, Metrics};
 use warden::config;
@@ -25,13 +32,20 @@ pub struct Args {
     config: PathBuf,
 }
 
+/// How long, once `serve` returned, the process waits for blocking threads
+/// (a guest that ignores its interrupt inside a host call, a compile):
+/// dropping a tokio runtime would wait for them forever.
+const BLOCKING_WAIT: Duration = Duration::from_secs(1);
+
 pub fn run(args: Args) -> CmdResult {
     let config = config::load(&args.config).map_err(Failure::bad_input)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(Failure::failed)?;
-    runtime.block_on(serve(config))
+    let result = runtime.block_on(serve(config));
+    runtime.shutdown_timeout(BLOCKING_WAIT);
+    result
 }
 
 async fn serve(config: config::Config) -> CmdResult {
@@ -75,6 +89,7 @@ async fn serve(config: config::Config) -> CmdResult {
         _ = terminate.recv() => tracing::info!("terminated; shutting down"),
         exit = host.root.wait() => {
             tracing::error!(?exit, "the root supervisor gave up; stopping the host");
+            host.interrupt_guests();
             stop_api(server, &addr_file).await;
             return Err(Failure::failed(anyhow::anyhow!(
                 "the root supervisor `{}` exited ({exit:?}): its restart intensity was exceeded",
@@ -82,7 +97,15 @@ async fn serve(config: config::Config) -> CmdResult {
             )));
         }
     }
-    let exit = host.stop().await;
+    let stopping = host.shutdown(config.host.shutdown_grace);
+    tokio::pin!(stopping);
+    let exit = loop {
+        tokio::select! {
+            exit = &mut stopping => break exit,
+            _ = interrupt.recv() => host.interrupt_guests(),
+            _ = terminate.recv() => host.interrupt_guests(),
+        }
+    };
     tracing::info!(?exit, "all trees stopped");
     stop_api(server, &addr_file).await;
     eprintln!("warden: stopped");

@@ -6,7 +6,10 @@
 //! runs. Left alone, `sleep(one day)` would hold a host thread for a day.
 //! So Warden shadows the two subscribe functions with versions that never
 //! wait past the call's deadline: the guest wakes early, runs, and the
-//! epoch deadline (already passed) stops it at its next check.
+//! epoch deadline (already passed) stops it at its next check. The same
+//! goes for an [`Interrupt`]: a sleeping guest whose call is interrupted
+//! (killed, its caller gone, the host stopping) wakes within
+//! [`INTERRUPT_POLL`], even with no deadline at all.
 
 use std::time::{Duration, Instant};
 
@@ -14,19 +17,34 @@ use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::WasiView;
 use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
 
+use crate::component::interrupt::Interrupt;
 use crate::component::sandbox::GuestState;
+
+/// How often a guest's sleep looks at its interrupt. Interrupts are plain
+/// flags (firing one must never block or allocate), so a sleep polls.
+const INTERRUPT_POLL: Duration = Duration::from_millis(20);
 
 /// The version of `wasi:clocks` that wasmtime-wasi 48 registers; guests
 /// built against any 0.2.x resolve to it.
 const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
 
-/// A sleep that ends at a host instant.
-struct BoundedSleep(tokio::time::Instant);
+/// A sleep that ends at a host instant, or earlier once the guest's call
+/// is interrupted.
+struct BoundedSleep {
+    until: tokio::time::Instant,
+    interrupt: Interrupt,
+}
 
 #[wasmtime_wasi::async_trait]
 impl Pollable for BoundedSleep {
     async fn ready(&mut self) {
-        tokio::time::sleep_until(self.0).await;
+        while !self.interrupt.is_fired() {
+            let now = tokio::time::Instant::now();
+            if now >= self.until {
+                return;
+            }
+            tokio::time::sleep_until(self.until.min(now + INTERRUPT_POLL)).await;
+        }
     }
 }
 
@@ -66,8 +84,9 @@ fn sleep_resource(
     let until = tokio::time::Instant::now()
         .checked_add(wait)
         .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
+    let interrupt = state.interrupt().clone();
     let table = state.ctx().table;
-    let sleep = table.push(BoundedSleep(until))?;
+    let sleep = table.push(BoundedSleep { until, interrupt })?;
     subscribe(table, sleep)
 }
 

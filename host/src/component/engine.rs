@@ -24,6 +24,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use crate::component::bindings;
 use crate::component::cache::CompileCache;
 use crate::component::error::ComponentError;
+use crate::component::interrupt::Interrupt;
 use crate::component::sandbox::GuestState;
 
 /// How a [`Runtime`] is built.
@@ -92,6 +93,8 @@ struct Inner {
     config: RuntimeConfig,
     plain: Flavor,
     metered: OnceLock<Result<Flavor, String>>,
+    /// Every sandbox of this runtime is under it (see [`Runtime::interrupt_all`]).
+    interrupt: Interrupt,
 }
 
 /// One engine with everything built for it.
@@ -140,6 +143,7 @@ impl Runtime {
             config,
             plain,
             metered: OnceLock::new(),
+            interrupt: Interrupt::new(),
         });
         spawn_ticker(Arc::downgrade(&inner), inner.config.epoch_tick);
         Ok(Self { inner })
@@ -148,6 +152,18 @@ impl Runtime {
     /// The epoch period: wall-clock timeouts are accurate to one tick.
     pub fn epoch_tick(&self) -> Duration {
         self.inner.config.epoch_tick
+    }
+
+    /// Stops every guest call of this runtime within one epoch tick, and
+    /// every later one as soon as it starts: for a host that is going
+    /// away. Permanent.
+    pub fn interrupt_all(&self) {
+        self.inner.interrupt.fire();
+    }
+
+    /// The interrupt every sandbox of this runtime is under.
+    pub(crate) fn root_interrupt(&self) -> &Interrupt {
+        &self.inner.interrupt
     }
 
     pub fn engine(&self, metering: Metering) -> Result<&Engine, ComponentError> {

@@ -10,6 +10,7 @@ use crate::component::engine::Prepared;
 use crate::component::error::ComponentError;
 use crate::component::exports::{ExportedFunc, find_function};
 use crate::component::host_iface::HostContext;
+use crate::component::interrupt::Interrupt;
 use crate::component::limits::Limits;
 use crate::component::sandbox::{CallReport, Sandbox};
 use crate::component::values::{ValueError, json_to_val, val_to_json};
@@ -105,6 +106,28 @@ pub fn call_json(
     caps: &Capabilities,
     init_config: Option<&str>,
 ) -> Result<Invocation, ComponentError> {
+    call_json_under(
+        prepared,
+        func_name,
+        args,
+        limits,
+        caps,
+        init_config,
+        &Interrupt::new(),
+    )
+}
+
+/// [`call_json`], stopped (as `Killed`) once `scope` is fired: the
+/// caller went away, or the host is stopping.
+pub fn call_json_under(
+    prepared: &Prepared,
+    func_name: &str,
+    args: &[Json],
+    limits: &Limits,
+    caps: &Capabilities,
+    init_config: Option<&str>,
+    scope: &Interrupt,
+) -> Result<Invocation, ComponentError> {
     let func = find_function(&prepared.compiled, func_name)?;
     let params = func.params();
     check_arity(&func, args.len())?;
@@ -114,11 +137,12 @@ pub fn call_json(
         .enumerate()
         .map(|(i, (json, (name, ty)))| json_to_val(json, ty, &format!("$[{i}] ({name})")))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut sandbox = Sandbox::new(
+    let mut sandbox = Sandbox::new_under(
         prepared,
         limits,
         caps,
         HostContext::isolated(func.name.clone()),
+        scope,
     )?;
     if let Some(config) = init_config {
         let init = find_function(&prepared.compiled, &format!("{ACTOR_INTERFACE}#init"))?;

@@ -8,6 +8,8 @@
 //! - [`Sandbox`] — one instance in its own Store under [`Limits`], with only
 //!   the [`Capabilities`] granted, and the classification of every guest
 //!   failure into a [`ComponentError`];
+//! - [`Interrupt`] — how the host stops guest calls it no longer wants
+//!   (a kill, a caller gone, the host stopping);
 //! - worlds ([`world`]), typed actor access ([`ActorProgram`]), dynamic calls
 //!   by name with JSON values ([`exports`], [`values`]).
 //!
@@ -25,6 +27,7 @@ mod engine;
 mod error;
 pub mod exports;
 mod host_iface;
+mod interrupt;
 pub mod invoke;
 mod limits;
 mod operations;
@@ -40,6 +43,7 @@ pub use custom_section::with_custom_section;
 pub use engine::{Compiled, Metering, Origin, PoolingConfig, Prepared, Runtime, RuntimeConfig};
 pub use error::{ComponentError, Mistyped};
 pub use host_iface::{HostContext, Mailer};
+pub use interrupt::{FireOnDrop, Interrupt};
 pub use limits::Limits;
 pub use operations::{OpInfo, OperationProgram};
 pub use sandbox::{CallReport, GuestState, KillSwitch, Sandbox};

@@ -16,6 +16,7 @@ use crate::component::caps::Capabilities;
 use crate::component::engine::Prepared;
 use crate::component::error::ComponentError;
 use crate::component::host_iface::HostContext;
+use crate::component::interrupt::Interrupt;
 use crate::component::limits::Limits;
 use crate::component::sandbox::Sandbox;
 use crate::component::world::{self, World};
@@ -67,7 +68,7 @@ impl OperationProgram {
         caps: &Capabilities,
         host: HostContext,
     ) -> Result<Vec<OpInfo>, ComponentError> {
-        self.with_fresh(limits, caps, host, |store, b| {
+        self.with_fresh(limits, caps, host, None, |store, b| {
             let infos = b.warden_plugin_operation().call_describe(store)?;
             Ok(infos
                 .into_iter()
@@ -82,15 +83,17 @@ impl OperationProgram {
 
     /// Calls `execute(name, params)` in a fresh sandbox: the guest's own
     /// answer (`Ok(Err(msg))` when it refuses) inside the sandbox's verdict.
+    /// The call stops (`Killed`) once `scope` is fired.
     pub fn execute(
         &self,
         limits: &Limits,
         caps: &Capabilities,
         host: HostContext,
+        scope: &Interrupt,
         name: &str,
         params: &str,
     ) -> Result<Result<String, String>, ComponentError> {
-        self.with_fresh(limits, caps, host, |store, b| {
+        self.with_fresh(limits, caps, host, Some(scope), |store, b| {
             b.warden_plugin_operation()
                 .call_execute(store, name, params)
         })
@@ -101,13 +104,17 @@ impl OperationProgram {
         limits: &Limits,
         caps: &Capabilities,
         host: HostContext,
+        scope: Option<&Interrupt>,
         f: impl FnOnce(
             &mut wasmtime::Store<crate::component::sandbox::GuestState>,
             &OperationPlugin,
         ) -> wasmtime::Result<R>,
     ) -> Result<R, ComponentError> {
         let started = Instant::now();
-        let mut sandbox = Sandbox::new(&self.prepared, limits, caps, host)?;
+        let mut sandbox = match scope {
+            Some(scope) => Sandbox::new_under(&self.prepared, limits, caps, host, scope)?,
+            None => Sandbox::new(&self.prepared, limits, caps, host)?,
+        };
         let indices = &self.indices;
         let bindings = sandbox.run(|store, instance| indices.load(store, &instance))?;
         let out = sandbox.run(|store, _| f(store, &bindings));

@@ -11,8 +11,6 @@
 //!   trapped, and a half-updated guest state must not be trusted anyway.
 //!   A new incarnation is a new `Sandbox` from the same [`Prepared`].
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{ComponentExportIndex, Instance, ResourceTable, Val};
@@ -24,6 +22,7 @@ use crate::component::capture::{Capture, CapturedText};
 use crate::component::engine::{Metering, Prepared};
 use crate::component::error::ComponentError;
 use crate::component::host_iface::HostContext;
+use crate::component::interrupt::Interrupt;
 use crate::component::limits::{Limits, MemoryLimiter};
 
 /// The data every guest's Store carries.
@@ -38,8 +37,9 @@ pub struct GuestState {
     clock_base: Option<Instant>,
     /// When the running call's wall-clock budget ends.
     call_deadline: Option<Instant>,
-    /// Set from another thread to stop the running call (a kill).
-    interrupt: Arc<AtomicBool>,
+    /// Fired from another thread to stop the running call: this
+    /// sandbox's kill switch, its caller's scope or the runtime's root.
+    interrupt: Interrupt,
 }
 
 impl GuestState {
@@ -51,6 +51,11 @@ impl GuestState {
 
     pub(crate) fn call_deadline(&self) -> Option<Instant> {
         self.call_deadline
+    }
+
+    /// What stops this guest's calls (host sleeps on its behalf watch it).
+    pub(crate) fn interrupt(&self) -> &Interrupt {
+        &self.interrupt
     }
 }
 
@@ -74,11 +79,11 @@ pub struct Sandbox {
 
 /// Stops a sandbox from another thread (see [`Sandbox::kill_switch`]).
 #[derive(Clone, Debug)]
-pub struct KillSwitch(Arc<AtomicBool>);
+pub struct KillSwitch(Interrupt);
 
 impl KillSwitch {
     pub fn kill(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.fire();
     }
 }
 
@@ -128,12 +133,38 @@ impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
 }
 
 impl Sandbox {
-    /// Instantiates `prepared` in a fresh Store.
+    /// Instantiates `prepared` in a fresh Store. Its calls stop when its
+    /// kill switch is flipped or its runtime interrupts every guest
+    /// ([`Runtime::interrupt_all`](crate::component::Runtime::interrupt_all)).
     pub fn new(
         prepared: &Prepared,
         limits: &Limits,
         caps: &Capabilities,
         host: HostContext,
+    ) -> Result<Self, ComponentError> {
+        let interrupt = prepared.runtime().root_interrupt().child();
+        Self::build(prepared, limits, caps, host, interrupt)
+    }
+
+    /// [`Sandbox::new`], whose calls also stop once `scope` is fired (its
+    /// caller went away, the host is stopping): instantiation included.
+    pub fn new_under(
+        prepared: &Prepared,
+        limits: &Limits,
+        caps: &Capabilities,
+        host: HostContext,
+        scope: &Interrupt,
+    ) -> Result<Self, ComponentError> {
+        let interrupt = scope.child_of_either(prepared.runtime().root_interrupt());
+        Self::build(prepared, limits, caps, host, interrupt)
+    }
+
+    fn build(
+        prepared: &Prepared,
+        limits: &Limits,
+        caps: &Capabilities,
+        host: HostContext,
+        interrupt: Interrupt,
     ) -> Result<Self, ComponentError> {
         let stdout = Capture::new(limits.output_bytes, limits.output_overflow);
         let stderr = Capture::new(limits.output_bytes, limits.output_overflow);
@@ -170,16 +201,16 @@ impl Sandbox {
             host,
             clock_base,
             call_deadline: None,
-            interrupt: Arc::new(AtomicBool::new(false)),
+            interrupt,
         };
         let mut store = Store::new(prepared.compiled.engine(), state);
         store.limiter(|s| &mut s.limiter);
         // Checked once per epoch tick while guest code runs: the call's
-        // wall-clock deadline and the host's kill switch, in one place.
+        // wall-clock deadline and every interrupt above it, in one place.
         store.epoch_deadline_callback(|ctx| {
             let state = ctx.data();
             let expired = state.call_deadline.is_some_and(|d| Instant::now() >= d);
-            if expired || state.interrupt.load(Ordering::Relaxed) {
+            if expired || state.interrupt.is_fired() {
                 Ok(UpdateDeadline::Interrupt)
             } else {
                 Ok(UpdateDeadline::Continue(1))
@@ -361,7 +392,7 @@ fn classify(store: &Store<GuestState>, limits: &Limits, err: wasmtime::Error) ->
         Some(Trap::OutOfFuel) => ComponentError::OutOfFuel {
             budget: limits.fuel.unwrap_or(0),
         },
-        Some(Trap::Interrupt) if state.interrupt.load(Ordering::Relaxed) => ComponentError::Killed,
+        Some(Trap::Interrupt) if state.interrupt.is_fired() => ComponentError::Killed,
         Some(Trap::Interrupt) => ComponentError::Timeout {
             timeout_ms: limits.timeout.map_or(0, |t| t.as_millis() as u64),
         },

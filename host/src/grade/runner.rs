@@ -10,7 +10,10 @@
 //!   in the returned report;
 //! - with a fuel limit (the default), CPU verdicts come from fuel and are
 //!   the same on every machine and under any load; the wall-clock limit is
-//!   only a safety net.
+//!   only a safety net;
+//! - with an [`Interrupt`] in the options, firing it stops the running case
+//!   within one epoch tick and runs no further case (an API caller went
+//!   away, the host is stopping).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -19,7 +22,8 @@ use wasmtime::component::Val;
 
 use crate::component::exports::ExportedFunc;
 use crate::component::{
-    Capabilities, ComponentError, HostContext, Limits, Metering, Prepared, Runtime, Sandbox,
+    Capabilities, ComponentError, HostContext, Interrupt, Limits, Metering, Prepared, Runtime,
+    Sandbox,
 };
 use crate::grade::compare::{Rules, display, same};
 use crate::grade::exercise::{Exercise, TestCase};
@@ -69,6 +73,9 @@ pub struct GradeOptions {
     /// pool slot holds) to an on-demand runtime, so pooling only ever
     /// changes how fast a submission is graded, never its verdicts.
     pub fallback: Option<Runtime>,
+    /// Stops the grading once fired: the running case ends as `error`
+    /// (killed) and the cases after it are not run. By default none.
+    pub interrupt: Option<Interrupt>,
 }
 
 /// Grades one submission against `exercise`. Never fails: see the module
@@ -115,7 +122,7 @@ pub fn grade_submission(
             return first;
         };
         match first {
-            Ok(prepared) if instantiates(&prepared, &limits, &exercise.settings.capabilities) => {
+            Ok(prepared) if instantiates(&prepared, &limits, &exercise.settings.capabilities, options.interrupt.as_ref()) => {
                 Ok(prepared)
             }
             // The pool refuses some components at compile time already
@@ -149,12 +156,16 @@ pub fn grade_submission(
                 sandbox_limits: limits.sandbox_limits(),
                 limits,
                 caps: &exercise.settings.capabilities,
+                interrupt: options.interrupt.as_ref(),
             };
             exercise
                 .cases
                 .iter()
                 .map(|case| match check.problem_with(&case.function) {
                     Some(problem) => not_run_case(case, &format!("not run: {problem}")),
+                    None if options.interrupt.as_ref().is_some_and(Interrupt::is_fired) => {
+                        not_run_case(case, "not run: grading was interrupted")
+                    }
                     None => {
                         let func = &check.resolved[&case.function];
                         let rules = Rules {
@@ -189,14 +200,34 @@ pub fn grade_submission(
 
 /// Whether one instance of `prepared` can be created (the trial that
 /// decides whether a pooled runtime can grade it at all).
-fn instantiates(prepared: &Prepared, limits: &CaseLimits, caps: &Capabilities) -> bool {
-    Sandbox::new(
+fn instantiates(
+    prepared: &Prepared,
+    limits: &CaseLimits,
+    caps: &Capabilities,
+    interrupt: Option<&Interrupt>,
+) -> bool {
+    new_sandbox(
         prepared,
         &limits.sandbox_limits(),
         caps,
         HostContext::isolated("load".to_string()),
+        interrupt,
     )
     .is_ok()
+}
+
+/// A sandbox under `interrupt` when there is one.
+fn new_sandbox(
+    prepared: &Prepared,
+    limits: &Limits,
+    caps: &Capabilities,
+    host: HostContext,
+    interrupt: Option<&Interrupt>,
+) -> Result<Sandbox, ComponentError> {
+    match interrupt {
+        Some(scope) => Sandbox::new_under(prepared, limits, caps, host, scope),
+        None => Sandbox::new(prepared, limits, caps, host),
+    }
 }
 
 fn load_error(err: &ComponentError) -> String {
@@ -252,6 +283,7 @@ struct CaseRunner<'a> {
     limits: CaseLimits,
     sandbox_limits: Limits,
     caps: &'a Capabilities,
+    interrupt: Option<&'a Interrupt>,
 }
 
 impl CaseRunner<'_> {
@@ -274,11 +306,12 @@ impl CaseRunner<'_> {
         plan: &CallPlan,
         rules: &Rules,
     ) -> TestResult {
-        let mut sandbox = match Sandbox::new(
+        let mut sandbox = match new_sandbox(
             self.prepared,
             &self.sandbox_limits,
             self.caps,
             HostContext::isolated(case.function.clone()),
+            self.interrupt,
         ) {
             Ok(sandbox) => sandbox,
             Err(err) => return self.failed(case, &err),

@@ -5,11 +5,12 @@
 //! registry only asks for `describe()` and `execute()`. [`PluginOperations`]
 //! is the real source — an [`OperationProgram`] run under the plugin's
 //! [`Limits`] and [`Capabilities`], each call in a fresh sandbox (so a trap,
-//! a timeout or exhausted fuel fails that call only). Tests and future
-//! sources (a remote plugin, say) implement the trait too.
+//! a timeout or exhausted fuel fails that call only), stopped when its
+//! caller goes away or the host stops. Tests and future sources (a remote
+//! plugin, say) implement the trait too.
 
 use crate::component::{
-    Capabilities, ComponentError, HostContext, Limits, OpInfo, OperationProgram,
+    Capabilities, ComponentError, HostContext, Interrupt, Limits, OpInfo, OperationProgram,
 };
 
 /// Where a plugin's operations come from.
@@ -18,8 +19,14 @@ pub trait OperationSource: Send + Sync + 'static {
     fn describe(&self) -> Result<Vec<OpInfo>, ComponentError>;
 
     /// Runs operation `name` (unprefixed) with JSON `params`: the guest's
-    /// JSON result or refusal, inside the sandbox's verdict. Blocking.
-    fn execute(&self, name: &str, params: &str) -> Result<Result<String, String>, ComponentError>;
+    /// JSON result or refusal, inside the sandbox's verdict. Blocking; the
+    /// guest must stop soon after `caller` is fired (the caller went away).
+    fn execute(
+        &self,
+        name: &str,
+        params: &str,
+        caller: &Interrupt,
+    ) -> Result<Result<String, String>, ComponentError>;
 }
 
 /// A loaded operation plugin with its limits and capabilities.
@@ -29,6 +36,8 @@ pub struct PluginOperations {
     program: OperationProgram,
     limits: Limits,
     caps: Capabilities,
+    /// Fired when the host stops: every `execute` is under it.
+    scope: Interrupt,
 }
 
 impl PluginOperations {
@@ -45,7 +54,15 @@ impl PluginOperations {
             program,
             limits,
             caps,
+            scope: Interrupt::new(),
         }
+    }
+
+    /// Puts every `execute` under `scope` as well (the host's calls, all
+    /// stopped when it stops). By default a scope of its own, never fired.
+    pub fn within(mut self, scope: &Interrupt) -> Self {
+        self.scope = scope.clone();
+        self
     }
 
     pub fn id(&self) -> &str {
@@ -66,8 +83,14 @@ impl OperationSource for PluginOperations {
         self.program.describe(&self.limits, &self.caps, self.host())
     }
 
-    fn execute(&self, name: &str, params: &str) -> Result<Result<String, String>, ComponentError> {
+    fn execute(
+        &self,
+        name: &str,
+        params: &str,
+        caller: &Interrupt,
+    ) -> Result<Result<String, String>, ComponentError> {
+        let scope = self.scope.child_of_either(caller);
         self.program
-            .execute(&self.limits, &self.caps, self.host(), name, params)
+            .execute(&self.limits, &self.caps, self.host(), &scope, name, params)
     }
 }

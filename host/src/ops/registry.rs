@@ -187,7 +187,8 @@ impl Operation {
     }
 
     /// Validates, then runs. Plugin code runs on tokio's blocking pool, so
-    /// a guest never holds up the async workers timers depend on.
+    /// a guest never holds up the async workers timers depend on, and is
+    /// interrupted when this future is dropped (its caller went away).
     pub async fn call(&self, params: Value) -> Result<Value, OpError> {
         self.validate(&params)?;
         match &self.exec {
@@ -200,13 +201,18 @@ impl Operation {
                 let source = source.clone();
                 let local_name = local.clone();
                 let text = params.to_string();
-                let outcome =
-                    tokio::task::spawn_blocking(move || source.execute(&local_name, &text))
-                        .await
-                        .map_err(|join| OpError::Failed {
-                            op: self.name.clone(),
-                            message: format!("the plugin call was aborted: {join}"),
-                        })?;
+                // Dropped with this future when the caller goes away: the
+                // guest stops instead of running on for nobody.
+                let caller = crate::component::Interrupt::new();
+                let _gone = caller.fire_on_drop();
+                let outcome = tokio::task::spawn_blocking(move || {
+                    source.execute(&local_name, &text, &caller)
+                })
+                .await
+                .map_err(|join| OpError::Failed {
+                    op: self.name.clone(),
+                    message: format!("the plugin call was aborted: {join}"),
+                })?;
                 self.plugin_outcome(plugin, outcome)
             }
         }

@@ -18,7 +18,7 @@ mod op_plugins;
 pub mod process_child;
 mod router;
 
-use crate::component::{ComponentError, PoolingConfig, Runtime, RuntimeConfig};
+use crate::component::{ComponentError, Interrupt, PoolingConfig, Runtime, RuntimeConfig};
 use crate::config::Config;
 use crate::events::{EventBus, EventLog};
 use crate::reload::{ReloadError, ReloadOutcome, Reloader, Versions, Watcher};
@@ -94,6 +94,9 @@ pub struct Host {
     pub plugins: OperationPlugins,
     /// The last events, numbered (`events.recent`).
     pub event_log: EventLog,
+    /// Every guest call an operation started (`component.call`, `grade`,
+    /// plugin operations) is under it; [`Host::shutdown`] fires it.
+    pub calls: Interrupt,
     /// Watches the files of `watch = true` children while the host runs.
     _watcher: Option<Watcher>,
     /// Watches the files of `watch = true` operation plugins.
@@ -117,8 +120,13 @@ impl Host {
         .map_err(HostError::Runtime)?;
         let event_log = EventLog::start(&events, EventLog::DEFAULT_CAPACITY);
         let operations = crate::ops::Registry::new();
-        let plugins =
-            OperationPlugins::new(runtime.clone(), operations.clone(), &config.operations);
+        let calls = Interrupt::new();
+        let plugins = OperationPlugins::new(
+            runtime.clone(),
+            operations.clone(),
+            &config.operations,
+            &calls,
+        );
         for id in plugins.ids() {
             let names = plugins
                 .reload(&id)
@@ -154,6 +162,8 @@ impl Host {
                 runtime: runtime.clone(),
                 log: event_log.clone(),
                 plugins: plugins.clone(),
+                calls: calls.clone(),
+                api_limits: config.api_limits,
             },
         )?;
         let plugin_watcher = plugins.watch(config.reload.debounce)?;
@@ -169,6 +179,7 @@ impl Host {
             operations,
             plugins,
             event_log,
+            calls,
             _watcher: watcher,
             _plugin_watcher: plugin_watcher,
         })
@@ -194,6 +205,38 @@ impl Host {
     /// Stops every tree in reverse start order.
     pub async fn stop(&self) -> SupervisorExit {
         self.root.stop().await
+    }
+
+    /// Stops the host so that it ends: guest calls started by operations
+    /// are interrupted at once (their callers are about to lose the API
+    /// anyway), the trees stop per their shutdown specs, and once `grace`
+    /// has passed every guest call still running — a component child
+    /// whose message never ends, with `shutdown = "infinity"` — is
+    /// interrupted too (see [`Host::interrupt_guests`]). Native workers
+    /// keep their own shutdown specs.
+    pub async fn shutdown(&self, grace: std::time::Duration) -> SupervisorExit {
+        self.calls.fire();
+        let stop = self.root.stop();
+        tokio::pin!(stop);
+        tokio::select! {
+            exit = &mut stop => return exit,
+            () = tokio::time::sleep(grace) => {}
+        }
+        tracing::warn!(
+            grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+            "the trees did not stop within the shutdown grace; interrupting every guest call"
+        );
+        self.interrupt_guests();
+        stop.await
+    }
+
+    /// Interrupts every guest call of this host, running or to come, within
+    /// one epoch tick: operation calls and component children alike (a
+    /// child interrupted so exits as killed). For a host that is going
+    /// away; permanent.
+    pub fn interrupt_guests(&self) {
+        self.calls.fire();
+        self.runtime.interrupt_all();
     }
 }
 

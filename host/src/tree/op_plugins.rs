@@ -9,9 +9,10 @@
 //! plugin's operations atomically. Guarantees: a load that fails at any
 //! step changes nothing (the operations of the previous version stay
 //! registered and callable); loads are serialised, so two saves of one
-//! file cannot register out of order. Must never: run guest code on an
-//! async worker thread (compile and `describe()` run on the blocking
-//! pool).
+//! file cannot register out of order; every `execute()` is under the
+//! host's calls interrupt, so it stops when the host does. Must never: run
+//! guest code on an async worker thread (compile and `describe()` run on
+//! the blocking pool).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use crate::component::{ComponentError, Metering, OperationProgram, Runtime};
+use crate::component::{ComponentError, Interrupt, Metering, OperationProgram, Runtime};
 use crate::config::OperationPluginConfig;
 use crate::ops::{PluginOperations, RegisterError, Registry};
 use crate::reload::{WatchTarget, Watcher};
@@ -58,17 +59,26 @@ struct Inner {
     registry: Registry,
     plugins: IndexMap<String, OperationPluginConfig>,
     serial: tokio::sync::Mutex<()>,
+    /// Every operation call is under it (see [`PluginOperations::within`]).
+    calls: Interrupt,
 }
 
 impl OperationPlugins {
-    /// The plugins of `configs`, none loaded yet.
-    pub fn new(runtime: Runtime, registry: Registry, configs: &[OperationPluginConfig]) -> Self {
+    /// The plugins of `configs`, none loaded yet; their operation calls
+    /// stop once `calls` is fired.
+    pub fn new(
+        runtime: Runtime,
+        registry: Registry,
+        configs: &[OperationPluginConfig],
+        calls: &Interrupt,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 runtime,
                 registry,
                 plugins: configs.iter().map(|c| (c.id.clone(), c.clone())).collect(),
                 serial: tokio::sync::Mutex::new(()),
+                calls: calls.clone(),
             }),
         }
     }
@@ -99,7 +109,8 @@ impl OperationPlugins {
         let _serial = self.inner.serial.lock().await;
         let runtime = self.inner.runtime.clone();
         let registry = self.inner.registry.clone();
-        tokio::task::spawn_blocking(move || load(&runtime, &registry, config))
+        let calls = self.inner.calls.clone();
+        tokio::task::spawn_blocking(move || load(&runtime, &registry, config, &calls))
             .await
             .map_err(|join| PluginLoadError::Task {
                 id: id.to_string(),
@@ -157,6 +168,7 @@ fn load(
     runtime: &Runtime,
     registry: &Registry,
     config: OperationPluginConfig,
+    calls: &Interrupt,
 ) -> Result<Vec<String>, PluginLoadError> {
     let metering = if config.limits.fuel.is_some() {
         Metering::Fuel
@@ -172,7 +184,8 @@ fn load(
             path: config.path.clone(),
             source: Box::new(source),
         })?;
-    let source = PluginOperations::new(config.id.clone(), program, config.limits, config.caps);
+    let source =
+        PluginOperations::new(config.id.clone(), program, config.limits, config.caps).within(calls);
     registry
         .register_plugin(&config.id, Arc::new(source))
         .map_err(|e| PluginLoadError::Register(Box::new(e)))

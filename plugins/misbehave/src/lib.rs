@@ -6,7 +6,8 @@
 //! allocation, a trap, a stack overflow, reads outside the granted
 //! directories, and a flood of output. `add` is the one well-behaved
 //! function. The actor's `handle` runs the same faults by name so that a
-//! supervised child can be made to misbehave.
+//! supervised child can be made to misbehave, and its operations (`loop`,
+//! `ok`) do the same for an operation plugin.
 //!
 //! It uses `wit-bindgen` directly rather than `warden-sdk`, because its
 //! world is not one of the SDK's.
@@ -14,7 +15,7 @@
 use std::hint::black_box;
 use std::io::Write;
 
-use exports::warden::plugin::actor;
+use exports::warden::plugin::{actor, operation};
 
 wit_bindgen::generate!({
     path: ["../../wit", "wit"],
@@ -154,6 +155,32 @@ impl actor::Guest for Misbehave {
 
     fn restore(_state: Vec<u8>) -> Result<(), String> {
         Ok(())
+    }
+}
+
+impl operation::Guest for Misbehave {
+    fn describe() -> Vec<operation::OpInfo> {
+        let any = r#"{"type": "object"}"#.to_string();
+        vec![
+            operation::OpInfo {
+                name: "loop".into(),
+                summary: "Spins forever".into(),
+                params_schema: any.clone(),
+            },
+            operation::OpInfo {
+                name: "ok".into(),
+                summary: "Answers {}".into(),
+                params_schema: any,
+            },
+        ]
+    }
+
+    fn execute(name: String, _params: String) -> Result<String, String> {
+        match name.as_str() {
+            "loop" => loop_forever(),
+            "ok" => Ok("{}".into()),
+            other => Err(format!("unknown operation: {other}")),
+        }
     }
 }
 

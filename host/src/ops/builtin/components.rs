@@ -3,6 +3,13 @@
 //! submission). Both compile through the host's runtime (so its compile
 //! cache) and run the guest on the blocking pool, each call in a fresh
 //! sandbox under the limits given.
+//!
+//! Guarantees: every guest call these operations start ends. The limits a
+//! caller asks for are refused (400, naming the parameter) above the
+//! host's `[api]` ceilings, and a limit left out or `0` means the ceiling,
+//! so no call runs without a wall-clock limit; the guest is interrupted
+//! when the caller goes away (the handler's future is dropped) and when
+//! the host stops (the context's `calls` interrupt).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,12 +18,25 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Context, add, failed, invalid, parse};
-use crate::component::invoke::call_json;
+use crate::component::invoke::call_json_under;
 use crate::component::{Capabilities, ComponentError, Limits, Metering, World, world};
-use crate::grade::{Exercise, GradeOptions, LimitOverrides, Submission, grade_submission};
+use crate::config::ApiLimits;
+use crate::grade::{
+    CaseLimits, Exercise, GradeOptions, LimitOverrides, Submission, grade_submission,
+};
 use crate::ops::{OpError, OpMeta, RegisterError, Registry};
 
+/// Memory of a `component.call` that names none (under the ceiling).
+const DEFAULT_CALL_MEMORY_MB: u64 = 64;
+
 pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), RegisterError> {
+    let ceiling = ctx.api_limits;
+    let max_ms = millis(ceiling.max_timeout);
+    let max_mb = ceiling.max_memory_mb;
+    let (fuel_ceiling, no_fuel) = match ceiling.max_fuel {
+        Some(max) => (format!("at most {max}, `[api] max_fuel`"), max.to_string()),
+        None => ("no ceiling".to_string(), "unmetered".to_string()),
+    };
     add(
         registry,
         ctx,
@@ -31,9 +51,9 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
                 "function": {"type": "string", "minLength": 1, "description": "`name`, `interface#name` or `interface.name`"},
                 "args": {"type": "array", "description": "One JSON value per parameter (default none); a string is accepted for list<u8>"},
                 "init": {"type": "string", "description": "For actor plugins: the config passed to `init` first (default empty)"},
-                "fuel": {"type": "integer", "minimum": 1, "description": "Fuel budget (default unmetered)"},
-                "memory_mb": {"type": "integer", "minimum": 1, "maximum": 4096, "description": "Memory limit (default 64)"},
-                "timeout_ms": {"type": "integer", "minimum": 0, "description": "Wall-clock limit, 0 for none (default 10000)"}
+                "fuel": fuel_schema(1, &ceiling, &format!("Fuel budget ({fuel_ceiling}; default {no_fuel})")),
+                "memory_mb": {"type": "integer", "minimum": 1, "maximum": max_mb, "description": format!("Memory limit in MiB, at most {max_mb} (`[api] max_memory_mb`; default {})", DEFAULT_CALL_MEMORY_MB.min(max_mb))},
+                "timeout_ms": {"type": "integer", "minimum": 0, "maximum": max_ms, "description": format!("Wall-clock limit in ms, at most {max_ms} (`[api] max_timeout_ms`); 0 means that ceiling (default {})", default_call_timeout(&ceiling).as_millis())}
             },
             "required": ["component", "function"],
             "additionalProperties": false
@@ -67,9 +87,9 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "properties": {
                 "exercise": {"type": "string", "minLength": 1, "description": "The exercise folder on the host"},
                 "solution": {"type": "string", "minLength": 1, "description": "The submitted .wasm file on the host"},
-                "fuel": {"type": "integer", "minimum": 0, "description": "Fuel per case, replacing the exercise's (0: unmetered)"},
-                "memory_mb": {"type": "integer", "minimum": 1, "maximum": 4096},
-                "timeout_ms": {"type": "integer", "minimum": 0},
+                "fuel": fuel_schema(0, &ceiling, &format!("Fuel per case, replacing the exercise's ({fuel_ceiling}; 0: {no_fuel})")),
+                "memory_mb": {"type": "integer", "minimum": 1, "maximum": max_mb, "description": format!("Memory per case in MiB, replacing the exercise's; at most {max_mb} (`[api] max_memory_mb`)")},
+                "timeout_ms": {"type": "integer", "minimum": 0, "maximum": max_ms, "description": format!("Wall-clock limit per case in ms, replacing the exercise's; at most {max_ms} (`[api] max_timeout_ms`), 0 means that ceiling. The exercise's own limits are held to the ceilings too")},
                 "timing": {"type": "boolean", "description": "Include wall-clock figures (default true)"}
             },
             "required": ["exercise", "solution"],
@@ -102,8 +122,108 @@ struct CallParams {
     args: Vec<Value>,
     init: Option<String>,
     fuel: Option<u64>,
-    memory_mb: Option<usize>,
+    memory_mb: Option<u64>,
     timeout_ms: Option<u64>,
+}
+
+/// The JSON Schema of a `fuel` param: an integer from `minimum`, up to
+/// the ceiling when there is one.
+fn fuel_schema(minimum: u64, ceiling: &ApiLimits, description: &str) -> Value {
+    let mut schema = json!({"type": "integer", "minimum": minimum, "description": description});
+    if let Some(max) = ceiling.max_fuel {
+        schema["maximum"] = json!(max);
+    }
+    schema
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The wall-clock limit of a `component.call` that names none.
+fn default_call_timeout(ceiling: &ApiLimits) -> Duration {
+    Limits::default()
+        .timeout
+        .map_or(ceiling.max_timeout, |t| t.min(ceiling.max_timeout))
+}
+
+/// Refuses a requested limit above its `[api]` ceiling, naming both.
+fn at_most(op: &str, param: &str, asked: Option<u64>, max: Option<u64>) -> Result<(), OpError> {
+    match (asked, max) {
+        (Some(asked), Some(max)) if asked > max => Err(invalid(
+            op,
+            &format!("/{param}"),
+            format!("at most {max} (the host's `[api] max_{param}`)"),
+            asked.to_string(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses any of `fuel`, `memory_mb`, `timeout_ms` above its ceiling.
+fn check_ceilings(
+    op: &str,
+    ceiling: &ApiLimits,
+    fuel: Option<u64>,
+    memory_mb: Option<u64>,
+    timeout_ms: Option<u64>,
+) -> Result<(), OpError> {
+    at_most(
+        op,
+        "timeout_ms",
+        timeout_ms,
+        Some(millis(ceiling.max_timeout)),
+    )?;
+    at_most(op, "memory_mb", memory_mb, Some(ceiling.max_memory_mb))?;
+    at_most(op, "fuel", fuel, ceiling.max_fuel)
+}
+
+/// The sandbox limits of a `component.call`: what the caller asked for,
+/// checked against the ceilings, the ceilings where it asked for none.
+fn call_limits(op: &str, p: &CallParams, ceiling: &ApiLimits) -> Result<Limits, OpError> {
+    check_ceilings(op, ceiling, p.fuel, p.memory_mb, p.timeout_ms)?;
+    let memory_mb = p
+        .memory_mb
+        .unwrap_or(DEFAULT_CALL_MEMORY_MB.min(ceiling.max_memory_mb));
+    let timeout = match p.timeout_ms {
+        Some(0) => ceiling.max_timeout,
+        Some(ms) => Duration::from_millis(ms),
+        None => default_call_timeout(ceiling),
+    };
+    Ok(Limits {
+        memory_bytes: usize::try_from(memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+        fuel: p.fuel.or(ceiling.max_fuel),
+        timeout: Some(timeout),
+        ..Limits::default()
+    })
+}
+
+/// Every case's limits in a `grade` call: the exercise's, replaced by the
+/// caller's (already checked), then held to the ceilings — an exercise
+/// folder is the caller's choice too, so its `grading.toml` cannot lift
+/// them either. As overrides, because that is what the grader takes.
+fn grade_limits(
+    asked: LimitOverrides,
+    exercise: CaseLimits,
+    ceiling: &ApiLimits,
+) -> LimitOverrides {
+    let wanted = asked.apply(exercise);
+    let max_bytes = ceiling.max_memory_mb.saturating_mul(1 << 20);
+    let timeout = wanted
+        .timeout
+        .map_or(ceiling.max_timeout, |t| t.min(ceiling.max_timeout));
+    let fuel = match (wanted.fuel, ceiling.max_fuel) {
+        (Some(fuel), Some(max)) => Some(fuel.min(max)),
+        (None, max) => max,
+        (fuel, None) => fuel,
+    };
+    LimitOverrides {
+        // 0 is "unmetered" to the grader.
+        fuel: Some(fuel.unwrap_or(0)),
+        memory_mb: Some(wanted.memory_bytes.min(max_bytes).div_ceil(1 << 20)),
+        timeout_ms: Some(millis(timeout).max(1)),
+        output_limit_bytes: asked.output_limit_bytes,
+    }
 }
 
 fn file_exists(what: &str, path: &std::path::Path) -> Result<(), OpError> {
@@ -137,10 +257,15 @@ fn component_error(op: &str, err: ComponentError) -> OpError {
 async fn call(ctx: &Context, params: Value) -> Result<Value, OpError> {
     const OP: &str = "component.call";
     let p: CallParams = parse(OP, params)?;
+    let limits = call_limits(OP, &p, &ctx.api_limits)?;
     file_exists("component file", &p.component)?;
     let runtime = ctx.runtime.clone();
+    // Fired when this future is dropped: the caller went away (or the call
+    // is over, which changes nothing). The host's stop fires `calls`.
+    let scope = ctx.calls.child();
+    let _gone = scope.fire_on_drop();
     let invocation = tokio::task::spawn_blocking(move || {
-        let metering = if p.fuel.is_some() {
+        let metering = if limits.fuel.is_some() {
             Metering::Fuel
         } else {
             Metering::Off
@@ -148,28 +273,19 @@ async fn call(ctx: &Context, params: Value) -> Result<Value, OpError> {
         let prepared = runtime
             .compile_file(&p.component, metering)
             .and_then(|c| c.prepare())?;
-        let limits = Limits {
-            memory_bytes: p.memory_mb.unwrap_or(64).saturating_mul(1 << 20),
-            fuel: p.fuel,
-            timeout: match p.timeout_ms {
-                Some(0) => None,
-                Some(ms) => Some(Duration::from_millis(ms)),
-                None => Limits::default().timeout,
-            },
-            ..Limits::default()
-        };
         // An actor expects `init` before anything else, as with `warden call`.
         let init = (world::fit(&prepared.compiled, World::ActorPlugin).fits
             && !p.function.ends_with("#init")
             && p.function != "init")
             .then(|| p.init.clone().unwrap_or_default());
-        call_json(
+        call_json_under(
             &prepared,
             &p.function,
             &p.args,
             &limits,
             &Capabilities::default(),
             init.as_deref(),
+            &scope,
         )
     })
     .await
@@ -200,6 +316,8 @@ struct GradeParams {
 async fn grade(ctx: &Context, params: Value) -> Result<Value, OpError> {
     const OP: &str = "grade";
     let p: GradeParams = parse(OP, params)?;
+    let ceiling = ctx.api_limits;
+    check_ceilings(OP, &ceiling, p.fuel, p.memory_mb, p.timeout_ms)?;
     if !p.exercise.is_dir() {
         return Err(OpError::NotFound {
             what: format!("exercise folder {}", p.exercise.display()),
@@ -207,15 +325,22 @@ async fn grade(ctx: &Context, params: Value) -> Result<Value, OpError> {
     }
     file_exists("solution file", &p.solution)?;
     let runtime = ctx.runtime.clone();
+    // As for `component.call`: the caller gone or the host stopping ends
+    // the running case and skips the rest.
+    let scope = ctx.calls.child();
+    let _gone = scope.fire_on_drop();
     let text = tokio::task::spawn_blocking(move || {
         let exercise = Exercise::load(&p.exercise).map_err(|e| failed(OP, e))?;
+        let asked = LimitOverrides {
+            fuel: p.fuel,
+            memory_mb: p.memory_mb,
+            // 0 asks for the ceiling, which `grade_limits` applies.
+            timeout_ms: p.timeout_ms,
+            output_limit_bytes: None,
+        };
         let options = GradeOptions {
-            limits: LimitOverrides {
-                fuel: p.fuel,
-                memory_mb: p.memory_mb,
-                timeout_ms: p.timeout_ms,
-                output_limit_bytes: None,
-            },
+            limits: grade_limits(asked, exercise.settings.limits, &ceiling),
+            interrupt: Some(scope),
             ..GradeOptions::default()
         };
         let report = grade_submission(

@@ -33,7 +33,8 @@ use std::future::Future;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::component::Runtime;
+use crate::component::{Interrupt, Runtime};
+use crate::config::ApiLimits;
 use crate::events::EventLog;
 use crate::ops::{OpError, OpMeta, RegisterError, Registry, Violation};
 use crate::reload::{ReloadError, Reloader};
@@ -52,6 +53,11 @@ pub struct Context {
     pub runtime: Runtime,
     pub log: EventLog,
     pub plugins: OperationPlugins,
+    /// Every guest call an operation starts is under it; the host fires
+    /// it when it stops.
+    pub calls: Interrupt,
+    /// The ceilings on limits callers ask for (`[api]`).
+    pub api_limits: ApiLimits,
 }
 
 /// Registers every built-in operation in `registry`.
