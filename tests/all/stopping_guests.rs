@@ -13,10 +13,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use warden::component::exports::find_function;
+use warden::component::invoke::call_json_under;
+use warden::component::{
+    Capabilities, ComponentError, HostContext, Interrupt, Limits, Metering, Sandbox,
+};
 use warden::ops::OpError;
 use warden::tree::Host;
 
-use crate::support::{HostProcess, config_file, plugin, repo_root, signal};
+use crate::support::{HostProcess, config_file, plugin, prepare, repo_root, runtime, signal};
 
 /// A tree of one well-behaved child (`echo`), the `misbehave` operation
 /// plugin without a wall-clock limit (`misbehave.loop` spins until it is
@@ -90,18 +95,26 @@ fn cpu_cores(pid: u32, window: Duration) -> f64 {
     used as f64 / ticks_per_sec / started.elapsed().as_secs_f64()
 }
 
-/// Measures [`cpu_cores`] over [`WINDOW`]s until `done` holds for one,
-/// for `limit` at most; returns the last reading, or panics saying `what`
+/// Measures [`cpu_cores`] over [`WINDOW`]s until `done` holds for
+/// `times` readings in a row, for `limit` at most; panics saying `what`
 /// with every reading and the host's log.
-fn until_cpu(host: &HostProcess, limit: Duration, what: &str, done: impl Fn(f64) -> bool) -> f64 {
+fn until_cpu(
+    host: &HostProcess,
+    limit: Duration,
+    times: usize,
+    what: &str,
+    done: impl Fn(f64) -> bool,
+) {
     let deadline = Instant::now() + limit;
     let mut readings = Vec::new();
+    let mut in_a_row = 0;
     loop {
         let cores = cpu_cores(host.pid(), WINDOW);
         readings.push(cores);
-        if done(cores) {
+        in_a_row = if done(cores) { in_a_row + 1 } else { 0 };
+        if in_a_row == times {
             eprintln!("{what}: cores busy per {WINDOW:?}: {readings:.2?}");
-            return cores;
+            return;
         }
         assert!(
             Instant::now() < deadline,
@@ -118,11 +131,23 @@ const WINDOW: Duration = Duration::from_millis(500);
 /// an idle host stays far below it.
 const SPINNING: f64 = 0.2;
 /// What an idle host may use (its epoch ticker, the `/proc` monitor):
-/// measured 0.00–0.03.
+/// measured 0.00–0.04. Asked of two readings in a row, so that a guest
+/// still spinning but starved by other tests for one window does not pass.
 const IDLE: f64 = 0.08;
+
+/// The two tests that spin guests in a host take turns: each needs the
+/// CPU the other would take to tell a spinning guest from a stopped one.
+static SPINNING_HOSTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn spinning_host_turn() -> std::sync::MutexGuard<'static, ()> {
+    SPINNING_HOSTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 #[test]
 fn guest_calls_stop_when_their_callers_disconnect() {
+    let _turn = spinning_host_turn();
     let (_dir, host) = start(&config("", ""));
     let misbehave = plugin("misbehave");
     let leap = repo_root().join("examples/exercises/leap");
@@ -155,6 +180,7 @@ fn guest_calls_stop_when_their_callers_disconnect() {
         until_cpu(
             &host,
             Duration::from_secs(60),
+            1,
             &format!("{what}: guests spinning"),
             |cores| cores >= SPINNING,
         );
@@ -162,6 +188,7 @@ fn guest_calls_stop_when_their_callers_disconnect() {
         until_cpu(
             &host,
             Duration::from_secs(15),
+            2,
             &format!("{what}: CPU back to idle after the callers disconnected"),
             |cores| cores <= IDLE,
         );
@@ -193,6 +220,7 @@ shutdown = "infinity"
 "#,
         plugin("misbehave").display()
     );
+    let _turn = spinning_host_turn();
     let (_dir, mut host) = start(&config("shutdown_grace_ms = 500", &stuck_child));
     let spin =
         json!({"component": plugin("misbehave"), "function": "loop-forever", "timeout_ms": 0});
@@ -206,9 +234,13 @@ shutdown = "infinity"
             &json!({"path": "root/stuck", "message": "loop"}),
         ),
     ];
-    until_cpu(&host, Duration::from_secs(60), "guests spinning", |cores| {
-        cores >= SPINNING
-    });
+    until_cpu(
+        &host,
+        Duration::from_secs(60),
+        1,
+        "guests spinning",
+        |cores| cores >= SPINNING,
+    );
     let stopping = Instant::now();
     signal(host.pid(), "TERM");
     // Callers connected, guests spinning: the API calls are interrupted at
@@ -223,6 +255,117 @@ shutdown = "infinity"
         "the stuck child needed the grace: {log}"
     );
     eprintln!("exited {took:?} after SIGTERM");
+}
+
+/// Starts `call` on a thread of its own and waits (10 s at most) until
+/// that thread has been asleep for 100 ms on end: the guest is in its
+/// host sleep, not instantiating or running code.
+fn start_asleep<T: Send + 'static>(
+    call: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let me = std::fs::read_link("/proc/thread-self").expect("/proc/thread-self");
+        let _ = tid_tx.send(me);
+        call()
+    });
+    let stat = PathBuf::from("/proc")
+        .join(tid_rx.recv().expect("the thread starts"))
+        .join("stat");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut asleep_since: Option<Instant> = None;
+    loop {
+        let state = std::fs::read_to_string(&stat).ok().and_then(|s| {
+            s.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next().map(str::to_string))
+        });
+        match state.as_deref() {
+            Some("S") => {
+                let since = *asleep_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= Duration::from_millis(100) {
+                    return thread;
+                }
+            }
+            _ => asleep_since = None,
+        }
+        assert!(
+            !thread.is_finished() && Instant::now() < deadline,
+            "the guest never fell asleep"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits (10 s at most) for `thread` to end after an interrupt fired at
+/// `fired`; its result.
+fn ends_after<T>(thread: std::thread::JoinHandle<T>, fired: Instant, what: &str) -> T {
+    let deadline = fired + Duration::from_secs(10);
+    while !thread.is_finished() {
+        assert!(Instant::now() < deadline, "{what}: the sleep did not end");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    eprintln!(
+        "{what}: the sleeping guest ended {:?} after the interrupt",
+        fired.elapsed()
+    );
+    thread.join().expect("the call thread")
+}
+
+#[test]
+fn a_guest_asleep_in_the_host_wakes_when_it_is_interrupted() {
+    // No wall-clock limit: only an interrupt can end the sleep.
+    let forever = Limits {
+        timeout: None,
+        ..Limits::default()
+    };
+
+    // A kill switch (what stops a supervised child).
+    let rt = runtime();
+    let prepared = prepare(&rt, "misbehave", Metering::Off);
+    let func = find_function(&prepared.compiled, "sleep-forever").expect("sleep-forever");
+    let mut sandbox = Sandbox::new(
+        &prepared,
+        &forever,
+        &Capabilities::default(),
+        HostContext::isolated("sleeper"),
+    )
+    .expect("instantiate");
+    let kill = sandbox.kill_switch();
+    let call = start_asleep(move || sandbox.call(&func.index, &[], 0).0);
+    let fired = Instant::now();
+    kill.kill();
+    let killed = ends_after(call, fired, "kill switch");
+    assert!(matches!(killed, Err(ComponentError::Killed)), "{killed:?}");
+
+    // A caller's scope, and the runtime stopping every guest.
+    for what in ["caller scope", "runtime"] {
+        let rt = runtime();
+        let prepared = prepare(&rt, "misbehave", Metering::Off);
+        let scope = Interrupt::new();
+        let (call_scope, call_limits) = (scope.clone(), forever.clone());
+        let call = start_asleep(move || {
+            call_json_under(
+                &prepared,
+                "sleep-forever",
+                &[],
+                &call_limits,
+                &Capabilities::default(),
+                None,
+                &call_scope,
+            )
+        });
+        let fired = Instant::now();
+        match what {
+            "caller scope" => scope.fire(),
+            _ => rt.interrupt_all(),
+        }
+        let outcome = ends_after(call, fired, what).expect("the call ran").outcome;
+        assert!(
+            matches!(outcome, Err(ComponentError::Killed)),
+            "{what}: {outcome:?}"
+        );
+    }
 }
 
 // ------------------------------------------------------------ ceilings

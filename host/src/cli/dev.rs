@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 use warden::config;
@@ -38,7 +38,10 @@ pub fn run(args: Args) -> CmdResult {
         .enable_all()
         .build()
         .map_err(Failure::failed)?;
-    runtime.block_on(dev(args.crate_dir, config))
+    let result = runtime.block_on(dev(args.crate_dir, config));
+    // As `warden run`: a guest that ignores its interrupt is not waited for.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
 }
 
 async fn dev(crate_dir: PathBuf, config: config::Config) -> CmdResult {
@@ -73,7 +76,7 @@ async fn dev(crate_dir: PathBuf, config: config::Config) -> CmdResult {
             }
         }
     }
-    host.stop().await;
+    host.shutdown(config.host.shutdown_grace).await;
     eprintln!("warden dev: stopped");
     Ok(())
 }

@@ -2,8 +2,8 @@
 //! sandbox, resource limits and supervision.
 //!
 //! Its world (`wit/misbehave.wit`) includes `warden:plugin/actor-plugin`
-//! and adds free functions, each one fault: an endless loop, unbounded
-//! allocation, a trap, a stack overflow, reads outside the granted
+//! and adds free functions, each one fault: an endless loop, an endless
+//! sleep, unbounded allocation, a trap, a stack overflow, reads outside the granted
 //! directories, and a flood of output. `add` is the one well-behaved
 //! function. The actor's `handle` runs the same faults by name so that a
 //! supervised child can be made to misbehave, and its operations (`loop`,
@@ -99,6 +99,10 @@ fn flood_stdout(megabytes: u32) {
 impl Guest for Misbehave {
     fn loop_forever() {
         loop_forever()
+    }
+
+    fn sleep_forever() {
+        std::thread::sleep(std::time::Duration::from_secs(365 * 24 * 3600));
     }
 
     fn allocate_forever() -> u64 {
