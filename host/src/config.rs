@@ -58,6 +58,10 @@
 //! [reload]
 //! debounce_ms = 50                 # quiet time that ends a save
 //! probation_ms = 5000              # a crash this soon after a swap rolls back
+//!
+//! [api]
+//! allowed_hosts = ["warden.lan"]   # Host names answered besides localhost/127.0.0.1/[::1]
+//! allowed_origins = ["https://ops.example.com"]   # web pages that may call the API
 //! ```
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -110,6 +114,16 @@ struct RawConfig {
     #[serde(default)]
     operations: IndexMap<String, RawOperationPlugin>,
     reload: Option<RawReload>,
+    api: Option<RawApi>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -307,6 +321,20 @@ pub struct Config {
     pub operations: Vec<OperationPluginConfig>,
     /// Hot-reload settings (`[reload]`).
     pub reload: ReloadConfig,
+    /// The HTTP API's settings (`[api]`).
+    pub api: ApiSection,
+}
+
+/// The `[api]` section: who, besides the API's own address, may reach it
+/// (see `api::guard`).
+#[derive(Debug, Clone, Default)]
+pub struct ApiSection {
+    /// Host names (optionally with a port) the API answers to besides
+    /// `localhost`, loopback IPs and its bound address. By default none.
+    pub allowed_hosts: Vec<crate::api::AllowedHost>,
+    /// Web origins (`https://ops.example.com`) that may call the API
+    /// besides its own. By default none.
+    pub allowed_origins: Vec<crate::api::AllowedOrigin>,
 }
 
 /// One `[operations.ID]` table: a component of the `operation-plugin`
@@ -556,12 +584,35 @@ impl<'a> Validator<'a> {
             operations.push(self.operation_plugin(id, plugin)?);
         }
         let reload = self.reload(raw.reload.unwrap_or_default())?;
+        let api = self.api(raw.api.unwrap_or_default())?;
         Ok(Config {
             file: self.file.to_path_buf(),
             host,
             trees,
             operations,
             reload,
+            api,
+        })
+    }
+
+    fn api(&self, raw: RawApi) -> Result<ApiSection, ConfigError> {
+        fn entries<T: std::str::FromStr<Err = crate::api::AccessError>>(
+            v: &Validator<'_>,
+            key: &str,
+            raw: &[String],
+        ) -> Result<Vec<T>, ConfigError> {
+            raw.iter()
+                .enumerate()
+                .map(|(i, entry)| {
+                    entry.parse().map_err(|e: crate::api::AccessError| {
+                        v.invalid(format!("api.{key}[{i}]"), e.to_string())
+                    })
+                })
+                .collect()
+        }
+        Ok(ApiSection {
+            allowed_hosts: entries(self, "allowed_hosts", &raw.allowed_hosts)?,
+            allowed_origins: entries(self, "allowed_origins", &raw.allowed_origins)?,
         })
     }
 
