@@ -52,8 +52,11 @@ pub fn document(registry: &Registry, server_url: &str, token_required: bool) -> 
     );
     responses["Error415"] =
         error_response("The body is not declared as JSON (`Content-Type: application/json`)");
-    responses["Error400"]["description"] =
-        json!("The body is not JSON, or the params break the schema (every violation is listed)");
+    responses["Error400"]["description"] = json!(
+        "The body is not JSON (a body of only whitespace is not), or the params break the schema \
+         or a rule its descriptions state (base64 text, a component's own exports and types); \
+         every violation is listed"
+    );
 
     if let Some(paths) = doc["paths"].as_object_mut() {
         for item in paths.values_mut() {
