@@ -5,8 +5,12 @@
 # - Debian's chromium (as root), for the dashboard's browser test;
 # - playwright-core in tests/browser/node_modules (from its lockfile), which
 #   drives that chromium;
-# - python's openapi-spec-validator, which checks the API's OpenAPI document.
+# - python's openapi-spec-validator, which checks the API's OpenAPI document;
+# - python's schemathesis, pinned (its CLI changes between majors), which
+#   fuzzes the API against that document (tests/all/api_conformance.rs).
 set -euo pipefail
+
+SCHEMATHESIS_VERSION=4.32.5
 cd "$(dirname "$0")/.."
 
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
@@ -52,4 +56,12 @@ if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
   # Debian's python is "externally managed": a user install needs the flag.
   python3 -m pip install --quiet openapi-spec-validator \
     || python3 -m pip install --quiet --break-system-packages openapi-spec-validator
+fi
+
+if ! python3 -m schemathesis.cli --version 2>/dev/null | grep -q "version $SCHEMATHESIS_VERSION\$"; then
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    apt_install python3-pip
+  fi
+  python3 -m pip install --quiet "schemathesis==$SCHEMATHESIS_VERSION" \
+    || python3 -m pip install --quiet --break-system-packages "schemathesis==$SCHEMATHESIS_VERSION"
 fi

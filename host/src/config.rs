@@ -59,8 +59,10 @@
 //! debounce_ms = 50                 # quiet time that ends a save
 //! probation_ms = 5000              # a crash this soon after a swap rolls back
 //!
-//! [api]                            # ceilings on limits an API caller asks for
-//! max_timeout_ms = 60000           # per call (per test case for `grade`)
+//! [api]                            # the HTTP API's guards and ceilings
+//! allowed_hosts = ["warden.lan"]   # Host names answered besides localhost/127.0.0.1/[::1]
+//! allowed_origins = ["https://ops.example.com"]   # web pages that may call the API
+//! max_timeout_ms = 60000           # ceilings on limits an API caller asks for: per call (per test case for `grade`)
 //! max_memory_mb = 1024
 //! max_fuel = 1000000000            # left out: no fuel ceiling
 //! ```
@@ -118,10 +120,15 @@ struct RawConfig {
     api: Option<RawApi>,
 }
 
-/// `[api]`: the ceilings on the limits API callers may ask for.
+/// `[api]`: who may reach the API, and the ceilings on the limits its
+/// callers may ask for.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawApi {
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
     max_timeout_ms: Option<u64>,
     max_memory_mb: Option<u64>,
     max_fuel: Option<u64>,
@@ -323,8 +330,8 @@ pub struct Config {
     pub operations: Vec<OperationPluginConfig>,
     /// Hot-reload settings (`[reload]`).
     pub reload: ReloadConfig,
-    /// Ceilings on the limits API callers ask for (`[api]`).
-    pub api_limits: ApiLimits,
+    /// The HTTP API's guards and ceilings (`[api]`).
+    pub api: ApiSection,
 }
 
 /// The `[api]` ceilings: no parameter of `component.call` or `grade` can
@@ -350,6 +357,20 @@ impl Default for ApiLimits {
             max_fuel: None,
         }
     }
+}
+
+/// The `[api]` section: who, besides the API's own address, may reach it
+/// (see `api::guard`), and how much its callers may ask for.
+#[derive(Debug, Clone, Default)]
+pub struct ApiSection {
+    /// Ceilings on the limits API callers ask for.
+    pub limits: ApiLimits,
+    /// Host names (optionally with a port) the API answers to besides
+    /// `localhost`, loopback IPs and its bound address. By default none.
+    pub allowed_hosts: Vec<crate::api::AllowedHost>,
+    /// Web origins (`https://ops.example.com`) that may call the API
+    /// besides its own. By default none.
+    pub allowed_origins: Vec<crate::api::AllowedOrigin>,
 }
 
 /// One `[operations.ID]` table: a component of the `operation-plugin`
@@ -603,18 +624,18 @@ impl<'a> Validator<'a> {
             operations.push(self.operation_plugin(id, plugin)?);
         }
         let reload = self.reload(raw.reload.unwrap_or_default())?;
-        let api_limits = self.api_limits(raw.api.unwrap_or_default())?;
+        let api = self.api(raw.api.unwrap_or_default())?;
         Ok(Config {
             file: self.file.to_path_buf(),
             host,
             trees,
             operations,
             reload,
-            api_limits,
+            api,
         })
     }
 
-    fn api_limits(&self, raw: RawApi) -> Result<ApiLimits, ConfigError> {
+    fn api_limits(&self, raw: &RawApi) -> Result<ApiLimits, ConfigError> {
         let defaults = ApiLimits::default();
         let max_timeout = match raw.max_timeout_ms {
             None => defaults.max_timeout,
@@ -641,6 +662,28 @@ impl<'a> Validator<'a> {
             max_timeout,
             max_memory_mb,
             max_fuel: raw.max_fuel,
+        })
+    }
+
+    fn api(&self, raw: RawApi) -> Result<ApiSection, ConfigError> {
+        fn entries<T: std::str::FromStr<Err = crate::api::AccessError>>(
+            v: &Validator<'_>,
+            key: &str,
+            raw: &[String],
+        ) -> Result<Vec<T>, ConfigError> {
+            raw.iter()
+                .enumerate()
+                .map(|(i, entry)| {
+                    entry.parse().map_err(|e: crate::api::AccessError| {
+                        v.invalid(format!("api.{key}[{i}]"), e.to_string())
+                    })
+                })
+                .collect()
+        }
+        Ok(ApiSection {
+            limits: self.api_limits(&raw)?,
+            allowed_hosts: entries(self, "allowed_hosts", &raw.allowed_hosts)?,
+            allowed_origins: entries(self, "allowed_origins", &raw.allowed_origins)?,
         })
     }
 

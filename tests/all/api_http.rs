@@ -45,21 +45,21 @@ fn start_host(token: Option<&str>) -> HostProcess {
 
 /// One answer of [`raw`].
 #[derive(Debug)]
-struct Answer {
-    status: u16,
+pub(crate) struct Answer {
+    pub status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
 }
 
 impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!(
                 "not JSON ({e}): {:?} {}",
@@ -69,12 +69,13 @@ impl Answer {
         })
     }
 
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 
-/// A raw HTTP/1.1 request (`Connection: close`); the whole answer.
+/// A raw HTTP/1.1 request (`Connection: close`; a `POST` says its body,
+/// if any, is JSON); the whole answer.
 async fn raw(
     authority: &str,
     method: &str,
@@ -88,10 +89,10 @@ async fn raw(
     if let Some(token) = token {
         head.push_str(&format!("Authorization: Bearer {token}\r\n"));
     }
-    if let Some(body) = body {
+    if method == "POST" || body.is_some() {
         head.push_str(&format!(
             "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
+            body.map_or(0, <[u8]>::len)
         ));
     }
     head.push_str("\r\n");
@@ -131,7 +132,7 @@ async fn head_only(authority: &str, path: &str, token: Option<&str>) -> Answer {
     parse_answer(&bytes)
 }
 
-fn parse_answer(bytes: &[u8]) -> Answer {
+pub(crate) fn parse_answer(bytes: &[u8]) -> Answer {
     let split = bytes
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -229,7 +230,7 @@ async fn token_limits_and_error_bodies() {
     let lowercase_scheme = {
         let mut stream = TcpStream::connect(at).await.unwrap();
         let request = format!(
-            "POST /ops/supervisors.list HTTP/1.1\r\nHost: x\r\nAuthorization: bearer {TOKEN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            "POST /ops/supervisors.list HTTP/1.1\r\nHost: {at}\r\nAuthorization: bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         );
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut bytes = Vec::new();
@@ -267,8 +268,9 @@ async fn token_limits_and_error_bodies() {
     let big = vec![b' '; (1 << 20) + 1];
     let too_large = raw(at, "POST", "/ops/tree", Some(TOKEN), Some(&big)).await;
     assert_error(&too_large, 413, "payload_too_large");
-    // Exactly the limit is fine (whitespace: the empty params).
-    let limit = vec![b' '; 1 << 20];
+    // Exactly the limit is fine (`{}` padded with whitespace).
+    let mut limit = b"{}".to_vec();
+    limit.resize(1 << 20, b' ');
     let at_limit = raw(at, "POST", "/ops/tree", Some(TOKEN), Some(&limit)).await;
     assert_eq!(at_limit.status, 200, "{}", at_limit.text());
 
@@ -330,13 +332,18 @@ async fn a_slow_client_does_not_block_others() {
     let at = host.authority().to_string();
     // Half a request, then nothing: its connection waits alone.
     let mut slow = TcpStream::connect(&at).await.unwrap();
-    slow.write_all(b"POST /ops/tree HTTP/1.1\r\nHost: x\r\nContent-Le")
+    slow.write_all(format!("POST /ops/tree HTTP/1.1\r\nHost: {at}\r\nContent-Le").as_bytes())
         .await
         .unwrap();
     // A client sending its body slowly as well.
     let mut dribble = TcpStream::connect(&at).await.unwrap();
     dribble
-        .write_all(b"POST /ops/tree HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        .write_all(
+            format!(
+                "POST /ops/tree HTTP/1.1\r\nHost: {at}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+            )
+            .as_bytes(),
+        )
         .await
         .unwrap();
     let client = host.client(None);
@@ -715,9 +722,8 @@ async fn in_process_server_serves_and_shuts_down_with_open_streams() {
     let state = ApiState::new(registry, events.clone());
     let server = warden::api::serve(
         ApiConfig {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            token: None,
             max_body_bytes: 64,
+            ..ApiConfig::new("127.0.0.1:0".parse().unwrap())
         },
         state,
     )

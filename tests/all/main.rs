@@ -6,6 +6,8 @@
 
 mod support;
 
+mod api_conformance;
+mod api_cross_site;
 mod api_http;
 mod call_cli;
 mod component_runtime;

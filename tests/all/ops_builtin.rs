@@ -389,7 +389,11 @@ async fn child_info_send_snapshot_and_restore() {
             json!({"path": "root/counter", "message": "fly"}),
         )
         .await;
-    assert_eq!(refused.status_code(), 500);
+    // The guest's own error reply: its failure, not the server's.
+    assert_eq!(refused.status_code(), 422, "{refused}");
+    assert_eq!(refused.body()["error"]["kind"], "guest_failed");
+    assert_eq!(refused.body()["error"]["guest"], "root/counter");
+    assert_eq!(refused.body()["error"]["cause"], "error_reply");
     assert!(refused.to_string().contains("unknown command"), "{refused}");
     let err = f
         .err(
@@ -443,7 +447,7 @@ async fn child_info_send_snapshot_and_restore() {
             json!({"path": "root/counter", "state": BASE64.encode("not json")}),
         )
         .await;
-    assert_eq!(err.status_code(), 500, "the guest refuses: {err}");
+    assert_eq!(err.status_code(), 422, "the guest refuses: {err}");
     let err = f
         .err(
             "child.restore",
@@ -751,7 +755,12 @@ async fn component_call_and_grade() {
             json!({"component": counter, "function": "handle", "args": ["crash"]}),
         )
         .await;
-    assert_eq!(err.status_code(), 500, "{err}");
+    assert_eq!(
+        err.status_code(),
+        422,
+        "the guest trapped, not the host: {err}"
+    );
+    assert_eq!(err.body()["error"]["cause"], "trap");
     assert!(err.to_string().contains("trap"), "{err}");
 
     let exercise = repo_root().join("examples/exercises/leap");

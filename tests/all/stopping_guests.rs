@@ -555,7 +555,7 @@ fn api_ceilings_are_checked_at_load() {
     let err = warden::config::parse(&file, &text).unwrap_err().to_string();
     assert!(err.contains("host.shutdown_grace_ms"), "{err}");
     let config = warden::config::parse(&file, base).unwrap();
-    assert_eq!(config.api_limits, warden::config::ApiLimits::default());
+    assert_eq!(config.api.limits, warden::config::ApiLimits::default());
     assert_eq!(config.host.shutdown_grace, Duration::from_secs(5));
 }
 

@@ -44,6 +44,9 @@ pub const HTTP_KINDS: &[&str] = &[
     "not_found",
     "method_not_allowed",
     "bad_request",
+    "forbidden_host",
+    "forbidden_origin",
+    "unsupported_media_type",
 ];
 
 /// A failure of the HTTP layer itself.
@@ -67,6 +70,24 @@ pub enum HttpError {
     /// The request could not be read, or its query is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// The `Host` header names a host this API does not answer to (a DNS
+    /// rebinding guard), or there is none.
+    #[error("{}", match host {
+        Some(host) => format!("this API does not answer to the host `{host}`: use 127.0.0.1 or localhost with its port, or list the name in [api] allowed_hosts"),
+        None => "the request has no Host header".to_string(),
+    })]
+    ForbiddenHost { host: Option<String> },
+    /// The `Origin` header names a web page of another site.
+    #[error(
+        "requests from the web origin `{origin}` are refused: only the API's own origin and those in [api] allowed_origins may call it"
+    )]
+    ForbiddenOrigin { origin: String },
+    /// An operation's body is not declared as JSON.
+    #[error("{}", match content_type {
+        Some(found) => format!("operations take a JSON body: send `Content-Type: application/json`, not `{found}`"),
+        None => "operations take a JSON body: send `Content-Type: application/json`".to_string(),
+    })]
+    UnsupportedMediaType { content_type: Option<String> },
 }
 
 impl HttpError {
@@ -77,6 +98,8 @@ impl HttpError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoRoute { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::ForbiddenHost { .. } | Self::ForbiddenOrigin { .. } => StatusCode::FORBIDDEN,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
     }
 
@@ -88,6 +111,9 @@ impl HttpError {
             Self::NoRoute { .. } => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::BadRequest(_) => "bad_request",
+            Self::ForbiddenHost { .. } => "forbidden_host",
+            Self::ForbiddenOrigin { .. } => "forbidden_origin",
+            Self::UnsupportedMediaType { .. } => "unsupported_media_type",
         }
     }
 }

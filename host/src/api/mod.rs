@@ -9,6 +9,8 @@
 //! - [`serve`] / [`ApiServer`] (`server`): binding, per-connection tasks,
 //!   header-read timeout, graceful shutdown;
 //! - `routes`: the router and the operation dispatch (`POST /ops/{name}`);
+//! - `guard`: the cross-site guard (403 for a foreign `Host` or `Origin`),
+//!   and the `[api] allowed_hosts` / `allowed_origins` entries it takes;
 //! - `auth`: the bearer token (constant-time compare; public assets exempt);
 //! - `sse`: `GET /events` as Server-Sent Events with filters;
 //! - [`Metrics`] (`metrics`): `GET /metrics` in Prometheus text;
@@ -36,6 +38,7 @@ mod auth;
 pub mod client;
 pub mod dashboard;
 mod error;
+mod guard;
 mod metrics;
 mod openapi;
 mod routes;
@@ -43,5 +46,6 @@ mod server;
 mod sse;
 
 pub use error::ApiError;
+pub use guard::{AccessError, AllowedHost, AllowedOrigin};
 pub use metrics::Metrics;
 pub use server::{ApiConfig, ApiServer, ApiState, DRAIN_TIMEOUT, HEADER_READ_TIMEOUT, serve};

@@ -4,8 +4,9 @@
 //! [`Registry::openapi_document`](crate::ops::Registry::openapi_document)
 //! documents every operation; this adds the server's URL, the bearer
 //! security scheme (required on every route but `/healthz` when a token is
-//! set), the error kinds and statuses of the HTTP layer (401, 413,
-//! `bad_json`, …), and the routes that are not operations: `/events`,
+//! set), the error kinds and statuses of the HTTP layer (401, 403 for a
+//! foreign `Host` or `Origin` on every route, 413, 415, `bad_json`, …), and
+//! the routes that are not operations: `/events`,
 //! `/metrics`, `/healthz` and this document itself. Every route listed
 //! here answers as documented; `tests/all/api_http.rs` checks it.
 
@@ -19,7 +20,9 @@ pub fn document(registry: &Registry, server_url: &str, token_required: bool) -> 
     let mut doc = registry.openapi_document("Warden", env!("CARGO_PKG_VERSION"));
     doc["info"]["description"] = json!(
         "Everything one can do to a running Warden host. Each operation is `POST /ops/{name}` \
-         with its params as the JSON body (an empty body means `{}`)."
+         with its params as the JSON body and `Content-Type: application/json` (an empty body \
+         means `{}`). Requests whose `Host` is not the API's own address (or a name in \
+         `[api] allowed_hosts`), or whose `Origin` is another site's, are refused with 403."
     );
     doc["servers"] = json!([{ "url": server_url }]);
 
@@ -44,13 +47,22 @@ pub fn document(registry: &Registry, server_url: &str, token_required: bool) -> 
     let responses = &mut components["responses"];
     responses["Error401"] = error_response("No or a wrong bearer token");
     responses["Error413"] = error_response("The body is larger than the server's limit");
-    responses["Error400"]["description"] =
-        json!("The body is not JSON, or the params break the schema (every violation is listed)");
+    responses["Error403"] = error_response(
+        "The request's `Host` is not one the API answers to, or its `Origin` is another site's",
+    );
+    responses["Error415"] =
+        error_response("The body is not declared as JSON (`Content-Type: application/json`)");
+    responses["Error400"]["description"] = json!(
+        "The body is not JSON (a body of only whitespace is not), or the params break the schema \
+         or a rule its descriptions state (base64 text, a component's own exports and types); \
+         every violation is listed"
+    );
 
     if let Some(paths) = doc["paths"].as_object_mut() {
         for item in paths.values_mut() {
             if let Some(post) = item.get_mut("post") {
                 post["responses"]["413"] = json!({"$ref": "#/components/responses/Error413"});
+                post["responses"]["415"] = json!({"$ref": "#/components/responses/Error415"});
                 if token_required {
                     post["responses"]["401"] = json!({"$ref": "#/components/responses/Error401"});
                 }
@@ -75,7 +87,7 @@ pub fn document(registry: &Registry, server_url: &str, token_required: bool) -> 
                      "schema": {"type": "string"}},
                     {"name": "kind", "in": "query", "required": false,
                      "description": "Only these event kinds, comma-separated (`child_restarted,child_exited`)",
-                     "schema": {"type": "string"}}
+                     "schema": {"type": "string", "pattern": "^[a-z_, ]*$"}}
                 ],
                 "responses": unauthorized(json!({
                     "200": {"description": "The stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
@@ -118,6 +130,17 @@ pub fn document(registry: &Registry, server_url: &str, token_required: bool) -> 
             }}),
         );
     }
+    // The cross-site guard answers before any route.
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            if let Some(methods) = item.as_object_mut() {
+                for operation in methods.values_mut() {
+                    operation["responses"]["403"] =
+                        json!({"$ref": "#/components/responses/Error403"});
+                }
+            }
+        }
+    }
     if token_required {
         doc["security"] = json!([{ "bearer": [] }]);
     }
@@ -150,6 +173,23 @@ mod tests {
         assert_eq!(doc["paths"]["/healthz"]["get"]["security"], json!([]));
         assert!(doc["paths"]["/events"]["get"]["responses"]["401"].is_object());
         assert!(doc["paths"]["/ops/noop"]["post"]["responses"]["413"].is_object());
+        assert!(doc["paths"]["/ops/noop"]["post"]["responses"]["415"].is_object());
+        assert_eq!(
+            doc["paths"]["/ops/noop"]["post"]["requestBody"]["required"],
+            true
+        );
+        for path in [
+            "/ops/noop",
+            "/events",
+            "/healthz",
+            "/metrics",
+            "/openapi.json",
+        ] {
+            let item = doc["paths"][path].as_object().unwrap();
+            for operation in item.values() {
+                assert!(operation["responses"]["403"].is_object(), "{path}");
+            }
+        }
         let kinds = &doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["kind"]
             ["enum"];
         assert!(kinds.as_array().unwrap().contains(&json!("bad_json")));

@@ -1,9 +1,12 @@
 //! The router: which path goes to which handler, and the operation
 //! dispatch.
 //!
-//! - `POST /ops/{name}` — [`dispatch`]: body size limit (413), lookup (404),
-//!   JSON (400 `bad_json` with the parser's message; an empty body is
-//!   `{}`), then [`Operation::call`](crate::ops::Operation::call), which
+//! - `POST /ops/{name}` — [`dispatch`]: `Content-Type: application/json`
+//!   (415 otherwise, so a web page cannot post a form or `text/plain`
+//!   body), body size limit (413), lookup (404), JSON (400 `bad_json` with
+//!   the parser's message; an empty body is `{}`, a body of only
+//!   whitespace is not JSON), then
+//!   [`Operation::call`](crate::ops::Operation::call), which
 //!   validates the params (400 with every violation) and runs. The latency
 //!   and status of calls to registered operations go to
 //!   [`Metrics`](crate::api::Metrics).
@@ -14,7 +17,8 @@
 //!   when the path exists for another method.
 //!
 //! Authentication ([`auth`](crate::api::auth)) wraps all of it, fallbacks
-//! included.
+//! included, and the cross-site guard ([`guard`](crate::api::guard), 403
+//! for a foreign `Host` or `Origin`) wraps authentication.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,7 +26,7 @@ use std::time::Instant;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, Method, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -32,6 +36,7 @@ use tokio::sync::watch;
 
 use crate::api::auth::{self, Token};
 use crate::api::error::{HttpError, op_error_response};
+use crate::api::guard::{self, SiteGuard};
 use crate::api::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 use crate::api::server::ApiState;
 use crate::api::{dashboard, openapi, sse};
@@ -50,8 +55,9 @@ pub(crate) struct Shared {
     pub shutdown: watch::Receiver<bool>,
 }
 
-/// The whole application: API routes, dashboard, fallbacks, auth.
-pub(crate) fn router(shared: Shared, token: Option<Token>) -> Router {
+/// The whole application: API routes, dashboard, fallbacks, auth, and
+/// the cross-site guard outermost.
+pub(crate) fn router(shared: Shared, token: Option<Token>, guard: SiteGuard) -> Router {
     Router::new()
         .route("/ops/{name}", post(dispatch))
         .route("/openapi.json", get(openapi_json))
@@ -66,6 +72,10 @@ pub(crate) fn router(shared: Shared, token: Option<Token>) -> Router {
             token,
             auth::require_token,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(guard),
+            guard::require_own_site,
+        ))
 }
 
 /// `POST /ops/{name}`.
@@ -79,6 +89,9 @@ async fn dispatch(
         Ok(Path(name)) => name,
         Err(rejection) => return HttpError::BadRequest(rejection.body_text()).into_response(),
     };
+    if let Err(e) = require_json(request.headers()) {
+        return e.into_response();
+    }
     let body = match read_body(request.into_body(), shared.max_body_bytes).await {
         Ok(body) => body,
         Err(e) => return e.into_response(),
@@ -107,10 +120,37 @@ async fn dispatch(
     response
 }
 
+/// `Ok` when the request says its body is JSON (`application/json`, with
+/// or without parameters such as `charset`).
+fn require_json(headers: &HeaderMap) -> Result<(), HttpError> {
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let is_json = declared.as_deref().is_some_and(|v| {
+        v.split(';')
+            .next()
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if is_json {
+        Ok(())
+    } else {
+        Err(HttpError::UnsupportedMediaType {
+            content_type: declared.map(|t| t.chars().take(100).collect()),
+        })
+    }
+}
+
 /// The params of a call: the body as JSON, an empty body meaning `{}`.
+/// A body of only whitespace is refused (it is not a JSON text, and
+/// reading it as `{}` would hide a client's mistake).
 fn parse_params(body: &[u8]) -> Result<Value, HttpError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if body.is_empty() {
         return Ok(Value::Object(Default::default()));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(HttpError::BadJson(
+            "the body holds only whitespace; send `{}` (or nothing) for no params".to_string(),
+        ));
     }
     serde_json::from_slice(body).map_err(|e| HttpError::BadJson(e.to_string()))
 }

@@ -22,6 +22,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::api::auth::Token;
 use crate::api::error::ApiError;
+use crate::api::guard::{AllowedHost, AllowedOrigin, SiteGuard};
 use crate::api::metrics::Metrics;
 use crate::api::routes::{self, Shared};
 use crate::events::EventBus;
@@ -44,6 +45,13 @@ pub struct ApiConfig {
     pub token: Option<String>,
     /// The largest request body accepted (413 beyond).
     pub max_body_bytes: usize,
+    /// Host names the API answers to besides `localhost`, loopback IPs
+    /// and the bound address (see [`guard`](crate::api::guard)). By
+    /// default none.
+    pub allowed_hosts: Vec<AllowedHost>,
+    /// Web origins that may call the API besides its own. By default
+    /// none.
+    pub allowed_origins: Vec<AllowedOrigin>,
 }
 
 impl ApiConfig {
@@ -56,6 +64,8 @@ impl ApiConfig {
             addr,
             token: None,
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -192,7 +202,8 @@ pub async fn serve(config: ApiConfig, state: ApiState) -> Result<ApiServer, ApiE
         max_body_bytes: config.max_body_bytes,
         shutdown: signal.clone(),
     };
-    let router = routes::router(shared, token.as_deref().map(Token::new));
+    let guard = SiteGuard::new(addr, config.allowed_hosts, config.allowed_origins);
+    let router = routes::router(shared, token.as_deref().map(Token::new), guard);
     let metrics = tokio::spawn({
         let metrics = state.metrics().clone();
         async move { metrics.follow().await }

@@ -137,6 +137,8 @@ fn api_config(config: &config::Config) -> Result<ApiConfig, Failure> {
         addr,
         token,
         max_body_bytes: ApiConfig::DEFAULT_MAX_BODY_BYTES,
+        allowed_hosts: config.api.allowed_hosts.clone(),
+        allowed_origins: config.api.allowed_origins.clone(),
     })
 }
 

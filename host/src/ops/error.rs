@@ -5,6 +5,13 @@
 //! HTTP layer, the CLI (`warden ctl`, exit 2 for 4xx, 1 otherwise) and the
 //! dashboard show the same thing. Bad input is echoed back in full;
 //! internal failures are described, never leaked beyond their message.
+//!
+//! A guest's failure is not the host's: when a guest (an operation
+//! plugin, a component child handling a message) answers with an error,
+//! traps, runs out of fuel or memory, or returns something that is not
+//! JSON, the call is answered **422** (`plugin_failed`, `guest_failed`,
+//! with a `cause`), never a 5xx, which would say the server broke. 5xx
+//! means the host itself failed (500) or a time limit ran out (504).
 
 use crate::component::ComponentError;
 use crate::ops::schema::{SchemaError, Violation};
@@ -37,13 +44,29 @@ pub enum OpError {
     #[error("`{op}` failed: {message}")]
     Failed { op: String, message: String },
 
-    /// The plugin behind the operation trapped, ran out of fuel or memory,
-    /// or returned something that is not JSON; the host is unaffected.
+    /// The plugin behind the operation answered with an error, trapped,
+    /// ran out of fuel or memory, or returned something that is not JSON;
+    /// the host is unaffected.
     #[error("plugin `{plugin}` failed while running `{op}`: {reason}")]
     PluginFailed {
         op: String,
         plugin: String,
         reason: PluginFailure,
+    },
+
+    /// A guest other than an operation plugin failed the call: a
+    /// component child answered its message with an error or failed while
+    /// handling it; a component called directly trapped, ran out of fuel
+    /// or memory, or is not a usable component. The host is unaffected.
+    /// `message` says what happened; `cause` is a short name
+    /// (`error_reply`, `trap`, `out_of_fuel`, …).
+    #[error("`{op}`: {message}")]
+    GuestFailed {
+        op: String,
+        /// The component child's path, when a child failed.
+        guest: Option<String>,
+        message: String,
+        cause: &'static str,
     },
 
     /// The operation did not finish in its time budget.
@@ -54,6 +77,9 @@ pub enum OpError {
 /// What went wrong inside a plugin.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginFailure {
+    /// Its `execute` returned `Err(message)`.
+    #[error("it answered with an error: {0}")]
+    Refused(String),
     #[error("{0}")]
     Component(Box<ComponentError>),
     #[error("its result is not JSON: {0}")]
@@ -68,7 +94,7 @@ impl OpError {
             Self::UnknownOperation { .. } | Self::NotFound { .. } => 404,
             Self::Conflict { .. } => 409,
             Self::Failed { .. } => 500,
-            Self::PluginFailed { .. } => 502,
+            Self::PluginFailed { .. } | Self::GuestFailed { .. } => 422,
             Self::Timeout { .. } => 504,
         }
     }
@@ -82,6 +108,7 @@ impl OpError {
             Self::Conflict { .. } => "conflict",
             Self::Failed { .. } => "failed",
             Self::PluginFailed { .. } => "plugin_failed",
+            Self::GuestFailed { .. } => "guest_failed",
             Self::Timeout { .. } => "timeout",
         }
     }
@@ -100,10 +127,17 @@ impl OpError {
             Self::PluginFailed { plugin, reason, .. } => {
                 error["plugin"] = plugin.clone().into();
                 error["cause"] = match reason {
+                    PluginFailure::Refused(_) => "error_reply",
                     PluginFailure::Component(e) => e.kind(),
                     PluginFailure::BadResult(_) => "bad_result",
                 }
                 .into();
+            }
+            Self::GuestFailed { guest, cause, .. } => {
+                if let Some(guest) = guest {
+                    error["guest"] = guest.clone().into();
+                }
+                error["cause"] = (*cause).into();
             }
             _ => {}
         }
@@ -124,7 +158,7 @@ pub fn error_body_schema() -> serde_json::Value {
                     "kind": {
                         "type": "string",
                         "enum": ["invalid_params", "unknown_operation", "not_found", "conflict",
-                                 "failed", "plugin_failed", "timeout"]
+                                 "failed", "plugin_failed", "guest_failed", "timeout"]
                     },
                     "message": {"type": "string"},
                     "violations": {
@@ -139,8 +173,9 @@ pub fn error_body_schema() -> serde_json::Value {
                             }
                         }
                     },
-                    "plugin": {"type": "string"},
-                    "cause": {"type": "string", "description": "timeout, out_of_fuel, memory_limit, trap, bad_result, …"}
+                    "plugin": {"type": "string", "description": "The operation plugin that failed (plugin_failed)"},
+                    "guest": {"type": "string", "description": "The component child that failed (guest_failed)"},
+                    "cause": {"type": "string", "description": "How the guest failed: error_reply (it answered with an error), trap, out_of_fuel, memory_limit, bad_result, failed, …"}
                 }
             }
         }

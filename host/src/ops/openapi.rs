@@ -1,8 +1,9 @@
 //! The OpenAPI 3.1 document, generated from the registry.
 //!
 //! One path per operation (its [`Route`](crate::ops::Route)), the params
-//! schema (and its example, when the operation has one) as the request body, the result schema (when the operation gives
-//! one) for `200`, and the shared error body for every error status. The
+//! schema (and its example, when the operation has one) as the required
+//! JSON request body, the result schema (when the operation gives one) for
+//! `200`, and the shared error body for every error status. The
 //! HTTP layer adds what only it knows (servers, the bearer security scheme,
 //! `/events`, `/metrics`) by editing the returned value.
 
@@ -22,11 +23,11 @@ const ERRORS: &[(&str, &str)] = &[
         "No such operation, or something the params name does not exist",
     ),
     ("409", "The request conflicts with the current state"),
-    ("500", "The operation failed"),
     (
-        "502",
-        "The operation's plugin trapped, ran out of fuel or memory, or returned bad JSON",
+        "422",
+        "A guest failed: the operation's plugin or the component child answered with an error, trapped, ran out of fuel or memory, or returned bad JSON (`plugin_failed`, `child_failed`; `cause` says how). The guest's failure, not the host's",
     ),
+    ("500", "The host failed to carry out the operation"),
     ("504", "The operation ran out of time"),
 ];
 
@@ -64,8 +65,8 @@ impl Registry {
                 "tags": [tag],
                 "x-warden-read-only": op.is_read_only(),
                 "requestBody": {
-                    "required": false,
-                    "description": "The params (an empty body means `{}`)",
+                    "required": true,
+                    "description": "The params, a JSON object (`{}` when the operation takes none)",
                     "content": {"application/json": body}
                 },
                 "responses": responses,

@@ -189,8 +189,14 @@ impl Operation {
     /// Validates, then runs. Plugin code runs on tokio's blocking pool, so
     /// a guest never holds up the async workers timers depend on, and is
     /// interrupted when this future is dropped (its caller went away).
-    pub async fn call(&self, params: Value) -> Result<Value, OpError> {
+    ///
+    /// A whole number written with a fraction (`298.0`, `3e2`) where the
+    /// schema wants an `integer` is valid JSON Schema; it reaches the
+    /// handler or plugin as the integer (`298`), so typed handlers read
+    /// what validation accepted.
+    pub async fn call(&self, mut params: Value) -> Result<Value, OpError> {
         self.validate(&params)?;
+        self.params.normalize_integers(&mut params);
         match &self.exec {
             Exec::Builtin(handler) => handler(params).await,
             Exec::Plugin {
@@ -229,9 +235,11 @@ impl Operation {
                 plugin: plugin.to_string(),
                 reason: PluginFailure::BadResult(err.to_string()),
             }),
-            Ok(Err(message)) => Err(OpError::Failed {
+            // The guest's own answer: its failure, not the host's.
+            Ok(Err(message)) => Err(OpError::PluginFailed {
                 op: self.name.clone(),
-                message,
+                plugin: plugin.to_string(),
+                reason: PluginFailure::Refused(message),
             }),
             Err(ComponentError::Timeout { timeout_ms }) => Err(OpError::Timeout {
                 op: self.name.clone(),
@@ -497,6 +505,71 @@ mod tests {
             registry.get("child.info").unwrap().example(),
             Some(&serde_json::json!({"path": "root/a"}))
         );
+    }
+
+    /// A plugin that answers every call the same way.
+    struct Answers(Result<String, String>);
+
+    impl OperationSource for Answers {
+        fn describe(&self) -> Result<Vec<OpInfo>, ComponentError> {
+            Ok(vec![OpInfo {
+                name: "go".into(),
+                summary: "answers".into(),
+                params_schema: r#"{"type": "object", "properties": {"n": {"type": "integer"}}}"#
+                    .into(),
+            }])
+        }
+
+        fn execute(
+            &self,
+            _name: &str,
+            params: &str,
+            _caller: &crate::component::Interrupt,
+        ) -> Result<Result<String, String>, ComponentError> {
+            Ok(self.0.clone().map(|ok| ok.replace("PARAMS", params)))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_plugins_error_reply_is_the_guests_failure_not_the_servers() {
+        let registry = Registry::new();
+        registry
+            .register_plugin("no", Arc::new(Answers(Err("not today".into()))))
+            .unwrap();
+        let err = registry
+            .call("no.go", serde_json::json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status_code(), 422, "{err}");
+        let body = err.body();
+        assert_eq!(body["error"]["kind"], "plugin_failed");
+        assert_eq!(body["error"]["cause"], "error_reply");
+        assert_eq!(body["error"]["plugin"], "no");
+        assert!(err.to_string().contains("not today"), "{err}");
+
+        registry
+            .register_plugin("bad", Arc::new(Answers(Ok("{not json".into()))))
+            .unwrap();
+        let err = registry
+            .call("bad.go", serde_json::json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!((err.status_code(), err.kind()), (422, "plugin_failed"));
+        assert_eq!(err.body()["error"]["cause"], "bad_result");
+    }
+
+    #[tokio::test]
+    async fn a_whole_float_reaches_a_plugin_as_the_integer_its_schema_wants() {
+        let registry = Registry::new();
+        registry
+            .register_plugin("echo", Arc::new(Answers(Ok("PARAMS".into()))))
+            .unwrap();
+        let got = registry
+            .call("echo.go", serde_json::json!({"n": 298.0}))
+            .await
+            .unwrap();
+        assert_eq!(got, serde_json::json!({"n": 298}));
+        assert!(got["n"].is_u64(), "{got}");
     }
 
     #[test]

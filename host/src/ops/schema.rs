@@ -10,14 +10,18 @@
 //! Supported (JSON Schema 2020-12 semantics):
 //! - boolean schemas `true` / `false`;
 //! - `type` (a name or a list of names; `integer` accepts `1.0`);
-//! - `enum`, `const`;
+//! - `enum`, `const` (numbers compare by value: `2.0` equals `2`);
 //! - objects: `properties`, `required`, `additionalProperties` (boolean or
 //!   schema), `minProperties`, `maxProperties`;
 //! - arrays: `items` (one schema for every item), `minItems`, `maxItems`,
 //!   `uniqueItems`;
 //! - numbers: `minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum`
 //!   (numbers, 2020-12 style), `multipleOf`;
-//! - strings: `minLength`, `maxLength` (in Unicode scalar values);
+//! - strings: `minLength`, `maxLength` (in Unicode scalar values),
+//!   `contentEncoding: "base64"` (standard alphabet, padded), **asserted**:
+//!   2020-12 makes it an annotation by default and lets a validator assert
+//!   it; Warden's operations decode such strings, so a string that is not
+//!   base64 is a violation here rather than a surprise in the handler;
 //! - combinators: `anyOf`, `oneOf`, `allOf`, `not`;
 //! - annotations, accepted and not checked: `$schema`, `$id`, `$comment`,
 //!   `title`, `description`, `default`, `examples`, `deprecated`,
@@ -102,6 +106,15 @@ impl Schema {
         self.root.check(value, &mut String::new(), &mut out);
         out
     }
+
+    /// Rewrites, in a value this schema accepted, every whole number
+    /// written with a fraction or an exponent (`298.0`, `3e2`) where the
+    /// schema wants an `integer` as that integer (`298`, `300`). JSON
+    /// Schema counts them as integers; typed readers (serde's `u64`) do
+    /// not. A number outside the 64-bit integer range is left as it is.
+    pub fn normalize_integers(&self, value: &mut Value) {
+        self.root.normalize_integers(value);
+    }
 }
 
 impl Default for Schema {
@@ -168,6 +181,52 @@ fn is_integer(n: &serde_json::Number) -> bool {
     n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
 }
 
+/// `n` as an integer `Number` when JSON wrote a whole number as a float
+/// and it fits 64 bits; `None` when it already is an integer, or is not
+/// whole, or does not fit.
+fn whole_number(n: &serde_json::Number) -> Option<serde_json::Number> {
+    if n.is_i64() || n.is_u64() {
+        return None;
+    }
+    let f = n.as_f64()?;
+    // 2^63 and 2^64 are exact in f64; `as` would saturate past them.
+    const I64_END: f64 = 9_223_372_036_854_775_808.0;
+    const U64_END: f64 = 18_446_744_073_709_551_616.0;
+    if f.fract() != 0.0 {
+        None
+    } else if (-I64_END..I64_END).contains(&f) {
+        Some((f as i64).into())
+    } else if (0.0..U64_END).contains(&f) {
+        Some((f as u64).into())
+    } else {
+        None
+    }
+}
+
+/// JSON Schema's equality: numbers by value (`2.0` equals `2`), arrays
+/// item by item, objects key by key (serde_json's `==` tells `2.0` from
+/// `2`).
+fn json_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
+                (Some(x), Some(y), _, _) => x == y,
+                (_, _, Some(x), Some(y)) => x == y,
+                _ => x.as_f64() == y.as_f64(),
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
 const ANNOTATIONS: &[&str] = &[
     "$schema",
     "$id",
@@ -210,6 +269,7 @@ struct Rules {
     multiple_of: Option<f64>,
     min_length: Option<u64>,
     max_length: Option<u64>,
+    base64: bool,
     any_of: Vec<Node>,
     one_of: Vec<Node>,
     all_of: Vec<Node>,
@@ -278,6 +338,15 @@ impl Node {
                 "minItems" => r.min_items = Some(count(value, &here)?),
                 "maxItems" => r.max_items = Some(count(value, &here)?),
                 "minLength" => r.min_length = Some(count(value, &here)?),
+                "contentEncoding" => {
+                    if value.as_str() != Some("base64") {
+                        return Err(err(
+                            &here,
+                            "only `\"contentEncoding\": \"base64\"` is supported",
+                        ));
+                    }
+                    r.base64 = true;
+                }
                 "maxLength" => r.max_length = Some(count(value, &here)?),
                 "uniqueItems" => {
                     r.unique_items = value
@@ -308,7 +377,8 @@ impl Node {
                              (supported: type, enum, const, properties, required, \
                              additionalProperties, min/maxProperties, items, min/maxItems, \
                              uniqueItems, minimum, maximum, exclusiveMinimum, exclusiveMaximum, \
-                             multipleOf, min/maxLength, anyOf, oneOf, allOf, not, and annotations)"
+                             multipleOf, min/maxLength, contentEncoding, anyOf, oneOf, allOf, not, \
+                             and annotations)"
                         ),
                     ));
                 }
@@ -334,6 +404,53 @@ impl Node {
         };
         rules.check(value, path, out);
     }
+
+    fn normalize_integers(&self, value: &mut Value) {
+        let Node::Rules(rules) = self else { return };
+        let wants_integer = rules
+            .types
+            .as_ref()
+            .is_some_and(|t| t.contains(&JsonType::Integer));
+        if wants_integer
+            && let Value::Number(n) = value
+            && let Some(int) = whole_number(n)
+        {
+            *value = Value::Number(int);
+        }
+        match value {
+            Value::Object(map) => {
+                for (key, item) in map.iter_mut() {
+                    let node = rules
+                        .properties
+                        .iter()
+                        .find(|(name, _)| name == key)
+                        .map(|(_, node)| node)
+                        .or(rules.additional.as_ref());
+                    if let Some(node) = node {
+                        node.normalize_integers(item);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                if let Some(node) = &rules.items {
+                    for item in items {
+                        node.normalize_integers(item);
+                    }
+                }
+            }
+            _ => {}
+        }
+        // A whole number equals its integer form, so every alternative
+        // that accepted one accepts the other.
+        for node in rules
+            .all_of
+            .iter()
+            .chain(&rules.any_of)
+            .chain(&rules.one_of)
+        {
+            node.normalize_integers(value);
+        }
+    }
 }
 
 impl Rules {
@@ -347,7 +464,7 @@ impl Rules {
             return;
         }
         if let Some(options) = &self.enumeration
-            && !options.contains(value)
+            && !options.iter().any(|o| json_equal(o, value))
         {
             let list: Vec<String> = options.iter().map(Value::to_string).collect();
             out.push(violation(
@@ -357,7 +474,7 @@ impl Rules {
             ));
         }
         if let Some(constant) = &self.constant
-            && constant != value
+            && !json_equal(constant, value)
         {
             out.push(violation(path, format!("exactly {constant}"), value));
         }
@@ -470,7 +587,7 @@ impl Rules {
             let duplicate = items
                 .iter()
                 .enumerate()
-                .any(|(i, a)| items[..i].contains(a));
+                .any(|(i, a)| items[..i].iter().any(|b| json_equal(a, b)));
             if duplicate {
                 out.push(violation(path, "an array of unique items", value));
             }
@@ -551,21 +668,46 @@ impl Rules {
                 value,
             ));
         }
+        if self.base64 {
+            use base64::Engine as _;
+            if base64::engine::general_purpose::STANDARD
+                .decode(s.as_bytes())
+                .is_err()
+            {
+                out.push(violation(path, "a base64 string", value));
+            }
+        }
     }
 
     fn check_combinators(&self, value: &Value, path: &mut String, out: &mut Vec<Violation>) {
         for node in &self.all_of {
             node.check(value, path, out);
         }
-        if !self.any_of.is_empty() && !self.any_of.iter().any(|n| n.matches(value)) {
-            out.push(violation(
-                path,
-                format!(
-                    "a value matching at least one of {} alternatives (anyOf)",
-                    self.any_of.len()
-                ),
-                value,
-            ));
+        if !self.any_of.is_empty() {
+            // Say why each alternative failed: `(anyOf)` alone leaves the
+            // caller guessing which property to fix.
+            let mut reasons = Vec::new();
+            for node in &self.any_of {
+                let mut failed = Vec::new();
+                node.check(value, &mut path.clone(), &mut failed);
+                if failed.is_empty() {
+                    reasons.clear();
+                    break;
+                }
+                let why: Vec<String> = failed.iter().map(Violation::to_string).collect();
+                reasons.push(why.join(", "));
+            }
+            if !reasons.is_empty() {
+                out.push(violation(
+                    path,
+                    format!(
+                        "a value matching at least one of {} alternatives (anyOf: {})",
+                        self.any_of.len(),
+                        reasons.join("; or ")
+                    ),
+                    value,
+                ));
+            }
         }
         if !self.one_of.is_empty() {
             let matching = self.one_of.iter().filter(|n| n.matches(value)).count();
@@ -865,6 +1007,59 @@ mod tests {
         let d = Schema::default();
         assert!(d.validate(&json!({})).is_empty());
         assert_eq!(d.validate(&json!({"x": 1}))[0].path, "/x");
+    }
+
+    #[test]
+    fn whole_numbers_written_as_floats_are_integers() {
+        let s = Schema::compile(json!({
+            "type": "object",
+            "properties": {
+                "top": {"type": "integer", "minimum": 1},
+                "ratio": {"type": "number"},
+                "sizes": {"type": "array", "items": {"type": "integer"}},
+                "mode": {"enum": [1, 2]},
+                "either": {"anyOf": [{"type": "integer"}, {"type": "string"}]}
+            },
+            "additionalProperties": {"type": "integer"}
+        }))
+        .unwrap();
+        let mut params = json!({"top": 298.0, "ratio": 2.0, "sizes": [1.0, 3e2, -4.0],
+                                "mode": 2.0, "either": 5.0, "extra": 1e3, "big": 1e300});
+        assert!(s.validate(&params).is_empty(), "{:?}", s.validate(&params));
+        s.normalize_integers(&mut params);
+        assert_eq!(params["top"], json!(298));
+        assert!(params["top"].is_u64());
+        assert!(params["ratio"].is_f64(), "a number stays as written");
+        assert_eq!(params["sizes"], json!([1, 300, -4]));
+        assert!(params["sizes"][2].is_i64());
+        assert!(params["either"].is_u64());
+        assert!(params["extra"].is_u64());
+        assert!(params["big"].is_f64(), "beyond 64 bits: left alone");
+        let typed: u64 = serde_json::from_value(params["top"].clone()).unwrap();
+        assert_eq!(typed, 298);
+        // Not whole: refused, never rounded.
+        assert_eq!(paths(&s, json!({"top": 2.5}))[0].0, "/top");
+        // `const` and `uniqueItems` compare numbers by value too.
+        let c = Schema::compile(json!({"const": 3, "type": "integer"})).unwrap();
+        assert!(c.validate(&json!(3.0)).is_empty());
+        let u = Schema::compile(json!({"uniqueItems": true})).unwrap();
+        assert_eq!(u.validate(&json!([1, 1.0])).len(), 1);
+        assert!(
+            u.validate(&json!([1, 1.5, [1], {"a": 1}, {"a": 2}]))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn base64_content_is_asserted() {
+        let s = Schema::compile(json!({"type": "string", "contentEncoding": "base64"})).unwrap();
+        assert!(s.validate(&json!("aGk=")).is_empty());
+        assert!(s.validate(&json!("")).is_empty());
+        let v = s.validate(&json!("%%"));
+        assert_eq!(v[0].expected, "a base64 string");
+        assert_eq!(s.validate(&json!("aGk")).len(), 1, "unpadded");
+        let e = Schema::compile(json!({"contentEncoding": "base32"})).unwrap_err();
+        assert_eq!(e.pointer, "/contentEncoding");
     }
 
     #[test]

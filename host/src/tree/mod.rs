@@ -163,7 +163,7 @@ impl Host {
                 log: event_log.clone(),
                 plugins: plugins.clone(),
                 calls: calls.clone(),
-                api_limits: config.api_limits,
+                api_limits: config.api.limits,
             },
         )?;
         let plugin_watcher = plugins.watch(config.reload.debounce)?;

@@ -191,7 +191,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "type": "object",
             "required": ["state", "bytes"],
             "properties": {
-                "state": {"type": "string", "description": "base64"},
+                "state": {"type": "string", "contentEncoding": "base64"},
                 "bytes": {"type": "integer"}
             }
         })),
@@ -217,7 +217,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "type": "object",
             "properties": {
                 "path": {"type": "string", "minLength": 1, "description": CHILD_PATH},
-                "state": {"type": "string", "description": "A snapshot, base64 (as child.snapshot returns it)"}
+                "state": {"type": "string", "contentEncoding": "base64", "description": "A snapshot, base64 (as child.snapshot returns it)"}
             },
             "required": ["path", "state"],
             "additionalProperties": false

@@ -237,7 +237,7 @@ fn file_exists(what: &str, path: &std::path::Path) -> Result<(), OpError> {
 }
 
 /// A guest or loading failure: timeouts keep their status, bad input is a
-/// 400, the rest a 500.
+/// 400, the rest is the guest's failure (`guest_failed`: 422).
 fn component_error(op: &str, err: ComponentError) -> OpError {
     match err {
         ComponentError::Timeout { timeout_ms } => OpError::Timeout {
@@ -250,7 +250,7 @@ fn component_error(op: &str, err: ComponentError) -> OpError {
         ComponentError::BadArguments(_) => {
             invalid(op, "/args", err.to_string(), "arguments that do not fit")
         }
-        other => failed(op, format!("{} ({})", other, other.kind())),
+        other => super::guest_failed(op, other),
     }
 }
 

@@ -17,7 +17,11 @@
 //! from the host's typed errors (supervisor [`AdminError`], router
 //! [`SendError`], [`ReloadError`], …) to [`OpError`] statuses: something
 //! the params name that does not exist is 404, a request the current state
-//! refuses is 409, a guest or host failure is 500. Handlers get params the
+//! refuses is 409, a guest's failure (a child answering a message with an
+//! error or failing while handling it, a component called directly
+//! trapping or running out of fuel: [`guest_failed`]) is 422
+//! (`guest_failed`: the guest's, not the host's), a host failure is 500.
+//! Handlers get params the
 //! schema already accepted; a value the schema cannot express (bad base64)
 //! is still reported as a 400 violation, never a panic.
 
@@ -33,7 +37,7 @@ use std::future::Future;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::component::{Interrupt, Runtime};
+use crate::component::{ComponentError, Interrupt, Runtime};
 use crate::config::ApiLimits;
 use crate::events::EventLog;
 use crate::ops::{OpError, OpMeta, RegisterError, Registry, Violation};
@@ -159,9 +163,33 @@ fn send_error(op: &str, ctx: &Context, path: &str, err: SendError) -> OpError {
         SendError::NotRunning { .. } | SendError::MailboxFull { .. } => OpError::Conflict {
             message: err.to_string(),
         },
-        SendError::Stopped { .. } | SendError::Refused { .. } | SendError::Failed { .. } => {
-            failed(op, err)
-        }
+        SendError::Refused { .. } => child_failed(op, path, "error_reply", err),
+        SendError::Failed { .. } => child_failed(op, path, "failed", err),
+        SendError::Stopped { .. } => failed(op, err),
+    }
+}
+
+fn child_failed(op: &str, path: &str, cause: &'static str, err: SendError) -> OpError {
+    OpError::GuestFailed {
+        op: op.to_string(),
+        guest: Some(path.to_string()),
+        message: err.to_string(),
+        cause,
+    }
+}
+
+/// A component run directly (`component.call`) that failed: its own
+/// failure (a trap, fuel, memory, output, not a usable component) is 422;
+/// a file the host could not read is the host's (500).
+fn guest_failed(op: &str, err: ComponentError) -> OpError {
+    match err {
+        ComponentError::Io { .. } => failed(op, format!("{} ({})", err, err.kind())),
+        other => OpError::GuestFailed {
+            op: op.to_string(),
+            guest: None,
+            message: format!("{} ({})", other, other.kind()),
+            cause: other.kind(),
+        },
     }
 }
 
