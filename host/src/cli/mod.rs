@@ -99,6 +99,12 @@ impl CacheArgs {
         Runtime::new(self.config()).map_err(Failure::failed)
     }
 
+    /// A runtime sized for instances whose memory limit is at most
+    /// `largest_limit` bytes (no memory moves while it grows to it).
+    pub fn runtime_for_memory(&self, largest_limit: usize) -> Result<Runtime, Failure> {
+        Runtime::new(self.config().for_memory_limit(largest_limit)).map_err(Failure::failed)
+    }
+
     /// A runtime that pools `instances` instance slots, each with room for
     /// a linear memory of `max_memory_bytes`.
     pub fn pooled_runtime(

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::component::{ActorProgram, Metering, Runtime};
+use crate::component::{ActorProgram, Limits, Metering, Runtime};
 use crate::config::{
     ChildConfig, ChildKindConfig, ComponentChildConfig, Config, ProcessChildConfig,
     SupervisorConfig,
@@ -71,8 +71,55 @@ struct Builder<'a> {
     router: &'a Router,
     programs: &'a ProgramTable,
     processes: &'a ProcessRuntime,
-    /// One program per file, shared by every child that uses it.
-    compiled: HashMap<PathBuf, ActorProgram>,
+    /// One program per file and engine, shared by the children that use
+    /// both.
+    compiled: HashMap<ProgramKey, ActorProgram>,
+}
+
+/// Everything that changes a child's compiled code: the file, and the
+/// engine it is compiled for (fuel metering is compiled into the code, so
+/// a child with a fuel budget must never get the unmetered program of a
+/// sibling that shares its file).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ProgramKey {
+    path: PathBuf,
+    metering: Metering,
+}
+
+impl ProgramKey {
+    fn of(c: &ComponentChildConfig) -> Self {
+        Self {
+            path: c.path.clone(),
+            metering: if c.limits.fuel.is_some() {
+                Metering::Fuel
+            } else {
+                Metering::Off
+            },
+        }
+    }
+}
+
+/// The largest memory limit any component of `config` runs under: the
+/// children's, the operation plugins', and the API's default for one-off
+/// calls. The runtime reserves this much address space per linear memory,
+/// so no instance's memory ever moves while it grows to its limit.
+pub(crate) fn largest_memory_limit(config: &Config) -> usize {
+    fn in_tree(sup: &SupervisorConfig) -> usize {
+        sup.children
+            .iter()
+            .map(|child| match &child.kind {
+                ChildKindConfig::Component(c) => c.limits.memory_bytes,
+                ChildKindConfig::Supervisor(nested) => in_tree(nested),
+                ChildKindConfig::Process(_) => 0,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+    let trees = config.trees.iter().map(in_tree);
+    let plugins = config.operations.iter().map(|p| p.limits.memory_bytes);
+    trees
+        .chain(plugins)
+        .fold(Limits::default().memory_bytes, usize::max)
 }
 
 /// The root spec and its name.
@@ -202,17 +249,13 @@ impl Builder<'_> {
         path: &str,
         key: &str,
     ) -> Result<ComponentChildStart, HostError> {
-        let program = match self.compiled.get(&c.path) {
+        let program_key = ProgramKey::of(c);
+        let program = match self.compiled.get(&program_key) {
             Some(p) => p.clone(),
             None => {
-                let metering = if c.limits.fuel.is_some() {
-                    Metering::Fuel
-                } else {
-                    Metering::Off
-                };
                 let program = self
                     .runtime
-                    .compile_file(&c.path, metering)
+                    .compile_file(&c.path, program_key.metering)
                     .and_then(|compiled| compiled.prepare())
                     .and_then(ActorProgram::new)
                     .map_err(|source| HostError::Component {
@@ -220,7 +263,7 @@ impl Builder<'_> {
                         key: format!("{key}.path ({})", c.path.display()),
                         source: Box::new(source),
                     })?;
-                self.compiled.insert(c.path.clone(), program.clone());
+                self.compiled.insert(program_key, program.clone());
                 program
             }
         };
@@ -241,6 +284,7 @@ impl Builder<'_> {
             send_to: c.send_to.clone(),
             mailbox: c.mailbox,
             router: self.router.clone(),
+            usage: Default::default(),
         })
     }
 }
