@@ -323,6 +323,10 @@ fn a_fuel_budget_is_refused_for_unmetered_code() {
 
 /// Runs `cmd` to its end: exit code, stderr, and the peak RSS of that one
 /// process in bytes (from `wait4`, so no other test's process counts).
+#[expect(
+    clippy::zombie_processes,
+    reason = "reaped by wait4 below: std's wait would drop the child's rusage"
+)]
 fn run_measured(cmd: &mut Command) -> (Option<i32>, String, u64) {
     let mut child = cmd
         .stdout(Stdio::null())
@@ -394,6 +398,52 @@ fn warden_call_refuses_64_memories_of_60_mib_under_64_mib_and_stays_small() {
         // them all would commit 3.75 GiB or 960 MiB.
         assert!(peak < 256 << 20, "{name}: peak RSS {} MiB", peak >> 20);
     }
+}
+
+/// `run` grows the memory one page at a time until refused; answers how
+/// many pages it added.
+const GROW_BY_PAGES: &str = r#"
+(component
+  (core module $m (memory 1)
+    (func (export "run") (result i32) (local $n i32)
+      (block $done (loop $l
+        (br_if $done (i32.eq (memory.grow (i32.const 1)) (i32.const -1)))
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br $l)))
+      (local.get $n)))
+  (core instance $i (instantiate $m))
+  (func (export "run") (result u32) (canon lift (core func $i "run"))))
+"#;
+
+#[test]
+fn a_memory_grows_to_a_large_limit_without_being_copied_on_each_grow() {
+    // A memory that outgrows the address space reserved for it is moved,
+    // copying all of it; with room for 1 MiB more after each move, growing
+    // to 256 MiB page by page copied gigabytes. The runtime now reserves
+    // the limit: nothing moves.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("grow.wasm");
+    std::fs::write(&file, wat::parse_str(GROW_BY_PAGES).unwrap()).unwrap();
+    let started = Instant::now();
+    let out = warden_cmd(&[
+        "call",
+        file.to_str().unwrap(),
+        "run",
+        "--memory-mb",
+        "256",
+        "--timeout-ms",
+        "20000",
+    ])
+    .output()
+    .unwrap();
+    let took = started.elapsed();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        ((256 * MIB / PAGE) - 1).to_string(),
+        "grew to exactly the limit"
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
 }
 
 /// `leap-year` that first grows its two memories (one per core instance)

@@ -463,4 +463,26 @@ mod tests {
         ));
         assert!(sniff(b"\0asm\x0d\0\x01\0").is_ok());
     }
+
+    #[test]
+    fn reservations_are_whole_pages_and_at_most_4_gib() {
+        assert_eq!(round_to_page(1), 64 << 10);
+        assert_eq!(round_to_page(64 << 20), 64 << 20);
+        assert_eq!(round_to_page((64 << 20) + 1), (64 << 20) + (64 << 10));
+        assert_eq!(round_to_page(u64::MAX), LARGEST_MEMORY);
+    }
+
+    #[test]
+    fn a_pool_of_memories_larger_than_the_reservation_still_builds() {
+        // The pool's slots must fit in the reservation: it is raised to
+        // the pool's memory size instead of the engine refusing to build.
+        let runtime = Runtime::new(RuntimeConfig {
+            pooling: Some(PoolingConfig {
+                instances: 4,
+                max_memory_bytes: 256 << 20,
+            }),
+            ..RuntimeConfig::default()
+        });
+        assert!(runtime.is_ok(), "{:?}", runtime.err());
+    }
 }

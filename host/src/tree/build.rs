@@ -288,3 +288,92 @@ impl Builder<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1 << 20;
+
+    fn config(dir: &std::path::Path, text: &str) -> Config {
+        std::fs::write(dir.join("a.wasm"), b"\0asm\x0d\0\x01\0").expect("write a.wasm");
+        let file = dir.join("warden.toml");
+        crate::config::parse(&file, text).expect("valid config")
+    }
+
+    #[test]
+    fn the_largest_memory_limit_covers_nested_children_and_plugins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tree = r#"
+[supervisor.root]
+strategy = "one_for_one"
+[[supervisor.root.children]]
+id = "a"
+kind = "component"
+path = "a.wasm"
+limits = { memory_mb = 16 }
+[[supervisor.root.children]]
+id = "nested"
+kind = "supervisor"
+supervisor = "inner"
+[supervisor.inner]
+strategy = "one_for_one"
+[[supervisor.inner.children]]
+id = "b"
+kind = "component"
+path = "a.wasm"
+limits = { memory_mb = 300 }
+"#;
+        let c = config(dir.path(), tree);
+        assert_eq!(largest_memory_limit(&c), 300 * MIB, "a nested child's");
+
+        let plugin =
+            format!("{tree}\n[operations.op]\npath = \"a.wasm\"\nlimits = {{ memory_mb = 400 }}\n");
+        let c = config(dir.path(), &plugin);
+        assert_eq!(largest_memory_limit(&c), 400 * MIB, "an operation plugin's");
+
+        let small = tree.replace("memory_mb = 300", "memory_mb = 8");
+        let c = config(dir.path(), &small);
+        assert_eq!(
+            largest_memory_limit(&c),
+            Limits::default().memory_bytes,
+            "never below the API's default for one-off calls"
+        );
+    }
+
+    #[test]
+    fn children_sharing_a_file_share_a_program_only_with_the_same_metering() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = config(
+            dir.path(),
+            r#"
+[supervisor.root]
+strategy = "one_for_one"
+[[supervisor.root.children]]
+id = "free"
+kind = "component"
+path = "a.wasm"
+[[supervisor.root.children]]
+id = "metered"
+kind = "component"
+path = "a.wasm"
+limits = { fuel = 1000 }
+[[supervisor.root.children]]
+id = "also-free"
+kind = "component"
+path = "a.wasm"
+limits = { memory_mb = 8 }
+"#,
+        );
+        let keys: Vec<ProgramKey> = c.trees[0]
+            .children
+            .iter()
+            .map(|child| match &child.kind {
+                ChildKindConfig::Component(component) => ProgramKey::of(component),
+                _ => unreachable!("only components here"),
+            })
+            .collect();
+        assert_ne!(keys[0], keys[1], "fuel is compiled into the code");
+        assert_eq!(keys[0], keys[2], "other limits are not");
+    }
+}
