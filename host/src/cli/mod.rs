@@ -112,15 +112,13 @@ impl CacheArgs {
         instances: u32,
         max_memory_bytes: u64,
     ) -> Result<Runtime, Failure> {
-        let defaults = self.config();
         let max_memory = usize::try_from(max_memory_bytes).map_err(Failure::bad_input)?;
         Runtime::new(RuntimeConfig {
-            memory_reservation: defaults.memory_reservation.max(max_memory_bytes),
             pooling: Some(PoolingConfig {
                 instances,
                 max_memory_bytes: max_memory,
             }),
-            ..defaults
+            ..self.config().for_memory_limit(max_memory)
         })
         .map_err(Failure::failed)
     }

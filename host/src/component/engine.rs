@@ -61,9 +61,17 @@ pub struct PoolingConfig {
 
 impl RuntimeConfig {
     /// Sizes the per-memory reservation for instances whose memory limit
-    /// is at most `largest_limit` bytes (see `memory_reservation`).
+    /// is at most `largest_limit` bytes (see `memory_reservation`): the
+    /// next power of two, 64 MiB to 4 GiB. The reservation is compiled
+    /// into the code, so rounding it lets runtimes sized for similar
+    /// limits share compiled code (and the compile cache), for at most
+    /// twice the address space.
     pub fn for_memory_limit(mut self, largest_limit: usize) -> Self {
-        self.memory_reservation = u64::try_from(largest_limit).unwrap_or(u64::MAX);
+        self.memory_reservation = u64::try_from(largest_limit)
+            .ok()
+            .and_then(u64::checked_next_power_of_two)
+            .unwrap_or(LARGEST_MEMORY)
+            .clamp(DEFAULT_RESERVATION, LARGEST_MEMORY);
         self
     }
 }
@@ -73,7 +81,7 @@ impl Default for RuntimeConfig {
         Self {
             cache_dir: None,
             epoch_tick: Duration::from_millis(5),
-            memory_reservation: 64 << 20,
+            memory_reservation: DEFAULT_RESERVATION,
             pooling: None,
         }
     }
@@ -301,6 +309,10 @@ impl Prepared {
 /// is off) cannot be larger, so reserving more is waste.
 const LARGEST_MEMORY: u64 = 4 << 30;
 
+/// The reservation of a runtime not sized for a limit: the default
+/// memory limit.
+const DEFAULT_RESERVATION: u64 = 64 << 20;
+
 /// Room reserved after a memory that outgrew its reservation is moved.
 const GROWTH_AFTER_MOVE: u64 = 256 << 20;
 
@@ -470,6 +482,20 @@ mod tests {
         assert_eq!(round_to_page(64 << 20), 64 << 20);
         assert_eq!(round_to_page((64 << 20) + 1), (64 << 20) + (64 << 10));
         assert_eq!(round_to_page(u64::MAX), LARGEST_MEMORY);
+    }
+
+    #[test]
+    fn runtimes_are_sized_in_powers_of_two_from_64_mib_to_4_gib() {
+        let sized = |limit: usize| {
+            RuntimeConfig::default()
+                .for_memory_limit(limit)
+                .memory_reservation
+        };
+        assert_eq!(sized(4 << 20), 64 << 20);
+        assert_eq!(sized(64 << 20), 64 << 20);
+        assert_eq!(sized((64 << 20) + 1), 128 << 20);
+        assert_eq!(sized(1 << 30), 1 << 30);
+        assert_eq!(sized(usize::MAX), 4 << 30);
     }
 
     #[test]
