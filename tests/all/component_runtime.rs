@@ -69,7 +69,7 @@ fn every_misbehaviour_ends_in_its_typed_error_and_the_host_survives() {
 
     let err = call(&rt, "misbehave", "allocate-forever", &[], &small, &caps).unwrap_err();
     assert!(
-        matches!(err, ComponentError::MemoryLimit { limit_bytes } if limit_bytes == 16 << 20),
+        matches!(err, ComponentError::MemoryLimit { limit_bytes, .. } if limit_bytes == 16 << 20),
         "{err:?}"
     );
 

@@ -17,6 +17,7 @@ mod grade_cli;
 mod grade_exercises;
 mod grade_reports;
 mod inspect_cli;
+mod limits;
 mod ops_builtin;
 mod ops_registry;
 mod process_workers;

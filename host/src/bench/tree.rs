@@ -26,6 +26,7 @@ fn component_start(program: ActorProgram, router: &Router) -> ComponentChildStar
         send_to: Vec::new(),
         mailbox: 64,
         router: router.clone(),
+        usage: Default::default(),
     }
 }
 

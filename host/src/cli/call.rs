@@ -48,7 +48,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> CmdResult {
-    let runtime = args.cache.runtime()?;
+    let runtime = args
+        .cache
+        .runtime_for_memory(args.memory_mb.saturating_mul(1 << 20))?;
     let metering = if args.fuel.is_some() {
         Metering::Fuel
     } else {

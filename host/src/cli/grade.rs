@@ -97,7 +97,10 @@ pub fn run(args: Args) -> CmdResult {
     let runtime = args.cache.pooled_runtime(slots, memory_limit + WASM_PAGE)?;
     let options = GradeOptions {
         limits,
-        fallback: Some(args.cache.runtime()?),
+        fallback: Some(
+            args.cache
+                .runtime_for_memory(usize::try_from(memory_limit).unwrap_or(usize::MAX))?,
+        ),
         interrupt: None,
     };
     let names: Vec<String> = submissions.iter().map(Submission::name).collect();

@@ -99,6 +99,12 @@ impl CacheArgs {
         Runtime::new(self.config()).map_err(Failure::failed)
     }
 
+    /// A runtime sized for instances whose memory limit is at most
+    /// `largest_limit` bytes (no memory moves while it grows to it).
+    pub fn runtime_for_memory(&self, largest_limit: usize) -> Result<Runtime, Failure> {
+        Runtime::new(self.config().for_memory_limit(largest_limit)).map_err(Failure::failed)
+    }
+
     /// A runtime that pools `instances` instance slots, each with room for
     /// a linear memory of `max_memory_bytes`.
     pub fn pooled_runtime(
@@ -106,15 +112,13 @@ impl CacheArgs {
         instances: u32,
         max_memory_bytes: u64,
     ) -> Result<Runtime, Failure> {
-        let defaults = self.config();
         let max_memory = usize::try_from(max_memory_bytes).map_err(Failure::bad_input)?;
         Runtime::new(RuntimeConfig {
-            memory_reservation: defaults.memory_reservation.max(max_memory_bytes),
             pooling: Some(PoolingConfig {
                 instances,
                 max_memory_bytes: max_memory,
             }),
-            ..defaults
+            ..self.config().for_memory_limit(max_memory)
         })
         .map_err(Failure::failed)
     }

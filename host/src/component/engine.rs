@@ -36,9 +36,14 @@ pub struct RuntimeConfig {
     /// How often the epoch advances: the resolution of wall-clock
     /// timeouts. By default 5 ms.
     pub epoch_tick: Duration,
-    /// Virtual address space reserved per linear memory. Keeping it near
-    /// the largest memory limit lets thousands of instances coexist
-    /// without reserving 4 GiB each. By default 64 MiB.
+    /// Virtual address space reserved per linear memory: set it to the
+    /// largest memory limit the runtime serves
+    /// ([`RuntimeConfig::for_memory_limit`]). A memory never grows past
+    /// its instance's limit, so within the reservation it never moves
+    /// (a move copies the whole memory), and a reservation near the limit
+    /// rather than 4 GiB lets thousands of instances coexist. Raised to
+    /// the pool's largest memory when pooling; at most 4 GiB. By default
+    /// 64 MiB (the default limit).
     pub memory_reservation: u64,
     /// Use the pooling allocator with this many instance slots. By default
     /// off (on-demand allocation).
@@ -55,12 +60,29 @@ pub struct PoolingConfig {
     pub max_memory_bytes: usize,
 }
 
+impl RuntimeConfig {
+    /// Sizes the per-memory reservation for instances whose memory limit
+    /// is at most `largest_limit` bytes (see `memory_reservation`): the
+    /// next power of two, 64 MiB to 4 GiB. The reservation is compiled
+    /// into the code, so rounding it lets runtimes sized for similar
+    /// limits share compiled code (and the compile cache), for at most
+    /// twice the address space.
+    pub fn for_memory_limit(mut self, largest_limit: usize) -> Self {
+        self.memory_reservation = u64::try_from(largest_limit)
+            .ok()
+            .and_then(u64::checked_next_power_of_two)
+            .unwrap_or(LARGEST_MEMORY)
+            .clamp(DEFAULT_RESERVATION, LARGEST_MEMORY);
+        self
+    }
+}
+
 impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             cache_dir: None,
             epoch_tick: Duration::from_millis(5),
-            memory_reservation: 64 << 20,
+            memory_reservation: DEFAULT_RESERVATION,
             pooling: None,
         }
     }
@@ -133,6 +155,18 @@ pub struct Compiled {
 pub struct Prepared {
     pub compiled: Compiled,
     pub(crate) pre: InstancePre<GuestState>,
+    /// Memories and tables every instance creates, counted once here so
+    /// a sandbox can refuse a component that defines too many before
+    /// allocating any (`None` when it cannot be known statically).
+    pub(crate) defines: Option<Defines>,
+}
+
+/// How many linear memories and tables one instance of a component
+/// creates, over all its core instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Defines {
+    pub memories: usize,
+    pub tables: usize,
 }
 
 impl Runtime {
@@ -261,9 +295,14 @@ impl Compiled {
             .map_err(|err| ComponentError::Instantiation {
                 reason: one_line(&err),
             })?;
+        let defines = self.component.resources_required().map(|r| Defines {
+            memories: r.num_memories as usize,
+            tables: r.num_tables as usize,
+        });
         Ok(Prepared {
             compiled: self,
             pre,
+            defines,
         })
     }
 }
@@ -282,6 +321,26 @@ impl Prepared {
     }
 }
 
+/// The largest linear memory this host runs: 32-bit memories (memory64
+/// is off) cannot be larger, so reserving more is waste.
+const LARGEST_MEMORY: u64 = 4 << 30;
+
+/// The reservation of a runtime not sized for a limit: the default
+/// memory limit.
+const DEFAULT_RESERVATION: u64 = 64 << 20;
+
+/// Room reserved after a memory that outgrew its reservation is moved.
+const GROWTH_AFTER_MOVE: u64 = 256 << 20;
+
+/// `bytes` rounded up to whole wasm pages, at most [`LARGEST_MEMORY`].
+fn round_to_page(bytes: u64) -> u64 {
+    const PAGE: u64 = 64 << 10;
+    bytes
+        .div_ceil(PAGE)
+        .saturating_mul(PAGE)
+        .min(LARGEST_MEMORY)
+}
+
 /// Bytes of each pooled linear memory reset with `memset` rather than
 /// `madvise` when its slot is freed: enough for the stack, data and first
 /// heap pages a small guest touches.
@@ -293,23 +352,32 @@ impl Flavor {
     }
 
     fn new(config: &RuntimeConfig, metering: Metering) -> Result<Self, ComponentError> {
+        let pool_memory = config
+            .pooling
+            .map(|pool| round_to_page(u64::try_from(pool.max_memory_bytes).unwrap_or(u64::MAX)));
+        // The pool's slots must fit in the reservation.
+        let reservation = round_to_page(config.memory_reservation).max(pool_memory.unwrap_or(0));
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             .concurrency_support(false)
             .epoch_interruption(true)
             .consume_fuel(metering == Metering::Fuel)
-            .memory_reservation(config.memory_reservation)
+            .memory_reservation(reservation)
             .memory_guard_size(2 << 20)
-            .memory_reservation_for_growth(1 << 20)
+            // Only a memory that outgrows the reservation (a call whose
+            // limit is above the one the runtime was sized for) moves, and
+            // every move copies it: leave room for a lot of growth after
+            // it, so growing to 1 GiB moves a few times, not on each grow.
+            .memory_reservation_for_growth(reservation.max(GROWTH_AFTER_MOVE))
             // Guests must not be able to exhaust the host thread's stack.
             .max_wasm_stack(1 << 20);
-        if let Some(pool) = config.pooling {
+        if let (Some(pool), Some(pool_memory)) = (config.pooling, pool_memory) {
             let mut p = PoolingAllocationConfig::default();
             p.total_component_instances(pool.instances)
                 .total_core_instances(pool.instances.saturating_mul(2))
                 .total_memories(pool.instances)
                 .total_tables(pool.instances.saturating_mul(2))
-                .max_memory_size(pool.max_memory_bytes)
+                .max_memory_size(usize::try_from(pool_memory).unwrap_or(usize::MAX))
                 .max_memories_per_component(2)
                 .max_tables_per_component(4)
                 .total_stacks(0)
@@ -422,5 +490,41 @@ mod tests {
             Err(ComponentError::NotAComponent)
         ));
         assert!(sniff(b"\0asm\x0d\0\x01\0").is_ok());
+    }
+
+    #[test]
+    fn reservations_are_whole_pages_and_at_most_4_gib() {
+        assert_eq!(round_to_page(1), 64 << 10);
+        assert_eq!(round_to_page(64 << 20), 64 << 20);
+        assert_eq!(round_to_page((64 << 20) + 1), (64 << 20) + (64 << 10));
+        assert_eq!(round_to_page(u64::MAX), LARGEST_MEMORY);
+    }
+
+    #[test]
+    fn runtimes_are_sized_in_powers_of_two_from_64_mib_to_4_gib() {
+        let sized = |limit: usize| {
+            RuntimeConfig::default()
+                .for_memory_limit(limit)
+                .memory_reservation
+        };
+        assert_eq!(sized(4 << 20), 64 << 20);
+        assert_eq!(sized(64 << 20), 64 << 20);
+        assert_eq!(sized((64 << 20) + 1), 128 << 20);
+        assert_eq!(sized(1 << 30), 1 << 30);
+        assert_eq!(sized(usize::MAX), 4 << 30);
+    }
+
+    #[test]
+    fn a_pool_of_memories_larger_than_the_reservation_still_builds() {
+        // The pool's slots must fit in the reservation: it is raised to
+        // the pool's memory size instead of the engine refusing to build.
+        let runtime = Runtime::new(RuntimeConfig {
+            pooling: Some(PoolingConfig {
+                instances: 4,
+                max_memory_bytes: 256 << 20,
+            }),
+            ..RuntimeConfig::default()
+        });
+        assert!(runtime.is_ok(), "{:?}", runtime.err());
     }
 }

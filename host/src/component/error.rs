@@ -60,9 +60,15 @@ pub enum ComponentError {
     #[error("ran out of fuel (budget {budget})")]
     OutOfFuel { budget: u64 },
 
-    /// The guest tried to grow its memory past the limit.
-    #[error("memory limit of {limit_bytes} bytes reached")]
-    MemoryLimit { limit_bytes: usize },
+    /// The instance asked for more memory than its limit allows: its
+    /// linear memories and tables together, at instantiation or when the
+    /// guest grew them, or more memories or tables than an instance may
+    /// have.
+    #[error("memory limit of {limit_bytes} bytes reached: {refused}")]
+    MemoryLimit {
+        limit_bytes: usize,
+        refused: crate::component::limits::Refusal,
+    },
 
     /// The guest wrote more to stdout/stderr than its limit allows (only
     /// when output overflow is configured to fail the call).

@@ -44,7 +44,9 @@ pub use engine::{Compiled, Metering, Origin, PoolingConfig, Prepared, Runtime, R
 pub use error::{ComponentError, Mistyped};
 pub use host_iface::{HostContext, Mailer};
 pub use interrupt::{FireOnDrop, Interrupt};
-pub use limits::Limits;
+pub use limits::{
+    Held, Limits, MAX_CORE_INSTANCES, MAX_MEMORIES, MAX_TABLES, Refusal, TABLE_ELEMENT_BYTES,
+};
 pub use operations::{OpInfo, OperationProgram};
 pub use sandbox::{CallReport, GuestState, KillSwitch, Sandbox};
 pub use world::World;

@@ -23,7 +23,7 @@ use crate::component::engine::{Metering, Prepared};
 use crate::component::error::ComponentError;
 use crate::component::host_iface::HostContext;
 use crate::component::interrupt::Interrupt;
-use crate::component::limits::{Limits, MemoryLimiter};
+use crate::component::limits::{Held, Limits, MAX_MEMORIES, MAX_TABLES, MemoryLimiter, Refusal};
 
 /// The data every guest's Store carries.
 pub struct GuestState {
@@ -166,6 +166,7 @@ impl Sandbox {
         host: HostContext,
         interrupt: Interrupt,
     ) -> Result<Self, ComponentError> {
+        check_fits(prepared, limits)?;
         let stdout = Capture::new(limits.output_bytes, limits.output_overflow);
         let stderr = Capture::new(limits.output_bytes, limits.output_overflow);
         let mut builder = WasiCtxBuilder::new();
@@ -222,7 +223,10 @@ impl Sandbox {
             metering: prepared.metering(),
         }
         .arm()?;
-        let instance = match prepared.pre.instantiate(&mut store) {
+        store.data_mut().limiter.set_instantiating(true);
+        let instantiated = prepared.pre.instantiate(&mut store);
+        store.data_mut().limiter.set_instantiating(false);
+        let instance = match instantiated {
             Ok(instance) => instance,
             Err(err) => {
                 return Err(match classify(&store, limits, err) {
@@ -254,9 +258,16 @@ impl Sandbox {
         &self.limits
     }
 
-    /// Linear memory the instance holds now, in bytes (all its memories).
+    /// Memory the instance holds now, in bytes: all its linear memories
+    /// and tables, as its memory limit counts them.
     pub fn memory_bytes(&self) -> usize {
         self.store.data().limiter.used_bytes()
+    }
+
+    /// How many requests for memory (growing a linear memory or a table)
+    /// the memory limit refused so far.
+    pub fn memory_refusals(&self) -> u64 {
+        self.store.data().limiter.refusals()
     }
 
     /// True after a failure: every further call returns `Poisoned`.
@@ -369,15 +380,47 @@ impl PreparedStore<'_> {
     }
 }
 
+/// Refuses, before any allocation, what can never run under `limits`: a
+/// component defining more memories or tables than one instance may have
+/// (wasmtime would refuse it too, with an error that does not say it is a
+/// memory limit), or a fuel budget for code compiled without fuel
+/// metering (the budget would silently not apply).
+fn check_fits(prepared: &Prepared, limits: &Limits) -> Result<(), ComponentError> {
+    if limits.fuel.is_some() && prepared.metering() == Metering::Off {
+        return Err(ComponentError::Instantiation {
+            reason: "a fuel budget was given for code compiled without fuel metering \
+                     (compile it with `Metering::Fuel`)"
+                .into(),
+        });
+    }
+    let Some(defines) = prepared.defines else {
+        return Ok(());
+    };
+    let over = [
+        (Held::Memory, defines.memories, MAX_MEMORIES),
+        (Held::Table, defines.tables, MAX_TABLES),
+    ]
+    .into_iter()
+    .find(|&(_, count, max)| count > max);
+    match over {
+        Some((what, count, max)) => Err(ComponentError::MemoryLimit {
+            limit_bytes: limits.memory_bytes,
+            refused: Refusal::Count { what, count, max },
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Turns a failed call into the error a caller can match on. The store's
 /// own records (limiter, output capture) take precedence over the trap
 /// code, because a refused allocation surfaces as `unreachable` in Rust
 /// guests and an output overflow as a host-stream error.
 fn classify(store: &Store<GuestState>, limits: &Limits, err: wasmtime::Error) -> ComponentError {
     let state = store.data();
-    if state.limiter.denied() {
+    if let Some(refused) = state.limiter.refusal() {
         return ComponentError::MemoryLimit {
             limit_bytes: state.limiter.max_bytes(),
+            refused,
         };
     }
     if state.stdout.overflowed_fatally() || state.stderr.overflowed_fatally() {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::component::{ActorProgram, Metering, Runtime};
+use crate::component::{ActorProgram, Limits, Metering, Runtime};
 use crate::config::{
     ChildConfig, ChildKindConfig, ComponentChildConfig, Config, ProcessChildConfig,
     SupervisorConfig,
@@ -71,8 +71,55 @@ struct Builder<'a> {
     router: &'a Router,
     programs: &'a ProgramTable,
     processes: &'a ProcessRuntime,
-    /// One program per file, shared by every child that uses it.
-    compiled: HashMap<PathBuf, ActorProgram>,
+    /// One program per file and engine, shared by the children that use
+    /// both.
+    compiled: HashMap<ProgramKey, ActorProgram>,
+}
+
+/// Everything that changes a child's compiled code: the file, and the
+/// engine it is compiled for (fuel metering is compiled into the code, so
+/// a child with a fuel budget must never get the unmetered program of a
+/// sibling that shares its file).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ProgramKey {
+    path: PathBuf,
+    metering: Metering,
+}
+
+impl ProgramKey {
+    fn of(c: &ComponentChildConfig) -> Self {
+        Self {
+            path: c.path.clone(),
+            metering: if c.limits.fuel.is_some() {
+                Metering::Fuel
+            } else {
+                Metering::Off
+            },
+        }
+    }
+}
+
+/// The largest memory limit any component of `config` runs under: the
+/// children's, the operation plugins', and the API's default for one-off
+/// calls. The runtime reserves this much address space per linear memory,
+/// so no instance's memory ever moves while it grows to its limit.
+pub(crate) fn largest_memory_limit(config: &Config) -> usize {
+    fn in_tree(sup: &SupervisorConfig) -> usize {
+        sup.children
+            .iter()
+            .map(|child| match &child.kind {
+                ChildKindConfig::Component(c) => c.limits.memory_bytes,
+                ChildKindConfig::Supervisor(nested) => in_tree(nested),
+                ChildKindConfig::Process(_) => 0,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+    let trees = config.trees.iter().map(in_tree);
+    let plugins = config.operations.iter().map(|p| p.limits.memory_bytes);
+    trees
+        .chain(plugins)
+        .fold(Limits::default().memory_bytes, usize::max)
 }
 
 /// The root spec and its name.
@@ -202,17 +249,13 @@ impl Builder<'_> {
         path: &str,
         key: &str,
     ) -> Result<ComponentChildStart, HostError> {
-        let program = match self.compiled.get(&c.path) {
+        let program_key = ProgramKey::of(c);
+        let program = match self.compiled.get(&program_key) {
             Some(p) => p.clone(),
             None => {
-                let metering = if c.limits.fuel.is_some() {
-                    Metering::Fuel
-                } else {
-                    Metering::Off
-                };
                 let program = self
                     .runtime
-                    .compile_file(&c.path, metering)
+                    .compile_file(&c.path, program_key.metering)
                     .and_then(|compiled| compiled.prepare())
                     .and_then(ActorProgram::new)
                     .map_err(|source| HostError::Component {
@@ -220,7 +263,7 @@ impl Builder<'_> {
                         key: format!("{key}.path ({})", c.path.display()),
                         source: Box::new(source),
                     })?;
-                self.compiled.insert(c.path.clone(), program.clone());
+                self.compiled.insert(program_key, program.clone());
                 program
             }
         };
@@ -241,6 +284,96 @@ impl Builder<'_> {
             send_to: c.send_to.clone(),
             mailbox: c.mailbox,
             router: self.router.clone(),
+            usage: Default::default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1 << 20;
+
+    fn config(dir: &std::path::Path, text: &str) -> Config {
+        std::fs::write(dir.join("a.wasm"), b"\0asm\x0d\0\x01\0").expect("write a.wasm");
+        let file = dir.join("warden.toml");
+        crate::config::parse(&file, text).expect("valid config")
+    }
+
+    #[test]
+    fn the_largest_memory_limit_covers_nested_children_and_plugins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tree = r#"
+[supervisor.root]
+strategy = "one_for_one"
+[[supervisor.root.children]]
+id = "a"
+kind = "component"
+path = "a.wasm"
+limits = { memory_mb = 16 }
+[[supervisor.root.children]]
+id = "nested"
+kind = "supervisor"
+supervisor = "inner"
+[supervisor.inner]
+strategy = "one_for_one"
+[[supervisor.inner.children]]
+id = "b"
+kind = "component"
+path = "a.wasm"
+limits = { memory_mb = 300 }
+"#;
+        let c = config(dir.path(), tree);
+        assert_eq!(largest_memory_limit(&c), 300 * MIB, "a nested child's");
+
+        let plugin =
+            format!("{tree}\n[operations.op]\npath = \"a.wasm\"\nlimits = {{ memory_mb = 400 }}\n");
+        let c = config(dir.path(), &plugin);
+        assert_eq!(largest_memory_limit(&c), 400 * MIB, "an operation plugin's");
+
+        let small = tree.replace("memory_mb = 300", "memory_mb = 8");
+        let c = config(dir.path(), &small);
+        assert_eq!(
+            largest_memory_limit(&c),
+            Limits::default().memory_bytes,
+            "never below the API's default for one-off calls"
+        );
+    }
+
+    #[test]
+    fn children_sharing_a_file_share_a_program_only_with_the_same_metering() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = config(
+            dir.path(),
+            r#"
+[supervisor.root]
+strategy = "one_for_one"
+[[supervisor.root.children]]
+id = "free"
+kind = "component"
+path = "a.wasm"
+[[supervisor.root.children]]
+id = "metered"
+kind = "component"
+path = "a.wasm"
+limits = { fuel = 1000 }
+[[supervisor.root.children]]
+id = "also-free"
+kind = "component"
+path = "a.wasm"
+limits = { memory_mb = 8 }
+"#,
+        );
+        let keys: Vec<ProgramKey> = c.trees[0]
+            .children
+            .iter()
+            .map(|child| match &child.kind {
+                ChildKindConfig::Component(component) => ProgramKey::of(component),
+                _ => unreachable!("only components here"),
+            })
+            .collect();
+        assert_ne!(keys[0], keys[1], "fuel is compiled into the code");
+        assert_eq!(keys[0], keys[2], "other limits are not");
     }
 }

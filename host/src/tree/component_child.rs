@@ -155,6 +155,73 @@ pub struct ComponentChildStart {
     pub send_to: Vec<String>,
     pub mailbox: usize,
     pub router: Router,
+    /// What the child's instances hold and were refused, kept across
+    /// incarnations.
+    pub(crate) usage: Arc<MemoryUsage>,
+}
+
+/// A component child's memory as `child.info` shows it: one per child,
+/// shared by all its incarnations and instances.
+#[derive(Debug, Default)]
+pub(crate) struct MemoryUsage {
+    /// Bytes the live instance holds: all its linear memories and tables,
+    /// as its memory limit counts them.
+    bytes: AtomicU64,
+    /// Requests the memory limit refused, over every instance the child
+    /// ran (refused instantiations included).
+    breaches: AtomicU64,
+}
+
+impl MemoryUsage {
+    /// An instantiation that failed: a refusal stops it at the first one.
+    fn failed_to_start(&self, err: &ComponentError) {
+        if matches!(err, ComponentError::MemoryLimit { .. }) {
+            self.breaches.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// An instance that will never serve (its `init` failed or refused).
+    fn failed_in_init(&self, actor: &ActorInstance) {
+        self.breaches
+            .fetch_add(actor.sandbox().memory_refusals(), Ordering::Relaxed);
+    }
+}
+
+/// Keeps a child's [`MemoryUsage`] current from the one instance that
+/// serves it now.
+struct Gauge {
+    usage: Arc<MemoryUsage>,
+    /// Refusals of the serving instance already added to `breaches`.
+    seen: u64,
+}
+
+impl Gauge {
+    /// A gauge for a child whose instance `actor` was just started (and
+    /// had none of its refusals counted yet).
+    fn new(usage: Arc<MemoryUsage>, actor: &ActorInstance) -> Self {
+        let mut gauge = Self { usage, seen: 0 };
+        gauge.observe(actor);
+        gauge
+    }
+
+    /// Reads the serving instance after it ran guest code.
+    fn observe(&mut self, actor: &ActorInstance) {
+        let sandbox = actor.sandbox();
+        self.usage
+            .bytes
+            .store(sandbox.memory_bytes() as u64, Ordering::Relaxed);
+        let refusals = sandbox.memory_refusals();
+        self.usage
+            .breaches
+            .fetch_add(refusals.saturating_sub(self.seen), Ordering::Relaxed);
+        self.seen = refusals;
+    }
+
+    /// `actor`, a new instance (a reload or a rollback), serves from now on.
+    fn replaced(&mut self, actor: &ActorInstance) {
+        self.seen = 0;
+        self.observe(actor);
+    }
 }
 
 impl ChildStart for ComponentChildStart {
@@ -176,6 +243,7 @@ impl ChildStart for ComponentChildStart {
         };
         let capacity = self.mailbox;
         let slot = self.program.clone();
+        let usage = self.usage.clone();
         Box::pin(async move {
             let kit = Kit {
                 slot,
@@ -184,6 +252,7 @@ impl ChildStart for ComponentChildStart {
                 host,
                 init_config,
             };
+            let starting = usage.clone();
             let (instance, kit) = off_runtime(move || {
                 start_instance(
                     &program,
@@ -191,6 +260,7 @@ impl ChildStart for ComponentChildStart {
                     &kit.caps,
                     kit.host.clone(),
                     &kit.init_config,
+                    &starting,
                 )
                 .map(|instance| (instance, kit))
             })
@@ -199,12 +269,12 @@ impl ChildStart for ComponentChildStart {
             let (tx, rx) = mpsc::channel(capacity);
             let (control, control_rx) = watch::channel(Control::Run);
             let kill = instance.sandbox().kill_switch();
-            let memory = Arc::new(AtomicU64::new(instance.sandbox().memory_bytes() as u64));
+            let gauge = Gauge::new(usage.clone(), &instance);
             let child = ComponentChild {
                 control,
                 kill,
                 mailbox: tx.downgrade(),
-                memory: memory.clone(),
+                usage,
                 slot: kit.slot.clone(),
                 limits: kit.limits.clone(),
             };
@@ -215,7 +285,7 @@ impl ChildStart for ComponentChildStart {
                 rx,
                 Watched {
                     control: control_rx,
-                    memory,
+                    gauge,
                 },
                 ctx.exits,
                 router,
@@ -233,11 +303,17 @@ fn start_instance(
     caps: &Capabilities,
     host: HostContext,
     init_config: &str,
+    usage: &MemoryUsage,
 ) -> Result<ActorInstance, StartError> {
-    let mut instance = program
-        .instantiate(limits, caps, host)
-        .map_err(|e| StartError::failed(format!("cannot instantiate: {e}")))?;
-    match instance.init(init_config) {
+    let mut instance = program.instantiate(limits, caps, host).map_err(|e| {
+        usage.failed_to_start(&e);
+        StartError::failed(format!("cannot instantiate: {e}"))
+    })?;
+    let init = instance.init(init_config);
+    if !matches!(init, Ok(Ok(()))) {
+        usage.failed_in_init(&instance);
+    }
+    match init {
         Ok(Ok(())) => Ok(instance),
         Ok(Err(reason)) => Err(StartError::failed(format!("init refused: {reason}"))),
         Err(err) => Err(StartError::failed(format!("init failed: {err}"))),
@@ -251,8 +327,9 @@ struct ComponentChild {
     kill: KillSwitch,
     /// Weak, so it never keeps the mailbox open on its own.
     mailbox: mpsc::WeakSender<Envelope>,
-    /// Linear memory of the live instance, updated after each envelope.
-    memory: Arc<AtomicU64>,
+    /// Memory of the live instance (updated after each envelope) and the
+    /// child's limit breaches.
+    usage: Arc<MemoryUsage>,
     slot: ProgramSlot,
     limits: Limits,
 }
@@ -261,7 +338,7 @@ struct ComponentChild {
 /// obeys and the memory gauge it keeps current.
 struct Watched {
     control: watch::Receiver<Control>,
-    memory: Arc<AtomicU64>,
+    gauge: Gauge,
 }
 
 impl RunningChild for ComponentChild {
@@ -313,7 +390,8 @@ impl RunningChild for ComponentChild {
                 "timeout_ms": self.limits.timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
                 "output_bytes": self.limits.output_bytes,
             },
-            "memory_bytes": self.memory.load(Ordering::Relaxed),
+            "memory_bytes": self.usage.bytes.load(Ordering::Relaxed),
+            "limit_breaches": self.usage.breaches.load(Ordering::Relaxed),
             "mailbox": {"depth": depth, "capacity": capacity},
             "hash": hash,
         })
@@ -337,11 +415,8 @@ async fn serve(
 ) {
     let Watched {
         mut control,
-        memory,
+        mut gauge,
     } = watched;
-    let gauge = |actor: &ActorInstance| {
-        memory.store(actor.sandbox().memory_bytes() as u64, Ordering::Relaxed);
-    };
     let mut instance = Some(instance);
     let kit = Arc::new(kit);
     let mut probation: Option<Probation> = None;
@@ -389,8 +464,13 @@ async fn serve(
             Envelope::Reload(request) => {
                 let kit = kit.clone();
                 match tokio::task::spawn_blocking(move || swap(actor, request, &kit)).await {
-                    Ok(Swapped::Serving(actor, new_probation)) => {
-                        gauge(&actor);
+                    Ok(Swapped::Kept(actor)) => {
+                        gauge.observe(&actor);
+                        instance = Some(*actor);
+                        continue;
+                    }
+                    Ok(Swapped::New(actor, new_probation)) => {
+                        gauge.replaced(&actor);
                         instance = Some(*actor);
                         if let Some(p) = new_probation {
                             probation = Some(p);
@@ -426,7 +506,7 @@ async fn serve(
                 );
             }
         };
-        gauge(&actor);
+        gauge.observe(&actor);
         instance = Some(actor);
         if let Err(err) = &outcome
             && let Some(p) = probation.take_if(|p| Instant::now() < p.until)
@@ -437,6 +517,7 @@ async fn serve(
             if let Ok(Some(actor)) =
                 tokio::task::spawn_blocking(move || roll_back(p, &kit, failure)).await
             {
+                gauge.replaced(&actor);
                 instance = Some(actor);
                 if let Some(reply) = reply {
                     let _ = reply.send(answer);
@@ -464,8 +545,10 @@ async fn serve(
 
 /// What a reload envelope left behind.
 enum Swapped {
-    /// The new version (or, after a failure, the old one) serves on.
-    Serving(Box<ActorInstance>, Option<Probation>),
+    /// The new version serves from now on.
+    New(Box<ActorInstance>, Option<Probation>),
+    /// The swap did not happen: the old version serves on.
+    Kept(Box<ActorInstance>),
     /// The old instance failed while being snapshotted: the incarnation is
     /// over.
     OldFailed(ComponentError),
@@ -485,7 +568,7 @@ fn swap(mut old: ActorInstance, request: SwapRequest, kit: &Kit) -> Swapped {
         Ok(Ok(state)) => state,
         Ok(Err(refusal)) => {
             let _ = reply.send(Err(SwapFailure::new(Stage::Snapshot, refusal)));
-            return Swapped::Serving(Box::new(old), None);
+            return Swapped::Kept(Box::new(old));
         }
         Err(err) => {
             let _ = reply.send(Err(SwapFailure::new(Stage::Snapshot, &err)));
@@ -506,11 +589,11 @@ fn swap(mut old: ActorInstance, request: SwapRequest, kit: &Kit) -> Swapped {
                 snapshot,
                 on_rollback,
             });
-            Swapped::Serving(Box::new(new), probation)
+            Swapped::New(Box::new(new), probation)
         }
         Err(failure) => {
             let _ = reply.send(Err(failure));
-            Swapped::Serving(Box::new(old), None)
+            Swapped::Kept(Box::new(old))
         }
     }
 }

@@ -108,15 +108,19 @@ impl Host {
     /// first failure stops the start before any tree runs), then starts
     /// the trees in file order and registers the built-in operations.
     pub async fn start(config: &Config, events: EventBus) -> Result<Host, HostError> {
-        let runtime = Runtime::new(RuntimeConfig {
-            cache_dir: Some(config.host.state_dir.join("cache")),
-            epoch_tick: config.host.epoch_tick,
-            pooling: (config.host.pooling_instances > 0).then_some(PoolingConfig {
-                instances: config.host.pooling_instances,
-                max_memory_bytes: 256 << 20,
-            }),
-            ..RuntimeConfig::default()
-        })
+        let largest_memory = build::largest_memory_limit(config);
+        let runtime = Runtime::new(
+            RuntimeConfig {
+                cache_dir: Some(config.host.state_dir.join("cache")),
+                epoch_tick: config.host.epoch_tick,
+                pooling: (config.host.pooling_instances > 0).then_some(PoolingConfig {
+                    instances: config.host.pooling_instances,
+                    max_memory_bytes: largest_memory,
+                }),
+                ..RuntimeConfig::default()
+            }
+            .for_memory_limit(largest_memory),
+        )
         .map_err(HostError::Runtime)?;
         let event_log = EventLog::start(&events, EventLog::DEFAULT_CAPACITY);
         let operations = crate::ops::Registry::new();

@@ -295,7 +295,7 @@ pub(super) fn child_schema() -> Value {
                 "type": ["object", "null"],
                 "properties": {"reason": {"enum": ["normal", "shutdown", "abnormal"]}}
             },
-            "info": {"description": "Kind-specific details of the live incarnation: limits, memory, mailbox and code hash of a component; pid, stats and health of a process"},
+            "info": {"description": "Kind-specific details of the live incarnation: limits, memory (all linear memories and tables) and memory-limit breaches, mailbox and code hash of a component; pid, stats and health of a process"},
             "strategy": {"enum": STRATEGIES, "description": "Supervisors only"},
             "children": {"type": "array", "description": "Supervisors only: its children, same shape"}
         }
