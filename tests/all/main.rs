@@ -8,6 +8,7 @@ mod support;
 
 mod api_http;
 mod call_cli;
+mod compile_limits;
 mod component_runtime;
 mod ctl_cli;
 mod dashboard;

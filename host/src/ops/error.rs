@@ -49,6 +49,16 @@ pub enum OpError {
     /// The operation did not finish in its time budget.
     #[error("`{op}` timed out after {timeout_ms} ms")]
     Timeout { op: String, timeout_ms: u64 },
+
+    /// The component the params name cannot be used: it is not a valid
+    /// component, imports what the host lacks, or compiling it went past
+    /// a compile limit. The caller's input is at fault, not the host.
+    #[error("`{op}`: {source}")]
+    BadComponent {
+        op: String,
+        #[source]
+        source: Box<ComponentError>,
+    },
 }
 
 /// What went wrong inside a plugin.
@@ -70,6 +80,7 @@ impl OpError {
             Self::Failed { .. } => 500,
             Self::PluginFailed { .. } => 502,
             Self::Timeout { .. } => 504,
+            Self::BadComponent { .. } => 422,
         }
     }
 
@@ -83,6 +94,10 @@ impl OpError {
             Self::Failed { .. } => "failed",
             Self::PluginFailed { .. } => "plugin_failed",
             Self::Timeout { .. } => "timeout",
+            Self::BadComponent { source, .. } => match **source {
+                ComponentError::CompileLimit(_) => "compile_limit",
+                _ => "invalid_component",
+            },
         }
     }
 
@@ -105,6 +120,12 @@ impl OpError {
                 }
                 .into();
             }
+            Self::BadComponent { source, .. } => {
+                error["cause"] = source.kind().into();
+                if let ComponentError::CompileLimit(limit) = **source {
+                    error["limit"] = limit.kind().into();
+                }
+            }
             _ => {}
         }
         serde_json::json!({ "error": error })
@@ -124,7 +145,8 @@ pub fn error_body_schema() -> serde_json::Value {
                     "kind": {
                         "type": "string",
                         "enum": ["invalid_params", "unknown_operation", "not_found", "conflict",
-                                 "failed", "plugin_failed", "timeout"]
+                                 "failed", "plugin_failed", "timeout", "compile_limit",
+                                 "invalid_component"]
                     },
                     "message": {"type": "string"},
                     "violations": {
@@ -140,7 +162,8 @@ pub fn error_body_schema() -> serde_json::Value {
                         }
                     },
                     "plugin": {"type": "string"},
-                    "cause": {"type": "string", "description": "timeout, out_of_fuel, memory_limit, trap, bad_result, …"}
+                    "cause": {"type": "string", "description": "timeout, out_of_fuel, memory_limit, trap, bad_result, …"},
+                    "limit": {"type": "string", "enum": ["size", "cpu", "memory", "wall_clock"], "description": "which compile limit stopped the compile (kind compile_limit)"}
                 }
             }
         }

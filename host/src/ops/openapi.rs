@@ -22,6 +22,10 @@ const ERRORS: &[(&str, &str)] = &[
         "No such operation, or something the params name does not exist",
     ),
     ("409", "The request conflicts with the current state"),
+    (
+        "422",
+        "The component the params name is not a usable component, or compiling it went past a compile limit",
+    ),
     ("500", "The operation failed"),
     (
         "502",

@@ -112,6 +112,8 @@ impl Host {
                 instances: config.host.pooling_instances,
                 max_memory_bytes: 256 << 20,
             }),
+            compile: config.host.compile,
+            cache_budget: config.host.cache,
             ..RuntimeConfig::default()
         })
         .map_err(HostError::Runtime)?;
