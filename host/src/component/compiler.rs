@@ -15,6 +15,10 @@
 //! - a wall-clock limit `timeout_ms`, after which the child is killed;
 //! - and `max_bytes`, checked before anything is read or spawned.
 //!
+//! At most as many compile children as the machine has CPUs run at once,
+//! process-wide (more would share the same cores while multiplying the
+//! memory limit); a compile waits for a free slot before its limits start.
+//!
 //! The limits are set with `prlimit(2)` right after the spawn (no
 //! `pre_exec`: it forces `fork`, ~35 ms in a host with a large heap). The
 //! child cannot start compiling before they are in place: it compiles only
@@ -40,7 +44,7 @@ use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Condvar, LazyLock, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Resource, Rlimit, Signal, prlimit};
@@ -144,6 +148,7 @@ pub(crate) fn compile_in_child(job: &Job<'_>) -> Result<(), ComponentError> {
     let request = serde_json::to_string(&request).map_err(|e| ComponentError::Compiler {
         reason: format!("cannot encode the compile request: {e}"),
     })?;
+    let _slot = SLOTS.acquire();
     let started = Instant::now();
     let mut child = Command::new(job.program)
         .arg(crate::component::compile_child::SUBCOMMAND)
@@ -369,5 +374,69 @@ impl Drop for Reap<'_> {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Compile children allowed to run at once.
+static SLOTS: LazyLock<Slots> =
+    LazyLock::new(|| Slots::new(std::thread::available_parallelism().map_or(1, |n| n.get())));
+
+/// A counting semaphore for blocking threads (compiles run on blocking
+/// threads or the CLI's main thread, never on an async worker).
+struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Slots {
+    fn new(n: usize) -> Self {
+        Self {
+            free: Mutex::new(n.max(1)),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn acquire(&self) -> Slot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        while *free == 0 {
+            free = self
+                .freed
+                .wait(free)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *free -= 1;
+        Slot(self)
+    }
+}
+
+/// A held slot, given back when dropped.
+struct Slot<'a>(&'a Slots);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        self.0.freed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_admit_at_most_their_count() {
+        let slots = Slots::new(2);
+        let a = slots.acquire();
+        let _b = slots.acquire();
+        assert_eq!(*slots.free.lock().unwrap(), 0);
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| {
+                let _c = slots.acquire();
+            });
+            // The third waits until one is given back.
+            drop(a);
+            waiter.join().unwrap();
+        });
+        assert_eq!(*slots.free.lock().unwrap(), 1);
     }
 }
