@@ -6,7 +6,9 @@
 //! ([`Trust::Own`]), `compile_child` in a compile child under the default
 //! limits ([`Trust::Untrusted`]: spawn, build the engine there, compile,
 //! serialize, map the artifact back). Rounds alternate between the two so
-//! a busy machine slows both alike.
+//! a busy machine slows both alike. `compile_empty_*` do the same with an
+//! empty component: nearly nothing to compile, so `compile_empty_child`
+//! is the fixed cost of a compile child.
 
 use std::time::{Duration, Instant};
 
@@ -16,14 +18,19 @@ use crate::component::{Metering, Runtime, RuntimeConfig, Trust, with_custom_sect
 const ROUNDS: usize = 12;
 
 pub fn compile(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
-    let base = env.read_plugin("counter_v2")?;
+    let mut figures = measure(&env.read_plugin("counter_v2")?, "compile")?;
+    figures.extend(measure(b"\0asm\x0d\0\x01\0", "compile_empty")?);
+    Ok(figures)
+}
+
+fn measure(base: &[u8], bench: &str) -> Result<Vec<Figure>, BenchError> {
     let runtime = Runtime::new(RuntimeConfig::default())?;
     let mut own = Samples::with_capacity(ROUNDS);
     let mut child = Samples::with_capacity(ROUNDS);
     for round in 0..ROUNDS {
         for (trust, samples) in [(Trust::Own, &mut own), (Trust::Untrusted, &mut child)] {
             let bytes = with_custom_section(
-                &base,
+                base,
                 "warden-bench",
                 format!("{trust:?} {round}").as_bytes(),
             );
@@ -34,9 +41,10 @@ pub fn compile(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
     }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let mut figures = Vec::new();
-    for (bench, samples) in [("compile_own", &mut own), ("compile_child", &mut child)] {
-        figures.push(Figure::new(bench, "p50", ms(samples.quantile(0.5)), "ms"));
-        figures.push(Figure::new(bench, "mean", ms(samples.mean()), "ms"));
+    for (how, samples) in [("own", &mut own), ("child", &mut child)] {
+        let name = format!("{bench}_{how}");
+        figures.push(Figure::new(&name, "p50", ms(samples.quantile(0.5)), "ms"));
+        figures.push(Figure::new(&name, "mean", ms(samples.mean()), "ms"));
     }
     Ok(figures)
 }
