@@ -292,3 +292,71 @@ async fn the_api_answers_a_compile_bomb_with_422_and_serves_on() {
     assert_eq!(called["result"], json!({"ok": [51]}), "{called}");
     client.call("health", json!({})).await.unwrap();
 }
+
+/// Bytes of every artifact under a cache root.
+fn cache_bytes(root: &Path) -> u64 {
+    let mut total = 0;
+    for engine in std::fs::read_dir(root).unwrap().flatten() {
+        for file in std::fs::read_dir(engine.path()).unwrap().flatten() {
+            total += file.metadata().unwrap().len();
+        }
+    }
+    total
+}
+
+#[test]
+fn compiled_code_stays_within_its_memory_and_disk_budgets_but_code_in_use_stays() {
+    use warden::component::{CacheBudget, Metering, Runtime, RuntimeConfig};
+    use_warden_as_compiler();
+    let counter = std::fs::read(plugin("counter")).unwrap();
+    let versions: Vec<Vec<u8>> = (0..4)
+        .map(|i| crate::support::variant(&counter, &format!("v{i}")))
+        .collect();
+    // One version's size, measured on an unbounded runtime.
+    let probe = Runtime::new(RuntimeConfig::default()).unwrap();
+    let one = probe.compile_own(&versions[0], Metering::Off).unwrap();
+    let (image, _) = probe.resident_usage();
+    drop(one);
+
+    let cache = tempfile::tempdir().unwrap();
+    let artifact = {
+        let sizing = Runtime::new(RuntimeConfig {
+            cache_dir: Some(cache.path().join("sizing")),
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        sizing.compile(&versions[0], Metering::Off).unwrap();
+        cache_bytes(&cache.path().join("sizing"))
+    };
+    // Room for two of each.
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache.path().join("bounded")),
+        cache_budget: CacheBudget {
+            memory_bytes: image * 2 + image / 2,
+            disk_bytes: artifact * 2 + artifact / 2,
+        },
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    // Version 0 stays in use (as a running child's program would).
+    let held = runtime
+        .compile(&versions[0], Metering::Off)
+        .unwrap()
+        .prepare()
+        .unwrap();
+    for version in &versions[1..] {
+        // Compiled in a child, written to the cache, then dropped.
+        drop(runtime.compile(version, Metering::Off).unwrap());
+    }
+    let (bytes, count) = runtime.resident_usage();
+    assert_eq!(count, 2, "the held version and the last one");
+    assert!(bytes <= image * 2 + image / 2, "{bytes} > budget");
+    assert!(cache_bytes(&cache.path().join("bounded")) <= artifact * 2 + artifact / 2);
+    // The held version was never evicted: found in memory, not recompiled.
+    let again = runtime.compile(&versions[0], Metering::Off).unwrap();
+    assert_eq!(again.origin, warden::component::Origin::Memory);
+    // The oldest unused one is gone from both: compiled again.
+    let first_unused = runtime.compile(&versions[1], Metering::Off).unwrap();
+    assert_eq!(first_unused.origin, warden::component::Origin::Compiled);
+    drop(held);
+}

@@ -13,6 +13,8 @@
 //! - `RLIMIT_DATA` = `memory_mb` (not `RLIMIT_AS`: address space a pooling
 //!   engine only reserves is not data, and must not count);
 //! - a wall-clock limit `timeout_ms`, after which the child is killed;
+//! - `RLIMIT_CORE` = 0 (a limit's signal must not dump a core the size of
+//!   the compiler's heap);
 //! - and `max_bytes`, checked before anything is read or spawned.
 //!
 //! At most as many compile children as the machine has CPUs run at once,
@@ -204,6 +206,16 @@ fn apply_limits(pid: Pid, limits: &CompileLimits) -> std::io::Result<()> {
         Rlimit {
             current: Some(bytes),
             maximum: Some(bytes),
+        },
+    )?;
+    // SIGXCPU and an allocation failure's SIGABRT would dump a core the
+    // size of the compiler's heap.
+    prlimit(
+        Some(pid),
+        Resource::Core,
+        Rlimit {
+            current: Some(0),
+            maximum: Some(0),
         },
     )?;
     let secs = limits.cpu_secs.max(1);

@@ -117,7 +117,7 @@ impl Default for RuntimeConfig {
 pub enum Trust {
     /// Bytes the host produced or ships itself (benchmarks and tests on
     /// plugins built from this repository): compiled in this process,
-    /// with no limits beyond the size check of the disk cache's loader.
+    /// without compile limits.
     Own,
     /// Anything a user, a config file, an upload or a watched file
     /// supplied: compiled in a compile child under [`CompileLimits`].
