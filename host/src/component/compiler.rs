@@ -180,15 +180,20 @@ pub(crate) fn compile_in_child(job: &Job<'_>) -> Result<(), ComponentError> {
     let (exited, stderr) = std::thread::scope(|scope| {
         // Feed and drain on a helper thread, so a child that stops reading
         // cannot hold this one past the deadline.
-        let io = scope.spawn(move || feed_and_drain(stdin, job.bytes, stderr));
+        let io = std::thread::Builder::new()
+            .name("warden-compile-io".into())
+            .spawn_scoped(scope, move || feed_and_drain(stdin, job.bytes, stderr))
+            .map_err(|e| ComponentError::Compiler {
+                reason: format!("cannot start a thread to feed the compiler: {e}"),
+            })?;
         let exited = wait_until(&pidfd, started + limits.timeout);
         if !exited {
             guard.kill();
         }
         // The child is dead now (exited or killed): its pipes are closed,
         // so the helper ends.
-        (exited, io.join().unwrap_or_default())
-    });
+        Ok::<_, ComponentError>((exited, io.join().unwrap_or_default()))
+    })?;
     let status = guard.wait()?;
     if !exited {
         return Err(ComponentError::CompileLimit(CompileLimit::WallClock {
