@@ -38,6 +38,16 @@
 //! keep_per_child = 100             # incarnations kept per child
 //! max_age_days = 30
 //!
+//! [host.compile]                   # compiling a component not seen before, in a child process
+//! cpu_secs = 60                    # CPU time (all compiler threads)
+//! memory_mb = 1536                 # compiler heap
+//! timeout_ms = 300000              # wall clock
+//! max_bytes = 67108864             # component size, checked before reading
+//!
+//! [host.cache]                     # compiled code kept (least recently used goes first)
+//! memory_mb = 256                  # in host memory, per engine
+//! disk_mb = 1024                   # in state_dir/cache
+//!
 //! [[supervisor.root.children]]
 //! id = "worker"
 //! kind = "process"
@@ -74,7 +84,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use crate::component::{Capabilities, DirGrant, Limits, Overflow};
+use crate::component::{CacheBudget, Capabilities, CompileLimits, DirGrant, Limits, Overflow};
 use crate::process::{
     AllowedCwd, ProcessLimits, ProcessPolicy, Readiness, ReadinessSpec, ResolvedCommand,
 };
@@ -172,6 +182,24 @@ struct RawHost {
     policy: Option<RawPolicy>,
     monitor: Option<RawMonitor>,
     registry: Option<RawRegistry>,
+    compile: Option<RawCompile>,
+    cache: Option<RawCache>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCompile {
+    cpu_secs: Option<u64>,
+    memory_mb: Option<u64>,
+    timeout_ms: Option<u64>,
+    max_bytes: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    memory_mb: Option<u64>,
+    disk_mb: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -438,6 +466,12 @@ pub struct HostConfig {
     /// How much incarnation history the registry keeps. By default 100 per
     /// child and 30 days.
     pub retention: Retention,
+    /// Limits on compiling a component the host has not compiled before
+    /// (`[host.compile]`). By default [`CompileLimits::default`].
+    pub compile: CompileLimits,
+    /// Compiled code kept in memory and on disk (`[host.cache]`). By
+    /// default 256 MiB and 1 GiB.
+    pub cache: CacheBudget,
 }
 
 /// One supervisor and its children.
@@ -830,6 +864,77 @@ impl<'a> Validator<'a> {
                         .or(defaults.max_age),
                 }
             },
+            compile: self.compile_limits(raw.compile.unwrap_or_default())?,
+            cache: self.cache_budget(raw.cache.unwrap_or_default())?,
+        })
+    }
+
+    fn compile_limits(&self, raw: RawCompile) -> Result<CompileLimits, ConfigError> {
+        let defaults = CompileLimits::default();
+        let within = |key: &str,
+                      value: Option<u64>,
+                      default: u64,
+                      range: std::ops::RangeInclusive<u64>,
+                      unit: &str| {
+            let value = value.unwrap_or(default);
+            if range.contains(&value) {
+                Ok(value)
+            } else {
+                Err(self.invalid(
+                    format!("host.compile.{key}"),
+                    format!(
+                        "expected {} to {} {unit}, found {value}",
+                        range.start(),
+                        range.end()
+                    ),
+                ))
+            }
+        };
+        Ok(CompileLimits {
+            cpu_secs: within(
+                "cpu_secs",
+                raw.cpu_secs,
+                defaults.cpu_secs,
+                1..=86_400,
+                "seconds",
+            )?,
+            memory_mb: within(
+                "memory_mb",
+                raw.memory_mb,
+                defaults.memory_mb,
+                16..=1 << 20,
+                "MiB",
+            )?,
+            timeout: Duration::from_millis(within(
+                "timeout_ms",
+                raw.timeout_ms,
+                u64::try_from(defaults.timeout.as_millis()).unwrap_or(u64::MAX),
+                10..=86_400_000,
+                "milliseconds",
+            )?),
+            max_bytes: within(
+                "max_bytes",
+                raw.max_bytes,
+                defaults.max_bytes,
+                8..=1 << 32,
+                "bytes",
+            )?,
+        })
+    }
+
+    fn cache_budget(&self, raw: RawCache) -> Result<CacheBudget, ConfigError> {
+        let defaults = CacheBudget::default();
+        let mib = |key: &str, value: Option<u64>, default: u64| match value {
+            None => Ok(default),
+            Some(mb) if mb <= 1 << 30 => Ok(mb << 20),
+            Some(mb) => Err(self.invalid(
+                format!("host.cache.{key}"),
+                format!("expected at most {} MiB, found {mb}", 1u64 << 30),
+            )),
+        };
+        Ok(CacheBudget {
+            memory_bytes: mib("memory_mb", raw.memory_mb, defaults.memory_bytes)?,
+            disk_bytes: mib("disk_mb", raw.disk_mb, defaults.disk_bytes)?,
         })
     }
 
@@ -1274,5 +1379,60 @@ impl<'a> Validator<'a> {
             mailbox,
             watch: raw.watch,
         })
+    }
+}
+
+#[cfg(test)]
+mod compile_section_tests {
+    use super::*;
+
+    fn host(text: &str) -> Result<HostConfig, ConfigError> {
+        let text = format!("{text}\n[supervisor.root]\nstrategy = \"one_for_one\"\n");
+        parse(Path::new("/etc/warden/warden.toml"), &text).map(|c| c.host)
+    }
+
+    #[test]
+    fn compile_and_cache_sections_have_defaults() {
+        let h = host("").unwrap();
+        assert_eq!(h.compile, CompileLimits::default());
+        assert_eq!(h.cache, CacheBudget::default());
+    }
+
+    #[test]
+    fn compile_and_cache_sections_are_read() {
+        let h = host(
+            "[host.compile]\ncpu_secs = 5\nmemory_mb = 512\ntimeout_ms = 3000\nmax_bytes = 1000\n\
+             [host.cache]\nmemory_mb = 8\ndisk_mb = 0\n",
+        )
+        .unwrap();
+        assert_eq!(
+            h.compile,
+            CompileLimits {
+                cpu_secs: 5,
+                memory_mb: 512,
+                timeout: Duration::from_secs(3),
+                max_bytes: 1000
+            }
+        );
+        assert_eq!(h.cache.memory_bytes, 8 << 20);
+        assert_eq!(h.cache.disk_bytes, 0);
+    }
+
+    #[test]
+    fn out_of_range_compile_limits_name_the_key() {
+        for (text, key) in [
+            ("[host.compile]\ncpu_secs = 0", "host.compile.cpu_secs"),
+            ("[host.compile]\nmemory_mb = 1", "host.compile.memory_mb"),
+            ("[host.compile]\ntimeout_ms = 0", "host.compile.timeout_ms"),
+            ("[host.compile]\nmax_bytes = 0", "host.compile.max_bytes"),
+            ("[host.cache]\ndisk_mb = 99999999999", "host.cache.disk_mb"),
+            ("[host.compile]\nnice = 3", "nice"),
+        ] {
+            let err = host(text).unwrap_err().to_string();
+            assert!(
+                err.contains("warden.toml") && err.contains(key),
+                "{text}: {err}"
+            );
+        }
     }
 }

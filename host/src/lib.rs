@@ -3,7 +3,9 @@
 //!
 //! The nouns, in the order you meet them:
 //! - a [`Runtime`](component::Runtime) loads user-supplied WebAssembly
-//!   components (compiling each version once, caching the machine code);
+//!   components (compiling each version once, in a child process under
+//!   [`CompileLimits`](component::CompileLimits), and caching the machine
+//!   code within a byte budget);
 //! - a [`Sandbox`](component::Sandbox) is one instance of a component in its
 //!   own Store, under [`Limits`](component::Limits) (memory, fuel, wall
 //!   time, output) and with only the
@@ -26,6 +28,9 @@
 //! use warden::component::{Capabilities, HostContext, Limits, Metering, Runtime, RuntimeConfig, ActorProgram};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Bytes Warden did not produce are compiled by a child process under
+//! // limits: the `warden` binary's hidden `__compile` subcommand.
+//! warden::component::set_compiler_program("/usr/local/bin/warden");
 //! let runtime = Runtime::new(RuntimeConfig::default())?;
 //! let bytes = std::fs::read("counter.wasm")?;
 //! let program = ActorProgram::new(runtime.prepare(&bytes, Metering::Off)?)?;

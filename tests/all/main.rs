@@ -10,6 +10,7 @@ mod api_conformance;
 mod api_cross_site;
 mod api_http;
 mod call_cli;
+mod compile_limits;
 mod component_runtime;
 mod ctl_cli;
 mod dashboard;

@@ -22,6 +22,7 @@ pub fn repo_root() -> PathBuf {
 /// build with nothing changed is a no-op) and returns the output dir.
 pub fn plugins_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
+    use_warden_as_compiler();
     DIR.get_or_init(|| {
         let root = repo_root();
         let target_dir = root.join("plugins/target");
@@ -79,15 +80,27 @@ pub fn plugin(name: &str) -> PathBuf {
     path
 }
 
+/// Makes the `warden` binary the compile child of every runtime in this
+/// test process (the test binary itself cannot serve `__compile`). Called
+/// by the helpers below, so any test that builds a plugin, a runtime or a
+/// config has it.
+pub fn use_warden_as_compiler() {
+    warden::component::set_compiler_program(env!("CARGO_BIN_EXE_warden"));
+}
+
 /// A runtime for tests (no disk cache unless a test asks).
 pub fn runtime() -> Runtime {
+    use_warden_as_compiler();
     Runtime::new(RuntimeConfig::default()).expect("runtime")
 }
 
-/// Compiles and links a plugin.
+/// Compiles and links a plugin this repository built (in-process: the
+/// test's own bytes are trusted).
 pub fn prepare(runtime: &Runtime, name: &str, metering: Metering) -> Prepared {
     let bytes = std::fs::read(plugin(name)).expect("read plugin");
-    runtime.prepare(&bytes, metering).expect("prepare plugin")
+    runtime
+        .prepare_own(&bytes, metering)
+        .expect("prepare plugin")
 }
 
 /// Runs the `warden` binary with `args` and an isolated compile cache.

@@ -53,7 +53,7 @@ pub fn api(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         }),
         ..RuntimeConfig::default()
     })?;
-    let program = OperationProgram::new(runtime.prepare(&bytes, Metering::Off)?)?;
+    let program = OperationProgram::new(runtime.prepare_own(&bytes, Metering::Off)?)?;
     let operations = Registry::new();
     operations
         .register_plugin(

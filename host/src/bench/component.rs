@@ -31,7 +31,7 @@ pub fn instantiate(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
             pooling,
             ..RuntimeConfig::default()
         })?;
-        let program = ActorProgram::new(runtime.prepare(&bytes, Metering::Off)?)?;
+        let program = ActorProgram::new(runtime.prepare_own(&bytes, Metering::Off)?)?;
         let limits = Limits::default();
         let caps = Capabilities::default();
         let mut samples = Samples::with_capacity(ROUNDS);
@@ -53,7 +53,7 @@ pub fn instantiate(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
 pub fn call(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
     let bytes = env.read_plugin("echo")?;
     let runtime = Runtime::new(RuntimeConfig::default())?;
-    let program = ActorProgram::new(runtime.prepare(&bytes, Metering::Off)?)?;
+    let program = ActorProgram::new(runtime.prepare_own(&bytes, Metering::Off)?)?;
     let mut actor = program.instantiate(
         &Limits::default(),
         &Capabilities::default(),

@@ -4,6 +4,7 @@
 //! a 2-core machine.
 
 mod api;
+mod compile;
 mod component;
 mod grade;
 mod process;
@@ -102,6 +103,7 @@ pub const BENCHES: &[&str] = &[
     "spawn",
     "monitor",
     "api",
+    "compile",
 ];
 
 /// Runs benchmark `what`.
@@ -117,6 +119,7 @@ pub fn run(what: &str, env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         "spawn" => process::spawn(),
         "monitor" => process::monitor(),
         "api" => api::api(env),
+        "compile" => compile::compile(env),
         other => Err(BenchError::Failed(format!(
             "unknown benchmark `{other}` (known: {})",
             BENCHES.join(", ")

@@ -41,7 +41,7 @@ pub fn restart(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         }),
         ..RuntimeConfig::default()
     })?;
-    let program = ActorProgram::new(runtime.prepare(&bytes, Metering::Off)?)?;
+    let program = ActorProgram::new(runtime.prepare_own(&bytes, Metering::Off)?)?;
     let rt = super::tokio_runtime()?;
     rt.block_on(async {
         let router = Router::default();
@@ -96,7 +96,7 @@ pub fn children(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         memory_reservation: 8 << 20,
         ..RuntimeConfig::default()
     })?;
-    let program = ActorProgram::new(runtime.prepare(&bytes, Metering::Off)?)?;
+    let program = ActorProgram::new(runtime.prepare_own(&bytes, Metering::Off)?)?;
     let rt = super::tokio_runtime()?;
     rt.block_on(async {
         let router = Router::default();

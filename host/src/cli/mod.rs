@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use warden::component::{PoolingConfig, Runtime, RuntimeConfig};
+use warden::component::{CompileLimits, PoolingConfig, Runtime, RuntimeConfig};
 
 #[derive(Parser)]
 #[command(
@@ -52,6 +52,13 @@ enum Command {
     /// Talk to a running host over its HTTP API: tree, ps, events, restart,
     /// kill, reload, strategy, send, any operation.
     Ctl(ctl::Args),
+    /// The compile child: compiles the component on stdin as the JSON
+    /// request says (run by Warden itself, never by hand).
+    #[command(name = "__compile", hide = true)]
+    Compile {
+        /// The request, written by the host that spawned this process.
+        request: String,
+    },
 }
 
 /// Why a command did not succeed, and so which exit status it gets.
@@ -92,6 +99,18 @@ pub struct CacheArgs {
     /// Do not read or write the compile cache.
     #[arg(long)]
     no_cache: bool,
+    /// CPU seconds a component's compile may use (default 60).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    compile_cpu_secs: Option<u64>,
+    /// Memory a component's compile may use, in MiB (default 1536).
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(16..))]
+    compile_memory_mb: Option<u64>,
+    /// Wall-clock milliseconds a component's compile may take (default 300000).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    compile_timeout_ms: Option<u64>,
+    /// Largest component accepted, in bytes, checked before reading (default 64 MiB).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(8..))]
+    max_bytes: Option<u64>,
 }
 
 impl CacheArgs {
@@ -129,8 +148,17 @@ impl CacheArgs {
         } else {
             self.cache_dir.clone().or_else(default_cache_dir)
         };
+        let defaults = CompileLimits::default();
         RuntimeConfig {
             cache_dir,
+            compile: CompileLimits {
+                cpu_secs: self.compile_cpu_secs.unwrap_or(defaults.cpu_secs),
+                memory_mb: self.compile_memory_mb.unwrap_or(defaults.memory_mb),
+                timeout: self
+                    .compile_timeout_ms
+                    .map_or(defaults.timeout, std::time::Duration::from_millis),
+                max_bytes: self.max_bytes.unwrap_or(defaults.max_bytes),
+            },
             ..RuntimeConfig::default()
         }
     }
@@ -146,6 +174,15 @@ fn default_cache_dir() -> Option<PathBuf> {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
+    // Untrusted components are compiled by this same binary, in a child.
+    match std::env::current_exe() {
+        Ok(me) => {
+            warden::component::set_compiler_program(me);
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot locate this executable: untrusted components cannot be compiled");
+        }
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Inspect(args) => inspect::run(args),
@@ -156,6 +193,10 @@ pub fn run() -> ExitCode {
         Command::Dev(args) => dev::run(args),
         // Prints its own errors: a list of violations needs several lines.
         Command::Ctl(args) => return ctl::run(args),
+        Command::Compile { request } => {
+            let code = warden::component::compile_child::main(&request);
+            return ExitCode::from(u8::try_from(code).unwrap_or(1));
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,12 +9,21 @@
 //! one background thread advances every tick; that is what enforces
 //! wall-clock timeouts.
 //!
+//! Every load goes through [`Runtime::compile_as`]: the bytes' hash is
+//! looked up in memory ([`resident`](super::resident), bounded by bytes),
+//! then in the disk cache ([`CompileCache`], bounded by bytes, checked to
+//! be private before loading), and only then compiled: bytes the caller
+//! vouches for ([`Trust::Own`]) in this process, everything else in a
+//! compile child under CPU, memory, wall-clock and size limits
+//! ([`compiler`](super::compiler)).
+//!
 //! Guarantees: a component's bytes are compiled at most once per engine
-//! (memory map, then disk cache); nothing here panics on guest input.
+//! while they stay cached; untrusted bytes are never compiled in the host
+//! process; nothing here panics on guest input.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -22,13 +31,17 @@ use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::component::bindings;
-use crate::component::cache::CompileCache;
-use crate::component::error::ComponentError;
+use crate::component::cache::{CompileCache, engine_id};
+use crate::component::compiler::{self, CompileLimits};
+use crate::component::error::{CompileLimit, ComponentError};
 use crate::component::interrupt::Interrupt;
+use crate::component::read::read_component_file;
+use crate::component::resident::{Lease, Resident};
 use crate::component::sandbox::GuestState;
 
-/// How a [`Runtime`] is built.
-#[derive(Debug, Clone)]
+/// How a [`Runtime`] is built. Serializable because a compile child gets
+/// the whole of it, to build exactly the engine its parent has.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RuntimeConfig {
     /// Where compiled components are cached. By default none (compile
     /// every time a process starts).
@@ -48,11 +61,42 @@ pub struct RuntimeConfig {
     /// Use the pooling allocator with this many instance slots. By default
     /// off (on-demand allocation).
     pub pooling: Option<PoolingConfig>,
+    /// Limits on compiling untrusted bytes (`[host.compile]`). By default
+    /// [`CompileLimits::default`].
+    pub compile: CompileLimits,
+    /// The program that compiles untrusted bytes. By default the one
+    /// registered with [`set_compiler_program`](super::set_compiler_program)
+    /// (the `warden` binary registers itself).
+    pub compile_program: Option<PathBuf>,
+    /// How much compiled code is kept in memory and on disk
+    /// (`[host.cache]`). By default 256 MiB and 1 GiB.
+    pub cache_budget: CacheBudget,
+}
+
+/// Bounds on the compiled code a runtime keeps (least recently used goes
+/// first; code a live program uses is never dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CacheBudget {
+    /// Compiled images kept in memory, per engine, in bytes. By default
+    /// 256 MiB.
+    pub memory_bytes: u64,
+    /// Artifacts kept in the disk cache directory, all engines together,
+    /// in bytes. By default 1 GiB.
+    pub disk_bytes: u64,
+}
+
+impl Default for CacheBudget {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 256 << 20,
+            disk_bytes: 1 << 30,
+        }
+    }
 }
 
 /// Sizing of the pooling allocator. It reserves address space for every
 /// slot up front, so size it from the number of children expected.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct PoolingConfig {
     /// Concurrent instances (component instances and their core instances).
     pub instances: u32,
@@ -84,8 +128,23 @@ impl Default for RuntimeConfig {
             epoch_tick: Duration::from_millis(5),
             memory_reservation: DEFAULT_RESERVATION,
             pooling: None,
+            compile: CompileLimits::default(),
+            compile_program: None,
+            cache_budget: CacheBudget::default(),
         }
     }
+}
+
+/// Whether the caller vouches for the bytes it asks to compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// Bytes the host produced or ships itself (benchmarks and tests on
+    /// plugins built from this repository): compiled in this process,
+    /// without compile limits.
+    Own,
+    /// Anything a user, a config file, an upload or a watched file
+    /// supplied: compiled in a compile child under [`CompileLimits`].
+    Untrusted,
 }
 
 /// Whether calls are metered with fuel (see the module docs).
@@ -117,6 +176,9 @@ struct Inner {
     metered: OnceLock<Result<Flavor, String>>,
     /// Every sandbox of this runtime is under it (see [`Runtime::interrupt_all`]).
     interrupt: Interrupt,
+    /// Where compile children write artifacts when there is no cache
+    /// directory: a private temp dir, removed with the runtime.
+    scratch: OnceLock<Result<tempfile::TempDir, String>>,
 }
 
 /// One engine with everything built for it.
@@ -124,7 +186,7 @@ struct Flavor {
     engine: Engine,
     linker: Linker<GuestState>,
     cache: Option<CompileCache>,
-    compiled: Mutex<HashMap<String, Component>>,
+    compiled: Resident,
 }
 
 /// Where a loaded component's machine code came from.
@@ -148,6 +210,9 @@ pub struct Compiled {
     pub origin: Origin,
     pub metering: Metering,
     pub(crate) runtime: Runtime,
+    /// Keeps the runtime from dropping this component from memory while
+    /// anything built from it lives.
+    pub(crate) _lease: Lease,
 }
 
 /// A compiled and linked component: new instances come from here, cheaply.
@@ -178,6 +243,7 @@ impl Runtime {
             plain,
             metered: OnceLock::new(),
             interrupt: Interrupt::new(),
+            scratch: OnceLock::new(),
         });
         spawn_ticker(Arc::downgrade(&inner), inner.config.epoch_tick);
         Ok(Self { inner })
@@ -220,64 +286,202 @@ impl Runtime {
         }
     }
 
-    /// Compiles `bytes` (or finds them already compiled).
+    /// Compiles untrusted `bytes` (or finds them already compiled): see
+    /// [`Self::compile_as`] with [`Trust::Untrusted`].
     pub fn compile(&self, bytes: &[u8], metering: Metering) -> Result<Compiled, ComponentError> {
+        self.compile_as(bytes, metering, Trust::Untrusted)
+    }
+
+    /// Compiles bytes the host produced itself in this process (or finds
+    /// them already compiled): see [`Trust::Own`].
+    pub fn compile_own(
+        &self,
+        bytes: &[u8],
+        metering: Metering,
+    ) -> Result<Compiled, ComponentError> {
+        self.compile_as(bytes, metering, Trust::Own)
+    }
+
+    /// The one path every component takes into the runtime: memory, then
+    /// the disk cache, then a compile (in a compile child unless `trust`
+    /// is [`Trust::Own`]). Fails with [`ComponentError::CompileLimit`] when
+    /// a compile limit stops it, [`ComponentError::Malformed`] when the
+    /// bytes are not a valid component.
+    pub fn compile_as(
+        &self,
+        bytes: &[u8],
+        metering: Metering,
+        trust: Trust,
+    ) -> Result<Compiled, ComponentError> {
         sniff(bytes)?;
+        let limits = &self.inner.config.compile;
+        if trust == Trust::Untrusted && bytes.len() as u64 > limits.max_bytes {
+            return Err(ComponentError::CompileLimit(CompileLimit::Size {
+                limit_bytes: limits.max_bytes,
+                actual_bytes: bytes.len() as u64,
+            }));
+        }
         let hash = hex::encode(Sha256::digest(bytes));
         let flavor = self.flavor(metering)?;
-        let known = flavor.compiled_lock().get(&hash).cloned();
-        // Compile outside the lock: different submissions compile in parallel.
-        // Two threads racing on the same new bytes both compile once; the
-        // map keeps one result.
-        let (component, origin) = if let Some(c) = known {
-            (c, Origin::Memory)
-        } else if let Some(c) = flavor
-            .cache
-            .as_ref()
-            .and_then(|cache| cache.load(&flavor.engine, &hash))
-        {
-            (c, Origin::DiskCache)
+        // Compile outside any lock: different submissions compile in
+        // parallel. Two threads racing on the same new bytes both compile
+        // once; the memory set keeps the first.
+        let (component, lease, origin) = if let Some((c, lease)) = flavor.compiled.get(&hash) {
+            (c, lease, Origin::Memory)
         } else {
-            let c =
-                Component::new(&flavor.engine, bytes).map_err(|err| ComponentError::Malformed {
-                    reason: one_line(&err),
-                })?;
-            if let Some(cache) = &flavor.cache {
-                cache.store(&hash, &c);
-            }
-            (c, Origin::Compiled)
+            let cached = match &flavor.cache {
+                Some(cache) => cache.load(&flavor.engine, &hash)?,
+                None => None,
+            };
+            let (c, origin) = match cached {
+                Some(c) => (c, Origin::DiskCache),
+                None => (
+                    self.build(flavor, bytes, &hash, metering, trust)?,
+                    Origin::Compiled,
+                ),
+            };
+            let (c, lease) = flavor.compiled.insert(&hash, c);
+            (c, lease, origin)
         };
-        if origin != Origin::Memory {
-            flavor
-                .compiled_lock()
-                .insert(hash.clone(), component.clone());
-        }
         Ok(Compiled {
             component,
             hash,
             origin,
             metering,
             runtime: self.clone(),
+            _lease: lease,
         })
     }
 
-    /// Reads and compiles a file.
+    /// Compiles bytes found in no cache.
+    fn build(
+        &self,
+        flavor: &Flavor,
+        bytes: &[u8],
+        hash: &str,
+        metering: Metering,
+        trust: Trust,
+    ) -> Result<Component, ComponentError> {
+        if trust == Trust::Own {
+            let c = Component::from_binary(&flavor.engine, bytes).map_err(|err| {
+                ComponentError::Malformed {
+                    reason: one_line(&err),
+                }
+            })?;
+            if let Some(cache) = &flavor.cache {
+                cache.store(hash, &c, &self.in_use());
+            }
+            return Ok(c);
+        }
+        let program = compiler::program(&self.inner.config)?;
+        let dir = match &flavor.cache {
+            Some(cache) => cache.private_dir()?.to_path_buf(),
+            None => self.scratch_dir()?.to_path_buf(),
+        };
+        let artifact =
+            tempfile::NamedTempFile::new_in(&dir).map_err(|source| ComponentError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+        let engine_id = engine_id(&flavor.engine);
+        compiler::compile_in_child(&compiler::Job {
+            program: &program,
+            config: &self.inner.config,
+            metering,
+            engine_id: &engine_id,
+            bytes,
+            out: artifact.path(),
+        })?;
+        match &flavor.cache {
+            Some(cache) => {
+                let path = cache.adopt(artifact, hash, &self.in_use())?;
+                load_artifact(&flavor.engine, &path)
+            }
+            // The mapping outlives the file, which the drop removes.
+            None => load_artifact(&flavor.engine, artifact.path()),
+        }
+    }
+
+    /// Where compile children of a runtime without a cache directory
+    /// write their artifacts.
+    fn scratch_dir(&self) -> Result<&Path, ComponentError> {
+        self.inner
+            .scratch
+            .get_or_init(|| {
+                tempfile::Builder::new()
+                    .prefix("warden-compile-")
+                    .tempdir()
+                    .map_err(|e| format!("cannot create a private temp dir for compiling: {e}"))
+            })
+            .as_ref()
+            .map(tempfile::TempDir::path)
+            .map_err(|reason| ComponentError::Compiler {
+                reason: reason.clone(),
+            })
+    }
+
+    /// Hashes of the components something built from this runtime still
+    /// uses (never evicted from memory or disk).
+    fn in_use(&self) -> HashSet<String> {
+        let mut hashes = self.inner.plain.compiled.in_use();
+        if let Some(Ok(metered)) = self.inner.metered.get() {
+            hashes.extend(metered.compiled.in_use());
+        }
+        hashes
+    }
+
+    /// Bytes of compiled code this runtime keeps in memory (both engines),
+    /// and how many components that is.
+    pub fn resident_usage(&self) -> (u64, usize) {
+        let (mut bytes, mut count) = self.inner.plain.compiled.usage();
+        if let Some(Ok(metered)) = self.inner.metered.get() {
+            let (b, c) = metered.compiled.usage();
+            bytes += b;
+            count += c;
+        }
+        (bytes, count)
+    }
+
+    /// Reads a component file, refusing anything but a regular file within
+    /// the compile size limit (see [`read_component_file`]).
+    pub fn read_component(&self, path: &Path) -> Result<Vec<u8>, ComponentError> {
+        read_component_file(path, self.inner.config.compile.max_bytes)
+    }
+
+    /// Reads and compiles an untrusted file.
     pub fn compile_file(
         &self,
-        path: &std::path::Path,
+        path: &Path,
         metering: Metering,
     ) -> Result<Compiled, ComponentError> {
-        let bytes = std::fs::read(path).map_err(|source| ComponentError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = self.read_component(path)?;
         self.compile(&bytes, metering)
     }
 
-    /// Compiles and links in one step.
+    /// Compiles and links untrusted bytes in one step.
     pub fn prepare(&self, bytes: &[u8], metering: Metering) -> Result<Prepared, ComponentError> {
         self.compile(bytes, metering)?.prepare()
     }
+
+    /// Compiles and links bytes the host produced itself ([`Trust::Own`]).
+    pub fn prepare_own(
+        &self,
+        bytes: &[u8],
+        metering: Metering,
+    ) -> Result<Prepared, ComponentError> {
+        self.compile_own(bytes, metering)?.prepare()
+    }
+}
+
+/// Loads an artifact a compile child wrote.
+fn load_artifact(engine: &Engine, path: &Path) -> Result<Component, ComponentError> {
+    // SAFETY: the file was written by a compile child of this same binary
+    // from `Component::serialize`, on an engine whose id it checked against
+    // ours, into a directory only this user can write (the checked cache
+    // directory or a private temp dir).
+    unsafe { Component::deserialize_file(engine, path) }.map_err(|err| ComponentError::Compiler {
+        reason: format!("cannot load the compiled component: {}", one_line(&err)),
+    })
 }
 
 impl Compiled {
@@ -292,7 +496,7 @@ impl Compiled {
         let pre = flavor
             .linker
             .instantiate_pre(&self.component)
-            .map_err(|err| ComponentError::Instantiation {
+            .map_err(|err| ComponentError::Unlinkable {
                 reason: one_line(&err),
             })?;
         let defines = self.component.resources_required().map(|r| Defines {
@@ -346,11 +550,16 @@ fn round_to_page(bytes: u64) -> u64 {
 /// heap pages a small guest touches.
 const KEEP_RESIDENT_BYTES: usize = 2 << 20;
 
-impl Flavor {
-    fn compiled_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Component>> {
-        self.compiled.lock().unwrap_or_else(|e| e.into_inner())
-    }
+/// The engine of `metering` for `config`, exactly as a runtime builds it:
+/// what a compile child compiles with.
+pub(crate) fn compile_engine(
+    config: &RuntimeConfig,
+    metering: Metering,
+) -> Result<Engine, ComponentError> {
+    Flavor::new(config, metering).map(|flavor| flavor.engine)
+}
 
+impl Flavor {
     fn new(config: &RuntimeConfig, metering: Metering) -> Result<Self, ComponentError> {
         let pool_memory = config
             .pooling
@@ -398,12 +607,12 @@ impl Flavor {
         let cache = config
             .cache_dir
             .as_deref()
-            .map(|dir| CompileCache::new(dir, &engine));
+            .map(|dir| CompileCache::new(dir, &engine, config.cache_budget.disk_bytes));
         Ok(Self {
             engine,
             linker,
             cache,
-            compiled: Mutex::new(HashMap::new()),
+            compiled: Resident::new(config.cache_budget.memory_bytes),
         })
     }
 }
@@ -439,13 +648,24 @@ fn spawn_ticker(inner: Weak<Inner>, tick: Duration) {
 
 /// Tells a core module, a component and non-wasm apart from the header.
 fn sniff(bytes: &[u8]) -> Result<(), ComponentError> {
-    if bytes.len() < 8 || &bytes[0..4] != b"\0asm" {
+    const MAGIC: &[u8; 4] = b"\0asm";
+    let head = &bytes[..bytes.len().min(MAGIC.len())];
+    if bytes.is_empty() {
         return Err(ComponentError::NotWasm {
-            reason: if bytes.is_empty() {
-                "the file is empty".into()
-            } else {
-                "it does not start with the WebAssembly magic bytes `\\0asm`".into()
-            },
+            reason: "the file is empty".into(),
+        });
+    }
+    if head != &MAGIC[..head.len()] {
+        return Err(ComponentError::NotWasm {
+            reason: "it does not start with the WebAssembly magic bytes `\\0asm`".into(),
+        });
+    }
+    if bytes.len() < 8 {
+        return Err(ComponentError::NotWasm {
+            reason: format!(
+                "it is truncated: {} bytes, where the WebAssembly header alone (magic `\\0asm` and version) takes 8",
+                bytes.len()
+            ),
         });
     }
     match &bytes[4..8] {
@@ -526,5 +746,16 @@ mod tests {
             ..RuntimeConfig::default()
         });
         assert!(runtime.is_ok(), "{:?}", runtime.err());
+    }
+
+    #[test]
+    fn the_magic_bytes_alone_are_called_truncated_not_foreign() {
+        for short in [&b"\0asm"[..], b"\0as", b"\0asm\x0d\0"] {
+            let err = sniff(short).unwrap_err().to_string();
+            assert!(err.contains("truncated"), "{err}");
+            assert!(!err.contains("does not start"), "{err}");
+        }
+        let err = sniff(b"\0b").unwrap_err().to_string();
+        assert!(err.contains("does not start"), "{err}");
     }
 }

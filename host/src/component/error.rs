@@ -36,10 +36,37 @@ pub enum ComponentError {
         mistyped: Vec<Mistyped>,
     },
 
-    /// The component could not be linked or instantiated (an import this
-    /// host does not provide, a start function that trapped, …).
+    /// The component could not be instantiated (a start function that
+    /// trapped, a pool slot too small, …).
     #[error("cannot instantiate component: {reason}")]
     Instantiation { reason: String },
+
+    /// The component imports something this host does not provide (the
+    /// host offers WASI p2 and `warden:plugin/host`).
+    #[error("cannot link component: {reason}")]
+    Unlinkable { reason: String },
+
+    /// Compiling the bytes went past a compile limit; the compile was
+    /// stopped and nothing was cached.
+    #[error("compile limit: {0}")]
+    CompileLimit(CompileLimit),
+
+    /// The path names something other than a regular file (a FIFO, a
+    /// device, a directory): refused before reading, so it cannot block
+    /// or stream forever.
+    #[error("{}: not a regular file but {what}", path.display())]
+    NotAFile { path: PathBuf, what: &'static str },
+
+    /// The compiler itself failed for a reason that is not the input's
+    /// (the compile program could not be started, crashed, or wrote no
+    /// artifact).
+    #[error("the compiler failed: {reason}")]
+    Compiler { reason: String },
+
+    /// The compile cache directory could be written by someone else, so
+    /// its artifacts (loaded as trusted machine code) cannot be trusted.
+    #[error("refusing the compile cache {}: {reason}", dir.display())]
+    UnsafeCache { dir: PathBuf, reason: String },
 
     /// No exported function has that name.
     #[error("no exported function `{name}`{}", hint_suffix(available))]
@@ -105,6 +132,37 @@ pub enum ComponentError {
     Capability { host: PathBuf, reason: String },
 }
 
+/// Which compile limit stopped a compile (`[host.compile]`, or the
+/// `--compile-*` flags of the CLI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CompileLimit {
+    /// The bytes are larger than `max_bytes` (refused before reading or
+    /// compiling them).
+    #[error("{actual_bytes} bytes is over the size limit of {limit_bytes} bytes")]
+    Size { limit_bytes: u64, actual_bytes: u64 },
+    /// The compiler used more CPU time than `cpu_secs`.
+    #[error("compiling used more than {secs} s of CPU time")]
+    Cpu { secs: u64 },
+    /// The compiler needed more memory than `memory_mb`.
+    #[error("compiling needed more than {mb} MiB of memory")]
+    Memory { mb: u64 },
+    /// The compile took longer than `timeout_ms` of wall-clock time.
+    #[error("compiling took longer than {ms} ms")]
+    WallClock { ms: u64 },
+}
+
+impl CompileLimit {
+    /// `size`, `cpu`, `memory` or `wall_clock`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Size { .. } => "size",
+            Self::Cpu { .. } => "cpu",
+            Self::Memory { .. } => "memory",
+            Self::WallClock { .. } => "wall_clock",
+        }
+    }
+}
+
 /// An export that exists but has the wrong type.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Mistyped {
@@ -115,14 +173,18 @@ pub struct Mistyped {
 
 impl ComponentError {
     /// True when the failure comes from what the user handed in (a file, a
-    /// world, arguments) rather than from running the guest: the CLI exits
-    /// with status 2 for these.
+    /// world, arguments, bytes too costly to compile) rather than from
+    /// running the guest or from the host: the CLI exits with status 2 for
+    /// these.
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
             Self::NotWasm { .. }
                 | Self::NotAComponent
                 | Self::Malformed { .. }
+                | Self::Unlinkable { .. }
+                | Self::CompileLimit(_)
+                | Self::NotAFile { .. }
                 | Self::WorldMismatch { .. }
                 | Self::NoSuchFunction { .. }
                 | Self::BadArguments(_)
@@ -137,9 +199,14 @@ impl ComponentError {
         match self {
             Self::NotWasm { .. } => "not_wasm",
             Self::NotAComponent => "not_a_component",
-            Self::Malformed { .. } => "malformed",
+            Self::Malformed { .. } => "invalid_component",
             Self::WorldMismatch { .. } => "world_mismatch",
             Self::Instantiation { .. } => "instantiation",
+            Self::Unlinkable { .. } => "unlinkable",
+            Self::CompileLimit(_) => "compile_limit",
+            Self::NotAFile { .. } => "not_a_file",
+            Self::Compiler { .. } => "compiler",
+            Self::UnsafeCache { .. } => "unsafe_cache",
             Self::NoSuchFunction { .. } => "no_such_function",
             Self::BadArguments(_) => "bad_arguments",
             Self::Timeout { .. } => "timeout",

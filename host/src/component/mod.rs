@@ -4,7 +4,9 @@
 //! This module is the only place that talks to wasmtime, so its API churn
 //! stays here. It owns:
 //! - [`Runtime`] — engines (plain and fuel-metered), the linker with WASI p2
-//!   and `warden:plugin/host`, the epoch ticker and the compile cache;
+//!   and `warden:plugin/host`, the epoch ticker, the compile caches (memory
+//!   and disk, both bounded), and compiling untrusted bytes in a compile
+//!   child under [`CompileLimits`] ([`compile_child`] is that child);
 //! - [`Sandbox`] — one instance in its own Store under [`Limits`], with only
 //!   the [`Capabilities`] granted, and the classification of every guest
 //!   failure into a [`ComponentError`];
@@ -22,6 +24,8 @@ mod cache;
 mod caps;
 mod capture;
 mod clock_guard;
+pub mod compile_child;
+mod compiler;
 mod custom_section;
 mod engine;
 mod error;
@@ -31,6 +35,8 @@ mod interrupt;
 pub mod invoke;
 mod limits;
 mod operations;
+mod read;
+mod resident;
 mod sandbox;
 pub mod values;
 pub mod wit_text;
@@ -39,14 +45,18 @@ pub mod world;
 pub use actor::{ActorInstance, ActorProgram};
 pub use caps::{Capabilities, DirGrant, DirGrantError};
 pub use capture::{CapturedText, Overflow};
+pub use compiler::{CompileLimits, set_compiler_program};
 pub use custom_section::with_custom_section;
-pub use engine::{Compiled, Metering, Origin, PoolingConfig, Prepared, Runtime, RuntimeConfig};
-pub use error::{ComponentError, Mistyped};
+pub use engine::{
+    CacheBudget, Compiled, Metering, Origin, PoolingConfig, Prepared, Runtime, RuntimeConfig, Trust,
+};
+pub use error::{CompileLimit, ComponentError, Mistyped};
 pub use host_iface::{HostContext, Mailer};
 pub use interrupt::{FireOnDrop, Interrupt};
 pub use limits::{
     Held, Limits, MAX_CORE_INSTANCES, MAX_MEMORIES, MAX_TABLES, Refusal, TABLE_ELEMENT_BYTES,
 };
 pub use operations::{OpInfo, OperationProgram};
+pub use read::read_component_file;
 pub use sandbox::{CallReport, GuestState, KillSwitch, Sandbox};
 pub use world::World;

@@ -52,11 +52,19 @@ impl Submission {
         }
     }
 
-    fn bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    /// The bytes, read within the runtime's compile size limit (a FIFO or
+    /// a device is refused, never read).
+    fn bytes(&self, runtime: &Runtime) -> Result<std::borrow::Cow<'_, [u8]>, String> {
         match self {
-            Submission::File(path) => std::fs::read(path)
+            Submission::File(path) => runtime
+                .read_component(path)
                 .map(std::borrow::Cow::Owned)
-                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+                .map_err(|e| match e {
+                    ComponentError::Io { .. } | ComponentError::NotAFile { .. } => {
+                        format!("cannot read {e}")
+                    }
+                    other => format!("{}: {other}", path.display()),
+                }),
             Submission::Bytes { bytes, .. } => Ok(std::borrow::Cow::Borrowed(bytes)),
         }
     }
@@ -109,7 +117,7 @@ pub fn grade_submission(
         Metering::Off
     };
     let mut sha256 = None;
-    let loaded = submission.bytes().and_then(|bytes| {
+    let loaded = submission.bytes(runtime).and_then(|bytes| {
         let mut load = |runtime: &Runtime| {
             let compiled = runtime
                 .compile(&bytes, metering)
@@ -232,7 +240,7 @@ fn new_sandbox(
 
 fn load_error(err: &ComponentError) -> String {
     match err {
-        ComponentError::Instantiation { reason } => {
+        ComponentError::Unlinkable { reason } | ComponentError::Instantiation { reason } => {
             format!("the component cannot be linked: {reason}")
         }
         other => other.to_string(),

@@ -72,6 +72,16 @@ pub enum OpError {
     /// The operation did not finish in its time budget.
     #[error("`{op}` timed out after {timeout_ms} ms")]
     Timeout { op: String, timeout_ms: u64 },
+
+    /// The component the params name cannot be used: it is not a valid
+    /// component, imports what the host lacks, or compiling it went past
+    /// a compile limit. The caller's input is at fault, not the host.
+    #[error("`{op}`: {source}")]
+    BadComponent {
+        op: String,
+        #[source]
+        source: Box<ComponentError>,
+    },
 }
 
 /// What went wrong inside a plugin.
@@ -96,6 +106,7 @@ impl OpError {
             Self::Failed { .. } => 500,
             Self::PluginFailed { .. } | Self::GuestFailed { .. } => 422,
             Self::Timeout { .. } => 504,
+            Self::BadComponent { .. } => 422,
         }
     }
 
@@ -110,6 +121,10 @@ impl OpError {
             Self::PluginFailed { .. } => "plugin_failed",
             Self::GuestFailed { .. } => "guest_failed",
             Self::Timeout { .. } => "timeout",
+            Self::BadComponent { source, .. } => match **source {
+                ComponentError::CompileLimit(_) => "compile_limit",
+                _ => "invalid_component",
+            },
         }
     }
 
@@ -139,6 +154,12 @@ impl OpError {
                 }
                 error["cause"] = (*cause).into();
             }
+            Self::BadComponent { source, .. } => {
+                error["cause"] = source.kind().into();
+                if let ComponentError::CompileLimit(limit) = **source {
+                    error["limit"] = limit.kind().into();
+                }
+            }
             _ => {}
         }
         serde_json::json!({ "error": error })
@@ -158,7 +179,8 @@ pub fn error_body_schema() -> serde_json::Value {
                     "kind": {
                         "type": "string",
                         "enum": ["invalid_params", "unknown_operation", "not_found", "conflict",
-                                 "failed", "plugin_failed", "guest_failed", "timeout"]
+                                 "failed", "plugin_failed", "guest_failed", "timeout",
+                                 "compile_limit", "invalid_component"]
                     },
                     "message": {"type": "string"},
                     "violations": {
@@ -175,7 +197,8 @@ pub fn error_body_schema() -> serde_json::Value {
                     },
                     "plugin": {"type": "string", "description": "The operation plugin that failed (plugin_failed)"},
                     "guest": {"type": "string", "description": "The component child that failed (guest_failed)"},
-                    "cause": {"type": "string", "description": "How the guest failed: error_reply (it answered with an error), trap, out_of_fuel, memory_limit, bad_result, failed, …"}
+                    "cause": {"type": "string", "description": "How the guest failed: error_reply (it answered with an error), trap, out_of_fuel, memory_limit, bad_result, failed, …"},
+                    "limit": {"type": "string", "enum": ["size", "cpu", "memory", "wall_clock"], "description": "which compile limit stopped the compile (kind compile_limit)"}
                 }
             }
         }

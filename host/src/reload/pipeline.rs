@@ -7,7 +7,7 @@
 //! messages. Reloads are serialised: one at a time per host.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
-use crate::component::{ActorProgram, Metering, Origin, Runtime, world};
+use crate::component::{ActorProgram, ComponentError, Metering, Origin, Runtime, world};
 use crate::events::{EventBus, EventKind};
 use crate::reload::Stage;
 use crate::reload::versions::{VersionOutcome, VersionRecord, Versions, now_ms};
@@ -186,7 +186,7 @@ impl Reloader {
             duration_ms: 0,
             program: None,
         };
-        let bytes = match read(&entry.source).await {
+        let bytes = match read(&self.inner.runtime, &entry.source).await {
             Ok(bytes) => bytes,
             Err(reason) => return self.failed(path, record, started, Stage::Read, reason),
         };
@@ -375,16 +375,25 @@ impl Reloader {
     }
 }
 
-/// The whole file, or why not. An empty file is a save in progress
-/// (truncate-then-write), not a version.
-async fn read(source: &PathBuf) -> Result<Vec<u8>, String> {
-    match tokio::fs::read(source).await {
-        Ok(bytes) if bytes.is_empty() => Err(format!(
+/// The whole file, or why not: a regular file within the compile size
+/// limit (a FIFO or device planted at the watched path is refused, not
+/// read). An empty file is a save in progress (truncate-then-write), not a
+/// version.
+async fn read(runtime: &Runtime, source: &Path) -> Result<Vec<u8>, String> {
+    let runtime = runtime.clone();
+    let path = source.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || runtime.read_component(&path)).await;
+    match read {
+        Ok(Ok(bytes)) if bytes.is_empty() => Err(format!(
             "{} is empty (still being written?)",
             source.display()
         )),
-        Ok(bytes) => Ok(bytes),
-        Err(err) => Err(format!("cannot read {}: {err}", source.display())),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(err @ (ComponentError::Io { .. } | ComponentError::NotAFile { .. }))) => {
+            Err(format!("cannot read {err}"))
+        }
+        Ok(Err(err)) => Err(format!("{}: {err}", source.display())),
+        Err(join) => Err(format!("cannot read {}: {join}", source.display())),
     }
 }
 

@@ -117,6 +117,8 @@ impl Host {
                     instances: config.host.pooling_instances,
                     max_memory_bytes: largest_memory,
                 }),
+                compile: config.host.compile,
+                cache_budget: config.host.cache,
                 ..RuntimeConfig::default()
             }
             .for_memory_limit(largest_memory),

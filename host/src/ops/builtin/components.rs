@@ -237,7 +237,9 @@ fn file_exists(what: &str, path: &std::path::Path) -> Result<(), OpError> {
 }
 
 /// A guest or loading failure: timeouts keep their status, bad input is a
-/// 400, the rest is the guest's failure (`guest_failed`: 422).
+/// 400, a file that is no usable component (or too costly to compile) a
+/// 422 (`invalid_component`, `compile_limit`), the rest is the guest's
+/// failure (`guest_failed`: 422).
 fn component_error(op: &str, err: ComponentError) -> OpError {
     match err {
         ComponentError::Timeout { timeout_ms } => OpError::Timeout {
@@ -250,6 +252,15 @@ fn component_error(op: &str, err: ComponentError) -> OpError {
         ComponentError::BadArguments(_) => {
             invalid(op, "/args", err.to_string(), "arguments that do not fit")
         }
+        ComponentError::CompileLimit(_)
+        | ComponentError::NotWasm { .. }
+        | ComponentError::NotAComponent
+        | ComponentError::NotAFile { .. }
+        | ComponentError::Malformed { .. }
+        | ComponentError::Unlinkable { .. } => OpError::BadComponent {
+            op: op.to_string(),
+            source: Box::new(err),
+        },
         other => super::guest_failed(op, other),
     }
 }

@@ -1,0 +1,201 @@
+//! The compiler process: what `warden __compile REQUEST` runs.
+//!
+//! The parent side is [`super::compiler`]; this is the other end of the
+//! same protocol, kept beside it so both change together:
+//! - argument: one JSON [`Request`] (the parent's whole [`RuntimeConfig`],
+//!   the metering flavor, the engine id the artifact must match, the
+//!   parent's pid, the output file);
+//! - stdin: the component's bytes, at most `max_bytes`;
+//! - output: `Component::serialize` written into the request's file;
+//! - exit status: one of [`exit`], or a signal when a limit struck.
+//!
+//! The process asks to be killed when its parent dies, so a compile never
+//! outlives a host that was killed itself.
+//!
+//! Must never: compile anything but a binary component (no WAT text, no
+//! core module), or write anywhere but the file it was handed.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use crate::component::engine::{Metering, RuntimeConfig, compile_engine};
+
+/// The hidden subcommand of the `warden` binary.
+pub const SUBCOMMAND: &str = "__compile";
+
+/// Exit statuses of the compiler process.
+pub(crate) mod exit {
+    /// The artifact is written.
+    pub const OK: i32 = 0;
+    /// The request or the input could not be read (sysexits' EX_USAGE).
+    pub const USAGE: i32 = 64;
+    /// The bytes are not a valid component; stderr says why (EX_DATAERR).
+    pub const INVALID: i32 = 65;
+    /// The compile ran out of memory in a way wasmtime reported as an error
+    /// (an allocation failure that aborts shows as `SIGABRT` instead).
+    pub const OUT_OF_MEMORY: i32 = 71;
+    /// This process's engine differs from the parent's: its artifact could
+    /// not be loaded there (EX_SOFTWARE).
+    pub const ENGINE_MISMATCH: i32 = 70;
+    /// The artifact could not be written (EX_IOERR).
+    pub const IO: i32 = 74;
+}
+
+/// What the parent asks for.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Request {
+    /// The parent's runtime config (without its cache dir): the engine is
+    /// built from it exactly as the parent builds its own.
+    pub config: RuntimeConfig,
+    /// Whether to build the fuel-metered engine.
+    pub fuel: bool,
+    /// The id the engine must have (see [`super::cache::engine_id`]).
+    pub engine_id: String,
+    /// The parent's pid: the compile stops when it is gone.
+    pub parent: u32,
+    /// The file to write the artifact into.
+    pub out: PathBuf,
+}
+
+/// Runs one compile request; returns the process exit status.
+pub fn main(request: &str) -> i32 {
+    match serve(request) {
+        Ok(()) => exit::OK,
+        Err((code, message)) => {
+            // The parent keeps the first lines of stderr as the reason.
+            let _ = writeln!(std::io::stderr(), "{message}");
+            code
+        }
+    }
+}
+
+fn serve(request: &str) -> Result<(), (i32, String)> {
+    let request: Request = serde_json::from_str(request)
+        .map_err(|e| (exit::USAGE, format!("bad compile request: {e}")))?;
+    die_with_parent(request.parent)?;
+    let max = request.config.compile.max_bytes;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| (exit::USAGE, format!("cannot read the component: {e}")))?;
+    if bytes.len() as u64 > max {
+        return Err((exit::USAGE, format!("more than {max} bytes on stdin")));
+    }
+    let metering = if request.fuel {
+        Metering::Fuel
+    } else {
+        Metering::Off
+    };
+    let engine = compile_engine(&request.config, metering)
+        .map_err(|e| (exit::ENGINE_MISMATCH, e.to_string()))?;
+    let id = crate::component::cache::engine_id(&engine);
+    if id != request.engine_id {
+        return Err((
+            exit::ENGINE_MISMATCH,
+            format!(
+                "the compiler built engine {id}, the host expects {}",
+                request.engine_id
+            ),
+        ));
+    }
+    let component = wasmtime::component::Component::from_binary(&engine, &bytes)
+        .map_err(|err| compile_failure(&err))?;
+    let artifact = component
+        .serialize()
+        .map_err(|e| (exit::IO, format!("cannot serialize: {e}")))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&request.out)
+        .and_then(|mut f| f.write_all(&artifact))
+        .map_err(|e| (exit::IO, format!("{}: {e}", request.out.display())))
+}
+
+/// Asks the kernel to kill this process when its parent dies, then checks
+/// the parent did not die before the request took effect.
+fn die_with_parent(parent: u32) -> Result<(), (i32, String)> {
+    use rustix::process::{Signal, getppid, set_parent_process_death_signal};
+    set_parent_process_death_signal(Some(Signal::KILL)).map_err(|e| {
+        (
+            exit::USAGE,
+            format!("cannot set the parent-death signal: {e}"),
+        )
+    })?;
+    let ppid = getppid().map_or(0, |p| p.as_raw_nonzero().get());
+    if u32::try_from(ppid).ok() != Some(parent) {
+        return Err((
+            exit::USAGE,
+            "the host that asked for this compile is gone".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// An invalid component, or a resource the limits took away.
+fn compile_failure(err: &wasmtime::Error) -> (i32, String) {
+    let out_of_memory = err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.raw_os_error() == Some(rustix::io::Errno::NOMEM.raw_os_error()))
+            || cause.downcast_ref::<wasmtime::OutOfMemory>().is_some()
+    });
+    if out_of_memory {
+        (exit::OUT_OF_MEMORY, crate::component::engine::one_line(err))
+    } else {
+        (exit::INVALID, crate::component::engine::one_line(err))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::component::PoolingConfig;
+    use crate::component::cache::engine_id;
+
+    /// The child builds its engine from the request alone: every field of
+    /// the config that shapes the engine must survive the trip, or the
+    /// parent could not load what the child compiled.
+    #[test]
+    fn a_request_rebuilds_the_parents_engine() {
+        let pooled = RuntimeConfig {
+            memory_reservation: 256 << 20,
+            pooling: Some(PoolingConfig {
+                instances: 4,
+                max_memory_bytes: 256 << 20,
+            }),
+            ..RuntimeConfig::default()
+        };
+        for config in [RuntimeConfig::default(), pooled] {
+            for metering in [Metering::Off, Metering::Fuel] {
+                let parent = engine_id(&compile_engine(&config, metering).unwrap());
+                let text = serde_json::to_string(&Request {
+                    config: config.clone(),
+                    fuel: metering == Metering::Fuel,
+                    engine_id: parent.clone(),
+                    parent: 1,
+                    out: PathBuf::from("/nonexistent"),
+                })
+                .unwrap();
+                let back: Request = serde_json::from_str(&text).unwrap();
+                let child = engine_id(&compile_engine(&back.config, metering).unwrap());
+                assert_eq!(child, parent, "{metering:?} {config:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_plain_and_metered_engines_differ() {
+        let config = RuntimeConfig::default();
+        assert_ne!(
+            engine_id(&compile_engine(&config, Metering::Off).unwrap()),
+            engine_id(&compile_engine(&config, Metering::Fuel).unwrap())
+        );
+    }
+
+    #[test]
+    fn a_bad_request_is_a_usage_error() {
+        assert_eq!(main("{not json"), exit::USAGE);
+    }
+}

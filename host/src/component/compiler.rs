@@ -1,0 +1,459 @@
+//! Compiling untrusted bytes in a child process, under limits.
+//!
+//! Cranelift's time and memory grow with the input, and a crafted component
+//! (one huge function, thousands of functions) makes them grow without
+//! bound: a 6 MB component with one huge function compiled for 120 s, a
+//! 50 MB one took 2.2 GB. So bytes the host has not compiled before, and
+//! that it did not produce itself, are compiled by a child process — the
+//! program registered with [`set_compiler_program`] (the `warden` binary
+//! itself, hidden subcommand `__compile`, see [`super::compile_child`]) —
+//! under:
+//! - `RLIMIT_CPU` = `cpu_secs` (soft: `SIGXCPU`; hard one second later:
+//!   `SIGKILL`). Parallel compilation counts the CPU time of every thread;
+//! - `RLIMIT_DATA` = `memory_mb` (not `RLIMIT_AS`: address space a pooling
+//!   engine only reserves is not data, and must not count);
+//! - a wall-clock limit `timeout_ms`, after which the child is killed;
+//! - `RLIMIT_CORE` = 0 (a limit's signal must not dump a core the size of
+//!   the compiler's heap);
+//! - and `max_bytes`, checked before anything is read or spawned.
+//!
+//! At most as many compile children as the machine has CPUs run at once,
+//! process-wide (more would share the same cores while multiplying the
+//! memory limit); a compile waits for a free slot before its limits start.
+//!
+//! The limits are set with `prlimit(2)` right after the spawn (no
+//! `pre_exec`: it forces `fork`, ~35 ms in a host with a large heap). The
+//! child cannot start compiling before they are in place: it compiles only
+//! what it reads from its stdin, and the host writes that after `prlimit`.
+//!
+//! The child builds its engine from the same [`RuntimeConfig`] as the
+//! parent (the whole struct is handed over as JSON) and checks that its
+//! engine id (the digest of `precompile_compatibility_hash`) is the one the
+//! parent expects; it writes `Component::serialize` into a file the parent
+//! created, in a directory only this user can write, and the parent loads
+//! it with `Component::deserialize_file`.
+//!
+//! What this bounds is the *cost* of compiling, not its integrity: the
+//! parent trusts the artifact its own binary wrote. A compiler bug that an
+//! input could exploit to write a malicious artifact is outside what a
+//! resource limit can stop.
+//!
+//! Must never: spawn a compile of bytes over `max_bytes`; leave a child
+//! running after the compile call returned (it is killed and reaped on
+//! every path, and dies with the thread that spawned it if the host dies).
+
+use std::io::{Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Condvar, LazyLock, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Resource, Rlimit, Signal, prlimit};
+
+use crate::component::compile_child::{Request, exit};
+use crate::component::engine::{Metering, RuntimeConfig};
+use crate::component::error::{CompileLimit, ComponentError};
+
+/// Bounds on compiling one component (`[host.compile]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CompileLimits {
+    /// CPU time of the compile, all threads together. By default 60 s.
+    pub cpu_secs: u64,
+    /// Data segment (heap) of the compiler process, MiB. By default 1536.
+    pub memory_mb: u64,
+    /// Wall-clock time of the compile. By default 300 s: the backstop for
+    /// a compile that is stuck or starved, the CPU limit being the one
+    /// that stops a costly input on a machine that is not overloaded.
+    pub timeout: Duration,
+    /// Size of the component's bytes, checked before they are read. By
+    /// default 64 MiB.
+    pub max_bytes: u64,
+}
+
+impl Default for CompileLimits {
+    /// Room for an 18 MB interpreter component: componentize-py's build of
+    /// a one-function Python program (18.3 MB) compiles here with ~20 s of
+    /// CPU (37–59 s of wall clock on 2 cores shared with other builds), and
+    /// needs between 384 and 512 MiB of data (refused at 384, passes at
+    /// 512). The defaults give it 3× that CPU and memory.
+    fn default() -> Self {
+        Self {
+            cpu_secs: 60,
+            memory_mb: 1536,
+            timeout: Duration::from_secs(300),
+            max_bytes: 64 << 20,
+        }
+    }
+}
+
+static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
+
+/// Registers the executable that compiles untrusted bytes: it must run
+/// [`compile_child::main`](super::compile_child::main) when called as
+/// `PROGRAM __compile REQUEST` (the `warden` binary does, and registers
+/// itself at start). Runtimes whose [`RuntimeConfig::compile_program`] is
+/// unset use it. The first registration wins; returns whether this one did.
+pub fn set_compiler_program(program: impl Into<PathBuf>) -> bool {
+    PROGRAM.set(program.into()).is_ok()
+}
+
+/// The program a runtime compiles with.
+pub(crate) fn program(config: &RuntimeConfig) -> Result<PathBuf, ComponentError> {
+    config
+        .compile_program
+        .clone()
+        .or_else(|| PROGRAM.get().cloned())
+        .ok_or_else(|| ComponentError::Compiler {
+            reason: "no compiler program: this executable cannot compile untrusted components \
+                     (register the `warden` binary with `warden::component::set_compiler_program`)"
+                .into(),
+        })
+}
+
+/// One compile to run in a child.
+pub(crate) struct Job<'a> {
+    pub program: &'a Path,
+    pub config: &'a RuntimeConfig,
+    pub metering: Metering,
+    /// The engine id the artifact must be built for.
+    pub engine_id: &'a str,
+    pub bytes: &'a [u8],
+    /// An existing, empty file the child writes the artifact into.
+    pub out: &'a Path,
+}
+
+/// Most of the child's stderr kept for an error message.
+const STDERR_KEEP: u64 = 4096;
+
+/// Compiles `job.bytes` in a child and waits for it, at most the wall-clock
+/// limit. On `Ok`, `job.out` holds the serialized component.
+pub(crate) fn compile_in_child(job: &Job<'_>) -> Result<(), ComponentError> {
+    let limits = job.config.compile;
+    let size = job.bytes.len() as u64;
+    if size > limits.max_bytes {
+        return Err(ComponentError::CompileLimit(CompileLimit::Size {
+            limit_bytes: limits.max_bytes,
+            actual_bytes: size,
+        }));
+    }
+    let request = Request {
+        config: RuntimeConfig {
+            cache_dir: None,
+            ..job.config.clone()
+        },
+        fuel: job.metering == Metering::Fuel,
+        engine_id: job.engine_id.to_string(),
+        parent: std::process::id(),
+        out: job.out.to_path_buf(),
+    };
+    let request = serde_json::to_string(&request).map_err(|e| ComponentError::Compiler {
+        reason: format!("cannot encode the compile request: {e}"),
+    })?;
+    let _slot = SLOTS.acquire();
+    let started = Instant::now();
+    let mut child = Command::new(job.program)
+        .arg(crate::component::compile_child::SUBCOMMAND)
+        .arg(request)
+        // The compiler needs nothing from the host's environment (no
+        // token, no config): it gets none of it.
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| ComponentError::Compiler {
+            reason: format!("cannot start {}: {e}", job.program.display()),
+        })?;
+    let mut guard = Reap(Some(&mut child));
+    let pid = guard.pid()?;
+    apply_limits(pid, &limits).map_err(|e| ComponentError::Compiler {
+        reason: format!("cannot set the compile limits: {e}"),
+    })?;
+    let pidfd =
+        rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).map_err(|e| {
+            ComponentError::Compiler {
+                reason: format!("cannot watch the compiler process: {e}"),
+            }
+        })?;
+    let (stdin, stderr) = guard.pipes()?;
+    let (exited, stderr) = std::thread::scope(|scope| {
+        // Feed and drain on a helper thread, so a child that stops reading
+        // cannot hold this one past the deadline.
+        let io = std::thread::Builder::new()
+            .name("warden-compile-io".into())
+            .spawn_scoped(scope, move || feed_and_drain(stdin, job.bytes, stderr))
+            .map_err(|e| ComponentError::Compiler {
+                reason: format!("cannot start a thread to feed the compiler: {e}"),
+            })?;
+        let exited = wait_until(&pidfd, started + limits.timeout);
+        if !exited {
+            guard.kill();
+        }
+        // The child is dead now (exited or killed): its pipes are closed,
+        // so the helper ends.
+        Ok::<_, ComponentError>((exited, io.join().unwrap_or_default()))
+    })?;
+    let status = guard.wait()?;
+    if !exited {
+        return Err(ComponentError::CompileLimit(CompileLimit::WallClock {
+            ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
+        }));
+    }
+    classify(status, &stderr, &limits, job.out)
+}
+
+fn apply_limits(pid: Pid, limits: &CompileLimits) -> std::io::Result<()> {
+    let bytes = limits.memory_mb.saturating_mul(1 << 20);
+    prlimit(
+        Some(pid),
+        Resource::Data,
+        Rlimit {
+            current: Some(bytes),
+            maximum: Some(bytes),
+        },
+    )?;
+    // SIGXCPU and an allocation failure's SIGABRT would dump a core the
+    // size of the compiler's heap.
+    prlimit(
+        Some(pid),
+        Resource::Core,
+        Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
+    )?;
+    let secs = limits.cpu_secs.max(1);
+    prlimit(
+        Some(pid),
+        Resource::Cpu,
+        Rlimit {
+            current: Some(secs),
+            maximum: Some(secs.saturating_add(1)),
+        },
+    )?;
+    Ok(())
+}
+
+/// Writes the bytes to the child's stdin, closes it, and keeps the start of
+/// its stderr (reading the rest to the end so the child never blocks on it).
+fn feed_and_drain(
+    mut stdin: std::process::ChildStdin,
+    bytes: &[u8],
+    stderr: std::process::ChildStderr,
+) -> String {
+    // A child that died early closes its end: the write fails, the exit
+    // status says why.
+    let _ = stdin.write_all(bytes);
+    drop(stdin);
+    let mut kept = Vec::new();
+    let mut stderr = stderr;
+    let _ = (&mut stderr).take(STDERR_KEEP).read_to_end(&mut kept);
+    let _ = std::io::copy(&mut stderr, &mut std::io::sink());
+    String::from_utf8_lossy(&kept)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Waits for the process behind `pidfd` to exit, until `deadline`.
+fn wait_until(pidfd: &std::os::fd::OwnedFd, deadline: Instant) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timeout = Timespec::try_from(left).unwrap_or(Timespec {
+            tv_sec: i64::MAX,
+            tv_nsec: 0,
+        });
+        let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(n) if n > 0 => return true,
+            Ok(_) if left.is_zero() => return false,
+            // Woken early, interrupted: check the clock again.
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot poll the compiler process; stopping it");
+                return false;
+            }
+        }
+    }
+}
+
+fn classify(
+    status: std::process::ExitStatus,
+    stderr: &str,
+    limits: &CompileLimits,
+    out: &Path,
+) -> Result<(), ComponentError> {
+    let detail = |what: String| {
+        if stderr.is_empty() {
+            what
+        } else {
+            format!("{what}: {stderr}")
+        }
+    };
+    match (status.code(), status.signal()) {
+        (Some(exit::OK), _) => match std::fs::metadata(out) {
+            Ok(meta) if meta.len() > 0 => Ok(()),
+            _ => Err(ComponentError::Compiler {
+                reason: "the compiler exited without writing the compiled component".into(),
+            }),
+        },
+        (Some(exit::INVALID), _) => Err(ComponentError::Malformed {
+            reason: stderr.to_string(),
+        }),
+        (Some(exit::OUT_OF_MEMORY), _) => Err(memory(limits)),
+        // The soft limit's SIGXCPU, or the hard limit's SIGKILL a second
+        // later (the host only kills on the wall-clock deadline, handled
+        // before this).
+        (_, Some(sig)) if sig == Signal::XCPU.as_raw() || sig == Signal::KILL.as_raw() => {
+            Err(ComponentError::CompileLimit(CompileLimit::Cpu {
+                secs: limits.cpu_secs.max(1),
+            }))
+        }
+        // Rust aborts the process when an allocation fails, which under
+        // RLIMIT_DATA means the compile needed more memory than allowed.
+        (_, Some(sig)) if sig == Signal::ABORT.as_raw() => Err(memory(limits)),
+        (Some(code), _) => Err(ComponentError::Compiler {
+            reason: detail(format!("the compiler exited with status {code}")),
+        }),
+        (None, sig) => Err(ComponentError::Compiler {
+            reason: detail(format!(
+                "the compiler was killed by signal {}",
+                sig.unwrap_or_default()
+            )),
+        }),
+    }
+}
+
+fn memory(limits: &CompileLimits) -> ComponentError {
+    ComponentError::CompileLimit(CompileLimit::Memory {
+        mb: limits.memory_mb,
+    })
+}
+
+/// Owns the child until it is reaped: dropped early (an error, a panic),
+/// it kills and reaps it, so no compiler outlives its compile call.
+struct Reap<'a>(Option<&'a mut Child>);
+
+impl Reap<'_> {
+    fn child(&mut self) -> Result<&mut Child, ComponentError> {
+        self.0
+            .as_deref_mut()
+            .ok_or_else(|| ComponentError::Compiler {
+                reason: "the compiler process is already reaped".into(),
+            })
+    }
+
+    fn pid(&mut self) -> Result<Pid, ComponentError> {
+        let id = self.child()?.id();
+        i32::try_from(id)
+            .ok()
+            .and_then(Pid::from_raw)
+            .ok_or_else(|| ComponentError::Compiler {
+                reason: format!("the compiler has an invalid pid {id}"),
+            })
+    }
+
+    fn pipes(
+        &mut self,
+    ) -> Result<(std::process::ChildStdin, std::process::ChildStderr), ComponentError> {
+        let child = self.child()?;
+        match (child.stdin.take(), child.stderr.take()) {
+            (Some(stdin), Some(stderr)) => Ok((stdin, stderr)),
+            _ => Err(ComponentError::Compiler {
+                reason: "the compiler's pipes were not set up".into(),
+            }),
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(child) = self.0.as_deref_mut() {
+            let _ = child.kill();
+        }
+    }
+
+    fn wait(mut self) -> Result<std::process::ExitStatus, ComponentError> {
+        let child = self.0.take().ok_or_else(|| ComponentError::Compiler {
+            reason: "the compiler process is already reaped".into(),
+        })?;
+        child.wait().map_err(|e| ComponentError::Compiler {
+            reason: format!("cannot collect the compiler's exit status: {e}"),
+        })
+    }
+}
+
+impl Drop for Reap<'_> {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Compile children allowed to run at once.
+static SLOTS: LazyLock<Slots> =
+    LazyLock::new(|| Slots::new(std::thread::available_parallelism().map_or(1, |n| n.get())));
+
+/// A counting semaphore for blocking threads (compiles run on blocking
+/// threads or the CLI's main thread, never on an async worker).
+struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Slots {
+    fn new(n: usize) -> Self {
+        Self {
+            free: Mutex::new(n.max(1)),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn acquire(&self) -> Slot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        while *free == 0 {
+            free = self
+                .freed
+                .wait(free)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *free -= 1;
+        Slot(self)
+    }
+}
+
+/// A held slot, given back when dropped.
+struct Slot<'a>(&'a Slots);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        self.0.freed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_admit_at_most_their_count() {
+        let slots = Slots::new(2);
+        let a = slots.acquire();
+        let _b = slots.acquire();
+        assert_eq!(*slots.free.lock().unwrap(), 0);
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| {
+                let _c = slots.acquire();
+            });
+            // The third waits until one is given back.
+            drop(a);
+            waiter.join().unwrap();
+        });
+        assert_eq!(*slots.free.lock().unwrap(), 1);
+    }
+}
