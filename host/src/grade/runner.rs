@@ -12,7 +12,8 @@
 //!   the same on every machine and under any load; the wall-clock limit is
 //!   only a safety net.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use wasmtime::component::Val;
@@ -23,6 +24,7 @@ use crate::component::{
 };
 use crate::grade::compare::{Rules, display, same};
 use crate::grade::exercise::{Exercise, TestCase};
+use crate::grade::folder::{Folder, read_named_file};
 use crate::grade::mapping::{CallPlan, plan};
 use crate::grade::settings::{CaseLimits, LimitOverrides};
 use crate::grade::verdict::{
@@ -30,11 +32,21 @@ use crate::grade::verdict::{
     TestTiming, Verdict,
 };
 
+/// The largest submission read: far above any real component (an
+/// interpreter inside one is ~20 MB), low enough that a batch's jobs
+/// cannot exhaust the grader's memory by reading.
+pub const MAX_SUBMISSION_BYTES: u64 = 256 << 20;
+
 /// A submission to grade.
 #[derive(Debug, Clone)]
 pub enum Submission {
-    /// A component file; the report names it by this path.
+    /// A component file the user named; the report names it by this path.
+    /// Links are followed (the path is the user's own choice).
     File(PathBuf),
+    /// A file found in a directory of submissions, read inside that
+    /// directory only: a link leading out of it is refused, so one
+    /// student's link cannot submit another's work or a host file.
+    InFolder { folder: Folder, name: OsString },
     /// Bytes already in memory (an upload), with the name reports use.
     Bytes { name: String, bytes: Vec<u8> },
 }
@@ -44,17 +56,22 @@ impl Submission {
     pub fn name(&self) -> String {
         match self {
             Submission::File(path) => path.display().to_string(),
+            Submission::InFolder { folder, name } => folder.path().join(name).display().to_string(),
             Submission::Bytes { name, .. } => name.clone(),
         }
     }
 
+    /// Its bytes: only a regular file, of at most [`MAX_SUBMISSION_BYTES`].
     fn bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>, String> {
-        match self {
-            Submission::File(path) => std::fs::read(path)
-                .map(std::borrow::Cow::Owned)
-                .map_err(|e| format!("cannot read {}: {e}", path.display())),
-            Submission::Bytes { bytes, .. } => Ok(std::borrow::Cow::Borrowed(bytes)),
-        }
+        let read = match self {
+            Submission::File(path) => read_named_file(path, MAX_SUBMISSION_BYTES),
+            Submission::InFolder { folder, name } => {
+                folder.read(Path::new(name), MAX_SUBMISSION_BYTES)
+            }
+            Submission::Bytes { bytes, .. } => return Ok(std::borrow::Cow::Borrowed(bytes)),
+        };
+        read.map(std::borrow::Cow::Owned)
+            .map_err(|e| format!("cannot read {e}"))
     }
 }
 
