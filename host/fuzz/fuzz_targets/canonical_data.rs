@@ -45,7 +45,13 @@ fuzz_target!(|data: &[u8]| {
     let settings = Settings::default();
     for contract in contracts() {
         for format in [CaseFormat::Json, CaseFormat::Toml] {
-            let _ = parse_cases(Path::new("canonical-data"), format, text, contract, &settings);
+            let _ = parse_cases(
+                Path::new("canonical-data"),
+                format,
+                text,
+                contract,
+                &settings,
+            );
         }
     }
 });

@@ -10,6 +10,12 @@
 //! - optionally Exercism's track-side `tests.toml` (tables keyed by uuid):
 //!   cases it marks `include = false` are left out.
 //!
+//! Every file is read through a [`Folder`]: never through a link leading
+//! out of the folder, never a FIFO or device, never beyond
+//! [`MAX_CASE_DATA_BYTES`] or [`MAX_TEXT_FILE_BYTES`]; errors quote no
+//! more of a file than the key or token at fault, since the folder may be
+//! anyone's.
+//!
 //! Case handling: nested groups flatten to names joined by " › "; a case
 //! whose uuid a later case lists in `reimplements` is skipped (chains of
 //! any depth, since every superseded uuid is listed by its successor);

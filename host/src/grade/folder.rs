@@ -54,6 +54,10 @@ pub enum FileError {
     #[error("{}: refused: larger than {limit} bytes", path.display())]
     TooLarge { path: PathBuf, limit: u64 },
 
+    /// A file that must exist does not.
+    #[error("{}: no such file", path.display())]
+    Missing { path: PathBuf },
+
     /// A text file that is not UTF-8.
     #[error("{}: not UTF-8 text (invalid byte at offset {offset})", path.display())]
     NotUtf8 { path: PathBuf, offset: usize },
@@ -113,9 +117,8 @@ impl Folder {
     /// Like [`Folder::read_optional`], for a file that must exist.
     pub fn read(&self, name: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
         self.read_optional(name, limit)?
-            .ok_or_else(|| FileError::Io {
+            .ok_or_else(|| FileError::Missing {
                 path: self.path.join(name),
-                source: io::ErrorKind::NotFound.into(),
             })
     }
 
@@ -134,9 +137,8 @@ impl Folder {
     /// [`Folder::read`] for a text file.
     pub fn read_text(&self, name: &Path, limit: u64) -> Result<String, FileError> {
         self.read_text_optional(name, limit)?
-            .ok_or_else(|| FileError::Io {
+            .ok_or_else(|| FileError::Missing {
                 path: self.path.join(name),
-                source: io::ErrorKind::NotFound.into(),
             })
     }
 
@@ -287,6 +289,8 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+        let err = folder.read(Path::new("dangling"), 100).unwrap_err();
+        assert!(matches!(err, FileError::Missing { .. }), "{err:?}");
     }
 
     #[test]
