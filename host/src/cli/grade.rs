@@ -9,12 +9,12 @@
 //! bad flags.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use warden::grade::report::{DirSink, Format, Renderer, StreamSink};
 use warden::grade::{
-    BatchSummary, Exercise, GradeOptions, LimitOverrides, ReportSink, Submission, SubmissionReport,
-    grade_batch,
+    BatchSummary, Exercise, Folder, GradeOptions, LimitOverrides, ReportSink, Submission,
+    SubmissionReport, grade_batch,
 };
 
 use super::{CacheArgs, CmdResult, Failure};
@@ -148,7 +148,9 @@ pub fn run(args: Args) -> CmdResult {
 }
 
 /// Paths as given, with directories replaced by their `.wasm` files
-/// (sorted, so the order never depends on the file system).
+/// (sorted, so the order never depends on the file system). A file in a
+/// directory is read inside it only (see [`Submission::InFolder`]): a
+/// link there that leads out of it gets a report saying it was refused.
 fn expand(paths: &[PathBuf]) -> Result<Vec<Submission>, Failure> {
     let mut out = Vec::new();
     for path in paths {
@@ -159,11 +161,17 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<Submission>, Failure> {
             out.push(Submission::File(path.clone()));
             continue;
         }
-        let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| Failure::bad_input(anyhow::anyhow!("{}: {e}", path.display())))?
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "wasm") && p.is_file())
+        let folder = Folder::open(path)
+            .map_err(|e| Failure::bad_input(anyhow::anyhow!("{}: {e}", path.display())))?;
+        let found: Vec<Submission> = folder
+            .file_names()
+            .map_err(Failure::bad_input)?
+            .into_iter()
+            .filter(|name| Path::new(name).extension().is_some_and(|e| e == "wasm"))
+            .map(|name| Submission::InFolder {
+                folder: folder.clone(),
+                name,
+            })
             .collect();
         if found.is_empty() {
             return Err(Failure::bad_input(anyhow::anyhow!(
@@ -171,8 +179,7 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<Submission>, Failure> {
                 path.display()
             )));
         }
-        found.sort();
-        out.extend(found.into_iter().map(Submission::File));
+        out.extend(found);
     }
     Ok(out)
 }

@@ -448,6 +448,11 @@ impl Runtime {
         read_component_file(path, self.inner.config.compile.max_bytes)
     }
 
+    /// The limits untrusted bytes are compiled under (`[host.compile]`).
+    pub fn compile_limits(&self) -> &CompileLimits {
+        &self.inner.config.compile
+    }
+
     /// Reads and compiles an untrusted file.
     pub fn compile_file(
         &self,

@@ -10,6 +10,12 @@
 //! - optionally Exercism's track-side `tests.toml` (tables keyed by uuid):
 //!   cases it marks `include = false` are left out.
 //!
+//! Every file is read through a [`Folder`]: never through a link leading
+//! out of the folder, never a FIFO or device, never beyond
+//! [`MAX_CASE_DATA_BYTES`] or [`MAX_TEXT_FILE_BYTES`]; errors quote no
+//! more of a file than the key or token at fault, since the folder may be
+//! anyone's.
+//!
 //! Case handling: nested groups flatten to names joined by " › "; a case
 //! whose uuid a later case lists in `reimplements` is skipped (chains of
 //! any depth, since every superseded uuid is listed by its successor);
@@ -25,8 +31,15 @@ use serde_json::{Map, Value as Json};
 
 use crate::component::values::kebab_case;
 use crate::grade::contract::{Contract, ContractFunc};
-use crate::grade::error::ExerciseError;
+use crate::grade::error::{ExerciseError, json_problem, toml_problem};
+use crate::grade::folder::Folder;
 use crate::grade::settings::Settings;
+
+/// The largest case file (`canonical-data.json`, `.toml`, `tests.toml`)
+/// read; Exercism's largest is under 100 KiB.
+pub const MAX_CASE_DATA_BYTES: u64 = 16 << 20;
+/// The largest `exercise.wit` or `grading.toml` read.
+pub const MAX_TEXT_FILE_BYTES: u64 = 1 << 20;
 
 /// The separator of group and case names.
 pub const NAME_SEPARATOR: &str = " › ";
@@ -93,27 +106,32 @@ pub struct TestCase {
 }
 
 impl Exercise {
-    /// Loads and validates the exercise in `dir`.
+    /// Loads and validates the exercise in `dir`. Its files are read
+    /// inside the folder only (see [`Folder`]): a link leading out of it,
+    /// a FIFO or a device, or a file over its size limit is refused.
     pub fn load(dir: &Path) -> Result<Self, ExerciseError> {
-        match std::fs::metadata(dir) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(ExerciseError::NotADirectory {
-                    path: dir.to_path_buf(),
-                    reason: "it is a file".into(),
-                });
-            }
-            Err(err) => {
-                return Err(ExerciseError::NotADirectory {
-                    path: dir.to_path_buf(),
-                    reason: err.to_string(),
-                });
-            }
-        }
-        let contract = Contract::load(&dir.join("exercise.wit"))?;
-        let settings = Settings::load(&dir.join("grading.toml"))?;
-        let (cases_file, data) = read_case_data(dir)?;
-        let excluded = read_track_filter(dir)?;
+        let folder = Folder::open(dir).map_err(|err| ExerciseError::NotADirectory {
+            path: dir.to_path_buf(),
+            reason: if err.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) {
+                "it is a file".into()
+            } else {
+                err.to_string()
+            },
+        })?;
+        let wit_name = Path::new("exercise.wit");
+        let wit = folder.read_text(wit_name, MAX_TEXT_FILE_BYTES)?;
+        let contract = Contract::parse(&dir.join(wit_name), &wit)?;
+        let grading_name = Path::new("grading.toml");
+        let settings = match folder.read_text_optional(grading_name, MAX_TEXT_FILE_BYTES)? {
+            Some(text) => Settings::parse(&dir.join(grading_name), &text)?,
+            None => Settings::default(),
+        };
+        let tests_toml = folder.read_text_optional(Path::new("tests.toml"), MAX_CASE_DATA_BYTES)?;
+        let (cases_file, data) = read_case_data(&folder, tests_toml.as_deref())?;
+        let excluded = match &tests_toml {
+            Some(text) => track_filter(&dir.join("tests.toml"), text)?,
+            None => HashSet::new(),
+        };
         let name = data
             .get("exercise")
             .and_then(Json::as_str)
@@ -139,49 +157,92 @@ impl Exercise {
     }
 }
 
-/// Reads the first case file found, as JSON.
-fn read_case_data(dir: &Path) -> Result<(PathBuf, Map<String, Json>), ExerciseError> {
-    let json_path = dir.join("canonical-data.json");
-    if let Some(text) = read_optional(&json_path)? {
-        let value: Json = serde_json::from_str(&text).map_err(|e| ExerciseError::Json {
-            path: json_path.clone(),
-            message: e.to_string(),
-        })?;
-        return match value {
-            Json::Object(map) => Ok((json_path, map)),
-            _ => Err(ExerciseError::Json {
-                path: json_path,
+/// How a case file is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseFormat {
+    /// `canonical-data.json`.
+    Json,
+    /// `canonical-data.toml`, or a `tests.toml` with `cases`.
+    Toml,
+}
+
+/// The test cases in `text`, the content of the case file `file`, tied to
+/// `contract` and `settings`: what [`Exercise::load`] does with the case
+/// file it found, without a track's `tests.toml` filter. `file` only names
+/// the file in errors, which quote no more of `text` than the token at
+/// fault.
+pub fn parse_cases(
+    file: &Path,
+    format: CaseFormat,
+    text: &str,
+    contract: &Contract,
+    settings: &Settings,
+) -> Result<Vec<TestCase>, ExerciseError> {
+    let data = parse_case_map(file, format, text)?;
+    let raw = flatten(file, &data)?;
+    build_cases(file, raw, &HashSet::new(), contract, settings)
+}
+
+fn parse_case_map(
+    file: &Path,
+    format: CaseFormat,
+    text: &str,
+) -> Result<Map<String, Json>, ExerciseError> {
+    match format {
+        CaseFormat::Json => match serde_json::from_str(text) {
+            Ok(Json::Object(map)) => Ok(map),
+            Ok(_) => Err(ExerciseError::Json {
+                path: file.to_path_buf(),
                 message: "expected an object with `cases`".into(),
             }),
-        };
+            Err(err) => Err(ExerciseError::Json {
+                path: file.to_path_buf(),
+                message: json_problem(&err),
+            }),
+        },
+        CaseFormat::Toml => toml::from_str(text).map_err(|err| ExerciseError::Toml {
+            path: file.to_path_buf(),
+            message: toml_problem(err, text),
+        }),
     }
-    for name in ["canonical-data.toml", "tests.toml"] {
-        let path = dir.join(name);
-        if let Some(text) = read_optional(&path)? {
-            let map: Map<String, Json> =
-                toml::from_str(&text).map_err(|e| ExerciseError::Toml {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?;
+}
+
+/// Reads the first case file found, as JSON. `tests_toml` is the folder's
+/// `tests.toml`, already read.
+fn read_case_data(
+    folder: &Folder,
+    tests_toml: Option<&str>,
+) -> Result<(PathBuf, Map<String, Json>), ExerciseError> {
+    let json_name = Path::new("canonical-data.json");
+    if let Some(text) = folder.read_text_optional(json_name, MAX_CASE_DATA_BYTES)? {
+        let path = folder.path().join(json_name);
+        let map = parse_case_map(&path, CaseFormat::Json, &text)?;
+        return Ok((path, map));
+    }
+    let toml_name = Path::new("canonical-data.toml");
+    let toml_text = folder.read_text_optional(toml_name, MAX_CASE_DATA_BYTES)?;
+    for (name, text) in [
+        (toml_name, toml_text.as_deref()),
+        (Path::new("tests.toml"), tests_toml),
+    ] {
+        if let Some(text) = text {
+            let path = folder.path().join(name);
+            let map = parse_case_map(&path, CaseFormat::Toml, text)?;
             if map.contains_key("cases") {
                 return Ok((path, map));
             }
         }
     }
     Err(ExerciseError::NoCases {
-        dir: dir.to_path_buf(),
+        dir: folder.path().to_path_buf(),
     })
 }
 
 /// Uuids an Exercism track-side `tests.toml` excludes (`include = false`).
-fn read_track_filter(dir: &Path) -> Result<HashSet<String>, ExerciseError> {
-    let path = dir.join("tests.toml");
-    let Some(text) = read_optional(&path)? else {
-        return Ok(HashSet::new());
-    };
-    let table: toml::Table = toml::from_str(&text).map_err(|e| ExerciseError::Toml {
-        path: path.clone(),
-        message: e.to_string(),
+fn track_filter(path: &Path, text: &str) -> Result<HashSet<String>, ExerciseError> {
+    let table: toml::Table = toml::from_str(text).map_err(|err| ExerciseError::Toml {
+        path: path.to_path_buf(),
+        message: toml_problem(err, text),
     })?;
     if table.contains_key("cases") {
         return Ok(HashSet::new());
@@ -191,17 +252,6 @@ fn read_track_filter(dir: &Path) -> Result<HashSet<String>, ExerciseError> {
         .filter(|(_, v)| v.get("include").and_then(toml::Value::as_bool) == Some(false))
         .map(|(k, _)| k.clone())
         .collect())
-}
-
-fn read_optional(path: &Path) -> Result<Option<String>, ExerciseError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(ExerciseError::Io {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
 }
 
 /// A case as read, before it is tied to the contract.

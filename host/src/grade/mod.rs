@@ -5,7 +5,9 @@
 //! - [`Exercise`] — a folder with `canonical-data.json` (Exercism's
 //!   format), `exercise.wit` (the [`Contract`]) and an optional
 //!   `grading.toml` ([`Settings`]), loaded and validated up front
-//!   ([`exercise`], [`contract`], [`settings`]);
+//!   ([`exercise`], [`contract`], [`settings`]), every file read inside
+//!   its folder only, never through a link leading out of it, never a
+//!   FIFO or device, never beyond a size limit ([`folder`]);
 //! - [`grade_submission`] — one submission: compiled and linked once, its
 //!   exports checked against the contract, then every case run in a new
 //!   instance under fuel, memory, wall-clock and output limits
@@ -45,6 +47,7 @@ pub mod compare;
 pub mod contract;
 mod error;
 pub mod exercise;
+pub mod folder;
 pub mod mapping;
 pub mod report;
 pub mod runner;
@@ -54,8 +57,9 @@ pub mod verdict;
 pub use batch::{BatchSummary, Collect, ReportSink, grade_batch};
 pub use contract::{Contract, ContractCheck, ContractFunc};
 pub use error::ExerciseError;
-pub use exercise::{Exercise, Expected, TestCase};
+pub use exercise::{CaseFormat, Exercise, Expected, TestCase, parse_cases};
+pub use folder::{FileError, Folder};
 pub use report::{DirSink, Format, Renderer, StreamSink};
-pub use runner::{GradeOptions, Submission, grade_submission};
+pub use runner::{GradeOptions, MAX_SUBMISSION_BYTES, Submission, grade_submission};
 pub use settings::{CaseLimits, LimitOverrides, Settings, Visibility};
 pub use verdict::{Counts, Output, Status, SubmissionReport, TestResult, Verdict};

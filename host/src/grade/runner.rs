@@ -15,7 +15,8 @@
 //!   within one epoch tick and runs no further case (an API caller went
 //!   away, the host is stopping).
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use wasmtime::component::Val;
@@ -27,6 +28,7 @@ use crate::component::{
 };
 use crate::grade::compare::{Rules, display, same};
 use crate::grade::exercise::{Exercise, TestCase};
+use crate::grade::folder::Folder;
 use crate::grade::mapping::{CallPlan, plan};
 use crate::grade::settings::{CaseLimits, LimitOverrides};
 use crate::grade::verdict::{
@@ -34,11 +36,21 @@ use crate::grade::verdict::{
     TestTiming, Verdict,
 };
 
+/// The largest submission read: far above any real component (an
+/// interpreter inside one is ~20 MB), low enough that a batch's jobs
+/// cannot exhaust the grader's memory by reading.
+pub const MAX_SUBMISSION_BYTES: u64 = 256 << 20;
+
 /// A submission to grade.
 #[derive(Debug, Clone)]
 pub enum Submission {
-    /// A component file; the report names it by this path.
+    /// A component file the user named; the report names it by this path.
+    /// Links are followed (the path is the user's own choice).
     File(PathBuf),
+    /// A file found in a directory of submissions, read inside that
+    /// directory only: a link leading out of it is refused, so one
+    /// student's link cannot submit another's work or a host file.
+    InFolder { folder: Folder, name: OsString },
     /// Bytes already in memory (an upload), with the name reports use.
     Bytes { name: String, bytes: Vec<u8> },
 }
@@ -48,12 +60,14 @@ impl Submission {
     pub fn name(&self) -> String {
         match self {
             Submission::File(path) => path.display().to_string(),
+            Submission::InFolder { folder, name } => folder.path().join(name).display().to_string(),
             Submission::Bytes { name, .. } => name.clone(),
         }
     }
 
-    /// The bytes, read within the runtime's compile size limit (a FIFO or
-    /// a device is refused, never read).
+    /// The bytes: only a regular file (a FIFO or a device is refused, never
+    /// read), of at most the runtime's compile size limit, and for a
+    /// submission listed from a folder, never through a link out of it.
     fn bytes(&self, runtime: &Runtime) -> Result<std::borrow::Cow<'_, [u8]>, String> {
         match self {
             Submission::File(path) => runtime
@@ -65,6 +79,13 @@ impl Submission {
                     }
                     other => format!("{}: {other}", path.display()),
                 }),
+            Submission::InFolder { folder, name } => {
+                let limit = MAX_SUBMISSION_BYTES.min(runtime.compile_limits().max_bytes);
+                folder
+                    .read(Path::new(name), limit)
+                    .map(std::borrow::Cow::Owned)
+                    .map_err(|e| format!("cannot read {e}"))
+            }
             Submission::Bytes { bytes, .. } => Ok(std::borrow::Cow::Borrowed(bytes)),
         }
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::component::{Capabilities, Limits, Overflow};
-use crate::grade::error::ExerciseError;
+use crate::grade::error::{ExerciseError, toml_problem};
 
 /// Fuel per test case when `grading.toml` sets none: roughly 50–100 ms of
 /// guest CPU, far more than any exercise here needs (leap uses ~100).
@@ -200,23 +200,14 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// Reads `grading.toml` at `path`; a missing file means all defaults.
-    pub fn load(path: &Path) -> Result<Self, ExerciseError> {
-        let raw = match std::fs::read_to_string(path) {
-            Ok(text) => {
-                toml::from_str::<RawSettings>(&text).map_err(|err| ExerciseError::Toml {
-                    path: path.to_path_buf(),
-                    message: err.to_string(),
-                })?
-            }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => RawSettings::default(),
-            Err(source) => {
-                return Err(ExerciseError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
-        };
+    /// Parses the text of `grading.toml` (`path` names it in errors; a
+    /// folder without the file gets [`Settings::default`]). Errors quote
+    /// no more of `text` than the key and token at fault.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ExerciseError> {
+        let raw = toml::from_str::<RawSettings>(text).map_err(|err| ExerciseError::Toml {
+            path: path.to_path_buf(),
+            message: toml_problem(err, text),
+        })?;
         Self::validate(raw, path)
     }
 
@@ -291,11 +282,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Settings, ExerciseError> {
-        let raw: RawSettings = toml::from_str(text).map_err(|e| ExerciseError::Toml {
-            path: "grading.toml".into(),
-            message: e.to_string(),
-        })?;
-        Settings::validate(raw, Path::new("grading.toml"))
+        Settings::parse(Path::new("grading.toml"), text)
     }
 
     #[test]
