@@ -251,11 +251,9 @@ fn a_fifo_named_as_the_submission_is_refused_without_blocking() {
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     let report: Json = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(report["status"], "error");
+    let text = report["message"].as_str().unwrap();
     assert!(
-        report["message"]
-            .as_str()
-            .unwrap()
-            .contains("not a regular file (a FIFO)"),
+        text.contains("not a regular file") && text.contains("FIFO"),
         "{report}"
     );
 }
