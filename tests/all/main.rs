@@ -17,6 +17,7 @@ mod grade_reports;
 mod inspect_cli;
 mod ops_builtin;
 mod ops_registry;
+mod pipe_cli;
 mod process_workers;
 mod reload;
 mod run_cli;

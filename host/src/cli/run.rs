@@ -16,6 +16,7 @@ use warden::config;
 use warden::events::EventBus;
 use warden::tree::Host;
 
+use super::out::{err, errln};
 use super::{CmdResult, Failure};
 
 #[derive(clap::Args)]
@@ -65,10 +66,10 @@ async fn serve(config: config::Config) -> CmdResult {
     let addr_file = config.host.state_dir.join("api.addr");
     publish_addr(&server, &addr_file);
     if !host.orphans.orphans.is_empty() {
-        eprint!("warden: orphan recovery:\n{}", host.orphans);
+        err!("warden: orphan recovery:\n{}", host.orphans);
     }
     tracing::info!(config = %config.file.display(), root = host.root.path(), "warden is running; Ctrl-C to stop");
-    eprintln!("warden: running {} (Ctrl-C to stop)", config.file.display());
+    errln!("warden: running {} (Ctrl-C to stop)", config.file.display());
 
     tokio::select! {
         _ = interrupt.recv() => tracing::info!("interrupted; shutting down"),
@@ -85,7 +86,7 @@ async fn serve(config: config::Config) -> CmdResult {
     let exit = host.stop().await;
     tracing::info!(?exit, "all trees stopped");
     stop_api(server, &addr_file).await;
-    eprintln!("warden: stopped");
+    errln!("warden: stopped");
     Ok(())
 }
 
@@ -120,7 +121,7 @@ fn api_config(config: &config::Config) -> Result<ApiConfig, Failure> {
 /// Tells people and tools (`warden ctl`, tests) where the API listens.
 fn publish_addr(server: &ApiServer, addr_file: &Path) {
     let url = server.url();
-    eprintln!("warden: API on {url}");
+    errln!("warden: API on {url}");
     let written = addr_file
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)

@@ -266,6 +266,12 @@ impl Prepared {
     }
 }
 
+/// Core instances one pooled component instance may hold: a Rust guest
+/// uses 3 or 4 (its module and the shims that wire up its imports), an
+/// interpreter built by componentize-py more. A core instance slot is only
+/// a counter, not reserved memory, so this can be generous.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+
 /// Bytes of each pooled linear memory reset with `memset` rather than
 /// `madvise` when its slot is freed: enough for the stack, data and first
 /// heap pages a small guest touches.
@@ -290,7 +296,7 @@ impl Flavor {
         if let Some(pool) = config.pooling {
             let mut p = PoolingAllocationConfig::default();
             p.total_component_instances(pool.instances)
-                .total_core_instances(pool.instances.saturating_mul(2))
+                .total_core_instances(pool.instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
                 .total_memories(pool.instances)
                 .total_tables(pool.instances.saturating_mul(2))
                 .max_memory_size(pool.max_memory_bytes)

@@ -18,8 +18,8 @@ mod op_plugins;
 pub mod process_child;
 mod router;
 
-use crate::component::{ComponentError, PoolingConfig, Runtime, RuntimeConfig};
-use crate::config::Config;
+use crate::component::{ComponentError, Limits, PoolingConfig, Runtime, RuntimeConfig};
+use crate::config::{ChildKindConfig, Config, SupervisorConfig};
 use crate::events::{EventBus, EventLog};
 use crate::reload::{ReloadError, ReloadOutcome, Reloader, Versions, Watcher};
 use crate::supervisor::{StartError, SupervisorExit, SupervisorHandle, start_root};
@@ -47,6 +47,15 @@ pub enum HostError {
     Start(#[from] StartError),
     #[error("cannot start the component runtime: {0}")]
     Runtime(ComponentError),
+    /// The pooling allocator (`host.pooling_instances`) cannot be set up.
+    #[error("{}: host.pooling_instances: cannot pool {slots} instance slots of {slot_mb} MiB: {source}", file.display())]
+    Pooling {
+        file: std::path::PathBuf,
+        slots: u32,
+        slot_mb: u64,
+        #[source]
+        source: ComponentError,
+    },
     /// The worker registry cannot be opened, or orphan recovery failed.
     #[error("worker registry: {0}")]
     Registry(#[from] RegistryError),
@@ -105,16 +114,27 @@ impl Host {
     /// first failure stops the start before any tree runs), then starts
     /// the trees in file order and registers the built-in operations.
     pub async fn start(config: &Config, events: EventBus) -> Result<Host, HostError> {
+        let pooling = pooling(config);
+        let defaults = RuntimeConfig::default();
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(config.host.state_dir.join("cache")),
             epoch_tick: config.host.epoch_tick,
-            pooling: (config.host.pooling_instances > 0).then_some(PoolingConfig {
-                instances: config.host.pooling_instances,
-                max_memory_bytes: 256 << 20,
+            // The pool refuses a slot larger than the reservation.
+            memory_reservation: pooling.map_or(defaults.memory_reservation, |p| {
+                defaults.memory_reservation.max(p.max_memory_bytes as u64)
             }),
-            ..RuntimeConfig::default()
+            pooling,
+            ..defaults
         })
-        .map_err(HostError::Runtime)?;
+        .map_err(|source| match pooling {
+            None => HostError::Runtime(source),
+            Some(p) => HostError::Pooling {
+                file: config.file.clone(),
+                slots: p.instances,
+                slot_mb: (p.max_memory_bytes >> 20) as u64,
+                source,
+            },
+        })?;
         let event_log = EventLog::start(&events, EventLog::DEFAULT_CAPACITY);
         let operations = crate::ops::Registry::new();
         let plugins =
@@ -195,6 +215,38 @@ impl Host {
     pub async fn stop(&self) -> SupervisorExit {
         self.root.stop().await
     }
+}
+
+/// The pool `host.pooling_instances` asks for: each slot holds the largest
+/// memory any component child or operation plugin may use (one-off calls
+/// get the default limit), plus a page, so that the memory limiter, not
+/// the pool, refuses growth past a limit and the error says so.
+fn pooling(config: &Config) -> Option<PoolingConfig> {
+    const WASM_PAGE: usize = 64 << 10;
+    let instances = config.host.pooling_instances;
+    if instances == 0 {
+        return None;
+    }
+    fn largest_in(sup: &SupervisorConfig) -> usize {
+        sup.children
+            .iter()
+            .map(|child| match &child.kind {
+                ChildKindConfig::Component(c) => c.limits.memory_bytes,
+                ChildKindConfig::Supervisor(nested) => largest_in(nested),
+                ChildKindConfig::Process(_) => 0,
+            })
+            .fold(0, usize::max)
+    }
+    let largest = config
+        .trees
+        .iter()
+        .map(largest_in)
+        .chain(config.operations.iter().map(|p| p.limits.memory_bytes))
+        .fold(Limits::default().memory_bytes, usize::max);
+    Some(PoolingConfig {
+        instances,
+        max_memory_bytes: largest.saturating_add(WASM_PAGE),
+    })
 }
 
 /// Process supervision set-up, before any tree starts: this host becomes
