@@ -42,6 +42,7 @@ pub mod bench;
 pub mod component;
 pub mod config;
 pub mod events;
+pub mod fuzzing;
 pub mod grade;
 pub mod ops;
 pub mod process;
