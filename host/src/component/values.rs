@@ -198,7 +198,7 @@ pub fn json_to_val(json: &Json, ty: &Type, path: &str) -> Result<Val, ValueError
                         .filter(|k| *k == name || kebab_case(k) == *name)
                         .map(String::as_str)
                         .collect();
-                    (spellings.len() > 1).then(|| (name, spellings))
+                    (spellings.len() > 1).then_some((name, spellings))
                 }) {
                     return Err(ValueError {
                         path: format!("{path}.{name}"),

@@ -115,18 +115,19 @@ impl Host {
     /// the trees in file order and registers the built-in operations.
     pub async fn start(config: &Config, events: EventBus) -> Result<Host, HostError> {
         let pooling = pooling(config);
-        let defaults = RuntimeConfig::default();
-        let runtime = Runtime::new(RuntimeConfig {
+        let mut runtime_config = RuntimeConfig {
             cache_dir: Some(config.host.state_dir.join("cache")),
             epoch_tick: config.host.epoch_tick,
-            // The pool refuses a slot larger than the reservation.
-            memory_reservation: pooling.map_or(defaults.memory_reservation, |p| {
-                defaults.memory_reservation.max(p.max_memory_bytes as u64)
-            }),
             pooling,
-            ..defaults
-        })
-        .map_err(|source| match pooling {
+            ..RuntimeConfig::default()
+        };
+        if let Some(pool) = pooling {
+            // The pool refuses a slot larger than the reservation.
+            runtime_config.memory_reservation = runtime_config
+                .memory_reservation
+                .max(pool.max_memory_bytes as u64);
+        }
+        let runtime = Runtime::new(runtime_config).map_err(|source| match pooling {
             None => HostError::Runtime(source),
             Some(p) => HostError::Pooling {
                 file: config.file.clone(),
