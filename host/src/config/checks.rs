@@ -5,7 +5,8 @@
 //! Each check returns the reason in words; the caller ([`Validator`])
 //! adds the file and the key. What passes here can be handed to the
 //! kernel, to WASI and to the runtime as is: no value accepted here makes
-//! a later `spawn`, `Instant + Duration` or shift overflow fail or panic.
+//! a later `spawn` fail, a `memory_mb << 20` wrap to 0, or a mailbox
+//! channel panic at start.
 //!
 //! Must never: touch the file system (the caller resolves paths).
 
@@ -32,11 +33,12 @@ pub(super) const MAX_PROCESS_MEMORY_MB: u64 = 4 << 20;
 pub(super) const MAX_OUTPUT_KB: usize = 1 << 20;
 
 /// Largest mailbox: a million messages waiting is a backlog no child
-/// catches up with, and the channel has a hard ceiling not far above.
+/// catches up with (and tokio's channel panics above 2^61).
 pub(super) const MAX_MAILBOX: usize = 1 << 20;
 
 /// Largest wall-clock limit of a guest call and of a worker's readiness
-/// wait: 30 days, which keeps `now + limit` far from overflowing.
+/// wait: 30 days. A longer one is a typo (a unit slip), not a limit;
+/// `0` already means "none" for a guest call.
 pub(super) const MAX_TIMEOUT_MS: u64 = 30 * 24 * 3600 * 1000;
 
 /// Largest `host.pooling_instances`: each slot reserves address space for
