@@ -77,6 +77,8 @@
 //! max_fuel = 1000000000            # left out: no fuel ceiling
 //! ```
 
+mod checks;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -653,6 +655,7 @@ impl<'a> Validator<'a> {
                 "every supervisor is nested in another: the tree has a cycle",
             ));
         }
+        self.pool_fits(host.pooling_instances, &trees)?;
         let mut operations = Vec::new();
         for (id, plugin) in &raw.operations {
             operations.push(self.operation_plugin(id, plugin)?);
@@ -792,6 +795,8 @@ impl<'a> Validator<'a> {
     }
 
     fn dirs(&self, raw: &[RawDir], key: &str) -> Result<Vec<DirGrant>, ConfigError> {
+        let guests: Vec<&str> = raw.iter().map(|d| d.guest.as_str()).collect();
+        self.guest_paths(key, &guests)?;
         let mut dirs = Vec::new();
         for (i, d) in raw.iter().enumerate() {
             let host = self.resolve(&d.host);
@@ -834,7 +839,12 @@ impl<'a> Validator<'a> {
             api_addr,
             token: raw.token.filter(|t| !t.is_empty()),
             epoch_tick: Duration::from_millis(tick),
-            pooling_instances: raw.pooling_instances.unwrap_or(0),
+            pooling_instances: checks::at_most(
+                raw.pooling_instances.unwrap_or(0),
+                checks::MAX_POOLING_INSTANCES,
+                "instance slots (0: no pooling)",
+            )
+            .map_err(|reason| self.invalid("host.pooling_instances", reason))?,
             shutdown_grace: Duration::from_millis(shutdown_grace_ms),
             policy: self.policy(raw.policy.unwrap_or_default())?,
             monitor_interval: {
@@ -980,6 +990,7 @@ impl<'a> Validator<'a> {
             ));
         }
         let raw = &all[name];
+        self.send_to(name, raw)?;
         if raw.strategy == Strategy::SimpleOneForOne && raw.children.len() != 1 {
             return Err(self.invalid(
                 format!("{key}.children"),
@@ -1193,13 +1204,11 @@ impl<'a> Validator<'a> {
             })
             .transpose()?;
         for (i, name) in raw.inherit.iter().enumerate() {
-            if name.is_empty() || name.contains('=') {
-                return Err(self.invalid(
-                    format!("{key}.inherit[{i}]"),
-                    format!("`{name}` is not an environment variable name"),
-                ));
-            }
+            checks::env_name(name)
+                .map_err(|reason| self.invalid(format!("{key}.inherit[{i}]"), reason))?;
         }
+        self.env(key, &raw.env)?;
+        self.args(key, &raw.args)?;
         let limits = match raw.limits.as_ref() {
             None => ProcessLimits::default(),
             Some(l) => {
@@ -1216,7 +1225,13 @@ impl<'a> Validator<'a> {
                     }
                 }
                 let limits = ProcessLimits {
-                    memory_mb: l.memory_mb.map(|mb| mb as u64),
+                    memory_mb: l
+                        .memory_mb
+                        .map(|mb| checks::at_most(mb as u64, checks::MAX_PROCESS_MEMORY_MB, "MiB"))
+                        .transpose()
+                        .map_err(|reason| {
+                            self.invalid(format!("{key}.limits.memory_mb"), reason)
+                        })?,
                     cpu_secs: l.cpu_secs,
                     wall_secs: l.wall_secs,
                     open_files: l.open_files,
@@ -1261,7 +1276,12 @@ impl<'a> Validator<'a> {
                         ));
                     }
                 };
-                let timeout_ms = r.timeout_ms.unwrap_or(10_000);
+                let timeout_ms = checks::at_most(
+                    r.timeout_ms.unwrap_or(10_000),
+                    checks::MAX_TIMEOUT_MS,
+                    "milliseconds",
+                )
+                .map_err(|reason| self.invalid(format!("{key}.readiness.timeout_ms"), reason))?;
                 if timeout_ms == 0 {
                     return Err(self.invalid(
                         format!("{key}.readiness.timeout_ms"),
@@ -1324,6 +1344,12 @@ impl<'a> Validator<'a> {
         if memory_mb == 0 {
             return Err(self.invalid(format!("{key}.limits.memory_mb"), "expected at least 1 MiB"));
         }
+        checks::at_most(memory_mb, checks::MAX_WASM_MEMORY_MB, "MiB")
+            .map_err(|reason| self.invalid(format!("{key}.limits.memory_mb"), reason))?;
+        timeout_ms
+            .map(|ms| checks::at_most(ms, checks::MAX_TIMEOUT_MS, "milliseconds (0: none)"))
+            .transpose()
+            .map_err(|reason| self.invalid(format!("{key}.limits.timeout_ms"), reason))?;
         if fuel == Some(0) {
             return Err(self.invalid(
                 format!("{key}.limits.fuel"),
@@ -1345,10 +1371,13 @@ impl<'a> Validator<'a> {
     fn component(&self, raw: &RawChild, key: &str) -> Result<ComponentChildConfig, ConfigError> {
         let path = self.wasm_file(raw.path.as_deref(), key, "a component child")?;
         let raw_limits = raw.limits.as_ref();
+        let output_kb = raw_limits
+            .and_then(|l| l.output_kb)
+            .map(|kb| checks::at_most(kb, checks::MAX_OUTPUT_KB, "KiB"))
+            .transpose()
+            .map_err(|reason| self.invalid(format!("{key}.limits.output_kb"), reason))?;
         let limits = Limits {
-            output_bytes: raw_limits
-                .and_then(|l| l.output_kb)
-                .map_or(Limits::default().output_bytes, |kb| kb << 10),
+            output_bytes: output_kb.map_or(Limits::default().output_bytes, |kb| kb << 10),
             output_overflow: Overflow::Truncate,
             ..self.wasm_limits(
                 key,
@@ -1358,13 +1387,16 @@ impl<'a> Validator<'a> {
             )?
         };
         let dirs = self.dirs(&raw.dirs, key)?;
-        let mailbox = raw.mailbox.unwrap_or(1024);
+        let mailbox = checks::at_most(raw.mailbox.unwrap_or(1024), checks::MAX_MAILBOX, "messages")
+            .map_err(|reason| self.invalid(format!("{key}.mailbox"), reason))?;
         if mailbox == 0 {
             return Err(self.invalid(
                 format!("{key}.mailbox"),
                 "expected a capacity of at least 1",
             ));
         }
+        self.env(key, &raw.env)?;
+        self.args(key, &raw.args)?;
         Ok(ComponentChildConfig {
             path,
             init_config: raw.config.clone().unwrap_or_default(),

@@ -47,6 +47,8 @@ pub mod bench;
 pub mod component;
 pub mod config;
 pub mod events;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod grade;
 pub mod ops;
 pub mod process;

@@ -23,6 +23,7 @@ mod inspect_cli;
 mod limits;
 mod ops_builtin;
 mod ops_registry;
+mod pipe_cli;
 mod process_workers;
 mod reload;
 mod run_cli;

@@ -4,7 +4,10 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{plugins_dir, repo_root, signal, stderr, warden, warden_cmd};
+use crate::support::{
+    HostProcess, plugins_dir, repo_root, signal, stderr, stdout, warden, warden_cmd,
+    write_tree_config,
+};
 
 #[test]
 fn the_demo_config_runs_until_interrupted() {
@@ -96,4 +99,63 @@ fn a_broken_config_is_bad_input() {
         "{}",
         stderr(&out)
     );
+}
+
+/// `n` counter children under `[supervisor.root]`, after `host` (keys of
+/// `[host]`).
+fn counters(host: &str, n: usize) -> String {
+    let mut body = format!(
+        "[host]\nstate_dir = \"state\"\napi_addr = \"127.0.0.1:0\"\n{host}\n\
+         [supervisor.root]\nstrategy = \"one_for_one\"\n"
+    );
+    for i in 0..n {
+        body.push_str(&format!(
+            "[[supervisor.root.children]]\nid = \"c{i}\"\nkind = \"component\"\npath = \"counter.wasm\"\n"
+        ));
+    }
+    body
+}
+
+#[test]
+fn a_pooled_host_serves_every_component_child() {
+    // Each Rust component holds 3-4 core instances: the pool must count
+    // slots in component instances, and its memories must fit the
+    // reservation (both failed: no pooled host ever started).
+    let host = HostProcess::start_tree(&counters("pooling_instances = 6", 4), &[]);
+    for i in 0..4 {
+        let path = format!("root/c{i}");
+        let out = warden(&["ctl", "--addr", host.url(), "send", &path, "inc"]);
+        assert!(out.status.success(), "{path}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "1\n", "{path}");
+    }
+}
+
+#[test]
+fn a_pool_that_cannot_be_set_up_names_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    // Too few slots for the children: refused at load.
+    let path = write_tree_config(dir.path(), &counters("pooling_instances = 2", 3));
+    let out = warden(&["run", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warden.toml: host.pooling_instances: "),
+        "{err}"
+    );
+    assert!(
+        err.contains("cannot hold the 3 component children"),
+        "{err}"
+    );
+    // 100000 slots of 16 GiB are more address space than a process has:
+    // the pool cannot be mapped, and the error says which key asked.
+    let body = counters("pooling_instances = 100000", 1) + "limits = { memory_mb = 16384 }\n";
+    let path = write_tree_config(dir.path(), &body);
+    let out = warden(&["run", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warden.toml: host.pooling_instances: "),
+        "{err}"
+    );
+    assert!(err.contains("cannot pool 100000 instance slots"), "{err}");
 }

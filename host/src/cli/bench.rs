@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use warden::bench::{self, BenchEnv};
 
+use super::out::outln;
 use super::{CmdResult, Failure};
 
 #[derive(clap::Args)]
@@ -36,12 +37,15 @@ pub fn run(args: Args) -> CmdResult {
         })?;
         for f in figures {
             if args.json {
-                println!("{}", serde_json::to_string(&f).map_err(Failure::failed)?);
+                outln!("{}", serde_json::to_string(&f).map_err(Failure::failed)?)?;
             } else {
-                println!(
+                outln!(
                     "{:<24} {:<12} {:>14.3} {}",
-                    f.bench, f.metric, f.value, f.unit
-                );
+                    f.bench,
+                    f.metric,
+                    f.value,
+                    f.unit
+                )?;
             }
         }
     }

@@ -7,6 +7,7 @@ use warden::component::exports::find_function;
 use warden::component::invoke::{args_from_cli, call_json};
 use warden::component::{Capabilities, CapturedText, DirGrant, Limits, Metering, World, world};
 
+use super::out::{err, errln, outln};
 use super::{CacheArgs, CmdResult, Failure};
 
 #[derive(clap::Args)]
@@ -84,15 +85,15 @@ pub fn run(args: Args) -> CmdResult {
         .map_err(Failure::from_component)?;
 
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string(&invocation).map_err(Failure::failed)?
-        );
+        )?;
     } else {
         show_output("stdout", &invocation.report.stdout);
         show_output("stderr", &invocation.report.stderr);
         if let Ok(value) = &invocation.outcome {
-            println!("{}", serde_json::to_string(value).map_err(Failure::failed)?);
+            outln!("{}", serde_json::to_string(value).map_err(Failure::failed)?)?;
         }
     }
     match invocation.outcome {
@@ -109,13 +110,13 @@ fn show_output(stream: &str, captured: &CapturedText) {
     if captured.total_bytes == 0 {
         return;
     }
-    eprintln!("--- guest {stream} ({} bytes) ---", captured.total_bytes);
-    eprint!("{}", captured.text);
+    errln!("--- guest {stream} ({} bytes) ---", captured.total_bytes);
+    err!("{}", captured.text);
     if !captured.text.ends_with('\n') {
-        eprintln!();
+        errln!();
     }
     if captured.truncated {
-        eprintln!(
+        errln!(
             "--- truncated: {} of {} bytes shown ---",
             captured.text.len(),
             captured.total_bytes

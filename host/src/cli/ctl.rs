@@ -31,6 +31,7 @@ use serde_json::{Map, Value, json};
 use warden::api::client::{ApiClient, ClientError};
 
 use super::Failure;
+use super::out::errln;
 
 mod render;
 
@@ -183,13 +184,14 @@ pub fn run(args: Args) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::BadInput(err)) => {
-            eprintln!("warden ctl: {err:#}");
+            errln!("warden ctl: {err:#}");
             ExitCode::from(2)
         }
         Err(Failure::Failed(err)) => {
-            eprintln!("warden ctl: {err:#}");
+            errln!("warden ctl: {err:#}");
             ExitCode::from(1)
         }
+        Err(Failure::OutputClosed) => ExitCode::SUCCESS,
     }
 }
 
@@ -384,7 +386,7 @@ impl Host {
         let mut shown = 0u64;
         while count.is_none_or(|n| shown < n) {
             let Some(item) = stream.next().await else {
-                eprintln!("warden ctl: the host closed the event stream");
+                errln!("warden ctl: the host closed the event stream");
                 return Ok(());
             };
             let event = match item {
@@ -569,7 +571,7 @@ fn write_stdout(text: &str) -> Result<bool, Failure> {
 /// The reply of `child.send`, as text or (base64) raw bytes.
 fn write_reply(reply: &Value) -> Result<(), Failure> {
     let Some(text) = reply.get("reply").and_then(Value::as_str) else {
-        eprintln!("warden ctl: no reply");
+        errln!("warden ctl: no reply");
         return Ok(());
     };
     let bytes = if reply.get("encoding").and_then(Value::as_str) == Some("base64") {

@@ -15,6 +15,7 @@ use warden::events::EventBus;
 use warden::reload::{ReloadOutcome, WatchTarget, Watcher};
 use warden::tree::Host;
 
+use super::out::{errln, outln};
 use super::{CmdResult, Failure};
 
 #[derive(clap::Args)]
@@ -47,7 +48,7 @@ pub fn run(args: Args) -> CmdResult {
 async fn dev(crate_dir: PathBuf, config: config::Config) -> CmdResult {
     // Build once first, so the host starts from the current sources.
     if let Err(e) = build(&crate_dir).await {
-        eprintln!("warden dev: {e}; starting with the files as they are");
+        errln!("warden dev: {e}; starting with the files as they are");
     }
     let host = Host::start(&config, EventBus::default())
         .await
@@ -59,7 +60,7 @@ async fn dev(crate_dir: PathBuf, config: config::Config) -> CmdResult {
     ];
     let (_watcher, mut changes) =
         Watcher::start(&targets, Watcher::DEFAULT_DEBOUNCE).map_err(Failure::failed)?;
-    eprintln!(
+    errln!(
         "warden dev: running {}; watching {} (Ctrl-C to stop)",
         config.file.display(),
         crate_dir.display()
@@ -72,29 +73,33 @@ async fn dev(crate_dir: PathBuf, config: config::Config) -> CmdResult {
                     break;
                 }
                 while changes.try_recv().is_ok() {}
-                rebuild_and_reload(&crate_dir, &host).await;
+                if let Err(closed) = rebuild_and_reload(&crate_dir, &host).await {
+                    host.stop().await;
+                    return Err(closed);
+                }
             }
         }
     }
     host.shutdown(config.host.shutdown_grace).await;
-    eprintln!("warden dev: stopped");
+    errln!("warden dev: stopped");
     Ok(())
 }
 
-async fn rebuild_and_reload(crate_dir: &Path, host: &Host) {
+/// Fails only when stdout is gone.
+async fn rebuild_and_reload(crate_dir: &Path, host: &Host) -> CmdResult {
     let started = Instant::now();
     let artifacts = match build(crate_dir).await {
         Ok(artifacts) => artifacts,
         Err(e) => {
-            eprintln!("warden dev: {e}; the running version keeps serving");
-            return;
+            errln!("warden dev: {e}; the running version keeps serving");
+            return Ok(());
         }
     };
-    eprintln!("warden dev: built in {} ms", started.elapsed().as_millis());
+    errln!("warden dev: built in {} ms", started.elapsed().as_millis());
     for wasm in artifacts {
         let children = host.reloader.children_of(&wasm);
         if children.is_empty() {
-            eprintln!("warden dev: no child runs {}", wasm.display());
+            errln!("warden dev: no child runs {}", wasm.display());
         }
         for child in children {
             match host.reloader.reload(&child, false).await {
@@ -103,24 +108,25 @@ async fn rebuild_and_reload(crate_dir: &Path, host: &Host) {
                     duration,
                     origin,
                     ..
-                }) => println!(
+                }) => outln!(
                     "reloaded {child} to version {version} in {:.1} ms ({origin:?})",
                     duration.as_secs_f64() * 1e3
-                ),
+                )?,
                 Ok(ReloadOutcome::Unchanged { version }) => {
-                    println!("{child}: unchanged (version {version})");
+                    outln!("{child}: unchanged (version {version})")?;
                 }
                 Ok(ReloadOutcome::Failed {
                     version,
                     stage,
                     reason,
-                }) => println!(
+                }) => outln!(
                     "{child}: reload to version {version} failed at {stage}: {reason}; the old version keeps serving"
-                ),
-                Err(e) => println!("{child}: {e}"),
+                )?,
+                Err(e) => outln!("{child}: {e}")?,
             }
         }
     }
+    Ok(())
 }
 
 /// `cargo build --release --target wasm32-wasip2` in the crate, compiler

@@ -8,7 +8,7 @@
 //! be written. 2 for a bad exercise folder, a missing submission path or
 //! bad flags.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use warden::grade::report::{DirSink, Format, Renderer, StreamSink};
@@ -17,6 +17,7 @@ use warden::grade::{
     SubmissionReport, grade_batch,
 };
 
+use super::out::{Watched, err, errln};
 use super::{CacheArgs, CmdResult, Failure};
 
 #[derive(clap::Args)]
@@ -115,8 +116,8 @@ pub fn run(args: Args) -> CmdResult {
             let mut sink = WithProgress { inner, progress };
             let summary = grade_batch(&runtime, &exercise, &submissions, &options, jobs, &mut sink);
             sink.clear();
-            eprint!("{}", warden::grade::report::text::summary(&summary));
-            eprintln!(
+            err!("{}", warden::grade::report::text::summary(&summary));
+            errln!(
                 "reports written to {} ({} file(s))",
                 dir.display(),
                 sink.inner.written.len()
@@ -124,13 +125,16 @@ pub fn run(args: Args) -> CmdResult {
             summary
         }
         None => {
-            let stdout = std::io::stdout();
-            let inner = StreamSink::new(stdout.lock(), renderer);
+            let (stdout, closed) = Watched::new(std::io::stdout().lock());
+            let inner = StreamSink::new(stdout, renderer);
             let mut sink = WithProgress { inner, progress };
             let summary = grade_batch(&runtime, &exercise, &submissions, &options, jobs, &mut sink);
             sink.clear();
+            if closed.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(Failure::OutputClosed);
+            }
             if format != Format::Text && submissions.len() > 1 {
-                eprint!("{}", warden::grade::report::text::summary(&summary));
+                err!("{}", warden::grade::report::text::summary(&summary));
             }
             summary
         }
@@ -212,7 +216,7 @@ impl ProgressLine {
         let filled = (s.submissions * WIDTH)
             .checked_div(self.total)
             .unwrap_or(WIDTH);
-        eprint!(
+        err!(
             "\r[{}{}] {}/{} graded: {} pass, {} fail, {} error",
             "#".repeat(filled),
             " ".repeat(WIDTH - filled),
@@ -222,14 +226,12 @@ impl ProgressLine {
             s.failed,
             s.errored
         );
-        let _ = std::io::stderr().flush();
         self.shown = true;
     }
 
     fn clear(&mut self) {
         if self.shown {
-            eprint!("\r\x1b[2K");
-            let _ = std::io::stderr().flush();
+            err!("\r\x1b[2K");
             self.shown = false;
         }
     }

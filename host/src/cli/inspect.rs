@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use warden::component::{Metering, world};
 
+use super::out::{out, outln};
 use super::{CacheArgs, CmdResult, Failure};
 
 #[derive(clap::Args)]
@@ -24,12 +25,12 @@ pub fn run(args: Args) -> CmdResult {
         .map_err(|e| Failure::from_component(e).with_file(&args.plugin))?;
     let report = world::inspect(&compiled);
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).map_err(Failure::failed)?
-        );
+        )?;
     } else {
-        print!("{report}");
+        out!("{report}")?;
     }
     Ok(())
 }
@@ -41,6 +42,7 @@ impl Failure {
         match self {
             Failure::BadInput(e) => Failure::BadInput(e.context(prefix)),
             Failure::Failed(e) => Failure::Failed(e.context(prefix)),
+            Failure::OutputClosed => Failure::OutputClosed,
         }
     }
 }

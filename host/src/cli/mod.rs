@@ -10,6 +10,7 @@ mod ctl;
 mod dev;
 mod grade;
 mod inspect;
+mod out;
 mod ps;
 mod run;
 
@@ -67,6 +68,9 @@ pub enum Failure {
     BadInput(anyhow::Error),
     /// The thing asked for failed: exit 1.
     Failed(anyhow::Error),
+    /// Stdout's reader went away (`warden inspect x.wasm | head`): stop and
+    /// exit 0 without a word, as the reader asked (see `out`).
+    OutputClosed,
 }
 
 impl Failure {
@@ -201,13 +205,14 @@ pub fn run() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::BadInput(err)) => {
-            eprintln!("error: {}", one_line(&err));
+            out::errln!("error: {}", one_line(&err));
             ExitCode::from(2)
         }
         Err(Failure::Failed(err)) => {
-            eprintln!("error: {}", one_line(&err));
+            out::errln!("error: {}", one_line(&err));
             ExitCode::from(1)
         }
+        Err(Failure::OutputClosed) => ExitCode::SUCCESS,
     }
 }
 
@@ -242,6 +247,9 @@ fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // Its fallback for a failed write is `eprintln!`, which panics
+        // when stderr is a closed pipe: a log line nobody can read is lost.
+        .log_internal_errors(false)
         .try_init();
 }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use warden::config;
 use warden::registry::{IncarnationQuery, IncarnationStatus, Registry, RegistryConfig};
 
+use super::out::outln;
 use super::{CmdResult, Failure};
 
 #[derive(clap::Args)]
@@ -48,18 +49,24 @@ pub fn run(args: Args) -> CmdResult {
         })
         .map_err(Failure::failed)?;
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&rows).map_err(Failure::failed)?
-        );
+        )?;
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<24} {:>8} {:<14} {:>8} {:>8} {:>6} {:<18} COMMAND",
-        "CHILD", "PID", "STATUS", "RESTARTS", "PEAK_MB", "HEALTH", "EXIT"
-    );
+        "CHILD",
+        "PID",
+        "STATUS",
+        "RESTARTS",
+        "PEAK_MB",
+        "HEALTH",
+        "EXIT"
+    )?;
     for r in rows {
-        println!(
+        outln!(
             "{:<24} {:>8} {:<14} {:>8} {:>8} {:>6} {:<18} {}",
             r.child,
             r.pid,
@@ -69,7 +76,7 @@ pub fn run(args: Args) -> CmdResult {
             r.health.map_or("-".to_string(), |h| h.to_string()),
             r.exit_reason.as_deref().unwrap_or("-"),
             r.command
-        );
+        )?;
     }
     Ok(())
 }

@@ -23,6 +23,7 @@ use warden::config;
 use warden::events::EventBus;
 use warden::tree::Host;
 
+use super::out::{err, errln};
 use super::{CmdResult, Failure};
 
 #[derive(clap::Args)]
@@ -79,10 +80,10 @@ async fn serve(config: config::Config) -> CmdResult {
     let addr_file = config.host.state_dir.join("api.addr");
     publish_addr(&server, &addr_file);
     if !host.orphans.orphans.is_empty() {
-        eprint!("warden: orphan recovery:\n{}", host.orphans);
+        err!("warden: orphan recovery:\n{}", host.orphans);
     }
     tracing::info!(config = %config.file.display(), root = host.root.path(), "warden is running; Ctrl-C to stop");
-    eprintln!("warden: running {} (Ctrl-C to stop)", config.file.display());
+    errln!("warden: running {} (Ctrl-C to stop)", config.file.display());
 
     tokio::select! {
         _ = interrupt.recv() => tracing::info!("interrupted; shutting down"),
@@ -108,7 +109,7 @@ async fn serve(config: config::Config) -> CmdResult {
     };
     tracing::info!(?exit, "all trees stopped");
     stop_api(server, &addr_file).await;
-    eprintln!("warden: stopped");
+    errln!("warden: stopped");
     Ok(())
 }
 
@@ -145,7 +146,7 @@ fn api_config(config: &config::Config) -> Result<ApiConfig, Failure> {
 /// Tells people and tools (`warden ctl`, tests) where the API listens.
 fn publish_addr(server: &ApiServer, addr_file: &Path) {
     let url = server.url();
-    eprintln!("warden: API on {url}");
+    errln!("warden: API on {url}");
     let written = addr_file
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)

@@ -69,6 +69,36 @@ pub struct DirGrantError {
     reason: String,
 }
 
+impl DirGrant {
+    /// Checks where a guest is to see a directory: `/` or an absolute
+    /// path of plain names (`/data`, `/srv/in`). No `.` or `..`, no empty
+    /// component, no NUL, so that the name a guest opens and the
+    /// directory it gets cannot disagree. The reason when it is not.
+    pub fn check_guest(path: &str) -> Result<(), String> {
+        let shown = path.escape_debug();
+        if !path.starts_with('/') {
+            return Err(format!(
+                "`{shown}` is not an absolute guest path: expected one like /data"
+            ));
+        }
+        if path == "/" {
+            return Ok(());
+        }
+        for part in path[1..].split('/') {
+            let reason = match part {
+                "" => "an empty component (`//` or a trailing `/`)",
+                "." | ".." => "a `.` or `..` component",
+                _ if part.contains('\0') => "NUL",
+                _ => continue,
+            };
+            return Err(format!(
+                "`{shown}` is not a guest path: it contains {reason}; expected one like /data"
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl FromStr for DirGrant {
     type Err = DirGrantError;
 
@@ -96,6 +126,7 @@ impl FromStr for DirGrant {
         if host.is_empty() || guest.is_empty() {
             return Err(fail("empty path"));
         }
+        Self::check_guest(guest).map_err(|reason| fail(&reason))?;
         Ok(DirGrant {
             host: PathBuf::from(host),
             guest: guest.to_string(),
@@ -119,5 +150,26 @@ mod tests {
         assert!("/tmp/x".parse::<DirGrant>().is_err());
         assert!("/tmp/x:/data:wat".parse::<DirGrant>().is_err());
         assert!(":/data".parse::<DirGrant>().is_err());
+        assert!("/tmp/x:/data/../..".parse::<DirGrant>().is_err());
+        assert!("/tmp/x:data".parse::<DirGrant>().is_err());
+    }
+
+    #[test]
+    fn guest_paths_are_absolute_plain_names() {
+        for good in ["/", "/data", "/srv/in", "/a.b/c-d"] {
+            assert_eq!(DirGrant::check_guest(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "/data/../..",
+            "/..",
+            "/data/.",
+            "data",
+            "",
+            "//data",
+            "/data/",
+            "/a\0b",
+        ] {
+            assert!(DirGrant::check_guest(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -550,6 +550,12 @@ fn round_to_page(bytes: u64) -> u64 {
         .min(LARGEST_MEMORY)
 }
 
+/// Core instances one pooled component instance may hold: a Rust guest
+/// uses 3 or 4 (its module and the shims that wire up its imports), an
+/// interpreter built by componentize-py more. A core instance slot is only
+/// a counter, not reserved memory, so this can be generous.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+
 /// Bytes of each pooled linear memory reset with `memset` rather than
 /// `madvise` when its slot is freed: enough for the stack, data and first
 /// heap pages a small guest touches.
@@ -588,7 +594,7 @@ impl Flavor {
         if let (Some(pool), Some(pool_memory)) = (config.pooling, pool_memory) {
             let mut p = PoolingAllocationConfig::default();
             p.total_component_instances(pool.instances)
-                .total_core_instances(pool.instances.saturating_mul(2))
+                .total_core_instances(pool.instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
                 .total_memories(pool.instances)
                 .total_tables(pool.instances.saturating_mul(2))
                 .max_memory_size(usize::try_from(pool_memory).unwrap_or(usize::MAX))

@@ -60,7 +60,9 @@ pub fn json_to_val(json: &Json, ty: &Type, path: &str) -> Result<Val, ValueError
         Type::U32 => Val::U32(int(json, path, "u32")?),
         Type::S64 => Val::S64(int(json, path, "s64")?),
         Type::U64 => Val::U64(int(json, path, "u64")?),
-        Type::Float32 => Val::Float32(json.as_f64().ok_or_else(|| fail("a number".into()))? as f32),
+        Type::Float32 => {
+            Val::Float32(f32_of(json).ok_or_else(|| fail("a number that fits f32".into()))?)
+        }
         Type::Float64 => Val::Float64(json.as_f64().ok_or_else(|| fail("a number".into()))?),
         Type::Char => {
             let s = json
@@ -186,6 +188,26 @@ pub fn json_to_val(json: &Json, ty: &Type, path: &str) -> Result<Val, ValueError
                         path: format!("{path}.{extra}"),
                         expected: format!("one of the fields {}", names.join(", ")),
                         found: format!("unknown field `{extra}`"),
+                    });
+                }
+                // Every key names a field, so one field is spelled twice
+                // (`maxLen`, `max_len`): which one counts would be a guess.
+                if let Some((name, spellings)) = names.iter().find_map(|name| {
+                    let spellings: Vec<&str> = obj
+                        .keys()
+                        .filter(|k| *k == name || kebab_case(k) == *name)
+                        .map(String::as_str)
+                        .collect();
+                    (spellings.len() > 1).then_some((name, spellings))
+                }) {
+                    return Err(ValueError {
+                        path: format!("{path}.{name}"),
+                        expected: format!("field `{name}` once"),
+                        found: format!(
+                            "it spelled {} ways: {}",
+                            spellings.len(),
+                            spellings.join(", ")
+                        ),
                     });
                 }
             }
@@ -409,6 +431,13 @@ fn int<T: TryFrom<i64> + TryFrom<u64>>(
     }
 }
 
+/// A JSON number as `f32`; `None` for one too large for it (it would
+/// silently become infinity, as an integer out of range would be cut).
+fn f32_of(json: &Json) -> Option<f32> {
+    let narrowed = json.as_f64()? as f32;
+    narrowed.is_finite().then_some(narrowed)
+}
+
 fn float_json(f: f64) -> Json {
     match serde_json::Number::from_f64(f) {
         Some(n) => Json::Number(n),
@@ -475,6 +504,31 @@ mod tests {
             Some("not-equal")
         );
         assert_eq!(match_name("pluto", names.iter().copied()), None);
+    }
+
+    #[test]
+    fn a_number_too_large_for_f32_is_refused() {
+        assert_eq!(f32_of(&serde_json::json!(1.5)), Some(1.5));
+        assert_eq!(f32_of(&serde_json::json!(-3.4e38)), Some(-3.4e38));
+        assert_eq!(f32_of(&serde_json::json!(3.5e38)), None);
+        assert_eq!(f32_of(&serde_json::json!(-1e300)), None);
+        assert_eq!(f32_of(&serde_json::json!("1.5")), None);
+    }
+
+    #[test]
+    fn a_record_field_given_twice_is_refused() {
+        let target = crate::fuzzing::JsonValues::new(
+            &wat::parse_str(crate::fuzzing::VALUES_WAT).expect("values.wat parses"),
+        )
+        .expect("values.wat prepares");
+        let point = target.param_type("record", 0);
+        let once = serde_json::json!({"x": 1, "y": 2, "label": "", "tags": []});
+        assert!(json_to_val(&once, &point, "$[0]").is_ok());
+        let mut twice = once.clone();
+        twice["Label"] = "b".into();
+        let err = json_to_val(&twice, &point, "$[0]").unwrap_err();
+        assert_eq!(err.path, "$[0].label");
+        assert!(err.found.contains("Label, label"), "{err}");
     }
 
     #[test]

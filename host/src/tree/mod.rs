@@ -47,6 +47,15 @@ pub enum HostError {
     Start(#[from] StartError),
     #[error("cannot start the component runtime: {0}")]
     Runtime(ComponentError),
+    /// The pooling allocator (`host.pooling_instances`) cannot be set up.
+    #[error("{}: host.pooling_instances: cannot pool {slots} instance slots of {slot_mb} MiB: {source}", file.display())]
+    Pooling {
+        file: std::path::PathBuf,
+        slots: u32,
+        slot_mb: u64,
+        #[source]
+        source: ComponentError,
+    },
     /// The worker registry cannot be opened, or orphan recovery failed.
     #[error("worker registry: {0}")]
     Registry(#[from] RegistryError),
@@ -109,21 +118,33 @@ impl Host {
     /// the trees in file order and registers the built-in operations.
     pub async fn start(config: &Config, events: EventBus) -> Result<Host, HostError> {
         let largest_memory = build::largest_memory_limit(config);
+        let pooling = (config.host.pooling_instances > 0).then_some(PoolingConfig {
+            instances: config.host.pooling_instances,
+            // A page more than the largest limit, so that the memory
+            // limiter, not the pool, refuses growth past a limit and the
+            // error says so.
+            max_memory_bytes: largest_memory.saturating_add(WASM_PAGE),
+        });
         let runtime = Runtime::new(
             RuntimeConfig {
                 cache_dir: Some(config.host.state_dir.join("cache")),
                 epoch_tick: config.host.epoch_tick,
-                pooling: (config.host.pooling_instances > 0).then_some(PoolingConfig {
-                    instances: config.host.pooling_instances,
-                    max_memory_bytes: largest_memory,
-                }),
+                pooling,
                 compile: config.host.compile,
                 cache_budget: config.host.cache,
                 ..RuntimeConfig::default()
             }
             .for_memory_limit(largest_memory),
         )
-        .map_err(HostError::Runtime)?;
+        .map_err(|source| match pooling {
+            None => HostError::Runtime(source),
+            Some(p) => HostError::Pooling {
+                file: config.file.clone(),
+                slots: p.instances,
+                slot_mb: (p.max_memory_bytes >> 20) as u64,
+                source,
+            },
+        })?;
         let event_log = EventLog::start(&events, EventLog::DEFAULT_CAPACITY);
         let operations = crate::ops::Registry::new();
         let calls = Interrupt::new();
@@ -245,6 +266,9 @@ impl Host {
         self.runtime.interrupt_all();
     }
 }
+
+/// One page of wasm linear memory.
+const WASM_PAGE: usize = 64 << 10;
 
 /// Process supervision set-up, before any tree starts: this host becomes
 /// the subreaper of its workers' descendants, the registry is opened and

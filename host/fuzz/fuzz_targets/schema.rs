@@ -1,0 +1,8 @@
+//! A params schema and a value, `[SCHEMA, VALUE]` as JSON:
+//! `cargo +nightly fuzz run schema` (from `host/`). The entry point and
+//! its properties are `warden::fuzzing::schema`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| warden::fuzzing::schema(data));

@@ -1,0 +1,30 @@
+//! Entry points of the fuzz targets in `host/fuzz/` (cargo-fuzz), and of
+//! the tests that replay their corpora (`host/fuzz/corpus/TARGET/`) on
+//! every `cargo test`, so CI checks every saved input without fuzzing.
+//!
+//! Each entry point takes the fuzzer's raw bytes, feeds them to one
+//! parser of untrusted input, and panics only when a property Warden
+//! promises is broken (a panic is what the fuzzer reports):
+//! - [`config`]: `warden.toml` text through [`crate::config::parse`];
+//!   every error names the file;
+//! - [`JsonValues`]: JSON arguments mapped onto a component function's
+//!   parameter types ([`crate::component::values`]); what the mapping
+//!   accepts, the runtime accepts, and JSON written back from a value maps
+//!   to the same JSON again;
+//! - [`schema`]: a params schema and a value through
+//!   [`crate::ops::schema::Schema`]; errors and violations point at places
+//!   that exist, and the combinators agree with the schema they wrap.
+//!
+//! Never: write files outside a temporary folder, start processes, or
+//! open sockets (the fuzzer runs these millions of times).
+
+mod config_target;
+mod schema_target;
+mod values_target;
+
+pub use config_target::config;
+pub use schema_target::schema;
+pub use values_target::{JsonValues, VALUES_WAT};
+
+#[cfg(test)]
+mod replay;
