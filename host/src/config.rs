@@ -34,6 +34,9 @@
 //! [host.monitor]
 //! interval_ms = 250                # /proc polling period
 //!
+//! [host.cgroup]
+//! mode = "auto"                    # a cgroup per worker when the host may create one | "off" | "required"
+//!
 //! [host.registry]
 //! keep_per_child = 100             # incarnations kept per child
 //! max_age_days = 30
@@ -149,6 +152,7 @@ struct RawHost {
     policy: Option<RawPolicy>,
     monitor: Option<RawMonitor>,
     registry: Option<RawRegistry>,
+    cgroup: Option<RawCgroup>,
 }
 
 #[derive(Deserialize, Default)]
@@ -164,6 +168,12 @@ struct RawPolicy {
 #[serde(deny_unknown_fields)]
 struct RawMonitor {
     interval_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCgroup {
+    mode: Option<crate::process::CgroupMode>,
 }
 
 #[derive(Deserialize, Default)]
@@ -370,6 +380,10 @@ pub struct HostConfig {
     /// How much incarnation history the registry keeps. By default 100 per
     /// child and 30 days.
     pub retention: Retention,
+    /// Whether each native worker gets a cgroup of its own
+    /// (`[host.cgroup] mode`). By default `auto`: when the host may create
+    /// one.
+    pub cgroup: crate::process::CgroupMode,
 }
 
 /// One supervisor and its children.
@@ -700,6 +714,7 @@ impl<'a> Validator<'a> {
                         .or(defaults.max_age),
                 }
             },
+            cgroup: raw.cgroup.and_then(|c| c.mode).unwrap_or_default(),
         })
     }
 

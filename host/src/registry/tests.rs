@@ -35,6 +35,7 @@ fn fake(child: &str, started_at_ms: i64) -> NewIncarnation {
         command: "/bin/true".to_owned(),
         started_at_ms,
         restart_count: 0,
+        cgroup: None,
     }
 }
 
@@ -203,6 +204,7 @@ fn updating_an_unknown_incarnation_is_not_an_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_worker_is_recorded_from_spawn_to_exit() {
+    let _workers = crate::process::testing::WORKERS.read().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let r = open(dir.path(), keep_all());
     let policy = crate::process::ProcessPolicy::builder()
@@ -262,6 +264,7 @@ fn recovery_kills_live_orphans_and_leaves_reused_pids_alone() {
         command: "python3".to_owned(),
         started_at_ms: now_ms(),
         restart_count: 0,
+        cgroup: None,
     };
     r.record_started(record("root/live", marker, old.leader.clone()));
     r.record_started(record(
