@@ -582,6 +582,11 @@ impl Ledger {
     }
 
     /// Every worker, registered or recently ended, that ran at `ticks`.
+    ///
+    /// An ended worker counts only if the process started in a tick
+    /// strictly before the one it was forgotten in: its replacement's
+    /// processes may start within the same tick (10 ms), while its own
+    /// were attributed by its exit task's scan before it was forgotten.
     fn alive_at(&self, ticks: u64) -> Vec<WorkerId> {
         let mut owners: Vec<WorkerId> = self
             .workers
@@ -592,7 +597,7 @@ impl Ledger {
         owners.extend(
             self.ended
                 .iter()
-                .filter(|e| e.started <= ticks && ticks <= e.ended)
+                .filter(|e| e.started <= ticks && ticks < e.ended)
                 .map(|e| e.id),
         );
         owners.sort_unstable();

@@ -13,7 +13,7 @@ use rusqlite::Connection;
 use super::error::RegistryError;
 
 /// Migration N brings the file from version N to N + 1.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 0 → 1: incarnations.
     "CREATE TABLE incarnations (
         id INTEGER PRIMARY KEY,
