@@ -439,13 +439,14 @@ impl ExternalHost {
         let pid = line.trim().parse().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::fs::metadata(dir.join(written)).map_or(true, |m| m.len() == 0) {
-            assert!(Instant::now() < deadline, "the host never started {written}");
+            assert!(
+                Instant::now() < deadline,
+                "the host never started {written}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let registry = Registry::open(&RegistryConfig::new(
-            dir.join("state/registry.sqlite3"),
-        ))
-        .unwrap();
+        let registry =
+            Registry::open(&RegistryConfig::new(dir.join("state/registry.sqlite3"))).unwrap();
         Self {
             parent,
             pid,
@@ -528,7 +529,10 @@ async fn every_kind_dies_on_exit(cgroup: &str) {
         .collect();
     recorded(&host.registry, &second, &adopted).await;
     for (kind, pid) in &new {
-        assert!(alive(*pid), "{kind} {pid} of the new incarnation was killed");
+        assert!(
+            alive(*pid),
+            "{kind} {pid} of the new incarnation was killed"
+        );
     }
     host.stop().await;
     until_gone(&pids(&new), Duration::from_secs(5)).await;

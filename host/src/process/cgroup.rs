@@ -217,10 +217,7 @@ impl CgroupDir {
         if path.file_name().and_then(|n| n.to_str()) != Some(expected.as_str()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!(
-                    "recorded cgroup {} is not named {expected}",
-                    path.display()
-                ),
+                format!("recorded cgroup {} is not named {expected}", path.display()),
             ));
         }
         match rustix::fs::statfs(path) {
@@ -229,7 +226,10 @@ impl CgroupDir {
             }
             Ok(_) => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("recorded cgroup {} is not on a cgroup2 filesystem", path.display()),
+                format!(
+                    "recorded cgroup {} is not on a cgroup2 filesystem",
+                    path.display()
+                ),
             )),
             Err(rustix::io::Errno::NOENT) => Ok(None),
             Err(e) => Err(e.into()),

@@ -297,7 +297,12 @@ pub(crate) fn boot_ticks_now() -> u64 {
     u64::try_from(now.tv_sec)
         .unwrap_or(0)
         .saturating_mul(ticks)
-        .saturating_add(u64::try_from(now.tv_nsec).unwrap_or(0).saturating_mul(ticks) / 1_000_000_000)
+        .saturating_add(
+            u64::try_from(now.tv_nsec)
+                .unwrap_or(0)
+                .saturating_mul(ticks)
+                / 1_000_000_000,
+        )
 }
 
 /// Every pid currently listed in `/proc`.

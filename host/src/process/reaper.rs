@@ -338,8 +338,7 @@ pub(crate) fn kill_leftovers(id: WorkerId) -> Leftovers {
     if let Some(entry) = workers.get_mut(&id) {
         for (&pid, k) in entry.known.iter_mut().filter(|(_, k)| !k.killed) {
             k.killed = true;
-            if !strays.contains_key(&pid) && signal_checked(pid, k.start_time, Signal::KILL, buf)
-            {
+            if !strays.contains_key(&pid) && signal_checked(pid, k.start_time, Signal::KILL, buf) {
                 signalled += 1;
             }
         }

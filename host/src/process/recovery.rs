@@ -113,7 +113,12 @@ pub fn kill_recorded(records: &[RecordedWorker]) -> Vec<io::Result<OrphanOutcome
             let kind = e.kind();
             return records
                 .iter()
-                .map(|_| Err(io::Error::new(kind, format!("cannot read the boot id: {e}"))))
+                .map(|_| {
+                    Err(io::Error::new(
+                        kind,
+                        format!("cannot read the boot id: {e}"),
+                    ))
+                })
                 .collect();
         }
     };
@@ -174,8 +179,7 @@ pub fn kill_recorded(records: &[RecordedWorker]) -> Vec<io::Result<OrphanOutcome
             }
             if let Some(pidfd) = open_if(d.pid, &mut buf, |s| {
                 s.start_time == d.start_time && !s.is_dead()
-            })
-                && pidfd_send_signal(&pidfd, Signal::STOP).is_ok()
+            }) && pidfd_send_signal(&pidfd, Signal::STOP).is_ok()
             {
                 taken.insert(d.pid);
                 target.taken.push((d.pid, Some(pidfd)));
@@ -207,7 +211,8 @@ pub fn kill_recorded(records: &[RecordedWorker]) -> Vec<io::Result<OrphanOutcome
                     if taken.contains(&pid) {
                         continue;
                     }
-                    if let Some(pidfd) = open_checked(pid, start_time, t.pgid, t.invocation, &mut buf)
+                    if let Some(pidfd) =
+                        open_checked(pid, start_time, t.pgid, t.invocation, &mut buf)
                         && pidfd_send_signal(&pidfd, Signal::STOP).is_ok()
                     {
                         taken.insert(pid);

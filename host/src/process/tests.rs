@@ -515,11 +515,16 @@ fn check_kind(kind: &str, who: &ProcessIdentity, worker: &RunningWorker) -> Resu
 /// be of its kind and alive.
 async fn six_kinds(
     mode: CgroupMode,
-) -> (tempfile::TempDir, RunningWorker, Vec<(&'static str, ProcessIdentity)>) {
+) -> (
+    tempfile::TempDir,
+    RunningWorker,
+    Vec<(&'static str, ProcessIdentity)>,
+) {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = policy(&[dir.path()]);
     let mut s = sh(SIX_KINDS);
-    s.cwd(p.check_cwd(dir.path()).expect("allowed cwd")).cgroup(mode);
+    s.cwd(p.check_cwd(dir.path()).expect("allowed cwd"))
+        .cgroup(mode);
     let w = RunningWorker::spawn(&s).expect("spawn");
     match mode {
         CgroupMode::Off => assert!(w.cgroup().is_none()),

@@ -375,7 +375,10 @@ fn descendants_are_kept_while_their_incarnation_runs() {
         row.cgroup.as_deref(),
         Some(std::path::Path::new("/sys/fs/cgroup/x/warden-0"))
     );
-    assert_eq!(pids(&r.descendants(&a.to_string()).expect("read")), [11, 13]);
+    assert_eq!(
+        pids(&r.descendants(&a.to_string()).expect("read")),
+        [11, 13]
+    );
     assert!(
         r.descendants(&stranger.to_string())
             .expect("read")
@@ -436,7 +439,8 @@ fn a_version_1_file_is_migrated_with_its_rows() {
         let conn = rusqlite::Connection::open(&path).expect("open");
         conn.execute_batch(super::schema::MIGRATIONS[0])
             .expect("version 1");
-        conn.pragma_update(None, "user_version", 1).expect("version");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version");
         conn.execute(
             "INSERT INTO incarnations (incarnation, child, pid, start_time, boot_id, command,
                  started_at, status)
