@@ -173,7 +173,7 @@ struct RawMonitor {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawCgroup {
-    mode: Option<crate::process::CgroupMode>,
+    mode: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -714,7 +714,20 @@ impl<'a> Validator<'a> {
                         .or(defaults.max_age),
                 }
             },
-            cgroup: raw.cgroup.and_then(|c| c.mode).unwrap_or_default(),
+            cgroup: {
+                use crate::process::CgroupMode;
+                match raw.cgroup.and_then(|c| c.mode).as_deref() {
+                    None | Some("auto") => CgroupMode::Auto,
+                    Some("off") => CgroupMode::Off,
+                    Some("required") => CgroupMode::Required,
+                    Some(other) => {
+                        return Err(self.invalid(
+                            "host.cgroup.mode",
+                            format!("expected \"auto\", \"off\" or \"required\", not `{other}`"),
+                        ));
+                    }
+                }
+            },
         })
     }
 

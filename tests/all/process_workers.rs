@@ -248,7 +248,8 @@ setsid sleep 300 & echo "own-session $!"
 env -i "$s" 300 & echo "no-marker $!"
 setsid env -i "$s" 300 & echo "setsid-env-i $!"
 (setsid env -i "$s" 300 & echo "setsid-env-i-escaped $!")
-while [ ! -e go.$$ ]; do sleep 0.02; done
+# Bounded, so that a failed test leaves nothing running for long.
+n=0; while [ ! -e go.$$ ] && [ $n -lt 6000 ]; do sleep 0.05; n=$((n+1)); done
 exit 3
 "#;
 
@@ -471,9 +472,54 @@ impl ExternalHost {
 }
 
 impl Drop for ExternalHost {
+    /// A test that failed midway leaves no host (nor its workers) behind:
+    /// SIGTERM stops the tree first.
     fn drop(&mut self) {
+        if alive(self.pid) {
+            self.signal(rustix::process::Signal::TERM);
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while alive(self.pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.parent.kill();
         let _ = self.parent.wait();
+    }
+}
+
+/// `warden run` as a child of this test, its stderr kept for the end;
+/// stopped with SIGTERM if the test fails first.
+struct PipedHost(Option<std::process::Child>);
+
+impl PipedHost {
+    fn start(config: &str) -> Self {
+        let child = warden_cmd(&["run", config])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        Self(Some(child))
+    }
+
+    /// SIGTERM; its exit status and output.
+    fn stop(mut self) -> std::process::Output {
+        let child = self.0.take().unwrap();
+        support::signal(child.id(), "TERM");
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for PipedHost {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            support::signal(child.id(), "TERM");
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -589,18 +635,14 @@ async fn every_kind_dies_in_recovery(cgroup: &str) {
     );
     std::fs::remove_file(dir.path().join("kids")).unwrap();
 
-    let second = warden_cmd(&["run", config])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let second = PipedHost::start(config);
     until_gone(&old, Duration::from_secs(10)).await;
     let now = running_six(registry, &[row.pid]).await;
     kids_of(dir.path(), now.pid).await;
     let orphaned = registry.by_status(IncarnationStatus::OrphanKilled).unwrap();
     assert_eq!(orphaned.len(), 1, "{orphaned:#?}");
     assert_eq!(orphaned[0].incarnation, row.incarnation);
-    support::signal(second.id(), "TERM");
-    let out = second.wait_with_output().unwrap();
+    let out = second.stop();
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     let killed = reported_killed(&err, "root/six");
@@ -680,10 +722,7 @@ args = ["-c", "echo $$ >> pids; sleep 300 & echo $! >> pids; (setsid sleep 301 &
     );
     std::fs::remove_file(dir.path().join("pids")).unwrap();
 
-    let second = warden_cmd(&["run", config])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let second = PipedHost::start(config);
     let new = pids_in(&dir.path().join("pids"), 7).await;
     until_gone(&old, Duration::from_secs(5)).await;
     assert!(new.iter().all(|&p| alive(p)));
@@ -694,12 +733,7 @@ args = ["-c", "echo $$ >> pids; sleep 300 & echo $! >> pids; (setsid sleep 301 &
         children,
         ["root/family", "root/w0", "root/w1", "root/w2", "root/w3"]
     );
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(second.id() as i32).unwrap(),
-        rustix::process::Signal::TERM,
-    )
-    .unwrap();
-    let out = second.wait_with_output().unwrap();
+    let out = second.stop();
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     for child in ["root/family", "root/w0", "root/w3"] {
@@ -935,6 +969,8 @@ interval_ms = 100
 [host.registry]
 keep_per_child = 7
 max_age_days = 2
+[host.cgroup]
+mode = "required"
 [supervisor.root]
 strategy = "one_for_one"
 [[supervisor.root.children]]
@@ -952,6 +988,7 @@ shutdown = 100
     let config = config::parse(&file, text).unwrap();
     assert_eq!(config.host.monitor_interval, Duration::from_millis(100));
     assert_eq!(config.host.retention.keep_per_child, Some(7));
+    assert_eq!(config.host.cgroup, warden::process::CgroupMode::Required);
     assert_eq!(
         config.host.retention.max_age,
         Some(Duration::from_secs(2 * 24 * 3600))
@@ -977,6 +1014,10 @@ shutdown = 100
         (
             text.replace("interval_ms = 100", "interval_ms = 0"),
             "host.monitor.interval_ms",
+        ),
+        (
+            text.replace("mode = \"required\"", "mode = \"sometimes\""),
+            "host.cgroup.mode",
         ),
         (
             text.replace("readiness = { file = \"ready\",", "readiness = {"),

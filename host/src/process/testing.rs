@@ -35,7 +35,8 @@ env -i "$s" 300 & echo "no-marker $!"
 setsid env -i "$s" 300 & echo "setsid-env-i $!"
 (setsid env -i "$s" 300 & echo "setsid-env-i-escaped $!")
 echo started
-while [ ! -e go ]; do sleep 0.02; done
+# Bounded, so that a failed test leaves nothing running for long.
+n=0; while [ ! -e go ] && [ $n -lt 6000 ]; do sleep 0.05; n=$((n+1)); done
 exit 3
 "#;
 

@@ -612,7 +612,7 @@ async fn every_kind_of_grandchild_dies_with_its_worker_without_cgroups() {
 const UNMARKED: &str = r#"
 p=$(command -v python3)
 (env -i "$p" -c 'import os, time; os.setpgid(0, 0); print("unmarked", os.getpid(), flush=True); time.sleep(300)' &)
-while [ ! -e go ]; do sleep 0.02; done
+n=0; while [ ! -e go ] && [ $n -lt 6000 ]; do sleep 0.05; n=$((n+1)); done
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -648,7 +648,7 @@ async fn a_descendant_seen_by_the_monitor_stays_attributed_after_shedding_group_
     let mut s = sh(r#"
 p=$(command -v python3)
 env -i "$p" -c 'import os, time; os.setpgid(0, 0); print("shed", os.getpid(), flush=True); time.sleep(300)' &
-while [ ! -e go ]; do sleep 0.02; done
+n=0; while [ ! -e go ] && [ $n -lt 6000 ]; do sleep 0.05; n=$((n+1)); done
 "#);
     s.cwd(p.check_cwd(dir.path()).expect("allowed cwd"))
         .cgroup(CgroupMode::Off);
