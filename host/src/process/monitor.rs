@@ -1,6 +1,8 @@
 //! The monitor: one thread polling `/proc` for every registered worker at a
-//! fixed interval, stopping the ones over a limit, scoring their health and
-//! sweeping escaped descendants.
+//! fixed interval, stopping the ones over a limit, scoring their health,
+//! sweeping escaped descendants and remembering each worker's process tree
+//! (so a descendant that later leaves it stays attributed; the changes are
+//! reported as [`MonitorEvent::Descendants`] for the registry).
 //!
 //! Owns: [`Monitor`] (the handle), [`MonitorConfig`], [`MonitorEvent`] and the
 //! polling thread with its per-worker [`Sampler`]s and
@@ -307,7 +309,7 @@ impl Poller {
     /// Hands the descendants found and gone since the last poll to the
     /// event channel (the registry persists them).
     fn report_descendants(&self) {
-        let records = reaper::take_records();
+        let records = reaper::take_records(self.watched.iter().map(|w| w.shared.id));
         if records.is_empty() {
             return;
         }

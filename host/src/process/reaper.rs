@@ -293,21 +293,23 @@ fn change(changes: &mut Changes, key: (i32, u64), alive: bool) {
 /// `(pid, start time)`.
 pub(crate) type Record = (WorkerId, Vec<(i32, u64)>, Vec<(i32, u64)>);
 
-/// Descendant changes since the last call, for workers still registered.
-pub(crate) fn take_records() -> Vec<Record> {
+/// Descendant changes of the workers `ids` (those one monitor watches)
+/// since they were last taken.
+pub(crate) fn take_records(ids: impl Iterator<Item = WorkerId>) -> Vec<Record> {
     let mut l = ledger();
-    l.records
-        .drain()
-        .filter(|(_, changes)| !changes.is_empty())
-        .map(|(id, changes)| {
-            let (found, gone): (Vec<_>, Vec<_>) = changes.into_iter().partition(|(_, a)| *a);
-            (
-                id,
-                found.into_iter().map(|(k, _)| k).collect(),
-                gone.into_iter().map(|(k, _)| k).collect(),
-            )
-        })
-        .collect()
+    if l.records.is_empty() {
+        return Vec::new();
+    }
+    ids.filter_map(|id| {
+        let changes = l.records.remove(&id)?;
+        let (found, gone): (Vec<_>, Vec<_>) = changes.into_iter().partition(|(_, a)| *a);
+        Some((
+            id,
+            found.into_iter().map(|(k, _)| k).collect(),
+            gone.into_iter().map(|(k, _)| k).collect(),
+        ))
+    })
+    .collect()
 }
 
 /// Kills what is left of worker `id` whose leader has died (and is not
