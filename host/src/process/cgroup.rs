@@ -28,26 +28,30 @@
 //! process's cgroup path names its worker (even after that worker was
 //! forgotten, and for a recovering host reading the registry).
 //!
-//! The window: the leader is moved into its cgroup right after
-//! `posix_spawn` returns (with its rlimits), not by `CLONE_INTO_CGROUP`
-//! (the standard library cannot pass it). What it forked in those
-//! microseconds is moved too, found through its `children` files; only a
-//! process that forks *and* leaves the leader's tree inside that window
-//! is missed by the cgroup (the process tree and the subreaper still see
-//! it, see `reaper.rs`).
+//! The window: the standard library cannot spawn into a cgroup
+//! (`CLONE_INTO_CGROUP`), so the leader is moved right after `posix_spawn`
+//! returns. Moving a process waits for an RCU grace period (~1 ms here, up
+//! to ~12 ms measured) during which its forks still land in the host's
+//! cgroup, so the leader is first stopped (`SIGSTOP`, through its pidfd)
+//! and continued once moved; what it forked before the stop is moved too,
+//! found through its `children` files. What is left is the time between
+//! its `execve` and the stop (microseconds, inside the dynamic loader for
+//! most programs): a process forked *and* gone from the leader's tree in
+//! that time is missed by the cgroup (the other trackers still apply, see
+//! `reaper.rs`). The price is the grace period on every spawn (see the
+//! README's figures); mounting cgroup2 with `favordynmods` shortens it.
 //!
 //! Must never: write anywhere but a cgroup directory named `warden-<id>`
-//! below the host's own (or one recorded in the registry, checked to be on
-//! a cgroup2 filesystem and named after its incarnation), or enable a
-//! controller.
+//! (or the probe's `warden-probe-*`) below the host's own, or one recorded
+//! in the registry (checked to be on a cgroup2 filesystem and named after
+//! its incarnation); or enable a controller.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
-
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 use serde::{Deserialize, Serialize};
