@@ -40,7 +40,10 @@
 //! (the kind the subreaper sees re-parented with no other mark), at the
 //! price of possibly stopping it early when another worker that ran at its
 //! birth ends first. A host that can create cgroups has none of these
-//! limits (rule 1).
+//! limits (rule 1). Rule 5 assumes that nothing else in the host's
+//! process starts a process that calls `setsid` (true of `warden run`; a
+//! program embedding the host that does, e.g. a test launching a browser,
+//! would see that browser's orphans attributed to its workers).
 //!
 //! Owns: the process-wide ledger of workers (leader, start, descendants
 //! seen), recently ended workers, attributed strays, groups and cgroups
