@@ -34,6 +34,9 @@
 //! [host.monitor]
 //! interval_ms = 250                # /proc polling period
 //!
+//! [host.cgroup]
+//! mode = "auto"                    # a cgroup per worker when the host may create one | "off" | "required"
+//!
 //! [host.registry]
 //! keep_per_child = 100             # incarnations kept per child
 //! max_age_days = 30
@@ -186,6 +189,7 @@ struct RawHost {
     registry: Option<RawRegistry>,
     compile: Option<RawCompile>,
     cache: Option<RawCache>,
+    cgroup: Option<RawCgroup>,
 }
 
 #[derive(Deserialize, Default)]
@@ -217,6 +221,12 @@ struct RawPolicy {
 #[serde(deny_unknown_fields)]
 struct RawMonitor {
     interval_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCgroup {
+    mode: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -474,6 +484,10 @@ pub struct HostConfig {
     /// Compiled code kept in memory and on disk (`[host.cache]`). By
     /// default 256 MiB and 1 GiB.
     pub cache: CacheBudget,
+    /// Whether each native worker gets a cgroup of its own
+    /// (`[host.cgroup] mode`). By default `auto`: when the host may create
+    /// one.
+    pub cgroup: crate::process::CgroupMode,
 }
 
 /// One supervisor and its children.
@@ -872,6 +886,20 @@ impl<'a> Validator<'a> {
                         .max_age_days
                         .map(|d| Duration::from_secs(d.saturating_mul(24 * 3600)))
                         .or(defaults.max_age),
+                }
+            },
+            cgroup: {
+                use crate::process::CgroupMode;
+                match raw.cgroup.and_then(|c| c.mode).as_deref() {
+                    None | Some("auto") => CgroupMode::Auto,
+                    Some("off") => CgroupMode::Off,
+                    Some("required") => CgroupMode::Required,
+                    Some(other) => {
+                        return Err(self.invalid(
+                            "host.cgroup.mode",
+                            format!("expected \"auto\", \"off\" or \"required\", not `{other}`"),
+                        ));
+                    }
                 }
             },
             compile: self.compile_limits(raw.compile.unwrap_or_default())?,

@@ -20,6 +20,7 @@ use crate::support::{self, stderr, warden_cmd};
 const POLICY: &str = r#"
 [host]
 state_dir = "state"
+api_addr = "127.0.0.1:0"
 [host.policy]
 allow_commands = ["/bin/sh", "sleep", "python3"]
 allow_cwds = ["."]
@@ -179,19 +180,19 @@ async fn workers_over_a_limit_are_stopped_and_restarted_with_its_reason() {
     }
     // Memory: stopped within one monitor interval (50 ms) of going over
     // (the last note under the limit is up to one 20 ms step earlier), plus
-    // scheduling slack on a loaded machine.
+    // scheduling slack on a loaded 2-core machine (other tests spin a core).
     let first = &rows(&host.registry, "root/memory").await[0];
     let over: i64 = std::fs::read_to_string(dir.path().join(format!("mem.{}", first.pid)))
         .unwrap()
         .parse()
         .unwrap();
     let lag = first.stopped_at_ms.unwrap() - over;
-    assert!(lag <= 50 + 20 + 250, "stopped {lag} ms after going over");
+    assert!(lag <= 50 + 20 + 600, "stopped {lag} ms after going over");
     assert!(first.peak_memory_bytes > 48 << 20, "{first:#?}");
     // Wall: about one second after the start.
     let wall = &rows(&host.registry, "root/wall").await[0];
     let ran = wall.stopped_at_ms.unwrap() - wall.started_at_ms;
-    assert!((1000..2000).contains(&ran), "ran {ran} ms");
+    assert!((1000..2600).contains(&ran), "ran {ran} ms");
     host.stop().await;
 }
 
@@ -224,35 +225,446 @@ readiness = { line = "up", timeout_ms = 5000 }
     assert_eq!(reason, "shutdown(forced)");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_that_forks_grandchildren_leaves_nothing_behind() {
-    let (dir, host) = start(
+/// A worker starting one grandchild of every kind, each appending
+/// `kind pid` to the file `kids`, then waiting until a file `go.PID` (its
+/// own pid) appears and exiting with status 3. The kinds (the unit tests
+/// have the same script in `host/src/process/testing.rs`):
+/// - `group`: a background child, in the worker's group;
+/// - `own-group`: left the group (`setpgid`), still in the host's session;
+/// - `own-session`: `setsid`, a child of the worker;
+/// - `double-fork`: `setsid` in a subshell that exits at once (re-parented
+///   to the host immediately);
+/// - `no-marker`: `env -i`, in the group, no invocation marker;
+/// - `setsid-env-i`: own session and no marker (the one that escaped);
+/// - `setsid-env-i-escaped`: the same, double-forked, re-parented to the
+///   host before any sample could see it.
+const SIX_KINDS: &str = r#"
+exec >> kids
+s=$(command -v sleep)
+sleep 300 & echo "group $!"
+python3 -c 'import os, time; os.setpgid(0, 0); print("own-group", os.getpid(), flush=True); time.sleep(300)' &
+setsid sleep 300 & echo "own-session $!"
+(setsid sleep 300 & echo "double-fork $!")
+env -i "$s" 300 & echo "no-marker $!"
+setsid env -i "$s" 300 & echo "setsid-env-i $!"
+(setsid env -i "$s" 300 & echo "setsid-env-i-escaped $!")
+# Bounded, so that a failed test leaves nothing running for long.
+n=0; while [ ! -e go.$$ ] && [ $n -lt 6000 ]; do sleep 0.05; n=$((n+1)); done
+exit 3
+"#;
+
+const KINDS: [&str; 7] = [
+    "group",
+    "own-group",
+    "own-session",
+    "double-fork",
+    "no-marker",
+    "setsid-env-i",
+    "setsid-env-i-escaped",
+];
+
+/// One `six` worker running [`SIX_KINDS`], with `[host.cgroup] mode`.
+fn six_kinds_config(cgroup: &str, restart: &str) -> String {
+    format!(
         r#"
+[host.cgroup]
+mode = "{cgroup}"
+
 [supervisor.root]
 strategy = "one_for_one"
-intensity = 20
-period_ms = 10000
+intensity = 5
+
 [[supervisor.root.children]]
-id = "forker"
+id = "six"
 kind = "process"
 command = "/bin/sh"
 cwd = "."
-# One grandchild in the group, one double-forked into its own session,
-# then the worker itself exits: the supervisor restarts it, and each
-# incarnation's leftovers must be gone.
-args = ["-c", "sleep 300 & echo $! >> kids; (setsid sleep 301 & echo $! >> kids); sleep 0.3; exit 3"]
-restart = "transient"
-"#,
+restart = "{restart}"
+args = ["-c", '''{SIX_KINDS}''']
+"#
     )
-    .await;
-    let kids = pids_in(&dir.path().join("kids"), 2).await;
-    until_gone(&kids, Duration::from_secs(5)).await;
-    let first = restarted(&host.registry, "root/forker", Duration::from_secs(5)).await;
-    assert_eq!(first[0].exit_reason.as_deref(), Some("exit_code(3)"));
-    // And on stop, whatever the current incarnation started goes too.
-    let all = pids_in(&dir.path().join("kids"), 4).await;
+}
+
+/// (pgrp, session) from `/proc/PID/stat`.
+fn group_and_session(pid: u32) -> Option<(u32, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(") ")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?))
+}
+
+/// Whether `pid` has reached what makes a grandchild of `kind` that kind:
+/// in the group of the worker `leader` or not, in its own session or not,
+/// with the invocation marker or not.
+fn is_of_kind(kind: &str, pid: u32, leader: u32) -> bool {
+    let Some((pgrp, session)) = group_and_session(pid) else {
+        return false;
+    };
+    let marked = std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|env| {
+            env.split(|b| *b == 0)
+                .any(|e| e.starts_with(b"WARDEN_INVOCATION_ID="))
+        })
+        .unwrap_or(false);
+    let own_session = session == pid;
+    match kind {
+        "group" => pgrp == leader && marked,
+        "own-group" => pgrp == pid && !own_session && marked,
+        "own-session" | "double-fork" => own_session && marked,
+        "no-marker" => pgrp == leader && !marked,
+        "setsid-env-i" | "setsid-env-i-escaped" => own_session && !marked,
+        _ => false,
+    }
+}
+
+/// The grandchildren the incarnation led by `leader` wrote to `kids`,
+/// once all seven are there, alive, and each of its kind.
+async fn kids_of(dir: &Path, leader: u32) -> Vec<(&'static str, u32)> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(dir.join("kids")).unwrap_or_default();
+        let found: Vec<(&'static str, u32)> = KINDS
+            .iter()
+            .filter_map(|kind| {
+                text.lines()
+                    .filter_map(|l| l.strip_prefix(kind)?.strip_prefix(' ')?.parse().ok())
+                    .find(|pid| alive(*pid) && is_of_kind(kind, *pid, leader))
+                    .map(|pid| (*kind, pid))
+            })
+            .collect();
+        if found.len() == KINDS.len() {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "grandchildren of {leader}: {found:?} in {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The `running` incarnation of `root/six` whose leader is not in `not`,
+/// once it is recorded.
+async fn running_six(registry: &Registry, not: &[u32]) -> IncarnationRow {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(row) = registry
+            .by_child("root/six")
+            .unwrap()
+            .into_iter()
+            .find(|r| r.status == IncarnationStatus::Running && !not.contains(&r.pid))
+        {
+            return row;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no running root/six besides {not:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the registry records every one of `pids` as a descendant
+/// of `row` (the monitor's sampling pass saw them).
+async fn recorded(registry: &Registry, row: &IncarnationRow, pids: &[u32]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let known: Vec<u32> = registry
+            .descendants(&row.incarnation)
+            .unwrap()
+            .iter()
+            .map(|d| d.pid)
+            .collect();
+        if pids.iter().all(|p| known.contains(p)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{pids:?} never recorded: {known:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn pids(kids: &[(&str, u32)]) -> Vec<u32> {
+    kids.iter().map(|(_, pid)| *pid).collect()
+}
+
+/// Whether this machine lets a host create cgroups (`auto` uses them then).
+fn cgroups_here() -> bool {
+    warden::process::cgroup_support().is_ok()
+}
+
+/// `warden run` started through a stand-in parent that is itself a child
+/// subreaper: when the host is killed, its orphans go to that parent, not
+/// to this test process (a subreaper too once a test started a host in
+/// it, whose sweep would then kill them before a new host could). One
+/// host per process also keeps other tests' workers out of its ledger.
+struct ExternalHost {
+    parent: std::process::Child,
+    /// The `warden run` process.
+    pid: u32,
+    registry: Registry,
+}
+
+const SUBREAPER_PARENT: &str = r#"
+import ctypes, subprocess, sys, time
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)
+p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(p.pid, flush=True)
+time.sleep(600)
+"#;
+
+impl ExternalHost {
+    /// Starts `warden run CONFIG` and waits until a worker has written a
+    /// pid to `dir/written` (so the registry exists: opening it any earlier
+    /// would race the host's own creation of the file).
+    async fn start(dir: &Path, config: &str, written: &str) -> Self {
+        let mut parent = std::process::Command::new("python3")
+            .args([
+                "-c",
+                SUBREAPER_PARENT,
+                env!("CARGO_BIN_EXE_warden"),
+                "run",
+                config,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(parent.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let pid = line.trim().parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::fs::metadata(dir.join(written)).map_or(true, |m| m.len() == 0) {
+            assert!(
+                Instant::now() < deadline,
+                "the host never started {written}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let registry =
+            Registry::open(&RegistryConfig::new(dir.join("state/registry.sqlite3"))).unwrap();
+        Self {
+            parent,
+            pid,
+            registry,
+        }
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        // Its parent does not reap it, so the pid is still its own.
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(i32::try_from(self.pid).unwrap()).unwrap(),
+            signal,
+        )
+        .unwrap();
+    }
+
+    /// SIGTERM, then waits until the host has ended.
+    async fn stop(&self) {
+        self.signal(rustix::process::Signal::TERM);
+        until_gone(&[self.pid], Duration::from_secs(15)).await;
+    }
+}
+
+impl Drop for ExternalHost {
+    /// A test that failed midway leaves no host (nor its workers) behind:
+    /// SIGTERM stops the tree first.
+    fn drop(&mut self) {
+        if alive(self.pid) {
+            self.signal(rustix::process::Signal::TERM);
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while alive(self.pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = self.parent.kill();
+        let _ = self.parent.wait();
+    }
+}
+
+/// `warden run` as a child of this test, its stderr kept for the end;
+/// stopped with SIGTERM if the test fails first.
+struct PipedHost(Option<std::process::Child>);
+
+impl PipedHost {
+    fn start(config: &str) -> Self {
+        let child = warden_cmd(&["run", config])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        Self(Some(child))
+    }
+
+    /// SIGTERM; its exit status and output.
+    fn stop(mut self) -> std::process::Output {
+        let child = self.0.take().unwrap();
+        support::signal(child.id(), "TERM");
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for PipedHost {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            support::signal(child.id(), "TERM");
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Every kind of grandchild dies when the host stops its worker
+/// gracefully (here with the whole tree, on SIGTERM).
+async fn every_kind_dies_on_stop(cgroup: &str) {
+    let (dir, path) = config_file(&six_kinds_config(cgroup, "permanent"));
+    let host = ExternalHost::start(dir.path(), path.to_str().unwrap(), "kids").await;
+    let row = running_six(&host.registry, &[]).await;
+    assert_eq!(row.cgroup.is_some(), cgroup == "auto" && cgroups_here());
+    let kids = kids_of(dir.path(), row.pid).await;
     host.stop().await;
-    until_gone(&all, Duration::from_secs(5)).await;
+    until_gone(&pids(&kids), Duration::from_secs(5)).await;
+    let row = &rows(&host.registry, "root/six").await[0];
+    assert_eq!(row.exit_reason.as_deref(), Some("shutdown"), "{row:#?}");
+    if let Some(cgroup) = &row.cgroup {
+        assert!(!cgroup.exists(), "{} left behind", cgroup.display());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_grandchild_dies_when_its_worker_is_stopped() {
+    every_kind_dies_on_stop("auto").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_grandchild_dies_when_its_worker_is_stopped_without_cgroups() {
+    every_kind_dies_on_stop("off").await;
+}
+
+/// Every kind of grandchild dies when its worker exits by itself, while
+/// the host runs on; those of the incarnation that replaces it are not
+/// mistaken for the old one's.
+async fn every_kind_dies_on_exit(cgroup: &str) {
+    let (dir, path) = config_file(&six_kinds_config(cgroup, "transient"));
+    let host = ExternalHost::start(dir.path(), path.to_str().unwrap(), "kids").await;
+    let first = running_six(&host.registry, &[]).await;
+    let old = kids_of(dir.path(), first.pid).await;
+    std::fs::write(dir.path().join(format!("go.{}", first.pid)), "").unwrap();
+    until_gone(&pids(&old), Duration::from_secs(5)).await;
+    assert!(alive(host.pid), "the host runs on");
+    let rows = restarted(&host.registry, "root/six", Duration::from_secs(10)).await;
+    assert_eq!(rows[0].exit_reason.as_deref(), Some("exit_code(3)"));
+    // The next incarnation's grandchildren live on once the host has seen
+    // them (its sweep attributes the re-parented ones, by birth time for
+    // the one without a marker).
+    let second = running_six(&host.registry, &[first.pid]).await;
+    let new = kids_of(dir.path(), second.pid).await;
+    let adopted: Vec<u32> = new
+        .iter()
+        .filter(|(kind, _)| kind.ends_with("escaped") || kind.starts_with("double"))
+        .map(|(_, pid)| *pid)
+        .collect();
+    recorded(&host.registry, &second, &adopted).await;
+    for (kind, pid) in &new {
+        assert!(
+            alive(*pid),
+            "{kind} {pid} of the new incarnation was killed"
+        );
+    }
+    host.stop().await;
+    until_gone(&pids(&new), Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_grandchild_dies_when_its_worker_exits() {
+    every_kind_dies_on_exit("auto").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_grandchild_dies_when_its_worker_exits_without_cgroups() {
+    every_kind_dies_on_exit("off").await;
+}
+
+/// The pids the orphan report on `stderr` lists as killed for `child`.
+fn reported_killed(stderr: &str, child: &str) -> Vec<u32> {
+    let prefix = format!("{child} (pid");
+    stderr
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| l.split_once('[').and_then(|(_, rest)| rest.split_once(']')))
+        .flat_map(|(list, _)| list.split(',').filter_map(|p| p.trim().parse().ok()))
+        .collect()
+}
+
+/// `kill -9` of `warden run`, then a new `warden run` on the same state
+/// dir: every kind of grandchild of the old worker dies, named in the
+/// report.
+async fn every_kind_dies_in_recovery(cgroup: &str) {
+    let (dir, path) = config_file(&six_kinds_config(cgroup, "permanent"));
+    let config = path.to_str().unwrap();
+    let first = ExternalHost::start(dir.path(), config, "kids").await;
+    let registry = &first.registry;
+    let row = running_six(registry, &[]).await;
+    let kids = kids_of(dir.path(), row.pid).await;
+    assert_eq!(row.cgroup.is_some(), cgroup == "auto" && cgroups_here());
+    if row.cgroup.is_none() {
+        // What nothing else on the system would name: the host must have
+        // written them down before it dies.
+        let unmarked: Vec<u32> = kids
+            .iter()
+            .filter(|(kind, _)| kind.starts_with("setsid-env-i"))
+            .map(|(_, pid)| *pid)
+            .collect();
+        recorded(registry, &row, &unmarked).await;
+    }
+    first.signal(rustix::process::Signal::KILL);
+    let mut old = pids(&kids);
+    old.push(row.pid);
+    assert!(
+        old.iter().all(|&p| alive(p)),
+        "the worker and its grandchildren outlive a kill -9 of the host"
+    );
+    std::fs::remove_file(dir.path().join("kids")).unwrap();
+
+    let second = PipedHost::start(config);
+    until_gone(&old, Duration::from_secs(10)).await;
+    let now = running_six(registry, &[row.pid]).await;
+    kids_of(dir.path(), now.pid).await;
+    let orphaned = registry.by_status(IncarnationStatus::OrphanKilled).unwrap();
+    assert_eq!(orphaned.len(), 1, "{orphaned:#?}");
+    assert_eq!(orphaned[0].incarnation, row.incarnation);
+    let out = second.stop();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let killed = reported_killed(&err, "root/six");
+    for pid in &old {
+        assert!(
+            killed.contains(pid),
+            "{pid} not in the report {killed:?}: {err}"
+        );
+    }
+    if let Some(cgroup) = &row.cgroup {
+        assert!(!cgroup.exists(), "{} left behind", cgroup.display());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_grandchild_dies_when_a_new_host_recovers_from_a_kill() {
+    every_kind_dies_in_recovery("auto").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_grandchild_dies_when_a_new_host_recovers_from_a_kill_without_cgroups() {
+    every_kind_dies_in_recovery("off").await;
 }
 
 /// `kill -9` of `warden run` with five workers (one with grandchildren),
@@ -289,16 +701,10 @@ args = ["-c", "echo $$ >> pids; sleep 300 & echo $! >> pids; (setsid sleep 301 &
     );
     let (dir, path) = config_file(&body);
     let config = path.to_str().unwrap();
-    let mut first = warden_cmd(&["run", config])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let first = ExternalHost::start(dir.path(), config, "pids").await;
     let old = pids_in(&dir.path().join("pids"), 7).await;
     // The registry write is queued: give the writer a moment.
-    let registry = Registry::open(&RegistryConfig::new(
-        dir.path().join("state/registry.sqlite3"),
-    ))
-    .unwrap();
+    let registry = &first.registry;
     let deadline = Instant::now() + Duration::from_secs(10);
     while registry
         .by_status(IncarnationStatus::Running)
@@ -309,18 +715,14 @@ args = ["-c", "echo $$ >> pids; sleep 300 & echo $! >> pids; (setsid sleep 301 &
         assert!(Instant::now() < deadline, "rows never written");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    first.kill().unwrap(); // SIGKILL, by pid
-    first.wait().unwrap();
+    first.signal(rustix::process::Signal::KILL);
     assert!(
         old.iter().all(|&p| alive(p)),
         "workers outlive a kill -9 of the host"
     );
     std::fs::remove_file(dir.path().join("pids")).unwrap();
 
-    let second = warden_cmd(&["run", config])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let second = PipedHost::start(config);
     let new = pids_in(&dir.path().join("pids"), 7).await;
     until_gone(&old, Duration::from_secs(5)).await;
     assert!(new.iter().all(|&p| alive(p)));
@@ -331,12 +733,7 @@ args = ["-c", "echo $$ >> pids; sleep 300 & echo $! >> pids; (setsid sleep 301 &
         children,
         ["root/family", "root/w0", "root/w1", "root/w2", "root/w3"]
     );
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(second.id() as i32).unwrap(),
-        rustix::process::Signal::TERM,
-    )
-    .unwrap();
-    let out = second.wait_with_output().unwrap();
+    let out = second.stop();
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     for child in ["root/family", "root/w0", "root/w3"] {
@@ -395,6 +792,7 @@ args = ["300"]
             command: "sleep 300".into(),
             started_at_ms: warden::process::now_ms(),
             restart_count: 0,
+            cgroup: None,
         });
         registry.flush().await.unwrap();
     }
@@ -571,6 +969,8 @@ interval_ms = 100
 [host.registry]
 keep_per_child = 7
 max_age_days = 2
+[host.cgroup]
+mode = "required"
 [supervisor.root]
 strategy = "one_for_one"
 [[supervisor.root.children]]
@@ -588,6 +988,7 @@ shutdown = 100
     let config = config::parse(&file, text).unwrap();
     assert_eq!(config.host.monitor_interval, Duration::from_millis(100));
     assert_eq!(config.host.retention.keep_per_child, Some(7));
+    assert_eq!(config.host.cgroup, warden::process::CgroupMode::Required);
     assert_eq!(
         config.host.retention.max_age,
         Some(Duration::from_secs(2 * 24 * 3600))
@@ -613,6 +1014,10 @@ shutdown = 100
         (
             text.replace("interval_ms = 100", "interval_ms = 0"),
             "host.monitor.interval_ms",
+        ),
+        (
+            text.replace("mode = \"required\"", "mode = \"sometimes\""),
+            "host.cgroup.mode",
         ),
         (
             text.replace("readiness = { file = \"ready\",", "readiness = {"),

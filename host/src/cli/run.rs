@@ -108,6 +108,11 @@ async fn serve(config: config::Config) -> CmdResult {
         }
     };
     tracing::info!(?exit, "all trees stopped");
+    // The workers' exits are queued to the registry's writer: commit them
+    // before the process ends (the writer thread does not outlive it).
+    if let Err(e) = host.registry.flush().await {
+        tracing::warn!(error = %e, "the registry did not record every exit");
+    }
     stop_api(server, &addr_file).await;
     errln!("warden: stopped");
     Ok(())

@@ -139,7 +139,8 @@ pub struct ExitInfo {
     pub peak_rss_bytes: u64,
     /// CPU time of the worker's processes, as read just before reaping.
     pub cpu_time: Duration,
-    /// Processes killed with it: group members and escaped descendants.
+    /// Processes killed with it: group and cgroup members, escaped and
+    /// remembered descendants (each signalled process once, at least).
     pub leftovers_killed: usize,
     /// When the host saw the death (its pidfd became readable).
     #[serde(skip)]

@@ -32,12 +32,17 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Requires Linux ≥ 5.4 (pidfds with `waitid(P_PIDFD)`). Uses no cgroups: the
-//! machines Warden targets delegate no cgroup v2 controllers, so limits are
+//! Requires Linux ≥ 5.4 (pidfds with `waitid(P_PIDFD)`). Limits use no
+//! cgroup controllers (the machines Warden targets delegate none): they are
 //! rlimits plus polling (see [`KernelCeilings`] for the rlimits and
-//! [`WorkerStats`] for what the monitor counts).
+//! [`WorkerStats`] for what the monitor counts). Where the host may create
+//! cgroup v2 directories below its own, each worker gets one anyway, for
+//! membership alone: it is what holds every descendant, whatever it does
+//! ([`CgroupMode`], [`cgroup_support`]); elsewhere descendants are tracked
+//! by process group, invocation marker, process tree and the subreaper.
 
 mod bench;
+mod cgroup;
 mod exit;
 mod health;
 mod host;
@@ -61,6 +66,7 @@ pub(crate) mod testing;
 mod tests;
 
 pub use bench::{BenchError, MonitorBench, bench_monitor, bench_respawn};
+pub use cgroup::{CgroupMode, CgroupUnavailable, cgroup_support};
 pub use exit::{ExitInfo, ExitReason, LimitKind, RawExit};
 pub use health::{
     HealthInputs, HealthLevel, HealthReport, HealthTracker, LevelChange, Responsiveness, Trend,

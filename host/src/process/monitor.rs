@@ -1,6 +1,8 @@
 //! The monitor: one thread polling `/proc` for every registered worker at a
-//! fixed interval, stopping the ones over a limit, scoring their health and
-//! sweeping escaped descendants.
+//! fixed interval, stopping the ones over a limit, scoring their health,
+//! sweeping escaped descendants and remembering each worker's process tree
+//! (so a descendant that later leaves it stays attributed; the changes are
+//! reported as [`MonitorEvent::Descendants`] for the registry).
 //!
 //! Owns: [`Monitor`] (the handle), [`MonitorConfig`], [`MonitorEvent`] and the
 //! polling thread with its per-worker [`Sampler`]s and
@@ -37,7 +39,8 @@ use super::exit::{LimitKind, StopCause};
 use super::health::{
     HealthInputs, HealthReport, HealthTracker, LevelChange, Responsiveness, score,
 };
-use super::identity::WorkerId;
+use super::identity::{ProcessIdentity, WorkerId};
+use super::procfs;
 use super::readiness::ReadyState;
 use super::reaper;
 use super::sampler::{Sampler, Scratch, WorkerStats};
@@ -96,6 +99,14 @@ pub enum MonitorEvent {
         name: String,
         change: LevelChange,
         report: HealthReport,
+    },
+    /// Processes joined (`found`) or left (`gone`) the descendants Warden
+    /// remembers for a worker: what a host recovering from a crash kills
+    /// besides the worker's group, cgroup and marker (see the registry).
+    Descendants {
+        worker: WorkerId,
+        found: Vec<ProcessIdentity>,
+        gone: Vec<ProcessIdentity>,
     },
 }
 
@@ -169,6 +180,8 @@ struct Watched {
     shared: Arc<WorkerShared>,
     sampler: Sampler,
     health: HealthTracker,
+    /// Descendants the reaper remembers for it after the last sample.
+    remembered: usize,
 }
 
 struct Poller {
@@ -205,6 +218,7 @@ impl Poller {
                         shared,
                         sampler: Sampler::new(pid),
                         health: HealthTracker::new(),
+                        remembered: 0,
                     });
                 }
                 Ok(Command::Unregister(id)) => self.watched.retain(|w| w.shared.id != id),
@@ -258,6 +272,11 @@ impl Poller {
                         continue;
                     }
                 };
+            // Skipped for a worker with no descendants then or now (the
+            // common case): the ledger's lock is not taken.
+            if !self.scratch.found.is_empty() || w.remembered > 0 {
+                w.remembered = reaper::note_tree(id, &self.scratch.found);
+            }
             if let Some((limit, observed, allowed)) = breach(&stats, &w.shared.limits)
                 && w.shared.request_stop(StopCause::Limit(limit), Signal::KILL)
             {
@@ -283,6 +302,31 @@ impl Poller {
                 });
             }
             w.shared.set_observed(stats, report);
+        }
+        self.report_descendants();
+    }
+
+    /// Hands the descendants found and gone since the last poll to the
+    /// event channel (the registry persists them).
+    fn report_descendants(&self) {
+        let records = reaper::take_records(self.watched.iter().map(|w| w.shared.id));
+        if records.is_empty() {
+            return;
+        }
+        let Ok(boot_id) = procfs::boot_id() else {
+            return;
+        };
+        let identity = |(pid, start_time): (i32, u64)| ProcessIdentity {
+            pid: u32::try_from(pid).unwrap_or_default(),
+            start_time,
+            boot_id: boot_id.to_owned(),
+        };
+        for (worker, found, gone) in records {
+            let _ = self.events.send(MonitorEvent::Descendants {
+                worker,
+                found: found.into_iter().map(identity).collect(),
+                gone: gone.into_iter().map(identity).collect(),
+            });
         }
     }
 }

@@ -273,6 +273,38 @@ pub(crate) fn environ_value(pid: i32, key: &str, buf: &mut Vec<u8>) -> io::Resul
     }))
 }
 
+/// The cgroup v2 path of `pid` (the `0::PATH` line of `/proc/PID/cgroup`,
+/// relative to the cgroup namespace's root), if it has one. Still readable
+/// for a zombie, which stays listed in the cgroup it died in.
+pub(crate) fn cgroup_of(pid: i32, buf: &mut Vec<u8>) -> io::Result<Option<String>> {
+    read_capped(Path::new(&format!("/proc/{pid}/cgroup")), buf, 64 << 10)?;
+    Ok(parse_cgroup_v2(buf))
+}
+
+/// The `0::PATH` line of a `/proc/PID/cgroup` file.
+pub(crate) fn parse_cgroup_v2(buf: &[u8]) -> Option<String> {
+    buf.split(|&b| b == b'\n').find_map(|line| {
+        let path = line.strip_prefix(b"0::")?;
+        std::str::from_utf8(path).ok().map(str::to_owned)
+    })
+}
+
+/// Now, in the unit of [`Stat::start_time`]: clock ticks since boot
+/// (`CLOCK_BOOTTIME`, which the kernel uses for start times too).
+pub(crate) fn boot_ticks_now() -> u64 {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    let ticks = clock_ticks();
+    u64::try_from(now.tv_sec)
+        .unwrap_or(0)
+        .saturating_mul(ticks)
+        .saturating_add(
+            u64::try_from(now.tv_nsec)
+                .unwrap_or(0)
+                .saturating_mul(ticks)
+                / 1_000_000_000,
+        )
+}
+
 /// Every pid currently listed in `/proc`.
 pub(crate) fn all_pids() -> io::Result<Vec<i32>> {
     let mut pids = Vec::new();
@@ -333,6 +365,16 @@ mod tests {
         assert_eq!(stat.start_time, 123456);
         assert_eq!(stat.rss_pages, 321);
         assert_eq!(stat.total_ticks(), 15);
+    }
+
+    #[test]
+    fn reads_the_v2_line_of_a_cgroup_file() {
+        let file = b"9:name=systemd:/\n4:memory:/a/b\n0::/warden-x/y\n";
+        assert_eq!(parse_cgroup_v2(file).as_deref(), Some("/warden-x/y"));
+        assert_eq!(parse_cgroup_v2(b"4:memory:/a\n"), None);
+        let me = i32::try_from(std::process::id()).expect("pid fits");
+        let start = read_stat(me, &mut Vec::new()).expect("own stat").start_time;
+        assert!(boot_ticks_now() >= start);
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub(crate) struct Scratch {
     buf: Vec<u8>,
     pending: Vec<i32>,
     dirents: Vec<MaybeUninit<u8>>,
+    /// The live descendants the last sample walked: (pid, start time).
+    pub(crate) found: Vec<(i32, u64)>,
     ticks_per_sec: u64,
     page_size: u64,
 }
@@ -71,6 +73,7 @@ impl Scratch {
             buf: Vec::with_capacity(4096),
             pending: Vec::with_capacity(64),
             dirents: vec![MaybeUninit::uninit(); 8192],
+            found: Vec::new(),
             ticks_per_sec: procfs::clock_ticks(),
             page_size: procfs::page_size(),
         }
@@ -109,6 +112,7 @@ impl Sampler {
         s: &mut Scratch,
     ) -> io::Result<WorkerStats> {
         let pid = self.pid;
+        s.found.clear();
         let stat_file = match &self.stat {
             Some(f) => f,
             None => self.stat.insert(StatFile::open(pid)?),
@@ -149,6 +153,7 @@ impl Sampler {
             if st.is_dead() {
                 continue;
             }
+            s.found.push((child, st.start_time));
             rss_pages = rss_pages.saturating_add(st.rss_pages);
             threads = threads.saturating_add(st.threads);
             processes += 1;

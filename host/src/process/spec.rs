@@ -15,6 +15,7 @@ use std::ffi::OsString;
 
 use serde::{Deserialize, Serialize};
 
+use super::cgroup::CgroupMode;
 use super::logs::LogSpec;
 use super::policy::{AllowedCwd, ResolvedCommand};
 use super::readiness::ReadinessSpec;
@@ -54,6 +55,7 @@ pub struct WorkerSpec {
     pub(crate) limits: ProcessLimits,
     pub(crate) readiness: Option<ReadinessSpec>,
     pub(crate) logs: LogSpec,
+    pub(crate) cgroup: CgroupMode,
 }
 
 impl WorkerSpec {
@@ -70,6 +72,7 @@ impl WorkerSpec {
             limits: ProcessLimits::default(),
             readiness: None,
             logs: LogSpec::default(),
+            cgroup: CgroupMode::default(),
         }
     }
 
@@ -123,6 +126,15 @@ impl WorkerSpec {
     /// Log handling. By default the ring buffer only (see [`LogSpec`]).
     pub fn logs(&mut self, logs: LogSpec) -> &mut Self {
         self.logs = logs;
+        self
+    }
+
+    /// Whether the worker gets a cgroup of its own, which holds every
+    /// process it starts whatever they do (see
+    /// [`cgroup_support`](super::cgroup_support)). By default
+    /// [`CgroupMode::Auto`]: when the host can create one.
+    pub fn cgroup(&mut self, mode: CgroupMode) -> &mut Self {
+        self.cgroup = mode;
         self
     }
 

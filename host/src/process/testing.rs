@@ -1,10 +1,55 @@
 //! Test fixtures shared by the process and registry tests: process families
-//! with escaped descendants, and a stand-in for a previous host.
+//! with escaped descendants, every kind of grandchild, a stand-in for a
+//! previous host, and the lock that keeps tests with workers apart from the
+//! one test that must run alone.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
 use super::identity::{INVOCATION_ENV, ProcessIdentity, WorkerId};
+
+/// Held (shared) by every test that spawns workers, and alone by a test
+/// whose processes only the reaper's rule 5 attributes (by the time they
+/// started): there, another test's worker ending could stop them early.
+pub(crate) static WORKERS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// A `sh` worker starting one grandchild of every kind, each printing
+/// `kind pid`, then `started`; it exits with status 3 once a file `go`
+/// appears in its directory. Each kind sleeps 300 s.
+/// - `group`: a background child, in the worker's group;
+/// - `own-group`: left the group (`setpgid`), still in the session;
+/// - `own-session`: `setsid`, still a child of the worker;
+/// - `double-fork`: `setsid` in a subshell that exits at once, so it is
+///   re-parented to the host (the subreaper) immediately;
+/// - `no-marker`: `env -i`, in the group, without the invocation marker;
+/// - `setsid-env-i`: `setsid env -i`: own session, no marker;
+/// - `setsid-env-i-escaped`: the same, double-forked: own session, no
+///   marker, re-parented to the host before any sample can see it.
+pub(crate) const SIX_KINDS: &str = r#"
+s=$(command -v sleep)
+sleep 300 & echo "group $!"
+python3 -c 'import os, time; os.setpgid(0, 0); print("own-group", os.getpid(), flush=True); time.sleep(300)' &
+setsid sleep 300 & echo "own-session $!"
+(setsid sleep 300 & echo "double-fork $!")
+env -i "$s" 300 & echo "no-marker $!"
+setsid env -i "$s" 300 & echo "setsid-env-i $!"
+(setsid env -i "$s" 300 & echo "setsid-env-i-escaped $!")
+echo started
+# Bounded, so that a failed test leaves nothing running for long.
+n=0; while [ ! -e go ] && [ $n -lt 6000 ]; do sleep 0.05; n=$((n+1)); done
+exit 3
+"#;
+
+/// The tags [`SIX_KINDS`] prints, one per grandchild.
+pub(crate) const KINDS: [&str; 7] = [
+    "group",
+    "own-group",
+    "own-session",
+    "double-fork",
+    "no-marker",
+    "setsid-env-i",
+    "setsid-env-i-escaped",
+];
 
 /// A Python worker with a child in its group and a grandchild that
 /// double-forked into its own session; each prints `tag pid`. It then

@@ -1,7 +1,8 @@
 //! The registry: a SQLite file under the host's state dir recording every
 //! incarnation of every native worker — who it was (pid, start time, boot
 //! id), what it ran, when it started and stopped, why it ended, how it
-//! fared — so that `warden ctl ps` can answer and a restarted host can find
+//! fared, which cgroup held it, and which descendants the monitor saw while
+//! it ran — so that `warden ctl ps` can answer and a restarted host can find
 //! and kill what a crashed one left running.
 //!
 //! The nouns:

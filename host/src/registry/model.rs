@@ -4,7 +4,7 @@
 //! prints. Must never: hold a database handle.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -72,6 +72,8 @@ pub struct NewIncarnation {
     pub started_at_ms: i64,
     /// Restarts of this child before this incarnation.
     pub restart_count: u32,
+    /// The worker's own cgroup, when it has one.
+    pub cgroup: Option<PathBuf>,
 }
 
 impl NewIncarnation {
@@ -89,6 +91,7 @@ impl NewIncarnation {
             command: command.into(),
             started_at_ms: worker.started_at_ms(),
             restart_count,
+            cgroup: worker.cgroup().map(Path::to_path_buf),
         }
     }
 }
@@ -132,6 +135,8 @@ pub struct IncarnationRow {
     pub peak_memory_bytes: u64,
     pub health: Option<u8>,
     pub status: IncarnationStatus,
+    /// The worker's own cgroup, when it had one.
+    pub cgroup: Option<PathBuf>,
 }
 
 impl IncarnationRow {

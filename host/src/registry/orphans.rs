@@ -5,9 +5,12 @@
 //!
 //! For each such row, [`kill_recorded`]
 //! compares the recorded (pid, start time, boot id) with the live system:
-//! a match is killed with its whole group and its marked descendants and
-//! the row becomes `orphan_killed`; a pid that is gone or now belongs to an
-//! unrelated process (other start time, other boot) is left alone and the
+//! a match is killed with its whole group; the row's cgroup, the processes
+//! carrying its marker and its recorded descendants (each checked by its
+//! own pid, start time and boot id) are killed whether the leader is still
+//! there or not; a row with anything killed becomes `orphan_killed`. A pid
+//! that is gone or now belongs to an unrelated process (other start time,
+//! other boot), with nothing else of its worker left, is left alone and the
 //! row becomes `orphan_gone`.
 //!
 //! Guarantees: nothing is signalled unless the identity matched; every row
@@ -101,13 +104,17 @@ impl fmt::Display for OrphanReport {
 /// `spawn_blocking`.
 pub fn recover_orphans(registry: &Registry) -> Result<OrphanReport, RegistryError> {
     let rows = registry.by_status(IncarnationStatus::Running)?;
-    let records: Vec<RecordedWorker> = rows
+    let records = rows
         .iter()
-        .map(|row| RecordedWorker {
-            identity: row.identity(),
-            invocation: row.incarnation.parse::<WorkerId>().ok(),
+        .map(|row| {
+            Ok(RecordedWorker {
+                identity: row.identity(),
+                invocation: row.incarnation.parse::<WorkerId>().ok(),
+                cgroup: row.cgroup.clone(),
+                descendants: registry.descendants(&row.incarnation)?,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, RegistryError>>()?;
     let outcomes = kill_recorded(&records);
     let mut report = OrphanReport::default();
     let now = now_ms();

@@ -5,13 +5,16 @@
 //! [`IncarnationRow`]s. Guarantees: every value is bound as a parameter,
 //! never spliced into the SQL text. Must never: write.
 
+use std::path::PathBuf;
+
 use rusqlite::{Connection, Row, ToSql};
 
 use super::error::RegistryError;
 use super::model::{IncarnationQuery, IncarnationRow, IncarnationStatus};
+use crate::process::ProcessIdentity;
 
 const COLUMNS: &str = "id, incarnation, child, pid, start_time, boot_id, command, started_at, \
-     stopped_at, exit_reason, restart_count, peak_memory_bytes, health, status";
+     stopped_at, exit_reason, restart_count, peak_memory_bytes, health, status, cgroup";
 
 pub(crate) fn query(
     conn: &Connection,
@@ -74,6 +77,7 @@ struct RawRow {
     peak_memory_bytes: i64,
     health: Option<i64>,
     status: String,
+    cgroup: Option<String>,
 }
 
 impl RawRow {
@@ -93,6 +97,7 @@ impl RawRow {
             peak_memory_bytes: row.get(11)?,
             health: row.get(12)?,
             status: row.get(13)?,
+            cgroup: row.get(14)?,
         })
     }
 
@@ -123,6 +128,43 @@ impl RawRow {
                 .status
                 .parse::<IncarnationStatus>()
                 .map_err(|_| bad("unknown status"))?,
+            cgroup: self.cgroup.map(PathBuf::from),
         })
     }
+}
+
+/// The descendants recorded for `incarnation`.
+pub(crate) fn descendants(
+    conn: &Connection,
+    incarnation: &str,
+) -> Result<Vec<ProcessIdentity>, RegistryError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT pid, start_time, boot_id FROM descendants
+             WHERE incarnation = ?1 ORDER BY pid",
+        )
+        .map_err(RegistryError::Query)?;
+    let raw = stmt
+        .query_map([incarnation], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })
+        .map_err(RegistryError::Query)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(RegistryError::Query)?;
+    // A row that cannot name a process is skipped: nothing is signalled
+    // on its account.
+    Ok(raw
+        .into_iter()
+        .filter_map(|(pid, start_time, boot_id)| {
+            Some(ProcessIdentity {
+                pid: u32::try_from(pid).ok()?,
+                start_time: u64::try_from(start_time).ok()?,
+                boot_id,
+            })
+        })
+        .collect())
 }

@@ -13,7 +13,7 @@ use rusqlite::Connection;
 use super::error::RegistryError;
 
 /// Migration N brings the file from version N to N + 1.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 0 → 1: incarnations.
     "CREATE TABLE incarnations (
         id INTEGER PRIMARY KEY,
@@ -37,6 +37,16 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX incarnations_by_health ON incarnations (health) WHERE health IS NOT NULL;
     CREATE INDEX incarnations_by_time ON incarnations (started_at);
     CREATE INDEX incarnations_by_stop ON incarnations (stopped_at);",
+    // 1 → 2: each incarnation's cgroup, and the descendants its host saw
+    // (what orphan recovery kills when group and marker are not enough).
+    "ALTER TABLE incarnations ADD COLUMN cgroup TEXT;
+    CREATE TABLE descendants (
+        incarnation TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        start_time INTEGER NOT NULL,
+        boot_id TEXT NOT NULL,
+        PRIMARY KEY (incarnation, pid, start_time)
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

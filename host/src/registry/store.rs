@@ -30,7 +30,7 @@ use super::model::{
 use super::query;
 use super::schema;
 use super::writer::{Ack, WriteOp, Writer};
-use crate::process::WorkerId;
+use crate::process::{ProcessIdentity, WorkerId};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -148,6 +148,37 @@ impl Registry {
             health,
             peak_memory_bytes,
         });
+    }
+
+    /// Records descendants of a running incarnation that appeared
+    /// (`found`) or died (`gone`), as the monitor reports them
+    /// ([`MonitorEvent::Descendants`](crate::process::MonitorEvent)).
+    /// Orphan recovery kills the recorded ones that are still alive.
+    pub fn record_descendants(
+        &self,
+        incarnation: WorkerId,
+        found: Vec<ProcessIdentity>,
+        gone: Vec<ProcessIdentity>,
+    ) {
+        if found.is_empty() && gone.is_empty() {
+            return;
+        }
+        self.queue(WriteOp::Descendants {
+            incarnation,
+            found,
+            gone,
+        });
+    }
+
+    /// The descendants recorded for a running incarnation (empty once it
+    /// has ended).
+    pub fn descendants(&self, incarnation: &str) -> Result<Vec<ProcessIdentity>, RegistryError> {
+        let reader = self
+            .inner
+            .reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        query::descendants(&reader, incarnation)
     }
 
     /// Records how an incarnation ended (status `exited`).

@@ -35,6 +35,7 @@ fn fake(child: &str, started_at_ms: i64) -> NewIncarnation {
         command: "/bin/true".to_owned(),
         started_at_ms,
         restart_count: 0,
+        cgroup: None,
     }
 }
 
@@ -203,6 +204,7 @@ fn updating_an_unknown_incarnation_is_not_an_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_worker_is_recorded_from_spawn_to_exit() {
+    let _workers = crate::process::testing::WORKERS.read().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let r = open(dir.path(), keep_all());
     let policy = crate::process::ProcessPolicy::builder()
@@ -262,6 +264,7 @@ fn recovery_kills_live_orphans_and_leaves_reused_pids_alone() {
         command: "python3".to_owned(),
         started_at_ms: now_ms(),
         restart_count: 0,
+        cgroup: None,
     };
     r.record_started(record("root/live", marker, old.leader.clone()));
     r.record_started(record(
@@ -338,4 +341,121 @@ fn alive(identity: &ProcessIdentity) -> bool {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let same = fields.get(19).and_then(|s| s.parse::<u64>().ok()) == Some(identity.start_time);
     same && !matches!(fields.first(), Some(&"Z") | Some(&"X"))
+}
+
+/// The pids of recorded identities.
+fn pids(identities: &[ProcessIdentity]) -> Vec<u32> {
+    identities.iter().map(|i| i.pid).collect()
+}
+
+#[test]
+fn descendants_are_kept_while_their_incarnation_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = open(dir.path(), keep_all());
+    let boot = crate::process::ProcessIdentity::of(std::process::id())
+        .expect("own identity")
+        .boot_id;
+    let d = |pid: u32| ProcessIdentity {
+        pid,
+        start_time: 100 + u64::from(pid),
+        boot_id: boot.clone(),
+    };
+    let mut running = fake("root/a", now_ms());
+    running.cgroup = Some("/sys/fs/cgroup/x/warden-0".into());
+    let a = running.incarnation;
+    r.record_started(running);
+    r.record_descendants(a, vec![d(11), d(12), d(13)], Vec::new());
+    r.record_descendants(a, Vec::new(), vec![d(12)]);
+    // Nothing is kept for an incarnation without a running row.
+    let stranger = WorkerId::random();
+    r.record_descendants(stranger, vec![d(14)], Vec::new());
+    r.flush_blocking().expect("flush");
+    let row = &r.by_child("root/a").expect("rows")[0];
+    assert_eq!(
+        row.cgroup.as_deref(),
+        Some(std::path::Path::new("/sys/fs/cgroup/x/warden-0"))
+    );
+    assert_eq!(
+        pids(&r.descendants(&a.to_string()).expect("read")),
+        [11, 13]
+    );
+    assert!(
+        r.descendants(&stranger.to_string())
+            .expect("read")
+            .is_empty()
+    );
+    // Killed with their worker: forgotten at its exit, and not recorded
+    // again after it.
+    r.record_exit(a, exited(now_ms(), None));
+    r.record_descendants(a, vec![d(15)], Vec::new());
+    r.flush_blocking().expect("flush");
+    assert!(r.descendants(&a.to_string()).expect("read").is_empty());
+}
+
+#[test]
+fn recovery_kills_recorded_descendants_of_a_leader_already_gone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = open(dir.path(), keep_all());
+    // A descendant that left the group and dropped the marker: only the
+    // record names it.
+    let mut escaped = Command::new("sleep")
+        .arg("300")
+        .env_clear()
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("sleep");
+    let escaped_id = ProcessIdentity::of(escaped.id()).expect("identity");
+    let mut new = fake("root/w", now_ms());
+    new.identity = dead_identity();
+    let w = new.incarnation;
+    r.record_started(new);
+    r.record_descendants(w, vec![escaped_id.clone()], Vec::new());
+    r.flush_blocking().expect("flush");
+
+    let report = recover_orphans(&r).expect("recovery");
+    assert_eq!(report.killed(), 1, "{report}");
+    assert_eq!(
+        report.orphans[0].action,
+        OrphanAction::Killed {
+            pids: vec![escaped_id.pid],
+            survivors: Vec::new()
+        }
+    );
+    assert!(!alive(&escaped_id), "{escaped_id:?} survived");
+    let _ = escaped.wait();
+    assert_eq!(
+        r.by_child("root/w").expect("rows")[0].status,
+        IncarnationStatus::OrphanKilled
+    );
+    assert!(r.descendants(&w.to_string()).expect("read").is_empty());
+}
+
+#[test]
+fn a_version_1_file_is_migrated_with_its_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state").join("registry.sqlite3");
+    std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        conn.execute_batch(super::schema::MIGRATIONS[0])
+            .expect("version 1");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version");
+        conn.execute(
+            "INSERT INTO incarnations (incarnation, child, pid, start_time, boot_id, command,
+                 started_at, status)
+             VALUES ('0123456789abcdef0123456789abcdef', 'root/old', 7, 1, 'b', 'x', 1, 'running')",
+            [],
+        )
+        .expect("row");
+    }
+    let r = open(dir.path(), keep_all());
+    let rows = r.by_child("root/old").expect("rows");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].cgroup, None);
+    assert!(
+        r.descendants("0123456789abcdef0123456789abcdef")
+            .expect("the new table")
+            .is_empty()
+    );
 }

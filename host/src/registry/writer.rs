@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 
 use super::error::RegistryError;
 use super::model::{IncarnationExit, IncarnationStatus, NewIncarnation, Retention};
-use crate::process::{WorkerId, now_ms};
+use crate::process::{ProcessIdentity, WorkerId, now_ms};
 
 /// The most ops applied in one transaction.
 pub(crate) const MAX_BATCH: usize = 512;
@@ -61,6 +61,13 @@ pub(crate) enum WriteOp {
     Exited {
         incarnation: WorkerId,
         exit: IncarnationExit,
+    },
+    /// Descendants seen (`found`) or no longer alive (`gone`); kept only
+    /// while the incarnation is `running`.
+    Descendants {
+        incarnation: WorkerId,
+        found: Vec<ProcessIdentity>,
+        gone: Vec<ProcessIdentity>,
     },
     /// Outcome of orphan recovery for a row found `running`.
     Orphan {
@@ -234,6 +241,13 @@ fn apply_one(tx: &Transaction<'_>, op: &WriteOp) -> rusqlite::Result<()> {
                 new.started_at_ms,
                 new.restart_count,
             ])?;
+            if let Some(cgroup) = &new.cgroup {
+                tx.prepare_cached("UPDATE incarnations SET cgroup = ?2 WHERE incarnation = ?1")?
+                    .execute(params![
+                        new.incarnation.to_string(),
+                        cgroup.to_string_lossy()
+                    ])?;
+            }
         }
         WriteOp::Sample {
             incarnation,
@@ -267,6 +281,40 @@ fn apply_one(tx: &Transaction<'_>, op: &WriteOp) -> rusqlite::Result<()> {
                 i64::try_from(exit.peak_memory_bytes).unwrap_or(i64::MAX),
                 exit.health,
             ])?;
+            // Its descendants were killed with it.
+            tx.prepare_cached("DELETE FROM descendants WHERE incarnation = ?1")?
+                .execute(params![incarnation.to_string()])?;
+        }
+        WriteOp::Descendants {
+            incarnation,
+            found,
+            gone,
+        } => {
+            let id = incarnation.to_string();
+            for d in gone {
+                tx.prepare_cached(
+                    "DELETE FROM descendants
+                     WHERE incarnation = ?1 AND pid = ?2 AND start_time = ?3",
+                )?
+                .execute(params![
+                    id,
+                    d.pid,
+                    i64::try_from(d.start_time).unwrap_or(i64::MAX)
+                ])?;
+            }
+            for d in found {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO descendants (incarnation, pid, start_time, boot_id)
+                     SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (
+                         SELECT 1 FROM incarnations WHERE incarnation = ?1 AND status = 'running')",
+                )?
+                .execute(params![
+                    id,
+                    d.pid,
+                    i64::try_from(d.start_time).unwrap_or(i64::MAX),
+                    d.boot_id
+                ])?;
+            }
         }
         WriteOp::Orphan {
             id,
@@ -279,6 +327,11 @@ fn apply_one(tx: &Transaction<'_>, op: &WriteOp) -> rusqlite::Result<()> {
                  WHERE id = ?1 AND status = 'running'",
             )?
             .execute(params![id, status.as_str(), reason, stopped_at_ms])?;
+            tx.prepare_cached(
+                "DELETE FROM descendants WHERE incarnation =
+                     (SELECT incarnation FROM incarnations WHERE id = ?1)",
+            )?
+            .execute(params![id])?;
         }
         WriteOp::Prune | WriteOp::Flush(_) => {}
     }

@@ -215,7 +215,9 @@ impl Builder<'_> {
         path: &str,
     ) -> ProcessChildStart {
         let mut spec = WorkerSpec::new(path, p.command.clone());
-        spec.args(&p.args).limits(p.limits);
+        spec.args(&p.args)
+            .limits(p.limits)
+            .cgroup(self.config.host.cgroup);
         if let Some(cwd) = &p.cwd {
             spec.cwd(cwd.clone());
         }

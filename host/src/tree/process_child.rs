@@ -6,8 +6,9 @@
 //! after the child's grace, a kill is `SIGKILL` to the group; the worker's
 //! [`process::ExitReason`] becomes a supervisor [`ExitReason`] (limits keep
 //! their own [`FailureKind`]). Every incarnation is written to the
-//! [`Registry`] (start and end, queued to its writer thread, never awaited
-//! here) and registered with the host's one [`Monitor`].
+//! [`Registry`] (start and end, and the descendants the monitor sees, queued
+//! to its writer thread, never awaited here) and registered with the host's
+//! one [`Monitor`].
 //!
 //! Guarantees: each incarnation reports exactly one exit, from the task that
 //! waits for the worker's reaping, so a stop requested by the monitor, by the
@@ -56,7 +57,11 @@ impl ProcessRuntime {
             registry,
             live: Arc::default(),
         };
-        tokio::spawn(forward(events, Arc::clone(&runtime.live)));
+        tokio::spawn(forward(
+            events,
+            Arc::clone(&runtime.live),
+            runtime.registry.clone(),
+        ));
         runtime
     }
 
@@ -68,9 +73,19 @@ impl ProcessRuntime {
 async fn forward(
     mut events: UnboundedReceiver<MonitorEvent>,
     live: Arc<Mutex<HashMap<WorkerId, (ChildPath, EventBus)>>>,
+    registry: Registry,
 ) {
     while let Some(event) = events.recv().await {
         let (worker, kind) = match event {
+            // For orphan recovery after a crash, not for the event stream.
+            MonitorEvent::Descendants {
+                worker,
+                found,
+                gone,
+            } => {
+                registry.record_descendants(worker, found, gone);
+                continue;
+            }
             MonitorEvent::LimitExceeded {
                 worker,
                 pid,

@@ -43,7 +43,8 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
                 "restart_count": {"type": "integer"},
                 "peak_memory_bytes": {"type": "integer"},
                 "health": {"type": ["integer", "null"]},
-                "status": {"enum": ["running", "exited", "orphan_killed", "orphan_gone"]}
+                "status": {"enum": ["running", "exited", "orphan_killed", "orphan_gone"]},
+                "cgroup": {"type": ["string", "null"], "description": "The worker's own cgroup, when it had one"}
             }
         }})),
         |ctx, params| async move {
