@@ -172,7 +172,7 @@ fn a_fifo_in_the_exercise_is_refused_without_blocking() {
         let err = stderr(&run);
         assert_eq!(run.status.code(), Some(2), "{name}: {err}");
         assert!(
-            err.contains(&format!("{name}: refused: not a regular file (a FIFO)")),
+            err.contains(&format!("{name}: refused: not a regular file but a FIFO")),
             "{err}"
         );
     }
@@ -181,7 +181,7 @@ fn a_fifo_in_the_exercise_is_refused_without_blocking() {
     assert!(matches!(
         Exercise::load(&ex),
         Err(ExerciseError::File(FileError::NotRegular {
-            kind: "FIFO",
+            kind: "a FIFO (named pipe)",
             ..
         }))
     ));
@@ -239,7 +239,7 @@ fn a_submission_linked_out_of_its_directory_is_refused() {
     }
     let r = report("pipe");
     assert_eq!(r["status"], "error", "{r}");
-    assert!(message(&r).contains("not a regular file (a FIFO)"), "{r}");
+    assert!(message(&r).contains("not a regular file but a FIFO"), "{r}");
 }
 
 #[test]

@@ -35,7 +35,7 @@ mod interrupt;
 pub mod invoke;
 mod limits;
 mod operations;
-mod read;
+pub mod read;
 mod resident;
 mod sandbox;
 pub mod values;

@@ -34,33 +34,54 @@ pub fn read_component_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, Compo
         .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32)
         .open(path)
         .map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    let kind = meta.file_type();
-    if !kind.is_file() {
-        return Err(ComponentError::NotAFile {
+    read_opened(file, max_bytes).map_err(|err| match err {
+        BoundedReadError::Io(source) => io(source),
+        BoundedReadError::NotRegular(kind) => ComponentError::NotAFile {
             path: path.to_path_buf(),
-            what: describe(&kind),
-        });
-    }
-    if meta.len() > max_bytes {
-        return Err(ComponentError::CompileLimit(CompileLimit::Size {
+            what: kind,
+        },
+        BoundedReadError::TooLarge { size } => ComponentError::CompileLimit(CompileLimit::Size {
             limit_bytes: max_bytes,
-            actual_bytes: meta.len(),
-        }));
-    }
-    read_at_most(file, meta.len(), max_bytes).map_err(io)
+            actual_bytes: size,
+        }),
+    })
 }
 
-/// Reads to the end, but never more than `max_bytes` (+1 to notice a file
-/// that grew past the limit after `fstat`).
-fn read_at_most(file: File, expected: u64, max_bytes: u64) -> std::io::Result<Vec<u8>> {
-    let mut bytes = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
-    file.take(max_bytes.saturating_add(1))
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max_bytes {
-        return Err(std::io::Error::other(format!(
-            "the file grew past the size limit of {max_bytes} bytes while it was read"
-        )));
+/// Why [`read_opened`] read nothing.
+#[derive(Debug)]
+pub enum BoundedReadError {
+    Io(std::io::Error),
+    /// Not a regular file; what it is instead, with its article ("a FIFO").
+    NotRegular(&'static str),
+    /// Larger than the limit: `size` as `fstat` said, or the limit plus one
+    /// when the file grew while it was read.
+    TooLarge {
+        size: u64,
+    },
+}
+
+/// Reads a file already opened (with `O_NONBLOCK`, so a FIFO's open did not
+/// wait): only a regular file, judged by `fstat` on this descriptor, and
+/// never more than `limit` bytes, even from a file that grows meanwhile.
+/// The one bounded read for every file opened on behalf of a user: component
+/// files here, exercise and submission files in the grader.
+pub fn read_opened(file: File, limit: u64) -> Result<Vec<u8>, BoundedReadError> {
+    let meta = file.metadata().map_err(BoundedReadError::Io)?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        return Err(BoundedReadError::NotRegular(describe(&kind)));
+    }
+    if meta.len() > limit {
+        return Err(BoundedReadError::TooLarge { size: meta.len() });
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(BoundedReadError::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(BoundedReadError::TooLarge {
+            size: bytes.len() as u64,
+        });
     }
     Ok(bytes)
 }

@@ -28,7 +28,7 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -47,7 +47,7 @@ pub enum FileError {
     Escapes { path: PathBuf, folder: PathBuf },
 
     /// A FIFO, socket, device or directory where a file was expected.
-    #[error("{}: refused: not a regular file (a {kind})", path.display())]
+    #[error("{}: refused: not a regular file but {kind}", path.display())]
     NotRegular { path: PathBuf, kind: &'static str },
 
     /// Larger than the limit for this kind of file.
@@ -180,51 +180,24 @@ fn nonblocking_flags() -> i32 {
     (OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32
 }
 
-/// Reads an opened file: a regular one, at most `limit` bytes.
+/// Reads an opened file: a regular one, at most `limit` bytes (the one
+/// bounded read, [`read_opened`](crate::component::read::read_opened)).
 fn read_opened(file: File, path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
-    let io_err = |source| FileError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let meta = file.metadata().map_err(io_err)?;
-    if !meta.is_file() {
-        return Err(FileError::NotRegular {
+    use crate::component::read::BoundedReadError;
+    crate::component::read::read_opened(file, limit).map_err(|err| match err {
+        BoundedReadError::Io(source) => FileError::Io {
             path: path.to_path_buf(),
-            kind: kind_of(&meta.file_type()),
-        });
-    }
-    let too_large = || FileError::TooLarge {
-        path: path.to_path_buf(),
-        limit,
-    };
-    if meta.len() > limit {
-        return Err(too_large());
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(io_err)?;
-    if bytes.len() as u64 > limit {
-        return Err(too_large());
-    }
-    Ok(bytes)
-}
-
-fn kind_of(ty: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if ty.is_dir() {
-        "directory"
-    } else if ty.is_fifo() {
-        "FIFO"
-    } else if ty.is_socket() {
-        "socket"
-    } else if ty.is_char_device() {
-        "character device"
-    } else if ty.is_block_device() {
-        "block device"
-    } else {
-        "special file"
-    }
+            source,
+        },
+        BoundedReadError::NotRegular(kind) => FileError::NotRegular {
+            path: path.to_path_buf(),
+            kind,
+        },
+        BoundedReadError::TooLarge { .. } => FileError::TooLarge {
+            path: path.to_path_buf(),
+            limit,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -288,7 +261,7 @@ mod tests {
         .unwrap();
         let err = folder.read(Path::new("pipe"), 100).unwrap_err();
         assert!(
-            matches!(err, FileError::NotRegular { kind: "FIFO", .. }),
+            matches!(err, FileError::NotRegular { kind, .. } if kind.contains("FIFO")),
             "{err:?}"
         );
         std::fs::create_dir(folder.path().join("dir")).unwrap();
@@ -297,7 +270,7 @@ mod tests {
             matches!(
                 err,
                 FileError::NotRegular {
-                    kind: "directory",
+                    kind: "a directory",
                     ..
                 }
             ),
