@@ -276,7 +276,10 @@ async fn the_grade_operation_refuses_exercise_files_linked_out_of_the_folder() {
             .expect_err("a planted link must be refused");
         let text = err.to_string();
         let body = match &err {
-            warden::api::client::ClientError::Status { body, .. } => body.to_string(),
+            warden::api::client::ClientError::Status { status, body } => {
+                assert_eq!(*status, 400, "{name}: the caller's bad input: {body}");
+                body.to_string()
+            }
             other => panic!("{name}: expected an error status, got {other}"),
         };
         assert!(

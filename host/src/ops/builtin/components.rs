@@ -341,7 +341,16 @@ async fn grade(ctx: &Context, params: Value) -> Result<Value, OpError> {
     let scope = ctx.calls.child();
     let _gone = scope.fire_on_drop();
     let text = tokio::task::spawn_blocking(move || {
-        let exercise = Exercise::load(&p.exercise).map_err(|e| failed(OP, e))?;
+        // The folder the caller named cannot be graded against: their bad
+        // input, not the host's failure.
+        let exercise = Exercise::load(&p.exercise).map_err(|e| {
+            invalid(
+                OP,
+                "/exercise",
+                "an exercise folder that loads",
+                e.to_string(),
+            )
+        })?;
         let asked = LimitOverrides {
             fuel: p.fuel,
             memory_mb: p.memory_mb,
