@@ -595,9 +595,8 @@ async fn info(host: &Host, path: &str) -> Json {
         .unwrap_or_else(|e| panic!("child.info {path}: {e}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_supervised_child_cannot_hold_more_than_its_limit_and_info_says_so() {
-    let body = r#"
+/// One component child, `hog.wasm`, under a 64 MiB limit.
+const HOG_TREE: &str = r#"
 [supervisor.root]
 strategy = "one_for_one"
 [[supervisor.root.children]]
@@ -606,6 +605,10 @@ kind = "component"
 path = "{dir}/hog.wasm"
 limits = { memory_mb = 64 }
 "#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervised_child_cannot_hold_more_than_its_limit_and_info_says_so() {
+    let body = HOG_TREE;
     let (_dir, host) = start(body, &[("hog.wasm", wat::parse_str(ACTOR_HOG).unwrap())]).await;
     let before = info(&host, "root/hog").await;
     assert_eq!(before["info"]["memory_bytes"], 2 * PAGE, "{before}");
@@ -644,15 +647,7 @@ limits = { memory_mb = 64 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_that_cannot_fit_at_instantiation_never_starts() {
-    let body = r#"
-[supervisor.root]
-strategy = "one_for_one"
-[[supervisor.root.children]]
-id = "hog"
-kind = "component"
-path = "{dir}/hog.wasm"
-limits = { memory_mb = 64 }
-"#;
+    let body = HOG_TREE;
     // The hog's own two pages plus one more 64 MiB core instance.
     let hog = ACTOR_HOG.replace(
         "(core instance $other (instantiate $other))",

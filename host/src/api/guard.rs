@@ -190,13 +190,15 @@ impl SiteGuard {
 
     /// `Ok` when a request with these headers may go on.
     fn check(&self, headers: &HeaderMap) -> Result<(), HttpError> {
-        let host_text = headers
-            .get(header::HOST)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let authority = host_text.as_deref().and_then(parse_authority);
+        // A Host that is not visible ASCII is no authority at all; its
+        // lossy text is made only for the error, off the common path.
+        let host_value = headers.get(header::HOST);
+        let authority = host_value
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_authority);
         let Some((host, port)) = authority.filter(|(h, p)| self.answers_to(h, *p)) else {
             return Err(HttpError::ForbiddenHost {
-                host: host_text.map(|h| shorten(&h)),
+                host: host_value.map(|v| shorten(&String::from_utf8_lossy(v.as_bytes()))),
             });
         };
         for origin in headers.get_all(header::ORIGIN) {
