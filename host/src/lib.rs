@@ -44,7 +44,7 @@
 
 pub mod api;
 pub mod bench;
-pub mod component;
+pub use warden_component as component;
 pub mod config;
 pub mod events;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -20,11 +20,11 @@
 
 mod config_target;
 mod schema_target;
-mod values_target;
+
 
 pub use config_target::config;
 pub use schema_target::schema;
-pub use values_target::{JsonValues, VALUES_WAT};
+pub use crate::component::fuzzing::{JsonValues, VALUES_WAT};
 
 #[cfg(test)]
 mod replay;

@@ -17,8 +17,8 @@ use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::WasiView;
 use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
 
-use crate::component::interrupt::Interrupt;
-use crate::component::sandbox::GuestState;
+use crate::interrupt::Interrupt;
+use crate::sandbox::GuestState;
 
 /// How often a guest's sleep looks at its interrupt. Interrupts are plain
 /// flags (firing one must never block or allocate), so a sleep polls.

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use crate::component::bindings::{HostImports, LogLevel};
-use crate::component::sandbox::GuestState;
+use crate::bindings::{HostImports, LogLevel};
+use crate::sandbox::GuestState;
 
 /// Longest log line a guest may write; the rest is cut.
 const MAX_LOG_BYTES: usize = 4096;

@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-use crate::component::error::ComponentError;
+use crate::error::ComponentError;
 
 /// One host directory made visible to the guest.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -18,7 +18,7 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use crate::component::engine::{Metering, RuntimeConfig, compile_engine};
+use crate::engine::{Metering, RuntimeConfig, compile_engine};
 
 /// The hidden subcommand of the `warden` binary.
 pub const SUBCOMMAND: &str = "__compile";
@@ -90,7 +90,7 @@ fn serve(request: &str) -> Result<(), (i32, String)> {
     };
     let engine = compile_engine(&request.config, metering)
         .map_err(|e| (exit::ENGINE_MISMATCH, e.to_string()))?;
-    let id = crate::component::cache::engine_id(&engine);
+    let id = crate::cache::engine_id(&engine);
     if id != request.engine_id {
         return Err((
             exit::ENGINE_MISMATCH,
@@ -142,17 +142,17 @@ fn compile_failure(err: &wasmtime::Error) -> (i32, String) {
             || cause.downcast_ref::<wasmtime::OutOfMemory>().is_some()
     });
     if out_of_memory {
-        (exit::OUT_OF_MEMORY, crate::component::engine::one_line(err))
+        (exit::OUT_OF_MEMORY, crate::engine::one_line(err))
     } else {
-        (exit::INVALID, crate::component::engine::one_line(err))
+        (exit::INVALID, crate::engine::one_line(err))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::component::PoolingConfig;
-    use crate::component::cache::engine_id;
+    use crate::PoolingConfig;
+    use crate::cache::engine_id;
 
     /// The child builds its engine from the request alone: every field of
     /// the config that shapes the engine must survive the trip, or the

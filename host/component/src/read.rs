@@ -18,7 +18,7 @@ use std::path::Path;
 
 use rustix::fs::OFlags;
 
-use crate::component::error::{CompileLimit, ComponentError};
+use crate::error::{CompileLimit, ComponentError};
 
 /// Reads the component file at `path`, refusing anything but a regular file
 /// of at most `max_bytes`.

@@ -28,7 +28,7 @@ use serde_json::{Map, Value as Json};
 use wasmtime::component::Val;
 use wasmtime::component::types::Type;
 
-use crate::component::wit_text::type_text;
+use crate::wit_text::type_text;
 
 /// A JSON value that does not fit the declared type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

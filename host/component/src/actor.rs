@@ -8,14 +8,14 @@
 
 use std::sync::Arc;
 
-use crate::component::bindings::actor::{ActorPlugin, ActorPluginIndices};
-use crate::component::caps::Capabilities;
-use crate::component::engine::Prepared;
-use crate::component::error::ComponentError;
-use crate::component::host_iface::HostContext;
-use crate::component::limits::Limits;
-use crate::component::sandbox::Sandbox;
-use crate::component::world::{self, World};
+use crate::bindings::actor::{ActorPlugin, ActorPluginIndices};
+use crate::caps::Capabilities;
+use crate::engine::Prepared;
+use crate::error::ComponentError;
+use crate::host_iface::HostContext;
+use crate::limits::Limits;
+use crate::sandbox::Sandbox;
+use crate::world::{self, World};
 
 /// A component version that fits `actor-plugin`, ready to instantiate.
 #[derive(Clone)]
@@ -30,7 +30,7 @@ impl ActorProgram {
         world::check(&prepared.compiled, World::ActorPlugin)?;
         let indices = ActorPluginIndices::new(&prepared.pre).map_err(|err| {
             ComponentError::Instantiation {
-                reason: crate::component::engine::one_line(&err),
+                reason: crate::engine::one_line(&err),
             }
         })?;
         Ok(Self {

@@ -17,13 +17,13 @@ use wasmtime::component::{ComponentExportIndex, Instance, ResourceTable, Val};
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::component::caps::Capabilities;
-use crate::component::capture::{Capture, CapturedText};
-use crate::component::engine::{Metering, Prepared};
-use crate::component::error::ComponentError;
-use crate::component::host_iface::HostContext;
-use crate::component::interrupt::Interrupt;
-use crate::component::limits::{Held, Limits, MAX_MEMORIES, MAX_TABLES, MemoryLimiter, Refusal};
+use crate::caps::Capabilities;
+use crate::capture::{Capture, CapturedText};
+use crate::engine::{Metering, Prepared};
+use crate::error::ComponentError;
+use crate::host_iface::HostContext;
+use crate::interrupt::Interrupt;
+use crate::limits::{Held, Limits, MAX_MEMORIES, MAX_TABLES, MemoryLimiter, Refusal};
 
 /// The data every guest's Store carries.
 pub struct GuestState {
@@ -135,7 +135,7 @@ impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
 impl Sandbox {
     /// Instantiates `prepared` in a fresh Store. Its calls stop when its
     /// kill switch is flipped or its runtime interrupts every guest
-    /// ([`Runtime::interrupt_all`](crate::component::Runtime::interrupt_all)).
+    /// ([`Runtime::interrupt_all`](crate::Runtime::interrupt_all)).
     pub fn new(
         prepared: &Prepared,
         limits: &Limits,
@@ -370,7 +370,7 @@ impl PreparedStore<'_> {
             self.store
                 .set_fuel(fuel)
                 .map_err(|err| ComponentError::Instantiation {
-                    reason: crate::component::engine::one_line(&err),
+                    reason: crate::engine::one_line(&err),
                 })?;
         }
         self.store.data_mut().call_deadline = self.limits.timeout.map(|t| Instant::now() + t);
@@ -450,7 +450,7 @@ fn classify(store: &Store<GuestState>, limits: &Limits, err: wasmtime::Error) ->
             ComponentError::Trap { message, backtrace }
         }
         None => ComponentError::Trap {
-            message: crate::component::engine::one_line(&err),
+            message: crate::engine::one_line(&err),
             backtrace,
         },
     }

@@ -3,7 +3,7 @@
 //! Every way a guest can fail — or a user's file can be wrong — ends in a
 //! [`ComponentError`] variant that callers match on. Guest-caused failures
 //! never become host panics: classification happens in
-//! [`crate::component::sandbox`] from wasmtime's trap codes and the store's
+//! [`crate::sandbox`] from wasmtime's trap codes and the store's
 //! own records (the memory limiter, the output capture), never from error
 //! text.
 
@@ -77,7 +77,7 @@ pub enum ComponentError {
 
     /// The call's arguments do not match the function's parameter types.
     #[error("{0}")]
-    BadArguments(#[from] crate::component::values::ValueError),
+    BadArguments(#[from] crate::values::ValueError),
 
     /// The call ran past its wall-clock timeout.
     #[error("timed out after {timeout_ms} ms")]
@@ -94,7 +94,7 @@ pub enum ComponentError {
     #[error("memory limit of {limit_bytes} bytes reached: {refused}")]
     MemoryLimit {
         limit_bytes: usize,
-        refused: crate::component::limits::Refusal,
+        refused: crate::limits::Refusal,
     },
 
     /// The guest wrote more to stdout/stderr than its limit allows (only

@@ -7,7 +7,7 @@
 /// Bindings for the `actor-plugin` world; owns the `host` interface.
 pub mod actor {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../wit",
         world: "actor-plugin",
     });
 }
@@ -15,7 +15,7 @@ pub mod actor {
 /// Bindings for the `operation-plugin` world.
 pub mod operation {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../wit",
         world: "operation-plugin",
         with: {
             "warden:plugin/host": super::actor::warden::plugin::host,

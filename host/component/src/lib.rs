@@ -1,7 +1,7 @@
 //! The component runtime: loading user-supplied Wasm components and running
 //! them sandboxed.
 //!
-//! This module is the only place that talks to wasmtime, so its API churn
+//! This crate is the only one in the workspace that talks to wasmtime, so its API churn
 //! stays here. It owns:
 //! - [`Runtime`] — engines (plain and fuel-metered), the linker with WASI p2
 //!   and `warden:plugin/host`, the epoch ticker, the compile caches (memory
@@ -30,6 +30,8 @@ mod custom_section;
 mod engine;
 mod error;
 pub mod exports;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod host_iface;
 mod interrupt;
 pub mod invoke;

@@ -15,13 +15,13 @@
 //! would is refused whole, not in part); every refusal is remembered, so
 //! a guest that aborts on a failed allocation (Rust traps with
 //! `unreachable`) or an instantiation the limiter stopped is reported as
-//! [`ComponentError::MemoryLimit`](crate::component::ComponentError),
+//! [`ComponentError::MemoryLimit`](crate::ComponentError),
 //! never as a mystery trap. Never: release bytes once granted (memories
 //! and tables only grow, and live as long as the Store).
 
 use std::time::Duration;
 
-use crate::component::capture::Overflow;
+use crate::capture::Overflow;
 
 /// What one instance may use. Fuel and the timeout apply to each call
 /// (including instantiation), memory to the instance's whole life.

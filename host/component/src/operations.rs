@@ -11,15 +11,15 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::component::bindings::operation::{OperationPlugin, OperationPluginIndices};
-use crate::component::caps::Capabilities;
-use crate::component::engine::Prepared;
-use crate::component::error::ComponentError;
-use crate::component::host_iface::HostContext;
-use crate::component::interrupt::Interrupt;
-use crate::component::limits::Limits;
-use crate::component::sandbox::Sandbox;
-use crate::component::world::{self, World};
+use crate::bindings::operation::{OperationPlugin, OperationPluginIndices};
+use crate::caps::Capabilities;
+use crate::engine::Prepared;
+use crate::error::ComponentError;
+use crate::host_iface::HostContext;
+use crate::interrupt::Interrupt;
+use crate::limits::Limits;
+use crate::sandbox::Sandbox;
+use crate::world::{self, World};
 
 /// One operation as a plugin describes it (names not yet prefixed).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -43,7 +43,7 @@ impl OperationProgram {
         world::check(&prepared.compiled, World::OperationPlugin)?;
         let indices = OperationPluginIndices::new(&prepared.pre).map_err(|err| {
             ComponentError::Instantiation {
-                reason: crate::component::engine::one_line(&err),
+                reason: crate::engine::one_line(&err),
             }
         })?;
         Ok(Self {
@@ -106,7 +106,7 @@ impl OperationProgram {
         host: HostContext,
         scope: Option<&Interrupt>,
         f: impl FnOnce(
-            &mut wasmtime::Store<crate::component::sandbox::GuestState>,
+            &mut wasmtime::Store<crate::sandbox::GuestState>,
             &OperationPlugin,
         ) -> wasmtime::Result<R>,
     ) -> Result<R, ComponentError> {

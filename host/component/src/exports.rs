@@ -11,9 +11,9 @@
 use wasmtime::component::ComponentExportIndex;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 
-use crate::component::engine::Compiled;
-use crate::component::error::ComponentError;
-use crate::component::values::kebab_case;
+use crate::engine::Compiled;
+use crate::error::ComponentError;
+use crate::values::kebab_case;
 
 /// One exported function with its type.
 #[derive(Clone)]

@@ -30,14 +30,14 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::component::bindings;
-use crate::component::cache::{CompileCache, engine_id};
-use crate::component::compiler::{self, CompileLimits};
-use crate::component::error::{CompileLimit, ComponentError};
-use crate::component::interrupt::Interrupt;
-use crate::component::read::read_component_file;
-use crate::component::resident::{Lease, Resident};
-use crate::component::sandbox::GuestState;
+use crate::bindings;
+use crate::cache::{CompileCache, engine_id};
+use crate::compiler::{self, CompileLimits};
+use crate::error::{CompileLimit, ComponentError};
+use crate::interrupt::Interrupt;
+use crate::read::read_component_file;
+use crate::resident::{Lease, Resident};
+use crate::sandbox::GuestState;
 
 /// How a [`Runtime`] is built. Serializable because a compile child gets
 /// the whole of it, to build exactly the engine its parent has.
@@ -479,6 +479,9 @@ impl Runtime {
 }
 
 /// Loads an artifact a compile child wrote.
+// One of the two places the workspace allows `unsafe`: wasmtime's
+// `deserialize_file` trusts the file to be its own output.
+#[allow(unsafe_code)]
 fn load_artifact(engine: &Engine, path: &Path) -> Result<Component, ComponentError> {
     // SAFETY: the file was written by a compile child of this same binary
     // from `Component::serialize`, on an engine whose id it checked against
@@ -631,7 +634,7 @@ impl Flavor {
 fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    crate::component::clock_guard::shadow_sleeps(&mut linker)?;
+    crate::clock_guard::shadow_sleeps(&mut linker)?;
     bindings::actor::ActorPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
     Ok(linker)
 }

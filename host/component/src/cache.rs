@@ -33,7 +33,7 @@ use std::time::SystemTime;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use crate::component::error::ComponentError;
+use crate::error::ComponentError;
 
 /// The file name extension of artifacts.
 const EXTENSION: &str = "cwasm";
@@ -73,6 +73,9 @@ impl CompileCache {
     /// Loads a previously stored artifact: `Ok(None)` when there is none or
     /// it cannot be used (it is then removed so the next store replaces
     /// it), an error when the cache directory is not safe to load from.
+    // `unsafe` is allowed here only: see the SAFETY note on
+    // `deserialize_file` below.
+    #[allow(unsafe_code)]
     pub fn load(
         &self,
         engine: &Engine,

@@ -5,17 +5,17 @@ use serde::Serialize;
 use serde_json::Value as Json;
 use wasmtime::component::types::Type;
 
-use crate::component::caps::Capabilities;
-use crate::component::engine::Prepared;
-use crate::component::error::ComponentError;
-use crate::component::exports::{ExportedFunc, find_function};
-use crate::component::host_iface::HostContext;
-use crate::component::interrupt::Interrupt;
-use crate::component::limits::Limits;
-use crate::component::sandbox::{CallReport, Sandbox};
-use crate::component::values::{ValueError, json_to_val, val_to_json};
-use crate::component::wit_text::func_signature;
-use crate::component::world::ACTOR_INTERFACE;
+use crate::caps::Capabilities;
+use crate::engine::Prepared;
+use crate::error::ComponentError;
+use crate::exports::{ExportedFunc, find_function};
+use crate::host_iface::HostContext;
+use crate::interrupt::Interrupt;
+use crate::limits::Limits;
+use crate::sandbox::{CallReport, Sandbox};
+use crate::values::{ValueError, json_to_val, val_to_json};
+use crate::wit_text::func_signature;
+use crate::world::ACTOR_INTERFACE;
 use wasmtime::component::Val;
 
 /// The outcome of a call that got as far as running the guest.

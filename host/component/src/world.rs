@@ -1,7 +1,7 @@
 //! Warden's worlds, and checking a component against them.
 //!
 //! The expected export signatures are written as the same WIT-like text
-//! [`wit_text`](crate::component::wit_text) renders, so a mismatch can be
+//! [`wit_text`](crate::wit_text) renders, so a mismatch can be
 //! shown to the user as "expected X, found Y" with no translation. They
 //! mirror `wit/warden.wit`; the `bindgen!` in `bindings.rs` type-checks the
 //! same contract again at link time, so the two cannot drift silently.
@@ -9,9 +9,9 @@
 use serde::Serialize;
 use wasmtime::component::types::ComponentItem;
 
-use crate::component::engine::Compiled;
-use crate::component::error::{ComponentError, Mistyped};
-use crate::component::wit_text::{func_signature, item_text};
+use crate::engine::Compiled;
+use crate::error::{ComponentError, Mistyped};
+use crate::wit_text::{func_signature, item_text};
 
 pub const ACTOR_INTERFACE: &str = "warden:plugin/actor@0.1.0";
 pub const OPERATION_INTERFACE: &str = "warden:plugin/operation@0.1.0";

@@ -3,10 +3,10 @@
 
 use serde_json::Value as Json;
 
-use crate::component::exports::{ExportedFunc, list_functions};
-use crate::component::invoke::call_json;
-use crate::component::values::{json_to_val, val_to_json};
-use crate::component::{
+use crate::exports::{ExportedFunc, list_functions};
+use crate::invoke::call_json;
+use crate::values::{json_to_val, val_to_json};
+use crate::{
     Capabilities, ComponentError, Limits, Metering, Prepared, Runtime, RuntimeConfig,
 };
 

@@ -51,9 +51,9 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Resource, Rlimit, Signal, prlimit};
 
-use crate::component::compile_child::{Request, exit};
-use crate::component::engine::{Metering, RuntimeConfig};
-use crate::component::error::{CompileLimit, ComponentError};
+use crate::compile_child::{Request, exit};
+use crate::engine::{Metering, RuntimeConfig};
+use crate::error::{CompileLimit, ComponentError};
 
 /// Bounds on compiling one component (`[host.compile]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -153,7 +153,7 @@ pub(crate) fn compile_in_child(job: &Job<'_>) -> Result<(), ComponentError> {
     let _slot = SLOTS.acquire();
     let started = Instant::now();
     let mut child = Command::new(job.program)
-        .arg(crate::component::compile_child::SUBCOMMAND)
+        .arg(crate::compile_child::SUBCOMMAND)
         .arg(request)
         // The compiler needs nothing from the host's environment (no
         // token, no config): it gets none of it.
