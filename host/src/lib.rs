@@ -49,7 +49,7 @@ pub mod config;
 pub mod events;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
-pub mod grade;
+pub use warden_grade as grade;
 pub mod ops;
 pub mod process;
 pub mod registry;

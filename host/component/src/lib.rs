@@ -62,3 +62,7 @@ pub use operations::{OpInfo, OperationProgram};
 pub use read::read_component_file;
 pub use sandbox::{CallReport, GuestState, KillSwitch, Sandbox};
 pub use world::World;
+
+/// A component value and its type, as the other crates see them (they
+/// never name wasmtime themselves).
+pub use wasmtime::component::{Val, types::Type};

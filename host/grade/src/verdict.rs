@@ -1,6 +1,6 @@
 //! What grading produces: a verdict per test case and a report per
 //! submission. This is the model every report format renders (see
-//! [`crate::grade::report`]) and what an API returns as JSON.
+//! [`crate::report`]) and what an API returns as JSON.
 //!
 //! Determinism: everything here except the `timing` fields is a function
 //! of the exercise, the submission's bytes and the limits — fuel, not wall
@@ -12,8 +12,8 @@
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use crate::component::{CapturedText, Mistyped};
-use crate::grade::settings::CaseLimits;
+use warden_component::{CapturedText, Mistyped};
+use crate::settings::CaseLimits;
 
 /// The outcome of one test case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -2,7 +2,7 @@
 //! value the call must return.
 //!
 //! The function's own declared types decide what the test data's JSON
-//! means (see [`crate::component::values`] for the per-type rules). On top
+//! means (see [`warden_component::values`] for the per-type rules). On top
 //! of those, the grader's conventions:
 //! - a parameter the case leaves out is `none` (only `option<…>`
 //!   parameters may be left out; the exercise loader checks that);
@@ -16,13 +16,13 @@
 //! `exercise.wit`, which is the exercise's fault, and says so.
 
 use serde_json::Value as Json;
-use wasmtime::component::Val;
-use wasmtime::component::types::Type;
+use warden_component::Val;
+use warden_component::Type;
 
-use crate::component::exports::ExportedFunc;
-use crate::component::values::{ValueError, json_to_val};
-use crate::component::wit_text::type_text;
-use crate::grade::exercise::{Expected, TestCase};
+use warden_component::exports::ExportedFunc;
+use warden_component::values::{ValueError, json_to_val};
+use warden_component::wit_text::type_text;
+use crate::exercise::{Expected, TestCase};
 
 /// Everything needed to run one case and judge its result.
 #[derive(Clone)]

@@ -19,8 +19,8 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::grade::report::Renderer;
-use crate::grade::verdict::{Output, SubmissionReport, TestResult, Verdict, truncate_chars};
+use crate::report::Renderer;
+use crate::verdict::{Output, SubmissionReport, TestResult, Verdict, truncate_chars};
 
 /// Characters of each captured stream shown in a test's output.
 const OUTPUT_CHARS: usize = 2000;

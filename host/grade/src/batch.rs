@@ -15,10 +15,10 @@ use std::sync::mpsc;
 
 use serde::Serialize;
 
-use crate::component::Runtime;
-use crate::grade::exercise::Exercise;
-use crate::grade::runner::{GradeOptions, Submission, grade_submission};
-use crate::grade::verdict::{Counts, Status, SubmissionReport};
+use warden_component::Runtime;
+use crate::exercise::Exercise;
+use crate::runner::{GradeOptions, Submission, grade_submission};
+use crate::verdict::{Counts, Status, SubmissionReport};
 
 /// Where finished reports go (a report format writing files, a stream,
 /// a collector in tests). Reports arrive in completion order; `index` is
@@ -158,7 +158,7 @@ fn grade_guarded(
             .unwrap_or_else(|| "unknown panic".into());
         tracing::error!(submission = %submission.name(), panic = %what, "grader bug");
         SubmissionReport {
-            format: crate::grade::verdict::REPORT_FORMAT,
+            format: crate::verdict::REPORT_FORMAT,
             exercise: exercise.name.clone(),
             submission: submission.name(),
             sha256: None,

@@ -12,8 +12,8 @@
 
 use std::fmt::Write;
 
-use crate::grade::batch::BatchSummary;
-use crate::grade::verdict::{Output, Status, SubmissionReport, Verdict, truncate_chars};
+use crate::batch::BatchSummary;
+use crate::verdict::{Output, Status, SubmissionReport, Verdict, truncate_chars};
 
 /// Characters of captured output shown under a case that did not pass.
 const OUTPUT_CHARS: usize = 300;

@@ -4,7 +4,7 @@
 //! Two stages, as everywhere in Warden: [`RawSettings`] is what the file
 //! says (serde, unknown keys rejected), [`Settings`] is the validated form
 //! with every default filled in. Checks that need the test cases (hidden
-//! uuids exist, group names exist) happen in [`crate::grade::exercise`],
+//! uuids exist, group names exist) happen in [`crate::exercise`],
 //! which owns both.
 
 use std::collections::BTreeMap;
@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::component::{Capabilities, Limits, Overflow};
-use crate::grade::error::{ExerciseError, toml_problem};
+use warden_component::{Capabilities, Limits, Overflow};
+use crate::error::{ExerciseError, toml_problem};
 
 /// Fuel per test case when `grading.toml` sets none: roughly 50–100 ms of
 /// guest CPU, far more than any exercise here needs (leap uses ~100).
@@ -266,7 +266,7 @@ impl Settings {
             unordered: raw
                 .unordered
                 .iter()
-                .map(|f| crate::component::values::kebab_case(f))
+                .map(|f| warden_component::values::kebab_case(f))
                 .collect(),
             capabilities: Capabilities {
                 clocks: raw.capabilities.clocks,

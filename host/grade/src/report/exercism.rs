@@ -20,7 +20,7 @@
 
 use serde::Serialize;
 
-use crate::grade::verdict::{Status, SubmissionReport, TestResult, Verdict, truncate_chars};
+use crate::verdict::{Status, SubmissionReport, TestResult, Verdict, truncate_chars};
 
 /// Exercism's cap on a test's output, in characters.
 pub const OUTPUT_LIMIT_CHARS: usize = 500;

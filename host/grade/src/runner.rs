@@ -19,19 +19,19 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use wasmtime::component::Val;
+use warden_component::Val;
 
-use crate::component::exports::ExportedFunc;
-use crate::component::{
+use warden_component::exports::ExportedFunc;
+use warden_component::{
     Capabilities, ComponentError, HostContext, Interrupt, Limits, Metering, Prepared, Runtime,
     Sandbox,
 };
-use crate::grade::compare::{Rules, display, same};
-use crate::grade::exercise::{Exercise, TestCase};
-use crate::grade::folder::Folder;
-use crate::grade::mapping::{CallPlan, plan};
-use crate::grade::settings::{CaseLimits, LimitOverrides};
-use crate::grade::verdict::{
+use crate::compare::{Rules, display, same};
+use crate::exercise::{Exercise, TestCase};
+use crate::folder::Folder;
+use crate::mapping::{CallPlan, plan};
+use crate::settings::{CaseLimits, LimitOverrides};
+use crate::verdict::{
     ContractProblems, Counts, Output, Status, SubmissionReport, SubmissionTiming, TestResult,
     TestTiming, Verdict,
 };
@@ -118,7 +118,7 @@ pub fn grade_submission(
     let started = Instant::now();
     let limits = options.limits.apply(exercise.settings.limits);
     let mut report = SubmissionReport {
-        format: crate::grade::verdict::REPORT_FORMAT,
+        format: crate::verdict::REPORT_FORMAT,
         exercise: exercise.name.clone(),
         submission: submission.name(),
         sha256: None,
@@ -345,17 +345,7 @@ impl CaseRunner<'_> {
             Ok(sandbox) => sandbox,
             Err(err) => return self.failed(case, &err),
         };
-        let started = Instant::now();
-        let count = func.result_count();
-        let outcome = sandbox.run(|store, instance| {
-            let f = instance
-                .get_func(&mut *store, func.index)
-                .ok_or_else(|| wasmtime::format_err!("export `{}` is not a function", func.name))?;
-            let mut results = vec![Val::Bool(false); count];
-            f.call(&mut *store, &plan.args, &mut results)?;
-            Ok(results)
-        });
-        let report = sandbox.take_report(started, self.limits.fuel);
+        let (outcome, report) = sandbox.call(&func.index, &plan.args, func.result_count());
         let mut out = match outcome {
             Err(err) => self.failed(case, &err),
             Ok(_)
@@ -437,7 +427,7 @@ const MESSAGE_VALUE_CHARS: usize = 400;
 
 fn short(value: &serde_json::Value) -> String {
     let text = value.to_string();
-    match crate::grade::verdict::truncate_chars(&text, MESSAGE_VALUE_CHARS) {
+    match crate::verdict::truncate_chars(&text, MESSAGE_VALUE_CHARS) {
         (cut, true) => format!("{cut}…"),
         (all, false) => all.to_string(),
     }

@@ -181,10 +181,10 @@ fn nonblocking_flags() -> i32 {
 }
 
 /// Reads an opened file: a regular one, at most `limit` bytes (the one
-/// bounded read, [`read_opened`](crate::component::read::read_opened)).
+/// bounded read, [`read_opened`](warden_component::read::read_opened)).
 fn read_opened(file: File, path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
-    use crate::component::read::BoundedReadError;
-    crate::component::read::read_opened(file, limit).map_err(|err| match err {
+    use warden_component::read::BoundedReadError;
+    warden_component::read::read_opened(file, limit).map_err(|err| match err {
         BoundedReadError::Io(source) => FileError::Io {
             path: path.to_path_buf(),
             source,

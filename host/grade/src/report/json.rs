@@ -5,7 +5,7 @@
 //! Wall-clock figures appear only under `timing` keys (per test and per
 //! submission); without them the report is byte-identical from run to run.
 
-use crate::grade::verdict::SubmissionReport;
+use crate::verdict::SubmissionReport;
 
 /// `pretty` for files, compact (one line) for streams.
 pub fn render(report: &SubmissionReport, timing: bool, pretty: bool) -> String {

@@ -29,10 +29,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::grade::batch::{BatchSummary, ReportSink};
-use crate::grade::exercise::Exercise;
-use crate::grade::settings::Visibility;
-use crate::grade::verdict::SubmissionReport;
+use crate::batch::{BatchSummary, ReportSink};
+use crate::exercise::Exercise;
+use crate::settings::Visibility;
+use crate::verdict::SubmissionReport;
 
 /// A report format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,11 +18,11 @@ use std::path::Path;
 use serde::Serialize;
 use wit_parser::{Function, FunctionKind, Handle, Resolve, Type, TypeDefKind, WorldItem};
 
-use crate::component::Compiled;
-use crate::component::Mistyped;
-use crate::component::exports::{ExportedFunc, list_functions};
-use crate::component::wit_text::func_signature;
-use crate::grade::error::ExerciseError;
+use warden_component::Compiled;
+use warden_component::Mistyped;
+use warden_component::exports::{ExportedFunc, list_functions};
+use warden_component::wit_text::func_signature;
+use crate::error::ExerciseError;
 
 /// One function a solution must export.
 #[derive(Debug, Clone, Serialize)]
@@ -105,7 +105,7 @@ impl Contract {
     /// The function a test case's `property` names (lowerCamelCase or
     /// kebab-case), if exactly one matches.
     pub fn find(&self, property: &str) -> Result<&ContractFunc, String> {
-        let wanted = crate::component::values::kebab_case(property);
+        let wanted = warden_component::values::kebab_case(property);
         let found: Vec<&ContractFunc> = self
             .functions
             .iter()
@@ -237,7 +237,7 @@ fn contract_func(resolve: &Resolve, f: &Function, interface: Option<String>) -> 
         key: match &interface {
             Some(i) => format!(
                 "{}#{}",
-                crate::component::exports::short_interface_name(i),
+                warden_component::exports::short_interface_name(i),
                 f.name
             ),
             None => f.name.clone(),

@@ -13,10 +13,10 @@
 //!   options and results matched case by case.
 
 use serde_json::{Map, Value as Json};
-use wasmtime::component::Val;
-use wasmtime::component::types::Type;
+use warden_component::Val;
+use warden_component::Type;
 
-use crate::component::values::val_to_json;
+use warden_component::values::val_to_json;
 
 /// How loosely to compare.
 #[derive(Debug, Clone, Copy)]

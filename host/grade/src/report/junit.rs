@@ -20,7 +20,7 @@
 
 use std::fmt::Write;
 
-use crate::grade::verdict::{Output, SubmissionReport, TestResult, Verdict};
+use crate::verdict::{Output, SubmissionReport, TestResult, Verdict};
 
 pub const FOOTER: &str = "</testsuites>\n";
 

@@ -3,7 +3,7 @@
 //! teacher's mistakes, reported before any submission runs (exit 2).
 //!
 //! A submission's own problems are never errors of this kind: they end up
-//! in its report (see [`crate::grade::SubmissionReport`]).
+//! in its report (see [`crate::SubmissionReport`]).
 //!
 //! An exercise folder may have been written by anyone (a guest with a
 //! writable directory, a student): no message quotes more of a file than
@@ -13,7 +13,7 @@
 
 use std::path::PathBuf;
 
-use crate::grade::folder::FileError;
+use crate::folder::FileError;
 
 /// The longest parser message an error carries.
 pub const MAX_PROBLEM_CHARS: usize = 300;
