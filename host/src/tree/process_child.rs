@@ -149,12 +149,7 @@ impl ProcessChildStart {
     }
 
     fn command_line(&self) -> String {
-        let mut line = self.spec.command().path().display().to_string();
-        for arg in &self.spec.args {
-            line.push(' ');
-            line.push_str(&arg.to_string_lossy());
-        }
-        line
+        self.spec.command_line()
     }
 }
 

@@ -661,6 +661,8 @@ enum AsyncPidfd {
 }
 
 impl AsyncPidfd {
+    // One of the two places the workspace allows `unsafe`: see SAFETY below.
+    #[allow(unsafe_code)]
     fn new(fd: OwnedFd) -> Self {
         // SAFETY: `register_with_interest` needs the descriptor to stay open
         // and to be the same one for the whole life of the `AsyncFd`. The

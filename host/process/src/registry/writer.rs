@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 
 use super::error::RegistryError;
 use super::model::{IncarnationExit, IncarnationStatus, NewIncarnation, Retention};
-use crate::process::{ProcessIdentity, WorkerId, now_ms};
+use crate::{ProcessIdentity, WorkerId, now_ms};
 
 /// The most ops applied in one transaction.
 pub(crate) const MAX_BATCH: usize = 512;

@@ -26,7 +26,7 @@ use serde::Serialize;
 use super::error::RegistryError;
 use super::model::IncarnationStatus;
 use super::store::Registry;
-use crate::process::{Liveness, OrphanOutcome, RecordedWorker, WorkerId, kill_recorded, now_ms};
+use crate::{Liveness, OrphanOutcome, RecordedWorker, WorkerId, kill_recorded, now_ms};
 
 /// One orphan handled.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

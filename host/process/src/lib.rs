@@ -14,11 +14,13 @@
 //!   stopping those over a limit and reporting [`MonitorEvent`]s.
 //! - [`HealthTracker`]: the 0–100 score, its level and trend.
 //! - [`kill_recorded`]: orphan recovery for incarnations of a previous host.
+//! - [`registry::Registry`]: the SQLite file recording every incarnation,
+//!   which is how a restarted host finds what a crashed one left running.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
-//! use warden::process::*;
+//! use warden_process::*;
 //!
 //! enable_subreaper()?;
 //! let policy = ProcessPolicy::builder().allow_command("sleep").build()?;
@@ -54,6 +56,7 @@ mod procfs;
 mod readiness;
 mod reaper;
 mod recovery;
+pub mod registry;
 mod rlimits;
 mod sampler;
 mod spec;

@@ -5,8 +5,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::*;
-use crate::process::testing::OldHost;
-use crate::process::{ProcessIdentity, WorkerId, now_ms};
+use crate::testing::OldHost;
+use crate::{ProcessIdentity, WorkerId, now_ms};
 
 const HOUR_MS: i64 = 3600 * 1000;
 
@@ -204,17 +204,17 @@ fn updating_an_unknown_incarnation_is_not_an_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_worker_is_recorded_from_spawn_to_exit() {
-    let _workers = crate::process::testing::WORKERS.read().await;
+    let _workers = crate::testing::WORKERS.read().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let r = open(dir.path(), keep_all());
-    let policy = crate::process::ProcessPolicy::builder()
+    let policy = crate::ProcessPolicy::builder()
         .allow_command("sh")
         .build()
         .expect("policy");
     let mut spec =
-        crate::process::WorkerSpec::new("root/worker", policy.resolve_command("sh").expect("sh"));
+        crate::WorkerSpec::new("root/worker", policy.resolve_command("sh").expect("sh"));
     spec.args(["-c", "exit 7"]);
-    let worker = crate::process::RunningWorker::spawn(&spec).expect("spawn");
+    let worker = crate::RunningWorker::spawn(&spec).expect("spawn");
     r.record_started(NewIncarnation::of_worker(
         "root/worker",
         &worker,
@@ -352,7 +352,7 @@ fn pids(identities: &[ProcessIdentity]) -> Vec<u32> {
 fn descendants_are_kept_while_their_incarnation_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let r = open(dir.path(), keep_all());
-    let boot = crate::process::ProcessIdentity::of(std::process::id())
+    let boot = crate::ProcessIdentity::of(std::process::id())
         .expect("own identity")
         .boot_id;
     let d = |pid: u32| ProcessIdentity {

@@ -11,7 +11,7 @@ use rusqlite::{Connection, Row, ToSql};
 
 use super::error::RegistryError;
 use super::model::{IncarnationQuery, IncarnationRow, IncarnationStatus};
-use crate::process::ProcessIdentity;
+use crate::ProcessIdentity;
 
 const COLUMNS: &str = "id, incarnation, child, pid, start_time, boot_id, command, started_at, \
      stopped_at, exit_reason, restart_count, peak_memory_bytes, health, status, cgroup";

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::process::{ExitInfo, ProcessIdentity, RunningWorker, WorkerId};
+use crate::{ExitInfo, ProcessIdentity, RunningWorker, WorkerId};
 
 /// Where an incarnation stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -100,7 +100,7 @@ impl NewIncarnation {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IncarnationExit {
     pub stopped_at_ms: i64,
-    /// [`ExitReason`](crate::process::ExitReason) as text (`normal`,
+    /// [`ExitReason`](crate::ExitReason) as text (`normal`,
     /// `exit_code(3)`, `memory_limit`, …).
     pub reason: String,
     pub peak_memory_bytes: u64,

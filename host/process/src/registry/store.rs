@@ -30,7 +30,7 @@ use super::model::{
 use super::query;
 use super::schema;
 use super::writer::{Ack, WriteOp, Writer};
-use crate::process::{ProcessIdentity, WorkerId};
+use crate::{ProcessIdentity, WorkerId};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -152,7 +152,7 @@ impl Registry {
 
     /// Records descendants of a running incarnation that appeared
     /// (`found`) or died (`gone`), as the monitor reports them
-    /// ([`MonitorEvent::Descendants`](crate::process::MonitorEvent)).
+    /// ([`MonitorEvent::Descendants`](crate::MonitorEvent)).
     /// Orphan recovery kills the recorded ones that are still alive.
     pub fn record_descendants(
         &self,

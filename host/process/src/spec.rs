@@ -92,6 +92,17 @@ impl WorkerSpec {
         self
     }
 
+    /// The command and its arguments as one line, for people (the registry's
+    /// `command` column, `warden ctl ps`): not quoted, not for a shell.
+    pub fn command_line(&self) -> String {
+        let mut line = self.command().path().display().to_string();
+        for arg in &self.args {
+            line.push(' ');
+            line.push_str(&arg.to_string_lossy());
+        }
+        line
+    }
+
     /// The working directory. By default `/`.
     pub fn cwd(&mut self, dir: AllowedCwd) -> &mut Self {
         self.cwd = Some(dir);

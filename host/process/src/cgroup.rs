@@ -15,7 +15,7 @@
 //! a root host can (it could as well kill the host). `cgroup.kill`
 //! (Linux ≥ 5.14) kills every member at once, forks in flight included.
 //! No controller is enabled: membership is all Warden uses (limits stay
-//! rlimits plus polling, see the module docs of [`crate::process`]).
+//! rlimits plus polling, see the module docs of [`crate`]).
 //!
 //! Detection: the cgroup2 mount is read from `/proc/self/mountinfo`, the
 //! host's cgroup from `/proc/self/cgroup`; a probe cgroup is created in the
