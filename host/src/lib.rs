@@ -44,13 +44,14 @@
 
 pub mod api;
 pub mod bench;
+pub mod builtin;
 pub use warden_component as component;
 pub mod config;
 pub mod events;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub use warden_grade as grade;
-pub mod ops;
+pub use warden_ops as ops;
 pub use warden_process as process;
 pub use warden_process::registry;
 pub mod reload;

@@ -19,11 +19,10 @@
 //! open sockets (the fuzzer runs these millions of times).
 
 mod config_target;
-mod schema_target;
 
 
 pub use config_target::config;
-pub use schema_target::schema;
+pub use crate::ops::fuzzing::schema;
 pub use crate::component::fuzzing::{JsonValues, VALUES_WAT};
 
 #[cfg(test)]

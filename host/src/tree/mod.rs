@@ -10,7 +10,7 @@
 //! [`Router`] delivers messages to children by path, and
 //! [`OperationPlugins`] keeps the `[operations.ID]` plugins registered in
 //! the host's operation registry (built-ins are registered here too, from
-//! [`crate::ops::builtin`]).
+//! [`crate::builtin`]).
 
 mod build;
 pub mod component_child;
@@ -178,9 +178,9 @@ impl Host {
         );
         reloader.set_probation(config.reload.probation);
         let watcher = crate::reload::watch_children(&reloader, &programs, config.reload.debounce)?;
-        crate::ops::builtin::register(
+        crate::builtin::register(
             &operations,
-            &crate::ops::builtin::Context {
+            &crate::builtin::Context {
                 root: root.clone(),
                 router: router.clone(),
                 programs: programs.clone(),

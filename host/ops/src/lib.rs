@@ -1,6 +1,6 @@
 //! Operations: everything a person can do to a running host, by name.
 //!
-//! This module owns the [`Registry`] of operations — built-ins registered
+//! This crate owns the [`Registry`] of operations — built-ins registered
 //! by the host as Rust handlers, and plugin operations described by
 //! components of the `operation-plugin` world — and the one way to call
 //! them: look up, validate the params against the operation's JSON Schema
@@ -13,17 +13,18 @@
 //! Guarantees: params never reach a handler or a guest unvalidated; a
 //! schema the validator cannot enforce is refused at registration; a
 //! misbehaving plugin fails its call and nothing else. This module knows
-//! nothing of HTTP.
+//! nothing of HTTP, and nothing of the host's own operations (they live in
+//! the `warden` crate's `builtin` module and are registered like any other
+//! [`OperationSource`]).
 //!
 //! - [`schema`]: the JSON Schema subset and its validator;
 //! - [`registry`](Registry): operations, owners, routes, calls;
 //! - [`PluginOperations`]: a plugin as an [`OperationSource`];
 //! - [`openapi`](Registry::openapi_document): the generated document;
-//! - [`builtin`]: the host's own operations (tree, children, reload, …),
-//!   registered by `Host::start`.
 
-pub mod builtin;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod openapi;
 mod plugin;
 mod registry;

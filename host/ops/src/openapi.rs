@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document, generated from the registry.
 //!
-//! One path per operation (its [`Route`](crate::ops::Route)), the params
+//! One path per operation (its [`Route`](crate::Route)), the params
 //! schema (and its example, when the operation has one) as the required
 //! JSON request body, the result schema (when the operation gives one) for
 //! `200`, and the shared error body for every error status. The
@@ -9,8 +9,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::ops::error::error_body_schema;
-use crate::ops::registry::{Owner, Registry};
+use crate::error::error_body_schema;
+use crate::registry::{Owner, Registry};
 
 /// Error statuses every operation can answer with, and when.
 const ERRORS: &[(&str, &str)] = &[

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::ops::schema::Schema;
+use crate::schema::Schema;
 
 /// Values checked against a schema that comes without one.
 fn sample_values() -> [Value; 8] {

@@ -9,7 +9,7 @@
 //! caller goes away or the host stops. Tests and future sources (a remote
 //! plugin, say) implement the trait too.
 
-use crate::component::{
+use warden_component::{
     Capabilities, ComponentError, HostContext, Interrupt, Limits, OpInfo, OperationProgram,
 };
 

@@ -18,10 +18,10 @@ use std::sync::{Arc, RwLock};
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use crate::component::{ComponentError, OpInfo};
-use crate::ops::error::{OpError, PluginFailure, RegisterError};
-use crate::ops::plugin::OperationSource;
-use crate::ops::schema::Schema;
+use warden_component::{ComponentError, OpInfo};
+use crate::error::{OpError, PluginFailure, RegisterError};
+use crate::plugin::OperationSource;
+use crate::schema::Schema;
 
 /// A boxed, sendable future (what built-in handlers return).
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -55,7 +55,7 @@ impl OpMeta {
     }
 
     /// The JSON Schema the params must satisfy (checked at registration
-    /// against the supported subset, see [`crate::ops::schema`]).
+    /// against the supported subset, see [`crate::schema`]).
     pub fn params(mut self, schema: Value) -> Self {
         self.params = schema;
         self
@@ -209,7 +209,7 @@ impl Operation {
                 let text = params.to_string();
                 // Dropped with this future when the caller goes away: the
                 // guest stops instead of running on for nobody.
-                let caller = crate::component::Interrupt::new();
+                let caller = warden_component::Interrupt::new();
                 let _gone = caller.fire_on_drop();
                 let outcome = tokio::task::spawn_blocking(move || {
                     source.execute(&local_name, &text, &caller)
@@ -524,7 +524,7 @@ mod tests {
             &self,
             _name: &str,
             params: &str,
-            _caller: &crate::component::Interrupt,
+            _caller: &warden_component::Interrupt,
         ) -> Result<Result<String, String>, ComponentError> {
             Ok(self.0.clone().map(|ok| ok.replace("PARAMS", params)))
         }

@@ -13,8 +13,8 @@
 //! with a `cause`), never a 5xx, which would say the server broke. 5xx
 //! means the host itself failed (500) or a time limit ran out (504).
 
-use crate::component::ComponentError;
-use crate::ops::schema::{SchemaError, Violation};
+use warden_component::ComponentError;
+use crate::schema::{SchemaError, Violation};
 
 /// Why a call to an operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -223,7 +223,7 @@ pub enum RegisterError {
     InvalidName { name: String },
 
     /// The params schema is not JSON, or uses keywords outside the
-    /// supported subset (see [`crate::ops::schema`]).
+    /// supported subset (see [`crate::schema`]).
     #[error("{}invalid params schema for `{op}`: {source}", plugin.as_ref().map(|p| format!("plugin `{p}`: ")).unwrap_or_default())]
     InvalidSchema {
         plugin: Option<String>,
