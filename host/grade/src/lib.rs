@@ -19,8 +19,8 @@
 //!   JUnit.
 //!
 //! ```no_run
-//! use warden::component::{Runtime, RuntimeConfig};
-//! use warden::grade::{Exercise, GradeOptions, Submission, grade_submission};
+//! use warden_component::{Runtime, RuntimeConfig};
+//! use warden_grade::{Exercise, GradeOptions, Submission, grade_submission};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let runtime = Runtime::new(RuntimeConfig::default())?;

@@ -282,7 +282,7 @@ impl Registry {
     /// replaces it (schema included); a name owned by a plugin is refused.
     ///
     /// ```
-    /// # use warden::ops::{Registry, OpMeta};
+    /// # use warden_ops::{Registry, OpMeta};
     /// # use serde_json::json;
     /// let registry = Registry::new();
     /// registry.register_builtin(
