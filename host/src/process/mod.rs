@@ -41,7 +41,6 @@
 //! ([`CgroupMode`], [`cgroup_support`]); elsewhere descendants are tracked
 //! by process group, invocation marker, process tree and the subreaper.
 
-mod bench;
 mod cgroup;
 mod exit;
 mod health;
@@ -65,7 +64,6 @@ pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
 
-pub use bench::{BenchError, MonitorBench, bench_monitor, bench_respawn};
 pub use cgroup::{CgroupMode, CgroupUnavailable, cgroup_support};
 pub use exit::{ExitInfo, ExitReason, LimitKind, RawExit};
 pub use health::{

@@ -61,7 +61,6 @@
 //! | `strategy_change.rs` | runtime strategy change |
 //! | `nested.rs` | supervisors as children |
 //! | `timers.rs` | the supervisor's own timers |
-//! | `bench.rs` | benchmark helpers for `warden bench` |
 //!
 //! # Semantics
 //!
@@ -84,7 +83,6 @@
 mod actor;
 mod admin;
 mod backoff;
-mod bench;
 mod child;
 mod children;
 mod handle;
@@ -104,7 +102,6 @@ mod tests;
 
 pub use actor::start_root;
 pub use backoff::Backoff;
-pub use bench::{DynamicChildrenBench, bench_dynamic_children, bench_restart_latency};
 pub use child::{
     BoxFuture, ChildStart, ExitReason, ExitSender, Failure, FailureKind, Fault, InjectError,
     RunningChild, StartContext, StartError, Started, UnknownFault,

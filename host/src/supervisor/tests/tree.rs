@@ -1,5 +1,5 @@
 //! Nested trees: dynamic children are not restarted with the tree, kills reach
-//! grandchildren, generations, the benchmark helpers.
+//! grandchildren, generations.
 
 use std::time::Duration;
 
@@ -7,7 +7,7 @@ use super::lab::{Lab, Life, OnShutdown, drain, root, root_on, s, settle, stop, w
 use crate::events::EventBus;
 use crate::supervisor::{
     ChildSpec, ChildStatus, Restart, Shutdown, ShutdownCause, Strategy, SupervisorFlags,
-    SupervisorSpec, bench_dynamic_children, bench_restart_latency,
+    SupervisorSpec,
 };
 
 fn flags(strategy: Strategy) -> SupervisorFlags {
@@ -159,25 +159,4 @@ async fn a_temporary_nested_supervisor_is_dropped_when_it_stops() {
     let children = sup.which_children().await.unwrap();
     assert_eq!(children.len(), 1);
     assert_eq!(children[0].status, ChildStatus::Running);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dynamic_children_benchmark_runs() {
-    let small = bench_dynamic_children(1000).await.unwrap();
-    assert_eq!(small.children, 1000);
-    assert!(small.start > Duration::ZERO && small.terminate > Duration::ZERO);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_restart_latency_benchmark_runs() {
-    let samples = bench_restart_latency(200).await.unwrap();
-    assert_eq!(samples.len(), 200);
-    let mut sorted = samples.clone();
-    sorted.sort();
-    // Generous: a restart of a trivial child takes microseconds, never 50 ms.
-    assert!(
-        sorted[100] < Duration::from_millis(50),
-        "p50 {:?}",
-        sorted[100]
-    );
 }
