@@ -13,6 +13,8 @@
 //! - [`Monitor`]: one thread polling `/proc` for every registered worker,
 //!   stopping those over a limit and reporting [`MonitorEvent`]s.
 //! - [`HealthTracker`]: the 0–100 score, its level and trend.
+//! - [`ProcessEvent`]: what workers add to the host's event stream (a limit
+//!   breached, a health level crossed), typed.
 //! - [`kill_recorded`]: orphan recovery for incarnations of a previous host.
 //!
 //! ```no_run
@@ -42,6 +44,7 @@
 //! by process group, invocation marker, process tree and the subreaper.
 
 mod cgroup;
+mod event;
 mod exit;
 mod health;
 mod host;
@@ -65,6 +68,7 @@ pub(crate) mod testing;
 mod tests;
 
 pub use cgroup::{CgroupMode, CgroupUnavailable, cgroup_support};
+pub use event::ProcessEvent;
 pub use exit::{ExitInfo, ExitReason, LimitKind, RawExit};
 pub use health::{
     HealthInputs, HealthLevel, HealthReport, HealthTracker, LevelChange, Responsiveness, Trend,

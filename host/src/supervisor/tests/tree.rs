@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::lab::{Lab, Life, OnShutdown, drain, root, root_on, s, settle, stop, wait, worker};
-use crate::events::EventBus;
+use crate::supervisor::testing::EventRecorder;
 use crate::supervisor::{
     ChildSpec, ChildStatus, Restart, Shutdown, ShutdownCause, Strategy, SupervisorFlags,
     SupervisorSpec,
@@ -107,12 +107,11 @@ async fn a_nested_supervisor_stops_its_subtree_in_reverse_order() {
 #[tokio::test(start_paused = true)]
 async fn generations_are_unique_and_increase() {
     let lab = Lab::new();
-    let bus = EventBus::new(1024);
-    let mut events = bus.subscribe();
+    let events = EventRecorder::new();
     let spec = SupervisorSpec::new(flags(Strategy::OneForAll))
         .child(worker("a", lab.child()))
         .child(worker("b", lab.child()));
-    let sup = root_on(spec, bus).await;
+    let sup = root_on(spec, events.clone()).await;
     let mut seen = Vec::new();
     for _ in 0..3 {
         let gens: Vec<u64> = sup
@@ -130,7 +129,7 @@ async fn generations_are_unique_and_increase() {
     sorted.dedup();
     assert_eq!(sorted.len(), seen.len(), "unique");
     assert_eq!(seen, sorted, "increasing");
-    let names: Vec<String> = drain(&mut events)
+    let names: Vec<String> = drain(&events)
         .into_iter()
         .filter(|(p, _)| p == "root/a")
         .map(|(_, e)| e)
