@@ -3,7 +3,7 @@
 //!
 //! Owns: the shape and JSON of the reload events, their `tracing` level and
 //! one-line description. Never does: reload anything (that is
-//! [`crate::reload`], which publishes these).
+//! the reload module, which publishes these).
 
 use std::fmt;
 
