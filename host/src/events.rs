@@ -16,9 +16,21 @@
 //! numbers, fed by a subscriber task, for whoever asks after the fact
 //! (`events.recent`, the dashboard's first paint).
 //!
-//! Adding an event: add a variant to [`EventKind`] (serialized with
-//! `"event": "<snake_case name>"` beside its fields), one arm in
-//! [`EventKind::level`] and one in its `Display` (the log line).
+//! Events come in three families, each typed by the module that knows what
+//! happened: the supervisor's [`SupervisorEvent`]s (published through the
+//! bus's [`EventSink`] implementation), hot reloads' [`ReloadEvent`]s and
+//! native workers' [`ProcessEvent`]s. [`EventKind`] wraps one of them; the
+//! JSON is the inner event's alone (`"event": "<snake_case name>"` beside its
+//! fields), whatever its family.
+//!
+//! Adding an event: add a variant to its family's enum, with one arm in that
+//! enum's `level`, `name` and `Display` (the log line).
+//!
+//! Never does: reach into the tree, or depend on anything but the
+//! supervisor and process modules whose events it carries.
+
+mod failure;
+mod reload;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -29,9 +41,12 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use tracing::Level;
 
-use crate::supervisor::{
-    ChildPath, ExitReason, Fault, ShutdownCause, StormAction, StormWindow, Strategy,
-};
+pub use failure::FailureClass;
+pub use reload::{ReloadEvent, Stage};
+
+pub use crate::process::ProcessEvent;
+use crate::supervisor::{ChildPath, EventSink};
+pub use crate::supervisor::{DelayCause, SupervisorEvent};
 
 /// One thing that happened.
 #[derive(Clone, Debug, Serialize)]
@@ -47,7 +62,8 @@ pub struct Event {
 
 impl Event {
     /// An event happening now.
-    pub fn now(path: ChildPath, kind: EventKind) -> Self {
+    pub fn now(path: ChildPath, kind: impl Into<EventKind>) -> Self {
+        let kind = kind.into();
         let at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -56,208 +72,36 @@ impl Event {
     }
 }
 
-/// Why a restart waits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DelayCause {
-    /// The child's restart backoff.
-    Backoff,
-    /// A storm detector's pause.
-    StormPause,
-}
-
-/// What happened. Serialized as `"event": "<snake_case>"` plus the fields.
-#[derive(Clone, Debug, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+/// What happened: an event of one of the three families. Serialized as the
+/// inner event alone (`"event": "<snake_case>"` plus its fields), so a
+/// family is not visible in the JSON, only the event's name.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum EventKind {
-    /// A supervisor finished its init (all children started).
-    SupervisorStarted {
-        /// Its strategy.
-        strategy: Strategy,
-        /// Children it started with.
-        children: usize,
-    },
-    /// An incarnation started (init, `start_child`, `restart_child`).
-    ChildStarted {
-        /// Its generation.
-        generation: u64,
-    },
-    /// An incarnation started as a restart decided by the supervisor.
-    ChildRestarted {
-        /// The new generation.
-        generation: u64,
-        /// Restarts counted for this child so far (a sibling restarted along
-        /// with a failed child under `one_for_all`/`rest_for_one` counts none).
-        restarts: u64,
-        /// How long the restart waited (backoff, storm pause), in milliseconds.
-        delay_ms: u64,
-    },
-    /// A start returned `ignore`.
-    ChildIgnored,
-    /// The supervisor forgot the child: deleted by `delete_child`, or a
-    /// temporary or dynamic child that ended (or never started).
-    ChildRemoved,
-    /// A start failed.
-    ChildStartFailed {
-        /// Why.
-        error: String,
-    },
-    /// An incarnation ended.
-    ChildExited {
-        /// Its generation.
-        generation: u64,
-        /// Why.
-        #[serde(flatten)]
-        reason: ExitReason,
-    },
-    /// A graceful shutdown timed out; the child was killed.
-    ChildShutdownTimeout {
-        /// The generation being stopped.
-        generation: u64,
-        /// The shutdown timeout, in milliseconds.
-        timeout_ms: u64,
-    },
-    /// A restart will happen after a delay.
-    RestartScheduled {
-        /// The delay, in milliseconds.
-        delay_ms: u64,
-        /// Why it waits.
-        cause: DelayCause,
-    },
-    /// More than `intensity` restarts within `period`: the supervisor gives up.
-    IntensityReached {
-        /// The child whose restart went over the limit.
-        child: crate::supervisor::ChildId,
-        /// Restarts in the window, this one included.
-        restarts: usize,
-        /// The limit.
-        intensity: u32,
-        /// The window, in milliseconds.
-        period_ms: u64,
-    },
-    /// The supervisor gave up and exits with `shutdown`: its parent takes over.
-    SupervisorEscalated {
-        /// Why.
-        cause: ShutdownCause,
-    },
-    /// A child's restarts went over a storm threshold.
-    StormDetected {
-        /// Which window.
-        window: StormWindow,
-        /// Restarts in it.
-        restarts: u32,
-        /// Its threshold.
-        threshold: u32,
-        /// What the supervisor does.
-        action: StormAction,
-    },
-    /// A strategy change (or its dry run, or its rollback).
-    StrategyChanged {
-        /// Before.
-        from: Strategy,
-        /// After.
-        to: Strategy,
-        /// Only reported, not applied.
-        dry_run: bool,
-        /// This change undoes a change that did not settle.
-        rolled_back: bool,
-    },
-    /// A fault was injected into a running incarnation.
-    FailureInjected {
-        /// The incarnation hit.
-        generation: u64,
-        /// The fault.
-        fault: Fault,
-    },
-    /// A supervisor began stopping its children.
-    ShutdownStarted {
-        /// Why.
-        cause: ShutdownCause,
-    },
-    /// A supervisor stopped all its children and exits.
-    ShutdownCompleted {
-        /// Why it stopped.
-        cause: ShutdownCause,
-    },
-    /// A hot reload of a component child began (its file changed, or asked).
-    ReloadStarted {
-        /// The version number it would get.
-        version: u64,
-    },
-    /// The child now runs `version`, with its state carried over.
-    Reloaded {
-        /// The new version number.
-        version: u64,
-        /// Content hash of the new code.
-        hash: String,
-        /// From the start of the reload to the swap, in milliseconds.
-        duration_ms: u64,
-    },
-    /// A reload failed; the old version keeps serving, unchanged.
-    ReloadFailed {
-        /// The version number the attempt would have had.
-        version: u64,
-        /// The pipeline stage that failed (`read`, `compile`, `world`, …).
-        stage: crate::reload::Stage,
-        /// Why.
-        reason: String,
-    },
-    /// The child went back to an earlier version, with its state.
-    RolledBack {
-        /// The version it runs again.
-        to_version: u64,
-        /// Why (an operator's request, a crash inside probation).
-        reason: String,
-    },
-    /// A native worker went over a limit; it is being killed (its exit
-    /// follows with the limit as reason).
-    ProcessLimitExceeded {
-        /// Its main process.
-        pid: u32,
-        /// `memory_limit`, `cpu_limit`, `wall_limit`, `fd_limit`, `process_limit`.
-        limit: String,
-        /// In the limit's unit (bytes, seconds, descriptors, processes).
-        observed: u64,
-        /// The configured limit, same unit.
-        allowed: u64,
-    },
-    /// A native worker's health score crossed a level.
-    ProcessHealth {
-        /// 0–100.
-        score: u8,
-        /// `healthy`, `warning`, `critical`.
-        level: String,
-        /// `improving`, `stable`, `degrading`.
-        trend: String,
-    },
+    /// A supervisor's: starts, exits, restarts, intensity, storms, shutdowns.
+    Supervisor(SupervisorEvent),
+    /// A hot reload's.
+    Reload(ReloadEvent),
+    /// A native worker's: limits, health.
+    Process(ProcessEvent),
 }
 
 impl EventKind {
     /// The `tracing` level the event is logged at.
     pub fn level(&self) -> Level {
         match self {
-            EventKind::ChildExited { reason, .. } if reason.is_abnormal() => Level::WARN,
-            EventKind::ChildStartFailed { .. }
-            | EventKind::ChildShutdownTimeout { .. }
-            | EventKind::StormDetected { .. }
-            | EventKind::FailureInjected { .. }
-            | EventKind::ReloadFailed { .. }
-            | EventKind::RolledBack { .. }
-            | EventKind::ProcessLimitExceeded { .. } => Level::WARN,
-            EventKind::ProcessHealth { level, .. } if level != "healthy" => Level::WARN,
-            EventKind::IntensityReached { .. } | EventKind::SupervisorEscalated { .. } => {
-                Level::ERROR
-            }
-            EventKind::ShutdownStarted { cause } | EventKind::ShutdownCompleted { cause }
-                if cause.is_escalation() =>
-            {
-                Level::ERROR
-            }
-            EventKind::ChildStarted { .. }
-            | EventKind::ChildIgnored
-            | EventKind::ChildRemoved
-            | EventKind::ReloadStarted { .. } => Level::DEBUG,
-            _ => Level::INFO,
+            EventKind::Supervisor(e) => e.level(),
+            EventKind::Reload(e) => e.level(),
+            EventKind::Process(e) => e.level(),
+        }
+    }
+
+    /// The snake_case name the event is serialized with (`child_exited`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Supervisor(e) => e.name(),
+            EventKind::Reload(e) => e.name(),
+            EventKind::Process(e) => e.name(),
         }
     }
 }
@@ -265,115 +109,28 @@ impl EventKind {
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EventKind::SupervisorStarted { strategy, children } => {
-                write!(f, "supervisor started ({strategy}, {children} children)")
-            }
-            EventKind::ChildStarted { generation } => {
-                write!(f, "child started (generation {generation})")
-            }
-            EventKind::ChildRestarted {
-                generation,
-                restarts,
-                delay_ms,
-            } => write!(
-                f,
-                "child restarted (generation {generation}, after {delay_ms} ms; {restarts} restarts counted)"
-            ),
-            EventKind::ChildIgnored => f.write_str("child start returned ignore"),
-            EventKind::ChildRemoved => f.write_str("child removed"),
-            EventKind::ChildStartFailed { error } => write!(f, "child failed to start: {error}"),
-            EventKind::ChildExited { generation, reason } => {
-                write!(f, "child exited: {reason} (generation {generation})")
-            }
-            EventKind::ChildShutdownTimeout {
-                generation,
-                timeout_ms,
-            } => write!(
-                f,
-                "child did not stop within its {timeout_ms} ms shutdown timeout; killed (generation {generation})"
-            ),
-            EventKind::RestartScheduled { delay_ms, cause } => {
-                write!(f, "restart scheduled in {delay_ms} ms ({cause:?})")
-            }
-            EventKind::IntensityReached {
-                child,
-                restarts,
-                intensity,
-                period_ms,
-            } => write!(
-                f,
-                "reached max restart intensity: {restarts} restarts within {period_ms} ms (intensity {intensity}); offender `{child}`"
-            ),
-            EventKind::SupervisorEscalated { cause } => {
-                write!(f, "supervisor gave up ({cause}); escalating to its parent")
-            }
-            EventKind::StormDetected {
-                window,
-                restarts,
-                threshold,
-                action,
-            } => write!(
-                f,
-                "restart storm: {restarts} restarts within a {window:?} (threshold {threshold}); action {action:?}"
-            ),
-            EventKind::StrategyChanged {
-                from,
-                to,
-                dry_run,
-                rolled_back,
-            } => {
-                let what = if *dry_run {
-                    "strategy change (dry run)"
-                } else if *rolled_back {
-                    "strategy change rolled back"
-                } else {
-                    "strategy changed"
-                };
-                write!(f, "{what}: {from} -> {to}")
-            }
-            EventKind::FailureInjected { generation, fault } => {
-                write!(f, "fault `{fault}` injected (generation {generation})")
-            }
-            EventKind::ShutdownStarted { cause } => write!(f, "shutting down: {cause}"),
-            EventKind::ShutdownCompleted { cause } => write!(f, "shut down: {cause}"),
-            EventKind::ReloadStarted { version } => write!(f, "reloading (version {version})"),
-            EventKind::Reloaded {
-                version,
-                hash,
-                duration_ms,
-            } => {
-                let short = hash.get(..12).unwrap_or(hash);
-                write!(
-                    f,
-                    "reloaded to version {version} ({short}) in {duration_ms} ms"
-                )
-            }
-            EventKind::ReloadFailed {
-                version,
-                stage,
-                reason,
-            } => write!(
-                f,
-                "reload to version {version} failed at {stage}: {reason}; the old version keeps serving"
-            ),
-            EventKind::RolledBack { to_version, reason } => {
-                write!(f, "rolled back to version {to_version}: {reason}")
-            }
-            EventKind::ProcessLimitExceeded {
-                pid,
-                limit,
-                observed,
-                allowed,
-            } => write!(
-                f,
-                "worker pid {pid} over its limit: {limit} ({observed} > {allowed}); killing it"
-            ),
-            EventKind::ProcessHealth {
-                score,
-                level,
-                trend,
-            } => write!(f, "worker health {level}: score {score} ({trend})"),
+            EventKind::Supervisor(e) => fmt::Display::fmt(e, f),
+            EventKind::Reload(e) => fmt::Display::fmt(e, f),
+            EventKind::Process(e) => fmt::Display::fmt(e, f),
         }
+    }
+}
+
+impl From<SupervisorEvent> for EventKind {
+    fn from(event: SupervisorEvent) -> Self {
+        EventKind::Supervisor(event)
+    }
+}
+
+impl From<ReloadEvent> for EventKind {
+    fn from(event: ReloadEvent) -> Self {
+        EventKind::Reload(event)
+    }
+}
+
+impl From<ProcessEvent> for EventKind {
+    fn from(event: ProcessEvent) -> Self {
+        EventKind::Process(event)
     }
 }
 
@@ -420,7 +177,7 @@ impl EventBus {
     }
 
     /// Publishes `kind` about `path`, stamped now.
-    pub fn emit(&self, path: ChildPath, kind: EventKind) {
+    pub fn emit(&self, path: ChildPath, kind: impl Into<EventKind>) {
         self.publish(Event::now(path, kind));
     }
 
@@ -434,6 +191,13 @@ impl EventBus {
     /// How many subscribers are listening.
     pub fn subscriber_count(&self) -> usize {
         self.tx.receiver_count()
+    }
+}
+
+/// The supervisors of a tree started on the bus publish on it.
+impl EventSink for EventBus {
+    fn emit(&self, path: ChildPath, event: SupervisorEvent) {
+        self.publish(Event::now(path, event));
     }
 }
 
@@ -513,36 +277,6 @@ impl EventFilter {
                         .strip_prefix(child)
                         .is_some_and(|rest| rest.starts_with('/'))
             })
-    }
-}
-
-impl EventKind {
-    /// The snake_case name the event is serialized with (`child_exited`).
-    pub fn name(&self) -> &'static str {
-        match self {
-            EventKind::SupervisorStarted { .. } => "supervisor_started",
-            EventKind::ChildStarted { .. } => "child_started",
-            EventKind::ChildRestarted { .. } => "child_restarted",
-            EventKind::ChildIgnored => "child_ignored",
-            EventKind::ChildRemoved => "child_removed",
-            EventKind::ChildStartFailed { .. } => "child_start_failed",
-            EventKind::ChildExited { .. } => "child_exited",
-            EventKind::ChildShutdownTimeout { .. } => "child_shutdown_timeout",
-            EventKind::RestartScheduled { .. } => "restart_scheduled",
-            EventKind::IntensityReached { .. } => "intensity_reached",
-            EventKind::SupervisorEscalated { .. } => "supervisor_escalated",
-            EventKind::StormDetected { .. } => "storm_detected",
-            EventKind::StrategyChanged { .. } => "strategy_changed",
-            EventKind::FailureInjected { .. } => "failure_injected",
-            EventKind::ShutdownStarted { .. } => "shutdown_started",
-            EventKind::ShutdownCompleted { .. } => "shutdown_completed",
-            EventKind::ReloadStarted { .. } => "reload_started",
-            EventKind::Reloaded { .. } => "reloaded",
-            EventKind::ReloadFailed { .. } => "reload_failed",
-            EventKind::RolledBack { .. } => "rolled_back",
-            EventKind::ProcessLimitExceeded { .. } => "process_limit_exceeded",
-            EventKind::ProcessHealth { .. } => "process_health",
-        }
     }
 }
 
@@ -641,13 +375,17 @@ async fn feed(mut stream: EventStream, log: Weak<LogInner>) {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+    use crate::process::{HealthLevel, LimitKind, Trend};
+    use crate::supervisor::{ExitReason, ShutdownCause};
 
     #[tokio::test]
     async fn the_log_keeps_the_newest_events_numbered_and_filters_them() {
         let bus = EventBus::default();
         let log = EventLog::start(&bus, 3);
-        let started = |g| EventKind::ChildStarted { generation: g };
+        let started = |g| SupervisorEvent::ChildStarted { generation: g };
         bus.emit(ChildPath::child("root".into(), "a".into()), started(1));
         bus.emit(
             ChildPath::child("root/storage".into(), "kv".into()),
@@ -655,7 +393,7 @@ mod tests {
         );
         bus.emit(
             ChildPath::supervisor("root/storage"),
-            EventKind::ChildIgnored,
+            SupervisorEvent::ChildIgnored,
         );
         bus.emit(
             ChildPath::child("root".into(), "storage2".into()),
@@ -691,5 +429,196 @@ mod tests {
         assert_eq!(json["seq"], 4);
         assert_eq!(json["event"], "child_started");
         assert_eq!(json["path"], "root/storage2");
+    }
+
+    #[test]
+    fn events_serialize_flat_with_path_and_timestamp() {
+        let event = Event::now(
+            ChildPath::child("root/workers".into(), "counter".into()),
+            SupervisorEvent::ChildExited {
+                generation: 4,
+                reason: ExitReason::abnormal(FailureClass::Trap, "unreachable"),
+            },
+        );
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["path"], "root/workers/counter");
+        assert_eq!(json["event"], "child_exited");
+        assert_eq!(json["generation"], 4);
+        assert_eq!(json["reason"], "abnormal");
+        assert_eq!(json["kind"], "trap");
+        assert_eq!(json["message"], "unreachable");
+        assert!(json["at_ms"].as_u64().unwrap() > 1_600_000_000_000);
+        assert_eq!(
+            EventKind::from(SupervisorEvent::ChildStarted { generation: 2 }).to_string(),
+            "child started (generation 2)"
+        );
+    }
+
+    /// The exact JSON of one event of each family: the family wrapper adds
+    /// nothing, the inner event's tag and fields sit beside `at_ms` and
+    /// `path` (and `seq`, once logged).
+    #[test]
+    fn each_family_serializes_exactly_as_its_own_event() {
+        let at = |path: &str, kind: EventKind| Event {
+            at_ms: 1_700_000_000_000,
+            path: ChildPath::child("root".into(), path.into()),
+            kind,
+        };
+        let exited = at(
+            "kv",
+            SupervisorEvent::ChildExited {
+                generation: 3,
+                reason: ExitReason::abnormal(FailureClass::OutOfFuel, "fuel"),
+            }
+            .into(),
+        );
+        assert_eq!(
+            serde_json::to_value(&exited).unwrap(),
+            json!({
+                "at_ms": 1_700_000_000_000_u64,
+                "path": "root/kv",
+                "event": "child_exited",
+                "generation": 3,
+                "reason": "abnormal",
+                "kind": "out_of_fuel",
+                "message": "fuel",
+            })
+        );
+        let ignored = at("kv", SupervisorEvent::ChildIgnored.into());
+        assert_eq!(
+            serde_json::to_value(&ignored).unwrap(),
+            json!({"at_ms": 1_700_000_000_000_u64, "path": "root/kv", "event": "child_ignored"})
+        );
+        let failed = at(
+            "counter",
+            ReloadEvent::ReloadFailed {
+                version: 2,
+                stage: Stage::Compile,
+                reason: "bad magic".into(),
+            }
+            .into(),
+        );
+        assert_eq!(failed.kind.name(), "reload_failed");
+        assert_eq!(
+            serde_json::to_value(LoggedEvent {
+                seq: 9,
+                event: failed
+            })
+            .unwrap(),
+            json!({
+                "seq": 9,
+                "at_ms": 1_700_000_000_000_u64,
+                "path": "root/counter",
+                "event": "reload_failed",
+                "version": 2,
+                "stage": "compile",
+                "reason": "bad magic",
+            })
+        );
+        let breach = at(
+            "worker",
+            ProcessEvent::LimitExceeded {
+                pid: 42,
+                limit: LimitKind::Memory,
+                observed: 300 << 20,
+                allowed: 256 << 20,
+            }
+            .into(),
+        );
+        assert_eq!(
+            serde_json::to_value(&breach).unwrap(),
+            json!({
+                "at_ms": 1_700_000_000_000_u64,
+                "path": "root/worker",
+                "event": "process_limit_exceeded",
+                "pid": 42,
+                "limit": "memory_limit",
+                "observed": 300_u64 << 20,
+                "allowed": 256_u64 << 20,
+            })
+        );
+        let health = at(
+            "worker",
+            ProcessEvent::Health {
+                score: 55,
+                level: HealthLevel::Warning,
+                trend: Trend::Stable,
+            }
+            .into(),
+        );
+        assert_eq!(
+            serde_json::to_value(&health).unwrap(),
+            json!({
+                "at_ms": 1_700_000_000_000_u64,
+                "path": "root/worker",
+                "event": "process_health",
+                "score": 55,
+                "level": "warning",
+                "trend": "stable",
+            })
+        );
+        assert_eq!(breach.kind.name(), "process_limit_exceeded");
+        assert_eq!(health.kind.level(), Level::WARN);
+    }
+
+    #[test]
+    fn levels_and_log_lines_are_the_families_own() {
+        let escalated = EventKind::from(SupervisorEvent::SupervisorEscalated {
+            cause: ShutdownCause::Storm { child: "a".into() },
+        });
+        assert_eq!(escalated.level(), Level::ERROR);
+        assert_eq!(
+            serde_json::to_value(Event::now(ChildPath::supervisor("root"), escalated)).unwrap()["cause"],
+            json!({"storm": {"child": "a"}})
+        );
+        let reloaded = EventKind::from(ReloadEvent::Reloaded {
+            version: 3,
+            hash: "0123456789abcdef".into(),
+            duration_ms: 12,
+        });
+        assert_eq!(reloaded.level(), Level::INFO);
+        assert_eq!(
+            reloaded.to_string(),
+            "reloaded to version 3 (0123456789ab) in 12 ms"
+        );
+        let healthy = EventKind::from(ProcessEvent::Health {
+            score: 90,
+            level: HealthLevel::Healthy,
+            trend: Trend::Improving,
+        });
+        assert_eq!(healthy.level(), Level::INFO);
+        assert_eq!(
+            healthy.to_string(),
+            "worker health healthy: score 90 (improving)"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slow_subscriber_is_told_how_many_events_it_missed() {
+        let bus = EventBus::new(2);
+        let mut slow = bus.subscribe();
+        for generation in 0..5 {
+            bus.emit(
+                ChildPath::supervisor("root"),
+                SupervisorEvent::ChildStarted { generation },
+            );
+        }
+        assert!(matches!(slow.recv().await, Some(Received::Missed(3))));
+        for expected in [3, 4] {
+            match slow.recv().await {
+                Some(Received::Event(Event {
+                    kind: EventKind::Supervisor(SupervisorEvent::ChildStarted { generation }),
+                    ..
+                })) => assert_eq!(generation, expected),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(slow.try_recv().is_none());
+        drop(bus);
+        assert!(slow.recv().await.is_none());
+        // A zero capacity is clamped, never a panic.
+        let tiny = EventBus::new(0);
+        tiny.emit(ChildPath::supervisor("x"), SupervisorEvent::ChildIgnored);
+        assert_eq!(tiny.subscriber_count(), 0);
     }
 }

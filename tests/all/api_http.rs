@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use warden::api::client::{ApiClient, ClientError};
 use warden::api::{ApiConfig, ApiState};
-use warden::events::{EventBus, EventKind};
+use warden::events::{EventBus, SupervisorEvent};
 use warden::ops::{Registry, Schema};
 use warden::supervisor::{ChildId, ChildPath};
 
@@ -732,8 +732,8 @@ async fn in_process_server_serves_and_shuts_down_with_open_streams() {
     let client = ApiClient::new(&server.url(), None).unwrap();
     let mut stream = client.events("kind=child_started").await.unwrap();
     let path = ChildPath::child("root".into(), ChildId::from("a"));
-    events.emit(path.clone(), EventKind::ChildIgnored);
-    events.emit(path, EventKind::ChildStarted { generation: 7 });
+    events.emit(path.clone(), SupervisorEvent::ChildIgnored);
+    events.emit(path, SupervisorEvent::ChildStarted { generation: 7 });
     let started = tokio::time::timeout(Duration::from_secs(5), stream.next())
         .await
         .unwrap()
@@ -793,7 +793,7 @@ async fn a_lagging_subscriber_is_told_how_many_events_it_missed() {
     let path = ChildPath::child("root".into(), ChildId::from("a"));
     const FLOOD: u64 = 20_000;
     for generation in 1..=FLOOD {
-        events.emit(path.clone(), EventKind::ChildStarted { generation });
+        events.emit(path.clone(), SupervisorEvent::ChildStarted { generation });
     }
     // Every event is either delivered or counted in a `missed` notice.
     let (mut delivered, mut missed, mut notices) = (0, 0, 0);

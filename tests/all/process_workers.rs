@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use warden::config;
-use warden::events::{EventBus, EventKind, Received};
+use warden::events::{EventBus, EventKind, Received, SupervisorEvent};
 use warden::registry::{IncarnationRow, IncarnationStatus, Registry, RegistryConfig};
 use warden::supervisor::Fault;
 use warden::tree::Host;
@@ -932,9 +932,10 @@ path = "{echo}"
         };
         let path = e.path.to_string();
         match e.kind {
-            EventKind::ChildExited { .. } => exited.push(path),
+            EventKind::Supervisor(SupervisorEvent::ChildExited { .. }) => exited.push(path),
             // A restart emits both `child_started` and `child_restarted`.
-            EventKind::ChildStarted { .. } | EventKind::ChildRestarted { .. }
+            EventKind::Supervisor(SupervisorEvent::ChildStarted { .. })
+            | EventKind::Supervisor(SupervisorEvent::ChildRestarted { .. })
                 if started.last() != Some(&path) =>
             {
                 started.push(path);

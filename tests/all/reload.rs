@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use warden::config;
-use warden::events::{EventBus, EventKind, EventStream, Received};
+use warden::events::{EventBus, EventKind, EventStream, Received, ReloadEvent, SupervisorEvent};
 use warden::reload::{ReloadOutcome, Stage};
 use warden::tree::Host;
 
@@ -124,15 +124,17 @@ async fn counter_keeps_its_value_when_reloaded_to_v2() {
     assert_eq!(f.call("incs").await, "1");
     let events = f.drain();
     assert!(
-        events
-            .iter()
-            .any(|k| matches!(k, EventKind::Reloaded { version: 2, .. })),
+        events.iter().any(|k| matches!(
+            k,
+            EventKind::Reload(ReloadEvent::Reloaded { version: 2, .. })
+        )),
         "{events:?}"
     );
     assert!(
         !events.iter().any(|k| matches!(
             k,
-            EventKind::ChildRestarted { .. } | EventKind::ChildExited { .. }
+            EventKind::Supervisor(SupervisorEvent::ChildRestarted { .. })
+                | EventKind::Supervisor(SupervisorEvent::ChildExited { .. })
         )),
         "a reload is not a restart: {events:?}"
     );
@@ -224,7 +226,7 @@ async fn fails_at(plugin_name: &str, extra: &str, bad: &[u8], stage: Stage) {
     );
     let event_stage = f
         .event(|k| match k {
-            EventKind::ReloadFailed { stage, .. } => Some(*stage),
+            EventKind::Reload(ReloadEvent::ReloadFailed { stage, .. }) => Some(*stage),
             _ => None,
         })
         .await;
@@ -298,14 +300,14 @@ async fn a_crash_on_probation_rolls_back_with_the_state_of_the_swap() {
     );
     let stage = f
         .event(|k| match k {
-            EventKind::ReloadFailed { stage, .. } => Some(*stage),
+            EventKind::Reload(ReloadEvent::ReloadFailed { stage, .. }) => Some(*stage),
             _ => None,
         })
         .await;
     assert_eq!(stage, Stage::Probation);
     let to = f
         .event(|k| match k {
-            EventKind::RolledBack { to_version, .. } => Some(*to_version),
+            EventKind::Reload(ReloadEvent::RolledBack { to_version, .. }) => Some(*to_version),
             _ => None,
         })
         .await;
@@ -314,9 +316,10 @@ async fn a_crash_on_probation_rolls_back_with_the_state_of_the_swap() {
     assert_eq!(f.call("get").await, "5", "the state taken at the swap");
     assert_eq!(f.host.versions("root/counter").unwrap().current, 1);
     assert!(
-        !f.drain()
-            .iter()
-            .any(|k| matches!(k, EventKind::ChildRestarted { .. })),
+        !f.drain().iter().any(|k| matches!(
+            k,
+            EventKind::Supervisor(SupervisorEvent::ChildRestarted { .. })
+        )),
         "rolled back in place, not restarted"
     );
 }
@@ -350,7 +353,8 @@ async fn the_same_bytes_again_are_no_reload() {
     assert!(
         !events.iter().any(|k| matches!(
             k,
-            EventKind::ReloadStarted { .. } | EventKind::Reloaded { .. }
+            EventKind::Reload(ReloadEvent::ReloadStarted { .. })
+                | EventKind::Reload(ReloadEvent::Reloaded { .. })
         )),
         "{events:?}"
     );
@@ -372,7 +376,7 @@ async fn a_watched_file_reloads_on_save() {
     save_by_rename(&f.file(), &bytes("counter_v2"));
     let version = f
         .event(|k| match k {
-            EventKind::Reloaded { version, .. } => Some(*version),
+            EventKind::Reload(ReloadEvent::Reloaded { version, .. }) => Some(*version),
             _ => None,
         })
         .await;
@@ -390,7 +394,7 @@ async fn a_watched_file_reloads_on_save() {
     std::fs::write(f.file(), &v2b).unwrap();
     let version = f
         .event(|k| match k {
-            EventKind::Reloaded { version, .. } => Some(*version),
+            EventKind::Reload(ReloadEvent::Reloaded { version, .. }) => Some(*version),
             _ => None,
         })
         .await;

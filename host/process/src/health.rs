@@ -21,6 +21,8 @@
 //! once. Must never: emit alerts itself (the caller turns level changes into
 //! events).
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 /// Points a score must clear a threshold by before the level improves.
@@ -85,6 +87,15 @@ pub enum HealthLevel {
 }
 
 impl HealthLevel {
+    /// `healthy`, `warning` or `critical`, as serialized.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Critical => "critical",
+            Self::Warning => "warning",
+            Self::Healthy => "healthy",
+        }
+    }
+
     fn of(score: u8) -> Self {
         if score >= HEALTHY {
             Self::Healthy
@@ -96,6 +107,12 @@ impl HealthLevel {
     }
 }
 
+impl fmt::Display for HealthLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Where the score is heading.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -103,6 +120,23 @@ pub enum Trend {
     Improving,
     Stable,
     Degrading,
+}
+
+impl Trend {
+    /// `improving`, `stable` or `degrading`, as serialized.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Improving => "improving",
+            Self::Stable => "stable",
+            Self::Degrading => "degrading",
+        }
+    }
+}
+
+impl fmt::Display for Trend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The latest score with its level and trend.

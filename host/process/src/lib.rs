@@ -13,6 +13,8 @@
 //! - [`Monitor`]: one thread polling `/proc` for every registered worker,
 //!   stopping those over a limit and reporting [`MonitorEvent`]s.
 //! - [`HealthTracker`]: the 0–100 score, its level and trend.
+//! - [`ProcessEvent`]: what workers add to the host's event stream (a limit
+//!   breached, a health level crossed), typed.
 //! - [`kill_recorded`]: orphan recovery for incarnations of a previous host.
 //! - [`registry::Registry`]: the SQLite file recording every incarnation,
 //!   which is how a restarted host finds what a crashed one left running.
@@ -43,8 +45,8 @@
 //! ([`CgroupMode`], [`cgroup_support`]); elsewhere descendants are tracked
 //! by process group, invocation marker, process tree and the subreaper.
 
-mod bench;
 mod cgroup;
+mod event;
 mod exit;
 mod health;
 mod host;
@@ -63,13 +65,13 @@ mod spec;
 mod timestamp;
 mod worker;
 
-#[cfg(test)]
-pub(crate) mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 
-pub use bench::{BenchError, MonitorBench, bench_monitor, bench_respawn};
 pub use cgroup::{CgroupMode, CgroupUnavailable, cgroup_support};
+pub use event::ProcessEvent;
 pub use exit::{ExitInfo, ExitReason, LimitKind, RawExit};
 pub use health::{
     HealthInputs, HealthLevel, HealthReport, HealthTracker, LevelChange, Responsiveness, Trend,

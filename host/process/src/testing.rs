@@ -11,7 +11,7 @@ use super::identity::{INVOCATION_ENV, ProcessIdentity, WorkerId};
 /// Held (shared) by every test that spawns workers, and alone by a test
 /// whose processes only the reaper's rule 5 attributes (by the time they
 /// started): there, another test's worker ending could stop them early.
-pub(crate) static WORKERS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+pub static WORKERS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 /// A `sh` worker starting one grandchild of every kind, each printing
 /// `kind pid`, then `started`; it exits with status 3 once a file `go`
@@ -25,7 +25,7 @@ pub(crate) static WORKERS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_
 /// - `setsid-env-i`: `setsid env -i`: own session, no marker;
 /// - `setsid-env-i-escaped`: the same, double-forked: own session, no
 ///   marker, re-parented to the host before any sample can see it.
-pub(crate) const SIX_KINDS: &str = r#"
+pub const SIX_KINDS: &str = r#"
 s=$(command -v sleep)
 sleep 300 & echo "group $!"
 python3 -c 'import os, time; os.setpgid(0, 0); print("own-group", os.getpid(), flush=True); time.sleep(300)' &
@@ -41,7 +41,7 @@ exit 3
 "#;
 
 /// The tags [`SIX_KINDS`] prints, one per grandchild.
-pub(crate) const KINDS: [&str; 7] = [
+pub const KINDS: [&str; 7] = [
     "group",
     "own-group",
     "own-session",
@@ -54,7 +54,7 @@ pub(crate) const KINDS: [&str; 7] = [
 /// A Python worker with a child in its group and a grandchild that
 /// double-forked into its own session; each prints `tag pid`. It then
 /// sleeps `argv[1]` seconds.
-pub(crate) const FAMILY: &str = r#"
+pub const FAMILY: &str = r#"
 import os, sys, time
 kid = os.fork()
 if kid == 0:
@@ -84,18 +84,18 @@ time.sleep(60)
 
 /// A previous host's worker family, still running. Dropping it kills the
 /// stand-in host (and so its remaining children).
-pub(crate) struct OldHost {
+pub struct OldHost {
     child: Child,
     /// The stand-in host (no marker: it is not part of the worker).
-    pub(crate) host: ProcessIdentity,
-    pub(crate) leader: ProcessIdentity,
-    pub(crate) kid: ProcessIdentity,
-    pub(crate) escaped: ProcessIdentity,
+    pub host: ProcessIdentity,
+    pub leader: ProcessIdentity,
+    pub kid: ProcessIdentity,
+    pub escaped: ProcessIdentity,
 }
 
 impl OldHost {
     /// Starts it and waits until the three pids are known (blocking).
-    pub(crate) fn start(marker: WorkerId) -> Self {
+    pub fn start(marker: WorkerId) -> Self {
         assert_eq!(INVOCATION_ENV, "WARDEN_INVOCATION_ID");
         let mut child = Command::new("python3")
             .args(["-c", OLD_HOST, &marker.to_string(), FAMILY])

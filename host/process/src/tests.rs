@@ -965,17 +965,3 @@ async fn recovery_never_signals_a_reused_pid() {
     let _ = bystander.kill();
     let _ = bystander.wait();
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn respawn_bench_runs() {
-    let _workers = host_setup().await;
-    let samples = bench_respawn(20).await.expect("bench");
-    assert_eq!(samples.len(), 20);
-    let mut sorted = samples.clone();
-    sorted.sort();
-    assert!(
-        sorted[10] < Duration::from_millis(50),
-        "p50 {:?}",
-        sorted[10]
-    );
-}

@@ -21,8 +21,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crate::events::{Event, EventBus, EventKind, EventStream, Received};
-use crate::supervisor::{ChildPath, FailureKind};
+use crate::events::{
+    Event, EventBus, EventKind, EventStream, FailureClass, Received, ReloadEvent, SupervisorEvent,
+};
+use crate::supervisor::ChildPath;
 
 /// The content type of the exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -76,40 +78,47 @@ impl Tree {
     fn apply(&mut self, event: &Event) {
         let path = event.path.clone();
         match &event.kind {
-            EventKind::ChildStarted { .. } => {
+            EventKind::Supervisor(e) => self.apply_supervisor(path, e),
+            EventKind::Reload(ReloadEvent::Reloaded { .. }) => self.reloads[0] += 1,
+            EventKind::Reload(ReloadEvent::ReloadFailed { .. }) => self.reloads[1] += 1,
+            EventKind::Reload(ReloadEvent::RolledBack { .. }) => self.reloads[2] += 1,
+            _ => {}
+        }
+    }
+
+    fn apply_supervisor(&mut self, path: ChildPath, event: &SupervisorEvent) {
+        match event {
+            SupervisorEvent::ChildStarted { .. } => {
                 self.children.insert(path, ChildState::Running);
             }
-            EventKind::ChildRestarted { .. } => {
+            SupervisorEvent::ChildRestarted { .. } => {
                 self.restarts += 1;
                 self.children.insert(path, ChildState::Running);
             }
-            EventKind::ChildExited { reason, .. } => {
+            SupervisorEvent::ChildExited { reason, .. } => {
                 self.children.insert(path, ChildState::Stopped);
-                let limit = match reason.failure_kind() {
-                    Some(FailureKind::MemoryLimit) => Some(0),
-                    Some(FailureKind::OutOfFuel) => Some(1),
-                    Some(FailureKind::Timeout) => Some(2),
-                    Some(FailureKind::CpuLimit) => Some(3),
-                    Some(FailureKind::WallLimit) => Some(4),
-                    Some(FailureKind::FdLimit) => Some(5),
+                let limit = match reason.failure_kind().and_then(FailureClass::of) {
+                    Some(FailureClass::MemoryLimit) => Some(0),
+                    Some(FailureClass::OutOfFuel) => Some(1),
+                    Some(FailureClass::Timeout) => Some(2),
+                    Some(FailureClass::CpuLimit) => Some(3),
+                    Some(FailureClass::WallLimit) => Some(4),
+                    Some(FailureClass::FdLimit) => Some(5),
                     _ => None,
                 };
                 if let Some(i) = limit {
                     self.breaches[i] += 1;
                 }
             }
-            EventKind::ChildStartFailed { .. } | EventKind::ChildIgnored => {
+            SupervisorEvent::ChildStartFailed { .. } | SupervisorEvent::ChildIgnored => {
                 self.children.insert(path, ChildState::Stopped);
             }
-            EventKind::ChildRemoved => {
+            SupervisorEvent::ChildRemoved => {
                 self.children.remove(&path);
             }
-            EventKind::RestartScheduled { .. } => {
+            SupervisorEvent::RestartScheduled { .. } => {
                 self.children.insert(path, ChildState::Restarting);
             }
-            EventKind::Reloaded { .. } => self.reloads[0] += 1,
-            EventKind::ReloadFailed { .. } => self.reloads[1] += 1,
-            EventKind::RolledBack { .. } => self.reloads[2] += 1,
             _ => {}
         }
     }
@@ -369,18 +378,18 @@ mod tests {
         let metrics = Metrics::subscribe(&bus);
         let a = ChildPath::child("root".into(), ChildId::from("a"));
         let b = ChildPath::child("root".into(), ChildId::from("b"));
-        bus.emit(a.clone(), EventKind::ChildStarted { generation: 1 });
-        bus.emit(b.clone(), EventKind::ChildStarted { generation: 1 });
+        bus.emit(a.clone(), SupervisorEvent::ChildStarted { generation: 1 });
+        bus.emit(b.clone(), SupervisorEvent::ChildStarted { generation: 1 });
         bus.emit(
             a.clone(),
-            EventKind::ChildExited {
+            SupervisorEvent::ChildExited {
                 generation: 1,
-                reason: ExitReason::abnormal(FailureKind::OutOfFuel, "fuel"),
+                reason: ExitReason::abnormal(FailureClass::OutOfFuel, "fuel"),
             },
         );
         bus.emit(
             a.clone(),
-            EventKind::RestartScheduled {
+            SupervisorEvent::RestartScheduled {
                 delay_ms: 10,
                 cause: crate::events::DelayCause::Backoff,
             },
@@ -419,7 +428,7 @@ mod tests {
         assert!(text.contains("warden_operation_requests_total{op=\"wc.count\",status=\"400\"} 1"));
         bus.emit(
             a,
-            EventKind::ChildRestarted {
+            SupervisorEvent::ChildRestarted {
                 generation: 2,
                 restarts: 1,
                 delay_ms: 10,
@@ -432,12 +441,12 @@ mod tests {
         // A child the supervisor forgot is counted nowhere.
         bus.emit(
             b.clone(),
-            EventKind::ChildExited {
+            SupervisorEvent::ChildExited {
                 generation: 1,
                 reason: ExitReason::Normal,
             },
         );
-        bus.emit(b, EventKind::ChildRemoved);
+        bus.emit(b, SupervisorEvent::ChildRemoved);
         tokio::time::sleep(Duration::from_millis(50)).await;
         let text = metrics.render();
         assert!(

@@ -160,7 +160,7 @@ fn encode(event: &Event, filter: &EventFilter, seq: u64) -> Option<SseEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::EventKind;
+    use crate::events::SupervisorEvent;
     use crate::supervisor::ChildPath;
 
     fn filter(child: Option<&str>, kind: Option<&str>) -> Result<EventFilter, HttpError> {
@@ -170,14 +170,14 @@ mod tests {
         })
     }
 
-    fn event(path: &str, kind: EventKind) -> Event {
+    fn event(path: &str, kind: SupervisorEvent) -> Event {
         Event::now(ChildPath::supervisor(path), kind)
     }
 
     #[test]
     fn filters_by_subtree_and_kind() {
-        let started = || EventKind::ChildStarted { generation: 1 };
-        let restarted = || EventKind::ChildRestarted {
+        let started = || SupervisorEvent::ChildStarted { generation: 1 };
+        let restarted = || SupervisorEvent::ChildRestarted {
             generation: 2,
             restarts: 1,
             delay_ms: 0,
@@ -191,9 +191,9 @@ mod tests {
         assert!(f.matches(&event("root/storage/kv", restarted())));
         assert!(!f.matches(&event("root/storage2", restarted())));
         assert!(!f.matches(&event("root", restarted())));
-        assert!(!f.matches(&event("root/storage/kv", EventKind::ChildRemoved)));
+        assert!(!f.matches(&event("root/storage/kv", SupervisorEvent::ChildRemoved)));
         let all = filter(None, Some("")).unwrap();
-        assert!(all.matches(&event("anything", EventKind::ChildIgnored)));
+        assert!(all.matches(&event("anything", SupervisorEvent::ChildIgnored)));
         assert!(matches!(
             filter(None, Some("Child-Restarted")),
             Err(HttpError::BadRequest(_))

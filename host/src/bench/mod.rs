@@ -10,13 +10,17 @@ mod grade;
 mod process;
 mod reload;
 mod stats;
+mod supervisor;
 mod tree;
+mod workers;
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 pub use stats::Samples;
+pub use supervisor::{DynamicChildrenBench, bench_dynamic_children, bench_restart_latency};
+pub use workers::{MonitorBench, WorkerBenchError, bench_monitor, bench_respawn};
 
 /// One measured number.
 #[derive(Debug, Clone, Serialize)]

@@ -1,7 +1,9 @@
 //! Native worker benchmarks: respawn latency (a worker's exit seen → its
 //! replacement exec'd) and the CPU cost of monitoring 500 idle workers at
-//! 1 Hz. Both drive [`crate::process`] directly, without a supervisor.
+//! 1 Hz. Both drive [`crate::process`] directly, without a supervisor
+//! (the measurements are in [`super::workers`]).
 
+use super::workers::{WorkerBenchError, bench_monitor, bench_respawn};
 use super::{BenchError, Figure, Samples};
 
 const RESPAWNS: usize = 1_000;
@@ -9,7 +11,7 @@ const MONITORED: usize = 500;
 const MONITOR_HZ: f64 = 1.0;
 const MONITOR_SECS: f64 = 10.0;
 
-fn failed(e: crate::process::BenchError) -> BenchError {
+fn failed(e: WorkerBenchError) -> BenchError {
     BenchError::Failed(e.to_string())
 }
 
@@ -19,7 +21,7 @@ pub fn spawn() -> Result<Vec<Figure>, BenchError> {
     crate::process::enable_subreaper()
         .map_err(|e| BenchError::Failed(format!("cannot become a subreaper: {e}")))?;
     let durations = super::tokio_runtime()?
-        .block_on(crate::process::bench_respawn(RESPAWNS))
+        .block_on(bench_respawn(RESPAWNS))
         .map_err(failed)?;
     let mut samples = Samples::with_capacity(durations.len());
     for d in durations {
@@ -34,11 +36,7 @@ pub fn monitor() -> Result<Vec<Figure>, BenchError> {
     crate::process::enable_subreaper()
         .map_err(|e| BenchError::Failed(format!("cannot become a subreaper: {e}")))?;
     let result = super::tokio_runtime()?
-        .block_on(crate::process::bench_monitor(
-            MONITORED,
-            MONITOR_HZ,
-            MONITOR_SECS,
-        ))
+        .block_on(bench_monitor(MONITORED, MONITOR_HZ, MONITOR_SECS))
         .map_err(failed)?;
     Ok(vec![
         Figure::new("monitor_500_at_1hz", "cpu", result.cpu_percent, "percent"),

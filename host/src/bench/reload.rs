@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use super::{BenchEnv, BenchError, Figure, Samples};
-use crate::events::{EventBus, EventKind, Received};
+use crate::events::{EventBus, EventKind, Received, ReloadEvent};
 use crate::reload::{ReloadOutcome, Watcher};
 use crate::tree::Host;
 
@@ -111,8 +111,8 @@ async fn watched(
             Err(_) => return Err(BenchError::Failed("no reload within 30 s".into())),
             Ok(None) => return Err(BenchError::Failed("event bus closed".into())),
             Ok(Some(Received::Event(e))) => match e.kind {
-                EventKind::Reloaded { .. } => break,
-                EventKind::ReloadFailed { stage, reason, .. } => {
+                EventKind::Reload(ReloadEvent::Reloaded { .. }) => break,
+                EventKind::Reload(ReloadEvent::ReloadFailed { stage, reason, .. }) => {
                     return Err(BenchError::Failed(format!(
                         "reload failed at {stage}: {reason}"
                     )));

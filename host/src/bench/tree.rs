@@ -5,14 +5,14 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use super::supervisor::bench_dynamic_children;
 use super::{BenchEnv, BenchError, Figure, Samples};
 use crate::component::{
     ActorProgram, Capabilities, Limits, Metering, PoolingConfig, Runtime, RuntimeConfig,
 };
 use crate::events::EventBus;
 use crate::supervisor::{
-    ChildSpec, Restart, Strategy, SupervisorFlags, SupervisorSpec, bench_dynamic_children,
-    start_root,
+    ChildSpec, Restart, Strategy, SupervisorFlags, SupervisorSpec, start_root,
 };
 use crate::tree::Router;
 use crate::tree::component_child::ComponentChildStart;

@@ -31,39 +31,5 @@ pub use pipeline::{ReloadError, ReloadOutcome, Reloader};
 pub use versions::{VersionOutcome, VersionRecord, Versions};
 pub use watcher::{WatchTarget, Watcher};
 
-/// A step of the reload pipeline, named in `ReloadFailed` events.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    /// Reading the file (missing, unreadable, empty while being written).
-    Read,
-    /// Parsing, validating and compiling the bytes.
-    Compile,
-    /// Checking the component against the child's world and linking it.
-    World,
-    /// Creating the new instance.
-    Instantiate,
-    /// The new instance's `init`.
-    Init,
-    /// The old instance's `snapshot`.
-    Snapshot,
-    /// The new instance's `restore` of the old state.
-    Restore,
-    /// The new version failed during its probation and was rolled back.
-    Probation,
-}
-
-impl std::fmt::Display for Stage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Stage::Read => "read",
-            Stage::Compile => "compile",
-            Stage::World => "world",
-            Stage::Instantiate => "instantiate",
-            Stage::Init => "init",
-            Stage::Snapshot => "snapshot",
-            Stage::Restore => "restore",
-            Stage::Probation => "probation",
-        })
-    }
-}
+/// The reload pipeline's steps are named in the reload events, which own them.
+pub use crate::events::Stage;

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use crate::component::{ActorProgram, ComponentError, Metering, Origin, Runtime, world};
-use crate::events::{EventBus, EventKind};
+use crate::events::{EventBus, ReloadEvent};
 use crate::reload::Stage;
 use crate::reload::versions::{VersionOutcome, VersionRecord, Versions, now_ms};
 use crate::supervisor::ChildPath;
@@ -195,7 +195,7 @@ impl Reloader {
             let current = self.with_history(path, |h| h.current)?;
             return Ok(ReloadOutcome::Unchanged { version: current });
         }
-        self.emit(path, EventKind::ReloadStarted { version });
+        self.emit(path, ReloadEvent::ReloadStarted { version });
         let runtime = self.inner.runtime.clone();
         let built = tokio::task::spawn_blocking(move || build(&runtime, &bytes, metering))
             .await
@@ -223,7 +223,7 @@ impl Reloader {
         self.with_history(path, |h| h.push(record))?;
         self.emit(
             path,
-            EventKind::Reloaded {
+            ReloadEvent::Reloaded {
                 version,
                 hash: hash.clone(),
                 duration_ms: millis(duration),
@@ -268,7 +268,7 @@ impl Reloader {
         self.with_history(path, |h| h.rolled_back(to, &reason))?;
         self.emit(
             path,
-            EventKind::RolledBack {
+            ReloadEvent::RolledBack {
                 to_version: to,
                 reason,
             },
@@ -324,7 +324,7 @@ impl Reloader {
             }
             this.emit(
                 &path,
-                EventKind::ReloadFailed {
+                ReloadEvent::ReloadFailed {
                     version,
                     stage: Stage::Probation,
                     reason: failure,
@@ -332,7 +332,7 @@ impl Reloader {
             );
             this.emit(
                 &path,
-                EventKind::RolledBack {
+                ReloadEvent::RolledBack {
                     to_version: previous,
                     reason,
                 },
@@ -357,7 +357,7 @@ impl Reloader {
         self.with_history(path, |h| h.push(record))?;
         self.emit(
             path,
-            EventKind::ReloadFailed {
+            ReloadEvent::ReloadFailed {
                 version,
                 stage,
                 reason: reason.clone(),
@@ -370,8 +370,8 @@ impl Reloader {
         })
     }
 
-    fn emit(&self, path: &str, kind: EventKind) {
-        self.inner.events.emit(child_path(path), kind);
+    fn emit(&self, path: &str, event: ReloadEvent) {
+        self.inner.events.emit(child_path(path), event);
     }
 }
 

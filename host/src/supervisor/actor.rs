@@ -31,6 +31,7 @@ use tokio::time::{Instant, sleep_until};
 
 use super::child::{ExitReason, ExitSender, StartError};
 use super::children::{ChildRecord, Children};
+use super::event::{EventSink, SupervisorEvent};
 use super::handle::{Msg, ShutdownCause, SupervisorExit, SupervisorHandle};
 use super::health::RateWindow;
 use super::id::{ChildId, ChildPath};
@@ -39,7 +40,6 @@ use super::restart::StartOutcome;
 use super::spec::{ChildSpec, Strategy, SupervisorFlags, SupervisorSpec};
 use super::strategy_change::PendingChange;
 use super::timers::{TimerKind, Timers};
-use crate::events::{EventBus, EventKind};
 
 /// Whether the loop goes on.
 pub(crate) enum Flow {
@@ -90,7 +90,8 @@ pub(crate) struct Supervisor {
     pub(crate) self_tx: UnboundedSender<Msg>,
     pub(crate) deferred: VecDeque<Msg>,
     pub(crate) timers: Timers,
-    pub(crate) bus: EventBus,
+    /// Where every event goes (shared with the nested supervisors).
+    pub(crate) events: Arc<dyn EventSink>,
     pub(crate) pending_change: Option<PendingChange>,
 }
 
@@ -99,7 +100,7 @@ pub(crate) struct Supervisor {
 pub(crate) async fn spawn(
     path: Arc<str>,
     spec: SupervisorSpec,
-    bus: EventBus,
+    events: Arc<dyn EventSink>,
     parent: Option<ExitSender>,
 ) -> Result<Spawned, StartError> {
     if let Err(e) = spec.validate() {
@@ -113,7 +114,7 @@ pub(crate) async fn spawn(
     let handle = SupervisorHandle::new(tx.clone(), path.clone(), exit_rx);
     let kill = Arc::new(Notify::new());
     let (init_tx, init_rx) = oneshot::channel();
-    let supervisor = Supervisor::new(path, spec, bus, rx, tx);
+    let supervisor = Supervisor::new(path, spec, events, rx, tx);
     tokio::spawn(supervisor.lifecycle(init_tx, kill.clone(), exit_tx, parent));
     match init_rx.await {
         Ok(Ok(())) => Ok(Spawned { handle, kill }),
@@ -123,21 +124,24 @@ pub(crate) async fn spawn(
 }
 
 /// Starts a root supervisor named `name` (its path) and waits for its init.
+/// Every supervisor of the tree sends its events to `events`.
 pub async fn start_root(
     name: &str,
     spec: SupervisorSpec,
-    bus: EventBus,
+    events: impl EventSink,
 ) -> Result<SupervisorHandle, StartError> {
     let id = ChildId::from(name);
     super::spec::validate_id(&id, 0)?;
-    Ok(spawn(Arc::from(name), spec, bus, None).await?.handle)
+    Ok(spawn(Arc::from(name), spec, Arc::new(events), None)
+        .await?
+        .handle)
 }
 
 impl Supervisor {
     fn new(
         path: Arc<str>,
         spec: SupervisorSpec,
-        bus: EventBus,
+        events: Arc<dyn EventSink>,
         mailbox: UnboundedReceiver<Msg>,
         self_tx: UnboundedSender<Msg>,
     ) -> Self {
@@ -159,7 +163,7 @@ impl Supervisor {
             self_tx,
             deferred: VecDeque::new(),
             timers: Timers::default(),
-            bus,
+            events,
             pending_change: None,
         };
         if flags.strategy == Strategy::SimpleOneForOne {
@@ -194,7 +198,7 @@ impl Supervisor {
             let _ = init_tx.send(Err(e));
             return;
         }
-        self.emit_supervisor(EventKind::SupervisorStarted {
+        self.emit_supervisor(SupervisorEvent::SupervisorStarted {
             strategy: self.flags.strategy,
             children: self.children.len(),
         });
@@ -212,11 +216,11 @@ impl Supervisor {
                 Some(cause) => cause,
                 None => {
                     let cause = ShutdownCause::Killed;
-                    self.emit_supervisor(EventKind::ShutdownStarted {
+                    self.emit_supervisor(SupervisorEvent::ShutdownStarted {
                         cause: cause.clone(),
                     });
                     self.kill_all().await;
-                    self.emit_supervisor(EventKind::ShutdownCompleted {
+                    self.emit_supervisor(SupervisorEvent::ShutdownCompleted {
                         cause: cause.clone(),
                     });
                     cause
@@ -224,7 +228,7 @@ impl Supervisor {
             }
         };
         if cause.is_escalation() {
-            self.emit_supervisor(EventKind::SupervisorEscalated {
+            self.emit_supervisor(SupervisorEvent::SupervisorEscalated {
                 cause: cause.clone(),
             });
         }
@@ -341,20 +345,20 @@ impl Supervisor {
         ChildPath::child(self.path.clone(), id.clone())
     }
 
-    pub(crate) fn emit_child(&self, id: &ChildId, kind: EventKind) {
-        self.bus.emit(self.child_path(id), kind);
+    pub(crate) fn emit_child(&self, id: &ChildId, event: SupervisorEvent) {
+        self.events.emit(self.child_path(id), event);
     }
 
     /// Forgets a child's record (OTP's `del_child`), telling observers, who
     /// would otherwise keep counting a child that no longer exists.
     pub(crate) fn remove_child(&mut self, id: &ChildId) {
         if self.children.remove(id).is_some() {
-            self.emit_child(id, EventKind::ChildRemoved);
+            self.emit_child(id, SupervisorEvent::ChildRemoved);
         }
     }
 
-    pub(crate) fn emit_supervisor(&self, kind: EventKind) {
-        self.bus
-            .emit(ChildPath::supervisor(self.path.clone()), kind);
+    pub(crate) fn emit_supervisor(&self, event: SupervisorEvent) {
+        self.events
+            .emit(ChildPath::supervisor(self.path.clone()), event);
     }
 }

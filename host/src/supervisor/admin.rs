@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::actor::{Flow, StartCause, Supervisor};
 use super::child::{Fault, guarded};
 use super::children::{ChildRecord, ChildState};
+use super::event::SupervisorEvent;
 use super::handle::{
     AdminError, ChildCounts, ChildInfo, Command, ShutdownCause, StartedChild, SupervisorHandle,
 };
@@ -22,7 +23,6 @@ use super::health::{ChildHealth, Facts, HealthReport, recommendations};
 use super::id::ChildId;
 use super::restart::StartOutcome;
 use super::spec::{ChildKind, ChildSpec, Restart, validate_id};
-use crate::events::EventKind;
 
 impl Supervisor {
     /// One admin request.
@@ -246,7 +246,7 @@ impl Supervisor {
         });
         match injected {
             Ok(()) => {
-                self.emit_child(&id, EventKind::FailureInjected { generation, fault });
+                self.emit_child(&id, SupervisorEvent::FailureInjected { generation, fault });
                 Ok(generation)
             }
             Err(source) => Err(AdminError::Inject { id, source }),

@@ -28,13 +28,13 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::event::EventSink;
 use super::handle::{Msg, SupervisorHandle};
 use super::id::{ChildId, ChildPath};
 use super::spec::SpecError;
-use crate::events::EventBus;
 
 /// A boxed, sendable future (the shape of [`ChildStart::start`]).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -61,8 +61,9 @@ pub struct StartContext {
     pub args: Option<Arc<serde_json::Value>>,
     /// Where the incarnation reports its exit, once.
     pub exits: ExitSender,
-    /// The tree's event stream, for kind-specific events (limits, reloads, …).
-    pub events: EventBus,
+    /// Where the tree's supervisors send their events: a nested supervisor
+    /// started as this child sends its own there too.
+    pub events: Arc<dyn EventSink>,
 }
 
 /// What a start produced.
@@ -112,7 +113,7 @@ pub trait RunningChild: Send + 'static {
 
 /// Why an incarnation ended. Follows OTP: `normal`, `shutdown` (including
 /// `{shutdown, _}`), or anything else, which is abnormal.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum ExitReason {
     /// The child finished its work.
@@ -125,8 +126,9 @@ pub enum ExitReason {
 }
 
 impl ExitReason {
-    /// An abnormal exit of the given kind.
-    pub fn abnormal(kind: FailureKind, message: impl Into<String>) -> Self {
+    /// An abnormal exit of the given kind (or of a class a kind of child
+    /// names, see [`ChildFailure`]).
+    pub fn abnormal(kind: impl Into<FailureKind>, message: impl Into<String>) -> Self {
         ExitReason::Abnormal(Failure::new(kind, message))
     }
 
@@ -160,7 +162,7 @@ impl fmt::Display for ExitReason {
 }
 
 /// An abnormal exit: what kind of failure, and a message naming the cause.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Failure {
     /// The class of failure.
     pub kind: FailureKind,
@@ -170,9 +172,9 @@ pub struct Failure {
 
 impl Failure {
     /// A failure of `kind` explained by `message`.
-    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+    pub fn new(kind: impl Into<FailureKind>, message: impl Into<String>) -> Self {
         Failure {
-            kind,
+            kind: kind.into(),
             message: message.into(),
         }
     }
@@ -188,47 +190,94 @@ impl fmt::Display for Failure {
     }
 }
 
-/// Classes of abnormal exits. Kinds of children add their own classes here.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Classes of abnormal exits: OTP's own, plus whatever class a kind of child
+/// names for a failure only it can have (a trap, a breached limit, …).
+///
+/// Serialized and displayed as a snake_case name: `killed`, `crash`,
+/// `start_failed`, or the child's class name (`trap`, `out_of_fuel`, …).
+/// A child's class is compared by name, so two kinds of children that name
+/// the same class (`memory_limit`) report the same class.
+///
+/// A shutdown that times out is not a class of its own: as in OTP, the child
+/// is then killed, and its exit is [`Killed`](Self::Killed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FailureKind {
-    /// A Wasm trap (unreachable, bad memory access, …).
-    Trap,
-    /// A call or operation ran out of time.
-    Timeout,
-    /// A memory limit was hit.
-    MemoryLimit,
-    /// A fuel budget was exhausted.
-    OutOfFuel,
-    /// A CPU-time limit was hit.
-    CpuLimit,
-    /// A wall-clock limit was hit.
-    WallLimit,
-    /// A file-descriptor limit was hit.
-    FdLimit,
     /// The incarnation was killed (brutal kill, shutdown timeout, injected kill).
     Killed,
     /// Any other crash (a panic, a non-zero exit status, a dropped exit sender, …).
     Crash,
     /// The incarnation failed while starting.
     StartFailed,
+    /// A class the kind of child names.
+    Child(ChildFailure),
+}
+
+impl FailureKind {
+    /// The class's snake_case name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FailureKind::Killed => "killed",
+            FailureKind::Crash => "crash",
+            FailureKind::StartFailed => "start_failed",
+            FailureKind::Child(class) => class.name(),
+        }
+    }
+
+    /// The child's own class, `None` for OTP's classes.
+    pub fn child_class(&self) -> Option<ChildFailure> {
+        match self {
+            FailureKind::Child(class) => Some(*class),
+            _ => None,
+        }
+    }
+}
+
+impl From<ChildFailure> for FailureKind {
+    fn from(class: ChildFailure) -> Self {
+        FailureKind::Child(class)
+    }
 }
 
 impl fmt::Display for FailureKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = match self {
-            FailureKind::Trap => "trap",
-            FailureKind::Timeout => "timeout",
-            FailureKind::MemoryLimit => "memory_limit",
-            FailureKind::OutOfFuel => "out_of_fuel",
-            FailureKind::CpuLimit => "cpu_limit",
-            FailureKind::WallLimit => "wall_limit",
-            FailureKind::FdLimit => "fd_limit",
-            FailureKind::Killed => "killed",
-            FailureKind::Crash => "crash",
-            FailureKind::StartFailed => "start_failed",
-        };
-        f.write_str(s)
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for FailureKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// A class of failure named by a kind of child: a snake_case name such as
+/// `trap` or `cpu_limit`. The supervisor does not interpret it; it carries
+/// it in exit reasons and events, where observers (metrics, logs) read it.
+///
+/// A kind of child keeps its classes as constants
+/// (`const TRAP: ChildFailure = ChildFailure::new("trap")`). The name must not
+/// be one of OTP's (`killed`, `crash`, `start_failed`): those are
+/// [`FailureKind`]'s own variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ChildFailure {
+    name: &'static str,
+}
+
+impl ChildFailure {
+    /// The class called `name` (snake_case).
+    pub const fn new(name: &'static str) -> Self {
+        ChildFailure { name }
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl fmt::Display for ChildFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
     }
 }
 
@@ -238,7 +287,8 @@ impl fmt::Display for FailureKind {
 pub enum Fault {
     /// Kill the incarnation.
     Kill,
-    /// Make the incarnation fail as if it trapped.
+    /// Make the incarnation fail as if its own code failed (the kind of child
+    /// picks the failure class it reports).
     Trap,
     /// Make the incarnation stop responding (it then ignores graceful shutdown).
     Hang,

@@ -15,12 +15,16 @@
 //!   plus fault injection, health reports, runtime strategy change, path lookup
 //!   (`root/workers/counter`) and stop.
 //! - A [`SupervisorSpec`] is itself a [`ChildStart`]: trees nest.
-//! - Every lifecycle step becomes an event on the [`EventBus`](crate::events::EventBus).
+//! - Every lifecycle step becomes a [`SupervisorEvent`], handed to the
+//!   [`EventSink`] the tree was started with (the host's event bus; in tests an
+//!   [`EventRecorder`](testing::EventRecorder)).
+//! - An abnormal exit has a [`FailureKind`]: OTP's classes (killed, crash,
+//!   start failure) or a [`ChildFailure`] class the kind of child names.
 //!
 //! ```no_run
-//! use warden::events::EventBus;
 //! use warden::supervisor::{
-//!     ChildSpec, Restart, Strategy, SupervisorFlags, SupervisorSpec, start_root,
+//!     ChildPath, ChildSpec, EventSink, Restart, Strategy, SupervisorEvent, SupervisorFlags,
+//!     SupervisorSpec, start_root,
 //! };
 //! # use warden::supervisor::{BoxFuture, ChildStart, StartContext, StartError, Started};
 //! # struct Counter;
@@ -29,13 +33,18 @@
 //! #         Box::pin(async { Ok(Started::Ignore) })
 //! #     }
 //! # }
+//! struct Log;
+//! impl EventSink for Log {
+//!     fn emit(&self, path: ChildPath, event: SupervisorEvent) {
+//!         eprintln!("{path}: {event}");
+//!     }
+//! }
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let workers = SupervisorSpec::new(SupervisorFlags::new(Strategy::OneForOne))
 //!     .child(ChildSpec::worker("counter", Counter).with_restart(Restart::Transient));
 //! let root = SupervisorSpec::new(SupervisorFlags::new(Strategy::OneForAll))
 //!     .child(ChildSpec::supervisor("workers", workers));
-//! let bus = EventBus::default();
-//! let tree = start_root("root", root, bus.clone()).await?;
+//! let tree = start_root("root", root, Log).await?;
 //! let (workers, counter) = tree.child_at("root/workers/counter").await?;
 //! workers.restart_child(counter).await.ok();
 //! let exit = tree.stop().await; // children stop in reverse start order
@@ -48,7 +57,8 @@
 //! |---|---|
 //! | `id.rs` | [`ChildId`], [`ChildPath`] |
 //! | `spec.rs` | specs, flags, defaults, validation |
-//! | `child.rs` | the child traits, exit reasons, the exit sender |
+//! | `child.rs` | the child traits, exit reasons and failure classes, the exit sender |
+//! | `event.rs` | the supervisor's events and the sink they go to |
 //! | `actor.rs` | the supervisor task: spawn, init, loop, end of life |
 //! | `restart.rs` | the restart decision table and the strategies |
 //! | `terminate.rs` | the shutdown protocol |
@@ -61,7 +71,7 @@
 //! | `strategy_change.rs` | runtime strategy change |
 //! | `nested.rs` | supervisors as children |
 //! | `timers.rs` | the supervisor's own timers |
-//! | `bench.rs` | benchmark helpers for `warden bench` |
+//! | `testing.rs` | an event sink recording events, for tests |
 //!
 //! # Semantics
 //!
@@ -84,9 +94,9 @@
 mod actor;
 mod admin;
 mod backoff;
-mod bench;
 mod child;
 mod children;
+mod event;
 mod handle;
 mod health;
 mod id;
@@ -97,6 +107,7 @@ mod spec;
 mod storm;
 mod strategy_change;
 mod terminate;
+pub mod testing;
 mod timers;
 
 #[cfg(test)]
@@ -104,11 +115,11 @@ mod tests;
 
 pub use actor::start_root;
 pub use backoff::Backoff;
-pub use bench::{DynamicChildrenBench, bench_dynamic_children, bench_restart_latency};
 pub use child::{
-    BoxFuture, ChildStart, ExitReason, ExitSender, Failure, FailureKind, Fault, InjectError,
-    RunningChild, StartContext, StartError, Started, UnknownFault,
+    BoxFuture, ChildFailure, ChildStart, ExitReason, ExitSender, Failure, FailureKind, Fault,
+    InjectError, RunningChild, StartContext, StartError, Started, UnknownFault,
 };
+pub use event::{DelayCause, EventSink, SupervisorEvent};
 pub use handle::{
     AdminError, ChildCounts, ChildInfo, ChildStatus, ShutdownCause, StartedChild, SupervisorExit,
     SupervisorHandle,

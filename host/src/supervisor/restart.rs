@@ -20,6 +20,7 @@
 //! of the group, including ones that were stopped before (terminated by
 //! `terminate_child`, finished as transient, or ignored at start).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -29,11 +30,11 @@ use super::child::{
     CatchUnwind, ChildExit, ExitReason, ExitSender, StartContext, StartError, Started, guarded,
 };
 use super::children::{ChildState, Retry};
+use super::event::{DelayCause, SupervisorEvent};
 use super::handle::{Msg, ShutdownCause};
 use super::id::ChildId;
 use super::spec::{Restart, Strategy};
 use super::storm::StormAction;
-use crate::events::{DelayCause, EventKind};
 
 /// What happens to a child after an exit: OTP's `do_restart/3`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,7 +98,7 @@ impl Supervisor {
             state.on_exit(config, uptime);
         }
         let decision = restart_decision(record.spec.restart(), &reason);
-        self.emit_child(&id, EventKind::ChildExited { generation, reason });
+        self.emit_child(&id, SupervisorEvent::ChildExited { generation, reason });
         match decision {
             RestartDecision::Restart => self.restart(id).await,
             RestartDecision::Keep if !self.is_dynamic() => Flow::Continue,
@@ -114,7 +115,7 @@ impl Supervisor {
         let now_ms = self.now_ms(now);
         if !self.intensity.add_restart(now_ms) {
             self.give_up_on(&id);
-            self.emit_supervisor(EventKind::IntensityReached {
+            self.emit_supervisor(SupervisorEvent::IntensityReached {
                 child: id,
                 restarts: self.intensity.in_window(now_ms),
                 intensity: self.flags.intensity,
@@ -150,7 +151,7 @@ impl Supervisor {
         if let Some((trip, action)) = storm {
             self.emit_child(
                 &id,
-                EventKind::StormDetected {
+                SupervisorEvent::StormDetected {
                     window: trip.window,
                     restarts: trip.restarts,
                     threshold: trip.threshold,
@@ -193,7 +194,7 @@ impl Supervisor {
             .schedule(at, super::timers::TimerKind::Restart(id.clone()));
         self.emit_child(
             id,
-            EventKind::RestartScheduled {
+            SupervisorEvent::RestartScheduled {
                 delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                 cause,
             },
@@ -327,7 +328,7 @@ impl Supervisor {
             generation,
             args,
             exits: ExitSender::new(self.self_tx.clone(), id.clone(), generation),
-            events: self.bus.clone(),
+            events: Arc::clone(&self.events),
         };
         let result = match guarded(|| starter.start(ctx)) {
             Ok(future) => match CatchUnwind(future).await {
@@ -352,8 +353,8 @@ impl Supervisor {
                     record.args = None;
                 }
                 let kind = match cause {
-                    StartCause::Start => EventKind::ChildStarted { generation },
-                    StartCause::Restart { delay } => EventKind::ChildRestarted {
+                    StartCause::Start => SupervisorEvent::ChildStarted { generation },
+                    StartCause::Restart { delay } => SupervisorEvent::ChildRestarted {
                         generation,
                         restarts: record.restarts,
                         delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
@@ -367,13 +368,13 @@ impl Supervisor {
                 if dynamic || record.spec.restart() == Restart::Temporary {
                     self.remove_child(id);
                 }
-                self.emit_child(id, EventKind::ChildIgnored);
+                self.emit_child(id, SupervisorEvent::ChildIgnored);
                 StartOutcome::Ignored
             }
             Err(error) => {
                 self.emit_child(
                     id,
-                    EventKind::ChildStartFailed {
+                    SupervisorEvent::ChildStartFailed {
                         error: error.to_string(),
                     },
                 );

@@ -19,11 +19,11 @@ use tokio::time::Instant;
 
 use super::actor::Supervisor;
 use super::children::ChildState;
+use super::event::SupervisorEvent;
 use super::handle::{AdminError, Reply};
 use super::id::ChildId;
 use super::spec::{Restart, Strategy};
 use super::timers::{TimerKind, deadline_after};
-use crate::events::EventKind;
 
 /// How to change a strategy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,7 +175,7 @@ impl Supervisor {
             changes: coupling_changes(from, to, &children),
             outcome: ChangeOutcome::DryRun,
         };
-        self.emit_supervisor(EventKind::StrategyChanged {
+        self.emit_supervisor(SupervisorEvent::StrategyChanged {
             from,
             to,
             dry_run: options.dry_run,
@@ -228,7 +228,7 @@ impl Supervisor {
                 report.to,
                 report.from
             );
-            self.emit_supervisor(EventKind::StrategyChanged {
+            self.emit_supervisor(SupervisorEvent::StrategyChanged {
                 from: report.to,
                 to: report.from,
                 dry_run: false,

@@ -26,11 +26,11 @@ use tokio::time::{Instant, sleep_until};
 use super::actor::Supervisor;
 use super::child::{ExitReason, FailureKind, guarded};
 use super::children::ChildState;
+use super::event::SupervisorEvent;
 use super::handle::{Msg, ShutdownCause};
 use super::id::ChildId;
 use super::spec::{Restart, Shutdown};
 use super::timers::deadline_after;
-use crate::events::EventKind;
 
 #[derive(Clone, Copy)]
 enum Signal {
@@ -97,7 +97,7 @@ impl Supervisor {
                 }
                 self.emit_child(
                     id,
-                    EventKind::ChildShutdownTimeout {
+                    SupervisorEvent::ChildShutdownTimeout {
                         generation,
                         timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
                     },
@@ -195,12 +195,12 @@ impl Supervisor {
             record.state = ChildState::Stopped;
             record.last_exit = Some(reason.clone());
         }
-        self.emit_child(id, EventKind::ChildExited { generation, reason });
+        self.emit_child(id, SupervisorEvent::ChildExited { generation, reason });
     }
 
     /// OTP `terminate/2`: stops every child and reports the shutdown.
     pub(crate) async fn shutdown_children(&mut self, cause: &ShutdownCause) {
-        self.emit_supervisor(EventKind::ShutdownStarted {
+        self.emit_supervisor(SupervisorEvent::ShutdownStarted {
             cause: cause.clone(),
         });
         if let Some(spec) = self.dynamic_spec.clone() {
@@ -217,7 +217,7 @@ impl Supervisor {
         }
         // An unsettled strategy change's caller learns that the supervisor is gone.
         self.pending_change = None;
-        self.emit_supervisor(EventKind::ShutdownCompleted {
+        self.emit_supervisor(SupervisorEvent::ShutdownCompleted {
             cause: cause.clone(),
         });
     }
@@ -265,7 +265,7 @@ impl Supervisor {
             for (id, generation) in &ids {
                 self.emit_child(
                     id,
-                    EventKind::ChildShutdownTimeout {
+                    SupervisorEvent::ChildShutdownTimeout {
                         generation: *generation,
                         timeout_ms: u64::try_from(t.as_millis()).unwrap_or(u64::MAX),
                     },

@@ -33,6 +33,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::component::{
     ActorInstance, ActorProgram, Capabilities, ComponentError, HostContext, KillSwitch, Limits,
 };
+use crate::events::FailureClass;
 use crate::reload::Stage;
 use crate::supervisor::{
     BoxFuture, ChildStart, ExitReason, ExitSender, FailureKind, Fault, InjectError, RunningChild,
@@ -424,7 +425,7 @@ async fn serve(
         let current = *control.borrow_and_update();
         match current {
             Control::Kill => break ExitReason::killed(),
-            Control::Trap => break ExitReason::abnormal(FailureKind::Trap, "injected trap"),
+            Control::Trap => break ExitReason::abnormal(FailureClass::Trap, "injected trap"),
             Control::Stop => break ExitReason::Shutdown,
             Control::Hang => {
                 // Answer nothing and ignore stop requests: only a kill (or an
@@ -436,7 +437,7 @@ async fn serve(
                     match *control.borrow_and_update() {
                         Control::Kill => break ExitReason::killed(),
                         Control::Trap => {
-                            break ExitReason::abnormal(FailureKind::Trap, "injected trap");
+                            break ExitReason::abnormal(FailureClass::Trap, "injected trap");
                         }
                         _ => continue,
                     }
@@ -664,10 +665,10 @@ fn handle(
 /// How a guest failure reads to the supervisor.
 pub(crate) fn exit_reason(err: &ComponentError) -> ExitReason {
     let kind = match err {
-        ComponentError::Timeout { .. } => FailureKind::Timeout,
-        ComponentError::MemoryLimit { .. } => FailureKind::MemoryLimit,
-        ComponentError::OutOfFuel { .. } => FailureKind::OutOfFuel,
-        ComponentError::Trap { .. } => FailureKind::Trap,
+        ComponentError::Timeout { .. } => FailureClass::Timeout.into(),
+        ComponentError::MemoryLimit { .. } => FailureClass::MemoryLimit.into(),
+        ComponentError::OutOfFuel { .. } => FailureClass::OutOfFuel.into(),
+        ComponentError::Trap { .. } => FailureClass::Trap.into(),
         ComponentError::Killed => FailureKind::Killed,
         _ => FailureKind::Crash,
     };

@@ -167,7 +167,7 @@ impl Host {
         }
         let router = Router::default();
         let programs = ProgramTable::default();
-        let (registry, orphans, processes) = start_processes(config).await?;
+        let (registry, orphans, processes) = start_processes(config, &events).await?;
         let (name, spec) = build::root_spec(config, &runtime, &router, &programs, &processes)?;
         let root = start_root(&name, spec, events.clone()).await?;
         let reloader = Reloader::new(
@@ -276,6 +276,7 @@ const WASM_PAGE: usize = 64 << 10;
 /// starts.
 async fn start_processes(
     config: &Config,
+    events: &EventBus,
 ) -> Result<(Registry, OrphanReport, process_child::ProcessRuntime), HostError> {
     crate::process::enable_subreaper().map_err(HostError::Process)?;
     if let Err(e) = crate::process::raise_fd_limit() {
@@ -296,6 +297,11 @@ async fn start_processes(
     let mut monitor_config = MonitorConfig::default();
     monitor_config.interval(config.host.monitor_interval);
     let (monitor, monitor_events) = Monitor::start(monitor_config).map_err(HostError::Process)?;
-    let processes = process_child::ProcessRuntime::new(monitor, monitor_events, registry.clone());
+    let processes = process_child::ProcessRuntime::new(
+        monitor,
+        monitor_events,
+        registry.clone(),
+        events.clone(),
+    );
     Ok((registry, orphans, processes))
 }

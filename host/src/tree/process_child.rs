@@ -4,8 +4,10 @@
 //! Owns: the mapping between the two vocabularies — a start is a spawn (plus
 //! the readiness wait), a shutdown is `SIGTERM` to the group then `SIGKILL`
 //! after the child's grace, a kill is `SIGKILL` to the group; the worker's
-//! [`process::ExitReason`] becomes a supervisor [`ExitReason`] (limits keep
-//! their own [`FailureKind`]). Every incarnation is written to the
+//! [`process::ExitReason`] becomes a supervisor [`ExitReason`] (limits and
+//! fault signals keep their own [`FailureClass`]); the monitor's reports
+//! become [`ProcessEvent`]s on the host's [`EventBus`], about the worker's
+//! path. Every incarnation is written to the
 //! [`Registry`] (start and end, and the descendants the monitor sees, queued
 //! to its writer thread, never awaited here) and registered with the host's
 //! one [`Monitor`].
@@ -26,8 +28,10 @@ use std::time::Duration;
 use rustix::process::{Pid, Signal, kill_process, kill_process_group};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::events::{Event, EventBus, EventKind};
-use crate::process::{self, LimitKind, Monitor, MonitorEvent, RunningWorker, WorkerId, WorkerSpec};
+use crate::events::{EventBus, FailureClass};
+use crate::process::{
+    self, LimitKind, Monitor, MonitorEvent, ProcessEvent, RunningWorker, WorkerId, WorkerSpec,
+};
 use crate::registry::{IncarnationExit, NewIncarnation, Registry};
 use crate::supervisor::{
     BoxFuture, ChildPath, ChildStart, ExitReason, FailureKind, Fault, InjectError, RunningChild,
@@ -40,17 +44,18 @@ use crate::supervisor::{
 pub struct ProcessRuntime {
     pub monitor: Arc<Monitor>,
     pub registry: Registry,
-    live: Arc<Mutex<HashMap<WorkerId, (ChildPath, EventBus)>>>,
+    live: Arc<Mutex<HashMap<WorkerId, ChildPath>>>,
 }
 
 impl ProcessRuntime {
     /// Wraps a started monitor and an open registry, and forwards the
-    /// monitor's events (limit breaches, health alerts) to the event stream
-    /// of the tree each worker belongs to.
+    /// monitor's events (limit breaches, health alerts) to `bus`, about the
+    /// path of the child each worker is.
     pub fn new(
         monitor: Monitor,
         events: UnboundedReceiver<MonitorEvent>,
         registry: Registry,
+        bus: EventBus,
     ) -> Self {
         let runtime = Self {
             monitor: Arc::new(monitor),
@@ -61,22 +66,24 @@ impl ProcessRuntime {
             events,
             Arc::clone(&runtime.live),
             runtime.registry.clone(),
+            bus,
         ));
         runtime
     }
 
-    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<WorkerId, (ChildPath, EventBus)>> {
+    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<WorkerId, ChildPath>> {
         self.live.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 async fn forward(
     mut events: UnboundedReceiver<MonitorEvent>,
-    live: Arc<Mutex<HashMap<WorkerId, (ChildPath, EventBus)>>>,
+    live: Arc<Mutex<HashMap<WorkerId, ChildPath>>>,
     registry: Registry,
+    bus: EventBus,
 ) {
     while let Some(event) = events.recv().await {
-        let (worker, kind) = match event {
+        let (worker, event) = match event {
             // For orphan recovery after a crash, not for the event stream.
             MonitorEvent::Descendants {
                 worker,
@@ -95,9 +102,9 @@ async fn forward(
                 ..
             } => (
                 worker,
-                EventKind::ProcessLimitExceeded {
+                ProcessEvent::LimitExceeded {
                     pid,
-                    limit: limit.reason_name().to_string(),
+                    limit,
                     observed,
                     allowed,
                 },
@@ -109,10 +116,10 @@ async fn forward(
                 ..
             } => (
                 worker,
-                EventKind::ProcessHealth {
+                ProcessEvent::Health {
                     score: change.score,
-                    level: format!("{:?}", change.to).to_lowercase(),
-                    trend: format!("{:?}", report.trend).to_lowercase(),
+                    level: change.to,
+                    trend: report.trend,
                 },
             ),
         };
@@ -121,8 +128,8 @@ async fn forward(
             .unwrap_or_else(PoisonError::into_inner)
             .get(&worker)
             .cloned();
-        if let Some((path, bus)) = target {
-            bus.publish(Event::now(path, kind));
+        if let Some(path) = target {
+            bus.emit(path, event);
         }
     }
 }
@@ -169,9 +176,7 @@ impl ChildStart for ProcessChildStart {
                 command,
                 restarts,
             ));
-            runtime
-                .live()
-                .insert(worker.id(), (ctx.path.clone(), ctx.events.clone()));
+            runtime.live().insert(worker.id(), ctx.path.clone());
             runtime.monitor.register(&worker);
             let exit = worker.wait_exit();
             if let Err(e) = worker.ready().await {
@@ -212,10 +217,10 @@ pub fn supervisor_reason(reason: &process::ExitReason) -> ExitReason {
         P::Shutdown { forced: true } | P::Killed => ExitReason::killed(),
         P::Limit { limit } => {
             let kind = match limit {
-                LimitKind::Memory => FailureKind::MemoryLimit,
-                LimitKind::Cpu => FailureKind::CpuLimit,
-                LimitKind::Wall => FailureKind::WallLimit,
-                LimitKind::OpenFiles => FailureKind::FdLimit,
+                LimitKind::Memory => FailureClass::MemoryLimit.into(),
+                LimitKind::Cpu => FailureClass::CpuLimit.into(),
+                LimitKind::Wall => FailureClass::WallLimit.into(),
+                LimitKind::OpenFiles => FailureClass::FdLimit.into(),
                 LimitKind::Processes => FailureKind::Crash,
             };
             ExitReason::abnormal(kind, limit.reason_name())
@@ -231,7 +236,7 @@ pub fn supervisor_reason(reason: &process::ExitReason) -> ExitReason {
             .iter()
             .any(|s| s.as_raw() == signal);
             let kind = if trap {
-                FailureKind::Trap
+                FailureClass::Trap.into()
             } else {
                 FailureKind::Crash
             };

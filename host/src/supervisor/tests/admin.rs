@@ -7,7 +7,7 @@ use serde_json::json;
 use super::lab::{
     Lab, Life, OnShutdown, Step, drain_json, root, root_on, s, settle, stop, wait, worker,
 };
-use crate::events::EventBus;
+use crate::supervisor::testing::EventRecorder;
 use crate::supervisor::{
     AdminError, Backoff, ChildCounts, ChildKind, ChildSpec, ChildStatus, ExitReason, FailureKind,
     Fault, InjectError, Restart, Shutdown, StartError, StartedChild, Strategy, SupervisorFlags,
@@ -272,20 +272,19 @@ async fn which_and_count_children() {
 #[tokio::test(start_paused = true)]
 async fn injected_faults() {
     let lab = Lab::new();
-    let bus = EventBus::new(256);
-    let mut events = bus.subscribe();
+    let events = EventRecorder::new();
     let spec = SupervisorSpec::new(flags(Strategy::OneForOne))
         .child(worker("a", lab.child()))
         .child(worker("h", lab.child()).with_shutdown(Shutdown::millis(200)));
-    let sup = root_on(spec, bus).await;
+    let sup = root_on(spec, events.clone()).await;
     let generation = sup.inject_fault("a", Fault::Trap).await.unwrap();
     let a = &sup.which_children().await.unwrap()[0];
     assert_eq!(a.restarts, 1);
     assert_eq!(
         a.last_exit.as_ref().and_then(ExitReason::failure_kind),
-        Some(FailureKind::Trap)
+        Some(FailureKind::Child(super::lab::TRAP))
     );
-    let json = drain_json(&mut events);
+    let json = drain_json(&events);
     let injected = json
         .iter()
         .find(|e| e["event"] == "failure_injected")
@@ -448,9 +447,14 @@ async fn a_slow_graceful_stop_of_one_child_delays_but_does_not_lose_other_exits(
 #[tokio::test(start_paused = true)]
 async fn a_forgotten_child_is_announced_as_removed() {
     let lab = Lab::new();
-    let bus = EventBus::new(4096);
-    let sup = root_on(SupervisorSpec::new(flags(Strategy::OneForOne)), bus.clone()).await;
-    let mut events = bus.subscribe();
+    let events = EventRecorder::new();
+    let sup = root_on(
+        SupervisorSpec::new(flags(Strategy::OneForOne)),
+        events.clone(),
+    )
+    .await;
+    // Only what happens after the start counts.
+    events.take();
     sup.start_child(worker("kept", lab.child())).await.unwrap();
     sup.start_child(worker("temp", lab.child()).with_restart(Restart::Temporary))
         .await
@@ -460,7 +464,7 @@ async fn a_forgotten_child_is_announced_as_removed() {
     settle().await;
     sup.terminate_child("kept").await.unwrap();
     sup.delete_child("kept").await.unwrap();
-    let removed: Vec<String> = super::lab::drain(&mut events)
+    let removed: Vec<String> = super::lab::drain(&events)
         .into_iter()
         .filter(|(_, kind)| kind == "child_removed")
         .map(|(path, _)| path)

@@ -5,11 +5,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::lab::{Lab, drain, drain_json, root, root_on, s, settle, settle_ms, wait, worker};
-use crate::events::{Event, EventBus, EventKind, Received};
+use crate::supervisor::testing::{EventRecorder, Recorded};
 use crate::supervisor::{
-    Backoff, ChangeOutcome, ChildPath, ChildStatus, CouplingChange, ExitReason, RecommendationCode,
-    Restart, ShutdownCause, StormAction, StormConfig, Strategy, StrategyChangeOptions,
-    SupervisorFlags, SupervisorSpec, coupling,
+    Backoff, ChangeOutcome, ChildFailure, ChildPath, ChildStatus, CouplingChange, ExitReason,
+    FailureKind, RecommendationCode, Restart, ShutdownCause, StormAction, StormConfig, Strategy,
+    StrategyChangeOptions, SupervisorEvent, SupervisorFlags, SupervisorSpec, coupling,
 };
 
 fn loose(strategy: Strategy) -> SupervisorFlags {
@@ -37,11 +37,10 @@ fn delays(events: &[serde_json::Value]) -> Vec<u64> {
 #[tokio::test(start_paused = true)]
 async fn backoff_delays_grow_are_capped_and_reset_after_a_healthy_run() {
     let lab = Lab::new();
-    let bus = EventBus::new(1024);
-    let mut events = bus.subscribe();
+    let events = EventRecorder::new();
     let spec = SupervisorSpec::new(loose(Strategy::OneForOne))
         .child(worker("a", lab.child()).with_backoff(exact_backoff()));
-    let sup = root_on(spec, bus).await;
+    let sup = root_on(spec, events.clone()).await;
     for _ in 0..5 {
         lab.crash("a");
         assert_eq!(
@@ -54,15 +53,12 @@ async fn backoff_delays_grow_are_capped_and_reset_after_a_healthy_run() {
             ChildStatus::Running
         );
     }
-    assert_eq!(
-        delays(&drain_json(&mut events)),
-        vec![100, 200, 400, 400, 400]
-    );
+    assert_eq!(delays(&drain_json(&events)), vec![100, 200, 400, 400, 400]);
     // A run of at least reset_after resets the streak.
     tokio::time::sleep(Duration::from_secs(10)).await;
     lab.crash("a");
     settle_ms(500).await;
-    let json = drain_json(&mut events);
+    let json = drain_json(&events);
     assert_eq!(delays(&json), vec![100]);
     let restarted = json
         .iter()
@@ -111,8 +107,7 @@ async fn the_backoff_delay_is_served_exactly_and_never_blocks_the_supervisor() {
 #[tokio::test(start_paused = true)]
 async fn a_failing_start_under_backoff_waits_longer_each_time() {
     let lab = Lab::new();
-    let bus = EventBus::new(1024);
-    let mut events = bus.subscribe();
+    let events = EventRecorder::new();
     let child = lab.scripted([
         super::lab::Step::run(),
         super::lab::Step::Fail("down"),
@@ -121,14 +116,14 @@ async fn a_failing_start_under_backoff_waits_longer_each_time() {
     ]);
     let spec = SupervisorSpec::new(loose(Strategy::OneForOne))
         .child(worker("a", child).with_backoff(exact_backoff()));
-    let sup = root_on(spec, bus).await;
+    let sup = root_on(spec, events.clone()).await;
     lab.crash("a");
     settle_ms(2000).await;
     assert_eq!(
         sup.which_children().await.unwrap()[0].status,
         ChildStatus::Running
     );
-    assert_eq!(delays(&drain_json(&mut events)), vec![100, 200, 400]);
+    assert_eq!(delays(&drain_json(&events)), vec![100, 200, 400]);
 }
 
 #[test]
@@ -163,8 +158,7 @@ fn backoff_jitter_stays_in_bounds_and_extremes_do_not_panic() {
 #[tokio::test(start_paused = true)]
 async fn a_storm_is_logged_once_per_episode() {
     let lab = Lab::new();
-    let bus = EventBus::new(1024);
-    let mut events = bus.subscribe();
+    let events = EventRecorder::new();
     let storm = StormConfig {
         per_minute: Some(2),
         per_hour: None,
@@ -172,12 +166,12 @@ async fn a_storm_is_logged_once_per_episode() {
     };
     let spec = SupervisorSpec::new(loose(Strategy::OneForOne))
         .child(worker("a", lab.child()).with_storm(storm));
-    let sup = root_on(spec, bus).await;
+    let sup = root_on(spec, events.clone()).await;
     for _ in 0..5 {
         lab.crash("a");
         sup.count_children().await.unwrap();
     }
-    let storms: Vec<serde_json::Value> = drain_json(&mut events)
+    let storms: Vec<serde_json::Value> = drain_json(&events)
         .into_iter()
         .filter(|e| e["event"] == "storm_detected")
         .collect();
@@ -193,7 +187,7 @@ async fn a_storm_is_logged_once_per_episode() {
         lab.crash("a");
         sup.count_children().await.unwrap();
     }
-    let again = drain(&mut events)
+    let again = drain(&events)
         .into_iter()
         .filter(|(_, e)| e == "storm_detected")
         .count();
@@ -203,8 +197,7 @@ async fn a_storm_is_logged_once_per_episode() {
 #[tokio::test(start_paused = true)]
 async fn a_storm_pause_holds_the_restart_for_the_cooldown() {
     let lab = Lab::new();
-    let bus = EventBus::new(1024);
-    let mut events = bus.subscribe();
+    let events = EventRecorder::new();
     let storm = StormConfig {
         per_minute: None,
         per_hour: Some(1),
@@ -214,7 +207,7 @@ async fn a_storm_pause_holds_the_restart_for_the_cooldown() {
     };
     let spec = SupervisorSpec::new(loose(Strategy::OneForOne))
         .child(worker("a", lab.child()).with_storm(storm));
-    let sup = root_on(spec, bus).await;
+    let sup = root_on(spec, events.clone()).await;
     lab.crash("a");
     assert_eq!(
         sup.which_children().await.unwrap()[0].status,
@@ -225,7 +218,7 @@ async fn a_storm_pause_holds_the_restart_for_the_cooldown() {
         sup.which_children().await.unwrap()[0].status,
         ChildStatus::Restarting
     );
-    let json = drain_json(&mut events);
+    let json = drain_json(&events);
     let scheduled = json
         .iter()
         .find(|e| e["event"] == "restart_scheduled")
@@ -350,12 +343,11 @@ async fn a_strategy_dry_run_reports_coupling_and_changes_nothing() {
 #[tokio::test(start_paused = true)]
 async fn an_applied_strategy_change_that_settles_stays() {
     let lab = Lab::new();
-    let bus = EventBus::new(256);
-    let mut events = bus.subscribe();
+    let events = EventRecorder::new();
     let spec = SupervisorSpec::new(loose(Strategy::OneForOne))
         .child(worker("a", lab.child()))
         .child(worker("b", lab.child()));
-    let sup = root_on(spec, bus).await;
+    let sup = root_on(spec, events.clone()).await;
     lab.take();
     let options = StrategyChangeOptions {
         dry_run: false,
@@ -375,7 +367,7 @@ async fn an_applied_strategy_change_that_settles_stays() {
     lab.crash("a");
     sup.count_children().await.unwrap();
     assert_eq!(lab.take(), s(&["shutdown b", "start a", "start b"]));
-    let changed = drain_json(&mut events)
+    let changed = drain_json(&events)
         .into_iter()
         .find(|e| e["event"] == "strategy_changed")
         .unwrap();
@@ -539,14 +531,14 @@ async fn near_intensity_is_recommended() {
 }
 
 #[test]
-fn events_serialize_flat_with_path_and_timestamp() {
-    let event = Event::now(
-        ChildPath::child("root/workers".into(), "counter".into()),
-        EventKind::ChildExited {
+fn events_serialize_flat_beside_their_path() {
+    let event = Recorded {
+        path: ChildPath::child("root/workers".into(), "counter".into()),
+        event: SupervisorEvent::ChildExited {
             generation: 4,
-            reason: ExitReason::abnormal(crate::supervisor::FailureKind::Trap, "unreachable"),
+            reason: ExitReason::abnormal(ChildFailure::new("trap"), "unreachable"),
         },
-    );
+    };
     let json = serde_json::to_value(&event).unwrap();
     assert_eq!(json["path"], "root/workers/counter");
     assert_eq!(json["event"], "child_exited");
@@ -554,58 +546,50 @@ fn events_serialize_flat_with_path_and_timestamp() {
     assert_eq!(json["reason"], "abnormal");
     assert_eq!(json["kind"], "trap");
     assert_eq!(json["message"], "unreachable");
-    assert!(json["at_ms"].as_u64().unwrap() > 1_600_000_000_000);
-    let normal = Event::now(
-        ChildPath::supervisor("root"),
-        EventKind::ChildExited {
-            generation: 1,
-            reason: ExitReason::Normal,
-        },
-    );
+    let normal = SupervisorEvent::ChildExited {
+        generation: 1,
+        reason: ExitReason::Normal,
+    };
     assert_eq!(serde_json::to_value(&normal).unwrap()["reason"], "normal");
-    let escalated = Event::now(
-        ChildPath::supervisor("root"),
-        EventKind::SupervisorEscalated {
-            cause: ShutdownCause::Storm { child: "a".into() },
-        },
-    );
+    let escalated = SupervisorEvent::SupervisorEscalated {
+        cause: ShutdownCause::Storm { child: "a".into() },
+    };
     assert_eq!(
         serde_json::to_value(&escalated).unwrap()["cause"],
         serde_json::json!({"storm": {"child": "a"}})
     );
+    assert_eq!(escalated.level(), tracing::Level::ERROR);
     assert_eq!(
-        EventKind::ChildStarted { generation: 2 }.to_string(),
+        SupervisorEvent::ChildStarted { generation: 2 }.to_string(),
         "child started (generation 2)"
+    );
+    assert_eq!(
+        SupervisorEvent::ChildRemoved.name(),
+        serde_json::to_value(SupervisorEvent::ChildRemoved).unwrap()["event"]
     );
 }
 
-#[tokio::test]
-async fn a_slow_subscriber_is_told_how_many_events_it_missed() {
-    let bus = EventBus::new(2);
-    let mut slow = bus.subscribe();
-    for generation in 0..5 {
-        bus.emit(
-            ChildPath::supervisor("root"),
-            EventKind::ChildStarted { generation },
-        );
-    }
-    assert!(matches!(slow.recv().await, Some(Received::Missed(3))));
-    for expected in [3, 4] {
-        match slow.recv().await {
-            Some(Received::Event(Event {
-                kind: EventKind::ChildStarted { generation },
-                ..
-            })) => assert_eq!(generation, expected),
-            other => panic!("{other:?}"),
-        }
-    }
-    assert!(slow.try_recv().is_none());
-    drop(bus);
-    assert!(slow.recv().await.is_none());
-    // A zero capacity is clamped, never a panic.
-    let tiny = EventBus::new(0);
-    tiny.emit(ChildPath::supervisor("x"), EventKind::ChildIgnored);
-    assert_eq!(tiny.subscriber_count(), 0);
+#[test]
+fn failure_classes_are_otp_s_or_the_child_s_by_name() {
+    let killed = ExitReason::killed();
+    assert_eq!(killed.failure_kind(), Some(FailureKind::Killed));
+    assert_eq!(killed.to_string(), "killed: killed");
+    let crash = ExitReason::abnormal(FailureKind::Crash, "");
+    assert_eq!(crash.to_string(), "crash");
+    let fuel = ExitReason::abnormal(ChildFailure::new("out_of_fuel"), "fuel exhausted");
+    assert_eq!(fuel.to_string(), "out_of_fuel: fuel exhausted");
+    assert_eq!(
+        fuel.failure_kind().and_then(|k| k.child_class()),
+        Some(ChildFailure::new("out_of_fuel"))
+    );
+    assert_eq!(
+        serde_json::to_value(&fuel).unwrap(),
+        serde_json::json!({"reason": "abnormal", "kind": "out_of_fuel", "message": "fuel exhausted"})
+    );
+    assert_eq!(
+        serde_json::to_value(FailureKind::StartFailed).unwrap(),
+        "start_failed"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -8,12 +8,16 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::events::{EventBus, EventStream, Received};
+use crate::supervisor::testing::EventRecorder;
 use crate::supervisor::{
-    BoxFuture, ChildSpec, ChildStart, ExitReason, ExitSender, FailureKind, Fault, InjectError,
-    RunningChild, StartContext, StartError, Started, SupervisorExit, SupervisorHandle,
+    BoxFuture, ChildFailure, ChildSpec, ChildStart, ExitReason, ExitSender, FailureKind, Fault,
+    InjectError, RunningChild, StartContext, StartError, Started, SupervisorExit, SupervisorHandle,
     SupervisorSpec, start_root,
 };
+
+/// The failure class the test child reports for an injected trap, as a
+/// kind of child names its own classes.
+pub(crate) const TRAP: ChildFailure = ChildFailure::new("trap");
 
 /// What one start does.
 #[derive(Clone, Debug)]
@@ -298,7 +302,7 @@ impl RunningChild for TestRunning {
         self.lab.note(format!("inject {} {fault}", self.id));
         match fault {
             Fault::Kill => self.report(ExitReason::killed()),
-            Fault::Trap => self.report(ExitReason::abnormal(FailureKind::Trap, "injected trap")),
+            Fault::Trap => self.report(ExitReason::abnormal(TRAP, "injected trap")),
             Fault::Hang => self.hung = true,
         }
         Ok(())
@@ -309,14 +313,14 @@ impl RunningChild for TestRunning {
     }
 }
 
-/// Starts a root supervisor named `root` on a fresh bus.
+/// Starts a root supervisor named `root`, its events recorded and dropped.
 pub(crate) async fn root(spec: SupervisorSpec) -> SupervisorHandle {
-    root_on(spec, EventBus::new(4096)).await
+    root_on(spec, EventRecorder::new()).await
 }
 
-/// Starts a root supervisor named `root` on `bus`.
-pub(crate) async fn root_on(spec: SupervisorSpec, bus: EventBus) -> SupervisorHandle {
-    match start_root("root", spec, bus).await {
+/// Starts a root supervisor named `root`, its events recorded by `events`.
+pub(crate) async fn root_on(spec: SupervisorSpec, events: EventRecorder) -> SupervisorHandle {
+    match start_root("root", spec, events).await {
         Ok(h) => h,
         Err(e) => panic!("root failed to start: {e}"),
     }
@@ -351,32 +355,22 @@ pub(crate) async fn settle() {
     settle_ms(1).await;
 }
 
-/// Drains a subscriber: `(path, event name)` pairs, in order.
-pub(crate) fn drain(stream: &mut EventStream) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    while let Some(received) = stream.try_recv() {
-        if let Received::Event(e) = received {
-            let name = serde_json::to_value(&e)
-                .ok()
-                .and_then(|v| v.get("event").and_then(|n| n.as_str()).map(str::to_owned))
-                .unwrap_or_default();
-            out.push((e.path.to_string(), name));
-        }
-    }
-    out
+/// Takes what `events` recorded: `(path, event name)` pairs, in order.
+pub(crate) fn drain(events: &EventRecorder) -> Vec<(String, String)> {
+    events
+        .take_names()
+        .into_iter()
+        .map(|(path, name)| (path, name.to_owned()))
+        .collect()
 }
 
-/// Drains a subscriber and keeps the events as JSON.
-pub(crate) fn drain_json(stream: &mut EventStream) -> Vec<serde_json::Value> {
-    let mut out = Vec::new();
-    while let Some(received) = stream.try_recv() {
-        if let Received::Event(e) = received
-            && let Ok(v) = serde_json::to_value(&e)
-        {
-            out.push(v);
-        }
-    }
-    out
+/// Takes what `events` recorded, as JSON (`path`, `event` and the fields).
+pub(crate) fn drain_json(events: &EventRecorder) -> Vec<serde_json::Value> {
+    events
+        .take()
+        .iter()
+        .filter_map(|e| serde_json::to_value(e).ok())
+        .collect()
 }
 
 /// Journal entries as `&str`s, for comparisons.

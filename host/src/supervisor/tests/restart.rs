@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::lab::{Lab, Step, drain, root, root_on, s, settle, settle_ms, stop, wait, worker};
-use crate::events::EventBus;
+use crate::supervisor::testing::EventRecorder;
 use crate::supervisor::{
     ChildStatus, ExitReason, FailureKind, Restart, RestartDecision, ShutdownCause, Strategy,
     SupervisorFlags, SupervisorSpec, restart_decision,
@@ -124,14 +124,13 @@ async fn temporary_bystander() {
 #[tokio::test(start_paused = true)]
 async fn intensity_reached_stops_all_in_reverse_and_exits_with_shutdown() {
     let lab = Lab::new();
-    let bus = EventBus::new(256);
-    let mut events = bus.subscribe();
+    let events = EventRecorder::new();
     let flags = SupervisorFlags::new(Strategy::OneForOne).with_intensity(1, Duration::from_secs(5));
     let spec = SupervisorSpec::new(flags)
         .child(worker("a", lab.child()))
         .child(worker("b", lab.child()))
         .child(worker("c", lab.child()));
-    let sup = root_on(spec, bus).await;
+    let sup = root_on(spec, events.clone()).await;
     lab.crash("b");
     settle().await;
     lab.crash("b");
@@ -149,7 +148,7 @@ async fn intensity_reached_stops_all_in_reverse_and_exits_with_shutdown() {
             "shutdown a"
         ])
     );
-    let names: Vec<String> = drain(&mut events)
+    let names: Vec<String> = drain(&events)
         .into_iter()
         .filter(|(p, _)| p == "root")
         .map(|(_, e)| e)

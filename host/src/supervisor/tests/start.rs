@@ -4,7 +4,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::lab::{Lab, Step, root, s, stop, worker};
-use crate::events::EventBus;
+use crate::supervisor::testing::EventRecorder;
 use crate::supervisor::{
     AdminError, Backoff, ChildSpec, ChildStatus, Restart, Shutdown, ShutdownCause, SpecError,
     StartError, StormAction, StormConfig, Strategy, SupervisorFlags, SupervisorSpec, start_root,
@@ -45,7 +45,7 @@ async fn init_failure_stops_started_children_in_reverse_and_fails() {
         .child(worker("b", lab.child()))
         .child(worker("c", lab.scripted([Step::Fail("no database")])))
         .child(worker("d", lab.child()));
-    let err = start_root("root", spec, EventBus::default())
+    let err = start_root("root", spec, EventRecorder::new())
         .await
         .unwrap_err();
     match &err {
@@ -79,7 +79,7 @@ async fn a_panicking_start_is_a_start_error() {
     let spec = SupervisorSpec::new(flags(Strategy::OneForOne))
         .child(worker("a", lab.child()))
         .child(worker("b", lab.scripted([Step::Panic])));
-    let err = start_root("root", spec, EventBus::default())
+    let err = start_root("root", spec, EventRecorder::new())
         .await
         .unwrap_err();
     assert!(
@@ -129,7 +129,7 @@ async fn nested_init_failure_names_the_offender_path() {
     let spec = SupervisorSpec::new(flags(Strategy::OneForOne))
         .child(worker("first", lab.child()))
         .child(ChildSpec::supervisor("workers", inner));
-    let err = start_root("root", spec, EventBus::default())
+    let err = start_root("root", spec, EventRecorder::new())
         .await
         .unwrap_err();
     let StartError::Child { path, source } = &err else {
@@ -153,7 +153,7 @@ async fn nested_init_failure_names_the_offender_path() {
 }
 
 async fn spec_error(spec: SupervisorSpec) -> SpecError {
-    match start_root("root", spec, EventBus::default()).await {
+    match start_root("root", spec, EventRecorder::new()).await {
         Err(StartError::Spec(e)) => e,
         Err(other) => panic!("expected a spec error, got {other:?}"),
         Ok(_) => panic!("expected a spec error, the supervisor started"),

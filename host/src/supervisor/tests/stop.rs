@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use super::lab::{
     Lab, Life, OnKill, OnShutdown, Step, drain, drain_json, root, root_on, s, settle, stop, worker,
 };
-use crate::events::EventBus;
+use crate::supervisor::testing::EventRecorder;
 use crate::supervisor::{
     ChildStatus, ExitReason, FailureKind, Restart, Shutdown, ShutdownCause, Strategy,
     SupervisorFlags, SupervisorSpec,
@@ -38,8 +38,7 @@ async fn infinity_waits_as_long_as_the_child_needs() {
 #[tokio::test(start_paused = true)]
 async fn a_timeout_ends_with_a_hung_child_killed() {
     let lab = Lab::new();
-    let bus = EventBus::new(64);
-    let mut events = bus.subscribe();
+    let events = EventRecorder::new();
     let hung = Life {
         on_shutdown: OnShutdown::Hang,
         ..Life::default()
@@ -47,7 +46,7 @@ async fn a_timeout_ends_with_a_hung_child_killed() {
     let spec = SupervisorSpec::new(one_for_one())
         .child(worker("a", lab.child()))
         .child(worker("b", lab.living(hung)).with_shutdown(Shutdown::millis(500)));
-    let sup = root_on(spec, bus).await;
+    let sup = root_on(spec, events.clone()).await;
     let t0 = Instant::now();
     stop(&sup).await;
     assert_eq!(t0.elapsed(), Duration::from_millis(500));
@@ -55,7 +54,7 @@ async fn a_timeout_ends_with_a_hung_child_killed() {
         lab.take(),
         s(&["start a", "start b", "shutdown b", "kill b", "shutdown a"])
     );
-    let json = drain_json(&mut events);
+    let json = drain_json(&events);
     let timeouts: Vec<_> = json
         .iter()
         .filter(|e| e["event"] == "child_shutdown_timeout")
@@ -185,12 +184,11 @@ async fn hung_dynamic_children_are_killed_at_the_shared_deadline() {
 #[tokio::test(start_paused = true)]
 async fn dropping_every_handle_stops_the_tree() {
     let lab = Lab::new();
-    let bus = EventBus::new(64);
-    let mut events = bus.subscribe();
+    let events = EventRecorder::new();
     let spec = SupervisorSpec::new(one_for_one())
         .child(worker("a", lab.child()))
         .child(worker("b", lab.child()));
-    let sup = root_on(spec, bus).await;
+    let sup = root_on(spec, events.clone()).await;
     let clone = sup.clone();
     drop(sup);
     settle().await;
@@ -205,15 +203,14 @@ async fn dropping_every_handle_stops_the_tree() {
         lab.take(),
         s(&["start a", "start b", "shutdown b", "shutdown a"])
     );
-    let last = drain(&mut events).pop().unwrap();
+    let last = drain(&events).pop().unwrap();
     assert_eq!(last, ("root".to_owned(), "shutdown_completed".to_owned()));
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_unexpected_exit_while_stopping_is_reported_not_acted_upon() {
     let lab = Lab::new();
-    let bus = EventBus::new(64);
-    let mut events = bus.subscribe();
+    let events = EventRecorder::new();
     let crashy = Life {
         on_shutdown: OnShutdown::ExitWith(ExitReason::abnormal(
             FailureKind::Crash,
@@ -222,7 +219,7 @@ async fn an_unexpected_exit_while_stopping_is_reported_not_acted_upon() {
         ..Life::default()
     };
     let spec = SupervisorSpec::new(one_for_one()).child(worker("a", lab.living(crashy)));
-    let sup = root_on(spec, bus).await;
+    let sup = root_on(spec, events.clone()).await;
     sup.terminate_child("a").await.unwrap();
     let a = &sup.which_children().await.unwrap()[0];
     assert_eq!(a.status, ChildStatus::Stopped);
@@ -231,7 +228,7 @@ async fn an_unexpected_exit_while_stopping_is_reported_not_acted_upon() {
         a.last_exit.as_ref().and_then(ExitReason::failure_kind),
         Some(FailureKind::Crash)
     );
-    let exits = drain(&mut events)
+    let exits = drain(&events)
         .into_iter()
         .filter(|(_, e)| e == "child_exited")
         .count();

@@ -1,13 +1,13 @@
 //! Nested trees: dynamic children are not restarted with the tree, kills reach
-//! grandchildren, generations, the benchmark helpers.
+//! grandchildren, generations.
 
 use std::time::Duration;
 
 use super::lab::{Lab, Life, OnShutdown, drain, root, root_on, s, settle, stop, wait, worker};
-use crate::events::EventBus;
+use crate::supervisor::testing::EventRecorder;
 use crate::supervisor::{
     ChildSpec, ChildStatus, Restart, Shutdown, ShutdownCause, Strategy, SupervisorFlags,
-    SupervisorSpec, bench_dynamic_children, bench_restart_latency,
+    SupervisorSpec,
 };
 
 fn flags(strategy: Strategy) -> SupervisorFlags {
@@ -107,12 +107,11 @@ async fn a_nested_supervisor_stops_its_subtree_in_reverse_order() {
 #[tokio::test(start_paused = true)]
 async fn generations_are_unique_and_increase() {
     let lab = Lab::new();
-    let bus = EventBus::new(1024);
-    let mut events = bus.subscribe();
+    let events = EventRecorder::new();
     let spec = SupervisorSpec::new(flags(Strategy::OneForAll))
         .child(worker("a", lab.child()))
         .child(worker("b", lab.child()));
-    let sup = root_on(spec, bus).await;
+    let sup = root_on(spec, events.clone()).await;
     let mut seen = Vec::new();
     for _ in 0..3 {
         let gens: Vec<u64> = sup
@@ -130,7 +129,7 @@ async fn generations_are_unique_and_increase() {
     sorted.dedup();
     assert_eq!(sorted.len(), seen.len(), "unique");
     assert_eq!(seen, sorted, "increasing");
-    let names: Vec<String> = drain(&mut events)
+    let names: Vec<String> = drain(&events)
         .into_iter()
         .filter(|(p, _)| p == "root/a")
         .map(|(_, e)| e)
@@ -159,25 +158,4 @@ async fn a_temporary_nested_supervisor_is_dropped_when_it_stops() {
     let children = sup.which_children().await.unwrap();
     assert_eq!(children.len(), 1);
     assert_eq!(children[0].status, ChildStatus::Running);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dynamic_children_benchmark_runs() {
-    let small = bench_dynamic_children(1000).await.unwrap();
-    assert_eq!(small.children, 1000);
-    assert!(small.start > Duration::ZERO && small.terminate > Duration::ZERO);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_restart_latency_benchmark_runs() {
-    let samples = bench_restart_latency(200).await.unwrap();
-    assert_eq!(samples.len(), 200);
-    let mut sorted = samples.clone();
-    sorted.sort();
-    // Generous: a restart of a trivial child takes microseconds, never 50 ms.
-    assert!(
-        sorted[100] < Duration::from_millis(50),
-        "p50 {:?}",
-        sorted[100]
-    );
 }

@@ -1,5 +1,6 @@
-//! The native-worker benchmarks behind `warden bench spawn` and
-//! `warden bench monitor`: measurements only, printing is the caller's.
+//! The native-worker measurements behind `warden bench spawn` and
+//! `warden bench monitor`, driving [`crate::process`] through its public API
+//! alone: measurements only, printing is the caller's.
 //!
 //! Owns: [`bench_respawn`] and [`bench_monitor`].
 //!
@@ -8,20 +9,17 @@
 
 use std::time::{Duration, Instant};
 
-use rustix::process::Signal;
 use rustix::time::{ClockId, clock_gettime};
 use serde::Serialize;
 
-use super::exit::StopCause;
-use super::host::raise_fd_limit;
-use super::monitor::{Monitor, MonitorConfig};
-use super::policy::{PolicyError, ProcessPolicy};
-use super::spec::{ProcessLimits, WorkerSpec};
-use super::worker::{RunningWorker, SpawnError};
+use crate::process::{
+    Monitor, MonitorConfig, PolicyError, ProcessLimits, ProcessPolicy, RunningWorker, SpawnError,
+    WorkerSpec, raise_fd_limit,
+};
 
-/// Why a benchmark could not run.
+/// Why a worker benchmark could not run.
 #[derive(Debug, thiserror::Error)]
-pub enum BenchError {
+pub enum WorkerBenchError {
     #[error("benchmark command refused: {0}")]
     Policy(#[from] PolicyError),
     #[error("benchmark worker did not start: {0}")]
@@ -30,7 +28,7 @@ pub enum BenchError {
     Io(#[from] std::io::Error),
 }
 
-fn spec_for(program: &str, args: &[&str]) -> Result<WorkerSpec, BenchError> {
+fn spec_for(program: &str, args: &[&str]) -> Result<WorkerSpec, WorkerBenchError> {
     let policy = ProcessPolicy::builder().allow_command(program).build()?;
     let mut spec = WorkerSpec::new("bench", policy.resolve_command(program)?);
     spec.args(args.iter().copied()).limits(ProcessLimits {
@@ -46,7 +44,7 @@ fn spec_for(program: &str, args: &[&str]) -> Result<WorkerSpec, BenchError> {
 /// killed with `SIGKILL` (a crash); each sample runs from the moment the host
 /// saw that death to the moment its replacement has been exec'd.
 ///
-/// Precisely: the start is [`ExitInfo::detected_at`](super::ExitInfo), taken
+/// Precisely: the start is [`ExitInfo::detected_at`](crate::process::ExitInfo), taken
 /// when the dead worker's pidfd became readable; the end is when
 /// [`RunningWorker::spawn`] returns for the replacement. `posix_spawn`
 /// (`clone3` with `CLONE_VM | CLONE_VFORK`) returns only after the child's
@@ -62,13 +60,12 @@ fn spec_for(program: &str, args: &[&str]) -> Result<WorkerSpec, BenchError> {
 /// measured spawn would include some of the child's own run time (on a
 /// 2-core VM, raw `posix_spawn` of `true` has a p90 of ~4 ms against
 /// ~80 µs for `sleep`).
-pub async fn bench_respawn(n: usize) -> Result<Vec<Duration>, BenchError> {
+pub async fn bench_respawn(n: usize) -> Result<Vec<Duration>, WorkerBenchError> {
     let spec = spec_for("sleep", &["100"])?;
     let mut samples = Vec::with_capacity(n);
     let mut worker = RunningWorker::spawn(&spec)?;
     for _ in 0..n {
-        worker.shared().request_stop(StopCause::Kill, Signal::KILL);
-        let exit = worker.wait_exit().await;
+        let exit = worker.kill().await;
         let next = RunningWorker::spawn(&spec)?;
         samples.push(exit.detected_at.elapsed());
         worker = next;
@@ -91,7 +88,11 @@ pub struct MonitorBench {
 /// Monitoring cost: starts `workers` idle workers (`sleep`), polls them at
 /// `hz` for `secs` seconds, and measures the CPU time of the whole host
 /// process (all threads: monitor, runtime, exit tasks) over that time.
-pub async fn bench_monitor(workers: usize, hz: f64, secs: f64) -> Result<MonitorBench, BenchError> {
+pub async fn bench_monitor(
+    workers: usize,
+    hz: f64,
+    secs: f64,
+) -> Result<MonitorBench, WorkerBenchError> {
     raise_fd_limit()?;
     let spec = spec_for("sleep", &["3600"])?;
     let interval = Duration::from_secs_f64(1.0 / hz.max(0.001));
@@ -126,4 +127,26 @@ pub async fn bench_monitor(workers: usize, hz: f64, secs: f64) -> Result<Monitor
         measured,
         cpu_percent: 100.0 * cpu / measured.as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn respawn_bench_runs() {
+        // As `warden bench spawn` runs it; the lock keeps the test apart
+        // from the process test that must run alone.
+        crate::process::enable_subreaper().expect("subreaper");
+        let _workers = crate::process::testing::WORKERS.read().await;
+        let samples = bench_respawn(20).await.expect("bench");
+        assert_eq!(samples.len(), 20);
+        let mut sorted = samples.clone();
+        sorted.sort();
+        assert!(
+            sorted[10] < Duration::from_millis(50),
+            "p50 {:?}",
+            sorted[10]
+        );
+    }
 }

@@ -1,0 +1,137 @@
+//! What hot reloads add to the host's event stream: [`ReloadEvent`]s, and
+//! the pipeline [`Stage`] a failure names.
+//!
+//! Owns: the shape and JSON of the reload events, their `tracing` level and
+//! one-line description. Never does: reload anything (that is
+//! the reload module, which publishes these).
+
+use std::fmt;
+
+use serde::Serialize;
+use tracing::Level;
+
+/// A step of the reload pipeline, named in `ReloadFailed` events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Reading the file (missing, unreadable, empty while being written).
+    Read,
+    /// Parsing, validating and compiling the bytes.
+    Compile,
+    /// Checking the component against the child's world and linking it.
+    World,
+    /// Creating the new instance.
+    Instantiate,
+    /// The new instance's `init`.
+    Init,
+    /// The old instance's `snapshot`.
+    Snapshot,
+    /// The new instance's `restore` of the old state.
+    Restore,
+    /// The new version failed during its probation and was rolled back.
+    Probation,
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::Read => "read",
+            Stage::Compile => "compile",
+            Stage::World => "world",
+            Stage::Instantiate => "instantiate",
+            Stage::Init => "init",
+            Stage::Snapshot => "snapshot",
+            Stage::Restore => "restore",
+            Stage::Probation => "probation",
+        })
+    }
+}
+
+/// Something that happened in a hot reload of a component child.
+/// Serialized as `"event": "<snake_case>"` beside the fields.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ReloadEvent {
+    /// A hot reload of a component child began (its file changed, or asked).
+    ReloadStarted {
+        /// The version number it would get.
+        version: u64,
+    },
+    /// The child now runs `version`, with its state carried over.
+    Reloaded {
+        /// The new version number.
+        version: u64,
+        /// Content hash of the new code.
+        hash: String,
+        /// From the start of the reload to the swap, in milliseconds.
+        duration_ms: u64,
+    },
+    /// A reload failed; the old version keeps serving, unchanged.
+    ReloadFailed {
+        /// The version number the attempt would have had.
+        version: u64,
+        /// The pipeline stage that failed.
+        stage: Stage,
+        /// Why.
+        reason: String,
+    },
+    /// The child went back to an earlier version, with its state.
+    RolledBack {
+        /// The version it runs again.
+        to_version: u64,
+        /// Why (an operator's request, a crash inside probation).
+        reason: String,
+    },
+}
+
+impl ReloadEvent {
+    /// The `tracing` level the event deserves: a warning when the new code
+    /// did not make it, debug for the start.
+    pub fn level(&self) -> Level {
+        match self {
+            Self::ReloadFailed { .. } | Self::RolledBack { .. } => Level::WARN,
+            Self::ReloadStarted { .. } => Level::DEBUG,
+            Self::Reloaded { .. } => Level::INFO,
+        }
+    }
+
+    /// The snake_case name the event is serialized with (`reload_failed`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ReloadStarted { .. } => "reload_started",
+            Self::Reloaded { .. } => "reloaded",
+            Self::ReloadFailed { .. } => "reload_failed",
+            Self::RolledBack { .. } => "rolled_back",
+        }
+    }
+}
+
+impl fmt::Display for ReloadEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ReloadStarted { version } => write!(f, "reloading (version {version})"),
+            Self::Reloaded {
+                version,
+                hash,
+                duration_ms,
+            } => {
+                let short = hash.get(..12).unwrap_or(hash);
+                write!(
+                    f,
+                    "reloaded to version {version} ({short}) in {duration_ms} ms"
+                )
+            }
+            Self::ReloadFailed {
+                version,
+                stage,
+                reason,
+            } => write!(
+                f,
+                "reload to version {version} failed at {stage}: {reason}; the old version keeps serving"
+            ),
+            Self::RolledBack { to_version, reason } => {
+                write!(f, "rolled back to version {to_version}: {reason}")
+            }
+        }
+    }
+}
