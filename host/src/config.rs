@@ -781,7 +781,7 @@ impl<'a> Validator<'a> {
                 ),
             ));
         }
-        if crate::ops::builtin::RESERVED_PREFIXES.contains(&id) {
+        if crate::ops::RESERVED_PREFIXES.contains(&id) {
             return Err(self.invalid(
                 &key,
                 format!("`{id}` is taken: built-in operations are named `{id}.…`"),
