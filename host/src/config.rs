@@ -83,6 +83,7 @@
 mod checks;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -457,8 +458,9 @@ pub struct HostConfig {
     /// Registry, compile cache and logs live here. By default `.warden`
     /// beside the config file.
     pub state_dir: PathBuf,
-    /// Where the HTTP API listens. By default `127.0.0.1:7878`.
-    pub api_addr: String,
+    /// Where the HTTP API listens (`host.api_addr`, checked at load). By
+    /// default `127.0.0.1:7878`.
+    pub api_addr: SocketAddr,
     /// Bearer token for the API; required when `api_addr` is not loopback.
     /// `WARDEN_TOKEN` overrides it. By default none.
     pub token: Option<String>,
@@ -830,13 +832,18 @@ impl<'a> Validator<'a> {
     }
 
     fn host(&self, raw: RawHost) -> Result<HostConfig, ConfigError> {
-        let api_addr = raw.api_addr.unwrap_or_else(|| "127.0.0.1:7878".into());
-        if api_addr.parse::<std::net::SocketAddr>().is_err() {
-            return Err(self.invalid(
-                "host.api_addr",
-                format!("`{api_addr}` is not an address like 127.0.0.1:7878"),
-            ));
-        }
+        let api_addr = match raw.api_addr {
+            None => SocketAddr::from(([127, 0, 0, 1], 7878)),
+            Some(addr) => addr.parse().map_err(|_| {
+                self.invalid(
+                    "host.api_addr",
+                    format!(
+                        "`{}` is not an address like 127.0.0.1:7878 or [::1]:7878",
+                        addr.escape_debug()
+                    ),
+                )
+            })?,
+        };
         let tick = raw.epoch_tick_ms.unwrap_or(5);
         if !(1..=1000).contains(&tick) {
             return Err(self.invalid("host.epoch_tick_ms", "expected 1 to 1000 milliseconds"));
