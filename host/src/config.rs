@@ -265,9 +265,10 @@ struct RawSupervisor<C = RawChild> {
 /// refusal lists the keys the kind has.
 ///
 /// Not `#[serde(tag = "kind")]`: serde buffers an internally tagged
-/// table before it knows the variant, and an error inside it then loses
-/// its key (`limits.fuel`) and its place in the file. Reading the tag
-/// first and the variant's struct from the table keeps both.
+/// table before it knows the variant, and an error inside it is then
+/// reported against the whole child, without its key (`limits.fuel`).
+/// Reading the tag first, then the variant's struct from the table with
+/// its path tracked, names the key.
 enum RawChild {
     Component(RawComponentChild),
     Supervisor(RawSupervisorChild),
@@ -360,17 +361,17 @@ fn of_kind<T: serde::de::DeserializeOwned>(
     fields: toml::Value,
     kind: RawKind,
 ) -> Result<T, ChildError> {
+    use serde_path_to_error::Segment;
     serde_path_to_error::deserialize(fields).map_err(|err| {
         let mut key = String::new();
         for segment in err.path() {
             match segment {
-                serde_path_to_error::Segment::Seq { index } => key.push_str(&format!("[{index}]")),
-                serde_path_to_error::Segment::Map { key: name }
-                | serde_path_to_error::Segment::Enum { variant: name } => {
+                Segment::Seq { index } => key.push_str(&format!("[{index}]")),
+                Segment::Map { key: name } | Segment::Enum { variant: name } => {
                     key.push('.');
                     key.push_str(&checks::toml_key(name));
                 }
-                serde_path_to_error::Segment::Unknown => key.push_str(".?"),
+                Segment::Unknown => key.push_str(".?"),
             }
         }
         ChildError {
