@@ -9,6 +9,13 @@
 //! absolute. Every error names the file, the key and what was expected;
 //! nothing starts until the whole file is valid.
 //!
+//! A child is read by the struct of its `kind` (one per kind, each
+//! denying unknown fields), so a key that belongs to another kind is
+//! refused by serde like any typo, with the key's path and the keys the
+//! kind has. This module never opens a file a key names (it checks that
+//! it exists, resolves commands and directories) and never starts
+//! anything.
+//!
 //! ```toml
 //! [host]
 //! state_dir = ".warden"            # registry, compile cache, logs
@@ -20,7 +27,7 @@
 //!
 //! [[supervisor.root.children]]
 //! id = "counter"
-//! kind = "component"               # component | supervisor
+//! kind = "component"               # component | process | supervisor
 //! path = "plugins/target/wasm32-wasip2/release/counter.wasm"
 //! restart = "permanent"            # transient | temporary
 //! shutdown = 2000                  # ms | "brutal_kill" | "infinity"
@@ -81,8 +88,11 @@
 //! ```
 
 mod checks;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -128,7 +138,7 @@ struct RawConfig {
     #[serde(default)]
     host: RawHost,
     #[serde(default)]
-    supervisor: IndexMap<String, RawSupervisor>,
+    supervisor: IndexMap<String, RawSupervisor<toml::Table>>,
     #[serde(default)]
     operations: IndexMap<String, RawOperationPlugin>,
     reload: Option<RawReload>,
@@ -236,31 +246,166 @@ struct RawRegistry {
     max_age_days: Option<u64>,
 }
 
+/// `[supervisor.NAME]`. Its children are read in two steps: as TOML
+/// tables with the rest of the file (`C = toml::Table`), then each by the
+/// struct of its kind ([`RawChild::from_table`]).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawSupervisor {
+struct RawSupervisor<C = RawChild> {
     strategy: Strategy,
     intensity: Option<u32>,
     period_ms: Option<u64>,
-    #[serde(default)]
-    children: Vec<RawChild>,
+    #[serde(default = "Vec::new")]
+    children: Vec<C>,
 }
 
+/// One `[[supervisor.NAME.children]]` table, read by the struct of its
+/// `kind`. Each struct denies unknown fields, so a key of another kind
+/// (`command` on a component) is refused by serde like a typo, and the
+/// refusal lists the keys the kind has.
+///
+/// Not `#[serde(tag = "kind")]`: serde buffers an internally tagged
+/// table before it knows the variant, and an error inside it is then
+/// reported against the whole child, without its key (`limits.fuel`).
+/// Reading the tag first, then the variant's struct from the table with
+/// its path tracked, names the key.
+enum RawChild {
+    Component(RawComponentChild),
+    Supervisor(RawSupervisorChild),
+    Process(RawProcessChild),
+}
+
+/// Why a child table does not read as its kind.
+struct ChildError {
+    /// The key inside the child table (`.limits.fuel`, `[0]`-style
+    /// indices included), empty for the table itself: the caller prefixes
+    /// the child's own key.
+    key: String,
+    reason: String,
+}
+
+impl RawChild {
+    /// Reads `table` by the struct its `kind` names.
+    fn from_table(mut table: toml::Table) -> Result<Self, ChildError> {
+        let kind = match table.remove("kind") {
+            Some(toml::Value::String(name)) => RawKind::ALL
+                .into_iter()
+                .find(|kind| kind.name() == name)
+                .ok_or_else(|| format!("unknown kind `{}`", name.escape_debug())),
+            Some(other) => Err(format!("{} is not a kind", other.type_str())),
+            None => Err("missing".to_string()),
+        }
+        .map_err(|reason| ChildError {
+            key: ".kind".into(),
+            reason: format!("{reason}: expected one of {}", RawKind::names()),
+        })?;
+        let fields = toml::Value::Table(table);
+        Ok(match kind {
+            RawKind::Component => Self::Component(of_kind(fields, kind)?),
+            RawKind::Supervisor => Self::Supervisor(of_kind(fields, kind)?),
+            RawKind::Process => Self::Process(of_kind(fields, kind)?),
+        })
+    }
+
+    fn kind(&self) -> RawKind {
+        match self {
+            Self::Component(_) => RawKind::Component,
+            Self::Supervisor(_) => RawKind::Supervisor,
+            Self::Process(_) => RawKind::Process,
+        }
+    }
+
+    fn id(&self) -> &str {
+        self.common().id
+    }
+
+    fn common(&self) -> ChildCommon<'_> {
+        match self {
+            Self::Component(RawComponentChild {
+                id,
+                restart,
+                shutdown,
+                backoff,
+                storm,
+                ..
+            })
+            | Self::Supervisor(RawSupervisorChild {
+                id,
+                restart,
+                shutdown,
+                backoff,
+                storm,
+                ..
+            })
+            | Self::Process(RawProcessChild {
+                id,
+                restart,
+                shutdown,
+                backoff,
+                storm,
+                ..
+            }) => ChildCommon {
+                id,
+                restart: *restart,
+                shutdown: *shutdown,
+                backoff: backoff.as_ref(),
+                storm: storm.as_ref(),
+            },
+        }
+    }
+}
+
+/// The struct of `kind` read from a child table without its `kind`; an
+/// error names the key inside the table and the kind it was read as.
+fn of_kind<T: serde::de::DeserializeOwned>(
+    fields: toml::Value,
+    kind: RawKind,
+) -> Result<T, ChildError> {
+    use serde_path_to_error::Segment;
+    serde_path_to_error::deserialize(fields).map_err(|err| {
+        let mut key = String::new();
+        for segment in err.path() {
+            match segment {
+                Segment::Seq { index } => key.push_str(&format!("[{index}]")),
+                Segment::Map { key: name } | Segment::Enum { variant: name } => {
+                    key.push('.');
+                    key.push_str(&checks::toml_key(name));
+                }
+                Segment::Unknown => key.push_str(".?"),
+            }
+        }
+        ChildError {
+            key,
+            reason: format!(
+                "{} (in a child of kind \"{}\")",
+                err.inner().message(),
+                kind.name()
+            ),
+        }
+    })
+}
+
+/// The keys a child has whatever its kind.
+struct ChildCommon<'a> {
+    id: &'a str,
+    restart: Option<Restart>,
+    shutdown: Option<Shutdown>,
+    backoff: Option<&'a RawBackoff>,
+    storm: Option<&'a RawStorm>,
+}
+
+/// `kind = "component"`: an actor-world instance under limits.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawChild {
+struct RawComponentChild {
     id: String,
-    kind: RawKind,
     restart: Option<Restart>,
     shutdown: Option<Shutdown>,
     backoff: Option<RawBackoff>,
     storm: Option<RawStorm>,
-    // kind = "supervisor"
-    supervisor: Option<String>,
-    // kind = "component"
     path: Option<PathBuf>,
     config: Option<String>,
-    limits: Option<RawLimits>,
+    limits: Option<RawComponentLimits>,
     #[serde(default)]
     dirs: Vec<RawDir>,
     #[serde(default)]
@@ -272,11 +417,38 @@ struct RawChild {
     mailbox: Option<usize>,
     #[serde(default)]
     watch: bool,
-    // kind = "process" (with `args`, `env`, `limits`)
+}
+
+/// `kind = "supervisor"`: a nested `[supervisor.NAME]` tree.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSupervisorChild {
+    id: String,
+    restart: Option<Restart>,
+    shutdown: Option<Shutdown>,
+    backoff: Option<RawBackoff>,
+    storm: Option<RawStorm>,
+    supervisor: Option<String>,
+}
+
+/// `kind = "process"`: a native worker under `[host.policy]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProcessChild {
+    id: String,
+    restart: Option<Restart>,
+    shutdown: Option<Shutdown>,
+    backoff: Option<RawBackoff>,
+    storm: Option<RawStorm>,
     command: Option<String>,
+    #[serde(default)]
+    args: Vec<String>,
     cwd: Option<PathBuf>,
     #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
     inherit: Vec<String>,
+    limits: Option<RawProcessLimits>,
     readiness: Option<RawReadiness>,
 }
 
@@ -288,22 +460,49 @@ struct RawReadiness {
     timeout_ms: Option<u64>,
 }
 
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
-#[serde(rename_all = "snake_case")]
+/// A child's `kind`: which struct reads the rest of its table.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum RawKind {
     Component,
     Supervisor,
     Process,
 }
 
+impl RawKind {
+    const ALL: [Self; 3] = [Self::Component, Self::Supervisor, Self::Process];
+
+    /// The name `kind = "…"` gives it.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Component => "component",
+            Self::Supervisor => "supervisor",
+            Self::Process => "process",
+        }
+    }
+
+    /// "`component`, `supervisor`, `process`", for error messages.
+    fn names() -> String {
+        Self::ALL
+            .map(|kind| format!("`{}`", kind.name()))
+            .join(", ")
+    }
+}
+
+/// `limits` of a component child.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct RawLimits {
+struct RawComponentLimits {
     memory_mb: Option<usize>,
     fuel: Option<u64>,
     timeout_ms: Option<u64>,
     output_kb: Option<usize>,
-    // kind = "process" only
+}
+
+/// `limits` of a process child.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawProcessLimits {
+    memory_mb: Option<u64>,
     cpu_secs: Option<u64>,
     wall_secs: Option<u64>,
     open_files: Option<u64>,
@@ -457,8 +656,9 @@ pub struct HostConfig {
     /// Registry, compile cache and logs live here. By default `.warden`
     /// beside the config file.
     pub state_dir: PathBuf,
-    /// Where the HTTP API listens. By default `127.0.0.1:7878`.
-    pub api_addr: String,
+    /// Where the HTTP API listens (`host.api_addr`, checked at load). By
+    /// default `127.0.0.1:7878`.
+    pub api_addr: SocketAddr,
     /// Bearer token for the API; required when `api_addr` is not loopback.
     /// `WARDEN_TOKEN` overrides it. By default none.
     pub token: Option<String>,
@@ -623,9 +823,19 @@ impl<'a> Validator<'a> {
     }
 
     fn config(&mut self, raw: RawConfig) -> Result<Config, ConfigError> {
+        // Every child is read by its kind first: like the rest of the
+        // file's shape, before any value is checked.
+        let supervisors = raw
+            .supervisor
+            .into_iter()
+            .map(|(name, sup)| {
+                let sup = self.typed_children(&name, sup)?;
+                Ok((name, sup))
+            })
+            .collect::<Result<IndexMap<_, _>, ConfigError>>()?;
         let host = self.host(raw.host)?;
         self.policy = host.policy.clone();
-        if raw.supervisor.is_empty() {
+        if supervisors.is_empty() {
             return Err(self.invalid(
                 "supervisor",
                 "no supervisor is defined; add a [supervisor.NAME] table",
@@ -633,11 +843,11 @@ impl<'a> Validator<'a> {
         }
         // Which supervisors are nested, and where: each at most once.
         let mut referenced: HashMap<&str, String> = HashMap::new();
-        for (name, sup) in &raw.supervisor {
+        for (name, sup) in &supervisors {
             for (i, child) in sup.children.iter().enumerate() {
-                if child.kind != RawKind::Supervisor {
+                let RawChild::Supervisor(child) = child else {
                     continue;
-                }
+                };
                 let key = format!("supervisor.{name}.children[{i}].supervisor");
                 let target = child.supervisor.as_deref().ok_or_else(|| {
                     self.invalid(
@@ -645,7 +855,7 @@ impl<'a> Validator<'a> {
                         "a child of kind \"supervisor\" names its [supervisor.NAME] table",
                     )
                 })?;
-                if !raw.supervisor.contains_key(target) {
+                if !supervisors.contains_key(target) {
                     return Err(self.invalid(&key, format!("no [supervisor.{target}] table")));
                 }
                 if let Some(first) = referenced.insert(target, key.clone()) {
@@ -657,10 +867,10 @@ impl<'a> Validator<'a> {
             }
         }
         let mut trees = Vec::new();
-        for name in raw.supervisor.keys() {
+        for name in supervisors.keys() {
             if !referenced.contains_key(name.as_str()) {
                 let mut path = Vec::new();
-                trees.push(self.supervisor(&raw.supervisor, name, &mut path)?);
+                trees.push(self.supervisor(&supervisors, name, &mut path)?);
             }
         }
         if trees.is_empty() {
@@ -683,6 +893,33 @@ impl<'a> Validator<'a> {
             operations,
             reload,
             api,
+        })
+    }
+
+    /// `[supervisor.NAME]` with each child read by its kind.
+    fn typed_children(
+        &self,
+        name: &str,
+        raw: RawSupervisor<toml::Table>,
+    ) -> Result<RawSupervisor, ConfigError> {
+        let children = raw
+            .children
+            .into_iter()
+            .enumerate()
+            .map(|(i, table)| {
+                RawChild::from_table(table).map_err(|err| {
+                    self.invalid(
+                        format!("supervisor.{name}.children[{i}]{}", err.key),
+                        err.reason,
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(RawSupervisor {
+            strategy: raw.strategy,
+            intensity: raw.intensity,
+            period_ms: raw.period_ms,
+            children,
         })
     }
 
@@ -781,7 +1018,7 @@ impl<'a> Validator<'a> {
                 ),
             ));
         }
-        if crate::builtin::RESERVED_PREFIXES.contains(&id) {
+        if crate::ops::RESERVED_PREFIXES.contains(&id) {
             return Err(self.invalid(
                 &key,
                 format!("`{id}` is taken: built-in operations are named `{id}.…`"),
@@ -830,13 +1067,18 @@ impl<'a> Validator<'a> {
     }
 
     fn host(&self, raw: RawHost) -> Result<HostConfig, ConfigError> {
-        let api_addr = raw.api_addr.unwrap_or_else(|| "127.0.0.1:7878".into());
-        if api_addr.parse::<std::net::SocketAddr>().is_err() {
-            return Err(self.invalid(
-                "host.api_addr",
-                format!("`{api_addr}` is not an address like 127.0.0.1:7878"),
-            ));
-        }
+        let api_addr = match raw.api_addr {
+            None => SocketAddr::from(([127, 0, 0, 1], 7878)),
+            Some(addr) => addr.parse().map_err(|_| {
+                self.invalid(
+                    "host.api_addr",
+                    format!(
+                        "`{}` is not an address like 127.0.0.1:7878 or [::1]:7878",
+                        addr.escape_debug()
+                    ),
+                )
+            })?,
+        };
         let tick = raw.epoch_tick_ms.unwrap_or(5);
         if !(1..=1000).contains(&tick) {
             return Err(self.invalid("host.epoch_tick_ms", "expected 1 to 1000 milliseconds"));
@@ -1040,19 +1282,20 @@ impl<'a> Validator<'a> {
         let mut children = Vec::new();
         for (i, child) in raw.children.iter().enumerate() {
             let ckey = format!("{key}.children[{i}]");
-            if child.id.trim().is_empty() {
+            let id = child.id();
+            if id.trim().is_empty() {
                 return Err(self.invalid(format!("{ckey}.id"), "a child needs a non-empty id"));
             }
-            if child.id.contains('/') {
+            if id.contains('/') {
                 return Err(self.invalid(
                     format!("{ckey}.id"),
                     "ids may not contain `/` (it separates tree paths)",
                 ));
             }
-            if !seen.insert(child.id.as_str()) {
+            if !seen.insert(id) {
                 return Err(self.invalid(
                     format!("{ckey}.id"),
-                    format!("duplicate child id `{}` in supervisor `{name}`", child.id),
+                    format!("duplicate child id `{id}` in supervisor `{name}`"),
                 ));
             }
             children.push(self.child(all, child, &ckey, path)?);
@@ -1074,78 +1317,20 @@ impl<'a> Validator<'a> {
         key: &str,
         path: &mut Vec<String>,
     ) -> Result<ChildConfig, ConfigError> {
-        let only = |field: &str, present: bool, kind: &str| -> Result<(), ConfigError> {
-            if present {
-                Err(self.invalid(
-                    format!("{key}.{field}"),
-                    format!("not allowed for a child of kind \"{kind}\""),
-                ))
-            } else {
-                Ok(())
-            }
-        };
-        let kind = match raw.kind {
-            RawKind::Supervisor => {
-                for (field, present) in [
-                    ("path", raw.path.is_some()),
-                    ("config", raw.config.is_some()),
-                    ("limits", raw.limits.is_some()),
-                    ("dirs", !raw.dirs.is_empty()),
-                    ("send_to", !raw.send_to.is_empty()),
-                    ("watch", raw.watch),
-                    ("command", raw.command.is_some()),
-                    ("cwd", raw.cwd.is_some()),
-                    ("inherit", !raw.inherit.is_empty()),
-                    ("readiness", raw.readiness.is_some()),
-                ] {
-                    only(field, present, "supervisor")?;
-                }
-                let target = raw.supervisor.as_deref().unwrap_or_default();
+        let kind = match raw {
+            RawChild::Supervisor(sup) => {
+                // `config` checked that it names a table.
+                let target = sup.supervisor.as_deref().unwrap_or_default();
                 ChildKindConfig::Supervisor(self.supervisor(all, target, path)?)
             }
-            RawKind::Component => {
-                for (field, present) in [
-                    ("supervisor", raw.supervisor.is_some()),
-                    ("command", raw.command.is_some()),
-                    ("cwd", raw.cwd.is_some()),
-                    ("inherit", !raw.inherit.is_empty()),
-                    ("readiness", raw.readiness.is_some()),
-                ] {
-                    only(field, present, "component")?;
-                }
-                let process_limit = raw.limits.as_ref().and_then(|l| {
-                    [
-                        ("cpu_secs", l.cpu_secs.is_some()),
-                        ("wall_secs", l.wall_secs.is_some()),
-                        ("open_files", l.open_files.is_some()),
-                        ("max_processes", l.max_processes.is_some()),
-                    ]
-                    .into_iter()
-                    .find(|(_, present)| *present)
-                });
-                if let Some((field, _)) = process_limit {
-                    only(&format!("limits.{field}"), true, "component")?;
-                }
-                ChildKindConfig::Component(self.component(raw, key)?)
+            RawChild::Component(component) => {
+                ChildKindConfig::Component(self.component(component, key)?)
             }
-            RawKind::Process => {
-                for (field, present) in [
-                    ("supervisor", raw.supervisor.is_some()),
-                    ("path", raw.path.is_some()),
-                    ("config", raw.config.is_some()),
-                    ("dirs", !raw.dirs.is_empty()),
-                    ("send_to", !raw.send_to.is_empty()),
-                    ("mailbox", raw.mailbox.is_some()),
-                    ("watch", raw.watch),
-                ] {
-                    only(field, present, "process")?;
-                }
-                ChildKindConfig::Process(self.process(raw, key)?)
-            }
+            RawChild::Process(process) => ChildKindConfig::Process(self.process(process, key)?),
         };
-        let backoff = raw
+        let common = raw.common();
+        let backoff = common
             .backoff
-            .as_ref()
             .map(|b| {
                 let backoff = Backoff {
                     initial: Duration::from_millis(b.initial_ms),
@@ -1160,9 +1345,8 @@ impl<'a> Validator<'a> {
                     .map_err(|reason| self.invalid(format!("{key}.backoff"), reason))
             })
             .transpose()?;
-        let storm = raw
+        let storm = common
             .storm
-            .as_ref()
             .map(|s| {
                 let action = match (s.action.as_str(), s.cooldown_ms) {
                     ("log", _) => StormAction::Log,
@@ -1195,16 +1379,16 @@ impl<'a> Validator<'a> {
             })
             .transpose()?;
         Ok(ChildConfig {
-            id: raw.id.clone(),
-            restart: raw.restart.unwrap_or(Restart::Permanent),
-            shutdown: raw.shutdown,
+            id: common.id.to_string(),
+            restart: common.restart.unwrap_or(Restart::Permanent),
+            shutdown: common.shutdown,
             backoff,
             storm,
             kind,
         })
     }
 
-    fn process(&self, raw: &RawChild, key: &str) -> Result<ProcessChildConfig, ConfigError> {
+    fn process(&self, raw: &RawProcessChild, key: &str) -> Result<ProcessChildConfig, ConfigError> {
         let command = raw.command.as_deref().ok_or_else(|| {
             self.invalid(
                 format!("{key}.command"),
@@ -1240,22 +1424,10 @@ impl<'a> Validator<'a> {
         let limits = match raw.limits.as_ref() {
             None => ProcessLimits::default(),
             Some(l) => {
-                for (field, present) in [
-                    ("fuel", l.fuel.is_some()),
-                    ("timeout_ms", l.timeout_ms.is_some()),
-                    ("output_kb", l.output_kb.is_some()),
-                ] {
-                    if present {
-                        return Err(self.invalid(
-                            format!("{key}.limits.{field}"),
-                            "not allowed for a child of kind \"process\"",
-                        ));
-                    }
-                }
                 let limits = ProcessLimits {
                     memory_mb: l
                         .memory_mb
-                        .map(|mb| checks::at_most(mb as u64, checks::MAX_PROCESS_MEMORY_MB, "MiB"))
+                        .map(|mb| checks::at_most(mb, checks::MAX_PROCESS_MEMORY_MB, "MiB"))
                         .transpose()
                         .map_err(|reason| {
                             self.invalid(format!("{key}.limits.memory_mb"), reason)
@@ -1396,7 +1568,11 @@ impl<'a> Validator<'a> {
         })
     }
 
-    fn component(&self, raw: &RawChild, key: &str) -> Result<ComponentChildConfig, ConfigError> {
+    fn component(
+        &self,
+        raw: &RawComponentChild,
+        key: &str,
+    ) -> Result<ComponentChildConfig, ConfigError> {
         let path = self.wasm_file(raw.path.as_deref(), key, "a component child")?;
         let raw_limits = raw.limits.as_ref();
         let output_kb = raw_limits

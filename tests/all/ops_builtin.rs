@@ -146,6 +146,17 @@ async fn every_builtin_has_schemas_and_an_example_that_validates() {
     let mut expected: Vec<String> = BUILTINS.iter().map(|s| s.to_string()).collect();
     expected.sort();
     assert_eq!(builtins, expected);
+    // A plugin id that is a built-in's prefix is refused at load: the
+    // list lives in the ops core, away from the built-ins, so check it
+    // covers every one of them.
+    for name in &builtins {
+        if let Some((prefix, _)) = name.split_once('.') {
+            assert!(
+                warden::ops::RESERVED_PREFIXES.contains(&prefix),
+                "`{prefix}` of {name} is not reserved"
+            );
+        }
+    }
 
     let doc = f.host.operations.openapi_document("warden", "test");
     for name in BUILTINS {

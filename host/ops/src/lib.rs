@@ -18,7 +18,8 @@
 //! [`OperationSource`]).
 //!
 //! - [`schema`]: the JSON Schema subset and its validator;
-//! - [`registry`](Registry): operations, owners, routes, calls;
+//! - [`registry`](Registry): operations, owners, routes, calls, and the
+//!   [`RESERVED_PREFIXES`] no plugin id may take;
 //! - [`PluginOperations`]: a plugin as an [`OperationSource`];
 //! - [`openapi`](Registry::openapi_document): the generated document;
 
@@ -32,5 +33,7 @@ pub mod schema;
 
 pub use error::{OpError, PluginFailure, RegisterError, error_body_schema};
 pub use plugin::{OperationSource, PluginOperations};
-pub use registry::{BoxFuture, Handler, OpMeta, Operation, Owner, Registry, Route};
+pub use registry::{
+    BoxFuture, Handler, OpMeta, Operation, Owner, RESERVED_PREFIXES, Registry, Route,
+};
 pub use schema::{Schema, SchemaError, Violation};

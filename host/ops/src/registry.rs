@@ -267,6 +267,21 @@ impl std::fmt::Debug for Operation {
     }
 }
 
+/// The plugin ids no `[operations.ID]` table may take: the host's built-in
+/// operations are named `PREFIX.…` under them (`child.restart`,
+/// `events.recent`), and a plugin's operations are named `ID.…`. The
+/// registry owns the operation namespace, so the list lives here and
+/// config validation asks it, not the built-ins; a test checks that every
+/// built-in falls under one.
+pub const RESERVED_PREFIXES: &[&str] = &[
+    "child",
+    "component",
+    "events",
+    "plugin",
+    "supervisor",
+    "supervisors",
+];
+
 /// Every operation of the host, in registration order.
 #[derive(Clone, Default)]
 pub struct Registry {

@@ -75,16 +75,6 @@ pub fn register(registry: &Registry, ctx: &Context) -> Result<(), RegisterError>
     Ok(())
 }
 
-/// The names a plugin id may not take: built-ins live under them.
-pub const RESERVED_PREFIXES: &[&str] = &[
-    "child",
-    "component",
-    "events",
-    "plugin",
-    "supervisor",
-    "supervisors",
-];
-
 /// Registers one built-in whose handler gets the context and the params.
 fn add<F, Fut>(registry: &Registry, ctx: &Context, meta: OpMeta, f: F) -> Result<(), RegisterError>
 where

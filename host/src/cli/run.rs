@@ -14,7 +14,6 @@
 //! interrupted (a second Ctrl-C/SIGTERM does that at once), and blocking
 //! threads still busy after the API stopped are not waited for.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -121,13 +120,7 @@ async fn serve(config: config::Config) -> CmdResult {
 /// The API's address and token from config and environment; refuses a
 /// non-loopback address without a token.
 fn api_config(config: &config::Config) -> Result<ApiConfig, Failure> {
-    let addr: SocketAddr = config.host.api_addr.parse().map_err(|e| {
-        Failure::bad_input(anyhow::anyhow!(
-            "{}: host.api_addr: `{}` is not an address: {e}",
-            config.file.display(),
-            config.host.api_addr
-        ))
-    })?;
+    let addr = config.host.api_addr;
     let token = std::env::var("WARDEN_TOKEN")
         .ok()
         .filter(|t| !t.is_empty())

@@ -164,16 +164,17 @@ impl Validator<'_> {
     /// children are started later under ids chosen then, so there only
     /// the form of the id is checked.
     pub(super) fn send_to(&self, name: &str, raw: &RawSupervisor) -> Result<(), ConfigError> {
-        let siblings: HashMap<&str, RawKind> = raw
-            .children
-            .iter()
-            .map(|c| (c.id.as_str(), c.kind))
-            .collect();
+        let siblings: HashMap<&str, RawKind> =
+            raw.children.iter().map(|c| (c.id(), c.kind())).collect();
         let dynamic = raw.strategy == Strategy::SimpleOneForOne;
         for (i, child) in raw.children.iter().enumerate() {
-            for (j, to) in child.send_to.iter().enumerate() {
+            // Only a component has `send_to`: its struct has the key.
+            let RawChild::Component(component) = child else {
+                continue;
+            };
+            for (j, to) in component.send_to.iter().enumerate() {
                 let key = format!("supervisor.{name}.children[{i}].send_to[{j}]");
-                if let Some(reason) = send_target(&siblings, dynamic, child, to) {
+                if let Some(reason) = send_target(&siblings, dynamic, &component.id, to) {
                     return Err(self.invalid(key, reason));
                 }
             }
@@ -183,7 +184,7 @@ impl Validator<'_> {
 }
 
 /// `name` as a TOML key: bare when it can be, else quoted.
-fn toml_key(name: &str) -> String {
+pub(super) fn toml_key(name: &str) -> String {
     let bare = !name.is_empty()
         && name
             .bytes()
@@ -195,11 +196,11 @@ fn toml_key(name: &str) -> String {
     }
 }
 
-/// Why `child` cannot send to `to`, if it cannot.
+/// Why child `from` cannot send to `to`, if it cannot.
 fn send_target(
     siblings: &HashMap<&str, RawKind>,
     dynamic: bool,
-    child: &RawChild,
+    from: &str,
     to: &str,
 ) -> Option<String> {
     if to.trim().is_empty() || to.contains('/') {
@@ -215,67 +216,17 @@ fn send_target(
         |kind: &str| format!("`{to}` is a {kind} child: only component children receive messages");
     match siblings.get(to) {
         None => Some(format!(
-            "`{to}` is not a sibling of `{}`: no child of this supervisor has that id",
-            child.id
+            "`{to}` is not a sibling of `{from}`: no child of this supervisor has that id"
         )),
         Some(RawKind::Component) => None,
-        Some(RawKind::Process) => Some(cannot_receive("process")),
-        Some(RawKind::Supervisor) => Some(cannot_receive("supervisor")),
+        Some(kind @ (RawKind::Process | RawKind::Supervisor)) => Some(cannot_receive(kind.name())),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
-    use crate::config::parse;
-
-    /// A folder with a `warden.toml` path in it and `a.wasm` beside it
-    /// (loading only checks that a component's file exists).
-    struct Folder {
-        dir: tempfile::TempDir,
-    }
-
-    impl Folder {
-        fn new() -> Self {
-            let dir = tempfile::tempdir().unwrap();
-            std::fs::write(dir.path().join("a.wasm"), b"not checked at load").unwrap();
-            std::fs::create_dir(dir.path().join("data")).unwrap();
-            Self { dir }
-        }
-
-        fn file(&self) -> PathBuf {
-            self.dir.path().join("warden.toml")
-        }
-
-        /// The error loading `text` gives, which must name this file.
-        fn error(&self, text: &str) -> String {
-            let err = match parse(&self.file(), text) {
-                Ok(_) => panic!("accepted:\n{text}"),
-                Err(err) => err.to_string(),
-            };
-            let file = self.file().display().to_string();
-            assert!(err.starts_with(&file), "the error names the file: {err}");
-            err
-        }
-
-        fn accepts(&self, text: &str) {
-            if let Err(err) = parse(&self.file(), text) {
-                panic!("refused: {err}\n{text}");
-            }
-        }
-    }
-
-    fn assert_names(err: &str, key: &str, words: &str) {
-        assert!(
-            err.contains(&format!(": {key}: ")),
-            "names the key `{key}`: {err}"
-        );
-        assert!(err.contains(words), "says `{words}`: {err}");
-    }
-
-    const ROOT: &str = "[supervisor.root]\nstrategy = \"one_for_one\"\n";
+    use crate::config::tests::{Folder, ROOT, assert_names};
 
     fn component(extra: &str) -> String {
         format!(

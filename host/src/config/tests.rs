@@ -1,0 +1,452 @@
+//! `warden.toml` read from strings, with no built plugin: a component's
+//! file is only checked to exist at load, so a folder with a dummy
+//! `a.wasm` is enough for every rule here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+
+/// A folder with a `warden.toml` path in it, `a.wasm` beside it and a
+/// `data/` directory to grant.
+pub(super) struct Folder {
+    dir: tempfile::TempDir,
+}
+
+impl Folder {
+    pub(super) fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.wasm"), b"not checked at load").unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        Self { dir }
+    }
+
+    pub(super) fn file(&self) -> PathBuf {
+        self.dir.path().join("warden.toml")
+    }
+
+    /// The error loading `text` gives, which must name this file.
+    pub(super) fn error(&self, text: &str) -> String {
+        let err = match parse(&self.file(), text) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(err) => err.to_string(),
+        };
+        let file = self.file().display().to_string();
+        assert!(err.starts_with(&file), "the error names the file: {err}");
+        err
+    }
+
+    pub(super) fn accepts(&self, text: &str) -> Config {
+        parse(&self.file(), text).unwrap_or_else(|err| panic!("refused: {err}\n{text}"))
+    }
+}
+
+/// `err` names `key` (as `file: key: reason`) and says `words`.
+pub(super) fn assert_names(err: &str, key: &str, words: &str) {
+    assert!(
+        err.contains(&format!(": {key}: ")),
+        "names the key `{key}`: {err}"
+    );
+    assert!(err.contains(words), "says `{words}`: {err}");
+}
+
+pub(super) const ROOT: &str = "[supervisor.root]\nstrategy = \"one_for_one\"\n";
+
+/// A tree whose one child is `kind` with the keys `extra`.
+fn one_child(kind: &str, extra: &str) -> String {
+    let required = match kind {
+        "component" => "path = \"a.wasm\"\n",
+        "process" => "command = \"/bin/sh\"\n",
+        "supervisor" => "supervisor = \"sub\"\n",
+        _ => "",
+    };
+    format!(
+        "[host.policy]\nallow_commands = [\"/bin/sh\"]\nallow_cwds = [\"data\"]\n{ROOT}\
+         [[supervisor.root.children]]\nid = \"c\"\nkind = \"{kind}\"\n{required}{extra}\n\
+         [supervisor.sub]\nstrategy = \"one_for_one\"\n"
+    )
+}
+
+const CHILD: &str = "supervisor.root.children[0]";
+
+#[test]
+fn each_kind_reads_its_own_keys() {
+    let f = Folder::new();
+    let c = f.accepts(&one_child(
+        "component",
+        "restart = \"transient\"\nshutdown = 300\nconfig = \"x=1\"\nmailbox = 8\nwatch = true\n\
+         limits = { memory_mb = 8, fuel = 100, timeout_ms = 0, output_kb = 4 }\n\
+         dirs = [{ host = \"data\", guest = \"/data\", writable = true }]\n\
+         env = { A = \"1\" }\nargs = [\"-v\"]\n\
+         backoff = { initial_ms = 10, max_ms = 100 }\nstorm = { per_minute = 5, action = \"escalate\" }",
+    ));
+    let child = &c.trees[0].children[0];
+    assert_eq!(child.id, "c");
+    assert_eq!(child.restart, Restart::Transient);
+    assert_eq!(
+        child.shutdown,
+        Some(Shutdown::Timeout(Duration::from_millis(300)))
+    );
+    assert_eq!(
+        child.backoff.as_ref().map(|b| b.max),
+        Some(Duration::from_millis(100))
+    );
+    assert_eq!(
+        child.storm.as_ref().map(|s| s.action),
+        Some(StormAction::Escalate)
+    );
+    let ChildKindConfig::Component(component) = &child.kind else {
+        panic!("a component: {:?}", child.kind);
+    };
+    assert!(component.path.is_absolute() && component.path.ends_with("a.wasm"));
+    assert_eq!(component.init_config, "x=1");
+    assert_eq!(component.mailbox, 8);
+    assert!(component.watch);
+    assert_eq!(component.limits.memory_bytes, 8 << 20);
+    assert_eq!(component.limits.fuel, Some(100));
+    assert_eq!(component.limits.timeout, None);
+    assert_eq!(component.limits.output_bytes, 4 << 10);
+    assert!(component.caps.dirs[0].writable);
+    assert_eq!(component.caps.env, [("A".to_string(), "1".to_string())]);
+    assert_eq!(component.caps.args, ["-v"]);
+
+    let c = f.accepts(&one_child(
+        "process",
+        "args = [\"-c\", \"true\"]\ncwd = \"data\"\nenv = { A = \"1\" }\ninherit = [\"HOME\"]\n\
+         limits = { memory_mb = 64, cpu_secs = 2, wall_secs = 3, open_files = 40, max_processes = 4 }\n\
+         readiness = { line = \"up\", timeout_ms = 700 }\nshutdown = \"brutal_kill\"",
+    ));
+    let child = &c.trees[0].children[0];
+    assert_eq!(child.shutdown, Some(Shutdown::BrutalKill));
+    let ChildKindConfig::Process(process) = &child.kind else {
+        panic!("a process: {:?}", child.kind);
+    };
+    assert!(process.command.path().is_absolute());
+    assert_eq!(process.args, ["-c", "true"]);
+    assert!(process.cwd.is_some());
+    assert_eq!(process.inherit, ["HOME"]);
+    assert_eq!(process.limits.memory_mb, Some(64));
+    assert_eq!(process.limits.max_processes, Some(4));
+    assert_eq!(
+        process.readiness.as_ref().map(|r| r.timeout),
+        Some(Duration::from_millis(700))
+    );
+
+    let c = f.accepts(&one_child(
+        "supervisor",
+        "restart = \"temporary\"\nshutdown = \"infinity\"",
+    ));
+    let child = &c.trees[0].children[0];
+    assert_eq!(child.restart, Restart::Temporary);
+    assert_eq!(child.shutdown, Some(Shutdown::Infinity));
+    let ChildKindConfig::Supervisor(sub) = &child.kind else {
+        panic!("a supervisor: {:?}", child.kind);
+    };
+    assert_eq!(sub.name, "sub");
+    assert_eq!(c.trees.len(), 1, "a nested supervisor is not a tree");
+}
+
+#[test]
+fn a_key_of_another_kind_is_refused_naming_the_key_and_the_kind() {
+    let f = Folder::new();
+    for (kind, extra, key) in [
+        ("component", "command = \"/bin/sh\"", "command"),
+        ("component", "supervisor = \"sub\"", "supervisor"),
+        ("component", "readiness = { line = \"up\" }", "readiness"),
+        ("component", "inherit = []", "inherit"),
+        ("component", "limits = { cpu_secs = 1 }", "limits.cpu_secs"),
+        ("process", "path = \"a.wasm\"", "path"),
+        ("process", "send_to = [\"c\"]", "send_to"),
+        ("process", "mailbox = 8", "mailbox"),
+        ("process", "watch = false", "watch"),
+        ("process", "dirs = []", "dirs"),
+        ("process", "limits = { fuel = 9 }", "limits.fuel"),
+        ("process", "limits = { output_kb = 9 }", "limits.output_kb"),
+        ("supervisor", "path = \"a.wasm\"", "path"),
+        ("supervisor", "limits = { memory_mb = 8 }", "limits"),
+        ("supervisor", "env = { A = \"1\" }", "env"),
+        ("supervisor", "args = [\"x\"]", "args"),
+        ("supervisor", "mailbox = 8", "mailbox"),
+    ] {
+        let err = f.error(&one_child(kind, extra));
+        let field = key.rsplit('.').next().unwrap_or(key);
+        assert_names(
+            &err,
+            &format!("{CHILD}.{key}"),
+            &format!("unknown field `{field}`, expected "),
+        );
+        assert!(
+            err.contains(&format!("(in a child of kind \"{kind}\")")),
+            "names the kind: {err}"
+        );
+    }
+    // What was expected lists the kind's own keys.
+    let err = f.error(&one_child("process", "path = \"a.wasm\""));
+    assert!(
+        err.contains("`command`") && !err.contains("`mailbox`"),
+        "{err}"
+    );
+    let err = f.error(&one_child("component", "limits = { cpu_secs = 1 }"));
+    assert!(
+        err.contains("`fuel`") && !err.contains("`wall_secs`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn kind_is_required_and_must_be_one_of_three() {
+    let f = Folder::new();
+    let tree = |kind: &str| {
+        format!("{ROOT}[[supervisor.root.children]]\nid = \"c\"\npath = \"a.wasm\"\n{kind}\n")
+    };
+    let expected = "expected one of `component`, `supervisor`, `process`";
+    assert_names(&f.error(&tree("")), &format!("{CHILD}.kind"), "missing");
+    assert_names(&f.error(&tree("")), &format!("{CHILD}.kind"), expected);
+    let err = f.error(&tree("kind = \"thread\""));
+    assert_names(&err, &format!("{CHILD}.kind"), "unknown kind `thread`");
+    assert_names(&err, &format!("{CHILD}.kind"), expected);
+    let err = f.error(&tree("kind = 3"));
+    assert_names(&err, &format!("{CHILD}.kind"), "integer is not a kind");
+    f.accepts(&tree("kind = \"component\""));
+}
+
+#[test]
+fn a_value_of_the_wrong_shape_in_a_child_names_its_key() {
+    let f = Folder::new();
+    for (extra, key, words) in [
+        (
+            "limits = { memory_mb = \"lots\" }",
+            "limits.memory_mb",
+            "invalid type",
+        ),
+        (
+            "dirs = [{ host = \"data\" }]",
+            "dirs[0]",
+            "missing field `guest`",
+        ),
+        (
+            "dirs = [{ host = \"data\", guest = \"/d\", mode = 1 }]",
+            "dirs[0].mode",
+            "unknown field `mode`",
+        ),
+        ("env = { \"A B\" = 1 }", "env.\"A B\"", "invalid type"),
+        (
+            "shutdown = \"whenever\"",
+            "shutdown",
+            "brutal_kill, infinity or a number",
+        ),
+        ("restart = \"often\"", "restart", "unknown variant `often`"),
+        (
+            "backoff = { initial_ms = 1 }",
+            "backoff",
+            "missing field `max_ms`",
+        ),
+        ("mailbox = -1", "mailbox", "invalid value"),
+    ] {
+        let err = f.error(&one_child("component", extra));
+        assert_names(&err, &format!("{CHILD}.{key}"), words);
+    }
+    let err = f.error(&one_child("component", "").replace("id = \"c\"\n", ""));
+    assert_names(&err, CHILD, "missing field `id`");
+    let err = f.error(&one_child("component", "").replace("id = \"c\"", "id = 3"));
+    assert_names(&err, &format!("{CHILD}.id"), "invalid type: integer `3`");
+}
+
+#[test]
+fn unknown_keys_outside_children_are_refused_where_they_are() {
+    let f = Folder::new();
+    let base = one_child("component", "");
+    for text in [
+        format!("bogus = 1\n{base}"),
+        format!("[host]\nbogus = 1\n{base}"),
+        format!("[host.policy]\nbogus = 1\n{}", component_only()),
+        format!("{base}[supervisor.root.bogus]\nx = 1\n"),
+        format!("{base}[api]\nbogus = 1\n"),
+        format!("{base}[reload]\nbogus = 1\n"),
+        format!("{base}[operations.p]\npath = \"a.wasm\"\nbogus = 1\n"),
+        format!("{base}[operations.p]\npath = \"a.wasm\"\nlimits = {{ bogus = 1 }}\n"),
+    ] {
+        let err = f.error(&text);
+        assert!(err.contains("unknown field `bogus`"), "{err}");
+        // Outside children, toml's location: `file:line:column: …`.
+        let location = err
+            .strip_prefix(f.file().to_str().unwrap())
+            .and_then(|rest| rest.strip_prefix(':'))
+            .unwrap_or_default();
+        assert!(
+            location.starts_with(|c: char| c.is_ascii_digit()),
+            "a line: {err}"
+        );
+    }
+}
+
+/// A tree with a component child and no `[host.policy]`.
+fn component_only() -> String {
+    format!(
+        "{ROOT}[[supervisor.root.children]]\nid = \"c\"\nkind = \"component\"\npath = \"a.wasm\"\n"
+    )
+}
+
+#[test]
+fn syntax_errors_name_the_line_and_column() {
+    let f = Folder::new();
+    let err = f.error(&format!("{ROOT}intensity = \n"));
+    let file = f.file().display().to_string();
+    assert!(err.starts_with(&format!("{file}:3:")), "{err}");
+    let err = f.error(&format!("{ROOT}period_ms = \"long\"\n"));
+    assert!(err.starts_with(&format!("{file}:3:13: ")), "{err}");
+    assert!(err.contains("invalid type"), "{err}");
+}
+
+#[test]
+fn api_addr_is_a_socket_address_checked_at_load() {
+    let f = Folder::new();
+    let host = |addr: &str| format!("[host]\napi_addr = \"{addr}\"\n{}", component_only());
+    assert_eq!(
+        f.accepts(&component_only()).host.api_addr,
+        SocketAddr::from(([127, 0, 0, 1], 7878)),
+        "by default"
+    );
+    for addr in ["0.0.0.0:80", "[::1]:9000", "127.0.0.1:0"] {
+        assert_eq!(
+            f.accepts(&host(addr)).host.api_addr,
+            addr.parse::<SocketAddr>().unwrap()
+        );
+    }
+    for addr in [
+        "localhost:7878",
+        "127.0.0.1",
+        "::1:80",
+        "127.0.0.1:99999",
+        "",
+    ] {
+        assert_names(
+            &f.error(&host(addr)),
+            "host.api_addr",
+            &format!("`{addr}` is not an address like 127.0.0.1:7878"),
+        );
+    }
+    let err = f.error(&format!("[host]\napi_addr = 7878\n{}", component_only()));
+    assert!(err.contains("invalid type"), "{err}");
+}
+
+#[test]
+fn durations_out_of_range_name_the_key() {
+    let f = Folder::new();
+    let with_host = |host: &str| format!("[host]\n{host}\n{}", component_only());
+    let with_section = |section: &str| format!("{}{section}\n", component_only());
+    for (text, key, words) in [
+        (
+            with_host("epoch_tick_ms = 0"),
+            "host.epoch_tick_ms",
+            "expected 1 to 1000 milliseconds",
+        ),
+        (
+            with_host("shutdown_grace_ms = 3600001"),
+            "host.shutdown_grace_ms",
+            "expected 0 to 3600000",
+        ),
+        (
+            with_section("[host.monitor]\ninterval_ms = 9"),
+            "host.monitor.interval_ms",
+            "expected 10 to 60000",
+        ),
+        (
+            with_section("[reload]\ndebounce_ms = 0"),
+            "reload.debounce_ms",
+            "expected 1 to 60000",
+        ),
+        (
+            with_section("[reload]\nprobation_ms = 3600001"),
+            "reload.probation_ms",
+            "expected 0 (off)",
+        ),
+        (
+            with_section("[api]\nmax_timeout_ms = 0"),
+            "api.max_timeout_ms",
+            "there is no \"forever\"",
+        ),
+        (
+            component_only().replace("strategy", "period_ms = 0\nstrategy"),
+            "supervisor.root.period_ms",
+            "at least 1 ms",
+        ),
+        (
+            one_child("process", "readiness = { line = \"up\", timeout_ms = 0 }"),
+            "supervisor.root.children[0].readiness.timeout_ms",
+            "at least 1 ms",
+        ),
+        (
+            one_child("component", "backoff = { initial_ms = 100, max_ms = 10 }"),
+            "supervisor.root.children[0].backoff",
+            "max must be at least initial",
+        ),
+        (
+            one_child(
+                "component",
+                "storm = { per_minute = 3, action = \"pause\" }",
+            ),
+            "supervisor.root.children[0].storm.cooldown_ms",
+            "needs cooldown_ms",
+        ),
+    ] {
+        assert_names(&f.error(&text), key, words);
+    }
+}
+
+#[test]
+fn a_plugin_id_may_not_take_a_reserved_prefix() {
+    let f = Folder::new();
+    for id in crate::ops::RESERVED_PREFIXES {
+        let text = format!("{}[operations.{id}]\npath = \"a.wasm\"\n", component_only());
+        assert_names(
+            &f.error(&text),
+            &format!("operations.{id}"),
+            &format!("`{id}` is taken"),
+        );
+    }
+    let config = f.accepts(&format!(
+        "{}[operations.wc]\npath = \"a.wasm\"\n",
+        component_only()
+    ));
+    assert_eq!(config.operations[0].id, "wc");
+}
+
+#[test]
+fn supervisor_children_name_a_table_once_and_without_cycles() {
+    let f = Folder::new();
+    let nest = |from: &str, to: &str| {
+        format!(
+            "[[supervisor.{from}.children]]\nid = \"{to}\"\nkind = \"supervisor\"\nsupervisor = \"{to}\"\n"
+        )
+    };
+    let err = f.error(&one_child("supervisor", "").replace("supervisor = \"sub\"\n", ""));
+    assert_names(
+        &err,
+        &format!("{CHILD}.supervisor"),
+        "names its [supervisor.NAME] table",
+    );
+    let err = f.error(&format!("{ROOT}{}", nest("root", "sub")));
+    assert_names(
+        &err,
+        &format!("{CHILD}.supervisor"),
+        "no [supervisor.sub] table",
+    );
+    let twice = format!(
+        "{ROOT}{}[supervisor.sub]\nstrategy = \"one_for_one\"\n{}",
+        nest("root", "sub"),
+        nest("root", "sub").replace("id = \"sub\"", "id = \"again\"")
+    );
+    assert_names(
+        &f.error(&twice),
+        "supervisor.root.children[1].supervisor",
+        "already nested at supervisor.root.children[0].supervisor",
+    );
+    let cycle = format!(
+        "[supervisor.a]\nstrategy = \"one_for_one\"\n{}[supervisor.b]\nstrategy = \"one_for_one\"\n{}",
+        nest("a", "b"),
+        nest("b", "a")
+    );
+    assert_names(&f.error(&cycle), "supervisor", "the tree has a cycle");
+}
