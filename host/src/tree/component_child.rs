@@ -2,11 +2,13 @@
 //! adapted to the supervisor's [`ChildStart`] / [`RunningChild`].
 //!
 //! One tokio task per incarnation owns the instance and takes envelopes
-//! from the mailbox one at a time; each guest call runs on a blocking
-//! thread ([`off_runtime`]), never on a runtime worker that keeps other tasks, so a
-//! busy guest cannot delay host timers. A trap, timeout, memory breach or
-//! fuel exhaustion ends the incarnation with an abnormal exit; the next
-//! incarnation is a fresh Store from the same `InstancePre`.
+//! from the mailbox one at a time. The task is an `Incarnation`, shaped
+//! like the supervisor's own actor: one input per turn (a control change
+//! before an envelope), one handler per input. Each guest call runs on a
+//! blocking thread ([`off_runtime`]), never on a runtime worker that keeps
+//! other tasks, so a busy guest cannot delay host timers. A trap, timeout,
+//! memory breach or fuel exhaustion ends the incarnation with an abnormal
+//! exit; the next incarnation is a fresh Store from the same `InstancePre`.
 //!
 //! Control (stop, kill, injected faults) travels beside the mailbox on a
 //! watch channel, so it is never stuck behind a full mailbox; a kill also
@@ -280,19 +282,19 @@ impl ChildStart for ComponentChildStart {
                 limits: kit.limits.clone(),
             };
             router.register(&path, ctx.generation, tx);
-            tokio::spawn(serve(
-                instance,
-                kit,
-                rx,
-                Watched {
-                    control: control_rx,
-                    gauge,
-                },
-                ctx.exits,
+            let incarnation = Incarnation {
+                instance: Some(instance),
+                kit: Arc::new(kit),
+                mailbox: rx,
+                control: control_rx,
+                gauge,
+                probation: None,
+                exits: ctx.exits,
                 router,
                 path,
-                ctx.generation,
-            ));
+                generation: ctx.generation,
+            };
+            tokio::spawn(incarnation.serve());
             Ok(Started::Running(Box::new(child)))
         })
     }
@@ -333,13 +335,6 @@ struct ComponentChild {
     usage: Arc<MemoryUsage>,
     slot: ProgramSlot,
     limits: Limits,
-}
-
-/// What the serve loop reports back beside its exit: the control it
-/// obeys and the memory gauge it keeps current.
-struct Watched {
-    control: watch::Receiver<Control>,
-    gauge: Gauge,
 }
 
 impl RunningChild for ComponentChild {
@@ -399,149 +394,257 @@ impl RunningChild for ComponentChild {
     }
 }
 
-/// The incarnation's life: envelopes in, replies out, one exit report.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the incarnation's whole context, passed once at its start"
-)]
-async fn serve(
-    instance: ActorInstance,
-    kit: Kit,
-    mut rx: mpsc::Receiver<Envelope>,
-    watched: Watched,
+/// Whether an incarnation's loop goes on.
+enum Flow {
+    Continue,
+    Stop(ExitReason),
+}
+
+/// One input of the loop.
+enum Input {
+    /// The supervisor changed the control (stop, kill, an injected fault).
+    Control(Control),
+    /// The next envelope of the mailbox.
+    Envelope(Envelope),
+    /// Every sender of the mailbox is gone: nobody can reach the child.
+    MailboxClosed,
+    /// The supervisor dropped its grip on the incarnation.
+    ControlGone,
+}
+
+/// What a guest call returns: the guest's answer, or why it failed.
+type GuestOutcome = Result<Result<Vec<u8>, String>, ComponentError>;
+
+/// All the state of one incarnation, owned by its task: the instance,
+/// the mailbox and the control it obeys, the memory gauge it keeps
+/// current, and what it needs to report its exit.
+///
+/// Read like [`crate::supervisor`]'s actor: [`Incarnation::serve`] is the
+/// whole life, [`Incarnation::next_input`] picks one input per turn
+/// (control before the mailbox), and each input has its handler.
+struct Incarnation {
+    /// `None` only while a guest call or a swap holds the instance.
+    instance: Option<ActorInstance>,
+    kit: Arc<Kit>,
+    mailbox: mpsc::Receiver<Envelope>,
+    control: watch::Receiver<Control>,
+    gauge: Gauge,
+    /// The previous version, while the one swapped in is on probation.
+    probation: Option<Probation>,
     exits: ExitSender,
     router: Router,
     path: String,
     generation: u64,
-) {
-    let Watched {
-        mut control,
-        mut gauge,
-    } = watched;
-    let mut instance = Some(instance);
-    let kit = Arc::new(kit);
-    let mut probation: Option<Probation> = None;
-    let reason = loop {
-        let current = *control.borrow_and_update();
-        match current {
-            Control::Kill => break ExitReason::killed(),
-            Control::Trap => break ExitReason::abnormal(FailureClass::Trap, "injected trap"),
-            Control::Stop => break ExitReason::Shutdown,
-            Control::Hang => {
-                // Answer nothing and ignore stop requests: only a kill (or an
-                // injected trap) ends a hung child, as with a real hang.
-                break loop {
-                    if control.changed().await.is_err() {
-                        break ExitReason::killed();
-                    }
-                    match *control.borrow_and_update() {
-                        Control::Kill => break ExitReason::killed(),
-                        Control::Trap => {
-                            break ExitReason::abnormal(FailureClass::Trap, "injected trap");
-                        }
-                        _ => continue,
-                    }
-                };
+}
+
+impl Incarnation {
+    /// The incarnation's life: envelopes in, replies out, one exit report.
+    async fn serve(mut self) {
+        let reason = self.run().await;
+        let Self {
+            instance,
+            exits,
+            router,
+            path,
+            generation,
+            ..
+        } = self;
+        router.unregister(&path, generation);
+        drop(instance);
+        exits.exit(reason);
+    }
+
+    /// The loop: one input per turn, until one ends the incarnation.
+    async fn run(&mut self) -> ExitReason {
+        loop {
+            let input = self.next_input().await;
+            if let Flow::Stop(reason) = self.handle_input(input).await {
+                return reason;
             }
-            Control::Run => {}
         }
-        let envelope = tokio::select! {
+    }
+
+    /// The control when it asks for anything but running, else whichever
+    /// comes first of a control change and an envelope (a change wins a
+    /// tie, so a stop is never stuck behind a busy mailbox).
+    async fn next_input(&mut self) -> Input {
+        let current = *self.control.borrow_and_update();
+        if current != Control::Run {
+            return Input::Control(current);
+        }
+        tokio::select! {
             biased;
-            changed = control.changed() => {
-                if changed.is_err() {
-                    break ExitReason::Shutdown;
-                }
-                continue;
+            changed = self.control.changed() => match changed {
+                Ok(()) => Input::Control(*self.control.borrow_and_update()),
+                Err(_) => Input::ControlGone,
+            },
+            envelope = self.mailbox.recv() => envelope.map_or(Input::MailboxClosed, Input::Envelope),
+        }
+    }
+
+    /// One turn of the loop.
+    async fn handle_input(&mut self, input: Input) -> Flow {
+        match input {
+            Input::Control(Control::Run) => Flow::Continue,
+            Input::Control(Control::Stop) | Input::MailboxClosed | Input::ControlGone => {
+                Flow::Stop(ExitReason::Shutdown)
             }
-            envelope = rx.recv() => envelope,
-        };
-        let Some(envelope) = envelope else {
-            break ExitReason::Shutdown;
-        };
-        let Some(actor) = instance.take() else {
-            break ExitReason::abnormal(FailureKind::Crash, "instance lost");
-        };
-        let envelope = match envelope {
-            Envelope::Reload(request) => {
-                let kit = kit.clone();
-                match tokio::task::spawn_blocking(move || swap(actor, request, &kit)).await {
-                    Ok(Swapped::Kept(actor)) => {
-                        gauge.observe(&actor);
-                        instance = Some(*actor);
-                        continue;
-                    }
-                    Ok(Swapped::New(actor, new_probation)) => {
-                        gauge.replaced(&actor);
-                        instance = Some(*actor);
-                        if let Some(p) = new_probation {
-                            probation = Some(p);
-                        }
-                        continue;
-                    }
-                    Ok(Swapped::OldFailed(err)) => {
-                        router.unregister(&path, generation);
-                        break exit_reason(&err);
-                    }
-                    Err(join) => {
-                        break ExitReason::abnormal(
-                            FailureKind::Crash,
-                            format!("reload task failed: {join}"),
-                        );
-                    }
-                }
+            Input::Control(Control::Kill) => Flow::Stop(ExitReason::killed()),
+            Input::Control(Control::Trap) => Flow::Stop(injected_trap()),
+            Input::Control(Control::Hang) => Flow::Stop(self.handle_hang().await),
+            Input::Envelope(Envelope::Message { message, reply }) => {
+                self.guest_call(reply, move |actor| actor.handle(&message))
+                    .await
             }
-            other => other,
+            Input::Envelope(Envelope::Snapshot { reply }) => {
+                self.guest_call(Some(reply), ActorInstance::snapshot).await
+            }
+            Input::Envelope(Envelope::Restore { state, reply }) => {
+                self.guest_call(Some(reply), move |actor| {
+                    actor.restore(&state).map(|r| r.map(|()| Vec::new()))
+                })
+                .await
+            }
+            Input::Envelope(Envelope::Reload(request)) => self.handle_reload(request).await,
+        }
+    }
+
+    /// An injected hang: answer nothing and ignore stop requests; only a
+    /// kill (or an injected trap) ends a hung child, as with a real hang.
+    async fn handle_hang(&mut self) -> ExitReason {
+        loop {
+            if self.control.changed().await.is_err() {
+                return ExitReason::killed();
+            }
+            match *self.control.borrow_and_update() {
+                Control::Kill => return ExitReason::killed(),
+                Control::Trap => return injected_trap(),
+                Control::Run | Control::Stop | Control::Hang => {}
+            }
+        }
+    }
+
+    /// A message, snapshot or restore: `call` runs against the instance
+    /// off the runtime, and whoever asked gets the answer. A guest failure
+    /// ends the incarnation, unless the version on probation is rolled
+    /// back instead.
+    async fn guest_call(
+        &mut self,
+        reply: Option<oneshot::Sender<Reply>>,
+        call: impl FnOnce(&mut ActorInstance) -> GuestOutcome + Send + 'static,
+    ) -> Flow {
+        let actor = match self.take_instance() {
+            Ok(actor) => actor,
+            Err(reason) => return Flow::Stop(reason),
         };
-        let (actor, reply, answer, outcome) = match off_runtime(move || {
+        let done = off_runtime(move || {
             let mut actor = actor;
-            let (reply, answer, outcome) = handle(&mut actor, envelope);
-            (actor, reply, answer, outcome)
+            let outcome = call(&mut actor);
+            (actor, outcome)
         })
-        .await
-        {
+        .await;
+        let (actor, outcome) = match done {
             Ok(done) => done,
             Err(join) => {
-                break ExitReason::abnormal(
+                return Flow::Stop(ExitReason::abnormal(
                     FailureKind::Crash,
                     format!("guest call task failed: {join}"),
-                );
+                ));
             }
         };
-        gauge.observe(&actor);
-        instance = Some(actor);
-        if let Err(err) = &outcome
-            && let Some(p) = probation.take_if(|p| Instant::now() < p.until)
-        {
-            // The new version failed on probation: back to the previous one.
-            let kit = kit.clone();
-            let failure = err.to_string();
-            if let Ok(Some(actor)) =
-                tokio::task::spawn_blocking(move || roll_back(p, &kit, failure)).await
-            {
-                gauge.replaced(&actor);
-                instance = Some(actor);
-                if let Some(reply) = reply {
-                    let _ = reply.send(answer);
+        self.gauge.observe(&actor);
+        self.instance = Some(actor);
+        let (answer, failure) = match outcome {
+            Ok(Ok(bytes)) => (Ok(bytes), None),
+            Ok(Err(refusal)) => (Err(ReplyFailure::Refused(refusal)), None),
+            Err(err) => (Err(ReplyFailure::Failed(err.to_string())), Some(err)),
+        };
+        let Some(err) = failure else {
+            answer_to(reply, answer);
+            return Flow::Continue;
+        };
+        if self.roll_back_on_probation(&err).await {
+            answer_to(reply, answer);
+            return Flow::Continue;
+        }
+        // Leave the router before answering, so whoever hears of the
+        // failure and retries reaches the next incarnation, not this one.
+        self.router.unregister(&self.path, self.generation);
+        answer_to(reply, answer);
+        Flow::Stop(exit_reason(&err))
+    }
+
+    /// After the guest failed with `err`: when the version swapped in is
+    /// still on probation, back to the previous one (true); false when
+    /// there is none or it cannot start again.
+    async fn roll_back_on_probation(&mut self, err: &ComponentError) -> bool {
+        let Some(p) = self.probation.take_if(|p| Instant::now() < p.until) else {
+            return false;
+        };
+        let kit = self.kit.clone();
+        let failure = err.to_string();
+        match tokio::task::spawn_blocking(move || roll_back(p, &kit, failure)).await {
+            Ok(Some(actor)) => {
+                self.gauge.replaced(&actor);
+                self.instance = Some(actor);
+                true
+            }
+            Ok(None) | Err(_) => false,
+        }
+    }
+
+    /// A new version of the code, swapped in between two envelopes (see
+    /// the module doc).
+    async fn handle_reload(&mut self, request: SwapRequest) -> Flow {
+        let actor = match self.take_instance() {
+            Ok(actor) => actor,
+            Err(reason) => return Flow::Stop(reason),
+        };
+        let kit = self.kit.clone();
+        match tokio::task::spawn_blocking(move || swap(actor, request, &kit)).await {
+            Ok(Swapped::Kept(actor)) => {
+                self.gauge.observe(&actor);
+                self.instance = Some(*actor);
+                Flow::Continue
+            }
+            Ok(Swapped::New(actor, probation)) => {
+                self.gauge.replaced(&actor);
+                self.instance = Some(*actor);
+                if let Some(p) = probation {
+                    self.probation = Some(p);
                 }
-                continue;
+                Flow::Continue
             }
-        }
-        if let Err(err) = outcome {
-            // Leave the router before answering, so whoever hears of the
-            // failure and retries reaches the next incarnation, not this one.
-            router.unregister(&path, generation);
-            if let Some(reply) = reply {
-                let _ = reply.send(answer);
+            Ok(Swapped::OldFailed(err)) => {
+                self.router.unregister(&self.path, self.generation);
+                Flow::Stop(exit_reason(&err))
             }
-            break exit_reason(&err);
+            Err(join) => Flow::Stop(ExitReason::abnormal(
+                FailureKind::Crash,
+                format!("reload task failed: {join}"),
+            )),
         }
-        if let Some(reply) = reply {
-            let _ = reply.send(answer);
-        }
-    };
-    router.unregister(&path, generation);
-    drop(instance);
-    exits.exit(reason);
+    }
+
+    /// The instance, for a guest call or a swap that hands it back.
+    fn take_instance(&mut self) -> Result<ActorInstance, ExitReason> {
+        self.instance
+            .take()
+            .ok_or_else(|| ExitReason::abnormal(FailureKind::Crash, "instance lost"))
+    }
+}
+
+/// How an injected trap reads to the supervisor.
+fn injected_trap() -> ExitReason {
+    ExitReason::abnormal(FailureClass::Trap, "injected trap")
+}
+
+/// Answers whoever asked, if anyone did; one who stopped waiting is no
+/// failure of the child's.
+fn answer_to(reply: Option<oneshot::Sender<Reply>>, answer: Reply) {
+    if let Some(reply) = reply {
+        let _ = reply.send(answer);
+    }
 }
 
 /// What a reload envelope left behind.
@@ -627,39 +730,6 @@ fn roll_back(p: Probation, kit: &Kit, failure: String) -> Option<ActorInstance> 
     *kit.slot.write().unwrap_or_else(|e| e.into_inner()) = p.previous;
     (p.on_rollback)(failure);
     Some(actor)
-}
-
-/// Runs one envelope against the instance: who to answer, the answer, and
-/// `Err` when the incarnation is over.
-fn handle(
-    actor: &mut ActorInstance,
-    envelope: Envelope,
-) -> (
-    Option<oneshot::Sender<Reply>>,
-    Reply,
-    Result<(), ComponentError>,
-) {
-    let (reply, outcome) = match envelope {
-        Envelope::Message { message, reply } => (reply, actor.handle(&message)),
-        Envelope::Snapshot { reply } => (Some(reply), actor.snapshot()),
-        Envelope::Restore { state, reply } => (
-            Some(reply),
-            actor.restore(&state).map(|r| r.map(|()| Vec::new())),
-        ),
-        Envelope::Reload(request) => {
-            // Handled by the serve loop; never reaches a guest call.
-            let _ = request.reply.send(Err(SwapFailure::new(
-                Stage::Instantiate,
-                "reload reached the message handler",
-            )));
-            (None, Ok(Ok(Vec::new())))
-        }
-    };
-    match outcome {
-        Ok(Ok(bytes)) => (reply, Ok(bytes), Ok(())),
-        Ok(Err(refusal)) => (reply, Err(ReplyFailure::Refused(refusal)), Ok(())),
-        Err(err) => (reply, Err(ReplyFailure::Failed(err.to_string())), Err(err)),
-    }
 }
 
 /// How a guest failure reads to the supervisor.

@@ -10,13 +10,16 @@
 //! [`Router`] delivers messages to children by path, and
 //! [`OperationPlugins`] keeps the `[operations.ID]` plugins registered in
 //! the host's operation registry (built-ins are registered here too, from
-//! [`crate::builtin`]).
+//! [`crate::builtin`]). [`run`] is the host's whole life as `warden
+//! run` lives it, for any embedder: started from a config, serving the
+//! HTTP API, stopped on a [`Shutdown`] request.
 
 mod build;
 pub mod component_child;
 mod op_plugins;
 pub mod process_child;
 mod router;
+mod run;
 
 use crate::component::{ComponentError, Interrupt, PoolingConfig, Runtime, RuntimeConfig};
 use crate::config::Config;
@@ -27,6 +30,7 @@ use crate::supervisor::{StartError, SupervisorExit, SupervisorHandle, start_root
 pub use build::{ProgramEntry, ProgramTable};
 pub use op_plugins::{OperationPlugins, PluginLoadError};
 pub use router::{Router, SendError};
+pub use run::{RunError, Running, Shutdown, run};
 
 use crate::process::{Monitor, MonitorConfig};
 use crate::registry::{OrphanReport, Registry, RegistryConfig, RegistryError};
