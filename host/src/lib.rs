@@ -42,12 +42,12 @@
 //! # }
 //! ```
 
-pub mod api;
+pub use warden_api as api;
 pub mod bench;
 pub mod builtin;
 pub use warden_component as component;
 pub mod config;
-pub mod events;
+pub use warden_events as events;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub use warden_grade as grade;
@@ -55,5 +55,5 @@ pub use warden_ops as ops;
 pub use warden_process as process;
 pub use warden_process::registry;
 pub mod reload;
-pub mod supervisor;
+pub use warden_supervisor as supervisor;
 pub mod tree;

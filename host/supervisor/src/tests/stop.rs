@@ -8,8 +8,8 @@ use tokio::time::Instant;
 use super::lab::{
     Lab, Life, OnKill, OnShutdown, Step, drain, drain_json, root, root_on, s, settle, stop, worker,
 };
-use crate::supervisor::testing::EventRecorder;
-use crate::supervisor::{
+use crate::testing::EventRecorder;
+use crate::{
     ChildStatus, ExitReason, FailureKind, Restart, Shutdown, ShutdownCause, Strategy,
     SupervisorFlags, SupervisorSpec,
 };

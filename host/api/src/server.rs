@@ -20,13 +20,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::api::auth::Token;
-use crate::api::error::ApiError;
-use crate::api::guard::{AllowedHost, AllowedOrigin, SiteGuard};
-use crate::api::metrics::Metrics;
-use crate::api::routes::{self, Shared};
-use crate::events::EventBus;
-use crate::ops::Registry;
+use crate::auth::Token;
+use crate::error::ApiError;
+use crate::guard::{AllowedHost, AllowedOrigin, SiteGuard};
+use crate::metrics::Metrics;
+use crate::routes::{self, Shared};
+use warden_events::EventBus;
+use warden_ops::Registry;
 
 /// How long a client may take to send a request's headers (and how long
 /// an idle keep-alive connection waits for the next request).
@@ -46,7 +46,7 @@ pub struct ApiConfig {
     /// The largest request body accepted (413 beyond).
     pub max_body_bytes: usize,
     /// Host names the API answers to besides `localhost`, loopback IPs
-    /// and the bound address (see [`guard`](crate::api::guard)). By
+    /// and the bound address (see [`guard`](crate::guard)). By
     /// default none.
     pub allowed_hosts: Vec<AllowedHost>,
     /// Web origins that may call the API besides its own. By default

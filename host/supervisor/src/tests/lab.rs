@@ -8,8 +8,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::supervisor::testing::EventRecorder;
-use crate::supervisor::{
+use crate::testing::EventRecorder;
+use crate::{
     BoxFuture, ChildFailure, ChildSpec, ChildStart, ExitReason, ExitSender, FailureKind, Fault,
     InjectError, RunningChild, StartContext, StartError, Started, SupervisorExit, SupervisorHandle,
     SupervisorSpec, start_root,

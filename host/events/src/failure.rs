@@ -1,7 +1,7 @@
 //! The failure classes Warden's kinds of children name, beyond OTP's own.
 //!
 //! The supervisor carries a child's class as an opaque
-//! [`ChildFailure`](crate::supervisor::ChildFailure) name; this is the host's
+//! [`ChildFailure`](warden_supervisor::ChildFailure) name; this is the host's
 //! catalogue of those names, so that the child adapters that report them and
 //! the observers that read them (metrics labels) agree on one spelling. A
 //! class is shared by every kind of child that can fail that way: a component
@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::supervisor::{ChildFailure, FailureKind};
+use warden_supervisor::{ChildFailure, FailureKind};
 
 /// A class of abnormal exit that a component or a native worker reports.
 /// Displays (and serializes, inside an exit reason) as its snake_case name.

@@ -22,11 +22,11 @@
 //!   start failure) or a [`ChildFailure`] class the kind of child names.
 //!
 //! ```no_run
-//! use warden::supervisor::{
+//! use warden_supervisor::{
 //!     ChildPath, ChildSpec, EventSink, Restart, Strategy, SupervisorEvent, SupervisorFlags,
 //!     SupervisorSpec, start_root,
 //! };
-//! # use warden::supervisor::{BoxFuture, ChildStart, StartContext, StartError, Started};
+//! # use warden_supervisor::{BoxFuture, ChildStart, StartContext, StartError, Started};
 //! # struct Counter;
 //! # impl ChildStart for Counter {
 //! #     fn start(&self, _: StartContext) -> BoxFuture<'static, Result<Started, StartError>> {

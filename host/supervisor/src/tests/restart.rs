@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::lab::{Lab, Step, drain, root, root_on, s, settle, settle_ms, stop, wait, worker};
-use crate::supervisor::testing::EventRecorder;
-use crate::supervisor::{
+use crate::testing::EventRecorder;
+use crate::{
     ChildStatus, ExitReason, FailureKind, Restart, RestartDecision, ShutdownCause, Strategy,
     SupervisorFlags, SupervisorSpec, restart_decision,
 };

@@ -5,8 +5,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::lab::{Lab, drain, drain_json, root, root_on, s, settle, settle_ms, wait, worker};
-use crate::supervisor::testing::{EventRecorder, Recorded};
-use crate::supervisor::{
+use crate::testing::{EventRecorder, Recorded};
+use crate::{
     Backoff, ChangeOutcome, ChildFailure, ChildPath, ChildStatus, CouplingChange, ExitReason,
     FailureKind, RecommendationCode, Restart, ShutdownCause, StormAction, StormConfig, Strategy,
     StrategyChangeOptions, SupervisorEvent, SupervisorFlags, SupervisorSpec, coupling,
@@ -275,7 +275,7 @@ fn coupling_per_strategy() {
         ("c".into(), Restart::Transient),
     ];
     let ids =
-        |v: Vec<crate::supervisor::ChildId>| v.iter().map(|i| i.to_string()).collect::<Vec<_>>();
+        |v: Vec<crate::ChildId>| v.iter().map(|i| i.to_string()).collect::<Vec<_>>();
     assert!(coupling(Strategy::OneForOne, &children, 0).is_empty());
     assert_eq!(
         ids(coupling(Strategy::OneForAll, &children, 0)),
@@ -293,7 +293,7 @@ fn coupling_per_strategy() {
     assert!(coupling(Strategy::RestForOne, &children, 9).is_empty());
 }
 
-async fn abc(lab: &Lab, strategy: Strategy) -> crate::supervisor::SupervisorHandle {
+async fn abc(lab: &Lab, strategy: Strategy) -> crate::SupervisorHandle {
     let spec = SupervisorSpec::new(loose(strategy))
         .child(worker("a", lab.child()))
         .child(worker("b", lab.child()))
@@ -436,7 +436,7 @@ async fn strategy_changes_that_are_refused() {
         .unwrap_err();
     assert!(matches!(
         err,
-        crate::supervisor::AdminError::StrategyChange { .. }
+        crate::AdminError::StrategyChange { .. }
     ));
     // One change at a time.
     let first = {
@@ -453,7 +453,7 @@ async fn strategy_changes_that_are_refused() {
         .unwrap_err();
     assert!(matches!(
         err,
-        crate::supervisor::AdminError::StrategyChange { .. }
+        crate::AdminError::StrategyChange { .. }
     ));
     assert_eq!(
         first.await.unwrap().unwrap().outcome,
@@ -466,7 +466,7 @@ async fn the_health_report_counts_restarts_and_recommends() {
     let lab = Lab::new();
     let mut spec = SupervisorSpec::new(loose(Strategy::OneForAll))
         .child(worker("flaky", lab.child()).with_restart(Restart::Transient))
-        .child(worker("forever", lab.child()).with_shutdown(crate::supervisor::Shutdown::Infinity));
+        .child(worker("forever", lab.child()).with_shutdown(crate::Shutdown::Infinity));
     for i in 0..10 {
         spec = spec.child(worker(&format!("w{i}"), lab.child()));
     }
@@ -627,7 +627,7 @@ async fn huge_durations_mean_never_not_a_panic() {
     // The unsettled change learns that the supervisor is gone.
     assert!(matches!(
         changing.await.unwrap(),
-        Err(crate::supervisor::AdminError::SupervisorGone { .. })
+        Err(crate::AdminError::SupervisorGone { .. })
     ));
     assert_eq!(lab.take(), s(&["start a", "start b", "shutdown b"]));
 }

@@ -7,8 +7,8 @@ use serde_json::json;
 use super::lab::{
     Lab, Life, OnShutdown, Step, drain_json, root, root_on, s, settle, stop, wait, worker,
 };
-use crate::supervisor::testing::EventRecorder;
-use crate::supervisor::{
+use crate::testing::EventRecorder;
+use crate::{
     AdminError, Backoff, ChildCounts, ChildKind, ChildSpec, ChildStatus, ExitReason, FailureKind,
     Fault, InjectError, Restart, Shutdown, StartError, StartedChild, Strategy, SupervisorFlags,
     SupervisorSpec,

@@ -4,8 +4,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::lab::{Lab, Step, root, s, stop, worker};
-use crate::supervisor::testing::EventRecorder;
-use crate::supervisor::{
+use crate::testing::EventRecorder;
+use crate::{
     AdminError, Backoff, ChildSpec, ChildStatus, Restart, Shutdown, ShutdownCause, SpecError,
     StartError, StormAction, StormConfig, Strategy, SupervisorFlags, SupervisorSpec, start_root,
 };
@@ -34,7 +34,7 @@ async fn children_start_in_order_and_stop_in_reverse() {
     let exit = stop(&sup).await;
     assert_eq!(lab.take(), s(&["shutdown c", "shutdown b", "shutdown a"]));
     assert_eq!(exit.cause, ShutdownCause::Requested);
-    assert_eq!(exit.reason, crate::supervisor::ExitReason::Shutdown);
+    assert_eq!(exit.reason, crate::ExitReason::Shutdown);
 }
 
 #[tokio::test(start_paused = true)]

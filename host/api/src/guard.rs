@@ -41,7 +41,7 @@ use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::api::error::HttpError;
+use crate::error::HttpError;
 
 /// Why an `allowed_hosts` or `allowed_origins` entry cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -21,10 +21,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crate::events::{
+use warden_events::{
     Event, EventBus, EventKind, EventStream, FailureClass, Received, ReloadEvent, SupervisorEvent,
 };
-use crate::supervisor::ChildPath;
+use warden_supervisor::ChildPath;
 
 /// The content type of the exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -364,7 +364,7 @@ fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::supervisor::{ChildId, ExitReason};
+    use warden_supervisor::{ChildId, ExitReason};
 
     fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
         text.lines()
@@ -391,7 +391,7 @@ mod tests {
             a.clone(),
             SupervisorEvent::RestartScheduled {
                 delay_ms: 10,
-                cause: crate::events::DelayCause::Backoff,
+                cause: warden_events::DelayCause::Backoff,
             },
         );
         let follower = tokio::spawn({

@@ -1,9 +1,9 @@
-//! The HTTP API: every operation of the [`Registry`](crate::ops::Registry)
+//! The HTTP API: every operation of the [`Registry`](warden_ops::Registry)
 //! over HTTP, the event stream, metrics, and the dashboard.
 //!
 //! This module owns the HTTP surface and nothing behind it: an operation's
-//! behaviour, params schema and error statuses come from [`crate::ops`];
-//! events come from the [`EventBus`](crate::events::EventBus). It never
+//! behaviour, params schema and error statuses come from [`warden_ops`];
+//! events come from the [`EventBus`](warden_events::EventBus). It never
 //! reaches into the tree.
 //!
 //! - [`serve`] / [`ApiServer`] (`server`): binding, per-connection tasks,
@@ -21,11 +21,15 @@
 //! - [`dashboard`]: the page and assets served at `/`.
 //!
 //! ```no_run
-//! # async fn demo(host: warden::tree::Host) -> Result<(), Box<dyn std::error::Error>> {
-//! use warden::api::{ApiConfig, ApiState, client::ApiClient};
+//! # async fn demo(
+//! #     operations: warden_ops::Registry,
+//! #     events: warden_events::EventBus,
+//! # ) -> Result<(), Box<dyn std::error::Error>> {
+//! use warden_api::{ApiConfig, ApiState, client::ApiClient};
 //!
-//! let state = ApiState::new(host.operations.clone(), host.events.clone());
-//! let server = warden::api::serve(ApiConfig::new("127.0.0.1:0".parse()?), state).await?;
+//! // A host's operations and its event bus (`warden::host::Host` has both).
+//! let state = ApiState::new(operations, events);
+//! let server = warden_api::serve(ApiConfig::new("127.0.0.1:0".parse()?), state).await?;
 //! let client = ApiClient::new(&server.url(), None)?;
 //! let tree = client.call("tree", serde_json::json!({})).await?;
 //! println!("{tree}");

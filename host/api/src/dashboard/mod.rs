@@ -29,7 +29,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::api::error::HttpError;
+use crate::error::HttpError;
 
 /// One embedded file.
 struct Asset {

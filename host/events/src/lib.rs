@@ -44,9 +44,9 @@ use tracing::Level;
 pub use failure::FailureClass;
 pub use reload::{ReloadEvent, Stage};
 
-pub use crate::process::ProcessEvent;
-use crate::supervisor::{ChildPath, EventSink};
-pub use crate::supervisor::{DelayCause, SupervisorEvent};
+pub use warden_process::ProcessEvent;
+use warden_supervisor::{ChildPath, EventSink};
+pub use warden_supervisor::{DelayCause, SupervisorEvent};
 
 /// One thing that happened.
 #[derive(Clone, Debug, Serialize)]
@@ -378,8 +378,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::process::{HealthLevel, LimitKind, Trend};
-    use crate::supervisor::{ExitReason, ShutdownCause};
+    use warden_process::{HealthLevel, LimitKind, Trend};
+    use warden_supervisor::{ExitReason, ShutdownCause};
 
     #[tokio::test]
     async fn the_log_keeps_the_newest_events_numbered_and_filters_them() {

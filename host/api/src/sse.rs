@@ -1,6 +1,6 @@
 //! `GET /events`: the event stream as Server-Sent Events.
 //!
-//! Each subscriber gets its own [`EventStream`](crate::events::EventStream)
+//! Each subscriber gets its own [`EventStream`](warden_events::EventStream)
 //! from the moment its request is handled, filtered by `child` (the path
 //! itself and everything below it) and `kind` (a comma-separated list of
 //! event kinds). Each message is `id: <seq>` (the position of the event in
@@ -22,9 +22,9 @@ use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use tokio::sync::watch;
 
-use crate::api::error::HttpError;
-use crate::api::routes::Shared;
-use crate::events::{Event, EventFilter, EventStream, Received};
+use crate::error::HttpError;
+use crate::routes::Shared;
+use warden_events::{Event, EventFilter, EventStream, Received};
 
 /// The silence after which a keep-alive comment is sent.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -160,8 +160,8 @@ fn encode(event: &Event, filter: &EventFilter, seq: u64) -> Option<SseEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::SupervisorEvent;
-    use crate::supervisor::ChildPath;
+    use warden_events::SupervisorEvent;
+    use warden_supervisor::ChildPath;
 
     fn filter(child: Option<&str>, kind: Option<&str>) -> Result<EventFilter, HttpError> {
         filter_from_query(EventsQuery {

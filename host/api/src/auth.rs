@@ -17,7 +17,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use crate::api::error::HttpError;
+use crate::error::HttpError;
 
 /// The expected token, kept as its digest.
 #[derive(Clone)]

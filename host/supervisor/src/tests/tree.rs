@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::lab::{Lab, Life, OnShutdown, drain, root, root_on, s, settle, stop, wait, worker};
-use crate::supervisor::testing::EventRecorder;
-use crate::supervisor::{
+use crate::testing::EventRecorder;
+use crate::{
     ChildSpec, ChildStatus, Restart, Shutdown, ShutdownCause, Strategy, SupervisorFlags,
     SupervisorSpec,
 };

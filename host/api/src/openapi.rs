@@ -1,7 +1,7 @@
 //! `GET /openapi.json`: the registry's OpenAPI document plus what only the
 //! HTTP layer knows.
 //!
-//! [`Registry::openapi_document`](crate::ops::Registry::openapi_document)
+//! [`Registry::openapi_document`](warden_ops::Registry::openapi_document)
 //! documents every operation; this adds the server's URL, the bearer
 //! security scheme (required on every route but `/healthz` when a token is
 //! set), the error kinds and statuses of the HTTP layer (401, 403 for a
@@ -12,8 +12,8 @@
 
 use serde_json::{Value, json};
 
-use crate::api::error::HTTP_KINDS;
-use crate::ops::Registry;
+use crate::error::HTTP_KINDS;
+use warden_ops::Registry;
 
 /// The document served by a server at `server_url`.
 pub fn document(registry: &Registry, server_url: &str, token_required: bool) -> Value {
@@ -157,7 +157,7 @@ fn error_response(description: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::OpMeta;
+    use warden_ops::OpMeta;
 
     #[test]
     fn adds_servers_security_and_non_operation_routes() {

@@ -3,7 +3,7 @@
 //! runs ([`HttpError`]).
 //!
 //! Every error answer has the body `{"error": {"kind", "message", …}}`: an
-//! operation's own errors use [`OpError::body`](crate::ops::OpError::body)
+//! operation's own errors use [`OpError::body`](warden_ops::OpError::body)
 //! unchanged, and the HTTP layer adds the kinds only it knows
 //! ([`HTTP_KINDS`]). Bad input is echoed back (the JSON parse error, the
 //! route asked for); nothing about the host's configuration is.
@@ -14,7 +14,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::ops::OpError;
+use warden_ops::OpError;
 
 /// Why the API server could not start.
 #[derive(Debug, thiserror::Error)]

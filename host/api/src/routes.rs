@@ -6,18 +6,18 @@
 //!   body), body size limit (413), lookup (404), JSON (400 `bad_json` with
 //!   the parser's message; an empty body is `{}`, a body of only
 //!   whitespace is not JSON), then
-//!   [`Operation::call`](crate::ops::Operation::call), which
+//!   [`Operation::call`](warden_ops::Operation::call), which
 //!   validates the params (400 with every violation) and runs. The latency
 //!   and status of calls to registered operations go to
-//!   [`Metrics`](crate::api::Metrics).
-//! - `GET /openapi.json`, `/events` ([`sse`](crate::api::sse)), `/metrics`,
+//!   [`Metrics`](crate::Metrics).
+//! - `GET /openapi.json`, `/events` ([`sse`](crate::sse)), `/metrics`,
 //!   `/healthz`;
 //! - the dashboard's `GET /` and `/assets/{file}`;
 //! - anything else: 404 `not_found` naming the method and path, or 405
 //!   when the path exists for another method.
 //!
-//! Authentication ([`auth`](crate::api::auth)) wraps all of it, fallbacks
-//! included, and the cross-site guard ([`guard`](crate::api::guard), 403
+//! Authentication ([`auth`](crate::auth)) wraps all of it, fallbacks
+//! included, and the cross-site guard ([`guard`](crate::guard), 403
 //! for a foreign `Host` or `Origin`) wraps authentication.
 
 use std::sync::Arc;
@@ -34,12 +34,12 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::api::auth::{self, Token};
-use crate::api::error::{HttpError, op_error_response};
-use crate::api::guard::{self, SiteGuard};
-use crate::api::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
-use crate::api::server::ApiState;
-use crate::api::{dashboard, openapi, sse};
+use crate::auth::{self, Token};
+use crate::error::{HttpError, op_error_response};
+use crate::guard::{self, SiteGuard};
+use crate::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
+use crate::server::ApiState;
+use crate::{dashboard, openapi, sse};
 
 /// How much of an oversized body is read (and dropped) before answering
 /// 413, so the client sees the answer instead of a reset connection.

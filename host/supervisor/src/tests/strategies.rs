@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::lab::{Lab, Life, OnShutdown, Step, root, s, settle, stop, wait, worker};
-use crate::supervisor::{
+use crate::{
     ChildSpec, ChildStatus, ExitReason, FailureKind, Restart, ShutdownCause, StartedChild,
     Strategy, SupervisorFlags, SupervisorHandle, SupervisorSpec,
 };
