@@ -18,7 +18,7 @@ use warden::component::{
 };
 use warden::config;
 use warden::events::EventBus;
-use warden::tree::{Host, SendError};
+use warden::host::{Host, SendError};
 use wasmtime::component::Val;
 
 use crate::grade_exercises::exercise_dir;

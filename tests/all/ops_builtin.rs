@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use warden::config;
 use warden::events::EventBus;
 use warden::ops::{OpError, Owner};
-use warden::tree::Host;
+use warden::host::Host;
 
 use crate::support::{
     CHANGING_EXAMPLES, KEEPING_EXAMPLES, demo_tree, plugin, repo_root, write_tree_config,

@@ -13,7 +13,7 @@ use warden::config;
 use warden::events::{EventBus, EventKind, Received, SupervisorEvent};
 use warden::registry::{IncarnationRow, IncarnationStatus, Registry, RegistryConfig};
 use warden::supervisor::Fault;
-use warden::tree::Host;
+use warden::host::Host;
 
 use crate::support::{self, stderr, warden_cmd};
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use warden::config;
 use warden::events::{EventBus, EventKind, EventStream, Received, ReloadEvent, SupervisorEvent};
 use warden::reload::{ReloadOutcome, Stage};
-use warden::tree::Host;
+use warden::host::Host;
 
 use crate::support::{plugin, variant};
 
@@ -295,7 +295,7 @@ async fn a_crash_on_probation_rolls_back_with_the_state_of_the_swap() {
         .await
         .unwrap_err();
     assert!(
-        matches!(crash, warden::tree::SendError::Failed { .. }),
+        matches!(crash, warden::host::SendError::Failed { .. }),
         "{crash:?}"
     );
     let stage = f

@@ -19,7 +19,7 @@ use warden::component::{
     Capabilities, ComponentError, HostContext, Interrupt, Limits, Metering, Sandbox,
 };
 use warden::ops::OpError;
-use warden::tree::Host;
+use warden::host::Host;
 
 use crate::support::{HostProcess, config_file, plugin, prepare, repo_root, runtime, signal};
 

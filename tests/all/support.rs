@@ -12,8 +12,9 @@ use warden::component::{Metering, Prepared, Runtime, RuntimeConfig};
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ has a parent")
+        .ancestors()
+        .nth(2)
+        .expect("host/warden/ is two levels below the root")
         .to_path_buf()
 }
 
@@ -145,10 +146,10 @@ pub fn config_file(body: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 /// Starts a host from `config_file(body)`.
-pub async fn start_host(body: &str) -> (tempfile::TempDir, warden::tree::Host) {
+pub async fn start_host(body: &str) -> (tempfile::TempDir, warden::host::Host) {
     let (dir, path) = config_file(body);
     let config = warden::config::load(&path).expect("valid config");
-    let host = warden::tree::Host::start(&config, warden::events::EventBus::default())
+    let host = warden::host::Host::start(&config, warden::events::EventBus::default())
         .await
         .expect("host starts");
     (dir, host)

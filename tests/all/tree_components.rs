@@ -5,7 +5,7 @@ use std::time::Duration;
 use warden::config;
 use warden::events::EventBus;
 use warden::supervisor::{ChildStatus, Fault};
-use warden::tree::{Host, SendError};
+use warden::host::{Host, SendError};
 
 use crate::support::{config_file, start_host as start};
 

@@ -6,7 +6,7 @@
 //! - [`pipeline`] is the [`Reloader`]: read → hash → compile (or the compile
 //!   cache) → world check → link, then the swap in the child's own serve
 //!   loop (snapshot old → instantiate new → init → restore → swap, see
-//!   [`crate::tree::component_child`]), with probation and rollback;
+//!   [`crate::host::component_child`]), with probation and rollback;
 //! - [`versions`] keeps each child's history of versions.
 //!
 //! Guarantees: a failure at any [`Stage`] leaves the old version serving

@@ -13,7 +13,7 @@ use tokio::io::AsyncReadExt;
 use warden::config;
 use warden::events::EventBus;
 use warden::reload::{ReloadOutcome, WatchTarget, Watcher};
-use warden::tree::Host;
+use warden::host::Host;
 
 use super::out::{errln, outln};
 use super::{CmdResult, Failure};

@@ -41,7 +41,7 @@ use crate::supervisor::{
     BoxFuture, ChildStart, ExitReason, ExitSender, FailureKind, Fault, InjectError, RunningChild,
     StartContext, StartError, Started,
 };
-use crate::tree::router::{Router, SendError};
+use crate::host::router::{Router, SendError};
 
 /// The version of a component a child runs; hot reload replaces it.
 pub type ProgramSlot = Arc<RwLock<ActorProgram>>;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::reload::{Reloader, WatchTarget, Watcher};
-use crate::tree::ProgramTable;
+use crate::host::ProgramTable;
 
 /// Starts watching the files of `watch = true` children (`None` when there
 /// are none). Reloads run one after another on a task of their own; their

@@ -20,8 +20,8 @@ use crate::events::{EventBus, ReloadEvent};
 use crate::reload::Stage;
 use crate::reload::versions::{VersionOutcome, VersionRecord, Versions, now_ms};
 use crate::supervisor::ChildPath;
-use crate::tree::component_child::{Envelope, SwapFailure, SwapRequest};
-use crate::tree::{ProgramTable, Router};
+use crate::host::component_child::{Envelope, SwapFailure, SwapRequest};
+use crate::host::{ProgramTable, Router};
 
 /// How a reload ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -43,7 +43,7 @@ use crate::events::EventLog;
 use crate::ops::{OpError, OpMeta, RegisterError, Registry, Violation};
 use crate::reload::{ReloadError, Reloader};
 use crate::supervisor::{AdminError, ChildId, SupervisorHandle};
-use crate::tree::{OperationPlugins, PluginLoadError, ProgramTable, Router, SendError};
+use crate::host::{OperationPlugins, PluginLoadError, ProgramTable, Router, SendError};
 
 /// What the built-in handlers reach. Cheap to clone (handles and `Arc`s).
 #[derive(Clone)]

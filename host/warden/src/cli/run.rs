@@ -1,7 +1,7 @@
 //! `warden run [CONFIG]`: start the trees, serve the HTTP API, and run
 //! until Ctrl-C/SIGTERM.
 //!
-//! The host's life is the library's [`warden::tree::run`] (see its module
+//! The host's life is the library's [`warden::host::run`] (see its module
 //! doc for how a stop proceeds); this command adds what belongs to a
 //! process: the token of `WARDEN_TOKEN` (when set and not empty) over
 //! `[host] token`, SIGINT and SIGTERM as shutdown requests (a second one
@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use warden::config::{self, Config};
-use warden::tree::{RunError, Running, Shutdown};
+use warden::host::{RunError, Running, Shutdown};
 
 use super::out::{err, errln};
 use super::{CmdResult, Failure};

@@ -11,7 +11,7 @@ use super::{JsonValues, VALUES_WAT, config, schema};
 /// file that panicked.
 fn replay(target: &str, entry: impl Fn(&[u8])) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
+        .join("../fuzz/corpus")
         .join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))

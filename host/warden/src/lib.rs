@@ -56,4 +56,4 @@ pub use warden_process as process;
 pub use warden_process::registry;
 pub mod reload;
 pub use warden_supervisor as supervisor;
-pub mod tree;
+pub mod host;

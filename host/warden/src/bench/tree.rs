@@ -14,8 +14,8 @@ use crate::events::EventBus;
 use crate::supervisor::{
     ChildSpec, Restart, Strategy, SupervisorFlags, SupervisorSpec, start_root,
 };
-use crate::tree::Router;
-use crate::tree::component_child::ComponentChildStart;
+use crate::host::Router;
+use crate::host::component_child::ComponentChildStart;
 
 fn component_start(program: ActorProgram, router: &Router) -> ComponentChildStart {
     ComponentChildStart {

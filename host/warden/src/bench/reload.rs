@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::{BenchEnv, BenchError, Figure, Samples};
 use crate::events::{EventBus, EventKind, Received, ReloadEvent};
 use crate::reload::{ReloadOutcome, Watcher};
-use crate::tree::Host;
+use crate::host::Host;
 
 const COLD_ROUNDS: usize = 30;
 const WARM_ROUNDS: usize = 100;

@@ -14,10 +14,10 @@ use crate::config::{
 use crate::process::{LogSpec, WorkerSpec};
 use crate::supervisor::Shutdown;
 use crate::supervisor::{ChildSpec, Strategy, SupervisorFlags, SupervisorSpec};
-use crate::tree::HostError;
-use crate::tree::component_child::{ComponentChildStart, ProgramSlot};
-use crate::tree::process_child::{ProcessChildStart, ProcessRuntime};
-use crate::tree::router::Router;
+use crate::host::HostError;
+use crate::host::component_child::{ComponentChildStart, ProgramSlot};
+use crate::host::process_child::{ProcessChildStart, ProcessRuntime};
+use crate::host::router::Router;
 
 /// The program slot of every component child, by path in the tree, so
 /// reloads and operations can find and replace a child's code.

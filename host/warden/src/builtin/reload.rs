@@ -1,7 +1,7 @@
 //! Code versions: `child.reload`, `child.rollback`, `child.versions` for
 //! component children (through the [`Reloader`](crate::reload::Reloader)),
 //! and `plugin.reload` for operation plugins (through
-//! [`OperationPlugins`](crate::tree::OperationPlugins)).
+//! [`OperationPlugins`](crate::host::OperationPlugins)).
 
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::component::Mailer;
-use crate::tree::component_child::{Envelope, Reply};
+use crate::host::component_child::{Envelope, Reply};
 
 /// Why a message could not be delivered or answered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]

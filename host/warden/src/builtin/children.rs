@@ -4,7 +4,7 @@
 //!
 //! Lifecycle operations go through the child's supervisor (so restarts,
 //! events and intensity are the supervisor's business, as with OTP's admin
-//! API); messages and state go through the [`Router`](crate::tree::Router)
+//! API); messages and state go through the [`Router`](crate::host::Router)
 //! to the child's mailbox, in order with every other message.
 
 use base64::Engine as _;
