@@ -19,7 +19,7 @@ use warden::component::{
 use warden::config;
 use warden::events::EventBus;
 use warden::host::{Host, SendError};
-use wasmtime::component::Val;
+use warden::component::Val;
 
 use crate::grade_exercises::exercise_dir;
 use crate::support::{config_file, runtime, stderr, warden_cmd};
