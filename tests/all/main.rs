@@ -14,7 +14,6 @@ mod compile_limits;
 mod component_runtime;
 mod ctl_cli;
 mod dashboard;
-mod fuzz_canonical_data;
 mod grade_cli;
 mod grade_exercises;
 mod grade_files;

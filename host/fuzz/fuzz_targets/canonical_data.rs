@@ -7,7 +7,8 @@
 //! Seeds (`corpus/canonical_data/`): the `canonical-data.json` of every
 //! exercise in `examples/exercises/` (Exercism's problem-specifications,
 //! MIT), named after it, and two case files in TOML.
-//! `tests/all/fuzz_canonical_data.rs` replays the corpus the same way.
+//! The body is [`warden::fuzzing::CanonicalData`]; the `warden` crate's
+//! tests replay the corpus through it.
 
 #![no_main]
 
@@ -15,43 +16,14 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use warden::grade::{CaseFormat, Contract, Settings, parse_cases};
+use warden::fuzzing::CanonicalData;
 
-fn contracts() -> &'static [Contract] {
-    static CONTRACTS: OnceLock<Vec<Contract>> = OnceLock::new();
-    CONTRACTS.get_or_init(|| {
+fn target() -> &'static CanonicalData {
+    static TARGET: OnceLock<CanonicalData> = OnceLock::new();
+    TARGET.get_or_init(|| {
         let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/exercises");
-        let mut dirs: Vec<_> = std::fs::read_dir(&examples)
-            .expect("examples/exercises")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.join("exercise.wit").is_file())
-            .collect();
-        dirs.sort();
-        dirs.iter()
-            .map(|dir| {
-                let path = dir.join("exercise.wit");
-                let text = std::fs::read_to_string(&path).expect("read exercise.wit");
-                Contract::parse(&path, &text).expect("example contracts parse")
-            })
-            .collect()
+        CanonicalData::load(&examples).expect("example contracts load")
     })
 }
 
-fuzz_target!(|data: &[u8]| {
-    // The loader reads text: a folder's non-UTF-8 file is refused before.
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let settings = Settings::default();
-    for contract in contracts() {
-        for format in [CaseFormat::Json, CaseFormat::Toml] {
-            let _ = parse_cases(
-                Path::new("canonical-data"),
-                format,
-                text,
-                contract,
-                &settings,
-            );
-        }
-    }
-});
+fuzz_target!(|data: &[u8]| target().run(data));

@@ -5,6 +5,8 @@
 //! Each entry point takes the fuzzer's raw bytes, feeds them to one
 //! parser of untrusted input, and panics only when a property Warden
 //! promises is broken (a panic is what the fuzzer reports):
+//! - [`CanonicalData`]: case-file text (Exercism's canonical data, or
+//!   the same in TOML) against every example exercise's contract;
 //! - [`config`]: `warden.toml` text through [`crate::config::parse`];
 //!   every error names the file;
 //! - [`JsonValues`]: JSON arguments mapped onto a component function's
@@ -18,12 +20,13 @@
 //! Never: write files outside a temporary folder, start processes, or
 //! open sockets (the fuzzer runs these millions of times).
 
+mod canonical_data_target;
 mod config_target;
 
-
-pub use config_target::config;
-pub use crate::ops::fuzzing::schema;
 pub use crate::component::fuzzing::{JsonValues, VALUES_WAT};
+pub use crate::ops::fuzzing::schema;
+pub use canonical_data_target::CanonicalData;
+pub use config_target::config;
 
 #[cfg(test)]
 mod replay;
