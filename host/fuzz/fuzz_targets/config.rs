@@ -1,4 +1,4 @@
-//! `warden.toml` text: `cargo +nightly fuzz run config` (from `host/`).
+//! `warden.toml` text: `cargo +nightly fuzz run --fuzz-dir host/fuzz config` (from the repository root).
 //! The entry point and its properties are `warden::fuzzing::config`.
 #![no_main]
 

@@ -1,6 +1,6 @@
 //! JSON arguments mapped onto a component function's types and passed to
 //! it: a byte choosing the function, then a JSON array of arguments.
-//! `cargo +nightly fuzz run json_values` (from `host/`). The entry point
+//! `cargo +nightly fuzz run --fuzz-dir host/fuzz json_values` (from the repository root). The entry point
 //! and its properties are `warden::fuzzing::JsonValues`.
 #![no_main]
 

@@ -1,5 +1,5 @@
 //! A params schema and a value, `[SCHEMA, VALUE]` as JSON:
-//! `cargo +nightly fuzz run schema` (from `host/`). The entry point and
+//! `cargo +nightly fuzz run --fuzz-dir host/fuzz schema` (from the repository root). The entry point and
 //! its properties are `warden::fuzzing::schema`.
 #![no_main]
 

@@ -1,6 +1,27 @@
 //! Warden: a WebAssembly-plugin sandbox host with Erlang/OTP-style
 //! supervision.
 //!
+//! This crate joins the workspace's crates into one host and re-exports
+//! each under the name of its responsibility:
+//!
+//! | module | crate | owns |
+//! |---|---|---|
+//! | [`supervisor`] | `warden-supervisor` | OTP semantics, generic over the child |
+//! | [`component`] | `warden-component` | wasmtime: sandboxes, limits, capabilities, values, compiling |
+//! | [`process`], [`registry`] | `warden-process` | native workers, and the SQLite record of them |
+//! | [`grade`] | `warden-grade` | exercises, verdicts, reports |
+//! | [`ops`] | `warden-ops` | the operation registry and its schemas |
+//! | [`events`] | `warden-events` | the one typed event stream |
+//! | [`api`] | `warden-api` | HTTP, SSE, metrics, the dashboard |
+//!
+//! Its own modules are what needs all of them: [`config`] (`warden.toml`
+//! into a checked [`Config`](config::Config)), [`host`] (a [`Host`](host::Host)
+//! builds the trees of a config, with component and process children, and
+//! [`host::run`] is `warden run`'s whole life for any embedder), [`builtin`]
+//! (the host's own operations), [`reload`] (hot reload with state), and
+//! [`bench`] (`warden bench`). The `warden` binary (`src/cli/`) is argument
+//! parsing and printing over this library.
+//!
 //! The nouns, in the order you meet them:
 //! - a [`Runtime`](component::Runtime) loads user-supplied WebAssembly
 //!   components (compiling each version once, in a child process under
@@ -43,17 +64,18 @@
 //! ```
 
 pub use warden_api as api;
-pub mod bench;
-pub mod builtin;
 pub use warden_component as component;
-pub mod config;
 pub use warden_events as events;
-#[cfg(any(test, feature = "fuzzing"))]
-pub mod fuzzing;
 pub use warden_grade as grade;
 pub use warden_ops as ops;
 pub use warden_process as process;
 pub use warden_process::registry;
-pub mod reload;
 pub use warden_supervisor as supervisor;
+
+pub mod bench;
+pub mod builtin;
+pub mod config;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod host;
+pub mod reload;
