@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
+use warden::component::Val;
 use warden::component::exports::find_function;
 use warden::component::{
     Capabilities, ComponentError, Held, HostContext, Limits, MAX_CORE_INSTANCES, MAX_MEMORIES,
@@ -19,7 +20,6 @@ use warden::component::{
 use warden::config;
 use warden::events::EventBus;
 use warden::host::{Host, SendError};
-use warden::component::Val;
 
 use crate::grade_exercises::exercise_dir;
 use crate::support::{config_file, runtime, stderr, warden_cmd};

@@ -12,8 +12,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 use warden::config;
 use warden::events::EventBus;
-use warden::ops::{OpError, Owner};
 use warden::host::Host;
+use warden::ops::{OpError, Owner};
 
 use crate::support::{
     CHANGING_EXAMPLES, KEEPING_EXAMPLES, demo_tree, plugin, repo_root, write_tree_config,

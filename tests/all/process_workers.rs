@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use warden::config;
 use warden::events::{EventBus, EventKind, Received, SupervisorEvent};
+use warden::host::Host;
 use warden::registry::{IncarnationRow, IncarnationStatus, Registry, RegistryConfig};
 use warden::supervisor::Fault;
-use warden::host::Host;
 
 use crate::support::{self, stderr, warden_cmd};
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use warden::config;
 use warden::events::{EventBus, EventKind, EventStream, Received, ReloadEvent, SupervisorEvent};
-use warden::reload::{ReloadOutcome, Stage};
 use warden::host::Host;
+use warden::reload::{ReloadOutcome, Stage};
 
 use crate::support::{plugin, variant};
 

@@ -18,8 +18,8 @@ use warden::component::invoke::call_json_under;
 use warden::component::{
     Capabilities, ComponentError, HostContext, Interrupt, Limits, Metering, Sandbox,
 };
-use warden::ops::OpError;
 use warden::host::Host;
+use warden::ops::OpError;
 
 use crate::support::{HostProcess, config_file, plugin, prepare, repo_root, runtime, signal};
 

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use warden::config;
 use warden::events::EventBus;
-use warden::supervisor::{ChildStatus, Fault};
 use warden::host::{Host, SendError};
+use warden::supervisor::{ChildStatus, Fault};
 
 use crate::support::{config_file, start_host as start};
 

@@ -15,10 +15,10 @@ use std::sync::mpsc;
 
 use serde::Serialize;
 
-use warden_component::Runtime;
 use crate::exercise::Exercise;
 use crate::runner::{GradeOptions, Submission, grade_submission};
 use crate::verdict::{Counts, Status, SubmissionReport};
+use warden_component::Runtime;
 
 /// Where finished reports go (a report format writing files, a stream,
 /// a collector in tests). Reports arrive in completion order; `index` is

@@ -18,11 +18,11 @@ use std::path::Path;
 use serde::Serialize;
 use wit_parser::{Function, FunctionKind, Handle, Resolve, Type, TypeDefKind, WorldItem};
 
+use crate::error::ExerciseError;
 use warden_component::Compiled;
 use warden_component::Mistyped;
 use warden_component::exports::{ExportedFunc, list_functions};
 use warden_component::wit_text::func_signature;
-use crate::error::ExerciseError;
 
 /// One function a solution must export.
 #[derive(Debug, Clone, Serialize)]

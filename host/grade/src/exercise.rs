@@ -29,11 +29,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
-use warden_component::values::kebab_case;
 use crate::contract::{Contract, ContractFunc};
 use crate::error::{ExerciseError, json_problem, toml_problem};
 use crate::folder::Folder;
 use crate::settings::Settings;
+use warden_component::values::kebab_case;
 
 /// The largest case file (`canonical-data.json`, `.toml`, `tests.toml`)
 /// read; Exercism's largest is under 100 KiB.

@@ -21,11 +21,6 @@ use std::time::Instant;
 
 use warden_component::Val;
 
-use warden_component::exports::ExportedFunc;
-use warden_component::{
-    Capabilities, ComponentError, HostContext, Interrupt, Limits, Metering, Prepared, Runtime,
-    Sandbox,
-};
 use crate::compare::{Rules, display, same};
 use crate::exercise::{Exercise, TestCase};
 use crate::folder::Folder;
@@ -34,6 +29,11 @@ use crate::settings::{CaseLimits, LimitOverrides};
 use crate::verdict::{
     ContractProblems, Counts, Output, Status, SubmissionReport, SubmissionTiming, TestResult,
     TestTiming, Verdict,
+};
+use warden_component::exports::ExportedFunc;
+use warden_component::{
+    Capabilities, ComponentError, HostContext, Interrupt, Limits, Metering, Prepared, Runtime,
+    Sandbox,
 };
 
 /// The largest submission read: far above any real component (an

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use warden_component::{Capabilities, Limits, Overflow};
 use crate::error::{ExerciseError, toml_problem};
+use warden_component::{Capabilities, Limits, Overflow};
 
 /// Fuel per test case when `grading.toml` sets none: roughly 50–100 ms of
 /// guest CPU, far more than any exercise here needs (leap uses ~100).

@@ -12,8 +12,8 @@
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use warden_component::{CapturedText, Mistyped};
 use crate::settings::CaseLimits;
+use warden_component::{CapturedText, Mistyped};
 
 /// The outcome of one test case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -13,8 +13,8 @@
 //! with a `cause`), never a 5xx, which would say the server broke. 5xx
 //! means the host itself failed (500) or a time limit ran out (504).
 
-use warden_component::ComponentError;
 use crate::schema::{SchemaError, Violation};
+use warden_component::ComponentError;
 
 /// Why a call to an operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -18,10 +18,10 @@ use std::sync::{Arc, RwLock};
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use warden_component::{ComponentError, OpInfo};
 use crate::error::{OpError, PluginFailure, RegisterError};
 use crate::plugin::OperationSource;
 use crate::schema::Schema;
+use warden_component::{ComponentError, OpInfo};
 
 /// A boxed, sendable future (what built-in handlers return).
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;

@@ -19,7 +19,7 @@
 //! builds the trees of a config, with component and process children, and
 //! [`host::run`] is `warden run`'s whole life for any embedder), [`builtin`]
 //! (the host's own operations), [`reload`] (hot reload with state), and
-//! [`bench`] (`warden bench`). The `warden` binary (`src/cli/`) is argument
+//! [`bench`](mod@bench) (`warden bench`). The `warden` binary (`src/cli/`) is argument
 //! parsing and printing over this library.
 //!
 //! The nouns, in the order you meet them:

@@ -274,8 +274,7 @@ fn coupling_per_strategy() {
         ("b".into(), Restart::Temporary),
         ("c".into(), Restart::Transient),
     ];
-    let ids =
-        |v: Vec<crate::ChildId>| v.iter().map(|i| i.to_string()).collect::<Vec<_>>();
+    let ids = |v: Vec<crate::ChildId>| v.iter().map(|i| i.to_string()).collect::<Vec<_>>();
     assert!(coupling(Strategy::OneForOne, &children, 0).is_empty());
     assert_eq!(
         ids(coupling(Strategy::OneForAll, &children, 0)),
@@ -434,10 +433,7 @@ async fn strategy_changes_that_are_refused() {
         .change_strategy(Strategy::SimpleOneForOne, StrategyChangeOptions::default())
         .await
         .unwrap_err();
-    assert!(matches!(
-        err,
-        crate::AdminError::StrategyChange { .. }
-    ));
+    assert!(matches!(err, crate::AdminError::StrategyChange { .. }));
     // One change at a time.
     let first = {
         let sup = sup.clone();
@@ -451,10 +447,7 @@ async fn strategy_changes_that_are_refused() {
         .change_strategy(Strategy::RestForOne, StrategyChangeOptions::default())
         .await
         .unwrap_err();
-    assert!(matches!(
-        err,
-        crate::AdminError::StrategyChange { .. }
-    ));
+    assert!(matches!(err, crate::AdminError::StrategyChange { .. }));
     assert_eq!(
         first.await.unwrap().unwrap().outcome,
         ChangeOutcome::Applied

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use super::{BenchEnv, BenchError, Figure, Samples};
 use crate::events::{EventBus, EventKind, Received, ReloadEvent};
-use crate::reload::{ReloadOutcome, Watcher};
 use crate::host::Host;
+use crate::reload::{ReloadOutcome, Watcher};
 
 const COLD_ROUNDS: usize = 30;
 const WARM_ROUNDS: usize = 100;

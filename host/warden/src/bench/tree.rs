@@ -11,11 +11,11 @@ use crate::component::{
     ActorProgram, Capabilities, Limits, Metering, PoolingConfig, Runtime, RuntimeConfig,
 };
 use crate::events::EventBus;
+use crate::host::Router;
+use crate::host::component_child::ComponentChildStart;
 use crate::supervisor::{
     ChildSpec, Restart, Strategy, SupervisorFlags, SupervisorSpec, start_root,
 };
-use crate::host::Router;
-use crate::host::component_child::ComponentChildStart;
 
 fn component_start(program: ActorProgram, router: &Router) -> ComponentChildStart {
     ComponentChildStart {

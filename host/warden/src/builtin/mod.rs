@@ -6,12 +6,12 @@
 //!
 //! | module | operations |
 //! |---|---|
-//! | [`supervisors`] | `supervisors.list`, `tree`, `supervisor.strategy`, `health` |
-//! | [`children`] | `child.info`, `child.start`, `child.terminate`, `child.restart`, `child.delete`, `child.kill`, `child.fault`, `child.send`, `child.snapshot`, `child.restore` |
-//! | [`reload`] | `child.reload`, `child.rollback`, `child.versions`, `plugin.reload` |
-//! | [`processes`] | `ps` |
-//! | [`components`] | `component.call`, `grade` |
-//! | [`events`] | `events.recent` |
+//! | `supervisors` | `supervisors.list`, `tree`, `supervisor.strategy`, `health` |
+//! | `children` | `child.info`, `child.start`, `child.terminate`, `child.restart`, `child.delete`, `child.kill`, `child.fault`, `child.send`, `child.snapshot`, `child.restore` |
+//! | `reload` | `child.reload`, `child.rollback`, `child.versions`, `plugin.reload` |
+//! | `processes` | `ps` |
+//! | `components` | `component.call`, `grade` |
+//! | `events` | `events.recent` |
 //!
 //! This module owns the [`Context`] handlers share and the one mapping
 //! from the host's typed errors (supervisor [`AdminError`], router
@@ -19,7 +19,7 @@
 //! the params name that does not exist is 404, a request the current state
 //! refuses is 409, a guest's failure (a child answering a message with an
 //! error or failing while handling it, a component called directly
-//! trapping or running out of fuel: [`guest_failed`]) is 422
+//! trapping or running out of fuel: `guest_failed`) is 422
 //! (`guest_failed`: the guest's, not the host's), a host failure is 500.
 //! Handlers get params the
 //! schema already accepted; a value the schema cannot express (bad base64)
@@ -40,10 +40,10 @@ use serde_json::Value;
 use crate::component::{ComponentError, Interrupt, Runtime};
 use crate::config::ApiLimits;
 use crate::events::EventLog;
+use crate::host::{OperationPlugins, PluginLoadError, ProgramTable, Router, SendError};
 use crate::ops::{OpError, OpMeta, RegisterError, Registry, Violation};
 use crate::reload::{ReloadError, Reloader};
 use crate::supervisor::{AdminError, ChildId, SupervisorHandle};
-use crate::host::{OperationPlugins, PluginLoadError, ProgramTable, Router, SendError};
 
 /// What the built-in handlers reach. Cheap to clone (handles and `Arc`s).
 #[derive(Clone)]

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use warden::config;
 use warden::events::EventBus;
-use warden::reload::{ReloadOutcome, WatchTarget, Watcher};
 use warden::host::Host;
+use warden::reload::{ReloadOutcome, WatchTarget, Watcher};
 
 use super::out::{errln, outln};
 use super::{CmdResult, Failure};

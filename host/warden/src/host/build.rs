@@ -11,13 +11,13 @@ use crate::config::{
     ChildConfig, ChildKindConfig, ComponentChildConfig, Config, ProcessChildConfig,
     SupervisorConfig,
 };
-use crate::process::{LogSpec, WorkerSpec};
-use crate::supervisor::Shutdown;
-use crate::supervisor::{ChildSpec, Strategy, SupervisorFlags, SupervisorSpec};
 use crate::host::HostError;
 use crate::host::component_child::{ComponentChildStart, ProgramSlot};
 use crate::host::process_child::{ProcessChildStart, ProcessRuntime};
 use crate::host::router::Router;
+use crate::process::{LogSpec, WorkerSpec};
+use crate::supervisor::Shutdown;
+use crate::supervisor::{ChildSpec, Strategy, SupervisorFlags, SupervisorSpec};
 
 /// The program slot of every component child, by path in the tree, so
 /// reloads and operations can find and replace a child's code.

@@ -5,7 +5,7 @@
 //! from the mailbox one at a time. The task is an `Incarnation`, shaped
 //! like the supervisor's own actor: one input per turn (a control change
 //! before an envelope), one handler per input. Each guest call runs on a
-//! blocking thread ([`off_runtime`]), never on a runtime worker that keeps
+//! blocking thread (`off_runtime`), never on a runtime worker that keeps
 //! other tasks, so a busy guest cannot delay host timers. A trap, timeout,
 //! memory breach or fuel exhaustion ends the incarnation with an abnormal
 //! exit; the next incarnation is a fresh Store from the same `InstancePre`.
@@ -16,7 +16,7 @@
 //! one epoch tick.
 //!
 //! Hot reload ([`crate::reload`]) arrives as one more envelope,
-//! [`Envelope::Reload`], so the swap happens between two messages: those
+//! `Envelope::Reload`, so the swap happens between two messages: those
 //! sent meanwhile wait in the mailbox, none is lost or handled twice, and
 //! the incarnation (and its generation) lives on — a reload is not a
 //! restart. The swap snapshots the old instance, starts the new version,
@@ -36,12 +36,12 @@ use crate::component::{
     ActorInstance, ActorProgram, Capabilities, ComponentError, HostContext, KillSwitch, Limits,
 };
 use crate::events::FailureClass;
+use crate::host::router::{Router, SendError};
 use crate::reload::Stage;
 use crate::supervisor::{
     BoxFuture, ChildStart, ExitReason, ExitSender, FailureKind, Fault, InjectError, RunningChild,
     StartContext, StartError, Started,
 };
-use crate::host::router::{Router, SendError};
 
 /// The version of a component a child runs; hot reload replaces it.
 pub type ProgramSlot = Arc<RwLock<ActorProgram>>;

@@ -2,7 +2,7 @@
 //! whose children are real components, plus what addresses them.
 //!
 //! This module is where the generic supervisor meets concrete child kinds:
-//! [`build`] turns config into [`SupervisorSpec`]s (compiling and checking
+//! `build` turns config into [`SupervisorSpec`](crate::supervisor::SupervisorSpec)s (compiling and checking
 //! every component first, so a bad file stops the start before anything
 //! runs), [`component_child`] adapts actor instances to the supervisor's
 //! child traits, [`process_child`] does the same for native worker

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::reload::{Reloader, WatchTarget, Watcher};
 use crate::host::ProgramTable;
+use crate::reload::{Reloader, WatchTarget, Watcher};
 
 /// Starts watching the files of `watch = true` children (`None` when there
 /// are none). Reloads run one after another on a task of their own; their

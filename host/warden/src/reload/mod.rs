@@ -1,13 +1,13 @@
 //! Hot reload: a component child's code is replaced while it runs, and the
 //! child keeps its state and its mailbox.
 //!
-//! - [`watcher`] turns file-system events into debounced "these files
+//! - `watcher` turns file-system events into debounced "these files
 //!   changed" batches (editors write a file in several steps);
-//! - [`pipeline`] is the [`Reloader`]: read → hash → compile (or the compile
+//! - `pipeline` is the [`Reloader`]: read → hash → compile (or the compile
 //!   cache) → world check → link, then the swap in the child's own serve
 //!   loop (snapshot old → instantiate new → init → restore → swap, see
 //!   [`crate::host::component_child`]), with probation and rollback;
-//! - [`versions`] keeps each child's history of versions.
+//! - `versions` keeps each child's history of versions.
 //!
 //! Guarantees: a failure at any [`Stage`] leaves the old version serving
 //! with its state, and is reported as `ReloadFailed` naming the stage; a

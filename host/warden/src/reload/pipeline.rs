@@ -17,11 +17,11 @@ use tokio::sync::oneshot;
 
 use crate::component::{ActorProgram, ComponentError, Metering, Origin, Runtime, world};
 use crate::events::{EventBus, ReloadEvent};
+use crate::host::component_child::{Envelope, SwapFailure, SwapRequest};
+use crate::host::{ProgramTable, Router};
 use crate::reload::Stage;
 use crate::reload::versions::{VersionOutcome, VersionRecord, Versions, now_ms};
 use crate::supervisor::ChildPath;
-use crate::host::component_child::{Envelope, SwapFailure, SwapRequest};
-use crate::host::{ProgramTable, Router};
 
 /// How a reload ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
