@@ -38,14 +38,18 @@ pub trait ReportSink {
 /// How a batch went.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BatchSummary {
+    /// Submissions graded (every one given, once the batch is done).
     pub submissions: usize,
-    /// Submissions by status.
+    /// Submissions whose status is [`Status::Pass`].
     pub passed: usize,
+    /// Submissions whose status is [`Status::Fail`].
     pub failed: usize,
+    /// Submissions whose status is [`Status::Error`].
     pub errored: usize,
     /// Test cases over all submissions.
     pub cases: Counts,
-    /// Reports that could not be written: (submission, reason).
+    /// Reports the sink could not write, as (submission name, reason);
+    /// `(all)` names a failure of [`ReportSink::finish`].
     pub write_failures: Vec<(String, String)>,
 }
 

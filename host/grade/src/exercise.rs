@@ -49,12 +49,15 @@ pub const NAME_SEPARATOR: &str = " › ";
 pub struct Exercise {
     /// The test data's `exercise` field, or the folder's name.
     pub name: String,
+    /// The folder as given to [`Exercise::load`].
     pub dir: PathBuf,
     /// The file the cases were read from.
     pub cases_file: PathBuf,
+    /// What `exercise.wit` says a solution exports.
     pub contract: Contract,
     /// The cases to run, in file order.
     pub cases: Vec<TestCase>,
+    /// `grading.toml`, validated, or the defaults when there is none.
     pub settings: Settings,
 }
 
@@ -81,9 +84,12 @@ impl Expected {
 /// One test case, flattened.
 #[derive(Debug, Clone)]
 pub struct TestCase {
+    /// The case's uuid, when the data gives one: what `grading.toml`'s
+    /// `hidden`, `reimplements` and `tests.toml` refer to it by.
     pub uuid: Option<String>,
     /// Group descriptions and the case's own, joined by " › ".
     pub name: String,
+    /// The case's own description, as written.
     pub description: String,
     /// Enclosing group descriptions, outermost first.
     pub groups: Vec<String>,
@@ -94,10 +100,13 @@ pub struct TestCase {
     /// Arguments in parameter order; `None` where an optional parameter
     /// was left out.
     pub args: Vec<Option<Json>>,
+    /// What the call must return.
     pub expected: Expected,
     /// 1-based number of the top-level group the case sits in (Exercism's
     /// task), if it sits in one.
     pub task_id: Option<u32>,
+    /// Listed in `grading.toml`'s `hidden`: reports keep its verdict but
+    /// may not show students its details.
     pub hidden: bool,
     /// Points for passing.
     pub points: f64,

@@ -50,9 +50,19 @@ pub enum Submission {
     /// A file found in a directory of submissions, read inside that
     /// directory only: a link leading out of it is refused, so one
     /// student's link cannot submit another's work or a host file.
-    InFolder { folder: Folder, name: OsString },
+    InFolder {
+        /// The directory of submissions, opened once.
+        folder: Folder,
+        /// The file's name inside it.
+        name: OsString,
+    },
     /// Bytes already in memory (an upload), with the name reports use.
-    Bytes { name: String, bytes: Vec<u8> },
+    Bytes {
+        /// The name reports give the submission.
+        name: String,
+        /// The component's bytes.
+        bytes: Vec<u8>,
+    },
 }
 
 impl Submission {
