@@ -16,6 +16,7 @@ use std::sync::mpsc;
 use serde::Serialize;
 
 use warden_component::Runtime;
+
 use crate::exercise::Exercise;
 use crate::runner::{GradeOptions, Submission, grade_submission};
 use crate::verdict::{Counts, Status, SubmissionReport};

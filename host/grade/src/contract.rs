@@ -22,6 +22,7 @@ use warden_component::Compiled;
 use warden_component::Mistyped;
 use warden_component::exports::{ExportedFunc, list_functions};
 use warden_component::wit_text::func_signature;
+
 use crate::error::ExerciseError;
 
 /// One function a solution must export.

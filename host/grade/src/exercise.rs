@@ -30,6 +30,7 @@ use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
 use warden_component::values::kebab_case;
+
 use crate::contract::{Contract, ContractFunc};
 use crate::error::{ExerciseError, json_problem, toml_problem};
 use crate::folder::Folder;

@@ -19,13 +19,12 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use warden_component::Val;
-
 use warden_component::exports::ExportedFunc;
 use warden_component::{
     Capabilities, ComponentError, HostContext, Interrupt, Limits, Metering, Prepared, Runtime,
-    Sandbox,
+    Sandbox, Val,
 };
+
 use crate::compare::{Rules, display, same};
 use crate::exercise::{Exercise, TestCase};
 use crate::folder::Folder;

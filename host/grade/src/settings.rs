@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use warden_component::{Capabilities, Limits, Overflow};
+
 use crate::error::{ExerciseError, toml_problem};
 
 /// Fuel per test case when `grading.toml` sets none: roughly 50–100 ms of

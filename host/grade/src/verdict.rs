@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use warden_component::{CapturedText, Mistyped};
+
 use crate::settings::CaseLimits;
 
 /// The outcome of one test case.

@@ -14,6 +14,7 @@
 //! means the host itself failed (500) or a time limit ran out (504).
 
 use warden_component::ComponentError;
+
 use crate::schema::{SchemaError, Violation};
 
 /// Why a call to an operation failed.

@@ -19,6 +19,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use warden_component::{ComponentError, OpInfo};
+
 use crate::error::{OpError, PluginFailure, RegisterError};
 use crate::plugin::OperationSource;
 use crate::schema::Schema;

@@ -6,9 +6,7 @@ use serde_json::Value as Json;
 use crate::exports::{ExportedFunc, list_functions};
 use crate::invoke::call_json;
 use crate::values::{json_to_val, val_to_json};
-use crate::{
-    Capabilities, ComponentError, Limits, Metering, Prepared, Runtime, RuntimeConfig,
-};
+use crate::{Capabilities, ComponentError, Limits, Metering, Prepared, Runtime, RuntimeConfig};
 
 /// The component the target calls: one no-op function per family of WIT
 /// types (scalars, lists, a record, enum/variant/flags/result/option,
