@@ -39,6 +39,8 @@ impl ActorProgram {
         })
     }
 
+    /// The compiled and linked component every incarnation comes from:
+    /// its metering decides whether a fuel budget can apply.
     pub fn prepared(&self) -> &Prepared {
         &self.prepared
     }
@@ -69,6 +71,16 @@ pub struct ActorInstance {
 }
 
 impl ActorInstance {
+    /// Calls the guest's `init` with the child's `config` string from
+    /// warden.toml (empty when none is given). The contract says it comes
+    /// before any other call of an incarnation.
+    ///
+    /// As for every method here: `Ok(Err(msg))` is the guest saying no;
+    /// `Err` is the sandbox's verdict (trap, fuel, timeout, memory, kill),
+    /// after which the instance is poisoned and every later call fails
+    /// with [`ComponentError::Poisoned`]. The call blocks the calling
+    /// thread while the guest runs, within its [`Limits`]; what the guest
+    /// printed goes to the host log, tagged with the child.
     pub fn init(&mut self, config: &str) -> Result<Result<(), String>, ComponentError> {
         let b = &self.bindings;
         let out = self
@@ -78,6 +90,8 @@ impl ActorInstance {
         out
     }
 
+    /// Hands the guest one message and returns its reply bytes. Blocking,
+    /// like [`ActorInstance::init`].
     pub fn handle(&mut self, message: &[u8]) -> Result<Result<Vec<u8>, String>, ComponentError> {
         let b = &self.bindings;
         let out = self
@@ -87,6 +101,9 @@ impl ActorInstance {
         out
     }
 
+    /// Asks the guest for its whole state as bytes (for a hot reload or a
+    /// migration, fed to [`ActorInstance::restore`] of the next version).
+    /// Blocking.
     pub fn snapshot(&mut self) -> Result<Result<Vec<u8>, String>, ComponentError> {
         let b = &self.bindings;
         let out = self
@@ -96,6 +113,8 @@ impl ActorInstance {
         out
     }
 
+    /// Replaces the guest's state with bytes from a `snapshot`, possibly
+    /// taken by an older version of the plugin. Blocking.
     pub fn restore(&mut self, state: &[u8]) -> Result<Result<(), String>, ComponentError> {
         let b = &self.bindings;
         let out = self
@@ -105,12 +124,10 @@ impl ActorInstance {
         out
     }
 
+    /// The instance's sandbox: its memory in use and refusals, and the
+    /// kill switch that stops a call from another thread.
     pub fn sandbox(&self) -> &Sandbox {
         &self.sandbox
-    }
-
-    pub fn is_poisoned(&self) -> bool {
-        self.sandbox.is_poisoned()
     }
 
     /// A long-lived actor's stdout/stderr goes to the host log, call by call.

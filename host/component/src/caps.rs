@@ -27,8 +27,16 @@ pub struct DirGrant {
 /// Everything a guest is allowed besides computing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Capabilities {
+    /// Host directories preopened for the guest, each where it sees it.
+    /// By default none: the guest has no filesystem at all.
     pub dirs: Vec<DirGrant>,
+    /// Environment variables the guest sees, as `(name, value)` pairs in
+    /// this order. By default none; the host's own environment is never
+    /// passed through.
     pub env: Vec<(String, String)>,
+    /// The guest's arguments, exactly these: no program name is added, so
+    /// a guest that reads `argv[0]` as its name finds the first of them
+    /// there. By default none.
     pub args: Vec<String>,
     /// Real wall and monotonic clocks. By default false: the guest sees a
     /// clock frozen at the Unix epoch, which keeps runs reproducible.

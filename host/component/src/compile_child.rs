@@ -1,13 +1,13 @@
 //! The compiler process: what `warden __compile REQUEST` runs.
 //!
-//! The parent side is [`super::compiler`]; this is the other end of the
-//! same protocol, kept beside it so both change together:
-//! - argument: one JSON [`Request`] (the parent's whole [`RuntimeConfig`],
+//! The parent side is the crate's private `compiler` module; this is the
+//! other end of the same protocol, kept beside it so both change together:
+//! - argument: one JSON `Request` (the parent's whole [`RuntimeConfig`],
 //!   the metering flavor, the engine id the artifact must match, the
 //!   parent's pid, the output file);
 //! - stdin: the component's bytes, at most `max_bytes`;
 //! - output: `Component::serialize` written into the request's file;
-//! - exit status: one of [`exit`], or a signal when a limit struck.
+//! - exit status: one of the `exit` codes, or a signal when a limit struck.
 //!
 //! The process asks to be killed when its parent dies, so a compile never
 //! outlives a host that was killed itself.

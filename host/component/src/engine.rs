@@ -204,11 +204,16 @@ pub enum Origin {
 /// A compiled component, not yet linked.
 #[derive(Clone)]
 pub struct Compiled {
-    pub component: Component,
+    /// The machine code, mapped in and bound to one engine.
+    pub(crate) component: Component,
     /// SHA-256 of the component's bytes, hex.
     pub hash: String,
+    /// Whether this load compiled, read the disk cache or found the code
+    /// in memory (a hot reload reports it).
     pub origin: Origin,
-    pub metering: Metering,
+    /// Which engine the code was compiled for: only [`Metering::Fuel`]
+    /// code can run under a fuel budget.
+    pub(crate) metering: Metering,
     pub(crate) runtime: Runtime,
     /// Keeps the runtime from dropping this component from memory while
     /// anything built from it lives.
@@ -218,6 +223,8 @@ pub struct Compiled {
 /// A compiled and linked component: new instances come from here, cheaply.
 #[derive(Clone)]
 pub struct Prepared {
+    /// The component this was linked from: what world checks, export
+    /// lookups and `warden inspect` read.
     pub compiled: Compiled,
     pub(crate) pre: InstancePre<GuestState>,
     /// Memories and tables every instance creates, counted once here so
@@ -264,10 +271,6 @@ impl Runtime {
     /// The interrupt every sandbox of this runtime is under.
     pub(crate) fn root_interrupt(&self) -> &Interrupt {
         &self.inner.interrupt
-    }
-
-    pub fn engine(&self, metering: Metering) -> Result<&Engine, ComponentError> {
-        Ok(&self.flavor(metering)?.engine)
     }
 
     fn flavor(&self, metering: Metering) -> Result<&Flavor, ComponentError> {
@@ -493,7 +496,8 @@ fn load_artifact(engine: &Engine, path: &Path) -> Result<Component, ComponentErr
 }
 
 impl Compiled {
-    pub fn engine(&self) -> &Engine {
+    /// The engine the code belongs to (for type lookups and Stores).
+    pub(crate) fn engine(&self) -> &Engine {
         self.component.engine()
     }
 
@@ -520,15 +524,21 @@ impl Compiled {
 }
 
 impl Prepared {
+    /// SHA-256 of the component's bytes, hex: the identity of a version
+    /// in reload history, events and caches.
     pub fn hash(&self) -> &str {
         &self.compiled.hash
     }
 
+    /// Whether the code counts fuel: a sandbox refuses a fuel budget for
+    /// code compiled with [`Metering::Off`], where it would not apply.
     pub fn metering(&self) -> Metering {
         self.compiled.metering
     }
 
-    pub fn runtime(&self) -> &Runtime {
+    /// The runtime that compiled it, whose epoch ticker and root
+    /// interrupt every sandbox of it runs under.
+    pub(crate) fn runtime(&self) -> &Runtime {
         &self.compiled.runtime
     }
 }

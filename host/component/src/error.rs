@@ -14,7 +14,11 @@ use std::path::PathBuf;
 pub enum ComponentError {
     /// The bytes are not WebAssembly at all.
     #[error("not a WebAssembly file: {reason}")]
-    NotWasm { reason: String },
+    NotWasm {
+        /// What the bytes are instead: empty, truncated, no `\0asm` magic,
+        /// an unknown version.
+        reason: String,
+    },
 
     /// The bytes are a core WebAssembly module, not a component.
     #[error(
@@ -26,25 +30,40 @@ pub enum ComponentError {
     /// The bytes start like a component but do not compile (truncated,
     /// corrupted, or using features this host does not enable).
     #[error("invalid component: {reason}")]
-    Malformed { reason: String },
+    Malformed {
+        /// The compiler's message, on one line.
+        reason: String,
+    },
 
     /// The component does not export what a world requires.
     #[error("{}", world_mismatch_message(world, missing, mistyped))]
     WorldMismatch {
+        /// The world's WIT name (`actor-plugin`).
         world: String,
+        /// Every required export the component lacks, quoted as the
+        /// message shows it (``export `warden:plugin/actor@0.1.0` ``,
+        /// `` `iface#func` ``).
         missing: Vec<String>,
+        /// Every required export present with another type.
         mistyped: Vec<Mistyped>,
     },
 
     /// The component could not be instantiated (a start function that
     /// trapped, a pool slot too small, …).
     #[error("cannot instantiate component: {reason}")]
-    Instantiation { reason: String },
+    Instantiation {
+        /// What went wrong, on one line (a start function's trap message
+        /// included).
+        reason: String,
+    },
 
     /// The component imports something this host does not provide (the
     /// host offers WASI p2 and `warden:plugin/host`).
     #[error("cannot link component: {reason}")]
-    Unlinkable { reason: String },
+    Unlinkable {
+        /// The linker's message, naming the import it could not satisfy.
+        reason: String,
+    },
 
     /// Compiling the bytes went past a compile limit; the compile was
     /// stopped and nothing was cached.
@@ -55,23 +74,43 @@ pub enum ComponentError {
     /// device, a directory): refused before reading, so it cannot block
     /// or stream forever.
     #[error("{}: not a regular file but {what}", path.display())]
-    NotAFile { path: PathBuf, what: &'static str },
+    NotAFile {
+        /// The path as given.
+        path: PathBuf,
+        /// What it is instead, with its article (`a FIFO (named pipe)`,
+        /// `a directory`).
+        what: &'static str,
+    },
 
     /// The compiler itself failed for a reason that is not the input's
     /// (the compile program could not be started, crashed, or wrote no
     /// artifact).
     #[error("the compiler failed: {reason}")]
-    Compiler { reason: String },
+    Compiler {
+        /// What failed: starting or watching the compile child, its exit
+        /// status or signal, a missing or unloadable artifact.
+        reason: String,
+    },
 
     /// The compile cache directory could be written by someone else, so
     /// its artifacts (loaded as trusted machine code) cannot be trusted.
     #[error("refusing the compile cache {}: {reason}", dir.display())]
-    UnsafeCache { dir: PathBuf, reason: String },
+    UnsafeCache {
+        /// The cache directory refused.
+        dir: PathBuf,
+        /// What is wrong with it or with an artifact in it: another owner,
+        /// group- or world-writable, not a directory or regular file.
+        reason: String,
+    },
 
     /// No exported function has that name.
     #[error("no exported function `{name}`{}", hint_suffix(available))]
     NoSuchFunction {
+        /// The name asked for; for an ambiguous short name, a hint naming
+        /// one full candidate.
         name: String,
+        /// Every exported function's full name (`func` or
+        /// `interface#func`), for the message.
         available: Vec<String>,
     },
 
@@ -81,11 +120,18 @@ pub enum ComponentError {
 
     /// The call ran past its wall-clock timeout.
     #[error("timed out after {timeout_ms} ms")]
-    Timeout { timeout_ms: u64 },
+    Timeout {
+        /// The call's wall-clock budget, in milliseconds.
+        timeout_ms: u64,
+    },
 
     /// The call used up its fuel budget.
     #[error("ran out of fuel (budget {budget})")]
-    OutOfFuel { budget: u64 },
+    OutOfFuel {
+        /// The call's fuel budget (units of wasmtime fuel, roughly one per
+        /// wasm instruction).
+        budget: u64,
+    },
 
     /// The instance asked for more memory than its limit allows: its
     /// linear memories and tables together, at instantiation or when the
@@ -93,21 +139,30 @@ pub enum ComponentError {
     /// have.
     #[error("memory limit of {limit_bytes} bytes reached: {refused}")]
     MemoryLimit {
+        /// The instance's memory limit, in bytes.
         limit_bytes: usize,
+        /// The request that was refused, and what the instance held.
         refused: crate::limits::Refusal,
     },
 
     /// The guest wrote more to stdout/stderr than its limit allows (only
     /// when output overflow is configured to fail the call).
     #[error("output limit of {limit_bytes} bytes exceeded")]
-    OutputLimit { limit_bytes: usize },
+    OutputLimit {
+        /// The per-stream output limit, in bytes.
+        limit_bytes: usize,
+    },
 
     /// The guest trapped: a panic, `unreachable`, a stack overflow, an
     /// out-of-bounds access, … `message` includes the guest's panic message
     /// when it printed one.
     #[error("trap: {message}")]
     Trap {
+        /// The trap's description, then the guest's panic message and
+        /// location when it printed one.
         message: String,
+        /// The wasm call stack at the trap as wasmtime renders it, when it
+        /// recorded one (function names need the guest's name section).
         backtrace: Option<String>,
     },
 
@@ -119,17 +174,25 @@ pub enum ComponentError {
     #[error("instance is unusable after an earlier failure; start a new one")]
     Poisoned,
 
-    /// Reading a file failed.
+    /// A file operation failed: reading a component file, or writing the
+    /// compile cache or a compile child's artifact.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file or directory operated on.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
 
     /// A capability (preopened directory) could not be granted.
     #[error("cannot grant directory {}: {reason}", host.display())]
-    Capability { host: PathBuf, reason: String },
+    Capability {
+        /// The host directory that could not be preopened.
+        host: PathBuf,
+        /// The error opening it.
+        reason: String,
+    },
 }
 
 /// Which compile limit stopped a compile (`[host.compile]`, or the
@@ -139,16 +202,31 @@ pub enum CompileLimit {
     /// The bytes are larger than `max_bytes` (refused before reading or
     /// compiling them).
     #[error("{actual_bytes} bytes is over the size limit of {limit_bytes} bytes")]
-    Size { limit_bytes: u64, actual_bytes: u64 },
+    Size {
+        /// The limit, in bytes.
+        limit_bytes: u64,
+        /// The size of the bytes refused (for a file that grew while it was
+        /// read, the limit plus one).
+        actual_bytes: u64,
+    },
     /// The compiler used more CPU time than `cpu_secs`.
     #[error("compiling used more than {secs} s of CPU time")]
-    Cpu { secs: u64 },
+    Cpu {
+        /// The CPU-time limit, in seconds.
+        secs: u64,
+    },
     /// The compiler needed more memory than `memory_mb`.
     #[error("compiling needed more than {mb} MiB of memory")]
-    Memory { mb: u64 },
+    Memory {
+        /// The memory limit, in MiB.
+        mb: u64,
+    },
     /// The compile took longer than `timeout_ms` of wall-clock time.
     #[error("compiling took longer than {ms} ms")]
-    WallClock { ms: u64 },
+    WallClock {
+        /// The wall-clock limit, in milliseconds.
+        ms: u64,
+    },
 }
 
 impl CompileLimit {
@@ -166,8 +244,12 @@ impl CompileLimit {
 /// An export that exists but has the wrong type.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Mistyped {
+    /// The export: an interface (`warden:plugin/actor@0.1.0`) or a
+    /// function in one (`…#handle`, or a contract key such as `leap-year`).
     pub name: String,
+    /// The type required, as WIT-like text ([`crate::wit_text`]).
     pub expected: String,
+    /// The type the component exports, in the same notation.
     pub found: String,
 }
 

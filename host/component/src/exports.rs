@@ -24,15 +24,26 @@ pub struct ExportedFunc {
     pub func: String,
     /// The exporting interface, when not top level.
     pub interface: Option<String>,
+    /// Where the function sits in the component, resolved once: valid
+    /// for every instance of the same component, for [`Sandbox::call`].
+    ///
+    /// [`Sandbox::call`]: crate::Sandbox::call
     pub index: ComponentExportIndex,
+    /// Its parameter and result types.
     pub ty: ComponentFunc,
 }
 
 impl ExportedFunc {
+    /// Parameter names and types, in order: what JSON arguments are
+    /// converted against ([`crate::values`]).
     pub fn params(&self) -> Vec<(String, wasmtime::component::types::Type)> {
         self.ty.params().map(|(n, t)| (n.to_string(), t)).collect()
     }
 
+    /// How many values a call returns (0 or 1 for WIT functions): the
+    /// length of the results buffer [`Sandbox::call`] fills.
+    ///
+    /// [`Sandbox::call`]: crate::Sandbox::call
     pub fn result_count(&self) -> usize {
         self.ty.results().len()
     }

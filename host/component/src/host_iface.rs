@@ -14,6 +14,12 @@ const MAX_LOG_BYTES: usize = 4096;
 
 /// Delivers a message from one child to another.
 pub trait Mailer: Send + Sync {
+    /// Queues `message` from child `from` for the sibling `to`, returning
+    /// as soon as it is queued (the guest's `send` is fire-and-forget).
+    /// The sender is already checked against its `send-to` list; `Err`
+    /// says why delivery is impossible (no such child running, its
+    /// mailbox full) and is what the guest's `send` returns. Called on the
+    /// guest's thread: must not block.
     fn deliver(&self, from: &str, to: &str, message: Vec<u8>) -> Result<(), String>;
 }
 
@@ -24,6 +30,8 @@ pub struct HostContext {
     pub child: String,
     /// Children this one may `send` to.
     pub send_to: Vec<String>,
+    /// Who delivers `send`s; `None` makes every `send` fail (no sibling
+    /// is running).
     pub mailer: Option<Arc<dyn Mailer>>,
 }
 

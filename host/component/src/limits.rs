@@ -77,7 +77,9 @@ pub const MAX_TABLES: usize = 100;
 /// What a refused request was for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Held {
+    /// A linear memory (charged at its size in bytes).
     Memory,
+    /// A table (charged [`TABLE_ELEMENT_BYTES`] per element).
     Table,
 }
 
@@ -98,8 +100,11 @@ pub enum Refusal {
     /// A memory or table asked for `requested` more bytes while the
     /// instance held `in_use` bytes in all its memories and tables.
     Bytes {
+        /// Whether a memory or a table asked.
         what: Held,
+        /// Bytes asked for on top of what the instance held.
         requested: usize,
+        /// Bytes the instance held in all its memories and tables.
         in_use: usize,
         /// Asked for by the component's initial sizes, not by a guest's
         /// `memory.grow` / `table.grow`.
@@ -108,8 +113,12 @@ pub enum Refusal {
     /// The component defines more memories or tables than one instance
     /// may have.
     Count {
+        /// Memories or tables.
         what: Held,
+        /// How many the component defines, over all its core instances.
         count: usize,
+        /// How many one instance may have ([`MAX_MEMORIES`] or
+        /// [`MAX_TABLES`]).
         max: usize,
     },
 }

@@ -24,7 +24,10 @@ use crate::world::{self, World};
 /// One operation as a plugin describes it (names not yet prefixed).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct OpInfo {
+    /// The operation's name, unique within the plugin; the registry
+    /// prefixes it with the plugin's id (`wc.count`).
     pub name: String,
+    /// One line saying what the operation does.
     pub summary: String,
     /// The JSON Schema of the params, as the JSON text the plugin returned.
     pub params_schema: String,
@@ -52,6 +55,7 @@ impl OperationProgram {
         })
     }
 
+    /// The compiled and linked component every call instantiates.
     pub fn prepared(&self) -> &Prepared {
         &self.prepared
     }

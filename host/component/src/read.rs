@@ -50,12 +50,14 @@ pub fn read_component_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, Compo
 /// Why [`read_opened`] read nothing.
 #[derive(Debug)]
 pub enum BoundedReadError {
+    /// Reading the metadata or the bytes failed.
     Io(std::io::Error),
     /// Not a regular file; what it is instead, with its article ("a FIFO").
     NotRegular(&'static str),
     /// Larger than the limit: `size` as `fstat` said, or the limit plus one
     /// when the file grew while it was read.
     TooLarge {
+        /// The size seen, in bytes.
         size: u64,
     },
 }

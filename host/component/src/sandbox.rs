@@ -26,7 +26,7 @@ use crate::interrupt::Interrupt;
 use crate::limits::{Held, Limits, MAX_MEMORIES, MAX_TABLES, MemoryLimiter, Refusal};
 
 /// The data every guest's Store carries.
-pub struct GuestState {
+pub(crate) struct GuestState {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
@@ -82,6 +82,9 @@ pub struct Sandbox {
 pub struct KillSwitch(Interrupt);
 
 impl KillSwitch {
+    /// Stops the sandbox's running call within one epoch tick (it fails
+    /// with [`ComponentError::Killed`]), and every later call as soon as
+    /// it starts. Permanent; never blocks.
     pub fn kill(&self) {
         self.0.fire();
     }
@@ -90,10 +93,14 @@ impl KillSwitch {
 /// What a call produced besides its values.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CallReport {
+    /// What the guest wrote to stdout, within the output limit.
     pub stdout: CapturedText,
+    /// What the guest wrote to stderr, within the output limit.
     pub stderr: CapturedText,
     /// Fuel consumed, when the call was metered.
     pub fuel_used: Option<u64>,
+    /// Wall-clock time the call took, from arming its limits to taking
+    /// this report.
     pub duration: Duration,
 }
 
@@ -246,18 +253,6 @@ impl Sandbox {
         })
     }
 
-    pub fn prepared(&self) -> &Prepared {
-        &self.prepared
-    }
-
-    pub fn instance(&self) -> Instance {
-        self.instance
-    }
-
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
     /// Memory the instance holds now, in bytes: all its linear memories
     /// and tables, as its memory limit counts them.
     pub fn memory_bytes(&self) -> usize {
@@ -277,7 +272,7 @@ impl Sandbox {
 
     /// Runs `f` against the store under this sandbox's limits and
     /// classifies any failure. The building block for typed calls.
-    pub fn run<R>(
+    pub(crate) fn run<R>(
         &mut self,
         f: impl FnOnce(&mut Store<GuestState>, Instance) -> wasmtime::Result<R>,
     ) -> Result<R, ComponentError> {
@@ -324,7 +319,7 @@ impl Sandbox {
     }
 
     /// Stdout/stderr of the last call(s), emptied, with timing and fuel.
-    pub fn take_report(&mut self, started: Instant, fuel_before: Option<u64>) -> CallReport {
+    pub(crate) fn take_report(&mut self, started: Instant, fuel_before: Option<u64>) -> CallReport {
         let fuel_used = match (fuel_before, self.store.get_fuel().ok()) {
             (Some(before), Some(after)) => Some(before.saturating_sub(after)),
             _ => None,
@@ -351,7 +346,8 @@ impl Sandbox {
         KillSwitch(self.store.data().interrupt.clone())
     }
 
-    pub fn store(&self) -> &Store<GuestState> {
+    /// The Store, for what its [`GuestState`] knows (the child's name).
+    pub(crate) fn store(&self) -> &Store<GuestState> {
         &self.store
     }
 }

@@ -40,7 +40,7 @@ pub fn func_signature(func: &ComponentFunc) -> String {
 }
 
 /// One line describing an import or export item.
-pub fn item_text(engine: &Engine, item: &ComponentItem) -> String {
+pub(crate) fn item_text(engine: &Engine, item: &ComponentItem) -> String {
     match item {
         ComponentItem::ComponentFunc(f) => func_signature(f),
         ComponentItem::ComponentInstance(inst) => {

@@ -13,9 +13,11 @@ use crate::engine::Compiled;
 use crate::error::{ComponentError, Mistyped};
 use crate::wit_text::{func_signature, item_text};
 
+/// The full name of the interface an actor exports (`init`, `handle`,
+/// `snapshot`, `restore`), as a component's exports spell it.
 pub const ACTOR_INTERFACE: &str = "warden:plugin/actor@0.1.0";
-pub const OPERATION_INTERFACE: &str = "warden:plugin/operation@0.1.0";
-pub const HOST_INTERFACE: &str = "warden:plugin/host@0.1.0";
+/// The full name of the interface an operation plugin exports.
+const OPERATION_INTERFACE: &str = "warden:plugin/operation@0.1.0";
 
 const ACTOR_FUNCS: &[(&str, &str)] = &[
     ("init", "func(config: string) -> result<_, string>"),
@@ -42,14 +44,20 @@ const OPERATION_FUNCS: &[(&str, &str)] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum World {
+    /// A supervised, stateful child: exports `actor`.
     ActorPlugin,
+    /// A provider of custom operations: exports `operation`.
     OperationPlugin,
+    /// Both at once: exports `actor` and `operation`.
     Plugin,
 }
 
 impl World {
+    /// Every world, in the order `warden inspect` lists them.
     pub const ALL: [World; 3] = [World::ActorPlugin, World::OperationPlugin, World::Plugin];
 
+    /// The world's name in `wit/warden.wit` (`actor-plugin`), which is
+    /// also how config and messages spell it.
     pub fn name(self) -> &'static str {
         match self {
             World::ActorPlugin => "actor-plugin",
@@ -79,7 +87,9 @@ impl std::fmt::Display for World {
 /// How well a component fits one world.
 #[derive(Debug, Clone, Serialize)]
 pub struct WorldFit {
+    /// The world compared against.
     pub world: World,
+    /// True when nothing is missing or mistyped.
     pub fits: bool,
     /// Exports the world requires that the component lacks.
     pub missing: Vec<String>,
@@ -153,6 +163,7 @@ pub fn check(compiled: &Compiled, world: World) -> Result<(), ComponentError> {
 /// One import or export, for `warden inspect`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Item {
+    /// The import or export name (`wasi:cli/stdout@0.2.0`, `handle`).
     pub name: String,
     /// The item's WIT type (for an interface, the list of its names).
     pub wit: String,
@@ -164,9 +175,13 @@ pub struct Item {
 /// Everything `warden inspect` shows about a component.
 #[derive(Debug, Clone, Serialize)]
 pub struct Inspection {
+    /// SHA-256 of the component's bytes, hex.
     pub hash: String,
+    /// What the component needs from its host, in the component's order.
     pub imports: Vec<Item>,
+    /// What it offers, in the component's order.
     pub exports: Vec<Item>,
+    /// How it fits each of [`World::ALL`], in that order.
     pub worlds: Vec<WorldFit>,
 }
 

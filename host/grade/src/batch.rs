@@ -15,10 +15,11 @@ use std::sync::mpsc;
 
 use serde::Serialize;
 
+use warden_component::Runtime;
+
 use crate::exercise::Exercise;
 use crate::runner::{GradeOptions, Submission, grade_submission};
 use crate::verdict::{Counts, Status, SubmissionReport};
-use warden_component::Runtime;
 
 /// Where finished reports go (a report format writing files, a stream,
 /// a collector in tests). Reports arrive in completion order; `index` is
@@ -38,14 +39,18 @@ pub trait ReportSink {
 /// How a batch went.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BatchSummary {
+    /// Submissions graded (every one given, once the batch is done).
     pub submissions: usize,
-    /// Submissions by status.
+    /// Submissions whose status is [`Status::Pass`].
     pub passed: usize,
+    /// Submissions whose status is [`Status::Fail`].
     pub failed: usize,
+    /// Submissions whose status is [`Status::Error`].
     pub errored: usize,
     /// Test cases over all submissions.
     pub cases: Counts,
-    /// Reports that could not be written: (submission, reason).
+    /// Reports the sink could not write, as (submission name, reason);
+    /// `(all)` names a failure of [`ReportSink::finish`].
     pub write_failures: Vec<(String, String)>,
 }
 

@@ -13,10 +13,9 @@
 //!   options and results matched case by case.
 
 use serde_json::{Map, Value as Json};
-use warden_component::Type;
-use warden_component::Val;
 
 use warden_component::values::val_to_json;
+use warden_component::{Type, Val};
 
 /// How loosely to compare.
 #[derive(Debug, Clone, Copy)]

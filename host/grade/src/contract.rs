@@ -18,11 +18,12 @@ use std::path::Path;
 use serde::Serialize;
 use wit_parser::{Function, FunctionKind, Handle, Resolve, Type, TypeDefKind, WorldItem};
 
-use crate::error::ExerciseError;
 use warden_component::Compiled;
 use warden_component::Mistyped;
 use warden_component::exports::{ExportedFunc, list_functions};
 use warden_component::wit_text::func_signature;
+
+use crate::error::ExerciseError;
 
 /// One function a solution must export.
 #[derive(Debug, Clone, Serialize)]
@@ -45,7 +46,10 @@ pub struct ContractFunc {
 /// Every function `exercise.wit`'s world exports.
 #[derive(Debug, Clone, Serialize)]
 pub struct Contract {
+    /// The world's name (`solution`, or the package's only world).
     pub world: String,
+    /// Every function the world exports, top-level ones and those of its
+    /// exported interfaces, in the file's order; never empty.
     pub functions: Vec<ContractFunc>,
 }
 
@@ -128,7 +132,7 @@ impl Contract {
     }
 
     /// Compares a submission's exports with the contract.
-    pub fn check(&self, compiled: &Compiled) -> ContractCheck {
+    pub(crate) fn check(&self, compiled: &Compiled) -> ContractCheck {
         let exported = list_functions(compiled);
         let mut check = ContractCheck::default();
         for want in &self.functions {
@@ -159,15 +163,17 @@ impl Contract {
 
 /// How a submission's exports compare with the contract.
 #[derive(Default, Clone)]
-pub struct ContractCheck {
+pub(crate) struct ContractCheck {
     /// Missing functions, as `name: expected signature`.
     pub missing: Vec<String>,
+    /// Functions exported with another signature.
     pub mistyped: Vec<Mistyped>,
     /// Functions present with the right type, by [`ContractFunc::key`].
     pub resolved: HashMap<String, ExportedFunc>,
 }
 
 impl ContractCheck {
+    /// True when nothing is missing or mistyped.
     pub fn fits(&self) -> bool {
         self.missing.is_empty() && self.mistyped.is_empty()
     }

@@ -18,39 +18,74 @@ use crate::folder::FileError;
 /// The longest parser message an error carries.
 pub const MAX_PROBLEM_CHARS: usize = 300;
 
+/// Why an exercise folder could not be loaded: the teacher's mistake,
+/// found by [`Exercise::load`](crate::Exercise::load) before any
+/// submission runs. The CLI exits with status 2 for every variant.
 #[derive(Debug, thiserror::Error)]
 pub enum ExerciseError {
     /// The exercise directory does not exist or is not a directory.
     #[error("{}: not an exercise directory ({reason})", path.display())]
-    NotADirectory { path: PathBuf, reason: String },
+    NotADirectory {
+        /// The directory as given.
+        path: PathBuf,
+        /// Why it cannot be opened as one (`it is a file`, the OS error).
+        reason: String,
+    },
 
     /// No test cases file in the directory.
     #[error(
         "{}: no test cases (expected canonical-data.json, canonical-data.toml or tests.toml with `cases`)",
         dir.display()
     )]
-    NoCases { dir: PathBuf },
+    NoCases {
+        /// The exercise directory.
+        dir: PathBuf,
+    },
 
     /// A file that could not be read, or was refused: a link leading out
     /// of the folder, not a regular file, too large, not UTF-8.
     #[error(transparent)]
     File(#[from] FileError),
 
+    /// A JSON case file does not parse, or is not an object with `cases`.
     #[error("{}: invalid JSON: {message}", path.display())]
-    Json { path: PathBuf, message: String },
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message with its line and column, cut to 300
+        /// characters.
+        message: String,
+    },
 
+    /// A TOML file (cases, `tests.toml`, `grading.toml`) does not parse,
+    /// or a `grading.toml` key is unknown or of the wrong type.
     #[error("{}: invalid TOML: {message}", path.display())]
-    Toml { path: PathBuf, message: String },
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message with its line, column and key path but
+        /// not the source line, cut to 300 characters.
+        message: String,
+    },
 
     /// `exercise.wit` does not parse or has no usable world.
     #[error("{}: {message}", path.display())]
-    Wit { path: PathBuf, message: String },
+    Wit {
+        /// The `exercise.wit` file.
+        path: PathBuf,
+        /// wit-parser's message without the source line, or which world
+        /// is missing or exports nothing.
+        message: String,
+    },
 
     /// A `grading.toml` key has a value that makes no sense.
     #[error("{}: key `{key}`: {problem}", path.display())]
     Setting {
+        /// The `grading.toml` file.
         path: PathBuf,
+        /// The key's dotted path (`limits.memory_mb`).
         key: String,
+        /// What is wrong with its value.
         problem: String,
     },
 
@@ -58,8 +93,12 @@ pub enum ExerciseError {
     /// function or parameter `exercise.wit` does not have.
     #[error("{}: case {case}: {problem}", path.display())]
     Case {
+        /// The case file.
         path: PathBuf,
+        /// The case's quoted name (groups joined by " › "), with its uuid
+        /// when it has one; `(top level)` for the file's own shape.
         case: String,
+        /// What does not fit.
         problem: String,
     },
 }

@@ -29,11 +29,12 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
+use warden_component::values::kebab_case;
+
 use crate::contract::{Contract, ContractFunc};
 use crate::error::{ExerciseError, json_problem, toml_problem};
 use crate::folder::Folder;
 use crate::settings::Settings;
-use warden_component::values::kebab_case;
 
 /// The largest case file (`canonical-data.json`, `.toml`, `tests.toml`)
 /// read; Exercism's largest is under 100 KiB.
@@ -49,12 +50,15 @@ pub const NAME_SEPARATOR: &str = " › ";
 pub struct Exercise {
     /// The test data's `exercise` field, or the folder's name.
     pub name: String,
+    /// The folder as given to [`Exercise::load`].
     pub dir: PathBuf,
     /// The file the cases were read from.
     pub cases_file: PathBuf,
+    /// What `exercise.wit` says a solution exports.
     pub contract: Contract,
     /// The cases to run, in file order.
     pub cases: Vec<TestCase>,
+    /// `grading.toml`, validated, or the defaults when there is none.
     pub settings: Settings,
 }
 
@@ -81,9 +85,12 @@ impl Expected {
 /// One test case, flattened.
 #[derive(Debug, Clone)]
 pub struct TestCase {
+    /// The case's uuid, when the data gives one: what `grading.toml`'s
+    /// `hidden`, `reimplements` and `tests.toml` refer to it by.
     pub uuid: Option<String>,
     /// Group descriptions and the case's own, joined by " › ".
     pub name: String,
+    /// The case's own description, as written.
     pub description: String,
     /// Enclosing group descriptions, outermost first.
     pub groups: Vec<String>,
@@ -94,10 +101,13 @@ pub struct TestCase {
     /// Arguments in parameter order; `None` where an optional parameter
     /// was left out.
     pub args: Vec<Option<Json>>,
+    /// What the call must return.
     pub expected: Expected,
     /// 1-based number of the top-level group the case sits in (Exercism's
     /// task), if it sits in one.
     pub task_id: Option<u32>,
+    /// Listed in `grading.toml`'s `hidden`: reports keep its verdict but
+    /// may not show students its details.
     pub hidden: bool,
     /// Points for passing.
     pub points: f64,

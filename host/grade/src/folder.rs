@@ -44,27 +44,53 @@ pub enum FileError {
         path.display(),
         folder.display()
     )]
-    Escapes { path: PathBuf, folder: PathBuf },
+    Escapes {
+        /// The file asked for, under the folder's path.
+        path: PathBuf,
+        /// The folder it had to stay in.
+        folder: PathBuf,
+    },
 
     /// A FIFO, socket, device or directory where a file was expected.
     #[error("{}: refused: not a regular file but {kind}", path.display())]
-    NotRegular { path: PathBuf, kind: &'static str },
+    NotRegular {
+        /// The file asked for.
+        path: PathBuf,
+        /// What it is instead, with its article (`a FIFO (named pipe)`).
+        kind: &'static str,
+    },
 
     /// Larger than the limit for this kind of file.
     #[error("{}: refused: larger than {limit} bytes", path.display())]
-    TooLarge { path: PathBuf, limit: u64 },
+    TooLarge {
+        /// The file asked for.
+        path: PathBuf,
+        /// The limit it is over, in bytes.
+        limit: u64,
+    },
 
     /// A file that must exist does not.
     #[error("{}: no such file", path.display())]
-    Missing { path: PathBuf },
+    Missing {
+        /// The file asked for.
+        path: PathBuf,
+    },
 
     /// A text file that is not UTF-8.
     #[error("{}: not UTF-8 text (invalid byte at offset {offset})", path.display())]
-    NotUtf8 { path: PathBuf, offset: usize },
+    NotUtf8 {
+        /// The file asked for.
+        path: PathBuf,
+        /// Byte offset of the first invalid byte.
+        offset: usize,
+    },
 
+    /// Opening or reading failed for another reason (permissions, I/O).
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file asked for.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: io::Error,
     },

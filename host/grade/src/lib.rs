@@ -1,22 +1,40 @@
 //! Exercise grading: run a student's component against an exercise's test
 //! cases, each in a fresh sandbox, and report the verdicts.
 //!
-//! The pieces, in the order data flows through them:
-//! - [`Exercise`] — a folder with `canonical-data.json` (Exercism's
-//!   format), `exercise.wit` (the [`Contract`]) and an optional
-//!   `grading.toml` ([`Settings`]), loaded and validated up front
-//!   ([`exercise`], [`contract`], [`settings`]), every file read inside
-//!   its folder only, never through a link leading out of it, never a
-//!   FIFO or device, never beyond a size limit ([`folder`]);
-//! - [`grade_submission`] — one submission: compiled and linked once, its
-//!   exports checked against the contract, then every case run in a new
-//!   instance under fuel, memory, wall-clock and output limits
-//!   ([`runner`], with the value mapping in [`mapping`] and the comparison
-//!   in [`compare`]);
-//! - [`grade_batch`] — many submissions on `jobs` threads, each report
-//!   handed to a [`ReportSink`] as soon as it is ready ([`batch`]);
-//! - [`report`] — the formats: text, Warden's JSON, Exercism, Gradescope,
-//!   JUnit.
+//! The nouns, in the order a caller meets them:
+//! - [`Exercise`]: a folder of test cases, contract and settings, loaded
+//!   and validated up front, or an [`ExerciseError`] naming the file;
+//! - [`Folder`]: how every file is read, inside its folder only, never a
+//!   FIFO or device, never past a size limit ([`FileError`] otherwise);
+//! - [`TestCase`]: one case of `canonical-data.json` (Exercism's format, or
+//!   the same in TOML: [`CaseFormat`]), flattened, with its [`Expected`];
+//! - [`Contract`]: the functions `exercise.wit` says a solution exports,
+//!   each a [`ContractFunc`];
+//! - [`Settings`]: `grading.toml` validated: [`CaseLimits`], points, hidden
+//!   cases and their [`Visibility`];
+//! - [`Submission`]: a component to grade, with [`GradeOptions`] (and their
+//!   [`LimitOverrides`]) saying how;
+//! - [`grade_submission`]: one submission in, one [`SubmissionReport`] out,
+//!   with a [`Status`] and [`Counts`];
+//! - [`TestResult`]: one case's [`Verdict`], values and [`Output`];
+//! - [`grade_batch`]: many submissions on `jobs` threads, each report
+//!   handed to a [`ReportSink`] ([`Collect`], [`StreamSink`], [`DirSink`]),
+//!   then a [`BatchSummary`];
+//! - [`Renderer`]: a report in one [`Format`]: text, Warden's JSON,
+//!   Exercism, Gradescope or JUnit ([`report`]).
+//!
+//! The crate owns exercises, the conventions that turn test data into
+//! component values and results into verdicts, and the report formats. It
+//! runs guests only through `warden_component` (compiled once per
+//! submission, a fresh sandbox per case, under fuel, memory, wall-clock
+//! and output limits) and never names wasmtime; it knows nothing of the
+//! CLI, HTTP or the supervision tree.
+//!
+//! Guarantees: grading is deterministic — the same submission gives the
+//! same report apart from `timing` fields, whatever the machine's load,
+//! because fuel decides CPU verdicts and guests get neither a real clock
+//! nor real randomness unless the exercise grants them. Nothing a
+//! submission does can make grading fail or stop other submissions.
 //!
 //! ```no_run
 //! use warden_component::{Runtime, RuntimeConfig};
@@ -35,27 +53,21 @@
 //! # Ok(())
 //! # }
 //! ```
-//!
-//! Guarantees: grading is deterministic — the same submission gives the
-//! same report apart from `timing` fields, whatever the machine's load,
-//! because fuel decides CPU verdicts and guests get neither a real clock
-//! nor real randomness unless the exercise grants them. Nothing a
-//! submission does can make grading fail or stop other submissions.
 
 pub mod batch;
-pub mod compare;
+mod compare;
 pub mod contract;
 mod error;
 pub mod exercise;
 pub mod folder;
-pub mod mapping;
+mod mapping;
 pub mod report;
 pub mod runner;
 pub mod settings;
 pub mod verdict;
 
 pub use batch::{BatchSummary, Collect, ReportSink, grade_batch};
-pub use contract::{Contract, ContractCheck, ContractFunc};
+pub use contract::{Contract, ContractFunc};
 pub use error::ExerciseError;
 pub use exercise::{CaseFormat, Exercise, Expected, TestCase, parse_cases};
 pub use folder::{FileError, Folder};

@@ -16,13 +16,13 @@
 //! `exercise.wit`, which is the exercise's fault, and says so.
 
 use serde_json::Value as Json;
-use warden_component::Type;
-use warden_component::Val;
 
-use crate::exercise::{Expected, TestCase};
 use warden_component::exports::ExportedFunc;
 use warden_component::values::{ValueError, json_to_val};
 use warden_component::wit_text::type_text;
+use warden_component::{Type, Val};
+
+use crate::exercise::{Expected, TestCase};
 
 /// Everything needed to run one case and judge its result.
 #[derive(Clone)]

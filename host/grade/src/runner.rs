@@ -19,7 +19,11 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use warden_component::Val;
+use warden_component::exports::ExportedFunc;
+use warden_component::{
+    Capabilities, ComponentError, HostContext, Interrupt, Limits, Metering, Prepared, Runtime,
+    Sandbox, Val,
+};
 
 use crate::compare::{Rules, display, same};
 use crate::exercise::{Exercise, TestCase};
@@ -29,11 +33,6 @@ use crate::settings::{CaseLimits, LimitOverrides};
 use crate::verdict::{
     ContractProblems, Counts, Output, Status, SubmissionReport, SubmissionTiming, TestResult,
     TestTiming, Verdict,
-};
-use warden_component::exports::ExportedFunc;
-use warden_component::{
-    Capabilities, ComponentError, HostContext, Interrupt, Limits, Metering, Prepared, Runtime,
-    Sandbox,
 };
 
 /// The largest submission read: far above any real component (an
@@ -50,9 +49,19 @@ pub enum Submission {
     /// A file found in a directory of submissions, read inside that
     /// directory only: a link leading out of it is refused, so one
     /// student's link cannot submit another's work or a host file.
-    InFolder { folder: Folder, name: OsString },
+    InFolder {
+        /// The directory of submissions, opened once.
+        folder: Folder,
+        /// The file's name inside it.
+        name: OsString,
+    },
     /// Bytes already in memory (an upload), with the name reports use.
-    Bytes { name: String, bytes: Vec<u8> },
+    Bytes {
+        /// The name reports give the submission.
+        name: String,
+        /// The component's bytes.
+        bytes: Vec<u8>,
+    },
 }
 
 impl Submission {

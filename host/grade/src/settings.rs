@@ -1,7 +1,7 @@
 //! An exercise's `grading.toml`: limits per test case, float tolerance,
 //! points, hidden cases, output limit and capabilities.
 //!
-//! Two stages, as everywhere in Warden: [`RawSettings`] is what the file
+//! Two stages, as everywhere in Warden: `RawSettings` is what the file
 //! says (serde, unknown keys rejected), [`Settings`] is the validated form
 //! with every default filled in. Checks that need the test cases (hidden
 //! uuids exist, group names exist) happen in [`crate::exercise`],
@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ExerciseError, toml_problem};
 use warden_component::{Capabilities, Limits, Overflow};
+
+use crate::error::{ExerciseError, toml_problem};
 
 /// Fuel per test case when `grading.toml` sets none: roughly 50–100 ms of
 /// guest CPU, far more than any exercise here needs (leap uses ~100).
@@ -33,7 +34,7 @@ pub const DEFAULT_FLOAT_TOLERANCE: f64 = 1e-9;
 /// `grading.toml` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSettings {
+pub(crate) struct RawSettings {
     pub float_tolerance: Option<f64>,
     pub points_per_test: Option<f64>,
     /// Points for a whole group (its " › "-joined name), split evenly
@@ -57,7 +58,7 @@ pub struct RawSettings {
 /// `[limits]`: each per test case; `0` switches fuel or the timeout off.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawLimits {
+pub(crate) struct RawLimits {
     pub fuel: Option<u64>,
     pub memory_mb: Option<u64>,
     pub timeout_ms: Option<u64>,
@@ -67,7 +68,7 @@ pub struct RawLimits {
 /// default, which keeps grading reproducible.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCapabilities {
+pub(crate) struct RawCapabilities {
     #[serde(default)]
     pub clocks: bool,
     #[serde(default)]
@@ -78,13 +79,20 @@ pub struct RawCapabilities {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Visibility {
+    /// Never shown to the student.
     Hidden,
+    /// Shown once the assignment's due date has passed.
     AfterDueDate,
+    /// Shown once the instructor publishes the grades (the default for
+    /// hidden cases).
     AfterPublished,
+    /// Always shown.
     Visible,
 }
 
 impl Visibility {
+    /// Gradescope's spelling (`after_due_date`), as `grading.toml` and
+    /// its `results.json` write it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Hidden => "hidden",
@@ -101,6 +109,7 @@ pub struct CaseLimits {
     /// Fuel budget; `None` runs unmetered (then the timeout decides CPU
     /// verdicts, and they depend on the machine's load).
     pub fuel: Option<u64>,
+    /// Linear memories and tables of the instance together, in bytes.
     pub memory_bytes: u64,
     /// `None`: no wall-clock limit. Serialised as `timeout_ms`.
     #[serde(rename = "timeout_ms", serialize_with = "serialize_ms")]
@@ -146,13 +155,19 @@ impl CaseLimits {
 /// exercise's. `Some(0)` switches fuel or the timeout off.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LimitOverrides {
+    /// Fuel per case; `Some(0)` runs unmetered.
     pub fuel: Option<u64>,
+    /// Memory per case, in MiB.
     pub memory_mb: Option<u64>,
+    /// Wall-clock limit per case, in milliseconds; `Some(0)` sets none.
     pub timeout_ms: Option<u64>,
+    /// Guest stdout + stderr per case, in bytes.
     pub output_limit_bytes: Option<u64>,
 }
 
 impl LimitOverrides {
+    /// `limits` with every override that is set put in its place; `None`
+    /// keeps the exercise's value.
     pub fn apply(&self, mut limits: CaseLimits) -> CaseLimits {
         if let Some(fuel) = self.fuel {
             limits.fuel = (fuel > 0).then_some(fuel);
@@ -173,14 +188,26 @@ impl LimitOverrides {
 /// The validated settings of an exercise.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// What every case runs under (`[limits]`, `output_limit_bytes`).
     pub limits: CaseLimits,
+    /// Floats compare equal within this absolute difference; finite,
+    /// at least 0. By default [`DEFAULT_FLOAT_TOLERANCE`].
     pub float_tolerance: f64,
+    /// Points of a case outside `group_points`; finite, at least 0. By
+    /// default 1.
     pub points_per_test: f64,
+    /// Points for a whole group (its " › "-joined name), split evenly
+    /// among its cases; every name is a group of the test data.
     pub group_points: BTreeMap<String, f64>,
+    /// Uuids of the cases not shown to students; each names a case.
     pub hidden: Vec<String>,
+    /// When Gradescope shows hidden cases. By default
+    /// [`Visibility::AfterPublished`].
     pub hidden_visibility: Visibility,
-    /// Kebab-case function names.
+    /// Functions whose list results compare as sets, by kebab-case name.
     pub unordered: Vec<String>,
+    /// What solutions may use: only `clocks` and `random` can be granted
+    /// by an exercise, nothing by default.
     pub capabilities: Capabilities,
 }
 

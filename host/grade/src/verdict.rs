@@ -12,8 +12,9 @@
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use crate::settings::CaseLimits;
 use warden_component::{CapturedText, Mistyped};
+
+use crate::settings::CaseLimits;
 
 /// The outcome of one test case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -37,6 +38,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The verdict's name in reports and JSON (`fuel_exhausted`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pass => "pass",
@@ -71,6 +73,7 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status's name in reports and JSON (`pass`, `fail`, `error`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pass => "pass",
@@ -95,7 +98,9 @@ pub struct Output {
 pub const REPORT_OUTPUT_CHARS: usize = 4096;
 
 impl Output {
-    pub fn from_capture(captured: &CapturedText) -> Self {
+    /// Keeps the first [`REPORT_OUTPUT_CHARS`] characters of a call's
+    /// captured stream.
+    pub(crate) fn from_capture(captured: &CapturedText) -> Self {
         let (text, cut) = truncate_chars(&captured.text, REPORT_OUTPUT_CHARS);
         Self {
             text: text.to_string(),
@@ -104,13 +109,14 @@ impl Output {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    /// True when the guest wrote nothing to the stream.
+    pub(crate) fn is_empty(&self) -> bool {
         self.total_bytes == 0
     }
 }
 
 /// The first `max` characters of `s`, and whether anything was cut.
-pub fn truncate_chars(s: &str, max: usize) -> (&str, bool) {
+pub(crate) fn truncate_chars(s: &str, max: usize) -> (&str, bool) {
     match s.char_indices().nth(max) {
         Some((at, _)) => (&s[..at], true),
         None => (s, false),
@@ -121,6 +127,8 @@ pub fn truncate_chars(s: &str, max: usize) -> (&str, bool) {
 /// varies between runs.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct TestTiming {
+    /// Microseconds from planning the call to its verdict: the new
+    /// instance, the call and the comparison.
     pub duration_us: u64,
 }
 
@@ -129,11 +137,13 @@ pub struct TestTiming {
 pub struct TestResult {
     /// Group and case descriptions joined by " › ".
     pub name: String,
+    /// The case's uuid, when the test data gives one.
     pub uuid: Option<String>,
     /// The test data's property (`leapYear`).
     pub property: String,
     /// The export called (`leap-year`).
     pub function: String,
+    /// How the case ended.
     pub verdict: Verdict,
     /// Why it did not pass ("expected true, got false", the trap, …).
     pub message: Option<String>,
@@ -144,15 +154,23 @@ pub struct TestResult {
     pub actual: Option<Json>,
     /// The call and its expectation on one line.
     pub test_code: String,
+    /// 1-based number of the top-level group the case sits in (Exercism's
+    /// task), if it sits in one.
     pub task_id: Option<u32>,
     /// Not shown to students (see `grading.toml`'s `hidden`).
     pub hidden: bool,
+    /// Points earned: `max_score` on a pass, else 0.
     pub score: f64,
+    /// The case's points ([`TestCase::points`](crate::TestCase::points)).
     pub max_score: f64,
     /// Fuel the call used, when metered (instantiation not included).
     pub fuel_used: Option<u64>,
+    /// What the guest wrote to stdout during the call.
     pub stdout: Output,
+    /// What the guest wrote to stderr during the call.
     pub stderr: Output,
+    /// How long the case took; `None` for a case that was not run, or
+    /// once [`SubmissionReport::without_timing`] dropped it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timing: Option<TestTiming>,
 }
@@ -162,21 +180,26 @@ pub struct TestResult {
 pub struct ContractProblems {
     /// Missing functions, as `name: expected signature`.
     pub missing: Vec<String>,
+    /// Functions exported with another signature than `exercise.wit`'s.
     pub mistyped: Vec<Mistyped>,
 }
 
 /// How many cases ended how.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
+    /// Cases in the report, whatever their verdict.
     pub total: usize,
+    /// Cases with [`Verdict::Pass`].
     pub passed: usize,
+    /// Cases with [`Verdict::Fail`] (a wrong value).
     pub failed: usize,
     /// Every verdict other than pass and fail.
     pub errored: usize,
 }
 
 impl Counts {
-    pub fn of(tests: &[TestResult]) -> Self {
+    /// Counts the verdicts of `tests`.
+    pub(crate) fn of(tests: &[TestResult]) -> Self {
         let mut c = Counts {
             total: tests.len(),
             ..Counts::default()
@@ -209,23 +232,32 @@ pub const REPORT_FORMAT: &str = "warden-grade/1";
 pub struct SubmissionReport {
     /// Always [`REPORT_FORMAT`].
     pub format: &'static str,
+    /// The exercise's name ([`Exercise::name`](crate::Exercise::name)).
     pub exercise: String,
     /// The submission as named by the caller (its path on the CLI).
     pub submission: String,
     /// SHA-256 of its bytes, when they could be read.
     pub sha256: Option<String>,
+    /// How the submission did as a whole.
     pub status: Status,
     /// Why the status is `error`.
     pub message: Option<String>,
+    /// How its exports miss `exercise.wit`, when they do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contract: Option<ContractProblems>,
+    /// Points earned over all cases.
     pub score: f64,
+    /// Points available over all cases, whether they ran or not.
     pub max_score: f64,
+    /// How many cases ended how.
     pub counts: Counts,
     /// The limits every case ran under.
     pub limits: CaseLimits,
     /// In the test data's order.
     pub tests: Vec<TestResult>,
+    /// How long loading and grading took; `None` in the report that
+    /// stands in for a grader panic, or once
+    /// [`SubmissionReport::without_timing`] dropped it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timing: Option<SubmissionTiming>,
 }

@@ -13,8 +13,9 @@
 //! with a `cause`), never a 5xx, which would say the server broke. 5xx
 //! means the host itself failed (500) or a time limit ran out (504).
 
-use crate::schema::{SchemaError, Violation};
 use warden_component::ComponentError;
+
+use crate::schema::{SchemaError, Violation};
 
 /// Why a call to an operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -22,35 +23,54 @@ pub enum OpError {
     /// The params break the operation's schema; every violation is listed.
     #[error("invalid params for `{op}`: {}", join(violations))]
     InvalidParams {
+        /// The operation called.
         op: String,
+        /// Every place the params break the schema; never empty.
         violations: Vec<Violation>,
     },
 
     /// No operation has that name.
     #[error("no operation named `{op}`")]
-    UnknownOperation { op: String },
+    UnknownOperation {
+        /// The name asked for.
+        op: String,
+    },
 
     /// Something the params name does not exist (a child, a supervisor…).
     #[error("{what} not found")]
-    NotFound { what: String },
+    NotFound {
+        /// What is missing, as the message starts (``child `a/b` ``).
+        what: String,
+    },
 
     /// The request is valid but conflicts with the current state (a child
     /// already running, a reload in progress…).
     #[error("{message}")]
-    Conflict { message: String },
+    Conflict {
+        /// What the request conflicts with, as the whole message.
+        message: String,
+    },
 
     /// The operation ran and reported failure (a plugin's `Err(msg)`, a
     /// built-in's refusal).
     #[error("`{op}` failed: {message}")]
-    Failed { op: String, message: String },
+    Failed {
+        /// The operation called.
+        op: String,
+        /// Why it failed.
+        message: String,
+    },
 
     /// The plugin behind the operation answered with an error, trapped,
     /// ran out of fuel or memory, or returned something that is not JSON;
     /// the host is unaffected.
     #[error("plugin `{plugin}` failed while running `{op}`: {reason}")]
     PluginFailed {
+        /// The operation called (prefixed: `wc.count`).
         op: String,
+        /// The plugin's id.
         plugin: String,
+        /// How the plugin failed; its kind is the body's `cause`.
         reason: PluginFailure,
     },
 
@@ -62,23 +82,34 @@ pub enum OpError {
     /// (`error_reply`, `trap`, `out_of_fuel`, …).
     #[error("`{op}`: {message}")]
     GuestFailed {
+        /// The operation called.
         op: String,
         /// The component child's path, when a child failed.
         guest: Option<String>,
+        /// What happened, for people.
         message: String,
+        /// What happened, for programs: `error_reply` or a
+        /// [`ComponentError::kind`].
         cause: &'static str,
     },
 
     /// The operation did not finish in its time budget.
     #[error("`{op}` timed out after {timeout_ms} ms")]
-    Timeout { op: String, timeout_ms: u64 },
+    Timeout {
+        /// The operation called.
+        op: String,
+        /// The budget that ran out, in milliseconds.
+        timeout_ms: u64,
+    },
 
     /// The component the params name cannot be used: it is not a valid
     /// component, imports what the host lacks, or compiling it went past
     /// a compile limit. The caller's input is at fault, not the host.
     #[error("`{op}`: {source}")]
     BadComponent {
+        /// The operation called.
         op: String,
+        /// Why the component cannot be used (boxed: the error is large).
         #[source]
         source: Box<ComponentError>,
     },
@@ -90,8 +121,12 @@ pub enum PluginFailure {
     /// Its `execute` returned `Err(message)`.
     #[error("it answered with an error: {0}")]
     Refused(String),
+    /// The sandbox stopped the call: a trap, fuel, memory, a kill, an
+    /// instance that could not be created. Boxed: the error is large.
     #[error("{0}")]
     Component(Box<ComponentError>),
+    /// `execute` returned text that does not parse as JSON; the parser's
+    /// message.
     #[error("its result is not JSON: {0}")]
     BadResult(String),
 }
@@ -220,14 +255,20 @@ pub enum RegisterError {
     #[error(
         "invalid operation name `{name}`: use lowercase letters, digits, `_` and `-`, in `.`-separated segments"
     )]
-    InvalidName { name: String },
+    InvalidName {
+        /// The name refused.
+        name: String,
+    },
 
     /// The params schema is not JSON, or uses keywords outside the
     /// supported subset (see [`crate::schema`]).
     #[error("{}invalid params schema for `{op}`: {source}", plugin.as_ref().map(|p| format!("plugin `{p}`: ")).unwrap_or_default())]
     InvalidSchema {
+        /// The plugin that described the operation; `None` for a built-in.
         plugin: Option<String>,
+        /// The operation's name.
         op: String,
+        /// Where in the schema, and what is wrong.
         #[source]
         source: SchemaError,
     },
@@ -235,22 +276,36 @@ pub enum RegisterError {
     /// The documented example params break the operation's own schema.
     #[error("the example params of `{op}` break its schema: {}", join(violations))]
     InvalidExample {
+        /// The operation's name.
         op: String,
+        /// Every place the example breaks the schema.
         violations: Vec<Violation>,
     },
 
     /// Another owner already has an operation of that name.
     #[error("operation `{name}` is already registered by {owner}")]
-    Taken { name: String, owner: String },
+    Taken {
+        /// The operation's name.
+        name: String,
+        /// Who has it, as [`Owner`](crate::Owner) displays (``plugin `wc` ``).
+        owner: String,
+    },
 
     /// A plugin describes the same operation twice.
     #[error("plugin `{plugin}` describes `{op}` twice")]
-    Duplicate { plugin: String, op: String },
+    Duplicate {
+        /// The plugin's id.
+        plugin: String,
+        /// The operation named twice (unprefixed).
+        op: String,
+    },
 
     /// Loading the plugin or calling its `describe()` failed.
     #[error("plugin `{plugin}`: {source}")]
     Plugin {
+        /// The plugin's id.
         plugin: String,
+        /// Why it could not be loaded or described.
         #[source]
         source: ComponentError,
     },

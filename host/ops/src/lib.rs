@@ -1,27 +1,60 @@
 //! Operations: everything a person can do to a running host, by name.
 //!
-//! This crate owns the [`Registry`] of operations — built-ins registered
-//! by the host as Rust handlers, and plugin operations described by
-//! components of the `operation-plugin` world — and the one way to call
-//! them: look up, validate the params against the operation's JSON Schema
-//! (every violation listed), run. The HTTP API, `warden ctl` and the
-//! dashboard are generated from this registry (routes from [`Route`], the
-//! OpenAPI document from [`Registry::openapi_document`], error statuses
-//! from [`OpError::status_code`]); none of them may add behaviour an
-//! operation lacks.
+//! The nouns, in the order a caller meets them:
+//! - [`Registry`]: every operation of the host by name, and the one way to
+//!   call them (look up, validate, run);
+//! - [`OpMeta`]: a built-in before registration (name, summary, params
+//!   schema, example, read-only), run by a [`Handler`] returning a
+//!   [`BoxFuture`];
+//! - [`OperationSource`]: where a plugin's operations come from;
+//!   [`PluginOperations`] is an `operation-plugin` component as one;
+//! - [`Operation`]: one registered operation, with its [`Owner`] and its
+//!   [`Route`] (`POST /ops/{name}`);
+//! - [`Schema`]: the JSON Schema subset params are checked against, each
+//!   break a [`Violation`]; a schema outside the subset is a
+//!   [`SchemaError`] ([`schema`]);
+//! - [`OpError`]: why a call failed, with its HTTP status and JSON body
+//!   ([`error_body_schema`]); a plugin's own failure is a
+//!   [`PluginFailure`];
+//! - [`RegisterError`]: why an operation was refused, and
+//!   [`RESERVED_PREFIXES`], the ids no plugin may take;
+//! - [`Registry::openapi_document`]: the OpenAPI 3.1 document of it all.
 //!
-//! Guarantees: params never reach a handler or a guest unvalidated; a
-//! schema the validator cannot enforce is refused at registration; a
-//! misbehaving plugin fails its call and nothing else. This module knows
-//! nothing of HTTP, and nothing of the host's own operations (they live in
-//! the `warden` crate's `builtin` module and are registered like any other
-//! [`OperationSource`]).
+//! The crate owns the operation namespace and the call path: params never
+//! reach a handler or a guest unvalidated; a schema the validator cannot
+//! enforce is refused at registration; a misbehaving plugin fails its call
+//! and nothing else. The HTTP API, `warden ctl` and the dashboard are
+//! generated from the registry (error statuses from
+//! [`OpError::status_code`]) and may add no behaviour an operation lacks.
 //!
-//! - [`schema`]: the JSON Schema subset and its validator;
-//! - [`registry`](Registry): operations, owners, routes, calls, and the
-//!   [`RESERVED_PREFIXES`] no plugin id may take;
-//! - [`PluginOperations`]: a plugin as an [`OperationSource`];
-//! - [`openapi`](Registry::openapi_document): the generated document;
+//! It never knows HTTP, and never the host's own operations: those live in
+//! the `warden` crate's `builtin` module and register like any other
+//! [`OperationSource`]. From the component crate it takes only plugin
+//! programs and their errors.
+//!
+//! ```no_run
+//! use serde_json::json;
+//! use warden_ops::{OpMeta, Registry};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let registry = Registry::new();
+//! registry.register_builtin(
+//!     OpMeta::new("demo.echo", "Returns its params")
+//!         .params(json!({
+//!             "type": "object",
+//!             "properties": {"n": {"type": "integer"}},
+//!             "additionalProperties": false,
+//!         }))
+//!         .read_only(true),
+//!     |params| Box::pin(async move { Ok(params) }),
+//! )?;
+//! // Validated first: `{"n": "x"}` would fail as `invalid_params` (400)
+//! // with every violation listed, and the handler would never run.
+//! let result = registry.call("demo.echo", json!({"n": 3})).await?;
+//! assert_eq!(result, json!({"n": 3}));
+//! # Ok(())
+//! # }
+//! ```
 
 mod error;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -65,14 +65,6 @@ impl PluginOperations {
         self
     }
 
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    pub fn program(&self) -> &OperationProgram {
-        &self.program
-    }
-
     fn host(&self) -> HostContext {
         HostContext::isolated(self.id.clone())
     }

@@ -18,10 +18,11 @@ use std::sync::{Arc, RwLock};
 use indexmap::IndexMap;
 use serde_json::Value;
 
+use warden_component::{ComponentError, OpInfo};
+
 use crate::error::{OpError, PluginFailure, RegisterError};
 use crate::plugin::OperationSource;
 use crate::schema::Schema;
-use warden_component::{ComponentError, OpInfo};
 
 /// A boxed, sendable future (what built-in handlers return).
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -86,7 +87,9 @@ impl OpMeta {
 /// Who registered an operation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Owner {
+    /// The host itself: a Rust handler from the `warden` crate.
     Builtin,
+    /// The operation plugin with this id (`[operations.ID]`).
     Plugin(String),
 }
 
@@ -112,11 +115,13 @@ impl std::fmt::Display for Owner {
 pub struct Route {
     /// Upper-case HTTP method.
     pub method: &'static str,
+    /// The URL path, `/ops/` and the operation's name.
     pub path: String,
 }
 
 impl Route {
-    pub fn for_operation(name: &str) -> Self {
+    /// The route of operation `name`: `POST /ops/{name}`.
+    pub(crate) fn for_operation(name: &str) -> Self {
         Self {
             method: "POST",
             path: format!("/ops/{name}"),
@@ -147,15 +152,22 @@ enum Exec {
 }
 
 impl Operation {
+    /// The full name (`child.restart`, `wc.count`): what callers and
+    /// routes use.
     pub fn name(&self) -> &str {
         &self.name
     }
+    /// One line saying what the operation does.
     pub fn summary(&self) -> &str {
         &self.summary
     }
+    /// The compiled schema the params are validated against; its
+    /// [`Schema::source`] is the JSON document as registered.
     pub fn params_schema(&self) -> &Schema {
         &self.params
     }
+    /// The JSON Schema of the result, when the operation documents one
+    /// (documentation only: results are not validated).
     pub fn result_schema(&self) -> Option<&Value> {
         self.result.as_ref()
     }
@@ -163,12 +175,16 @@ impl Operation {
     pub fn example(&self) -> Option<&Value> {
         self.example.as_ref()
     }
+    /// True when the operation only reads state (`x-warden-read-only` in
+    /// OpenAPI): clients may retry it.
     pub fn is_read_only(&self) -> bool {
         self.read_only
     }
+    /// Who registered it.
     pub fn owner(&self) -> &Owner {
         &self.owner
     }
+    /// Where the HTTP API serves it (see [`Route`]).
     pub fn route(&self) -> &Route {
         &self.route
     }
@@ -289,6 +305,8 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// An empty registry; the host fills it with its built-ins and then
+    /// its plugins.
     pub fn new() -> Self {
         Self::default()
     }

@@ -69,6 +69,8 @@ impl std::fmt::Display for Violation {
 pub struct SchemaError {
     /// JSON Pointer into the schema document.
     pub pointer: String,
+    /// What is wrong there (a keyword outside the subset, a value of the
+    /// wrong shape).
     pub message: String,
 }
 

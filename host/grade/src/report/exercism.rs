@@ -23,9 +23,9 @@ use serde::Serialize;
 use crate::verdict::{Status, SubmissionReport, TestResult, Verdict, truncate_chars};
 
 /// Exercism's cap on a test's output, in characters.
-pub const OUTPUT_LIMIT_CHARS: usize = 500;
+pub(crate) const OUTPUT_LIMIT_CHARS: usize = 500;
 /// Exercism's wording for cut output.
-pub const TRUNCATION_NOTICE: &str = "Output was truncated. Please limit to 500 chars";
+pub(crate) const TRUNCATION_NOTICE: &str = "Output was truncated. Please limit to 500 chars";
 
 #[derive(Serialize)]
 struct Results<'a> {
@@ -47,7 +47,9 @@ struct Test<'a> {
     task_id: Option<u32>,
 }
 
-pub fn render(report: &SubmissionReport, pretty: bool) -> String {
+/// One submission's `results.json`: indented when `pretty` (a file),
+/// one line otherwise (a stream of many).
+pub(crate) fn render(report: &SubmissionReport, pretty: bool) -> String {
     let mut hidden_count = 0;
     let results = Results {
         version: 3,

@@ -48,7 +48,10 @@ struct Test<'a> {
     visibility: &'static str,
 }
 
-pub fn render(report: &SubmissionReport, renderer: &Renderer, pretty: bool) -> String {
+/// One submission's `results.json`, with the renderer's timing switch
+/// and hidden-case visibility: indented when `pretty` (a file), one line
+/// otherwise (a stream of many).
+pub(crate) fn render(report: &SubmissionReport, renderer: &Renderer, pretty: bool) -> String {
     let c = report.counts;
     let mut output = format!(
         "{}: {} of {} tests passed",

@@ -22,9 +22,12 @@ use std::fmt::Write;
 
 use crate::verdict::{Output, SubmissionReport, TestResult, Verdict};
 
-pub const FOOTER: &str = "</testsuites>\n";
+/// Closes the document [`header`] opened.
+pub(crate) const FOOTER: &str = "</testsuites>\n";
 
-pub fn header(exercise: &str) -> String {
+/// The XML declaration and the `<testsuites>` element, named after the
+/// exercise: what comes before the first submission's `<testsuite>`.
+pub(crate) fn header(exercise: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"{}\">\n",
         escape(&format!("warden grade {exercise}"))
@@ -32,7 +35,7 @@ pub fn header(exercise: &str) -> String {
 }
 
 /// One submission as a `<testsuite>`.
-pub fn suite(report: &SubmissionReport, timing: bool) -> String {
+pub(crate) fn suite(report: &SubmissionReport, timing: bool) -> String {
     let c = report.counts;
     let mut out = String::new();
     let _ = write!(
@@ -129,7 +132,7 @@ fn stream(out: &mut String, tag: &str, s: &Output) {
 
 /// Escapes text for an XML attribute or element. Newlines and tabs are
 /// written as character references so attributes keep them.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -149,7 +152,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// Escapes element text, keeping line breaks and tabs as they are.
-pub fn escape_text(s: &str) -> String {
+pub(crate) fn escape_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -37,14 +37,20 @@ use crate::verdict::SubmissionReport;
 /// A report format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// A readable table ([`text`]).
     Text,
+    /// Warden's own JSON report ([`json`]).
     Json,
+    /// Exercism's `results.json`, version 3 ([`exercism`]).
     Exercism,
+    /// Gradescope's autograder `results.json` ([`gradescope`]).
     Gradescope,
+    /// JUnit XML ([`junit`]).
     Junit,
 }
 
 impl Format {
+    /// Every format, in the order error messages list them.
     pub const ALL: [Format; 5] = [
         Format::Text,
         Format::Json,
@@ -53,6 +59,7 @@ impl Format {
         Format::Junit,
     ];
 
+    /// The name `--format` takes and [`FromStr`] parses (`gradescope`).
     pub fn name(self) -> &'static str {
         match self {
             Format::Text => "text",
@@ -95,6 +102,7 @@ impl FromStr for Format {
 /// Renders reports in one format.
 #[derive(Debug, Clone)]
 pub struct Renderer {
+    /// The format rendered.
     pub format: Format,
     /// Include wall-clock figures. By default true.
     pub timing: bool,
@@ -105,6 +113,7 @@ pub struct Renderer {
 }
 
 impl Renderer {
+    /// A renderer of `format` for reports on `exercise`, with timing on.
     pub fn new(format: Format, exercise: &Exercise) -> Self {
         Self {
             format,
@@ -171,6 +180,8 @@ pub struct StreamSink<W: Write> {
 }
 
 impl<W: Write> StreamSink<W> {
+    /// Writes to `out`; nothing is written before the first report (or
+    /// [`ReportSink::finish`]) arrives.
     pub fn new(out: W, renderer: Renderer) -> Self {
         Self {
             out,

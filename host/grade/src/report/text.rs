@@ -20,7 +20,9 @@ const OUTPUT_CHARS: usize = 300;
 /// Lines of captured output shown under a case that did not pass.
 const OUTPUT_LINES: usize = 4;
 
-pub fn render(report: &SubmissionReport) -> String {
+/// One submission's table: a heading line with its status and score,
+/// then one row per case.
+pub(crate) fn render(report: &SubmissionReport) -> String {
     let c = report.counts;
     let mut out = String::new();
     let _ = writeln!(
