@@ -8,6 +8,17 @@ use std::path::{Path, PathBuf};
 
 use crate::grade::{CaseFormat, Contract, Settings, TestCase, parse_cases};
 
+/// One load of a case file: against which exercise's contract, read as
+/// which format, and what it gave (the cases, or the error's message).
+pub struct Attempt<'a> {
+    /// The exercise whose contract the text was loaded against.
+    pub exercise: &'a str,
+    /// How the text was read.
+    pub format: CaseFormat,
+    /// The cases, or why the text was refused.
+    pub loaded: Result<Vec<TestCase>, String>,
+}
+
 /// The contracts the target loads case files against, one per example
 /// exercise, by exercise name (the folder's), in name order.
 pub struct CanonicalData {
@@ -46,10 +57,10 @@ impl CanonicalData {
         &self.contracts
     }
 
-    /// Loads `data` against every contract in both formats; what each
-    /// attempt gave, by exercise name and format. Text that is not UTF-8
-    /// gives nothing: a folder's reader refuses it before the loader.
-    pub fn load_all(&self, data: &[u8]) -> Vec<(&str, CaseFormat, Result<Vec<TestCase>, String>)> {
+    /// Loads `data` against every contract in both formats. Text that is
+    /// not UTF-8 gives no attempt: a folder's reader refuses it before the
+    /// loader.
+    pub fn load_all(&self, data: &[u8]) -> Vec<Attempt<'_>> {
         let Ok(text) = std::str::from_utf8(data) else {
             return Vec::new();
         };
@@ -65,7 +76,11 @@ impl CanonicalData {
                     &settings,
                 )
                 .map_err(|e| e.to_string());
-                outcomes.push((name.as_str(), format, loaded));
+                outcomes.push(Attempt {
+                    exercise: name,
+                    format,
+                    loaded,
+                });
             }
         }
         outcomes

@@ -78,7 +78,8 @@ fn every_seed_loads_against_its_own_exercise() {
     let mut seeds_checked = 0;
     for file in &files {
         let data = std::fs::read(file).expect("read corpus file");
-        for (name, format, loaded) in target.load_all(&data) {
+        for attempt in target.load_all(&data) {
+            let (name, format) = (attempt.exercise, attempt.format);
             let own_seed = file.file_stem().is_some_and(|stem| stem == name)
                 && file.extension().is_some_and(|ext| {
                     (ext == "json" && format == CaseFormat::Json)
@@ -87,7 +88,9 @@ fn every_seed_loads_against_its_own_exercise() {
             if !own_seed {
                 continue;
             }
-            let cases = loaded.unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            let cases = attempt
+                .loaded
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
             assert!(!cases.is_empty(), "{}", file.display());
             if format == CaseFormat::Json {
                 let exercise = Exercise::load(&repo_root().join("examples/exercises").join(name))
