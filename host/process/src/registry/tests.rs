@@ -211,8 +211,7 @@ async fn a_real_worker_is_recorded_from_spawn_to_exit() {
         .allow_command("sh")
         .build()
         .expect("policy");
-    let mut spec =
-        crate::WorkerSpec::new("root/worker", policy.resolve_command("sh").expect("sh"));
+    let mut spec = crate::WorkerSpec::new("root/worker", policy.resolve_command("sh").expect("sh"));
     spec.args(["-c", "exit 7"]);
     let worker = crate::RunningWorker::spawn(&spec).expect("spawn");
     r.record_started(NewIncarnation::of_worker(
