@@ -25,13 +25,25 @@ use serde_json::Value;
 pub enum ClientError {
     /// The base address or a path does not make a valid `http://` URL.
     #[error("invalid API address `{url}`: {reason}")]
-    BadUrl { url: String, reason: String },
+    BadUrl {
+        /// The URL as given, or the request URL built from it.
+        url: String,
+        /// What is wrong with it (the parser's message, a scheme other
+        /// than `http`, a path on the base address).
+        reason: String,
+    },
 
     /// The server answered with a non-2xx status; `body` is its JSON error
     /// body (`{"error": {"kind", "message", …}}`), or the text it sent
     /// wrapped as `{"error": {"kind": "http", "message": text}}`.
     #[error("HTTP {status}: {}", error_message(body))]
-    Status { status: u16, body: Value },
+    Status {
+        /// The HTTP status code (401, 404, 422, …).
+        status: u16,
+        /// The answer's body as JSON (see the variant's docs for a body
+        /// that is not JSON).
+        body: Value,
+    },
 
     /// The connection failed (refused, reset, closed mid-answer).
     #[error("cannot reach the API: {0}")]

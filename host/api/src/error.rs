@@ -24,12 +24,17 @@ pub enum ApiError {
     #[error(
         "refusing to serve the API on {addr} without a token: the address is not loopback; set [host] token or WARDEN_TOKEN, or bind 127.0.0.1"
     )]
-    TokenRequired { addr: SocketAddr },
+    TokenRequired {
+        /// The configured address.
+        addr: SocketAddr,
+    },
 
     /// Binding the listening socket failed (address in use, no permission…).
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The configured address.
         addr: SocketAddr,
+        /// The socket error.
         #[source]
         source: std::io::Error,
     },

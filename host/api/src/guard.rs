@@ -47,7 +47,9 @@ use crate::error::HttpError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{entry}`: {reason}")]
 pub struct AccessError {
+    /// The entry as written in the config.
     pub entry: String,
+    /// What is wrong with it, and what form is expected.
     pub reason: &'static str,
 }
 

@@ -1,24 +1,39 @@
-//! The HTTP API: every operation of the [`Registry`](warden_ops::Registry)
-//! over HTTP, the event stream, metrics, and the dashboard.
+//! Warden's HTTP API: every operation of a host's operation
+//! [`Registry`](warden_ops::Registry) over HTTP, its events as Server-Sent
+//! Events, Prometheus metrics and the dashboard page; and the client that
+//! `warden ctl`, the benchmarks and the tests use.
 //!
-//! This module owns the HTTP surface and nothing behind it: an operation's
-//! behaviour, params schema and error statuses come from [`warden_ops`];
-//! events come from the [`EventBus`](warden_events::EventBus). It never
-//! reaches into the tree.
+//! The nouns, in the order a host meets them:
+//! - [`ApiConfig`]: the address, the token, the body limit, and the extra
+//!   [`AllowedHost`]s and [`AllowedOrigin`]s (a bad entry: [`AccessError`]).
+//! - [`ApiState`]: what is served: the operations, the
+//!   [`EventBus`](warden_events::EventBus) and the [`Metrics`].
+//! - [`Metrics`]: counters fed by the bus and by every call, rendered at
+//!   `GET /metrics` in Prometheus text.
+//! - [`serve`]: binds and starts serving, or says why not ([`ApiError`]).
+//! - [`ApiServer`]: the running server: its address, and a graceful
+//!   [`shutdown`](ApiServer::shutdown) bounded by [`DRAIN_TIMEOUT`].
+//! - [`client::ApiClient`]: a keep-alive client of one host's API; its
+//!   failures are [`client::ClientError`]s, its event stream
+//!   [`client::Events`] yields [`client::SseEvent`]s.
 //!
-//! - [`serve`] / [`ApiServer`] (`server`): binding, per-connection tasks,
-//!   header-read timeout, graceful shutdown;
-//! - `routes`: the router and the operation dispatch (`POST /ops/{name}`);
-//! - `guard`: the cross-site guard (403 for a foreign `Host` or `Origin`),
-//!   and the `[api] allowed_hosts` / `allowed_origins` entries it takes;
-//! - `auth`: the bearer token (constant-time compare; public assets exempt);
-//! - `sse`: `GET /events` as Server-Sent Events with filters;
-//! - [`Metrics`] (`metrics`): `GET /metrics` in Prometheus text;
-//! - `openapi`: `GET /openapi.json`, the registry's document completed;
-//! - `error`: [`ApiError`] and the JSON bodies of HTTP-level failures;
-//! - [`client`]: [`ApiClient`](client::ApiClient), the keep-alive client
-//!   `warden ctl`, the benchmarks and tests use;
-//! - [`dashboard`]: the page and assets served at `/`.
+//! The routes: `POST /ops/{name}` (an operation: JSON params in, JSON
+//! result out), `GET /events` (the event stream, with filters),
+//! `GET /metrics`, `GET /openapi.json` (the registry's document completed
+//! with the HTTP errors), `GET /healthz`, and the [`dashboard`] at `/` and
+//! `/assets/{file}`. Every error answer is `{"error": {"kind", "message",
+//! …}}`.
+//!
+//! Owns: the HTTP surface and nothing behind it: routing, the bearer token
+//! (compared in constant time; the dashboard's files and `/healthz` are
+//! public), the cross-site guard (403 for a foreign `Host` or `Origin`),
+//! body limits, the header-read timeout ([`HEADER_READ_TIMEOUT`]), the
+//! bodies of HTTP-level errors, graceful shutdown.
+//!
+//! Never does: decide an operation's behaviour, params schema or error
+//! statuses ([`warden_ops`] does), produce events (they come from the
+//! [`EventBus`](warden_events::EventBus)), or reach into the host: it sees
+//! only the operation registry and the bus.
 //!
 //! ```no_run
 //! # async fn demo(

@@ -46,10 +46,11 @@ pub struct ApiConfig {
     /// The largest request body accepted (413 beyond).
     pub max_body_bytes: usize,
     /// Host names the API answers to besides `localhost`, loopback IPs
-    /// and the bound address (see [`guard`](crate::guard)). By
-    /// default none.
+    /// and the bound address: any other `Host` header is refused (403
+    /// `forbidden_host`), which defeats DNS rebinding. By default none.
     pub allowed_hosts: Vec<AllowedHost>,
-    /// Web origins that may call the API besides its own. By default
+    /// Web origins that may call the API besides its own: a request with
+    /// any other `Origin` is refused (403 `forbidden_origin`). By default
     /// none.
     pub allowed_origins: Vec<AllowedOrigin>,
 }
@@ -119,15 +120,15 @@ impl ApiState {
         }
     }
 
-    pub fn operations(&self) -> &Registry {
+    pub(crate) fn operations(&self) -> &Registry {
         &self.inner.operations
     }
 
-    pub fn events(&self) -> &EventBus {
+    pub(crate) fn events(&self) -> &EventBus {
         &self.inner.events
     }
 
-    pub fn metrics(&self) -> &Metrics {
+    pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
 }

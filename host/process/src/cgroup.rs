@@ -81,14 +81,35 @@ pub enum CgroupMode {
 /// Why workers cannot be put in cgroups on this host.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CgroupUnavailable {
+    /// `/proc/self/mountinfo` shows no `cgroup2` mount, or
+    /// `/proc/self/cgroup` has no v2 (`0::`) line: a v1-only or hybrid
+    /// host.
     #[error("no cgroup v2 filesystem is mounted")]
     NoMount,
+    /// The host's cgroup (the path `/proc/self/cgroup` shows) lies outside
+    /// the mounted part of the hierarchy, as in a container that mounts
+    /// only its own subtree while reporting a path from the root.
     #[error("the host's cgroup {0} is not visible under the cgroup v2 mount")]
     NotVisible(String),
+    /// The host may not create a cgroup in its own directory, or may not
+    /// move processes there (`cgroup.procs` not writable): the hierarchy is
+    /// read-only or not delegated to the host's user.
     #[error("cannot create a cgroup in {dir}: {error}")]
-    NotWritable { dir: PathBuf, error: String },
+    NotWritable {
+        /// The host's own cgroup directory, below the cgroup2 mount.
+        dir: PathBuf,
+        /// The failed step's I/O error, as text (so the probe's answer,
+        /// kept for the whole process, can be cloned to every caller).
+        error: String,
+    },
+    /// A cgroup created below the host's has no `cgroup.kill` file: the
+    /// kernel is older than 5.14, so a worker's cgroup could not be killed
+    /// in one step.
     #[error("{dir} has no cgroup.kill (Linux 5.14 or later is needed)")]
-    NoKill { dir: PathBuf },
+    NoKill {
+        /// The host's own cgroup directory, below the cgroup2 mount.
+        dir: PathBuf,
+    },
 }
 
 /// The host's own cgroup, found writable.

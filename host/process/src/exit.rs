@@ -58,7 +58,10 @@ impl fmt::Display for LimitKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RawExit {
+    /// It exited by itself with this status (0–255).
     Code(i32),
+    /// It was killed by this signal number (9 for `SIGKILL`, …), whoever
+    /// sent it.
     Signal(i32),
     /// The status could not be collected (reported, never expected).
     Unknown,
@@ -71,14 +74,25 @@ pub enum ExitReason {
     /// Exited by itself with status 0.
     Normal,
     /// Exited by itself with a non-zero status.
-    ExitCode { code: i32 },
+    ExitCode {
+        /// The exit status, 1–255.
+        code: i32,
+    },
     /// Killed by a signal the host did not send.
-    Signal { signal: i32 },
+    Signal {
+        /// The signal number (11 for `SIGSEGV`, …).
+        signal: i32,
+    },
     /// Stopped by the host because it went over a limit.
-    Limit { limit: LimitKind },
-    /// Stopped by [`terminate`](super::RunningWorker::terminate); `forced`
-    /// when it outlived its grace and was killed.
-    Shutdown { forced: bool },
+    Limit {
+        /// The limit it went over.
+        limit: LimitKind,
+    },
+    /// Stopped by [`terminate`](super::RunningWorker::terminate).
+    Shutdown {
+        /// It outlived its grace after `SIGTERM` and was killed.
+        forced: bool,
+    },
     /// Stopped by [`kill`](super::RunningWorker::kill) (or by dropping its handle).
     Killed,
     /// The host could not collect the status.
@@ -128,12 +142,21 @@ pub(crate) enum StopCause {
 /// Everything known about a worker's end.
 #[derive(Clone, Debug, Serialize)]
 pub struct ExitInfo {
+    /// The incarnation that ended.
     pub worker: WorkerId,
+    /// Its main process (the group leader), as recorded at spawn.
     pub identity: ProcessIdentity,
+    /// Why it ended: the host's request when there was one, else the
+    /// kernel's status classified.
     pub reason: ExitReason,
+    /// The wait status the kernel reported for the main process.
     pub raw: RawExit,
+    /// When it was spawned, in Unix milliseconds.
     pub started_at_ms: i64,
+    /// When the host saw it die, in Unix milliseconds (before its
+    /// leftovers were cleaned up and it was reaped).
     pub exited_at_ms: i64,
+    /// From spawn to the death being seen (monotonic clock).
     pub runtime: Duration,
     /// The highest resident memory the monitor saw (0 when never sampled).
     pub peak_rss_bytes: u64,

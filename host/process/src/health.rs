@@ -33,30 +33,38 @@ const HEALTHY: u8 = 70;
 const WARNING: u8 = 40;
 const TREND_DELTA: f64 = 5.0;
 
-/// Whether the worker answers.
+/// Whether the worker answers, from its readiness state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Responsiveness {
+pub(crate) enum Responsiveness {
+    /// Ready (or has no readiness check).
     Ready,
+    /// Its readiness check has not passed yet.
     Starting,
     /// Its readiness check failed.
     Unresponsive,
 }
 
 /// What a score is computed from. Fractions are usage / limit (`None` when
-/// that limit is not set).
+/// that limit is not set); above 1.0 when over it.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct HealthInputs {
-    pub memory_used: Option<f64>,
-    pub cpu_used: Option<f64>,
-    pub fds_used: Option<f64>,
-    pub processes_used: Option<f64>,
-    pub recent_restarts: u32,
-    pub responsiveness: Responsiveness,
+pub(crate) struct HealthInputs {
+    /// Resident memory / `memory_mb`.
+    pub(crate) memory_used: Option<f64>,
+    /// CPU time / `cpu_secs`.
+    pub(crate) cpu_used: Option<f64>,
+    /// Most descriptors held by one process / `open_files`.
+    pub(crate) fds_used: Option<f64>,
+    /// Processes / `max_processes`.
+    pub(crate) processes_used: Option<f64>,
+    /// Restarts in the supervisor's recent window.
+    pub(crate) recent_restarts: u32,
+    /// Ready, starting or failed readiness (100, 70 or 0 points).
+    pub(crate) responsiveness: Responsiveness,
 }
 
 /// The score for `inputs` (see the module docs for the formula).
-pub fn score(inputs: &HealthInputs) -> u8 {
+pub(crate) fn score(inputs: &HealthInputs) -> u8 {
     let pressure = [
         inputs.memory_used,
         inputs.cpu_used,
@@ -81,8 +89,12 @@ pub fn score(inputs: &HealthInputs) -> u8 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthLevel {
+    /// Score below 40. Levels order from worst to best, so
+    /// `Critical < Warning < Healthy`.
     Critical,
+    /// Score 40–69.
     Warning,
+    /// Score 70 or more.
     Healthy,
 }
 
@@ -117,8 +129,12 @@ impl fmt::Display for HealthLevel {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Trend {
+    /// The newer half of the recent scores averages at least 5 points
+    /// above the older half.
     Improving,
+    /// Within 5 points either way, or fewer than 4 scores so far.
     Stable,
+    /// The newer half averages at least 5 points below the older half.
     Degrading,
 }
 
@@ -142,16 +158,22 @@ impl fmt::Display for Trend {
 /// The latest score with its level and trend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthReport {
+    /// The latest score, 0–100.
     pub score: u8,
+    /// The level after hysteresis: it can lag the score on the way up.
     pub level: HealthLevel,
+    /// Where the recent scores are heading.
     pub trend: Trend,
 }
 
 /// A level crossed: the caller's cue for a warning or critical alert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LevelChange {
+    /// The level before this score.
     pub from: HealthLevel,
+    /// The level now.
     pub to: HealthLevel,
+    /// The score (0–100) that moved it.
     pub score: u8,
 }
 

@@ -31,8 +31,14 @@ pub const INVOCATION_ENV: &str = "WARDEN_INVOCATION_ID";
 /// the boot id (`/proc/sys/kernel/random/boot_id`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ProcessIdentity {
+    /// The process id.
     pub pid: u32,
+    /// When it started, in clock ticks after boot (`starttime` in
+    /// `/proc/PID/stat`; `sysconf(_SC_CLK_TCK)` ticks a second, usually
+    /// 100): two processes given the same pid in one boot differ here.
     pub start_time: u64,
+    /// The kernel's boot id (a UUID): a start time means nothing after a
+    /// reboot.
     pub boot_id: String,
 }
 

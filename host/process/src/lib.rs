@@ -2,22 +2,38 @@
 //! components — spawned without `fork`, limited, watched, scored, logged and
 //! stopped together with everything they started.
 //!
-//! The nouns:
-//! - [`ProcessPolicy`]: the host's allow-lists. It turns a configured command
-//!   into a [`ResolvedCommand`] (an absolute path, pinned at load) and a
-//!   directory into an [`AllowedCwd`]; nothing else can make those.
-//! - [`WorkerSpec`]: what to run, with [`ProcessLimits`], an optional
-//!   [`ReadinessSpec`] and a [`LogSpec`].
-//! - [`RunningWorker`]: a started worker — its [`ProcessIdentity`], its exit
-//!   ([`ExitInfo`] with an [`ExitReason`]), stop and kill, stats, health and logs.
-//! - [`Monitor`]: one thread polling `/proc` for every registered worker,
-//!   stopping those over a limit and reporting [`MonitorEvent`]s.
-//! - [`HealthTracker`]: the 0–100 score, its level and trend.
-//! - [`ProcessEvent`]: what workers add to the host's event stream (a limit
-//!   breached, a health level crossed), typed.
-//! - [`kill_recorded`]: orphan recovery for incarnations of a previous host.
-//! - [`registry::Registry`]: the SQLite file recording every incarnation,
-//!   which is how a restarted host finds what a crashed one left running.
+//! The nouns, in the order a host meets them:
+//! - [`ProcessPolicy`], built by a [`PolicyBuilder`]: the host's allow-lists
+//!   of programs and working directories.
+//! - [`ResolvedCommand`] and [`AllowedCwd`]: a program (its absolute path,
+//!   pinned at load) and a directory the policy accepted; nothing else can
+//!   make one.
+//! - [`WorkerSpec`]: what to run, with its [`ProcessLimits`], an optional
+//!   [`ReadinessSpec`], a [`LogSpec`] and a [`CgroupMode`].
+//! - [`RunningWorker`]: a started worker, named by its [`WorkerId`] and its
+//!   [`ProcessIdentity`]: stop, kill, wait, read its state.
+//! - [`Monitor`], set up by a [`MonitorConfig`]: the thread polling `/proc`
+//!   for every registered worker and reporting [`MonitorEvent`]s.
+//! - [`WorkerStats`] and [`HealthReport`]: what the monitor last measured
+//!   and scored ([`HealthTracker`] turns scores into levels).
+//! - [`ReadyState`]: where a worker is on its way to ready.
+//! - [`LogBuffer`]: the last [`LogLine`]s of its output.
+//! - [`ExitInfo`] and its [`ExitReason`]: how a worker ended, published
+//!   once.
+//! - [`ProcessEvent`]: what the host's event stream says about a worker (a
+//!   limit breached, a health level crossed).
+//! - [`registry::Registry`]: the SQLite file recording every incarnation;
+//!   [`registry::recover_orphans`] kills what a crashed host left running.
+//!
+//! Owns: spawning, limiting, measuring, scoring and stopping workers and
+//! every descendant they start, their output, and the registry file.
+//!
+//! Never does: decide whether a worker restarts (the supervisor does,
+//! through the host's adapter), publish events (the host turns
+//! [`MonitorEvent`]s into [`ProcessEvent`]s where it knows the tree), run
+//! a program or enter a directory the policy refused, or signal a process
+//! it has not proven is a worker's (a leader not yet reaped, or a pid,
+//! start time and boot id re-checked through a pidfd).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -73,10 +89,7 @@ mod tests;
 pub use cgroup::{CgroupMode, CgroupUnavailable, cgroup_support};
 pub use event::ProcessEvent;
 pub use exit::{ExitInfo, ExitReason, LimitKind, RawExit};
-pub use health::{
-    HealthInputs, HealthLevel, HealthReport, HealthTracker, LevelChange, Responsiveness, Trend,
-    score as health_score,
-};
+pub use health::{HealthLevel, HealthReport, HealthTracker, LevelChange, Trend};
 pub use host::{enable_subreaper, is_subreaper, raise_fd_limit};
 pub use identity::{
     BadWorkerId, INVOCATION_ENV, Liveness, ProcessIdentity, WorkerId, is_same_process,
@@ -87,7 +100,7 @@ pub use policy::{
     AllowedCwd, NotExecutable, PolicyBuilder, PolicyError, ProcessPolicy, ResolvedCommand,
 };
 pub use readiness::{Readiness, ReadinessError, ReadinessSpec, ReadyState};
-pub use recovery::{OrphanOutcome, RecordedWorker, kill_recorded};
+pub(crate) use recovery::{OrphanOutcome, RecordedWorker, kill_recorded};
 pub use rlimits::KernelCeilings;
 pub use sampler::WorkerStats;
 pub use spec::{ProcessLimits, WorkerSpec};

@@ -93,11 +93,14 @@ impl LogSpec {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stream {
+    /// The worker's standard output (the one a line readiness check reads).
     Stdout,
+    /// The worker's standard error.
     Stderr,
 }
 
 impl Stream {
+    /// `stdout` or `stderr`, as serialized and as written in the log file.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Stdout => "stdout",
@@ -109,6 +112,7 @@ impl Stream {
 /// One captured line.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLine {
+    /// The pipe it was read from.
     pub stream: Stream,
     /// When the host read it, in Unix milliseconds.
     pub at_ms: i64,

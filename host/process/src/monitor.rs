@@ -74,6 +74,7 @@ impl MonitorConfig {
         self
     }
 
+    /// The time between two polls, as set (at least 1 ms).
     pub fn get_interval(&self) -> Duration {
         self.interval
     }
@@ -85,27 +86,39 @@ impl MonitorConfig {
 pub enum MonitorEvent {
     /// A worker went over a limit and was killed for it.
     LimitExceeded {
+        /// The incarnation killed.
         worker: WorkerId,
+        /// Its [`WorkerSpec`](super::WorkerSpec) name (its path in the tree).
         name: String,
+        /// Its main process.
         pid: u32,
+        /// The first limit found breached at this poll.
         limit: LimitKind,
         /// In the limit's unit: bytes, seconds, descriptors, processes.
         observed: u64,
+        /// The configured limit, in the same unit (`memory_mb` as bytes).
         allowed: u64,
     },
     /// A worker's health level changed (warning and critical alerts).
     HealthChanged {
+        /// The incarnation scored.
         worker: WorkerId,
+        /// Its [`WorkerSpec`](super::WorkerSpec) name (its path in the tree).
         name: String,
+        /// The levels before and after, and the score that moved it.
         change: LevelChange,
+        /// The full report at this poll, trend included.
         report: HealthReport,
     },
     /// Processes joined (`found`) or left (`gone`) the descendants Warden
     /// remembers for a worker: what a host recovering from a crash kills
     /// besides the worker's group, cgroup and marker (see the registry).
     Descendants {
+        /// The incarnation whose tree changed.
         worker: WorkerId,
+        /// Processes seen in its tree since the last report.
         found: Vec<ProcessIdentity>,
+        /// Remembered processes that have died since the last report.
         gone: Vec<ProcessIdentity>,
     },
 }

@@ -24,49 +24,102 @@ use std::path::{Path, PathBuf};
 /// Why a command or a directory was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
+    /// The command is the empty string.
     #[error("command is empty")]
     EmptyCommand,
+    /// The command has a directory part but is not absolute (`bin/tool`,
+    /// `./tool`): it would depend on the host's working directory.
     #[error(
         "command `{command}` is a relative path; give an absolute path or a bare name to look up on PATH"
     )]
-    RelativeCommand { command: String },
+    RelativeCommand {
+        /// The command as configured.
+        command: String,
+    },
+    /// An absolute command names no existing file.
     #[error("command `{command}` not found: {path} does not exist")]
-    Missing { command: String, path: PathBuf },
+    Missing {
+        /// The command as configured.
+        command: String,
+        /// `command` as a path (it is absolute).
+        path: PathBuf,
+    },
+    /// A bare name matched no file in any absolute entry of the search
+    /// path.
     #[error("command `{command}` not found on PATH ({search_path})")]
     NotOnPath {
+        /// The bare name as configured.
         command: String,
+        /// The search path used, `:`-separated (lossy UTF-8).
         search_path: String,
     },
+    /// The file exists but cannot be executed.
     #[error("command `{command}` cannot be run: {path} is {why}")]
     NotExecutable {
+        /// The command as configured.
         command: String,
+        /// The file found.
         path: PathBuf,
+        /// What is wrong with it.
         why: NotExecutable,
     },
+    /// The command resolves to a program the allow-list does not hold
+    /// (compared by canonical path).
     #[error("command `{command}` ({path}) is not in the allowed commands")]
-    NotAllowed { command: String, path: PathBuf },
+    NotAllowed {
+        /// The command as configured.
+        command: String,
+        /// The path it resolved to.
+        path: PathBuf,
+    },
+    /// A working directory (or an allow-list entry) is not absolute.
     #[error("working directory {dir} is a relative path; give an absolute path")]
-    RelativeCwd { dir: PathBuf },
+    RelativeCwd {
+        /// The directory as given.
+        dir: PathBuf,
+    },
+    /// A working directory could not be resolved (missing, unreadable).
     #[error("working directory {dir} cannot be used: {source}")]
     CwdUnusable {
+        /// The directory as given.
         dir: PathBuf,
+        /// The error canonicalising it.
         #[source]
         source: io::Error,
     },
+    /// A working directory names something that is not a directory.
     #[error("working directory {dir} is not a directory")]
-    CwdNotDirectory { dir: PathBuf },
+    CwdNotDirectory {
+        /// The directory as given.
+        dir: PathBuf,
+    },
+    /// A working directory is neither an allowed directory nor below one.
     #[error("working directory {dir} is outside the allowed directories ({allowed})")]
-    CwdNotAllowed { dir: PathBuf, allowed: String },
+    CwdNotAllowed {
+        /// The directory as given.
+        dir: PathBuf,
+        /// The allowed directories, `, `-separated, or `none allowed`.
+        allowed: String,
+    },
+    /// The file's metadata could not be read, or its path not
+    /// canonicalised (a permission error on a parent, a symlink loop).
     #[error("cannot inspect {path} for command `{command}`: {source}")]
     Inspect {
+        /// The command as configured.
         command: String,
+        /// The path that could not be inspected.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: io::Error,
     },
+    /// An allow-list entry given to [`PolicyBuilder`] was refused when the
+    /// policy was built.
     #[error("allow-list entry `{entry}`: {source}")]
     AllowList {
+        /// The entry as given (lossy UTF-8).
         entry: String,
+        /// Why it was refused (never another `AllowList`).
         #[source]
         source: Box<PolicyError>,
     },
@@ -75,7 +128,9 @@ pub enum PolicyError {
 /// Why a file cannot be executed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotExecutable {
+    /// It is a directory, a device, a socket… (symlinks are followed).
     NotAFile,
+    /// A regular file without any execute bit (`chmod +x` is missing).
     NoExecutePermission,
 }
 
@@ -113,6 +168,7 @@ impl ResolvedCommand {
 pub struct AllowedCwd(PathBuf);
 
 impl AllowedCwd {
+    /// The canonical directory the worker starts in.
     pub fn path(&self) -> &Path {
         &self.0
     }
@@ -195,6 +251,7 @@ pub struct ProcessPolicy {
 }
 
 impl ProcessPolicy {
+    /// An empty builder: no command and no directory allowed until added.
     pub fn builder() -> PolicyBuilder {
         PolicyBuilder::default()
     }

@@ -39,27 +39,45 @@ impl fmt::Display for Readiness {
 /// A readiness check and how long to wait for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReadinessSpec {
+    /// What to wait for.
     pub check: Readiness,
+    /// How long after spawn the check may take before the worker counts
+    /// as failed to start.
     pub timeout: Duration,
 }
 
 /// Why a worker never became ready.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ReadinessError {
+    /// The check did not pass within the timeout (the worker may still be
+    /// running).
     #[error("not ready after {timeout:?}: waited for {check}")]
-    Timeout { check: Readiness, timeout: Duration },
+    Timeout {
+        /// The check that was waited for.
+        check: Readiness,
+        /// The configured timeout that ran out.
+        timeout: Duration,
+    },
+    /// The worker ended before the check passed.
     #[error("exited ({reason}) before it was ready")]
-    Exited { reason: ExitReason },
+    Exited {
+        /// How it ended ([`ExitReason::Unknown`] when the runtime shut down
+        /// before the verdict).
+        reason: ExitReason,
+    },
 }
 
 /// Where a worker is on its way to ready.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReadyState {
+    /// Neither ready nor failed yet.
     Pending,
-    /// Ready this long after it was spawned.
+    /// Ready (at once, with `after` zero, for a worker without a check).
     Ready {
+        /// Time from spawn until the check passed.
         after: Duration,
     },
+    /// It will never be ready; the worker is not stopped for it.
     Failed(ReadinessError),
 }
 

@@ -60,7 +60,8 @@ const DEATH_WAIT: Duration = Duration::from_secs(2);
 
 /// A worker recorded as running by a previous host.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RecordedWorker {
+pub(crate) struct RecordedWorker {
+    /// Its leader as recorded at spawn.
     pub identity: ProcessIdentity,
     /// Its [`WorkerId`], when recorded: finds descendants outside its group.
     pub invocation: Option<WorkerId>,
@@ -73,11 +74,12 @@ pub struct RecordedWorker {
 /// What [`kill_recorded`] did about one record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum OrphanOutcome {
+pub(crate) enum OrphanOutcome {
     /// Something of the worker was alive: these pids (leader, group
     /// members, cgroup members, marked, recorded and attached descendants)
     /// were killed.
     Killed {
+        /// Every process signalled, sorted.
         pids: Vec<u32>,
         /// Pids still alive when the wait ran out (normally empty).
         survivors: Vec<u32>,
@@ -85,7 +87,11 @@ pub enum OrphanOutcome {
     /// Nothing was signalled: the worker and everything provably its own
     /// are gone, or its pid now belongs to another process, or it ran
     /// during another boot.
-    Gone { why: Liveness },
+    Gone {
+        /// What became of the leader: gone, its pid reused, or another
+        /// boot (`Same` only when it died between its check and its stop).
+        why: Liveness,
+    },
 }
 
 /// One record being handled.
@@ -102,7 +108,7 @@ struct Target {
 
 /// Kills what is left of each recorded worker (see the module docs).
 /// Returns one outcome per record, in order.
-pub fn kill_recorded(records: &[RecordedWorker]) -> Vec<io::Result<OrphanOutcome>> {
+pub(crate) fn kill_recorded(records: &[RecordedWorker]) -> Vec<io::Result<OrphanOutcome>> {
     let mut outcomes: Vec<Option<io::Result<OrphanOutcome>>> = Vec::with_capacity(records.len());
     let mut targets = Vec::new();
     let mut buf = Vec::with_capacity(4096);

@@ -41,18 +41,26 @@ use super::spec::ProcessLimits;
 
 const MIB: u64 = 1024 * 1024;
 
-/// The rlimits a worker gets for its [`ProcessLimits`].
+/// The rlimits a worker gets for its [`ProcessLimits`]: ceilings above the
+/// limits the [`Monitor`](super::Monitor) enforces, so that the monitor's
+/// precise reason wins and the kernel only stops a runaway between two
+/// polls. `max_processes` has none (`RLIMIT_NPROC` counts every process of
+/// the user, the host's included).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelCeilings {
-    /// `RLIMIT_DATA`, bytes.
+    /// `RLIMIT_DATA` (not `RLIMIT_AS`, which counts mere reservations), in
+    /// bytes: 2 × `memory_mb` + 64 MiB.
     pub data_bytes: Option<u64>,
-    /// `RLIMIT_CPU` (soft, hard), seconds.
+    /// `RLIMIT_CPU` (soft, hard), in seconds: `cpu_secs` (`SIGXCPU`) and
+    /// one more (`SIGKILL`).
     pub cpu_secs: Option<(u64, u64)>,
-    /// `RLIMIT_NOFILE`.
+    /// `RLIMIT_NOFILE`, in descriptors: `open_files` + a quarter + 16.
     pub open_files: Option<u64>,
 }
 
 impl KernelCeilings {
+    /// The ceilings for `limits`; `None` where that limit is unset. A
+    /// `cpu_secs` of 0 gets the ceilings of 1 s.
     pub fn for_limits(limits: &ProcessLimits) -> Self {
         Self {
             data_bytes: limits

@@ -42,16 +42,30 @@ const MAX_TREE: usize = 4096;
 /// one process, threads and processes summed).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WorkerStats {
+    /// The worker's main process.
     pub pid: u32,
+    /// Resident memory summed over its live processes, in bytes (shared
+    /// pages counted once per process, as `ps` does).
     pub rss_bytes: u64,
+    /// The highest `rss_bytes` of any sample so far, in bytes.
     pub peak_rss_bytes: u64,
-    /// Over the last interval; 100 = one core.
+    /// CPU used since the previous sample, in percent of one core (200 =
+    /// two cores busy); 0 at the first sample.
     pub cpu_percent: f64,
+    /// CPU time (user + system) of the main process, the children it
+    /// reaped and its live descendants.
     pub cpu_time: Duration,
+    /// The most descriptors open in any one of its processes
+    /// (`RLIMIT_NOFILE` is per process).
     pub open_fds: u64,
+    /// Threads summed over its live processes.
     pub threads: u64,
+    /// Its live processes, the main one included (at most 4096 are walked:
+    /// beyond that the counts are lower bounds).
     pub processes: u64,
+    /// Time since spawn (monotonic clock).
     pub runtime: Duration,
+    /// When the sample was taken, in Unix milliseconds.
     pub sampled_at_ms: i64,
 }
 

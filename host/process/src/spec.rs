@@ -149,18 +149,23 @@ impl WorkerSpec {
         self
     }
 
+    /// The name given to [`new`](Self::new): the worker's path in the
+    /// tree, as logs and events name it.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The program run, as the policy resolved it.
     pub fn command(&self) -> &ResolvedCommand {
         &self.command
     }
 
+    /// The limits set with [`limits`](Self::limits) (all `None` unless set).
     pub fn get_limits(&self) -> &ProcessLimits {
         &self.limits
     }
 
+    /// The log handling set with [`logs`](Self::logs).
     pub fn get_logs(&self) -> &LogSpec {
         &self.logs
     }

@@ -1,7 +1,12 @@
-//! Test fixtures shared by the process and registry tests: process families
-//! with escaped descendants, every kind of grandchild, a stand-in for a
-//! previous host, and the lock that keeps tests with workers apart from the
-//! one test that must run alone.
+//! Test fixtures for code that spawns workers (compiled for this crate's
+//! tests, and with the `testing` feature for the `warden` crate's): process
+//! families with escaped descendants, every kind of grandchild, a stand-in
+//! for a previous host, and the lock that keeps tests with workers apart
+//! from the one test that must run alone.
+//!
+//! A test that spawns workers holds [`WORKERS`] for reading while they
+//! live; a test whose processes another test's workers could disturb holds
+//! it for writing. The lock orders the tests of one test binary only.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -88,8 +93,14 @@ pub struct OldHost {
     child: Child,
     /// The stand-in host (no marker: it is not part of the worker).
     pub host: ProcessIdentity,
+    /// The worker's leader: [`FAMILY`] in its own process group, with the
+    /// invocation marker.
     pub leader: ProcessIdentity,
+    /// The leader's child, still in its group (`group-child`).
     pub kid: ProcessIdentity,
+    /// The grandchild that double-forked into its own session and was
+    /// re-parented to the stand-in host (`escaped`): found only by its
+    /// marker.
     pub escaped: ProcessIdentity,
 }
 

@@ -72,36 +72,60 @@ const LEFTOVER_WAIT: Duration = Duration::from_secs(1);
 /// Why a worker could not be started. Nothing is left running on error.
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
+    /// [`RunningWorker::spawn`] was called outside a tokio runtime.
     #[error("worker `{worker}`: spawning needs a tokio runtime with I/O enabled")]
-    NoRuntime { worker: String },
+    NoRuntime {
+        /// The worker's name.
+        worker: String,
+    },
+    /// The log directory of the worker's [`LogSpec`](super::LogSpec) could
+    /// not be created.
     #[error("worker `{worker}`: cannot create the log directory {dir}: {source}")]
     LogDir {
+        /// The worker's name.
         worker: String,
+        /// The log file's path (empty when no directory was set).
         dir: PathBuf,
+        /// The error creating it.
         #[source]
         source: io::Error,
     },
+    /// The spec asks for [`CgroupMode::Required`] and the worker's cgroup
+    /// could not be created.
     #[error("worker `{worker}`: cgroup = \"required\" but {source}")]
     Cgroup {
+        /// The worker's name.
         worker: String,
+        /// Why this host cannot give workers cgroups.
         #[source]
         source: CgroupUnavailable,
     },
+    /// `posix_spawn` failed: nothing was started.
     #[error("worker `{worker}`: cannot start {command}: {source}")]
     Spawn {
+        /// The worker's name.
         worker: String,
+        /// The program's path.
         command: PathBuf,
+        /// The error from the spawn (the `execve` error included).
         #[source]
         source: io::Error,
     },
+    /// The program started but a step after the spawn failed; the worker's
+    /// group was killed and the leader reaped before this was returned.
     #[error(
         "worker `{worker}`: started {command} (pid {pid}) but could not {step}, so it was killed: {source}"
     )]
     Setup {
+        /// The worker's name.
         worker: String,
+        /// The program's path.
         command: PathBuf,
+        /// The killed process's pid.
         pid: u32,
+        /// The step that failed.
         step: SetupStep,
+        /// Its error.
         #[source]
         source: io::Error,
     },
@@ -110,10 +134,17 @@ pub enum SpawnError {
 /// The step of [`SpawnError::Setup`] that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SetupStep {
+    /// Setting its rlimits with `prlimit` (see [`KernelCeilings`]).
     ApplyLimits,
+    /// Opening the pidfd that names it for the rest of its life.
     OpenPidfd,
+    /// Reading its start time or the boot id from `/proc`.
     ReadIdentity,
+    /// Moving it into its cgroup (fatal only with
+    /// [`CgroupMode::Required`]), or continuing it after it was held
+    /// stopped for the move.
     JoinCgroup,
+    /// Handing its stdout and stderr pipes to the runtime.
     CaptureOutput,
 }
 
@@ -370,6 +401,9 @@ impl RunningWorker {
         &self.shared.identity
     }
 
+    /// The pid of the worker's main process, which is also its process
+    /// group id. It stays the worker's until the exit record is published
+    /// (the leader is not reaped before).
     pub fn pid(&self) -> u32 {
         self.shared.identity.pid
     }

@@ -16,7 +16,10 @@ use crate::{ExitInfo, ProcessIdentity, RunningWorker, WorkerId};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IncarnationStatus {
+    /// Started and not known to have ended. After a host crash, such rows
+    /// are what [`recover_orphans`](super::recover_orphans) handles.
     Running,
+    /// Ended while its host watched; the row has its stop time and reason.
     Exited,
     /// Found alive after a host crash and killed.
     OrphanKilled,
@@ -26,6 +29,8 @@ pub enum IncarnationStatus {
 }
 
 impl IncarnationStatus {
+    /// The name stored in the `status` column and serialized:
+    /// `running`, `exited`, `orphan_killed`, `orphan_gone`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Running => "running",
@@ -64,11 +69,16 @@ impl FromStr for IncarnationStatus {
 /// A new incarnation, recorded as `running`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewIncarnation {
+    /// The worker's random id; the row's unique key.
     pub incarnation: WorkerId,
     /// The child's path in the supervision tree.
     pub child: String,
+    /// Its main process, as orphan recovery will check it.
     pub identity: ProcessIdentity,
+    /// The command line, for people
+    /// ([`WorkerSpec::command_line`](crate::WorkerSpec::command_line)).
     pub command: String,
+    /// When it was spawned, in Unix milliseconds.
     pub started_at_ms: i64,
     /// Restarts of this child before this incarnation.
     pub restart_count: u32,
@@ -99,15 +109,22 @@ impl NewIncarnation {
 /// How an incarnation ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IncarnationExit {
+    /// When its death was seen, in Unix milliseconds.
     pub stopped_at_ms: i64,
     /// [`ExitReason`](crate::ExitReason) as text (`normal`,
     /// `exit_code(3)`, `memory_limit`, …).
     pub reason: String,
+    /// The highest resident memory seen, in bytes (the row keeps the
+    /// larger of this and what samples recorded).
     pub peak_memory_bytes: u64,
+    /// The last health score, 0–100; `None` keeps the row's value (a
+    /// worker never scored has none).
     pub health: Option<u8>,
 }
 
 impl IncarnationExit {
+    /// The record of `exit`, with the last health score the caller saw
+    /// ([`RunningWorker::health`](crate::RunningWorker::health)).
     pub fn of_exit(exit: &ExitInfo, health: Option<u8>) -> Self {
         Self {
             stopped_at_ms: exit.exited_at_ms,
@@ -121,19 +138,38 @@ impl IncarnationExit {
 /// One stored incarnation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncarnationRow {
+    /// The row's id (its SQLite rowid).
     pub id: i64,
+    /// The incarnation's [`WorkerId`] as stored, 32 hex digits (`parse`
+    /// it back).
     pub incarnation: String,
+    /// The child's path in the supervision tree.
     pub child: String,
+    /// Its main process's pid.
     pub pid: u32,
+    /// That process's start time, in clock ticks after boot (see
+    /// [`ProcessIdentity`]).
     pub start_time: u64,
+    /// The boot it ran in.
     pub boot_id: String,
+    /// The command line, for people.
     pub command: String,
+    /// When it was spawned, in Unix milliseconds.
     pub started_at_ms: i64,
+    /// When it ended (or was found dead or killed as an orphan), in Unix
+    /// milliseconds; `None` while `running`.
     pub stopped_at_ms: Option<i64>,
+    /// [`ExitReason`](crate::ExitReason) as text, or `orphan_killed`,
+    /// `orphan_gone(pid_reused)`…; `None` while `running`.
     pub exit_reason: Option<String>,
+    /// Restarts of this child before this incarnation.
     pub restart_count: u32,
+    /// The highest resident memory recorded, in bytes (0 when never
+    /// sampled).
     pub peak_memory_bytes: u64,
+    /// The last health score recorded, 0–100; `None` when never scored.
     pub health: Option<u8>,
+    /// Where it stands.
     pub status: IncarnationStatus,
     /// The worker's own cgroup, when it had one.
     pub cgroup: Option<PathBuf>,
@@ -153,7 +189,9 @@ impl IncarnationRow {
 /// A filter over incarnations; every set field must match. Newest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IncarnationQuery {
+    /// Only rows in this status.
     pub status: Option<IncarnationStatus>,
+    /// Only this child's rows (its exact path in the tree).
     pub child: Option<String>,
     /// Health strictly below this (rows without a health never match).
     pub health_below: Option<u8>,
@@ -162,6 +200,7 @@ pub struct IncarnationQuery {
     /// Alive at some moment of `[from, to)`, Unix ms: started before `to`
     /// and not stopped before `from`.
     pub active_between: Option<(i64, i64)>,
+    /// At most this many rows (the newest).
     pub limit: Option<u32>,
 }
 
@@ -207,10 +246,12 @@ impl RegistryConfig {
         self
     }
 
+    /// The database file given to [`new`](Self::new).
     pub fn path(&self) -> &std::path::Path {
         &self.path
     }
 
+    /// The retention set with [`retention`](Self::retention).
     pub fn get_retention(&self) -> Retention {
         self.retention
     }

@@ -31,10 +31,15 @@ use crate::{Liveness, OrphanOutcome, RecordedWorker, WorkerId, kill_recorded, no
 /// One orphan handled.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct OrphanEntry {
+    /// The registry row ([`IncarnationRow::id`](super::IncarnationRow::id)).
     pub row: i64,
+    /// The child's path in the supervision tree.
     pub child: String,
+    /// The incarnation's [`WorkerId`], 32 hex digits.
     pub incarnation: String,
+    /// The recorded pid of its main process.
     pub pid: u32,
+    /// What recovery did.
     pub action: OrphanAction,
 }
 
@@ -43,20 +48,35 @@ pub struct OrphanEntry {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum OrphanAction {
     /// Alive: these processes were killed; `survivors` outlived the wait.
-    Killed { pids: Vec<u32>, survivors: Vec<u32> },
+    Killed {
+        /// Every process signalled, sorted.
+        pids: Vec<u32>,
+        /// Those still alive when the wait (2 s) ran out; normally empty.
+        survivors: Vec<u32>,
+    },
     /// Already gone, or its pid belongs to someone else now: untouched.
-    Gone { why: Liveness },
+    Gone {
+        /// What became of the recorded process (gone, pid reused, another
+        /// boot).
+        why: Liveness,
+    },
     /// Could not be checked; the row stays `running` for the next start.
-    Failed { error: String },
+    Failed {
+        /// The I/O error, as text.
+        error: String,
+    },
 }
 
 /// Every orphan handled at start-up.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct OrphanReport {
+    /// One entry per row that was `running`, in the registry's order
+    /// (newest first).
     pub orphans: Vec<OrphanEntry>,
 }
 
 impl OrphanReport {
+    /// How many orphans had something alive that was killed.
     pub fn killed(&self) -> usize {
         self.orphans
             .iter()
@@ -64,6 +84,7 @@ impl OrphanReport {
             .count()
     }
 
+    /// How many orphans were gone already, with nothing signalled.
     pub fn gone(&self) -> usize {
         self.orphans
             .iter()
