@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use warden_component::{Capabilities, Limits, Overflow};
 use crate::error::{ExerciseError, toml_problem};
+use warden_clock::millis;
+use warden_component::{Capabilities, Limits, Overflow};
 
 /// Fuel per test case when `grading.toml` sets none: roughly 50–100 ms of
 /// guest CPU, far more than any exercise here needs (leap uses ~100).
@@ -111,7 +112,7 @@ pub struct CaseLimits {
 
 fn serialize_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
-        Some(d) => s.serialize_u64(d.as_millis() as u64),
+        Some(d) => s.serialize_u64(millis(*d)),
         None => s.serialize_none(),
     }
 }

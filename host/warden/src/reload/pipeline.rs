@@ -14,14 +14,15 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
+use warden_clock::{millis, unix_ms};
 
 use crate::component::{ActorProgram, ComponentError, Metering, Origin, Runtime, world};
 use crate::events::{EventBus, ReloadEvent};
-use crate::reload::Stage;
-use crate::reload::versions::{VersionOutcome, VersionRecord, Versions, now_ms};
-use crate::supervisor::ChildPath;
 use crate::host::component_child::{Envelope, SwapFailure, SwapRequest};
 use crate::host::{ProgramTable, Router};
+use crate::reload::Stage;
+use crate::reload::versions::{VersionOutcome, VersionRecord, Versions};
+use crate::supervisor::ChildPath;
 
 /// How a reload ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -93,9 +94,7 @@ impl Reloader {
                 programs,
                 events,
                 histories: Mutex::new(HashMap::new()),
-                probation_ms: std::sync::atomic::AtomicU64::new(
-                    Self::DEFAULT_PROBATION.as_millis() as u64,
-                ),
+                probation_ms: std::sync::atomic::AtomicU64::new(millis(Self::DEFAULT_PROBATION)),
                 serial: tokio::sync::Mutex::new(()),
             }),
         }
@@ -104,7 +103,7 @@ impl Reloader {
     /// A crash of a new version within `probation` after its swap rolls
     /// the child back. Zero turns probation off. By default 5 s.
     pub fn set_probation(&self, probation: Duration) {
-        let ms = u64::try_from(probation.as_millis()).unwrap_or(u64::MAX);
+        let ms = millis(probation);
         self.inner
             .probation_ms
             .store(ms, std::sync::atomic::Ordering::Relaxed);
@@ -181,7 +180,7 @@ impl Reloader {
             version,
             hash: String::new(),
             source: entry.source.clone(),
-            at_ms: now_ms(),
+            at_ms: unix_ms(),
             outcome: VersionOutcome::Reloaded,
             duration_ms: 0,
             program: None,
@@ -424,8 +423,4 @@ fn child_path(path: &str) -> ChildPath {
         Some((parent, id)) => ChildPath::child(parent.into(), id.into()),
         None => ChildPath::supervisor(path),
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
