@@ -12,11 +12,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 use warden_clock::{millis, unix_ms};
 
-use crate::component::{ActorProgram, ComponentError, Metering, Origin, Runtime, world};
+use crate::component::{
+    ActorProgram, ComponentError, Metering, Origin, Runtime, content_hash, world,
+};
 use crate::events::{EventBus, ReloadEvent};
 use crate::host::component_child::{Envelope, SwapFailure, SwapRequest};
 use crate::host::{ProgramTable, Router};
@@ -189,7 +190,7 @@ impl Reloader {
             Ok(bytes) => bytes,
             Err(reason) => return self.failed(path, record, started, Stage::Read, reason),
         };
-        record.hash = hex::encode(Sha256::digest(&bytes));
+        record.hash = content_hash(&bytes);
         if !force && record.hash == running_hash {
             let current = self.with_history(path, |h| h.current)?;
             return Ok(ReloadOutcome::Unchanged { version: current });
