@@ -50,6 +50,7 @@ use std::sync::{Condvar, LazyLock, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Resource, Rlimit, Signal, prlimit};
+use warden_clock::millis;
 
 use crate::compile_child::{Request, exit};
 use crate::engine::{Metering, RuntimeConfig};
@@ -197,7 +198,7 @@ pub(crate) fn compile_in_child(job: &Job<'_>) -> Result<(), ComponentError> {
     let status = guard.wait()?;
     if !exited {
         return Err(ComponentError::CompileLimit(CompileLimit::WallClock {
-            ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
+            ms: millis(limits.timeout),
         }));
     }
     classify(status, &stderr, &limits, job.out)

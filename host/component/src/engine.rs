@@ -220,6 +220,15 @@ pub struct Compiled {
     pub(crate) _lease: Lease,
 }
 
+/// The content hash of a component: SHA-256 of its bytes, 64 lowercase hex
+/// digits. The one identity Warden gives a component's code, whoever reads
+/// it: [`Compiled::hash`], the compile cache's file names
+/// (`<hash>.cwasm`), a reload's "unchanged content" check and the hash in
+/// its version history, a grade report's `sha256`.
+pub fn content_hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 /// A compiled and linked component: new instances come from here, cheaply.
 #[derive(Clone)]
 pub struct Prepared {
@@ -324,7 +333,7 @@ impl Runtime {
                 actual_bytes: bytes.len() as u64,
             }));
         }
-        let hash = hex::encode(Sha256::digest(bytes));
+        let hash = content_hash(bytes);
         let flavor = self.flavor(metering)?;
         // Compile outside any lock: different submissions compile in
         // parallel. Two threads racing on the same new bytes both compile
@@ -721,6 +730,18 @@ pub(crate) fn one_line(err: &wasmtime::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_hash_is_lowercase_hex_sha256() {
+        assert_eq!(
+            content_hash(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            content_hash(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 
     #[test]
     fn sniff_tells_formats_apart() {

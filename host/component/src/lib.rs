@@ -96,7 +96,8 @@ pub use capture::{CapturedText, Overflow};
 pub use compiler::{CompileLimits, set_compiler_program};
 pub use custom_section::with_custom_section;
 pub use engine::{
-    CacheBudget, Compiled, Metering, Origin, PoolingConfig, Prepared, Runtime, RuntimeConfig, Trust,
+    CacheBudget, Compiled, Metering, Origin, PoolingConfig, Prepared, Runtime, RuntimeConfig,
+    Trust, content_hash,
 };
 pub use error::{CompileLimit, ComponentError, Mistyped};
 pub use host_iface::{HostContext, Mailer};

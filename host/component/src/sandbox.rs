@@ -13,6 +13,7 @@
 
 use std::time::{Duration, Instant};
 
+use warden_clock::millis;
 use wasmtime::component::{ComponentExportIndex, Instance, ResourceTable, Val};
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -433,7 +434,7 @@ fn classify(store: &Store<GuestState>, limits: &Limits, err: wasmtime::Error) ->
         },
         Some(Trap::Interrupt) if state.interrupt.is_fired() => ComponentError::Killed,
         Some(Trap::Interrupt) => ComponentError::Timeout {
-            timeout_ms: limits.timeout.map_or(0, |t| t.as_millis() as u64),
+            timeout_ms: limits.timeout.map_or(0, millis),
         },
         Some(trap) => {
             let mut message = match trap {

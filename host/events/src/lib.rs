@@ -27,7 +27,8 @@
 //! enum's `level`, `name` and `Display` (the log line).
 //!
 //! Never does: reach into the tree, or depend on anything but the
-//! supervisor and process modules whose events it carries.
+//! supervisor and process modules whose events it carries (and the clock
+//! helpers, for timestamps).
 
 mod failure;
 mod reload;
@@ -35,7 +36,6 @@ mod reload;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -44,6 +44,7 @@ use tracing::Level;
 pub use failure::FailureClass;
 pub use reload::{ReloadEvent, Stage};
 
+use warden_clock::unix_ms;
 pub use warden_process::ProcessEvent;
 use warden_supervisor::{ChildPath, EventSink};
 pub use warden_supervisor::{DelayCause, SupervisorEvent};
@@ -64,11 +65,11 @@ impl Event {
     /// An event happening now.
     pub fn now(path: ChildPath, kind: impl Into<EventKind>) -> Self {
         let kind = kind.into();
-        let at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
-        Event { at_ms, path, kind }
+        Event {
+            at_ms: unix_ms(),
+            path,
+            kind,
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use warden_clock::millis;
 use warden_component::{Capabilities, Limits, Overflow};
 
 use crate::error::{ExerciseError, toml_problem};
@@ -120,7 +121,7 @@ pub struct CaseLimits {
 
 fn serialize_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
-        Some(d) => s.serialize_u64(d.as_millis() as u64),
+        Some(d) => s.serialize_u64(millis(*d)),
         None => s.serialize_none(),
     }
 }

@@ -104,5 +104,8 @@ pub(crate) use recovery::{OrphanOutcome, RecordedWorker, kill_recorded};
 pub use rlimits::KernelCeilings;
 pub use sampler::WorkerStats;
 pub use spec::{ProcessLimits, WorkerSpec};
-pub use timestamp::{now_ms, unix_ms};
+// Worker and registry records stamp time as signed Unix milliseconds
+// (SQLite's integer; negative before 1970), so this crate's clock is the
+// signed one.
+pub use warden_clock::{signed_unix_ms as now_ms, signed_unix_ms_at as unix_ms};
 pub use worker::{RunningWorker, SetupStep, SpawnError};

@@ -25,6 +25,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::oneshot;
 
 use super::timestamp;
+use crate::now_ms;
 
 /// The longest line kept; longer output is split into pieces of this size.
 pub const MAX_LINE: usize = 16 * 1024;
@@ -398,7 +399,7 @@ fn emit(stream: Stream, line: &mut Vec<u8>, sink: &LogSink, probe: Option<&mut L
     }
     sink.record(LogLine {
         stream,
-        at_ms: timestamp::now_ms(),
+        at_ms: now_ms(),
         text,
     });
 }

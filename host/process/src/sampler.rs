@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::procfs::{self, ChildrenFile, FdDir, StatFile};
-use super::timestamp;
+use crate::now_ms;
 
 /// The most processes one sample walks (a fork bomb must not stall the
 /// monitor); beyond it the counts are lower bounds.
@@ -200,7 +200,7 @@ impl Sampler {
             threads,
             processes,
             runtime: now.saturating_duration_since(spawned),
-            sampled_at_ms: timestamp::now_ms(),
+            sampled_at_ms: now_ms(),
         })
     }
 }

@@ -1,24 +1,10 @@
-//! Wall-clock timestamps as the process module records them: Unix
-//! milliseconds in data, RFC 3339 (UTC, milliseconds) in log files.
+//! Wall-clock timestamps in the process module's log files: RFC 3339 (UTC,
+//! milliseconds), formatted from the signed Unix milliseconds its records
+//! hold ([`crate::now_ms`]).
 //!
-//! Owns: the conversions. Must never: read a monotonic clock (durations use
-//! `Instant` where they are measured).
+//! Owns: the formatting. Must never: read a clock.
 
 use std::fmt::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Milliseconds since the Unix epoch (negative before it).
-pub fn unix_ms(at: SystemTime) -> i64 {
-    match at.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
-    }
-}
-
-/// Now, in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    unix_ms(SystemTime::now())
-}
 
 /// Appends `ms` as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub(crate) fn write_rfc3339(ms: i64, out: &mut String) {

@@ -62,7 +62,7 @@ use super::reaper;
 use super::rlimits::KernelCeilings;
 use super::sampler::WorkerStats;
 use super::spec::{ProcessLimits, WorkerSpec};
-use super::timestamp;
+use crate::now_ms;
 
 /// How long the exit task waits for a dead worker's leftovers to die before
 /// reaping the leader anyway (a process in uninterruptible sleep can take
@@ -261,7 +261,7 @@ impl WorkerShared {
 
     /// The record published when the exit task could not run to the end.
     fn lost_exit(&self) -> ExitInfo {
-        let now = timestamp::now_ms();
+        let now = now_ms();
         ExitInfo {
             worker: self.id,
             identity: self.identity.clone(),
@@ -344,7 +344,7 @@ impl RunningWorker {
         };
         reaper::begin_spawn(id);
         let spawned = Instant::now();
-        let started_at_ms = timestamp::now_ms();
+        let started_at_ms = now_ms();
         let mut child = match cmd.spawn() {
             Ok(child) => child,
             Err(source) => {
@@ -759,7 +759,7 @@ async fn watch_exit(
 ) {
     pidfd.dead().await;
     let detected_at = Instant::now();
-    let exited_at_ms = timestamp::now_ms();
+    let exited_at_ms = now_ms();
     let ticks = procfs::clock_ticks();
     let zombie_ticks = raw_pid(shared.identity.pid)
         .and_then(|raw| procfs::read_stat(raw, &mut Vec::with_capacity(512)))

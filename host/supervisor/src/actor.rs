@@ -28,6 +28,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::time::{Instant, sleep_until};
+use warden_clock::millis;
 
 use super::child::{ExitReason, ExitSender, StartError};
 use super::children::{ChildRecord, Children};
@@ -146,7 +147,7 @@ impl Supervisor {
         self_tx: UnboundedSender<Msg>,
     ) -> Self {
         let SupervisorSpec { flags, children } = spec;
-        let period_ms = u64::try_from(flags.period.as_millis()).unwrap_or(u64::MAX);
+        let period_ms = millis(flags.period);
         let mut sup = Supervisor {
             path,
             flags,
@@ -334,7 +335,7 @@ impl Supervisor {
 
     /// Milliseconds since the supervisor started, on the monotonic clock.
     pub(crate) fn now_ms(&self, now: Instant) -> u64 {
-        u64::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+        millis(now.saturating_duration_since(self.epoch))
     }
 
     pub(crate) fn is_dynamic(&self) -> bool {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::time::Instant;
+use warden_clock::millis;
 
 use super::actor::{Flow, StartCause, Supervisor};
 use super::child::{Fault, guarded};
@@ -278,10 +279,9 @@ impl Supervisor {
             };
             let last_hour = record.rate.as_ref().map_or(0, |r| r.last_hour(now_ms));
             let uptime_ms = match &record.state {
-                ChildState::Running { since, .. } => Some(
-                    u64::try_from(now.saturating_duration_since(*since).as_millis())
-                        .unwrap_or(u64::MAX),
-                ),
+                ChildState::Running { since, .. } => {
+                    Some(millis(now.saturating_duration_since(*since)))
+                }
                 _ => None,
             };
             children.push(ChildHealth {
@@ -309,7 +309,7 @@ impl Supervisor {
             supervisor: self.path.to_string(),
             strategy: self.flags.strategy,
             intensity: self.flags.intensity,
-            period_ms: u64::try_from(self.flags.period.as_millis()).unwrap_or(u64::MAX),
+            period_ms: millis(self.flags.period),
             restarts_in_period,
             restarts_total: self.total_restarts,
             restarts_last_hour: self.rate.last_hour(now_ms),

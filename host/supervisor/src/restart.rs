@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
+use warden_clock::millis;
 
 use super::actor::{Flow, StartCause, Supervisor};
 use super::child::{
@@ -119,7 +120,7 @@ impl Supervisor {
                 child: id,
                 restarts: self.intensity.in_window(now_ms),
                 intensity: self.flags.intensity,
-                period_ms: u64::try_from(self.flags.period.as_millis()).unwrap_or(u64::MAX),
+                period_ms: millis(self.flags.period),
             });
             return Flow::Stop(ShutdownCause::IntensityReached);
         }
@@ -195,7 +196,7 @@ impl Supervisor {
         self.emit_child(
             id,
             SupervisorEvent::RestartScheduled {
-                delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                delay_ms: millis(delay),
                 cause,
             },
         );
@@ -357,7 +358,7 @@ impl Supervisor {
                     StartCause::Restart { delay } => SupervisorEvent::ChildRestarted {
                         generation,
                         restarts: record.restarts,
-                        delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        delay_ms: millis(delay),
                     },
                 };
                 self.emit_child(id, kind);

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use warden_clock::millis;
 
 use super::backoff::Backoff;
 use super::child::ChildStart;
@@ -121,7 +122,7 @@ impl fmt::Display for Shutdown {
         match self {
             Shutdown::BrutalKill => f.write_str("brutal_kill"),
             Shutdown::Infinity => f.write_str("infinity"),
-            Shutdown::Timeout(d) => write!(f, "{}", d.as_millis()),
+            Shutdown::Timeout(d) => write!(f, "{}", millis(*d)),
         }
     }
 }
@@ -139,7 +140,7 @@ impl FromStr for Shutdown {
             "infinity" => Ok(Shutdown::Infinity),
             digits => {
                 let ms: u64 = digits.parse().map_err(|_| err())?;
-                if ms > MAX_SHUTDOWN_TIMEOUT.as_millis() as u64 {
+                if ms > millis(MAX_SHUTDOWN_TIMEOUT) {
                     return Err(err());
                 }
                 Ok(Shutdown::millis(ms))
@@ -153,9 +154,7 @@ impl Serialize for Shutdown {
         match self {
             Shutdown::BrutalKill => s.serialize_str("brutal_kill"),
             Shutdown::Infinity => s.serialize_str("infinity"),
-            Shutdown::Timeout(d) => {
-                s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            }
+            Shutdown::Timeout(d) => s.serialize_u64(millis(*d)),
         }
     }
 }

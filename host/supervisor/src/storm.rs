@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
+use warden_clock::millis;
 
 const MINUTE_MS: u64 = 60_000;
 const HOUR_MS: u64 = 3_600_000;
@@ -67,10 +68,7 @@ impl Serialize for StormAction {
             StormAction::Escalate => s.serialize_str("escalate"),
             StormAction::Pause { cooldown } => {
                 let mut st = s.serialize_struct("Pause", 1)?;
-                st.serialize_field(
-                    "pause_ms",
-                    &u64::try_from(cooldown.as_millis()).unwrap_or(u64::MAX),
-                )?;
+                st.serialize_field("pause_ms", &millis(*cooldown))?;
                 st.end()
             }
         }

@@ -22,6 +22,7 @@
 use std::collections::HashMap;
 
 use tokio::time::{Instant, sleep_until};
+use warden_clock::millis;
 
 use super::actor::Supervisor;
 use super::child::{ExitReason, FailureKind, guarded};
@@ -99,7 +100,7 @@ impl Supervisor {
                     id,
                     SupervisorEvent::ChildShutdownTimeout {
                         generation,
-                        timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+                        timeout_ms: millis(timeout),
                     },
                 );
                 self.signal(id, Signal::Kill);
@@ -267,7 +268,7 @@ impl Supervisor {
                     id,
                     SupervisorEvent::ChildShutdownTimeout {
                         generation: *generation,
-                        timeout_ms: u64::try_from(t.as_millis()).unwrap_or(u64::MAX),
+                        timeout_ms: millis(t),
                     },
                 );
                 self.signal(id, Signal::Kill);

@@ -98,6 +98,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 use serde::Deserialize;
+use warden_clock::millis;
 
 use crate::component::{CacheBudget, Capabilities, CompileLimits, DirGrant, Limits, Overflow};
 use crate::process::{
@@ -1188,7 +1189,7 @@ impl<'a> Validator<'a> {
             timeout: Duration::from_millis(within(
                 "timeout_ms",
                 raw.timeout_ms,
-                u64::try_from(defaults.timeout.as_millis()).unwrap_or(u64::MAX),
+                millis(defaults.timeout),
                 10..=86_400_000,
                 "milliseconds",
             )?),

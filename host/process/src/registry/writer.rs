@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, params};
 use tokio::sync::oneshot;
+use warden_clock::millis;
 
 use super::error::RegistryError;
 use super::model::{IncarnationExit, IncarnationStatus, NewIncarnation, Retention};
@@ -196,7 +197,7 @@ impl Writer {
             if due {
                 self.last_age_prune = Some(Instant::now());
                 let cutoff =
-                    now_ms().saturating_sub(i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX));
+                    now_ms().saturating_sub(i64::try_from(millis(max_age)).unwrap_or(i64::MAX));
                 match self.conn.execute(
                     "DELETE FROM incarnations
                      WHERE status != 'running' AND coalesce(stopped_at, started_at) < ?1",

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
+use warden_clock::millis;
 
 use super::{Context, add, failed, invalid, parse};
 use crate::component::invoke::call_json_under;
@@ -53,7 +54,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
                 "init": {"type": "string", "description": "For actor plugins: the config passed to `init` first (default empty)"},
                 "fuel": fuel_schema(1, &ceiling, &format!("Fuel budget ({fuel_ceiling}; default {no_fuel})")),
                 "memory_mb": {"type": "integer", "minimum": 1, "maximum": max_mb, "description": format!("Memory limit in MiB, at most {max_mb} (`[api] max_memory_mb`; default {})", DEFAULT_CALL_MEMORY_MB.min(max_mb))},
-                "timeout_ms": {"type": "integer", "minimum": 0, "maximum": max_ms, "description": format!("Wall-clock limit in ms, at most {max_ms} (`[api] max_timeout_ms`); 0 means that ceiling (default {})", default_call_timeout(&ceiling).as_millis())}
+                "timeout_ms": {"type": "integer", "minimum": 0, "maximum": max_ms, "description": format!("Wall-clock limit in ms, at most {max_ms} (`[api] max_timeout_ms`); 0 means that ceiling (default {})", millis(default_call_timeout(&ceiling)))}
             },
             "required": ["component", "function"],
             "additionalProperties": false
@@ -134,10 +135,6 @@ fn fuel_schema(minimum: u64, ceiling: &ApiLimits, description: &str) -> Value {
         schema["maximum"] = json!(max);
     }
     schema
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The wall-clock limit of a `component.call` that names none.

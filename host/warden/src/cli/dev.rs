@@ -14,6 +14,7 @@ use warden::config;
 use warden::events::EventBus;
 use warden::host::Host;
 use warden::reload::{ReloadOutcome, WatchTarget, Watcher};
+use warden_clock::millis;
 
 use super::out::{errln, outln};
 use super::{CmdResult, Failure};
@@ -95,7 +96,7 @@ async fn rebuild_and_reload(crate_dir: &Path, host: &Host) -> CmdResult {
             return Ok(());
         }
     };
-    errln!("warden dev: built in {} ms", started.elapsed().as_millis());
+    errln!("warden dev: built in {} ms", millis(started.elapsed()));
     for wasm in artifacts {
         let children = host.reloader.children_of(&wasm);
         if children.is_empty() {

@@ -31,6 +31,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
+use warden_clock::millis;
 
 use crate::component::{
     ActorInstance, ActorProgram, Capabilities, ComponentError, HostContext, KillSwitch, Limits,
@@ -383,7 +384,7 @@ impl RunningChild for ComponentChild {
             "limits": {
                 "memory_bytes": self.limits.memory_bytes,
                 "fuel": self.limits.fuel,
-                "timeout_ms": self.limits.timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+                "timeout_ms": self.limits.timeout.map(millis),
                 "output_bytes": self.limits.output_bytes,
             },
             "memory_bytes": self.usage.bytes.load(Ordering::Relaxed),

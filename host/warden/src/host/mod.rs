@@ -21,6 +21,8 @@ pub mod process_child;
 mod router;
 mod run;
 
+use warden_clock::millis;
+
 use crate::component::{ComponentError, Interrupt, PoolingConfig, Runtime, RuntimeConfig};
 use crate::config::Config;
 use crate::events::{EventBus, EventLog};
@@ -254,7 +256,7 @@ impl Host {
             () = tokio::time::sleep(grace) => {}
         }
         tracing::warn!(
-            grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+            grace_ms = millis(grace),
             "the trees did not stop within the shutdown grace; interrupting every guest call"
         );
         self.interrupt_guests();

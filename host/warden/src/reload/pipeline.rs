@@ -12,15 +12,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
+use warden_clock::{millis, unix_ms};
 
-use crate::component::{ActorProgram, ComponentError, Metering, Origin, Runtime, world};
+use crate::component::{
+    ActorProgram, ComponentError, Metering, Origin, Runtime, content_hash, world,
+};
 use crate::events::{EventBus, ReloadEvent};
 use crate::host::component_child::{Envelope, SwapFailure, SwapRequest};
 use crate::host::{ProgramTable, Router};
 use crate::reload::Stage;
-use crate::reload::versions::{VersionOutcome, VersionRecord, Versions, now_ms};
+use crate::reload::versions::{VersionOutcome, VersionRecord, Versions};
 use crate::supervisor::ChildPath;
 
 /// How a reload ended.
@@ -93,9 +95,7 @@ impl Reloader {
                 programs,
                 events,
                 histories: Mutex::new(HashMap::new()),
-                probation_ms: std::sync::atomic::AtomicU64::new(
-                    Self::DEFAULT_PROBATION.as_millis() as u64,
-                ),
+                probation_ms: std::sync::atomic::AtomicU64::new(millis(Self::DEFAULT_PROBATION)),
                 serial: tokio::sync::Mutex::new(()),
             }),
         }
@@ -104,7 +104,7 @@ impl Reloader {
     /// A crash of a new version within `probation` after its swap rolls
     /// the child back. Zero turns probation off. By default 5 s.
     pub fn set_probation(&self, probation: Duration) {
-        let ms = u64::try_from(probation.as_millis()).unwrap_or(u64::MAX);
+        let ms = millis(probation);
         self.inner
             .probation_ms
             .store(ms, std::sync::atomic::Ordering::Relaxed);
@@ -181,7 +181,7 @@ impl Reloader {
             version,
             hash: String::new(),
             source: entry.source.clone(),
-            at_ms: now_ms(),
+            at_ms: unix_ms(),
             outcome: VersionOutcome::Reloaded,
             duration_ms: 0,
             program: None,
@@ -190,7 +190,7 @@ impl Reloader {
             Ok(bytes) => bytes,
             Err(reason) => return self.failed(path, record, started, Stage::Read, reason),
         };
-        record.hash = hex::encode(Sha256::digest(&bytes));
+        record.hash = content_hash(&bytes);
         if !force && record.hash == running_hash {
             let current = self.with_history(path, |h| h.current)?;
             return Ok(ReloadOutcome::Unchanged { version: current });
@@ -424,8 +424,4 @@ fn child_path(path: &str) -> ChildPath {
         Some((parent, id)) => ChildPath::child(parent.into(), id.into()),
         None => ChildPath::supervisor(path),
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

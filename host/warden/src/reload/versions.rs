@@ -3,9 +3,9 @@
 //! version that ran so an operator can go back to it.
 
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+use warden_clock::unix_ms;
 
 use crate::component::ActorProgram;
 use crate::reload::Stage;
@@ -58,7 +58,7 @@ impl Versions {
                 version: 1,
                 hash: program.hash().to_string(),
                 source,
-                at_ms: now_ms(),
+                at_ms: unix_ms(),
                 outcome: VersionOutcome::Initial,
                 duration_ms: 0,
                 program: Some(program.clone()),
@@ -105,11 +105,4 @@ impl Versions {
         }
         self.current = to;
     }
-}
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
