@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use warden::config;
 use warden::events::{EventBus, EventKind, Received, SupervisorEvent};
 use warden::host::Host;
+use warden::process::testing::{KINDS, six_kinds_script};
 use warden::registry::{IncarnationRow, IncarnationStatus, Registry, RegistryConfig};
 use warden::supervisor::Fault;
 
@@ -225,46 +226,11 @@ readiness = { line = "up", timeout_ms = 5000 }
     assert_eq!(reason, "shutdown(forced)");
 }
 
-/// A worker starting one grandchild of every kind, each appending
-/// `kind pid` to the file `kids`, then waiting until a file `go.PID` (its
-/// own pid) appears and exiting with status 3. The kinds (the unit tests
-/// have the same script in `host/src/process/testing.rs`):
-/// - `group`: a background child, in the worker's group;
-/// - `own-group`: left the group (`setpgid`), still in the host's session;
-/// - `own-session`: `setsid`, a child of the worker;
-/// - `double-fork`: `setsid` in a subshell that exits at once (re-parented
-///   to the host immediately);
-/// - `no-marker`: `env -i`, in the group, no invocation marker;
-/// - `setsid-env-i`: own session and no marker (the one that escaped);
-/// - `setsid-env-i-escaped`: the same, double-forked, re-parented to the
-///   host before any sample could see it.
-const SIX_KINDS: &str = r#"
-exec >> kids
-s=$(command -v sleep)
-sleep 300 & echo "group $!"
-python3 -c 'import os, time; os.setpgid(0, 0); print("own-group", os.getpid(), flush=True); time.sleep(300)' &
-setsid sleep 300 & echo "own-session $!"
-(setsid sleep 300 & echo "double-fork $!")
-env -i "$s" 300 & echo "no-marker $!"
-setsid env -i "$s" 300 & echo "setsid-env-i $!"
-(setsid env -i "$s" 300 & echo "setsid-env-i-escaped $!")
-# Bounded, so that a failed test leaves nothing running for long.
-n=0; while [ ! -e go.$$ ] && [ $n -lt 6000 ]; do sleep 0.05; n=$((n+1)); done
-exit 3
-"#;
-
-const KINDS: [&str; 7] = [
-    "group",
-    "own-group",
-    "own-session",
-    "double-fork",
-    "no-marker",
-    "setsid-env-i",
-    "setsid-env-i-escaped",
-];
-
-/// One `six` worker running [`SIX_KINDS`], with `[host.cgroup] mode`.
+/// One `six` worker starting one grandchild of every kind
+/// ([`START_EVERY_KIND`](warden::process::testing::START_EVERY_KIND), written to a file `kids`), with `[host.cgroup]
+/// mode`; it exits with status 3 once `go.PID` appears.
 fn six_kinds_config(cgroup: &str, restart: &str) -> String {
+    let script = six_kinds_script("go.$$");
     format!(
         r#"
 [host.cgroup]
@@ -280,7 +246,8 @@ kind = "process"
 command = "/bin/sh"
 cwd = "."
 restart = "{restart}"
-args = ["-c", '''{SIX_KINDS}''']
+args = ["-c", '''exec >> kids
+{script}''']
 "#
     )
 }

@@ -18,9 +18,8 @@ use super::identity::{INVOCATION_ENV, ProcessIdentity, WorkerId};
 /// started): there, another test's worker ending could stop them early.
 pub static WORKERS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
-/// A `sh` worker starting one grandchild of every kind, each printing
-/// `kind pid`, then `started`; it exits with status 3 once a file `go`
-/// appears in its directory. Each kind sleeps 300 s.
+/// The lines of a `sh` script that start one grandchild of every kind,
+/// each printing `kind pid` (the kinds are [`KINDS`]); each sleeps 300 s.
 /// - `group`: a background child, in the worker's group;
 /// - `own-group`: left the group (`setpgid`), still in the session;
 /// - `own-session`: `setsid`, still a child of the worker;
@@ -30,8 +29,7 @@ pub static WORKERS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(())
 /// - `setsid-env-i`: `setsid env -i`: own session, no marker;
 /// - `setsid-env-i-escaped`: the same, double-forked: own session, no
 ///   marker, re-parented to the host before any sample can see it.
-pub const SIX_KINDS: &str = r#"
-s=$(command -v sleep)
+pub const START_EVERY_KIND: &str = r#"s=$(command -v sleep)
 sleep 300 & echo "group $!"
 python3 -c 'import os, time; os.setpgid(0, 0); print("own-group", os.getpid(), flush=True); time.sleep(300)' &
 setsid sleep 300 & echo "own-session $!"
@@ -39,13 +37,21 @@ setsid sleep 300 & echo "own-session $!"
 env -i "$s" 300 & echo "no-marker $!"
 setsid env -i "$s" 300 & echo "setsid-env-i $!"
 (setsid env -i "$s" 300 & echo "setsid-env-i-escaped $!")
-echo started
-# Bounded, so that a failed test leaves nothing running for long.
-n=0; while [ ! -e go ] && [ $n -lt 6000 ]; do sleep 0.05; n=$((n+1)); done
-exit 3
 "#;
 
-/// The tags [`SIX_KINDS`] prints, one per grandchild.
+/// A `sh` worker script: [`START_EVERY_KIND`], then `started`; it exits
+/// with status 3 once a file named `go_file` appears in its directory.
+/// The wait is bounded (5 minutes), so that a failed test leaves nothing
+/// running for long.
+pub fn six_kinds_script(go_file: &str) -> String {
+    format!(
+        "{START_EVERY_KIND}echo started\n\
+         n=0; while [ ! -e {go_file} ] && [ $n -lt 6000 ]; do sleep 0.05; n=$((n+1)); done\n\
+         exit 3\n"
+    )
+}
+
+/// The tags [`START_EVERY_KIND`] prints, one per grandchild.
 pub const KINDS: [&str; 7] = [
     "group",
     "own-group",

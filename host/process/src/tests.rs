@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{RwLockReadGuard, RwLockWriteGuard};
 
-use super::testing::{FAMILY, KINDS, OldHost, SIX_KINDS, WORKERS};
+use super::testing::{FAMILY, KINDS, OldHost, WORKERS, six_kinds_script};
 use super::*;
 
 static SUBREAPER: Once = Once::new();
@@ -522,7 +522,7 @@ async fn six_kinds(
 ) {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = policy(&[dir.path()]);
-    let mut s = sh(SIX_KINDS);
+    let mut s = sh(&six_kinds_script("go"));
     s.cwd(p.check_cwd(dir.path()).expect("allowed cwd"))
         .cgroup(mode);
     let w = RunningWorker::spawn(&s).expect("spawn");
