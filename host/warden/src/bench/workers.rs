@@ -135,10 +135,10 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn respawn_bench_runs() {
-        // As `warden bench spawn` runs it; the lock keeps the test apart
-        // from the process test that must run alone.
+        // As `warden bench spawn` runs it. (The process test that must run
+        // alone is in warden-process's test binary; cargo runs test
+        // binaries one after another.)
         crate::process::enable_subreaper().expect("subreaper");
-        let _workers = crate::process::testing::WORKERS.read().await;
         let samples = bench_respawn(20).await.expect("bench");
         assert_eq!(samples.len(), 20);
         let mut sorted = samples.clone();

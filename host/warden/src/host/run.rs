@@ -283,9 +283,6 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_host_runs_from_config_text_until_asked_to_stop() {
-        // The host's monitor sweeps the process's children like any
-        // other host's: not while a test that must run alone does.
-        let _workers = crate::process::testing::WORKERS.read().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let config = crate::config::parse(&dir.path().join("warden.toml"), EMPTY_TREE)
             .expect("the config is valid");
@@ -314,7 +311,6 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_request_made_while_the_host_starts_is_not_lost() {
-        let _workers = crate::process::testing::WORKERS.read().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let config = crate::config::parse(&dir.path().join("warden.toml"), EMPTY_TREE)
             .expect("the config is valid");
@@ -329,7 +325,6 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_root_that_gives_up_stops_the_host_with_an_error() {
-        let _workers = crate::process::testing::WORKERS.read().await;
         let dir = tempfile::tempdir().expect("tempdir");
         // A worker that exits soon after it started, and no restart allowed.
         let text = format!(
