@@ -14,6 +14,7 @@ mod compile_limits;
 mod component_runtime;
 mod ctl_cli;
 mod dashboard;
+mod dev_cli;
 mod grade_cli;
 mod grade_exercises;
 mod grade_files;

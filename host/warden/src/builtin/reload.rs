@@ -175,6 +175,7 @@ async fn reload(ctx: &Context, params: Value) -> Result<Value, OpError> {
             hash,
             origin,
             duration,
+            ..
         } => Ok(json!({
             "outcome": "reloaded",
             "version": version,

@@ -71,7 +71,11 @@ async fn serve(config: &Config) -> CmdResult {
 }
 
 /// Every SIGINT and SIGTERM is a shutdown request.
-async fn forward_signals(mut interrupt: Signal, mut terminate: Signal, shutdown: Shutdown) {
+pub(super) async fn forward_signals(
+    mut interrupt: Signal,
+    mut terminate: Signal,
+    shutdown: Shutdown,
+) {
     let mut first = true;
     loop {
         let cause = tokio::select! {
@@ -88,7 +92,7 @@ async fn forward_signals(mut interrupt: Signal, mut terminate: Signal, shutdown:
 }
 
 /// The exit status a failed run gets: 2 when the config is at fault.
-fn failure(err: RunError) -> Failure {
+pub(super) fn failure(err: RunError) -> Failure {
     if err.is_bad_input() {
         Failure::bad_input(err)
     } else {

@@ -114,6 +114,13 @@ impl Shutdown {
         self.requests.send_modify(|n| *n = n.saturating_add(1));
     }
 
+    /// Resolves once a stop was requested (at once if one was already):
+    /// for an embedder's own loop beside the host, which must end too.
+    pub async fn wait(&self) {
+        let mut requests = self.requests.subscribe();
+        Self::requested(&mut requests, 1).await;
+    }
+
     /// Resolves once `count` requests were made in all.
     async fn requested(requests: &mut watch::Receiver<u32>, count: u32) {
         // The receiver's own `Shutdown` holds the sender, so the channel

@@ -37,7 +37,13 @@ pub enum ReloadOutcome {
         hash: String,
         /// Where the machine code came from (cold compile or cache).
         origin: Origin,
+        /// From reading the file to serving the new version.
         duration: Duration,
+        /// Of `duration`, compiling (or loading from the cache) and linking.
+        compile: Duration,
+        /// Of `duration`, the swap in the child: snapshot, instantiate,
+        /// init, restore.
+        swap: Duration,
     },
     /// The old version is still serving.
     Failed {
@@ -196,6 +202,7 @@ impl Reloader {
             return Ok(ReloadOutcome::Unchanged { version: current });
         }
         self.emit(path, ReloadEvent::ReloadStarted { version });
+        let compile_started = Instant::now();
         let runtime = self.inner.runtime.clone();
         let built = tokio::task::spawn_blocking(move || build(&runtime, &bytes, metering))
             .await
@@ -209,13 +216,16 @@ impl Reloader {
             Ok(built) => built,
             Err(f) => return self.failed(path, record, started, f.stage, f.reason),
         };
+        let compile = compile_started.elapsed();
         let on_rollback = self.probation_rollback(path, version, previous);
+        let swap_started = Instant::now();
         let swapped = self
             .swap(path, program.clone(), self.probation(), on_rollback)
             .await?;
         if let Err(f) = swapped {
             return self.failed(path, record, started, f.stage, f.reason);
         }
+        let swap = swap_started.elapsed();
         let duration = started.elapsed();
         record.duration_ms = millis(duration);
         record.program = Some(program);
@@ -234,6 +244,8 @@ impl Reloader {
             hash,
             origin,
             duration,
+            compile,
+            swap,
         })
     }
 
