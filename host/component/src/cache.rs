@@ -211,30 +211,133 @@ impl CompileCache {
 /// One artifact on disk.
 struct Artifact {
     path: PathBuf,
+    /// Its engine's directory name.
+    engine: String,
     hash: String,
     bytes: u64,
     used: SystemTime,
 }
 
-/// Every artifact under `root` (every engine's directory).
+/// What a compile cache directory holds (`warden cache du`), or what
+/// cleaning it removed (`warden cache clean`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CacheUsage {
+    /// The cache's root directory.
+    pub dir: PathBuf,
+    /// Compiled components, all engines together.
+    pub artifacts: u64,
+    /// Their size on disk, in bytes.
+    pub bytes: u64,
+    /// The same per engine configuration (a wasmtime version and its
+    /// settings), in engine id order.
+    pub engines: Vec<EngineUsage>,
+}
+
+/// The artifacts of one engine configuration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EngineUsage {
+    /// The engine's directory name: a digest of its compatibility hash.
+    pub engine: String,
+    /// Compiled components.
+    pub artifacts: u64,
+    /// Their size on disk, in bytes.
+    pub bytes: u64,
+}
+
+impl CacheUsage {
+    fn of(root: &Path, artifacts: &[Artifact]) -> Self {
+        let mut usage = CacheUsage {
+            dir: root.to_path_buf(),
+            ..CacheUsage::default()
+        };
+        for artifact in artifacts {
+            usage.artifacts += 1;
+            usage.bytes += artifact.bytes;
+            match usage
+                .engines
+                .iter_mut()
+                .find(|e| e.engine == artifact.engine)
+            {
+                Some(engine) => {
+                    engine.artifacts += 1;
+                    engine.bytes += artifact.bytes;
+                }
+                None => usage.engines.push(EngineUsage {
+                    engine: artifact.engine.clone(),
+                    artifacts: 1,
+                    bytes: artifact.bytes,
+                }),
+            }
+        }
+        usage.engines.sort_by(|a, b| a.engine.cmp(&b.engine));
+        usage
+    }
+}
+
+/// What the compile cache at `root` holds; an empty usage when there is no
+/// such directory. Reads only: never loads or changes an artifact.
+pub fn cache_usage(root: &Path) -> CacheUsage {
+    CacheUsage::of(root, &artifacts(root))
+}
+
+/// Removes every compiled component under `root` (any engine's), and the
+/// engine directories left empty; what was removed. It removes nothing but
+/// artifacts this cache writes (`<engine>/<hash>.cwasm` regular files, not
+/// through links), so a wrong `root` loses no other file. A running host
+/// keeps the code it mapped and compiles again when it next needs it.
+pub fn clean_cache(root: &Path) -> Result<CacheUsage, ComponentError> {
+    let found = artifacts(root);
+    let mut removed = Vec::with_capacity(found.len());
+    let mut failures = Vec::new();
+    for artifact in found {
+        match std::fs::remove_file(&artifact.path) {
+            Ok(()) => removed.push(artifact),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => failures.push(format!("{}: {err}", artifact.path.display())),
+        }
+    }
+    let usage = CacheUsage::of(root, &removed);
+    for engine in &usage.engines {
+        // Fails, harmlessly, when something else is in it.
+        let _ = std::fs::remove_dir(root.join(&engine.engine));
+    }
+    if failures.is_empty() {
+        Ok(usage)
+    } else {
+        Err(ComponentError::UnsafeCache {
+            dir: root.to_path_buf(),
+            reason: format!("cannot remove {}", failures.join("; ")),
+        })
+    }
+}
+
+/// Every artifact under `root` (every engine's directory): regular
+/// `*.cwasm` files in real directories, never through a link.
 fn artifacts(root: &Path) -> Vec<Artifact> {
     let mut found = Vec::new();
     let Ok(engines) = std::fs::read_dir(root) else {
         return found;
     };
     for engine in engines.flatten() {
+        if !engine.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
         let Ok(files) = std::fs::read_dir(engine.path()) else {
             continue;
         };
+        let engine_id = engine.file_name().to_string_lossy().into_owned();
         for file in files.flatten() {
             let path = file.path();
-            if path.extension().is_none_or(|e| e != EXTENSION) {
+            if path.extension().is_none_or(|e| e != EXTENSION)
+                || !file.file_type().is_ok_and(|t| t.is_file())
+            {
                 continue;
             }
             let (Some(hash), Ok(meta)) = (path.file_stem(), file.metadata()) else {
                 continue;
             };
             found.push(Artifact {
+                engine: engine_id.clone(),
                 hash: hash.to_string_lossy().into_owned(),
                 bytes: meta.len(),
                 used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
@@ -299,6 +402,43 @@ mod tests {
 
     fn set_mode(path: &Path, mode: u32) {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn usage_counts_artifacts_and_cleaning_removes_only_them() {
+        let root = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        let cache = CompileCache::new(root.path(), &engine, u64::MAX);
+        assert_eq!(cache_usage(root.path()).artifacts, 0, "nothing yet");
+        cache.store("a", &component(&engine, 1), &HashSet::new());
+        cache.store("b", &component(&engine, 2), &HashSet::new());
+        let sizes: u64 = ["a", "b"]
+            .iter()
+            .map(|h| std::fs::metadata(cache.path_for(h)).unwrap().len())
+            .sum();
+        // What is not an artifact stays: a file of another name beside
+        // them, and artifacts reached only through a link.
+        std::fs::write(cache.dir.join("notes.txt"), "mine").unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(elsewhere.path().join("x.cwasm"), "not ours").unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), root.path().join("linked")).unwrap();
+
+        let usage = cache_usage(root.path());
+        assert_eq!((usage.artifacts, usage.bytes), (2, sizes), "{usage:?}");
+        assert_eq!(usage.engines.len(), 1, "{usage:?}");
+        assert_eq!(usage.engines[0].engine, engine_id(&engine));
+
+        let removed = clean_cache(root.path()).unwrap();
+        assert_eq!((removed.artifacts, removed.bytes), (2, sizes));
+        assert_eq!(cache_usage(root.path()).artifacts, 0);
+        assert!(cache.dir.join("notes.txt").exists());
+        assert!(elsewhere.path().join("x.cwasm").exists());
+        // Cleaning an empty (or missing) cache removes nothing, without error.
+        assert_eq!(clean_cache(root.path()).unwrap().artifacts, 0);
+        assert_eq!(
+            clean_cache(&root.path().join("missing")).unwrap().artifacts,
+            0
+        );
     }
 
     #[test]

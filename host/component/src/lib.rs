@@ -91,6 +91,7 @@ pub mod wit_text;
 pub mod world;
 
 pub use actor::{ActorInstance, ActorProgram};
+pub use cache::{CacheUsage, EngineUsage, cache_usage, clean_cache};
 pub use caps::{Capabilities, DirGrant, DirGrantError};
 pub use capture::{CapturedText, Overflow};
 pub use compiler::{CompileLimits, set_compiler_program};

@@ -5,6 +5,7 @@
 //! input (with a message naming the file, key or argument).
 
 mod bench;
+mod cache;
 mod call;
 mod ctl;
 mod dev;
@@ -53,6 +54,8 @@ enum Command {
     /// Talk to a running host over its HTTP API: tree, ps, events, restart,
     /// kill, reload, strategy, send, any operation.
     Ctl(ctl::Args),
+    /// The compile cache: how much it holds (`du`), emptying it (`clean`).
+    Cache(cache::Args),
     /// The compile child: compiles the component on stdin as the JSON
     /// request says (run by Warden itself, never by hand).
     #[command(name = "__compile", hide = true)]
@@ -168,7 +171,7 @@ impl CacheArgs {
     }
 }
 
-fn default_cache_dir() -> Option<PathBuf> {
+pub(crate) fn default_cache_dir() -> Option<PathBuf> {
     std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
@@ -195,6 +198,7 @@ pub fn run() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Ps(args) => ps::run(args),
         Command::Dev(args) => dev::run(args),
+        Command::Cache(args) => cache::run(args),
         // Prints its own errors: a list of violations needs several lines.
         Command::Ctl(args) => return ctl::run(args),
         Command::Compile { request } => {
