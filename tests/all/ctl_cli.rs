@@ -311,7 +311,13 @@ fn ps_lists_worker_incarnations_with_filters() {
 
     host.ok(&["kill", "root/workers/sleeper"]);
     let exited = eventually("the killed incarnation in the registry", || {
-        let rows = host.json(&["ps", "--child", "root/workers/sleeper", "--state", "exited"]);
+        let rows = host.json(&[
+            "ps",
+            "--child",
+            "root/workers/sleeper",
+            "--status",
+            "exited",
+        ]);
         let rows = rows.as_array().unwrap().clone();
         (!rows.is_empty()).then_some(rows)
     });
@@ -323,8 +329,59 @@ fn ps_lists_worker_incarnations_with_filters() {
     });
     let limited = host.json(&["ps", "--child", "root/workers/sleeper", "--limit", "1"]);
     assert_eq!(limited.as_array().unwrap().len(), 1, "{limited}");
-    let none = host.ok(&["ps", "--child", "root/nobody"]);
+    // A child of the tree without workers has no rows; a path the tree
+    // does not have is an error that names the closest one.
+    let none = host.ok(&["ps", "--child", "root/counter"]);
     assert_eq!(none, "no worker incarnations match\n");
+    let err = host.fails(2, &["ps", "--child", "sleeper"]);
+    assert!(
+        err.contains("no child `sleeper` in the tree; did you mean `root/workers/sleeper`?"),
+        "{err}"
+    );
+
+    // `warden ps` reads the same registry from the file, with the same
+    // flags and the same table.
+    let config = host.process.dir().join("warden.toml");
+    let out = warden_cmd(&[
+        "ps",
+        "--config",
+        config.to_str().unwrap(),
+        "--child",
+        "root/workers/sleeper",
+        "--status",
+        "exited",
+        "--limit",
+        "5",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let table = stdout(&out);
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "CHILD", "PID", "STATUS", "RESTARTS", "PEAK_MB", "HEALTH", "EXIT", "COMMAND"
+        ]
+    );
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert!(!rows.is_empty(), "{table}");
+    assert!(
+        rows.iter()
+            .all(|r| r.starts_with("root/workers/sleeper") && r.contains("exited")),
+        "{table}"
+    );
+    let from_file = warden_cmd(&["ps", "--config", config.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let from_file: Value = serde_json::from_slice(&from_file.stdout).unwrap();
+    let from_host = host.json(&["ps"]);
+    assert_eq!(
+        from_file.as_array().map(Vec::len),
+        from_host.as_array().map(Vec::len),
+        "file: {from_file}\nhost: {from_host}"
+    );
+    assert_eq!(from_file[0]["incarnation"], from_host[0]["incarnation"]);
 }
 
 #[test]
@@ -435,10 +492,18 @@ fn errors_name_the_problem_and_set_the_exit_code() {
             .any(|l| l.trim_start().starts_with("/state: expected")),
         "{err}"
     );
+    // Enumerated arguments are checked before any request, listing the
+    // valid values.
     let err = host.fails(2, &["strategy", "root", "sideways"]);
     assert!(
-        err.lines()
-            .any(|l| l.trim_start().starts_with("/strategy: expected")),
+        err.contains("invalid value 'sideways'")
+            && err.contains("one_for_one, one_for_all, rest_for_one, simple_one_for_one"),
+        "{err}"
+    );
+    let err = host.fails(2, &["ps", "--status", "bogus"]);
+    assert!(
+        err.contains("invalid value 'bogus'")
+            && err.contains("running, exited, orphan_killed, orphan_gone"),
         "{err}"
     );
     // With --json the error body is on stdout too.
@@ -509,6 +574,162 @@ fn errors_name_the_problem_and_set_the_exit_code() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let tree: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(tree["path"], "root");
+}
+
+/// `warden ctl ARGS…` run in `dir` with `env` and nothing else of Warden's
+/// in its environment.
+fn ctl_in(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut all = vec!["ctl"];
+    all.extend_from_slice(args);
+    let mut cmd = warden_cmd(&all);
+    cmd.current_dir(dir)
+        .env_remove("WARDEN_TOKEN")
+        .env_remove("WARDEN_ADDR")
+        .envs(env.iter().copied());
+    cmd.output().unwrap()
+}
+
+/// A port nothing listens on (bound, then released).
+fn dead_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port())
+}
+
+#[test]
+fn ctl_finds_its_host_by_flag_variable_or_config() {
+    let host = RunningHost::start(None);
+    let dir = host.process.dir().to_path_buf();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let dead = dead_addr();
+    let root_of = |out: &Output| -> Value {
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+        let tree: Value = serde_json::from_slice(&out.stdout).unwrap();
+        tree["path"].clone()
+    };
+
+    // ./warden.toml in the current directory: its state dir's api.addr.
+    assert_eq!(root_of(&ctl_in(&dir, &[], &["--json", "tree"])), "root");
+    // --config from anywhere.
+    let config = dir.join("warden.toml");
+    let out = ctl_in(
+        elsewhere.path(),
+        &[],
+        &["--config", config.to_str().unwrap(), "--json", "tree"],
+    );
+    assert_eq!(root_of(&out), "root");
+    // WARDEN_ADDR beats ./warden.toml, and the error says where it came from.
+    let out = ctl_in(&dir, &[("WARDEN_ADDR", &dead)], &["tree"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("cannot reach the host at {dead}")),
+        "{err}"
+    );
+    assert!(err.contains(&format!("$WARDEN_ADDR: {dead}")), "{err}");
+    // --addr and --config beat WARDEN_ADDR.
+    let out = ctl_in(
+        &dir,
+        &[("WARDEN_ADDR", &dead)],
+        &["--addr", host.base(), "--json", "tree"],
+    );
+    assert_eq!(root_of(&out), "root");
+    let out = ctl_in(
+        elsewhere.path(),
+        &[("WARDEN_ADDR", &dead)],
+        &["--config", config.to_str().unwrap(), "--json", "tree"],
+    );
+    assert_eq!(root_of(&out), "root");
+    // A --config that is not there is bad usage.
+    let out = ctl_in(elsewhere.path(), &[], &["--config", "nope.toml", "tree"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--config nope.toml: no such file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_unreachable_host_error_says_where_it_looked() {
+    // A config whose host has gone, leaving a stale api.addr behind.
+    let dir = tempfile::tempdir().unwrap();
+    let body = TREE.replace("{token}", "");
+    crate::support::write_tree_config(dir.path(), &body);
+    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    let dead = dead_addr();
+    let addr_file = dir.path().join("state").join("api.addr");
+    std::fs::write(&addr_file, dead.trim_start_matches("http://")).unwrap();
+
+    let out = ctl_in(dir.path(), &[], &["tree"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!("warden ctl: cannot reach the host at {dead}: ")),
+        "{err}"
+    );
+    assert_eq!(lines[1], "where the address was looked for:", "{err}");
+    assert_eq!(lines[2], "  $WARDEN_ADDR: not set", "{err}");
+    assert!(
+        lines[3].starts_with("  ./warden.toml: state dir file ")
+            && lines[3].ends_with(&format!("api.addr says {dead}")),
+        "{err}"
+    );
+    assert_eq!(lines.len(), 4, "{err}");
+
+    // Without the file, a config named by --config says it has no host.
+    std::fs::remove_file(&addr_file).unwrap();
+    let out = ctl_in(dir.path(), &[], &["--config", "warden.toml", "tree"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("api.addr (no host is running with this config)"),
+        "{}",
+        stderr(&out)
+    );
+    // An explicit address is the only place looked.
+    let out = ctl_in(
+        dir.path(),
+        &[("WARDEN_ADDR", "")],
+        &["--addr", &dead, "tree"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.ends_with(&format!("looked for:\n  --addr: {dead}\n")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_path_that_does_not_exist_suggests_the_closest() {
+    let host = RunningHost::start(None);
+    for (args, closest) in [
+        (&["info", "counter"][..], "root/counter"),
+        (&["start", "echo"], "root/echo"),
+        (&["terminate", "root/countr"], "root/counter"),
+        (&["restart", "sleeper"], "root/workers/sleeper"),
+        (&["kill", "workers/sleeper"], "root/workers/sleeper"),
+        (&["reload", "counter"], "root/counter"),
+        (&["reload", "counter", "--rollback"], "root/counter"),
+        (&["versions", "root/conter"], "root/counter"),
+        (&["send", "echo", "hi"], "root/echo"),
+        (&["strategy", "workers", "one_for_all"], "root/workers"),
+        (&["health", "workers"], "root/workers"),
+        (&["events", "--child", "counter"], "root/counter"),
+        (
+            &["ps", "--child", "root/workers/sleepr"],
+            "root/workers/sleeper",
+        ),
+    ] {
+        let err = host.fails(2, args);
+        assert!(
+            err.contains(&format!("did you mean `{closest}`?")),
+            "warden ctl {args:?}: {err}"
+        );
+    }
+    // Nothing close: the paths there are, instead of a guess.
+    let err = host.fails(2, &["info", "zzzzzzzzzz"]);
+    assert!(err.contains("the tree has `root`, `root/counter`"), "{err}");
 }
 
 #[test]

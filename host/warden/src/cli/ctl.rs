@@ -14,15 +14,21 @@
 //! params, unknown child or operation, a missing or wrong token) or the
 //! arguments are bad; 1 when it answers 5xx, a reload or strategy change
 //! did not take, or the host cannot be reached (the message names the
-//! address tried).
+//! address tried, every place it looked for it and what it found there).
 //!
-//! Address: `--addr`, else `--state-dir DIR` (reads `DIR/api.addr`, which
-//! `warden run` writes), else `$WARDEN_ADDR`, else `http://127.0.0.1:7878`.
+//! Address ([`Connection::locate`]): `--addr`, else `--state-dir DIR` (reads
+//! `DIR/api.addr`, which `warden run` writes), else `$WARDEN_ADDR`, else the
+//! `api.addr` in the state dir of `--config C` or `./warden.toml`, else
+//! `http://127.0.0.1:7878`. A flag beats the variable; the variable beats
+//! the config file that happens to be in the current directory.
+//!
+//! A path the host does not know (a 404) is answered with the closest path
+//! of the host's `tree` (see [`suggest`]), for every command taking one.
 //!
 //! The human text of each result is [`render`]'s.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::anyhow;
@@ -34,14 +40,22 @@ use super::Failure;
 use super::out::errln;
 
 mod render;
+mod suggest;
+
+pub(super) use render::render_ps;
 
 use render::{
-    field, render_event, render_health, render_info, render_ps, render_reload, render_strategy,
-    render_tree, render_value, render_versions, scalar,
+    field, render_event, render_health, render_info, render_reload, render_strategy, render_tree,
+    render_value, render_versions, scalar,
 };
+
+use super::ps::PsFilter;
 
 /// Where a host listens when nothing says otherwise.
 const DEFAULT_ADDR: &str = "http://127.0.0.1:7878";
+
+/// The config file looked at when `--config` is not given.
+const DEFAULT_CONFIG: &str = "./warden.toml";
 
 /// The hint for a 401.
 const TOKEN_HINT: &str = "the host wants a token: --token or WARDEN_TOKEN";
@@ -61,12 +75,17 @@ pub struct Args {
 #[derive(clap::Args)]
 struct Connection {
     /// The host's API, e.g. `http://127.0.0.1:7878` (default: --state-dir's
-    /// `api.addr`, else $WARDEN_ADDR, else http://127.0.0.1:7878).
-    #[arg(long, global = true, conflicts_with = "state_dir")]
+    /// `api.addr`, else $WARDEN_ADDR, else the `api.addr` in the state dir
+    /// of --config or ./warden.toml, else http://127.0.0.1:7878).
+    #[arg(long, global = true, conflicts_with_all = ["state_dir", "config"])]
     addr: Option<String>,
     /// A running host's state dir: its address is read from `DIR/api.addr`.
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", conflicts_with = "config")]
     state_dir: Option<PathBuf>,
+    /// The host's config file: its address is read from `api.addr` in the
+    /// config's state dir (default ./warden.toml, when there is one).
+    #[arg(long, global = true, value_name = "CONFIG")]
+    config: Option<PathBuf>,
     /// Bearer token for a host that has one set.
     #[arg(long, global = true, env = "WARDEN_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -78,15 +97,8 @@ enum CtlCommand {
     Tree,
     /// Native worker incarnations from the host's registry.
     Ps {
-        /// Only incarnations of this child (e.g. `root/workers/sleeper`).
-        #[arg(long)]
-        child: Option<String>,
-        /// Only incarnations in this state: running, exited, orphan_killed, orphan_gone.
-        #[arg(long)]
-        state: Option<String>,
-        /// At most this many rows, newest first.
-        #[arg(long)]
-        limit: Option<u64>,
+        #[command(flatten)]
+        filter: PsFilter,
     },
     /// Follow the host's events, one line per event, until the host stops
     /// (or `--count` events were shown).
@@ -146,8 +158,9 @@ enum CtlCommand {
     Strategy {
         /// The supervisor's path, e.g. `root`.
         supervisor: String,
-        /// one_for_one, one_for_all, rest_for_one or simple_one_for_one.
-        strategy: String,
+        /// The new strategy.
+        #[arg(value_enum)]
+        strategy: Strategy,
         /// Only show which children would change coupling.
         #[arg(long)]
         dry_run: bool,
@@ -171,6 +184,38 @@ enum CtlCommand {
         /// Only this supervisor.
         supervisor: Option<String>,
     },
+}
+
+/// A supervisor's restart strategy, as the `supervisor.strategy` operation
+/// names it.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[value(rename_all = "snake_case")]
+enum Strategy {
+    /// A child that exits is restarted alone.
+    OneForOne,
+    /// A child that exits takes all its siblings down and up with it.
+    OneForAll,
+    /// A child that exits takes the siblings started after it along.
+    RestForOne,
+    /// Children are started on demand from one template.
+    SimpleOneForOne,
+}
+
+impl Strategy {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::OneForOne => "one_for_one",
+            Self::OneForAll => "one_for_all",
+            Self::RestForOne => "rest_for_one",
+            Self::SimpleOneForOne => "simple_one_for_one",
+        }
+    }
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Runs `warden ctl` and prints its errors itself: a violation list needs
@@ -203,19 +248,32 @@ async fn execute(args: Args) -> Result<(), Failure> {
             let tree = host.call("tree", json!({})).await?;
             output(json, &tree, render_tree)
         }
-        CtlCommand::Ps {
-            child,
-            state,
-            limit,
-        } => {
+        CtlCommand::Ps { filter } => {
             let mut params = Map::new();
-            insert_some(&mut params, "child", child.map(Value::from));
-            insert_some(&mut params, "state", state.map(Value::from));
-            insert_some(&mut params, "limit", limit.map(Value::from));
+            insert_some(&mut params, "child", filter.child.clone().map(Value::from));
+            // The operation's own name for the status filter is `state`.
+            insert_some(
+                &mut params,
+                "state",
+                filter.status.map(|s| Value::from(s.incarnation().as_str())),
+            );
+            params.insert("limit".to_string(), filter.limit.into());
             let rows = host.call("ps", Value::Object(params)).await?;
+            if let Some(child) = &filter.child
+                && rows.as_array().is_some_and(Vec::is_empty)
+            {
+                // No rows for a child the tree does not have is a typo more
+                // often than a worker that never ran.
+                host.check_path(child).await?;
+            }
             output(json, &rows, render_ps)
         }
         CtlCommand::Events { child, kind, count } => {
+            if let Some(child) = &child {
+                // A stream filtered on a path that does not exist would
+                // wait for ever.
+                host.check_path(child).await?;
+            }
             host.follow_events(child, kind, count, json).await
         }
         CtlCommand::Info { path } => {
@@ -276,7 +334,8 @@ async fn execute(args: Args) -> Result<(), Failure> {
             strategy,
             dry_run,
         } => {
-            let params = json!({ "path": supervisor, "strategy": strategy, "dry_run": dry_run });
+            let params =
+                json!({ "path": supervisor, "strategy": strategy.as_str(), "dry_run": dry_run });
             let report = host.call("supervisor.strategy", params).await?;
             output(json, &report, render_strategy)?;
             if report
@@ -340,27 +399,68 @@ async fn child_action(
 struct Host {
     client: ApiClient,
     base_url: String,
+    /// Every place the address was looked for, and what was there.
+    looked: Vec<String>,
     has_token: bool,
     json: bool,
 }
 
 impl Host {
     fn connect(conn: &Connection, json: bool) -> Result<Self, Failure> {
-        let base_url = conn.base_url()?;
+        let located = conn.locate(|name| std::env::var(name).ok())?;
+        let base_url = located.base_url;
         let client = ApiClient::new(&base_url, conn.token.clone()).map_err(Failure::bad_input)?;
         Ok(Host {
             client,
             base_url,
+            looked: located.looked,
             has_token: conn.token.is_some(),
             json,
         })
     }
 
     async fn call(&self, op: &str, params: Value) -> Result<Value, Failure> {
-        self.client
-            .call(op, params)
-            .await
-            .map_err(|e| self.failure(Some(op), e))
+        // The path the call names, for a suggestion if the host knows none.
+        let path = params
+            .get("path")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        match (self.client.call(op, params).await, path) {
+            (Ok(value), _) => Ok(value),
+            (Err(ClientError::Status { status: 404, body }), Some(path))
+                if error_kind(&body) == Some("not_found") =>
+            {
+                let failure = self.failure(Some(op), ClientError::Status { status: 404, body });
+                Err(self.with_suggestion(failure, &path).await)
+            }
+            (Err(other), _) => Err(self.failure(Some(op), other)),
+        }
+    }
+
+    /// Fails with a suggestion when the host's tree has no `path`.
+    async fn check_path(&self, path: &str) -> Result<(), Failure> {
+        let tree = self.call("tree", json!({})).await?;
+        let paths = suggest::tree_paths(&tree);
+        if paths.iter().any(|p| p == path) {
+            return Ok(());
+        }
+        Err(Failure::bad_input(anyhow!(
+            "no child `{path}` in the tree{}",
+            suggest::hint(path, &paths)
+        )))
+    }
+
+    /// Adds `did you mean …?` to a not-found error, from the host's tree.
+    async fn with_suggestion(&self, failure: Failure, path: &str) -> Failure {
+        let Failure::BadInput(err) = failure else {
+            return failure;
+        };
+        // Without a tree there is nothing to suggest; the error stands.
+        let Ok(tree) = self.client.call("tree", json!({})).await else {
+            return Failure::BadInput(err);
+        };
+        let hint = suggest::hint(path, &suggest::tree_paths(&tree));
+        Failure::bad_input(anyhow!("{err}{hint}"))
     }
 
     /// Prints events as they come until the stream ends or `count` were shown.
@@ -434,10 +534,14 @@ impl Host {
                     Failure::failed(anyhow!(message))
                 }
             }
-            ClientError::Transport(reason) => Failure::failed(anyhow!(
-                "cannot reach the host at {}: {reason}",
-                self.base_url
-            )),
+            ClientError::Transport(reason) => {
+                let mut message = format!("cannot reach the host at {}: {reason}", self.base_url);
+                message.push_str("\nwhere the address was looked for:");
+                for place in &self.looked {
+                    message.push_str(&format!("\n  {place}"));
+                }
+                Failure::failed(anyhow!(message))
+            }
             bad @ ClientError::BadUrl { .. } => Failure::bad_input(bad),
             bad @ ClientError::BadResponse(_) => {
                 Failure::failed(anyhow!("{}: {bad}", self.base_url))
@@ -446,35 +550,137 @@ impl Host {
     }
 }
 
+/// The address found, and the trail that led to it.
+struct Located {
+    base_url: String,
+    /// One line per place looked at: where, and what was there.
+    looked: Vec<String>,
+}
+
 impl Connection {
-    /// The base URL: `--addr`, `--state-dir`'s `api.addr`, `$WARDEN_ADDR`,
-    /// or the default.
-    fn base_url(&self) -> Result<String, Failure> {
+    /// Finds the host's address (see the module docs for the order) and
+    /// notes every place looked at, for the error when it is unreachable.
+    /// `env` reads a variable (a parameter so tests need not set any).
+    fn locate(&self, env: impl Fn(&str) -> Option<String>) -> Result<Located, Failure> {
+        let mut looked = Vec::new();
         if let Some(addr) = &self.addr {
-            return Ok(normalize_addr(addr));
+            let base_url = normalize_addr(addr);
+            looked.push(format!("--addr: {base_url}"));
+            return Ok(Located { base_url, looked });
         }
         if let Some(dir) = &self.state_dir {
-            let file = dir.join("api.addr");
-            let text = std::fs::read_to_string(&file).map_err(|e| {
-                Failure::failed(anyhow!(
-                    "{}: cannot read ({e}); is a host running with this state dir?",
-                    file.display()
-                ))
-            })?;
-            let addr = text.trim();
-            if addr.is_empty() {
-                return Err(Failure::failed(anyhow!(
-                    "{}: empty; is a host running with this state dir?",
-                    file.display()
-                )));
+            let base_url = read_addr_file(&dir.join("api.addr"), "--state-dir")?;
+            looked.push(format!(
+                "--state-dir: {} says {base_url}",
+                dir.join("api.addr").display()
+            ));
+            return Ok(Located { base_url, looked });
+        }
+        if self.config.is_none() {
+            match env("WARDEN_ADDR") {
+                Some(addr) if !addr.trim().is_empty() => {
+                    let base_url = normalize_addr(addr.trim());
+                    looked.push(format!("$WARDEN_ADDR: {base_url}"));
+                    return Ok(Located { base_url, looked });
+                }
+                Some(_) => looked.push("$WARDEN_ADDR: set but empty".to_string()),
+                None => looked.push("$WARDEN_ADDR: not set".to_string()),
             }
-            return Ok(normalize_addr(addr));
         }
-        match std::env::var("WARDEN_ADDR") {
-            Ok(addr) if !addr.trim().is_empty() => Ok(normalize_addr(addr.trim())),
-            _ => Ok(DEFAULT_ADDR.to_string()),
+        let (config, explicit) = match &self.config {
+            Some(path) => (path.clone(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG), false),
+        };
+        match config_addr(&config) {
+            Ok((file, base_url)) => {
+                looked.push(format!(
+                    "{}: state dir file {} says {base_url}",
+                    config.display(),
+                    file.display()
+                ));
+                return Ok(Located { base_url, looked });
+            }
+            // A config named on the command line must lead to a host: a
+            // file that is not there or not a config is bad usage, a
+            // config without a running host a failure.
+            Err(missing) if explicit => {
+                let err = anyhow!("--config {}: {}", config.display(), missing.reason);
+                return Err(if missing.bad_config {
+                    Failure::bad_input(err)
+                } else {
+                    Failure::failed(err)
+                });
+            }
+            Err(missing) => looked.push(format!("{}: {}", config.display(), missing.reason)),
         }
+        looked.push(format!("the default: {DEFAULT_ADDR}"));
+        Ok(Located {
+            base_url: DEFAULT_ADDR.to_string(),
+            looked,
+        })
     }
+}
+
+/// Why a config gave no address.
+struct NoAddr {
+    reason: String,
+    /// The config itself is missing or invalid (not just its host).
+    bad_config: bool,
+}
+
+/// The address in the state dir of the config at `path`: the file read and
+/// the address, or why there is none.
+fn config_addr(path: &Path) -> Result<(PathBuf, String), NoAddr> {
+    let bad = |reason: String| NoAddr {
+        reason,
+        bad_config: true,
+    };
+    let no_host = |reason: String| NoAddr {
+        reason,
+        bad_config: false,
+    };
+    if !path.exists() {
+        return Err(bad("no such file".to_string()));
+    }
+    let config = warden::config::load(path).map_err(|e| {
+        bad(format!(
+            "cannot load it ({})",
+            super::one_line(&anyhow::Error::from(e))
+        ))
+    })?;
+    let file = config.host.state_dir.join("api.addr");
+    match std::fs::read_to_string(&file) {
+        Ok(text) if !text.trim().is_empty() => Ok((file, normalize_addr(text.trim()))),
+        Ok(_) => Err(no_host(format!("{} is empty", file.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(no_host(format!(
+            "no {} (no host is running with this config)",
+            file.display()
+        ))),
+        Err(e) => Err(no_host(format!("cannot read {} ({e})", file.display()))),
+    }
+}
+
+/// The address in an `api.addr` file that `flag` named the directory of.
+fn read_addr_file(file: &Path, flag: &str) -> Result<String, Failure> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        Failure::failed(anyhow!(
+            "{flag}: {}: cannot read ({e}); is a host running with this state dir?",
+            file.display()
+        ))
+    })?;
+    let addr = text.trim();
+    if addr.is_empty() {
+        return Err(Failure::failed(anyhow!(
+            "{flag}: {}: empty; is a host running with this state dir?",
+            file.display()
+        )));
+    }
+    Ok(normalize_addr(addr))
+}
+
+/// The `kind` of an error body (`not_found`, `invalid_params`…).
+fn error_kind(body: &Value) -> Option<&str> {
+    body.get("error")?.get("kind")?.as_str()
 }
 
 /// `127.0.0.1:7878` → `http://127.0.0.1:7878`; no trailing slash.
@@ -603,6 +809,84 @@ fn write_reply(reply: &Value) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn connection(addr: Option<&str>, config: Option<PathBuf>) -> Connection {
+        Connection {
+            addr: addr.map(str::to_string),
+            state_dir: None,
+            config,
+            token: None,
+        }
+    }
+
+    #[test]
+    fn the_address_search_notes_every_place_it_looked() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let config = dir.path().join("warden.toml");
+        let no_env = |_: &str| None;
+
+        // Nothing anywhere: the default, after the variable and the config.
+        let located = connection(None, Some(config.clone()))
+            .locate(no_env)
+            .map(|l| l.looked);
+        assert!(
+            matches!(&located, Err(Failure::BadInput(e)) if e.to_string().ends_with("warden.toml: no such file")),
+            "an explicit --config that is not there is bad usage"
+        );
+        std::fs::write(
+            &config,
+            "[host]\nstate_dir = \"st\"\n[supervisor.root]\nstrategy = \"one_for_one\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let err = connection(None, Some(config.clone())).locate(no_env);
+        assert!(
+            matches!(&err, Err(Failure::Failed(e)) if e.to_string().contains("no host is running with this config")),
+            "a config without a host is a failure"
+        );
+
+        // Found in the config's state dir; the variable is not read then.
+        std::fs::create_dir_all(dir.path().join("st")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("st/api.addr"), "127.0.0.1:9\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let Ok(located) =
+            connection(None, Some(config.clone())).locate(|_| Some("10.0.0.1:1".into()))
+        else {
+            panic!("the config's api.addr")
+        };
+        assert_eq!(located.base_url, "http://127.0.0.1:9");
+        assert_eq!(located.looked.len(), 1, "{:?}", located.looked);
+        assert!(located.looked[0].ends_with("api.addr says http://127.0.0.1:9"));
+
+        // The variable, then --addr, win over the implicit config.
+        let Ok(located) = connection(None, None).locate(|_| Some("10.0.0.1:1".into())) else {
+            panic!("the variable")
+        };
+        assert_eq!(located.base_url, "http://10.0.0.1:1");
+        assert_eq!(located.looked, ["$WARDEN_ADDR: http://10.0.0.1:1"]);
+        let Ok(located) =
+            connection(Some("10.0.0.2:2"), None).locate(|_| Some("10.0.0.1:1".into()))
+        else {
+            panic!("--addr")
+        };
+        assert_eq!(located.base_url, "http://10.0.0.2:2");
+    }
+
+    #[test]
+    fn with_nothing_found_the_default_is_tried_and_the_trail_says_so() {
+        // The crate's directory, where unit tests run, has no warden.toml.
+        let Ok(located) = connection(None, None).locate(|_| None) else {
+            panic!("the default")
+        };
+        assert_eq!(located.base_url, DEFAULT_ADDR);
+        assert_eq!(
+            located.looked,
+            [
+                "$WARDEN_ADDR: not set",
+                "./warden.toml: no such file",
+                "the default: http://127.0.0.1:7878"
+            ]
+        );
+    }
 
     #[test]
     fn addresses_get_a_scheme_and_lose_a_trailing_slash() {

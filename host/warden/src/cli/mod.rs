@@ -11,6 +11,7 @@ mod ctl;
 mod dev;
 mod grade;
 mod inspect;
+mod manual;
 mod out;
 mod ps;
 mod run;
@@ -18,7 +19,7 @@ mod run;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use warden::component::{CompileLimits, PoolingConfig, Runtime, RuntimeConfig};
 
 #[derive(Parser)]
@@ -56,6 +57,12 @@ enum Command {
     Ctl(ctl::Args),
     /// The compile cache: how much it holds (`du`), emptying it (`clean`).
     Cache(cache::Args),
+    /// Print a shell completion script (e.g. `warden completions bash >
+    /// ~/.local/share/bash-completion/completions/warden`).
+    Completions(manual::CompletionArgs),
+    /// Print the man page warden(1), or with `--dir` write a page for
+    /// every command (warden-ctl-tree.1 …) into a directory.
+    Man(manual::ManArgs),
     /// The compile child: compiles the component on stdin as the JSON
     /// request says (run by Warden itself, never by hand).
     #[command(name = "__compile", hide = true)]
@@ -199,6 +206,8 @@ pub fn run() -> ExitCode {
         Command::Ps(args) => ps::run(args),
         Command::Dev(args) => dev::run(args),
         Command::Cache(args) => cache::run(args),
+        Command::Completions(args) => manual::completions(args, Cli::command()),
+        Command::Man(args) => manual::man(args, Cli::command()),
         // Prints its own errors: a list of violations needs several lines.
         Command::Ctl(args) => return ctl::run(args),
         Command::Compile { request } => {

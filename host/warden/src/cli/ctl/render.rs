@@ -112,8 +112,8 @@ fn render_children(node: &Value, indent: &str, out: &mut String) {
     }
 }
 
-/// Worker incarnations as a table.
-pub(super) fn render_ps(rows: &Value) -> String {
+/// Worker incarnations as a table (`warden ps` prints with it too).
+pub(in crate::cli) fn render_ps(rows: &Value) -> String {
     let rows = rows.as_array().map(Vec::as_slice).unwrap_or_default();
     if rows.is_empty() {
         return "no worker incarnations match\n".to_string();
