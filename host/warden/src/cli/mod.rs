@@ -10,6 +10,7 @@ mod ctl;
 mod dev;
 mod grade;
 mod inspect;
+mod new;
 mod out;
 mod ps;
 mod run;
@@ -53,6 +54,8 @@ enum Command {
     /// Talk to a running host over its HTTP API: tree, ps, events, restart,
     /// kill, reload, strategy, send, any operation.
     Ctl(ctl::Args),
+    /// Scaffold a plugin crate or an exercise folder, anywhere.
+    New(new::Args),
     /// The compile child: compiles the component on stdin as the JSON
     /// request says (run by Warden itself, never by hand).
     #[command(name = "__compile", hide = true)]
@@ -195,6 +198,7 @@ pub fn run() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Ps(args) => ps::run(args),
         Command::Dev(args) => dev::run(args),
+        Command::New(args) => new::run(args),
         // Prints its own errors: a list of violations needs several lines.
         Command::Ctl(args) => return ctl::run(args),
         Command::Compile { request } => {
