@@ -23,6 +23,7 @@ mod grade_reports;
 mod inspect_cli;
 mod limits;
 mod manual_cli;
+mod new_cli;
 mod ops_builtin;
 mod ops_registry;
 mod pipe_cli;

@@ -12,6 +12,7 @@ mod dev;
 mod grade;
 mod inspect;
 mod manual;
+mod new;
 mod out;
 mod ps;
 mod run;
@@ -63,6 +64,8 @@ enum Command {
     /// Print the man page warden(1), or with `--dir` write a page for
     /// every command (warden-ctl-tree.1 …) into a directory.
     Man(manual::ManArgs),
+    /// Scaffold a plugin crate or an exercise folder, anywhere.
+    New(new::Args),
     /// The compile child: compiles the component on stdin as the JSON
     /// request says (run by Warden itself, never by hand).
     #[command(name = "__compile", hide = true)]
@@ -208,6 +211,7 @@ pub fn run() -> ExitCode {
         Command::Cache(args) => cache::run(args),
         Command::Completions(args) => manual::completions(args, Cli::command()),
         Command::Man(args) => manual::man(args, Cli::command()),
+        Command::New(args) => new::run(args),
         // Prints its own errors: a list of violations needs several lines.
         Command::Ctl(args) => return ctl::run(args),
         Command::Compile { request } => {
