@@ -309,11 +309,20 @@ fn junit_reports_are_well_formed_xml_with_the_right_counts() {
             ("errors", c.errored),
             ("skipped", 0),
         ] {
-            assert_eq!(suite.attribute(attr), Some(want.to_string().as_str()), "{attr}: {xml}");
+            assert_eq!(
+                suite.attribute(attr),
+                Some(want.to_string().as_str()),
+                "{attr}: {xml}"
+            );
         }
         let cases: Vec<_> = elements(suite, "testcase").collect();
         assert_eq!(cases.len(), c.total, "{xml}");
-        let count = |tag| cases.iter().filter(|t| elements(**t, tag).count() == 1).count();
+        let count = |tag| {
+            cases
+                .iter()
+                .filter(|t| elements(**t, tag).count() == 1)
+                .count()
+        };
         assert_eq!(count("failure"), c.failed, "{xml}");
         assert_eq!(count("error"), c.errored, "{xml}");
         for (case, t) in cases.iter().zip(&report.tests) {

@@ -20,6 +20,7 @@ mod grade_files;
 mod grade_reports;
 mod inspect_cli;
 mod limits;
+mod log_cli;
 mod ops_builtin;
 mod ops_registry;
 mod pipe_cli;
