@@ -159,15 +159,30 @@ fn cases() -> Vec<(Value, Vec<Value>)> {
         ),
         (
             json!({"required": ["a", "b"]}),
-            vec![json!({"a": 1, "b": 2}), json!({"a": 1}), json!({}), json!("not an object")],
+            vec![
+                json!({"a": 1, "b": 2}),
+                json!({"a": 1}),
+                json!({}),
+                json!("not an object"),
+            ],
         ),
         (
             json!({"properties": {"a": {"type": "string"}}, "additionalProperties": false}),
-            vec![json!({}), json!({"a": "x"}), json!({"a": "x", "b": 1}), json!({"b": 1}), json!(7)],
+            vec![
+                json!({}),
+                json!({"a": "x"}),
+                json!({"a": "x", "b": 1}),
+                json!({"b": 1}),
+                json!(7),
+            ],
         ),
         (
             json!({"properties": {"a": true}, "additionalProperties": {"type": "integer"}}),
-            vec![json!({"a": "any", "b": 1, "c": 2}), json!({"b": "x"}), json!({"a": null})],
+            vec![
+                json!({"a": "any", "b": 1, "c": 2}),
+                json!({"b": "x"}),
+                json!({"a": null}),
+            ],
         ),
         (
             json!({"additionalProperties": true}),
@@ -175,16 +190,33 @@ fn cases() -> Vec<(Value, Vec<Value>)> {
         ),
         (
             json!({"minProperties": 1, "maxProperties": 2}),
-            vec![json!({}), json!({"a": 1}), json!({"a": 1, "b": 2}), json!({"a": 1, "b": 2, "c": 3}), json!([1, 2, 3])],
+            vec![
+                json!({}),
+                json!({"a": 1}),
+                json!({"a": 1, "b": 2}),
+                json!({"a": 1, "b": 2, "c": 3}),
+                json!([1, 2, 3]),
+            ],
         ),
         // Arrays.
         (
             json!({"type": "array", "items": {"type": "integer"}}),
-            vec![json!([]), json!([1, 2]), json!([1, "2"]), json!([1.0]), json!([[1]])],
+            vec![
+                json!([]),
+                json!([1, 2]),
+                json!([1, "2"]),
+                json!([1.0]),
+                json!([[1]]),
+            ],
         ),
         (
             json!({"items": {"properties": {"n": {"type": "string"}}, "required": ["n"]}}),
-            vec![json!([{"n": "a"}, {"n": "b"}]), json!([{"n": "a"}, {}]), json!([{"n": 1}]), json!({"n": 1})],
+            vec![
+                json!([{"n": "a"}, {"n": "b"}]),
+                json!([{"n": "a"}, {}]),
+                json!([{"n": 1}]),
+                json!({"n": 1}),
+            ],
         ),
         (
             json!({"items": false}),
@@ -192,7 +224,13 @@ fn cases() -> Vec<(Value, Vec<Value>)> {
         ),
         (
             json!({"minItems": 1, "maxItems": 3}),
-            vec![json!([]), json!([1]), json!([1, 2, 3]), json!([1, 2, 3, 4]), json!("abcd")],
+            vec![
+                json!([]),
+                json!([1]),
+                json!([1, 2, 3]),
+                json!([1, 2, 3, 4]),
+                json!("abcd"),
+            ],
         ),
         (
             json!({"uniqueItems": true}),
@@ -214,11 +252,25 @@ fn cases() -> Vec<(Value, Vec<Value>)> {
         // Numbers.
         (
             json!({"minimum": 1, "maximum": 10}),
-            vec![json!(1), json!(10), json!(0.999), json!(10.001), json!(5.5), json!("0")],
+            vec![
+                json!(1),
+                json!(10),
+                json!(0.999),
+                json!(10.001),
+                json!(5.5),
+                json!("0"),
+            ],
         ),
         (
             json!({"exclusiveMinimum": 0, "exclusiveMaximum": 1.5}),
-            vec![json!(0), json!(0.0001), json!(1.4999), json!(1.5), json!(-1), json!(null)],
+            vec![
+                json!(0),
+                json!(0.0001),
+                json!(1.4999),
+                json!(1.5),
+                json!(-1),
+                json!(null),
+            ],
         ),
         (
             json!({"minimum": -2.5, "exclusiveMaximum": -1}),
@@ -226,13 +278,24 @@ fn cases() -> Vec<(Value, Vec<Value>)> {
         ),
         (
             json!({"multipleOf": 5}),
-            vec![json!(0), json!(15), json!(-10), json!(15.0), json!(7), json!(7.5), json!("10")],
+            vec![
+                json!(0),
+                json!(15),
+                json!(-10),
+                json!(15.0),
+                json!(7),
+                json!(7.5),
+                json!("10"),
+            ],
         ),
         (
             json!({"multipleOf": 0.5}),
             vec![json!(1), json!(2.5), json!(2.25), json!(-0.5)],
         ),
-        (json!({"multipleOf": 0.1}), vec![json!(0.3), json!(0.35), json!(2)]),
+        (
+            json!({"multipleOf": 0.1}),
+            vec![json!(0.3), json!(0.35), json!(2)],
+        ),
         (
             json!({"type": "integer", "multipleOf": 3, "minimum": 3}),
             vec![json!(3), json!(9.0), json!(0), json!(4)],
@@ -303,7 +366,11 @@ fn cases() -> Vec<(Value, Vec<Value>)> {
                     "old": {"deprecated": true, "readOnly": true, "writeOnly": false}
                 }
             }),
-            vec![json!({"when": "not a date"}), json!({"when": 1}), json!({"old": [1]})],
+            vec![
+                json!({"when": "not a date"}),
+                json!({"when": 1}),
+                json!({"old": [1]}),
+            ],
         ),
         // A params document as operations write them: nested everything.
         (
@@ -353,8 +420,8 @@ fn cases() -> Vec<(Value, Vec<Value>)> {
 /// The version of `jsonschema` that `scripts/setup.sh` installs.
 fn pinned_version() -> String {
     let setup = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/setup.sh");
-    let text = std::fs::read_to_string(&setup)
-        .unwrap_or_else(|e| panic!("read {}: {e}", setup.display()));
+    let text =
+        std::fs::read_to_string(&setup).unwrap_or_else(|e| panic!("read {}: {e}", setup.display()));
     text.lines()
         .find_map(|l| l.strip_prefix("JSONSCHEMA_VERSION="))
         .map(|v| v.trim().to_string())
@@ -458,7 +525,10 @@ fn the_schema_validator_agrees_with_python_jsonschema() {
         );
     }
     // Both verdicts are well represented, so agreement means something.
-    assert!(valid >= 80 && invalid >= 100, "{valid} valid, {invalid} invalid");
+    assert!(
+        valid >= 80 && invalid >= 100,
+        "{valid} valid, {invalid} invalid"
+    );
 }
 
 /// The comparison can fail: a validator that accepts everything

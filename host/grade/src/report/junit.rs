@@ -193,8 +193,7 @@ mod tests {
     #[test]
     fn a_real_xml_parser_reads_back_what_was_escaped() {
         let written = "a<b>&c \"d\" 'e' ]]> \r\n\t\u{0}\u{1b}\u{7f}\u{fffe}é😀\u{d7ff}\u{e000}";
-        let kept = written
-            .replace(['\u{0}', '\u{1b}', '\u{fffe}'], "\u{FFFD}");
+        let kept = written.replace(['\u{0}', '\u{1b}', '\u{fffe}'], "\u{FFFD}");
         let doc = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<r a=\"{}\">{}</r>",
             escape(written),
