@@ -7,10 +7,13 @@
 #   drives that chromium;
 # - python's openapi-spec-validator, which checks the API's OpenAPI document;
 # - python's schemathesis, pinned (its CLI changes between majors), which
-#   fuzzes the API against that document (tests/all/api_conformance.rs).
+#   fuzzes the API against that document (tests/all/api_conformance.rs);
+# - python's jsonschema, pinned, the independent check of the params schema
+#   validator (host/ops/tests/schema_vs_jsonschema.rs reads the pin here).
 set -euo pipefail
 
 SCHEMATHESIS_VERSION=4.32.5
+JSONSCHEMA_VERSION=4.26.0
 cd "$(dirname "$0")/.."
 
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
@@ -64,4 +67,12 @@ if ! python3 -m schemathesis.cli --version 2>/dev/null | grep -q "version $SCHEM
   fi
   python3 -m pip install --quiet "schemathesis==$SCHEMATHESIS_VERSION" \
     || python3 -m pip install --quiet --break-system-packages "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
+if ! python3 -c "from importlib.metadata import version; assert version('jsonschema') == '$JSONSCHEMA_VERSION'" 2>/dev/null; then
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    apt_install python3-pip
+  fi
+  python3 -m pip install --quiet "jsonschema==$JSONSCHEMA_VERSION" \
+    || python3 -m pip install --quiet --break-system-packages "jsonschema==$JSONSCHEMA_VERSION"
 fi

@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+
 use crate::support::{plugin, stderr, stdout, warden};
 
 fn path(name: &str) -> String {
@@ -18,7 +20,49 @@ fn call_converts_arguments_by_the_function_types() {
     let out = warden(&["call", &path("echo"), "handle", "hello"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(value, serde_json::json!({"ok": [104, 101, 108, 108, 111]}));
+    assert_eq!(value, serde_json::json!({"ok": "hello"}));
+}
+
+#[test]
+fn a_byte_list_result_is_text_when_it_is_utf8_unless_raw() {
+    let echo = path("echo");
+    let value = |args: &[&str]| -> serde_json::Value {
+        let out = warden(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    assert_eq!(
+        value(&["call", &echo, "handle", "héllo"]),
+        json!({"ok": "héllo"})
+    );
+    assert_eq!(
+        value(&["call", &echo, "handle", "hi", "--raw"]),
+        json!({"ok": [104, 105]})
+    );
+    // Bytes that are not UTF-8 stay numbers.
+    assert_eq!(
+        value(&["call", &echo, "handle", "[104, 255]"]),
+        json!({"ok": [104, 255]})
+    );
+    // `--json` is for programs: bytes stay bytes.
+    let all = value(&["call", &echo, "handle", "hi", "--json"]);
+    assert_eq!(all["outcome"]["ok"], json!({"ok": [104, 105]}), "{all}");
+}
+
+#[test]
+fn an_err_result_is_printed_and_exits_1() {
+    let out = warden(&["call", &path("misbehave"), "read-passwd"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(value["err"].is_string(), "{value}");
+    assert!(
+        stderr(&out).contains("read-passwd returned err: \""),
+        "{}",
+        stderr(&out)
+    );
+    // `ok` is success.
+    let out = warden(&["call", &path("echo"), "handle", "x"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[test]
@@ -137,13 +181,7 @@ fn dir_flag_grants_one_directory_read_only_by_default() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let bytes: Vec<u8> = value["ok"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b.as_u64().unwrap() as u8)
-        .collect();
-    assert_eq!(bytes, b"hi there");
+    assert_eq!(value["ok"], "hi there", "{value}");
 
     let out = warden(&["call", &path("kv"), "handle", "put k v", "--dir", &grant]);
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

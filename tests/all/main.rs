@@ -22,6 +22,7 @@ mod grade_files;
 mod grade_reports;
 mod inspect_cli;
 mod limits;
+mod log_cli;
 mod manual_cli;
 mod new_cli;
 mod ops_builtin;

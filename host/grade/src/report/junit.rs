@@ -185,4 +185,23 @@ mod tests {
         );
         assert_eq!(escape_text("x]]>\n\u{1b}y"), "x]]&gt;\n\u{FFFD}y");
     }
+
+    /// What an XML parser reads back from `escape` (in an attribute) and
+    /// `escape_text` (in an element) is the text written, but for the
+    /// characters XML cannot hold, which become U+FFFD. The reader is
+    /// roxmltree, not one written by the same hand as these functions.
+    #[test]
+    fn a_real_xml_parser_reads_back_what_was_escaped() {
+        let written = "a<b>&c \"d\" 'e' ]]> \r\n\t\u{0}\u{1b}\u{7f}\u{fffe}é😀\u{d7ff}\u{e000}";
+        let kept = written.replace(['\u{0}', '\u{1b}', '\u{fffe}'], "\u{FFFD}");
+        let doc = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<r a=\"{}\">{}</r>",
+            escape(written),
+            escape_text(written)
+        );
+        let parsed = roxmltree::Document::parse(&doc).unwrap_or_else(|e| panic!("{e}\n{doc}"));
+        let root = parsed.root_element();
+        assert_eq!(root.attribute("a"), Some(kept.as_str()), "{doc}");
+        assert_eq!(root.text(), Some(kept.as_str()), "{doc}");
+    }
 }

@@ -32,6 +32,17 @@ use warden::component::{CompileLimits, PoolingConfig, Runtime, RuntimeConfig};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines on stderr are written: `text` for people, `json`
+    /// (one object a line) for a service manager or a log collector.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// The shape of log lines (`--log-format`).
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -190,7 +201,7 @@ pub(crate) fn default_cache_dir() -> Option<PathBuf> {
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format);
     // Untrusted components are compiled by this same binary, in a child.
     match std::env::current_exe() {
         Ok(me) => {
@@ -257,17 +268,41 @@ fn default_log_level() -> &'static str {
     }
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log_level()));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+/// `WARDEN_LOG`, else `RUST_LOG` (what `tracing` users set by habit), else
+/// the command's default level. A variable that does not parse is said
+/// once, not silently replaced.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    for var in ["WARDEN_LOG", "RUST_LOG"] {
+        let Some(value) = std::env::var_os(var) else {
+            continue;
+        };
+        match tracing_subscriber::EnvFilter::try_new(value.to_string_lossy()) {
+            Ok(filter) => return filter,
+            Err(err) => out::errln!(
+                "warning: {var}={}: not a log filter ({err}); using {}",
+                value.to_string_lossy(),
+                default_log_level()
+            ),
+        }
+        break;
+    }
+    tracing_subscriber::EnvFilter::new(default_log_level())
+}
+
+fn init_tracing(format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         // Its fallback for a failed write is `eprintln!`, which panics
         // when stderr is a closed pipe: a log line nobody can read is lost.
-        .log_internal_errors(false)
-        .try_init();
+        .log_internal_errors(false);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        // One JSON object a line, fields flattened beside `message`.
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }
 
 #[cfg(test)]
