@@ -46,46 +46,28 @@ warden_sdk::export_actor!(Probe);
 
 const STARTS: &str = "Ok(Probe::default())";
 
-/// A plugin crate in `dir`, built as the repository's plugins are (same
-/// flags and profile, so cargo reuses their compiled dependencies from the
-/// shared target directory).
+/// A plugin crate in `dir`, scaffolded as a user would (`warden new
+/// plugin`, the SDK by path), then given the probe's source. Its flags and
+/// profile are the repository plugins', so cargo reuses their compiled
+/// dependencies from the shared target directory.
 fn write_crate(dir: &Path) {
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    std::fs::create_dir_all(dir.join(".cargo")).unwrap();
     let sdk = repo_root().join("sdk");
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        format!(
-            r#"[package]
-name = "dev_probe"
-version = "0.1.0"
-edition = "2024"
-publish = false
-
-[lib]
-crate-type = ["cdylib"]
-
-[dependencies]
-warden-sdk = {{ path = "{}" }}
-serde = {{ version = "1", features = ["derive"] }}
-
-[profile.release]
-opt-level = "s"
-lto = true
-strip = true
-codegen-units = 1
-
-[workspace]
-"#,
-            sdk.display()
-        ),
-    )
+    let out = warden_cmd(&[
+        "new",
+        "plugin",
+        "dev_probe",
+        "--sdk",
+        sdk.to_str().unwrap(),
+        "--dir",
+        dir.to_str().unwrap(),
+    ])
+    .output()
     .unwrap();
-    std::fs::copy(
-        repo_root().join(".cargo/config.toml"),
-        dir.join(".cargo/config.toml"),
-    )
-    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::write(dir.join("src/lib.rs"), probe_source("one", STARTS)).unwrap();
 }
 
