@@ -288,12 +288,17 @@ pub fn cache_usage(root: &Path) -> CacheUsage {
 pub fn clean_cache(root: &Path) -> Result<CacheUsage, ComponentError> {
     let found = artifacts(root);
     let mut removed = Vec::with_capacity(found.len());
-    let mut failures = Vec::new();
+    let mut first_failure = None;
     for artifact in found {
         match std::fs::remove_file(&artifact.path) {
             Ok(()) => removed.push(artifact),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => failures.push(format!("{}: {err}", artifact.path.display())),
+            // Every artifact is tried; the first failure is the error, the
+            // others are logged.
+            Err(err) if first_failure.is_none() => first_failure = Some((artifact.path, err)),
+            Err(err) => {
+                tracing::warn!(path = %artifact.path.display(), error = %err, "cannot remove from the compile cache");
+            }
         }
     }
     let usage = CacheUsage::of(root, &removed);
@@ -301,13 +306,9 @@ pub fn clean_cache(root: &Path) -> Result<CacheUsage, ComponentError> {
         // Fails, harmlessly, when something else is in it.
         let _ = std::fs::remove_dir(root.join(&engine.engine));
     }
-    if failures.is_empty() {
-        Ok(usage)
-    } else {
-        Err(ComponentError::UnsafeCache {
-            dir: root.to_path_buf(),
-            reason: format!("cannot remove {}", failures.join("; ")),
-        })
+    match first_failure {
+        None => Ok(usage),
+        Some((path, source)) => Err(ComponentError::Io { path, source }),
     }
 }
 
