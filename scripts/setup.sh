@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Installs what Warden's build and tests need, and nothing that is already
-# there (a second run takes a second or two):
-# - the wasm32-wasip2 target, for the plugins;
+# there (a second run takes a second or two).
+#
+#   scripts/setup.sh        everything the tests use (what .ci/run calls)
+#   scripts/setup.sh demo   only what building and running the demo needs
+#
+# The demo needs only:
+# - the wasm32-wasip2 target, for the plugins.
+# The tests also use (each test that needs one of these says so and is
+# skipped without it, unless WARDEN_REQUIRE_TOOLS=1, as in .ci/run):
 # - Debian's chromium (as root), for the dashboard's browser test;
 # - playwright-core in tests/browser/node_modules (from its lockfile), which
 #   drives that chromium;
@@ -16,8 +23,21 @@ SCHEMATHESIS_VERSION=4.32.5
 JSONSCHEMA_VERSION=4.26.0
 cd "$(dirname "$0")/.."
 
+case "${1:-test}" in
+  demo) only_demo=1 ;;
+  test) only_demo=0 ;;
+  *)
+    echo "usage: scripts/setup.sh [demo|test]  (got: $1)" >&2
+    exit 2
+    ;;
+esac
+
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
   rustup target add wasm32-wasip2
+fi
+
+if [ "$only_demo" -eq 1 ]; then
+  exit 0
 fi
 
 as_root() {

