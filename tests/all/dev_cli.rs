@@ -4,7 +4,8 @@
 //! (state can be checked after a reload), a save reloads each child once
 //! (a `watch = true` child by the host's own watcher, the others by the
 //! loop), each step's time is printed, and a save that does not build or
-//! does not start leaves the running version serving.
+//! does not start leaves the running version serving. `--no-probation`
+//! keeps a new version that traps right after its swap.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,7 +16,7 @@ use serde_json::{Value, json};
 use crate::support::{plugins_dir, repo_root, signal, warden_cmd};
 
 /// The probe actor: counts `inc`s and answers every message with
-/// `TAG:COUNT`; `INIT` is its `init` body.
+/// `TAG:COUNT`, traps on `boom`; `INIT` is its `init` body.
 fn probe_source(tag: &str, init: &str) -> String {
     format!(
         r#"use serde::{{Deserialize, Serialize}};
@@ -32,6 +33,7 @@ impl Actor for Probe {{
     }}
 
     fn handle(&mut self, message: &[u8]) -> Result<Vec<u8>, String> {{
+        assert!(message != b"boom", "boom");
         if message == b"inc" {{
             self.count += 1;
         }}
@@ -167,10 +169,11 @@ async fn outcomes(url: &str, path: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dev_serves_the_api_and_reloads_each_child_once_per_save() {
-    let temp = tempfile::tempdir().unwrap();
-    let crate_dir = temp.path().join("probe");
+/// A probe crate built once, then `warden dev` on it with `flags`,
+/// running `children` (TOML) under `root`; the running dev and its API's
+/// address.
+fn start_dev(temp: &Path, flags: &[&str], children: &str) -> (Dev, PathBuf, String) {
+    let crate_dir = temp.join("probe");
     write_crate(&crate_dir);
     let target = shared_target();
     let built = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -184,41 +187,27 @@ async fn dev_serves_the_api_and_reloads_each_child_once_per_save() {
         .unwrap();
     assert!(built.success(), "the probe crate builds");
     let wasm = target.join("wasm32-wasip2/release/dev_probe.wasm");
-    let config = temp.path().join("warden.toml");
+    let config = temp.join("warden.toml");
     std::fs::write(
         &config,
         format!(
-            r#"[host]
-state_dir = "state"
-api_addr = "127.0.0.1:0"
-
-[supervisor.root]
-strategy = "one_for_one"
-
-[[supervisor.root.children]]
-id = "probe"
-kind = "component"
-path = "{wasm}"
-
-[[supervisor.root.children]]
-id = "watched"
-kind = "component"
-path = "{wasm}"
-watch = true
-"#,
-            wasm = wasm.display()
+            "[host]\nstate_dir = \"state\"\napi_addr = \"127.0.0.1:0\"\n\n\
+             [supervisor.root]\nstrategy = \"one_for_one\"\n{}",
+            children.replace("WASM", &wasm.display().to_string())
         ),
     )
     .unwrap();
 
-    let out = temp.path().join("dev.out");
-    let err = temp.path().join("dev.err");
-    let mut cmd = warden_cmd(&[
+    let out = temp.join("dev.out");
+    let err = temp.join("dev.err");
+    let mut args = vec![
         "dev",
         crate_dir.to_str().unwrap(),
         "--config",
         config.to_str().unwrap(),
-    ]);
+    ];
+    args.extend(flags);
+    let mut cmd = warden_cmd(&args);
     cmd.env("CARGO_TARGET_DIR", &target)
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(std::fs::File::create(&err).unwrap())
@@ -232,7 +221,7 @@ watch = true
     // It serves: the API answers, and the address is where `warden run`
     // writes it.
     dev.wait_err("dashboard on http://", Duration::from_secs(120));
-    let url = std::fs::read_to_string(temp.path().join("state/api.addr"))
+    let url = std::fs::read_to_string(temp.join("state/api.addr"))
         .unwrap()
         .trim()
         .to_string();
@@ -241,6 +230,21 @@ watch = true
         "{}",
         dev.err()
     );
+    (dev, crate_dir, url)
+}
+
+/// One component child `ID` running the probe, as config.
+fn probe_child(id: &str, extra: &str) -> String {
+    format!(
+        "\n[[supervisor.root.children]]\nid = \"{id}\"\nkind = \"component\"\npath = \"WASM\"\n{extra}"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_serves_the_api_and_reloads_each_child_once_per_save() {
+    let temp = tempfile::tempdir().unwrap();
+    let children = probe_child("probe", "") + &probe_child("watched", "watch = true\n");
+    let (mut dev, crate_dir, url) = start_dev(temp.path(), &[], &children);
     assert!(
         !dev.err().contains("probation off"),
         "probation stays on by default: {}",
@@ -311,4 +315,55 @@ watch = true
     assert!(status.success(), "{status}:\n{}", dev.err());
     assert!(dev.err().contains("warden dev: stopped"), "{}", dev.err());
     assert!(!temp.path().join("state/api.addr").exists());
+}
+
+/// `--no-probation` says so, and a new version that traps right after its
+/// swap is restarted as itself, not rolled back (with probation on, a trap
+/// this soon would put the previous version back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_without_probation_keeps_a_version_that_traps_after_its_swap() {
+    let temp = tempfile::tempdir().unwrap();
+    let (mut dev, crate_dir, url) =
+        start_dev(temp.path(), &["--no-probation"], &probe_child("probe", ""));
+    assert!(dev.err().contains("probation off"), "{}", dev.err());
+    reply(&url, "root/probe", "inc").await;
+
+    std::fs::write(crate_dir.join("src/lib.rs"), probe_source("two", STARTS)).unwrap();
+    dev.wait_out(
+        "reloaded root/probe to version 2",
+        1,
+        Duration::from_secs(240),
+    );
+    assert_eq!(reply(&url, "root/probe", "get").await, "two:1");
+    // Within the 5 s a probation would last: the trap restarts version 2.
+    let trapped = warden::api::client::ApiClient::new(&url, None)
+        .unwrap()
+        .call(
+            "child.send",
+            json!({"path": "root/probe", "message": "boom"}),
+        )
+        .await;
+    assert!(trapped.is_err(), "{trapped:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        let answer = warden::api::client::ApiClient::new(&url, None)
+            .unwrap()
+            .call(
+                "child.send",
+                json!({"path": "root/probe", "message": "get"}),
+            )
+            .await;
+        if let Ok(answer) = answer {
+            break answer["reply"].as_str().unwrap_or_default().to_string();
+        }
+        assert!(Instant::now() < deadline, "no answer after the trap");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(answer, "two:0", "restarted as version 2, fresh state");
+    let recorded = outcomes(&url, "root/probe").await;
+    assert!(
+        !recorded.iter().any(|o| o == "rolled_back_from"),
+        "{recorded:?}\n{}",
+        dev.out()
+    );
 }
