@@ -6,9 +6,13 @@
 //! machine without internet and always matches the host serving it. It
 //! holds no data: everything it shows comes from the same API every other
 //! client uses (`POST /ops/tree`, `child.info`, `child.versions`,
-//! `events.recent`, and the `GET /events` stream), with the bearer token the
-//! user types in (kept in the tab's `sessionStorage`). So the assets need no
-//! token themselves, and this module knows nothing of the host's state.
+//! `events.recent`, and the `GET /events` stream), and what it does is an
+//! operation too (`child.restart`, `child.kill`, `child.reload`,
+//! `child.send`), with the bearer token the user types in (kept in the
+//! tab's `sessionStorage`). So the assets need no token themselves, and
+//! this module knows nothing of the host's state. The per-child memory and
+//! restart charts are drawn from samples the page itself keeps (the last
+//! five minutes of the trees it fetched), not from a history on the host.
 //!
 //! Caching: every response carries a strong `ETag` (a hash of the embedded
 //! bytes) and `Cache-Control: no-cache`, so a browser revalidates on each
