@@ -2,8 +2,11 @@
 //! tree, Debian's headless Chromium driven by `tests/browser/dashboard.mjs`
 //! (playwright-core): the page loads, shows `root/counter`, Restart gives it
 //! a new generation, Kill makes its supervisor restart it and the restart
-//! count shown goes up, Reload swaps in the new version written meanwhile
-//! and shows its result and history, all live and without a console error.
+//! count shown goes up, with a bar in the row's restart chart, while the
+//! memory chart draws its samples; the send box, its child picked in the
+//! tree, sends messages with Enter and shows the replies and a refusal;
+//! Reload swaps in the new version written meanwhile and shows its result
+//! and history, all live and without a console error.
 //! With `WARDEN_UPDATE_SCREENSHOT=1` the screenshot it takes becomes the
 //! README's `docs/dashboard.png` (not on every run: it would dirty the tree).
 //!
@@ -68,8 +71,49 @@ fn restart_and_kill_from_the_dashboard_update_it_live() {
     );
     assert_eq!(report["tree_children"], 6, "root and its five descendants");
 
+    // The charts: the kill's restart as a bar, memory sampled twice or more.
+    assert!(report["restart_bars"].as_u64() >= Some(1), "{report}");
+    let restart_label = report["restart_chart_label"].as_str().unwrap_or_default();
+    assert!(
+        restart_label.starts_with("Restarts of root/counter: 1 in the last ")
+            && restart_label.ends_with(&format!("({after} in all)")),
+        "the chart's label says the current value: {report}"
+    );
+    assert!(report["memory_points"].as_u64() >= Some(2), "{report}");
+    let memory_label = report["memory_chart_label"].as_str().unwrap_or_default();
+    assert!(
+        memory_label.starts_with("Memory of root/counter: ")
+            && memory_label.contains(" now, ")
+            && memory_label.contains("iB"),
+        "{report}"
+    );
+    assert_eq!(
+        report["memory_chart_title"], report["memory_chart_label"],
+        "the tooltip says what the label says"
+    );
+
+    // The send box: `inc` answered one more than `get`, an unknown command
+    // refused with the plugin's own message, each in the page's log.
+    let got: u64 = report["send_get"].as_str().unwrap().parse().unwrap();
+    let inc: u64 = report["send_inc"].as_str().unwrap().parse().unwrap();
+    assert_eq!(inc, got + 1, "{report}");
+    let refused = report["send_error"].as_str().unwrap_or_default();
+    assert!(
+        refused.contains("unknown command: no-such-command"),
+        "{report}"
+    );
+    assert_eq!(report["send_log"], 3, "{report}");
+    // The messages reached the child: its count is the one the page saw
+    // (kept across the reload, which migrates the state).
+    let count = call(
+        &host,
+        "child.send",
+        serde_json::json!({"path": "root/counter", "message": "get"}),
+    );
+    assert_eq!(count["reply"], inc.to_string(), "{count}");
+
     // The host saw the same: the supervisor restarted the killed child once.
-    let tree = call(&host, "tree");
+    let tree = call(&host, "tree", serde_json::json!({}));
     let counter = tree["children"]
         .as_array()
         .unwrap()
@@ -127,6 +171,18 @@ fn the_dashboard_asks_for_the_token_the_host_wants_and_shows_errors() {
             .is_some_and(|v| v.starts_with("v1 · ")),
         "the old version keeps serving: {report}"
     );
+    // With the right token the box works; with a wrong one it shows the
+    // API's refusal, not a reply.
+    assert!(
+        report["send_get"]
+            .as_str()
+            .is_some_and(|r| r.parse::<u64>().is_ok()),
+        "{report}"
+    );
+    assert_eq!(
+        report["send_unauthorized"], "wrong bearer token",
+        "{report}"
+    );
     stop(host);
 }
 
@@ -164,6 +220,8 @@ fn browse(host: &HostProcess, shot: &Path, flags: &[&str]) -> serde_json::Value 
         serde_json::from_str(stdout.lines().last().expect("the script prints its report"))
             .expect("the report is JSON");
     assert_eq!(report["ok"], true, "{report}");
+    // Shown with `--nocapture`: what the page showed, for a reader.
+    eprintln!("dashboard report: {report}");
     report
 }
 
@@ -224,16 +282,11 @@ fn drain(pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<S
     })
 }
 
-/// Calls an operation with the API client (`{}` params).
-fn call(host: &HostProcess, op: &str) -> serde_json::Value {
+/// Calls an operation with the API client.
+fn call(host: &HostProcess, op: &str, params: serde_json::Value) -> serde_json::Value {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        host.client(None)
-            .call(op, serde_json::json!({}))
-            .await
-            .unwrap()
-    })
+    runtime.block_on(async { host.client(None).call(op, params).await.unwrap() })
 }

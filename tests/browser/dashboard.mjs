@@ -15,9 +15,17 @@
 //   2. clicks Kill and waits for the row's `restarts` count to go up (the
 //      supervisor restarts the killed child and counts it), in the table and
 //      in the tree, with `child_restarted` in the event log;
-//   3. clicks Reload and waits for its result beside the button, and the
+//   3. the row's charts: the restart chart has a bar above zero for that
+//      restart, the memory chart a line through at least two samples, both
+//      labelled with their current value;
+//   4. picks the child in the tree for the send box, sends `get` and `inc`
+//      with Enter (the reply to `inc` is one more than to `get`), and an
+//      unknown command, whose error (the API's 422 message) is shown inline;
+//   5. clicks Reload and waits for its result beside the button, and the
 //      child in the reload history (when a new version was swapped in: that
 //      version marked current there and shown in the row);
+//   6. with --token: enters a wrong token, and a message sent then shows the
+//      API's refusal (`wrong bearer token`) inline;
 // all without the page reloading. Any console error, uncaught exception or
 // failed request fails the run. Saves a full-page screenshot to SCREENSHOT
 // (also on failure) and prints one JSON line with what it saw.
@@ -50,6 +58,8 @@ let closing = false;
 let unauthorized = token !== null;
 // While the failing reload runs, its 500 is expected.
 let reloading = false;
+// While a message the child refuses is sent, its 422 is expected.
+let refusedSend = false;
 
 function step(name) {
   seen.step = name;
@@ -79,6 +89,7 @@ async function main() {
     if (msg.type() === "error") {
       if (unauthorized && msg.text().includes("status of 401")) return;
       if (reloading && reloadFails && msg.text().includes("status of 500")) return;
+      if (refusedSend && msg.text().includes("status of 422")) return;
       problems.push(`console error: ${msg.text()}`);
     }
   });
@@ -92,6 +103,7 @@ async function main() {
   page.on("response", (res) => {
     if (res.status() === 401 && unauthorized) return;
     if (res.status() === 500 && reloading && reloadFails && res.url().endsWith("/ops/child.reload")) return;
+    if (res.status() === 422 && refusedSend && res.url().endsWith("/ops/child.send")) return;
     if (res.status() >= 400) {
       problems.push(`HTTP ${res.status()} for ${res.request().method()} ${res.url()}`);
     }
@@ -178,6 +190,49 @@ async function main() {
     childPath,
   );
 
+  step("charts: a restart bar above zero, a memory line through two samples or more");
+  const restartBar = row.locator('svg[data-chart="restarts"] rect[data-count]');
+  await page.waitForFunction(
+    (path) => [...document.querySelectorAll(`tr[data-path="${path}"] svg[data-chart="restarts"] rect[data-count]`)]
+      .some((r) => Number(r.dataset.count) > 0 && Number(r.getAttribute("height")) > 0),
+    childPath,
+  );
+  seen.restart_bars = await restartBar.count();
+  seen.restart_chart_label = await row.locator('svg[data-chart="restarts"]').getAttribute("aria-label");
+  // The bar stands on the baseline and rises from it: above zero, drawn.
+  const bar = await restartBar.first().evaluate((r) => ({ y: Number(r.getAttribute("y")), h: Number(r.getAttribute("height")) }));
+  const chartHeight = await row.locator('svg[data-chart="restarts"]').evaluate((svg) => svg.viewBox.baseVal.height);
+  if (!(bar.h > 0 && bar.y + bar.h <= chartHeight && bar.y < chartHeight - 1)) {
+    problems.push(`the restart bar is not drawn above the baseline: ${JSON.stringify(bar)} in ${chartHeight}`);
+  }
+  await page.waitForFunction(
+    (path) => {
+      const svg = document.querySelector(`tr[data-path="${path}"] svg[data-chart="memory"]`);
+      const line = svg && svg.querySelector("polyline");
+      return svg && Number(svg.dataset.points) >= 2 && line && line.getAttribute("points").trim().split(/\s+/).length >= 2;
+    },
+    childPath,
+  );
+  seen.memory_points = Number(await row.locator('svg[data-chart="memory"]').getAttribute("data-points"));
+  seen.memory_chart_label = await row.locator('svg[data-chart="memory"]').getAttribute("aria-label");
+  seen.memory_chart_title = await row.locator('svg[data-chart="memory"] > title').textContent();
+
+  step("send: pick the child in the tree, Enter sends, the reply or the error is shown");
+  await page.locator(`#tree button[data-send="${childPath}"]`).click();
+  const chosen = await page.locator("#send-child").inputValue();
+  if (chosen !== childPath) {
+    problems.push(`picking ${childPath} in the tree chose ${chosen}`);
+  }
+  if (!(await page.evaluate(() => document.activeElement && document.activeElement.id === "send-message"))) {
+    problems.push("picking a child in the tree does not put the cursor in the message field");
+  }
+  seen.send_get = await send("get", "ok");
+  seen.send_inc = await send("inc", "ok");
+  refusedSend = true;
+  seen.send_error = await send("no-such-command", "error");
+  refusedSend = false;
+  seen.send_log = await page.locator("#send-log li").count();
+
   if (await row.locator('button[data-action="reload"]').count()) {
     step("reload: the result is shown beside the button");
     reloading = true;
@@ -209,6 +264,17 @@ async function main() {
     seen.version_shown = (await field("version").textContent()).trim();
   }
 
+  if (token !== null) {
+    step("a wrong token: a message sent shows the API's refusal");
+    unauthorized = true;
+    await page.click("#token-toggle");
+    await page.waitForSelector("#auth:not([hidden])");
+    await page.fill("#token", `${token}-wrong`);
+    await page.click('#auth button[type="submit"]');
+    await page.waitForSelector('#connection[data-state="auth"]');
+    seen.send_unauthorized = await send("get", "error");
+  }
+
   step("the page was never reloaded");
   const marker = await page.evaluate(() => window.__wardenMarker);
   if (marker !== "same page" || loads !== 1) {
@@ -222,6 +288,30 @@ async function main() {
   await page.mouse.move(0, 0);
   step(`screenshot to ${screenshot}`);
   await page.screenshot({ path: screenshot, fullPage: true });
+}
+
+// Types `message` in the send box, presses Enter, and waits for the
+// answer in state `expect` ("ok" or "error"); returns its text.
+async function send(message, expect) {
+  const sent = await page.locator("#send-log li").count();
+  await page.fill("#send-message", message);
+  await page.press("#send-message", "Enter");
+  await page.waitForFunction(
+    (n) => {
+      const result = document.querySelector("#send-result");
+      return document.querySelectorAll("#send-log li").length > n
+        && result.dataset.state !== "pending"
+        && document.querySelector("#send-log li").dataset.state !== "pending";
+    },
+    sent,
+  );
+  const state = await page.locator("#send-result").getAttribute("data-state");
+  const field = state === "ok" ? "reply" : "error";
+  const text = (await page.locator(`#send-result [data-field="${field}"]`).textContent()).trim();
+  if (state !== expect) {
+    throw new Error(`sending ${JSON.stringify(message)}: ${state} (${text}), expected ${expect}`);
+  }
+  return text;
 }
 
 let failure = null;

@@ -8,21 +8,46 @@
 // ReadableStream so the request can carry the Authorization header
 // (EventSource cannot). Buttons call `child.restart`, `child.kill` and
 // `child.reload` and show the result, or the error body's message, beside
-// themselves.
+// themselves; the "Send a message" box calls `child.send` and shows the
+// reply or the error the same way.
+//
+// The small charts beside the memory and restart counts are the page's own:
+// each tree it fetches adds a sample per child to a ring of the last five
+// minutes kept in this tab (the host keeps no history), drawn as inline SVG.
+// So they start empty when the page opens and cover what it has seen since.
 //
 // Markup hooks (kept stable for tests and scripts): children rows are
-// `tr[data-path="root/counter"]`, their cells `[data-field="status"]`,
-// `[data-field="generation"]`, `[data-field="restarts"]`, …; buttons are
+// `tr[data-path="root/counter"]`, their values `[data-field="status"]`,
+// `[data-field="generation"]`, `[data-field="restarts"]`, …; their charts
+// `svg[data-chart="memory"|"restarts"]` (memory: `data-points` samples;
+// restarts: one `rect[data-count]` per interval with a restart); buttons are
 // `button[data-action="restart"|"kill"|"reload"]`, results
-// `output[data-field="result"]`.
+// `output[data-field="result"]`. The send box is `form#send` (`#send-child`,
+// `#send-message`); its answer `#send-result[data-state="ok"|"error"]` with
+// `[data-field="reply"]` or `[data-field="error"]` inside, and tree nodes of
+// component children have `button[data-send="PATH"]` to pick them.
 //
 // Text from the host is only ever set with textContent, never as markup.
 
 const TOKEN_KEY = "warden.token";
 const EVENT_ROWS = 300;
-const POLL_MS = 5000;
+// Also the memory charts' sampling period (each tree fetched is a sample).
+const POLL_MS = 2000;
 const REFRESH_DEBOUNCE_MS = 120;
 const RELOAD_EVENTS = new Set(["reload_started", "reloaded", "reload_failed", "rolled_back"]);
+// The charts: how far back they reach, the shortest span they stretch over
+// (so the first seconds are not drawn across the whole width), samples
+// closer than this merged into one (a restart storm refetches the tree many
+// times a second), and bars per restart chart.
+const HISTORY_MS = 5 * 60 * 1000;
+const MIN_SPAN_MS = 60 * 1000;
+const SAMPLE_GAP_MS = 1000;
+const RESTART_BARS = 30;
+const SEND_LOG_ROWS = 20;
+const SVG_NS = "http://www.w3.org/2000/svg";
+const CHART_W = 88;
+const CHART_H = 22;
+const CHART_PAD = 2;
 
 const $ = (id) => document.getElementById(id);
 
@@ -44,6 +69,15 @@ const state = {
   refreshing: null,
   refreshAgain: false,
   pollTimer: null,
+  // path -> samples `{ t, memory, restarts, restarted }`, oldest first,
+  // none older than HISTORY_MS; `restarted` is how many restarts happened
+  // since the sample before.
+  history: new Map(),
+  // When the first sample was taken: the charts cover no more than that.
+  historyStart: null,
+  // The component children the send box offers, as `path status` lines.
+  sendTargets: "",
+  sends: 0,
 };
 
 // ---------------------------------------------------------------- API
@@ -363,6 +397,7 @@ async function refreshTree() {
       $("tree-updated").textContent = `updated ${clock(Date.now())}`;
       $("tree").setAttribute("aria-busy", "false");
       const components = flatten(tree.children).filter((c) => c.type === "component");
+      renderSendTargets(components);
       for (const c of components) {
         if (!state.versions.has(c.path)) {
           refreshVersions(c.path);
@@ -419,7 +454,7 @@ function subtree(children) {
       { class: `node ${c.type}`, "data-path": c.path, role: "treeitem", "aria-expanded": isSup ? "true" : null },
       el("div", { class: "node-line" },
         statusBadge(c.status),
-        el("span", { class: "node-name", text: c.id }),
+        c.type === "component" ? sendPicker(c) : el("span", { class: "node-name", text: c.id }),
         el("span", { class: `tag tag-${c.type}`, text: c.type }),
         isSup ? el("span", { class: "muted", text: String(c.strategy || "") }) : null,
         el("span", { class: "node-meta" },
@@ -430,6 +465,21 @@ function subtree(children) {
     ul.append(li);
   }
   return ul;
+}
+
+// A component child's name in the tree, as a button that picks it in the
+// send box.
+function sendPicker(c) {
+  const button = el("button", {
+    type: "button",
+    class: "node-name pick",
+    "data-send": c.path,
+    title: "Send a message to this child",
+    "aria-label": `Send a message to ${c.path}`,
+    text: c.id,
+  });
+  button.addEventListener("click", () => pickSendTarget(c.path));
+  return button;
 }
 
 // ---------------------------------------------------------------- children table
@@ -444,6 +494,7 @@ function renderChildren(tree) {
   let restarting = 0;
   let stopped = 0;
   let restarts = 0;
+  const now = Date.now();
   for (const placeholder of body.querySelectorAll("tr.placeholder")) {
     placeholder.remove();
   }
@@ -460,6 +511,8 @@ function renderChildren(tree) {
       body.insertBefore(row.tr, body.children[index] || null);
     }
     updateRow(row, c);
+    record(c, now);
+    drawCharts(row, c, now);
     if (c.type !== "supervisor") {
       if (c.status === "running") running += 1;
       else if (c.status === "restarting") restarting += 1;
@@ -472,6 +525,7 @@ function renderChildren(tree) {
       row.tr.remove();
       rows.delete(path);
       state.children.delete(path);
+      state.history.delete(path);
     }
   }
   setText($("stat-running"), running);
@@ -490,6 +544,16 @@ function makeRow(c) {
     const td = el("td", { "data-field": field, class: cls });
     cells[field] = td;
     return td;
+  };
+  // A number with its chart beside it: the value in its own span (what
+  // `[data-field]` finds), the chart in another.
+  const charts = {};
+  const chartCell = (field) => {
+    const value = el("span", { "data-field": field, class: "value" });
+    const chart = el("span", { class: "spark", "data-chart-for": field });
+    cells[field] = value;
+    charts[field] = chart;
+    return el("td", { class: "num chart-cell", "data-column": field }, chart, value);
   };
   const pathCell = el("th", { scope: "row", class: "path", "data-field": "path" },
     el("span", { class: "indent", "aria-hidden": "true", text: "\u00a0\u00a0".repeat(Math.max(0, depth)) }),
@@ -520,13 +584,13 @@ function makeRow(c) {
     cell("type"),
     cell("status"),
     cell("generation", "num"),
-    cell("restarts", "num"),
-    cell("memory", "num"),
+    chartCell("restarts"),
+    chartCell("memory"),
     cell("cpu", "num"),
     cell("health"),
     cell("version"),
     el("td", { class: "actions-cell" }, actions, output));
-  return { tr, cells, output };
+  return { tr, cells, charts, output };
 }
 
 function updateRow(row, c) {
@@ -595,6 +659,186 @@ function updateRow(row, c) {
   setText(cells.version, version, versionTitle);
 }
 
+// ---------------------------------------------------------------- charts
+
+// The memory a child uses, in bytes: a component's linear memory, a
+// process's RSS; null when the tree does not say (supervisors, a process
+// not sampled yet).
+function memoryOf(c) {
+  const info = c.info && typeof c.info === "object" ? c.info : {};
+  if (c.type === "component" && typeof info.memory_bytes === "number") {
+    return info.memory_bytes;
+  }
+  if (c.type === "process" && info.stats && typeof info.stats.rss_bytes === "number") {
+    return info.stats.rss_bytes;
+  }
+  return null;
+}
+
+// Adds `c` as seen at `now` to its ring; merges it into the last sample when
+// that one is younger than SAMPLE_GAP_MS, and drops what is older than the
+// window.
+function record(c, now) {
+  if (state.historyStart === null) state.historyStart = now;
+  let ring = state.history.get(c.path);
+  if (!ring) {
+    ring = [];
+    state.history.set(c.path, ring);
+  }
+  const memory = memoryOf(c);
+  const restarts = Number(c.restarts) || 0;
+  const last = ring[ring.length - 1];
+  // A count that went down (the child was deleted and added again) is a
+  // new series, not negative restarts.
+  const restarted = last ? Math.max(0, restarts - last.restarts) : 0;
+  if (last && now - last.t < SAMPLE_GAP_MS) {
+    last.restarted += restarted;
+    last.restarts = restarts;
+    if (memory !== null) last.memory = memory;
+  } else {
+    ring.push({ t: now, memory, restarts, restarted });
+  }
+  while (ring.length && ring[0].t < now - HISTORY_MS) ring.shift();
+}
+
+// The time the charts span at `now`: from the first sample (at least
+// MIN_SPAN_MS, at most HISTORY_MS).
+function chartSpan(now) {
+  const seen = state.historyStart === null ? 0 : now - state.historyStart;
+  return Math.min(HISTORY_MS, Math.max(MIN_SPAN_MS, seen));
+}
+
+// How long the ring has watched a child at `now` (what its labels speak of:
+// the page knows nothing from before it opened).
+function watched(ring, now) {
+  return ring.length ? Math.min(HISTORY_MS, now - ring[0].t) : 0;
+}
+
+function duration(ms) {
+  const s = Math.round(ms / 1000);
+  if (s < 90) return `${s} s`;
+  return `${Math.round(s / 60)} min`;
+}
+
+function svgEl(tag, attrs = {}) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    node.setAttribute(k, String(v));
+  }
+  return node;
+}
+
+// An empty chart of `kind` labelled `label` (its accessible name and its
+// tooltip, both carrying the current value).
+function chartFrame(kind, label) {
+  const svg = svgEl("svg", {
+    class: `sparkline sparkline-${kind}`,
+    "data-chart": kind,
+    viewBox: `0 0 ${CHART_W} ${CHART_H}`,
+    width: CHART_W,
+    height: CHART_H,
+    role: "img",
+    "aria-label": label,
+  });
+  const title = svgEl("title");
+  title.textContent = label;
+  svg.append(title);
+  svg.append(svgEl("line", { class: "spark-base", x1: 0, x2: CHART_W, y1: CHART_H - 0.5, y2: CHART_H - 0.5 }));
+  return svg;
+}
+
+// x of time `t` in a chart ending at `now` and spanning `span`.
+function chartX(t, now, span) {
+  const inner = CHART_W - 2 * CHART_PAD;
+  return CHART_PAD + inner * Math.min(1, Math.max(0, 1 - (now - t) / span));
+}
+
+// The memory of `path` over the window: a line (a dot while there is one
+// sample), scaled between its own minimum and maximum so that growth shows.
+function memoryChart(path, ring, now) {
+  const points = ring.filter((p) => p.memory !== null);
+  if (points.length === 0) return null;
+  const span = chartSpan(now);
+  const values = points.map((p) => p.memory);
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  const last = values[values.length - 1];
+  const over = `over the last ${duration(watched(ring, now))}`;
+  let range;
+  if (points.length === 1) range = "one sample so far";
+  else if (max === min) range = `steady ${over}`;
+  else range = `between ${bytes(min)} and ${bytes(max)} ${over}`;
+  const svg = chartFrame("memory", `Memory of ${path}: ${bytes(last)} now, ${range}`);
+  svg.dataset.points = String(points.length);
+  svg.dataset.last = String(last);
+  const top = CHART_PAD;
+  const bottom = CHART_H - CHART_PAD - 1;
+  const y = (v) => (max === min ? (top + bottom) / 2 : bottom - ((v - min) / (max - min)) * (bottom - top));
+  const coords = points.map((p) => [chartX(p.t, now, span), y(p.memory)]);
+  const text = coords.map(([x, yy]) => `${x.toFixed(1)},${yy.toFixed(1)}`).join(" ");
+  if (coords.length > 1) {
+    const [x0] = coords[0];
+    const [xn] = coords[coords.length - 1];
+    svg.append(svgEl("polygon", {
+      class: "spark-area",
+      points: `${x0.toFixed(1)},${bottom + 1} ${text} ${xn.toFixed(1)},${bottom + 1}`,
+    }));
+    svg.append(svgEl("polyline", { class: "spark-line", points: text }));
+  }
+  const [lx, ly] = coords[coords.length - 1];
+  svg.append(svgEl("circle", { class: "spark-dot", cx: lx.toFixed(1), cy: ly.toFixed(1), r: 1.8 }));
+  return svg;
+}
+
+// The restarts of `path` over the window: RESTART_BARS intervals, a bar for
+// each with restarts, as tall as its count against the busiest one.
+function restartChart(path, ring, total, now) {
+  const span = chartSpan(now);
+  const width = span / RESTART_BARS;
+  const counts = new Array(RESTART_BARS).fill(0);
+  for (const p of ring) {
+    if (p.restarted === 0 || p.t < now - span) continue;
+    const i = Math.min(RESTART_BARS - 1, Math.floor((p.t - (now - span)) / width));
+    counts[i] += p.restarted;
+  }
+  const inWindow = counts.reduce((a, b) => a + b, 0);
+  const busiest = Math.max(1, ...counts);
+  const svg = chartFrame(
+    "restarts",
+    `Restarts of ${path}: ${inWindow} in the last ${duration(watched(ring, now))} (${total} in all)`,
+  );
+  svg.dataset.total = String(inWindow);
+  const inner = CHART_W - 2 * CHART_PAD;
+  const bar = inner / RESTART_BARS;
+  const height = CHART_H - CHART_PAD - 1;
+  counts.forEach((n, i) => {
+    if (n === 0) return;
+    const h = Math.max(3, (n / busiest) * height);
+    const rect = svgEl("rect", {
+      class: "spark-bar",
+      x: (CHART_PAD + i * bar + 0.25).toFixed(2),
+      y: (CHART_H - 1 - h).toFixed(2),
+      width: Math.max(1, bar - 0.5).toFixed(2),
+      height: h.toFixed(2),
+      "data-count": n,
+    });
+    const title = svgEl("title");
+    const ago = Math.round((span - (i + 1) * width) / 1000);
+    title.textContent = `${n} restart${n === 1 ? "" : "s"} ${ago <= 0 ? "just now" : `about ${ago} s ago`}`;
+    rect.append(title);
+    svg.append(rect);
+  });
+  return svg;
+}
+
+function drawCharts(row, c, now) {
+  const ring = state.history.get(c.path) || [];
+  row.charts.memory.replaceChildren(...[memoryChart(c.path, ring, now)].filter(Boolean));
+  row.charts.restarts.replaceChildren(restartChart(c.path, ring, Number(c.restarts) || 0, now));
+}
+
+// ---------------------------------------------------------------- actions
+
 // Runs an action and shows its result (or the error's message) beside the button.
 async function act(op, action, path, button, output) {
   button.disabled = true;
@@ -633,6 +877,111 @@ function describeResult(action, r) {
     default:
       return `${action}: ${JSON.stringify(r)}`;
   }
+}
+
+// ---------------------------------------------------------------- send box
+
+// Offers the component children of `components` in the send box's select,
+// keeping the choice while that child exists.
+function renderSendTargets(components) {
+  const key = components.map((c) => `${c.path} ${c.status}`).join("\n");
+  if (key === state.sendTargets) return;
+  state.sendTargets = key;
+  const select = $("send-child");
+  const chosen = select.value;
+  if (components.length === 0) {
+    select.replaceChildren(el("option", { value: "", text: "no component children" }));
+    select.disabled = true;
+    return;
+  }
+  select.disabled = false;
+  select.replaceChildren(...components.map((c) => el("option", {
+    value: c.path,
+    text: c.status === "running" ? c.path : `${c.path} (${c.status})`,
+  })));
+  if (components.some((c) => c.path === chosen)) {
+    select.value = chosen;
+  }
+}
+
+// Chooses `path` in the send box (from the tree) and puts the cursor in the
+// message field.
+function pickSendTarget(path) {
+  const select = $("send-child");
+  if (![...select.options].some((o) => o.value === path)) return;
+  select.value = path;
+  const input = $("send-message");
+  input.focus();
+  input.select();
+  $("send").scrollIntoView({ block: "nearest" });
+}
+
+// A reply as text: UTF-8 as is, other bytes as their base64 with a note.
+function replyText(r) {
+  if (!r || typeof r.reply !== "string") return "(no reply)";
+  if (r.encoding === "base64") {
+    return `${r.reply} (not UTF-8: base64 of the bytes)`;
+  }
+  return r.reply;
+}
+
+// Sends the box's message with `child.send`; the answer (the reply, or the
+// error body's message) goes in the result line and at the top of the log.
+// Several may be in flight: each fills its own log line, and the result
+// line shows the latest one sent.
+async function sendMessage(ev) {
+  ev.preventDefault();
+  const path = $("send-child").value;
+  const message = $("send-message").value;
+  const result = $("send-result");
+  if (!path) {
+    result.dataset.state = "error";
+    result.replaceChildren(el("span", { "data-field": "error", text: "No component child to send to." }));
+    return;
+  }
+  state.sends += 1;
+  const number = state.sends;
+  const answer = el("span", { class: "send-answer", text: "…" });
+  const line = el("li", { "data-state": "pending", "data-path": path },
+    el("code", { class: "send-path", text: path }),
+    el("span", { class: "send-message", text: message === "" ? "(empty)" : message }),
+    answer);
+  const log = $("send-log");
+  log.prepend(line);
+  while (log.children.length > SEND_LOG_ROWS) log.lastElementChild.remove();
+  result.dataset.state = "pending";
+  result.replaceChildren(el("span", { class: "muted", text: `sending to ${path}…` }));
+  const started = performance.now();
+  let outcome;
+  try {
+    const r = await call("child.send", { path, message });
+    const ms = performance.now() - started;
+    const text = replyText(r);
+    outcome = {
+      state: "ok",
+      node: el("span", {},
+        el("span", { class: "muted", text: `${path} replied in ${ms.toFixed(0)} ms: ` }),
+        el("code", { "data-field": "reply", text }),
+        text === "" ? el("span", { class: "muted", text: "(an empty reply)" }) : null),
+      text: text === "" ? "(an empty reply)" : text,
+    };
+  } catch (err) {
+    outcome = {
+      state: "error",
+      node: el("span", { "data-field": "error", text: err.message }),
+      text: err.message,
+    };
+  }
+  line.dataset.state = outcome.state;
+  answer.textContent = outcome.text;
+  if (number === state.sends) {
+    result.dataset.state = outcome.state;
+    result.replaceChildren(outcome.node);
+  }
+}
+
+function setupSend() {
+  $("send").addEventListener("submit", sendMessage);
 }
 
 // ---------------------------------------------------------------- reload history
@@ -878,6 +1227,7 @@ function start() {
 
 function init() {
   setupAuth();
+  setupSend();
   $("event-filter").addEventListener("input", renderEvents);
   // Memory, CPU and health change without events: poll while visible.
   state.pollTimer = setInterval(() => {

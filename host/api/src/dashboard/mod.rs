@@ -6,9 +6,13 @@
 //! machine without internet and always matches the host serving it. It
 //! holds no data: everything it shows comes from the same API every other
 //! client uses (`POST /ops/tree`, `child.info`, `child.versions`,
-//! `events.recent`, and the `GET /events` stream), with the bearer token the
-//! user types in (kept in the tab's `sessionStorage`). So the assets need no
-//! token themselves, and this module knows nothing of the host's state.
+//! `events.recent`, and the `GET /events` stream), and what it does is an
+//! operation too (`child.restart`, `child.kill`, `child.reload`,
+//! `child.send`), with the bearer token the user types in (kept in the
+//! tab's `sessionStorage`). So the assets need no token themselves, and
+//! this module knows nothing of the host's state. The per-child memory and
+//! restart charts are drawn from samples the page itself keeps (the last
+//! five minutes of the trees it fetched), not from a history on the host.
 //!
 //! Caching: every response carries a strong `ETag` (a hash of the embedded
 //! bytes) and `Cache-Control: no-cache`, so a browser revalidates on each
@@ -360,6 +364,104 @@ mod tests {
                 .body
                 .contains("<script type=\"module\" src=\"/assets/app.js\"></script>")
         );
+    }
+
+    /// Every start tag of `html` outside comments, with where it starts.
+    fn start_tags(html: &str) -> Vec<(usize, Tag)> {
+        let mut tags = Vec::new();
+        let mut at = 0;
+        while let Some(offset) = html[at..].find('<') {
+            let open = at + offset + 1;
+            if html[open..].starts_with("!--") {
+                at = html[open..]
+                    .find("-->")
+                    .map_or(html.len(), |e| open + e + 3);
+                continue;
+            }
+            match tag_at(html, open) {
+                Some(tag) => {
+                    at = tag.end;
+                    tags.push((open - 1, tag));
+                }
+                None => at = open,
+            }
+        }
+        tags
+    }
+
+    fn attribute(tag: &Tag, key: &str) -> Option<String> {
+        tag.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// The ids of the form controls of `html` with no label: neither a
+    /// `<label for=ID>` nor inside a `<label>`.
+    fn unlabelled_controls(html: &str) -> Vec<String> {
+        let tags = start_tags(html);
+        let named: Vec<String> = tags
+            .iter()
+            .filter(|(_, t)| t.name == "label")
+            .filter_map(|(_, t)| attribute(t, "for"))
+            .collect();
+        let lower = html.to_ascii_lowercase();
+        tags.iter()
+            .filter(|(_, t)| matches!(t.name.as_str(), "input" | "select" | "textarea"))
+            .filter(|(at, t)| {
+                let id = attribute(t, "id").unwrap_or_default();
+                let wrapped = tags
+                    .iter()
+                    .take_while(|(other, _)| other < at)
+                    .filter(|(_, l)| l.name == "label")
+                    .last()
+                    .is_some_and(|(open, _)| !lower[*open..*at].contains("</label"));
+                !wrapped && (id.is_empty() || !named.contains(&id))
+            })
+            .map(|(at, t)| {
+                attribute(t, "id").unwrap_or_else(|| format!("<{}> at byte {at}", t.name))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_label_check_sees_both_kinds_of_label() {
+        assert_eq!(
+            unlabelled_controls(
+                "<label for=a>A</label><input id=a><label>B <select id=b></select></label>"
+            ),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            unlabelled_controls("<label for=a>A</label><input id=c><label>B</label> <select id=b>"),
+            vec!["c".to_string(), "b".to_string()]
+        );
+        assert_eq!(
+            unlabelled_controls("<!-- <label for=x> --><input id=x>"),
+            vec!["x".to_string()]
+        );
+    }
+
+    #[test]
+    fn every_form_control_of_the_page_has_a_label() {
+        // The send box and the token form are used from the keyboard and
+        // by screen readers: each field needs a label naming it.
+        assert_eq!(unlabelled_controls(INDEX.body), Vec::<String>::new());
+        let tags = start_tags(INDEX.body);
+        let controls = tags
+            .iter()
+            .filter(|(_, t)| matches!(t.name.as_str(), "input" | "select"))
+            .count();
+        assert_eq!(controls, 4, "the token, child, message and filter fields");
+        // The send box is a form with a submit button, so Enter in its
+        // message field sends.
+        let send = tags
+            .iter()
+            .position(|(_, t)| t.name == "form" && attribute(t, "id").as_deref() == Some("send"))
+            .expect("form#send");
+        assert!(tags[send..].iter().any(|(_, t)| t.name == "button"
+            && attribute(t, "type").as_deref() == Some("submit")
+            && attribute(t, "id").as_deref() == Some("send-button")));
     }
 
     #[test]
