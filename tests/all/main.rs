@@ -27,6 +27,7 @@ mod manual_cli;
 mod new_cli;
 mod ops_builtin;
 mod ops_registry;
+mod persist;
 mod pipe_cli;
 mod process_workers;
 mod reload;

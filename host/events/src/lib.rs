@@ -16,10 +16,11 @@
 //! numbers, fed by a subscriber task, for whoever asks after the fact
 //! (`events.recent`, the dashboard's first paint).
 //!
-//! Events come in three families, each typed by the module that knows what
+//! Events come in four families, each typed by the module that knows what
 //! happened: the supervisor's [`SupervisorEvent`]s (published through the
-//! bus's [`EventSink`] implementation), hot reloads' [`ReloadEvent`]s and
-//! native workers' [`ProcessEvent`]s. [`EventKind`] wraps one of them; the
+//! bus's [`EventSink`] implementation), hot reloads' [`ReloadEvent`]s,
+//! native workers' [`ProcessEvent`]s and persisted component state's
+//! [`PersistEvent`]s. [`EventKind`] wraps one of them; the
 //! JSON is the inner event's alone (`"event": "<snake_case name>"` beside its
 //! fields), whatever its family.
 //!
@@ -31,6 +32,7 @@
 //! helpers, for timestamps).
 
 mod failure;
+mod persist;
 mod reload;
 
 use std::collections::VecDeque;
@@ -42,6 +44,7 @@ use tokio::sync::broadcast;
 use tracing::Level;
 
 pub use failure::FailureClass;
+pub use persist::PersistEvent;
 pub use reload::{ReloadEvent, Stage};
 
 use warden_clock::unix_ms;
@@ -73,7 +76,7 @@ impl Event {
     }
 }
 
-/// What happened: an event of one of the three families. Serialized as the
+/// What happened: an event of one of the four families. Serialized as the
 /// inner event alone (`"event": "<snake_case>"` plus its fields), so a
 /// family is not visible in the JSON, only the event's name.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -85,6 +88,8 @@ pub enum EventKind {
     Reload(ReloadEvent),
     /// A native worker's: limits, health.
     Process(ProcessEvent),
+    /// A component child's persisted state: saved, restored, refused.
+    Persist(PersistEvent),
 }
 
 impl EventKind {
@@ -94,6 +99,7 @@ impl EventKind {
             EventKind::Supervisor(e) => e.level(),
             EventKind::Reload(e) => e.level(),
             EventKind::Process(e) => e.level(),
+            EventKind::Persist(e) => e.level(),
         }
     }
 
@@ -103,6 +109,7 @@ impl EventKind {
             EventKind::Supervisor(e) => e.name(),
             EventKind::Reload(e) => e.name(),
             EventKind::Process(e) => e.name(),
+            EventKind::Persist(e) => e.name(),
         }
     }
 }
@@ -113,6 +120,7 @@ impl fmt::Display for EventKind {
             EventKind::Supervisor(e) => fmt::Display::fmt(e, f),
             EventKind::Reload(e) => fmt::Display::fmt(e, f),
             EventKind::Process(e) => fmt::Display::fmt(e, f),
+            EventKind::Persist(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -132,6 +140,12 @@ impl From<ReloadEvent> for EventKind {
 impl From<ProcessEvent> for EventKind {
     fn from(event: ProcessEvent) -> Self {
         EventKind::Process(event)
+    }
+}
+
+impl From<PersistEvent> for EventKind {
+    fn from(event: PersistEvent) -> Self {
+        EventKind::Persist(event)
     }
 }
 
@@ -592,6 +606,61 @@ mod tests {
             healthy.to_string(),
             "worker health healthy: score 90 (improving)"
         );
+    }
+
+    #[test]
+    fn persist_events_serialize_flat_and_warn_when_state_is_not_kept() {
+        let failed = Event {
+            at_ms: 1_700_000_000_000,
+            path: ChildPath::child("root".into(), "counter".into()),
+            kind: PersistEvent::RestoreFailed {
+                reason: "the guest's restore refused it: bad".into(),
+                kept_as: "/s/persist/root%2Fcounter.snap.rejected".into(),
+            }
+            .into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&failed).unwrap(),
+            json!({
+                "at_ms": 1_700_000_000_000_u64,
+                "path": "root/counter",
+                "event": "restore_failed",
+                "reason": "the guest's restore refused it: bad",
+                "kept_as": "/s/persist/root%2Fcounter.snap.rejected",
+            })
+        );
+        assert_eq!(failed.kind.name(), "restore_failed");
+        assert_eq!(failed.kind.level(), Level::WARN);
+        assert_eq!(
+            failed.kind.to_string(),
+            "state not restored: the guest's restore refused it: bad; the file is kept as \
+             /s/persist/root%2Fcounter.snap.rejected, starting fresh"
+        );
+        let restored = EventKind::from(PersistEvent::Restored {
+            bytes: 33,
+            saved_at_ms: 5,
+            saved_by: "0123456789abcdef".into(),
+        });
+        assert_eq!(restored.name(), "restored");
+        assert_eq!(restored.level(), Level::INFO);
+        assert_eq!(
+            restored.to_string(),
+            "state restored (33 bytes, saved at 5 ms by 0123456789ab)"
+        );
+        let persisted = EventKind::from(PersistEvent::Persisted {
+            bytes: 33,
+            trigger: "interval".into(),
+            file: "f.snap".into(),
+        });
+        assert_eq!(
+            serde_json::to_value(&persisted).unwrap(),
+            json!({"event": "persisted", "bytes": 33, "trigger": "interval", "file": "f.snap"})
+        );
+        let not_saved = EventKind::from(PersistEvent::PersistFailed {
+            reason: "disk full".into(),
+        });
+        assert_eq!(not_saved.name(), "persist_failed");
+        assert_eq!(not_saved.level(), Level::WARN);
     }
 
     #[tokio::test]

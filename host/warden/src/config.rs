@@ -33,6 +33,8 @@
 //! shutdown = 2000                  # ms | "brutal_kill" | "infinity"
 //! limits = { memory_mb = 32, timeout_ms = 1000 }
 //! send_to = ["echo"]
+//! persist = "shutdown"             # or { interval_ms = 5000 }: state saved in state_dir/persist, restored at start
+//! restore_after_crash = false      # true: a restart after its crash restores the last saved state too
 //!
 //! [host.policy]                    # what native workers may run, and where
 //! allow_commands = ["/usr/bin/python3", "sleep"]   # bare names resolved on PATH once, pinned
@@ -418,6 +420,11 @@ struct RawComponentChild {
     mailbox: Option<usize>,
     #[serde(default)]
     watch: bool,
+    /// `"shutdown"` or `{ interval_ms = N }`, read by hand
+    /// ([`Validator::persist`]) so a wrong shape gets its own message
+    /// rather than serde's "did not match any variant".
+    persist: Option<toml::Value>,
+    restore_after_crash: Option<bool>,
 }
 
 /// `kind = "supervisor"`: a nested `[supervisor.NAME]` tree.
@@ -754,7 +761,39 @@ pub struct ComponentChildConfig {
     pub mailbox: usize,
     /// Hot-reload when the file changes. By default false.
     pub watch: bool,
+    /// Save the child's state to the state dir and restore it at start
+    /// (`persist`, `restore_after_crash`). By default none: every start
+    /// is fresh.
+    pub persist: Option<PersistConfig>,
 }
+
+/// A component child's `persist`: its `snapshot` written to
+/// `STATE_DIR/persist/` and given back to `restore` at the next start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PersistConfig {
+    /// When the snapshot is written.
+    pub mode: PersistMode,
+    /// Whether a start after this child's own crash (or kill) restores
+    /// the last persisted snapshot too. By default false: as in OTP, a
+    /// restart after a failure starts clean, because the state the child
+    /// failed with may be what made it fail.
+    pub restore_after_crash: bool,
+}
+
+/// When a persisted child's snapshot is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersistMode {
+    /// `persist = "shutdown"`: on every graceful stop (the host stopping,
+    /// `child.terminate`, a restart of its siblings).
+    Shutdown,
+    /// `persist = { interval_ms = N }`: on graceful stops, and every
+    /// interval while the state changed since the last write.
+    Interval(Duration),
+}
+
+/// The shortest `persist.interval_ms`: each write is a guest call between
+/// two messages plus an fsync.
+pub const MIN_PERSIST_INTERVAL_MS: u64 = 100;
 
 /// Reads and validates a config file.
 pub fn load(file: &Path) -> Result<Config, ConfigError> {
@@ -1602,6 +1641,7 @@ impl<'a> Validator<'a> {
         }
         self.env(key, &raw.env)?;
         self.args(key, &raw.args)?;
+        let persist = self.persist(raw, key)?;
         Ok(ComponentChildConfig {
             path,
             init_config: raw.config.clone().unwrap_or_default(),
@@ -1615,7 +1655,79 @@ impl<'a> Validator<'a> {
             send_to: raw.send_to.clone(),
             mailbox,
             watch: raw.watch,
+            persist,
         })
+    }
+
+    /// `KEY.persist` and `KEY.restore_after_crash` of a component child.
+    fn persist(
+        &self,
+        raw: &RawComponentChild,
+        key: &str,
+    ) -> Result<Option<PersistConfig>, ConfigError> {
+        const SHAPE: &str = "expected \"shutdown\" or { interval_ms = N }";
+        let Some(value) = &raw.persist else {
+            if raw.restore_after_crash.is_some() {
+                return Err(self.invalid(
+                    format!("{key}.restore_after_crash"),
+                    "only applies with `persist` (without it nothing is saved to restore)",
+                ));
+            }
+            return Ok(None);
+        };
+        let mode = match value {
+            toml::Value::String(s) if s == "shutdown" => PersistMode::Shutdown,
+            toml::Value::String(s) => {
+                return Err(self.invalid(
+                    format!("{key}.persist"),
+                    format!("{SHAPE}, found \"{}\"", s.escape_debug()),
+                ));
+            }
+            toml::Value::Table(table) => {
+                if let Some(unknown) = table.keys().find(|k| *k != "interval_ms") {
+                    return Err(self.invalid(
+                        format!("{key}.persist.{}", checks::toml_key(unknown)),
+                        format!("unknown key: {SHAPE}"),
+                    ));
+                }
+                let ikey = format!("{key}.persist.interval_ms");
+                let ms = match table.get("interval_ms") {
+                    None => return Err(self.invalid(ikey, format!("missing: {SHAPE}"))),
+                    Some(toml::Value::Integer(ms)) => *ms,
+                    Some(other) => {
+                        return Err(self.invalid(
+                            ikey,
+                            format!("expected milliseconds, found a {}", other.type_str()),
+                        ));
+                    }
+                };
+                let max = checks::MAX_TIMEOUT_MS;
+                match u64::try_from(ms) {
+                    Ok(ms) if (MIN_PERSIST_INTERVAL_MS..=max).contains(&ms) => {
+                        PersistMode::Interval(Duration::from_millis(ms))
+                    }
+                    _ => {
+                        return Err(self.invalid(
+                            ikey,
+                            format!(
+                                "expected {MIN_PERSIST_INTERVAL_MS} to {max} milliseconds, found {ms} \
+                                 (use persist = \"shutdown\" to save on stops only)"
+                            ),
+                        ));
+                    }
+                }
+            }
+            other => {
+                return Err(self.invalid(
+                    format!("{key}.persist"),
+                    format!("{SHAPE}, found a {}", other.type_str()),
+                ));
+            }
+        };
+        Ok(Some(PersistConfig {
+            mode,
+            restore_after_crash: raw.restore_after_crash.unwrap_or(false),
+        }))
     }
 }
 

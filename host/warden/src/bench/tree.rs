@@ -27,6 +27,7 @@ fn component_start(program: ActorProgram, router: &Router) -> ComponentChildStar
         mailbox: 64,
         router: router.clone(),
         usage: Default::default(),
+        persist: None,
     }
 }
 

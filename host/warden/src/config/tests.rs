@@ -450,3 +450,95 @@ fn supervisor_children_name_a_table_once_and_without_cycles() {
     );
     assert_names(&f.error(&cycle), "supervisor", "the tree has a cycle");
 }
+
+/// The one component child of `one_child("component", extra)`.
+fn component_of(c: &Config) -> &ComponentChildConfig {
+    match &c.trees[0].children[0].kind {
+        ChildKindConfig::Component(component) => component,
+        other => panic!("a component: {other:?}"),
+    }
+}
+
+#[test]
+fn persist_reads_both_shapes_and_defaults_to_a_clean_restart() {
+    let f = Folder::new();
+    let none = f.accepts(&one_child("component", ""));
+    assert_eq!(
+        component_of(&none).persist,
+        None,
+        "nothing is persisted by default"
+    );
+    let shutdown = f.accepts(&one_child("component", "persist = \"shutdown\""));
+    assert_eq!(
+        component_of(&shutdown).persist,
+        Some(PersistConfig {
+            mode: PersistMode::Shutdown,
+            restore_after_crash: false
+        })
+    );
+    let interval = f.accepts(&one_child(
+        "component",
+        "persist = { interval_ms = 250 }\nrestore_after_crash = true",
+    ));
+    assert_eq!(
+        component_of(&interval).persist,
+        Some(PersistConfig {
+            mode: PersistMode::Interval(Duration::from_millis(250)),
+            restore_after_crash: true
+        })
+    );
+}
+
+#[test]
+fn a_wrong_persist_names_the_key_and_the_two_shapes() {
+    let f = Folder::new();
+    for (extra, key, words) in [
+        (
+            "persist = \"always\"",
+            "persist",
+            "expected \"shutdown\" or { interval_ms = N }, found \"always\"",
+        ),
+        (
+            "persist = true",
+            "persist",
+            "expected \"shutdown\" or { interval_ms = N }, found a boolean",
+        ),
+        (
+            "persist = { every_ms = 5 }",
+            "persist.every_ms",
+            "unknown key: expected \"shutdown\" or { interval_ms = N }",
+        ),
+        ("persist = {}", "persist.interval_ms", "missing"),
+        (
+            "persist = { interval_ms = \"1s\" }",
+            "persist.interval_ms",
+            "expected milliseconds, found a string",
+        ),
+        (
+            "persist = { interval_ms = 10 }",
+            "persist.interval_ms",
+            "expected 100 to 2592000000 milliseconds, found 10",
+        ),
+        (
+            "persist = { interval_ms = -1 }",
+            "persist.interval_ms",
+            "found -1",
+        ),
+        (
+            "restore_after_crash = true",
+            "restore_after_crash",
+            "only applies with `persist`",
+        ),
+        (
+            "persist = \"shutdown\"\nrestore_after_crash = \"yes\"",
+            "restore_after_crash",
+            "invalid type: string \"yes\", expected a boolean",
+        ),
+    ] {
+        let err = f.error(&one_child("component", extra));
+        assert_names(&err, &format!("{CHILD}.{key}"), words);
+    }
+    // Only a component has state to persist.
+    let err = f.error(&one_child("process", "persist = \"shutdown\""));
+    assert!(err.contains("unknown field `persist`"), "{err}");
+}

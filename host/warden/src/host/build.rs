@@ -6,13 +6,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::component::{ActorProgram, Limits, Metering, Runtime};
+use crate::component::world::{self, World};
+use crate::component::{ActorProgram, Limits, Metering, Prepared, Runtime};
 use crate::config::{
     ChildConfig, ChildKindConfig, ComponentChildConfig, Config, ProcessChildConfig,
     SupervisorConfig,
 };
+use crate::events::EventBus;
 use crate::host::HostError;
 use crate::host::component_child::{ComponentChildStart, ProgramSlot};
+use crate::host::persist::Persistence;
 use crate::host::process_child::{ProcessChildStart, ProcessRuntime};
 use crate::host::router::Router;
 use crate::process::{LogSpec, WorkerSpec};
@@ -71,6 +74,8 @@ struct Builder<'a> {
     router: &'a Router,
     programs: &'a ProgramTable,
     processes: &'a ProcessRuntime,
+    /// Where persisted children publish their `persisted`/`restored` events.
+    events: &'a EventBus,
     /// One program per file and engine, shared by the children that use
     /// both.
     compiled: HashMap<ProgramKey, ActorProgram>,
@@ -129,6 +134,7 @@ pub(crate) fn root_spec(
     router: &Router,
     programs: &ProgramTable,
     processes: &ProcessRuntime,
+    events: &EventBus,
 ) -> Result<(String, SupervisorSpec), HostError> {
     let mut b = Builder {
         config,
@@ -136,6 +142,7 @@ pub(crate) fn root_spec(
         router,
         programs,
         processes,
+        events,
         compiled: HashMap::new(),
     };
     if let [tree] = config.trees.as_slice() {
@@ -255,16 +262,20 @@ impl Builder<'_> {
         let program = match self.compiled.get(&program_key) {
             Some(p) => p.clone(),
             None => {
-                let program = self
+                let unusable = |source| HostError::Component {
+                    file: self.config.file.clone(),
+                    key: format!("{key}.path ({})", c.path.display()),
+                    source: Box::new(source),
+                };
+                let prepared = self
                     .runtime
                     .compile_file(&c.path, program_key.metering)
                     .and_then(|compiled| compiled.prepare())
-                    .and_then(ActorProgram::new)
-                    .map_err(|source| HostError::Component {
-                        file: self.config.file.clone(),
-                        key: format!("{key}.path ({})", c.path.display()),
-                        source: Box::new(source),
-                    })?;
+                    .map_err(unusable)?;
+                if c.persist.is_some() {
+                    self.can_persist(&prepared, c, path, key)?;
+                }
+                let program = ActorProgram::new(prepared).map_err(unusable)?;
                 self.compiled.insert(program_key, program.clone());
                 program
             }
@@ -287,6 +298,51 @@ impl Builder<'_> {
             mailbox: c.mailbox,
             router: self.router.clone(),
             usage: Default::default(),
+            persist: c.persist.map(|config| {
+                Arc::new(Persistence::new(
+                    config,
+                    &self.config.host.state_dir,
+                    self.events.clone(),
+                ))
+            }),
+        })
+    }
+
+    /// A child with `persist` needs the actor's `snapshot` and `restore`:
+    /// refused, naming the child, when its component lacks them (an
+    /// operation plugin, most likely).
+    fn can_persist(
+        &self,
+        prepared: &Prepared,
+        c: &ComponentChildConfig,
+        path: &str,
+        key: &str,
+    ) -> Result<(), HostError> {
+        let fit = world::fit(&prepared.compiled, World::ActorPlugin);
+        if fit.fits {
+            return Ok(());
+        }
+        let mut lacks = fit.missing;
+        lacks.extend(
+            fit.mistyped
+                .iter()
+                .map(|m| format!("`{}` (expected {}, found {})", m.name, m.expected, m.found)),
+        );
+        let operations = world::fit(&prepared.compiled, World::OperationPlugin).fits;
+        Err(HostError::Persist {
+            file: self.config.file.clone(),
+            key: format!("{key}.persist"),
+            reason: format!(
+                "child `{path}` cannot persist its state: {} does not export the actor's \
+                 `snapshot` and `restore` (lacks {}){}",
+                c.path.display(),
+                lacks.join(", "),
+                if operations {
+                    "; it is an operation plugin: configure it under [operations.ID]"
+                } else {
+                    ""
+                }
+            ),
         })
     }
 }

@@ -25,6 +25,13 @@
 //! one serves on. During the probation after a swap, a guest failure rolls
 //! the child back to the previous version with the snapshot taken at the
 //! swap instead of ending the incarnation.
+//!
+//! With `persist` set ([`crate::host::persist`]), a start restores the
+//! child's snapshot file into the initialised instance (a file that cannot
+//! be restored is set aside and the child starts fresh, from a new
+//! instance), a graceful stop writes the snapshot before the exit is
+//! reported, and in interval mode a timer beside the mailbox writes it
+//! between two messages while the state changed since the last write.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -37,11 +44,12 @@ use crate::component::{
     ActorInstance, ActorProgram, Capabilities, ComponentError, HostContext, KillSwitch, Limits,
 };
 use crate::events::FailureClass;
+use crate::host::persist::{Ended, Persistence, Trigger};
 use crate::host::router::{Router, SendError};
 use crate::reload::Stage;
 use crate::supervisor::{
-    BoxFuture, ChildStart, ExitReason, ExitSender, FailureKind, Fault, InjectError, RunningChild,
-    StartContext, StartError, Started,
+    BoxFuture, ChildPath, ChildStart, ExitReason, ExitSender, FailureKind, Fault, InjectError,
+    RunningChild, StartContext, StartError, Started,
 };
 
 /// The version of a component a child runs; hot reload replaces it.
@@ -162,6 +170,9 @@ pub struct ComponentChildStart {
     /// What the child's instances hold and were refused, kept across
     /// incarnations.
     pub(crate) usage: Arc<MemoryUsage>,
+    /// Where and when its state is saved and restored (`persist`); `None`:
+    /// every start is fresh.
+    pub(crate) persist: Option<Arc<Persistence>>,
 }
 
 /// A component child's memory as `child.info` shows it: one per child,
@@ -240,6 +251,8 @@ impl ChildStart for ComponentChildStart {
         let init_config = self.init_config.clone();
         let router = self.router.clone();
         let path = ctx.path.to_string();
+        let child_path = ctx.path.clone();
+        let persist = self.persist.clone();
         let host = HostContext {
             child: path.clone(),
             send_to: self.send_to.clone(),
@@ -257,19 +270,42 @@ impl ChildStart for ComponentChildStart {
                 init_config,
             };
             let starting = usage.clone();
-            let (instance, kit) = off_runtime(move || {
-                start_instance(
+            let restoring = persist.clone().filter(|p| p.should_restore(&child_path));
+            let restoring_path = child_path.clone();
+            let (instance, kit, restored) = off_runtime(move || {
+                let instance = start_instance(
                     &program,
                     &kit.limits,
                     &kit.caps,
                     kit.host.clone(),
                     &kit.init_config,
                     &starting,
-                )
-                .map(|instance| (instance, kit))
+                )?;
+                let Some(p) = restoring else {
+                    return Ok::<_, StartError>((instance, kit, None));
+                };
+                let (instance, restored) =
+                    restore_state(instance, &p, &restoring_path, &program, &kit, &starting)?;
+                Ok((instance, kit, restored))
             })
             .await
             .map_err(|e| StartError::failed(format!("start task failed: {e}")))??;
+            let saver = persist.map(|persistence| Saver {
+                persistence,
+                path: child_path,
+                // A fresh state differs from whatever the file holds.
+                dirty: restored.is_none(),
+                last: restored,
+            });
+            let tick = saver
+                .as_ref()
+                .and_then(|s| s.persistence.interval())
+                .map(|every| {
+                    let mut tick =
+                        tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    tick
+                });
             let (tx, rx) = mpsc::channel(capacity);
             let (control, control_rx) = watch::channel(Control::Run);
             let kill = instance.sandbox().kill_switch();
@@ -290,6 +326,8 @@ impl ChildStart for ComponentChildStart {
                 control: control_rx,
                 gauge,
                 probation: None,
+                saver,
+                tick,
                 exits: ctx.exits,
                 router,
                 path,
@@ -322,6 +360,101 @@ fn start_instance(
         Ok(Err(reason)) => Err(StartError::failed(format!("init refused: {reason}"))),
         Err(err) => Err(StartError::failed(format!("init failed: {err}"))),
     }
+}
+
+/// The child's saved state into `actor`, just initialised: the state's
+/// hash when it was restored. A file that cannot be restored (unreadable,
+/// corrupt, refused by the guest, a trap) is set aside with an event, and
+/// the child starts fresh from a new instance (the refusing one may hold
+/// half a state, or be poisoned by its trap); only a failure of that new
+/// start fails the start, as it would have without `persist`.
+fn restore_state(
+    mut actor: ActorInstance,
+    persistence: &Persistence,
+    path: &ChildPath,
+    program: &ActorProgram,
+    kit: &Kit,
+    usage: &MemoryUsage,
+) -> Result<(ActorInstance, Option<String>), StartError> {
+    let snapshot = match persistence.load(path, kit.limits.memory_bytes) {
+        Ok(None) => return Ok((actor, None)),
+        Ok(Some(snapshot)) => snapshot,
+        Err(err) => {
+            // Nothing reached the guest: the instance is still fresh.
+            persistence.reject(path, err.to_string());
+            return Ok((actor, None));
+        }
+    };
+    let reason = match actor.restore(&snapshot.state) {
+        Ok(Ok(())) => {
+            persistence.restored(path, &snapshot);
+            return Ok((actor, Some(snapshot.header.sha256)));
+        }
+        Ok(Err(refusal)) => format!("the guest's restore refused it: {refusal}"),
+        Err(err) => format!("the guest's restore failed: {err}"),
+    };
+    persistence.reject(path, reason);
+    drop(actor);
+    let fresh = start_instance(
+        program,
+        &kit.limits,
+        &kit.caps,
+        kit.host.clone(),
+        &kit.init_config,
+        usage,
+    )?;
+    Ok((fresh, None))
+}
+
+/// An incarnation's side of `persist`: what was last written, and
+/// whether the state may have changed since.
+struct Saver {
+    persistence: Arc<Persistence>,
+    path: ChildPath,
+    /// SHA-256 of the state last written or restored: the same state is
+    /// not written again.
+    last: Option<String>,
+    /// A message, restore, reload or rollback ran since `last`.
+    dirty: bool,
+}
+
+/// What one attempt to persist did.
+enum Saved {
+    /// The state was written; its hash.
+    Written(String),
+    /// The state is the one already in the file.
+    Unchanged,
+    /// The guest refused its snapshot or the file could not be written
+    /// (an event says which).
+    Failed,
+}
+
+/// Takes `actor`'s snapshot and writes it unless it is `last`. `Err` is
+/// the guest failing (the caller ends the incarnation or rolls back).
+fn save_state(
+    actor: &mut ActorInstance,
+    persistence: &Persistence,
+    path: &ChildPath,
+    component: &str,
+    last: Option<&str>,
+    trigger: Trigger,
+) -> Result<Saved, ComponentError> {
+    let state = match actor.snapshot()? {
+        Ok(state) => state,
+        Err(refusal) => {
+            persistence.failed(path, format!("the guest refused its snapshot: {refusal}"));
+            return Ok(Saved::Failed);
+        }
+    };
+    let hash = crate::component::content_hash(&state);
+    if last == Some(hash.as_str()) {
+        return Ok(Saved::Unchanged);
+    }
+    Ok(if persistence.save(path, component, &state, trigger) {
+        Saved::Written(hash)
+    } else {
+        Saved::Failed
+    })
 }
 
 /// The supervisor's grip on one incarnation, and what it can tell about
@@ -411,6 +544,8 @@ enum Input {
     MailboxClosed,
     /// The supervisor dropped its grip on the incarnation.
     ControlGone,
+    /// Time to persist the state (`persist = { interval_ms = N }`).
+    PersistTick,
 }
 
 /// What a guest call returns: the guest's answer, or why it failed.
@@ -432,6 +567,10 @@ struct Incarnation {
     gauge: Gauge,
     /// The previous version, while the one swapped in is on probation.
     probation: Option<Probation>,
+    /// `persist`, when set.
+    saver: Option<Saver>,
+    /// The `interval_ms` timer of `persist`, in interval mode.
+    tick: Option<tokio::time::Interval>,
     exits: ExitSender,
     router: Router,
     path: String,
@@ -442,6 +581,8 @@ impl Incarnation {
     /// The incarnation's life: envelopes in, replies out, one exit report.
     async fn serve(mut self) {
         let reason = self.run().await;
+        self.router.unregister(&self.path, self.generation);
+        self.persist_at_exit(&reason).await;
         let Self {
             instance,
             exits,
@@ -479,12 +620,20 @@ impl Incarnation {
                 Ok(()) => Input::Control(*self.control.borrow_and_update()),
                 Err(_) => Input::ControlGone,
             },
+            () = next_tick(&mut self.tick) => Input::PersistTick,
             envelope = self.mailbox.recv() => envelope.map_or(Input::MailboxClosed, Input::Envelope),
         }
     }
 
     /// One turn of the loop.
     async fn handle_input(&mut self, input: Input) -> Flow {
+        if let Input::Envelope(
+            Envelope::Message { .. } | Envelope::Restore { .. } | Envelope::Reload(_),
+        ) = &input
+            && let Some(saver) = &mut self.saver
+        {
+            saver.dirty = true;
+        }
         match input {
             Input::Control(Control::Run) => Flow::Continue,
             Input::Control(Control::Stop) | Input::MailboxClosed | Input::ControlGone => {
@@ -507,6 +656,89 @@ impl Incarnation {
                 .await
             }
             Input::Envelope(Envelope::Reload(request)) => self.handle_reload(request).await,
+            Input::PersistTick => self.persist(Trigger::Interval).await.0,
+        }
+    }
+
+    /// Writes the state when it may have changed since the last write;
+    /// whether the file now holds it. A guest failure while taking the
+    /// snapshot is a failure like any other (rolled back on probation, else
+    /// the incarnation ends).
+    async fn persist(&mut self, trigger: Trigger) -> (Flow, bool) {
+        let Some(saver) = &self.saver else {
+            return (Flow::Continue, false);
+        };
+        if !saver.dirty {
+            return (Flow::Continue, true);
+        }
+        let persistence = saver.persistence.clone();
+        let path = saver.path.clone();
+        let last = saver.last.clone();
+        let component = self
+            .kit
+            .slot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .hash()
+            .to_string();
+        let outcome = self
+            .with_instance(move |actor| {
+                save_state(
+                    actor,
+                    &persistence,
+                    &path,
+                    &component,
+                    last.as_deref(),
+                    trigger,
+                )
+            })
+            .await;
+        let saved = match outcome {
+            Ok(Ok(saved)) => saved,
+            Ok(Err(err)) => {
+                if let Some(saver) = &self.saver {
+                    saver.persistence.failed(
+                        &saver.path,
+                        format!("the guest failed while taking its snapshot: {err}"),
+                    );
+                }
+                return (self.guest_failed(&err, || {}).await, false);
+            }
+            Err(reason) => return (Flow::Stop(reason), false),
+        };
+        let Some(saver) = &mut self.saver else {
+            return (Flow::Continue, false);
+        };
+        let kept = match saved {
+            Saved::Written(hash) => {
+                saver.last = Some(hash);
+                true
+            }
+            Saved::Unchanged => true,
+            Saved::Failed => false,
+        };
+        // A state not written is tried again at the next tick.
+        saver.dirty = !kept;
+        (Flow::Continue, kept)
+    }
+
+    /// After the loop: a graceful stop writes the state; either way, the
+    /// next start learns whether the file holds the state this incarnation
+    /// ended with.
+    async fn persist_at_exit(&mut self, reason: &ExitReason) {
+        if self.saver.is_none() {
+            return;
+        }
+        let ended = if *reason == ExitReason::Shutdown && self.instance.is_some() {
+            match self.persist(Trigger::Shutdown).await {
+                (_, true) => Ended::Saved,
+                (_, false) => Ended::Unsaved,
+            }
+        } else {
+            Ended::Unsaved
+        };
+        if let Some(saver) = &self.saver {
+            saver.persistence.ended(&saver.path, ended);
         }
     }
 
@@ -534,27 +766,10 @@ impl Incarnation {
         reply: Option<oneshot::Sender<Reply>>,
         call: impl FnOnce(&mut ActorInstance) -> GuestOutcome + Send + 'static,
     ) -> Flow {
-        let actor = match self.take_instance() {
-            Ok(actor) => actor,
+        let outcome = match self.with_instance(call).await {
+            Ok(outcome) => outcome,
             Err(reason) => return Flow::Stop(reason),
         };
-        let done = off_runtime(move || {
-            let mut actor = actor;
-            let outcome = call(&mut actor);
-            (actor, outcome)
-        })
-        .await;
-        let (actor, outcome) = match done {
-            Ok(done) => done,
-            Err(join) => {
-                return Flow::Stop(ExitReason::abnormal(
-                    FailureKind::Crash,
-                    format!("guest call task failed: {join}"),
-                ));
-            }
-        };
-        self.gauge.observe(&actor);
-        self.instance = Some(actor);
         let (answer, failure) = match outcome {
             Ok(Ok(bytes)) => (Ok(bytes), None),
             Ok(Err(refusal)) => (Err(ReplyFailure::Refused(refusal)), None),
@@ -564,15 +779,50 @@ impl Incarnation {
             answer_to(reply, answer);
             return Flow::Continue;
         };
-        if self.roll_back_on_probation(&err).await {
-            answer_to(reply, answer);
+        self.guest_failed(&err, move || answer_to(reply, answer))
+            .await
+    }
+
+    /// Runs `call` against the instance off the runtime and puts the
+    /// instance back; `Err` when there was none or the task died.
+    async fn with_instance<R: Send + 'static>(
+        &mut self,
+        call: impl FnOnce(&mut ActorInstance) -> R + Send + 'static,
+    ) -> Result<R, ExitReason> {
+        let actor = self.take_instance()?;
+        let done = off_runtime(move || {
+            let mut actor = actor;
+            let outcome = call(&mut actor);
+            (actor, outcome)
+        })
+        .await;
+        let (actor, outcome) = done.map_err(|join| {
+            ExitReason::abnormal(
+                FailureKind::Crash,
+                format!("guest call task failed: {join}"),
+            )
+        })?;
+        self.gauge.observe(&actor);
+        self.instance = Some(actor);
+        Ok(outcome)
+    }
+
+    /// The guest failed with `err`: back to the previous version when the
+    /// one swapped in is on probation, else the incarnation ends. `answer`
+    /// tells whoever asked, in between.
+    async fn guest_failed(&mut self, err: &ComponentError, answer: impl FnOnce()) -> Flow {
+        if self.roll_back_on_probation(err).await {
+            if let Some(saver) = &mut self.saver {
+                saver.dirty = true;
+            }
+            answer();
             return Flow::Continue;
         }
         // Leave the router before answering, so whoever hears of the
         // failure and retries reaches the next incarnation, not this one.
         self.router.unregister(&self.path, self.generation);
-        answer_to(reply, answer);
-        Flow::Stop(exit_reason(&err))
+        answer();
+        Flow::Stop(exit_reason(err))
     }
 
     /// After the guest failed with `err`: when the version swapped in is
@@ -632,6 +882,16 @@ impl Incarnation {
         self.instance
             .take()
             .ok_or_else(|| ExitReason::abnormal(FailureKind::Crash, "instance lost"))
+    }
+}
+
+/// The next tick of `persist`'s timer; never, without one.
+async fn next_tick(tick: &mut Option<tokio::time::Interval>) {
+    match tick {
+        Some(tick) => {
+            tick.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -17,6 +17,7 @@
 mod build;
 pub mod component_child;
 mod op_plugins;
+mod persist;
 pub mod process_child;
 mod router;
 mod run;
@@ -47,6 +48,14 @@ pub enum HostError {
         key: String,
         #[source]
         source: Box<ComponentError>,
+    },
+    /// A child with `persist` runs a component that cannot snapshot and
+    /// restore its state.
+    #[error("{}: {key}: {reason}", file.display())]
+    Persist {
+        file: std::path::PathBuf,
+        key: String,
+        reason: String,
     },
     /// The tree could not start (a child failed to start, an invalid spec).
     #[error("the supervision tree failed to start: {0}")]
@@ -174,7 +183,8 @@ impl Host {
         let router = Router::default();
         let programs = ProgramTable::default();
         let (registry, orphans, processes) = start_processes(config, &events).await?;
-        let (name, spec) = build::root_spec(config, &runtime, &router, &programs, &processes)?;
+        let (name, spec) =
+            build::root_spec(config, &runtime, &router, &programs, &processes, &events)?;
         let root = start_root(&name, spec, events.clone()).await?;
         let reloader = Reloader::new(
             runtime.clone(),

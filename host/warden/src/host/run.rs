@@ -85,7 +85,10 @@ impl RunError {
     /// address or token that cannot serve), rather than the host failing.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            RunError::Host(err) => matches!(**err, HostError::Component { .. }),
+            RunError::Host(err) => matches!(
+                **err,
+                HostError::Component { .. } | HostError::Persist { .. }
+            ),
             RunError::TokenRequired { .. } => true,
             RunError::Api(err) => matches!(err, ApiError::TokenRequired { .. }),
             RunError::RootExited { .. } => false,
