@@ -11,15 +11,16 @@
 //! README's `docs/dashboard.png` (not on every run: it would dirty the tree).
 //!
 //! Needs `/usr/bin/chromium`, `node` and `tests/browser/node_modules`:
-//! `scripts/setup.sh` installs them. Without them the test fails and says
-//! so; it never skips.
+//! `scripts/setup.sh` installs them. Without them each test says what is
+//! missing and skips, unless `WARDEN_REQUIRE_TOOLS=1` (as in `.ci/run`),
+//! where it fails instead.
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{HostProcess, demo_tree, plugin, repo_root};
+use crate::support::{HostProcess, demo_tree, plugin, repo_root, tool_present};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -41,6 +42,9 @@ fn stop(mut host: HostProcess) {
 
 #[test]
 fn restart_and_kill_from_the_dashboard_update_it_live() {
+    let Some(node) = browser("restart_and_kill_from_the_dashboard_update_it_live") else {
+        return;
+    };
     let host = start_host(None);
     let counter_file = host.dir().join("counter.wasm");
     // A new version on disk (not watched): the dashboard's Reload swaps it in.
@@ -49,7 +53,7 @@ fn restart_and_kill_from_the_dashboard_update_it_live() {
     let shot_dir = tempfile::tempdir().unwrap();
     let shot = shot_dir.path().join("dashboard.png");
     // What the script saw, beyond its own checks.
-    let report = browse(&host, &shot, &[]);
+    let report = browse(&node, &host, &shot, &[]);
     let before = report["restarts_before"].as_u64().unwrap();
     let after = report["restarts_after"].as_u64().unwrap();
     assert!(after > before, "restarts shown went {before} -> {after}");
@@ -144,12 +148,17 @@ fn restart_and_kill_from_the_dashboard_update_it_live() {
 
 #[test]
 fn the_dashboard_asks_for_the_token_the_host_wants_and_shows_errors() {
+    let Some(node) = browser("the_dashboard_asks_for_the_token_the_host_wants_and_shows_errors")
+    else {
+        return;
+    };
     const TOKEN: &str = "dashboard-test-token";
     let host = start_host(Some(TOKEN));
     // Not a component: the dashboard's Reload must show why it failed.
     std::fs::write(host.dir().join("counter.wasm"), b"not wasm").unwrap();
     let shot_dir = tempfile::tempdir().unwrap();
     let report = browse(
+        &node,
         &host,
         &shot_dir.path().join("token.png"),
         &[&format!("--token={TOKEN}"), "--reload-fails"],
@@ -188,10 +197,9 @@ fn the_dashboard_asks_for_the_token_the_host_wants_and_shows_errors() {
 
 /// Runs `tests/browser/dashboard.mjs` against `host` (with the script's
 /// `flags`), asserts it passed, and returns its JSON report.
-fn browse(host: &HostProcess, shot: &Path, flags: &[&str]) -> serde_json::Value {
+fn browse(node: &Path, host: &HostProcess, shot: &Path, flags: &[&str]) -> serde_json::Value {
     let browser_dir = repo_root().join("tests/browser");
-    let node = check_prerequisites(&browser_dir);
-    let mut browser = Command::new(&node);
+    let mut browser = Command::new(node);
     browser
         .arg(browser_dir.join("dashboard.mjs"))
         .args(flags)
@@ -225,28 +233,32 @@ fn browse(host: &HostProcess, shot: &Path, flags: &[&str]) -> serde_json::Value 
     report
 }
 
-/// `node`, after checking that Chromium, node and playwright-core are there;
-/// panics naming `scripts/setup.sh` otherwise.
-fn check_prerequisites(browser_dir: &Path) -> PathBuf {
-    let setup = "run scripts/setup.sh (as root) to install them";
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "the dashboard test needs Debian's chromium at {CHROMIUM}: {setup}"
-    );
+/// `node`, when Chromium, node and playwright-core are all there; else
+/// `None` after [`tool_present`] has said what `test` misses (or failed it
+/// under `WARDEN_REQUIRE_TOOLS=1`).
+fn browser(test: &str) -> Option<PathBuf> {
+    let browser_dir = repo_root().join("tests/browser");
     let node = PathBuf::from("node");
-    let version = Command::new(&node).arg("--version").output();
-    assert!(
-        version.as_ref().is_ok_and(|o| o.status.success()),
-        "the dashboard test needs node on PATH ({version:?}): {setup}"
-    );
-    assert!(
-        browser_dir
-            .join("node_modules/playwright-core/package.json")
-            .exists(),
-        "the dashboard test needs playwright-core in {}/node_modules: {setup}",
-        browser_dir.display()
-    );
-    node
+    let missing = if !Path::new(CHROMIUM).exists() {
+        Err(format!("no {CHROMIUM}"))
+    } else if !Command::new(&node)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        Err("no node on PATH".to_string())
+    } else if !browser_dir
+        .join("node_modules/playwright-core/package.json")
+        .exists()
+    {
+        Err(format!(
+            "no playwright-core in {}/node_modules",
+            browser_dir.display()
+        ))
+    } else {
+        Ok(())
+    };
+    tool_present(test, "Chromium, node and playwright-core", missing).then_some(node)
 }
 
 /// Runs `cmd` to completion, killing it after `limit`; returns its status
