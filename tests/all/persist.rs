@@ -449,3 +449,43 @@ async fn a_crash_restores_the_last_persisted_state_only_with_restore_after_crash
         let _exit = host.host.stop().await;
     }
 }
+
+#[test]
+fn the_persist_bench_times_a_kept_and_a_fresh_restart() {
+    // `warden bench persist` checks each restart's count itself (7 kept,
+    // 0 fresh) and fails otherwise: a run that prints figures is a run in
+    // which persist kept the state 320 times.
+    let plugins = plugin("counter").parent().unwrap().to_path_buf();
+    let out = warden(&[
+        "bench",
+        "persist",
+        "--json",
+        "--plugins",
+        plugins.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let figures: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect();
+    let metrics: Vec<&str> = figures
+        .iter()
+        .map(|f| f["metric"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        metrics,
+        [
+            "p50",
+            "p99",
+            "mean",
+            "without_p50",
+            "without_p99",
+            "without_mean"
+        ]
+    );
+    for f in &figures {
+        assert_eq!(f["bench"], "persist");
+        assert_eq!(f["unit"], "us");
+        assert!(f["value"].as_f64().is_some_and(|v| v > 0.0), "{f}");
+    }
+}

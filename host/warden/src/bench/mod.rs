@@ -7,6 +7,7 @@ mod api;
 mod compile;
 mod component;
 mod grade;
+mod persist;
 mod process;
 mod reload;
 mod stats;
@@ -108,6 +109,7 @@ pub const BENCHES: &[&str] = &[
     "monitor",
     "api",
     "compile",
+    "persist",
 ];
 
 /// Runs benchmark `what`.
@@ -124,6 +126,7 @@ pub fn run(what: &str, env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         "monitor" => process::monitor(),
         "api" => api::api(env),
         "compile" => compile::compile(env),
+        "persist" => persist::persist(env),
         other => Err(BenchError::Failed(format!(
             "unknown benchmark `{other}` (known: {})",
             BENCHES.join(", ")

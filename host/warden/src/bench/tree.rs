@@ -17,7 +17,7 @@ use crate::supervisor::{
     ChildSpec, Restart, Strategy, SupervisorFlags, SupervisorSpec, start_root,
 };
 
-fn component_start(program: ActorProgram, router: &Router) -> ComponentChildStart {
+pub(super) fn component_start(program: ActorProgram, router: &Router) -> ComponentChildStart {
     ComponentChildStart {
         program: Arc::new(RwLock::new(program)),
         init_config: String::new(),

@@ -17,7 +17,7 @@
 mod build;
 pub mod component_child;
 mod op_plugins;
-mod persist;
+pub(crate) mod persist;
 pub mod process_child;
 mod router;
 mod run;
