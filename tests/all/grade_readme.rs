@@ -41,7 +41,9 @@ fn readme_files() -> BTreeMap<String, String> {
                 body.push_str(inner);
                 body.push('\n');
             }
-            let file = named.take().expect("every block follows a line naming its file");
+            let file = named
+                .take()
+                .expect("every block follows a line naming its file");
             files.insert(file, body);
         } else if line.starts_with('`') && !line.trim().is_empty() {
             named = line.split('`').nth(1).map(str::to_string);
@@ -57,7 +59,10 @@ fn the_readme_submission_builds_and_gets_full_marks() {
     assert_eq!(names, [".cargo/config.toml", "Cargo.toml", "src/lib.rs"]);
 
     let dir = tempfile::tempdir().expect("tempdir");
-    assert!(!dir.path().starts_with(repo_root()), "outside the repository");
+    assert!(
+        !dir.path().starts_with(repo_root()),
+        "outside the repository"
+    );
     let krate = dir.path().join("two-fer");
     for (name, text) in &files {
         let path = krate.join(name);
@@ -72,7 +77,13 @@ fn the_readme_submission_builds_and_gets_full_marks() {
     // compiled once for every test.
     let release = plugins_dir();
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(repo_root().join("plugins/target"))
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -80,7 +91,11 @@ fn the_readme_submission_builds_and_gets_full_marks() {
         .current_dir(&krate)
         .output()
         .expect("run cargo build");
-    assert!(out.status.success(), "cargo build failed:\n{}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "cargo build failed:\n{}",
+        stderr(&out)
+    );
     let wasm = release.join("two_fer.wasm");
     assert!(wasm.is_file(), "{} was not built", wasm.display());
 
@@ -97,7 +112,9 @@ fn the_readme_submission_builds_and_gets_full_marks() {
     assert_eq!(report["counts"]["passed"], 3, "{report}");
     assert_eq!(report["score"], report["max_score"], "{report}");
     // The README's figure for the initial memory of this very component.
-    let initial = report["initial_memory_bytes"].as_u64().expect("initial memory");
+    let initial = report["initial_memory_bytes"]
+        .as_u64()
+        .expect("initial memory");
     let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
     let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
     let stated = format!("takes {} KiB with the 64 KiB stack", initial / 1024);

@@ -185,11 +185,8 @@ fn solution_world(path: &Path, text: &str) -> Result<(Resolve, WorldId), Exercis
 /// [`Contract::parse`] accepted.
 pub(crate) fn stand_in(path: &Path, text: &str) -> Result<Vec<u8>, String> {
     let (resolve, world) = solution_world(path, text).map_err(|e| e.to_string())?;
-    let mut module = wit_component::dummy_module(
-        &resolve,
-        world,
-        ManglingAndAbi::Legacy(LiftLowerAbi::Sync),
-    );
+    let mut module =
+        wit_component::dummy_module(&resolve, world, ManglingAndAbi::Legacy(LiftLowerAbi::Sync));
     wit_component::embed_component_metadata(
         &mut module,
         &resolve,

@@ -431,7 +431,10 @@ mod tests {
                 other => other.to_string(),
             })
             .collect();
-        assert_eq!(keys, ["float_tolerance", "points_per_test", "limits.memory_mb"]);
+        assert_eq!(
+            keys,
+            ["float_tolerance", "points_per_test", "limits.memory_mb"]
+        );
 
         let mut problems = Vec::new();
         Settings::parse_all(

@@ -249,16 +249,16 @@ fn check(args: &Args) -> CmdResult {
     if report.is_ok() {
         return Ok(());
     }
-    let mut listing = format!(
-        "{}: {} problem(s):",
+    // One problem a line: the usual one-line error would run them together.
+    errln!(
+        "error: {}: {} problem(s):",
         report.dir.display(),
         report.problems.len()
     );
     for problem in &report.problems {
-        listing.push_str("\n  - ");
-        listing.push_str(&problem.to_string());
+        errln!("  - {problem}");
     }
-    Err(Failure::bad_input(anyhow::anyhow!(listing)))
+    Err(Failure::Told(2))
 }
 
 /// How long a compile runs before it is announced.
