@@ -161,6 +161,7 @@ pub fn run(args: Args) -> CmdResult {
     let memory_limit = limits.apply(exercise.settings.limits).memory_bytes;
     let slots = u32::try_from(jobs.saturating_mul(2).saturating_add(2)).unwrap_or(u32::MAX);
     let runtime = args.cache.pooled_runtime(slots, memory_limit + WASM_PAGE)?;
+    let watch = CompileWatch::new(progress_after());
     let options = GradeOptions {
         limits,
         fallback: Some(
@@ -168,12 +169,7 @@ pub fn run(args: Args) -> CmdResult {
                 .runtime_for_memory(usize::try_from(memory_limit).unwrap_or(usize::MAX))?,
         ),
         interrupt: None,
-        on_compile: None,
-    };
-    let watch = CompileWatch::new(progress_after());
-    let options = GradeOptions {
         on_compile: Some(watch.hook()),
-        ..options
     };
     let names: Vec<String> = submissions.iter().map(Submission::name).collect();
     let progress = std::io::stderr()
