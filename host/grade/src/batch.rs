@@ -167,6 +167,7 @@ fn grade_guarded(
             exercise: exercise.name.clone(),
             submission: submission.name(),
             sha256: None,
+            initial_memory_bytes: None,
             status: Status::Error,
             message: Some(format!("internal error in the grader: {what}")),
             contract: None,

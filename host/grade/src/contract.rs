@@ -16,7 +16,10 @@ use std::fmt::Write;
 use std::path::Path;
 
 use serde::Serialize;
-use wit_parser::{Function, FunctionKind, Handle, Resolve, Type, TypeDefKind, WorldItem};
+use wit_parser::{
+    Function, FunctionKind, Handle, LiftLowerAbi, ManglingAndAbi, Resolve, Type, TypeDefKind,
+    WorldId, WorldItem,
+};
 
 use warden_component::Compiled;
 use warden_component::Mistyped;
@@ -59,26 +62,10 @@ impl Contract {
     /// Errors are wit-parser's messages without the source line it can
     /// show: they quote no more of `text` than the token at fault.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ExerciseError> {
+        let (resolve, world_id) = solution_world(path, text)?;
         let wit_err = |message: String| ExerciseError::Wit {
             path: path.to_path_buf(),
             message,
-        };
-        let mut resolve = Resolve::new();
-        let pkg = resolve
-            .push_str(path, text)
-            .map_err(|e| wit_err(format!("{e:#}")))?;
-        let worlds = &resolve.packages[pkg].worlds;
-        let world_id = match (worlds.get("solution"), worlds.len()) {
-            (Some(id), _) => *id,
-            (None, 1) => *worlds.values().next().expect("one world"),
-            (None, 0) => return Err(wit_err("declares no world".into())),
-            (None, _) => {
-                let names: Vec<&str> = worlds.keys().map(String::as_str).collect();
-                return Err(wit_err(format!(
-                    "declares several worlds ({}) and none is named `solution`",
-                    names.join(", ")
-                )));
-            }
         };
         let world = &resolve.worlds[world_id];
         let mut functions = Vec::new();
@@ -161,6 +148,58 @@ impl Contract {
     }
 }
 
+/// `exercise.wit` resolved, and the world a solution exports: the one
+/// named `solution`, or the package's only world.
+fn solution_world(path: &Path, text: &str) -> Result<(Resolve, WorldId), ExerciseError> {
+    let wit_err = |message: String| ExerciseError::Wit {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut resolve = Resolve::new();
+    let pkg = resolve
+        .push_str(path, text)
+        .map_err(|e| wit_err(format!("{e:#}")))?;
+    let worlds = &resolve.packages[pkg].worlds;
+    let world_id = match (worlds.get("solution"), worlds.len()) {
+        (Some(id), _) => *id,
+        (None, 1) => match worlds.values().next() {
+            Some(id) => *id,
+            None => return Err(wit_err("declares no world".into())),
+        },
+        (None, 0) => return Err(wit_err("declares no world".into())),
+        (None, _) => {
+            let names: Vec<&str> = worlds.keys().map(String::as_str).collect();
+            return Err(wit_err(format!(
+                "declares several worlds ({}) and none is named `solution`",
+                names.join(", ")
+            )));
+        }
+    };
+    Ok((resolve, world_id))
+}
+
+/// A component of `exercise.wit`'s world whose functions do nothing
+/// (wit-component's dummy module): compiled, it has exactly the export
+/// types a solution must have, so test data can be checked against them
+/// with no submission at hand. `text` must be a WIT that
+/// [`Contract::parse`] accepted.
+pub(crate) fn stand_in(path: &Path, text: &str) -> Result<Vec<u8>, String> {
+    let (resolve, world) = solution_world(path, text).map_err(|e| e.to_string())?;
+    let mut module =
+        wit_component::dummy_module(&resolve, world, ManglingAndAbi::Legacy(LiftLowerAbi::Sync));
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .map_err(|e| format!("{e:#}"))?;
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .and_then(|encoder| encoder.validate(true).encode())
+        .map_err(|e| format!("{e:#}"))
+}
+
 /// How a submission's exports compare with the contract.
 #[derive(Default, Clone)]
 pub(crate) struct ContractCheck {
@@ -195,21 +234,10 @@ impl ContractCheck {
         ))
     }
 
-    /// Why the cases of function `key` cannot run, if they cannot.
-    pub fn problem_with(&self, key: &str) -> Option<String> {
-        if self.resolved.contains_key(key) {
-            return None;
-        }
-        if let Some(m) = self.mistyped.iter().find(|m| m.name == key) {
-            return Some(mistyped_text(m));
-        }
-        let missing = self
-            .missing
-            .iter()
-            .find(|m| m.split(": ").next() == Some(key))
-            .cloned()
-            .unwrap_or_else(|| key.to_string());
-        Some(format!("missing export `{missing}`"))
+    /// Whether the cases of function `key` can run: it is exported with
+    /// the contract's type.
+    pub fn runs(&self, key: &str) -> bool {
+        self.resolved.contains_key(key)
     }
 }
 

@@ -118,8 +118,64 @@ pub struct TestCase {
 impl Exercise {
     /// Loads and validates the exercise in `dir`. Its files are read
     /// inside the folder only (see [`Folder`]): a link leading out of it,
-    /// a FIFO or a device, or a file over its size limit is refused.
+    /// a FIFO or a device, or a file over its size limit is refused. The
+    /// error is the first problem found; [`crate::check_exercise`] lists
+    /// them all.
     pub fn load(dir: &Path) -> Result<Self, ExerciseError> {
+        let mut problems = Vec::new();
+        let parts = Parts::gather(dir, &mut problems)?;
+        if let Some(first) = problems.into_iter().next() {
+            return Err(first);
+        }
+        match parts.contract {
+            Some(contract) => Ok(Self {
+                name: parts.name,
+                dir: dir.to_path_buf(),
+                cases_file: parts.cases_file,
+                contract,
+                cases: parts.cases,
+                settings: parts.settings,
+            }),
+            // Without a contract, gathering recorded why.
+            None => Err(ExerciseError::Wit {
+                path: dir.join("exercise.wit"),
+                message: "no usable world".into(),
+            }),
+        }
+    }
+
+    /// Total points on offer.
+    pub fn max_score(&self) -> f64 {
+        self.cases.iter().map(|c| c.points).sum()
+    }
+}
+
+/// What could be read of an exercise folder, with every problem found
+/// on the way recorded instead of stopping at the first: what both
+/// [`Exercise::load`] and [`crate::check_exercise`] start from.
+pub(crate) struct Parts {
+    /// The test data's `exercise` field, or the folder's name.
+    pub name: String,
+    /// The case file (or where it was looked for).
+    pub cases_file: PathBuf,
+    /// `exercise.wit`'s text, when it could be read.
+    pub wit: Option<String>,
+    /// The contract, when `exercise.wit` parsed.
+    pub contract: Option<Contract>,
+    /// The cases that were tied to the contract without a problem.
+    pub cases: Vec<TestCase>,
+    /// `grading.toml`, or the defaults where it is unreadable.
+    pub settings: Settings,
+}
+
+impl Parts {
+    /// Reads everything in `dir` that can be read, pushing each problem
+    /// onto `problems`. Fails only when `dir` is not a directory, since
+    /// then nothing else can be looked at.
+    pub(crate) fn gather(
+        dir: &Path,
+        problems: &mut Vec<ExerciseError>,
+    ) -> Result<Self, ExerciseError> {
         let folder = Folder::open(dir).map_err(|err| ExerciseError::NotADirectory {
             path: dir.to_path_buf(),
             reason: if err.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) {
@@ -128,42 +184,81 @@ impl Exercise {
                 err.to_string()
             },
         })?;
+        let mut note = |err: ExerciseError| problems.push(err);
         let wit_name = Path::new("exercise.wit");
-        let wit = folder.read_text(wit_name, MAX_TEXT_FILE_BYTES)?;
-        let contract = Contract::parse(&dir.join(wit_name), &wit)?;
+        let wit = folder
+            .read_text(wit_name, MAX_TEXT_FILE_BYTES)
+            .map_err(|e| note(e.into()))
+            .ok();
+        let contract = wit.as_ref().and_then(|text| {
+            Contract::parse(&dir.join(wit_name), text)
+                .map_err(&mut note)
+                .ok()
+        });
         let grading_name = Path::new("grading.toml");
-        let settings = match folder.read_text_optional(grading_name, MAX_TEXT_FILE_BYTES)? {
-            Some(text) => Settings::parse(&dir.join(grading_name), &text)?,
-            None => Settings::default(),
+        let settings = match folder.read_text_optional(grading_name, MAX_TEXT_FILE_BYTES) {
+            Ok(Some(text)) => {
+                let mut found = Vec::new();
+                let settings = Settings::parse_all(&dir.join(grading_name), &text, &mut found);
+                found.into_iter().for_each(&mut note);
+                settings
+            }
+            Ok(None) => Settings::default(),
+            Err(e) => {
+                note(e.into());
+                Settings::default()
+            }
         };
-        let tests_toml = folder.read_text_optional(Path::new("tests.toml"), MAX_CASE_DATA_BYTES)?;
-        let (cases_file, data) = read_case_data(&folder, tests_toml.as_deref())?;
+        let tests_toml = folder
+            .read_text_optional(Path::new("tests.toml"), MAX_CASE_DATA_BYTES)
+            .unwrap_or_else(|e| {
+                note(e.into());
+                None
+            });
         let excluded = match &tests_toml {
-            Some(text) => track_filter(&dir.join("tests.toml"), text)?,
+            Some(text) => track_filter(&dir.join("tests.toml"), text).unwrap_or_else(|e| {
+                note(e);
+                HashSet::new()
+            }),
             None => HashSet::new(),
         };
+        let data = read_case_data(&folder, tests_toml.as_deref());
+        let (cases_file, data) = match data {
+            Ok((file, data)) => (file, Some(data)),
+            Err(e) => {
+                note(e);
+                (dir.join("canonical-data.json"), None)
+            }
+        };
         let name = data
-            .get("exercise")
+            .as_ref()
+            .and_then(|d| d.get("exercise"))
             .and_then(Json::as_str)
             .map(str::to_string)
             .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "exercise".into());
-        let raw = flatten(&cases_file, &data)?;
-        let cases = build_cases(&cases_file, raw, &excluded, &contract, &settings)?;
-        check_settings(dir, &settings, &cases, &contract)?;
+        let mut cases = Vec::new();
+        if let Some(data) = &data {
+            let raw: Vec<RawCase> = flatten(&cases_file, data, problems)
+                .into_iter()
+                .filter(|c| c.uuid.as_ref().is_none_or(|u| !excluded.contains(u)))
+                .collect();
+            // Reported after the cases' own problems, as loading meets them.
+            let mut references = Vec::new();
+            check_settings(dir, &settings, &raw, contract.as_ref(), &mut references);
+            if let Some(contract) = &contract {
+                cases = build_cases(&cases_file, raw, contract, &settings, problems);
+            }
+            problems.append(&mut references);
+        }
         Ok(Self {
             name,
-            dir: dir.to_path_buf(),
             cases_file,
+            wit,
             contract,
             cases,
             settings,
         })
-    }
-
-    /// Total points on offer.
-    pub fn max_score(&self) -> f64 {
-        self.cases.iter().map(|c| c.points).sum()
     }
 }
 
@@ -189,8 +284,13 @@ pub fn parse_cases(
     settings: &Settings,
 ) -> Result<Vec<TestCase>, ExerciseError> {
     let data = parse_case_map(file, format, text)?;
-    let raw = flatten(file, &data)?;
-    build_cases(file, raw, &HashSet::new(), contract, settings)
+    let mut problems = Vec::new();
+    let raw = flatten(file, &data, &mut problems);
+    let cases = build_cases(file, raw, contract, settings, &mut problems);
+    match problems.into_iter().next() {
+        Some(first) => Err(first),
+        None => Ok(cases),
+    }
 }
 
 fn parse_case_map(
@@ -276,18 +376,27 @@ struct RawCase {
 }
 
 /// Walks the nested groups; returns cases in file order, with the uuids
-/// that later cases reimplement removed.
-fn flatten(path: &Path, data: &Map<String, Json>) -> Result<Vec<RawCase>, ExerciseError> {
-    let top = data
-        .get("cases")
-        .and_then(Json::as_array)
-        .ok_or_else(|| ExerciseError::Case {
+/// that later cases reimplement removed. A case that does not fit the
+/// shape is recorded in `problems` and left out; its siblings are read.
+fn flatten(
+    path: &Path,
+    data: &Map<String, Json>,
+    problems: &mut Vec<ExerciseError>,
+) -> Vec<RawCase> {
+    let Some(top) = data.get("cases").and_then(Json::as_array) else {
+        problems.push(ExerciseError::Case {
             path: path.to_path_buf(),
             case: "(top level)".into(),
             problem: "expected a `cases` array".into(),
-        })?;
-    let mut out = Vec::new();
-    let mut reimplemented = HashSet::new();
+        });
+        return Vec::new();
+    };
+    let mut walker = Walker {
+        path,
+        out: Vec::new(),
+        reimplemented: HashSet::new(),
+        problems,
+    };
     let mut groups_seen = 0u32;
     for item in top {
         let task_id = if item.get("cases").is_some() {
@@ -296,110 +405,119 @@ fn flatten(path: &Path, data: &Map<String, Json>) -> Result<Vec<RawCase>, Exerci
         } else {
             None
         };
-        walk(
-            path,
-            item,
-            &mut Vec::new(),
-            task_id,
-            &mut out,
-            &mut reimplemented,
-        )?;
+        walker.walk(item, &mut Vec::new(), task_id);
     }
+    let Walker {
+        mut out,
+        reimplemented,
+        ..
+    } = walker;
     out.retain(|c| c.uuid.as_ref().is_none_or(|u| !reimplemented.contains(u)));
-    Ok(out)
+    out
 }
 
-fn walk(
-    path: &Path,
-    item: &Json,
-    groups: &mut Vec<String>,
-    task_id: Option<u32>,
-    out: &mut Vec<RawCase>,
-    reimplemented: &mut HashSet<String>,
-) -> Result<(), ExerciseError> {
-    let description = item
-        .get("description")
-        .and_then(Json::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let where_ = || {
-        let mut parts = groups.clone();
-        parts.push(if description.is_empty() {
-            "(no description)".to_string()
-        } else {
-            description.clone()
-        });
-        format!("\"{}\"", parts.join(NAME_SEPARATOR))
-    };
-    let fail = |problem: String| ExerciseError::Case {
-        path: path.to_path_buf(),
-        case: where_(),
-        problem,
-    };
-    let Some(obj) = item.as_object() else {
-        return Err(fail("expected an object".into()));
-    };
-    if let Some(children) = obj.get("cases") {
-        let children = children
-            .as_array()
-            .ok_or_else(|| fail("`cases` must be an array".into()))?;
-        groups.push(description.clone());
-        for child in children {
-            walk(path, child, groups, task_id, out, reimplemented)?;
+/// The state of one walk over the case tree.
+struct Walker<'a> {
+    path: &'a Path,
+    out: Vec<RawCase>,
+    reimplemented: HashSet<String>,
+    problems: &'a mut Vec<ExerciseError>,
+}
+
+impl Walker<'_> {
+    fn walk(&mut self, item: &Json, groups: &mut Vec<String>, task_id: Option<u32>) {
+        if let Err(problem) = self.step(item, groups, task_id) {
+            let description = item
+                .get("description")
+                .and_then(Json::as_str)
+                .unwrap_or_default();
+            let mut parts = groups.clone();
+            parts.push(if description.is_empty() {
+                "(no description)".to_string()
+            } else {
+                description.to_string()
+            });
+            self.problems.push(ExerciseError::Case {
+                path: self.path.to_path_buf(),
+                case: format!("\"{}\"", parts.join(NAME_SEPARATOR)),
+                problem,
+            });
         }
-        groups.pop();
-        return Ok(());
     }
-    if let Some(r) = obj.get("reimplements") {
-        let r = r
-            .as_str()
-            .ok_or_else(|| fail("`reimplements` must be a uuid string".into()))?;
-        reimplemented.insert(r.to_string());
+
+    fn step(
+        &mut self,
+        item: &Json,
+        groups: &mut Vec<String>,
+        task_id: Option<u32>,
+    ) -> Result<(), String> {
+        let description = item
+            .get("description")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let Some(obj) = item.as_object() else {
+            return Err("expected an object".into());
+        };
+        if let Some(children) = obj.get("cases") {
+            let children = children
+                .as_array()
+                .ok_or_else(|| "`cases` must be an array".to_string())?;
+            groups.push(description);
+            for child in children {
+                self.walk(child, groups, task_id);
+            }
+            groups.pop();
+            return Ok(());
+        }
+        if let Some(r) = obj.get("reimplements") {
+            let r = r
+                .as_str()
+                .ok_or_else(|| "`reimplements` must be a uuid string".to_string())?;
+            self.reimplemented.insert(r.to_string());
+        }
+        let uuid = match obj.get("uuid") {
+            None => None,
+            Some(Json::String(u)) => Some(u.clone()),
+            Some(_) => return Err("`uuid` must be a string".into()),
+        };
+        let property = obj
+            .get("property")
+            .and_then(Json::as_str)
+            .ok_or_else(|| "missing `property` (the function to call)".to_string())?
+            .to_string();
+        let input = match obj.get("input") {
+            None => Map::new(),
+            Some(Json::Object(m)) => m.clone(),
+            Some(_) => return Err("`input` must be an object".into()),
+        };
+        let expected = obj
+            .get("expected")
+            .cloned()
+            .ok_or_else(|| "missing `expected`".to_string())?;
+        self.out.push(RawCase {
+            uuid,
+            description,
+            groups: groups.clone(),
+            task_id,
+            property,
+            input,
+            expected,
+        });
+        Ok(())
     }
-    let uuid = match obj.get("uuid") {
-        None => None,
-        Some(Json::String(u)) => Some(u.clone()),
-        Some(_) => return Err(fail("`uuid` must be a string".into())),
-    };
-    let property = obj
-        .get("property")
-        .and_then(Json::as_str)
-        .ok_or_else(|| fail("missing `property` (the function to call)".into()))?
-        .to_string();
-    let input = match obj.get("input") {
-        None => Map::new(),
-        Some(Json::Object(m)) => m.clone(),
-        Some(_) => return Err(fail("`input` must be an object".into())),
-    };
-    let expected = obj
-        .get("expected")
-        .cloned()
-        .ok_or_else(|| fail("missing `expected`".into()))?;
-    out.push(RawCase {
-        uuid,
-        description,
-        groups: groups.clone(),
-        task_id,
-        property,
-        input,
-        expected,
-    });
-    Ok(())
 }
 
 /// Ties raw cases to the contract: function, argument order, expectation,
 /// points and visibility.
+/// A case that does not fit is recorded in `problems` and left out.
 fn build_cases(
     path: &Path,
     raw: Vec<RawCase>,
-    excluded: &HashSet<String>,
     contract: &Contract,
     settings: &Settings,
-) -> Result<Vec<TestCase>, ExerciseError> {
-    let raw: Vec<RawCase> = raw
-        .into_iter()
-        .filter(|c| c.uuid.as_ref().is_none_or(|u| !excluded.contains(u)))
-        .collect();
+    problems: &mut Vec<ExerciseError>,
+) -> Vec<TestCase> {
     let group_of = |c: &RawCase| -> Option<String> {
         // The innermost group with points of its own.
         (1..=c.groups.len())
@@ -427,8 +545,16 @@ fn build_cases(
             },
             problem,
         };
-        let func = contract.find(&c.property).map_err(fail)?;
-        let args = order_args(func, &c.input).map_err(fail)?;
+        let found = contract
+            .find(&c.property)
+            .and_then(|func| order_args(func, &c.input).map(|args| (func, args)));
+        let (func, args) = match found {
+            Ok(found) => found,
+            Err(problem) => {
+                problems.push(fail(problem));
+                continue;
+            }
+        };
         let expected = match &c.expected {
             Json::Object(m) if m.len() == 1 && m.contains_key("error") => {
                 Expected::Error(m["error"].clone())
@@ -454,7 +580,7 @@ fn build_cases(
             points,
         });
     }
-    Ok(cases)
+    cases
 }
 
 /// Puts a case's inputs in parameter order.
@@ -508,22 +634,27 @@ fn test_code(func: &ContractFunc, args: &[Option<Json>], expected: &Expected) ->
     )
 }
 
-/// Settings that refer to cases or functions must refer to real ones.
+/// Settings that refer to cases or functions must refer to real ones;
+/// each that does not is recorded in `problems`. Functions are checked
+/// only when there is a contract to check them against.
 fn check_settings(
     dir: &Path,
     settings: &Settings,
-    cases: &[TestCase],
-    contract: &Contract,
-) -> Result<(), ExerciseError> {
+    cases: &[RawCase],
+    contract: Option<&Contract>,
+    problems: &mut Vec<ExerciseError>,
+) {
     let path = dir.join("grading.toml");
-    let bad = |key: &str, problem: String| ExerciseError::Setting {
-        path: path.clone(),
-        key: key.to_string(),
-        problem,
+    let mut bad = |key: &str, problem: String| {
+        problems.push(ExerciseError::Setting {
+            path: path.clone(),
+            key: key.to_string(),
+            problem,
+        });
     };
     for uuid in &settings.hidden {
         if !cases.iter().any(|c| c.uuid.as_deref() == Some(uuid)) {
-            return Err(bad("hidden", format!("no test case has uuid `{uuid}`")));
+            bad("hidden", format!("no test case has uuid `{uuid}`"));
         }
     }
     for group in settings.group_points.keys() {
@@ -531,27 +662,29 @@ fn check_settings(
             .iter()
             .any(|c| (1..=c.groups.len()).any(|n| c.groups[..n].join(NAME_SEPARATOR) == *group));
         if !exists {
-            return Err(bad(
+            bad(
                 "group_points",
                 format!(
                     "no group is named \"{group}\" (nested names are joined by \"{NAME_SEPARATOR}\")"
                 ),
-            ));
+            );
         }
     }
+    let Some(contract) = contract else {
+        return;
+    };
     for f in &settings.unordered {
         if !contract
             .functions
             .iter()
             .any(|c| c.name == *f || c.key == *f)
         {
-            return Err(bad(
+            bad(
                 "unordered",
                 format!("exercise.wit exports no function `{f}`"),
-            ));
+            );
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -585,14 +718,19 @@ mod tests {
     }
 
     fn cases(settings: &Settings) -> Result<Vec<TestCase>, ExerciseError> {
-        let raw = flatten(Path::new("c.json"), &data())?;
-        build_cases(
+        let mut problems = Vec::new();
+        let raw = flatten(Path::new("c.json"), &data(), &mut problems);
+        let cases = build_cases(
             Path::new("c.json"),
             raw,
-            &HashSet::new(),
             &contract(),
             settings,
-        )
+            &mut problems,
+        );
+        match problems.into_iter().next() {
+            Some(first) => Err(first),
+            None => Ok(cases),
+        }
     }
 
     #[test]

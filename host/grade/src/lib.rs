@@ -4,6 +4,8 @@
 //! The nouns, in the order a caller meets them:
 //! - [`Exercise`]: a folder of test cases, contract and settings, loaded
 //!   and validated up front, or an [`ExerciseError`] naming the file;
+//!   [`check_exercise`] lists every problem of a folder at once, including
+//!   test data that does not fit the WIT types ([`CheckReport`]);
 //! - [`Folder`]: how every file is read, inside its folder only, never a
 //!   FIFO or device, never past a size limit ([`FileError`] otherwise);
 //! - [`TestCase`]: one case of `canonical-data.json` (Exercism's format, or
@@ -55,6 +57,7 @@
 //! ```
 
 pub mod batch;
+pub mod check;
 mod compare;
 pub mod contract;
 mod error;
@@ -67,11 +70,15 @@ pub mod settings;
 pub mod verdict;
 
 pub use batch::{BatchSummary, Collect, ReportSink, grade_batch};
+pub use check::{CheckReport, check_exercise};
 pub use contract::{Contract, ContractFunc};
 pub use error::ExerciseError;
 pub use exercise::{CaseFormat, Exercise, Expected, TestCase, parse_cases};
 pub use folder::{FileError, Folder};
 pub use report::{DirSink, Format, Renderer, StreamSink};
-pub use runner::{GradeOptions, MAX_SUBMISSION_BYTES, Submission, grade_submission};
+pub use runner::{
+    CompileEvent, CompileHook, GradeOptions, MAX_SUBMISSION_BYTES, Submission, grade_submission,
+    initial_memory_bytes,
+};
 pub use settings::{CaseLimits, LimitOverrides, Settings, Visibility};
 pub use verdict::{Counts, Output, Status, SubmissionReport, TestResult, Verdict};

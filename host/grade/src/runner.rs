@@ -13,7 +13,12 @@
 //!   only a safety net;
 //! - with an [`Interrupt`] in the options, firing it stops the running case
 //!   within one epoch tick and runs no further case (an API caller went
-//!   away, the host is stopping).
+//!   away, the host is stopping);
+//! - a problem of the whole submission (it cannot be read or compiled, its
+//!   initial memory is above the limit, its exports do not match
+//!   `exercise.wit`) is told once, in the report's `message`; the cases it
+//!   stops say only that they were not run and why in a few words, so a
+//!   report never repeats a signature or a compiler error per case.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -114,7 +119,58 @@ pub struct GradeOptions {
     /// Stops the grading once fired: the running case ends as `error`
     /// (killed) and the cases after it are not run. By default none.
     pub interrupt: Option<Interrupt>,
+    /// Told when a submission's compile starts and ends (from the worker
+    /// thread grading it), so a caller can show progress on a long one. By
+    /// default none.
+    pub on_compile: Option<CompileHook>,
 }
+
+/// A step of loading a submission, for [`GradeOptions::on_compile`].
+#[derive(Debug, Clone, Copy)]
+pub enum CompileEvent<'a> {
+    /// Compiling (or loading from the cache) is about to start.
+    Started {
+        /// The submission's name ([`Submission::name`]).
+        submission: &'a str,
+        /// Its size in bytes.
+        bytes: u64,
+    },
+    /// It ended, whether it worked or not.
+    Finished {
+        /// The submission's name.
+        submission: &'a str,
+        /// How long compiling and linking took.
+        elapsed: std::time::Duration,
+        /// False when the submission could not be compiled or linked.
+        ok: bool,
+    },
+}
+
+/// A callback for [`CompileEvent`]s, shared by the worker threads.
+#[derive(Clone)]
+pub struct CompileHook(pub std::sync::Arc<dyn Fn(CompileEvent<'_>) + Send + Sync>);
+
+impl std::fmt::Debug for CompileHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CompileHook(..)")
+    }
+}
+
+impl CompileHook {
+    fn tell(hook: Option<&CompileHook>, event: CompileEvent<'_>) {
+        if let Some(hook) = hook {
+            (hook.0)(event);
+        }
+    }
+}
+
+/// What a case stopped by a submission-level problem says: the problem
+/// itself is in the report's `message`, once.
+pub const NOT_RUN_CONTRACT: &str =
+    "not run: the submission's exports do not match exercise.wit (see the submission's message)";
+/// What a case says when the submission could not be loaded at all.
+pub const NOT_RUN_LOAD: &str =
+    "not run: the submission could not be loaded (see the submission's message)";
 
 /// Grades one submission against `exercise`. Never fails: see the module
 /// docs.
@@ -131,6 +187,7 @@ pub fn grade_submission(
         exercise: exercise.name.clone(),
         submission: submission.name(),
         sha256: None,
+        initial_memory_bytes: None,
         status: Status::Error,
         message: None,
         contract: None,
@@ -147,19 +204,44 @@ pub fn grade_submission(
         Metering::Off
     };
     let mut sha256 = None;
+    let mut initial_memory = None;
+    let name = submission.name();
     let loaded = submission.bytes(runtime).and_then(|bytes| {
-        let mut load = |runtime: &Runtime| {
+        // Refused before compiling: a compile of a large component takes
+        // seconds, and no case could get an instance anyway.
+        sha256 = Some(warden_component::content_hash(&bytes));
+        let initial = initial_memory_bytes(&bytes);
+        initial_memory = initial;
+        if let Some(initial) = initial
+            && initial > limits.memory_bytes
+        {
+            return Err(format!(
+                "the component's initial memory is {}, above the limit of {}; raise --memory-mb \
+                 (or `[limits] memory_mb` in grading.toml) to at least {} MiB",
+                mib(initial),
+                mib(limits.memory_bytes),
+                initial.div_ceil(1 << 20)
+            ));
+        }
+        let hook = options.on_compile.as_ref();
+        CompileHook::tell(
+            hook,
+            CompileEvent::Started {
+                submission: &name,
+                bytes: bytes.len() as u64,
+            },
+        );
+        let compile_started = Instant::now();
+        let load = |runtime: &Runtime| {
             let compiled = runtime
                 .compile(&bytes, metering)
                 .map_err(|e| load_error(&e))?;
-            sha256 = Some(compiled.hash.clone());
             compiled.prepare().map_err(|e| load_error(&e))
         };
         let first = load(runtime);
-        let Some(fallback) = &options.fallback else {
-            return first;
-        };
-        match first {
+        let loaded = match &options.fallback {
+            None => first,
+            Some(fallback) => match first {
             Ok(prepared) if instantiates(&prepared, &limits, &exercise.settings.capabilities, options.interrupt.as_ref()) => {
                 Ok(prepared)
             }
@@ -167,18 +249,28 @@ pub fn grade_submission(
             // (too many memories); the fallback's verdict is the one that
             // counts, whatever the reason.
             _ => {
-                tracing::debug!(submission = %submission.name(), "does not fit the instance pool; grading it on demand");
+                tracing::debug!(submission = %name, "does not fit the instance pool; grading it on demand");
                 load(fallback)
             }
-        }
+            },
+        };
+        CompileHook::tell(
+            hook,
+            CompileEvent::Finished {
+                submission: &name,
+                elapsed: compile_started.elapsed(),
+                ok: loaded.is_ok(),
+            },
+        );
+        loaded
     });
     report.sha256 = sha256;
+    report.initial_memory_bytes = initial_memory;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     report.tests = match loaded {
         Err(message) => {
-            let tests = not_run(exercise, &format!("not run: {message}"));
             report.message = Some(message);
-            tests
+            not_run(exercise, NOT_RUN_LOAD)
         }
         Ok(prepared) => {
             let check = exercise.contract.check(&prepared.compiled);
@@ -199,12 +291,12 @@ pub fn grade_submission(
             exercise
                 .cases
                 .iter()
-                .map(|case| match check.problem_with(&case.function) {
-                    Some(problem) => not_run_case(case, &format!("not run: {problem}")),
-                    None if options.interrupt.as_ref().is_some_and(Interrupt::is_fired) => {
+                .map(|case| match check.runs(&case.function) {
+                    false => not_run_case(case, NOT_RUN_CONTRACT),
+                    true if options.interrupt.as_ref().is_some_and(Interrupt::is_fired) => {
                         not_run_case(case, "not run: grading was interrupted")
                     }
-                    None => {
+                    true => {
                         let func = &check.resolved[&case.function];
                         let rules = Rules {
                             float_tolerance: exercise.settings.float_tolerance,
@@ -234,6 +326,33 @@ pub fn grade_submission(
         total_ms: started.elapsed().as_secs_f64() * 1e3,
     });
     report
+}
+
+/// The bytes of every linear memory a component defines, at their
+/// initial sizes (memories imported from another of its modules are the
+/// same memory and count once); `None` when the bytes do not parse, which
+/// the compile then reports.
+pub fn initial_memory_bytes(bytes: &[u8]) -> Option<u64> {
+    let mut total = 0u64;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        if let wasmparser::Payload::MemorySection(reader) = payload.ok()? {
+            for memory in reader {
+                let memory = memory.ok()?;
+                let page = 1u64 << memory.page_size_log2.unwrap_or(16);
+                total = total.saturating_add(memory.initial.saturating_mul(page));
+            }
+        }
+    }
+    Some(total)
+}
+
+/// `17 MiB`, or `17.06 MiB` when not whole.
+fn mib(bytes: u64) -> String {
+    if bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{:.2} MiB", bytes as f64 / f64::from(1 << 20))
+    }
 }
 
 /// Whether one instance of `prepared` can be created (the trial that

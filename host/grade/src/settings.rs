@@ -232,51 +232,85 @@ impl Settings {
     /// folder without the file gets [`Settings::default`]). Errors quote
     /// no more of `text` than the key and token at fault.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ExerciseError> {
-        let raw = toml::from_str::<RawSettings>(text).map_err(|err| ExerciseError::Toml {
-            path: path.to_path_buf(),
-            message: toml_problem(err, text),
-        })?;
-        Self::validate(raw, path)
+        let mut problems = Vec::new();
+        let settings = Self::parse_all(path, text, &mut problems);
+        match problems.into_iter().next() {
+            Some(first) => Err(first),
+            None => Ok(settings),
+        }
     }
 
-    fn validate(raw: RawSettings, path: &Path) -> Result<Self, ExerciseError> {
-        let bad = |key: &str, problem: String| ExerciseError::Setting {
-            path: path.to_path_buf(),
-            key: key.to_string(),
-            problem,
+    /// Like [`Settings::parse`], recording every problem in `problems`
+    /// instead of stopping at the first; a value in error keeps its
+    /// default. When the file does not parse at all, or has keys of the
+    /// wrong type, every unknown key is named as well (serde stops at
+    /// the first problem it meets).
+    pub(crate) fn parse_all(path: &Path, text: &str, problems: &mut Vec<ExerciseError>) -> Self {
+        match toml::from_str::<RawSettings>(text) {
+            Ok(raw) => Self::validate(raw, path, problems),
+            Err(err) => {
+                let first = toml_problem(err, text);
+                problems.push(ExerciseError::Toml {
+                    path: path.to_path_buf(),
+                    message: first.clone(),
+                });
+                for key in unknown_keys(text) {
+                    // serde names the key it stopped at by its last part.
+                    let last = key.rsplit('.').next().unwrap_or(&key);
+                    if !first.contains(&format!("`{last}`")) {
+                        problems.push(ExerciseError::Setting {
+                            path: path.to_path_buf(),
+                            key,
+                            problem: "unknown key".into(),
+                        });
+                    }
+                }
+                Settings::default()
+            }
+        }
+    }
+
+    fn validate(raw: RawSettings, path: &Path, problems: &mut Vec<ExerciseError>) -> Self {
+        let mut bad = |key: &str, problem: String| {
+            problems.push(ExerciseError::Setting {
+                path: path.to_path_buf(),
+                key: key.to_string(),
+                problem,
+            });
         };
         let defaults = Settings::default();
-        let float_tolerance = raw.float_tolerance.unwrap_or(defaults.float_tolerance);
+        let mut float_tolerance = raw.float_tolerance.unwrap_or(defaults.float_tolerance);
         if !(float_tolerance.is_finite() && float_tolerance >= 0.0) {
-            return Err(bad(
+            bad(
                 "float_tolerance",
                 format!("expected a finite number >= 0, found {float_tolerance}"),
-            ));
+            );
+            float_tolerance = defaults.float_tolerance;
         }
-        let points_per_test = raw.points_per_test.unwrap_or(defaults.points_per_test);
+        let mut points_per_test = raw.points_per_test.unwrap_or(defaults.points_per_test);
         if !(points_per_test.is_finite() && points_per_test >= 0.0) {
-            return Err(bad(
+            bad(
                 "points_per_test",
                 format!("expected a finite number >= 0, found {points_per_test}"),
-            ));
+            );
+            points_per_test = defaults.points_per_test;
         }
         for (group, points) in &raw.group_points {
             if !(points.is_finite() && *points >= 0.0) {
-                return Err(bad(
+                bad(
                     &format!("group_points.\"{group}\""),
                     format!("expected a finite number >= 0, found {points}"),
-                ));
+                );
             }
         }
         let mut limits = CaseLimits::default();
         if let Some(fuel) = raw.limits.fuel {
             limits.fuel = (fuel > 0).then_some(fuel);
         }
-        if let Some(mb) = raw.limits.memory_mb {
-            if mb == 0 {
-                return Err(bad("limits.memory_mb", "expected at least 1".into()));
-            }
-            limits.memory_bytes = mb.saturating_mul(1 << 20);
+        match raw.limits.memory_mb {
+            Some(0) => bad("limits.memory_mb", "expected at least 1".into()),
+            Some(mb) => limits.memory_bytes = mb.saturating_mul(1 << 20),
+            None => {}
         }
         if let Some(ms) = raw.limits.timeout_ms {
             limits.timeout = (ms > 0).then(|| Duration::from_millis(ms));
@@ -284,7 +318,7 @@ impl Settings {
         if let Some(bytes) = raw.output_limit_bytes {
             limits.output_bytes = bytes;
         }
-        Ok(Self {
+        Self {
             limits,
             float_tolerance,
             points_per_test,
@@ -301,8 +335,50 @@ impl Settings {
                 random: raw.capabilities.random,
                 ..Capabilities::default()
             },
-        })
+        }
     }
+}
+
+/// Keys of a `grading.toml` that no version of the file has, with their
+/// dotted paths (`limits.fule`); nothing when the text is not TOML.
+fn unknown_keys(text: &str) -> Vec<String> {
+    const TOP: &[&str] = &[
+        "float_tolerance",
+        "points_per_test",
+        "group_points",
+        "hidden",
+        "hidden_visibility",
+        "output_limit_bytes",
+        "unordered",
+        "limits",
+        "capabilities",
+    ];
+    const LIMITS: &[&str] = &["fuel", "memory_mb", "timeout_ms"];
+    const CAPABILITIES: &[&str] = &["clocks", "random"];
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (key, value) in &table {
+        if !TOP.contains(&key.as_str()) {
+            out.push(key.clone());
+            continue;
+        }
+        let known = match key.as_str() {
+            "limits" => LIMITS,
+            "capabilities" => CAPABILITIES,
+            _ => continue,
+        };
+        if let Some(inner) = value.as_table() {
+            out.extend(
+                inner
+                    .keys()
+                    .filter(|k| !known.contains(&k.as_str()))
+                    .map(|k| format!("{key}.{k}")),
+            );
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -338,6 +414,38 @@ mod tests {
         assert!(err.contains("flaot_tolerance"), "{err}");
         let err = parse("[limits]\nmemory_mb = 0").unwrap_err().to_string();
         assert!(err.contains("limits.memory_mb"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_recorded() {
+        let mut problems = Vec::new();
+        Settings::parse_all(
+            Path::new("grading.toml"),
+            "float_tolerance = -1.0\npoints_per_test = -2.0\n[limits]\nmemory_mb = 0\n",
+            &mut problems,
+        );
+        let keys: Vec<String> = problems
+            .iter()
+            .map(|p| match p {
+                ExerciseError::Setting { key, .. } => key.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            ["float_tolerance", "points_per_test", "limits.memory_mb"]
+        );
+
+        let mut problems = Vec::new();
+        Settings::parse_all(
+            Path::new("grading.toml"),
+            "flaot_tolerance = 1.0\n[limits]\nfule = 5\n",
+            &mut problems,
+        );
+        let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert!(all[0].contains("flaot_tolerance"), "{all:?}");
+        assert!(all[1].contains("`limits.fule`: unknown key"), "{all:?}");
     }
 
     #[test]

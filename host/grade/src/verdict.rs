@@ -238,6 +238,12 @@ pub struct SubmissionReport {
     pub submission: String,
     /// SHA-256 of its bytes, when they could be read.
     pub sha256: Option<String>,
+    /// Bytes of all its linear memories at their initial sizes, read
+    /// before compiling: what every instance needs before the first call,
+    /// and what the memory limit must be at least. `None` when the bytes
+    /// could not be read or parsed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initial_memory_bytes: Option<u64>,
     /// How the submission did as a whole.
     pub status: Status,
     /// Why the status is `error`.

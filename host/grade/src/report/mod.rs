@@ -13,6 +13,12 @@
 //! half-written report), [`StreamSink`] writes one stream (stdout) in
 //! input order, whatever order the workers finish in.
 //!
+//! Several submissions on one stream (stdout): JSON Lines, one object per
+//! submission, each carrying the submission's name. Warden's `json` report
+//! has it already (`submission`); Exercism's and Gradescope's formats have
+//! no place for it, so with [`Renderer::named`] each line wraps the format's
+//! own object: `{"submission": NAME, "results": {…results.json…}}`.
+//!
 //! Timing: only `json` (under `timing` keys), `gradescope`
 //! (`execution_time`) and `junit` (`time` attributes) carry wall-clock
 //! figures, and [`Renderer::timing`] switches them off; everything else
@@ -110,6 +116,10 @@ pub struct Renderer {
     pub exercise: String,
     /// Gradescope visibility of hidden cases.
     pub hidden_visibility: Visibility,
+    /// In a stream, wrap each Exercism or Gradescope report with the
+    /// submission's name (see the module docs): set when a stream carries
+    /// several. By default false.
+    pub named: bool,
 }
 
 impl Renderer {
@@ -120,6 +130,7 @@ impl Renderer {
             timing: true,
             exercise: exercise.name.clone(),
             hidden_visibility: exercise.settings.hidden_visibility,
+            named: false,
         }
     }
 
@@ -153,10 +164,22 @@ impl Renderer {
         match self.format {
             Format::Text => text::render(report),
             Format::Json => json::render(report, self.timing, false) + "\n",
-            Format::Exercism => exercism::render(report, false) + "\n",
-            Format::Gradescope => gradescope::render(report, self, false) + "\n",
+            Format::Exercism => self.line(report, exercism::render(report, false)),
+            Format::Gradescope => self.line(report, gradescope::render(report, self, false)),
             Format::Junit => junit::suite(report, self.timing),
         }
+    }
+
+    /// One JSON Lines line: `results`, wrapped with the submission's name
+    /// when [`Renderer::named`].
+    fn line(&self, report: &SubmissionReport, results: String) -> String {
+        if !self.named {
+            return results + "\n";
+        }
+        // Spliced in as rendered, so `results` is byte for byte the line
+        // a single submission gets.
+        let name = serde_json::Value::from(report.submission.as_str());
+        format!("{{\"submission\":{name},\"results\":{results}}}\n")
     }
 
     /// What a stream holds after the last report.

@@ -236,6 +236,7 @@ pub fn run(args: Args) -> ExitCode {
             errln!("warden ctl: {err:#}");
             ExitCode::from(1)
         }
+        Err(Failure::Told(code)) => ExitCode::from(code),
         Err(Failure::OutputClosed) => ExitCode::SUCCESS,
     }
 }

@@ -1,4 +1,5 @@
 //! `warden grade EXERCISE_DIR SUBMISSION… [--format F] [--out DIR] [--jobs N]`
+//! and `warden grade --check EXERCISE_DIR`.
 //!
 //! Exit status: 0 when every submission was graded and its report
 //! written — whatever the verdicts, including submissions whose report
@@ -6,18 +7,30 @@
 //! those reports too, exactly like Exercism's test runners, which exit 0
 //! "regardless of the status of the tests". 1 when some report could not
 //! be written. 2 for a bad exercise folder, a missing submission path or
-//! bad flags.
+//! bad flags. `--check` exits 0 when the exercise has no problem and 2
+//! listing every problem otherwise.
+//!
+//! Stdout carries reports only. Several submissions in a JSON format make
+//! JSON Lines, one object per submission with its name (see
+//! `warden::grade::report`). Everything else goes to stderr: the summary,
+//! the progress bar (on a terminal), and a line for each compile that
+//! takes longer than a second ([`CompileWatch`]), terminal or not, since a
+//! large component (an interpreter) can take twenty seconds to compile.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use warden::grade::report::{DirSink, Format, Renderer, StreamSink};
 use warden::grade::{
-    BatchSummary, Exercise, Folder, GradeOptions, LimitOverrides, ReportSink, Submission,
-    SubmissionReport, grade_batch,
+    BatchSummary, CompileEvent, CompileHook, Exercise, Folder, GradeOptions, LimitOverrides,
+    ReportSink, Submission, SubmissionReport, check_exercise, grade_batch,
 };
 
-use super::out::{Watched, err, errln};
+use super::out::{Watched, err, errln, out};
 use super::{CacheArgs, CmdResult, Failure};
 
 #[derive(clap::Args)]
@@ -25,15 +38,25 @@ pub struct Args {
     /// The exercise folder (canonical-data.json, exercise.wit, grading.toml).
     exercise: PathBuf,
     /// Submitted components; a directory means every `.wasm` file in it.
-    #[arg(required = true, value_name = "SUBMISSION")]
+    #[arg(
+        required_unless_present = "check",
+        conflicts_with = "check",
+        value_name = "SUBMISSION"
+    )]
     submissions: Vec<PathBuf>,
-    /// Report format: text, json, exercism, gradescope or junit (default:
-    /// text on a terminal, json otherwise).
-    #[arg(long, value_parser = parse_format)]
-    format: Option<Format>,
+    /// Check the exercise folder alone, with no submission: list every
+    /// problem at once (WIT, grading.toml, test cases that do not fit the
+    /// WIT types) and exit 2 if there is any, 0 otherwise.
+    #[arg(long)]
+    check: bool,
+    /// Report format (default: text on a terminal, json otherwise). Several
+    /// submissions in json, exercism or gradescope print JSON Lines, one
+    /// object per submission carrying its name. With --check: text or json.
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
     /// Write one report per submission into this directory (named after
     /// the submission) instead of printing them.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "check")]
     out: Option<PathBuf>,
     /// Submissions graded in parallel (default: the number of CPUs).
     #[arg(long, short = 'j', value_parser = clap::value_parser!(u32).range(1..))]
@@ -45,7 +68,8 @@ pub struct Args {
     /// Fuel per test case, replacing the exercise's (0: unmetered).
     #[arg(long)]
     fuel: Option<u64>,
-    /// Memory per test case in MiB, replacing the exercise's.
+    /// Memory per test case in MiB, replacing the exercise's. A component
+    /// whose initial memory is above it is refused before it is compiled.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     memory_mb: Option<u64>,
     /// Wall-clock limit per test case in ms, replacing the exercise's (0: none).
@@ -58,25 +82,66 @@ pub struct Args {
     cache: CacheArgs,
 }
 
-fn parse_format(s: &str) -> Result<Format, String> {
-    s.parse()
+/// `--format`'s values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum FormatArg {
+    /// A readable table per submission.
+    Text,
+    /// Warden's own report, every detail.
+    Json,
+    /// Exercism's results.json (version 3).
+    Exercism,
+    /// Gradescope's autograder results.json.
+    Gradescope,
+    /// JUnit XML, for CI systems.
+    Junit,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Text => Format::Text,
+            FormatArg::Json => Format::Json,
+            FormatArg::Exercism => Format::Exercism,
+            FormatArg::Gradescope => Format::Gradescope,
+            FormatArg::Junit => Format::Junit,
+        }
+    }
 }
 
 /// One wasm page: 64 KiB.
 const WASM_PAGE: u64 = 64 << 10;
 
+/// A compile is announced on stderr once it has taken this long
+/// (`WARDEN_GRADE_PROGRESS_MS` overrides it; 0 announces every compile).
+const PROGRESS_AFTER: Duration = Duration::from_secs(1);
+
 pub fn run(args: Args) -> CmdResult {
-    let exercise = Exercise::load(&args.exercise).map_err(Failure::bad_input)?;
+    if args.check {
+        return check(&args);
+    }
+    let exercise = Exercise::load(&args.exercise).map_err(|e| {
+        Failure::bad_input(anyhow::anyhow!(
+            "{e}\n(`warden grade --check {}` lists every problem of the exercise at once)",
+            args.exercise.display()
+        ))
+    })?;
     let submissions = expand(&args.submissions)?;
-    let format = args.format.unwrap_or({
-        if args.out.is_none() && std::io::stdout().is_terminal() {
-            Format::Text
-        } else {
-            Format::Json
-        }
-    });
+    let format = args.format.map_or_else(
+        || {
+            if args.out.is_none() && std::io::stdout().is_terminal() {
+                Format::Text
+            } else {
+                Format::Json
+            }
+        },
+        Format::from,
+    );
     let mut renderer = Renderer::new(format, &exercise);
     renderer.timing = !args.no_timing;
+    // Named lines whenever a stream may carry several reports, so that a
+    // script reading a directory's reports never meets two shapes.
+    renderer.named = submissions.len() > 1 || args.submissions.iter().any(|p| p.is_dir());
     let limits = LimitOverrides {
         fuel: args.fuel,
         memory_mb: args.memory_mb,
@@ -96,6 +161,7 @@ pub fn run(args: Args) -> CmdResult {
     let memory_limit = limits.apply(exercise.settings.limits).memory_bytes;
     let slots = u32::try_from(jobs.saturating_mul(2).saturating_add(2)).unwrap_or(u32::MAX);
     let runtime = args.cache.pooled_runtime(slots, memory_limit + WASM_PAGE)?;
+    let watch = CompileWatch::new(progress_after());
     let options = GradeOptions {
         limits,
         fallback: Some(
@@ -103,6 +169,7 @@ pub fn run(args: Args) -> CmdResult {
                 .runtime_for_memory(usize::try_from(memory_limit).unwrap_or(usize::MAX))?,
         ),
         interrupt: None,
+        on_compile: Some(watch.hook()),
     };
     let names: Vec<String> = submissions.iter().map(Submission::name).collect();
     let progress = std::io::stderr()
@@ -139,6 +206,7 @@ pub fn run(args: Args) -> CmdResult {
             summary
         }
     };
+    watch.finish();
     if summary.write_failures.is_empty() {
         Ok(())
     } else {
@@ -148,6 +216,163 @@ pub fn run(args: Args) -> CmdResult {
             summary.write_failures[0].0,
             summary.write_failures[0].1
         )))
+    }
+}
+
+/// `--check`: every problem of the exercise folder, or a summary.
+fn check(args: &Args) -> CmdResult {
+    let format = args.format.unwrap_or(FormatArg::Text);
+    if !matches!(format, FormatArg::Text | FormatArg::Json) {
+        return Err(Failure::bad_input(anyhow::anyhow!(
+            "--check prints text or json, not {}",
+            Format::from(format).name()
+        )));
+    }
+    let runtime = args.cache.runtime()?;
+    let report = check_exercise(&runtime, &args.exercise);
+    if format == FormatArg::Json {
+        out!("{}\n", report.to_json())?;
+    } else if report.is_ok() {
+        out!(
+            "{}: ok — {} function(s) ({}), {} test case(s), {} point(s)\n",
+            report.dir.display(),
+            report.functions.len(),
+            report.functions.join(", "),
+            report.cases,
+            report.max_score
+        )?;
+    }
+    if report.is_ok() {
+        return Ok(());
+    }
+    // One problem a line: the usual one-line error would run them together.
+    errln!(
+        "error: {}: {} problem(s):",
+        report.dir.display(),
+        report.problems.len()
+    );
+    for problem in &report.problems {
+        errln!("  - {problem}");
+    }
+    Err(Failure::Told(2))
+}
+
+/// How long a compile runs before it is announced.
+fn progress_after() -> Duration {
+    std::env::var("WARDEN_GRADE_PROGRESS_MS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .map_or(PROGRESS_AFTER, Duration::from_millis)
+}
+
+/// Announces on stderr every compile that takes longer than `after`:
+/// "compiling NAME (18.2 MB)…" once it has, then "compiled NAME in 18.4 s".
+/// Each compile gets a watcher thread that waits for its end at most
+/// `after` before speaking, so a fast compile (or a cache hit) prints
+/// nothing.
+struct CompileWatch {
+    after: Duration,
+    state: Arc<Mutex<WatchState>>,
+}
+
+#[derive(Default)]
+struct WatchState {
+    /// Compiles under way: the submission and where its end goes.
+    pending: Vec<(String, mpsc::Sender<(Duration, bool)>)>,
+    /// Watcher threads, joined by [`CompileWatch::finish`] so that no
+    /// line is lost when the process exits.
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl CompileWatch {
+    fn new(after: Duration) -> Self {
+        Self {
+            after,
+            state: Arc::new(Mutex::new(WatchState::default())),
+        }
+    }
+
+    fn hook(&self) -> CompileHook {
+        let state = Arc::clone(&self.state);
+        let after = self.after;
+        CompileHook(Arc::new(move |event| {
+            let Ok(mut state) = state.lock() else {
+                return;
+            };
+            match event {
+                CompileEvent::Started { submission, bytes } => {
+                    let (tx, rx) = mpsc::channel();
+                    state.pending.push((submission.to_string(), tx));
+                    let name = submission.to_string();
+                    let thread = std::thread::spawn(move || watch(&name, bytes, after, &rx));
+                    state.threads.push(thread);
+                }
+                CompileEvent::Finished {
+                    submission,
+                    elapsed,
+                    ok,
+                } => {
+                    if let Some(at) = state.pending.iter().position(|(n, _)| n == submission) {
+                        let (_, tx) = state.pending.remove(at);
+                        // The watcher may be gone already; nothing to tell then.
+                        let _ = tx.send((elapsed, ok));
+                    }
+                }
+            }
+        }))
+    }
+
+    /// Waits for every watcher to have said its last line.
+    fn finish(self) {
+        let threads = match self.state.lock() {
+            Ok(mut state) => {
+                state.pending.clear();
+                std::mem::take(&mut state.threads)
+            }
+            Err(_) => return,
+        };
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One compile's watcher (see [`CompileWatch`]).
+fn watch(name: &str, bytes: u64, after: Duration, ended: &mpsc::Receiver<(Duration, bool)>) {
+    match ended.recv_timeout(after) {
+        Ok(_) | Err(RecvTimeoutError::Disconnected) => return,
+        Err(RecvTimeoutError::Timeout) => {}
+    }
+    errln!("{}compiling {name} ({})…", clear_line(), size(bytes));
+    if let Ok((elapsed, ok)) = ended.recv() {
+        let secs = elapsed.as_secs_f64();
+        if ok {
+            errln!("{}compiled {name} in {secs:.1} s", clear_line());
+        } else {
+            errln!(
+                "{}compiling {name} failed after {secs:.1} s (its report says why)",
+                clear_line()
+            );
+        }
+    }
+}
+
+/// On a terminal, what erases the progress bar a line is written over.
+fn clear_line() -> &'static str {
+    if std::io::stderr().is_terminal() {
+        "\r\x1b[2K"
+    } else {
+        ""
+    }
+}
+
+/// `18.2 MB`, `120 KB`: sizes as people read them.
+fn size(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else {
+        format!("{:.0} KB", (b / 1e3).max(1.0))
     }
 }
 

@@ -42,7 +42,7 @@ impl Failure {
         match self {
             Failure::BadInput(e) => Failure::BadInput(e.context(prefix)),
             Failure::Failed(e) => Failure::Failed(e.context(prefix)),
-            Failure::OutputClosed => Failure::OutputClosed,
+            told @ (Failure::Told(_) | Failure::OutputClosed) => told,
         }
     }
 }

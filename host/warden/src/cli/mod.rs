@@ -92,6 +92,9 @@ pub enum Failure {
     BadInput(anyhow::Error),
     /// The thing asked for failed: exit 1.
     Failed(anyhow::Error),
+    /// The command has told why on stderr itself, in several lines (a
+    /// list of problems): exit with this status and add nothing.
+    Told(u8),
     /// Stdout's reader went away (`warden inspect x.wasm | head`): stop and
     /// exit 0 without a word, as the reader asked (see `out`).
     OutputClosed,
@@ -240,6 +243,7 @@ pub fn run() -> ExitCode {
             out::errln!("error: {}", one_line(&err));
             ExitCode::from(1)
         }
+        Err(Failure::Told(code)) => ExitCode::from(code),
         Err(Failure::OutputClosed) => ExitCode::SUCCESS,
     }
 }
