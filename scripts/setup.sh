@@ -4,6 +4,9 @@
 #
 #   scripts/setup.sh        everything the tests use (what .ci/run calls)
 #   scripts/setup.sh demo   only what building and running the demo needs
+#   scripts/setup.sh otp    Debian's erlang-base, for comparing restarts with
+#                           Erlang/OTP (scripts/bench-restart-vs-otp.sh); no
+#                           test needs it
 #
 # The demo needs only:
 # - the wasm32-wasip2 target, for the plugins.
@@ -26,8 +29,9 @@ cd "$(dirname "$0")/.."
 case "${1:-test}" in
   demo) only_demo=1 ;;
   test) only_demo=0 ;;
+  otp) only_demo=0 ;;
   *)
-    echo "usage: scripts/setup.sh [demo|test]  (got: $1)" >&2
+    echo "usage: scripts/setup.sh [demo|test|otp]  (got: $1)" >&2
     exit 2
     ;;
 esac
@@ -59,6 +63,13 @@ apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
   fi
 }
+
+if [ "${1:-test}" = otp ]; then
+  if ! command -v erl >/dev/null || ! command -v erlc >/dev/null; then
+    apt_install erlang-base
+  fi
+  exit 0
+fi
 
 if [ ! -x /usr/bin/chromium ]; then
   apt_install chromium
