@@ -4,12 +4,11 @@
 //! `examples/exercises/two-fer`.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use serde_json::Value as Json;
 
 use crate::grade_exercises::exercise_dir;
-use crate::support::{plugins_dir, repo_root, stderr, stdout, warden};
+use crate::support::{build_guest, outside_repo, repo_root, stderr, stdout, warden};
 
 /// The files of the README's section: each fenced block preceded by a
 /// line that names its file in backticks ("`src/lib.rs`:" or
@@ -58,11 +57,7 @@ fn the_readme_submission_builds_and_gets_full_marks() {
     let names: Vec<&str> = files.keys().map(String::as_str).collect();
     assert_eq!(names, [".cargo/config.toml", "Cargo.toml", "src/lib.rs"]);
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    assert!(
-        !dir.path().starts_with(repo_root()),
-        "outside the repository"
-    );
+    let dir = outside_repo();
     let krate = dir.path().join("two-fer");
     for (name, text) in &files {
         let path = krate.join(name);
@@ -72,32 +67,8 @@ fn the_readme_submission_builds_and_gets_full_marks() {
     let exercise = exercise_dir("two-fer");
     std::fs::copy(exercise.join("exercise.wit"), krate.join("exercise.wit")).expect("copy WIT");
 
-    // Built as the README says; the target dir is the repository's
-    // plugins/target so that wit-bindgen (same version, same flags) is
-    // compiled once for every test.
-    let release = plugins_dir();
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
-        .arg(repo_root().join("plugins/target"))
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .current_dir(&krate)
-        .output()
-        .expect("run cargo build");
-    assert!(
-        out.status.success(),
-        "cargo build failed:\n{}",
-        stderr(&out)
-    );
-    let wasm = release.join("two_fer.wasm");
-    assert!(wasm.is_file(), "{} was not built", wasm.display());
+    // Built as the README says.
+    let wasm = build_guest(&krate, "two_fer");
 
     let run = warden(&[
         "grade",

@@ -489,3 +489,52 @@ impl Drop for HostProcess {
         }
     }
 }
+
+/// A cargo command for guest builds, without the host build's flags.
+pub fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET");
+    cmd
+}
+
+/// Builds the crate in `dir` for wasm32-wasip2 (release) and returns its
+/// component. The target dir is the repository's plugins/target, whose
+/// dependencies (same profile, same stack flag) are then reused.
+pub fn build_guest(dir: &Path, crate_name: &str) -> PathBuf {
+    // Installs the wasm32-wasip2 target when missing, and builds the
+    // shared dependencies once.
+    let release = plugins_dir();
+    let out = cargo()
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
+        .arg(repo_root().join("plugins/target"))
+        .current_dir(dir)
+        .output()
+        .expect("run cargo build");
+    assert!(
+        out.status.success(),
+        "building {} failed:\n{}",
+        dir.display(),
+        stderr(&out)
+    );
+    let wasm = release.join(format!("{crate_name}.wasm"));
+    assert!(wasm.is_file(), "{} was not built", wasm.display());
+    wasm
+}
+
+/// A scratch directory outside the repository.
+pub fn outside_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    assert!(
+        !dir.path().starts_with(repo_root()),
+        "the temp dir must lie outside the repository"
+    );
+    dir
+}

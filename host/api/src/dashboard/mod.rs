@@ -265,33 +265,16 @@ mod tests {
     /// `javascript:` URLs. Comments are skipped.
     fn inline_code(html: &str) -> Vec<String> {
         let mut found = Vec::new();
-        let mut at = 0;
-        while let Some(offset) = html[at..].find('<') {
-            let open = at + offset + 1;
-            if html[open..].starts_with("!--") {
-                at = html[open..]
-                    .find("-->")
-                    .map_or(html.len(), |e| open + e + 3);
-                continue;
-            }
-            let Some(tag) = tag_at(html, open) else {
-                at = open;
-                continue;
-            };
-            at = tag.end;
+        for (start, tag) in start_tags(html) {
             let has = |key: &str| tag.attributes.iter().any(|(k, _)| k == key);
             match tag.name.as_str() {
                 "script" => {
-                    let close = html[at..]
-                        .to_ascii_lowercase()
-                        .find("</script")
-                        .map_or(html.len(), |e| at + e);
-                    if !has("src") || !html[at..close].trim().is_empty() {
-                        found.push(format!("inline <script> at byte {}", open - 1));
+                    let body = &html[tag.end..script_end(html, tag.end)];
+                    if !has("src") || !body.trim().is_empty() {
+                        found.push(format!("inline <script> at byte {start}"));
                     }
-                    at = close;
                 }
-                "style" => found.push(format!("<style> at byte {}", open - 1)),
+                "style" => found.push(format!("<style> at byte {start}")),
                 _ => {}
             }
             for (key, value) in &tag.attributes {
@@ -309,6 +292,15 @@ mod tests {
             }
         }
         found
+    }
+
+    /// Where the body of a `<script>` whose start tag ends at `from` ends:
+    /// at its `</script`, or at the end of `html`.
+    fn script_end(html: &str, from: usize) -> usize {
+        html[from..]
+            .to_ascii_lowercase()
+            .find("</script")
+            .map_or(html.len(), |e| from + e)
     }
 
     #[test]
@@ -366,7 +358,8 @@ mod tests {
         );
     }
 
-    /// Every start tag of `html` outside comments, with where it starts.
+    /// Every start tag of `html` outside comments and script bodies, with
+    /// where it starts.
     fn start_tags(html: &str) -> Vec<(usize, Tag)> {
         let mut tags = Vec::new();
         let mut at = 0;
@@ -380,7 +373,12 @@ mod tests {
             }
             match tag_at(html, open) {
                 Some(tag) => {
-                    at = tag.end;
+                    // A script's body is text, whatever `<` it holds.
+                    at = if tag.name == "script" {
+                        script_end(html, tag.end)
+                    } else {
+                        tag.end
+                    };
                     tags.push((open - 1, tag));
                 }
                 None => at = open,
