@@ -31,10 +31,16 @@ fn inspect_prints_the_wit_with_its_type_names() {
     // An operation plugin: its record keeps its name.
     let text = inspect_text("wordcount", &[]);
     assert!(text.contains("package warden:plugin@0.1.0"), "{text}");
-    assert!(text.contains("export warden:plugin/operation@0.1.0;"), "{text}");
+    assert!(
+        text.contains("export warden:plugin/operation@0.1.0;"),
+        "{text}"
+    );
     assert!(text.contains("record op-info {"), "{text}");
     assert!(text.contains("params-schema: string,"), "{text}");
-    assert!(text.contains("describe: func() -> list<op-info>;"), "{text}");
+    assert!(
+        text.contains("describe: func() -> list<op-info>;"),
+        "{text}"
+    );
     assert!(!text.contains("record {"), "no anonymous record: {text}");
     assert!(text.contains("operation-plugin: yes"), "{text}");
 
@@ -81,7 +87,10 @@ fn wasi_imports_are_one_summary_until_all_asks() {
     assert!(!all.contains("--all to show"), "{all}");
     assert!(all.contains("import wasi:filesystem/types@"), "{all}");
     assert!(all.contains("resource descriptor {"), "{all}");
-    assert!(all.contains("-> descriptor"), "an own handle by its name: {all}");
+    assert!(
+        all.contains("-> descriptor"),
+        "an own handle by its name: {all}"
+    );
     for anonymous in ["own<resource>", "borrow<resource>"] {
         assert!(!all.contains(anonymous), "{anonymous}: {all}");
     }
@@ -105,9 +114,11 @@ fn inspect_json_carries_the_wit_and_the_wasi_imports() {
     assert!(wit.contains("resource descriptor {"), "{wit}");
     let wasi = report["wasi_imports"].as_array().unwrap();
     assert!(
-        wasi.iter()
-            .any(|p| p["package"].as_str().unwrap().starts_with("wasi:filesystem@")
-                && p["interfaces"].to_string().contains("preopens")),
+        wasi.iter().any(|p| p["package"]
+            .as_str()
+            .unwrap()
+            .starts_with("wasi:filesystem@")
+            && p["interfaces"].to_string().contains("preopens")),
         "{wasi:?}"
     );
     // The structural view and the world fits are still there.

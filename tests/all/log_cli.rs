@@ -97,9 +97,7 @@ fn log_format_json_writes_one_object_a_line() {
         logs.iter().any(|l| {
             l["target"] == "warden::status"
                 && l["level"] == "INFO"
-                && l["message"]
-                    .as_str()
-                    .is_some_and(|m| m.starts_with(prefix))
+                && l["message"].as_str().is_some_and(|m| m.starts_with(prefix))
         })
     };
     assert!(said("API on http://127.0.0.1:"), "{seen:#?}");
@@ -132,10 +130,7 @@ fn log_format_json_writes_one_object_a_line() {
 
 #[test]
 fn json_status_lines_show_under_any_filter_and_a_bad_filter_is_json_too() {
-    let seen = log_until_running(
-        &["--log-format", "json"],
-        &[("WARDEN_LOG", "warden=loud")],
-    );
+    let seen = log_until_running(&["--log-format", "json"], &[("WARDEN_LOG", "warden=loud")]);
     let logs: Vec<serde_json::Value> = seen
         .iter()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -149,8 +144,9 @@ fn json_status_lines_show_under_any_filter_and_a_bad_filter_is_json_too() {
     );
     let seen = log_until_running(&["--log-format", "json"], &[("WARDEN_LOG", "off")]);
     assert!(
-        seen.iter().all(|l| serde_json::from_str::<serde_json::Value>(l)
-            .is_ok_and(|v| v["target"] == "warden::status")),
+        seen.iter()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l)
+                .is_ok_and(|v| v["target"] == "warden::status")),
         "only status lines under WARDEN_LOG=off: {seen:#?}"
     );
     // A run that fails ends with its error as JSON, not `error: …`.
@@ -178,7 +174,12 @@ fn json_status_lines_show_under_any_filter_and_a_bad_filter_is_json_too() {
 /// `warden call counter.wasm handle "log …"` with `args` added.
 fn call_counter_log(args: &[&str]) -> String {
     let counter = plugin("counter");
-    let mut all = vec!["call", counter.to_str().unwrap(), "handle", "log hello from the guest"];
+    let mut all = vec![
+        "call",
+        counter.to_str().unwrap(),
+        "handle",
+        "log hello from the guest",
+    ];
     all.extend_from_slice(args);
     let out = warden_cmd(&all)
         .env_remove("WARDEN_LOG")
@@ -186,7 +187,10 @@ fn call_counter_log(args: &[&str]) -> String {
         .output()
         .expect("run warden call");
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), r#"{"ok":"logged"}"#);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        r#"{"ok":"logged"}"#
+    );
     stderr(&out)
 }
 
@@ -199,7 +203,10 @@ fn warden_call_shows_guest_log_lines_with_v_only() {
         .lines()
         .find(|l| l.contains("hello from the guest"))
         .unwrap_or_else(|| panic!("the guest's line: {verbose}"));
-    assert!(line.contains("INFO") && line.contains("warden::guest"), "{line}");
+    assert!(
+        line.contains("INFO") && line.contains("warden::guest"),
+        "{line}"
+    );
     // In JSON, with its level and target.
     let json = call_counter_log(&["--verbose", "--log-format", "json"]);
     let event: serde_json::Value = json
@@ -289,7 +296,11 @@ fn an_err_reply_is_the_callers_answer_not_a_host_warning() {
     // once its line is in the log, the refusal's would be too.
     let out = ctl(
         &host,
-        &["op", "child.send", r#"{"path":"root/counter","message":"bogus"}"#],
+        &[
+            "op",
+            "child.send",
+            r#"{"path":"root/counter","message":"bogus"}"#,
+        ],
     );
     assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = ctl(&host, &["send", "root/counter", "log after the refusals"]);

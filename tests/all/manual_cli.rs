@@ -70,7 +70,17 @@ fn enumerated_flags_list_their_values() {
 }
 
 #[test]
-fn bench_and_event_kinds_list_their_values() {
+fn bench_event_kinds_and_grade_formats_list_their_values() {
+    // Before the exercise folder or the submission is looked at.
+    let out = warden(&["grade", "--format", "xml", "nowhere", "nothing.wasm"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("invalid value 'xml'"), "{err}");
+    assert!(
+        err.contains("[possible values: text, json, exercism, gradescope, junit]"),
+        "{err}"
+    );
+
     let out = warden(&["bench", "everything"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
@@ -92,7 +102,12 @@ fn bench_and_event_kinds_list_their_values() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("invalid value 'child_exploded'"), "{err}");
-    for kind in ["child_exited", "reloaded", "process_health", "supervisor_started"] {
+    for kind in [
+        "child_exited",
+        "reloaded",
+        "process_health",
+        "supervisor_started",
+    ] {
         assert!(err.contains(kind), "{kind}: {err}");
     }
     assert!(!err.contains("cannot reach"), "{err}");

@@ -41,6 +41,15 @@ impl ComponentWit {
     /// Decodes a component's bytes. A core module or a WIT package (a
     /// component that only encodes types) is refused as not a component.
     pub fn decode(bytes: &[u8]) -> Result<Self, ComponentError> {
+        // wit-parser reads a core module as a component with an empty
+        // world; the preamble's layer field (bytes 6..8, 1 for a
+        // component) tells them apart.
+        if bytes.get(..4) != Some(b"\0asm".as_slice()) || bytes.get(6..8) != Some([1, 0].as_slice())
+        {
+            return Err(ComponentError::Malformed {
+                reason: "not a component (no component preamble)".to_string(),
+            });
+        }
         match decode(bytes) {
             Ok(DecodedWasm::Component(resolve, world)) => Ok(Self { resolve, world }),
             Ok(DecodedWasm::WitPackage(..)) => Err(ComponentError::Malformed {
@@ -176,7 +185,8 @@ fn summary_lines(wasi: &[WasiPackage]) -> Vec<String> {
 /// Puts `lines` at the top of the first world's body, indented like it, so
 /// the text stays WIT (the lines are comments).
 fn insert_in_world(text: &str, lines: &[String]) -> String {
-    let mut out = String::with_capacity(text.len() + lines.iter().map(|l| l.len() + 4).sum::<usize>());
+    let mut out =
+        String::with_capacity(text.len() + lines.iter().map(|l| l.len() + 4).sum::<usize>());
     let mut done = false;
     for line in text.lines() {
         out.push_str(line);

@@ -27,10 +27,9 @@ pub struct Args {
     /// Submitted components; a directory means every `.wasm` file in it.
     #[arg(required = true, value_name = "SUBMISSION")]
     submissions: Vec<PathBuf>,
-    /// Report format: text, json, exercism, gradescope or junit (default:
-    /// text on a terminal, json otherwise).
-    #[arg(long, value_parser = parse_format)]
-    format: Option<Format>,
+    /// Report format (default: text on a terminal, json otherwise).
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
     /// Write one report per submission into this directory (named after
     /// the submission) instead of printing them.
     #[arg(long, value_name = "DIR")]
@@ -58,8 +57,28 @@ pub struct Args {
     cache: CacheArgs,
 }
 
-fn parse_format(s: &str) -> Result<Format, String> {
-    s.parse()
+/// `--format`: the library's [`Format`]s by their names, as a clap
+/// `ValueEnum` so a wrong one is refused with the list of valid ones.
+#[derive(Clone, Copy, Debug)]
+struct FormatArg(Format);
+
+impl clap::ValueEnum for FormatArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        const ALL: [FormatArg; Format::ALL.len()] = {
+            let mut all = [FormatArg(Format::Text); Format::ALL.len()];
+            let mut i = 0;
+            while i < all.len() {
+                all[i] = FormatArg(Format::ALL[i]);
+                i += 1;
+            }
+            all
+        };
+        &ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.0.name()))
+    }
 }
 
 /// One wasm page: 64 KiB.
@@ -68,7 +87,7 @@ const WASM_PAGE: u64 = 64 << 10;
 pub fn run(args: Args) -> CmdResult {
     let exercise = Exercise::load(&args.exercise).map_err(Failure::bad_input)?;
     let submissions = expand(&args.submissions)?;
-    let format = args.format.unwrap_or({
+    let format = args.format.map(|f| f.0).unwrap_or({
         if args.out.is_none() && std::io::stdout().is_terminal() {
             Format::Text
         } else {

@@ -310,6 +310,11 @@ fn init_tracing(format: LogFormat, default: &str, guest_logs: bool) {
     if guest_logs && let Ok(directive) = format!("{GUEST_LOGS}=trace").parse() {
         filter = filter.add_directive(directive);
     }
+    // A panic is logged whatever the filter says: with std's hook
+    // replaced by `log_panic`, a filtered-out panic would vanish.
+    if let Ok(directive) = format!("{PANIC_TARGET}=error").parse() {
+        filter = filter.add_directive(directive);
+    }
     if format == LogFormat::Json {
         // The lines text mode writes with `eprintln` (`warden: API on …`)
         // are log events in JSON mode, shown whatever the filter.
@@ -359,7 +364,7 @@ fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
     let backtrace = (backtrace.status() == std::backtrace::BacktraceStatus::Captured)
         .then(|| fold_lines(&backtrace.to_string()));
     tracing::error!(
-        target: "warden::panic",
+        target: PANIC_TARGET,
         thread = thread.name().unwrap_or("<unnamed>"),
         location,
         backtrace,
@@ -367,6 +372,9 @@ fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
         fold_lines(message)
     );
 }
+
+/// The target [`log_panic`] logs under.
+const PANIC_TARGET: &str = "warden::panic";
 
 /// Lines of `text`, trimmed and joined with ` | `, empty ones dropped.
 fn fold_lines(text: &str) -> String {

@@ -62,13 +62,13 @@ async fn serve(config: &Config) -> CmdResult {
     status(&format!("API on {}", running.url()));
     let host = running.host();
     if !host.orphans.orphans.is_empty() {
-        status(
-            format!("orphan recovery:\n{}", host.orphans)
-                .trim_end_matches('\n'),
-        );
+        status(format!("orphan recovery:\n{}", host.orphans).trim_end_matches('\n'));
     }
     tracing::info!(config = %config.file.display(), root = host.root.path(), "warden is running; Ctrl-C to stop");
-    status(&format!("running {} (Ctrl-C to stop)", config.file.display()));
+    status(&format!(
+        "running {} (Ctrl-C to stop)",
+        config.file.display()
+    ));
     running.until(shutdown).await.map_err(failure)?;
     status("stopped");
     Ok(())
