@@ -88,7 +88,7 @@ fn wasi_imports_are_one_summary_until_all_asks() {
     assert!(all.contains("import wasi:filesystem/types@"), "{all}");
     assert!(all.contains("resource descriptor {"), "{all}");
     assert!(
-        all.contains("-> descriptor"),
+        all.contains("-> result<descriptor, error-code>"),
         "an own handle by its name: {all}"
     );
     for anonymous in ["own<resource>", "borrow<resource>"] {

@@ -268,12 +268,23 @@ pub(crate) fn guest_lines(text: &str) -> Vec<GuestLine<'_>> {
     out
 }
 
-/// `FILE:LINE:COL:` of std's panic header `thread 'NAME' panicked at
-/// FILE:LINE:COL:`.
+/// `FILE:LINE:COL:` of std's panic header `thread 'NAME' (ID) panicked
+/// at FILE:LINE:COL:` (recent Rust releases print the thread's ` (ID)`;
+/// guests built with older ones print the header without it).
 fn panic_header(line: &str) -> Option<&str> {
     let rest = line.strip_prefix("thread '")?;
-    let (_, at) = rest.split_once("' panicked at ")?;
-    Some(at)
+    let (_, after_name) = rest.split_once("' ")?;
+    let after_id = match after_name.strip_prefix('(') {
+        Some(id_on) => {
+            let (id, rest) = id_on.split_once(") ")?;
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            rest
+        }
+        None => after_name,
+    };
+    after_id.strip_prefix("panicked at ")
 }
 
 #[cfg(test)]
@@ -293,6 +304,24 @@ mod guest_line_tests {
                 GuestLine::Text("after"),
             ]
         );
+    }
+
+    #[test]
+    fn a_header_with_a_thread_id_starts_a_report_too() {
+        let text = "thread '<unnamed>' (1) panicked at counter/src/lib.rs:66:30:\ncrash requested\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(
+            guest_lines(text),
+            [GuestLine::Panic(
+                "panicked at counter/src/lib.rs:66:30: crash requested".into()
+            )]
+        );
+        for not_a_header in [
+            "thread 'a' (x) panicked at a.rs:1:1:",
+            "thread 'a' () panicked at a.rs:1:1:",
+            "thread 'a' said hello",
+        ] {
+            assert_eq!(guest_lines(not_a_header), [GuestLine::Text(not_a_header)]);
+        }
     }
 
     #[test]
