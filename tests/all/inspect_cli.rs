@@ -1,4 +1,5 @@
-//! `warden inspect`: types, worlds, and clear errors for bad files.
+//! `warden inspect`: the component's WIT with its names (WASI imports
+//! summarised unless `--all`), worlds, and clear errors for bad files.
 
 use crate::support::{plugin, stderr, stdout, warden};
 
@@ -14,6 +15,115 @@ fn inspect_lists_exports_with_types_and_worlds() {
     );
     assert!(text.contains("actor-plugin: yes"), "{text}");
     assert!(text.contains("operation-plugin: no"), "{text}");
+}
+
+fn inspect_text(name: &str, extra: &[&str]) -> String {
+    let path = plugin(name);
+    let mut args = vec!["inspect", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = warden(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn inspect_prints_the_wit_with_its_type_names() {
+    // An operation plugin: its record keeps its name.
+    let text = inspect_text("wordcount", &[]);
+    assert!(text.contains("package warden:plugin@0.1.0"), "{text}");
+    assert!(
+        text.contains("export warden:plugin/operation@0.1.0;"),
+        "{text}"
+    );
+    assert!(text.contains("record op-info {"), "{text}");
+    assert!(text.contains("params-schema: string,"), "{text}");
+    assert!(
+        text.contains("describe: func() -> list<op-info>;"),
+        "{text}"
+    );
+    assert!(!text.contains("record {"), "no anonymous record: {text}");
+    assert!(text.contains("operation-plugin: yes"), "{text}");
+
+    // An exercise solution: a world of its own with an enum.
+    let text = inspect_text("space_age_ref", &[]);
+    assert!(text.contains("enum planet {"), "{text}");
+    assert!(
+        text.contains("export age: func(planet: planet, seconds: u64) -> result<f64, string>;"),
+        "{text}"
+    );
+}
+
+#[test]
+fn wasi_imports_are_one_summary_until_all_asks() {
+    // kv reads files: it imports wasi:filesystem, whose `descriptor` is a
+    // resource the structural view called `own<resource>`.
+    let short = inspect_text("kv", &[]);
+    let summary = short
+        .lines()
+        .find(|l| l.contains("WASI interfaces (--all to show them)"))
+        .unwrap_or_else(|| panic!("a WASI summary: {short}"));
+    let count: usize = summary
+        .trim()
+        .trim_start_matches("// imports ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(count >= 5, "{summary}");
+    let fs_line = short
+        .lines()
+        .find(|l| l.trim_start().starts_with("//   wasi:filesystem@"))
+        .unwrap_or_else(|| panic!("a wasi:filesystem line: {short}"));
+    assert!(
+        fs_line.contains("types") && fs_line.contains("preopens"),
+        "{fs_line}"
+    );
+    assert!(!short.contains("import wasi:"), "{short}");
+    assert!(!short.contains("resource descriptor"), "{short}");
+    assert!(short.contains("actor-plugin: yes"), "{short}");
+
+    let all = inspect_text("kv", &["--all"]);
+    assert!(!all.contains("--all to show"), "{all}");
+    assert!(all.contains("import wasi:filesystem/types@"), "{all}");
+    assert!(all.contains("resource descriptor {"), "{all}");
+    assert!(
+        all.contains("-> result<descriptor, error-code>"),
+        "an own handle by its name: {all}"
+    );
+    for anonymous in ["own<resource>", "borrow<resource>"] {
+        assert!(!all.contains(anonymous), "{anonymous}: {all}");
+    }
+    // Every interface the summary counted is printed in full.
+    assert_eq!(
+        all.lines()
+            .filter(|l| l.trim_start().starts_with("import wasi:"))
+            .count(),
+        count,
+        "{all}"
+    );
+}
+
+#[test]
+fn inspect_json_carries_the_wit_and_the_wasi_imports() {
+    let out = warden(&["inspect", "--json", plugin("kv").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let wit = report["wit"].as_str().unwrap();
+    assert!(wit.contains("package root:component;"), "{wit}");
+    assert!(wit.contains("resource descriptor {"), "{wit}");
+    let wasi = report["wasi_imports"].as_array().unwrap();
+    assert!(
+        wasi.iter().any(|p| p["package"]
+            .as_str()
+            .unwrap()
+            .starts_with("wasi:filesystem@")
+            && p["interfaces"].to_string().contains("preopens")),
+        "{wasi:?}"
+    );
+    // The structural view and the world fits are still there.
+    assert!(report["imports"].as_array().is_some_and(|i| !i.is_empty()));
+    assert!(report["worlds"].as_array().is_some_and(|w| w.len() == 3));
 }
 
 #[test]

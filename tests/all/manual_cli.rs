@@ -68,3 +68,47 @@ fn enumerated_flags_list_their_values() {
         stderr(&out)
     );
 }
+
+#[test]
+fn bench_event_kinds_and_grade_formats_list_their_values() {
+    // Before the exercise folder or the submission is looked at.
+    let out = warden(&["grade", "--format", "xml", "nowhere", "nothing.wasm"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("invalid value 'xml'"), "{err}");
+    assert!(
+        err.contains("[possible values: text, json, exercism, gradescope, junit]"),
+        "{err}"
+    );
+
+    let out = warden(&["bench", "everything"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("invalid value 'everything'"), "{err}");
+    assert!(
+        err.contains("[possible values: all, instantiate, call, restart, children, dynamic, grade, reload, spawn, monitor, api, compile]"),
+        "{err}"
+    );
+
+    // Refused before any host is asked (the address is not even tried).
+    let out = warden(&[
+        "ctl",
+        "--addr",
+        "http://127.0.0.1:9",
+        "events",
+        "--kind",
+        "child_exited,child_exploded",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("invalid value 'child_exploded'"), "{err}");
+    for kind in [
+        "child_exited",
+        "reloaded",
+        "process_health",
+        "supervisor_started",
+    ] {
+        assert!(err.contains(kind), "{kind}: {err}");
+    }
+    assert!(!err.contains("cannot reach"), "{err}");
+}

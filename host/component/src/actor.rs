@@ -133,17 +133,6 @@ impl ActorInstance {
     /// A long-lived actor's stdout/stderr goes to the host log, call by call.
     fn forward_output(&mut self) {
         let report = self.sandbox.take_report(std::time::Instant::now(), None);
-        let child = self.sandbox.store().data().host.child.as_str();
-        for (stream, captured) in [("stdout", &report.stdout), ("stderr", &report.stderr)] {
-            if captured.total_bytes == 0 {
-                continue;
-            }
-            for line in captured.text.lines() {
-                tracing::info!(target: "warden::guest", child, stream, "{line}");
-            }
-            if captured.truncated {
-                tracing::warn!(target: "warden::guest", child, stream, total_bytes = captured.total_bytes, "guest output truncated");
-            }
-        }
+        crate::capture::log_guest_output(&self.sandbox.store().data().host.child, &report);
     }
 }

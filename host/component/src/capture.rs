@@ -198,3 +198,148 @@ mod tests {
         assert!(c.overflowed_fatally());
     }
 }
+
+/// Writes what a guest printed during one call to the host log, tagged
+/// with the child and the stream: one log line per line printed, except a
+/// Rust panic report (`thread '…' panicked at FILE:LINE:COL:`, its
+/// message, an optional backtrace and the `note:` line), which becomes ONE
+/// warning, so a log reader sees one event for one panic.
+pub(crate) fn log_guest_output(child: &str, report: &crate::sandbox::CallReport) {
+    for (stream, captured) in [("stdout", &report.stdout), ("stderr", &report.stderr)] {
+        for entry in guest_lines(&captured.text) {
+            match entry {
+                GuestLine::Text(line) => {
+                    tracing::info!(target: "warden::guest", child, stream, "{line}")
+                }
+                GuestLine::Panic(report) => {
+                    tracing::warn!(target: "warden::guest", child, stream, "{report}")
+                }
+            }
+        }
+        if captured.truncated {
+            tracing::warn!(target: "warden::guest", child, stream, total_bytes = captured.total_bytes, "guest output truncated");
+        }
+    }
+}
+
+/// One entry of a guest's output, as [`log_guest_output`] logs it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum GuestLine<'a> {
+    /// A line as printed.
+    Text(&'a str),
+    /// A panic report folded into one line: `panicked at FILE:LINE:COL:
+    /// MESSAGE`, message lines joined with ` | `, backtrace frames kept
+    /// the same way, the `note:` about `RUST_BACKTRACE` dropped.
+    Panic(String),
+}
+
+/// Splits output into lines, folding each Rust panic report into one.
+pub(crate) fn guest_lines(text: &str) -> Vec<GuestLine<'_>> {
+    let mut out = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(at) = panic_header(line) else {
+            out.push(GuestLine::Text(line));
+            continue;
+        };
+        // The report runs to its `note:` line (always printed last by
+        // std's default hook) or to the end of the output.
+        let mut parts = vec![format!("panicked at {at}")];
+        while let Some(next) = lines.peek() {
+            if panic_header(next).is_some() {
+                break;
+            }
+            let next = lines.next().unwrap_or_default();
+            if next.starts_with("note: ") {
+                break;
+            }
+            let part = next.trim();
+            if !part.is_empty() {
+                parts.push(part.to_string());
+            }
+        }
+        let mut folded = parts.remove(0);
+        if !parts.is_empty() {
+            folded.push(' ');
+            folded.push_str(&parts.join(" | "));
+        }
+        out.push(GuestLine::Panic(folded));
+    }
+    out
+}
+
+/// `FILE:LINE:COL:` of std's panic header `thread 'NAME' (ID) panicked
+/// at FILE:LINE:COL:` (recent Rust releases print the thread's ` (ID)`;
+/// guests built with older ones print the header without it).
+fn panic_header(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("thread '")?;
+    let (_, after_name) = rest.split_once("' ")?;
+    let after_id = match after_name.strip_prefix('(') {
+        Some(id_on) => {
+            let (id, rest) = id_on.split_once(") ")?;
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            rest
+        }
+        None => after_name,
+    };
+    after_id.strip_prefix("panicked at ")
+}
+
+#[cfg(test)]
+mod guest_line_tests {
+    use super::{GuestLine, guest_lines};
+
+    #[test]
+    fn a_panic_report_is_one_entry() {
+        let text = "before\nthread '<unnamed>' panicked at src/lib.rs:61:37:\ncrash requested\nsecond line\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\nafter\n";
+        assert_eq!(
+            guest_lines(text),
+            [
+                GuestLine::Text("before"),
+                GuestLine::Panic(
+                    "panicked at src/lib.rs:61:37: crash requested | second line".into()
+                ),
+                GuestLine::Text("after"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_header_with_a_thread_id_starts_a_report_too() {
+        let text = "thread '<unnamed>' (1) panicked at counter/src/lib.rs:66:30:\ncrash requested\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(
+            guest_lines(text),
+            [GuestLine::Panic(
+                "panicked at counter/src/lib.rs:66:30: crash requested".into()
+            )]
+        );
+        for not_a_header in [
+            "thread 'a' (x) panicked at a.rs:1:1:",
+            "thread 'a' () panicked at a.rs:1:1:",
+            "thread 'a' said hello",
+        ] {
+            assert_eq!(guest_lines(not_a_header), [GuestLine::Text(not_a_header)]);
+        }
+    }
+
+    #[test]
+    fn a_backtrace_is_folded_and_a_cut_report_still_ends() {
+        let text = "thread 'main' panicked at a.rs:1:1:\nboom\nstack backtrace:\n   0: f\n             at a.rs:1\n";
+        assert_eq!(
+            guest_lines(text),
+            [GuestLine::Panic(
+                "panicked at a.rs:1:1: boom | stack backtrace: | 0: f | at a.rs:1".into()
+            )]
+        );
+        assert_eq!(
+            guest_lines("plain\n\nlines"),
+            [
+                GuestLine::Text("plain"),
+                GuestLine::Text(""),
+                GuestLine::Text("lines")
+            ]
+        );
+    }
+}

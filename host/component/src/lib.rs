@@ -25,7 +25,9 @@
 //!   [`CompileLimit`], [`Refusal`] and [`Mistyped`] as details;
 //! - calls by name with JSON: [`exports`] finds functions, [`values`] maps
 //!   JSON to [`Val`] by [`Type`], [`invoke`] makes one-off calls, and
-//!   [`wit_text`] renders types as WIT.
+//!   [`wit_text`] renders types as WIT;
+//! - [`component_wit`]: a component's own WIT, decoded from its bytes with
+//!   the names of its types (what `warden inspect` prints).
 //!
 //! The crate owns everything that touches wasmtime: it is the only one in
 //! the workspace that names it, so wasmtime's API churn stays here, and
@@ -72,6 +74,7 @@ mod capture;
 mod clock_guard;
 pub mod compile_child;
 mod compiler;
+pub mod component_wit;
 mod custom_section;
 mod engine;
 mod error;

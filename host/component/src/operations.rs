@@ -130,13 +130,5 @@ impl OperationProgram {
 /// What the guest printed goes to the host log, tagged with the plugin.
 fn forward_output(sandbox: &mut Sandbox, started: Instant) {
     let report = sandbox.take_report(started, None);
-    let child = sandbox.store().data().host.child.as_str();
-    for (stream, captured) in [("stdout", &report.stdout), ("stderr", &report.stderr)] {
-        for line in captured.text.lines() {
-            tracing::info!(target: "warden::guest", child, stream, "{line}");
-        }
-        if captured.truncated {
-            tracing::warn!(target: "warden::guest", child, stream, total_bytes = captured.total_bytes, "guest output truncated");
-        }
-    }
+    crate::capture::log_guest_output(&sandbox.store().data().host.child, &report);
 }

@@ -4,7 +4,8 @@
 //! of its own once compiled, so records, variants, enums and flags are
 //! printed inline (`record { a: u32 }`). The same text is what world checks
 //! compare, so an expected signature is written exactly the way a mistyped
-//! export is shown to the user.
+//! export is shown to the user. The component's own WIT, with the names,
+//! is [`component_wit`](crate::component_wit)'s.
 
 use std::fmt::Write;
 

@@ -5,10 +5,14 @@
 //! shown to the user as "expected X, found Y" with no translation. They
 //! mirror `wit/warden.wit`; the `bindgen!` in `bindings.rs` type-checks the
 //! same contract again at link time, so the two cannot drift silently.
+//!
+//! [`inspect`] reports all of it for `warden inspect`, with the component's
+//! own WIT, names and all, from [`component_wit`](crate::component_wit).
 
 use serde::Serialize;
 use wasmtime::component::types::ComponentItem;
 
+use crate::component_wit::{ComponentWit, WasiPackage};
 use crate::engine::Compiled;
 use crate::error::{ComponentError, Mistyped};
 use crate::wit_text::{func_signature, item_text};
@@ -177,7 +181,17 @@ pub struct Item {
 pub struct Inspection {
     /// SHA-256 of the component's bytes, hex.
     pub hash: String,
-    /// What the component needs from its host, in the component's order.
+    /// The component's WIT with its type names, every package it names
+    /// included, as `wasm-tools component wit` prints it.
+    pub wit: String,
+    /// The WASI interfaces it imports, by package.
+    pub wasi_imports: Vec<WasiPackage>,
+    /// [`wit`](Self::wit) with WASI imports summarised (what the text
+    /// form shows without `--all`).
+    #[serde(skip)]
+    pub short_wit: String,
+    /// What the component needs from its host, in the component's order
+    /// (types structural, as the world checks compare them).
     pub imports: Vec<Item>,
     /// What it offers, in the component's order.
     pub exports: Vec<Item>,
@@ -185,8 +199,10 @@ pub struct Inspection {
     pub worlds: Vec<WorldFit>,
 }
 
-/// Lists imports and exports with their types and the worlds satisfied.
-pub fn inspect(compiled: &Compiled) -> Inspection {
+/// Lists imports and exports with their types, the component's WIT decoded
+/// from `bytes` (the bytes `compiled` was compiled from) and the worlds
+/// satisfied.
+pub fn inspect(compiled: &Compiled, bytes: &[u8]) -> Result<Inspection, ComponentError> {
     let engine = compiled.engine();
     let ty = compiled.component.component_type();
     let describe = |name: &str, item: &ComponentItem| -> Item {
@@ -210,8 +226,12 @@ pub fn inspect(compiled: &Compiled) -> Inspection {
             items,
         }
     };
-    Inspection {
+    let decoded = ComponentWit::decode(bytes)?;
+    Ok(Inspection {
         hash: compiled.hash.clone(),
+        wit: decoded.full_text()?,
+        wasi_imports: decoded.wasi_imports(),
+        short_wit: decoded.short_text()?,
         imports: ty
             .imports(engine)
             .map(|(n, e)| describe(n, &e.ty))
@@ -221,46 +241,49 @@ pub fn inspect(compiled: &Compiled) -> Inspection {
             .map(|(n, e)| describe(n, &e.ty))
             .collect(),
         worlds: World::ALL.iter().map(|w| fit(compiled, *w)).collect(),
+    })
+}
+
+impl Inspection {
+    /// The text `warden inspect` prints: the hash, the WIT (WASI imports
+    /// summarised unless `all`), and how the component fits each world.
+    pub fn render(&self, all: bool) -> String {
+        let mut out = format!("sha256 {}\n\n", self.hash);
+        out.push_str(if all { &self.wit } else { &self.short_wit });
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push('\n');
+        out.push_str(&self.worlds_text());
+        out
+    }
+
+    fn worlds_text(&self) -> String {
+        use std::fmt::Write;
+        let mut f = String::from("worlds:\n");
+        for w in &self.worlds {
+            if w.fits {
+                let _ = writeln!(f, "  {}: yes", w.world);
+            } else {
+                let _ = writeln!(f, "  {}: no", w.world);
+                for m in &w.missing {
+                    let _ = writeln!(f, "    missing {m}");
+                }
+                for m in &w.mistyped {
+                    let _ = writeln!(
+                        f,
+                        "    `{}` is `{}`, expected `{}`",
+                        m.name, m.found, m.expected
+                    );
+                }
+            }
+        }
+        f
     }
 }
 
 impl std::fmt::Display for Inspection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "sha256 {}", self.hash)?;
-        for (title, items) in [("imports", &self.imports), ("exports", &self.exports)] {
-            writeln!(f, "{title}:")?;
-            if items.is_empty() {
-                writeln!(f, "  (none)")?;
-            }
-            for item in items {
-                if item.items.is_empty() {
-                    writeln!(f, "  {}: {}", item.name, item.wit)?;
-                } else {
-                    writeln!(f, "  {}:", item.name)?;
-                    for inner in &item.items {
-                        writeln!(f, "    {}: {}", inner.name, inner.wit)?;
-                    }
-                }
-            }
-        }
-        writeln!(f, "worlds:")?;
-        for w in &self.worlds {
-            if w.fits {
-                writeln!(f, "  {}: yes", w.world)?;
-            } else {
-                writeln!(f, "  {}: no", w.world)?;
-                for m in &w.missing {
-                    writeln!(f, "    missing {m}")?;
-                }
-                for m in &w.mistyped {
-                    writeln!(
-                        f,
-                        "    `{}` is `{}`, expected `{}`",
-                        m.name, m.found, m.expected
-                    )?;
-                }
-            }
-        }
-        Ok(())
+        f.write_str(&self.render(false))
     }
 }

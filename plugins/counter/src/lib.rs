@@ -10,6 +10,7 @@
 //! | `version` | `counter-v1` |
 //! | `config` | the config string the child was started with |
 //! | `send NAME TEXT` | `sent`, after `host::send(NAME, TEXT)`; the host's refusal as an error |
+//! | `log TEXT` | `logged`, after writing `TEXT` to the host's log at info level |
 //! | `crash` | none: panics, so the instance traps (supervision tests) |
 //! | `sleep-loop` | none: spins forever (timeout and hang tests) |
 //!
@@ -57,6 +58,10 @@ impl Actor for Counter {
                 let (to, body) = rest.split_once(' ').unwrap_or((rest, ""));
                 host::send(to, body.as_bytes())?;
                 "sent".to_owned()
+            }
+            ("log", text) => {
+                host::log(host::Level::Info, text);
+                "logged".to_owned()
             }
             ("crash", "") => panic!("crash requested"),
             ("sleep-loop", "") => loop {

@@ -1,4 +1,8 @@
 //! `warden call PLUGIN.wasm FUNC [ARG…]`
+//!
+//! The result goes to stdout, the guest's stdout and stderr to stderr,
+//! framed; with `-v` its log lines (host `log` import) go to stderr too
+//! (the log filter set up in `cli::default_filter`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -49,8 +53,20 @@ pub struct Args {
     /// is UTF-8 text.
     #[arg(long)]
     raw: bool,
+    /// Show the guest's log lines (the host `log` import: the SDK's
+    /// `info!`, `warn!`…) on stderr, at every level. `WARDEN_LOG` still
+    /// chooses what the host itself logs.
+    #[arg(short, long)]
+    verbose: bool,
     #[command(flatten)]
     cache: CacheArgs,
+}
+
+impl Args {
+    /// Whether `-v` asked for the guest's log lines.
+    pub fn verbose(&self) -> bool {
+        self.verbose
+    }
 }
 
 pub fn run(args: Args) -> CmdResult {

@@ -107,8 +107,8 @@ enum CtlCommand {
         #[arg(long)]
         child: Option<String>,
         /// Only events of these kinds (e.g. `child_exited,child_restarted`).
-        #[arg(long, value_delimiter = ',')]
-        kind: Vec<String>,
+        #[arg(long, value_delimiter = ',', value_enum)]
+        kind: Vec<EventKindName>,
         /// Stop after this many events.
         #[arg(long)]
         count: Option<u64>,
@@ -218,6 +218,47 @@ impl std::fmt::Display for Strategy {
     }
 }
 
+/// An event's kind as the event stream names it (`warden-events`: the
+/// supervisor's, the reload pipeline's and the native workers' events), so
+/// a misspelt `--kind` is refused with the list instead of filtering out
+/// every event.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[value(rename_all = "snake_case")]
+enum EventKindName {
+    SupervisorStarted,
+    ChildStarted,
+    ChildRestarted,
+    ChildIgnored,
+    ChildRemoved,
+    ChildStartFailed,
+    ChildExited,
+    ChildShutdownTimeout,
+    RestartScheduled,
+    IntensityReached,
+    SupervisorEscalated,
+    StormDetected,
+    StrategyChanged,
+    FailureInjected,
+    ShutdownStarted,
+    ShutdownCompleted,
+    ReloadStarted,
+    Reloaded,
+    ReloadFailed,
+    RolledBack,
+    ProcessLimitExceeded,
+    ProcessHealth,
+}
+
+impl EventKindName {
+    /// The name on the wire (`child_exited`).
+    fn as_str(self) -> String {
+        use clap::ValueEnum;
+        self.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
+}
+
 /// Runs `warden ctl` and prints its errors itself: a violation list needs
 /// more than the one line the other commands' errors get.
 pub fn run(args: Args) -> ExitCode {
@@ -275,7 +316,8 @@ async fn execute(args: Args) -> Result<(), Failure> {
                 // wait for ever.
                 host.check_path(child).await?;
             }
-            host.follow_events(child, kind, count, json).await
+            let kinds = kind.into_iter().map(EventKindName::as_str).collect();
+            host.follow_events(child, kinds, count, json).await
         }
         CtlCommand::Info { path } => {
             let info = host.call("child.info", json!({ "path": path })).await?;

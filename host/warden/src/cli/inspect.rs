@@ -1,4 +1,7 @@
-//! `warden inspect PLUGIN.wasm [--json]`
+//! `warden inspect PLUGIN.wasm [--all] [--json]`: the component's WIT with
+//! its type names (WASI imports summarised unless `--all`) and the Warden
+//! worlds it fits. The file is compiled first, so a bad file gets the
+//! compile's one-line error; the WIT is decoded by warden-component.
 
 use std::path::PathBuf;
 
@@ -11,7 +14,12 @@ use super::{CacheArgs, CmdResult, Failure};
 pub struct Args {
     /// The component to inspect.
     plugin: PathBuf,
-    /// Print JSON instead of text.
+    /// Show the WASI interfaces it imports in full instead of one summary
+    /// line per WASI package.
+    #[arg(long)]
+    all: bool,
+    /// Print JSON instead of text: the full WIT in `wit`, WASI imports in
+    /// `wasi_imports`, structural types in `imports`/`exports`, `worlds`.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -20,17 +28,17 @@ pub struct Args {
 
 pub fn run(args: Args) -> CmdResult {
     let runtime = args.cache.runtime()?;
-    let compiled = runtime
-        .compile_file(&args.plugin, Metering::Off)
-        .map_err(|e| Failure::from_component(e).with_file(&args.plugin))?;
-    let report = world::inspect(&compiled);
+    let in_file = |e| Failure::from_component(e).with_file(&args.plugin);
+    let bytes = runtime.read_component(&args.plugin).map_err(in_file)?;
+    let compiled = runtime.compile(&bytes, Metering::Off).map_err(in_file)?;
+    let report = world::inspect(&compiled, &bytes).map_err(in_file)?;
     if args.json {
         outln!(
             "{}",
             serde_json::to_string_pretty(&report).map_err(Failure::failed)?
         )?;
     } else {
-        out!("{report}")?;
+        out!("{}", report.render(args.all))?;
     }
     Ok(())
 }

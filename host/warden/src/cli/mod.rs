@@ -49,8 +49,8 @@ enum LogFormat {
 enum Command {
     /// Start the supervision trees of a config and serve until Ctrl-C.
     Run(run::Args),
-    /// Show a component's imports, exports (with WIT types) and the Warden
-    /// worlds it satisfies.
+    /// Show a component's WIT, with its type names (WASI imports summarised
+    /// unless `--all`), and the Warden worlds it satisfies.
     Inspect(inspect::Args),
     /// Call any exported function with JSON arguments.
     Call(call::Args),
@@ -204,7 +204,12 @@ pub(crate) fn default_cache_dir() -> Option<PathBuf> {
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    init_tracing(
+        cli.log_format,
+        &default_filter(&cli.command),
+        matches!(&cli.command, Command::Call(args) if args.verbose()),
+    );
+    std::panic::set_hook(Box::new(log_panic));
     // Untrusted components are compiled by this same binary, in a child.
     match std::env::current_exe() {
         Ok(me) => {
@@ -236,11 +241,11 @@ pub fn run() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::BadInput(err)) => {
-            out::errln!("error: {}", one_line(&err));
+            out::error_line(&one_line(&err));
             ExitCode::from(2)
         }
         Err(Failure::Failed(err)) => {
-            out::errln!("error: {}", one_line(&err));
+            out::error_line(&one_line(&err));
             ExitCode::from(1)
         }
         Err(Failure::Told(code)) => ExitCode::from(code),
@@ -262,40 +267,73 @@ fn one_line(err: &anyhow::Error) -> String {
     text.lines().collect::<Vec<_>>().join(" ")
 }
 
-/// `warden run` narrates what the tree does; one-shot commands stay quiet.
-fn default_log_level() -> &'static str {
-    match std::env::args().nth(1).as_deref() {
-        Some("run") | Some("dev") => "info",
+/// What is logged when neither `WARDEN_LOG` nor `RUST_LOG` says: `warden
+/// run` narrates what the tree does; one-shot commands stay quiet, and
+/// `warden call` shows the guest's own log lines only with `-v`.
+fn default_filter(command: &Command) -> String {
+    match command {
+        Command::Run(_) | Command::Dev(_) => "info".into(),
         // Benchmarks time the host; log lines would be what gets measured.
-        Some("bench") => "error",
-        _ => "warn",
+        Command::Bench(_) => "error".into(),
+        Command::Call(args) if args.verbose() => format!("warn,{GUEST_LOGS}=trace"),
+        Command::Call(_) => format!("warn,{GUEST_LOGS}=off"),
+        _ => "warn".into(),
     }
 }
 
+/// The target the host's `log` import writes guest lines under.
+const GUEST_LOGS: &str = "warden::guest";
+
 /// `WARDEN_LOG`, else `RUST_LOG` (what `tracing` users set by habit), else
-/// the command's default level. A variable that does not parse is said
-/// once, not silently replaced.
-fn log_filter() -> tracing_subscriber::EnvFilter {
+/// `default`. A variable that does not parse is said once (the returned
+/// warning), not silently replaced.
+fn log_filter(default: &str) -> (tracing_subscriber::EnvFilter, Option<String>) {
     for var in ["WARDEN_LOG", "RUST_LOG"] {
         let Some(value) = std::env::var_os(var) else {
             continue;
         };
         match tracing_subscriber::EnvFilter::try_new(value.to_string_lossy()) {
-            Ok(filter) => return filter,
-            Err(err) => out::errln!(
-                "warning: {var}={}: not a log filter ({err}); using {}",
-                value.to_string_lossy(),
-                default_log_level()
-            ),
+            Ok(filter) => return (filter, None),
+            Err(err) => {
+                let warning = format!(
+                    "{var}={}: not a log filter ({err}); using {default}",
+                    value.to_string_lossy()
+                );
+                return (tracing_subscriber::EnvFilter::new(default), Some(warning));
+            }
         }
-        break;
     }
-    tracing_subscriber::EnvFilter::new(default_log_level())
+    (tracing_subscriber::EnvFilter::new(default), None)
 }
 
-fn init_tracing(format: LogFormat) {
+/// Logs to stderr as `format` says, filtered by [`log_filter`]; with
+/// `guest_logs` (`warden call -v`) every guest log line is shown whatever
+/// the filter says of the rest.
+fn init_tracing(format: LogFormat, default: &str, guest_logs: bool) {
+    let (mut filter, warning) = log_filter(default);
+    if guest_logs && let Ok(directive) = format!("{GUEST_LOGS}=trace").parse() {
+        filter = filter.add_directive(directive);
+    }
+    // A panic is logged whatever the filter says: with std's hook
+    // replaced by `log_panic`, a filtered-out panic would vanish.
+    if let Ok(directive) = format!("{PANIC_TARGET}=error").parse() {
+        filter = filter.add_directive(directive);
+    }
+    if format == LogFormat::Json {
+        // The lines text mode writes with `eprintln` (`warden: API on …`)
+        // are log events in JSON mode, shown whatever the filter.
+        out::set_json_status();
+        if let Ok(directive) = format!("{}=info", out::STATUS_TARGET).parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    if let Some(warning) = &warning
+        && format == LogFormat::Text
+    {
+        out::errln!("warning: {warning}");
+    }
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(log_filter())
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         // Its fallback for a failed write is `eprintln!`, which panics
         // when stderr is a closed pipe: a log line nobody can read is lost.
@@ -307,11 +345,62 @@ fn init_tracing(format: LogFormat) {
         // One JSON object a line, fields flattened beside `message`.
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+    if let Some(warning) = warning
+        && format == LogFormat::Json
+    {
+        tracing::warn!(target: out::STATUS_TARGET, "{warning}");
+    }
+}
+
+/// The panic hook: a panic is ONE log event (in JSON mode one JSON line),
+/// not std's several lines on stderr: its message joined, its location,
+/// and the backtrace (when `RUST_BACKTRACE` asks for one) folded in.
+fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(a panic without a message)");
+    let location = info.location().map(ToString::to_string).unwrap_or_default();
+    let thread = std::thread::current();
+    let backtrace = std::backtrace::Backtrace::capture();
+    let backtrace = (backtrace.status() == std::backtrace::BacktraceStatus::Captured)
+        .then(|| fold_lines(&backtrace.to_string()));
+    tracing::error!(
+        target: PANIC_TARGET,
+        thread = thread.name().unwrap_or("<unnamed>"),
+        location,
+        backtrace,
+        "panicked: {}",
+        fold_lines(message)
+    );
+}
+
+/// The target [`log_panic`] logs under.
+const PANIC_TARGET: &str = "warden::panic";
+
+/// Lines of `text`, trimmed and joined with ` | `, empty ones dropped.
+fn fold_lines(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 #[cfg(test)]
 mod tests {
-    use super::one_line;
+    use super::{fold_lines, one_line};
+
+    #[test]
+    fn a_panic_message_and_backtrace_fold_into_one_line() {
+        assert_eq!(fold_lines("boom\n  second\n\n"), "boom | second");
+        assert_eq!(
+            fold_lines("   0: std::panicking::begin\n             at /rust/a.rs:1\n   1: main"),
+            "0: std::panicking::begin | at /rust/a.rs:1 | 1: main"
+        );
+    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("cannot listen on 127.0.0.1:1: {source}")]

@@ -57,6 +57,39 @@ macro_rules! errln {
 
 pub(crate) use {err, errln, out, outln};
 
+/// The log target of the lines a command says on stderr in JSON mode
+/// (`--log-format json`), where a plain line would break the stream.
+pub const STATUS_TARGET: &str = "warden::status";
+
+/// Set once, when `--log-format json` was given.
+static JSON_STATUS: AtomicBool = AtomicBool::new(false);
+
+/// Status lines become JSON log events from now on.
+pub fn set_json_status() {
+    JSON_STATUS.store(true, Ordering::Relaxed);
+}
+
+/// Says what a long-running command is doing: `warden: TEXT` on stderr,
+/// or in JSON mode an `INFO` event of [`STATUS_TARGET`] (one JSON object;
+/// a text of several lines stays one object).
+pub fn status(text: &str) {
+    if JSON_STATUS.load(Ordering::Relaxed) {
+        tracing::info!(target: STATUS_TARGET, "{text}");
+    } else {
+        errln!("warden: {text}");
+    }
+}
+
+/// The one line a failed command ends with: `error: TEXT`, or in JSON
+/// mode an `ERROR` event of [`STATUS_TARGET`].
+pub fn error_line(text: &str) {
+    if JSON_STATUS.load(Ordering::Relaxed) {
+        tracing::error!(target: STATUS_TARGET, "{text}");
+    } else {
+        errln!("error: {text}");
+    }
+}
+
 impl Failure {
     /// A failed write to stdout: the reader going away is no failure.
     pub fn from_output(err: io::Error) -> Self {

@@ -11,7 +11,8 @@
 //! A non-loopback address without a token is refused (exit 2) before
 //! anything starts. Once the API listens, `http://ADDR` is in
 //! `STATE_DIR/api.addr` (removed again on a clean stop) and `warden: API
-//! on http://ADDR` goes to stderr.
+//! on http://ADDR` goes to stderr. With `--log-format json` those status
+//! lines are log events too, so every line on stderr is one JSON object.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,7 +21,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use warden::config::{self, Config};
 use warden::host::{RunError, Running, Shutdown};
 
-use super::out::{err, errln};
+use super::out::status;
 use super::{CmdResult, Failure};
 
 #[derive(clap::Args)]
@@ -58,15 +59,18 @@ async fn serve(config: &Config) -> CmdResult {
     let shutdown = Shutdown::new();
     tokio::spawn(forward_signals(interrupt, terminate, shutdown.clone()));
     let running = Running::start(config).await.map_err(failure)?;
-    errln!("warden: API on {}", running.url());
+    status(&format!("API on {}", running.url()));
     let host = running.host();
     if !host.orphans.orphans.is_empty() {
-        err!("warden: orphan recovery:\n{}", host.orphans);
+        status(format!("orphan recovery:\n{}", host.orphans).trim_end_matches('\n'));
     }
     tracing::info!(config = %config.file.display(), root = host.root.path(), "warden is running; Ctrl-C to stop");
-    errln!("warden: running {} (Ctrl-C to stop)", config.file.display());
+    status(&format!(
+        "running {} (Ctrl-C to stop)",
+        config.file.display()
+    ));
     running.until(shutdown).await.map_err(failure)?;
-    errln!("warden: stopped");
+    status("stopped");
     Ok(())
 }
 
