@@ -9,13 +9,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{HostProcess, plugin, stderr, stdout, variant, warden_cmd};
+use crate::support::{HostProcess, ctl_cmd, plugin, stderr, stdout, variant, warden_cmd};
 
 /// A config with two component children, a nested supervisor with a
 /// native worker, and an operation plugin.
@@ -100,21 +100,12 @@ impl RunningHost {
 
     /// `warden ctl --addr BASE ARGS…`, with no token in the environment.
     fn ctl(&self, args: &[&str]) -> Output {
-        ctl_cmd(self.base(), args).output().unwrap()
+        self.process.ctl(args)
     }
 
     /// [`Self::ctl`], asserting exit 0; its stdout.
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.ctl(args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "warden ctl {args:?}\nstdout: {}\nstderr: {}\nhost log:\n{}",
-            stdout(&out),
-            stderr(&out),
-            self.log()
-        );
-        stdout(&out)
+        self.process.ctl_ok(args)
     }
 
     /// `warden ctl --json ARGS…`, asserting exit 0; stdout as JSON.
@@ -152,14 +143,6 @@ impl Drop for Spawned {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn ctl_cmd(base: &str, args: &[&str]) -> Command {
-    let mut all = vec!["ctl", "--addr", base];
-    all.extend_from_slice(args);
-    let mut cmd = warden_cmd(&all);
-    cmd.env_remove("WARDEN_TOKEN").env_remove("WARDEN_ADDR");
-    cmd
 }
 
 /// Polls `check` until it gives a value, for up to 20 s.

@@ -235,12 +235,6 @@ kind = "component"
 path = "counter.wasm"
 "#;
 
-fn ctl(host: &HostProcess, args: &[&str]) -> std::process::Output {
-    let mut all = vec!["ctl", "--addr", host.url()];
-    all.extend_from_slice(args);
-    warden_cmd(&all).output().expect("run warden ctl")
-}
-
 /// Waits (20 s at most) until the host's log has a line `accept` takes.
 fn wait_for_log(host: &HostProcess, accept: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -257,7 +251,7 @@ fn wait_for_log(host: &HostProcess, accept: impl Fn(&str) -> bool) -> String {
 #[test]
 fn a_guest_panic_is_one_log_line() {
     let mut host = HostProcess::start_tree(COUNTER_TREE, &[("WARDEN_LOG", "info")]);
-    let out = ctl(&host, &["send", "root/counter", "crash"]);
+    let out = host.ctl(&["send", "root/counter", "crash"]);
     assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
     let log = wait_for_log(&host, |l| l.contains("panicked at"));
     let panics: Vec<&str> = log
@@ -285,7 +279,7 @@ fn a_guest_panic_is_one_log_line() {
 #[test]
 fn an_err_reply_is_the_callers_answer_not_a_host_warning() {
     let mut host = HostProcess::start_tree(COUNTER_TREE, &[("WARDEN_LOG", "debug")]);
-    let out = ctl(&host, &["send", "root/counter", "no-such-command"]);
+    let out = host.ctl(&["send", "root/counter", "no-such-command"]);
     // The host answers 422 (the guest's failure), which `warden ctl`
     // exits 2 for, as for every 4xx.
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -296,16 +290,13 @@ fn an_err_reply_is_the_callers_answer_not_a_host_warning() {
     );
     // The same through an operation, `child.send`, then a call that works:
     // once its line is in the log, the refusal's would be too.
-    let out = ctl(
-        &host,
-        &[
-            "op",
-            "child.send",
-            r#"{"path":"root/counter","message":"bogus"}"#,
-        ],
-    );
+    let out = host.ctl(&[
+        "op",
+        "child.send",
+        r#"{"path":"root/counter","message":"bogus"}"#,
+    ]);
     assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
-    let out = ctl(&host, &["send", "root/counter", "log after the refusals"]);
+    let out = host.ctl(&["send", "root/counter", "log after the refusals"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let log = wait_for_log(&host, |l| l.contains("after the refusals"));
     for line in log.lines() {

@@ -44,26 +44,6 @@ path = "{}"
     (dir, path)
 }
 
-/// `warden ctl --addr URL ARGS…`, asserting exit 0; its stdout.
-fn ctl(host: &HostProcess, args: &[&str]) -> String {
-    let mut all = vec!["ctl", "--addr", host.url()];
-    all.extend_from_slice(args);
-    let out = warden_cmd(&all)
-        .env_remove("WARDEN_TOKEN")
-        .env_remove("WARDEN_ADDR")
-        .output()
-        .expect("run warden ctl");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "warden ctl {args:?}\nstdout: {}\nstderr: {}\nhost log:\n{}",
-        stdout(&out),
-        stderr(&out),
-        host.log()
-    );
-    stdout(&out)
-}
-
 /// `warden ctl send root/counter MESSAGE`, once the child answers (it may
 /// be restarting); the reply.
 fn send(host: &HostProcess, message: &str) -> String {
@@ -90,7 +70,7 @@ fn send(host: &HostProcess, message: &str) -> String {
 /// The host's logged events of `kinds` about `root/counter`.
 fn events(host: &HostProcess, kinds: &str) -> Vec<Value> {
     let params = format!(r#"{{"child": "root/counter", "kind": "{kinds}"}}"#);
-    let out = ctl(host, &["--json", "op", "events.recent", &params]);
+    let out = host.ctl_ok(&["--json", "op", "events.recent", &params]);
     match serde_json::from_str(&out) {
         Ok(Value::Array(events)) => events,
         other => panic!("events.recent: {other:?}: {out}"),
@@ -142,7 +122,7 @@ fn state_survives_a_graceful_stop_a_restart_and_child_restart_but_not_a_crash() 
 
     // child.restart: a graceful stop and a start, state kept.
     assert_eq!(send(&host, "inc"), "43");
-    ctl(&host, &["restart", "root/counter"]);
+    host.ctl_ok(&["restart", "root/counter"]);
     assert_eq!(send(&host, "get"), "43", "{}", host.log());
     let persisted = events(&host, "persisted");
     assert_eq!(persisted[0]["trigger"], "shutdown", "{persisted:?}");

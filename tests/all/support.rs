@@ -418,6 +418,27 @@ impl HostProcess {
         self.state_dir.join("api.addr")
     }
 
+    /// `warden ctl --addr URL ARGS…` against this host, with no token or
+    /// address taken from the environment.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        ctl_cmd(self.url(), args).output().expect("run warden ctl")
+    }
+
+    /// [`Self::ctl`], asserting exit 0 (the host's log in the failure); its
+    /// stdout.
+    pub fn ctl_ok(&self, args: &[&str]) -> String {
+        let out = self.ctl(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "warden ctl {args:?}\nstdout: {}\nstderr: {}\nhost log:\n{}",
+            stdout(&out),
+            stderr(&out),
+            self.log()
+        );
+        stdout(&out)
+    }
+
     /// What the host printed on stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_file).unwrap_or_default()
@@ -537,4 +558,14 @@ pub fn outside_repo() -> tempfile::TempDir {
         "the temp dir must lie outside the repository"
     );
     dir
+}
+
+/// `warden ctl --addr BASE ARGS…`, with no token or address taken from the
+/// environment.
+pub fn ctl_cmd(base: &str, args: &[&str]) -> Command {
+    let mut all = vec!["ctl", "--addr", base];
+    all.extend_from_slice(args);
+    let mut cmd = warden_cmd(&all);
+    cmd.env_remove("WARDEN_TOKEN").env_remove("WARDEN_ADDR");
+    cmd
 }

@@ -93,6 +93,20 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every event name the stream can carry (`child_exited`, …), family by
+    /// family: derived from the enums (`strum::VariantNames`), never a list
+    /// kept by hand.
+    pub fn names() -> Vec<&'static str> {
+        use strum::VariantNames;
+        [
+            SupervisorEvent::VARIANTS,
+            ReloadEvent::VARIANTS,
+            ProcessEvent::VARIANTS,
+            PersistEvent::VARIANTS,
+        ]
+        .concat()
+    }
+
     /// The `tracing` level the event is logged at.
     pub fn level(&self) -> Level {
         match self {
@@ -574,6 +588,47 @@ mod tests {
         );
         assert_eq!(breach.kind.name(), "process_limit_exceeded");
         assert_eq!(health.kind.level(), Level::WARN);
+    }
+
+    #[test]
+    fn the_names_are_every_familys_serialized_names() {
+        let names = EventKind::names();
+        let unique: std::collections::BTreeSet<_> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        assert_eq!(names.len(), 16 + 4 + 2 + 4, "{names:?}");
+        // One of each family, as serde writes it.
+        for event in [
+            EventKind::from(SupervisorEvent::ChildIgnored),
+            ReloadEvent::RolledBack {
+                to_version: 1,
+                reason: "x".into(),
+            }
+            .into(),
+            ProcessEvent::Health {
+                score: 1,
+                level: HealthLevel::Critical,
+                trend: Trend::Degrading,
+            }
+            .into(),
+            PersistEvent::RestoreFailed {
+                reason: "x".into(),
+                kept_as: String::new(),
+            }
+            .into(),
+        ] {
+            let json = serde_json::to_value(&event).unwrap();
+            let name = json["event"].as_str().unwrap();
+            assert_eq!(name, event.name());
+            assert!(names.contains(&name), "{name} in {names:?}");
+        }
+        for name in [
+            "child_exited",
+            "storm_detected",
+            "process_limit_exceeded",
+            "persisted",
+        ] {
+            assert!(names.contains(&name), "{name} in {names:?}");
+        }
     }
 
     #[test]

@@ -14,8 +14,9 @@ use tracing::Level;
 
 /// Something that happened to a component child's persisted state.
 /// Serialized as `"event": "<snake_case>"` beside the fields.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, strum::VariantNames)]
 #[serde(tag = "event", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum PersistEvent {
     /// The child's snapshot was written to its file (atomically).
     Persisted {

@@ -49,8 +49,9 @@ impl fmt::Display for Stage {
 
 /// Something that happened in a hot reload of a component child.
 /// Serialized as `"event": "<snake_case>"` beside the fields.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, strum::VariantNames)]
 #[serde(tag = "event", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ReloadEvent {
     /// A hot reload of a component child began (its file changed, or asked).
     ReloadStarted {

@@ -20,12 +20,13 @@ use super::health::{HealthLevel, Trend};
 /// Something that happened to a native worker. Serialized as
 /// `"event": "process_limit_exceeded"` or `"event": "process_health"`
 /// beside the fields.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, strum::VariantNames)]
 #[serde(tag = "event")]
 pub enum ProcessEvent {
     /// A worker went over a limit; it is being killed (its exit follows
     /// with the limit as reason).
     #[serde(rename = "process_limit_exceeded")]
+    #[strum(serialize = "process_limit_exceeded")]
     LimitExceeded {
         /// Its main process.
         pid: u32,
@@ -40,6 +41,7 @@ pub enum ProcessEvent {
     },
     /// A worker's health score crossed a level.
     #[serde(rename = "process_health")]
+    #[strum(serialize = "process_health")]
     Health {
         /// 0–100.
         score: u8,

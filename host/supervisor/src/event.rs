@@ -51,8 +51,9 @@ pub enum DelayCause {
 
 /// What happened in a supervisor. Serialized as `"event": "<snake_case>"`
 /// beside the fields.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, strum::VariantNames)]
 #[serde(tag = "event", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum SupervisorEvent {
     /// A supervisor finished its init (all children started).
     SupervisorStarted {

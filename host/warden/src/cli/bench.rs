@@ -51,6 +51,8 @@ enum What {
     Api,
     /// A cold compile, in this process and in a compile child.
     Compile,
+    /// A graceful restart keeping state with `persist`, and without it.
+    Persist,
 }
 
 impl What {

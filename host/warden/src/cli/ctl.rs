@@ -107,8 +107,8 @@ enum CtlCommand {
         #[arg(long)]
         child: Option<String>,
         /// Only events of these kinds (e.g. `child_exited,child_restarted`).
-        #[arg(long, value_delimiter = ',', value_enum)]
-        kind: Vec<EventKindName>,
+        #[arg(long, value_delimiter = ',', value_parser = event_kind())]
+        kind: Vec<String>,
         /// Stop after this many events.
         #[arg(long)]
         count: Option<u64>,
@@ -218,45 +218,12 @@ impl std::fmt::Display for Strategy {
     }
 }
 
-/// An event's kind as the event stream names it (`warden-events`: the
-/// supervisor's, the reload pipeline's and the native workers' events), so
-/// a misspelt `--kind` is refused with the list instead of filtering out
-/// every event.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-#[value(rename_all = "snake_case")]
-enum EventKindName {
-    SupervisorStarted,
-    ChildStarted,
-    ChildRestarted,
-    ChildIgnored,
-    ChildRemoved,
-    ChildStartFailed,
-    ChildExited,
-    ChildShutdownTimeout,
-    RestartScheduled,
-    IntensityReached,
-    SupervisorEscalated,
-    StormDetected,
-    StrategyChanged,
-    FailureInjected,
-    ShutdownStarted,
-    ShutdownCompleted,
-    ReloadStarted,
-    Reloaded,
-    ReloadFailed,
-    RolledBack,
-    ProcessLimitExceeded,
-    ProcessHealth,
-}
-
-impl EventKindName {
-    /// The name on the wire (`child_exited`).
-    fn as_str(self) -> String {
-        use clap::ValueEnum;
-        self.to_possible_value()
-            .map(|v| v.get_name().to_string())
-            .unwrap_or_default()
-    }
+/// `--kind`'s values: every event name the stream can carry, from the
+/// event enums themselves (`warden_events::EventKind::names`), so a
+/// misspelt kind is refused with the list instead of filtering out every
+/// event, and a new event is accepted the day it exists.
+fn event_kind() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(warden::events::EventKind::names())
 }
 
 /// Runs `warden ctl` and prints its errors itself: a violation list needs
@@ -316,7 +283,7 @@ async fn execute(args: Args) -> Result<(), Failure> {
                 // wait for ever.
                 host.check_path(child).await?;
             }
-            let kinds = kind.into_iter().map(EventKindName::as_str).collect();
+            let kinds = kind;
             host.follow_events(child, kinds, count, json).await
         }
         CtlCommand::Info { path } => {
