@@ -48,16 +48,16 @@ warden_sdk::export_actor!(Probe);
 
 const STARTS: &str = "Ok(Probe::default())";
 
-/// A plugin crate in `dir`, scaffolded as a user would (`warden new
-/// plugin`, the SDK by path), then given the probe's source. Its flags and
-/// profile are the repository plugins', so cargo reuses their compiled
+/// A plugin crate `name` in `dir`, scaffolded as a user would (`warden
+/// new plugin`, the SDK by path), then given the probe's source. Its flags
+/// and profile are the repository plugins', so cargo reuses their compiled
 /// dependencies from the shared target directory.
-fn write_crate(dir: &Path) {
+fn write_crate(dir: &Path, name: &str) {
     let sdk = repo_root().join("sdk");
     let out = warden_cmd(&[
         "new",
         "plugin",
-        "dev_probe",
+        name,
         "--sdk",
         sdk.to_str().unwrap(),
         "--dir",
@@ -169,12 +169,14 @@ async fn outcomes(url: &str, path: &str) -> Vec<String> {
         .collect()
 }
 
-/// A probe crate built once, then `warden dev` on it with `flags`,
+/// A probe crate `name` built once, then `warden dev` on it with `flags`,
 /// running `children` (TOML) under `root`; the running dev and its API's
-/// address.
-fn start_dev(temp: &Path, flags: &[&str], children: &str) -> (Dev, PathBuf, String) {
+/// address. Each test names its crate apart: the target directory is
+/// shared, and a test whose component file another test's build rewrote
+/// would see a save it never made (its watcher reloads it).
+fn start_dev(temp: &Path, name: &str, flags: &[&str], children: &str) -> (Dev, PathBuf, String) {
     let crate_dir = temp.join("probe");
-    write_crate(&crate_dir);
+    write_crate(&crate_dir, name);
     let target = shared_target();
     let built = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--release", "--target", "wasm32-wasip2"])
@@ -186,7 +188,7 @@ fn start_dev(temp: &Path, flags: &[&str], children: &str) -> (Dev, PathBuf, Stri
         .status()
         .unwrap();
     assert!(built.success(), "the probe crate builds");
-    let wasm = target.join("wasm32-wasip2/release/dev_probe.wasm");
+    let wasm = target.join(format!("wasm32-wasip2/release/{name}.wasm"));
     let config = temp.join("warden.toml");
     std::fs::write(
         &config,
@@ -244,7 +246,7 @@ fn probe_child(id: &str, extra: &str) -> String {
 async fn dev_serves_the_api_and_reloads_each_child_once_per_save() {
     let temp = tempfile::tempdir().unwrap();
     let children = probe_child("probe", "") + &probe_child("watched", "watch = true\n");
-    let (mut dev, crate_dir, url) = start_dev(temp.path(), &[], &children);
+    let (mut dev, crate_dir, url) = start_dev(temp.path(), "dev_probe", &[], &children);
     assert!(
         !dev.err().contains("probation off"),
         "probation stays on by default: {}",
@@ -323,8 +325,12 @@ async fn dev_serves_the_api_and_reloads_each_child_once_per_save() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_without_probation_keeps_a_version_that_traps_after_its_swap() {
     let temp = tempfile::tempdir().unwrap();
-    let (mut dev, crate_dir, url) =
-        start_dev(temp.path(), &["--no-probation"], &probe_child("probe", ""));
+    let (mut dev, crate_dir, url) = start_dev(
+        temp.path(),
+        "dev_probe_no_probation",
+        &["--no-probation"],
+        &probe_child("probe", ""),
+    );
     assert!(dev.err().contains("probation off"), "{}", dev.err());
     reply(&url, "root/probe", "inc").await;
 
