@@ -828,11 +828,11 @@ fn reload_and_rollback_keep_the_state() {
     assert_eq!(host.json(&["versions", "root/counter"])["current"], 3);
     assert_eq!(host.ok(&["send", "root/counter", "get"]), "43\n");
 
-    // Garbage bytes fail at compile (the host's fault, exit 1); the old
-    // version keeps serving.
+    // Garbage bytes fail at compile: the new code's failure (422, exit 2),
+    // not the host's; the old version keeps serving.
     let current = std::fs::read(host.counter_file()).unwrap();
     std::fs::write(host.counter_file(), b"not wasm at all").unwrap();
-    let err = host.fails(1, &["reload", "root/counter"]);
+    let err = host.fails(2, &["reload", "root/counter"]);
     assert!(err.contains("failed at compile"), "{err}");
     assert_eq!(host.ok(&["send", "root/counter", "get"]), "43\n");
     std::fs::write(host.counter_file(), current).unwrap();

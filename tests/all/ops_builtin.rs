@@ -637,11 +637,17 @@ async fn reload_rollback_and_versions() {
         .await;
     assert_eq!(v["reply"], "counter-v2");
 
-    // A broken file: 500 naming the stage, the old version serves on.
+    // A broken file: the new code's failure (422, cause reload_failed)
+    // naming the stage and the child; the old version serves on.
     std::fs::write(f.file("counter.wasm"), b"garbage").unwrap();
     let err = f.err("child.reload", json!({"path": "root/counter"})).await;
-    assert_eq!(err.status_code(), 500);
+    assert_eq!(err.status_code(), 422);
+    assert_eq!(err.kind(), "guest_failed");
     assert!(err.to_string().contains("failed at compile"), "{err}");
+    assert!(
+        matches!(&err, OpError::GuestFailed { guest: Some(g), cause: "reload_failed", .. } if g == "root/counter"),
+        "{err:?}"
+    );
     let got = f
         .ok(
             "child.send",
@@ -649,6 +655,12 @@ async fn reload_rollback_and_versions() {
         )
         .await;
     assert_eq!(got["reply"], "7");
+
+    // A file the host cannot read is the host's failure: 500.
+    std::fs::remove_file(f.file("counter.wasm")).unwrap();
+    let err = f.err("child.reload", json!({"path": "root/counter"})).await;
+    assert_eq!(err.status_code(), 500, "{err}");
+    assert!(err.to_string().contains("failed at read"), "{err}");
 
     for op in ["child.reload", "child.versions", "child.rollback"] {
         let err = f.err(op, json!({"path": "root/ticker"})).await;

@@ -6,7 +6,7 @@
 // With --token, the host is expected to want that token: the page must ask
 // for it (401 → the token form), refuse a wrong one, then work with it.
 // With --reload-fails, the child's file is expected not to load: Reload must
-// show the error body's message beside the button (that one 500 expected).
+// show the error body's message beside the button (that one 422 expected).
 // Loads URL, waits for CHILD_PATH's row (default root/counter) and the live
 // event stream, then:
 //   1. clicks Restart and waits for the row's generation to go up (an admin
@@ -56,7 +56,7 @@ let page;
 let closing = false;
 // While the page has no (right) token, its 401s are expected.
 let unauthorized = token !== null;
-// While the failing reload runs, its 500 is expected.
+// While the failing reload runs, its 422 is expected.
 let reloading = false;
 // While a message the child refuses is sent, its 422 is expected.
 let refusedSend = false;
@@ -88,7 +88,7 @@ async function main() {
   page.on("console", (msg) => {
     if (msg.type() === "error") {
       if (unauthorized && msg.text().includes("status of 401")) return;
-      if (reloading && reloadFails && msg.text().includes("status of 500")) return;
+      if (reloading && reloadFails && msg.text().includes("status of 422")) return;
       if (refusedSend && msg.text().includes("status of 422")) return;
       problems.push(`console error: ${msg.text()}`);
     }
@@ -102,7 +102,7 @@ async function main() {
   });
   page.on("response", (res) => {
     if (res.status() === 401 && unauthorized) return;
-    if (res.status() === 500 && reloading && reloadFails && res.url().endsWith("/ops/child.reload")) return;
+    if (res.status() === 422 && reloading && reloadFails && res.url().endsWith("/ops/child.reload")) return;
     if (res.status() === 422 && refusedSend && res.url().endsWith("/ops/child.send")) return;
     if (res.status() >= 400) {
       problems.push(`HTTP ${res.status()} for ${res.request().method()} ${res.url()}`);

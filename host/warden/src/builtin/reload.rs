@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Context, add, failed, parse, path_params, plugin_error, reload_error};
+use crate::events::Stage;
 use crate::ops::{OpError, OpMeta, RegisterError, Registry};
 use crate::reload::ReloadOutcome;
 
@@ -19,7 +20,8 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
         OpMeta::new(
             "child.reload",
             "Hot-reloads a component child from its file, state and mailbox kept; \
-             a failed reload leaves the old version serving (500 naming the stage)",
+             a failed reload leaves the old version serving: 422 (cause `reload_failed`) naming \
+             the stage, 500 when the host cannot read the file",
         )
         .params(json!({
             "type": "object",
@@ -187,11 +189,24 @@ async fn reload(ctx: &Context, params: Value) -> Result<Value, OpError> {
             version,
             stage,
             reason,
-        } => Err(failed(
-            OP,
-            format!(
+        } => {
+            let message = format!(
                 "reload to version {version} failed at {stage}: {reason}; the old version keeps serving"
-            ),
-        )),
+            );
+            // A file the host could not read is the host's failure (500);
+            // past that, the new code itself is unusable (it does not
+            // compile, fit the world, start or keep its state): the
+            // guest's failure, 422, as for `component.call` of a bad file.
+            Err(if stage == Stage::Read {
+                failed(OP, message)
+            } else {
+                OpError::GuestFailed {
+                    op: OP.to_string(),
+                    guest: Some(p.path),
+                    message,
+                    cause: "reload_failed",
+                }
+            })
+        }
     }
 }
