@@ -209,12 +209,14 @@ pub fn grade_submission(
     let loaded = submission.bytes(runtime).and_then(|bytes| {
         // Refused before compiling: a compile of a large component takes
         // seconds, and no case could get an instance anyway.
-        sha256 = Some(warden_component::content_hash(&bytes));
         let initial = initial_memory_bytes(&bytes);
         initial_memory = initial;
         if let Some(initial) = initial
             && initial > limits.memory_bytes
         {
+            // The compile hashes the bytes otherwise; not compiled, the
+            // report still names them.
+            sha256 = Some(warden_component::content_hash(&bytes));
             return Err(format!(
                 "the component's initial memory is {}, above the limit of {}; raise --memory-mb \
                  (or `[limits] memory_mb` in grading.toml) to at least {} MiB",
@@ -232,10 +234,11 @@ pub fn grade_submission(
             },
         );
         let compile_started = Instant::now();
-        let load = |runtime: &Runtime| {
+        let mut load = |runtime: &Runtime| {
             let compiled = runtime
                 .compile(&bytes, metering)
                 .map_err(|e| load_error(&e))?;
+            sha256 = Some(compiled.hash.clone());
             compiled.prepare().map_err(|e| load_error(&e))
         };
         let first = load(runtime);
