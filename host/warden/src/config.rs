@@ -87,6 +87,7 @@
 //! max_timeout_ms = 60000           # ceilings on limits an API caller asks for: per call (per test case for `grade`)
 //! max_memory_mb = 1024
 //! max_fuel = 1000000000            # left out: no fuel ceiling
+//! max_component_bytes = 67108864   # largest upload to the component store (POST /components)
 //! ```
 
 mod checks;
@@ -160,6 +161,7 @@ struct RawApi {
     max_timeout_ms: Option<u64>,
     max_memory_mb: Option<u64>,
     max_fuel: Option<u64>,
+    max_component_bytes: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -608,7 +610,7 @@ impl Default for ApiLimits {
 
 /// The `[api]` section: who, besides the API's own address, may reach it
 /// (see `api::guard`), and how much its callers may ask for.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ApiSection {
     /// Ceilings on the limits API callers ask for.
     pub limits: ApiLimits,
@@ -618,6 +620,20 @@ pub struct ApiSection {
     /// Web origins (`https://ops.example.com`) that may call the API
     /// besides its own. By default none.
     pub allowed_origins: Vec<crate::api::AllowedOrigin>,
+    /// The largest component the store takes over the API, in bytes. By
+    /// default 64 MiB.
+    pub max_component_bytes: u64,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        Self {
+            limits: ApiLimits::default(),
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            max_component_bytes: crate::store::DEFAULT_MAX_BYTES,
+        }
+    }
 }
 
 /// One `[operations.ID]` table: a component of the `operation-plugin`
@@ -1012,6 +1028,16 @@ impl<'a> Validator<'a> {
             limits: self.api_limits(&raw)?,
             allowed_hosts: entries(self, "allowed_hosts", &raw.allowed_hosts)?,
             allowed_origins: entries(self, "allowed_origins", &raw.allowed_origins)?,
+            max_component_bytes: match raw.max_component_bytes {
+                None => crate::store::DEFAULT_MAX_BYTES,
+                Some(0) => {
+                    return Err(self.invalid(
+                        "api.max_component_bytes",
+                        "expected a size in bytes above 0",
+                    ));
+                }
+                Some(bytes) => bytes,
+            },
         })
     }
 

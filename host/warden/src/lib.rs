@@ -18,7 +18,8 @@
 //! into a checked [`Config`](config::Config)), [`host`] (a [`Host`](host::Host)
 //! builds the trees of a config, with component and process children, and
 //! [`host::run`] is `warden run`'s whole life for any embedder), [`builtin`]
-//! (the host's own operations), [`reload`] (hot reload with state), and
+//! (the host's own operations), [`reload`] (hot reload with state),
+//! [`store`] (components uploaded over the API, named by content), and
 //! [`bench`](mod@bench) (`warden bench`). The `warden` binary (`src/cli/`) is argument
 //! parsing and printing over this library.
 //!
@@ -79,3 +80,4 @@ pub mod config;
 pub mod fuzzing;
 pub mod host;
 pub mod reload;
+pub mod store;

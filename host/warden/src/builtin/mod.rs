@@ -62,6 +62,8 @@ pub struct Context {
     pub calls: Interrupt,
     /// The ceilings on limits callers ask for (`[api]`).
     pub api_limits: ApiLimits,
+    /// Components uploaded over the API.
+    pub store: crate::store::ComponentStore,
 }
 
 /// Registers every built-in operation in `registry`.

@@ -28,6 +28,7 @@ use crate::component::{ComponentError, Interrupt, PoolingConfig, Runtime, Runtim
 use crate::config::Config;
 use crate::events::{EventBus, EventLog};
 use crate::reload::{ReloadError, ReloadOutcome, Reloader, Versions, Watcher};
+use crate::store::ComponentStore;
 use crate::supervisor::{StartError, SupervisorExit, SupervisorHandle, start_root};
 
 pub use build::{ProgramEntry, ProgramTable};
@@ -71,6 +72,9 @@ pub enum HostError {
         #[source]
         source: ComponentError,
     },
+    /// The component store (`STATE_DIR/components`) cannot be opened.
+    #[error("component store: {0}")]
+    Store(crate::store::StoreError),
     /// The worker registry cannot be opened, or orphan recovery failed.
     #[error("worker registry: {0}")]
     Registry(#[from] RegistryError),
@@ -118,6 +122,8 @@ pub struct Host {
     pub plugins: OperationPlugins,
     /// The last events, numbered (`events.recent`).
     pub event_log: EventLog,
+    /// Components uploaded over the API (`STATE_DIR/components`).
+    pub store: ComponentStore,
     /// Every guest call an operation started (`component.call`, `grade`,
     /// plugin operations) is under it; [`Host::shutdown`] fires it.
     pub calls: Interrupt,
@@ -180,6 +186,11 @@ impl Host {
                 })?;
             tracing::info!(plugin = %id, operations = ?names, "operation plugin registered");
         }
+        let store = ComponentStore::open(
+            &config.host.state_dir.join("components"),
+            config.api.max_component_bytes,
+        )
+        .map_err(HostError::Store)?;
         let router = Router::default();
         let programs = ProgramTable::default();
         let (registry, orphans, processes) = start_processes(config, &events).await?;
@@ -207,6 +218,7 @@ impl Host {
                 plugins: plugins.clone(),
                 calls: calls.clone(),
                 api_limits: config.api.limits,
+                store: store.clone(),
             },
         )?;
         let plugin_watcher = plugins.watch(config.reload.debounce)?;
@@ -223,6 +235,7 @@ impl Host {
             plugins,
             event_log,
             calls,
+            store,
             _watcher: watcher,
             _plugin_watcher: plugin_watcher,
         })
