@@ -90,6 +90,7 @@
 //! ```
 
 mod checks;
+pub mod diff;
 #[cfg(test)]
 mod tests;
 
@@ -608,7 +609,7 @@ impl Default for ApiLimits {
 
 /// The `[api]` section: who, besides the API's own address, may reach it
 /// (see `api::guard`), and how much its callers may ask for.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ApiSection {
     /// Ceilings on the limits API callers ask for.
     pub limits: ApiLimits,
@@ -622,7 +623,7 @@ pub struct ApiSection {
 
 /// One `[operations.ID]` table: a component of the `operation-plugin`
 /// world whose operations are registered as `ID.NAME`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OperationPluginConfig {
     /// The table's key: lowercase letters, digits, `_` and `-`.
     pub id: String,
@@ -699,7 +700,7 @@ pub struct HostConfig {
 }
 
 /// One supervisor and its children.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SupervisorConfig {
     pub name: String,
     pub strategy: Strategy,
@@ -709,7 +710,7 @@ pub struct SupervisorConfig {
 }
 
 /// One child spec.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChildConfig {
     pub id: String,
     pub restart: Restart,
@@ -722,7 +723,7 @@ pub struct ChildConfig {
 }
 
 /// What a child is.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ChildKindConfig {
     Component(ComponentChildConfig),
     Supervisor(SupervisorConfig),
@@ -731,7 +732,7 @@ pub enum ChildKindConfig {
 
 /// A native worker process, checked against `[host.policy]` at load: its
 /// command is resolved and pinned, its cwd is allowed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProcessChildConfig {
     pub command: ResolvedCommand,
     pub args: Vec<String>,
@@ -747,7 +748,7 @@ pub struct ProcessChildConfig {
 }
 
 /// A component child: an actor-world instance under limits.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ComponentChildConfig {
     /// Absolute path of the `.wasm` file.
     pub path: PathBuf,
