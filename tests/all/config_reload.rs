@@ -278,9 +278,11 @@ async fn an_invalid_file_changes_nothing_and_says_why_with_file_and_key() {
         b"\0asm but not really",
     )
     .unwrap();
+    // `a` changes too: were the new component compiled only after the
+    // changed children stopped, `a` would have restarted.
     let not_a_component = format!(
         "{}[[supervisor.root.children]]\nid = \"b\"\nkind = \"component\"\npath = \"not-a-component.wasm\"\n",
-        base()
+        base().replace("memory_mb = 32", "memory_mb = 64")
     );
     for (text, says) in [
         (
@@ -453,6 +455,59 @@ async fn operation_plugins_come_and_go_with_the_file() {
     let plan = f.reload(false).await;
     assert_eq!(paths(&plan["operations"]["removed"]), ["wc"], "{plan}");
     let gone = f.client.call("wc.count", json!({"text": "a"})).await;
+    assert!(
+        matches!(gone, Err(ClientError::Status { status: 404, .. })),
+        "{gone:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_host_keeps_per_child_follows_the_reload() {
+    let f = Fixture::start(&base()).await;
+    let wasm = f.dir().join("watched.wasm");
+    let bytes = std::fs::read(plugin("counter")).expect("read counter");
+    std::fs::write(&wasm, &bytes).expect("copy counter");
+    // A child watching its file.
+    let text = format!(
+        "{}[[supervisor.root.children]]\nid = \"w\"\nkind = \"component\"\npath = \"watched.wasm\"\nwatch = true\n",
+        base()
+    );
+    f.write(&text);
+    let plan = f.reload(false).await;
+    assert_eq!(paths(&plan["added"]), ["root/w"], "{plan}");
+    assert_eq!(f.send("root/w", "add 2").await, "2");
+    // The watcher follows the new config: saving the file hot-reloads `w`,
+    // state kept.
+    std::fs::write(&wasm, crate::support::variant(&bytes, "v2")).expect("save a new version");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let versions = f
+            .client
+            .call("child.versions", json!({"path": "root/w"}))
+            .await
+            .expect("root/w has versions: it is in the program table");
+        if versions["current"] == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new child's file is not watched: {versions}\n{}",
+            f.host.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        f.send("root/w", "get").await,
+        "2",
+        "state kept across the hot reload"
+    );
+    // A removed child's history goes with it.
+    f.write(&config_text("one_for_one", &counter("keep", "")));
+    f.reload(false).await;
+    let gone = f
+        .client
+        .call("child.versions", json!({"path": "root/w"}))
+        .await;
     assert!(
         matches!(gone, Err(ClientError::Status { status: 404, .. })),
         "{gone:?}"
