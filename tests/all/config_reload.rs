@@ -513,3 +513,18 @@ async fn what_the_host_keeps_per_child_follows_the_reload() {
         "{gone:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_reloads_at_once_do_not_interleave() {
+    let f = Fixture::start(&base()).await;
+    f.write(&format!("{}{}", base(), counter("b", "")));
+    let (one, two) = tokio::join!(f.reload(false), f.reload(false));
+    let mut added: Vec<Vec<&str>> = vec![paths(&one["added"]), paths(&two["added"])];
+    added.sort();
+    assert_eq!(
+        added,
+        [vec![], vec!["root/b"]],
+        "the second reload plans from the config the first applied:\n{one}\n{two}"
+    );
+    assert_eq!(f.children().await, ["root/keep", "root/a", "root/b"]);
+}

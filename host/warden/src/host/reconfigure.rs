@@ -165,6 +165,15 @@ impl Reconfigurer {
     /// `dry_run`) applies it; see the module doc. An applied reload
     /// publishes `config_reloaded`, a failed one `config_reload_failed`.
     pub async fn reload(&self, dry_run: bool) -> Result<Plan, ReconfigureError> {
+        // On a task of its own: a caller that goes away (an HTTP client
+        // disconnecting) must not cut an apply in half.
+        let this = self.clone();
+        tokio::spawn(async move { this.reload_serialised(dry_run).await })
+            .await
+            .unwrap_or_else(|join| Err(apply_failed("the reload task", join)))
+    }
+
+    async fn reload_serialised(&self, dry_run: bool) -> Result<Plan, ReconfigureError> {
         let mut current = self.inner.current.lock().await;
         let result = self.reload_locked(&mut current, dry_run).await;
         let about = ChildPath::supervisor(self.inner.root.path());
