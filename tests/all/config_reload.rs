@@ -528,3 +528,50 @@ async fn two_reloads_at_once_do_not_interleave() {
     );
     assert_eq!(f.children().await, ["root/keep", "root/a", "root/b"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nested_supervisor_changes_child_by_child_or_restarts_whole() {
+    let nested = |children: &str, restart: &str| {
+        format!(
+            "{}[[supervisor.root.children]]\nid = \"inner\"\nkind = \"supervisor\"\n\
+             supervisor = \"inner\"\n{restart}\n[supervisor.inner]\nstrategy = \"one_for_one\"\n\n{}",
+            base(),
+            children.replace("supervisor.root.children", "supervisor.inner.children")
+        )
+    };
+    let f = Fixture::start(&nested(&counter("c", ""), "")).await;
+    assert_eq!(f.send("root/inner/c", "add 7").await, "7");
+    let c = f.generation("root/inner/c").await;
+    let inner = f.generation("root/inner").await;
+    f.write(&nested(
+        &format!("{}{}", counter("c", ""), counter("d", "")),
+        "",
+    ));
+    let plan = f.reload(false).await;
+    assert_eq!(paths(&plan["added"]), ["root/inner/d"], "{plan}");
+    assert_eq!(f.send("root/inner/d", "inc").await, "1");
+    assert_eq!(f.generation("root/inner/c").await, c);
+    assert_eq!(
+        f.generation("root/inner").await,
+        inner,
+        "the supervisor kept running"
+    );
+    assert_eq!(f.send("root/inner/c", "get").await, "7");
+
+    // Its own spec changed: the whole subtree restarts, the rest stays.
+    let keep = f.generation("root/keep").await;
+    f.write(&nested(
+        &format!("{}{}", counter("c", ""), counter("d", "")),
+        "restart = \"transient\"",
+    ));
+    let plan = f.reload(false).await;
+    assert_eq!(paths(&plan["changed"]), ["root/inner"], "{plan}");
+    assert_ne!(f.generation("root/inner").await, inner);
+    assert_eq!(
+        f.send("root/inner/c", "get").await,
+        "0",
+        "restarted with its supervisor"
+    );
+    assert_eq!(f.send("root/inner/d", "get").await, "0");
+    assert_eq!(f.generation("root/keep").await, keep);
+}

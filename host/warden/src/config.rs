@@ -14,7 +14,8 @@
 //! refused by serde like any typo, with the key's path and the keys the
 //! kind has. This module never opens a file a key names (it checks that
 //! it exists, resolves commands and directories) and never starts
-//! anything.
+//! anything. [`diff`] compares two validated configs: what a config
+//! reload of a running host would do.
 //!
 //! ```toml
 //! [host]
