@@ -575,3 +575,23 @@ async fn a_nested_supervisor_changes_child_by_child_or_restarts_whole() {
     assert_eq!(f.send("root/inner/d", "get").await, "0");
     assert_eq!(f.generation("root/keep").await, keep);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_pooling_a_memory_limit_above_the_slots_is_refused() {
+    let pooled = base().replace("[host]\n", "[host]\npooling_instances = 8\n");
+    let f = Fixture::start(&pooled).await;
+    f.write(&pooled.replace("memory_mb = 32", "memory_mb = 512"));
+    let (status, kind, message) = f.refused().await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (422, "invalid_config"),
+        "{message}"
+    );
+    assert!(message.contains("host.pooling_instances"), "{message}");
+    assert!(message.contains("restart it"), "{message}");
+    // Within the slots, the same change applies.
+    f.write(&pooled.replace("memory_mb = 32", "memory_mb = 48"));
+    let plan = f.reload(false).await;
+    assert_eq!(paths(&plan["changed"]), ["root/a"], "{plan}");
+    assert_eq!(f.send("root/a", "inc").await, "1");
+}

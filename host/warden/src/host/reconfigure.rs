@@ -106,6 +106,9 @@ struct Inner {
     /// The embedder's token over the file's (see
     /// [`Reconfigurer::override_token`]).
     token: Mutex<Option<String>>,
+    /// The largest memory limit the runtime was sized for at start (with
+    /// pooling, the size of every slot).
+    reserved_memory: usize,
     runtime: Runtime,
     router: Router,
     programs: ProgramTable,
@@ -134,6 +137,7 @@ impl Reconfigurer {
     pub(crate) fn new(config: Config, parts: Parts) -> Self {
         Self {
             inner: Arc::new(Inner {
+                reserved_memory: largest_memory_limit(&config),
                 current: tokio::sync::Mutex::new(config),
                 token: Mutex::new(None),
                 runtime: parts.runtime,
@@ -222,7 +226,7 @@ impl Reconfigurer {
             new.host.token = Some(token);
         }
         let mut plan = diff::plan(current, &new)?;
-        let reserved = largest_memory_limit(current);
+        let reserved = inner.reserved_memory;
         if new.host.pooling_instances > 0 && largest_memory_limit(&new) > reserved {
             // Pooled slots were sized at start for the largest limit then.
             return Err(Refusal {
