@@ -45,7 +45,7 @@ pub struct Plan {
     pub applied: bool,
     /// What to do, supervisor by supervisor, parents first.
     #[serde(skip)]
-    pub steps: Vec<SupervisorSteps>,
+    pub(crate) steps: Vec<SupervisorSteps>,
 }
 
 /// The operation plugins a reload registers, unregisters or re-registers,
@@ -88,7 +88,7 @@ impl Plan {
 
 /// What a reload does to one running supervisor.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SupervisorSteps {
+pub(crate) struct SupervisorSteps {
     /// The supervisor's path in the running tree.
     pub path: String,
     /// Ids to terminate and delete (removed and changed children), in
@@ -103,7 +103,7 @@ pub struct SupervisorSteps {
 
 /// A supervisor's new flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FlagChange {
+pub(crate) struct FlagChange {
     /// `Some` when the strategy changed.
     pub strategy: Option<Strategy>,
     pub intensity: u32,
@@ -112,7 +112,7 @@ pub struct FlagChange {
 
 /// One child to start with its new spec.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StartStep {
+pub(crate) struct StartStep {
     /// Its path in the running tree.
     pub path: String,
     /// Its key in the new file (`supervisor.root.children[2]`), for errors.
