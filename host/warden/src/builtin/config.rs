@@ -77,7 +77,7 @@ fn plan_schema() -> Value {
         "additionalProperties": false,
         "properties": {
             "added": paths("Children started (paths in the tree), after the existing ones, in file order"),
-            "removed": paths("Children terminated and deleted, in reverse start order"),
+            "removed": paths("Children terminated and deleted (they stop in reverse start order), in file order"),
             "changed": paths("Children whose spec changed: terminated, deleted and started again with the new spec (a new generation, fresh state)"),
             "unchanged": paths("Children left running untouched (same generation, same state)"),
             "supervisors_changed": paths("Supervisors whose strategy, intensity or period changed in place"),

@@ -29,7 +29,8 @@ use crate::supervisor::{Restart, Strategy};
 pub struct Plan {
     /// Children started, in start order.
     pub added: Vec<String>,
-    /// Children terminated and deleted.
+    /// Children terminated and deleted (they stop in reverse start
+    /// order; listed in the old file's order).
     pub removed: Vec<String>,
     /// Children whose spec changed: terminated, deleted and started again
     /// (a new generation, fresh state).
