@@ -265,6 +265,7 @@ pub const KEEPING_EXAMPLES: &[&str] = &[
     "events.recent",
     "supervisor.strategy",
     "plugin.reload",
+    "config.reload",
 ];
 
 /// The built-in operations whose documented examples change

@@ -83,6 +83,30 @@ pub enum ReloadEvent {
         /// Why (an operator's request, a crash inside probation).
         reason: String,
     },
+    /// The host's config was re-read and its difference applied (about
+    /// the root supervisor): how many children and plugins each part of
+    /// the plan had.
+    ConfigReloaded {
+        /// Children started.
+        added: u64,
+        /// Children terminated and deleted.
+        removed: u64,
+        /// Children restarted with a new spec.
+        changed: u64,
+        /// Children left as they were.
+        unchanged: u64,
+        /// Supervisors whose flags changed.
+        supervisors_changed: u64,
+        /// Operation plugins added, removed or re-registered.
+        operations_changed: u64,
+    },
+    /// A config reload was refused or failed (the file is invalid, a
+    /// setting cannot change live, a new component is unusable, or a step
+    /// of the apply failed).
+    ConfigReloadFailed {
+        /// Why.
+        reason: String,
+    },
 }
 
 impl ReloadEvent {
@@ -90,9 +114,11 @@ impl ReloadEvent {
     /// did not make it, debug for the start.
     pub fn level(&self) -> Level {
         match self {
-            Self::ReloadFailed { .. } | Self::RolledBack { .. } => Level::WARN,
+            Self::ReloadFailed { .. }
+            | Self::RolledBack { .. }
+            | Self::ConfigReloadFailed { .. } => Level::WARN,
             Self::ReloadStarted { .. } => Level::DEBUG,
-            Self::Reloaded { .. } => Level::INFO,
+            Self::Reloaded { .. } | Self::ConfigReloaded { .. } => Level::INFO,
         }
     }
 
@@ -103,6 +129,8 @@ impl ReloadEvent {
             Self::Reloaded { .. } => "reloaded",
             Self::ReloadFailed { .. } => "reload_failed",
             Self::RolledBack { .. } => "rolled_back",
+            Self::ConfigReloaded { .. } => "config_reloaded",
+            Self::ConfigReloadFailed { .. } => "config_reload_failed",
         }
     }
 }
@@ -132,6 +160,22 @@ impl fmt::Display for ReloadEvent {
             ),
             Self::RolledBack { to_version, reason } => {
                 write!(f, "rolled back to version {to_version}: {reason}")
+            }
+            Self::ConfigReloaded {
+                added,
+                removed,
+                changed,
+                unchanged,
+                supervisors_changed,
+                operations_changed,
+            } => write!(
+                f,
+                "config reloaded: {added} added, {removed} removed, {changed} changed, \
+                 {unchanged} unchanged, {supervisors_changed} supervisors changed, \
+                 {operations_changed} operation plugins changed"
+            ),
+            Self::ConfigReloadFailed { reason } => {
+                write!(f, "config reload failed: {reason}")
             }
         }
     }

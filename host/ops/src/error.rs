@@ -102,6 +102,18 @@ pub enum OpError {
         timeout_ms: u64,
     },
 
+    /// The host's config file cannot be applied: it is invalid (the
+    /// message names the file and the key), changes a setting the running
+    /// host cannot take, or names a component that cannot be used.
+    /// Nothing was changed. The file is at fault, not the host.
+    #[error("`{op}`: {message}")]
+    InvalidConfig {
+        /// The operation called.
+        op: String,
+        /// Why, naming the file and the key.
+        message: String,
+    },
+
     /// The component the params name cannot be used: it is not a valid
     /// component, imports what the host lacks, or compiling it went past
     /// a compile limit. The caller's input is at fault, not the host.
@@ -141,7 +153,7 @@ impl OpError {
             Self::Failed { .. } => 500,
             Self::PluginFailed { .. } | Self::GuestFailed { .. } => 422,
             Self::Timeout { .. } => 504,
-            Self::BadComponent { .. } => 422,
+            Self::BadComponent { .. } | Self::InvalidConfig { .. } => 422,
         }
     }
 
@@ -156,6 +168,7 @@ impl OpError {
             Self::PluginFailed { .. } => "plugin_failed",
             Self::GuestFailed { .. } => "guest_failed",
             Self::Timeout { .. } => "timeout",
+            Self::InvalidConfig { .. } => "invalid_config",
             Self::BadComponent { source, .. } => match **source {
                 ComponentError::CompileLimit(_) => "compile_limit",
                 _ => "invalid_component",
@@ -215,7 +228,7 @@ pub fn error_body_schema() -> serde_json::Value {
                         "type": "string",
                         "enum": ["invalid_params", "unknown_operation", "not_found", "conflict",
                                  "failed", "plugin_failed", "guest_failed", "timeout",
-                                 "compile_limit", "invalid_component"]
+                                 "compile_limit", "invalid_component", "invalid_config"]
                     },
                     "message": {"type": "string"},
                     "violations": {

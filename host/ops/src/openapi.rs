@@ -25,7 +25,7 @@ const ERRORS: &[(&str, &str)] = &[
     ("409", "The request conflicts with the current state"),
     (
         "422",
-        "A guest failed: the operation's plugin or the component child answered with an error, trapped, ran out of fuel or memory, or returned bad JSON, or a child's new code failed to reload (`plugin_failed`, `guest_failed`; `cause` says how), or the component the params name is not a usable component or compiling it went past a compile limit (`invalid_component`, `compile_limit`). The guest's failure, not the host's",
+        "A guest failed: the operation's plugin or the component child answered with an error, trapped, ran out of fuel or memory, or returned bad JSON, or a child's new code failed to reload (`plugin_failed`, `guest_failed`; `cause` says how), or the component the params name is not a usable component or compiling it went past a compile limit (`invalid_component`, `compile_limit`). The guest's failure, not the host's. Also: the host's config file cannot be applied by `config.reload` (`invalid_config`: invalid, naming the file and the key; a setting that needs a restart; an unusable component); nothing was changed",
     ),
     ("500", "The host failed to carry out the operation"),
     ("504", "The operation ran out of time"),

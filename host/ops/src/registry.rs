@@ -292,6 +292,7 @@ impl std::fmt::Debug for Operation {
 pub const RESERVED_PREFIXES: &[&str] = &[
     "child",
     "component",
+    "config",
     "events",
     "plugin",
     "supervisor",

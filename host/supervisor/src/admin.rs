@@ -56,6 +56,16 @@ impl Supervisor {
             Command::ChangeStrategy { to, options, reply } => {
                 self.change_strategy(to, options, reply);
             }
+            Command::SetIntensity {
+                intensity,
+                period,
+                reply,
+            } => {
+                self.flags.intensity = intensity;
+                self.flags.period = period;
+                self.intensity.set_limits(intensity, millis(period));
+                let _ = reply.send(Ok(()));
+            }
             Command::Health { reply } => {
                 let _ = reply.send(Ok(self.health_report()));
             }

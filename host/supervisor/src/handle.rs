@@ -77,6 +77,11 @@ pub(crate) enum Command {
         options: StrategyChangeOptions,
         reply: Reply<StrategyChangeReport>,
     },
+    SetIntensity {
+        intensity: u32,
+        period: std::time::Duration,
+        reply: Reply<()>,
+    },
     Health {
         reply: Reply<HealthReport>,
     },
@@ -488,6 +493,22 @@ impl SupervisorHandle {
     ) -> Result<StrategyChangeReport, AdminError> {
         self.call(|reply| Command::ChangeStrategy { to, options, reply })
             .await
+    }
+
+    /// Changes the restart intensity and its period at run time (a config
+    /// reload). The restarts already counted stay in the window, which is
+    /// measured with the new period from now on.
+    pub async fn set_intensity(
+        &self,
+        intensity: u32,
+        period: std::time::Duration,
+    ) -> Result<(), AdminError> {
+        self.call(|reply| Command::SetIntensity {
+            intensity,
+            period,
+            reply,
+        })
+        .await
     }
 
     /// The supervisor's health report.

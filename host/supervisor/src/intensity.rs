@@ -28,6 +28,13 @@ impl Intensity {
         }
     }
 
+    /// New limits; the stamps already recorded stay and are judged by them
+    /// at the next restart.
+    pub(crate) fn set_limits(&mut self, max: u32, period_ms: u64) {
+        self.max = max;
+        self.period_ms = period_ms;
+    }
+
     /// Records a restart at `now_ms`; `false` means the intensity is exceeded and
     /// the supervisor must shut down.
     pub(crate) fn add_restart(&mut self, now_ms: u64) -> bool {

@@ -14,7 +14,8 @@
 //! refused by serde like any typo, with the key's path and the keys the
 //! kind has. This module never opens a file a key names (it checks that
 //! it exists, resolves commands and directories) and never starts
-//! anything.
+//! anything. [`diff`] compares two validated configs: what a config
+//! reload of a running host would do.
 //!
 //! ```toml
 //! [host]
@@ -91,6 +92,7 @@
 //! ```
 
 mod checks;
+pub mod diff;
 #[cfg(test)]
 mod tests;
 
@@ -610,7 +612,7 @@ impl Default for ApiLimits {
 
 /// The `[api]` section: who, besides the API's own address, may reach it
 /// (see `api::guard`), and how much its callers may ask for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiSection {
     /// Ceilings on the limits API callers ask for.
     pub limits: ApiLimits,
@@ -638,7 +640,7 @@ impl Default for ApiSection {
 
 /// One `[operations.ID]` table: a component of the `operation-plugin`
 /// world whose operations are registered as `ID.NAME`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OperationPluginConfig {
     /// The table's key: lowercase letters, digits, `_` and `-`.
     pub id: String,
@@ -715,7 +717,7 @@ pub struct HostConfig {
 }
 
 /// One supervisor and its children.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SupervisorConfig {
     pub name: String,
     pub strategy: Strategy,
@@ -725,7 +727,7 @@ pub struct SupervisorConfig {
 }
 
 /// One child spec.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChildConfig {
     pub id: String,
     pub restart: Restart,
@@ -738,7 +740,7 @@ pub struct ChildConfig {
 }
 
 /// What a child is.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ChildKindConfig {
     Component(ComponentChildConfig),
     Supervisor(SupervisorConfig),
@@ -747,7 +749,7 @@ pub enum ChildKindConfig {
 
 /// A native worker process, checked against `[host.policy]` at load: its
 /// command is resolved and pinned, its cwd is allowed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProcessChildConfig {
     pub command: ResolvedCommand,
     pub args: Vec<String>,
@@ -763,7 +765,7 @@ pub struct ProcessChildConfig {
 }
 
 /// A component child: an actor-world instance under limits.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ComponentChildConfig {
     /// Absolute path of the `.wasm` file.
     pub path: PathBuf,

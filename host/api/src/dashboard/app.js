@@ -241,6 +241,7 @@ function eventLevel(e) {
     case "failure_injected":
     case "reload_failed":
     case "rolled_back":
+    case "config_reload_failed":
     case "process_limit_exceeded":
       return "warn";
     case "process_health":
@@ -300,6 +301,10 @@ function eventText(e) {
       return `version ${e.version} failed at ${e.stage}: ${e.reason}`;
     case "rolled_back":
       return `to version ${e.to_version}: ${e.reason}`;
+    case "config_reloaded":
+      return `${e.added} added, ${e.removed} removed, ${e.changed} changed, ${e.unchanged} unchanged · ${e.supervisors_changed} supervisors, ${e.operations_changed} operation plugins changed`;
+    case "config_reload_failed":
+      return e.reason;
     case "process_limit_exceeded":
       return `pid ${e.pid}: ${e.limit} (${e.observed} > ${e.allowed})`;
     case "process_health":

@@ -300,3 +300,23 @@ async fn a_dropped_exit_sender_counts_as_a_crash() {
         Some(FailureKind::Crash)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn intensity_changed_at_run_time_judges_the_next_restart() {
+    let lab = Lab::new();
+    let flags = SupervisorFlags::new(Strategy::OneForOne).with_intensity(5, Duration::from_secs(5));
+    let spec = SupervisorSpec::new(flags).child(worker("a", lab.child()));
+    let sup = root(spec).await;
+    lab.crash("a");
+    settle().await;
+    sup.set_intensity(1, Duration::from_secs(60)).await.unwrap();
+    let report = sup.health_report().await.unwrap();
+    assert_eq!((report.intensity, report.period_ms), (1, 60_000));
+    assert_eq!(
+        report.restarts_in_period, 1,
+        "the restart already counted stays"
+    );
+    // Under the old limit of 5 this restart would be allowed.
+    lab.crash("a");
+    assert_eq!(wait(&sup).await.cause, ShutdownCause::IntensityReached);
+}

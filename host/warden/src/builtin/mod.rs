@@ -12,6 +12,7 @@
 //! | `processes` | `ps` |
 //! | `components` | `component.call`, `grade` |
 //! | `events` | `events.recent` |
+//! | `config` | `config.reload` |
 //!
 //! This module owns the [`Context`] handlers share and the one mapping
 //! from the host's typed errors (supervisor [`AdminError`], router
@@ -27,6 +28,7 @@
 
 mod children;
 mod components;
+mod config;
 mod events;
 mod processes;
 mod reload;
@@ -64,6 +66,8 @@ pub struct Context {
     pub api_limits: ApiLimits,
     /// Components uploaded over the API.
     pub store: crate::store::ComponentStore,
+    /// Applies a changed config file (`config.reload`).
+    pub reconfigure: crate::host::Reconfigurer,
 }
 
 /// Registers every built-in operation in `registry`.
@@ -74,6 +78,7 @@ pub fn register(registry: &Registry, ctx: &Context) -> Result<(), RegisterError>
     processes::register(registry, ctx)?;
     components::register(registry, ctx)?;
     events::register(registry, ctx)?;
+    config::register(registry, ctx)?;
     Ok(())
 }
 

@@ -45,8 +45,8 @@ mod suggest;
 pub(super) use render::render_ps;
 
 use render::{
-    field, render_event, render_health, render_info, render_reload, render_strategy, render_tree,
-    render_value, render_versions, scalar,
+    field, render_event, render_health, render_info, render_plan, render_reload, render_strategy,
+    render_tree, render_value, render_versions, scalar,
 };
 
 use super::ps::PsFilter;
@@ -183,6 +183,23 @@ enum CtlCommand {
     Health {
         /// Only this supervisor.
         supervisor: Option<String>,
+    },
+    /// The host's config file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(clap::Subcommand)]
+enum ConfigCommand {
+    /// Re-read the host's config file and apply the difference without a
+    /// restart: children added, removed or changed (only those restart),
+    /// supervisors' flags, operation plugins. Prints the plan; an invalid
+    /// file changes nothing and exits 2 with the file and the key.
+    Reload {
+        /// Only print the plan (the file and every new component are still
+        /// checked); change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -384,6 +401,12 @@ async fn execute(args: Args) -> Result<(), Failure> {
             };
             let reports = host.call("health", params).await?;
             output(json, &reports, render_health)
+        }
+        CtlCommand::Config(ConfigCommand::Reload { dry_run }) => {
+            let plan = host
+                .call("config.reload", json!({ "dry_run": dry_run }))
+                .await?;
+            output(json, &plan, render_plan)
         }
     }
 }

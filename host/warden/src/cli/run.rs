@@ -4,9 +4,12 @@
 //! The host's life is the library's [`warden::host::run`] (see its module
 //! doc for how a stop proceeds); this command adds what belongs to a
 //! process: the token of `WARDEN_TOKEN` (when set and not empty) over
-//! `[host] token`, SIGINT and SIGTERM as shutdown requests (a second one
-//! interrupts every guest at once), the lines on stderr, the exit status,
-//! and not waiting for blocking threads still busy after the host stopped.
+//! `[host] token` (kept over the file's on every config reload too),
+//! SIGINT and SIGTERM as shutdown requests (a second one interrupts every
+//! guest at once), SIGHUP as a config reload (its plan or its error is
+//! logged; the host keeps running either way), the lines on stderr, the
+//! exit status, and not waiting for blocking threads still busy after the
+//! host stopped.
 //!
 //! A non-loopback address without a token is refused (exit 2) before
 //! anything starts. Once the API listens, `http://ADDR` is in
@@ -19,7 +22,7 @@ use std::time::Duration;
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use warden::config::{self, Config};
-use warden::host::{RunError, Running, Shutdown};
+use warden::host::{Reconfigurer, RunError, Running, Shutdown};
 
 use super::out::status;
 use super::{CmdResult, Failure};
@@ -38,29 +41,34 @@ const BLOCKING_WAIT: Duration = Duration::from_secs(1);
 
 pub fn run(args: Args) -> CmdResult {
     let mut config = config::load(&args.config).map_err(Failure::bad_input)?;
-    if let Some(token) = std::env::var("WARDEN_TOKEN").ok().filter(|t| !t.is_empty()) {
-        config.host.token = Some(token);
+    let token = std::env::var("WARDEN_TOKEN").ok().filter(|t| !t.is_empty());
+    if let Some(token) = &token {
+        config.host.token = Some(token.clone());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(Failure::failed)?;
-    let result = runtime.block_on(serve(&config));
+    let result = runtime.block_on(serve(&config, token));
     runtime.shutdown_timeout(BLOCKING_WAIT);
     result
 }
 
-async fn serve(config: &Config) -> CmdResult {
+async fn serve(config: &Config, token: Option<String>) -> CmdResult {
     // Listen before starting anything: a signal that arrives while the tree
     // is still starting must stop it cleanly, not kill the host outright
-    // and leave its workers behind.
+    // and leave its workers behind. (SIGHUP's default would kill it too: a
+    // reload asked for during the start waits for it.)
     let interrupt = signal(SignalKind::interrupt()).map_err(Failure::failed)?;
     let terminate = signal(SignalKind::terminate()).map_err(Failure::failed)?;
+    let hangup = signal(SignalKind::hangup()).map_err(Failure::failed)?;
     let shutdown = Shutdown::new();
     tokio::spawn(forward_signals(interrupt, terminate, shutdown.clone()));
     let running = Running::start(config).await.map_err(failure)?;
     status(&format!("API on {}", running.url()));
     let host = running.host();
+    host.reconfigure.override_token(token);
+    tokio::spawn(reload_on_hangup(hangup, host.reconfigure.clone()));
     if !host.orphans.orphans.is_empty() {
         status(format!("orphan recovery:\n{}", host.orphans).trim_end_matches('\n'));
     }
@@ -92,6 +100,24 @@ pub(super) async fn forward_signals(
             first = false;
         }
         shutdown.request();
+    }
+}
+
+/// Every SIGHUP reloads the config; the outcome is logged, never fatal.
+async fn reload_on_hangup(mut hangup: Signal, reconfigure: Reconfigurer) {
+    while hangup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading the config");
+        match reconfigure.reload(false).await {
+            Ok(plan) => tracing::info!(
+                added = ?plan.added,
+                removed = ?plan.removed,
+                changed = ?plan.changed,
+                supervisors_changed = ?plan.supervisors_changed,
+                "config reloaded: {}",
+                plan.summary()
+            ),
+            Err(err) => tracing::warn!("config not reloaded: {err}"),
+        }
     }
 }
 

@@ -39,7 +39,7 @@ pub struct ProgramEntry {
 }
 
 impl ProgramTable {
-    fn insert(&self, path: String, entry: ProgramEntry) {
+    pub(crate) fn insert(&self, path: String, entry: ProgramEntry) {
         self.inner
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -52,6 +52,32 @@ impl ProgramTable {
             .unwrap_or_else(|e| e.into_inner())
             .get(path)
             .cloned()
+    }
+
+    /// Forgets the child at `path` and every child below it (a nested
+    /// supervisor's); the paths forgotten.
+    pub(crate) fn remove_under(&self, path: &str) -> Vec<String> {
+        let below = format!("{path}/");
+        let mut map = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let gone: Vec<String> = map
+            .keys()
+            .filter(|p| *p == path || p.starts_with(&below))
+            .cloned()
+            .collect();
+        for p in &gone {
+            map.remove(p);
+        }
+        gone
+    }
+
+    /// Every entry, in no particular order.
+    pub(crate) fn entries(&self) -> Vec<(String, ProgramEntry)> {
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(p, e)| (p.clone(), e.clone()))
+            .collect()
     }
 
     /// Paths of every configured component child, sorted.
@@ -68,7 +94,9 @@ impl ProgramTable {
     }
 }
 
-struct Builder<'a> {
+/// Child specs from config: every component compiled and checked against
+/// its world as its spec is built, and entered in `programs`.
+pub(crate) struct Builder<'a> {
     config: &'a Config,
     runtime: &'a Runtime,
     router: &'a Router,
@@ -136,15 +164,7 @@ pub(crate) fn root_spec(
     processes: &ProcessRuntime,
     events: &EventBus,
 ) -> Result<(String, SupervisorSpec), HostError> {
-    let mut b = Builder {
-        config,
-        runtime,
-        router,
-        programs,
-        processes,
-        events,
-        compiled: HashMap::new(),
-    };
+    let mut b = Builder::new(config, runtime, router, programs, processes, events);
     if let [tree] = config.trees.as_slice() {
         return Ok((
             tree.name.clone(),
@@ -165,7 +185,28 @@ pub(crate) fn root_spec(
     Ok(("host".to_string(), spec))
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
+    /// A builder for the children of `config`, entering component children
+    /// in `programs`.
+    pub(crate) fn new(
+        config: &'a Config,
+        runtime: &'a Runtime,
+        router: &'a Router,
+        programs: &'a ProgramTable,
+        processes: &'a ProcessRuntime,
+        events: &'a EventBus,
+    ) -> Self {
+        Builder {
+            config,
+            runtime,
+            router,
+            programs,
+            processes,
+            events,
+            compiled: HashMap::new(),
+        }
+    }
+
     fn supervisor(
         &mut self,
         sup: &SupervisorConfig,
@@ -182,7 +223,9 @@ impl Builder<'_> {
         Ok(spec)
     }
 
-    fn child(
+    /// The spec of `child` at `path` (`key` is its key in the file, for
+    /// errors), with a nested supervisor's whole subtree.
+    pub(crate) fn child(
         &mut self,
         child: &ChildConfig,
         path: &str,

@@ -10,7 +10,8 @@
 //! [`Router`] delivers messages to children by path, and
 //! [`OperationPlugins`] keeps the `[operations.ID]` plugins registered in
 //! the host's operation registry (built-ins are registered here too, from
-//! [`crate::builtin`]). [`run`] is the host's whole life as `warden
+//! [`crate::builtin`]), and the [`Reconfigurer`] applies a changed config
+//! file to the running host (`config.reload`, SIGHUP). [`run`] is the host's whole life as `warden
 //! run` lives it, for any embedder: started from a config, serving the
 //! HTTP API, stopped on a [`Shutdown`] request.
 
@@ -19,20 +20,24 @@ pub mod component_child;
 mod op_plugins;
 pub(crate) mod persist;
 pub mod process_child;
+mod reconfigure;
 mod router;
 mod run;
+
+use std::sync::{Arc, Mutex};
 
 use warden_clock::millis;
 
 use crate::component::{ComponentError, Interrupt, PoolingConfig, Runtime, RuntimeConfig};
 use crate::config::Config;
 use crate::events::{EventBus, EventLog};
-use crate::reload::{ReloadError, ReloadOutcome, Reloader, Versions, Watcher};
+use crate::reload::{ReloadError, ReloadOutcome, Reloader, Versions};
 use crate::store::ComponentStore;
 use crate::supervisor::{StartError, SupervisorExit, SupervisorHandle, start_root};
 
 pub use build::{ProgramEntry, ProgramTable};
-pub use op_plugins::{OperationPlugins, PluginLoadError};
+pub use op_plugins::{OperationPlugins, PluginLoadError, PreparedPlugin};
+pub use reconfigure::{ReconfigureError, Reconfigurer};
 pub use router::{Router, SendError};
 pub use run::{RunError, Running, Shutdown, run};
 
@@ -127,10 +132,11 @@ pub struct Host {
     /// Every guest call an operation started (`component.call`, `grade`,
     /// plugin operations) is under it; [`Host::shutdown`] fires it.
     pub calls: Interrupt,
-    /// Watches the files of `watch = true` children while the host runs.
-    _watcher: Option<Watcher>,
-    /// Watches the files of `watch = true` operation plugins.
-    _plugin_watcher: Option<Watcher>,
+    /// Applies a changed config file (`config.reload`, SIGHUP).
+    pub reconfigure: Reconfigurer,
+    /// Watch the files of `watch = true` children and operation plugins
+    /// while the host runs (replaced by each applied config reload).
+    _watchers: Arc<Mutex<reconfigure::Watchers>>,
 }
 
 impl Host {
@@ -205,6 +211,25 @@ impl Host {
         );
         reloader.set_probation(config.reload.probation);
         let watcher = crate::reload::watch_children(&reloader, &programs, config.reload.debounce)?;
+        let plugin_watcher = plugins.watch(config.reload.debounce)?;
+        let watchers = Arc::new(Mutex::new(reconfigure::Watchers {
+            children: watcher,
+            plugins: plugin_watcher,
+        }));
+        let reconfigure = Reconfigurer::new(
+            config.clone(),
+            reconfigure::Parts {
+                runtime: runtime.clone(),
+                router: router.clone(),
+                programs: programs.clone(),
+                processes,
+                events: events.clone(),
+                root: root.clone(),
+                reloader: reloader.clone(),
+                plugins: plugins.clone(),
+                watchers: Arc::downgrade(&watchers),
+            },
+        );
         crate::builtin::register(
             &operations,
             &crate::builtin::Context {
@@ -219,9 +244,9 @@ impl Host {
                 calls: calls.clone(),
                 api_limits: config.api.limits,
                 store: store.clone(),
+                reconfigure: reconfigure.clone(),
             },
         )?;
-        let plugin_watcher = plugins.watch(config.reload.debounce)?;
         Ok(Host {
             runtime,
             router,
@@ -236,9 +261,18 @@ impl Host {
             event_log,
             calls,
             store,
-            _watcher: watcher,
-            _plugin_watcher: plugin_watcher,
+            reconfigure,
+            _watchers: watchers,
         })
+    }
+
+    /// Re-reads the config file and applies the difference (or only plans
+    /// it, with `dry_run`). See [`Reconfigurer::reload`].
+    pub async fn reload_config(
+        &self,
+        dry_run: bool,
+    ) -> Result<crate::config::diff::Plan, ReconfigureError> {
+        self.reconfigure.reload(dry_run).await
     }
 
     /// Reloads the component child at `path` from its file (nothing when

@@ -2,7 +2,9 @@
 //! host's operation [`Registry`], reloaded on request (`plugin.reload`) or
 //! when their file changes (`watch = true`).
 //!
-//! Owns: which plugins the host has, where their files are, and the step
+//! Owns: which plugins the host has (changed by a config reload through
+//! [`OperationPlugins::prepare`] and [`OperationPlugins::apply`]), where
+//! their files are, and the step
 //! from a file to registered operations — read → compile (or the compile
 //! cache) → check the `operation-plugin` world → `describe()` under the
 //! plugin's limits → [`Registry::register_plugin`], which swaps the
@@ -57,7 +59,7 @@ pub struct OperationPlugins {
 struct Inner {
     runtime: Runtime,
     registry: Registry,
-    plugins: IndexMap<String, OperationPluginConfig>,
+    plugins: std::sync::RwLock<IndexMap<String, OperationPluginConfig>>,
     serial: tokio::sync::Mutex<()>,
     /// Every operation call is under it (see [`PluginOperations::within`]).
     calls: Interrupt,
@@ -76,36 +78,96 @@ impl OperationPlugins {
             inner: Arc::new(Inner {
                 runtime,
                 registry,
-                plugins: configs.iter().map(|c| (c.id.clone(), c.clone())).collect(),
+                plugins: std::sync::RwLock::new(
+                    configs.iter().map(|c| (c.id.clone(), c.clone())).collect(),
+                ),
                 serial: tokio::sync::Mutex::new(()),
                 calls: calls.clone(),
             }),
         }
     }
 
+    fn plugins(&self) -> std::sync::RwLockReadGuard<'_, IndexMap<String, OperationPluginConfig>> {
+        self.inner.plugins.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The configured ids, in file order.
     pub fn ids(&self) -> Vec<String> {
-        self.inner.plugins.keys().cloned().collect()
+        self.plugins().keys().cloned().collect()
     }
 
     /// The config of plugin `id`.
-    pub fn get(&self, id: &str) -> Option<&OperationPluginConfig> {
-        self.inner.plugins.get(id)
+    pub fn get(&self, id: &str) -> Option<OperationPluginConfig> {
+        self.plugins().get(id).cloned()
+    }
+
+    /// Compiles `config`'s file and checks it is an operation plugin,
+    /// registering nothing: a config reload prepares every new or changed
+    /// plugin before it changes anything.
+    pub async fn prepare(
+        &self,
+        config: &OperationPluginConfig,
+    ) -> Result<PreparedPlugin, PluginLoadError> {
+        let runtime = self.inner.runtime.clone();
+        let config = config.clone();
+        let id = config.id.clone();
+        tokio::task::spawn_blocking(move || {
+            compile(&runtime, &config).map(|program| PreparedPlugin { config, program })
+        })
+        .await
+        .map_err(|join| PluginLoadError::Task {
+            id,
+            reason: join.to_string(),
+        })?
+    }
+
+    /// A config reload's change: the `prepared` plugins are registered
+    /// (new ones added, changed ones replacing their operations), then the
+    /// `removed` ids are unregistered and forgotten. Stops at the first
+    /// plugin whose `describe()` fails; those before it stay registered.
+    pub async fn apply(
+        &self,
+        prepared: Vec<PreparedPlugin>,
+        removed: &[String],
+    ) -> Result<(), PluginLoadError> {
+        let _serial = self.inner.serial.lock().await;
+        for PreparedPlugin { config, program } in prepared {
+            let registry = self.inner.registry.clone();
+            let calls = self.inner.calls.clone();
+            let id = config.id.clone();
+            let config = tokio::task::spawn_blocking(move || {
+                register(&registry, &config, program, &calls).map(|_| config)
+            })
+            .await
+            .map_err(|join| PluginLoadError::Task {
+                id: id.clone(),
+                reason: join.to_string(),
+            })??;
+            self.inner
+                .plugins
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, config);
+        }
+        for id in removed {
+            self.inner.registry.unregister_plugin(id);
+            self.inner
+                .plugins
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .shift_remove(id);
+        }
+        Ok(())
     }
 
     /// Reads plugin `id`'s file again and re-registers its operations
     /// (changed schemas are enforced from the next call; operations it no
     /// longer describes disappear). Returns the registered names.
     pub async fn reload(&self, id: &str) -> Result<Vec<String>, PluginLoadError> {
-        let config =
-            self.inner
-                .plugins
-                .get(id)
-                .cloned()
-                .ok_or_else(|| PluginLoadError::Unknown {
-                    id: id.to_string(),
-                    known: self.ids().join(", "),
-                })?;
+        let config = self.get(id).ok_or_else(|| PluginLoadError::Unknown {
+            id: id.to_string(),
+            known: self.ids().join(", "),
+        })?;
         let _serial = self.inner.serial.lock().await;
         let runtime = self.inner.runtime.clone();
         let registry = self.inner.registry.clone();
@@ -123,8 +185,7 @@ impl OperationPlugins {
     /// the previous operations stay.
     pub fn watch(&self, debounce: Duration) -> notify::Result<Option<Watcher>> {
         let targets: Vec<WatchTarget> = self
-            .inner
-            .plugins
+            .plugins()
             .values()
             .filter(|c| c.watch)
             .map(|c| WatchTarget::File(c.path.clone()))
@@ -138,8 +199,7 @@ impl OperationPlugins {
             while let Some(changed) = changes.recv().await {
                 for file in changed {
                     let ids: Vec<String> = this
-                        .inner
-                        .plugins
+                        .plugins()
                         .values()
                         .filter(|c| c.watch && c.path == file)
                         .map(|c| c.id.clone())
@@ -163,6 +223,13 @@ impl OperationPlugins {
     }
 }
 
+/// A plugin compiled and checked, not registered yet (see
+/// [`OperationPlugins::prepare`]).
+pub struct PreparedPlugin {
+    config: OperationPluginConfig,
+    program: OperationProgram,
+}
+
 /// file → program → `describe()` → registered. Blocking.
 fn load(
     runtime: &Runtime,
@@ -170,12 +237,21 @@ fn load(
     config: OperationPluginConfig,
     calls: &Interrupt,
 ) -> Result<Vec<String>, PluginLoadError> {
+    let program = compile(runtime, &config)?;
+    register(registry, &config, program, calls)
+}
+
+/// file → program of the `operation-plugin` world. Blocking.
+fn compile(
+    runtime: &Runtime,
+    config: &OperationPluginConfig,
+) -> Result<OperationProgram, PluginLoadError> {
     let metering = if config.limits.fuel.is_some() {
         Metering::Fuel
     } else {
         Metering::Off
     };
-    let program = runtime
+    runtime
         .compile_file(&config.path, metering)
         .and_then(|compiled| compiled.prepare())
         .and_then(OperationProgram::new)
@@ -183,9 +259,23 @@ fn load(
             id: config.id.clone(),
             path: config.path.clone(),
             source: Box::new(source),
-        })?;
-    let source =
-        PluginOperations::new(config.id.clone(), program, config.limits, config.caps).within(calls);
+        })
+}
+
+/// program → `describe()` → registered. Blocking.
+fn register(
+    registry: &Registry,
+    config: &OperationPluginConfig,
+    program: OperationProgram,
+    calls: &Interrupt,
+) -> Result<Vec<String>, PluginLoadError> {
+    let source = PluginOperations::new(
+        config.id.clone(),
+        program,
+        config.limits.clone(),
+        config.caps.clone(),
+    )
+    .within(calls);
     registry
         .register_plugin(&config.id, Arc::new(source))
         .map_err(|e| PluginLoadError::Register(Box::new(e)))

@@ -129,6 +129,17 @@ impl Reloader {
         self.with_history(path, |h| h.clone())
     }
 
+    /// Forgets the version history of the child at `path` (a config
+    /// reload removed it, or restarts it with a new spec: its next history
+    /// starts from the code it then runs).
+    pub(crate) fn forget(&self, path: &str) {
+        self.inner
+            .histories
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(path);
+    }
+
     /// Component children whose code comes from `source`.
     pub fn children_of(&self, source: &std::path::Path) -> Vec<String> {
         let wanted = source

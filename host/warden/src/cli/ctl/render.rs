@@ -275,6 +275,55 @@ pub(super) fn render_versions(versions: &Value) -> String {
     )
 }
 
+/// A config reload's plan: whether it was applied, then one line per
+/// non-empty list (the unchanged children counted, not listed).
+pub(super) fn render_plan(plan: &Value) -> String {
+    let list = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .map(|a| a.iter().map(scalar).collect())
+            .unwrap_or_default()
+    };
+    let applied = plan.get("applied").and_then(Value::as_bool) == Some(true);
+    let mut out = String::from(if applied {
+        "config reloaded\n"
+    } else {
+        "dry run, nothing changed\n"
+    });
+    let mut any = false;
+    let operations = plan.get("operations");
+    for (label, items) in [
+        ("added", list(plan.get("added"))),
+        ("removed", list(plan.get("removed"))),
+        ("changed (restarted)", list(plan.get("changed"))),
+        ("supervisors changed", list(plan.get("supervisors_changed"))),
+        (
+            "operation plugins added",
+            list(operations.and_then(|o| o.get("added"))),
+        ),
+        (
+            "operation plugins removed",
+            list(operations.and_then(|o| o.get("removed"))),
+        ),
+        (
+            "operation plugins changed",
+            list(operations.and_then(|o| o.get("changed"))),
+        ),
+    ] {
+        if !items.is_empty() {
+            any = true;
+            out.push_str(&format!("  {label}: {}\n", items.join(", ")));
+        }
+    }
+    if !any {
+        out.push_str("  the file holds the running config: nothing to do\n");
+    }
+    out.push_str(&format!(
+        "  unchanged: {} children\n",
+        list(plan.get("unchanged")).len()
+    ));
+    out
+}
+
 /// A strategy change: from → to, what it did, and each coupling change.
 pub(super) fn render_strategy(report: &Value) -> String {
     let outcome = report.get("outcome").cloned().unwrap_or(Value::Null);
