@@ -2,7 +2,7 @@
 //! registered by [`register`] from `Host::start`.
 //!
 //! One module per area, each a list of `OpMeta` (params schema, result
-//! schema, example, read-only flag) beside its handler:
+//! schema, example, read-only flag, role) beside its handler:
 //!
 //! | module | operations |
 //! |---|---|
@@ -12,6 +12,13 @@
 //! | `processes` | `ps` |
 //! | `components` | `component.call`, `grade` |
 //! | `events` | `events.recent` |
+//!
+//! Each states its [`Role`](crate::ops::Role): `read` for what only looks
+//! (`tree`, `supervisors.list`, `health`, `child.info`, `child.versions`,
+//! `ps`, `events.recent`), `operate` for running things (`child.send`,
+//! `child.restart`, `child.kill`, `child.reload`, `child.rollback`,
+//! `component.call`, `grade`), `admin` for the rest, which changes the
+//! host's set-up or reads what a child keeps (`child.snapshot`).
 //!
 //! This module owns the [`Context`] handlers share and the one mapping
 //! from the host's typed errors (supervisor [`AdminError`], router
