@@ -230,12 +230,12 @@ pub async fn run(config: &Config, shutdown: Shutdown) -> Result<SupervisorExit, 
     Running::start(config).await?.until(shutdown).await
 }
 
-/// The API's address and token from the config; refuses a non-loopback
+/// The API's address and tokens from the config; refuses a non-loopback
 /// address without a token.
 fn api_config(config: &Config) -> Result<ApiConfig, RunError> {
     let addr = config.host.api_addr;
     let token = config.host.token.clone();
-    if token.is_none() && !addr.ip().is_loopback() {
+    if token.is_none() && config.api.tokens.is_empty() && !addr.ip().is_loopback() {
         return Err(RunError::TokenRequired {
             file: config.file.clone(),
             addr,
@@ -244,6 +244,7 @@ fn api_config(config: &Config) -> Result<ApiConfig, RunError> {
     Ok(ApiConfig {
         addr,
         token,
+        tokens: config.api.tokens.clone(),
         max_body_bytes: ApiConfig::DEFAULT_MAX_BODY_BYTES,
         allowed_hosts: config.api.allowed_hosts.clone(),
         allowed_origins: config.api.allowed_origins.clone(),
