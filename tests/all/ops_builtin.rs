@@ -129,6 +129,7 @@ const BUILTINS: &[&str] = &[
     "component.call",
     "grade",
     "events.recent",
+    "audit.recent",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -317,6 +317,7 @@ impl std::fmt::Debug for Operation {
 /// config validation asks it, not the built-ins; a test checks that every
 /// built-in falls under one.
 pub const RESERVED_PREFIXES: &[&str] = &[
+    "audit",
     "child",
     "component",
     "events",

@@ -112,7 +112,7 @@ use crate::component::{CacheBudget, Capabilities, CompileLimits, DirGrant, Limit
 use crate::process::{
     AllowedCwd, ProcessLimits, ProcessPolicy, Readiness, ReadinessSpec, ResolvedCommand,
 };
-use crate::registry::Retention;
+use crate::registry::{DEFAULT_AUDIT_KEEP, Retention};
 use crate::supervisor::{Backoff, Restart, Shutdown, StormAction, StormConfig, Strategy};
 
 /// A configuration problem, always naming the file and the key.
@@ -645,8 +645,6 @@ pub struct ApiSection {
     pub audit_keep: u32,
 }
 
-/// How many audit rows are kept when `[api] audit_keep` is left out.
-pub const DEFAULT_AUDIT_KEEP: u32 = 100_000;
 
 /// The names `[[api.tokens]]` may not take: `admin` is `[host] token`'s,
 /// `anonymous` the caller's when there are no tokens.

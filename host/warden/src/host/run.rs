@@ -151,7 +151,9 @@ impl Running {
         // Subscribed before the tree starts, so its children are counted.
         let metrics = Metrics::subscribe(&events);
         let host = Host::start(config, events.clone()).await?;
-        let state = ApiState::new(host.operations.clone(), events).with_metrics(metrics);
+        let state = ApiState::new(host.operations.clone(), events)
+            .with_metrics(metrics)
+            .with_audit(crate::builtin::RegistryAudit::sink(&host.registry));
         let server = match api::serve(api_config, state).await {
             Ok(server) => server,
             Err(err) => {
