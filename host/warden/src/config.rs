@@ -645,7 +645,6 @@ pub struct ApiSection {
     pub audit_keep: u32,
 }
 
-
 /// The names `[[api.tokens]]` may not take: `admin` is `[host] token`'s,
 /// `anonymous` the caller's when there are no tokens.
 const RESERVED_TOKEN_NAMES: &[&str] = &["admin", "anonymous"];
