@@ -640,7 +640,13 @@ async fn openapi_document_validates_and_every_route_answers_as_documented() {
     let others: Vec<&String> = paths.keys().filter(|p| !p.starts_with("/ops/")).collect();
     assert_eq!(
         others,
-        ["/events", "/healthz", "/metrics", "/openapi.json", "/whoami"],
+        [
+            "/events",
+            "/healthz",
+            "/metrics",
+            "/openapi.json",
+            "/whoami"
+        ],
         "documented routes"
     );
     for path in others {

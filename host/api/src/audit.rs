@@ -46,12 +46,7 @@ pub trait AuditSink: Send + Sync + 'static {
 /// The hex SHA-256 of a call's params as sent.
 pub(crate) fn params_digest(body: &[u8]) -> String {
     let body: &[u8] = if body.is_empty() { b"{}" } else { body };
-    let digest = Sha256::digest(body);
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        hex.push_str(&format!("{byte:02x}"));
-    }
-    hex
+    hex::encode(Sha256::digest(body))
 }
 
 #[cfg(test)]

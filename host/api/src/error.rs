@@ -22,7 +22,7 @@ pub enum ApiError {
     /// The address is not loopback and no token is set: anyone who can
     /// reach the address could drive the host.
     #[error(
-        "refusing to serve the API on {addr} without a token: the address is not loopback; set [host] token or WARDEN_TOKEN, or bind 127.0.0.1"
+        "refusing to serve the API on {addr} without a token: the address is not loopback; set [host] token or WARDEN_TOKEN, or add [[api.tokens]], or bind 127.0.0.1"
     )]
     TokenRequired {
         /// The configured address.

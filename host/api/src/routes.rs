@@ -92,7 +92,7 @@ async fn dispatch(
     request: Request,
 ) -> Response {
     let started = Instant::now();
-    let at_ms = now_ms();
+    let at_ms = warden_clock::signed_unix_ms();
     let name = match name {
         Ok(Path(name)) => name,
         Err(rejection) => return HttpError::BadRequest(rejection.body_text()).into_response(),
@@ -173,12 +173,6 @@ async fn call(
 /// `GET /whoami`: the caller's token name and role.
 async fn whoami(Extension(caller): Extension<Identity>) -> Json<Identity> {
     Json(caller)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// `Ok` when the request says its body is JSON (`application/json`, with

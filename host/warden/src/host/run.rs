@@ -51,7 +51,7 @@ pub enum RunError {
     /// can reach the address could drive the host.
     #[error(
         "{}: host.api_addr `{addr}` is not a loopback address, and no token is set: \
-         set [host] token or WARDEN_TOKEN, or bind 127.0.0.1",
+         set [host] token or WARDEN_TOKEN, or add [[api.tokens]], or bind 127.0.0.1",
         file.display()
     )]
     TokenRequired {
@@ -385,7 +385,8 @@ allow_cwds = ["."]
         assert!(
             err.to_string().ends_with(
                 "warden.toml: host.api_addr `0.0.0.0:0` is not a loopback address, and no token \
-                 is set: set [host] token or WARDEN_TOKEN, or bind 127.0.0.1"
+                 is set: set [host] token or WARDEN_TOKEN, or add [[api.tokens]], or bind \
+                 127.0.0.1"
             ),
             "{err}"
         );
@@ -393,5 +394,18 @@ allow_cwds = ["."]
             !config.host.state_dir.exists(),
             "nothing started, so no state was written"
         );
+    }
+
+    #[test]
+    fn named_tokens_are_tokens_for_a_public_address() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = EMPTY_TREE.replace("127.0.0.1:0", "0.0.0.0:0")
+            + "\n[[api.tokens]]\nname = \"viewer\"\nrole = \"read\"\ntoken = \"r\"\n";
+        let config = crate::config::parse(&dir.path().join("warden.toml"), &text)
+            .expect("the config is valid");
+        let api = api_config(&config).expect("a named token is a token");
+        assert_eq!(api.token, None);
+        assert_eq!(api.tokens.len(), 1);
+        assert_eq!(api.tokens[0].name, "viewer");
     }
 }
