@@ -360,6 +360,10 @@ async fn changing_calls_are_audited_forbidden_ones_too_and_reads_are_not() {
     assert_eq!(json_rows[0]["token"], "viewer");
     let caller = host.ctl_ok(&["--token", ADMIN, "audit", "--caller", "operator"]);
     assert_eq!(caller.lines().count(), 3, "{caller}");
+    assert_eq!(
+        host.ctl_ok(&["--token", OPERATE, "whoami"]),
+        "operator (operate)\n"
+    );
     // A read token is refused: exit 2, naming the role it lacks.
     let out = host.ctl(&["--token", READ, "audit"]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));

@@ -2,7 +2,7 @@
 //!
 //! Every subcommand is one operation of the host's registry (`POST
 //! /ops/{name}`), called through [`ApiClient`]; `events` follows the SSE
-//! stream (`GET /events`). This file only turns arguments into params and
+//! stream (`GET /events`), and `whoami` asks `GET /whoami`. This file only turns arguments into params and
 //! results into text: it adds no behaviour an operation lacks.
 //!
 //! Output: human text by default (the tree indented, tables aligned, a
@@ -184,6 +184,9 @@ enum CtlCommand {
         /// Only this supervisor.
         supervisor: Option<String>,
     },
+    /// Whose token this is, and its role (`read`, `operate` or `admin`):
+    /// what the host will let it call.
+    Whoami,
     /// The API's audit log, newest first: every call that may change
     /// something, and every call refused for its token's role (needs an
     /// `admin` token).
@@ -453,6 +456,16 @@ async fn execute(args: Args) -> Result<(), Failure> {
             };
             let reports = host.call("health", params).await?;
             output(json, &reports, render_health)
+        }
+        CtlCommand::Whoami => {
+            let me = host
+                .client
+                .get_json("/whoami")
+                .await
+                .map_err(|e| host.failure(None, e))?;
+            output(json, &me, |v| {
+                format!("{} ({})\n", field(v, "name"), field(v, "role"))
+            })
         }
         CtlCommand::Audit {
             since,
