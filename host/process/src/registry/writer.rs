@@ -225,14 +225,13 @@ impl Writer {
 impl Writer {
     /// Keeps the newest `audit_keep` audit rows: run after every batch
     /// that added some, so the table never outgrows it by more than a
-    /// batch.
+    /// batch. Rows are only ever appended (each id one more than the
+    /// largest) and deleted from the oldest end, so the newest N are the
+    /// ids above `max(id) - N`: one index lookup, not a scan of N rows.
     fn retain_audit(&mut self) {
         let result = self
             .conn
-            .prepare_cached(
-                "DELETE FROM audit WHERE id <= (
-                     SELECT id FROM audit ORDER BY id DESC LIMIT 1 OFFSET ?1)",
-            )
+            .prepare_cached("DELETE FROM audit WHERE id <= (SELECT max(id) FROM audit) - ?1")
             .and_then(|mut stmt| stmt.execute(params![self.audit_keep]));
         match result {
             Ok(0) => {}
