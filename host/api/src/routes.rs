@@ -1,9 +1,9 @@
 //! The router: which path goes to which handler, and the operation
 //! dispatch.
 //!
-//! - `POST /ops/{name}` — [`dispatch`]: lookup (404), `Content-Type:
-//!   application/json` (415 otherwise, so a web page cannot post a form or
-//!   `text/plain` body), body size limit (413), the caller's role against
+//! - `POST /ops/{name}` — [`dispatch`]: `Content-Type: application/json`
+//!   (415 otherwise, so a web page cannot post a form or `text/plain`
+//!   body), body size limit (413), lookup (404), the caller's role against
 //!   the operation's (403 `forbidden_role`, [`auth::authorize`]), JSON
 //!   (400 `bad_json` with the parser's message; an empty body is `{}`, a
 //!   body of only whitespace is not JSON), then
