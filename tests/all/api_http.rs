@@ -76,7 +76,7 @@ impl Answer {
 
 /// A raw HTTP/1.1 request (`Connection: close`; a `POST` says its body,
 /// if any, is JSON); the whole answer.
-async fn raw(
+pub(crate) async fn raw(
     authority: &str,
     method: &str,
     path: &str,
@@ -109,7 +109,7 @@ async fn raw(
 }
 
 /// Only the status line and headers of `GET path` (for streams).
-async fn head_only(authority: &str, path: &str, token: Option<&str>) -> Answer {
+pub(crate) async fn head_only(authority: &str, path: &str, token: Option<&str>) -> Answer {
     let mut stream = TcpStream::connect(authority).await.unwrap();
     let mut head = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\n");
     if let Some(token) = token {
@@ -640,7 +640,13 @@ async fn openapi_document_validates_and_every_route_answers_as_documented() {
     let others: Vec<&String> = paths.keys().filter(|p| !p.starts_with("/ops/")).collect();
     assert_eq!(
         others,
-        ["/events", "/healthz", "/metrics", "/openapi.json"],
+        [
+            "/events",
+            "/healthz",
+            "/metrics",
+            "/openapi.json",
+            "/whoami"
+        ],
         "documented routes"
     );
     for path in others {

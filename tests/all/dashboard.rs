@@ -7,6 +7,10 @@
 //! tree, sends messages with Enter and shows the replies and a refusal;
 //! Reload swaps in the new version written meanwhile and shows its result
 //! and history, all live and without a console error.
+//! With tokens of roles (`[[api.tokens]]`), the page says whose token it
+//! uses and leaves out what the role may not use: a `read` token sees no
+//! Restart, Kill or Reload button and no send box, an `operate` token sees
+//! them all.
 //! With `WARDEN_UPDATE_SCREENSHOT=1` the screenshot it takes becomes the
 //! README's `docs/dashboard.png` (not on every run: it would dirty the tree).
 //!
@@ -192,6 +196,43 @@ fn the_dashboard_asks_for_the_token_the_host_wants_and_shows_errors() {
         report["send_unauthorized"], "wrong bearer token",
         "{report}"
     );
+    stop(host);
+}
+
+#[test]
+fn the_dashboard_leaves_out_what_the_tokens_role_may_not_use() {
+    let Some(node) = browser("the_dashboard_leaves_out_what_the_tokens_role_may_not_use") else {
+        return;
+    };
+    const READ: &str = "dashboard-read-token";
+    const OPERATE: &str = "dashboard-operate-token";
+    let body = demo_tree("api_addr = \"127.0.0.1:0\"")
+        + &format!(
+            "\n[[api.tokens]]\nname = \"viewer\"\nrole = \"read\"\ntoken = \"{READ}\"\n\
+             \n[[api.tokens]]\nname = \"ops\"\nrole = \"operate\"\ntoken = \"{OPERATE}\"\n"
+        );
+    let host = HostProcess::start_tree(&body, &[]);
+    let shot_dir = tempfile::tempdir().unwrap();
+    let as_role = |token: &str, role: &str| {
+        browse(
+            &node,
+            &host,
+            &shot_dir.path().join(format!("{role}.png")),
+            &[&format!("--token={token}"), &format!("--role={role}")],
+        )
+    };
+    let read = as_role(READ, "read");
+    assert_eq!(read["whoami"], "viewer · read", "{read}");
+    assert_eq!(read["actions"], serde_json::json!([]), "{read}");
+    assert_eq!(read["send_visible"], false, "{read}");
+    let operate = as_role(OPERATE, "operate");
+    assert_eq!(operate["whoami"], "ops · operate", "{operate}");
+    assert_eq!(
+        operate["actions"],
+        serde_json::json!(["restart", "kill", "reload"]),
+        "{operate}"
+    );
+    assert_eq!(operate["send_visible"], true, "{operate}");
     stop(host);
 }
 

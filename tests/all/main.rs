@@ -9,6 +9,7 @@ mod support;
 mod api_conformance;
 mod api_cross_site;
 mod api_http;
+mod api_roles;
 mod bench_otp;
 mod cache_cli;
 mod call_cli;

@@ -130,6 +130,7 @@ const BUILTINS: &[&str] = &[
     "grade",
     "events.recent",
     "config.reload",
+    "audit.recent",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -263,6 +263,7 @@ pub const KEEPING_EXAMPLES: &[&str] = &[
     "child.reload",
     "ps",
     "events.recent",
+    "audit.recent",
     "supervisor.strategy",
     "plugin.reload",
     "config.reload",

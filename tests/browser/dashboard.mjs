@@ -1,8 +1,12 @@
 // Drives the dashboard of a running warden host in Debian's headless
 // Chromium (through playwright-core, no browser download):
 //
-//   node tests/browser/dashboard.mjs [--token=TOKEN] [--reload-fails] URL SCREENSHOT.png [CHILD_PATH]
+//   node tests/browser/dashboard.mjs [--token=TOKEN] [--reload-fails] [--role=ROLE] URL SCREENSHOT.png [CHILD_PATH]
 //
+// With --role (and --token, a token of that role): once the row is there,
+// the page must show the token's role (`#whoami[data-role=ROLE]`); the
+// report lists the row's action buttons (`actions`) and whether the send
+// box shows (`send_visible`), and the run ends there.
 // With --token, the host is expected to want that token: the page must ask
 // for it (401 → the token form), refuse a wrong one, then work with it.
 // With --reload-fails, the child's file is expected not to load: Reload must
@@ -42,9 +46,11 @@ const args = process.argv.slice(2);
 const tokenArg = args.find((a) => a.startsWith("--token="));
 const token = tokenArg ? tokenArg.slice("--token=".length) : null;
 const reloadFails = args.includes("--reload-fails");
+const roleArg = args.find((a) => a.startsWith("--role="));
+const role = roleArg ? roleArg.slice("--role=".length) : null;
 const [url, screenshot, childPath = "root/counter"] = args.filter((a) => !a.startsWith("--"));
-if (!url || !screenshot || token === "") {
-  console.error("usage: node dashboard.mjs [--token=TOKEN] [--reload-fails] URL SCREENSHOT.png [CHILD_PATH]");
+if (!url || !screenshot || token === "" || (role !== null && token === null)) {
+  console.error("usage: node dashboard.mjs [--token=TOKEN] [--reload-fails] [--role=ROLE] URL SCREENSHOT.png [CHILD_PATH]");
   process.exit(2);
 }
 
@@ -144,6 +150,16 @@ async function main() {
     (path) => document.querySelector(`tr[data-path="${path}"] [data-field="status"]`)?.textContent.includes("running"),
     childPath,
   );
+  if (role !== null) {
+    step(`as a ${role} token: its role shown, only the buttons it may use`);
+    await page.waitForSelector(`#whoami[data-role="${role}"]`);
+    seen.whoami = (await page.locator("#whoami").textContent()).trim();
+    await page.waitForSelector(`tr[data-path="${childPath}"] button[data-action], #whoami[data-role="read"]`);
+    seen.actions = await row.locator("button[data-action]").evaluateAll((bs) => bs.map((b) => b.dataset.action));
+    seen.send_visible = await page.locator("#send-panel").isVisible();
+    await page.screenshot({ path: screenshot, fullPage: true });
+    return;
+  }
   // Survives only if the page is never reloaded.
   await page.evaluate(() => {
     window.__wardenMarker = "same page";

@@ -14,7 +14,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use warden_ops::OpError;
+use warden_ops::{OpError, Role};
 
 /// Why the API server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -22,11 +22,21 @@ pub enum ApiError {
     /// The address is not loopback and no token is set: anyone who can
     /// reach the address could drive the host.
     #[error(
-        "refusing to serve the API on {addr} without a token: the address is not loopback; set [host] token or WARDEN_TOKEN, or bind 127.0.0.1"
+        "refusing to serve the API on {addr} without a token: the address is not loopback; set [host] token or WARDEN_TOKEN, or add [[api.tokens]], or bind 127.0.0.1"
     )]
     TokenRequired {
         /// The configured address.
         addr: SocketAddr,
+    },
+
+    /// Two tokens share a name or a secret, or one has an empty name or
+    /// secret.
+    #[error("API token `{name}`: {reason}")]
+    Tokens {
+        /// The token's name.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
     },
 
     /// Binding the listening socket failed (address in use, no permission…).
@@ -51,6 +61,7 @@ pub const HTTP_KINDS: &[&str] = &[
     "bad_request",
     "forbidden_host",
     "forbidden_origin",
+    "forbidden_role",
     "unsupported_media_type",
 ];
 
@@ -87,6 +98,15 @@ pub enum HttpError {
         "requests from the web origin `{origin}` are refused: only the API's own origin and those in [api] allowed_origins may call it"
     )]
     ForbiddenOrigin { origin: String },
+    /// The caller's token has a role below what the operation or route
+    /// needs.
+    #[error("`{target}` needs the `{needed}` role; the token `{token}` has the `{role}` role")]
+    ForbiddenRole {
+        target: String,
+        needed: Role,
+        token: String,
+        role: Role,
+    },
     /// An operation's body is not declared as JSON.
     #[error("{}", match content_type {
         Some(found) => format!("operations take a JSON body: send `Content-Type: application/json`, not `{found}`"),
@@ -103,7 +123,9 @@ impl HttpError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoRoute { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::ForbiddenHost { .. } | Self::ForbiddenOrigin { .. } => StatusCode::FORBIDDEN,
+            Self::ForbiddenHost { .. }
+            | Self::ForbiddenOrigin { .. }
+            | Self::ForbiddenRole { .. } => StatusCode::FORBIDDEN,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
     }
@@ -118,6 +140,7 @@ impl HttpError {
             Self::BadRequest(_) => "bad_request",
             Self::ForbiddenHost { .. } => "forbidden_host",
             Self::ForbiddenOrigin { .. } => "forbidden_origin",
+            Self::ForbiddenRole { .. } => "forbidden_role",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
         }
     }
@@ -125,9 +148,22 @@ impl HttpError {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "error": {"kind": self.kind(), "message": self.to_string()}
         });
+        if let Self::ForbiddenRole {
+            target,
+            needed,
+            token,
+            role,
+        } = &self
+        {
+            let error = &mut body["error"];
+            error["op"] = target.as_str().into();
+            error["needed_role"] = needed.as_str().into();
+            error["token"] = token.as_str().into();
+            error["role"] = role.as_str().into();
+        }
         let mut response = (self.status(), Json(body)).into_response();
         if let Self::Unauthorized(_) = self {
             response

@@ -4,10 +4,15 @@
 //! `warden ctl`, the benchmarks and the tests use.
 //!
 //! The nouns, in the order a host meets them:
-//! - [`ApiConfig`]: the address, the token, the body limit, and the extra
-//!   [`AllowedHost`]s and [`AllowedOrigin`]s (a bad entry: [`AccessError`]).
+//! - [`ApiConfig`]: the address, the tokens ([`ApiToken`]: a name, a
+//!   [`Role`](warden_ops::Role) and a secret), the body limit, and the
+//!   extra [`AllowedHost`]s and [`AllowedOrigin`]s (a bad entry:
+//!   [`AccessError`]).
 //! - [`ApiState`]: what is served: the operations, the
-//!   [`EventBus`](warden_events::EventBus) and the [`Metrics`].
+//!   [`EventBus`](warden_events::EventBus), the [`Metrics`], and the
+//!   [`AuditSink`] told of every call that may change something
+//!   ([`AuditEntry`]).
+//! - [`Identity`]: who a request comes from (a token's name and role).
 //! - [`Metrics`]: counters fed by the bus and by every call, rendered at
 //!   `GET /metrics` in Prometheus text.
 //! - [`serve`]: binds and starts serving, or says why not ([`ApiError`]).
@@ -20,13 +25,15 @@
 //! The routes: `POST /ops/{name}` (an operation: JSON params in, JSON
 //! result out), `GET /events` (the event stream, with filters),
 //! `GET /metrics`, `GET /openapi.json` (the registry's document completed
-//! with the HTTP errors), `GET /healthz`, and the [`dashboard`] at `/` and
+//! with the HTTP errors), `GET /whoami` (the caller's token name and
+//! role), `GET /healthz`, and the [`dashboard`] at `/` and
 //! `/assets/{file}`. Every error answer is `{"error": {"kind", "message",
 //! …}}`.
 //!
-//! Owns: the HTTP surface and nothing behind it: routing, the bearer token
-//! (compared in constant time; the dashboard's files and `/healthz` are
-//! public), the cross-site guard (403 for a foreign `Host` or `Origin`),
+//! Owns: the HTTP surface and nothing behind it: routing, the bearer
+//! tokens (compared in constant time; the dashboard's files and `/healthz`
+//! are public) and the role each needs (403 `forbidden_role`), the audit
+//! hook's entries, the cross-site guard (403 for a foreign `Host` or `Origin`),
 //! body limits, the header-read timeout ([`HEADER_READ_TIMEOUT`]), the
 //! bodies of HTTP-level errors, graceful shutdown.
 //!
@@ -53,6 +60,7 @@
 //! # }
 //! ```
 
+mod audit;
 mod auth;
 pub mod client;
 pub mod dashboard;
@@ -64,6 +72,8 @@ mod routes;
 mod server;
 mod sse;
 
+pub use audit::{AuditEntry, AuditSink};
+pub use auth::{ADMIN_TOKEN_NAME, ApiToken, Identity};
 pub use error::ApiError;
 pub use guard::{AccessError, AllowedHost, AllowedOrigin};
 pub use metrics::Metrics;

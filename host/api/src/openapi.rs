@@ -7,13 +7,14 @@
 //! set), the error kinds and statuses of the HTTP layer (401, 403 for a
 //! foreign `Host` or `Origin` on every route, 413, 415, `bad_json`, …), and
 //! the routes that are not operations: `/events`,
-//! `/metrics`, `/healthz` and this document itself. Every route listed
+//! `/metrics`, `/whoami`, `/healthz` and this document itself, each with
+//! the role it needs (`x-warden-role`: `read`, which every token has). Every route listed
 //! here answers as documented; `tests/all/api_http.rs` checks it.
 
 use serde_json::{Value, json};
 
 use crate::error::HTTP_KINDS;
-use warden_ops::Registry;
+use warden_ops::{Registry, Role, role_sentence};
 
 /// The document served by a server at `server_url`.
 pub fn document(registry: &Registry, server_url: &str, token_required: bool) -> Value {
@@ -31,7 +32,7 @@ pub fn document(registry: &Registry, server_url: &str, token_required: bool) -> 
         "bearer": {
             "type": "http",
             "scheme": "bearer",
-            "description": "The host's token ([host] token or WARDEN_TOKEN)"
+            "description": "One of the host's tokens: `[[api.tokens]]` entries, each with a role (`read` < `operate` < `admin`), or `[host] token` / WARDEN_TOKEN, an `admin` token named `admin`. Each operation states the role it needs (`x-warden-role`); a token below it is answered 403 `forbidden_role`"
         }
     });
     if let Some(kinds) = components["schemas"]["Error"]["properties"]["error"]["properties"]["kind"]
@@ -44,11 +45,21 @@ pub fn document(registry: &Registry, server_url: &str, token_required: bool) -> 
             }
         }
     }
+    let fields = &mut components["schemas"]["Error"]["properties"]["error"]["properties"];
+    fields["op"] =
+        json!({"type": "string", "description": "The operation or route refused (forbidden_role)"});
+    fields["needed_role"] = json!({"type": "string", "enum": ["read", "operate", "admin"], "description": "The role it needs (forbidden_role)"});
+    fields["token"] =
+        json!({"type": "string", "description": "The caller's token name (forbidden_role)"});
+    fields["role"] = json!({"type": "string", "enum": ["read", "operate", "admin"], "description": "The caller's role (forbidden_role)"});
     let responses = &mut components["responses"];
     responses["Error401"] = error_response("No or a wrong bearer token");
     responses["Error413"] = error_response("The body is larger than the server's limit");
     responses["Error403"] = error_response(
-        "The request's `Host` is not one the API answers to, or its `Origin` is another site's",
+        "The request's `Host` is not one the API answers to, or its `Origin` is another site's \
+         (`forbidden_host`, `forbidden_origin`), or the token's role is below the one the \
+         operation or route needs (`forbidden_role`, naming the operation, the role it needs \
+         and the token's)",
     );
     responses["Error415"] =
         error_response("The body is not declared as JSON (`Content-Type: application/json`)");
@@ -79,8 +90,9 @@ pub fn document(registry: &Registry, server_url: &str, token_required: bool) -> 
             json!({"get": {
                 "operationId": "events",
                 "summary": "The event stream (Server-Sent Events)",
-                "description": "Each message has `id` (position in this subscription), `event` (the event kind, or `missed` with `{\"missed\": n}` when the subscriber fell behind) and `data` (the event as JSON). A `: keep-alive` comment comes every 15 s of silence.",
+                "description": read_role("Each message has `id` (position in this subscription), `event` (the event kind, or `missed` with `{\"missed\": n}` when the subscriber fell behind) and `data` (the event as JSON). A `: keep-alive` comment comes every 15 s of silence."),
                 "tags": ["stream"],
+                "x-warden-role": "read",
                 "parameters": [
                     {"name": "child", "in": "query", "required": false,
                      "description": "Only events of this path and the paths below it (`root/storage` matches `root/storage/kv`)",
@@ -100,7 +112,9 @@ pub fn document(registry: &Registry, server_url: &str, token_required: bool) -> 
             json!({"get": {
                 "operationId": "metrics",
                 "summary": "Prometheus metrics (text format 0.0.4)",
+                "description": read_role(""),
                 "tags": ["observability"],
+                "x-warden-role": "read",
                 "responses": unauthorized(json!({
                     "200": {"description": "Children by state, restarts, reloads, limit breaches, operation latency", "content": {"text/plain": {"schema": {"type": "string"}}}}
                 }))
@@ -119,11 +133,34 @@ pub fn document(registry: &Registry, server_url: &str, token_required: bool) -> 
             }}),
         );
         paths.insert(
+            "/whoami".into(),
+            json!({"get": {
+                "operationId": "whoami",
+                "summary": "Who the caller is: its token's name and role",
+                "description": read_role("Without tokens configured, every caller is `anonymous`, an `admin`."),
+                "tags": ["session"],
+                "x-warden-role": "read",
+                "responses": unauthorized(json!({
+                    "200": {"description": "The caller", "content": {"application/json": {"schema": {
+                        "type": "object",
+                        "required": ["name", "role"],
+                        "additionalProperties": false,
+                        "properties": {
+                            "name": {"type": "string", "description": "The token's name (`anonymous` without tokens, `admin` for [host] token)"},
+                            "role": {"type": "string", "enum": ["read", "operate", "admin"]}
+                        }
+                    }}}}
+                }))
+            }}),
+        );
+        paths.insert(
             "/openapi.json".into(),
             json!({"get": {
                 "operationId": "openapi",
                 "summary": "This document",
+                "description": read_role(""),
                 "tags": ["observability"],
+                "x-warden-role": "read",
                 "responses": unauthorized(json!({
                     "200": {"description": "The OpenAPI 3.1 document", "content": {"application/json": {"schema": {"type": "object"}}}}
                 }))
@@ -145,6 +182,16 @@ pub fn document(registry: &Registry, server_url: &str, token_required: bool) -> 
         doc["security"] = json!([{ "bearer": [] }]);
     }
     doc
+}
+
+/// The description of a `GET` route every token may use, `more` first.
+fn read_role(more: &str) -> String {
+    let sentence = role_sentence(Role::Read);
+    if more.is_empty() {
+        sentence
+    } else {
+        format!("{more} {sentence}")
+    }
 }
 
 fn error_response(description: &str) -> Value {
@@ -173,6 +220,23 @@ mod tests {
         assert_eq!(doc["paths"]["/healthz"]["get"]["security"], json!([]));
         assert!(doc["paths"]["/events"]["get"]["responses"]["401"].is_object());
         assert!(doc["paths"]["/ops/noop"]["post"]["responses"]["413"].is_object());
+        let noop = &doc["paths"]["/ops/noop"]["post"];
+        assert_eq!(noop["x-warden-role"], "admin", "no role is admin");
+        assert!(
+            noop["description"]
+                .as_str()
+                .unwrap()
+                .contains("`admin` role"),
+            "{noop}"
+        );
+        for path in ["/events", "/metrics", "/openapi.json", "/whoami"] {
+            let get = &doc["paths"][path]["get"];
+            assert_eq!(get["x-warden-role"], "read", "{path}");
+            assert!(
+                get["description"].as_str().unwrap().contains("`read` role"),
+                "{path}"
+            );
+        }
         assert!(doc["paths"]["/ops/noop"]["post"]["responses"]["415"].is_object());
         assert_eq!(
             doc["paths"]["/ops/noop"]["post"]["requestBody"]["required"],

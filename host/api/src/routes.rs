@@ -3,13 +3,16 @@
 //!
 //! - `POST /ops/{name}` — [`dispatch`]: `Content-Type: application/json`
 //!   (415 otherwise, so a web page cannot post a form or `text/plain`
-//!   body), body size limit (413), lookup (404), JSON (400 `bad_json` with
-//!   the parser's message; an empty body is `{}`, a body of only
-//!   whitespace is not JSON), then
+//!   body), body size limit (413), lookup (404), the caller's role against
+//!   the operation's (403 `forbidden_role`, [`auth::authorize`]), JSON
+//!   (400 `bad_json` with the parser's message; an empty body is `{}`, a
+//!   body of only whitespace is not JSON), then
 //!   [`Operation::call`](warden_ops::Operation::call), which
 //!   validates the params (400 with every violation) and runs. The latency
 //!   and status of calls to registered operations go to
-//!   [`Metrics`](crate::Metrics).
+//!   [`Metrics`](crate::Metrics); calls that may change something, and
+//!   forbidden ones, go to the [audit hook](crate::AuditSink).
+//! - `GET /whoami` — the caller's token name and role.
 //! - `GET /openapi.json`, `/events` ([`sse`](crate::sse)), `/metrics`,
 //!   `/healthz`;
 //! - the dashboard's `GET /` and `/assets/{file}`;
@@ -25,7 +28,7 @@ use std::time::Instant;
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Extension, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -33,8 +36,10 @@ use axum::{Json, Router};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tokio::sync::watch;
+use warden_ops::{OpError, Operation};
 
-use crate::auth::{self, Token};
+use crate::audit::{AuditEntry, params_digest};
+use crate::auth::{self, Identity, Keyring};
 use crate::error::{HttpError, op_error_response};
 use crate::guard::{self, SiteGuard};
 use crate::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
@@ -57,19 +62,20 @@ pub(crate) struct Shared {
 
 /// The whole application: API routes, dashboard, fallbacks, auth, and
 /// the cross-site guard outermost.
-pub(crate) fn router(shared: Shared, token: Option<Token>, guard: SiteGuard) -> Router {
+pub(crate) fn router(shared: Shared, keyring: Arc<Keyring>, guard: SiteGuard) -> Router {
     Router::new()
         .route("/ops/{name}", post(dispatch))
         .route("/openapi.json", get(openapi_json))
         .route("/events", get(sse::events))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .route("/whoami", get(whoami))
         .merge(dashboard::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .with_state(shared)
         .layer(axum::middleware::from_fn_with_state(
-            token,
+            keyring,
             auth::require_token,
         ))
         .layer(axum::middleware::from_fn_with_state(
@@ -81,43 +87,92 @@ pub(crate) fn router(shared: Shared, token: Option<Token>, guard: SiteGuard) -> 
 /// `POST /ops/{name}`.
 async fn dispatch(
     State(shared): State<Shared>,
+    Extension(caller): Extension<Identity>,
     name: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Response {
     let started = Instant::now();
+    let at_ms = warden_clock::signed_unix_ms();
     let name = match name {
         Ok(Path(name)) => name,
         Err(rejection) => return HttpError::BadRequest(rejection.body_text()).into_response(),
     };
-    if let Err(e) = require_json(request.headers()) {
-        return e.into_response();
-    }
-    let body = match read_body(request.into_body(), shared.max_body_bytes).await {
-        Ok(body) => body,
-        Err(e) => return e.into_response(),
-    };
-    let registry = shared.api.operations();
-    let op = match registry.get(&name) {
-        Ok(op) => op,
-        Err(e) => return op_error_response(&e),
-    };
-    let response = match parse_params(&body) {
-        Err(e) => e.into_response(),
-        Ok(params) => match op.call(params).await {
-            Ok(result) => Json(result).into_response(),
-            Err(e) => {
-                if e.status_code() >= 500 {
-                    tracing::warn!(op = op.name(), error = %e, "operation failed");
-                }
-                op_error_response(&e)
+    // Looked up first, so that a call refused before the lookup's answer
+    // (415, 413) is still audited; the 404 keeps its place after them.
+    let op = shared.api.operations().get(&name).ok();
+    let mut digest = None;
+    let outcome = call(&shared, &caller, &name, op.as_deref(), request, &mut digest).await;
+    let (response, kind) = match outcome {
+        Ok(result) => (Json(result).into_response(), None),
+        Err(Refusal::Http(e)) => {
+            let kind = e.kind();
+            (e.into_response(), Some(kind))
+        }
+        Err(Refusal::Op(e)) => {
+            if e.status_code() >= 500 {
+                tracing::warn!(op = %name, error = %e, "operation failed");
             }
-        },
+            (op_error_response(&e), Some(e.kind()))
+        }
     };
-    shared
-        .api
-        .metrics()
-        .record_call(op.name(), response.status().as_u16(), started.elapsed());
+    // Nothing is counted or audited under a name the caller made up.
+    let Some(op) = op else {
+        return response;
+    };
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    shared.api.metrics().record_call(op.name(), status, elapsed);
+    if let Some(sink) = shared.api.audit()
+        && (!op.is_read_only() || kind == Some("forbidden_role"))
+    {
+        sink.record(AuditEntry {
+            at_ms,
+            token: caller.name.clone(),
+            op: op.name().to_string(),
+            params_sha256: digest,
+            status,
+            outcome: kind.unwrap_or("ok").to_string(),
+            duration_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        });
+    }
     response
+}
+
+/// Why a call was not answered with its result.
+enum Refusal {
+    Http(HttpError),
+    Op(OpError),
+}
+
+/// The checks of a call in order (JSON body, size, the operation exists,
+/// the caller's role, JSON text), then the operation itself. `digest`
+/// gets the body's digest once the body is read.
+async fn call(
+    shared: &Shared,
+    caller: &Identity,
+    name: &str,
+    op: Option<&Operation>,
+    request: Request,
+    digest: &mut Option<String>,
+) -> Result<Value, Refusal> {
+    require_json(request.headers()).map_err(Refusal::Http)?;
+    let body = read_body(request.into_body(), shared.max_body_bytes)
+        .await
+        .map_err(Refusal::Http)?;
+    *digest = Some(params_digest(&body));
+    let op = op.ok_or_else(|| {
+        Refusal::Op(OpError::UnknownOperation {
+            op: name.to_string(),
+        })
+    })?;
+    auth::authorize(caller, op.role(), op.name()).map_err(Refusal::Http)?;
+    let params = parse_params(&body).map_err(Refusal::Http)?;
+    op.call(params).await.map_err(Refusal::Op)
+}
+
+/// `GET /whoami`: the caller's token name and role.
+async fn whoami(Extension(caller): Extension<Identity>) -> Json<Identity> {
+    Json(caller)
 }
 
 /// `Ok` when the request says its body is JSON (`application/json`, with

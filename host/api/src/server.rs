@@ -20,7 +20,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::auth::Token;
+use crate::audit::AuditSink;
+use crate::auth::{ApiToken, Keyring};
 use crate::error::ApiError;
 use crate::guard::{AllowedHost, AllowedOrigin, SiteGuard};
 use crate::metrics::Metrics;
@@ -40,9 +41,14 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct ApiConfig {
     /// The address to bind; port 0 picks a free one.
     pub addr: SocketAddr,
-    /// The bearer token every non-public route requires; `None` (or empty)
-    /// means no authentication, allowed only on a loopback address.
+    /// The single `admin` token (`[host] token` / `WARDEN_TOKEN`), named
+    /// `admin`; `None` or empty: none.
     pub token: Option<String>,
+    /// Named tokens with their roles (`[[api.tokens]]`), besides
+    /// [`token`](Self::token). With neither, there is no authentication
+    /// (every caller is an `admin` named `anonymous`), allowed only on a
+    /// loopback address.
+    pub tokens: Vec<ApiToken>,
     /// The largest request body accepted (413 beyond).
     pub max_body_bytes: usize,
     /// Host names the API answers to besides `localhost`, loopback IPs
@@ -64,6 +70,7 @@ impl ApiConfig {
         Self {
             addr,
             token: None,
+            tokens: Vec::new(),
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
@@ -82,6 +89,7 @@ struct StateInner {
     operations: Registry,
     events: EventBus,
     metrics: Metrics,
+    audit: Option<Arc<dyn AuditSink>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -104,6 +112,7 @@ impl ApiState {
                 operations,
                 events,
                 metrics,
+                audit: None,
             }),
         }
     }
@@ -116,8 +125,26 @@ impl ApiState {
                 operations: self.inner.operations.clone(),
                 events: self.inner.events.clone(),
                 metrics,
+                audit: self.inner.audit.clone(),
             }),
         }
+    }
+
+    /// The same state, telling `sink` of every call that may change
+    /// something (see [`AuditSink`]). By default no calls are audited.
+    pub fn with_audit(self, sink: Arc<dyn AuditSink>) -> Self {
+        Self {
+            inner: Arc::new(StateInner {
+                operations: self.inner.operations.clone(),
+                events: self.inner.events.clone(),
+                metrics: self.inner.metrics.clone(),
+                audit: Some(sink),
+            }),
+        }
+    }
+
+    pub(crate) fn audit(&self) -> Option<&Arc<dyn AuditSink>> {
+        self.inner.audit.as_ref()
     }
 
     pub(crate) fn operations(&self) -> &Registry {
@@ -178,11 +205,18 @@ impl Drop for ApiServer {
 
 /// Binds `config.addr` and serves `state` until [`ApiServer::shutdown`].
 ///
-/// Refuses a non-loopback address without a token. Must be called inside
-/// a tokio runtime.
+/// Refuses a non-loopback address without a token, and tokens that share
+/// a name or a secret. Must be called inside a tokio runtime.
 pub async fn serve(config: ApiConfig, state: ApiState) -> Result<ApiServer, ApiError> {
-    let token = config.token.filter(|t| !t.is_empty());
-    if token.is_none() && !config.addr.ip().is_loopback() {
+    let mut tokens: Vec<ApiToken> = config
+        .token
+        .filter(|t| !t.is_empty())
+        .map(ApiToken::admin)
+        .into_iter()
+        .collect();
+    tokens.extend(config.tokens);
+    let keyring = Arc::new(Keyring::new(&tokens)?);
+    if keyring.is_empty() && !config.addr.ip().is_loopback() {
         return Err(ApiError::TokenRequired { addr: config.addr });
     }
     let listener = TcpListener::bind(config.addr)
@@ -199,18 +233,19 @@ pub async fn serve(config: ApiConfig, state: ApiState) -> Result<ApiServer, ApiE
     let shared = Shared {
         api: state.clone(),
         server_url: Arc::from(format!("http://{addr}")),
-        token_required: token.is_some(),
+        token_required: !keyring.is_empty(),
         max_body_bytes: config.max_body_bytes,
         shutdown: signal.clone(),
     };
     let guard = SiteGuard::new(addr, config.allowed_hosts, config.allowed_origins);
-    let router = routes::router(shared, token.as_deref().map(Token::new), guard);
+    let auth = !keyring.is_empty();
+    let router = routes::router(shared, keyring, guard);
     let metrics = tokio::spawn({
         let metrics = state.metrics().clone();
         async move { metrics.follow().await }
     });
     let accept = tokio::spawn(accept_loop(listener, router, signal));
-    tracing::info!(%addr, auth = token.is_some(), "API listening");
+    tracing::info!(%addr, auth, tokens = tokens.len(), "API listening");
     Ok(ApiServer {
         addr,
         shutdown,

@@ -4,8 +4,11 @@
 //! - [`Registry`]: every operation of the host by name, and the one way to
 //!   call them (look up, validate, run);
 //! - [`OpMeta`]: a built-in before registration (name, summary, params
-//!   schema, example, read-only), run by a [`Handler`] returning a
-//!   [`BoxFuture`];
+//!   schema, example, read-only, [`Role`]), run by a [`Handler`] returning
+//!   a [`BoxFuture`];
+//! - [`Role`]: who may call an operation (`read < operate < admin`); an
+//!   operation without one fails closed to `admin` (`read` when
+//!   read-only), a plugin's operations are `operate`;
 //! - [`OperationSource`]: where a plugin's operations come from;
 //!   [`PluginOperations`] is an `operation-plugin` component as one;
 //! - [`Operation`]: one registered operation, with its [`Owner`] and its
@@ -62,11 +65,14 @@ pub mod fuzzing;
 mod openapi;
 mod plugin;
 mod registry;
+mod role;
 pub mod schema;
 
 pub use error::{OpError, PluginFailure, RegisterError, error_body_schema};
+pub use openapi::role_sentence;
 pub use plugin::{OperationSource, PluginOperations};
 pub use registry::{
     BoxFuture, Handler, OpMeta, Operation, Owner, RESERVED_PREFIXES, Registry, Route,
 };
+pub use role::{Role, UnknownRole};
 pub use schema::{Schema, SchemaError, Violation};

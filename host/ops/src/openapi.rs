@@ -1,6 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the registry.
 //!
-//! One path per operation (its [`Route`](crate::Route)), the params
+//! One path per operation (its [`Route`](crate::Route)), the role it needs
+//! (`x-warden-role`, and a sentence in its description), the params
 //! schema (and its example, when the operation has one) as the required
 //! JSON request body, the result schema (when the operation gives one) for
 //! `200`, and the shared error body for every error status. The
@@ -11,6 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::error_body_schema;
 use crate::registry::{Owner, Registry};
+use crate::role::Role;
 
 /// Error statuses every operation can answer with, and when.
 const ERRORS: &[(&str, &str)] = &[
@@ -30,6 +32,14 @@ const ERRORS: &[(&str, &str)] = &[
     ("500", "The host failed to carry out the operation"),
     ("504", "The operation ran out of time"),
 ];
+
+/// What the description of an operation needing `role` says.
+pub fn role_sentence(role: Role) -> String {
+    match role {
+        Role::Admin => "Needs a token with the `admin` role.".to_string(),
+        other => format!("Needs a token with the `{other}` role or higher."),
+    }
+}
 
 impl Registry {
     /// The OpenAPI 3.1 document of every registered operation.
@@ -62,8 +72,10 @@ impl Registry {
             let operation = json!({
                 "operationId": op.name(),
                 "summary": op.summary(),
+                "description": role_sentence(op.role()),
                 "tags": [tag],
                 "x-warden-read-only": op.is_read_only(),
+                "x-warden-role": op.role(),
                 "requestBody": {
                     "required": true,
                     "description": "The params, a JSON object (`{}` when the operation takes none)",

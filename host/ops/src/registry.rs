@@ -22,6 +22,7 @@ use warden_component::{ComponentError, OpInfo};
 
 use crate::error::{OpError, PluginFailure, RegisterError};
 use crate::plugin::OperationSource;
+use crate::role::Role;
 use crate::schema::Schema;
 
 /// A boxed, sendable future (what built-in handlers return).
@@ -39,11 +40,13 @@ pub struct OpMeta {
     result: Option<Value>,
     example: Option<Value>,
     read_only: bool,
+    role: Option<Role>,
 }
 
 impl OpMeta {
     /// An operation named `name` (`child.restart`). By default it takes no
-    /// params (`{}`), is mutating, and documents no result schema.
+    /// params (`{}`), is mutating, needs the `admin` role, and documents no
+    /// result schema.
     pub fn new(name: impl Into<String>, summary: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -52,6 +55,7 @@ impl OpMeta {
             result: None,
             example: None,
             read_only: false,
+            role: None,
         }
     }
 
@@ -81,6 +85,23 @@ impl OpMeta {
     pub fn read_only(mut self, read_only: bool) -> Self {
         self.read_only = read_only;
         self
+    }
+
+    /// The role a caller needs (see [`Role`]). Left out, it fails closed:
+    /// `admin`, or `read` for an operation marked
+    /// [`read_only`](Self::read_only).
+    pub fn role(mut self, role: Role) -> Self {
+        self.role = Some(role);
+        self
+    }
+
+    /// The role the operation will need once registered.
+    pub fn needed_role(&self) -> Role {
+        self.role.unwrap_or(if self.read_only {
+            Role::Read
+        } else {
+            Role::Admin
+        })
     }
 }
 
@@ -137,6 +158,7 @@ pub struct Operation {
     result: Option<Value>,
     example: Option<Value>,
     read_only: bool,
+    role: Role,
     owner: Owner,
     route: Route,
     exec: Exec,
@@ -179,6 +201,10 @@ impl Operation {
     /// OpenAPI): clients may retry it.
     pub fn is_read_only(&self) -> bool {
         self.read_only
+    }
+    /// The role a caller needs to call it (`x-warden-role` in OpenAPI).
+    pub fn role(&self) -> Role {
+        self.role
     }
     /// Who registered it.
     pub fn owner(&self) -> &Owner {
@@ -279,6 +305,7 @@ impl std::fmt::Debug for Operation {
             .field("name", &self.name)
             .field("owner", &self.owner)
             .field("read_only", &self.read_only)
+            .field("role", &self.role)
             .finish_non_exhaustive()
     }
 }
@@ -290,6 +317,7 @@ impl std::fmt::Debug for Operation {
 /// config validation asks it, not the built-ins; a test checks that every
 /// built-in falls under one.
 pub const RESERVED_PREFIXES: &[&str] = &[
+    "audit",
     "child",
     "component",
     "config",
@@ -329,6 +357,7 @@ impl Registry {
         F: Fn(Value) -> BoxFuture<Result<Value, OpError>> + Send + Sync + 'static,
     {
         check_name(&meta.name)?;
+        let role = meta.needed_role();
         let params =
             Schema::compile(meta.params).map_err(|source| RegisterError::InvalidSchema {
                 plugin: None,
@@ -352,6 +381,7 @@ impl Registry {
             result: meta.result,
             example: meta.example,
             read_only: meta.read_only,
+            role,
             owner: Owner::Builtin,
             exec: Exec::Builtin(Arc::new(handler)),
         };
@@ -423,6 +453,9 @@ impl Registry {
                 result: None,
                 example: None,
                 read_only: false,
+                // A plugin's operations run its code under its own limits:
+                // what operators do, not what changes the host's set-up.
+                role: Role::Operate,
                 owner: owner.clone(),
                 exec: Exec::Plugin {
                     plugin: id.to_string(),
@@ -604,6 +637,37 @@ mod tests {
             .unwrap();
         assert_eq!(got, serde_json::json!({"n": 298}));
         assert!(got["n"].is_u64(), "{got}");
+    }
+
+    #[test]
+    fn an_operation_without_a_role_needs_admin_unless_it_only_reads() {
+        let registry = Registry::new();
+        let handler =
+            |params| -> BoxFuture<Result<Value, OpError>> { Box::pin(async { Ok(params) }) };
+        let metas = [
+            (OpMeta::new("a.change", "changes"), Role::Admin),
+            (OpMeta::new("a.look", "looks").read_only(true), Role::Read),
+            (
+                OpMeta::new("a.run", "runs").role(Role::Operate),
+                Role::Operate,
+            ),
+            (
+                OpMeta::new("a.secret", "reads a secret")
+                    .read_only(true)
+                    .role(Role::Admin),
+                Role::Admin,
+            ),
+        ];
+        for (meta, role) in metas {
+            assert_eq!(meta.needed_role(), role);
+            let name = meta.name.clone();
+            registry.register_builtin(meta, handler).unwrap();
+            assert_eq!(registry.get(&name).unwrap().role(), role, "{name}");
+        }
+        registry
+            .register_plugin("echo", Arc::new(Answers(Ok("PARAMS".into()))))
+            .unwrap();
+        assert_eq!(registry.get("echo.go").unwrap().role(), Role::Operate);
     }
 
     #[test]

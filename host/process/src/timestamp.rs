@@ -23,6 +23,14 @@ pub(crate) fn write_rfc3339(ms: i64, out: &mut String) {
     );
 }
 
+/// `ms` as `YYYY-MM-DDTHH:MM:SS.mmmZ` (for people reading records, such
+/// as `warden ctl audit`).
+pub fn rfc3339(ms: i64) -> String {
+    let mut out = String::with_capacity(24);
+    write_rfc3339(ms, &mut out);
+    out
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
 /// (Howard Hinnant's `civil_from_days`).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {

@@ -89,6 +89,12 @@
 //! max_memory_mb = 1024
 //! max_fuel = 1000000000            # left out: no fuel ceiling
 //! max_component_bytes = 67108864   # largest upload to the component store (POST /components)
+//! audit_keep = 100000              # audit log rows kept (the newest)
+//!
+//! [[api.tokens]]                   # a named token with a role: read < operate < admin
+//! name = "dashboard"
+//! role = "read"
+//! token_env = "WARDEN_DASHBOARD_TOKEN"   # the secret from the environment, read at load; or token = "…"
 //! ```
 
 mod checks;
@@ -109,7 +115,7 @@ use crate::component::{CacheBudget, Capabilities, CompileLimits, DirGrant, Limit
 use crate::process::{
     AllowedCwd, ProcessLimits, ProcessPolicy, Readiness, ReadinessSpec, ResolvedCommand,
 };
-use crate::registry::Retention;
+use crate::registry::{DEFAULT_AUDIT_KEEP, Retention};
 use crate::supervisor::{Backoff, Restart, Shutdown, StormAction, StormConfig, Strategy};
 
 /// A configuration problem, always naming the file and the key.
@@ -164,6 +170,19 @@ struct RawApi {
     max_memory_mb: Option<u64>,
     max_fuel: Option<u64>,
     max_component_bytes: Option<u64>,
+    #[serde(default)]
+    tokens: Vec<RawToken>,
+    audit_keep: Option<u64>,
+}
+
+/// One `[[api.tokens]]` entry: a named secret with a role.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    name: Option<String>,
+    role: Option<String>,
+    token: Option<String>,
+    token_env: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -625,6 +644,12 @@ pub struct ApiSection {
     /// The largest component the store takes over the API, in bytes. By
     /// default 64 MiB.
     pub max_component_bytes: u64,
+    /// Named tokens with roles (`[[api.tokens]]`), secrets read (from the
+    /// environment for `token_env`). By default none.
+    pub tokens: Vec<crate::api::ApiToken>,
+    /// How many audit log rows the registry keeps (the newest). By
+    /// default [`DEFAULT_AUDIT_KEEP`].
+    pub audit_keep: u32,
 }
 
 impl Default for ApiSection {
@@ -634,9 +659,15 @@ impl Default for ApiSection {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             max_component_bytes: crate::store::DEFAULT_MAX_BYTES,
+            tokens: Vec::new(),
+            audit_keep: DEFAULT_AUDIT_KEEP,
         }
     }
 }
+
+/// The names `[[api.tokens]]` may not take: `admin` is `[host] token`'s,
+/// `anonymous` the caller's when there are no tokens.
+const RESERVED_TOKEN_NAMES: &[&str] = &["admin", "anonymous"];
 
 /// One `[operations.ID]` table: a component of the `operation-plugin`
 /// world whose operations are registered as `ID.NAME`.
@@ -943,7 +974,7 @@ impl<'a> Validator<'a> {
             operations.push(self.operation_plugin(id, plugin)?);
         }
         let reload = self.reload(raw.reload.unwrap_or_default())?;
-        let api = self.api(raw.api.unwrap_or_default())?;
+        let api = self.api(raw.api.unwrap_or_default(), host.token.as_deref())?;
         Ok(Config {
             file: self.file.to_path_buf(),
             host,
@@ -1011,7 +1042,119 @@ impl<'a> Validator<'a> {
         })
     }
 
-    fn api(&self, raw: RawApi) -> Result<ApiSection, ConfigError> {
+    /// `[[api.tokens]]`: names and secrets unique (also against `[host]
+    /// token`, whose secret is `host_token`), roles known, each secret
+    /// given once, inline or from a set environment variable.
+    fn api_tokens(
+        &self,
+        raw: &[RawToken],
+        host_token: Option<&str>,
+    ) -> Result<Vec<crate::api::ApiToken>, ConfigError> {
+        let mut tokens: Vec<crate::api::ApiToken> = Vec::with_capacity(raw.len());
+        let mut secrets: Vec<String> = Vec::with_capacity(raw.len());
+        for (i, entry) in raw.iter().enumerate() {
+            let key = |field: &str| format!("api.tokens[{i}].{field}");
+            let name = entry
+                .name
+                .as_deref()
+                .ok_or_else(|| self.invalid(key("name"), "every token needs a name"))?;
+            let name_ok = (1..=64).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            if !name_ok {
+                return Err(self.invalid(
+                    key("name"),
+                    format!(
+                        "`{}` is not a token name: 1 to 64 letters, digits, `_`, `-` or `.`",
+                        name.escape_debug()
+                    ),
+                ));
+            }
+            if RESERVED_TOKEN_NAMES.contains(&name) {
+                return Err(self.invalid(
+                    key("name"),
+                    format!(
+                        "`{name}` is reserved (`admin` is [host] token's, `anonymous` the caller's when there are no tokens)"
+                    ),
+                ));
+            }
+            if let Some(first) = tokens.iter().position(|t| t.name == name) {
+                return Err(self.invalid(
+                    key("name"),
+                    format!("`{name}` is already the name of api.tokens[{first}]"),
+                ));
+            }
+            let role = entry
+                .role
+                .as_deref()
+                .ok_or_else(|| {
+                    self.invalid(
+                        key("role"),
+                        "every token needs a role: read, operate or admin",
+                    )
+                })?
+                .parse::<crate::ops::Role>()
+                .map_err(|e| self.invalid(key("role"), e.to_string()))?;
+            let secret = match (&entry.token, &entry.token_env) {
+                (Some(_), Some(_)) => {
+                    return Err(self.invalid(
+                        key("token_env"),
+                        "give the secret once: `token` or `token_env`, not both",
+                    ));
+                }
+                (None, None) => {
+                    return Err(self.invalid(
+                        key("token"),
+                        "every token needs its secret: `token = \"…\"` or `token_env = \"VAR\"`",
+                    ));
+                }
+                (Some(inline), None) => {
+                    if inline.is_empty() {
+                        return Err(self.invalid(key("token"), "the secret is empty"));
+                    }
+                    inline.clone()
+                }
+                (None, Some(var)) => match std::env::var(var) {
+                    Ok(value) if !value.is_empty() => value,
+                    Ok(_) => {
+                        return Err(self.invalid(
+                            key("token_env"),
+                            format!("the environment variable `{var}` is empty"),
+                        ));
+                    }
+                    Err(_) => {
+                        return Err(self.invalid(
+                            key("token_env"),
+                            format!("the environment variable `{var}` is not set"),
+                        ));
+                    }
+                },
+            };
+            let secret_key = if entry.token.is_some() {
+                key("token")
+            } else {
+                key("token_env")
+            };
+            if host_token == Some(secret.as_str()) {
+                return Err(self.invalid(
+                    secret_key,
+                    "the same secret as [host] token: every token needs its own",
+                ));
+            }
+            if let Some(first) = secrets.iter().position(|s| *s == secret) {
+                return Err(self.invalid(
+                    secret_key,
+                    format!("the same secret as api.tokens[{first}]: every token needs its own"),
+                ));
+            }
+            secrets.push(secret.clone());
+            tokens.push(crate::api::ApiToken::new(name, role, secret));
+        }
+        Ok(tokens)
+    }
+
+    fn api(&self, raw: RawApi, host_token: Option<&str>) -> Result<ApiSection, ConfigError> {
         fn entries<T: std::str::FromStr<Err = crate::api::AccessError>>(
             v: &Validator<'_>,
             key: &str,
@@ -1039,6 +1182,17 @@ impl<'a> Validator<'a> {
                     ));
                 }
                 Some(bytes) => bytes,
+            },
+            tokens: self.api_tokens(&raw.tokens, host_token)?,
+            audit_keep: match raw.audit_keep {
+                None => DEFAULT_AUDIT_KEEP,
+                Some(n) if (1..=100_000_000).contains(&n) => n as u32,
+                Some(_) => {
+                    return Err(self.invalid(
+                        "api.audit_keep",
+                        "expected 1 to 100000000 rows (the newest are kept)",
+                    ));
+                }
             },
         })
     }

@@ -11,6 +11,14 @@
 // themselves; the "Send a message" box calls `child.send` and shows the
 // reply or the error the same way.
 //
+// Roles: before anything else the page asks who it is (`GET /whoami`: the
+// token's name and role) and what each operation needs (`x-warden-role` in
+// `GET /openapi.json`), shows the name and role in the top bar
+// (`#whoami[data-role]`), and leaves out every button, and the send box,
+// its role may not use: a `read` token sees no Restart, Kill, Reload or
+// Send at all. An operation the document does not list counts as `admin`
+// (fail closed). The host still checks every call (403 otherwise).
+//
 // The small charts beside the memory and restart counts are the page's own:
 // each tree it fetches adds a sample per child to a ring of the last five
 // minutes kept in this tab (the host keeps no history), drawn as inline SVG.
@@ -22,7 +30,8 @@
 // `svg[data-chart="memory"|"restarts"]` (memory: `data-points` samples;
 // restarts: one `rect[data-count]` per interval with a restart); buttons are
 // `button[data-action="restart"|"kill"|"reload"]`, results
-// `output[data-field="result"]`. The send box is `form#send` (`#send-child`,
+// `output[data-field="result"]`; only the buttons the role may use exist.
+// The send box is `form#send` in `#send-panel` (hidden without the role) (`#send-child`,
 // `#send-message`); its answer `#send-result[data-state="ok"|"error"]` with
 // `[data-field="reply"]` or `[data-field="error"]` inside, and tree nodes of
 // component children have `button[data-send="PATH"]` to pick them.
@@ -51,9 +60,16 @@ const CHART_PAD = 2;
 
 const $ = (id) => document.getElementById(id);
 
+// `read < operate < admin`, as the host orders them.
+const ROLE_RANK = { read: 0, operate: 1, admin: 2 };
+
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY) || "",
   needToken: false,
+  // `{name, role}` from `GET /whoami`; null until known (no buttons then).
+  me: null,
+  // operation -> the role it needs, from the OpenAPI document.
+  opRoles: new Map(),
   // path -> child node from `tree`
   children: new Map(),
   // path -> Versions from `child.versions`
@@ -126,6 +142,72 @@ async function call(op, params = {}) {
     throw new ApiError(response.status, body);
   }
   return body;
+}
+
+// A GET route's JSON, with the token; a 401 asks for a token.
+async function getJson(path) {
+  let response;
+  try {
+    response = await fetch(path, { headers: { Accept: "application/json", ...authHeaders() }, cache: "no-store" });
+  } catch (err) {
+    setConnection("offline", "host unreachable");
+    throw new ApiError(0, { error: { message: `cannot reach the host: ${err.message}` } });
+  }
+  const body = await response.json().catch(() => null);
+  if (response.status === 401) {
+    askForToken(body);
+  }
+  if (!response.ok) {
+    throw new ApiError(response.status, body);
+  }
+  return body;
+}
+
+// ---------------------------------------------------------------- session
+
+// Who this page is, and what each operation needs.
+async function loadSession() {
+  try {
+    const [me, doc] = await Promise.all([getJson("/whoami"), getJson("/openapi.json")]);
+    const roles = new Map();
+    for (const [path, item] of Object.entries((doc && doc.paths) || {})) {
+      if (path.startsWith("/ops/") && item.post) {
+        roles.set(path.slice("/ops/".length), item.post["x-warden-role"]);
+      }
+    }
+    setSession(me, roles);
+  } catch (err) {
+    // A refused token has asked for another; what the page shows stays
+    // as it was (every call answers 401 until then). Anything else leaves
+    // the role unknown: no buttons.
+    if (err.status !== 401) {
+      setSession(null, new Map());
+    }
+  }
+}
+
+function setSession(me, roles) {
+  state.me = me;
+  state.opRoles = roles;
+  const who = $("whoami");
+  who.hidden = !me;
+  who.dataset.role = me ? me.role : "";
+  who.textContent = me ? `${me.name} · ${me.role}` : "";
+  $("send-panel").hidden = !may("child.send");
+  // Rows hold only the buttons their role may use: rebuilt on the next
+  // tree (their charts' samples are kept apart, in state.history).
+  for (const row of rows.values()) {
+    row.tr.remove();
+  }
+  rows.clear();
+}
+
+// Whether this page's token may call `op`.
+function may(op) {
+  if (!state.me) return false;
+  const mine = ROLE_RANK[state.me.role] ?? -1;
+  const needed = ROLE_RANK[state.opRoles.get(op)] ?? ROLE_RANK.admin;
+  return mine >= needed;
 }
 
 // ---------------------------------------------------------------- auth
@@ -573,6 +655,7 @@ function makeRow(c) {
     buttons.push(["reload", "child.reload", "Reload", "Hot-reload the component from its file, state kept"]);
   }
   for (const [action, op, label, hint] of buttons) {
+    if (!may(op)) continue;
     const button = el("button", {
       type: "button",
       class: action === "kill" ? "danger" : "",
@@ -1222,8 +1305,9 @@ function dispatch(block) {
 
 // ---------------------------------------------------------------- start
 
-function start() {
+async function start() {
   setConnection("connecting", "connecting…");
+  await loadSession();
   refreshTree();
   // followEvents loads the recent events once the stream is open, so none
   // published in between is missed.

@@ -9,7 +9,10 @@
 //! `events.recent`, and the `GET /events` stream), and what it does is an
 //! operation too (`child.restart`, `child.kill`, `child.reload`,
 //! `child.send`), with the bearer token the user types in (kept in the
-//! tab's `sessionStorage`). So the assets need no token themselves, and
+//! tab's `sessionStorage`). It asks who that token is (`GET /whoami`) and
+//! what each operation needs (`x-warden-role` in `GET /openapi.json`), and
+//! leaves out the buttons the token's role may not use; the host checks
+//! every call all the same. So the assets need no token themselves, and
 //! this module knows nothing of the host's state. The per-child memory and
 //! restart charts are drawn from samples the page itself keeps (the last
 //! five minutes of the trees it fetched), not from a history on the host.

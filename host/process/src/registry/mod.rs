@@ -12,6 +12,10 @@
 //! - [`IncarnationRow`], [`IncarnationQuery`]: what is read (serde rows for
 //!   `--json`).
 //! - [`Retention`]: how much history is kept (count per child, age).
+//! - [`AuditRecord`], [`AuditRow`], [`AuditQuery`]: the HTTP API's audit
+//!   log (who called which changing operation, a digest of the params,
+//!   the outcome, how long), kept to the newest
+//!   [`RegistryConfig::audit_keep`] rows.
 //! - [`recover_orphans`]: the start-up pass over rows left `running`.
 //!
 //! The schema is versioned with `user_version` ([`SCHEMA_VERSION`]).
@@ -29,8 +33,8 @@ mod tests;
 
 pub use error::RegistryError;
 pub use model::{
-    BadStatus, IncarnationExit, IncarnationQuery, IncarnationRow, IncarnationStatus,
-    NewIncarnation, RegistryConfig, Retention,
+    AuditQuery, AuditRecord, AuditRow, BadStatus, DEFAULT_AUDIT_KEEP, IncarnationExit,
+    IncarnationQuery, IncarnationRow, IncarnationStatus, NewIncarnation, RegistryConfig, Retention,
 };
 pub use orphans::{OrphanAction, OrphanEntry, OrphanReport, recover_orphans};
 pub use schema::SCHEMA_VERSION;

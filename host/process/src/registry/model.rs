@@ -223,11 +223,82 @@ impl Default for Retention {
     }
 }
 
+/// One call recorded in the audit log (what the HTTP API's audit hook
+/// reports).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// When the call arrived, in Unix milliseconds.
+    pub at_ms: i64,
+    /// The caller's token name.
+    pub token: String,
+    /// The operation called.
+    pub op: String,
+    /// SHA-256 (hex) of the params as sent; `None` when they were never
+    /// read.
+    pub params_sha256: Option<String>,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// `ok`, or the error's kind.
+    pub outcome: String,
+    /// How long the call took, in microseconds.
+    pub duration_us: u64,
+}
+
+/// One stored audit row (`audit.recent`, `warden ctl audit --json`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRow {
+    /// The row's id (its SQLite rowid): later calls have larger ids.
+    pub id: i64,
+    /// When the call arrived, in Unix milliseconds.
+    pub at_ms: i64,
+    /// The caller's token name.
+    pub token: String,
+    /// The operation called.
+    pub op: String,
+    /// SHA-256 (hex) of the params as sent; `None` when never read.
+    pub params_sha256: Option<String>,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// `ok`, or the error's kind (`forbidden_role`, `not_found`, …).
+    pub outcome: String,
+    /// How long the call took, in microseconds.
+    pub duration_us: u64,
+}
+
+/// A filter over the audit log; every set field must match. Newest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only calls at or after this Unix millisecond.
+    pub since_ms: Option<i64>,
+    /// Only calls of this operation.
+    pub op: Option<String>,
+    /// Only calls with this token name.
+    pub token: Option<String>,
+    /// At most this many rows (the newest).
+    pub limit: u32,
+}
+
+impl Default for AuditQuery {
+    /// Everything, the newest 100 rows.
+    fn default() -> Self {
+        Self {
+            since_ms: None,
+            op: None,
+            token: None,
+            limit: 100,
+        }
+    }
+}
+
+/// How many audit rows are kept by default (the newest).
+pub const DEFAULT_AUDIT_KEEP: u32 = 100_000;
+
 /// Where the registry lives and what it keeps.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegistryConfig {
     path: PathBuf,
     retention: Retention,
+    audit_keep: u32,
 }
 
 impl RegistryConfig {
@@ -237,7 +308,20 @@ impl RegistryConfig {
         Self {
             path: path.into(),
             retention: Retention::default(),
+            audit_keep: DEFAULT_AUDIT_KEEP,
         }
+    }
+
+    /// How many audit rows are kept (the newest; at least one). By
+    /// default [`DEFAULT_AUDIT_KEEP`].
+    pub fn audit_keep(&mut self, rows: u32) -> &mut Self {
+        self.audit_keep = rows.max(1);
+        self
+    }
+
+    /// The audit rows kept, set with [`audit_keep`](Self::audit_keep).
+    pub fn get_audit_keep(&self) -> u32 {
+        self.audit_keep
     }
 
     /// History retention. By default [`Retention::default`].

@@ -2,7 +2,7 @@
 //! WAL mode lets run while the writer commits.
 //!
 //! Owns: turning an [`IncarnationQuery`] into SQL and rows into
-//! [`IncarnationRow`]s. Guarantees: every value is bound as a parameter,
+//! [`IncarnationRow`]s, and an [`AuditQuery`] into [`AuditRow`]s. Guarantees: every value is bound as a parameter,
 //! never spliced into the SQL text. Must never: write.
 
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use rusqlite::{Connection, Row, ToSql};
 
 use super::error::RegistryError;
-use super::model::{IncarnationQuery, IncarnationRow, IncarnationStatus};
+use super::model::{AuditQuery, AuditRow, IncarnationQuery, IncarnationRow, IncarnationStatus};
 use crate::ProcessIdentity;
 
 const COLUMNS: &str = "id, incarnation, child, pid, start_time, boot_id, command, started_at, \
@@ -131,6 +131,70 @@ impl RawRow {
             cgroup: self.cgroup.map(PathBuf::from),
         })
     }
+}
+
+/// The audit rows matching `q`, newest first.
+pub(crate) fn audit(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>, RegistryError> {
+    let mut sql = String::from(
+        "SELECT id, at_ms, token, op, params_sha256, status, outcome, duration_us \
+         FROM audit WHERE 1 = 1",
+    );
+    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    let mut bind = |sql: &mut String, clause: &str, value: Box<dyn ToSql>| {
+        args.push(value);
+        sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+    };
+    if let Some(since) = q.since_ms {
+        bind(&mut sql, " AND at_ms >= ?", Box::new(since));
+    }
+    if let Some(op) = &q.op {
+        bind(&mut sql, " AND op = ?", Box::new(op.clone()));
+    }
+    if let Some(token) = &q.token {
+        bind(&mut sql, " AND token = ?", Box::new(token.clone()));
+    }
+    sql.push_str(" ORDER BY at_ms DESC, id DESC");
+    bind(&mut sql, " LIMIT ?", Box::new(q.limit));
+    let mut stmt = conn.prepare_cached(&sql).map_err(RegistryError::Query)?;
+    let params: Vec<&dyn ToSql> = args.iter().map(AsRef::as_ref).collect();
+    let raw = stmt
+        .query_map(params.as_slice(), |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, Option<String>>(4)?,
+                row.get::<_, i64>(5)?,
+                row.get::<_, String>(6)?,
+                row.get::<_, i64>(7)?,
+            ))
+        })
+        .map_err(RegistryError::Query)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(RegistryError::Query)?;
+    raw.into_iter()
+        .map(
+            |(id, at_ms, token, op, params_sha256, status, outcome, duration_us)| {
+                Ok(AuditRow {
+                    id,
+                    at_ms,
+                    token,
+                    op,
+                    params_sha256,
+                    status: u16::try_from(status).map_err(|_| RegistryError::BadRow {
+                        id,
+                        what: "audit status out of range",
+                    })?,
+                    outcome,
+                    duration_us: u64::try_from(duration_us).map_err(|_| RegistryError::BadRow {
+                        id,
+                        what: "negative audit duration",
+                    })?,
+                })
+            },
+        )
+        .collect()
 }
 
 /// The descendants recorded for `incarnation`.

@@ -47,6 +47,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
         boot_id TEXT NOT NULL,
         PRIMARY KEY (incarnation, pid, start_time)
     ) STRICT, WITHOUT ROWID;",
+    // 2 → 3: the API's audit log, one row per call that may change
+    // something (the newest `audit_keep` rows are kept).
+    "CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        token TEXT NOT NULL,
+        op TEXT NOT NULL,
+        params_sha256 TEXT,
+        status INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        duration_us INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_by_time ON audit (at_ms);",
 ];
 
 /// The schema version this build writes.

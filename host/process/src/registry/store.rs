@@ -24,8 +24,8 @@ use tokio::sync::oneshot;
 
 use super::error::RegistryError;
 use super::model::{
-    IncarnationExit, IncarnationQuery, IncarnationRow, IncarnationStatus, NewIncarnation,
-    RegistryConfig,
+    AuditQuery, AuditRecord, AuditRow, IncarnationExit, IncarnationQuery, IncarnationRow,
+    IncarnationStatus, NewIncarnation, RegistryConfig,
 };
 use super::query;
 use super::schema;
@@ -101,7 +101,7 @@ impl Registry {
             .map_err(open_error(path))?;
 
         let (writes, inbox) = mpsc::channel();
-        let writer = Writer::new(conn, config.get_retention());
+        let writer = Writer::new(conn, config.get_retention(), config.get_audit_keep());
         let thread = std::thread::Builder::new()
             .name("warden-registry".to_owned())
             .spawn(move || writer.run(&inbox))
@@ -199,6 +199,22 @@ impl Registry {
             reason,
             stopped_at_ms,
         });
+    }
+
+    /// Records one call in the audit log (queued, like every write; the
+    /// newest [`RegistryConfig::audit_keep`] rows are kept).
+    pub fn record_audit(&self, record: AuditRecord) {
+        self.queue(WriteOp::Audit(record));
+    }
+
+    /// The audit rows matching `q`, newest first.
+    pub fn audit(&self, q: &AuditQuery) -> Result<Vec<AuditRow>, RegistryError> {
+        let reader = self
+            .inner
+            .reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        query::audit(&reader, q)
     }
 
     /// Applies retention to every child now (it also runs by itself after

@@ -458,3 +458,99 @@ fn a_version_1_file_is_migrated_with_its_rows() {
             .is_empty()
     );
 }
+
+fn call(at_ms: i64, token: &str, op: &str, status: u16, outcome: &str) -> AuditRecord {
+    AuditRecord {
+        at_ms,
+        token: token.to_owned(),
+        op: op.to_owned(),
+        params_sha256: Some("ab".repeat(32)),
+        status,
+        outcome: outcome.to_owned(),
+        duration_us: 1234,
+    }
+}
+
+#[tokio::test]
+async fn audit_rows_are_written_read_newest_first_and_filtered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = open(dir.path(), keep_all());
+    registry.record_audit(call(1_000, "ops", "child.restart", 200, "ok"));
+    registry.record_audit(call(2_000, "viewer", "child.kill", 403, "forbidden_role"));
+    registry.record_audit(AuditRecord {
+        params_sha256: None,
+        ..call(3_000, "ops", "child.kill", 415, "unsupported_media_type")
+    });
+    registry.flush().await.expect("flush");
+
+    let all = registry.audit(&AuditQuery::default()).expect("query");
+    let seen: Vec<(i64, &str, &str, u16, &str)> = all
+        .iter()
+        .map(|r| {
+            (
+                r.at_ms,
+                r.token.as_str(),
+                r.op.as_str(),
+                r.status,
+                r.outcome.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (3_000, "ops", "child.kill", 415, "unsupported_media_type"),
+            (2_000, "viewer", "child.kill", 403, "forbidden_role"),
+            (1_000, "ops", "child.restart", 200, "ok"),
+        ]
+    );
+    assert_eq!(all[0].params_sha256, None);
+    assert_eq!(
+        all[1].params_sha256.as_deref(),
+        Some("ab".repeat(32).as_str())
+    );
+    assert_eq!(all[1].duration_us, 1234);
+
+    let q = |since_ms, op: Option<&str>, token: Option<&str>, limit| AuditQuery {
+        since_ms,
+        op: op.map(str::to_owned),
+        token: token.map(str::to_owned),
+        limit,
+    };
+    let ats = |q: AuditQuery| -> Vec<i64> {
+        registry
+            .audit(&q)
+            .expect("query")
+            .iter()
+            .map(|r| r.at_ms)
+            .collect()
+    };
+    assert_eq!(ats(q(Some(2_000), None, None, 100)), [3_000, 2_000]);
+    assert_eq!(ats(q(None, Some("child.kill"), None, 100)), [3_000, 2_000]);
+    assert_eq!(ats(q(None, None, Some("ops"), 100)), [3_000, 1_000]);
+    assert_eq!(ats(q(None, Some("child.kill"), Some("ops"), 100)), [3_000]);
+    assert_eq!(ats(q(None, None, None, 1)), [3_000]);
+}
+
+#[tokio::test]
+async fn the_audit_log_keeps_the_newest_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = RegistryConfig::new(dir.path().join("registry.sqlite3"));
+    config.retention(keep_all()).audit_keep(3);
+    let registry = Registry::open(&config).expect("registry opens");
+    for i in 0..5 {
+        registry.record_audit(call(i, "ops", "child.send", 200, "ok"));
+        // Separate batches as well as one: retention runs after each.
+        if i == 1 {
+            registry.flush().await.expect("flush");
+        }
+    }
+    registry.flush().await.expect("flush");
+    let kept: Vec<i64> = registry
+        .audit(&AuditQuery::default())
+        .expect("query")
+        .iter()
+        .map(|r| r.at_ms)
+        .collect();
+    assert_eq!(kept, [4, 3, 2]);
+}

@@ -1,7 +1,8 @@
 //! The registry's writer: one thread owning the write connection, fed by a
 //! channel, applying writes in batches.
 //!
-//! Owns: [`WriteOp`], the writer thread, and retention.
+//! Owns: [`WriteOp`], the writer thread, and retention (of incarnations
+//! by count and age, of the audit log by count).
 //!
 //! Guarantees: a caller never waits for SQLite (sending is a channel push);
 //! ops are applied in the order sent; each batch (everything queued when the
@@ -21,7 +22,7 @@ use tokio::sync::oneshot;
 use warden_clock::millis;
 
 use super::error::RegistryError;
-use super::model::{IncarnationExit, IncarnationStatus, NewIncarnation, Retention};
+use super::model::{AuditRecord, IncarnationExit, IncarnationStatus, NewIncarnation, Retention};
 use crate::{ProcessIdentity, WorkerId, now_ms};
 
 /// The most ops applied in one transaction.
@@ -77,6 +78,8 @@ pub(crate) enum WriteOp {
         reason: String,
         stopped_at_ms: i64,
     },
+    /// One call of the API's audit log.
+    Audit(AuditRecord),
     Prune,
     Flush(Ack),
 }
@@ -84,15 +87,17 @@ pub(crate) enum WriteOp {
 pub(crate) struct Writer {
     conn: Connection,
     retention: Retention,
+    audit_keep: u32,
     failed: u64,
     last_age_prune: Option<Instant>,
 }
 
 impl Writer {
-    pub(crate) fn new(conn: Connection, retention: Retention) -> Self {
+    pub(crate) fn new(conn: Connection, retention: Retention, audit_keep: u32) -> Self {
         Self {
             conn,
             retention,
+            audit_keep,
             failed: 0,
             last_age_prune: None,
         }
@@ -118,6 +123,7 @@ impl Writer {
         let mut acks = Vec::new();
         let mut children = BTreeSet::new();
         let mut prune = false;
+        let mut audited = false;
         let ops = batch.len() as u64;
         match self.conn.transaction() {
             Ok(tx) => {
@@ -130,6 +136,7 @@ impl Writer {
                             if let WriteOp::Started(new) = &op {
                                 children.insert(new.child.clone());
                             }
+                            audited |= matches!(op, WriteOp::Audit(_));
                             if let Err(e) = apply_one(&tx, &op) {
                                 tracing::warn!(error = %e, ?op, "registry write failed");
                                 failed += 1;
@@ -156,6 +163,9 @@ impl Writer {
             }
         }
         self.retain(&children, prune);
+        if audited || prune {
+            self.retain_audit();
+        }
         for ack in acks {
             let result = match std::mem::take(&mut self.failed) {
                 0 => Ok(()),
@@ -208,6 +218,25 @@ impl Writer {
                     Err(e) => tracing::warn!(error = %e, "registry age retention failed"),
                 }
             }
+        }
+    }
+}
+
+impl Writer {
+    /// Keeps the newest `audit_keep` audit rows: run after every batch
+    /// that added some, so the table never outgrows it by more than a
+    /// batch. Rows are only ever appended (each id one more than the
+    /// largest) and deleted from the oldest end, so the newest N are the
+    /// ids above `max(id) - N`: one index lookup, not a scan of N rows.
+    fn retain_audit(&mut self) {
+        let result = self
+            .conn
+            .prepare_cached("DELETE FROM audit WHERE id <= (SELECT max(id) FROM audit) - ?1")
+            .and_then(|mut stmt| stmt.execute(params![self.audit_keep]));
+        match result {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "audit log retention"),
+            Err(e) => tracing::warn!(error = %e, "audit log retention failed"),
         }
     }
 }
@@ -333,6 +362,22 @@ fn apply_one(tx: &Transaction<'_>, op: &WriteOp) -> rusqlite::Result<()> {
                      (SELECT incarnation FROM incarnations WHERE id = ?1)",
             )?
             .execute(params![id])?;
+        }
+        WriteOp::Audit(record) => {
+            tx.prepare_cached(
+                "INSERT INTO audit
+                    (at_ms, token, op, params_sha256, status, outcome, duration_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                record.at_ms,
+                record.token,
+                record.op,
+                record.params_sha256,
+                record.status,
+                record.outcome,
+                i64::try_from(record.duration_us).unwrap_or(i64::MAX),
+            ])?;
         }
         WriteOp::Prune | WriteOp::Flush(_) => {}
     }

@@ -17,7 +17,7 @@ use super::{
     Context, add, admin_error, child_id, empty_result, invalid, locate, parse, path_params,
     send_error,
 };
-use crate::ops::{OpError, OpMeta, RegisterError, Registry};
+use crate::ops::{OpError, OpMeta, RegisterError, Registry, Role};
 use crate::supervisor::{Fault, StartedChild};
 
 const CHILD_PATH: &str = "The child's full path (`root/counter`, `root/storage/kv`)";
@@ -31,6 +31,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "child.info",
             "One child: state, incarnation, restarts, limits, resource use, health and version history",
         )
+        .role(Role::Read)
         .read_only(true)
         .params(path_params(CHILD_PATH))
         .example(counter.clone())
@@ -44,6 +45,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "child.start",
             "Starts a stopped child (OTP restart_child); 409 when it runs",
         )
+        .role(Role::Admin)
         .params(path_params(CHILD_PATH))
         .example(counter.clone())
         .result(started_schema()),
@@ -59,6 +61,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "child.terminate",
             "Stops a child per its shutdown spec; its spec is kept (OTP terminate_child)",
         )
+        .role(Role::Admin)
         .params(path_params(CHILD_PATH))
         .example(counter.clone())
         .result(empty_result()),
@@ -75,6 +78,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "child.restart",
             "Terminates a child, then starts it again (a new incarnation)",
         )
+        .role(Role::Operate)
         .params(path_params(CHILD_PATH))
         .example(counter.clone())
         .result(started_schema()),
@@ -92,6 +96,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "child.delete",
             "Removes a stopped child's spec (OTP delete_child); 409 while it runs",
         )
+        .role(Role::Admin)
         .params(path_params(CHILD_PATH))
         .example(counter.clone())
         .result(empty_result()),
@@ -110,6 +115,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "child.kill",
             "Kills a running child's incarnation; its supervisor restarts it per its restart type",
         )
+        .role(Role::Operate)
         .params(path_params(CHILD_PATH))
         .example(counter.clone())
         .result(generation_schema()),
@@ -126,6 +132,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "child.fault",
             "Injects a failure into a running child: kill, trap (as if the guest trapped) or hang",
         )
+        .role(Role::Admin)
         .params(json!({
             "type": "object",
             "properties": {
@@ -155,6 +162,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "child.send",
             "Sends a message to a component child and returns its reply",
         )
+        .role(Role::Operate)
         .params(json!({
             "type": "object",
             "properties": {
@@ -184,6 +192,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "child.snapshot",
             "The serialised state of a component child (its snapshot export)",
         )
+        .role(Role::Admin)
         .read_only(true)
         .params(path_params(CHILD_PATH))
         .example(counter.clone())
@@ -213,6 +222,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "child.restore",
             "Replaces a component child's state with a snapshot (its restore export)",
         )
+        .role(Role::Admin)
         .params(json!({
             "type": "object",
             "properties": {

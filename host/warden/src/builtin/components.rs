@@ -25,7 +25,7 @@ use crate::config::ApiLimits;
 use crate::grade::{
     CaseLimits, Exercise, GradeOptions, LimitOverrides, Submission, grade_submission,
 };
-use crate::ops::{OpError, OpMeta, RegisterError, Registry};
+use crate::ops::{OpError, OpMeta, RegisterError, Registry, Role};
 
 /// Memory of a `component.call` that names none (under the ceiling).
 const DEFAULT_CALL_MEMORY_MB: u64 = 64;
@@ -45,6 +45,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "component.call",
             "Calls a function of a component file in a fresh sandbox (as `warden call`): its result and a report",
         )
+        .role(Role::Operate)
         .params(json!({
             "type": "object",
             "properties": {
@@ -83,6 +84,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "grade",
             "Grades a submission against an exercise folder: the JSON report of `warden grade --format json`",
         )
+        .role(Role::Operate)
         .params(json!({
             "type": "object",
             "properties": {

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{Context, add, parse};
 use crate::events::EventFilter;
-use crate::ops::{OpMeta, RegisterError, Registry};
+use crate::ops::{OpMeta, RegisterError, Registry, Role};
 
 pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), RegisterError> {
     add(
@@ -17,6 +17,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "events.recent",
             "The most recent events (of the last 1000), oldest first, each with its sequence number",
         )
+        .role(Role::Read)
         .read_only(true)
         .params(json!({
             "type": "object",

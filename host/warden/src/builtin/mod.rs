@@ -2,7 +2,7 @@
 //! registered by [`register`] from `Host::start`.
 //!
 //! One module per area, each a list of `OpMeta` (params schema, result
-//! schema, example, read-only flag) beside its handler:
+//! schema, example, read-only flag, role) beside its handler:
 //!
 //! | module | operations |
 //! |---|---|
@@ -13,6 +13,15 @@
 //! | `components` | `component.call`, `grade` |
 //! | `events` | `events.recent` |
 //! | `config` | `config.reload` |
+//! | `audit` | `audit.recent` (and [`RegistryAudit`], the API's audit hook) |
+//!
+//! Each states its [`Role`](crate::ops::Role): `read` for what only looks
+//! (`tree`, `supervisors.list`, `health`, `child.info`, `child.versions`,
+//! `ps`, `events.recent`), `operate` for running things (`child.send`,
+//! `child.restart`, `child.kill`, `child.reload`, `child.rollback`,
+//! `component.call`, `grade`), `admin` for the rest, which changes the
+//! host's set-up or reads what a child keeps (`child.snapshot`) or who did
+//! what (`audit.recent`).
 //!
 //! This module owns the [`Context`] handlers share and the one mapping
 //! from the host's typed errors (supervisor [`AdminError`], router
@@ -26,6 +35,7 @@
 //! schema already accepted; a value the schema cannot express (bad base64)
 //! is still reported as a 400 violation, never a panic.
 
+mod audit;
 mod children;
 mod components;
 mod config;
@@ -35,6 +45,8 @@ mod reload;
 mod supervisors;
 
 use std::future::Future;
+
+pub use audit::RegistryAudit;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -54,7 +66,8 @@ pub struct Context {
     pub router: Router,
     pub programs: ProgramTable,
     pub reloader: Reloader,
-    /// The worker registry (`ps`).
+    /// The worker registry (`ps`), which also keeps the API's audit log
+    /// (`audit.recent`).
     pub workers: crate::registry::Registry,
     pub runtime: Runtime,
     pub log: EventLog,
@@ -79,6 +92,7 @@ pub fn register(registry: &Registry, ctx: &Context) -> Result<(), RegisterError>
     components::register(registry, ctx)?;
     events::register(registry, ctx)?;
     config::register(registry, ctx)?;
+    audit::register(registry, ctx)?;
     Ok(())
 }
 

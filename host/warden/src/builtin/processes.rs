@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Context, add, failed, parse};
-use crate::ops::{OpMeta, RegisterError, Registry};
+use crate::ops::{OpMeta, RegisterError, Registry, Role};
 use crate::registry::{IncarnationQuery, IncarnationStatus};
 
 pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), RegisterError> {
@@ -17,6 +17,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "ps",
             "Native worker incarnations from the registry, newest first, with filters",
         )
+        .role(Role::Read)
         .read_only(true)
         .params(json!({
             "type": "object",

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{Context, add, failed, parse, path_params, plugin_error, reload_error};
 use crate::events::Stage;
-use crate::ops::{OpError, OpMeta, RegisterError, Registry};
+use crate::ops::{OpError, OpMeta, RegisterError, Registry, Role};
 use crate::reload::ReloadOutcome;
 
 const CHILD_PATH: &str = "A component child's full path (`root/counter`)";
@@ -23,6 +23,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
              a failed reload leaves the old version serving: 422 (cause `reload_failed`) naming \
              the stage, 500 when the host cannot read the file",
         )
+        .role(Role::Operate)
         .params(json!({
             "type": "object",
             "properties": {
@@ -53,6 +54,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "child.rollback",
             "Returns a component child to an earlier version (by default the previous one), state carried over",
         )
+        .role(Role::Operate)
         .params(json!({
             "type": "object",
             "properties": {
@@ -91,6 +93,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "child.versions",
             "A component child's version history: hash, source, time, outcome and duration of each",
         )
+        .role(Role::Read)
         .read_only(true)
         .params(path_params(CHILD_PATH))
         .example(json!({"path": "root/counter"}))
@@ -123,6 +126,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "plugin.reload",
             "Reads an operation plugin's file again and re-registers its operations (new schemas apply from the next call)",
         )
+        .role(Role::Admin)
         .params(json!({
             "type": "object",
             "properties": {"id": {"type": "string", "minLength": 1, "description": "The plugin's id ([operations.ID] in the config)"}},

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Context, add, admin_error, parse};
-use crate::ops::{BoxFuture, OpError, OpMeta, RegisterError, Registry};
+use crate::ops::{BoxFuture, OpError, OpMeta, RegisterError, Registry, Role};
 use crate::supervisor::{ChildInfo, ChildKind, Strategy, StrategyChangeOptions, SupervisorHandle};
 
 const STRATEGIES: [&str; 4] = [
@@ -29,6 +29,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "supervisors.list",
             "Lists every supervisor with its strategy, restart intensity and child counts",
         )
+        .role(Role::Read)
         .read_only(true)
         .example(json!({}))
         .result(json!({"type": "array", "items": supervisor_row_schema()})),
@@ -41,6 +42,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "tree",
             "The whole supervision tree: every supervisor and child with its state, restarts and details",
         )
+        .role(Role::Read)
         .read_only(true)
         .example(json!({}))
         .result(tree_schema()),
@@ -54,6 +56,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "Changes a supervisor's restart strategy (or reports what would change, with dry_run); \
              the change is rolled back when the tree does not settle",
         )
+        .role(Role::Admin)
         .params(json!({
             "type": "object",
             "properties": {
@@ -95,6 +98,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "health",
             "Health reports (restart rates, child states, recommendations) of one supervisor, or of all",
         )
+        .role(Role::Read)
         .read_only(true)
         .params(json!({
             "type": "object",

@@ -2,7 +2,7 @@
 //!
 //! Every subcommand is one operation of the host's registry (`POST
 //! /ops/{name}`), called through [`ApiClient`]; `events` follows the SSE
-//! stream (`GET /events`). This file only turns arguments into params and
+//! stream (`GET /events`), and `whoami` asks `GET /whoami`. This file only turns arguments into params and
 //! results into text: it adds no behaviour an operation lacks.
 //!
 //! Output: human text by default (the tree indented, tables aligned, a
@@ -45,7 +45,8 @@ mod suggest;
 pub(super) use render::render_ps;
 
 use render::{
-    field, render_event, render_health, render_info, render_plan, render_reload, render_strategy,
+    field, render_audit, render_event, render_health, render_info, render_plan, render_reload,
+    render_strategy,
     render_tree, render_value, render_versions, scalar,
 };
 
@@ -184,6 +185,27 @@ enum CtlCommand {
         /// Only this supervisor.
         supervisor: Option<String>,
     },
+    /// Whose token this is, and its role (`read`, `operate` or `admin`):
+    /// what the host will let it call.
+    Whoami,
+    /// The API's audit log, newest first: every call that may change
+    /// something, and every call refused for its token's role (needs an
+    /// `admin` token).
+    Audit {
+        /// Only calls since then: a duration back from now (`90s`, `15m`,
+        /// `2h`, `7d`) or a Unix time in milliseconds.
+        #[arg(long, value_name = "DURATION_OR_TIMESTAMP", value_parser = parse_since)]
+        since: Option<Since>,
+        /// At most this many rows, newest first.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
+        /// Only calls of this operation (e.g. `child.restart`).
+        #[arg(long)]
+        op: Option<String>,
+        /// Only calls made with this token name.
+        #[arg(long, value_name = "TOKEN_NAME")]
+        caller: Option<String>,
+    },
     /// The host's config file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -201,6 +223,57 @@ enum ConfigCommand {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+/// `--since`: how far back, or from when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Since {
+    /// This long before now.
+    Ago(std::time::Duration),
+    /// This Unix time, in milliseconds.
+    At(i64),
+}
+
+impl Since {
+    /// The Unix millisecond it means, `now_ms` being now.
+    fn as_unix_ms(self, now_ms: i64) -> i64 {
+        match self {
+            Self::At(ms) => ms,
+            Self::Ago(d) => now_ms.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        }
+    }
+}
+
+/// `90s`, `15m`, `2h`, `7d`, `500ms`, or a Unix time in milliseconds.
+fn parse_since(text: &str) -> Result<Since, String> {
+    let text = text.trim();
+    if let Ok(ms) = text.parse::<i64>() {
+        return if ms >= 0 {
+            Ok(Since::At(ms))
+        } else {
+            Err("a timestamp is Unix milliseconds, 0 or more".to_string())
+        };
+    }
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let bad = || {
+        format!(
+            "`{text}` is neither a duration (`90s`, `15m`, `2h`, `7d`, `500ms`) nor a Unix time in milliseconds"
+        )
+    };
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let ms_per = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(bad()),
+    };
+    let ms = n.checked_mul(ms_per).ok_or_else(bad)?;
+    Ok(Since::Ago(std::time::Duration::from_millis(ms)))
 }
 
 /// A supervisor's restart strategy, as the `supervisor.strategy` operation
@@ -407,6 +480,34 @@ async fn execute(args: Args) -> Result<(), Failure> {
                 .call("config.reload", json!({ "dry_run": dry_run }))
                 .await?;
             output(json, &plan, render_plan)
+        }
+        CtlCommand::Whoami => {
+            let me = host
+                .client
+                .get_json("/whoami")
+                .await
+                .map_err(|e| host.failure(None, e))?;
+            output(json, &me, |v| {
+                format!("{} ({})\n", field(v, "name"), field(v, "role"))
+            })
+        }
+        CtlCommand::Audit {
+            since,
+            limit,
+            op,
+            caller,
+        } => {
+            let mut params = Map::new();
+            insert_some(
+                &mut params,
+                "since",
+                since.map(|s| Value::from(s.as_unix_ms(warden::process::now_ms()))),
+            );
+            params.insert("limit".to_string(), limit.into());
+            insert_some(&mut params, "op", op.map(Value::from));
+            insert_some(&mut params, "token", caller.map(Value::from));
+            let rows = host.call("audit.recent", Value::Object(params)).await?;
+            output(json, &rows, render_audit)
         }
     }
 }
@@ -842,6 +943,25 @@ fn write_reply(reply: &Value) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn since_is_a_duration_back_or_a_unix_millisecond() {
+        let now = 10_000_000;
+        let at = |text: &str| parse_since(text).map(|s| s.as_unix_ms(now));
+        assert_eq!(at("90s"), Ok(now - 90_000));
+        assert_eq!(at("15m"), Ok(now - 900_000));
+        assert_eq!(at("2h"), Ok(now - 7_200_000));
+        assert_eq!(at("1d"), Ok(now - 86_400_000));
+        assert_eq!(at("500ms"), Ok(now - 500));
+        assert_eq!(at("1700000000000"), Ok(1_700_000_000_000));
+        for bad in ["", "h", "2w", "-5", "1.5h", "99999999999999999999d"] {
+            let err = parse_since(bad).unwrap_err();
+            assert!(
+                err.contains("duration") || err.contains("0 or more"),
+                "{bad}: {err}"
+            );
+        }
+    }
 
     fn connection(addr: Option<&str>, config: Option<PathBuf>) -> Connection {
         Connection {

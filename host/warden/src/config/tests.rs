@@ -542,3 +542,98 @@ fn a_wrong_persist_names_the_key_and_the_two_shapes() {
     let err = f.error(&one_child("process", "persist = \"shutdown\""));
     assert!(err.contains("unknown field `persist`"), "{err}");
 }
+
+#[test]
+fn api_tokens_have_unique_names_and_secrets_a_known_role_and_one_secret() {
+    let f = Folder::new();
+    let tokens = |entries: &str| format!("{entries}\n{}", component_only());
+    let config = f.accepts(&tokens(
+        "[host]\ntoken = \"root-secret\"\n\
+         [[api.tokens]]\nname = \"viewer\"\nrole = \"read\"\ntoken = \"r\"\n\
+         [[api.tokens]]\nname = \"ops\"\nrole = \"operate\"\ntoken = \"o\"\n",
+    ));
+    let got: Vec<(&str, crate::ops::Role)> = config
+        .api
+        .tokens
+        .iter()
+        .map(|t| (t.name.as_str(), t.role))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("viewer", crate::ops::Role::Read),
+            ("ops", crate::ops::Role::Operate)
+        ]
+    );
+    assert_eq!(config.api.audit_keep, DEFAULT_AUDIT_KEEP);
+
+    let entry = |name: &str, role: &str, secret: &str| {
+        format!("[[api.tokens]]\nname = \"{name}\"\nrole = \"{role}\"\n{secret}\n")
+    };
+    let cases = [
+        (
+            entry("a", "read", "token = \"x\"") + &entry("a", "admin", "token = \"y\""),
+            "api.tokens[1].name",
+            "already the name of api.tokens[0]",
+        ),
+        (
+            entry("a", "read", "token = \"x\"") + &entry("b", "admin", "token = \"x\""),
+            "api.tokens[1].token",
+            "the same secret as api.tokens[0]",
+        ),
+        (
+            entry("a", "root", "token = \"x\""),
+            "api.tokens[0].role",
+            "`root` is not a role",
+        ),
+        (
+            entry("admin", "read", "token = \"x\""),
+            "api.tokens[0].name",
+            "reserved",
+        ),
+        (
+            entry("a b", "read", "token = \"x\""),
+            "api.tokens[0].name",
+            "not a token name",
+        ),
+        (
+            entry("a", "read", ""),
+            "api.tokens[0].token",
+            "needs its secret",
+        ),
+        (
+            entry("a", "read", "token = \"x\"\ntoken_env = \"X\""),
+            "api.tokens[0].token_env",
+            "not both",
+        ),
+        (
+            entry("a", "read", "token = \"\""),
+            "api.tokens[0].token",
+            "empty",
+        ),
+        (
+            entry(
+                "a",
+                "read",
+                "token_env = \"WARDEN_TEST_CONFIG_TOKEN_THAT_IS_NEVER_SET\"",
+            ),
+            "api.tokens[0].token_env",
+            "`WARDEN_TEST_CONFIG_TOKEN_THAT_IS_NEVER_SET` is not set",
+        ),
+        (
+            "[host]\ntoken = \"x\"\n".to_string() + &entry("a", "read", "token = \"x\""),
+            "api.tokens[0].token",
+            "the same secret as [host] token",
+        ),
+        (
+            "[api]\naudit_keep = 0\n".to_string(),
+            "api.audit_keep",
+            "expected 1 to 100000000",
+        ),
+    ];
+    for (text, key, words) in cases {
+        assert_names(&f.error(&tokens(&text)), key, words);
+    }
+    let err = f.error(&tokens(&entry("a", "read", "token = \"x\"\nsecret = 1")));
+    assert!(err.contains("secret"), "{err}");
+}

@@ -346,7 +346,9 @@ async fn start_processes(
         tracing::warn!("cannot raise the open-file limit: {e}");
     }
     let mut registry_config = RegistryConfig::new(config.host.state_dir.join("registry.sqlite3"));
-    registry_config.retention(config.host.retention);
+    registry_config
+        .retention(config.host.retention)
+        .audit_keep(config.api.audit_keep);
     let (registry, orphans) = tokio::task::spawn_blocking(move || {
         let registry = Registry::open(&registry_config)?;
         let orphans = crate::registry::recover_orphans(&registry)?;

@@ -51,7 +51,7 @@ pub enum RunError {
     /// can reach the address could drive the host.
     #[error(
         "{}: host.api_addr `{addr}` is not a loopback address, and no token is set: \
-         set [host] token or WARDEN_TOKEN, or bind 127.0.0.1",
+         set [host] token or WARDEN_TOKEN, or add [[api.tokens]], or bind 127.0.0.1",
         file.display()
     )]
     TokenRequired {
@@ -151,7 +151,9 @@ impl Running {
         // Subscribed before the tree starts, so its children are counted.
         let metrics = Metrics::subscribe(&events);
         let host = Host::start(config, events.clone()).await?;
-        let state = ApiState::new(host.operations.clone(), events).with_metrics(metrics);
+        let state = ApiState::new(host.operations.clone(), events)
+            .with_metrics(metrics)
+            .with_audit(crate::builtin::RegistryAudit::sink(&host.registry));
         let server = match api::serve(api_config, state).await {
             Ok(server) => server,
             Err(err) => {
@@ -230,12 +232,12 @@ pub async fn run(config: &Config, shutdown: Shutdown) -> Result<SupervisorExit, 
     Running::start(config).await?.until(shutdown).await
 }
 
-/// The API's address and token from the config; refuses a non-loopback
+/// The API's address and tokens from the config; refuses a non-loopback
 /// address without a token.
 fn api_config(config: &Config) -> Result<ApiConfig, RunError> {
     let addr = config.host.api_addr;
     let token = config.host.token.clone();
-    if token.is_none() && !addr.ip().is_loopback() {
+    if token.is_none() && config.api.tokens.is_empty() && !addr.ip().is_loopback() {
         return Err(RunError::TokenRequired {
             file: config.file.clone(),
             addr,
@@ -244,6 +246,7 @@ fn api_config(config: &Config) -> Result<ApiConfig, RunError> {
     Ok(ApiConfig {
         addr,
         token,
+        tokens: config.api.tokens.clone(),
         max_body_bytes: ApiConfig::DEFAULT_MAX_BODY_BYTES,
         allowed_hosts: config.api.allowed_hosts.clone(),
         allowed_origins: config.api.allowed_origins.clone(),
@@ -382,7 +385,8 @@ allow_cwds = ["."]
         assert!(
             err.to_string().ends_with(
                 "warden.toml: host.api_addr `0.0.0.0:0` is not a loopback address, and no token \
-                 is set: set [host] token or WARDEN_TOKEN, or bind 127.0.0.1"
+                 is set: set [host] token or WARDEN_TOKEN, or add [[api.tokens]], or bind \
+                 127.0.0.1"
             ),
             "{err}"
         );
@@ -390,5 +394,18 @@ allow_cwds = ["."]
             !config.host.state_dir.exists(),
             "nothing started, so no state was written"
         );
+    }
+
+    #[test]
+    fn named_tokens_are_tokens_for_a_public_address() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = EMPTY_TREE.replace("127.0.0.1:0", "0.0.0.0:0")
+            + "\n[[api.tokens]]\nname = \"viewer\"\nrole = \"read\"\ntoken = \"r\"\n";
+        let config = crate::config::parse(&dir.path().join("warden.toml"), &text)
+            .expect("the config is valid");
+        let api = api_config(&config).expect("a named token is a token");
+        assert_eq!(api.token, None);
+        assert_eq!(api.tokens.len(), 1);
+        assert_eq!(api.tokens[0].name, "viewer");
     }
 }

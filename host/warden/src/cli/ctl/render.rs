@@ -143,6 +143,47 @@ pub(in crate::cli) fn render_ps(rows: &Value) -> String {
     )
 }
 
+/// Audit rows (`audit.recent`) as a table, newest first as they come.
+pub(super) fn render_audit(rows: &Value) -> String {
+    let rows = rows.as_array().map(Vec::as_slice).unwrap_or_default();
+    if rows.is_empty() {
+        return "no audited calls match\n".to_string();
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.get("at_ms")
+                    .and_then(Value::as_i64)
+                    .map_or("-".to_string(), warden::process::rfc3339),
+                field(r, "token"),
+                field(r, "op"),
+                field(r, "status"),
+                field(r, "outcome"),
+                r.get("duration_us")
+                    .and_then(Value::as_u64)
+                    .map_or("-".to_string(), |us| format!("{:.3}", us as f64 / 1000.0)),
+                // The first 12 hex digits tell calls apart; --json has all.
+                r.get("params_sha256")
+                    .and_then(Value::as_str)
+                    .map_or("-".to_string(), |h| h.chars().take(12).collect()),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "TIME",
+            "TOKEN",
+            "OP",
+            "STATUS",
+            "OUTCOME",
+            "MS",
+            "PARAMS_SHA256",
+        ],
+        &cells,
+    )
+}
+
 /// `child.info`: the child's state first, then its details (nested ones
 /// dotted), one `key  value` line each.
 pub(super) fn render_info(info: &Value) -> String {
@@ -508,6 +549,36 @@ pub(super) fn render_value(value: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn audit_rows_are_a_table_with_utc_times() {
+        let rows = json!([{
+            "id": 2, "at_ms": 1_700_000_000_123_i64, "token": "ops", "op": "child.restart",
+            "params_sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+            "status": 200, "outcome": "ok", "duration_us": 1500
+        }, {
+            "id": 1, "at_ms": 1_699_999_999_000_i64, "token": "viewer", "op": "child.kill",
+            "params_sha256": null, "status": 403, "outcome": "forbidden_role", "duration_us": 20
+        }]);
+        let text = render_audit(&rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].starts_with("TIME "), "{text}");
+        assert!(
+            lines[1].starts_with("2023-11-14T22:13:20.123Z  ops "),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("child.restart") && lines[1].contains("1.500"),
+            "{text}"
+        );
+        assert!(lines[1].ends_with("44136fa355b3"), "{text}");
+        assert!(
+            lines[2].contains("forbidden_role") && lines[2].ends_with('-'),
+            "{text}"
+        );
+        assert_eq!(render_audit(&json!([])), "no audited calls match\n");
+    }
 
     #[test]
     fn tables_align_columns_but_the_last() {
