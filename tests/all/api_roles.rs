@@ -202,6 +202,7 @@ async fn each_role_calls_its_class_and_below_and_is_refused_above() {
                 "supervisor.strategy",
                 "plugin.reload",
                 "audit.recent",
+                "config.reload",
             ][..],
         ),
     ];
