@@ -11,6 +11,7 @@
 //! | `reload` | `child.reload`, `child.rollback`, `child.versions`, `plugin.reload` |
 //! | `processes` | `ps` |
 //! | `components` | `component.call`, `grade` |
+//! | `sandboxes` | `sandbox.create`, `sandbox.destroy`, `sandbox.list` |
 //! | `events` | `events.recent` |
 //!
 //! This module owns the [`Context`] handlers share and the one mapping
@@ -30,6 +31,7 @@ mod components;
 mod events;
 mod processes;
 mod reload;
+mod sandboxes;
 mod supervisors;
 
 use std::future::Future;
@@ -44,6 +46,8 @@ use crate::host::{OperationPlugins, PluginLoadError, ProgramTable, Router, SendE
 use crate::ops::{OpError, OpMeta, RegisterError, Registry, Violation};
 use crate::reload::{ReloadError, Reloader};
 use crate::supervisor::{AdminError, ChildId, SupervisorHandle};
+
+pub use sandboxes::Sandboxes;
 
 /// What the built-in handlers reach. Cheap to clone (handles and `Arc`s).
 #[derive(Clone)]
@@ -64,6 +68,8 @@ pub struct Context {
     pub api_limits: ApiLimits,
     /// Components uploaded over the API.
     pub store: crate::store::ComponentStore,
+    /// Sandboxes created over the API (`sandbox.create`).
+    pub sandboxes: Sandboxes,
 }
 
 /// Registers every built-in operation in `registry`.
@@ -73,6 +79,7 @@ pub fn register(registry: &Registry, ctx: &Context) -> Result<(), RegisterError>
     reload::register(registry, ctx)?;
     processes::register(registry, ctx)?;
     components::register(registry, ctx)?;
+    sandboxes::register(registry, ctx)?;
     events::register(registry, ctx)?;
     Ok(())
 }

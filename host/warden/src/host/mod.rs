@@ -31,7 +31,8 @@ use crate::reload::{ReloadError, ReloadOutcome, Reloader, Versions, Watcher};
 use crate::store::ComponentStore;
 use crate::supervisor::{StartError, SupervisorExit, SupervisorHandle, start_root};
 
-pub use build::{ProgramEntry, ProgramTable};
+pub(crate) use build::sandbox_start;
+pub use build::{DynamicStarts, ProgramEntry, ProgramTable};
 pub use op_plugins::{OperationPlugins, PluginLoadError};
 pub use router::{Router, SendError};
 pub use run::{RunError, Running, Shutdown, run};
@@ -193,9 +194,11 @@ impl Host {
         .map_err(HostError::Store)?;
         let router = Router::default();
         let programs = ProgramTable::default();
+        let dynamic = DynamicStarts::default();
         let (registry, orphans, processes) = start_processes(config, &events).await?;
-        let (name, spec) =
-            build::root_spec(config, &runtime, &router, &programs, &processes, &events)?;
+        let (name, spec) = build::root_spec(
+            config, &runtime, &router, &programs, &processes, &events, &dynamic,
+        )?;
         let root = start_root(&name, spec, events.clone()).await?;
         let reloader = Reloader::new(
             runtime.clone(),
@@ -219,6 +222,11 @@ impl Host {
                 calls: calls.clone(),
                 api_limits: config.api.limits,
                 store: store.clone(),
+                sandboxes: crate::builtin::Sandboxes::new(
+                    config.api.sandboxes.clone(),
+                    config.api.grants.clone(),
+                    dynamic,
+                ),
             },
         )?;
         let plugin_watcher = plugins.watch(config.reload.debounce)?;

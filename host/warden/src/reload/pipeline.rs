@@ -171,11 +171,35 @@ impl Reloader {
     /// Reloads the child at `path` from its source file. With `force`, the
     /// swap happens even when the file holds the running code.
     pub async fn reload(&self, path: &str, force: bool) -> Result<ReloadOutcome, ReloadError> {
-        let entry = self
+        self.reload_from(path, None, force).await
+    }
+
+    /// Forgets the version history of `path` (a destroyed sandbox).
+    pub fn forget(&self, path: &str) {
+        self.inner
+            .histories
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(path);
+    }
+
+    /// Reloads the child at `path` from `source` (by default its own
+    /// source file); once the swap is committed, `source` is the child's
+    /// source from then on.
+    pub async fn reload_from(
+        &self,
+        path: &str,
+        source: Option<&Path>,
+        force: bool,
+    ) -> Result<ReloadOutcome, ReloadError> {
+        let mut entry = self
             .inner
             .programs
             .get(path)
             .ok_or_else(|| ReloadError::UnknownChild(path.to_string()))?;
+        if let Some(source) = source {
+            entry.source = source.to_path_buf();
+        }
         let _serial = self.inner.serial.lock().await;
         let started = Instant::now();
         let (version, previous) = self.with_history(path, |h| (h.next_version(), h.current))?;
@@ -226,6 +250,9 @@ impl Reloader {
             return self.failed(path, record, started, f.stage, f.reason);
         }
         let swap = swap_started.elapsed();
+        if source.is_some() {
+            self.inner.programs.set_source(path, entry.source.clone());
+        }
         let duration = started.elapsed();
         record.duration_ms = millis(duration);
         record.program = Some(program);
