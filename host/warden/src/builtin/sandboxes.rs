@@ -156,7 +156,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
         .params(json!({
             "type": "object",
             "properties": {
-                "id": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$", "description": "The child's id under the sandboxes' supervisor"},
+                "id": {"type": "string", "minLength": 1, "maxLength": 64, "description": "The child's id under the sandboxes' supervisor: letters, digits, `_`, `-`, `.`"},
                 "component": {"type": "string", "minLength": 1, "description": "A store id (64 hex digits: the SHA-256 of the component)"},
                 "supervisor": {"type": "string", "minLength": 1, "description": "The sandboxes' supervisor, by name or path (default: the one [api.sandboxes] names)"},
                 "config": {"type": "string", "description": "The string passed to the actor's `init` (default empty)"},
@@ -293,6 +293,15 @@ async fn create(ctx: &Context, params: Value) -> Result<Value, OpError> {
     let sandboxes = &ctx.sandboxes;
     let config = sandboxes.config(OP)?.clone();
     let p: CreateParams = parse(OP, params)?;
+    let id_chars = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+    if !p.id.bytes().all(id_chars) || p.id.bytes().all(|b| b == b'.') {
+        return Err(invalid(
+            OP,
+            "/id",
+            "letters, digits, `_`, `-` and `.` (not only dots)",
+            p.id.clone(),
+        ));
+    }
     if p.watch {
         return Err(invalid(
             OP,
@@ -575,7 +584,7 @@ async fn destroy(ctx: &Context, params: Value) -> Result<Value, OpError> {
     let config = ctx.sandboxes.config(OP)?.clone();
     let p: P = parse(OP, params)?;
     let Some(sandbox) = ctx.sandboxes.lock().live.remove(&p.path) else {
-        if ctx.programs.get(&p.path).is_some() || ctx.root.child_at(&p.path).await.is_ok() {
+        if ctx.programs.get(&p.path).is_some() || super::locate(OP, ctx, &p.path).await.is_ok() {
             return Err(OpError::Conflict {
                 message: format!(
                     "`{}` is not a sandbox: only children created by sandbox.create can be destroyed; \
