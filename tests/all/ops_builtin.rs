@@ -129,6 +129,9 @@ const BUILTINS: &[&str] = &[
     "component.call",
     "grade",
     "events.recent",
+    "sandbox.create",
+    "sandbox.destroy",
+    "sandbox.list",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -191,6 +191,11 @@ async fn every_bad_request_is_refused_with_the_status_it_deserves() {
         (
             create(json!({"component": "../../etc/passwd"})),
             400,
+            "/component",
+        ),
+        (
+            create(json!({"component": format!("../../etc/{}", "a".repeat(54))})),
+            400,
             "not a component id",
         ),
         (
@@ -234,7 +239,7 @@ async fn every_bad_request_is_refused_with_the_status_it_deserves() {
         json!({"path": "root/counter", "component": counter}),
     )
     .await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 409, "{body}");
     assert!(body.contains("reloads from its own file"), "{body}");
 
     // The refused creations left nothing behind; destroying frees a place.
@@ -394,4 +399,76 @@ async fn a_thousand_create_destroy_cycles_leave_memory_descriptors_and_leases_at
         !tree.contains("\"c1\""),
         "no child left in the tree: {tree}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simple_one_for_one_supervisor_takes_sandboxes_as_dynamic_children() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+[host]
+state_dir = "state"
+api_addr = "127.0.0.1:0"
+[supervisor.root]
+strategy = "one_for_one"
+[[supervisor.root.children]]
+id = "pool"
+kind = "supervisor"
+supervisor = "pool"
+[supervisor.pool]
+strategy = "simple_one_for_one"
+intensity = 5
+[[supervisor.pool.children]]
+id = "template"
+kind = "component"
+path = "{echo}"
+[api.sandboxes]
+supervisor = "pool"
+"#,
+        echo = plugin("echo").display()
+    );
+    let config = dir.path().join("warden.toml");
+    std::fs::write(&config, text).unwrap();
+    let host = HostProcess::start(&config, &dir.path().join("state"), &[]);
+    let client = host.client(None);
+    let counter = store_component(dir.path(), &std::fs::read(plugin("counter")).unwrap());
+
+    let (status, body) = refused(
+        &client,
+        "sandbox.create",
+        json!({"id": "a", "component": counter, "restart": "temporary"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("simple_one_for_one"), "{body}");
+
+    let created = call(
+        &client,
+        "sandbox.create",
+        json!({"id": "a", "component": counter, "supervisor": "pool"}),
+    )
+    .await;
+    assert_eq!(created["path"], "root/pool/a", "{created}");
+    // The sandbox runs its own component, not the spec's `echo`.
+    send(&client, "root/pool/a", "inc").await.unwrap();
+    assert_eq!(
+        send(&client, "root/pool/a", "version").await.unwrap(),
+        "counter-v1"
+    );
+    // A crash restarts it from its own component too.
+    call(&client, "child.kill", json!({"path": "root/pool/a"})).await;
+    let mut reply = Err((0, String::new()));
+    for _ in 0..100 {
+        reply = send(&client, "root/pool/a", "get").await;
+        if reply.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(reply.unwrap(), "0", "restarted fresh, as counter");
+    call(&client, "sandbox.destroy", json!({"path": "root/pool/a"})).await;
+    let (status, _) = refused(&client, "child.info", json!({"path": "root/pool/a"})).await;
+    assert_eq!(status, 404);
+    let listed = call(&client, "sandbox.list", json!({})).await;
+    assert_eq!(listed["leases"], 0, "{listed}");
 }

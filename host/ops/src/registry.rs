@@ -294,6 +294,7 @@ pub const RESERVED_PREFIXES: &[&str] = &[
     "component",
     "events",
     "plugin",
+    "sandbox",
     "supervisor",
     "supervisors",
 ];

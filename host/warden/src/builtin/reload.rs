@@ -32,7 +32,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "properties": {
                 "path": {"type": "string", "minLength": 1, "description": CHILD_PATH},
                 "force": {"type": "boolean", "description": "Swap even when the file holds the running code (default false)"},
-                "component": {"type": "string", "minLength": 1, "description": "Sandboxes only: the store id of the component to swap to (its lease moves to it); a configured child reloads from its own file"}
+                "component": {"type": "string", "minLength": 64, "maxLength": 64, "description": "Sandboxes only: the store id of the component to swap to (its lease moves to it); a configured child reloads from its own file"}
             },
             "required": ["path"],
             "additionalProperties": false
@@ -165,15 +165,18 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
 fn stored(ctx: &Context, path: &str, component: &str) -> Result<(Lease, PathBuf), OpError> {
     const OP: &str = "child.reload";
     if !ctx.sandboxes.contains(path) {
-        let what = if ctx.programs.get(path).is_some() {
-            format!(
-                "a sandbox created by sandbox.create: configured child `{path}` reloads from its \
-                 own file (leave `component` out)"
-            )
+        return Err(if ctx.programs.get(path).is_some() {
+            OpError::Conflict {
+                message: format!(
+                    "`component` is for sandboxes created by sandbox.create: configured child \
+                     `{path}` reloads from its own file (leave `component` out)"
+                ),
+            }
         } else {
-            format!("a sandbox created by sandbox.create (there is no sandbox `{path}`)")
-        };
-        return Err(invalid(OP, "/component", what, component.to_string()));
+            OpError::NotFound {
+                what: format!("sandbox `{path}`"),
+            }
+        });
     }
     let id: ComponentId = component
         .parse()

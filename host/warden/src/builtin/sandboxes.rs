@@ -157,7 +157,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "type": "object",
             "properties": {
                 "id": {"type": "string", "minLength": 1, "maxLength": 64, "description": "The child's id under the sandboxes' supervisor: letters, digits, `_`, `-`, `.`"},
-                "component": {"type": "string", "minLength": 1, "description": "A store id (64 hex digits: the SHA-256 of the component)"},
+                "component": {"type": "string", "minLength": 64, "maxLength": 64, "description": "A store id (64 hex digits: the SHA-256 of the component)"},
                 "supervisor": {"type": "string", "minLength": 1, "description": "The sandboxes' supervisor, by name or path (default: the one [api.sandboxes] names)"},
                 "config": {"type": "string", "description": "The string passed to the actor's `init` (default empty)"},
                 "limits": {
