@@ -1192,13 +1192,14 @@ impl<'a> Validator<'a> {
             Some(max) => max,
         };
         if let Some(name) = raw.supervisor {
-            for flag in [
+            let own_flag = [
                 raw.intensity.map(|_| "intensity"),
                 raw.period_ms.map(|_| "period_ms"),
             ]
             .into_iter()
             .flatten()
-            {
+            .next();
+            if let Some(flag) = own_flag {
                 return Err(self.invalid(
                     format!("{KEY}.{flag}"),
                     format!(
