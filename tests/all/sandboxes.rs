@@ -71,6 +71,23 @@ async fn call(client: &ApiClient, op: &str, params: Value) -> Value {
         .unwrap_or_else(|e| panic!("{op} {params}: {e}"))
 }
 
+/// [`call`], checking the answer against the result schema the host's
+/// OpenAPI document states for `op`.
+async fn documented(client: &ApiClient, op: &str, params: Value) -> Value {
+    let answer = call(client, op, params).await;
+    let doc = client.get_json("/openapi.json").await.unwrap();
+    let schema = &doc["paths"][format!("/ops/{op}")]["post"]["responses"]["200"]["content"]["application/json"]
+        ["schema"];
+    let schema = warden::ops::Schema::compile(schema.clone())
+        .unwrap_or_else(|e| panic!("{op}'s result schema: {e}"));
+    let violations = schema.validate(&answer);
+    assert!(
+        violations.is_empty(),
+        "{op}'s answer {answer} breaks its documented schema: {violations:?}"
+    );
+    answer
+}
+
 /// The status and message of a call that must fail.
 async fn refused(client: &ApiClient, op: &str, params: Value) -> (u16, String) {
     match client.call(op, params.clone()).await {
@@ -98,7 +115,7 @@ async fn a_sandbox_is_created_reloaded_to_a_new_component_keeping_state_and_dest
     let v1 = store_component(dir.path(), &std::fs::read(plugin("counter")).unwrap());
     let v2 = store_component(dir.path(), &std::fs::read(plugin("counter_v2")).unwrap());
 
-    let created = call(
+    let created = documented(
         &client,
         "sandbox.create",
         json!({"id": "tenant", "component": v1, "limits": {"memory_mb": 32, "timeout_ms": 1000}}),
@@ -113,12 +130,12 @@ async fn a_sandbox_is_created_reloaded_to_a_new_component_keeping_state_and_dest
     assert_eq!(send(&client, path, "get").await.unwrap(), "3");
     assert_eq!(send(&client, path, "version").await.unwrap(), "counter-v1");
 
-    let listed = call(&client, "sandbox.list", json!({})).await;
+    let listed = documented(&client, "sandbox.list", json!({})).await;
     assert_eq!(listed["sandboxes"][0]["component"], v1.as_str(), "{listed}");
     assert_eq!(listed["sandboxes"][0]["state"], "running");
     assert_eq!(listed["leases"], 1, "the sandbox's lease: {listed}");
 
-    let reloaded = call(
+    let reloaded = documented(
         &client,
         "child.reload",
         json!({"path": path, "component": v2}),
@@ -137,7 +154,7 @@ async fn a_sandbox_is_created_reloaded_to_a_new_component_keeping_state_and_dest
         "a reload is not a restart"
     );
 
-    let destroyed = call(&client, "sandbox.destroy", json!({"path": path})).await;
+    let destroyed = documented(&client, "sandbox.destroy", json!({"path": path})).await;
     assert_eq!(destroyed["component"], v2.as_str());
     let (status, body) = refused(&client, "child.info", json!({"path": path})).await;
     assert_eq!(status, 404, "{body}");
