@@ -113,15 +113,6 @@ impl Sandboxes {
         }
     }
 
-    /// Live sandboxes (and creations in flight).
-    pub fn len(&self) -> usize {
-        let state = self.lock();
-        state.live.len() + state.reserved.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Holds a path reserved while its sandbox is being created; releases it
