@@ -112,7 +112,6 @@ impl Sandboxes {
             sandbox.lease = lease;
         }
     }
-
 }
 
 /// Holds a path reserved while its sandbox is being created; releases it
@@ -316,7 +315,7 @@ async fn create(ctx: &Context, params: Value) -> Result<Value, OpError> {
             asked.clone(),
         ));
     }
-    if config.strategy == Strategy::SimpleOneForOne && p.restart.is_some() {
+    if let (Strategy::SimpleOneForOne, Some(restart)) = (config.strategy, p.restart) {
         return Err(invalid(
             OP,
             "/restart",
@@ -324,7 +323,7 @@ async fn create(ctx: &Context, params: Value) -> Result<Value, OpError> {
                 "no restart: `{}` is simple_one_for_one, so its one child spec's restart type applies",
                 config.supervisor
             ),
-            format!("{:?}", p.restart).to_lowercase(),
+            restart.to_string(),
         ));
     }
     let component: ComponentId = p
