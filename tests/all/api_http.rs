@@ -497,6 +497,9 @@ fn metric(text: &str, series: &str) -> u64 {
 fn example_order() -> Vec<&'static str> {
     let mut order = KEEPING_EXAMPLES.to_vec();
     order.extend(["component.call", "grade", "wordcount.count"]);
+    // The demo tree does not enable sandboxes: their examples answer 409
+    // (tests/all/sandboxes.rs runs them on a host that does).
+    order.extend(["sandbox.list", "sandbox.create", "sandbox.destroy"]);
     order.extend(CHANGING_EXAMPLES);
     order
 }
@@ -595,6 +598,15 @@ async fn openapi_document_validates_and_every_route_answers_as_documented() {
             Some(params.to_string().as_bytes()),
         )
         .await;
+        if name.starts_with("sandbox.") {
+            assert_eq!(answer.status, 409, "POST /ops/{name}: {}", answer.text());
+            assert!(
+                answer.text().contains("add [api.sandboxes]"),
+                "{}",
+                answer.text()
+            );
+            continue;
+        }
         assert_eq!(
             answer.status,
             200,

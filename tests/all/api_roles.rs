@@ -175,6 +175,7 @@ async fn each_role_calls_its_class_and_below_and_is_refused_above() {
                 "events.recent",
                 "ps",
                 "child.versions",
+                "sandbox.list",
             ][..],
         ),
         (
@@ -187,6 +188,8 @@ async fn each_role_calls_its_class_and_below_and_is_refused_above() {
                 "child.rollback",
                 "component.call",
                 "grade",
+                "sandbox.create",
+                "sandbox.destroy",
                 "wc.count",
             ][..],
         ),

@@ -38,5 +38,6 @@ mod pipe_cli;
 mod process_workers;
 mod reload;
 mod run_cli;
+mod sandboxes;
 mod stopping_guests;
 mod tree_components;

@@ -131,6 +131,9 @@ const BUILTINS: &[&str] = &[
     "events.recent",
     "config.reload",
     "audit.recent",
+    "sandbox.create",
+    "sandbox.destroy",
+    "sandbox.list",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

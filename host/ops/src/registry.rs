@@ -323,6 +323,7 @@ pub const RESERVED_PREFIXES: &[&str] = &[
     "config",
     "events",
     "plugin",
+    "sandbox",
     "supervisor",
     "supervisors",
 ];

@@ -415,6 +415,13 @@ impl ChildSpec {
         &self.start
     }
 
+    /// The same child, started by `start` instead (a host wrapping the
+    /// start of a `simple_one_for_one` spec).
+    pub fn with_starter(mut self, start: Arc<dyn ChildStart>) -> Self {
+        self.start = start;
+        self
+    }
+
     /// Checks this spec on its own (`index` is its position, for the error).
     pub fn validate(&self, index: usize) -> Result<(), SpecError> {
         validate_id(&self.id, index)?;

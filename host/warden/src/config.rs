@@ -95,6 +95,16 @@
 //! name = "dashboard"
 //! role = "read"
 //! token_env = "WARDEN_DASHBOARD_TOKEN"   # the secret from the environment, read at load; or token = "…"
+//!
+//! [api.sandboxes]                  # sandbox.create/destroy/list; absent: sandboxes are off
+//! supervisor = "pool"              # a configured supervisor takes them; left out: the host adds a
+//! intensity = 10                   #   one_for_one `sandboxes` supervisor as the root's last child,
+//! period_ms = 1000                 #   with these flags
+//! max = 1000                       # live sandboxes at most
+//!
+//! [api.grants.shared]              # a host directory sandboxes may ask for by name
+//! host = "shared"                  # relative to this file; must be a directory
+//! writable = false
 //! ```
 
 mod checks;
@@ -173,6 +183,9 @@ struct RawApi {
     #[serde(default)]
     tokens: Vec<RawToken>,
     audit_keep: Option<u64>,
+    sandboxes: Option<RawSandboxes>,
+    #[serde(default)]
+    grants: IndexMap<String, RawGrant>,
 }
 
 /// One `[[api.tokens]]` entry: a named secret with a role.
@@ -183,6 +196,25 @@ struct RawToken {
     role: Option<String>,
     token: Option<String>,
     token_env: Option<String>,
+}
+
+/// `[api.sandboxes]`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSandboxes {
+    supervisor: Option<String>,
+    intensity: Option<u32>,
+    period_ms: Option<u64>,
+    max: Option<usize>,
+}
+
+/// `[api.grants.NAME]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGrant {
+    host: PathBuf,
+    #[serde(default)]
+    writable: bool,
 }
 
 #[derive(Deserialize)]
@@ -586,6 +618,27 @@ fn default_storm_action() -> String {
     "log".into()
 }
 
+/// The path and strategy of supervisor `name` in the tree `sup` at `path`.
+fn find_supervisor(sup: &SupervisorConfig, path: &str, name: &str) -> Option<(String, Strategy)> {
+    if sup.name == name {
+        return Some((path.to_string(), sup.strategy));
+    }
+    sup.children.iter().find_map(|child| match &child.kind {
+        ChildKindConfig::Supervisor(nested) => {
+            find_supervisor(nested, &format!("{path}/{}", child.id), name)
+        }
+        _ => None,
+    })
+}
+
+/// A grant's name: what a `sandbox.create` caller types.
+pub fn is_grant_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 // ----------------------------------------------------------- validated form
 
 /// A validated `warden.toml`.
@@ -650,6 +703,45 @@ pub struct ApiSection {
     /// How many audit log rows the registry keeps (the newest). By
     /// default [`DEFAULT_AUDIT_KEEP`].
     pub audit_keep: u32,
+    /// Sandboxes created over the API (`[api.sandboxes]`). By default
+    /// `None`: the sandbox operations refuse.
+    pub sandboxes: Option<SandboxesConfig>,
+    /// Host directories a sandbox may ask for, by name
+    /// (`[api.grants.NAME]`). By default none.
+    pub grants: BTreeMap<String, Grant>,
+}
+
+/// Where sandboxes go and how many there may be (`[api.sandboxes]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxesConfig {
+    /// The supervisor that takes them: its name (`[supervisor.NAME]`, or
+    /// `sandboxes` when the host added it) …
+    pub supervisor: String,
+    /// … its path in the tree (`root/sandboxes`) …
+    pub path: String,
+    /// … and its strategy (a `simple_one_for_one` one takes each sandbox
+    /// as a dynamic child).
+    pub strategy: Strategy,
+    /// Whether the host added it (no `supervisor` key).
+    pub added: bool,
+    /// Live sandboxes at most. By default 1000.
+    pub max: usize,
+}
+
+impl SandboxesConfig {
+    /// Live sandboxes at most, by default.
+    pub const DEFAULT_MAX: usize = 1000;
+    /// The id (and name) of the supervisor the host adds.
+    pub const ADDED: &str = "sandboxes";
+}
+
+/// One `[api.grants.NAME]`: a host directory, canonical, that exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub host: PathBuf,
+    /// Whether a sandbox may create, write and delete in it. By default
+    /// false.
+    pub writable: bool,
 }
 
 impl Default for ApiSection {
@@ -661,6 +753,8 @@ impl Default for ApiSection {
             max_component_bytes: crate::store::DEFAULT_MAX_BYTES,
             tokens: Vec::new(),
             audit_keep: DEFAULT_AUDIT_KEEP,
+            sandboxes: None,
+            grants: BTreeMap::new(),
         }
     }
 }
@@ -974,7 +1068,13 @@ impl<'a> Validator<'a> {
             operations.push(self.operation_plugin(id, plugin)?);
         }
         let reload = self.reload(raw.reload.unwrap_or_default())?;
-        let api = self.api(raw.api.unwrap_or_default(), host.token.as_deref())?;
+        let mut raw_api = raw.api.unwrap_or_default();
+        let raw_sandboxes = raw_api.sandboxes.take();
+        let mut api = self.api(raw_api, host.token.as_deref())?;
+        api.sandboxes = match raw_sandboxes {
+            None => None,
+            Some(raw) => Some(self.sandboxes(raw, &mut trees)?),
+        };
         Ok(Config {
             file: self.file.to_path_buf(),
             host,
@@ -1194,6 +1294,160 @@ impl<'a> Validator<'a> {
                     ));
                 }
             },
+            sandboxes: None,
+            grants: self.grants(&raw.grants)?,
+        })
+    }
+
+    /// `[api.grants.NAME]`: each a directory that exists, canonical.
+    fn grants(
+        &self,
+        raw: &IndexMap<String, RawGrant>,
+    ) -> Result<BTreeMap<String, Grant>, ConfigError> {
+        let mut grants = BTreeMap::new();
+        for (name, grant) in raw {
+            let key = format!("api.grants.{name}");
+            if !is_grant_name(name) {
+                return Err(self.invalid(
+                    &key,
+                    "a grant's name is 1 to 64 of a-z, A-Z, 0-9, `_` and `-`",
+                ));
+            }
+            let given = self.resolve(&grant.host);
+            let host = std::fs::canonicalize(&given).map_err(|e| {
+                self.invalid(format!("{key}.host"), format!("{}: {e}", given.display()))
+            })?;
+            if !host.is_dir() {
+                return Err(self.invalid(
+                    format!("{key}.host"),
+                    format!("{} is not a directory", host.display()),
+                ));
+            }
+            grants.insert(
+                name.clone(),
+                Grant {
+                    host,
+                    writable: grant.writable,
+                },
+            );
+        }
+        Ok(grants)
+    }
+
+    /// `[api.sandboxes]`: the configured supervisor found in `trees`, or
+    /// a `sandboxes` supervisor added as the root's last child.
+    fn sandboxes(
+        &self,
+        raw: RawSandboxes,
+        trees: &mut Vec<SupervisorConfig>,
+    ) -> Result<SandboxesConfig, ConfigError> {
+        const KEY: &str = "api.sandboxes";
+        let max = match raw.max {
+            None => SandboxesConfig::DEFAULT_MAX,
+            Some(0) => return Err(self.invalid(format!("{KEY}.max"), "expected at least 1")),
+            Some(max) => max,
+        };
+        if let Some(name) = raw.supervisor {
+            let own_flag = [
+                raw.intensity.map(|_| "intensity"),
+                raw.period_ms.map(|_| "period_ms"),
+            ]
+            .into_iter()
+            .flatten()
+            .next();
+            if let Some(flag) = own_flag {
+                return Err(self.invalid(
+                    format!("{KEY}.{flag}"),
+                    format!(
+                        "only for the supervisor the host adds; `{name}` has its own flags in [supervisor.{name}]"
+                    ),
+                ));
+            }
+            let several = trees.len() > 1;
+            let found = trees.iter().find_map(|tree| {
+                let path = if several {
+                    format!("host/{}", tree.name)
+                } else {
+                    tree.name.clone()
+                };
+                find_supervisor(tree, &path, &name)
+            });
+            let Some((path, strategy)) = found else {
+                return Err(self.invalid(
+                    format!("{KEY}.supervisor"),
+                    format!("no [supervisor.{name}] table"),
+                ));
+            };
+            return Ok(SandboxesConfig {
+                supervisor: name,
+                path,
+                strategy,
+                added: false,
+                max,
+            });
+        }
+        let period_ms = raw.period_ms.unwrap_or(5000);
+        if period_ms == 0 {
+            return Err(self.invalid(
+                format!("{KEY}.period_ms"),
+                "expected a period of at least 1 ms",
+            ));
+        }
+        let added = SupervisorConfig {
+            name: SandboxesConfig::ADDED.to_string(),
+            strategy: Strategy::OneForOne,
+            intensity: raw.intensity.unwrap_or(1),
+            period: Duration::from_millis(period_ms),
+            children: Vec::new(),
+        };
+        let path = if let [root] = trees.as_mut_slice() {
+            if root.strategy == Strategy::SimpleOneForOne {
+                return Err(self.invalid(
+                    KEY,
+                    format!(
+                        "the root supervisor `{}` is simple_one_for_one, so the host cannot add a                          `sandboxes` supervisor to it: name a supervisor with `supervisor = \"NAME\"`",
+                        root.name
+                    ),
+                ));
+            }
+            if root.children.iter().any(|c| c.id == SandboxesConfig::ADDED) {
+                return Err(self.invalid(
+                    KEY,
+                    format!(
+                        "the root supervisor `{}` already has a child `sandboxes`: name the \
+                         supervisor that takes sandboxes with `supervisor = \"NAME\"`",
+                        root.name
+                    ),
+                ));
+            }
+            root.children.push(ChildConfig {
+                id: SandboxesConfig::ADDED.to_string(),
+                restart: Restart::Permanent,
+                shutdown: None,
+                backoff: None,
+                storm: None,
+                kind: ChildKindConfig::Supervisor(added),
+            });
+            format!("{}/{}", root.name, SandboxesConfig::ADDED)
+        } else {
+            // Several trees hang from the implicit `host` root: the added
+            // supervisor is one more of them, the last.
+            if trees.iter().any(|t| t.name == SandboxesConfig::ADDED) {
+                return Err(self.invalid(
+                    KEY,
+                    "a top-level [supervisor.sandboxes] tree exists already: name the supervisor \
+                     that takes sandboxes with `supervisor = \"NAME\"`",
+                ));
+            }
+            trees.push(added);
+            format!("host/{}", SandboxesConfig::ADDED)
+        };
+        Ok(SandboxesConfig {
+            supervisor: SandboxesConfig::ADDED.to_string(),
+            path,
+            strategy: Strategy::OneForOne,
+            added: true,
+            max,
         })
     }
 

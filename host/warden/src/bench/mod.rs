@@ -7,6 +7,7 @@ mod api;
 mod compile;
 mod component;
 mod grade;
+mod intake;
 mod persist;
 mod process;
 mod reload;
@@ -110,6 +111,7 @@ pub const BENCHES: &[&str] = &[
     "api",
     "compile",
     "persist",
+    "intake",
 ];
 
 /// Runs benchmark `what`.
@@ -127,6 +129,7 @@ pub fn run(what: &str, env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         "api" => api::api(env),
         "compile" => compile::compile(env),
         "persist" => persist::persist(env),
+        "intake" => intake::intake(env),
         other => Err(BenchError::Failed(format!(
             "unknown benchmark `{other}` (known: {})",
             BENCHES.join(", ")

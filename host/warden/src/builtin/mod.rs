@@ -11,6 +11,7 @@
 //! | `reload` | `child.reload`, `child.rollback`, `child.versions`, `plugin.reload` |
 //! | `processes` | `ps` |
 //! | `components` | `component.call`, `grade` |
+//! | `sandboxes` | `sandbox.create`, `sandbox.destroy`, `sandbox.list` |
 //! | `events` | `events.recent` |
 //! | `config` | `config.reload` |
 //! | `audit` | `audit.recent` (and [`RegistryAudit`], the API's audit hook) |
@@ -42,6 +43,7 @@ mod config;
 mod events;
 mod processes;
 mod reload;
+mod sandboxes;
 mod supervisors;
 
 use std::future::Future;
@@ -58,6 +60,8 @@ use crate::host::{OperationPlugins, PluginLoadError, ProgramTable, Router, SendE
 use crate::ops::{OpError, OpMeta, RegisterError, Registry, Violation};
 use crate::reload::{ReloadError, Reloader};
 use crate::supervisor::{AdminError, ChildId, SupervisorHandle};
+
+pub use sandboxes::Sandboxes;
 
 /// What the built-in handlers reach. Cheap to clone (handles and `Arc`s).
 #[derive(Clone)]
@@ -81,6 +85,8 @@ pub struct Context {
     pub store: crate::store::ComponentStore,
     /// Applies a changed config file (`config.reload`).
     pub reconfigure: crate::host::Reconfigurer,
+    /// Sandboxes created over the API (`sandbox.create`).
+    pub sandboxes: Sandboxes,
 }
 
 /// Registers every built-in operation in `registry`.
@@ -90,6 +96,7 @@ pub fn register(registry: &Registry, ctx: &Context) -> Result<(), RegisterError>
     reload::register(registry, ctx)?;
     processes::register(registry, ctx)?;
     components::register(registry, ctx)?;
+    sandboxes::register(registry, ctx)?;
     events::register(registry, ctx)?;
     config::register(registry, ctx)?;
     audit::register(registry, ctx)?;

@@ -6,10 +6,13 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Context, add, failed, parse, path_params, plugin_error, reload_error};
+use std::path::PathBuf;
+
+use super::{Context, add, failed, invalid, parse, path_params, plugin_error, reload_error};
 use crate::events::Stage;
 use crate::ops::{OpError, OpMeta, RegisterError, Registry, Role};
 use crate::reload::ReloadOutcome;
+use crate::store::{ComponentId, Lease, StoreError};
 
 const CHILD_PATH: &str = "A component child's full path (`root/counter`)";
 
@@ -19,7 +22,8 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
         ctx,
         OpMeta::new(
             "child.reload",
-            "Hot-reloads a component child from its file, state and mailbox kept; \
+            "Hot-reloads a component child from its file — or a sandbox to another stored component \
+             (`component`) — state and mailbox kept; \
              a failed reload leaves the old version serving: 422 (cause `reload_failed`) naming \
              the stage, 500 when the host cannot read the file",
         )
@@ -28,7 +32,8 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "type": "object",
             "properties": {
                 "path": {"type": "string", "minLength": 1, "description": CHILD_PATH},
-                "force": {"type": "boolean", "description": "Swap even when the file holds the running code (default false)"}
+                "force": {"type": "boolean", "description": "Swap even when the file holds the running code (default false)"},
+                "component": {"type": "string", "minLength": 64, "maxLength": 64, "description": "Sandboxes only: the store id of the component to swap to (its lease moves to it); a configured child reloads from its own file"}
             },
             "required": ["path"],
             "additionalProperties": false
@@ -158,6 +163,39 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
     Ok(())
 }
 
+/// `component`: the lease a reload of sandbox `path` to a stored
+/// component takes (before the reload, so the component cannot go away
+/// meanwhile), and that component's file.
+fn stored(ctx: &Context, path: &str, component: &str) -> Result<(Lease, PathBuf), OpError> {
+    const OP: &str = "child.reload";
+    if !ctx.sandboxes.contains(path) {
+        return Err(if ctx.programs.get(path).is_some() {
+            OpError::Conflict {
+                message: format!(
+                    "`component` is for sandboxes created by sandbox.create: configured child \
+                     `{path}` reloads from its own file (leave `component` out)"
+                ),
+            }
+        } else {
+            OpError::NotFound {
+                what: format!("sandbox `{path}`"),
+            }
+        });
+    }
+    let id: ComponentId = component
+        .parse()
+        .map_err(|e: StoreError| invalid(OP, "/component", e.to_string(), component.to_string()))?;
+    let not_found = |e: StoreError| match e {
+        StoreError::NotFound { id } => OpError::NotFound {
+            what: format!("component `{id}` in the store"),
+        },
+        other => failed(OP, other),
+    };
+    let lease = ctx.store.lease(&id, path).map_err(not_found)?;
+    let file = ctx.store.get(&id).map_err(not_found)?.path;
+    Ok((lease, file))
+}
+
 async fn reload(ctx: &Context, params: Value) -> Result<Value, OpError> {
     const OP: &str = "child.reload";
     #[derive(Deserialize)]
@@ -165,13 +203,27 @@ async fn reload(ctx: &Context, params: Value) -> Result<Value, OpError> {
         path: String,
         #[serde(default)]
         force: bool,
+        component: Option<String>,
     }
     let p: P = parse(OP, params)?;
+    let target = match &p.component {
+        Some(component) => Some(stored(ctx, &p.path, component)?),
+        None => None,
+    };
     let outcome = ctx
         .reloader
-        .reload(&p.path, p.force)
+        .reload_from(
+            &p.path,
+            target.as_ref().map(|(_, file)| file.as_path()),
+            p.force,
+        )
         .await
         .map_err(|e| reload_error(OP, e))?;
+    if let (Some((lease, _)), ReloadOutcome::Reloaded { .. }) = (target, &outcome) {
+        // The swap is committed: the sandbox runs the new component, and
+        // the lease on the old one is released.
+        ctx.sandboxes.replace_lease(&p.path, lease);
+    }
     match outcome {
         ReloadOutcome::Unchanged { version } => {
             Ok(json!({"outcome": "unchanged", "version": version}))

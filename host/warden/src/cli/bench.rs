@@ -53,6 +53,10 @@ enum What {
     Compile,
     /// A graceful restart keeping state with `persist`, and without it.
     Persist,
+    /// User code at run time: store + bounded compile + start of an
+    /// uncached `counter`, `sandbox.create` of a compiled one, create/destroy
+    /// cycles.
+    Intake,
 }
 
 impl What {

@@ -636,4 +636,146 @@ fn api_tokens_have_unique_names_and_secrets_a_known_role_and_one_secret() {
     }
     let err = f.error(&tokens(&entry("a", "read", "token = \"x\"\nsecret = 1")));
     assert!(err.contains("secret"), "{err}");
+const COMPONENT: &str =
+    "[[supervisor.root.children]]\nid = \"a\"\nkind = \"component\"\npath = \"a.wasm\"\n";
+
+#[test]
+fn sandboxes_are_off_unless_configured_and_get_an_added_supervisor_by_default() {
+    let f = Folder::new();
+    let off = f.accepts(&format!("{ROOT}{COMPONENT}"));
+    assert!(off.api.sandboxes.is_none());
+    assert_eq!(off.trees[0].children.len(), 1, "nothing added");
+
+    let on = f.accepts(&format!(
+        "{ROOT}{COMPONENT}[api.sandboxes]\nintensity = 7\nperiod_ms = 900\n"
+    ));
+    let sandboxes = on.api.sandboxes.expect("enabled");
+    assert_eq!(sandboxes.path, "root/sandboxes");
+    assert!(sandboxes.added);
+    assert_eq!(sandboxes.max, SandboxesConfig::DEFAULT_MAX);
+    let last = on.trees[0].children.last().expect("a child");
+    assert_eq!(last.id, "sandboxes", "the root's last child");
+    match &last.kind {
+        ChildKindConfig::Supervisor(sup) => {
+            assert_eq!(sup.strategy, Strategy::OneForOne);
+            assert_eq!((sup.intensity, sup.period), (7, Duration::from_millis(900)));
+            assert!(sup.children.is_empty());
+        }
+        _ => panic!("not a supervisor"),
+    }
+
+    // Several trees: the added supervisor is the implicit root's last.
+    let two = f.accepts(&format!(
+        "{ROOT}{COMPONENT}[supervisor.other]\nstrategy = \"one_for_all\"\n[api.sandboxes]\nmax = 3\n"
+    ));
+    let sandboxes = two.api.sandboxes.expect("enabled");
+    assert_eq!(
+        (sandboxes.path.as_str(), sandboxes.max),
+        ("host/sandboxes", 3)
+    );
+    assert_eq!(two.trees.last().map(|t| t.name.as_str()), Some("sandboxes"));
+}
+
+#[test]
+fn a_named_sandbox_supervisor_must_exist_and_is_found_where_it_is_nested() {
+    let f = Folder::new();
+    let nested = format!(
+        "{ROOT}{COMPONENT}[[supervisor.root.children]]\nid = \"pool-child\"\nkind = \"supervisor\"\nsupervisor = \"pool\"\n\
+         [supervisor.pool]\nstrategy = \"simple_one_for_one\"\n[[supervisor.pool.children]]\nid = \"t\"\nkind = \"component\"\npath = \"a.wasm\"\n"
+    );
+    let c = f.accepts(&format!("{nested}[api.sandboxes]\nsupervisor = \"pool\"\n"));
+    let sandboxes = c.api.sandboxes.expect("enabled");
+    assert_eq!(sandboxes.path, "root/pool-child");
+    assert_eq!(sandboxes.strategy, Strategy::SimpleOneForOne);
+    assert!(!sandboxes.added);
+    assert_eq!(c.trees[0].children.len(), 2, "nothing added");
+
+    let err = f.error(&format!("{nested}[api.sandboxes]\nsupervisor = \"nope\"\n"));
+    assert_names(
+        &err,
+        "api.sandboxes.supervisor",
+        "no [supervisor.nope] table",
+    );
+    let err = f.error(&format!(
+        "{nested}[api.sandboxes]\nsupervisor = \"pool\"\nintensity = 3\n"
+    ));
+    assert_names(
+        &err,
+        "api.sandboxes.intensity",
+        "only for the supervisor the host adds",
+    );
+}
+
+#[test]
+fn the_host_refuses_to_add_a_sandbox_supervisor_where_it_cannot() {
+    let f = Folder::new();
+    let simple = format!(
+        "[supervisor.root]\nstrategy = \"simple_one_for_one\"\n{COMPONENT}[api.sandboxes]\n"
+    );
+    assert_names(&f.error(&simple), "api.sandboxes", "is simple_one_for_one");
+    let taken = format!(
+        "{ROOT}{}[api.sandboxes]\n",
+        COMPONENT.replace("\"a\"", "\"sandboxes\"")
+    );
+    assert_names(
+        &f.error(&taken),
+        "api.sandboxes",
+        "already has a child `sandboxes`",
+    );
+    for (extra, key, words) in [
+        ("max = 0", "api.sandboxes.max", "expected at least 1"),
+        ("period_ms = 0", "api.sandboxes.period_ms", "at least 1 ms"),
+        ("maximum = 3", "warden.toml:8:1", "unknown field `maximum`"),
+    ] {
+        let err = f.error(&format!("{ROOT}{COMPONENT}[api.sandboxes]\n{extra}\n"));
+        assert!(err.contains(key) && err.contains(words), "{extra}: {err}");
+    }
+}
+
+#[test]
+fn grants_are_existing_directories_made_canonical() {
+    let f = Folder::new();
+    let c = f.accepts(&format!(
+        "{ROOT}{COMPONENT}[api.grants.data]\nhost = \"./data/../data\"\n[api.grants.rw]\nhost = \"data\"\nwritable = true\n"
+    ));
+    let data = std::fs::canonicalize(f.dir.path().join("data")).unwrap();
+    assert_eq!(
+        c.api.grants.get("data"),
+        Some(&Grant {
+            host: data.clone(),
+            writable: false
+        })
+    );
+    assert_eq!(
+        c.api.grants.get("rw"),
+        Some(&Grant {
+            host: data,
+            writable: true
+        })
+    );
+    for (grant, key, words) in [
+        (
+            "[api.grants.x]\nhost = \"missing\"",
+            "api.grants.x.host",
+            "missing",
+        ),
+        (
+            "[api.grants.x]\nhost = \"a.wasm\"",
+            "api.grants.x.host",
+            "is not a directory",
+        ),
+        (
+            "[api.grants.\"a b\"]\nhost = \"data\"",
+            "api.grants.a b",
+            "a grant's name",
+        ),
+        (
+            "[api.grants.x]\nhost = \"data\"\nmode = \"rw\"",
+            "warden.toml:9:1",
+            "unknown field `mode`",
+        ),
+    ] {
+        let err = f.error(&format!("{ROOT}{COMPONENT}{grant}\n"));
+        assert!(err.contains(key) && err.contains(words), "{grant}: {err}");
+    }
 }

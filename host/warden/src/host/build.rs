@@ -20,7 +20,10 @@ use crate::host::process_child::{ProcessChildStart, ProcessRuntime};
 use crate::host::router::Router;
 use crate::process::{LogSpec, WorkerSpec};
 use crate::supervisor::Shutdown;
-use crate::supervisor::{ChildSpec, Strategy, SupervisorFlags, SupervisorSpec};
+use crate::supervisor::{
+    BoxFuture, ChildKind, ChildSpec, ChildStart, StartContext, StartError, Started, Strategy,
+    SupervisorFlags, SupervisorSpec,
+};
 
 /// The program slot of every component child, by path in the tree, so
 /// reloads and operations can find and replace a child's code.
@@ -81,6 +84,28 @@ impl ProgramTable {
     }
 
     /// Paths of every configured component child, sorted.
+    /// Forgets the child at `path` (a destroyed sandbox).
+    pub(crate) fn remove(&self, path: &str) -> Option<ProgramEntry> {
+        self.inner
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(path)
+    }
+
+    /// The child at `path` takes its code from `source` from now on (a
+    /// sandbox reloaded to another stored component).
+    pub(crate) fn set_source(&self, path: &str, source: PathBuf) {
+        if let Some(entry) = self
+            .inner
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(path)
+        {
+            entry.source = source;
+        }
+    }
+
+    /// Paths of every component child, sorted.
     pub fn paths(&self) -> Vec<String> {
         let mut paths: Vec<String> = self
             .inner
@@ -94,10 +119,122 @@ impl ProgramTable {
     }
 }
 
+/// The start of each sandbox that is a dynamic child of a
+/// `simple_one_for_one` supervisor, by path. Such a supervisor has one
+/// child spec; its start ([`Dispatch`]) runs the sandbox's own start when
+/// the dynamic child was started as a sandbox, the template's otherwise.
+#[derive(Clone, Default)]
+pub struct DynamicStarts {
+    inner: Arc<RwLock<HashMap<String, Arc<dyn ChildStart>>>>,
+}
+
+impl DynamicStarts {
+    pub(crate) fn insert(&self, path: String, start: Arc<dyn ChildStart>) {
+        self.inner
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path, start);
+    }
+
+    pub(crate) fn remove(&self, path: &str) {
+        self.inner
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(path);
+    }
+
+    fn get(&self, path: &str) -> Option<Arc<dyn ChildStart>> {
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+            .cloned()
+    }
+
+    /// The start args that make a dynamic child a sandbox.
+    pub(crate) fn sandbox_args() -> serde_json::Value {
+        serde_json::json!({ SANDBOX_ARG: true })
+    }
+}
+
+const SANDBOX_ARG: &str = "warden.sandbox";
+
+/// The start of a `simple_one_for_one` supervisor's child spec: see
+/// [`DynamicStarts`].
+struct Dispatch {
+    template: Arc<dyn ChildStart>,
+    sandboxes: DynamicStarts,
+}
+
+impl ChildStart for Dispatch {
+    fn start(&self, ctx: StartContext) -> BoxFuture<'static, Result<Started, StartError>> {
+        let is_sandbox = ctx
+            .args
+            .as_ref()
+            .is_some_and(|args| args.get(SANDBOX_ARG).is_some());
+        if !is_sandbox {
+            return self.template.start(ctx);
+        }
+        match self.sandboxes.get(&ctx.path.to_string()) {
+            Some(start) => start.start(ctx),
+            None => {
+                let path = ctx.path.to_string();
+                Box::pin(async move {
+                    Err(StartError::failed(format!(
+                        "sandbox `{path}` was destroyed"
+                    )))
+                })
+            }
+        }
+    }
+}
+
+/// The start of a sandbox: a component child whose program was compiled
+/// from the store, registered in `programs` under `path` (its source the
+/// store's file, never watched).
+#[allow(clippy::too_many_arguments, reason = "one sandbox's every setting")]
+pub(crate) fn sandbox_start(
+    router: &Router,
+    programs: &ProgramTable,
+    path: &str,
+    program: ActorProgram,
+    source: PathBuf,
+    init_config: String,
+    limits: Limits,
+    caps: crate::component::Capabilities,
+    send_to: Vec<String>,
+) -> ComponentChildStart {
+    let slot: ProgramSlot = Arc::new(RwLock::new(program));
+    programs.insert(
+        path.to_string(),
+        ProgramEntry {
+            source,
+            slot: slot.clone(),
+            watch: false,
+        },
+    );
+    ComponentChildStart {
+        program: slot,
+        init_config,
+        limits,
+        caps,
+        send_to,
+        mailbox: SANDBOX_MAILBOX,
+        router: router.clone(),
+        usage: Default::default(),
+        persist: None,
+    }
+}
+
+/// A sandbox's mailbox capacity: the default of a configured child.
+const SANDBOX_MAILBOX: usize = 1024;
+
 /// Child specs from config: every component compiled and checked against
 /// its world as its spec is built, and entered in `programs`.
 pub(crate) struct Builder<'a> {
     config: &'a Config,
+    /// Starts of sandboxes under `simple_one_for_one` supervisors.
+    dynamic: &'a DynamicStarts,
     runtime: &'a Runtime,
     router: &'a Router,
     programs: &'a ProgramTable,
@@ -163,8 +300,9 @@ pub(crate) fn root_spec(
     programs: &ProgramTable,
     processes: &ProcessRuntime,
     events: &EventBus,
+    dynamic: &DynamicStarts,
 ) -> Result<(String, SupervisorSpec), HostError> {
-    let mut b = Builder::new(config, runtime, router, programs, processes, events);
+    let mut b = Builder::new(config, dynamic, runtime, router, programs, processes, events);
     if let [tree] = config.trees.as_slice() {
         return Ok((
             tree.name.clone(),
@@ -190,6 +328,7 @@ impl<'a> Builder<'a> {
     /// in `programs`.
     pub(crate) fn new(
         config: &'a Config,
+        dynamic: &'a DynamicStarts,
         runtime: &'a Runtime,
         router: &'a Router,
         programs: &'a ProgramTable,
@@ -198,6 +337,7 @@ impl<'a> Builder<'a> {
     ) -> Self {
         Builder {
             config,
+            dynamic,
             runtime,
             router,
             programs,
@@ -215,10 +355,19 @@ impl<'a> Builder<'a> {
     ) -> Result<SupervisorSpec, HostError> {
         let flags = SupervisorFlags::new(sup.strategy).with_intensity(sup.intensity, sup.period);
         let mut spec = SupervisorSpec::new(flags);
+        let dynamic = sup.strategy == Strategy::SimpleOneForOne;
         for (i, child) in sup.children.iter().enumerate() {
             let child_path = format!("{path}/{}", child.id);
             let child_key = format!("{key}.children[{i}]");
-            spec = spec.child(self.child(child, &child_path, &child_key)?);
+            let mut child = self.child(child, &child_path, &child_key)?;
+            if dynamic && child.kind() == ChildKind::Worker {
+                let dispatch = Dispatch {
+                    template: child.starter().clone(),
+                    sandboxes: self.dynamic.clone(),
+                };
+                child = child.with_starter(Arc::new(dispatch));
+            }
+            spec = spec.child(child);
         }
         Ok(spec)
     }

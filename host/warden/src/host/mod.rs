@@ -35,7 +35,8 @@ use crate::reload::{ReloadError, ReloadOutcome, Reloader, Versions};
 use crate::store::ComponentStore;
 use crate::supervisor::{StartError, SupervisorExit, SupervisorHandle, start_root};
 
-pub use build::{ProgramEntry, ProgramTable};
+pub(crate) use build::sandbox_start;
+pub use build::{DynamicStarts, ProgramEntry, ProgramTable};
 pub use op_plugins::{OperationPlugins, PluginLoadError, PreparedPlugin};
 pub use reconfigure::{ReconfigureError, Reconfigurer};
 pub use router::{Router, SendError};
@@ -199,9 +200,11 @@ impl Host {
         .map_err(HostError::Store)?;
         let router = Router::default();
         let programs = ProgramTable::default();
+        let dynamic = DynamicStarts::default();
         let (registry, orphans, processes) = start_processes(config, &events).await?;
-        let (name, spec) =
-            build::root_spec(config, &runtime, &router, &programs, &processes, &events)?;
+        let (name, spec) = build::root_spec(
+            config, &runtime, &router, &programs, &processes, &events, &dynamic,
+        )?;
         let root = start_root(&name, spec, events.clone()).await?;
         let reloader = Reloader::new(
             runtime.clone(),
@@ -223,6 +226,7 @@ impl Host {
                 router: router.clone(),
                 programs: programs.clone(),
                 processes,
+                dynamic: dynamic.clone(),
                 events: events.clone(),
                 root: root.clone(),
                 reloader: reloader.clone(),
@@ -245,6 +249,11 @@ impl Host {
                 api_limits: config.api.limits,
                 store: store.clone(),
                 reconfigure: reconfigure.clone(),
+                sandboxes: crate::builtin::Sandboxes::new(
+                    config.api.sandboxes.clone(),
+                    config.api.grants.clone(),
+                    dynamic,
+                ),
             },
         )?;
         Ok(Host {

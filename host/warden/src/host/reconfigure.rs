@@ -41,7 +41,7 @@ use crate::component::Runtime;
 use crate::config::diff::{self, Plan, Refusal};
 use crate::config::{self, Config, ConfigError};
 use crate::events::{EventBus, ReloadEvent};
-use crate::host::build::{Builder, largest_memory_limit};
+use crate::host::build::{Builder, DynamicStarts, largest_memory_limit};
 use crate::host::process_child::ProcessRuntime;
 use crate::host::{HostError, OperationPlugins, PluginLoadError, ProgramTable, Router};
 use crate::reload::{Reloader, Watcher};
@@ -113,6 +113,8 @@ struct Inner {
     router: Router,
     programs: ProgramTable,
     processes: ProcessRuntime,
+    /// Starts of sandboxes under `simple_one_for_one` supervisors.
+    dynamic: DynamicStarts,
     events: EventBus,
     root: SupervisorHandle,
     reloader: Reloader,
@@ -126,6 +128,7 @@ pub(crate) struct Parts {
     pub(crate) router: Router,
     pub(crate) programs: ProgramTable,
     pub(crate) processes: ProcessRuntime,
+    pub(crate) dynamic: DynamicStarts,
     pub(crate) events: EventBus,
     pub(crate) root: SupervisorHandle,
     pub(crate) reloader: Reloader,
@@ -144,6 +147,7 @@ impl Reconfigurer {
                 router: parts.router,
                 programs: parts.programs,
                 processes: parts.processes,
+                dynamic: parts.dynamic,
                 events: parts.events,
                 root: parts.root,
                 reloader: parts.reloader,
@@ -246,6 +250,7 @@ impl Reconfigurer {
         {
             let mut builder = Builder::new(
                 &new,
+                &inner.dynamic,
                 &inner.runtime,
                 &inner.router,
                 &staging,

@@ -9,6 +9,10 @@
 //!   [`crate::host::component_child`]), with probation and rollback;
 //! - `versions` keeps each child's history of versions.
 //!
+//! A reload reads the child's source file, or another one given to
+//! [`Reloader::reload_from`] (a sandbox swapped to another stored
+//! component), which becomes the child's source once the swap is committed.
+//!
 //! Guarantees: a failure at any [`Stage`] leaves the old version serving
 //! with its state, and is reported as `ReloadFailed` naming the stage; a
 //! reload is not a restart (the incarnation and its generation live on, so

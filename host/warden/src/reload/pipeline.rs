@@ -129,9 +129,9 @@ impl Reloader {
         self.with_history(path, |h| h.clone())
     }
 
-    /// Forgets the version history of the child at `path` (a config
-    /// reload removed it, or restarts it with a new spec: its next history
-    /// starts from the code it then runs).
+    /// Forgets the version history of the child at `path` (a destroyed
+    /// sandbox; a config reload removed it, or restarts it with a new spec:
+    /// its next history starts from the code it then runs).
     pub(crate) fn forget(&self, path: &str) {
         self.inner
             .histories
@@ -182,11 +182,26 @@ impl Reloader {
     /// Reloads the child at `path` from its source file. With `force`, the
     /// swap happens even when the file holds the running code.
     pub async fn reload(&self, path: &str, force: bool) -> Result<ReloadOutcome, ReloadError> {
-        let entry = self
+        self.reload_from(path, None, force).await
+    }
+
+    /// Reloads the child at `path` from `source` (by default its own
+    /// source file); once the swap is committed, `source` is the child's
+    /// source from then on.
+    pub async fn reload_from(
+        &self,
+        path: &str,
+        source: Option<&Path>,
+        force: bool,
+    ) -> Result<ReloadOutcome, ReloadError> {
+        let mut entry = self
             .inner
             .programs
             .get(path)
             .ok_or_else(|| ReloadError::UnknownChild(path.to_string()))?;
+        if let Some(source) = source {
+            entry.source = source.to_path_buf();
+        }
         let _serial = self.inner.serial.lock().await;
         let started = Instant::now();
         let (version, previous) = self.with_history(path, |h| (h.next_version(), h.current))?;
@@ -237,6 +252,9 @@ impl Reloader {
             return self.failed(path, record, started, f.stage, f.reason);
         }
         let swap = swap_started.elapsed();
+        if source.is_some() {
+            self.inner.programs.set_source(path, entry.source.clone());
+        }
         let duration = started.elapsed();
         record.duration_ms = millis(duration);
         record.program = Some(program);
