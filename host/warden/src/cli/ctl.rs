@@ -46,8 +46,7 @@ pub(super) use render::render_ps;
 
 use render::{
     field, render_audit, render_event, render_health, render_info, render_plan, render_reload,
-    render_strategy,
-    render_tree, render_value, render_versions, scalar,
+    render_strategy, render_tree, render_value, render_versions, scalar,
 };
 
 use super::ps::PsFilter;

@@ -636,6 +636,8 @@ fn api_tokens_have_unique_names_and_secrets_a_known_role_and_one_secret() {
     }
     let err = f.error(&tokens(&entry("a", "read", "token = \"x\"\nsecret = 1")));
     assert!(err.contains("secret"), "{err}");
+}
+
 const COMPONENT: &str =
     "[[supervisor.root.children]]\nid = \"a\"\nkind = \"component\"\npath = \"a.wasm\"\n";
 

@@ -302,7 +302,9 @@ pub(crate) fn root_spec(
     events: &EventBus,
     dynamic: &DynamicStarts,
 ) -> Result<(String, SupervisorSpec), HostError> {
-    let mut b = Builder::new(config, dynamic, runtime, router, programs, processes, events);
+    let mut b = Builder::new(
+        config, dynamic, runtime, router, programs, processes, events,
+    );
     if let [tree] = config.trees.as_slice() {
         return Ok((
             tree.name.clone(),
