@@ -33,7 +33,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "properties": {
                 "path": {"type": "string", "minLength": 1, "description": CHILD_PATH},
                 "force": {"type": "boolean", "description": "Swap even when the file holds the running code (default false)"},
-                "component": {"type": "string", "minLength": 64, "maxLength": 64, "description": "Sandboxes only: the store id of the component to swap to (its lease moves to it); a configured child reloads from its own file"}
+                "component": {"type": "string", "minLength": 64, "maxLength": 64, "description": "Sandboxes only: the store id of the component to swap to (it is leased too, beside the components the sandbox may roll back to); a configured child reloads from its own file"}
             },
             "required": ["path"],
             "additionalProperties": false
@@ -221,8 +221,8 @@ async fn reload(ctx: &Context, params: Value) -> Result<Value, OpError> {
         .map_err(|e| reload_error(OP, e))?;
     if let (Some((lease, _)), ReloadOutcome::Reloaded { .. }) = (target, &outcome) {
         // The swap is committed: the sandbox runs the new component, and
-        // the lease on the old one is released.
-        ctx.sandboxes.replace_lease(&p.path, lease);
+        // keeps its lease on the old one, which its history can return to.
+        ctx.sandboxes.add_lease(&p.path, lease);
     }
     match outcome {
         ReloadOutcome::Unchanged { version } => {

@@ -66,7 +66,11 @@ struct State {
 
 struct Sandbox {
     id: String,
-    lease: Lease,
+    /// A lease on every component the sandbox has run: the one it runs
+    /// and those `child.rollback` (or a failed probation) can return it
+    /// to, whose compiled code its version history keeps. So the store
+    /// refuses to delete any of them while the sandbox exists.
+    leases: Vec<Lease>,
     created_ms: u64,
 }
 
@@ -105,11 +109,13 @@ impl Sandboxes {
         self.lock().live.contains_key(path)
     }
 
-    /// The sandbox at `path` runs `lease`'s component from now on; the
-    /// lease on the one it ran is released.
-    pub(crate) fn replace_lease(&self, path: &str, lease: Lease) {
-        if let Some(sandbox) = self.lock().live.get_mut(path) {
-            sandbox.lease = lease;
+    /// The sandbox at `path` was reloaded to `lease`'s component: it
+    /// holds that lease too, beside those of the versions it may return to.
+    pub(crate) fn add_lease(&self, path: &str, lease: Lease) {
+        if let Some(sandbox) = self.lock().live.get_mut(path)
+            && sandbox.leases.iter().all(|held| held.id() != lease.id())
+        {
+            sandbox.leases.push(lease);
         }
     }
 }
@@ -390,7 +396,7 @@ async fn create(ctx: &Context, params: Value) -> Result<Value, OpError> {
         path.clone(),
         Sandbox {
             id: p.id,
-            lease,
+            leases: vec![lease],
             created_ms: unix_ms(),
         },
     );
@@ -589,11 +595,12 @@ async fn destroy(ctx: &Context, params: Value) -> Result<Value, OpError> {
             what: format!("sandbox `{}`", p.path),
         });
     };
+    let component = running_component(ctx, &p.path)
+        .or_else(|| sandbox.leases.last().map(|lease| lease.id().to_string()));
     let result = stop(ctx, &config, &sandbox.id).await;
     ctx.programs.remove(&p.path);
     ctx.sandboxes.inner.dynamic.remove(&p.path);
     ctx.reloader.forget(&p.path);
-    let component = sandbox.lease.id().clone();
     drop(sandbox);
     result.map_err(|e| admin_error(OP, e))?;
     tracing::info!(sandbox = %p.path, "sandbox destroyed");
@@ -623,6 +630,20 @@ async fn stop(ctx: &Context, config: &SandboxesConfig, id: &str) -> Result<(), A
     }
 }
 
+/// The store id of the component the sandbox at `path` runs now: its
+/// code's content hash, which is what a store id is (after a rollback it
+/// is not the last component it was reloaded to).
+fn running_component(ctx: &Context, path: &str) -> Option<String> {
+    ctx.programs.get(path).map(|entry| {
+        entry
+            .slot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .hash()
+            .to_string()
+    })
+}
+
 async fn list(ctx: &Context) -> Result<Value, OpError> {
     const OP: &str = "sandbox.list";
     let config = ctx.sandboxes.config(OP)?.clone();
@@ -645,7 +666,8 @@ async fn list(ctx: &Context) -> Result<Value, OpError> {
             };
             json!({
                 "path": path,
-                "component": sandbox.lease.id(),
+                "component": running_component(ctx, path)
+                    .or_else(|| sandbox.leases.last().map(|lease| lease.id().to_string())),
                 "state": state,
                 "generation": child.and_then(|c| c.generation),
                 "created_ms": sandbox.created_ms,
