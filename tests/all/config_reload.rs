@@ -412,6 +412,40 @@ async fn sighup_reloads_and_a_bad_file_leaves_the_host_running() {
         "the host still serves"
     );
     assert_eq!(f.children().await, ["root/keep", "root/a", "root/b"]);
+    // Both signals are in the audit log, as the signal's caller: the audit
+    // writer is off the hot path, so wait for its rows.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let rows = loop {
+        let rows = f
+            .client
+            .call("audit.recent", json!({"op": "config.reload"}))
+            .await
+            .expect("audit.recent");
+        if rows.as_array().is_some_and(|r| r.len() >= 2) || Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let seen: Vec<(&str, &str, u64)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["token"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap(),
+                r["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("signal:SIGHUP", "invalid_config", 422),
+            ("signal:SIGHUP", "ok", 200)
+        ],
+        "{rows}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,6 +54,44 @@ async fn reload(ctx: &Context, params: Value) -> Result<Value, OpError> {
     }
 }
 
+/// The name the audit log gives a reload asked for by SIGHUP: not a
+/// token's (a token name has no `:`), so it cannot be mistaken for one.
+pub const SIGHUP_CALLER: &str = "signal:SIGHUP";
+
+/// A config reload asked for by SIGHUP: applied like `config.reload`, and
+/// recorded in the audit log as a call by [`SIGHUP_CALLER`] (whoever may
+/// signal the host changes its config as surely as an admin token does).
+/// Returns the plan's summary or the reason it was refused, for the log.
+pub async fn reload_on_signal(
+    reconfigure: &crate::host::Reconfigurer,
+    registry: &crate::registry::Registry,
+) -> Result<String, String> {
+    let at_ms = warden_clock::unix_ms() as i64;
+    let started = std::time::Instant::now();
+    let (status, outcome, result) = match reconfigure.reload(false).await {
+        Ok(plan) => (200, "ok".to_string(), Ok(plan.summary())),
+        Err(err) => {
+            let reason = err.to_string();
+            let op_error = reload_error(err);
+            (
+                op_error.status_code(),
+                op_error.kind().to_string(),
+                Err(reason),
+            )
+        }
+    };
+    registry.record_audit(crate::registry::AuditRecord {
+        at_ms,
+        token: SIGHUP_CALLER.to_string(),
+        op: OP.to_string(),
+        params_sha256: None,
+        status,
+        outcome,
+        duration_us: started.elapsed().as_micros() as u64,
+    });
+    result
+}
+
 fn reload_error(err: ReconfigureError) -> OpError {
     if err.is_bad_input() {
         OpError::InvalidConfig {

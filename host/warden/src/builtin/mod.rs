@@ -49,6 +49,7 @@ mod supervisors;
 use std::future::Future;
 
 pub use audit::RegistryAudit;
+pub use config::{SIGHUP_CALLER, reload_on_signal};
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;

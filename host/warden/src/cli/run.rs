@@ -68,7 +68,11 @@ async fn serve(config: &Config, token: Option<String>) -> CmdResult {
     status(&format!("API on {}", running.url()));
     let host = running.host();
     host.reconfigure.override_token(token);
-    tokio::spawn(reload_on_hangup(hangup, host.reconfigure.clone()));
+    tokio::spawn(reload_on_hangup(
+        hangup,
+        host.reconfigure.clone(),
+        host.registry.clone(),
+    ));
     if !host.orphans.orphans.is_empty() {
         status(format!("orphan recovery:\n{}", host.orphans).trim_end_matches('\n'));
     }
@@ -103,19 +107,17 @@ pub(super) async fn forward_signals(
     }
 }
 
-/// Every SIGHUP reloads the config; the outcome is logged, never fatal.
-async fn reload_on_hangup(mut hangup: Signal, reconfigure: Reconfigurer) {
+/// Every SIGHUP reloads the config; the outcome is logged and audited,
+/// never fatal.
+async fn reload_on_hangup(
+    mut hangup: Signal,
+    reconfigure: Reconfigurer,
+    registry: warden::registry::Registry,
+) {
     while hangup.recv().await.is_some() {
         tracing::info!("SIGHUP: reloading the config");
-        match reconfigure.reload(false).await {
-            Ok(plan) => tracing::info!(
-                added = ?plan.added,
-                removed = ?plan.removed,
-                changed = ?plan.changed,
-                supervisors_changed = ?plan.supervisors_changed,
-                "config reloaded: {}",
-                plan.summary()
-            ),
+        match warden::builtin::reload_on_signal(&reconfigure, &registry).await {
+            Ok(summary) => tracing::info!("config reloaded: {summary}"),
             Err(err) => tracing::warn!("config not reloaded: {err}"),
         }
     }
