@@ -93,6 +93,12 @@ pub enum HttpError {
         None => "operations take a JSON body: send `Content-Type: application/json`".to_string(),
     })]
     UnsupportedMediaType { content_type: Option<String> },
+    /// An upload's body is not declared as a component.
+    #[error("{}", match content_type {
+        Some(found) => format!("an upload is the component's bytes: send `Content-Type: application/wasm`, not `{found}`"),
+        None => "an upload is the component's bytes: send `Content-Type: application/wasm`".to_string(),
+    })]
+    NotWasm { content_type: Option<String> },
 }
 
 impl HttpError {
@@ -104,7 +110,9 @@ impl HttpError {
             Self::NoRoute { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::ForbiddenHost { .. } | Self::ForbiddenOrigin { .. } => StatusCode::FORBIDDEN,
-            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType { .. } | Self::NotWasm { .. } => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
         }
     }
 
@@ -118,7 +126,7 @@ impl HttpError {
             Self::BadRequest(_) => "bad_request",
             Self::ForbiddenHost { .. } => "forbidden_host",
             Self::ForbiddenOrigin { .. } => "forbidden_origin",
-            Self::UnsupportedMediaType { .. } => "unsupported_media_type",
+            Self::UnsupportedMediaType { .. } | Self::NotWasm { .. } => "unsupported_media_type",
         }
     }
 }

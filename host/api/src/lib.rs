@@ -8,6 +8,9 @@
 //!   [`AllowedHost`]s and [`AllowedOrigin`]s (a bad entry: [`AccessError`]).
 //! - [`ApiState`]: what is served: the operations, the
 //!   [`EventBus`](warden_events::EventBus) and the [`Metrics`].
+//! - [`ComponentCatalog`]: the component store behind `/components`, which
+//!   the host implements (an upload compiled under the compile limits
+//!   before it is stored); its refusals are [`CatalogError`]s.
 //! - [`Metrics`]: counters fed by the bus and by every call, rendered at
 //!   `GET /metrics` in Prometheus text.
 //! - [`serve`]: binds and starts serving, or says why not ([`ApiError`]).
@@ -19,7 +22,8 @@
 //!
 //! The routes: `POST /ops/{name}` (an operation: JSON params in, JSON
 //! result out), `GET /events` (the event stream, with filters),
-//! `GET /metrics`, `GET /openapi.json` (the registry's document completed
+//! `GET /metrics`, the component store (`POST`/`GET /components`,
+//! `GET`/`DELETE /components/{id}`), `GET /openapi.json` (the registry's document completed
 //! with the HTTP errors), `GET /healthz`, and the [`dashboard`] at `/` and
 //! `/assets/{file}`. Every error answer is `{"error": {"kind", "message",
 //! …}}`.
@@ -32,8 +36,9 @@
 //!
 //! Never does: decide an operation's behaviour, params schema or error
 //! statuses ([`warden_ops`] does), produce events (they come from the
-//! [`EventBus`](warden_events::EventBus)), or reach into the host: it sees
-//! only the operation registry and the bus.
+//! [`EventBus`](warden_events::EventBus)), compile or store components
+//! (the host's [`ComponentCatalog`] does), or reach into the host: it sees
+//! only the operation registry, the bus and the catalog.
 //!
 //! ```no_run
 //! # async fn demo(
@@ -55,6 +60,7 @@
 
 mod auth;
 pub mod client;
+mod components;
 pub mod dashboard;
 mod error;
 mod guard;
@@ -64,6 +70,9 @@ mod routes;
 mod server;
 mod sse;
 
+/// The bytes of an upload, as [`ComponentCatalog::upload`] takes them.
+pub use bytes::Bytes;
+pub use components::{CatalogError, CatalogFuture, ComponentCatalog, Uploaded};
 pub use error::ApiError;
 pub use guard::{AccessError, AllowedHost, AllowedOrigin};
 pub use metrics::Metrics;

@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::auth::Token;
+use crate::components::ComponentCatalog;
 use crate::error::ApiError;
 use crate::guard::{AllowedHost, AllowedOrigin, SiteGuard};
 use crate::metrics::Metrics;
@@ -71,7 +72,8 @@ impl ApiConfig {
     }
 }
 
-/// What the API serves: the operations, the event stream, the metrics.
+/// What the API serves: the operations, the event stream, the metrics,
+/// and the component store when the host has one.
 /// Cheap to clone.
 #[derive(Clone)]
 pub struct ApiState {
@@ -82,6 +84,7 @@ struct StateInner {
     operations: Registry,
     events: EventBus,
     metrics: Metrics,
+    components: Option<Arc<dyn ComponentCatalog>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -104,6 +107,7 @@ impl ApiState {
                 operations,
                 events,
                 metrics,
+                components: None,
             }),
         }
     }
@@ -116,6 +120,20 @@ impl ApiState {
                 operations: self.inner.operations.clone(),
                 events: self.inner.events.clone(),
                 metrics,
+                components: self.inner.components.clone(),
+            }),
+        }
+    }
+
+    /// The same state serving the component store `catalog` at
+    /// `/components` (without one, those routes answer 404).
+    pub fn with_components(self, catalog: Arc<dyn ComponentCatalog>) -> Self {
+        Self {
+            inner: Arc::new(StateInner {
+                operations: self.inner.operations.clone(),
+                events: self.inner.events.clone(),
+                metrics: self.inner.metrics.clone(),
+                components: Some(catalog),
             }),
         }
     }
@@ -130,6 +148,10 @@ impl ApiState {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    pub(crate) fn components(&self) -> Option<&dyn ComponentCatalog> {
+        self.inner.components.as_deref()
     }
 }
 

@@ -15,6 +15,7 @@
 //! HTTP API, stopped on a [`Shutdown`] request.
 
 mod build;
+mod catalog;
 pub mod component_child;
 mod op_plugins;
 pub(crate) mod persist;
@@ -32,6 +33,7 @@ use crate::store::ComponentStore;
 use crate::supervisor::{StartError, SupervisorExit, SupervisorHandle, start_root};
 
 pub use build::{ProgramEntry, ProgramTable};
+pub use catalog::StoreCatalog;
 pub use op_plugins::{OperationPlugins, PluginLoadError};
 pub use router::{Router, SendError};
 pub use run::{RunError, Running, Shutdown, run};
