@@ -88,6 +88,7 @@
 //! max_memory_mb = 1024
 //! max_fuel = 1000000000            # left out: no fuel ceiling
 //! max_component_bytes = 67108864   # largest upload to the component store (POST /components)
+//! path_roots = ["exercises"]       # folders API callers may name host paths under (relative: to this file); default none
 //! ```
 
 mod checks;
@@ -162,6 +163,8 @@ struct RawApi {
     max_memory_mb: Option<u64>,
     max_fuel: Option<u64>,
     max_component_bytes: Option<u64>,
+    #[serde(default)]
+    path_roots: Vec<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -623,6 +626,12 @@ pub struct ApiSection {
     /// The largest component the store takes over the API, in bytes. By
     /// default 64 MiB.
     pub max_component_bytes: u64,
+    /// Directories under which API callers may name host paths
+    /// (`component.call`'s `component`, `grade`'s `exercise` and
+    /// `solution`), absolute (relative entries are resolved against the
+    /// config file's folder). By default none: every host path is refused
+    /// with 403, and components come from the store.
+    pub path_roots: Vec<PathBuf>,
 }
 
 impl Default for ApiSection {
@@ -632,6 +641,7 @@ impl Default for ApiSection {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             max_component_bytes: crate::store::DEFAULT_MAX_BYTES,
+            path_roots: Vec::new(),
         }
     }
 }
@@ -1038,7 +1048,29 @@ impl<'a> Validator<'a> {
                 }
                 Some(bytes) => bytes,
             },
+            path_roots: self.path_roots(&raw.path_roots)?,
         })
+    }
+
+    /// `api.path_roots`: each an existing folder, relative to the config
+    /// file's folder; checked here so a typo is not a silent "every path
+    /// is forbidden".
+    fn path_roots(&self, raw: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigError> {
+        raw.iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                let key = format!("api.path_roots[{i}]");
+                if entry.as_os_str().is_empty() {
+                    return Err(self.invalid(key, "expected a folder, not an empty path"));
+                }
+                let root = self.resolve(entry);
+                if root.is_dir() {
+                    Ok(root)
+                } else {
+                    Err(self.invalid(key, format!("{} is not an existing folder", root.display())))
+                }
+            })
+            .collect()
     }
 
     fn reload(&self, raw: RawReload) -> Result<ReloadConfig, ConfigError> {

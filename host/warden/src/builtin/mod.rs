@@ -20,7 +20,9 @@
 //! refuses is 409, a guest's failure (a child answering a message with an
 //! error or failing while handling it, a component called directly
 //! trapping or running out of fuel: `guest_failed`) is 422
-//! (`guest_failed`: the guest's, not the host's), a host failure is 500.
+//! (`guest_failed`: the guest's, not the host's), a host path outside
+//! `[api] path_roots` is 403 (`forbidden_path`, see `paths`), a host
+//! failure is 500.
 //! Handlers get params the
 //! schema already accepted; a value the schema cannot express (bad base64)
 //! is still reported as a 400 violation, never a panic.
@@ -28,6 +30,7 @@
 mod children;
 mod components;
 mod events;
+mod paths;
 mod processes;
 mod reload;
 mod supervisors;
@@ -36,6 +39,8 @@ use std::future::Future;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+pub use paths::PathRoots;
 
 use crate::component::{ComponentError, Interrupt, Runtime};
 use crate::config::ApiLimits;
@@ -64,6 +69,8 @@ pub struct Context {
     pub api_limits: ApiLimits,
     /// Components uploaded over the API.
     pub store: crate::store::ComponentStore,
+    /// Where API callers may name host paths (`[api] path_roots`).
+    pub path_roots: PathRoots,
 }
 
 /// Registers every built-in operation in `registry`.

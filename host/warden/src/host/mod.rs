@@ -221,6 +221,7 @@ impl Host {
                 calls: calls.clone(),
                 api_limits: config.api.limits,
                 store: store.clone(),
+                path_roots: crate::builtin::PathRoots::new(config.api.path_roots.clone()),
             },
         )?;
         let plugin_watcher = plugins.watch(config.reload.debounce)?;
