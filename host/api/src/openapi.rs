@@ -246,6 +246,7 @@ fn add_store_routes(
                 "responses": unauthorized(json!({
                     "201": json_of("Stored", uploaded.clone()),
                     "200": json_of("Already stored (the same bytes)", uploaded),
+                    "400": error("The body could not be read"),
                     "413": {"$ref": "#/components/responses/Error413"},
                     "415": error("The body is not declared as a component (`Content-Type: application/wasm`)"),
                     "422": error("Not a component (`invalid_component`, with a `cause`), or compiling it went past a compile limit (`compile_limit`, with the `limit`)"),
