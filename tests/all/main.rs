@@ -14,6 +14,7 @@ mod cache_cli;
 mod call_cli;
 mod compile_limits;
 mod component_runtime;
+mod component_store;
 mod ctl_cli;
 mod dashboard;
 mod dev_cli;
