@@ -144,7 +144,7 @@ async fn uploads_are_compiled_then_stored_under_their_sha256() {
         assert_eq!(body["error"]["kind"], "invalid_component", "{body}");
         assert_eq!(body["error"]["cause"], cause, "{body}");
     }
-    assert_eq!(ids(&client).await, [id.clone()]);
+    assert_eq!(ids(&client).await, std::slice::from_ref(&id));
 
     // Only a body declared as a component is taken.
     for content_type in [

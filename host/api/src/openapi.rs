@@ -61,7 +61,9 @@ pub fn document(
     responses["Error401"] = error_response("No or a wrong bearer token");
     responses["Error413"] = error_response("The body is larger than the server's limit");
     responses["Error403"] = error_response(
-        "The request's `Host` is not one the API answers to, or its `Origin` is another site's",
+        "The request's `Host` is not one the API answers to, or its `Origin` is another site's \
+         (`forbidden_host`, `forbidden_origin`); or a host path in the params lies outside \
+         `[api] path_roots` (`forbidden_path`)",
     );
     responses["Error415"] =
         error_response("The body is not declared as JSON (`Content-Type: application/json`)");
