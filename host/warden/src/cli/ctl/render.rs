@@ -499,13 +499,13 @@ pub(super) fn render_components(list: &Value) -> String {
     if rows.is_empty() {
         return "no components stored\n".to_string();
     }
-    table(&["ID", "SIZE", "STORED (UTC)", "USERS"], &rows)
+    table(&["ID", "SIZE", "STORED", "USERS"], &rows)
 }
 
 /// `GET /components/{id}`: the summary, the worlds, then the WIT.
 pub(super) fn render_component(component: &Value) -> String {
     let mut out = format!(
-        "{}\nsize {} bytes, stored {} UTC, users: {}\nworlds: {}\n\n",
+        "{}\nsize {} bytes, stored {}, users: {}\nworlds: {}\n\n",
         field(component, "id"),
         field(component, "size"),
         component["stored_at_ms"]
@@ -528,26 +528,11 @@ pub(super) fn render_component(component: &Value) -> String {
     out
 }
 
-/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC).
+/// Milliseconds since the epoch as RFC 3339 (UTC).
 fn utc_time(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, day_secs) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        day_secs / 3600,
-        day_secs / 60 % 60,
-        day_secs % 60
-    )
+    let mut text = String::new();
+    warden::process::write_rfc3339(i64::try_from(ms).unwrap_or(i64::MAX), &mut text);
+    text
 }
 
 /// Any other result: strings as they are, the rest as pretty JSON.
@@ -566,8 +551,7 @@ mod tests {
 
     #[test]
     fn store_times_are_utc_dates_and_lists_show_users_and_worlds() {
-        assert_eq!(utc_time(0), "1970-01-01 00:00:00");
-        assert_eq!(utc_time(1_709_211_909_000), "2024-02-29 13:05:09");
+        assert_eq!(utc_time(1_709_211_909_000), "2024-02-29T13:05:09.000Z");
         let upload = serde_json::json!({
             "id": "ab", "size": 3,
             "worlds": {"actor-plugin": true, "operation-plugin": false, "plugin": false}
@@ -584,7 +568,7 @@ mod tests {
         let text = render_components(&list);
         assert!(text.starts_with("ID"), "{text}");
         assert!(
-            text.contains("ab  3     1970-01-01 00:00:00  component.call"),
+            text.contains("ab  3     1970-01-01T00:00:00.000Z  component.call"),
             "{text}"
         );
         assert!(text.lines().nth(2).unwrap().ends_with('-'), "{text}");
