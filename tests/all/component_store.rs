@@ -137,6 +137,13 @@ async fn uploads_are_compiled_then_stored_under_their_sha256() {
         (b"hello, world".to_vec(), "not_wasm"),
         (wat::parse_str("(module)").unwrap(), "not_a_component"),
         (b"\0asm\x0d\0\x01\0junk".to_vec(), "invalid_component"),
+        (
+            wat::parse_str(
+                r#"(component (import "acme:missing/thing" (instance (export "poke" (func)))))"#,
+            )
+            .unwrap(),
+            "unlinkable",
+        ),
     ] {
         let err = client.upload(junk).await.unwrap_err();
         let (status, body) = status_of(&err);

@@ -236,8 +236,8 @@ fn add_store_routes(
                 "summary": "Stores a component (its bytes as the body), compiled first under the host's compile limits",
                 "description": format!(
                     "The body is the component's bytes, `Content-Type: application/wasm`, at most {max_bytes} bytes (`[api] max_component_bytes`). \
-                     They are compiled in a compile child under `[host.compile]` before anything is stored: bytes that are no component answer 422 \
-                     `invalid_component` (its `cause` says why), a compile that goes past a limit 422 `compile_limit`. \
+                     They are compiled in a compile child under `[host.compile]` and linked against the host's imports before anything is stored: \
+                     bytes that are no component, or one importing what the host lacks, answer 422 `invalid_component` (its `cause` says why), a compile that goes past a limit 422 `compile_limit`. \
                      The id is the SHA-256 of the bytes: the same bytes again answer 200 with the same body."
                 ),
                 "tags": ["components"],

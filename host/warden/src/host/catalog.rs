@@ -5,7 +5,8 @@
 //! Owns the order an upload takes: untrusted bytes are compiled first,
 //! through the runtime's bounded compile path (a compile child under the
 //! `[host.compile]` rlimits, started from a blocking thread so no tokio
-//! worker waits on it), and stored only when that worked; and the JSON
+//! worker waits on it), linked against the host's imports, and stored
+//! only when both worked; and the JSON
 //! each route answers (`worlds` as `warden inspect` decides them, the
 //! exports as WIT). Never does: HTTP (statuses, bodies, limits of the
 //! request: the api crate does), or keep anything itself: the store holds
@@ -64,16 +65,19 @@ impl ComponentCatalog for StoreCatalog {
             this.store
                 .check_size(bytes.len() as u64)
                 .map_err(store_error)?;
-            let compiled = this
+            // Linked too: a component importing what this host lacks could
+            // never run here, so it is refused now rather than at its start.
+            let prepared = this
                 .runtime
                 .compile(&bytes, Metering::Off)
+                .and_then(Compiled::prepare)
                 .map_err(rejected)?;
             let put = this.store.put(&bytes).map_err(store_error)?;
             Ok(Uploaded {
                 body: json!({
                     "id": put.component.id,
                     "size": put.component.size,
-                    "worlds": worlds(&compiled),
+                    "worlds": worlds(&prepared.compiled),
                 }),
                 created: put.created,
             })
