@@ -64,6 +64,11 @@ fn schemathesis(args: &[&str], dir: &Path) -> Output {
         .args(["-m", "schemathesis.cli", "--config-file"])
         .arg(repo_root().join("tests/schemathesis/schemathesis.toml"))
         .args(args)
+        // A serializer for `application/wasm` (uploads to the store).
+        .env(
+            "SCHEMATHESIS_HOOKS",
+            repo_root().join("tests/schemathesis/hooks.py"),
+        )
         // Its reports and caches, if any, stay in the host's temp dir.
         .current_dir(dir)
         .output()

@@ -23,8 +23,10 @@ use crate::support::{HostProcess, config_file, demo_tree, plugin};
 
 /// The demo tree on a free loopback port, no token, `api` appended.
 fn start_host(api: &str) -> HostProcess {
+    // `api` (an `[api]` table or nothing) goes in with the `[host]` keys,
+    // so the demo tree's `path_roots` join that table.
     HostProcess::start_tree(
-        &format!("{}\n{api}", demo_tree("api_addr = \"127.0.0.1:0\"")),
+        &demo_tree(&format!("api_addr = \"127.0.0.1:0\"\n{api}")),
         &[],
     )
 }

@@ -21,7 +21,7 @@ use crate::support::{
 /// picked pseudo-randomly: cheap to generate and to validate, costly for
 /// Cranelift (long live ranges everywhere). 200k blocks (1.4 MB) take ~3 s
 /// of CPU and more than 128 MiB to compile here.
-fn compile_bomb(ops: usize) -> Vec<u8> {
+pub(crate) fn compile_bomb(ops: usize) -> Vec<u8> {
     const LOCALS: u64 = 64;
     let mut code = Vec::with_capacity(ops * 9 + 8);
     let mut state: u64 = 0x2545_f491_4f6c_dd1d;

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{HostProcess, ctl_cmd, plugin, stderr, stdout, variant, warden_cmd};
+use crate::support::{
+    HostProcess, ctl_cmd, plugin, stderr, stdout, variant, warden_cmd, with_test_path_roots,
+};
 
 /// A config with two component children, a nested supervisor with a
 /// native worker, and an operation plugin.
@@ -76,7 +78,7 @@ impl RunningHost {
             &token.map_or(String::new(), |t| format!("token = \"{t}\"")),
         );
         RunningHost {
-            process: HostProcess::start_tree(&body, &[]),
+            process: HostProcess::start_tree(&with_test_path_roots(&body), &[]),
         }
     }
 

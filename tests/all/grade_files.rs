@@ -262,7 +262,8 @@ fn a_fifo_named_as_the_submission_is_refused_without_blocking() {
 async fn the_grade_operation_refuses_exercise_files_linked_out_of_the_folder() {
     let host = HostProcess::start_tree(&demo_tree("api_addr = \"127.0.0.1:0\""), &[]);
     let client = host.client(None);
-    let root = tempfile::tempdir().unwrap();
+    // Under the config's folder, one of the demo tree's `[api] path_roots`.
+    let root = tempfile::tempdir_in(host.dir()).unwrap();
     secret_file(root.path());
     for name in EXERCISE_FILES {
         let ex = leap_copy(root.path(), &format!("ex-{name}"));

@@ -15,6 +15,7 @@ mod cache_cli;
 mod call_cli;
 mod compile_limits;
 mod component_runtime;
+mod component_store;
 mod config_reload;
 mod ctl_cli;
 mod dashboard;

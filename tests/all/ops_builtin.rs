@@ -763,13 +763,22 @@ async fn component_call_and_grade() {
         )
         .await;
     assert_eq!(violations(&err), ["/function"]);
+    // A path outside `[api] path_roots` is refused before anything is
+    // said about it; under a root, a missing file is not found.
     let err = f
         .err(
             "component.call",
             json!({"component": "/nonexistent/x.wasm", "function": "handle"}),
         )
         .await;
-    assert_eq!(err.status_code(), 404);
+    assert_eq!((err.status_code(), err.kind()), (403, "forbidden_path"));
+    let err = f
+        .err(
+            "component.call",
+            json!({"component": f.file("missing.wasm"), "function": "handle"}),
+        )
+        .await;
+    assert_eq!(err.status_code(), 404, "{err}");
     let err = f
         .err(
             "component.call",
@@ -814,7 +823,14 @@ async fn component_call_and_grade() {
             json!({"exercise": "/nonexistent", "solution": plugin("leap_ref")}),
         )
         .await;
-    assert_eq!(err.status_code(), 404);
+    assert_eq!((err.status_code(), err.kind()), (403, "forbidden_path"));
+    let err = f
+        .err(
+            "grade",
+            json!({"exercise": f.file("no-such-exercise"), "solution": plugin("leap_ref")}),
+        )
+        .await;
+    assert_eq!(err.status_code(), 404, "{err}");
     let err = f.err("grade", json!({"exercise": exercise})).await;
     assert_eq!(violations(&err), ["/solution"]);
     f.host.stop().await;

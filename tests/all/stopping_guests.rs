@@ -21,13 +21,15 @@ use warden::component::{
 use warden::host::Host;
 use warden::ops::OpError;
 
-use crate::support::{HostProcess, config_file, plugin, prepare, repo_root, runtime, signal};
+use crate::support::{
+    HostProcess, config_file, plugin, prepare, repo_root, runtime, signal, with_test_path_roots,
+};
 
 /// A tree of one well-behaved child (`echo`), the `misbehave` operation
 /// plugin without a wall-clock limit (`misbehave.loop` spins until it is
 /// interrupted) and `host` appended to `[host]`; `rest` goes after it.
 fn config(host: &str, rest: &str) -> String {
-    format!(
+    with_test_path_roots(&format!(
         r#"
 [host]
 state_dir = "{{dir}}/state"
@@ -49,7 +51,7 @@ limits = {{ timeout_ms = 0 }}
 {rest}
 "#,
         misbehave = plugin("misbehave").display()
-    )
+    ))
 }
 
 /// `warden run` of `body` (written by [`config_file`]), with its directory.

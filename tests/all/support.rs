@@ -285,9 +285,36 @@ pub const CHANGING_EXAMPLES: &[&str] = &[
 ];
 
 /// The demo tree's config text, its state in `state/` beside the config
-/// and `host` (more keys and subtables of `[host]`, or nothing) added.
+/// and `host` (more keys and subtables of `[host]`, or nothing, or an
+/// `[api]` table) added. API callers may name host paths under
+/// [`test_path_roots`] ([`with_test_path_roots`]).
 pub fn demo_tree(host: &str) -> String {
-    format!("[host]\nstate_dir = \"state\"\n{host}\n{DEMO_TREE}")
+    with_test_path_roots(&format!(
+        "[host]\nstate_dir = \"state\"\n{host}\n{DEMO_TREE}"
+    ))
+}
+
+/// `config` with `path_roots = `[`test_path_roots`] in its `[api]` table
+/// (added at the end when it has none).
+pub fn with_test_path_roots(config: &str) -> String {
+    let roots = format!("path_roots = {}", test_path_roots());
+    if config.contains("[api]\n") {
+        config.replacen("[api]\n", &format!("[api]\n{roots}\n"), 1)
+    } else {
+        format!("{config}\n[api]\n{roots}\n")
+    }
+}
+
+/// The `[api] path_roots` value the demo tree gets: the config's own
+/// folder, the built plugins and the example exercises, so the tests'
+/// calls of `component.call` and `grade` may name them.
+pub fn test_path_roots() -> String {
+    let roots = [
+        ".".to_string(),
+        plugins_dir().display().to_string(),
+        repo_root().join("examples").display().to_string(),
+    ];
+    serde_json::to_string(&roots).expect("paths as JSON strings are TOML strings")
 }
 
 /// Writes `body` (a [`demo_tree`], possibly changed, or a tree naming the

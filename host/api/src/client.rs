@@ -3,8 +3,9 @@
 //! [`ApiClient`] owns one hyper-util connection pool (keep-alive, Nagle
 //! off), so consecutive calls reuse a connection; it is cheap to clone and
 //! safe to share between tasks. It speaks only the contract of the API:
-//! `POST /ops/{name}` with JSON params, plain `GET`s, and the SSE stream of
-//! `GET /events`. Every non-2xx answer becomes [`ClientError::Status`]
+//! `POST /ops/{name}` with JSON params, uploads to the component store
+//! (`POST /components` with the bytes), plain `GET`s and `DELETE`s, and the
+//! SSE stream of `GET /events`. Every non-2xx answer becomes [`ClientError::Status`]
 //! with the JSON error body the server sent, so callers can show the
 //! server's message and violations unchanged.
 
@@ -144,6 +145,32 @@ impl ApiClient {
             .map_err(|e| ClientError::BadResponse(format!("the result of `{op}` is not JSON: {e}")))
     }
 
+    /// Uploads a component's bytes to the store (`POST /components`,
+    /// `Content-Type: application/wasm`): the HTTP status (201 when they
+    /// were new, 200 when already stored) and `{"id", "size", "worlds"}`.
+    pub async fn upload(&self, bytes: Vec<u8>) -> Result<(u16, Value), ClientError> {
+        let response = self
+            .send_as(
+                Method::POST,
+                "/components",
+                Some(Bytes::from(bytes)),
+                "application/wasm",
+            )
+            .await?;
+        let status = response.status().as_u16();
+        let bytes = collect(response).await?;
+        let body = serde_json::from_slice(&bytes).map_err(|e| {
+            ClientError::BadResponse(format!("the answer to an upload is not JSON: {e}"))
+        })?;
+        Ok((status, body))
+    }
+
+    /// `DELETE path` (`/components/{id}`); any 2xx is success.
+    pub async fn delete(&self, path: &str) -> Result<(), ClientError> {
+        let response = self.send(Method::DELETE, path, None).await?;
+        collect(response).await.map(drop)
+    }
+
     /// `GET path` (`/metrics`, `/openapi.json`): the body as text.
     pub async fn get_text(&self, path: &str) -> Result<String, ClientError> {
         let response = self.send(Method::GET, path, None).await?;
@@ -176,12 +203,24 @@ impl ApiClient {
         })
     }
 
-    /// Sends one request; a non-2xx answer becomes [`ClientError::Status`].
+    /// Sends one request with a JSON body (when there is one); a non-2xx
+    /// answer becomes [`ClientError::Status`].
     async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<Bytes>,
+    ) -> Result<Response<Incoming>, ClientError> {
+        self.send_as(method, path, body, "application/json").await
+    }
+
+    /// [`Self::send`] with a body of `content_type`.
+    async fn send_as(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+        content_type: &'static str,
     ) -> Result<Response<Incoming>, ClientError> {
         let url = format!("{}{path}", self.base);
         let uri: Uri = url.parse().map_err(|e| ClientError::BadUrl {
@@ -193,7 +232,7 @@ impl ApiClient {
             request = request.header(AUTHORIZATION, auth.clone());
         }
         if body.is_some() {
-            request = request.header(CONTENT_TYPE, "application/json");
+            request = request.header(CONTENT_TYPE, content_type);
         }
         request = request.header(ACCEPT, "application/json, text/event-stream, text/plain");
         let request = request

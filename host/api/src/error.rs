@@ -113,6 +113,12 @@ pub enum HttpError {
         None => "operations take a JSON body: send `Content-Type: application/json`".to_string(),
     })]
     UnsupportedMediaType { content_type: Option<String> },
+    /// An upload's body is not declared as a component.
+    #[error("{}", match content_type {
+        Some(found) => format!("an upload is the component's bytes: send `Content-Type: application/wasm`, not `{found}`"),
+        None => "an upload is the component's bytes: send `Content-Type: application/wasm`".to_string(),
+    })]
+    NotWasm { content_type: Option<String> },
 }
 
 impl HttpError {
@@ -126,7 +132,9 @@ impl HttpError {
             Self::ForbiddenHost { .. }
             | Self::ForbiddenOrigin { .. }
             | Self::ForbiddenRole { .. } => StatusCode::FORBIDDEN,
-            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType { .. } | Self::NotWasm { .. } => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
         }
     }
 
@@ -141,7 +149,7 @@ impl HttpError {
             Self::ForbiddenHost { .. } => "forbidden_host",
             Self::ForbiddenOrigin { .. } => "forbidden_origin",
             Self::ForbiddenRole { .. } => "forbidden_role",
-            Self::UnsupportedMediaType { .. } => "unsupported_media_type",
+            Self::UnsupportedMediaType { .. } | Self::NotWasm { .. } => "unsupported_media_type",
         }
     }
 }

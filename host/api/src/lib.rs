@@ -13,6 +13,9 @@
 //!   [`AuditSink`] told of every call that may change something
 //!   ([`AuditEntry`]).
 //! - [`Identity`]: who a request comes from (a token's name and role).
+//! - [`ComponentCatalog`]: the component store behind `/components`, which
+//!   the host implements (an upload compiled under the compile limits
+//!   before it is stored); its refusals are [`CatalogError`]s.
 //! - [`Metrics`]: counters fed by the bus and by every call, rendered at
 //!   `GET /metrics` in Prometheus text.
 //! - [`serve`]: binds and starts serving, or says why not ([`ApiError`]).
@@ -24,9 +27,10 @@
 //!
 //! The routes: `POST /ops/{name}` (an operation: JSON params in, JSON
 //! result out), `GET /events` (the event stream, with filters),
-//! `GET /metrics`, `GET /openapi.json` (the registry's document completed
-//! with the HTTP errors), `GET /whoami` (the caller's token name and
-//! role), `GET /healthz`, and the [`dashboard`] at `/` and
+//! `GET /metrics`, the component store (`POST`/`GET /components`,
+//! `GET`/`DELETE /components/{id}`), `GET /openapi.json` (the registry's
+//! document completed with the HTTP errors), `GET /whoami` (the caller's
+//! token name and role), `GET /healthz`, and the [`dashboard`] at `/` and
 //! `/assets/{file}`. Every error answer is `{"error": {"kind", "message",
 //! …}}`.
 //!
@@ -39,8 +43,9 @@
 //!
 //! Never does: decide an operation's behaviour, params schema or error
 //! statuses ([`warden_ops`] does), produce events (they come from the
-//! [`EventBus`](warden_events::EventBus)), or reach into the host: it sees
-//! only the operation registry and the bus.
+//! [`EventBus`](warden_events::EventBus)), compile or store components
+//! (the host's [`ComponentCatalog`] does), or reach into the host: it sees
+//! only the operation registry, the bus and the catalog.
 //!
 //! ```no_run
 //! # async fn demo(
@@ -63,6 +68,7 @@
 mod audit;
 mod auth;
 pub mod client;
+mod components;
 pub mod dashboard;
 mod error;
 mod guard;
@@ -74,6 +80,9 @@ mod sse;
 
 pub use audit::{AuditEntry, AuditSink};
 pub use auth::{ADMIN_TOKEN_NAME, ApiToken, Identity};
+/// The bytes of an upload, as [`ComponentCatalog::upload`] takes them.
+pub use bytes::Bytes;
+pub use components::{CatalogError, CatalogFuture, ComponentCatalog, Uploaded};
 pub use error::ApiError;
 pub use guard::{AccessError, AllowedHost, AllowedOrigin};
 pub use metrics::Metrics;

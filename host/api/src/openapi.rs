@@ -7,8 +7,9 @@
 //! set), the error kinds and statuses of the HTTP layer (401, 403 for a
 //! foreign `Host` or `Origin` on every route, 413, 415, `bad_json`, …), and
 //! the routes that are not operations: `/events`,
-//! `/metrics`, `/whoami`, `/healthz` and this document itself, each with
-//! the role it needs (`x-warden-role`: `read`, which every token has). Every route listed
+//! `/metrics`, `/whoami`, `/healthz`, the component store (`/components`,
+//! `/components/{id}`) and this document itself, each with the role it
+//! needs (`x-warden-role`). Every route listed
 //! here answers as documented; `tests/all/api_http.rs` checks it.
 
 use serde_json::{Value, json};
@@ -16,8 +17,14 @@ use serde_json::{Value, json};
 use crate::error::HTTP_KINDS;
 use warden_ops::{Registry, Role, role_sentence};
 
-/// The document served by a server at `server_url`.
-pub fn document(registry: &Registry, server_url: &str, token_required: bool) -> Value {
+/// The document served by a server at `server_url`; with the component
+/// store's routes when it serves one (`store_max_bytes`: its upload limit).
+pub fn document(
+    registry: &Registry,
+    server_url: &str,
+    token_required: bool,
+    store_max_bytes: Option<u64>,
+) -> Value {
     let mut doc = registry.openapi_document("Warden", env!("CARGO_PKG_VERSION"));
     doc["info"]["description"] = json!(
         "Everything one can do to a running Warden host. Each operation is `POST /ops/{name}` \
@@ -52,14 +59,21 @@ pub fn document(registry: &Registry, server_url: &str, token_required: bool) -> 
     fields["token"] =
         json!({"type": "string", "description": "The caller's token name (forbidden_role)"});
     fields["role"] = json!({"type": "string", "enum": ["read", "operate", "admin"], "description": "The caller's role (forbidden_role)"});
+    if store_max_bytes.is_some() {
+        components["schemas"]["Error"]["properties"]["error"]["properties"]["users"] = json!({
+            "type": "array", "items": {"type": "string"},
+            "description": "Who uses the component a removal was refused for (409 on DELETE /components/{id})"
+        });
+    }
     let responses = &mut components["responses"];
     responses["Error401"] = error_response("No or a wrong bearer token");
     responses["Error413"] = error_response("The body is larger than the server's limit");
     responses["Error403"] = error_response(
         "The request's `Host` is not one the API answers to, or its `Origin` is another site's \
-         (`forbidden_host`, `forbidden_origin`), or the token's role is below the one the \
+         (`forbidden_host`, `forbidden_origin`); the token's role is below the one the \
          operation or route needs (`forbidden_role`, naming the operation, the role it needs \
-         and the token's)",
+         and the token's); or a host path in the params lies outside `[api] path_roots` \
+         (`forbidden_path`)",
     );
     responses["Error415"] =
         error_response("The body is not declared as JSON (`Content-Type: application/json`)");
@@ -132,6 +146,9 @@ pub fn document(registry: &Registry, server_url: &str, token_required: bool) -> 
                 }
             }}),
         );
+        if let Some(max_bytes) = store_max_bytes {
+            add_store_routes(paths, max_bytes, &unauthorized);
+        }
         paths.insert(
             "/whoami".into(),
             json!({"get": {
@@ -194,6 +211,144 @@ fn read_role(more: &str) -> String {
     }
 }
 
+/// `/components` and `/components/{id}`, and their schemas.
+fn add_store_routes(
+    paths: &mut serde_json::Map<String, Value>,
+    max_bytes: u64,
+    unauthorized: &dyn Fn(Value) -> Value,
+) {
+    let error = |description: &str| error_response(description);
+    let id_param = json!({
+        "name": "id", "in": "path", "required": true,
+        "description": "The component's id: the SHA-256 of its bytes, 64 lowercase hex digits",
+        "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+    });
+    let worlds = json!({
+        "type": "object",
+        "description": "Which Warden worlds the component satisfies (`warden inspect`)",
+        "required": ["actor-plugin", "operation-plugin", "plugin"],
+        "properties": {
+            "actor-plugin": {"type": "boolean"},
+            "operation-plugin": {"type": "boolean"},
+            "plugin": {"type": "boolean"}
+        }
+    });
+    let id = json!({"type": "string", "pattern": "^[0-9a-f]{64}$"});
+    let users = json!({
+        "type": "array", "items": {"type": "string"},
+        "description": "Who uses it now (a sandbox's path, an operation's name): while any does, it cannot be removed"
+    });
+    let uploaded = json!({
+        "type": "object",
+        "required": ["id", "size", "worlds"],
+        "properties": {"id": id, "size": {"type": "integer", "minimum": 0}, "worlds": worlds}
+    });
+    let summary = json!({
+        "type": "object",
+        "required": ["id", "size", "stored_at_ms", "users"],
+        "properties": {
+            "id": id,
+            "size": {"type": "integer", "minimum": 0},
+            "stored_at_ms": {"type": "integer", "minimum": 0, "description": "When it was stored, ms since the Unix epoch"},
+            "users": users
+        }
+    });
+    let mut described = summary.clone();
+    described["required"] = json!([
+        "id",
+        "size",
+        "stored_at_ms",
+        "users",
+        "worlds",
+        "wit",
+        "exports"
+    ]);
+    described["properties"]["worlds"] = worlds;
+    described["properties"]["wit"] = json!({"type": "string", "description": "Its WIT (WASI imports summarised), as `warden inspect` prints it"});
+    described["properties"]["exports"] = json!({
+        "type": "array",
+        "description": "What it exports, with WIT types",
+        "items": {"type": "object", "required": ["name", "wit"], "properties": {
+            "name": {"type": "string"}, "wit": {"type": "string"},
+            "items": {"type": "array", "items": {"type": "object"}}
+        }}
+    });
+    let json_of = |description: &str, schema: Value| json!({"description": description, "content": {"application/json": {"schema": schema}}});
+    paths.insert(
+        "/components".into(),
+        json!({
+            "post": {
+                "operationId": "components.upload",
+                "summary": "Stores a component (its bytes as the body), compiled first under the host's compile limits",
+                "description": format!(
+                    "The body is the component's bytes, `Content-Type: application/wasm`, at most {max_bytes} bytes (`[api] max_component_bytes`). \
+                     They are compiled in a compile child under `[host.compile]` and linked against the host's imports before anything is stored: \
+                     bytes that are no component, or one importing what the host lacks, answer 422 `invalid_component` (its `cause` says why), a compile that goes past a limit 422 `compile_limit`. \
+                     The id is the SHA-256 of the bytes: the same bytes again answer 200 with the same body. {}",
+                    role_sentence(Role::Operate)
+                ),
+                "tags": ["components"],
+                "x-warden-role": "operate",
+                "requestBody": {
+                    "required": true,
+                    "content": {"application/wasm": {"schema": {"type": "string", "format": "binary", "maxLength": max_bytes}}}
+                },
+                "responses": unauthorized(json!({
+                    "201": json_of("Stored", uploaded.clone()),
+                    "200": json_of("Already stored (the same bytes)", uploaded),
+                    "400": error("The body could not be read"),
+                    "413": {"$ref": "#/components/responses/Error413"},
+                    "415": error("The body is not declared as a component (`Content-Type: application/wasm`)"),
+                    "422": error("Not a component (`invalid_component`, with a `cause`), or compiling it went past a compile limit (`compile_limit`, with the `limit`)"),
+                    "500": error("The host failed to store it")
+                }))
+            },
+            "get": {
+                "operationId": "components.list",
+                "summary": "The stored components, oldest first",
+                "description": read_role(""),
+                "tags": ["components"],
+                "x-warden-role": "read",
+                "responses": unauthorized(json!({
+                    "200": json_of("Every stored component", json!({"type": "array", "items": summary}))
+                }))
+            }
+        }),
+    );
+    paths.insert(
+        "/components/{id}".into(),
+        json!({
+            "get": {
+                "operationId": "components.describe",
+                "summary": "One stored component: size, users, the worlds it fits, its exports as WIT",
+                "description": read_role(""),
+                "tags": ["components"],
+                "x-warden-role": "read",
+                "parameters": [id_param.clone()],
+                "responses": unauthorized(json!({
+                    "200": json_of("The component", described),
+                    "400": error("The id is not 64 lowercase hex digits"),
+                    "404": error("No component has this id")
+                }))
+            },
+            "delete": {
+                "operationId": "components.remove",
+                "summary": "Removes a stored component nobody uses",
+                "description": role_sentence(Role::Admin),
+                "tags": ["components"],
+                "x-warden-role": "admin",
+                "parameters": [id_param],
+                "responses": unauthorized(json!({
+                    "204": {"description": "Removed"},
+                    "400": error("The id is not 64 lowercase hex digits"),
+                    "404": error("No component has this id"),
+                    "409": error("A sandbox or a running operation uses it (`users` names them)")
+                }))
+            }
+        }),
+    );
+}
+
 fn error_response(description: &str) -> Value {
     json!({
         "description": description,
@@ -214,7 +369,7 @@ mod tests {
                 Box::pin(async { Ok(json!({})) })
             })
             .unwrap();
-        let doc = document(&registry, "http://127.0.0.1:9", true);
+        let doc = document(&registry, "http://127.0.0.1:9", true, Some(1024));
         assert_eq!(doc["servers"][0]["url"], "http://127.0.0.1:9");
         assert_eq!(doc["security"][0]["bearer"], json!([]));
         assert_eq!(doc["paths"]["/healthz"]["get"]["security"], json!([]));
@@ -242,8 +397,17 @@ mod tests {
             doc["paths"]["/ops/noop"]["post"]["requestBody"]["required"],
             true
         );
+        assert_eq!(
+            doc["paths"]["/components"]["post"]["requestBody"]["content"]["application/wasm"]["schema"]
+                ["maxLength"],
+            1024
+        );
+        assert!(doc["paths"]["/components/{id}"]["delete"]["responses"]["409"].is_object());
+        assert!(doc["paths"]["/components"]["get"]["responses"]["401"].is_object());
         for path in [
             "/ops/noop",
+            "/components",
+            "/components/{id}",
             "/events",
             "/healthz",
             "/metrics",
@@ -258,7 +422,8 @@ mod tests {
             ["enum"];
         assert!(kinds.as_array().unwrap().contains(&json!("bad_json")));
 
-        let open = document(&registry, "http://127.0.0.1:9", false);
+        let open = document(&registry, "http://127.0.0.1:9", false, None);
+        assert!(open["paths"]["/components"].is_null());
         assert!(open.get("security").is_none());
         assert!(open["paths"]["/metrics"]["get"]["responses"]["401"].is_null());
     }

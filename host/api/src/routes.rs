@@ -13,6 +13,8 @@
 //!   [`Metrics`](crate::Metrics); calls that may change something, and
 //!   forbidden ones, go to the [audit hook](crate::AuditSink).
 //! - `GET /whoami` — the caller's token name and role.
+//! - the component store ([`components`](crate::components)): `POST` and
+//!   `GET /components`, `GET` and `DELETE /components/{id}`;
 //! - `GET /openapi.json`, `/events` ([`sse`](crate::sse)), `/metrics`,
 //!   `/healthz`;
 //! - the dashboard's `GET /` and `/assets/{file}`;
@@ -44,7 +46,7 @@ use crate::error::{HttpError, op_error_response};
 use crate::guard::{self, SiteGuard};
 use crate::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 use crate::server::ApiState;
-use crate::{dashboard, openapi, sse};
+use crate::{components, dashboard, openapi, sse};
 
 /// How much of an oversized body is read (and dropped) before answering
 /// 413, so the client sees the answer instead of a reset connection.
@@ -65,6 +67,14 @@ pub(crate) struct Shared {
 pub(crate) fn router(shared: Shared, keyring: Arc<Keyring>, guard: SiteGuard) -> Router {
     Router::new()
         .route("/ops/{name}", post(dispatch))
+        .route(
+            "/components",
+            post(components::upload).get(components::list),
+        )
+        .route(
+            "/components/{id}",
+            get(components::describe).delete(components::remove),
+        )
         .route("/openapi.json", get(openapi_json))
         .route("/events", get(sse::events))
         .route("/metrics", get(metrics))
@@ -212,7 +222,7 @@ fn parse_params(body: &[u8]) -> Result<Value, HttpError> {
 
 /// Reads at most `limit` bytes; a longer body is 413 (drained up to
 /// [`DRAIN_LIMIT`] first, so the client reads the answer).
-async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, HttpError> {
+pub(crate) async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, HttpError> {
     let too_large = HttpError::PayloadTooLarge { limit };
     let declared = HttpBody::size_hint(&body).upper();
     if declared.is_some_and(|n| n > (limit + DRAIN_LIMIT) as u64) {
@@ -246,6 +256,7 @@ async fn openapi_json(State(shared): State<Shared>) -> Response {
         shared.api.operations(),
         &shared.server_url,
         shared.token_required,
+        shared.api.components().map(|c| c.max_bytes()),
     ))
     .into_response()
 }

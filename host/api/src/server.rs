@@ -22,6 +22,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::audit::AuditSink;
 use crate::auth::{ApiToken, Keyring};
+use crate::components::ComponentCatalog;
 use crate::error::ApiError;
 use crate::guard::{AllowedHost, AllowedOrigin, SiteGuard};
 use crate::metrics::Metrics;
@@ -78,18 +79,21 @@ impl ApiConfig {
     }
 }
 
-/// What the API serves: the operations, the event stream, the metrics.
+/// What the API serves: the operations, the event stream, the metrics,
+/// and the component store when the host has one.
 /// Cheap to clone.
 #[derive(Clone)]
 pub struct ApiState {
     inner: Arc<StateInner>,
 }
 
+#[derive(Clone)]
 struct StateInner {
     operations: Registry,
     events: EventBus,
     metrics: Metrics,
     audit: Option<Arc<dyn AuditSink>>,
+    components: Option<Arc<dyn ComponentCatalog>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -113,6 +117,7 @@ impl ApiState {
                 events,
                 metrics,
                 audit: None,
+                components: None,
             }),
         }
     }
@@ -120,26 +125,27 @@ impl ApiState {
     /// The same state with `metrics` (made with [`Metrics::subscribe`] on
     /// the same bus, before the tree started).
     pub fn with_metrics(self, metrics: Metrics) -> Self {
-        Self {
-            inner: Arc::new(StateInner {
-                operations: self.inner.operations.clone(),
-                events: self.inner.events.clone(),
-                metrics,
-                audit: self.inner.audit.clone(),
-            }),
-        }
+        self.with(|state| state.metrics = metrics)
+    }
+
+    /// The same state serving the component store `catalog` at
+    /// `/components` (without one, those routes answer 404).
+    pub fn with_components(self, catalog: Arc<dyn ComponentCatalog>) -> Self {
+        self.with(|state| state.components = Some(catalog))
     }
 
     /// The same state, telling `sink` of every call that may change
     /// something (see [`AuditSink`]). By default no calls are audited.
     pub fn with_audit(self, sink: Arc<dyn AuditSink>) -> Self {
+        self.with(|state| state.audit = Some(sink))
+    }
+
+    /// A copy of the state with `change` made to it.
+    fn with(self, change: impl FnOnce(&mut StateInner)) -> Self {
+        let mut state = (*self.inner).clone();
+        change(&mut state);
         Self {
-            inner: Arc::new(StateInner {
-                operations: self.inner.operations.clone(),
-                events: self.inner.events.clone(),
-                metrics: self.inner.metrics.clone(),
-                audit: Some(sink),
-            }),
+            inner: Arc::new(state),
         }
     }
 
@@ -157,6 +163,10 @@ impl ApiState {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    pub(crate) fn components(&self) -> Option<&dyn ComponentCatalog> {
+        self.inner.components.as_deref()
     }
 }
 

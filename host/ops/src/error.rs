@@ -6,6 +6,9 @@
 //! dashboard show the same thing. Bad input is echoed back in full;
 //! internal failures are described, never leaked beyond their message.
 //!
+//! A host path outside `[api] path_roots` is **403** (`forbidden_path`),
+//! answered before anything about the path (whether it exists) is told.
+//!
 //! A guest's failure is not the host's: when a guest (an operation
 //! plugin, a component child handling a message) answers with an error,
 //! traps, runs out of fuel or memory, or returns something that is not
@@ -114,6 +117,17 @@ pub enum OpError {
         message: String,
     },
 
+    /// The params name a host path the caller may not reach: outside
+    /// every `[api] path_roots` entry once links and `..` are resolved, or
+    /// any path when none is configured. `message` names the rule.
+    #[error("`{op}`: {message}")]
+    ForbiddenPath {
+        /// The operation called.
+        op: String,
+        /// Which param, which rule (`[api] path_roots`).
+        message: String,
+    },
+
     /// The component the params name cannot be used: it is not a valid
     /// component, imports what the host lacks, or compiling it went past
     /// a compile limit. The caller's input is at fault, not the host.
@@ -154,6 +168,7 @@ impl OpError {
             Self::PluginFailed { .. } | Self::GuestFailed { .. } => 422,
             Self::Timeout { .. } => 504,
             Self::BadComponent { .. } | Self::InvalidConfig { .. } => 422,
+            Self::ForbiddenPath { .. } => 403,
         }
     }
 
@@ -173,6 +188,7 @@ impl OpError {
                 ComponentError::CompileLimit(_) => "compile_limit",
                 _ => "invalid_component",
             },
+            Self::ForbiddenPath { .. } => "forbidden_path",
         }
     }
 
@@ -228,7 +244,8 @@ pub fn error_body_schema() -> serde_json::Value {
                         "type": "string",
                         "enum": ["invalid_params", "unknown_operation", "not_found", "conflict",
                                  "failed", "plugin_failed", "guest_failed", "timeout",
-                                 "compile_limit", "invalid_component", "invalid_config"]
+                                 "compile_limit", "invalid_component", "invalid_config",
+                                 "forbidden_path"]
                     },
                     "message": {"type": "string"},
                     "violations": {

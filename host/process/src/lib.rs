@@ -104,7 +104,7 @@ pub(crate) use recovery::{OrphanOutcome, RecordedWorker, kill_recorded};
 pub use rlimits::KernelCeilings;
 pub use sampler::WorkerStats;
 pub use spec::{ProcessLimits, WorkerSpec};
-pub use timestamp::rfc3339;
+pub use timestamp::{rfc3339, write_rfc3339};
 // Worker and registry records stamp time as signed Unix milliseconds
 // (SQLite's integer; negative before 1970), so this crate's clock is the
 // signed one.

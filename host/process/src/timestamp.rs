@@ -7,7 +7,7 @@
 use std::fmt::Write;
 
 /// Appends `ms` as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-pub(crate) fn write_rfc3339(ms: i64, out: &mut String) {
+pub fn write_rfc3339(ms: i64, out: &mut String) {
     let secs = ms.div_euclid(1000);
     let millis = ms.rem_euclid(1000);
     let days = secs.div_euclid(86_400);

@@ -105,6 +105,7 @@
 //! [api.grants.shared]              # a host directory sandboxes may ask for by name
 //! host = "shared"                  # relative to this file; must be a directory
 //! writable = false
+//! path_roots = ["exercises"]       # folders API callers may name host paths under (relative: to this file); default none
 //! ```
 
 mod checks;
@@ -180,6 +181,8 @@ struct RawApi {
     max_memory_mb: Option<u64>,
     max_fuel: Option<u64>,
     max_component_bytes: Option<u64>,
+    #[serde(default)]
+    path_roots: Vec<PathBuf>,
     #[serde(default)]
     tokens: Vec<RawToken>,
     audit_keep: Option<u64>,
@@ -697,6 +700,12 @@ pub struct ApiSection {
     /// The largest component the store takes over the API, in bytes. By
     /// default 64 MiB.
     pub max_component_bytes: u64,
+    /// Directories under which API callers may name host paths
+    /// (`component.call`'s `component`, `grade`'s `exercise` and
+    /// `solution`), absolute (relative entries are resolved against the
+    /// config file's folder). By default none: every host path is refused
+    /// with 403, and components come from the store.
+    pub path_roots: Vec<PathBuf>,
     /// Named tokens with roles (`[[api.tokens]]`), secrets read (from the
     /// environment for `token_env`). By default none.
     pub tokens: Vec<crate::api::ApiToken>,
@@ -755,6 +764,7 @@ impl Default for ApiSection {
             audit_keep: DEFAULT_AUDIT_KEEP,
             sandboxes: None,
             grants: BTreeMap::new(),
+            path_roots: Vec::new(),
         }
     }
 }
@@ -1296,6 +1306,7 @@ impl<'a> Validator<'a> {
             },
             sandboxes: None,
             grants: self.grants(&raw.grants)?,
+            path_roots: self.path_roots(&raw.path_roots)?,
         })
     }
 
@@ -1405,7 +1416,8 @@ impl<'a> Validator<'a> {
                 return Err(self.invalid(
                     KEY,
                     format!(
-                        "the root supervisor `{}` is simple_one_for_one, so the host cannot add a                          `sandboxes` supervisor to it: name a supervisor with `supervisor = \"NAME\"`",
+                        "the root supervisor `{}` is simple_one_for_one, so the host cannot add a \
+                         `sandboxes` supervisor to it: name a supervisor with `supervisor = \"NAME\"`",
                         root.name
                     ),
                 ));
@@ -1449,6 +1461,27 @@ impl<'a> Validator<'a> {
             added: true,
             max,
         })
+    }
+
+    /// `api.path_roots`: each an existing folder, relative to the config
+    /// file's folder; checked here so a typo is not a silent "every path
+    /// is forbidden".
+    fn path_roots(&self, raw: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigError> {
+        raw.iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                let key = format!("api.path_roots[{i}]");
+                if entry.as_os_str().is_empty() {
+                    return Err(self.invalid(key, "expected a folder, not an empty path"));
+                }
+                let root = self.resolve(entry);
+                if root.is_dir() {
+                    Ok(root)
+                } else {
+                    Err(self.invalid(key, format!("{} is not an existing folder", root.display())))
+                }
+            })
+            .collect()
     }
 
     fn reload(&self, raw: RawReload) -> Result<ReloadConfig, ConfigError> {

@@ -1,8 +1,14 @@
-//! Running a component file directly: `component.call` (what `warden call`
+//! Running a component directly: `component.call` (what `warden call`
 //! does) and `grade` (what `warden grade --format json` does for one
 //! submission). Both compile through the host's runtime (so its compile
-//! cache) and run the guest on the blocking pool, each call in a fresh
-//! sandbox under the limits given.
+//! cache, and the compile limits for these untrusted bytes) and run the
+//! guest on the blocking pool, each call in a fresh sandbox under the
+//! limits given.
+//!
+//! The component is a store id (64 hex digits: leased for the call, so it
+//! cannot be removed while it runs) or a host path, which like `grade`'s
+//! exercise folder must lie under `[api] path_roots` (see `paths`: 403
+//! otherwise, before anything about the path is told).
 //!
 //! Guarantees: every guest call these operations start ends. The limits a
 //! caller asks for are refused (400, naming the parameter) above the
@@ -11,7 +17,7 @@
 //! when the caller goes away (the handler's future is dropped) and when
 //! the host stops (the context's `calls` interrupt).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -26,6 +32,7 @@ use crate::grade::{
     CaseLimits, Exercise, GradeOptions, LimitOverrides, Submission, grade_submission,
 };
 use crate::ops::{OpError, OpMeta, RegisterError, Registry, Role};
+use crate::store::{ComponentId, Lease, StoreError};
 
 /// Memory of a `component.call` that names none (under the ceiling).
 const DEFAULT_CALL_MEMORY_MB: u64 = 64;
@@ -49,7 +56,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
         .params(json!({
             "type": "object",
             "properties": {
-                "component": {"type": "string", "minLength": 1, "description": "Path of the .wasm file on the host"},
+                "component": {"type": "string", "minLength": 1, "description": "The component: its store id (64 hex digits, from POST /components), or the path of a .wasm file on the host under `[api] path_roots` (403 otherwise)"},
                 "function": {"type": "string", "minLength": 1, "description": "`name`, `interface#name` or `interface.name`"},
                 "args": {"type": "array", "description": "One JSON value per parameter (default none); a string is accepted for list<u8>"},
                 "init": {"type": "string", "description": "For actor plugins: the config passed to `init` first (default empty)"},
@@ -88,8 +95,8 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
         .params(json!({
             "type": "object",
             "properties": {
-                "exercise": {"type": "string", "minLength": 1, "description": "The exercise folder on the host"},
-                "solution": {"type": "string", "minLength": 1, "description": "The submitted .wasm file on the host"},
+                "exercise": {"type": "string", "minLength": 1, "description": "The exercise folder on the host, under `[api] path_roots` (403 otherwise)"},
+                "solution": {"type": "string", "minLength": 1, "description": "The submission: its store id (64 hex digits, from POST /components), or the path of a .wasm file on the host under `[api] path_roots` (403 otherwise)"},
                 "fuel": fuel_schema(0, &ceiling, &format!("Fuel per case, replacing the exercise's ({fuel_ceiling}; 0: {no_fuel})")),
                 "memory_mb": {"type": "integer", "minimum": 1, "maximum": max_mb, "description": format!("Memory per case in MiB, replacing the exercise's; at most {max_mb} (`[api] max_memory_mb`)")},
                 "timeout_ms": {"type": "integer", "minimum": 0, "maximum": max_ms, "description": format!("Wall-clock limit per case in ms, replacing the exercise's; at most {max_ms} (`[api] max_timeout_ms`), 0 means that ceiling. The exercise's own limits are held to the ceilings too")},
@@ -119,7 +126,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
 
 #[derive(Deserialize)]
 struct CallParams {
-    component: PathBuf,
+    component: String,
     function: String,
     #[serde(default)]
     args: Vec<Value>,
@@ -225,13 +232,33 @@ fn grade_limits(
     }
 }
 
-fn file_exists(what: &str, path: &std::path::Path) -> Result<(), OpError> {
-    if path.is_file() {
-        Ok(())
-    } else {
-        Err(OpError::NotFound {
-            what: format!("{what} {}", path.display()),
-        })
+/// A component's bytes, from the store (leased for as long as the
+/// returned lease lives) or from a host path under the roots. Blocking:
+/// it reads a file.
+fn load_component(
+    ctx: &Context,
+    op: &str,
+    param: &str,
+    named: &str,
+) -> Result<(Vec<u8>, Option<Lease>), OpError> {
+    if let Ok(id) = named.parse::<ComponentId>() {
+        let lease = ctx.store.lease(&id, op).map_err(|e| store_error(op, e))?;
+        let bytes = ctx.store.read(&id).map_err(|e| store_error(op, e))?;
+        return Ok((bytes, Some(lease)));
+    }
+    let limit = ctx.runtime.compile_limits().max_bytes;
+    let (bytes, _real) = ctx
+        .path_roots
+        .read_file(op, param, Path::new(named), limit)?;
+    Ok((bytes, None))
+}
+
+fn store_error(op: &str, err: StoreError) -> OpError {
+    match err {
+        StoreError::NotFound { id } => OpError::NotFound {
+            what: format!("component `{id}` in the store"),
+        },
+        other => failed(op, other),
     }
 }
 
@@ -268,21 +295,25 @@ async fn call(ctx: &Context, params: Value) -> Result<Value, OpError> {
     const OP: &str = "component.call";
     let p: CallParams = parse(OP, params)?;
     let limits = call_limits(OP, &p, &ctx.api_limits)?;
-    file_exists("component file", &p.component)?;
-    let runtime = ctx.runtime.clone();
+    let ctx = ctx.clone();
     // Fired when this future is dropped: the caller went away (or the call
     // is over, which changes nothing). The host's stop fires `calls`.
     let scope = ctx.calls.child();
     let _gone = scope.fire_on_drop();
     let invocation = tokio::task::spawn_blocking(move || {
+        // Held until the call is over: the component cannot be removed
+        // from the store while it runs.
+        let (bytes, _lease) = load_component(&ctx, OP, "component", &p.component)?;
         let metering = if limits.fuel.is_some() {
             Metering::Fuel
         } else {
             Metering::Off
         };
-        let prepared = runtime
-            .compile_file(&p.component, metering)
-            .and_then(|c| c.prepare())?;
+        let prepared = ctx
+            .runtime
+            .compile(&bytes, metering)
+            .and_then(|c| c.prepare())
+            .map_err(|e| component_error(OP, e))?;
         // An actor expects `init` before anything else, as with `warden call`.
         let init = (world::fit(&prepared.compiled, World::ActorPlugin).fits
             && !p.function.ends_with("#init")
@@ -297,10 +328,10 @@ async fn call(ctx: &Context, params: Value) -> Result<Value, OpError> {
             init.as_deref(),
             &scope,
         )
+        .map_err(|e| component_error(OP, e))
     })
     .await
-    .map_err(|e| failed(OP, format!("the call task failed: {e}")))?
-    .map_err(|e| component_error(OP, e))?;
+    .map_err(|e| failed(OP, format!("the call task failed: {e}")))??;
     let report = super::to_json(OP, &invocation.report)?;
     match invocation.outcome {
         Ok(result) => Ok(json!({
@@ -316,7 +347,7 @@ async fn call(ctx: &Context, params: Value) -> Result<Value, OpError> {
 #[derive(Deserialize)]
 struct GradeParams {
     exercise: PathBuf,
-    solution: PathBuf,
+    solution: String,
     fuel: Option<u64>,
     memory_mb: Option<u64>,
     timeout_ms: Option<u64>,
@@ -328,21 +359,17 @@ async fn grade(ctx: &Context, params: Value) -> Result<Value, OpError> {
     let p: GradeParams = parse(OP, params)?;
     let ceiling = ctx.api_limits;
     check_ceilings(OP, &ceiling, p.fuel, p.memory_mb, p.timeout_ms)?;
-    if !p.exercise.is_dir() {
-        return Err(OpError::NotFound {
-            what: format!("exercise folder {}", p.exercise.display()),
-        });
-    }
-    file_exists("solution file", &p.solution)?;
-    let runtime = ctx.runtime.clone();
+    let ctx = ctx.clone();
     // As for `component.call`: the caller gone or the host stopping ends
     // the running case and skips the rest.
     let scope = ctx.calls.child();
     let _gone = scope.fire_on_drop();
     let text = tokio::task::spawn_blocking(move || {
+        let folder = ctx.path_roots.open_dir(OP, "exercise", &p.exercise)?;
+        let (bytes, _lease) = load_component(&ctx, OP, "solution", &p.solution)?;
         // The folder the caller named cannot be graded against: their bad
         // input, not the host's failure.
-        let exercise = Exercise::load(&p.exercise).map_err(|e| {
+        let exercise = Exercise::load(&folder.path).map_err(|e| {
             invalid(
                 OP,
                 "/exercise",
@@ -350,6 +377,17 @@ async fn grade(ctx: &Context, params: Value) -> Result<Value, OpError> {
                 e.to_string(),
             )
         })?;
+        // Loaded by its checked path: refused if another folder was put
+        // there meanwhile.
+        if !folder.still_at(&folder.path) {
+            return Err(OpError::ForbiddenPath {
+                op: OP.to_string(),
+                message: format!(
+                    "`exercise`: {} changed while it was read",
+                    p.exercise.display()
+                ),
+            });
+        }
         let asked = LimitOverrides {
             fuel: p.fuel,
             memory_mb: p.memory_mb,
@@ -362,12 +400,11 @@ async fn grade(ctx: &Context, params: Value) -> Result<Value, OpError> {
             interrupt: Some(scope),
             ..GradeOptions::default()
         };
-        let report = grade_submission(
-            &runtime,
-            &exercise,
-            &Submission::File(p.solution.clone()),
-            &options,
-        );
+        let submission = Submission::Bytes {
+            name: p.solution.clone(),
+            bytes,
+        };
+        let report = grade_submission(&ctx.runtime, &exercise, &submission, &options);
         Ok::<_, OpError>(crate::grade::report::json::render(
             &report,
             p.timing.unwrap_or(true),

@@ -31,7 +31,9 @@
 //! refuses is 409, a guest's failure (a child answering a message with an
 //! error or failing while handling it, a component called directly
 //! trapping or running out of fuel: `guest_failed`) is 422
-//! (`guest_failed`: the guest's, not the host's), a host failure is 500.
+//! (`guest_failed`: the guest's, not the host's), a host path outside
+//! `[api] path_roots` is 403 (`forbidden_path`, see `paths`), a host
+//! failure is 500.
 //! Handlers get params the
 //! schema already accepted; a value the schema cannot express (bad base64)
 //! is still reported as a 400 violation, never a panic.
@@ -41,6 +43,7 @@ mod children;
 mod components;
 mod config;
 mod events;
+mod paths;
 mod processes;
 mod reload;
 mod sandboxes;
@@ -53,6 +56,8 @@ pub use config::{SIGHUP_CALLER, reload_on_signal};
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+pub use paths::PathRoots;
 
 use crate::component::{ComponentError, Interrupt, Runtime};
 use crate::config::ApiLimits;
@@ -88,6 +93,8 @@ pub struct Context {
     pub reconfigure: crate::host::Reconfigurer,
     /// Sandboxes created over the API (`sandbox.create`).
     pub sandboxes: Sandboxes,
+    /// Where API callers may name host paths (`[api] path_roots`).
+    pub path_roots: PathRoots,
 }
 
 /// Registers every built-in operation in `registry`.

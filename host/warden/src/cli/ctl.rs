@@ -2,7 +2,9 @@
 //!
 //! Every subcommand is one operation of the host's registry (`POST
 //! /ops/{name}`), called through [`ApiClient`]; `events` follows the SSE
-//! stream (`GET /events`), and `whoami` asks `GET /whoami`. This file only turns arguments into params and
+//! stream (`GET /events`), and `whoami` asks `GET /whoami`; `upload` and
+//! `components` use the component store's routes (`POST /components`,
+//! `GET /components[/{id}]`, `DELETE /components/{id}`). This file only turns arguments into params and
 //! results into text: it adds no behaviour an operation lacks.
 //!
 //! Output: human text by default (the tree indented, tables aligned, a
@@ -45,8 +47,9 @@ mod suggest;
 pub(super) use render::render_ps;
 
 use render::{
-    field, render_audit, render_event, render_health, render_info, render_plan, render_reload,
-    render_strategy, render_tree, render_value, render_versions, scalar,
+    field, render_audit, render_component, render_components, render_event, render_health,
+    render_info, render_plan, render_reload, render_strategy, render_tree, render_upload,
+    render_value, render_versions, scalar,
 };
 
 use super::ps::PsFilter;
@@ -208,6 +211,19 @@ enum CtlCommand {
     /// The host's config file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Store a component on the host (`POST /components`): it is compiled
+    /// there under the host's compile limits first. Prints its id (the
+    /// SHA-256 of the file) and whether it was new.
+    Upload {
+        /// The component's `.wasm` file.
+        file: PathBuf,
+    },
+    /// The components stored on the host; `show ID` describes one (its
+    /// worlds and WIT), `rm ID` removes one nobody uses.
+    Components {
+        #[command(subcommand)]
+        action: Option<ComponentsAction>,
+    },
 }
 
 #[derive(clap::Subcommand)]
@@ -273,6 +289,21 @@ fn parse_since(text: &str) -> Result<Since, String> {
     };
     let ms = n.checked_mul(ms_per).ok_or_else(bad)?;
     Ok(Since::Ago(std::time::Duration::from_millis(ms)))
+}
+
+/// What `warden ctl components` does besides listing.
+#[derive(clap::Subcommand)]
+enum ComponentsAction {
+    /// One component: size, users, the worlds it fits, its WIT.
+    Show {
+        /// Its id (64 hex digits).
+        id: String,
+    },
+    /// Remove a component (refused while a sandbox or a call uses it).
+    Rm {
+        /// Its id (64 hex digits).
+        id: String,
+    },
 }
 
 /// A supervisor's restart strategy, as the `supervisor.strategy` operation
@@ -507,6 +538,48 @@ async fn execute(args: Args) -> Result<(), Failure> {
             insert_some(&mut params, "token", caller.map(Value::from));
             let rows = host.call("audit.recent", Value::Object(params)).await?;
             output(json, &rows, render_audit)
+        }
+        CtlCommand::Upload { file } => {
+            // Only a regular file (a FIFO or a device is refused, not
+            // read); the host holds it to its own size limit.
+            let bytes = warden::component::read_component_file(&file, u64::MAX)
+                .map_err(|e| Failure::bad_input(anyhow!("cannot read {}: {e}", file.display())))?;
+            let (status, mut upload) = host
+                .client
+                .upload(bytes)
+                .await
+                .map_err(|e| host.failure(None, e))?;
+            let created = status == 201;
+            upload["created"] = created.into();
+            output(json, &upload, |v| render_upload(created, v))
+        }
+        CtlCommand::Components { action: None } => {
+            let list = host
+                .client
+                .get_json("/components")
+                .await
+                .map_err(|e| host.failure(None, e))?;
+            output(json, &list, render_components)
+        }
+        CtlCommand::Components {
+            action: Some(ComponentsAction::Show { id }),
+        } => {
+            let component = host
+                .client
+                .get_json(&format!("/components/{}", percent_encode(&id)))
+                .await
+                .map_err(|e| host.failure(None, e))?;
+            output(json, &component, render_component)
+        }
+        CtlCommand::Components {
+            action: Some(ComponentsAction::Rm { id }),
+        } => {
+            host.client
+                .delete(&format!("/components/{}", percent_encode(&id)))
+                .await
+                .map_err(|e| host.failure(None, e))?;
+            let removed = json!({ "id": id, "removed": true });
+            output(json, &removed, |_| format!("{id}: removed\n"))
         }
     }
 }

@@ -781,3 +781,17 @@ fn grants_are_existing_directories_made_canonical() {
         assert!(err.contains(key) && err.contains(words), "{grant}: {err}");
     }
 }
+
+#[test]
+fn api_path_roots_are_existing_folders_relative_to_the_config_file() {
+    let folder = Folder::new();
+    let config = folder.accepts(&format!("{ROOT}[api]\npath_roots = [\"data\"]\n"));
+    assert_eq!(config.api.path_roots, vec![folder.dir.path().join("data")]);
+    assert!(folder.accepts(ROOT).api.path_roots.is_empty());
+    let missing = folder.error(&format!("{ROOT}[api]\npath_roots = [\"data\", \"nope\"]\n"));
+    assert_names(&missing, "api.path_roots[1]", "not an existing folder");
+    let file = folder.error(&format!("{ROOT}[api]\npath_roots = [\"a.wasm\"]\n"));
+    assert_names(&file, "api.path_roots[0]", "not an existing folder");
+    let empty = folder.error(&format!("{ROOT}[api]\npath_roots = [\"\"]\n"));
+    assert_names(&empty, "api.path_roots[0]", "empty path");
+}

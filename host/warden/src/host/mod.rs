@@ -16,6 +16,7 @@
 //! HTTP API, stopped on a [`Shutdown`] request.
 
 mod build;
+mod catalog;
 pub mod component_child;
 mod op_plugins;
 pub(crate) mod persist;
@@ -37,6 +38,7 @@ use crate::supervisor::{StartError, SupervisorExit, SupervisorHandle, start_root
 
 pub(crate) use build::sandbox_start;
 pub use build::{DynamicStarts, ProgramEntry, ProgramTable};
+pub use catalog::StoreCatalog;
 pub use op_plugins::{OperationPlugins, PluginLoadError, PreparedPlugin};
 pub use reconfigure::{ReconfigureError, Reconfigurer};
 pub use router::{Router, SendError};
@@ -254,6 +256,7 @@ impl Host {
                     config.api.grants.clone(),
                     dynamic,
                 ),
+                path_roots: crate::builtin::PathRoots::new(config.api.path_roots.clone()),
             },
         )?;
         Ok(Host {

@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{Host, HostError};
+use super::{Host, HostError, StoreCatalog};
 use crate::api::{self, ApiConfig, ApiError, ApiServer, ApiState, Metrics};
 use crate::config::Config;
 use crate::events::EventBus;
@@ -151,9 +151,11 @@ impl Running {
         // Subscribed before the tree starts, so its children are counted.
         let metrics = Metrics::subscribe(&events);
         let host = Host::start(config, events.clone()).await?;
+        let catalog = StoreCatalog::new(host.store.clone(), host.runtime.clone());
         let state = ApiState::new(host.operations.clone(), events)
             .with_metrics(metrics)
-            .with_audit(crate::builtin::RegistryAudit::sink(&host.registry));
+            .with_audit(crate::builtin::RegistryAudit::sink(&host.registry))
+            .with_components(Arc::new(catalog));
         let server = match api::serve(api_config, state).await {
             Ok(server) => server,
             Err(err) => {

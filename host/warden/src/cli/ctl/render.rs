@@ -534,6 +534,97 @@ pub(super) fn render_event(kind: &str, event: &Value) -> String {
     line
 }
 
+/// The Warden worlds a component fits, comma-separated (`-` for none).
+fn fitting_worlds(worlds: &Value) -> String {
+    let fits: Vec<&str> = worlds
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, fits)| fits.as_bool() == Some(true))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if fits.is_empty() {
+        "-".to_string()
+    } else {
+        fits.join(", ")
+    }
+}
+
+/// An upload's answer: the id first (for `cut`), then whether it was new.
+pub(super) fn render_upload(created: bool, upload: &Value) -> String {
+    format!(
+        "{} {} ({} bytes; worlds: {})\n",
+        field(upload, "id"),
+        if created { "stored" } else { "already stored" },
+        field(upload, "size"),
+        fitting_worlds(&upload["worlds"])
+    )
+}
+
+/// `GET /components`: one row per component.
+pub(super) fn render_components(list: &Value) -> String {
+    let rows: Vec<Vec<String>> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let users: Vec<String> = c["users"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(scalar)
+                .collect();
+            vec![
+                field(c, "id"),
+                field(c, "size"),
+                c["stored_at_ms"].as_u64().map_or("-".to_string(), utc_time),
+                if users.is_empty() {
+                    "-".to_string()
+                } else {
+                    users.join(",")
+                },
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "no components stored\n".to_string();
+    }
+    table(&["ID", "SIZE", "STORED", "USERS"], &rows)
+}
+
+/// `GET /components/{id}`: the summary, the worlds, then the WIT.
+pub(super) fn render_component(component: &Value) -> String {
+    let mut out = format!(
+        "{}\nsize {} bytes, stored {}, users: {}\nworlds: {}\n\n",
+        field(component, "id"),
+        field(component, "size"),
+        component["stored_at_ms"]
+            .as_u64()
+            .map_or("-".to_string(), utc_time),
+        component["users"]
+            .as_array()
+            .filter(|u| !u.is_empty())
+            .map_or("-".to_string(), |u| u
+                .iter()
+                .map(scalar)
+                .collect::<Vec<_>>()
+                .join(", ")),
+        fitting_worlds(&component["worlds"])
+    );
+    out.push_str(component["wit"].as_str().unwrap_or_default());
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+/// Milliseconds since the epoch as RFC 3339 (UTC).
+fn utc_time(ms: u64) -> String {
+    let mut text = String::new();
+    warden::process::write_rfc3339(i64::try_from(ms).unwrap_or(i64::MAX), &mut text);
+    text
+}
+
 /// Any other result: strings as they are, the rest as pretty JSON.
 pub(super) fn render_value(value: &Value) -> String {
     match value {
@@ -547,6 +638,35 @@ pub(super) fn render_value(value: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn store_times_are_utc_dates_and_lists_show_users_and_worlds() {
+        assert_eq!(utc_time(1_709_211_909_000), "2024-02-29T13:05:09.000Z");
+        let upload = serde_json::json!({
+            "id": "ab", "size": 3,
+            "worlds": {"actor-plugin": true, "operation-plugin": false, "plugin": false}
+        });
+        assert_eq!(
+            render_upload(true, &upload),
+            "ab stored (3 bytes; worlds: actor-plugin)\n"
+        );
+        assert!(render_upload(false, &upload).starts_with("ab already stored"));
+        let list = serde_json::json!([
+            {"id": "ab", "size": 3, "stored_at_ms": 0, "users": ["component.call"]},
+            {"id": "cd", "size": 4, "stored_at_ms": 0, "users": []}
+        ]);
+        let text = render_components(&list);
+        assert!(text.starts_with("ID"), "{text}");
+        assert!(
+            text.contains("ab  3     1970-01-01T00:00:00.000Z  component.call"),
+            "{text}"
+        );
+        assert!(text.lines().nth(2).unwrap().ends_with('-'), "{text}");
+        assert_eq!(
+            render_components(&serde_json::json!([])),
+            "no components stored\n"
+        );
+    }
     use super::*;
     use serde_json::json;
 
