@@ -188,7 +188,9 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
         .example(json!({
             "id": "tenant-1",
             "component": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-            "limits": {"memory_mb": 32, "timeout_ms": 1000},
+            // Within any ceilings the config sets, or the host would refuse
+            // its own example at start.
+            "limits": {"memory_mb": 32.min(max_mb), "timeout_ms": 1000.min(max_ms)},
             "dirs": [{"grant": "shared", "guest": "/data"}]
         }))
         .result(json!({
