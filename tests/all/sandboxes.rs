@@ -3,7 +3,6 @@
 //! destroy; what they may see of the host's disk; every refusal; and
 //! 1,000 create/destroy cycles that leave no trace.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -49,18 +48,13 @@ writable = true
     (dir, host)
 }
 
-/// Puts `bytes` in the host's component store; their id.
-///
-/// The upload route (`POST /components`) is another change's: until it
-/// lands the file is written where the store keeps it
-/// (`STATE_DIR/components/<sha256>.wasm`, atomically), which is all the
-/// store reads. Only this function changes when it does.
-fn store_component(dir: &Path, bytes: &[u8]) -> String {
+/// Uploads `bytes` to the host's component store (`POST /components`),
+/// checking the id it answers is the SHA-256 of the bytes.
+async fn store_component(client: &ApiClient, bytes: &[u8]) -> String {
+    let (status, body) = client.upload(bytes.to_vec()).await.expect("upload");
+    assert!(status == 201 || status == 200, "{status}: {body}");
     let id = warden::store::ComponentId::of(bytes).to_string();
-    let components = dir.join("state/components");
-    let tmp = components.join(format!(".test-{id}"));
-    std::fs::write(&tmp, bytes).unwrap();
-    std::fs::rename(&tmp, components.join(format!("{id}.wasm"))).unwrap();
+    assert_eq!(body["id"], id.as_str(), "{body}");
     id
 }
 
@@ -110,10 +104,10 @@ async fn send(client: &ApiClient, path: &str, message: &str) -> Result<String, (
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sandbox_is_created_reloaded_to_a_new_component_keeping_state_and_destroyed() {
-    let (dir, host) = start(Some(""));
+    let (_dir, host) = start(Some(""));
     let client = host.client(None);
-    let v1 = store_component(dir.path(), &std::fs::read(plugin("counter")).unwrap());
-    let v2 = store_component(dir.path(), &std::fs::read(plugin("counter_v2")).unwrap());
+    let v1 = store_component(&client, &std::fs::read(plugin("counter")).unwrap()).await;
+    let v2 = store_component(&client, &std::fs::read(plugin("counter_v2")).unwrap()).await;
 
     let created = documented(
         &client,
@@ -188,13 +182,14 @@ async fn a_sandbox_is_created_reloaded_to_a_new_component_keeping_state_and_dest
     // names the one it runs. The same code under another id: counter with
     // a custom section appended (id 0, size 2, name "v").
     let v1b = store_component(
-        dir.path(),
+        &client,
         &[
             std::fs::read(plugin("counter")).unwrap(),
             vec![0, 2, 1, b'v'],
         ]
         .concat(),
-    );
+    )
+    .await;
     call(
         &client,
         "sandbox.create",
@@ -236,14 +231,30 @@ async fn a_sandbox_is_created_reloaded_to_a_new_component_keeping_state_and_dest
     assert_eq!(destroyed["component"], v1.as_str());
     let listed = call(&client, "sandbox.list", json!({})).await;
     assert_eq!(listed["leases"], 1, "only tenant's: {listed}");
+
+    // The store lets go of what no sandbox uses, and only of that.
+    match client.delete(&format!("/components/{v1}")).await {
+        Err(ClientError::Status { status: 409, body }) => {
+            assert_eq!(
+                body["error"]["users"],
+                json!(["root/sandboxes/tenant"]),
+                "{body}"
+            )
+        }
+        other => panic!("deleting a component a sandbox runs: {other:?}"),
+    }
+    client.delete(&format!("/components/{v1b}")).await.unwrap();
+    client.delete(&format!("/components/{v2}")).await.unwrap();
+    let stored = client.get_json("/components").await.unwrap();
+    assert_eq!(stored.as_array().map(Vec::len), Some(1), "{stored}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_request_is_refused_with_the_status_it_deserves() {
-    let (dir, host) = start(Some("max = 2"));
+    let (_dir, host) = start(Some("max = 2"));
     let client = host.client(None);
-    let counter = store_component(dir.path(), &std::fs::read(plugin("counter")).unwrap());
-    let operation = store_component(dir.path(), &std::fs::read(plugin("wordcount")).unwrap());
+    let counter = store_component(&client, &std::fs::read(plugin("counter")).unwrap()).await;
+    let operation = store_component(&client, &std::fs::read(plugin("wordcount")).unwrap()).await;
     let create = |extra: Value| {
         let mut params = json!({"id": "s", "component": counter});
         for (k, v) in extra.as_object().unwrap() {
@@ -342,7 +353,7 @@ async fn every_bad_request_is_refused_with_the_status_it_deserves() {
 async fn a_sandbox_sees_only_the_directories_granted_to_it_and_writes_only_where_allowed() {
     let (dir, host) = start(Some(""));
     let client = host.client(None);
-    let kv = store_component(dir.path(), &std::fs::read(plugin("kv")).unwrap());
+    let kv = store_component(&client, &std::fs::read(plugin("kv")).unwrap()).await;
     let secret = dir.path().join("secret/key").display().to_string();
 
     call(
@@ -438,12 +449,12 @@ async fn cycles(client: &ApiClient, component: &str, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_create_destroy_cycles_leave_memory_descriptors_and_leases_at_baseline() {
-    let (dir, host) = start(Some(""));
+    let (_dir, host) = start(Some(""));
     let client = host.client(None);
     // A variant: a component no other test compiles, so its cost is this
     // test's.
     let counter = variant(&std::fs::read(plugin("counter")).unwrap(), "cycles");
-    let id = store_component(dir.path(), &counter);
+    let id = store_component(&client, &counter).await;
     cycles(&client, &id, 100).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (rss0, fds0) = usage(host.pid());
@@ -505,7 +516,7 @@ supervisor = "pool"
     std::fs::write(&config, text).unwrap();
     let host = HostProcess::start(&config, &dir.path().join("state"), &[]);
     let client = host.client(None);
-    let counter = store_component(dir.path(), &std::fs::read(plugin("counter")).unwrap());
+    let counter = store_component(&client, &std::fs::read(plugin("counter")).unwrap()).await;
 
     let (status, body) = refused(
         &client,
