@@ -4,7 +4,9 @@
 //! `/metrics`, `/openapi.json` and `/whoami`), 401 for unknown tokens,
 //! the audit log (a row for each changing call, forbidden ones included,
 //! none for reads) and `warden ctl audit`, a secret read from the
-//! environment (`token_env`), and the config errors of `[[api.tokens]]`.
+//! environment (`token_env`), the component store's routes (`read` lists,
+//! `operate` uploads, `admin` removes; uploads and removals audited), and
+//! the config errors of `[[api.tokens]]`.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +15,9 @@ use sha2::{Digest, Sha256};
 use warden::ops::Role;
 
 use crate::api_http::{head_only, raw};
-use crate::support::{HostProcess, demo_tree, stderr, stdout, write_tree_config};
+use warden::api::client::ClientError;
+
+use crate::support::{HostProcess, demo_tree, plugin, stderr, stdout, write_tree_config};
 
 /// `[host] token`: an `admin` named `admin`.
 const HOST_TOKEN: &str = "host-admin-secret";
@@ -421,4 +425,63 @@ fn token_config_errors_name_the_file_and_key() {
         &[(var, "")],
     );
     assert!(log.contains("is empty"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_routes_need_their_roles_and_uploads_and_removals_are_audited() {
+    let host = start();
+    let since = now_ms();
+    let bytes = std::fs::read(plugin("counter")).unwrap();
+    let id: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let reader = host.client(Some(READ));
+    let operator = host.client(Some(OPERATE));
+    let boss = host.client(Some(ADMIN));
+    let forbidden = |answer: Result<(), ClientError>, what: &str| match answer {
+        Err(ClientError::Status { status: 403, body }) => {
+            assert_eq!(body["error"]["kind"], "forbidden_role", "{what}: {body}")
+        }
+        other => panic!("{what}: {other:?}"),
+    };
+
+    forbidden(reader.upload(bytes.clone()).await.map(drop), "read uploads");
+    let (status, uploaded) = operator.upload(bytes.clone()).await.unwrap();
+    assert_eq!((status, uploaded["id"].as_str()), (201, Some(id.as_str())));
+    let listed = reader.get_json("/components").await.unwrap();
+    assert_eq!(listed[0]["id"], id.as_str(), "read lists: {listed}");
+    reader
+        .get_json(&format!("/components/{id}"))
+        .await
+        .expect("read describes");
+    let route = format!("/components/{id}");
+    forbidden(operator.delete(&route).await, "operate removes");
+    boss.delete(&route).await.expect("admin removes");
+
+    let rows = audit_rows(&host, since, 4).await;
+    let seen: Vec<(&str, &str, u64, &str)> = rows
+        .iter()
+        .rev()
+        .map(|r| {
+            (
+                r["op"].as_str().unwrap(),
+                r["token"].as_str().unwrap(),
+                r["status"].as_u64().unwrap(),
+                r["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("components.upload", "viewer", 403, "forbidden_role"),
+            ("components.upload", "operator", 201, "ok"),
+            ("components.remove", "operator", 403, "forbidden_role"),
+            ("components.remove", "boss", 204, "ok"),
+        ],
+        "GETs are not audited: {rows:?}"
+    );
+    // An upload's params digest is the SHA-256 of its bytes: its id.
+    assert_eq!(rows[2]["params_sha256"], id.as_str(), "{rows:?}");
 }
