@@ -23,7 +23,7 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{Value, json};
@@ -34,7 +34,7 @@ use warden_ops::Role;
 use crate::audit::{AuditEntry, params_digest};
 use crate::auth::{self, Identity};
 use crate::error::HttpError;
-use crate::routes::{Shared, read_body};
+use crate::routes::{Shared, declared_as, read_body};
 
 /// What a [`ComponentCatalog`] method returns.
 pub type CatalogFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, CatalogError>> + Send + 'a>>;
@@ -323,27 +323,14 @@ fn audit(
 /// `Ok` when the body is declared as a component (`application/wasm`,
 /// parameters allowed): a web form or a JSON body is never taken for one.
 fn require_wasm(headers: &HeaderMap) -> Result<(), HttpError> {
-    let declared = headers
-        .get(header::CONTENT_TYPE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let is_wasm = declared.as_deref().is_some_and(|v| {
-        v.split(';')
-            .next()
-            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/wasm"))
-    });
-    if is_wasm {
-        Ok(())
-    } else {
-        Err(HttpError::NotWasm {
-            content_type: declared.map(|t| t.chars().take(100).collect()),
-        })
-    }
+    declared_as(headers, "application/wasm")
+        .map_err(|content_type| HttpError::NotWasm { content_type })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use axum::http::{HeaderValue, header};
 
     #[test]
     fn only_application_wasm_is_taken_as_a_component() {

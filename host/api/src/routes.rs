@@ -188,20 +188,26 @@ async fn whoami(Extension(caller): Extension<Identity>) -> Json<Identity> {
 /// `Ok` when the request says its body is JSON (`application/json`, with
 /// or without parameters such as `charset`).
 fn require_json(headers: &HeaderMap) -> Result<(), HttpError> {
+    declared_as(headers, "application/json")
+        .map_err(|content_type| HttpError::UnsupportedMediaType { content_type })
+}
+
+/// `Ok` when the request's `Content-Type` is `media` (parameters such as
+/// `charset` allowed); otherwise the type it declared (cut to 100
+/// characters for the error), if any.
+pub(crate) fn declared_as(headers: &HeaderMap, media: &str) -> Result<(), Option<String>> {
     let declared = headers
         .get(header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let is_json = declared.as_deref().is_some_and(|v| {
+    let matches = declared.as_deref().is_some_and(|v| {
         v.split(';')
             .next()
-            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+            .is_some_and(|declared| declared.trim().eq_ignore_ascii_case(media))
     });
-    if is_json {
+    if matches {
         Ok(())
     } else {
-        Err(HttpError::UnsupportedMediaType {
-            content_type: declared.map(|t| t.chars().take(100).collect()),
-        })
+        Err(declared.map(|t| t.chars().take(100).collect()))
     }
 }
 
