@@ -3,7 +3,7 @@
 //! destroy; what they may see of the host's disk; every refusal; and
 //! 1,000 create/destroy cycles that leave no trace.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use warden::api::client::{ApiClient, ClientError};
@@ -556,4 +556,59 @@ supervisor = "pool"
     assert_eq!(status, 404);
     let listed = call(&client, "sandbox.list", json!({})).await;
     assert_eq!(listed["leases"], 0, "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_looping_sandbox_does_not_take_its_neighbours_down() {
+    let (_dir, host) = start(Some(""));
+    let client = host.client(None);
+    let counter = store_component(&client, &std::fs::read(plugin("counter")).unwrap()).await;
+    let crashy = store_component(&client, &std::fs::read(plugin("misbehave")).unwrap()).await;
+    call(
+        &client,
+        "sandbox.create",
+        json!({"id": "quiet", "component": counter}),
+    )
+    .await;
+    let quiet = "root/sandboxes/quiet";
+    send(&client, quiet, "inc").await.unwrap();
+    let generation = |listed: &Value, path: &str| {
+        listed["sandboxes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["path"] == path)
+            .map(|s| (s["state"].clone(), s["generation"].clone()))
+    };
+    let before = generation(&call(&client, "sandbox.list", json!({})).await, quiet);
+    call(
+        &client,
+        "sandbox.create",
+        json!({"id": "crashy", "component": crashy}),
+    )
+    .await;
+    // Five crashes in a row, each as soon as the sandbox is back: with the
+    // old defaults (intensity 1 in 5 s, no backoff) the second one stopped
+    // the sandboxes' supervisor and every tenant's sandbox with it.
+    let crashy_path = "root/sandboxes/crashy";
+    for crash in 0..5 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match send(&client, crashy_path, "trap").await {
+                Err((422, _)) => break,
+                Err((409, _)) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(10)).await
+                }
+                other => panic!("crash {crash}: {other:?}"),
+            }
+        }
+    }
+    let listed = call(&client, "sandbox.list", json!({})).await;
+    assert_eq!(generation(&listed, quiet), before, "{listed}");
+    assert_eq!(
+        send(&client, quiet, "get").await.unwrap(),
+        "1",
+        "state kept"
+    );
+    assert_eq!(send(&client, "root/counter", "get").await.unwrap(), "0");
 }

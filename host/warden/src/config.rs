@@ -98,8 +98,8 @@
 //!
 //! [api.sandboxes]                  # sandbox.create/destroy/list; absent: sandboxes are off
 //! supervisor = "pool"              # a configured supervisor takes them; left out: the host adds a
-//! intensity = 10                   #   one_for_one `sandboxes` supervisor as the root's last child,
-//! period_ms = 1000                 #   with these flags
+//! intensity = 100                  #   one_for_one `sandboxes` supervisor as the root's last child,
+//! period_ms = 10000                #   with these flags (these are the defaults)
 //! max = 1000                       # live sandboxes at most
 //!
 //! [api.grants.shared]              # a host directory sandboxes may ask for by name
@@ -742,6 +742,13 @@ impl SandboxesConfig {
     pub const DEFAULT_MAX: usize = 1000;
     /// The id (and name) of the supervisor the host adds.
     pub const ADDED: &str = "sandboxes";
+    /// The added supervisor's intensity and period, by default: restarts
+    /// of every tenant's sandboxes count together, and each sandbox
+    /// restarts with backoff, so one crash-looping tenant cannot use up
+    /// the supervisor's intensity and take the others' sandboxes (and a
+    /// restart of the root's) with it.
+    pub const DEFAULT_INTENSITY: u32 = 100;
+    pub const DEFAULT_PERIOD_MS: u64 = 10_000;
 }
 
 /// One `[api.grants.NAME]`: a host directory, canonical, that exists.
@@ -1397,7 +1404,7 @@ impl<'a> Validator<'a> {
                 max,
             });
         }
-        let period_ms = raw.period_ms.unwrap_or(5000);
+        let period_ms = raw.period_ms.unwrap_or(SandboxesConfig::DEFAULT_PERIOD_MS);
         if period_ms == 0 {
             return Err(self.invalid(
                 format!("{KEY}.period_ms"),
@@ -1407,7 +1414,7 @@ impl<'a> Validator<'a> {
         let added = SupervisorConfig {
             name: SandboxesConfig::ADDED.to_string(),
             strategy: Strategy::OneForOne,
-            intensity: raw.intensity.unwrap_or(1),
+            intensity: raw.intensity.unwrap_or(SandboxesConfig::DEFAULT_INTENSITY),
             period: Duration::from_millis(period_ms),
             children: Vec::new(),
         };

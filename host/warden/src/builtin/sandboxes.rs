@@ -37,7 +37,7 @@ use crate::config::{Grant, SandboxesConfig};
 use crate::host::DynamicStarts;
 use crate::ops::{OpError, OpMeta, RegisterError, Registry, Role};
 use crate::store::{ComponentId, Lease, StoreError};
-use crate::supervisor::{AdminError, ChildSpec, ChildStatus, Restart, Strategy};
+use crate::supervisor::{AdminError, Backoff, ChildSpec, ChildStatus, Restart, Strategy};
 
 /// A sandbox's memory when it names none (under the ceiling), in MiB.
 const DEFAULT_MEMORY_MB: u64 = 64;
@@ -383,8 +383,11 @@ async fn create(ctx: &Context, params: Value) -> Result<Value, OpError> {
             .start_dynamic_child_named(p.id.as_str(), Some(DynamicStarts::sandbox_args()))
             .await
     } else {
+        // Backoff, so a sandbox that crashes again and again is slowed
+        // down instead of using up the intensity its siblings share.
         let spec = ChildSpec::worker(p.id.as_str(), start)
-            .with_restart(p.restart.unwrap_or(Restart::Permanent));
+            .with_restart(p.restart.unwrap_or(Restart::Permanent))
+            .with_backoff(Backoff::default());
         parent.start_child(spec).await
     };
     let started = match started {
