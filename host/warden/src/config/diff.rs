@@ -252,6 +252,17 @@ fn fixed_setting_changed(old: &Config, new: &Config) -> Option<&'static str> {
             "api.allowed_origins",
             oa.allowed_origins == na.allowed_origins,
         ),
+        // Who may call and what they may reach: the API server and the
+        // built-in operations took these at start.
+        ("api.tokens", oa.tokens == na.tokens),
+        ("api.audit_keep", oa.audit_keep == na.audit_keep),
+        (
+            "api.max_component_bytes",
+            oa.max_component_bytes == na.max_component_bytes,
+        ),
+        ("api.path_roots", oa.path_roots == na.path_roots),
+        ("api.sandboxes", oa.sandboxes == na.sandboxes),
+        ("api.grants", oa.grants == na.grants),
     ]
     .into_iter()
     .find_map(|(key, same)| (!same).then_some(key))
@@ -586,6 +597,18 @@ path = "a.wasm"
             ("[host]\nepoch_tick_ms = 2\n", "host.epoch_tick_ms"),
             ("[host]\ntoken = \"s3cret\"\n", "host.token"),
             ("[api]\nmax_memory_mb = 5\n", "api.max_memory_mb"),
+            ("[api]\npath_roots = [\".\"]\n", "api.path_roots"),
+            (
+                "[api]\nmax_component_bytes = 1000\n",
+                "api.max_component_bytes",
+            ),
+            ("[api]\naudit_keep = 10\n", "api.audit_keep"),
+            (
+                "[[api.tokens]]\nname = \"v\"\nrole = \"read\"\ntoken = \"s3cret\"\n",
+                "api.tokens",
+            ),
+            ("[api.grants.g]\nhost = \".\"\n", "api.grants"),
+            ("[api.sandboxes]\n", "api.sandboxes"),
         ] {
             let err = plan_of(BASE, &format!("{text}{BASE}")).unwrap_err();
             assert_eq!(err.key, key);
