@@ -251,6 +251,11 @@ impl<T: Clone> LogBuffer<T> {
         }
     }
 
+    /// Whether `other` is a clone of this buffer (the same lines).
+    pub fn same_as(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// How many lines it holds at most.
     pub fn capacity(&self) -> usize {
         self.capacity
