@@ -177,6 +177,7 @@ async fn each_role_calls_its_class_and_below_and_is_refused_above() {
                 "child.info",
                 "health",
                 "events.recent",
+                "logs.tail",
                 "ps",
                 "child.versions",
                 "sandbox.list",

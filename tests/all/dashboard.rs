@@ -78,6 +78,12 @@ fn restart_and_kill_from_the_dashboard_update_it_live() {
         "{report}"
     );
     assert_eq!(report["tree_children"], 6, "root and its five descendants");
+    assert!(
+        report["log_line"]
+            .as_str()
+            .is_some_and(|l| l.ends_with("from the dashboard") && l.contains("info")),
+        "the log pane shows the guest's line: {report}"
+    );
 
     // The charts: the kill's restart as a bar, memory sampled twice or more.
     assert!(report["restart_bars"].as_u64() >= Some(1), "{report}");
@@ -223,13 +229,13 @@ fn the_dashboard_leaves_out_what_the_tokens_role_may_not_use() {
     };
     let read = as_role(READ, "read");
     assert_eq!(read["whoami"], "viewer · read", "{read}");
-    assert_eq!(read["actions"], serde_json::json!([]), "{read}");
+    assert_eq!(read["actions"], serde_json::json!(["logs"]), "{read}");
     assert_eq!(read["send_visible"], false, "{read}");
     let operate = as_role(OPERATE, "operate");
     assert_eq!(operate["whoami"], "ops · operate", "{operate}");
     assert_eq!(
         operate["actions"],
-        serde_json::json!(["restart", "kill", "reload"]),
+        serde_json::json!(["restart", "kill", "reload", "logs"]),
         "{operate}"
     );
     assert_eq!(operate["send_visible"], true, "{operate}");

@@ -30,6 +30,7 @@ mod grade_reports;
 mod inspect_cli;
 mod limits;
 mod log_cli;
+mod logs;
 mod manual_cli;
 mod new_cli;
 mod ops_builtin;

@@ -129,6 +129,7 @@ const BUILTINS: &[&str] = &[
     "component.call",
     "grade",
     "events.recent",
+    "logs.tail",
     "config.reload",
     "audit.recent",
     "sandbox.create",
@@ -187,6 +188,7 @@ async fn every_builtin_has_schemas_and_an_example_that_validates() {
         "health",
         "ps",
         "events.recent",
+        "logs.tail",
     ] {
         assert!(f.host.operations.get(read_only).unwrap().is_read_only());
     }

@@ -263,6 +263,7 @@ pub const KEEPING_EXAMPLES: &[&str] = &[
     "child.reload",
     "ps",
     "events.recent",
+    "logs.tail",
     "audit.recent",
     "supervisor.strategy",
     "plugin.reload",

@@ -25,6 +25,8 @@
 //   4. picks the child in the tree for the send box, sends `get` and `inc`
 //      with Enter (the reply to `inc` is one more than to `get`), and an
 //      unknown command, whose error (the API's 422 message) is shown inline;
+//   4b. clicks the row's Logs button, sends `log from the dashboard`, and
+//      waits for that line in the log pane (followed over SSE);
 //   5. clicks Reload and waits for its result beside the button, and the
 //      child in the reload history (when a new version was swapped in: that
 //      version marked current there and shown in the row);
@@ -101,9 +103,11 @@ async function main() {
   });
   page.on("pageerror", (err) => problems.push(`uncaught exception: ${err.message}`));
   page.on("requestfailed", (req) => {
-    // The event stream is cut when the browser closes, and dropped by the
-    // page itself when the host refuses its token; anything else counts.
-    if ((closing || unauthorized) && new URL(req.url()).pathname === "/events") return;
+    // The event and log streams are cut when the browser closes, and
+    // dropped by the page itself when the host refuses its token; anything
+    // else counts.
+    const path = new URL(req.url()).pathname;
+    if ((closing || unauthorized) && (path === "/events" || path.startsWith("/logs/"))) return;
     problems.push(`request failed: ${req.method()} ${req.url()}: ${req.failure()?.errorText}`);
   });
   page.on("response", (res) => {
@@ -248,6 +252,13 @@ async function main() {
   seen.send_error = await send("no-such-command", "error");
   refusedSend = false;
   seen.send_log = await page.locator("#send-log li").count();
+
+  step("logs: the row's Logs button follows the child's log; a line it logs then shows");
+  await row.locator('button[data-action="logs"]').click();
+  await page.waitForSelector('#logs-status[data-state="following"]');
+  seen.log_send = await send("log from the dashboard", "ok");
+  await page.waitForSelector('#logs-lines li[data-source="info"] .text:text-is("from the dashboard")');
+  seen.log_line = (await page.locator("#logs-lines li").last().textContent()).trim();
 
   if (await row.locator('button[data-action="reload"]').count()) {
     step("reload: the result is shown beside the button");

@@ -203,6 +203,17 @@ impl ApiClient {
         })
     }
 
+    /// Any other Server-Sent Events route (`/logs/root/web?follow=1`),
+    /// read like [`Self::events`]; a non-2xx answer is
+    /// [`ClientError::Status`].
+    pub async fn stream(&self, path_and_query: &str) -> Result<Events, ClientError> {
+        let response = self.send(Method::GET, path_and_query, None).await?;
+        Ok(Events {
+            body: response.into_body(),
+            buffer: BytesMut::new(),
+        })
+    }
+
     /// Sends one request with a JSON body (when there is one); a non-2xx
     /// answer becomes [`ClientError::Status`].
     async fn send(

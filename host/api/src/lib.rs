@@ -16,6 +16,9 @@
 //! - [`ComponentCatalog`]: the component store behind `/components`, which
 //!   the host implements (an upload compiled under the compile limits
 //!   before it is stored); its refusals are [`CatalogError`]s.
+//! - [`LogSource`]: the children's logs behind `/logs/{path}` ([`LogEntry`]
+//!   lines, a [`LogView`] to read or follow, a [`LogError`] to refuse),
+//!   which the host implements over its per-child rings.
 //! - [`Metrics`]: counters fed by the bus and by every call, rendered at
 //!   `GET /metrics` in Prometheus text.
 //! - [`serve`]: binds and starts serving, or says why not ([`ApiError`]).
@@ -27,6 +30,7 @@
 //!
 //! The routes: `POST /ops/{name}` (an operation: JSON params in, JSON
 //! result out), `GET /events` (the event stream, with filters),
+//! `GET /logs/{path}` (a child's log, `?follow=1` as SSE),
 //! `GET /metrics`, the component store (`POST`/`GET /components`,
 //! `GET`/`DELETE /components/{id}`), `GET /openapi.json` (the registry's
 //! document completed with the HTTP errors), `GET /whoami` (the caller's
@@ -44,8 +48,9 @@
 //! Never does: decide an operation's behaviour, params schema or error
 //! statuses ([`warden_ops`] does), produce events (they come from the
 //! [`EventBus`](warden_events::EventBus)), compile or store components
-//! (the host's [`ComponentCatalog`] does), or reach into the host: it sees
-//! only the operation registry, the bus and the catalog.
+//! (the host's [`ComponentCatalog`] does), keep logs (the host's
+//! [`LogSource`] does), or reach into the host: it sees only the operation
+//! registry, the bus, the catalog and the log source.
 //!
 //! ```no_run
 //! # async fn demo(
@@ -72,6 +77,7 @@ mod components;
 pub mod dashboard;
 mod error;
 mod guard;
+mod logs;
 mod metrics;
 mod openapi;
 mod routes;
@@ -85,5 +91,9 @@ pub use bytes::Bytes;
 pub use components::{CatalogError, CatalogFuture, ComponentCatalog, Uploaded};
 pub use error::ApiError;
 pub use guard::{AccessError, AllowedHost, AllowedOrigin};
+pub use logs::{
+    DEFAULT_LINES as LOG_DEFAULT_LINES, LogEntry, LogError, LogFuture, LogSource, LogView,
+    MAX_LINES as LOG_MAX_LINES,
+};
 pub use metrics::Metrics;
 pub use server::{ApiConfig, ApiServer, ApiState, DRAIN_TIMEOUT, HEADER_READ_TIMEOUT, serve};

@@ -6,8 +6,8 @@
 //! security scheme (required on every route but `/healthz` when a token is
 //! set), the error kinds and statuses of the HTTP layer (401, 403 for a
 //! foreign `Host` or `Origin` on every route, 413, 415, `bad_json`, …), and
-//! the routes that are not operations: `/events`,
-//! `/metrics`, `/whoami`, `/healthz`, the component store (`/components`,
+//! the routes that are not operations: `/events`, `/logs/{path}` (when the
+//! server has a log source), `/metrics`, `/whoami`, `/healthz`, the component store (`/components`,
 //! `/components/{id}`) and this document itself, each with the role it
 //! needs (`x-warden-role`). Every route listed
 //! here answers as documented; `tests/all/api_http.rs` checks it.
@@ -24,6 +24,7 @@ pub fn document(
     server_url: &str,
     token_required: bool,
     store_max_bytes: Option<u64>,
+    serves_logs: bool,
 ) -> Value {
     let mut doc = registry.openapi_document("Warden", env!("CARGO_PKG_VERSION"));
     doc["info"]["description"] = json!(
@@ -149,6 +150,9 @@ pub fn document(
         if let Some(max_bytes) = store_max_bytes {
             add_store_routes(paths, max_bytes, &unauthorized);
         }
+        if serves_logs {
+            paths.insert("/logs/{path}".into(), logs_route(&unauthorized));
+        }
         paths.insert(
             "/whoami".into(),
             json!({"get": {
@@ -209,6 +213,56 @@ fn read_role(more: &str) -> String {
     } else {
         format!("{more} {sentence}")
     }
+}
+
+/// `GET /logs/{path}`: a child's log as JSON, or followed as SSE.
+fn logs_route(unauthorized: &dyn Fn(Value) -> Value) -> Value {
+    let line = json!({
+        "type": "object",
+        "required": ["at_ms", "line"],
+        "additionalProperties": false,
+        "properties": {
+            "at_ms": {"type": "integer", "description": "When the host got the line, Unix ms"},
+            "stream": {"type": "string", "enum": ["stdout", "stderr"], "description": "A worker's pipe"},
+            "level": {"type": "string", "enum": ["trace", "debug", "info", "warn", "error"], "description": "A component's `host::log` level"},
+            "line": {"type": "string", "description": "The text, without its newline"}
+        }
+    });
+    json!({"get": {
+        "operationId": "logs",
+        "summary": "A child's log: its last lines as JSON, or followed (Server-Sent Events)",
+        "description": read_role(&format!("A worker's stdout and stderr lines, or a component child's `host::log` lines, oldest first (the same as the `logs.tail` operation). With `follow=1`: an SSE stream of `event: line` messages (`data`: one line as JSON), the last `lines` first, then each new line until the client leaves; a client that falls behind gets `event: lagged` with `{{\"lost\": n}}` and goes on with the newest lines. 404 for a path that is no child, 409 for a supervisor (it keeps no log). At most {} lines.", crate::logs::MAX_LINES)),
+        "tags": ["stream"],
+        "x-warden-role": "read",
+        "parameters": [
+            {"name": "path", "in": "path", "required": true,
+             "description": "The child's full path (`root/web`, `root/storage/kv`); its slashes are kept",
+             "schema": {"type": "string"}},
+            {"name": "lines", "in": "query", "required": false,
+             "description": "How many of the last lines (default 100)",
+             "schema": {"type": "integer", "minimum": 0, "maximum": crate::logs::MAX_LINES}},
+            {"name": "follow", "in": "query", "required": false,
+             "description": "`1`: follow as Server-Sent Events",
+             "schema": {"type": "string", "enum": ["0", "1", "true", "false"]}}
+        ],
+        "responses": unauthorized(json!({
+            "200": {"description": "The lines, or the stream with `follow=1`", "content": {
+                "application/json": {"schema": {
+                    "type": "object",
+                    "required": ["path", "lines"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "path": {"type": "string"},
+                        "lines": {"type": "array", "items": line}
+                    }
+                }},
+                "text/event-stream": {"schema": {"type": "string"}}
+            }},
+            "400": {"$ref": "#/components/responses/Error400"},
+            "404": error_response("No child has that path"),
+            "409": error_response("The path is a supervisor, which keeps no log")
+        }))
+    }})
 }
 
 /// `/components` and `/components/{id}`, and their schemas.
@@ -369,7 +423,7 @@ mod tests {
                 Box::pin(async { Ok(json!({})) })
             })
             .unwrap();
-        let doc = document(&registry, "http://127.0.0.1:9", true, Some(1024));
+        let doc = document(&registry, "http://127.0.0.1:9", true, Some(1024), true);
         assert_eq!(doc["servers"][0]["url"], "http://127.0.0.1:9");
         assert_eq!(doc["security"][0]["bearer"], json!([]));
         assert_eq!(doc["paths"]["/healthz"]["get"]["security"], json!([]));
@@ -384,7 +438,17 @@ mod tests {
                 .contains("`admin` role"),
             "{noop}"
         );
-        for path in ["/events", "/metrics", "/openapi.json", "/whoami"] {
+        assert_eq!(
+            doc["paths"]["/logs/{path}"]["get"]["responses"]["409"]["description"],
+            "The path is a supervisor, which keeps no log"
+        );
+        for path in [
+            "/events",
+            "/logs/{path}",
+            "/metrics",
+            "/openapi.json",
+            "/whoami",
+        ] {
             let get = &doc["paths"][path]["get"];
             assert_eq!(get["x-warden-role"], "read", "{path}");
             assert!(
@@ -422,8 +486,9 @@ mod tests {
             ["enum"];
         assert!(kinds.as_array().unwrap().contains(&json!("bad_json")));
 
-        let open = document(&registry, "http://127.0.0.1:9", false, None);
+        let open = document(&registry, "http://127.0.0.1:9", false, None, false);
         assert!(open["paths"]["/components"].is_null());
+        assert!(open["paths"]["/logs/{path}"].is_null());
         assert!(open.get("security").is_none());
         assert!(open["paths"]["/metrics"]["get"]["responses"]["401"].is_null());
     }

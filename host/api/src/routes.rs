@@ -15,6 +15,8 @@
 //! - `GET /whoami` — the caller's token name and role.
 //! - the component store ([`components`](crate::components)): `POST` and
 //!   `GET /components`, `GET` and `DELETE /components/{id}`;
+//! - `GET /logs/{path}` ([`logs`](crate::logs)): a child's log, as JSON or
+//!   followed as SSE;
 //! - `GET /openapi.json`, `/events` ([`sse`](crate::sse)), `/metrics`,
 //!   `/healthz`;
 //! - the dashboard's `GET /` and `/assets/{file}`;
@@ -46,7 +48,7 @@ use crate::error::{HttpError, op_error_response};
 use crate::guard::{self, SiteGuard};
 use crate::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 use crate::server::ApiState;
-use crate::{components, dashboard, openapi, sse};
+use crate::{components, dashboard, logs, openapi, sse};
 
 /// How much of an oversized body is read (and dropped) before answering
 /// 413, so the client sees the answer instead of a reset connection.
@@ -77,6 +79,7 @@ pub(crate) fn router(shared: Shared, keyring: Arc<Keyring>, guard: SiteGuard) ->
         )
         .route("/openapi.json", get(openapi_json))
         .route("/events", get(sse::events))
+        .route("/logs/{*path}", get(logs::logs))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/whoami", get(whoami))
@@ -263,6 +266,7 @@ async fn openapi_json(State(shared): State<Shared>) -> Response {
         &shared.server_url,
         shared.token_required,
         shared.api.components().map(|c| c.max_bytes()),
+        shared.api.logs().is_some(),
     ))
     .into_response()
 }

@@ -25,6 +25,7 @@ use crate::auth::{ApiToken, Keyring};
 use crate::components::ComponentCatalog;
 use crate::error::ApiError;
 use crate::guard::{AllowedHost, AllowedOrigin, SiteGuard};
+use crate::logs::LogSource;
 use crate::metrics::Metrics;
 use crate::routes::{self, Shared};
 use warden_events::EventBus;
@@ -94,6 +95,7 @@ struct StateInner {
     metrics: Metrics,
     audit: Option<Arc<dyn AuditSink>>,
     components: Option<Arc<dyn ComponentCatalog>>,
+    logs: Option<Arc<dyn LogSource>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -118,6 +120,7 @@ impl ApiState {
                 metrics,
                 audit: None,
                 components: None,
+                logs: None,
             }),
         }
     }
@@ -132,6 +135,12 @@ impl ApiState {
     /// `/components` (without one, those routes answer 404).
     pub fn with_components(self, catalog: Arc<dyn ComponentCatalog>) -> Self {
         self.with(|state| state.components = Some(catalog))
+    }
+
+    /// The same state serving the children's logs from `source` at
+    /// `/logs/{path}` (without one, that route answers 404).
+    pub fn with_logs(self, source: Arc<dyn LogSource>) -> Self {
+        self.with(|state| state.logs = Some(source))
     }
 
     /// The same state, telling `sink` of every call that may change
@@ -167,6 +176,10 @@ impl ApiState {
 
     pub(crate) fn components(&self) -> Option<&dyn ComponentCatalog> {
         self.inner.components.as_deref()
+    }
+
+    pub(crate) fn logs(&self) -> Option<&dyn LogSource> {
+        self.inner.logs.as_deref()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `warden:plugin/host` interface: what a guest may ask of the host.
 //!
-//! `log` goes to `tracing`, tagged with the child. `send` is allowed only
+//! `log` goes to `tracing`, tagged with the child, and to the child's
+//! [`GuestLog`] when whoever runs it keeps one. `send` is allowed only
 //! to the siblings listed in the child's `send-to`; delivery itself belongs
 //! to whoever runs the child (the supervision tree), behind [`Mailer`].
 
@@ -23,6 +24,14 @@ pub trait Mailer: Send + Sync {
     fn deliver(&self, from: &str, to: &str, message: Vec<u8>) -> Result<(), String>;
 }
 
+/// Keeps a child's log lines (the host's ring per child). Called on the
+/// guest's thread: must not block.
+pub trait GuestLog: Send + Sync {
+    /// One `log` call: `level` is `trace`, `debug`, `info`, `warn` or
+    /// `error`; `message` is already cut at the longest line kept.
+    fn line(&self, level: &'static str, message: &str);
+}
+
 /// Who the guest is and whom it may message.
 #[derive(Clone)]
 pub struct HostContext {
@@ -33,6 +42,8 @@ pub struct HostContext {
     /// Who delivers `send`s; `None` makes every `send` fail (no sibling
     /// is running).
     pub mailer: Option<Arc<dyn Mailer>>,
+    /// Where its `log` lines are kept besides `tracing`; `None`: nowhere.
+    pub log: Option<Arc<dyn GuestLog>>,
 }
 
 impl HostContext {
@@ -42,6 +53,7 @@ impl HostContext {
             child: name.into(),
             send_to: Vec::new(),
             mailer: None,
+            log: None,
         }
     }
 }
@@ -56,6 +68,16 @@ impl HostImports for GuestState {
             LogLevel::Info => tracing::info!(target: "warden::guest", child, "{message}"),
             LogLevel::Warn => tracing::warn!(target: "warden::guest", child, "{message}"),
             LogLevel::Error => tracing::error!(target: "warden::guest", child, "{message}"),
+        }
+        if let Some(log) = &self.host.log {
+            let name = match level {
+                LogLevel::Trace => "trace",
+                LogLevel::Debug => "debug",
+                LogLevel::Info => "info",
+                LogLevel::Warn => "warn",
+                LogLevel::Error => "error",
+            };
+            log.line(name, message);
         }
     }
 

@@ -16,7 +16,7 @@
 //! - [`OperationProgram`] and [`OpInfo`]: an `operation-plugin`, every call
 //!   in a fresh sandbox;
 //! - [`Limits`], [`Capabilities`] ([`DirGrant`]) and [`HostContext`]
-//!   ([`Mailer`]): what an instance may use, may touch, and who it is;
+//!   ([`Mailer`], [`GuestLog`]): what an instance may use, may touch, and who it is;
 //! - [`Sandbox`]: one instance in its own Store under those, stopped by its
 //!   [`KillSwitch`]; a call's [`CallReport`] holds its [`CapturedText`];
 //! - [`Interrupt`]: the graph of stop flags (a kill, a caller gone, the host
@@ -104,7 +104,7 @@ pub use engine::{
     Trust, content_hash,
 };
 pub use error::{CompileLimit, ComponentError, Mistyped};
-pub use host_iface::{HostContext, Mailer};
+pub use host_iface::{GuestLog, HostContext, Mailer};
 pub use interrupt::{FireOnDrop, Interrupt};
 pub use limits::{
     Held, Limits, MAX_CORE_INSTANCES, MAX_MEMORIES, MAX_TABLES, Refusal, TABLE_ELEMENT_BYTES,

@@ -322,6 +322,7 @@ pub const RESERVED_PREFIXES: &[&str] = &[
     "component",
     "config",
     "events",
+    "logs",
     "plugin",
     "sandbox",
     "supervisor",

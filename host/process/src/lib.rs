@@ -17,7 +17,8 @@
 //! - [`WorkerStats`] and [`HealthReport`]: what the monitor last measured
 //!   and scored ([`HealthTracker`] turns scores into levels).
 //! - [`ReadyState`]: where a worker is on its way to ready.
-//! - [`LogBuffer`]: the last [`LogLine`]s of its output.
+//! - [`LogBuffer`]: the last [`LogLine`]s of its output, and followers of
+//!   new ones ([`Following`]); a [`LogTap`] in its [`LogSpec`] sees each line.
 //! - [`ExitInfo`] and its [`ExitReason`]: how a worker ended, published
 //!   once.
 //! - [`ProcessEvent`]: what the host's event stream says about a worker (a
@@ -94,7 +95,7 @@ pub use host::{enable_subreaper, is_subreaper, raise_fd_limit};
 pub use identity::{
     BadWorkerId, INVOCATION_ENV, Liveness, ProcessIdentity, WorkerId, is_same_process,
 };
-pub use logs::{LogBuffer, LogLine, LogSpec, MAX_LINE, Stream};
+pub use logs::{FOLLOW_BUFFER, Following, LogBuffer, LogLine, LogSpec, LogTap, MAX_LINE, Stream};
 pub use monitor::{Monitor, MonitorConfig, MonitorEvent};
 pub use policy::{
     AllowedCwd, NotExecutable, PolicyBuilder, PolicyError, ProcessPolicy, ResolvedCommand,

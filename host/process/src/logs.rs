@@ -2,11 +2,15 @@
 //! size-rotated file and an in-memory ring of the last lines.
 //!
 //! Owns: [`LogSpec`], the capture tasks reading the two pipes, the rotating
-//! file (`worker.log`, `worker.log.1`, … `worker.log.N`) and the ring buffer
-//! ([`LogBuffer`]) the API reads.
+//! file (`worker.log`, `worker.log.1`, … `worker.log.N`), the ring buffer
+//! ([`LogBuffer`], generic over its line so a host can keep other logs the
+//! same way) with its followers, and the [`LogTap`] a host may set to see
+//! every line as it is recorded.
 //!
 //! Guarantees: memory per worker is bounded (at most `ring_lines` lines, each
-//! cut at [`MAX_LINE`] bytes); a line is in the ring before it is written to
+//! cut at [`MAX_LINE`] bytes, and at most [`FOLLOW_BUFFER`] lines queued for
+//! each follower: a follower that falls behind loses lines and is told how
+//! many, it never holds up the writer); a line is in the ring before it is written to
 //! the file; a file error is logged once and never stops capture (the ring
 //! keeps working and the file is retried at the next line). The file is
 //! opened at the first line, so an idle worker holds no log descriptor.
@@ -22,13 +26,43 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 
 use super::timestamp;
 use crate::now_ms;
 
 /// The longest line kept; longer output is split into pieces of this size.
 pub const MAX_LINE: usize = 16 * 1024;
+
+/// How many lines a follower of a [`LogBuffer`] may have unread before it
+/// starts losing the oldest of them.
+pub const FOLLOW_BUFFER: usize = 512;
+
+/// Called with every line a worker writes, after the ring has it; on the
+/// pipe reader's task, so it must not block.
+#[derive(Clone)]
+pub struct LogTap(Arc<dyn Fn(&LogLine) + Send + Sync>);
+
+impl LogTap {
+    /// A tap calling `f`.
+    pub fn new(f: impl Fn(&LogLine) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for LogTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogTap")
+    }
+}
+
+impl PartialEq for LogTap {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for LogTap {}
 
 /// Where and how a worker's output is kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +72,7 @@ pub struct LogSpec {
     rotate_bytes: u64,
     keep: u32,
     ring_lines: usize,
+    tap: Option<LogTap>,
 }
 
 impl Default for LogSpec {
@@ -48,6 +83,7 @@ impl Default for LogSpec {
             rotate_bytes: 10 * 1024 * 1024,
             keep: 5,
             ring_lines: 1000,
+            tap: None,
         }
     }
 }
@@ -81,6 +117,13 @@ impl LogSpec {
     /// How many recent lines the ring buffer holds. By default 1000.
     pub fn ring_lines(&mut self, lines: usize) -> &mut Self {
         self.ring_lines = lines;
+        self
+    }
+
+    /// Also hands every line to `tap` (a host keeping its own log of the
+    /// child across incarnations). By default there is none.
+    pub fn tap(&mut self, tap: LogTap) -> &mut Self {
+        self.tap = Some(tap);
         self
     }
 
@@ -121,45 +164,96 @@ pub struct LogLine {
     pub text: String,
 }
 
-/// The last lines of a worker's output; cheap to clone, readable after the
-/// worker exited.
+/// The last lines of a worker's output (or of any log kept the same way:
+/// `T` is the line); cheap to clone, readable after the worker exited.
 #[derive(Clone, Debug)]
-pub struct LogBuffer {
-    inner: Arc<Mutex<VecDeque<LogLine>>>,
+pub struct LogBuffer<T = LogLine> {
+    inner: Arc<Mutex<Ring<T>>>,
     capacity: usize,
 }
 
-impl LogBuffer {
-    pub(crate) fn new(capacity: usize) -> Self {
+#[derive(Debug)]
+struct Ring<T> {
+    lines: VecDeque<T>,
+    /// Followers; a send without any is dropped at once.
+    live: broadcast::Sender<T>,
+}
+
+/// What [`LogBuffer::follow`] gives: the last lines, and every later one.
+#[derive(Debug)]
+pub struct Following<T> {
+    /// The last lines asked for, oldest first.
+    pub backlog: Vec<T>,
+    /// The lines pushed after `backlog` was taken; a receiver more than
+    /// [`FOLLOW_BUFFER`] lines behind gets `Lagged(n)` for the `n` lost.
+    pub live: broadcast::Receiver<T>,
+}
+
+impl<T: Clone> LogBuffer<T> {
+    /// An empty buffer keeping the last `capacity` lines.
+    pub fn new(capacity: usize) -> Self {
+        let (live, _) = broadcast::channel(FOLLOW_BUFFER);
         Self {
-            inner: Arc::new(Mutex::new(VecDeque::with_capacity(capacity.min(1024)))),
+            inner: Arc::new(Mutex::new(Ring {
+                lines: VecDeque::with_capacity(capacity.min(1024)),
+                live,
+            })),
             capacity,
         }
     }
 
-    fn push(&self, line: LogLine) {
+    fn ring(&self) -> std::sync::MutexGuard<'_, Ring<T>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps `line` (dropping the oldest when full) and hands it to the
+    /// followers. Never waits for a follower.
+    pub fn push(&self, line: T) {
+        let mut ring = self.ring();
+        if ring.live.receiver_count() > 0 {
+            // Err only when every follower left meanwhile: nobody to tell.
+            let _ = ring.live.send(line.clone());
+        }
         if self.capacity == 0 {
             return;
         }
-        let mut ring = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        if ring.len() == self.capacity {
-            ring.pop_front();
+        if ring.lines.len() == self.capacity {
+            ring.lines.pop_front();
         }
-        ring.push_back(line);
+        ring.lines.push_back(line);
     }
 
     /// Every line held, oldest first.
-    pub fn lines(&self) -> Vec<LogLine> {
+    pub fn lines(&self) -> Vec<T> {
         self.tail(self.capacity)
     }
 
     /// The last `n` lines, oldest first.
-    pub fn tail(&self, n: usize) -> Vec<LogLine> {
-        let ring = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        ring.iter()
-            .skip(ring.len().saturating_sub(n))
+    pub fn tail(&self, n: usize) -> Vec<T> {
+        Self::last(&self.ring(), n)
+    }
+
+    fn last(ring: &Ring<T>, n: usize) -> Vec<T> {
+        ring.lines
+            .iter()
+            .skip(ring.lines.len().saturating_sub(n))
             .cloned()
             .collect()
+    }
+
+    /// The last `n` lines and a receiver of every line pushed after them,
+    /// taken together so that no line is missed or seen twice.
+    pub fn follow(&self, n: usize) -> Following<T> {
+        let ring = self.ring();
+        Following {
+            backlog: Self::last(&ring, n),
+            live: ring.live.subscribe(),
+        }
+    }
+
+    /// Whether `other` is a clone of this buffer (the same lines).
+    pub fn same_as(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// How many lines it holds at most.
@@ -270,6 +364,7 @@ pub(crate) struct LogSink {
     worker: String,
     ring: LogBuffer,
     file: Option<Mutex<RotatingFile>>,
+    tap: Option<LogTap>,
 }
 
 impl LogSink {
@@ -294,6 +389,7 @@ impl LogSink {
             worker: worker.to_owned(),
             ring: LogBuffer::new(spec.ring_lines),
             file,
+            tap: spec.tap.clone(),
         })
     }
 
@@ -306,6 +402,9 @@ impl LogSink {
             file.lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .write_line(&self.worker, &line);
+        }
+        if let Some(tap) = &self.tap {
+            (tap.0)(&line);
         }
         self.ring.push(line);
     }
@@ -464,6 +563,48 @@ mod tests {
         let newest = std::fs::read_to_string(&base).expect("current");
         assert!(newest.contains("line number 039"), "{newest}");
         assert_eq!(sink.buffer().lines().len(), 40);
+    }
+
+    #[tokio::test]
+    async fn followers_see_new_lines_and_the_tap_sees_all() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let tapped = seen.clone();
+        let mut spec = LogSpec::default();
+        spec.ring_lines(10).tap(LogTap::new(move |l: &LogLine| {
+            tapped.lock().unwrap().push(l.text.clone());
+        }));
+        let sink = Arc::new(LogSink::new("test", &spec).expect("sink"));
+        capture(Stream::Stdout, &b"a\nb\nc\n"[..], sink.clone(), None).await;
+        let mut follow = sink.buffer().follow(2);
+        let backlog: Vec<String> = follow.backlog.iter().map(|l| l.text.clone()).collect();
+        assert_eq!(backlog, ["b", "c"]);
+        capture(Stream::Stderr, &b"d\n"[..], sink.clone(), None).await;
+        let next = follow.live.try_recv().expect("a line after the backlog");
+        assert_eq!((next.text.as_str(), next.stream), ("d", Stream::Stderr));
+        assert_eq!(*seen.lock().unwrap(), ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn a_slow_follower_is_told_what_it_lost() {
+        let buffer: LogBuffer<u32> = LogBuffer::new(3);
+        let mut follow = buffer.follow(10);
+        assert!(follow.backlog.is_empty());
+        for n in 0..(FOLLOW_BUFFER as u32 + 5) {
+            buffer.push(n);
+        }
+        assert_eq!(
+            buffer.lines(),
+            [
+                FOLLOW_BUFFER as u32 + 2,
+                FOLLOW_BUFFER as u32 + 3,
+                FOLLOW_BUFFER as u32 + 4
+            ]
+        );
+        assert!(matches!(
+            follow.live.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(5))
+        ));
+        assert_eq!(follow.live.try_recv().ok(), Some(5));
     }
 
     #[tokio::test]

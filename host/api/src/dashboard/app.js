@@ -4,7 +4,8 @@
 // Everything comes from the host's public API, the same one `warden ctl`
 // uses: `POST /ops/tree` (re-fetched after every event, and every few seconds
 // for memory and CPU), `POST /ops/child.versions`, `POST /ops/events.recent`,
-// and the Server-Sent Events of `GET /events`, read with fetch() and a
+// and the Server-Sent Events of `GET /events` (and of `GET /logs/PATH` for
+// the log pane), read with fetch() and a
 // ReadableStream so the request can carry the Authorization header
 // (EventSource cannot). Buttons call `child.restart`, `child.kill` and
 // `child.reload` and show the result, or the error body's message, beside
@@ -36,6 +37,14 @@
 // `[data-field="reply"]` or `[data-field="error"]` inside, and tree nodes of
 // component children have `button[data-send="PATH"]` to pick them.
 //
+// The log pane (`#logs-panel`) follows one child's log: `#logs-child`
+// picks a worker or component (or a row's `button[data-action="logs"]`
+// does), then `GET /logs/PATH?follow=1` streams its last lines and each
+// new one into `#logs-lines` as `li[data-source="stdout"|"stderr"|LEVEL]`
+// with `.text` inside (at most LOG_ROWS kept); a host that dropped lines
+// for this slow reader adds `li.lagged`. `#logs-status[data-state]` says
+// `following`, `error` or `ended`.
+//
 // Text from the host is only ever set with textContent, never as markup.
 
 const TOKEN_KEY = "warden.token";
@@ -53,6 +62,9 @@ const MIN_SPAN_MS = 60 * 1000;
 const SAMPLE_GAP_MS = 1000;
 const RESTART_BARS = 30;
 const SEND_LOG_ROWS = 20;
+// Lines the log pane keeps, and asks for when it starts following.
+const LOG_ROWS = 500;
+const LOG_BACKLOG = 200;
 const SVG_NS = "http://www.w3.org/2000/svg";
 const CHART_W = 88;
 const CHART_H = 22;
@@ -94,6 +106,12 @@ const state = {
   // The component children the send box offers, as `path status` lines.
   sendTargets: "",
   sends: 0,
+  // The log pane: the children it offers (as `path` lines), the one it
+  // follows, and its stream's abort and generation.
+  logTargets: "",
+  logPath: "",
+  logAbort: null,
+  logGeneration: 0,
 };
 
 // ---------------------------------------------------------------- API
@@ -485,6 +503,7 @@ async function refreshTree() {
       $("tree").setAttribute("aria-busy", "false");
       const components = flatten(tree.children).filter((c) => c.type === "component");
       renderSendTargets(components);
+      renderLogTargets(flatten(tree.children).filter((c) => c.type !== "supervisor"));
       for (const c of components) {
         if (!state.versions.has(c.path)) {
           refreshVersions(c.path);
@@ -654,6 +673,9 @@ function makeRow(c) {
   if (c.type === "component") {
     buttons.push(["reload", "child.reload", "Reload", "Hot-reload the component from its file, state kept"]);
   }
+  if (c.type !== "supervisor") {
+    buttons.push(["logs", "logs.tail", "Logs", "Follow this child's log in the log pane"]);
+  }
   for (const [action, op, label, hint] of buttons) {
     if (!may(op)) continue;
     const button = el("button", {
@@ -664,7 +686,7 @@ function makeRow(c) {
       title: hint,
       text: label,
     });
-    button.addEventListener("click", () => act(op, action, c.path, button, output));
+    button.addEventListener("click", () => (action === "logs" ? pickLogTarget(c.path) : act(op, action, c.path, button, output)));
     actions.append(button);
   }
   const tr = el("tr", { "data-path": c.path, "data-type": c.type },
@@ -1303,6 +1325,156 @@ function dispatch(block) {
   onEvent({ ...payload, event: payload.event || kind });
 }
 
+// ---------------------------------------------------------------- log pane
+
+// Offers the workers and components of `children` in the log pane's
+// select, keeping the one followed while it exists.
+function renderLogTargets(children) {
+  const key = children.map((c) => c.path).join("\n");
+  if (key === state.logTargets) return;
+  state.logTargets = key;
+  const select = $("logs-child");
+  if (children.length === 0) {
+    select.replaceChildren(el("option", { value: "", text: "no workers or components" }));
+    select.disabled = true;
+    stopLogs();
+    return;
+  }
+  select.disabled = false;
+  select.replaceChildren(
+    el("option", { value: "", text: "pick a child…" }),
+    ...children.map((c) => el("option", { value: c.path, text: `${c.path} (${c.type})` })));
+  if (children.some((c) => c.path === state.logPath)) {
+    select.value = state.logPath;
+  } else if (state.logPath) {
+    stopLogs();
+  }
+}
+
+// Follows `path` in the log pane (from a row's Logs button).
+function pickLogTarget(path) {
+  const select = $("logs-child");
+  if (![...select.options].some((o) => o.value === path)) return;
+  select.value = path;
+  followLogs(path);
+  $("logs-panel").scrollIntoView({ block: "nearest" });
+}
+
+function setLogStatus(kind, text) {
+  const status = $("logs-status");
+  status.dataset.state = kind;
+  status.textContent = text;
+}
+
+function stopLogs() {
+  state.logGeneration += 1;
+  state.logPath = "";
+  if (state.logAbort) {
+    state.logAbort.abort();
+    state.logAbort = null;
+  }
+}
+
+// The path as a URL path: each segment encoded, the slashes kept.
+function pathUrl(path) {
+  return path.split("/").map(encodeURIComponent).join("/");
+}
+
+async function followLogs(path) {
+  stopLogs();
+  $("logs-lines").replaceChildren();
+  if (!path) {
+    setLogStatus("", "pick a child");
+    return;
+  }
+  state.logPath = path;
+  const generation = state.logGeneration;
+  const abort = new AbortController();
+  state.logAbort = abort;
+  setLogStatus("connecting", `opening ${path}…`);
+  try {
+    const response = await fetch(`/logs/${pathUrl(path)}?follow=1&lines=${LOG_BACKLOG}`, {
+      headers: { Accept: "text/event-stream", ...authHeaders() },
+      signal: abort.signal,
+      cache: "no-store",
+    });
+    if (!response.ok || !response.body) {
+      let body = null;
+      try { body = await response.json(); } catch { body = null; }
+      throw new ApiError(response.status, body);
+    }
+    setLogStatus("following", `following ${path}`);
+    await readSse(response.body, () => generation === state.logGeneration, onLogMessage);
+    if (generation === state.logGeneration) setLogStatus("ended", `${path}: the stream ended`);
+  } catch (err) {
+    if (abort.signal.aborted || generation !== state.logGeneration) return;
+    setLogStatus("error", `${path}: ${err.message}`);
+  }
+}
+
+// Reads SSE blocks from `body` while `current()` holds, handing each
+// `event:` kind and its parsed `data:` to `handle`.
+async function readSse(body, current, handle) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done || !current()) return;
+      buffer += value;
+      let cut;
+      while ((cut = buffer.search(/\r?\n\r?\n/)) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut).replace(/^\r?\n\r?\n/, "");
+        let kind = "message";
+        const data = [];
+        for (const line of block.split(/\r?\n/)) {
+          if (line === "" || line.startsWith(":")) continue;
+          const colon = line.indexOf(":");
+          const field = colon < 0 ? line : line.slice(0, colon);
+          let text = colon < 0 ? "" : line.slice(colon + 1);
+          if (text.startsWith(" ")) text = text.slice(1);
+          if (field === "event") kind = text;
+          else if (field === "data") data.push(text);
+        }
+        if (data.length === 0) continue;
+        try {
+          handle(kind, JSON.parse(data.join("\n")));
+        } catch {
+          // A block that is not JSON is not ours to show.
+        }
+      }
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+function onLogMessage(kind, data) {
+  const list = $("logs-lines");
+  let item;
+  if (kind === "lagged") {
+    item = el("li", { class: "lagged", text: `… ${data.lost} lines lost (this page read too slowly)` });
+  } else if (kind === "line") {
+    const source = data.stream || data.level || "";
+    item = el("li", { "data-source": source },
+      el("span", { class: "time", text: clock(data.at_ms) }),
+      el("span", { class: "source", text: source }),
+      el("span", { class: "text", text: data.line }));
+  } else {
+    return;
+  }
+  // Stay at the bottom only when the reader is there already.
+  const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
+  list.append(item);
+  while (list.children.length > LOG_ROWS) list.firstElementChild.remove();
+  if (atBottom) list.scrollTop = list.scrollHeight;
+}
+
+function setupLogs() {
+  $("logs-child").addEventListener("change", (ev) => followLogs(ev.target.value));
+}
+
 // ---------------------------------------------------------------- start
 
 async function start() {
@@ -1317,6 +1489,7 @@ async function start() {
 function init() {
   setupAuth();
   setupSend();
+  setupLogs();
   $("event-filter").addEventListener("input", renderEvents);
   // Memory, CPU and health change without events: poll while visible.
   state.pollTimer = setInterval(() => {
@@ -1325,6 +1498,7 @@ function init() {
     }
   }, POLL_MS);
   window.addEventListener("pagehide", stopStream);
+  window.addEventListener("pagehide", stopLogs);
   start();
 }
 

@@ -453,7 +453,10 @@ mod tests {
             .iter()
             .filter(|(_, t)| matches!(t.name.as_str(), "input" | "select"))
             .count();
-        assert_eq!(controls, 4, "the token, child, message and filter fields");
+        assert_eq!(
+            controls, 5,
+            "the token, child, message, log child and filter fields"
+        );
         // The send box is a form with a submit button, so Enter in its
         // message field sends.
         let send = tags

@@ -28,6 +28,7 @@ pub(super) fn component_start(program: ActorProgram, router: &Router) -> Compone
         router: router.clone(),
         usage: Default::default(),
         persist: None,
+        log: None,
     }
 }
 

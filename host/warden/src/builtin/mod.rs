@@ -13,12 +13,13 @@
 //! | `components` | `component.call`, `grade` |
 //! | `sandboxes` | `sandbox.create`, `sandbox.destroy`, `sandbox.list` |
 //! | `events` | `events.recent` |
+//! | `logs` | `logs.tail` |
 //! | `config` | `config.reload` |
 //! | `audit` | `audit.recent` (and [`RegistryAudit`], the API's audit hook) |
 //!
 //! Each states its [`Role`](crate::ops::Role): `read` for what only looks
 //! (`tree`, `supervisors.list`, `health`, `child.info`, `child.versions`,
-//! `ps`, `events.recent`), `operate` for running things (`child.send`,
+//! `ps`, `events.recent`, `logs.tail`), `operate` for running things (`child.send`,
 //! `child.restart`, `child.kill`, `child.reload`, `child.rollback`,
 //! `component.call`, `grade`), `admin` for the rest, which changes the
 //! host's set-up or reads what a child keeps (`child.snapshot`) or who did
@@ -43,6 +44,7 @@ mod children;
 mod components;
 mod config;
 mod events;
+mod logs;
 mod paths;
 mod processes;
 mod reload;
@@ -106,6 +108,7 @@ pub fn register(registry: &Registry, ctx: &Context) -> Result<(), RegisterError>
     components::register(registry, ctx)?;
     sandboxes::register(registry, ctx)?;
     events::register(registry, ctx)?;
+    logs::register(registry, ctx)?;
     config::register(registry, ctx)?;
     audit::register(registry, ctx)?;
     Ok(())

@@ -2,7 +2,8 @@
 //!
 //! Every subcommand is one operation of the host's registry (`POST
 //! /ops/{name}`), called through [`ApiClient`]; `events` follows the SSE
-//! stream (`GET /events`), and `whoami` asks `GET /whoami`; `upload` and
+//! stream (`GET /events`), `logs -f` follows a child's log (`GET
+//! /logs/{path}?follow=1`) after `logs.tail` checked the path, and `whoami` asks `GET /whoami`; `upload` and
 //! `components` use the component store's routes (`POST /components`,
 //! `GET /components[/{id}]`, `DELETE /components/{id}`). This file only turns arguments into params and
 //! results into text: it adds no behaviour an operation lacks.
@@ -48,8 +49,8 @@ pub(super) use render::render_ps;
 
 use render::{
     field, render_audit, render_component, render_components, render_event, render_health,
-    render_info, render_plan, render_reload, render_strategy, render_tree, render_upload,
-    render_value, render_versions, scalar,
+    render_info, render_log, render_log_line, render_plan, render_reload, render_strategy,
+    render_tree, render_upload, render_value, render_versions, scalar,
 };
 
 use super::ps::PsFilter;
@@ -115,6 +116,19 @@ enum CtlCommand {
         /// Stop after this many events.
         #[arg(long)]
         count: Option<u64>,
+    },
+    /// A child's log: a worker's stdout and stderr, a component's
+    /// `host::log` lines, as `TIME STREAM LINE`; `-f` keeps printing new
+    /// lines until Ctrl-C (or the host stops).
+    Logs {
+        /// The child's path, e.g. `root/web`.
+        path: String,
+        /// How many of the last lines to print first.
+        #[arg(short = 'n', long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+        lines: u32,
+        /// Follow: print new lines as they come.
+        #[arg(short = 'f', long)]
+        follow: bool,
     },
     /// Everything about one child: state, generation, restarts, limits,
     /// resource use, health, version.
@@ -405,6 +419,19 @@ async fn execute(args: Args) -> Result<(), Failure> {
             }
             let kinds = kind;
             host.follow_events(child, kinds, count, json).await
+        }
+        CtlCommand::Logs {
+            path,
+            lines,
+            follow,
+        } => {
+            let tail = host
+                .call("logs.tail", json!({ "path": path, "lines": lines }))
+                .await?;
+            if !follow {
+                return output(json, &tail, render_log);
+            }
+            host.follow_log(&path, lines, json).await
         }
         CtlCommand::Info { path } => {
             let info = host.call("child.info", json!({ "path": path })).await?;
@@ -715,6 +742,48 @@ impl Host {
             }
             shown += 1;
         }
+        Ok(())
+    }
+
+    /// Prints the last `lines` lines of the child at `path`, then each new
+    /// one, until the stream ends (the host stops) or stdout goes away.
+    async fn follow_log(&self, path: &str, lines: u32, json: bool) -> Result<(), Failure> {
+        let route = format!(
+            "/logs/{}?follow=1&lines={lines}",
+            percent_encode(path.trim_matches('/'))
+        );
+        let mut stream = self
+            .client
+            .stream(&route)
+            .await
+            .map_err(|e| self.failure(None, e))?;
+        while let Some(item) = stream.next().await {
+            let event = match item {
+                Ok(event) => event,
+                Err(ClientError::Transport(reason)) => {
+                    return Err(Failure::failed(anyhow!(
+                        "the log stream from {} broke: {reason}",
+                        self.base_url
+                    )));
+                }
+                Err(other) => return Err(self.failure(None, other)),
+            };
+            let text = match event.kind.as_str() {
+                "lagged" => {
+                    errln!(
+                        "warden ctl: … {} lines lost (the reader was too slow)",
+                        field(&event.data, "lost")
+                    );
+                    continue;
+                }
+                _ if json => serde_json::to_string(&event.data).map_err(Failure::failed)?,
+                _ => render_log_line(&event.data),
+            };
+            if !write_stdout(&format!("{text}\n"))? {
+                return Ok(());
+            }
+        }
+        errln!("warden ctl: the host closed the log stream");
         Ok(())
     }
 

@@ -223,6 +223,7 @@ pub(crate) fn sandbox_start(
         router: router.clone(),
         usage: Default::default(),
         persist: None,
+        log: Some(router.logs().slot(path)),
     }
 }
 
@@ -431,9 +432,11 @@ impl<'a> Builder<'a> {
         if let Some(readiness) = &p.readiness {
             spec.readiness(readiness.clone());
         }
+        let slot = self.router.logs().slot(path);
         let mut logs = LogSpec::default();
         logs.dir(self.config.host.state_dir.join("logs"))
-            .file_name(format!("{}.log", path.replace('/', "__")));
+            .file_name(format!("{}.log", path.replace('/', "__")))
+            .tap(slot.worker_tap());
         spec.logs(logs);
         // The supervisor kills after its own shutdown timeout as well; the
         // worker's grace matches it (OTP's default of 5 s for workers).
@@ -443,7 +446,7 @@ impl<'a> Builder<'a> {
             Some(Shutdown::Infinity) => Duration::from_secs(24 * 3600),
             None => Duration::from_secs(5),
         };
-        ProcessChildStart::new(spec, grace, self.processes.clone())
+        ProcessChildStart::new(spec, grace, self.processes.clone()).with_log(slot)
     }
 
     fn component(
@@ -492,6 +495,7 @@ impl<'a> Builder<'a> {
             mailbox: c.mailbox,
             router: self.router.clone(),
             usage: Default::default(),
+            log: Some(self.router.logs().slot(path)),
             persist: c.persist.map(|config| {
                 Arc::new(Persistence::new(
                     config,

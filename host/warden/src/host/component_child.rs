@@ -44,6 +44,7 @@ use crate::component::{
     ActorInstance, ActorProgram, Capabilities, ComponentError, HostContext, KillSwitch, Limits,
 };
 use crate::events::FailureClass;
+use crate::host::logs::LogSlot;
 use crate::host::persist::{Ended, Persistence, Trigger};
 use crate::host::router::{Router, SendError};
 use crate::reload::Stage;
@@ -173,6 +174,8 @@ pub struct ComponentChildStart {
     /// Where and when its state is saved and restored (`persist`); `None`:
     /// every start is fresh.
     pub(crate) persist: Option<Arc<Persistence>>,
+    /// Where its `host::log` lines are kept; `None`: `tracing` only.
+    pub(crate) log: Option<LogSlot>,
 }
 
 /// A component child's memory as `child.info` shows it: one per child,
@@ -253,10 +256,14 @@ impl ChildStart for ComponentChildStart {
         let path = ctx.path.to_string();
         let child_path = ctx.path.clone();
         let persist = self.persist.clone();
+        if let Some(log) = &self.log {
+            log.started();
+        }
         let host = HostContext {
             child: path.clone(),
             send_to: self.send_to.clone(),
             mailer: Some(Arc::new(router.clone())),
+            log: self.log.as_ref().map(LogSlot::guest_log),
         };
         let capacity = self.mailbox;
         let slot = self.program.clone();

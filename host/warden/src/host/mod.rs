@@ -7,7 +7,8 @@
 //! runs), [`component_child`] adapts actor instances to the supervisor's
 //! child traits, [`process_child`] does the same for native worker
 //! processes (recorded in the [`Registry`], watched by one monitor),
-//! [`Router`] delivers messages to children by path, and
+//! [`Router`] delivers messages to children by path, [`logs`] keeps each
+//! child's log lines, and
 //! [`OperationPlugins`] keeps the `[operations.ID]` plugins registered in
 //! the host's operation registry (built-ins are registered here too, from
 //! [`crate::builtin`]), and the [`Reconfigurer`] applies a changed config
@@ -18,6 +19,7 @@
 mod build;
 mod catalog;
 pub mod component_child;
+pub mod logs;
 mod op_plugins;
 pub(crate) mod persist;
 pub mod process_child;

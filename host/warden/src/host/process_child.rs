@@ -29,6 +29,7 @@ use rustix::process::{Pid, Signal, kill_process, kill_process_group};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::events::{EventBus, FailureClass};
+use crate::host::logs::LogSlot;
 use crate::process::{
     self, LimitKind, Monitor, MonitorEvent, ProcessEvent, RunningWorker, WorkerId, WorkerSpec,
 };
@@ -143,6 +144,8 @@ pub struct ProcessChildStart {
     pub runtime: ProcessRuntime,
     /// Incarnations started so far (the registry's restart count).
     starts: AtomicU32,
+    /// Its log ring, which the spec's log tap feeds.
+    log: Option<LogSlot>,
 }
 
 impl ProcessChildStart {
@@ -152,7 +155,15 @@ impl ProcessChildStart {
             grace,
             runtime,
             starts: AtomicU32::new(0),
+            log: None,
         }
+    }
+
+    /// Keeps `slot` (whose tap the spec's log spec holds) readable while
+    /// the child is in the tree.
+    pub(crate) fn with_log(mut self, slot: LogSlot) -> Self {
+        self.log = Some(slot);
+        self
     }
 
     fn command_line(&self) -> String {
@@ -162,6 +173,9 @@ impl ProcessChildStart {
 
 impl ChildStart for ProcessChildStart {
     fn start(&self, ctx: StartContext) -> BoxFuture<'static, Result<Started, StartError>> {
+        if let Some(log) = &self.log {
+            log.started();
+        }
         let spawned = RunningWorker::spawn(&self.spec);
         let restarts = self.starts.fetch_add(1, Ordering::Relaxed);
         let runtime = self.runtime.clone();

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::component::Mailer;
 use crate::host::component_child::{Envelope, Reply};
+use crate::host::logs::ChildLogs;
 
 /// Why a message could not be delivered or answered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
@@ -36,13 +37,21 @@ struct Mailbox {
     tx: mpsc::Sender<Envelope>,
 }
 
-/// Mailboxes of the running component children. Cheap to clone.
+/// Mailboxes of the running component children, and the log rings of
+/// every child (each child's start reaches the host's [`ChildLogs`]
+/// through the router it is built with). Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Router {
     inner: Arc<RwLock<HashMap<String, Mailbox>>>,
+    logs: ChildLogs,
 }
 
 impl Router {
+    /// The log rings of the host's children.
+    pub fn logs(&self) -> &ChildLogs {
+        &self.logs
+    }
+
     pub(crate) fn register(&self, path: &str, generation: u64, tx: mpsc::Sender<Envelope>) {
         self.write()
             .insert(path.to_string(), Mailbox { generation, tx });

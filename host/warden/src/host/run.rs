@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::logs::HostLogs;
 use super::{Host, HostError, StoreCatalog};
 use crate::api::{self, ApiConfig, ApiError, ApiServer, ApiState, Metrics};
 use crate::config::Config;
@@ -155,7 +156,11 @@ impl Running {
         let state = ApiState::new(host.operations.clone(), events)
             .with_metrics(metrics)
             .with_audit(crate::builtin::RegistryAudit::sink(&host.registry))
-            .with_components(Arc::new(catalog));
+            .with_components(Arc::new(catalog))
+            .with_logs(Arc::new(HostLogs::new(
+                host.router.logs().clone(),
+                host.root.clone(),
+            )));
         let server = match api::serve(api_config, state).await {
             Ok(server) => server,
             Err(err) => {

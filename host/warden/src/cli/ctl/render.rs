@@ -534,6 +534,28 @@ pub(super) fn render_event(kind: &str, event: &Value) -> String {
     line
 }
 
+/// A child's log lines, one a line: `TIME STREAM LINE` (the stream of a
+/// worker's line, the level of a component's), time in UTC.
+pub(super) fn render_log(tail: &Value) -> String {
+    let mut out = String::new();
+    for line in tail["lines"].as_array().into_iter().flatten() {
+        out.push_str(&render_log_line(line));
+        out.push('\n');
+    }
+    out
+}
+
+/// One log line (see [`render_log`]).
+pub(super) fn render_log_line(line: &Value) -> String {
+    let time = line["at_ms"].as_u64().map_or("-".to_string(), utc_time);
+    let source = line
+        .get("stream")
+        .or_else(|| line.get("level"))
+        .and_then(Value::as_str)
+        .unwrap_or("-");
+    format!("{time} {source:<6} {}", field(line, "line"))
+}
+
 /// The Warden worlds a component fits, comma-separated (`-` for none).
 fn fitting_worlds(worlds: &Value) -> String {
     let fits: Vec<&str> = worlds
@@ -707,6 +729,18 @@ mod tests {
             &[vec!["long".into(), "x".into(), "tail text".into()]],
         );
         assert_eq!(text, "A     BB  C\nlong  x   tail text\n");
+    }
+
+    #[test]
+    fn log_lines_are_time_stream_text() {
+        let tail = json!({"path": "root/web", "lines": [
+            {"at_ms": 0, "stream": "stdout", "line": "hello world"},
+            {"at_ms": 1_000, "level": "warn", "line": "careful"}
+        ]});
+        assert_eq!(
+            render_log(&tail),
+            "1970-01-01T00:00:00.000Z stdout hello world\n1970-01-01T00:00:01.000Z warn   careful\n"
+        );
     }
 
     #[test]
