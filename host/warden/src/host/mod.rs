@@ -24,6 +24,7 @@ pub mod process_child;
 mod reconfigure;
 mod router;
 mod run;
+pub mod snapshots;
 
 use std::sync::{Arc, Mutex};
 
@@ -132,6 +133,8 @@ pub struct Host {
     pub event_log: EventLog,
     /// Components uploaded over the API (`STATE_DIR/components`).
     pub store: ComponentStore,
+    /// Snapshots stored by `child.snapshot` (`STATE_DIR/snapshots`).
+    pub snapshots: snapshots::SnapshotStore,
     /// Every guest call an operation started (`component.call`, `grade`,
     /// plugin operations) is under it; [`Host::shutdown`] fires it.
     pub calls: Interrupt,
@@ -200,6 +203,8 @@ impl Host {
             config.api.max_component_bytes,
         )
         .map_err(HostError::Store)?;
+        let snapshots =
+            snapshots::SnapshotStore::new(&config.host.state_dir, config.snapshots.keep_per_child);
         let router = Router::default();
         let programs = ProgramTable::default();
         let dynamic = DynamicStarts::default();
@@ -250,6 +255,7 @@ impl Host {
                 calls: calls.clone(),
                 api_limits: config.api.limits,
                 store: store.clone(),
+                snapshots: snapshots.clone(),
                 reconfigure: reconfigure.clone(),
                 sandboxes: crate::builtin::Sandboxes::new(
                     config.api.sandboxes.clone(),
@@ -273,6 +279,7 @@ impl Host {
             event_log,
             calls,
             store,
+            snapshots,
             reconfigure,
             _watchers: watchers,
         })
