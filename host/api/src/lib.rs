@@ -16,6 +16,9 @@
 //! - [`ComponentCatalog`]: the component store behind `/components`, which
 //!   the host implements (an upload compiled under the compile limits
 //!   before it is stored); its refusals are [`CatalogError`]s.
+//! - [`SnapshotFiles`]: the host's stored snapshots, whose raw states
+//!   `GET /snapshots/{id}` streams ([`RawState`]; refusals:
+//!   [`SnapshotFileError`]).
 //! - [`Metrics`]: counters fed by the bus and by every call, rendered at
 //!   `GET /metrics` in Prometheus text.
 //! - [`serve`]: binds and starts serving, or says why not ([`ApiError`]).
@@ -28,7 +31,8 @@
 //! The routes: `POST /ops/{name}` (an operation: JSON params in, JSON
 //! result out), `GET /events` (the event stream, with filters),
 //! `GET /metrics`, the component store (`POST`/`GET /components`,
-//! `GET`/`DELETE /components/{id}`), `GET /openapi.json` (the registry's
+//! `GET`/`DELETE /components/{id}`), a stored snapshot's raw state
+//! (`GET /snapshots/{id}`), `GET /openapi.json` (the registry's
 //! document completed with the HTTP errors), `GET /whoami` (the caller's
 //! token name and role), `GET /healthz`, and the [`dashboard`] at `/` and
 //! `/assets/{file}`. Every error answer is `{"error": {"kind", "message",
@@ -76,6 +80,7 @@ mod metrics;
 mod openapi;
 mod routes;
 mod server;
+mod snapshots;
 mod sse;
 
 pub use audit::{AuditEntry, AuditSink};
@@ -87,3 +92,4 @@ pub use error::ApiError;
 pub use guard::{AccessError, AllowedHost, AllowedOrigin};
 pub use metrics::Metrics;
 pub use server::{ApiConfig, ApiServer, ApiState, DRAIN_TIMEOUT, HEADER_READ_TIMEOUT, serve};
+pub use snapshots::{RawState, SnapshotFileError, SnapshotFiles, SnapshotFuture};

@@ -24,6 +24,7 @@ pub fn document(
     server_url: &str,
     token_required: bool,
     store_max_bytes: Option<u64>,
+    snapshots: bool,
 ) -> Value {
     let mut doc = registry.openapi_document("Warden", env!("CARGO_PKG_VERSION"));
     doc["info"]["description"] = json!(
@@ -148,6 +149,32 @@ pub fn document(
         );
         if let Some(max_bytes) = store_max_bytes {
             add_store_routes(paths, max_bytes, &unauthorized);
+        }
+        if snapshots {
+            paths.insert(
+                "/snapshots/{id}".into(),
+                json!({"get": {
+                    "operationId": "snapshots.raw",
+                    "summary": "A stored snapshot's state, its raw bytes streamed (for states larger than a JSON answer should carry)",
+                    "description": format!(
+                        "The bytes the child's `snapshot` export gave, as they are; `ETag` is their SHA-256. Ids are what `child.snapshot` answers and `snapshot.list` lists. {}",
+                        role_sentence(Role::Admin)
+                    ),
+                    "tags": ["snapshots"],
+                    "x-warden-role": "admin",
+                    "parameters": [{
+                        "name": "id", "in": "path", "required": true,
+                        "description": "A snapshot id: 13 digits of milliseconds, `-`, 4 digits",
+                        "schema": {"type": "string", "pattern": "^[0-9]{13}-[0-9]{4}$"}
+                    }],
+                    "responses": unauthorized(json!({
+                        "200": {"description": "The state", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                        "400": error_response("The id is not of the store's form"),
+                        "404": error_response("No snapshot has this id"),
+                        "500": error_response("The snapshot's file cannot be read")
+                    }))
+                }}),
+            );
         }
         paths.insert(
             "/whoami".into(),
@@ -369,7 +396,7 @@ mod tests {
                 Box::pin(async { Ok(json!({})) })
             })
             .unwrap();
-        let doc = document(&registry, "http://127.0.0.1:9", true, Some(1024));
+        let doc = document(&registry, "http://127.0.0.1:9", true, Some(1024), true);
         assert_eq!(doc["servers"][0]["url"], "http://127.0.0.1:9");
         assert_eq!(doc["security"][0]["bearer"], json!([]));
         assert_eq!(doc["paths"]["/healthz"]["get"]["security"], json!([]));
@@ -408,6 +435,7 @@ mod tests {
             "/ops/noop",
             "/components",
             "/components/{id}",
+            "/snapshots/{id}",
             "/events",
             "/healthz",
             "/metrics",
@@ -422,7 +450,7 @@ mod tests {
             ["enum"];
         assert!(kinds.as_array().unwrap().contains(&json!("bad_json")));
 
-        let open = document(&registry, "http://127.0.0.1:9", false, None);
+        let open = document(&registry, "http://127.0.0.1:9", false, None, false);
         assert!(open["paths"]["/components"].is_null());
         assert!(open.get("security").is_none());
         assert!(open["paths"]["/metrics"]["get"]["responses"]["401"].is_null());

@@ -15,6 +15,8 @@
 //! - `GET /whoami` — the caller's token name and role.
 //! - the component store ([`components`](crate::components)): `POST` and
 //!   `GET /components`, `GET` and `DELETE /components/{id}`;
+//! - a stored snapshot's raw state ([`snapshots`](crate::snapshots)):
+//!   `GET /snapshots/{id}`;
 //! - `GET /openapi.json`, `/events` ([`sse`](crate::sse)), `/metrics`,
 //!   `/healthz`;
 //! - the dashboard's `GET /` and `/assets/{file}`;
@@ -46,7 +48,7 @@ use crate::error::{HttpError, op_error_response};
 use crate::guard::{self, SiteGuard};
 use crate::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 use crate::server::ApiState;
-use crate::{components, dashboard, openapi, sse};
+use crate::{components, dashboard, openapi, snapshots, sse};
 
 /// How much of an oversized body is read (and dropped) before answering
 /// 413, so the client sees the answer instead of a reset connection.
@@ -75,6 +77,7 @@ pub(crate) fn router(shared: Shared, keyring: Arc<Keyring>, guard: SiteGuard) ->
             "/components/{id}",
             get(components::describe).delete(components::remove),
         )
+        .route("/snapshots/{id}", get(snapshots::raw))
         .route("/openapi.json", get(openapi_json))
         .route("/events", get(sse::events))
         .route("/metrics", get(metrics))
@@ -257,6 +260,7 @@ async fn openapi_json(State(shared): State<Shared>) -> Response {
         &shared.server_url,
         shared.token_required,
         shared.api.components().map(|c| c.max_bytes()),
+        shared.api.snapshots().is_some(),
     ))
     .into_response()
 }

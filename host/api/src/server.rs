@@ -27,6 +27,7 @@ use crate::error::ApiError;
 use crate::guard::{AllowedHost, AllowedOrigin, SiteGuard};
 use crate::metrics::Metrics;
 use crate::routes::{self, Shared};
+use crate::snapshots::SnapshotFiles;
 use warden_events::EventBus;
 use warden_ops::Registry;
 
@@ -94,6 +95,7 @@ struct StateInner {
     metrics: Metrics,
     audit: Option<Arc<dyn AuditSink>>,
     components: Option<Arc<dyn ComponentCatalog>>,
+    snapshots: Option<Arc<dyn SnapshotFiles>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -118,6 +120,7 @@ impl ApiState {
                 metrics,
                 audit: None,
                 components: None,
+                snapshots: None,
             }),
         }
     }
@@ -132,6 +135,12 @@ impl ApiState {
     /// `/components` (without one, those routes answer 404).
     pub fn with_components(self, catalog: Arc<dyn ComponentCatalog>) -> Self {
         self.with(|state| state.components = Some(catalog))
+    }
+
+    /// The same state serving the stored snapshots' raw states at
+    /// `GET /snapshots/{id}` (without them, that route answers 404).
+    pub fn with_snapshots(self, files: Arc<dyn SnapshotFiles>) -> Self {
+        self.with(|state| state.snapshots = Some(files))
     }
 
     /// The same state, telling `sink` of every call that may change
@@ -167,6 +176,10 @@ impl ApiState {
 
     pub(crate) fn components(&self) -> Option<&dyn ComponentCatalog> {
         self.inner.components.as_deref()
+    }
+
+    pub(crate) fn snapshots(&self) -> Option<&dyn SnapshotFiles> {
+        self.inner.snapshots.as_deref()
     }
 }
 

@@ -155,7 +155,8 @@ impl Running {
         let state = ApiState::new(host.operations.clone(), events)
             .with_metrics(metrics)
             .with_audit(crate::builtin::RegistryAudit::sink(&host.registry))
-            .with_components(Arc::new(catalog));
+            .with_components(Arc::new(catalog))
+            .with_snapshots(Arc::new(host.snapshots.clone()));
         let server = match api::serve(api_config, state).await {
             Ok(server) => server,
             Err(err) => {

@@ -20,6 +20,10 @@
 //! Retention: at most `[snapshots] keep_per_child` per child path; storing
 //! one more removes that child's oldest.
 //!
+//! It also serves `GET /snapshots/{id}` (the api crate's
+//! [`SnapshotFiles`](crate::api::SnapshotFiles)): the file, opened at the
+//! state.
+//!
 //! Owns: ids, the folder, retention, and reading a state as JSON (the
 //! SDK's envelope) or bytes, and the diff of two states. Never does: take
 //! a snapshot from a guest or give one back (the router does, for the
@@ -314,6 +318,47 @@ impl SnapshotStore {
 /// `size` bytes whose state is `state_bytes` long.
 pub fn state_offset(size: u64, state_bytes: u64) -> u64 {
     size.saturating_sub(state_bytes)
+}
+
+/// `GET /snapshots/{id}`: the file opened at the state's first byte. The
+/// state is streamed as it is read, so it is not checked against its
+/// SHA-256 first (that would read it twice); the SHA-256 goes out as the
+/// `ETag` for the client to check.
+impl crate::api::SnapshotFiles for SnapshotStore {
+    fn open(&self, id: &str) -> crate::api::SnapshotFuture<'_, crate::api::RawState> {
+        use crate::api::SnapshotFileError as E;
+        let store = self.clone();
+        let id = id.to_string();
+        Box::pin(async move {
+            let opened = tokio::task::spawn_blocking(move || -> Result<_, E> {
+                use std::io::{Seek as _, SeekFrom};
+                let (meta, path) = store.open(&id).map_err(|e| match e {
+                    SnapshotStoreError::InvalidId { .. } => E::InvalidId(e.to_string()),
+                    SnapshotStoreError::NotFound { .. } => E::NotFound(e.to_string()),
+                    _ => E::Failed(e.to_string()),
+                })?;
+                let failed = |e: std::io::Error| E::Failed(format!("cannot read {}: {e}", path.display()));
+                let mut file = std::fs::File::open(&path).map_err(failed)?;
+                let len = file.metadata().map_err(failed)?.len();
+                if meta.size > len {
+                    return Err(E::Failed(format!(
+                        "snapshot `{id}` is cut short: its header says {} bytes, the file has {len}",
+                        meta.size
+                    )));
+                }
+                file.seek(SeekFrom::Start(state_offset(len, meta.size)))
+                    .map_err(failed)?;
+                Ok(crate::api::RawState {
+                    file,
+                    size: meta.size,
+                    sha256: meta.sha256,
+                })
+            })
+            .await
+            .map_err(|e| E::Failed(format!("the snapshot store task failed: {e}")))?;
+            opened
+        })
+    }
 }
 
 /// A state as people read it: the SDK's envelope
