@@ -14,7 +14,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Context, add, failed, invalid, parse};
-use crate::host::snapshots::{SnapshotMeta, SnapshotStore, SnapshotStoreError, decode, diff};
+use crate::host::snapshots::{
+    SnapshotMeta, SnapshotStore, SnapshotStoreError, decode, diff, validate_id,
+};
 use crate::ops::{OpError, OpMeta, RegisterError, Registry, Role};
 
 /// What an id is, for the params schemas.
@@ -128,6 +130,10 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             let (a, b) = (p.a, p.b);
             let ((meta_a, state_a), (meta_b, state_b)) =
                 blocking_at(OP, &ctx.snapshots, move |s| {
+                    // Both ids' form first: a bad one is a 400 even when
+                    // the other is unknown.
+                    validate_id(&a).map_err(|e| ("/a", e))?;
+                    validate_id(&b).map_err(|e| ("/b", e))?;
                     let first = s.get(&a).map_err(|e| ("/a", e))?;
                     let second = s.get(&b).map_err(|e| ("/b", e))?;
                     Ok((first, second))
