@@ -324,6 +324,7 @@ pub const RESERVED_PREFIXES: &[&str] = &[
     "events",
     "plugin",
     "sandbox",
+    "snapshot",
     "supervisor",
     "supervisors",
 ];
