@@ -326,39 +326,47 @@ pub fn state_offset(size: u64, state_bytes: u64) -> u64 {
 /// `ETag` for the client to check.
 impl crate::api::SnapshotFiles for SnapshotStore {
     fn open(&self, id: &str) -> crate::api::SnapshotFuture<'_, crate::api::RawState> {
-        use crate::api::SnapshotFileError as E;
         let store = self.clone();
         let id = id.to_string();
         Box::pin(async move {
-            let opened = tokio::task::spawn_blocking(move || -> Result<_, E> {
-                use std::io::{Seek as _, SeekFrom};
-                let (meta, path) = store.open(&id).map_err(|e| match e {
-                    SnapshotStoreError::InvalidId { .. } => E::InvalidId(e.to_string()),
-                    SnapshotStoreError::NotFound { .. } => E::NotFound(e.to_string()),
-                    _ => E::Failed(e.to_string()),
-                })?;
-                let failed = |e: std::io::Error| E::Failed(format!("cannot read {}: {e}", path.display()));
-                let mut file = std::fs::File::open(&path).map_err(failed)?;
-                let len = file.metadata().map_err(failed)?.len();
-                if meta.size > len {
-                    return Err(E::Failed(format!(
-                        "snapshot `{id}` is cut short: its header says {} bytes, the file has {len}",
-                        meta.size
-                    )));
-                }
-                file.seek(SeekFrom::Start(state_offset(len, meta.size)))
-                    .map_err(failed)?;
-                Ok(crate::api::RawState {
-                    file,
-                    size: meta.size,
-                    sha256: meta.sha256,
-                })
-            })
-            .await
-            .map_err(|e| E::Failed(format!("the snapshot store task failed: {e}")))?;
-            opened
+            match tokio::task::spawn_blocking(move || open_state(&store, &id)).await {
+                Ok(opened) => opened,
+                Err(e) => Err(crate::api::SnapshotFileError::Failed(format!(
+                    "the snapshot store task failed: {e}"
+                ))),
+            }
         })
     }
+}
+
+/// Snapshot `id`'s file, positioned at its state. Blocking.
+fn open_state(
+    store: &SnapshotStore,
+    id: &str,
+) -> Result<crate::api::RawState, crate::api::SnapshotFileError> {
+    use crate::api::SnapshotFileError as E;
+    use std::io::{Seek as _, SeekFrom};
+    let (meta, path) = store.open(id).map_err(|e| match e {
+        SnapshotStoreError::InvalidId { .. } => E::InvalidId(e.to_string()),
+        SnapshotStoreError::NotFound { .. } => E::NotFound(e.to_string()),
+        _ => E::Failed(e.to_string()),
+    })?;
+    let failed = |e: std::io::Error| E::Failed(format!("cannot read {}: {e}", path.display()));
+    let mut file = std::fs::File::open(&path).map_err(failed)?;
+    let len = file.metadata().map_err(failed)?.len();
+    if meta.size > len {
+        return Err(E::Failed(format!(
+            "snapshot `{id}` is cut short: its header says {} bytes, the file has {len}",
+            meta.size
+        )));
+    }
+    file.seek(SeekFrom::Start(state_offset(len, meta.size)))
+        .map_err(failed)?;
+    Ok(crate::api::RawState {
+        file,
+        size: meta.size,
+        sha256: meta.sha256,
+    })
 }
 
 /// A state as people read it: the SDK's envelope
