@@ -153,7 +153,10 @@ fn retention_drops_the_oldest_and_listing_filters_by_path() {
     }
     let other = snapshot(&host, "root/other");
     assert_eq!(listed(&host, Some("root/counter")), ids[2..].to_vec());
-    assert_eq!(listed(&host, Some("root/other")), std::slice::from_ref(&other));
+    assert_eq!(
+        listed(&host, Some("root/other")),
+        std::slice::from_ref(&other)
+    );
     let everything = listed(&host, None);
     assert_eq!(everything.len(), 4, "{everything:?}");
     assert!(everything.contains(&other));
