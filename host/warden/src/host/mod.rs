@@ -11,7 +11,9 @@
 //! [`OperationPlugins`] keeps the `[operations.ID]` plugins registered in
 //! the host's operation registry (built-ins are registered here too, from
 //! [`crate::builtin`]), and the [`Reconfigurer`] applies a changed config
-//! file to the running host (`config.reload`, SIGHUP). [`run`] is the host's whole life as `warden
+//! file to the running host (`config.reload`, SIGHUP), and the
+//! [`snapshots`] store keeps the states `child.snapshot` takes under ids
+//! (`STATE_DIR/snapshots`). [`run`] is the host's whole life as `warden
 //! run` lives it, for any embedder: started from a config, serving the
 //! HTTP API, stopped on a [`Shutdown`] request.
 

@@ -10,7 +10,7 @@
 //! folder.
 //!
 //! Each snapshot is one file, `<id>.snap`, in the persist format (see
-//! [`persist`](super::persist): the `warden-snapshot 1` line, a JSON header
+//! `host::persist`: the `warden-snapshot 1` line, a JSON header
 //! with the child path, the component's content hash, the time, the size,
 //! the SHA-256 of the state and here the child's reload version, then
 //! the state's bytes), written the same way (temporary file, fsync,
