@@ -21,7 +21,8 @@ use warden::ops::{Registry, Schema};
 use warden::supervisor::{ChildId, ChildPath};
 
 use crate::support::{
-    CHANGING_EXAMPLES, HostProcess, KEEPING_EXAMPLES, demo_tree, tool_present, write_tree_config,
+    CHANGING_EXAMPLES, HostProcess, KEEPING_EXAMPLES, demo_tree, tool_present, with_snapshot_id,
+    write_tree_config,
 };
 
 const TOKEN: &str = "t0ken-for-tests";
@@ -573,12 +574,14 @@ async fn openapi_document_validates_and_every_route_answers_as_documented() {
         operations.iter().map(|(n, _)| n).collect::<Vec<_>>()
     );
     let mut generation = running_generation(&client, None).await;
+    // The id child.snapshot's example stored, for the snapshot.* examples.
+    let mut snapshot_id = String::new();
     for (name, item) in &operations {
         let post = &item["post"];
         assert_eq!(post["operationId"], name.as_str());
         let body = &post["requestBody"]["content"]["application/json"];
         let params = match body.get("example") {
-            Some(example) => example.clone(),
+            Some(example) => with_snapshot_id(name, example.clone(), &snapshot_id),
             None if name == "wordcount.count" => json!({"text": "to be or not to be", "top": 2}),
             None => panic!("{name} documents no example"),
         };
@@ -620,6 +623,9 @@ async fn openapi_document_validates_and_every_route_answers_as_documented() {
                 .starts_with("application/json")
         );
         let result = answer.json();
+        if name == "child.snapshot" {
+            snapshot_id = result["id"].as_str().unwrap().to_string();
+        }
         let schema = &post["responses"]["200"]["content"]["application/json"]["schema"];
         let schema = Schema::compile(schema.clone())
             .unwrap_or_else(|e| panic!("{name}'s result schema does not compile: {e}"));
@@ -660,12 +666,14 @@ async fn openapi_document_validates_and_every_route_answers_as_documented() {
             "/logs/{path}",
             "/metrics",
             "/openapi.json",
+            "/snapshots/{id}",
             "/whoami"
         ],
         "documented routes"
     );
     // A component's own route needs a stored id: component_store.rs
-    // answers it as documented; a child's log route, logs.rs.
+    // answers it as documented; a child's log route, logs.rs, and a
+    // snapshot's, snapshots.rs.
     for path in others.into_iter().filter(|p| !p.contains('{')) {
         let get = &paths[path]["get"];
         let (status, media) = get["responses"]["200"]["content"]

@@ -181,6 +181,7 @@ async fn each_role_calls_its_class_and_below_and_is_refused_above() {
                 "ps",
                 "child.versions",
                 "sandbox.list",
+                "snapshot.list",
             ][..],
         ),
         (
@@ -207,6 +208,9 @@ async fn each_role_calls_its_class_and_below_and_is_refused_above() {
                 "child.fault",
                 "child.snapshot",
                 "child.restore",
+                "snapshot.get",
+                "snapshot.diff",
+                "snapshot.delete",
                 "supervisor.strategy",
                 "plugin.reload",
                 "audit.recent",

@@ -41,5 +41,6 @@ mod process_workers;
 mod reload;
 mod run_cli;
 mod sandboxes;
+mod snapshots;
 mod stopping_guests;
 mod tree_components;

@@ -16,7 +16,8 @@ use warden::host::Host;
 use warden::ops::{OpError, Owner};
 
 use crate::support::{
-    CHANGING_EXAMPLES, KEEPING_EXAMPLES, demo_tree, plugin, repo_root, write_tree_config,
+    CHANGING_EXAMPLES, KEEPING_EXAMPLES, demo_tree, plugin, repo_root, with_snapshot_id,
+    write_tree_config,
 };
 
 /// The demo tree every example is written against, with the `wc`
@@ -135,6 +136,10 @@ const BUILTINS: &[&str] = &[
     "sandbox.create",
     "sandbox.destroy",
     "sandbox.list",
+    "snapshot.list",
+    "snapshot.get",
+    "snapshot.diff",
+    "snapshot.delete",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,6 +201,7 @@ async fn every_builtin_has_schemas_and_an_example_that_validates() {
 
     // The examples run against this tree (the destructive ones last, in
     // an order that keeps the tree whole).
+    let mut snapshot_id = String::new();
     for &name in KEEPING_EXAMPLES {
         let example = f
             .host
@@ -207,9 +213,12 @@ async fn every_builtin_has_schemas_and_an_example_that_validates() {
             .clone();
         let example = match name {
             "plugin.reload" => json!({"id": "wc"}),
-            _ => example,
+            _ => with_snapshot_id(name, example, &snapshot_id),
         };
-        f.ok(name, example).await;
+        let result = f.ok(name, example).await;
+        if name == "child.snapshot" {
+            snapshot_id = result["id"].as_str().unwrap().to_string();
+        }
     }
     // The mutating ones, in an order where each applies: all of them
     // name root/counter.

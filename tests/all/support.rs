@@ -250,7 +250,9 @@ limits = { fuel = 50000000, memory_mb = 16, timeout_ms = 2000 }
 "#;
 
 /// The built-in operations whose documented examples, posted in this
-/// order, apply to the demo tree and leave it whole.
+/// order, apply to the demo tree and leave it whole. The `snapshot.*`
+/// examples name an id no host has: [`with_snapshot_id`] puts in the one
+/// `child.snapshot`'s example just stored.
 pub const KEEPING_EXAMPLES: &[&str] = &[
     "supervisors.list",
     "tree",
@@ -259,6 +261,10 @@ pub const KEEPING_EXAMPLES: &[&str] = &[
     "child.send",
     "child.snapshot",
     "child.restore",
+    "snapshot.list",
+    "snapshot.get",
+    "snapshot.diff",
+    "snapshot.delete",
     "child.versions",
     "child.reload",
     "ps",
@@ -269,6 +275,19 @@ pub const KEEPING_EXAMPLES: &[&str] = &[
     "plugin.reload",
     "config.reload",
 ];
+
+/// `example` of the operation `name` with every snapshot id it names
+/// (`id`, `a`, `b`) replaced by `id`, for `snapshot.*`; others as they are.
+pub fn with_snapshot_id(name: &str, mut example: serde_json::Value, id: &str) -> serde_json::Value {
+    if name.starts_with("snapshot.") {
+        for key in ["id", "a", "b"] {
+            if example.get(key).is_some() {
+                example[key] = serde_json::Value::from(id);
+            }
+        }
+    }
+    example
+}
 
 /// The built-in operations whose documented examples change
 /// `root/counter` (all of them name it), in an order where each applies;

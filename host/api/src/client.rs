@@ -179,6 +179,12 @@ impl ApiClient {
             .map_err(|_| ClientError::BadResponse(format!("GET {path}: the body is not UTF-8")))
     }
 
+    /// `GET path` (`/snapshots/{id}`): the body's bytes as they are.
+    pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        let response = self.send(Method::GET, path, None).await?;
+        collect(response).await.map(|bytes| bytes.to_vec())
+    }
+
     /// `GET path`, parsed as JSON.
     pub async fn get_json(&self, path: &str) -> Result<Value, ClientError> {
         let response = self.send(Method::GET, path, None).await?;

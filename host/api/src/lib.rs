@@ -19,6 +19,9 @@
 //! - [`LogSource`]: the children's logs behind `/logs/{path}` ([`LogEntry`]
 //!   lines, a [`LogView`] to read or follow, a [`LogError`] to refuse),
 //!   which the host implements over its per-child rings.
+//! - [`SnapshotFiles`]: the host's stored snapshots, whose raw states
+//!   `GET /snapshots/{id}` streams ([`RawState`]; refusals:
+//!   [`SnapshotFileError`]).
 //! - [`Metrics`]: counters fed by the bus and by every call, rendered at
 //!   `GET /metrics` in Prometheus text.
 //! - [`serve`]: binds and starts serving, or says why not ([`ApiError`]).
@@ -32,7 +35,8 @@
 //! result out), `GET /events` (the event stream, with filters),
 //! `GET /logs/{path}` (a child's log, `?follow=1` as SSE),
 //! `GET /metrics`, the component store (`POST`/`GET /components`,
-//! `GET`/`DELETE /components/{id}`), `GET /openapi.json` (the registry's
+//! `GET`/`DELETE /components/{id}`), a stored snapshot's raw state
+//! (`GET /snapshots/{id}`), `GET /openapi.json` (the registry's
 //! document completed with the HTTP errors), `GET /whoami` (the caller's
 //! token name and role), `GET /healthz`, and the [`dashboard`] at `/` and
 //! `/assets/{file}`. Every error answer is `{"error": {"kind", "message",
@@ -82,6 +86,7 @@ mod metrics;
 mod openapi;
 mod routes;
 mod server;
+mod snapshots;
 mod sse;
 
 pub use audit::{AuditEntry, AuditSink};
@@ -97,3 +102,4 @@ pub use logs::{
 };
 pub use metrics::Metrics;
 pub use server::{ApiConfig, ApiServer, ApiState, DRAIN_TIMEOUT, HEADER_READ_TIMEOUT, serve};
+pub use snapshots::{RawState, SnapshotFileError, SnapshotFiles, SnapshotFuture};

@@ -25,6 +25,7 @@ pub fn document(
     token_required: bool,
     store_max_bytes: Option<u64>,
     serves_logs: bool,
+    snapshots: bool,
 ) -> Value {
     let mut doc = registry.openapi_document("Warden", env!("CARGO_PKG_VERSION"));
     doc["info"]["description"] = json!(
@@ -152,6 +153,32 @@ pub fn document(
         }
         if serves_logs {
             paths.insert("/logs/{path}".into(), logs_route(&unauthorized));
+        }
+        if snapshots {
+            paths.insert(
+                "/snapshots/{id}".into(),
+                json!({"get": {
+                    "operationId": "snapshots.raw",
+                    "summary": "A stored snapshot's state, its raw bytes streamed (for states larger than a JSON answer should carry)",
+                    "description": format!(
+                        "The bytes the child's `snapshot` export gave, as they are; `ETag` is their SHA-256. Ids are what `child.snapshot` answers and `snapshot.list` lists. {}",
+                        role_sentence(Role::Admin)
+                    ),
+                    "tags": ["snapshots"],
+                    "x-warden-role": "admin",
+                    "parameters": [{
+                        "name": "id", "in": "path", "required": true,
+                        "description": "A snapshot id: 13 digits of milliseconds, `-`, 4 digits",
+                        "schema": {"type": "string", "pattern": "^[0-9]{13}-[0-9]{4}$"}
+                    }],
+                    "responses": unauthorized(json!({
+                        "200": {"description": "The state", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                        "400": error_response("The id is not of the store's form"),
+                        "404": error_response("No snapshot has this id"),
+                        "500": error_response("The snapshot's file cannot be read")
+                    }))
+                }}),
+            );
         }
         paths.insert(
             "/whoami".into(),
@@ -423,7 +450,7 @@ mod tests {
                 Box::pin(async { Ok(json!({})) })
             })
             .unwrap();
-        let doc = document(&registry, "http://127.0.0.1:9", true, Some(1024), true);
+        let doc = document(&registry, "http://127.0.0.1:9", true, Some(1024), true, true);
         assert_eq!(doc["servers"][0]["url"], "http://127.0.0.1:9");
         assert_eq!(doc["security"][0]["bearer"], json!([]));
         assert_eq!(doc["paths"]["/healthz"]["get"]["security"], json!([]));
@@ -472,6 +499,7 @@ mod tests {
             "/ops/noop",
             "/components",
             "/components/{id}",
+            "/snapshots/{id}",
             "/events",
             "/healthz",
             "/metrics",
@@ -486,7 +514,7 @@ mod tests {
             ["enum"];
         assert!(kinds.as_array().unwrap().contains(&json!("bad_json")));
 
-        let open = document(&registry, "http://127.0.0.1:9", false, None, false);
+        let open = document(&registry, "http://127.0.0.1:9", false, None, false, false);
         assert!(open["paths"]["/components"].is_null());
         assert!(open["paths"]["/logs/{path}"].is_null());
         assert!(open.get("security").is_none());

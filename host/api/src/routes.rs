@@ -17,6 +17,8 @@
 //!   `GET /components`, `GET` and `DELETE /components/{id}`;
 //! - `GET /logs/{path}` ([`logs`](crate::logs)): a child's log, as JSON or
 //!   followed as SSE;
+//! - a stored snapshot's raw state ([`snapshots`](crate::snapshots)):
+//!   `GET /snapshots/{id}`;
 //! - `GET /openapi.json`, `/events` ([`sse`](crate::sse)), `/metrics`,
 //!   `/healthz`;
 //! - the dashboard's `GET /` and `/assets/{file}`;
@@ -48,7 +50,7 @@ use crate::error::{HttpError, op_error_response};
 use crate::guard::{self, SiteGuard};
 use crate::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 use crate::server::ApiState;
-use crate::{components, dashboard, logs, openapi, sse};
+use crate::{components, dashboard, logs, openapi, snapshots, sse};
 
 /// How much of an oversized body is read (and dropped) before answering
 /// 413, so the client sees the answer instead of a reset connection.
@@ -77,6 +79,7 @@ pub(crate) fn router(shared: Shared, keyring: Arc<Keyring>, guard: SiteGuard) ->
             "/components/{id}",
             get(components::describe).delete(components::remove),
         )
+        .route("/snapshots/{id}", get(snapshots::raw))
         .route("/openapi.json", get(openapi_json))
         .route("/events", get(sse::events))
         .route("/logs/{*path}", get(logs::logs))
@@ -267,6 +270,7 @@ async fn openapi_json(State(shared): State<Shared>) -> Response {
         shared.token_required,
         shared.api.components().map(|c| c.max_bytes()),
         shared.api.logs().is_some(),
+        shared.api.snapshots().is_some(),
     ))
     .into_response()
 }

@@ -28,6 +28,7 @@ use crate::guard::{AllowedHost, AllowedOrigin, SiteGuard};
 use crate::logs::LogSource;
 use crate::metrics::Metrics;
 use crate::routes::{self, Shared};
+use crate::snapshots::SnapshotFiles;
 use warden_events::EventBus;
 use warden_ops::Registry;
 
@@ -96,6 +97,7 @@ struct StateInner {
     audit: Option<Arc<dyn AuditSink>>,
     components: Option<Arc<dyn ComponentCatalog>>,
     logs: Option<Arc<dyn LogSource>>,
+    snapshots: Option<Arc<dyn SnapshotFiles>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -121,6 +123,7 @@ impl ApiState {
                 audit: None,
                 components: None,
                 logs: None,
+                snapshots: None,
             }),
         }
     }
@@ -141,6 +144,12 @@ impl ApiState {
     /// `/logs/{path}` (without one, that route answers 404).
     pub fn with_logs(self, source: Arc<dyn LogSource>) -> Self {
         self.with(|state| state.logs = Some(source))
+    }
+
+    /// The same state serving the stored snapshots' raw states at
+    /// `GET /snapshots/{id}` (without them, that route answers 404).
+    pub fn with_snapshots(self, files: Arc<dyn SnapshotFiles>) -> Self {
+        self.with(|state| state.snapshots = Some(files))
     }
 
     /// The same state, telling `sink` of every call that may change
@@ -180,6 +189,10 @@ impl ApiState {
 
     pub(crate) fn logs(&self) -> Option<&dyn LogSource> {
         self.inner.logs.as_deref()
+    }
+
+    pub(crate) fn snapshots(&self) -> Option<&dyn SnapshotFiles> {
+        self.inner.snapshots.as_deref()
     }
 }
 

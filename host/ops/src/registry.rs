@@ -325,6 +325,7 @@ pub const RESERVED_PREFIXES: &[&str] = &[
     "logs",
     "plugin",
     "sandbox",
+    "snapshot",
     "supervisor",
     "supervisors",
 ];

@@ -82,6 +82,9 @@
 //! debounce_ms = 50                 # quiet time that ends a save
 //! probation_ms = 5000              # a crash this soon after a swap rolls back
 //!
+//! [snapshots]                      # snapshots stored by child.snapshot (STATE_DIR/snapshots)
+//! keep_per_child = 20              # per child path; the oldest goes first
+//!
 //! [api]                            # the HTTP API's guards and ceilings
 //! allowed_hosts = ["warden.lan"]   # Host names answered besides localhost/127.0.0.1/[::1]
 //! allowed_origins = ["https://ops.example.com"]   # web pages that may call the API
@@ -165,6 +168,7 @@ struct RawConfig {
     #[serde(default)]
     operations: IndexMap<String, RawOperationPlugin>,
     reload: Option<RawReload>,
+    snapshots: Option<RawSnapshots>,
     api: Option<RawApi>,
 }
 
@@ -237,6 +241,12 @@ struct RawPluginLimits {
     memory_mb: Option<usize>,
     fuel: Option<u64>,
     timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSnapshots {
+    keep_per_child: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -656,6 +666,8 @@ pub struct Config {
     pub operations: Vec<OperationPluginConfig>,
     /// Hot-reload settings (`[reload]`).
     pub reload: ReloadConfig,
+    /// Stored snapshots (`[snapshots]`).
+    pub snapshots: SnapshotsConfig,
     /// The HTTP API's guards and ceilings (`[api]`).
     pub api: ApiSection,
 }
@@ -815,6 +827,21 @@ impl Default for ReloadConfig {
             debounce: Duration::from_millis(50),
             probation: Duration::from_millis(5000),
         }
+    }
+}
+
+/// The `[snapshots]` section: what `child.snapshot` keeps in
+/// `STATE_DIR/snapshots`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotsConfig {
+    /// Snapshots kept per child path; storing one more removes the
+    /// oldest. By default 20.
+    pub keep_per_child: usize,
+}
+
+impl Default for SnapshotsConfig {
+    fn default() -> Self {
+        Self { keep_per_child: 20 }
     }
 }
 
@@ -1085,6 +1112,7 @@ impl<'a> Validator<'a> {
             operations.push(self.operation_plugin(id, plugin)?);
         }
         let reload = self.reload(raw.reload.unwrap_or_default())?;
+        let snapshots = self.snapshots(raw.snapshots.unwrap_or_default())?;
         let mut raw_api = raw.api.unwrap_or_default();
         let raw_sandboxes = raw_api.sandboxes.take();
         let mut api = self.api(raw_api, host.token.as_deref())?;
@@ -1098,6 +1126,7 @@ impl<'a> Validator<'a> {
             trees,
             operations,
             reload,
+            snapshots,
             api,
         })
     }
@@ -1489,6 +1518,19 @@ impl<'a> Validator<'a> {
                 }
             })
             .collect()
+    }
+
+    fn snapshots(&self, raw: RawSnapshots) -> Result<SnapshotsConfig, ConfigError> {
+        match raw.keep_per_child {
+            None => Ok(SnapshotsConfig::default()),
+            Some(keep) if (1..=10_000).contains(&keep) => Ok(SnapshotsConfig {
+                keep_per_child: keep as usize,
+            }),
+            Some(_) => Err(self.invalid(
+                "snapshots.keep_per_child",
+                "expected 1 to 10000 snapshots per child",
+            )),
+        }
     }
 
     fn reload(&self, raw: RawReload) -> Result<ReloadConfig, ConfigError> {

@@ -190,18 +190,21 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
         ctx,
         OpMeta::new(
             "child.snapshot",
-            "The serialised state of a component child (its snapshot export)",
+            "The serialised state of a component child (its snapshot export), stored under an id (see snapshot.list)",
         )
         .role(Role::Admin)
-        .read_only(true)
         .params(path_params(CHILD_PATH))
         .example(counter.clone())
         .result(json!({
             "type": "object",
-            "required": ["state", "bytes"],
+            "required": ["state", "bytes", "id", "at_ms", "hash", "version"],
             "properties": {
                 "state": {"type": "string", "contentEncoding": "base64"},
-                "bytes": {"type": "integer"}
+                "bytes": {"type": "integer"},
+                "id": {"type": "string", "description": "The stored snapshot's id (snapshot.get, child.restore {snapshot})"},
+                "at_ms": {"type": "integer"},
+                "hash": {"type": "string", "description": "Content hash of the component that gave it"},
+                "version": {"type": ["integer", "null"], "description": "The child's reload version"}
             }
         })),
         |ctx, params| async move {
@@ -212,7 +215,17 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
                 .snapshot(&path)
                 .await
                 .map_err(|e| send_error(OP, &ctx, &path, e))?;
-            Ok(json!({"state": BASE64.encode(&state), "bytes": state.len()}))
+            let encoded = BASE64.encode(&state);
+            let bytes = state.len();
+            let meta = super::snapshots::store(OP, &ctx, &path, state).await?;
+            Ok(json!({
+                "state": encoded,
+                "bytes": bytes,
+                "id": meta.id,
+                "at_ms": meta.at_ms,
+                "hash": meta.hash,
+                "version": meta.version,
+            }))
         },
     )?;
     add(
@@ -220,16 +233,18 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
         ctx,
         OpMeta::new(
             "child.restore",
-            "Replaces a component child's state with a snapshot (its restore export)",
+            "Replaces a component child's state with a snapshot (its restore export): given as base64, or a stored one by id",
         )
         .role(Role::Admin)
         .params(json!({
             "type": "object",
             "properties": {
                 "path": {"type": "string", "minLength": 1, "description": CHILD_PATH},
-                "state": {"type": "string", "contentEncoding": "base64", "description": "A snapshot, base64 (as child.snapshot returns it)"}
+                "state": {"type": "string", "contentEncoding": "base64", "description": "A snapshot, base64 (as child.snapshot returns it)"},
+                "snapshot": super::snapshots::id_schema()
             },
-            "required": ["path", "state"],
+            "required": ["path"],
+            "oneOf": [{"required": ["state"]}, {"required": ["snapshot"]}],
             "additionalProperties": false
         }))
         .example(json!({"path": "root/counter", "state": "eyJzY2hlbWEiOjEsInN0YXRlIjp7ImNvdW50Ijo0Mn19"}))
@@ -239,12 +254,30 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             #[derive(Deserialize)]
             struct P {
                 path: String,
-                state: String,
+                state: Option<String>,
+                snapshot: Option<String>,
             }
             let p: P = parse(OP, params)?;
-            let state = BASE64
-                .decode(p.state.as_bytes())
-                .map_err(|e| invalid(OP, "/state", "base64", e.to_string()))?;
+            let state = match (p.state, p.snapshot) {
+                (Some(state), None) => BASE64
+                    .decode(state.as_bytes())
+                    .map_err(|e| invalid(OP, "/state", "base64", e.to_string()))?,
+                (None, Some(id)) => {
+                    super::snapshots::blocking_at(OP, &ctx.snapshots, move |s| {
+                        s.get(&id).map_err(|e| ("/snapshot", e))
+                    })
+                    .await?
+                    .1
+                }
+                _ => {
+                    return Err(invalid(
+                        OP,
+                        "",
+                        "exactly one of `state` and `snapshot`",
+                        "params",
+                    ));
+                }
+            };
             ctx.router
                 .restore(&p.path, state)
                 .await

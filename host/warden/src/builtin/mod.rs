@@ -12,6 +12,7 @@
 //! | `processes` | `ps` |
 //! | `components` | `component.call`, `grade` |
 //! | `sandboxes` | `sandbox.create`, `sandbox.destroy`, `sandbox.list` |
+//! | `snapshots` | `snapshot.list`, `snapshot.get`, `snapshot.diff`, `snapshot.delete` |
 //! | `events` | `events.recent` |
 //! | `logs` | `logs.tail` |
 //! | `config` | `config.reload` |
@@ -19,10 +20,11 @@
 //!
 //! Each states its [`Role`](crate::ops::Role): `read` for what only looks
 //! (`tree`, `supervisors.list`, `health`, `child.info`, `child.versions`,
-//! `ps`, `events.recent`, `logs.tail`), `operate` for running things (`child.send`,
+//! `ps`, `events.recent`, `logs.tail`, `snapshot.list`), `operate` for running things (`child.send`,
 //! `child.restart`, `child.kill`, `child.reload`, `child.rollback`,
 //! `component.call`, `grade`), `admin` for the rest, which changes the
-//! host's set-up or reads what a child keeps (`child.snapshot`) or who did
+//! host's set-up or reads what a child keeps (`child.snapshot`,
+//! `snapshot.get`, `snapshot.diff`) or who did
 //! what (`audit.recent`).
 //!
 //! This module owns the [`Context`] handlers share and the one mapping
@@ -49,6 +51,7 @@ mod paths;
 mod processes;
 mod reload;
 mod sandboxes;
+mod snapshots;
 mod supervisors;
 
 use std::future::Future;
@@ -91,6 +94,8 @@ pub struct Context {
     pub api_limits: ApiLimits,
     /// Components uploaded over the API.
     pub store: crate::store::ComponentStore,
+    /// Snapshots `child.snapshot` stored (`snapshot.*`).
+    pub snapshots: crate::host::snapshots::SnapshotStore,
     /// Applies a changed config file (`config.reload`).
     pub reconfigure: crate::host::Reconfigurer,
     /// Sandboxes created over the API (`sandbox.create`).
@@ -111,6 +116,7 @@ pub fn register(registry: &Registry, ctx: &Context) -> Result<(), RegisterError>
     logs::register(registry, ctx)?;
     config::register(registry, ctx)?;
     audit::register(registry, ctx)?;
+    snapshots::register(registry, ctx)?;
     Ok(())
 }
 

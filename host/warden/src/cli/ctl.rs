@@ -5,7 +5,9 @@
 //! stream (`GET /events`), `logs -f` follows a child's log (`GET
 //! /logs/{path}?follow=1`) after `logs.tail` checked the path, and `whoami` asks `GET /whoami`; `upload` and
 //! `components` use the component store's routes (`POST /components`,
-//! `GET /components[/{id}]`, `DELETE /components/{id}`). This file only turns arguments into params and
+//! `GET /components[/{id}]`, `DELETE /components/{id}`); `snapshot`,
+//! `snapshots` and `restore` call `child.snapshot`, `snapshot.*` and
+//! `child.restore {snapshot}`. This file only turns arguments into params and
 //! results into text: it adds no behaviour an operation lacks.
 //!
 //! Output: human text by default (the tree indented, tables aligned, a
@@ -49,8 +51,9 @@ pub(super) use render::render_ps;
 
 use render::{
     field, render_audit, render_component, render_components, render_event, render_health,
-    render_info, render_log, render_log_line, render_plan, render_reload, render_strategy,
-    render_tree, render_upload, render_value, render_versions, scalar,
+    render_info, render_log, render_log_line, render_plan, render_reload, render_snapshot,
+    render_snapshot_diff, render_snapshots, render_strategy, render_tree, render_upload,
+    render_value, render_versions, scalar,
 };
 
 use super::ps::PsFilter;
@@ -232,6 +235,32 @@ enum CtlCommand {
         /// The component's `.wasm` file.
         file: PathBuf,
     },
+    /// Take a component child's snapshot and store it on the host: prints
+    /// its id. `diff A B` shows what changed between two stored
+    /// snapshots, `show ID` one's decoded state, `rm ID` removes one.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Snapshot {
+        /// The child's path, e.g. `root/counter`.
+        #[arg(required = true)]
+        path: Option<String>,
+        #[command(subcommand)]
+        action: Option<SnapshotAction>,
+    },
+    /// The snapshots stored on the host, oldest first; only one child's
+    /// with PATH.
+    Snapshots {
+        /// Only this child's snapshots.
+        path: Option<String>,
+    },
+    /// Put a stored snapshot back into a component child (its restore
+    /// export).
+    Restore {
+        /// The child's path.
+        path: String,
+        /// The stored snapshot's id (`warden ctl snapshots` lists them).
+        #[arg(long, value_name = "ID")]
+        snapshot: String,
+    },
     /// The components stored on the host; `show ID` describes one (its
     /// worlds and WIT), `rm ID` removes one nobody uses.
     Components {
@@ -316,6 +345,28 @@ enum ComponentsAction {
     /// Remove a component (refused while a sandbox or a call uses it).
     Rm {
         /// Its id (64 hex digits).
+        id: String,
+    },
+}
+
+/// What `warden ctl snapshot` does besides taking one.
+#[derive(clap::Subcommand)]
+enum SnapshotAction {
+    /// What changed from snapshot A to snapshot B, by JSON pointer.
+    Diff {
+        /// The earlier snapshot's id.
+        a: String,
+        /// The later snapshot's id.
+        b: String,
+    },
+    /// One stored snapshot: its child, time, size, version and decoded state.
+    Show {
+        /// Its id.
+        id: String,
+    },
+    /// Remove a stored snapshot.
+    Rm {
+        /// Its id.
         id: String,
     },
 }
@@ -580,6 +631,29 @@ async fn execute(args: Args) -> Result<(), Failure> {
             upload["created"] = created.into();
             output(json, &upload, |v| render_upload(created, v))
         }
+        CtlCommand::Snapshot { path, action } => snapshot(&host, json, path, action).await,
+        CtlCommand::Snapshots { path } => {
+            let params = match &path {
+                Some(path) => json!({ "path": path }),
+                None => json!({}),
+            };
+            let list = host.call("snapshot.list", params).await?;
+            if let Some(path) = &path
+                && list.as_array().is_some_and(Vec::is_empty)
+            {
+                // As with `ps`: nothing stored for a path the tree does
+                // not have is more often a typo.
+                host.check_path(path).await?;
+            }
+            output(json, &list, render_snapshots)
+        }
+        CtlCommand::Restore { path, snapshot } => {
+            let params = json!({ "path": path, "snapshot": snapshot });
+            let result = host.call("child.restore", params).await?;
+            output(json, &result, |_| {
+                format!("{path}: restored from snapshot {snapshot}\n")
+            })
+        }
         CtlCommand::Components { action: None } => {
             let list = host
                 .client
@@ -608,6 +682,38 @@ async fn execute(args: Args) -> Result<(), Failure> {
             let removed = json!({ "id": id, "removed": true });
             output(json, &removed, |_| format!("{id}: removed\n"))
         }
+    }
+}
+
+/// `warden ctl snapshot PATH | diff A B | show ID | rm ID`.
+async fn snapshot(
+    host: &Host,
+    json: bool,
+    path: Option<String>,
+    action: Option<SnapshotAction>,
+) -> Result<(), Failure> {
+    match (path, action) {
+        (_, Some(SnapshotAction::Diff { a, b })) => {
+            let diff = host
+                .call("snapshot.diff", json!({ "a": a, "b": b }))
+                .await?;
+            output(json, &diff, render_snapshot_diff)
+        }
+        (_, Some(SnapshotAction::Show { id })) => {
+            let got = host.call("snapshot.get", json!({ "id": id })).await?;
+            output(json, &got, render_snapshot)
+        }
+        (_, Some(SnapshotAction::Rm { id })) => {
+            let removed = host.call("snapshot.delete", json!({ "id": id })).await?;
+            output(json, &removed, |v| format!("{}: removed\n", field(v, "id")))
+        }
+        (Some(path), None) => {
+            let taken = host.call("child.snapshot", json!({ "path": path })).await?;
+            output(json, &taken, |v| format!("{}\n", field(v, "id")))
+        }
+        (None, None) => Err(Failure::bad_input(anyhow!(
+            "snapshot needs a child's PATH, or diff/show/rm"
+        ))),
     }
 }
 

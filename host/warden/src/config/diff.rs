@@ -209,9 +209,10 @@ fn tree_child(tree: &SupervisorConfig) -> ChildConfig {
     }
 }
 
-/// The first `[host]` or `[api]` key whose value differs: these are read
-/// once, when the host starts (the API's address and guards, the engine,
-/// the state dir, the registry, the monitor). `[host.policy]` is not among
+/// The first `[host]`, `[snapshots]` or `[api]` key whose value differs:
+/// these are read once, when the host starts (the API's address and
+/// guards, the engine, the state dir, the registry, the monitor, the
+/// snapshot store's retention). `[host.policy]` is not among
 /// them: it only decides which process children a file may have, and the
 /// new file was checked against its own.
 fn fixed_setting_changed(old: &Config, new: &Config) -> Option<&'static str> {
@@ -238,6 +239,7 @@ fn fixed_setting_changed(old: &Config, new: &Config) -> Option<&'static str> {
         ("host.compile", o.compile == n.compile),
         ("host.cache", o.cache == n.cache),
         ("host.cgroup.mode", o.cgroup == n.cgroup),
+        ("snapshots.keep_per_child", old.snapshots == new.snapshots),
         (
             "api.max_timeout_ms",
             oa.limits.max_timeout == na.limits.max_timeout,

@@ -363,6 +363,11 @@ fn durations_out_of_range_name_the_key() {
             "expected 0 (off)",
         ),
         (
+            with_section("[snapshots]\nkeep_per_child = 0"),
+            "snapshots.keep_per_child",
+            "expected 1 to 10000",
+        ),
+        (
             with_section("[api]\nmax_timeout_ms = 0"),
             "api.max_timeout_ms",
             "there is no \"forever\"",

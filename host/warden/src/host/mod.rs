@@ -12,7 +12,9 @@
 //! [`OperationPlugins`] keeps the `[operations.ID]` plugins registered in
 //! the host's operation registry (built-ins are registered here too, from
 //! [`crate::builtin`]), and the [`Reconfigurer`] applies a changed config
-//! file to the running host (`config.reload`, SIGHUP). [`run`] is the host's whole life as `warden
+//! file to the running host (`config.reload`, SIGHUP), and the
+//! [`snapshots`] store keeps the states `child.snapshot` takes under ids
+//! (`STATE_DIR/snapshots`). [`run`] is the host's whole life as `warden
 //! run` lives it, for any embedder: started from a config, serving the
 //! HTTP API, stopped on a [`Shutdown`] request.
 
@@ -26,6 +28,7 @@ pub mod process_child;
 mod reconfigure;
 mod router;
 mod run;
+pub mod snapshots;
 
 use std::sync::{Arc, Mutex};
 
@@ -134,6 +137,8 @@ pub struct Host {
     pub event_log: EventLog,
     /// Components uploaded over the API (`STATE_DIR/components`).
     pub store: ComponentStore,
+    /// Snapshots stored by `child.snapshot` (`STATE_DIR/snapshots`).
+    pub snapshots: snapshots::SnapshotStore,
     /// Every guest call an operation started (`component.call`, `grade`,
     /// plugin operations) is under it; [`Host::shutdown`] fires it.
     pub calls: Interrupt,
@@ -202,6 +207,8 @@ impl Host {
             config.api.max_component_bytes,
         )
         .map_err(HostError::Store)?;
+        let snapshots =
+            snapshots::SnapshotStore::new(&config.host.state_dir, config.snapshots.keep_per_child);
         let router = Router::default();
         let programs = ProgramTable::default();
         let dynamic = DynamicStarts::default();
@@ -252,6 +259,7 @@ impl Host {
                 calls: calls.clone(),
                 api_limits: config.api.limits,
                 store: store.clone(),
+                snapshots: snapshots.clone(),
                 reconfigure: reconfigure.clone(),
                 sandboxes: crate::builtin::Sandboxes::new(
                     config.api.sandboxes.clone(),
@@ -275,6 +283,7 @@ impl Host {
             event_log,
             calls,
             store,
+            snapshots,
             reconfigure,
             _watchers: watchers,
         })

@@ -77,6 +77,10 @@ pub(crate) struct Header {
     pub bytes: u64,
     /// SHA-256 of the snapshot bytes, 64 lowercase hex digits.
     pub sha256: String,
+    /// The child's reload version that gave the state: written by the
+    /// snapshot store (`host::snapshots`), absent from persist files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
 }
 
 /// A snapshot read back from its file.
@@ -202,6 +206,7 @@ impl Persistence {
             saved_at_ms: unix_ms(),
             bytes: state.len() as u64,
             sha256: content_hash(state),
+            version: None,
         };
         match write_snapshot(&self.dir, &file, &header, state) {
             Ok(()) => {
@@ -306,7 +311,12 @@ fn remove_leftovers(dir: &Path, file: &Path) {
 /// Header and state into a temporary file beside `file`, synced, renamed
 /// over it, and the rename synced: the file is the old snapshot or the
 /// new one, whatever happens to the host meanwhile.
-fn write_snapshot(dir: &Path, file: &Path, header: &Header, state: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_snapshot(
+    dir: &Path,
+    file: &Path,
+    header: &Header,
+    state: &[u8],
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let header_line = serde_json::to_string(header).map_err(std::io::Error::other)?;
     let mut temp = tempfile::Builder::new()
@@ -360,7 +370,7 @@ fn read_snapshot(file: &Path, max_bytes: usize) -> Result<Option<Snapshot>, Snap
 }
 
 /// A snapshot file's bytes checked against their header.
-fn parse_snapshot(bytes: &[u8]) -> Result<Snapshot, String> {
+pub(crate) fn parse_snapshot(bytes: &[u8]) -> Result<Snapshot, String> {
     let (magic, rest) = split_line(bytes, MAGIC.len() + 1)
         .ok_or_else(|| format!("it does not start with `{MAGIC}`"))?;
     if magic != MAGIC.as_bytes() {
@@ -384,6 +394,27 @@ fn parse_snapshot(bytes: &[u8]) -> Result<Snapshot, String> {
         header,
         state: state.to_vec(),
     })
+}
+
+/// The header of the snapshot file `file`, read without its state (a
+/// listing reads many files and needs none of their bytes). Not checked
+/// against the state: [`parse_snapshot`] does that when it is read whole.
+pub(crate) fn read_header(file: &Path) -> Result<Header, String> {
+    use std::io::Read as _;
+    let opened = std::fs::File::open(file).map_err(|e| e.to_string())?;
+    let mut prefix = Vec::new();
+    opened
+        .take((MAGIC.len() + 1 + MAX_HEADER_BYTES) as u64)
+        .read_to_end(&mut prefix)
+        .map_err(|e| e.to_string())?;
+    let (magic, rest) = split_line(&prefix, MAGIC.len() + 1)
+        .ok_or_else(|| format!("it does not start with `{MAGIC}`"))?;
+    if magic != MAGIC.as_bytes() {
+        return Err(format!("it does not start with `{MAGIC}`"));
+    }
+    let (line, _) =
+        split_line(rest, MAX_HEADER_BYTES).ok_or("its header line is missing or too long")?;
+    serde_json::from_slice(line).map_err(|e| format!("its header does not parse: {e}"))
 }
 
 /// The first line of `bytes` (without its `\n`) and the rest, when it

@@ -160,7 +160,8 @@ impl Running {
             .with_logs(Arc::new(HostLogs::new(
                 host.router.logs().clone(),
                 host.root.clone(),
-            )));
+            )))
+            .with_snapshots(Arc::new(host.snapshots.clone()));
         let server = match api::serve(api_config, state).await {
             Ok(server) => server,
             Err(err) => {

@@ -640,6 +640,80 @@ pub(super) fn render_component(component: &Value) -> String {
     out
 }
 
+/// `snapshot.list`: one row per stored snapshot.
+pub(super) fn render_snapshots(list: &Value) -> String {
+    let rows: Vec<Vec<String>> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            vec![
+                field(s, "id"),
+                field(s, "path"),
+                field(s, "size"),
+                s["at_ms"].as_u64().map_or("-".to_string(), utc_time),
+                s["version"]
+                    .as_u64()
+                    .map_or("-".to_string(), |v| v.to_string()),
+                s["hash"]
+                    .as_str()
+                    .map_or("-".to_string(), |h| h.chars().take(12).collect()),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "no snapshots stored\n".to_string();
+    }
+    table(
+        &["ID", "PATH", "SIZE", "TAKEN", "VERSION", "COMPONENT"],
+        &rows,
+    )
+}
+
+/// `snapshot.get`: what is kept about it, then its state.
+pub(super) fn render_snapshot(got: &Value) -> String {
+    let state = match got["format"].as_str() {
+        Some("json") => format!(
+            "state (schema {}):\n{}",
+            field(got, "schema"),
+            serde_json::to_string_pretty(&got["state"]).unwrap_or_default()
+        ),
+        _ => format!("state (base64):\n{}", field(got, "state")),
+    };
+    format!(
+        "{} of {}: {} bytes, taken {}, version {}\n{state}\n",
+        field(got, "id"),
+        field(got, "path"),
+        field(got, "size"),
+        got["at_ms"].as_u64().map_or("-".to_string(), utc_time),
+        got["version"]
+            .as_u64()
+            .map_or("-".to_string(), |v| v.to_string()),
+    )
+}
+
+/// `snapshot.diff`: one line per change, or that they are equal.
+pub(super) fn render_snapshot_diff(diff: &Value) -> String {
+    let (a, b) = (field(&diff["a"], "id"), field(&diff["b"], "id"));
+    if diff["equal"].as_bool() == Some(true) {
+        return format!("{a} and {b}: equal states\n");
+    }
+    if diff["format"] == "base64" {
+        return format!("{a} and {b}: the states differ (not JSON: no details)\n");
+    }
+    let mut out = format!("{a} → {b}:\n");
+    for change in diff["changes"].as_array().into_iter().flatten() {
+        let path = field(change, "path");
+        let line = match change["op"].as_str() {
+            Some("added") => format!("  + {path}: {}\n", change["to"]),
+            Some("removed") => format!("  - {path}: {}\n", change["from"]),
+            _ => format!("  ~ {path}: {} → {}\n", change["from"], change["to"]),
+        };
+        out.push_str(&line);
+    }
+    out
+}
+
 /// Milliseconds since the epoch as RFC 3339 (UTC).
 fn utc_time(ms: u64) -> String {
     let mut text = String::new();
