@@ -148,7 +148,7 @@ pub fn run(args: Args) -> CmdResult {
 /// `ty`), every `list<u8>` that is UTF-8 with its text: actors reply in
 /// bytes that are usually text, and `[104, 105]` is hard to read. A type
 /// this does not follow (variants, maps) is left as it is.
-fn bytes_as_text(ty: &str, value: &mut serde_json::Value) {
+pub(super) fn bytes_as_text(ty: &str, value: &mut serde_json::Value) {
     use serde_json::Value;
     let ty = ty.trim();
     if ty == "list<u8>" {
@@ -243,7 +243,7 @@ fn is_err_result(signature: &str, value: &serde_json::Value) -> bool {
 }
 
 /// Guest output goes to stderr, framed, so stdout holds only the result.
-fn show_output(stream: &str, captured: &CapturedText) {
+pub(super) fn show_output(stream: &str, captured: &CapturedText) {
     if captured.total_bytes == 0 {
         return;
     }

@@ -15,6 +15,7 @@ mod manual;
 mod new;
 mod out;
 mod ps;
+mod repl;
 mod run;
 
 use std::path::PathBuf;
@@ -54,6 +55,9 @@ enum Command {
     Inspect(inspect::Args),
     /// Call any exported function with JSON arguments.
     Call(call::Args),
+    /// Load a component and call its exports line by line, in one
+    /// instance whose state persists (completion, history, snapshots).
+    Repl(repl::Args),
     /// Grade solutions of an exercise: every test case in a fresh sandbox,
     /// reports as text, JSON, Exercism, Gradescope or JUnit.
     Grade(grade::Args),
@@ -223,6 +227,7 @@ pub fn run() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Call(args) => call::run(args),
+        Command::Repl(args) => repl::run(args),
         Command::Grade(args) => grade::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Ps(args) => ps::run(args),
@@ -276,7 +281,7 @@ fn default_filter(command: &Command) -> String {
         // Benchmarks time the host; log lines would be what gets measured.
         Command::Bench(_) => "error".into(),
         Command::Call(args) if args.verbose() => format!("warn,{GUEST_LOGS}=trace"),
-        Command::Call(_) => format!("warn,{GUEST_LOGS}=off"),
+        Command::Call(_) | Command::Repl(_) => format!("warn,{GUEST_LOGS}=off"),
         _ => "warn".into(),
     }
 }
