@@ -13,6 +13,8 @@
 # The tests also use (each test that needs one of these says so and is
 # skipped without it, unless WARDEN_REQUIRE_TOOLS=1, as in .ci/run):
 # - Debian's chromium (as root), for the dashboard's browser test;
+# - Debian's tmux (as root), the real terminal `warden repl`'s test types
+#   into (tests/all/repl.rs);
 # - playwright-core in tests/browser/node_modules (from its lockfile), which
 #   drives that chromium;
 # - python's openapi-spec-validator, which checks the API's OpenAPI document;
@@ -73,6 +75,10 @@ fi
 
 if [ ! -x /usr/bin/chromium ]; then
   apt_install chromium
+fi
+
+if ! command -v tmux >/dev/null; then
+  apt_install tmux
 fi
 
 if ! command -v npm >/dev/null; then

@@ -39,6 +39,7 @@ mod persist;
 mod pipe_cli;
 mod process_workers;
 mod reload;
+mod repl;
 mod run_cli;
 mod sandboxes;
 mod snapshots;

@@ -7,7 +7,7 @@
 //! `components` use the component store's routes (`POST /components`,
 //! `GET /components[/{id}]`, `DELETE /components/{id}`); `snapshot`,
 //! `snapshots` and `restore` call `child.snapshot`, `snapshot.*` and
-//! `child.restore {snapshot}`. This file only turns arguments into params and
+//! `child.restore {snapshot}`; `repl` is [`repl`]'s. This file only turns arguments into params and
 //! results into text: it adds no behaviour an operation lacks.
 //!
 //! Output: human text by default (the tree indented, tables aligned, a
@@ -45,6 +45,7 @@ use super::Failure;
 use super::out::errln;
 
 mod render;
+mod repl;
 mod suggest;
 
 pub(super) use render::render_ps;
@@ -191,6 +192,13 @@ enum CtlCommand {
         path: String,
         /// The message.
         message: String,
+    },
+    /// A line-by-line session with a component child: each line is sent
+    /// as a message; `:state` shows its decoded state, `:restore FILE`
+    /// puts an edited one back (all through the audited operations).
+    Repl {
+        /// The child's path.
+        path: String,
     },
     /// Call any operation (built-in or plugin) with JSON params.
     Op {
@@ -566,6 +574,7 @@ async fn execute(args: Args) -> Result<(), Failure> {
             }
             write_reply(&reply)
         }
+        CtlCommand::Repl { path } => repl::run(&host, &path).await,
         CtlCommand::Op { name, params } => {
             let params = match params {
                 None => json!({}),

@@ -29,7 +29,9 @@ use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
 use serde_json::Value;
-use warden::component::exports::{ExportedFunc, find_function, list_functions, short_interface_name};
+use warden::component::exports::{
+    ExportedFunc, find_function, list_functions, short_interface_name,
+};
 use warden::component::values::json_to_val;
 use warden::component::wit_text::func_signature;
 use warden::component::{
@@ -90,7 +92,14 @@ Commands:
   :quit             leave (also Ctrl-D)";
 
 const COMMANDS: &[&str] = &[
-    ":exports", ":snapshot", ":restore", ":reload", ":reset", ":limits", ":help", ":quit",
+    ":exports",
+    ":snapshot",
+    ":restore",
+    ":reload",
+    ":reset",
+    ":limits",
+    ":help",
+    ":quit",
 ];
 
 pub fn run(args: Args) -> CmdResult {
@@ -113,7 +122,11 @@ pub fn run(args: Args) -> CmdResult {
     outln!(
         "{} loaded{}; :help for help, Tab completes an export",
         session.args.plugin.display(),
-        if session.actor { " (an actor: init ran)" } else { "" }
+        if session.actor {
+            " (an actor: init ran)"
+        } else {
+            ""
+        }
     )?;
     loop {
         let line = match editor.readline("warden> ") {
@@ -331,7 +344,10 @@ impl Session {
                 if let Some((_, result)) = signature.rsplit_once(") -> ") {
                     bytes_as_text(result, &mut shown);
                 }
-                outln!("{}", serde_json::to_string(&shown).map_err(Failure::failed)?)?;
+                outln!(
+                    "{}",
+                    serde_json::to_string(&shown).map_err(Failure::failed)?
+                )?;
                 Ok(Next::Continue)
             }
             Err(e) => {
@@ -351,7 +367,10 @@ impl Session {
         ) {
             Ok(sandbox) => {
                 self.sandbox = sandbox;
-                outln!("a fresh instance{}", if self.actor { " (init ran)" } else { "" })
+                outln!(
+                    "a fresh instance{}",
+                    if self.actor { " (init ran)" } else { "" }
+                )
             }
             Err(e) => outln!("error: no fresh instance: {e:#}"),
         }
@@ -364,7 +383,10 @@ impl Session {
         }
         let func = actor_func(&self.prepared, "snapshot")?;
         let (outcome, _) = self.sandbox.call(&func.index, &[], func.result_count());
-        match outcome.map_err(|e| format!("snapshot failed ({}): {e}", e.kind()))?.first() {
+        match outcome
+            .map_err(|e| format!("snapshot failed ({}): {e}", e.kind()))?
+            .first()
+        {
             Some(Val::Result(Ok(Some(bytes)))) => {
                 bytes_of(bytes).ok_or_else(|| "snapshot returned no bytes".into())
             }
@@ -385,7 +407,10 @@ impl Session {
         let func = actor_func(&self.prepared, "restore")?;
         let arg = Val::List(state.iter().map(|b| Val::U8(*b)).collect());
         let (outcome, _) = self.sandbox.call(&func.index, &[arg], func.result_count());
-        match outcome.map_err(|e| format!("restore failed ({}): {e}", e.kind()))?.first() {
+        match outcome
+            .map_err(|e| format!("restore failed ({}): {e}", e.kind()))?
+            .first()
+        {
             Some(Val::Result(Err(reason))) => Err(format!(
                 "the actor refused the state: {}",
                 reason

@@ -363,7 +363,10 @@ mod tests {
             ("circle(2.5)", json!({"circle": 2.5})),
             ("(1, \"a\", [])", json!([1, "a", []])),
             ("[some(1), none]", json!([1, null])),
-            ("{a-b: -1e3, \"c d\": true,}", json!({"a-b": -1e3, "c d": true})),
+            (
+                "{a-b: -1e3, \"c d\": true,}",
+                json!({"a-b": -1e3, "c d": true}),
+            ),
             ("\"\\u00e9\\n\"", json!("é\n")),
             ("18446744073709551615", json!(18446744073709551615u64)),
         ];
@@ -401,7 +404,11 @@ mod tests {
         let deep = format!("f({}{})", "[".repeat(100_000), "]".repeat(100_000));
         let err = parse_call(&deep).unwrap_err();
         assert!(err.message.contains("nest deeper"), "{err}");
-        let ok = format!("f({}{})", "[".repeat(MAX_DEPTH - 1), "]".repeat(MAX_DEPTH - 1));
+        let ok = format!(
+            "f({}{})",
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
         assert!(parse_call(&ok).is_ok());
     }
 
@@ -431,7 +438,9 @@ mod tests {
                 _ => json!((rng.next() as f64) / 7.0 * if rng.below(2) == 0 { 1.0 } else { -1e-9 }),
             },
             3 | 4 => {
-                let pool = ['a', 'Z', ' ', '"', '\\', '\n', '\u{7}', 'é', '😀', ':', ',', '('];
+                let pool = [
+                    'a', 'Z', ' ', '"', '\\', '\n', '\u{7}', 'é', '😀', ':', ',', '(',
+                ];
                 let len = rng.below(8);
                 Value::String(
                     (0..len)
@@ -488,7 +497,8 @@ mod tests {
                 .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
                 .collect();
             let _ = parse_call(&line);
-            if let (Ok(ours), Ok(theirs)) = (parse_value(&line), serde_json::from_str::<Value>(&line))
+            if let (Ok(ours), Ok(theirs)) =
+                (parse_value(&line), serde_json::from_str::<Value>(&line))
             {
                 assert_eq!(ours, theirs, "{line}");
             }

@@ -1,0 +1,255 @@
+//! `warden repl` in a real terminal (tmux: keys sent, the screen read),
+//! and `warden ctl repl` driven through its stdin against a real `warden
+//! run`.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{HostProcess, ctl_cmd, plugin, stdout, tool_present};
+
+/// One tmux server of this test's own (its socket named apart), killed
+/// when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new(name: &str) -> Self {
+        Self {
+            socket: format!("warden-test-{name}-{}", std::process::id()),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    /// A detached 120×40 session running `command`.
+    fn session(&self, name: &str, command: &str) {
+        let out = self.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            command,
+        ]);
+        assert!(out.status.success(), "tmux: {out:?}");
+    }
+
+    /// Types `text` as it is (no key names).
+    fn type_text(&self, name: &str, text: &str) {
+        assert!(
+            self.run(&["send-keys", "-t", name, "-l", text])
+                .status
+                .success()
+        );
+    }
+
+    /// Presses keys by name (`Enter`, `Tab`, `C-u`).
+    fn keys(&self, name: &str, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", name];
+        args.extend_from_slice(keys);
+        assert!(self.run(&args).status.success());
+    }
+
+    fn screen(&self, name: &str) -> String {
+        stdout(&self.run(&["capture-pane", "-p", "-t", name]))
+    }
+
+    /// Waits (60 s at most: the first load compiles) until the screen
+    /// holds `want` `times` times; the screen.
+    fn wait_for(&self, name: &str, want: &str, times: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let screen = self.screen(name);
+            if screen.matches(want).count() >= times {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the screen never showed {want:?} ×{times}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+fn tmux_present() -> Result<(), String> {
+    match Command::new("tmux").arg("-V").output() {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(format!("tmux -V failed: {out:?}")),
+        Err(e) => Err(format!("no tmux: {e}")),
+    }
+}
+
+/// `warden repl …` as one shell-quoted command line.
+fn repl_command(dir: &Path, plugin_name: &str, history: &Path) -> String {
+    let quote = |p: &Path| format!("'{}'", p.display());
+    format!(
+        "{} repl {} --cache-dir {} --history {}",
+        quote(Path::new(env!("CARGO_BIN_EXE_warden"))),
+        quote(&plugin(plugin_name)),
+        quote(&dir.join("cache")),
+        quote(history)
+    )
+}
+
+#[test]
+fn repl_keeps_state_completes_and_recovers_from_a_trap_in_a_terminal() {
+    if !tool_present(
+        "repl::repl_keeps_state_completes_and_recovers_from_a_trap_in_a_terminal",
+        "tmux",
+        tmux_present(),
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let history = dir.path().join("state").join("repl_history");
+    let tmux = Tmux::new("repl");
+
+    // State persists from one line to the next: one instance.
+    tmux.session("counter", &repl_command(dir.path(), "counter", &history));
+    tmux.wait_for("counter", "loaded (an actor: init ran)", 1);
+    for _ in 0..2 {
+        tmux.type_text("counter", "handle(\"inc\")");
+        tmux.keys("counter", &["Enter"]);
+    }
+    tmux.wait_for("counter", r#"{"ok":"2"}"#, 1);
+
+    // Tab completes an export's name into a template of its arguments.
+    tmux.type_text("counter", "han");
+    tmux.keys("counter", &["Tab"]);
+    tmux.wait_for("counter", "warden> handle(\"\")", 1);
+    tmux.keys("counter", &["C-u"]);
+    tmux.type_text("counter", ":snap");
+    tmux.keys("counter", &["Tab"]);
+    tmux.wait_for("counter", "warden> :snapshot", 1);
+    tmux.keys("counter", &["Enter"]);
+    tmux.wait_for("counter", "\"count\": 2", 1);
+    tmux.type_text("counter", ":quit");
+    tmux.keys("counter", &["Enter"]);
+
+    // The history file holds the lines, for the next session.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(&history).unwrap_or_default();
+        if text.contains(":quit") {
+            assert!(text.contains("handle(\"inc\")"), "{text}");
+            assert!(text.contains(":snapshot"), "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "history not written: {text:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // A trap ends the call with its typed error; a fresh instance works.
+    tmux.session("trap", &repl_command(dir.path(), "misbehave", &history));
+    tmux.wait_for("trap", "loaded", 1);
+    tmux.type_text("trap", "handle(\"trap\")");
+    tmux.keys("trap", &["Enter"]);
+    let screen = tmux.wait_for("trap", "start a fresh one? [Y/n]", 1);
+    assert!(
+        screen.contains("error (trap): ") && screen.contains("deliberate trap"),
+        "{screen}"
+    );
+    tmux.type_text("trap", "n");
+    tmux.keys("trap", &["Enter"]);
+    tmux.wait_for("trap", "kept the broken instance", 1);
+    tmux.type_text("trap", "handle(\"ok\")");
+    tmux.keys("trap", &["Enter"]);
+    tmux.wait_for("trap", "the instance failed earlier", 1);
+    tmux.type_text("trap", ":reset");
+    tmux.keys("trap", &["Enter"]);
+    tmux.wait_for("trap", "a fresh instance (init ran)", 1);
+    tmux.type_text("trap", "handle(\"ok\")");
+    tmux.keys("trap", &["Enter"]);
+    tmux.wait_for("trap", r#"{"ok":"ok"}"#, 1);
+}
+
+/// `warden ctl repl PATH` with `lines` on its stdin; its stdout.
+fn ctl_repl(host: &HostProcess, path: &str, lines: &str) -> String {
+    let mut child = ctl_cmd(host.url(), &["repl", path])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ctl repl");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(lines.as_bytes())
+        .expect("write lines");
+    let out = child.wait_with_output().expect("ctl repl");
+    assert!(out.status.success(), "ctl repl: {out:?}");
+    stdout(&out)
+}
+
+#[test]
+fn ctl_repl_sends_lines_shows_and_restores_the_state() {
+    let host = HostProcess::start_tree(
+        r#"[host]
+state_dir = "state"
+api_addr = "127.0.0.1:0"
+
+[supervisor.root]
+strategy = "one_for_one"
+
+[[supervisor.root.children]]
+id = "counter"
+kind = "component"
+path = "counter.wasm"
+"#,
+        &[],
+    );
+    // The child answers once it is started.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !host.ctl(&["send", "root/counter", "get"]).status.success() {
+        assert!(Instant::now() < deadline, "root/counter never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let out = ctl_repl(&host, "root/counter", "inc\ninc\nadd 5\n:state\n:quit\n");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines.contains(&"1") && lines.contains(&"2") && lines.contains(&"7"),
+        "{out}"
+    );
+    assert!(out.contains("(schema 1):\n{\n  \"count\": 7\n}"), "{out}");
+
+    // An edited state (the JSON `:state` showed) goes back in.
+    let edited = host.dir().join("edited.json");
+    std::fs::write(&edited, r#"{"count": 41}"#).expect("write state");
+    let out = ctl_repl(
+        &host,
+        "root/counter",
+        &format!(":restore {}\ninc\n:bogus\n", edited.display()),
+    );
+    assert!(out.contains("root/counter: restored from"), "{out}");
+    assert!(out.lines().any(|l| l == "42"), "{out}");
+    assert!(out.contains("error: no command :bogus"), "{out}");
+
+    // A child the tree lacks is refused before any line is read.
+    let out = ctl_cmd(host.url(), &["repl", "root/nope"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("ctl repl");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
