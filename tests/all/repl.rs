@@ -127,11 +127,12 @@ fn repl_keeps_state_completes_and_recovers_from_a_trap_in_a_terminal() {
     // State persists from one line to the next: one instance.
     tmux.session("counter", &repl_command(dir.path(), "counter", &history));
     tmux.wait_for("counter", "loaded (an actor: init ran)", 1);
-    for _ in 0..2 {
+    // Each line once the one before answered, as a person types.
+    for count in ["1", "2"] {
         tmux.type_text("counter", "handle(\"inc\")");
         tmux.keys("counter", &["Enter"]);
+        tmux.wait_for("counter", &format!(r#"{{"ok":"{count}"}}"#), 1);
     }
-    tmux.wait_for("counter", r#"{"ok":"2"}"#, 1);
 
     // Tab completes an export's name into a template of its arguments.
     tmux.type_text("counter", "han");
