@@ -32,7 +32,7 @@ use serde_json::Value;
 use warden::component::exports::{
     ExportedFunc, find_function, list_functions, short_interface_name,
 };
-use warden::component::values::json_to_val;
+use warden::component::values::{json_to_val, val_to_json};
 use warden::component::wit_text::func_signature;
 use warden::component::{
     Capabilities, ComponentError, DirGrant, HostContext, Limits, Metering, Prepared, Runtime,
@@ -333,12 +333,8 @@ impl Session {
             Ok(values) => {
                 let mut shown = match values.as_slice() {
                     [] => Value::Null,
-                    [one] => warden::component::values::val_to_json(one),
-                    many => Value::Array(
-                        many.iter()
-                            .map(warden::component::values::val_to_json)
-                            .collect(),
-                    ),
+                    [one] => val_to_json(one),
+                    many => Value::Array(many.iter().map(val_to_json).collect()),
                 };
                 let signature = func_signature(&func.ty);
                 if let Some((_, result)) = signature.rsplit_once(") -> ") {
@@ -392,9 +388,7 @@ impl Session {
             }
             Some(Val::Result(Err(reason))) => Err(format!(
                 "the actor refused the snapshot: {}",
-                reason
-                    .as_deref()
-                    .map_or(Value::Null, warden::component::values::val_to_json)
+                reason.as_deref().map_or(Value::Null, val_to_json)
             )),
             _ => Err("snapshot returned something else than result<list<u8>, string>".into()),
         }
@@ -413,9 +407,7 @@ impl Session {
         {
             Some(Val::Result(Err(reason))) => Err(format!(
                 "the actor refused the state: {}",
-                reason
-                    .as_deref()
-                    .map_or(Value::Null, warden::component::values::val_to_json)
+                reason.as_deref().map_or(Value::Null, val_to_json)
             )),
             _ => Ok(()),
         }
@@ -519,16 +511,11 @@ fn instantiate(
             &[Val::String(args.init.clone())],
             init.result_count(),
         );
-        match outcome?.first() {
-            Some(Val::Result(Err(reason))) => {
-                return Err(anyhow!(
-                    "init refused: {}",
-                    reason
-                        .as_deref()
-                        .map_or(Value::Null, warden::component::values::val_to_json)
-                ));
-            }
-            _ => {}
+        if let Some(Val::Result(Err(reason))) = outcome?.first() {
+            return Err(anyhow!(
+                "init refused: {}",
+                reason.as_deref().map_or(Value::Null, val_to_json)
+            ));
         }
     }
     Ok(sandbox)
