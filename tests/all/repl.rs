@@ -254,3 +254,86 @@ path = "counter.wasm"
         .expect("ctl repl");
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+/// `warden repl PLUGIN` with `lines` on its stdin (no terminal); stdout.
+fn repl_piped(plugin_name: &str, history: &Path, lines: &str) -> String {
+    let mut child = crate::support::warden_cmd(&[
+        "repl",
+        plugin(plugin_name).to_str().expect("utf-8 plugin path"),
+        "--history",
+        history.to_str().expect("utf-8 history path"),
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn repl");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(lines.as_bytes())
+        .expect("write lines");
+    let out = child.wait_with_output().expect("repl");
+    assert!(out.status.success(), "repl: {out:?}");
+    stdout(&out)
+}
+
+#[test]
+fn repl_snapshots_restores_and_reloads_with_the_state_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let history = dir.path().join("history");
+    let saved = dir.path().join("saved.json");
+    let out = repl_piped(
+        "counter",
+        &history,
+        &format!(
+            "handle(\"inc\")\nhandle [\"add 4\"]\n:snapshot {saved}\nhandle(\"inc\")\n\
+             :restore {saved}\nhandle(\"get\")\n:reload\nhandle(\"get\")\n\
+             handle(1, 2)\nhandle(\"a\"\nnope()\n:what\n:exports\n:limits\n",
+            saved = saved.display()
+        ),
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    let results: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("{\"ok\""))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            r#"{"ok":"1"}"#,
+            r#"{"ok":"5"}"#,
+            r#"{"ok":"6"}"#,
+            r#"{"ok":"5"}"#,
+            r#"{"ok":"5"}"#
+        ],
+        "{out}"
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&saved).expect("saved state")).expect("JSON");
+    assert_eq!(state["state"]["count"], 5, "{state}");
+    assert!(out.contains("(state kept)"), "{out}");
+    assert!(
+        out.contains("#handle takes 1 argument(s), found 2"),
+        "{out}"
+    );
+    assert!(out.contains("error: column 11: missing `)`"), "{out}");
+    assert!(out.contains("error: no command :what"), "{out}");
+    assert!(
+        out.contains("handle: func(message: list<u8>) -> result<list<u8>, string>"),
+        "{out}"
+    );
+    assert!(out.contains("timeout per call: 10000 ms"), "{out}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("error: ") && l.contains("nope")),
+        "{out}"
+    );
+
+    // A component that is no actor: plain exports, no state to take.
+    let out = repl_piped("misbehave", &history, "add(40, 2)\n");
+    assert!(out.lines().any(|l| l == "42"), "{out}");
+}
