@@ -284,14 +284,19 @@ fn repl_snapshots_restores_and_reloads_with_the_state_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
     let history = dir.path().join("history");
     let saved = dir.path().join("saved.json");
+    // A state edited as `:snapshot` shows it, without the SDK's envelope.
+    let edited = dir.path().join("edited.json");
+    std::fs::write(&edited, r#"{"count": 41}"#).expect("write state");
     let out = repl_piped(
         "counter",
         &history,
         &format!(
             "handle(\"inc\")\nhandle [\"add 4\"]\n:snapshot {saved}\nhandle(\"inc\")\n\
              :restore {saved}\nhandle(\"get\")\n:reload\nhandle(\"get\")\n\
+             :restore {edited}\nhandle(\"inc\")\n\
              handle(1, 2)\nhandle(\"a\"\nnope()\n:what\n:exports\n:limits\n",
-            saved = saved.display()
+            saved = saved.display(),
+            edited = edited.display()
         ),
     );
     let lines: Vec<&str> = out.lines().collect();
@@ -307,7 +312,8 @@ fn repl_snapshots_restores_and_reloads_with_the_state_kept() {
             r#"{"ok":"5"}"#,
             r#"{"ok":"6"}"#,
             r#"{"ok":"5"}"#,
-            r#"{"ok":"5"}"#
+            r#"{"ok":"5"}"#,
+            r#"{"ok":"42"}"#
         ],
         "{out}"
     );

@@ -84,7 +84,8 @@ Tab completes an export's name into a template of its arguments.
 Commands:
   :exports          every export with its WIT signature
   :snapshot [FILE]  (actor) the state: shown, or written to FILE
-  :restore FILE     (actor) put a state read from FILE back
+  :restore FILE     (actor) put a state read from FILE back (an SDK actor's
+                    state may be given without its {schema, state} envelope)
   :reload           re-read the component file (an actor keeps its state)
   :reset            a fresh instance (after a trap)
   :limits           the limits of each call, and the memory in use
@@ -432,6 +433,25 @@ impl Session {
             Ok(state) => state,
             Err(e) => return outln!("error: cannot read {}: {e}", file.display()),
         };
+        // A state edited as `:snapshot` shows it inside the SDK's envelope
+        // may be given bare: it goes back in with the current schema.
+        let state = match serde_json::from_slice::<Value>(&state) {
+            Ok(bare) if decode_envelope(&state).is_none() => {
+                match self
+                    .take_snapshot()
+                    .ok()
+                    .as_deref()
+                    .and_then(decode_envelope)
+                {
+                    Some((schema, _)) => {
+                        serde_json::to_vec(&serde_json::json!({"schema": schema, "state": bare}))
+                            .map_err(Failure::failed)?
+                    }
+                    None => state,
+                }
+            }
+            _ => state,
+        };
         match self.restore_state(&state) {
             Ok(()) => outln!("restored from {}", file.display()),
             Err(e) => outln!("error: {e}"),
@@ -538,6 +558,20 @@ fn bytes_of(val: &Val) -> Option<Vec<u8>> {
                 _ => None,
             })
             .collect(),
+        _ => None,
+    }
+}
+
+/// The SDK's snapshot envelope (`{"schema": N, "state": …}`, JSON): its
+/// schema and the state; `None` for other bytes.
+pub(super) fn decode_envelope(bytes: &[u8]) -> Option<(Value, Value)> {
+    match serde_json::from_slice::<Value>(bytes).ok()? {
+        Value::Object(mut envelope)
+            if envelope.len() == 2 && envelope.get("schema").is_some_and(Value::is_u64) =>
+        {
+            let state = envelope.remove("state")?;
+            Some((envelope.remove("schema")?, state))
+        }
         _ => None,
     }
 }
@@ -722,7 +756,23 @@ impl Helper for ReplHelper {}
 
 #[cfg(test)]
 mod tests {
-    use super::complete;
+    use super::{complete, decode_envelope};
+    use serde_json::json;
+
+    #[test]
+    fn only_the_sdk_envelope_decodes() {
+        assert_eq!(
+            decode_envelope(br#"{"schema": 1, "state": {"count": 2}}"#),
+            Some((json!(1), json!({"count": 2})))
+        );
+        assert_eq!(decode_envelope(br#"{"schema": "1", "state": 2}"#), None);
+        assert_eq!(
+            decode_envelope(br#"{"schema": 1, "state": 2, "x": 0}"#),
+            None
+        );
+        assert_eq!(decode_envelope(br#"{"count": 2}"#), None);
+        assert_eq!(decode_envelope(b"\xff"), None);
+    }
 
     #[test]
     fn the_first_word_completes_to_a_template() {

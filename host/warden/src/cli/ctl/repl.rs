@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use super::{Failure, Host, field, write_reply};
 use crate::cli::out::outln;
+use crate::cli::repl::decode_envelope as decode;
 
 const HELP: &str = "\
 A line is sent to the child as a message (child.send); its reply is printed.
@@ -94,19 +95,6 @@ async fn state(host: &Host, path: &str, schema: &mut Option<Value>) -> Result<()
     }
 }
 
-/// The SDK's envelope: its schema and the state.
-fn decode(bytes: &[u8]) -> Option<(Value, Value)> {
-    match serde_json::from_slice::<Value>(bytes).ok()? {
-        Value::Object(mut envelope)
-            if envelope.len() == 2 && envelope.get("schema").is_some_and(Value::is_u64) =>
-        {
-            let state = envelope.remove("state")?;
-            Some((envelope.remove("schema")?, state))
-        }
-        _ => None,
-    }
-}
-
 async fn restore(
     host: &Host,
     path: &str,
@@ -144,21 +132,4 @@ async fn restore(
     host.call("child.restore", json!({ "path": path, "state": encoded }))
         .await?;
     outln!("{path}: restored from {file}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::decode;
-    use serde_json::json;
-
-    #[test]
-    fn only_the_sdk_envelope_decodes() {
-        assert_eq!(
-            decode(br#"{"schema": 1, "state": {"count": 2}}"#),
-            Some((json!(1), json!({"count": 2})))
-        );
-        assert_eq!(decode(br#"{"schema": "1", "state": 2}"#), None);
-        assert_eq!(decode(br#"{"schema": 1, "state": 2, "x": 0}"#), None);
-        assert_eq!(decode(b"\xff"), None);
-    }
 }
