@@ -247,6 +247,18 @@ path = "counter.wasm"
     assert!(out.lines().any(|l| l == "42"), "{out}");
     assert!(out.contains("error: no command :bogus"), "{out}");
 
+    // `:state` and `:restore` went through the audited operations (the
+    // sends too, but the wait above made some of its own).
+    for op in ["child.snapshot", "child.restore"] {
+        let rows: serde_json::Value =
+            serde_json::from_str(&host.ctl_ok(&["--json", "audit", "--op", op]))
+                .expect("audit JSON");
+        assert!(
+            rows.as_array().is_some_and(|r| !r.is_empty()),
+            "{op} not audited: {rows}"
+        );
+    }
+
     // A child the tree lacks is refused before any line is read.
     let out = ctl_cmd(host.url(), &["repl", "root/nope"])
         .stdin(Stdio::null())
