@@ -160,6 +160,19 @@ fn repl_keeps_state_completes_and_recovers_from_a_trap_in_a_terminal() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
+    // The template comes from the parameter types (an enum's first case,
+    // a number); a case is named bare.
+    tmux.session("age", &repl_command(dir.path(), "space_age_ref", &history));
+    tmux.wait_for("age", "loaded", 1);
+    tmux.type_text("age", "ag");
+    tmux.keys("age", &["Tab"]);
+    tmux.wait_for("age", "warden> age(mercury, 0)", 1);
+    tmux.keys("age", &["Enter"]);
+    tmux.wait_for("age", r#"{"ok":0.0}"#, 1);
+    tmux.type_text("age", "age(earth, 1000000000)");
+    tmux.keys("age", &["Enter"]);
+    tmux.wait_for("age", r#"{"ok":31.688"#, 1);
+
     // A trap ends the call with its typed error; a fresh instance works.
     tmux.session("trap", &repl_command(dir.path(), "misbehave", &history));
     tmux.wait_for("trap", "loaded", 1);
