@@ -16,11 +16,13 @@
 //! numbers, fed by a subscriber task, for whoever asks after the fact
 //! (`events.recent`, the dashboard's first paint).
 //!
-//! Events come in four families, each typed by the module that knows what
+//! Events come in five families, each typed by the module that knows what
 //! happened: the supervisor's [`SupervisorEvent`]s (published through the
 //! bus's [`EventSink`] implementation), hot reloads' [`ReloadEvent`]s,
 //! native workers' [`ProcessEvent`]s and persisted component state's
-//! [`PersistEvent`]s. [`EventKind`] wraps one of them; the
+//! [`PersistEvent`]s, and message traces' [`TraceEvent`]s (a `traced`
+//! event per recorded message is on the bus but not in the [`EventLog`]:
+//! the trace keeps its records). [`EventKind`] wraps one of them; the
 //! JSON is the inner event's alone (`"event": "<snake_case name>"` beside its
 //! fields), whatever its family.
 //!
@@ -34,6 +36,7 @@
 mod failure;
 mod persist;
 mod reload;
+mod trace;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -46,6 +49,7 @@ use tracing::Level;
 pub use failure::FailureClass;
 pub use persist::PersistEvent;
 pub use reload::{ReloadEvent, Stage};
+pub use trace::{Payload, TraceEvent, TraceKind, TraceOutcome, TracedMessage};
 
 use warden_clock::unix_ms;
 pub use warden_process::ProcessEvent;
@@ -76,7 +80,7 @@ impl Event {
     }
 }
 
-/// What happened: an event of one of the four families. Serialized as the
+/// What happened: an event of one of the five families. Serialized as the
 /// inner event alone (`"event": "<snake_case>"` plus its fields), so a
 /// family is not visible in the JSON, only the event's name.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -90,6 +94,8 @@ pub enum EventKind {
     Process(ProcessEvent),
     /// A component child's persisted state: saved, restored, refused.
     Persist(PersistEvent),
+    /// A message trace's records and end.
+    Trace(TraceEvent),
 }
 
 impl EventKind {
@@ -103,6 +109,7 @@ impl EventKind {
             ReloadEvent::VARIANTS,
             ProcessEvent::VARIANTS,
             PersistEvent::VARIANTS,
+            TraceEvent::VARIANTS,
         ]
         .concat()
     }
@@ -114,6 +121,7 @@ impl EventKind {
             EventKind::Reload(e) => e.level(),
             EventKind::Process(e) => e.level(),
             EventKind::Persist(e) => e.level(),
+            EventKind::Trace(e) => e.level(),
         }
     }
 
@@ -124,6 +132,7 @@ impl EventKind {
             EventKind::Reload(e) => e.name(),
             EventKind::Process(e) => e.name(),
             EventKind::Persist(e) => e.name(),
+            EventKind::Trace(e) => e.name(),
         }
     }
 }
@@ -135,6 +144,7 @@ impl fmt::Display for EventKind {
             EventKind::Reload(e) => fmt::Display::fmt(e, f),
             EventKind::Process(e) => fmt::Display::fmt(e, f),
             EventKind::Persist(e) => fmt::Display::fmt(e, f),
+            EventKind::Trace(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -160,6 +170,12 @@ impl From<ProcessEvent> for EventKind {
 impl From<PersistEvent> for EventKind {
     fn from(event: PersistEvent) -> Self {
         EventKind::Persist(event)
+    }
+}
+
+impl From<TraceEvent> for EventKind {
+    fn from(event: TraceEvent) -> Self {
+        EventKind::Trace(event)
     }
 }
 
@@ -386,6 +402,10 @@ async fn feed(mut stream: EventStream, log: Weak<LogInner>) {
         let Some(log) = log.upgrade() else { return };
         let mut ring = log.ring.lock().unwrap_or_else(PoisonError::into_inner);
         match received {
+            // A trace keeps its own records (`trace.get`); its traffic would
+            // push every other event out of the ring.
+            Received::Event(event)
+                if matches!(event.kind, EventKind::Trace(TraceEvent::Traced { .. })) => {}
             Received::Event(event) => {
                 let seq = ring.next;
                 ring.next += 1;
