@@ -85,7 +85,7 @@ pub enum TraceEvent {
         trace: String,
         /// The message and its outcome.
         #[serde(flatten)]
-        message: TracedMessage,
+        message: Box<TracedMessage>,
     },
     /// A trace stopped recording (the event's path is its first child's).
     TraceEnded {

@@ -241,7 +241,7 @@ impl State {
                 child_path(path),
                 TraceEvent::Traced {
                     trace: trace.id.clone(),
-                    message: message.clone(),
+                    message: Box::new(message.clone()),
                 },
             ));
             trace.records.push(TraceRecord {
