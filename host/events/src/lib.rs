@@ -610,12 +610,87 @@ mod tests {
         assert_eq!(health.kind.level(), Level::WARN);
     }
 
+    #[tokio::test]
+    async fn traced_events_are_flat_and_stay_out_of_the_log() {
+        let bus = EventBus::default();
+        let log = EventLog::start(&bus, 10);
+        let payload = |text: &str| Payload {
+            size: text.len() as u64,
+            preview: text.into(),
+            encoding: "utf8",
+            truncated: false,
+        };
+        let traced = TraceEvent::Traced {
+            trace: "t1".into(),
+            message: Box::new(TracedMessage {
+                seq: 1,
+                kind: TraceKind::Send,
+                from: Some("root/a".into()),
+                message: payload("inc"),
+                outcome: TraceOutcome::Reply,
+                reply: payload("1"),
+                latency_us: 12,
+            }),
+        };
+        let at = ChildPath::child("root".into(), "b".into());
+        bus.emit(at.clone(), traced);
+        bus.emit(
+            at,
+            TraceEvent::TraceEnded {
+                trace: "t1".into(),
+                reason: "max_messages".into(),
+                records: 1,
+            },
+        );
+        bus.emit(
+            ChildPath::child("root".into(), "b".into()),
+            SupervisorEvent::ChildIgnored,
+        );
+        // The log numbers only what it keeps: two events, not three.
+        for _ in 0..100 {
+            if log.recent(&EventFilter::default()).len() == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(log.last_seq(), 2);
+        let kept: Vec<&str> = log
+            .recent(&EventFilter::default())
+            .iter()
+            .map(|e| e.event.kind.name())
+            .collect();
+        assert_eq!(kept, ["trace_ended", "child_ignored"]);
+        let json = serde_json::to_value(TraceEvent::Traced {
+            trace: "t2".into(),
+            message: Box::new(TracedMessage {
+                seq: 3,
+                kind: TraceKind::Call,
+                from: None,
+                message: payload("get"),
+                outcome: TraceOutcome::Error,
+                reply: payload("no"),
+                latency_us: 7,
+            }),
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            json!({
+                "event": "traced", "trace": "t2", "seq": 3, "kind": "call",
+                "message": {"size": 3, "preview": "get", "encoding": "utf8", "truncated": false},
+                "outcome": "error",
+                "reply": {"size": 2, "preview": "no", "encoding": "utf8", "truncated": false},
+                "latency_us": 7
+            })
+        );
+    }
+
     #[test]
     fn the_names_are_every_familys_serialized_names() {
         let names = EventKind::names();
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
-        assert_eq!(names.len(), 16 + 6 + 2 + 4, "{names:?}");
+        assert_eq!(names.len(), 16 + 6 + 2 + 4 + 2, "{names:?}");
         // One of each family, as serde writes it.
         for event in [
             EventKind::from(SupervisorEvent::ChildIgnored),
@@ -633,6 +708,12 @@ mod tests {
             PersistEvent::RestoreFailed {
                 reason: "x".into(),
                 kept_as: String::new(),
+            }
+            .into(),
+            TraceEvent::TraceEnded {
+                trace: "t1".into(),
+                reason: "stopped".into(),
+                records: 0,
             }
             .into(),
         ] {
