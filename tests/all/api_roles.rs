@@ -182,6 +182,7 @@ async fn each_role_calls_its_class_and_below_and_is_refused_above() {
                 "child.versions",
                 "sandbox.list",
                 "snapshot.list",
+                "trace.list",
             ][..],
         ),
         (
@@ -215,6 +216,9 @@ async fn each_role_calls_its_class_and_below_and_is_refused_above() {
                 "plugin.reload",
                 "audit.recent",
                 "config.reload",
+                "trace.start",
+                "trace.stop",
+                "trace.get",
             ][..],
         ),
     ];

@@ -84,6 +84,12 @@ fn restart_and_kill_from_the_dashboard_update_it_live() {
             .is_some_and(|l| l.ends_with("from the dashboard") && l.contains("info")),
         "the log pane shows the guest's line: {report}"
     );
+    assert!(
+        report["trace_record"]
+            .as_str()
+            .is_some_and(|l| l.contains("#1 call") && l.contains("\"get\" →")),
+        "the trace pane shows the message sent: {report}"
+    );
 
     // The charts: the kill's restart as a bar, memory sampled twice or more.
     assert!(report["restart_bars"].as_u64() >= Some(1), "{report}");

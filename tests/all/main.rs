@@ -44,4 +44,5 @@ mod run_cli;
 mod sandboxes;
 mod snapshots;
 mod stopping_guests;
+mod trace;
 mod tree_components;

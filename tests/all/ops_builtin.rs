@@ -140,6 +140,10 @@ const BUILTINS: &[&str] = &[
     "snapshot.get",
     "snapshot.diff",
     "snapshot.delete",
+    "trace.start",
+    "trace.stop",
+    "trace.get",
+    "trace.list",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,6 +198,8 @@ async fn every_builtin_has_schemas_and_an_example_that_validates() {
         "ps",
         "events.recent",
         "logs.tail",
+        "trace.get",
+        "trace.list",
     ] {
         assert!(f.host.operations.get(read_only).unwrap().is_read_only());
     }

@@ -27,6 +27,8 @@
 //      unknown command, whose error (the API's 422 message) is shown inline;
 //   4b. clicks the row's Logs button, sends `log from the dashboard`, and
 //      waits for that line in the log pane (followed over SSE);
+//   4c. (when the role may trace) clicks the row's Trace button, sends
+//      `get`, and waits for its record in the trace pane (a `traced` event);
 //   5. clicks Reload and waits for its result beside the button, and the
 //      child in the reload history (when a new version was swapped in: that
 //      version marked current there and shown in the row);
@@ -259,6 +261,15 @@ async function main() {
   seen.log_send = await send("log from the dashboard", "ok");
   await page.waitForSelector('#logs-lines li[data-source="info"] .text:text-is("from the dashboard")');
   seen.log_line = (await page.locator("#logs-lines li").last().textContent()).trim();
+
+  if (await row.locator('button[data-action="trace"]').count()) {
+    step("trace: the row's Trace button starts a trace; a message sent then shows in the trace pane");
+    await row.locator('button[data-action="trace"]').click();
+    await page.waitForSelector('#trace-status[data-state="running"]');
+    seen.trace_send = await send("get", "ok");
+    await page.waitForSelector('#trace-records li[data-seq="1"][data-outcome="reply"]');
+    seen.trace_record = (await page.locator('#trace-records li[data-seq="1"]').textContent()).trim();
+  }
 
   if (await row.locator('button[data-action="reload"]').count()) {
     step("reload: the result is shown beside the button");

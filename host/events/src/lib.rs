@@ -16,11 +16,13 @@
 //! numbers, fed by a subscriber task, for whoever asks after the fact
 //! (`events.recent`, the dashboard's first paint).
 //!
-//! Events come in four families, each typed by the module that knows what
+//! Events come in five families, each typed by the module that knows what
 //! happened: the supervisor's [`SupervisorEvent`]s (published through the
 //! bus's [`EventSink`] implementation), hot reloads' [`ReloadEvent`]s,
 //! native workers' [`ProcessEvent`]s and persisted component state's
-//! [`PersistEvent`]s. [`EventKind`] wraps one of them; the
+//! [`PersistEvent`]s, and message traces' [`TraceEvent`]s (a `traced`
+//! event per recorded message is on the bus but not in the [`EventLog`]:
+//! the trace keeps its records). [`EventKind`] wraps one of them; the
 //! JSON is the inner event's alone (`"event": "<snake_case name>"` beside its
 //! fields), whatever its family.
 //!
@@ -34,6 +36,7 @@
 mod failure;
 mod persist;
 mod reload;
+mod trace;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -46,6 +49,7 @@ use tracing::Level;
 pub use failure::FailureClass;
 pub use persist::PersistEvent;
 pub use reload::{ReloadEvent, Stage};
+pub use trace::{Payload, TraceEvent, TraceKind, TraceOutcome, TracedMessage};
 
 use warden_clock::unix_ms;
 pub use warden_process::ProcessEvent;
@@ -76,7 +80,7 @@ impl Event {
     }
 }
 
-/// What happened: an event of one of the four families. Serialized as the
+/// What happened: an event of one of the five families. Serialized as the
 /// inner event alone (`"event": "<snake_case>"` plus its fields), so a
 /// family is not visible in the JSON, only the event's name.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -90,6 +94,8 @@ pub enum EventKind {
     Process(ProcessEvent),
     /// A component child's persisted state: saved, restored, refused.
     Persist(PersistEvent),
+    /// A message trace's records and end.
+    Trace(TraceEvent),
 }
 
 impl EventKind {
@@ -103,6 +109,7 @@ impl EventKind {
             ReloadEvent::VARIANTS,
             ProcessEvent::VARIANTS,
             PersistEvent::VARIANTS,
+            TraceEvent::VARIANTS,
         ]
         .concat()
     }
@@ -114,6 +121,7 @@ impl EventKind {
             EventKind::Reload(e) => e.level(),
             EventKind::Process(e) => e.level(),
             EventKind::Persist(e) => e.level(),
+            EventKind::Trace(e) => e.level(),
         }
     }
 
@@ -124,6 +132,7 @@ impl EventKind {
             EventKind::Reload(e) => e.name(),
             EventKind::Process(e) => e.name(),
             EventKind::Persist(e) => e.name(),
+            EventKind::Trace(e) => e.name(),
         }
     }
 }
@@ -135,6 +144,7 @@ impl fmt::Display for EventKind {
             EventKind::Reload(e) => fmt::Display::fmt(e, f),
             EventKind::Process(e) => fmt::Display::fmt(e, f),
             EventKind::Persist(e) => fmt::Display::fmt(e, f),
+            EventKind::Trace(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -160,6 +170,12 @@ impl From<ProcessEvent> for EventKind {
 impl From<PersistEvent> for EventKind {
     fn from(event: PersistEvent) -> Self {
         EventKind::Persist(event)
+    }
+}
+
+impl From<TraceEvent> for EventKind {
+    fn from(event: TraceEvent) -> Self {
+        EventKind::Trace(event)
     }
 }
 
@@ -386,6 +402,10 @@ async fn feed(mut stream: EventStream, log: Weak<LogInner>) {
         let Some(log) = log.upgrade() else { return };
         let mut ring = log.ring.lock().unwrap_or_else(PoisonError::into_inner);
         match received {
+            // A trace keeps its own records (`trace.get`); its traffic would
+            // push every other event out of the ring.
+            Received::Event(event)
+                if matches!(event.kind, EventKind::Trace(TraceEvent::Traced { .. })) => {}
             Received::Event(event) => {
                 let seq = ring.next;
                 ring.next += 1;
@@ -590,12 +610,87 @@ mod tests {
         assert_eq!(health.kind.level(), Level::WARN);
     }
 
+    #[tokio::test]
+    async fn traced_events_are_flat_and_stay_out_of_the_log() {
+        let bus = EventBus::default();
+        let log = EventLog::start(&bus, 10);
+        let payload = |text: &str| Payload {
+            size: text.len() as u64,
+            preview: text.into(),
+            encoding: "utf8",
+            truncated: false,
+        };
+        let traced = TraceEvent::Traced {
+            trace: "t1".into(),
+            message: Box::new(TracedMessage {
+                seq: 1,
+                kind: TraceKind::Send,
+                from: Some("root/a".into()),
+                message: payload("inc"),
+                outcome: TraceOutcome::Reply,
+                reply: payload("1"),
+                latency_us: 12,
+            }),
+        };
+        let at = ChildPath::child("root".into(), "b".into());
+        bus.emit(at.clone(), traced);
+        bus.emit(
+            at,
+            TraceEvent::TraceEnded {
+                trace: "t1".into(),
+                reason: "max_messages".into(),
+                records: 1,
+            },
+        );
+        bus.emit(
+            ChildPath::child("root".into(), "b".into()),
+            SupervisorEvent::ChildIgnored,
+        );
+        // The log numbers only what it keeps: two events, not three.
+        for _ in 0..100 {
+            if log.recent(&EventFilter::default()).len() == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(log.last_seq(), 2);
+        let kept: Vec<&str> = log
+            .recent(&EventFilter::default())
+            .iter()
+            .map(|e| e.event.kind.name())
+            .collect();
+        assert_eq!(kept, ["trace_ended", "child_ignored"]);
+        let json = serde_json::to_value(TraceEvent::Traced {
+            trace: "t2".into(),
+            message: Box::new(TracedMessage {
+                seq: 3,
+                kind: TraceKind::Call,
+                from: None,
+                message: payload("get"),
+                outcome: TraceOutcome::Error,
+                reply: payload("no"),
+                latency_us: 7,
+            }),
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            json!({
+                "event": "traced", "trace": "t2", "seq": 3, "kind": "call",
+                "message": {"size": 3, "preview": "get", "encoding": "utf8", "truncated": false},
+                "outcome": "error",
+                "reply": {"size": 2, "preview": "no", "encoding": "utf8", "truncated": false},
+                "latency_us": 7
+            })
+        );
+    }
+
     #[test]
     fn the_names_are_every_familys_serialized_names() {
         let names = EventKind::names();
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
-        assert_eq!(names.len(), 16 + 6 + 2 + 4, "{names:?}");
+        assert_eq!(names.len(), 16 + 6 + 2 + 4 + 2, "{names:?}");
         // One of each family, as serde writes it.
         for event in [
             EventKind::from(SupervisorEvent::ChildIgnored),
@@ -613,6 +708,12 @@ mod tests {
             PersistEvent::RestoreFailed {
                 reason: "x".into(),
                 kept_as: String::new(),
+            }
+            .into(),
+            TraceEvent::TraceEnded {
+                trace: "t1".into(),
+                reason: "stopped".into(),
+                records: 0,
             }
             .into(),
         ] {

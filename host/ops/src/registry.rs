@@ -328,6 +328,7 @@ pub const RESERVED_PREFIXES: &[&str] = &[
     "snapshot",
     "supervisor",
     "supervisors",
+    "trace",
 ];
 
 /// Every operation of the host, in registration order.

@@ -45,6 +45,14 @@
 // for this slow reader adds `li.lagged`. `#logs-status[data-state]` says
 // `following`, `error` or `ended`.
 //
+// The trace pane (`#trace-panel`): a component row's
+// `button[data-action="trace"]` (admin: `trace.start`) starts a 10 s trace
+// of that child; the `traced` events of `GET /events` carrying its id fill
+// `#trace-records` as `li[data-seq][data-outcome="reply"|"error"|"trap"]`
+// (at most TRACE_ROWS), and `trace_ended` sets `#trace-status[data-state]`
+// from `running` to `ended`. `traced` events stay out of the event table
+// (they are the trace's, one per message).
+//
 // Text from the host is only ever set with textContent, never as markup.
 
 const TOKEN_KEY = "warden.token";
@@ -65,6 +73,8 @@ const SEND_LOG_ROWS = 20;
 // Lines the log pane keeps, and asks for when it starts following.
 const LOG_ROWS = 500;
 const LOG_BACKLOG = 200;
+const TRACE_ROWS = 500;
+const TRACE_MS = 10000;
 const SVG_NS = "http://www.w3.org/2000/svg";
 const CHART_W = 88;
 const CHART_H = 22;
@@ -112,6 +122,8 @@ const state = {
   logPath: "",
   logAbort: null,
   logGeneration: 0,
+  // The trace the trace pane shows (its id), if any.
+  traceId: "",
 };
 
 // ---------------------------------------------------------------- API
@@ -409,6 +421,8 @@ function eventText(e) {
       return `pid ${e.pid}: ${e.limit} (${e.observed} > ${e.allowed})`;
     case "process_health":
       return `${e.level}: score ${e.score} (${e.trend})`;
+    case "trace_ended":
+      return `trace ${e.trace}: ${e.reason}, ${e.records} records`;
     case "missed":
       return `${e.missed} events dropped for this dashboard (it fell behind)`;
     default: {
@@ -672,6 +686,7 @@ function makeRow(c) {
   ];
   if (c.type === "component") {
     buttons.push(["reload", "child.reload", "Reload", "Hot-reload the component from its file, state kept"]);
+    buttons.push(["trace", "trace.start", "Trace", "Record this child's messages for 10 s in the trace pane"]);
   }
   if (c.type !== "supervisor") {
     buttons.push(["logs", "logs.tail", "Logs", "Follow this child's log in the log pane"]);
@@ -686,7 +701,11 @@ function makeRow(c) {
       title: hint,
       text: label,
     });
-    button.addEventListener("click", () => (action === "logs" ? pickLogTarget(c.path) : act(op, action, c.path, button, output)));
+    button.addEventListener("click", () => {
+      if (action === "logs") pickLogTarget(c.path);
+      else if (action === "trace") startTrace(c.path, output);
+      else act(op, action, c.path, button, output);
+    });
     actions.append(button);
   }
   const tr = el("tr", { "data-path": c.path, "data-type": c.type },
@@ -1204,6 +1223,13 @@ function renderEvents() {
 }
 
 function onEvent(e) {
+  if (e.event === "traced") {
+    onTraced(e);
+    return;
+  }
+  if (e.event === "trace_ended" && e.trace === state.traceId) {
+    setTraceStatus("ended", `trace ${e.trace} ended (${e.reason}) with ${e.records} records`);
+  }
   if (!addEvent(e)) return;
   renderEvents();
   scheduleRefresh();
@@ -1468,6 +1494,51 @@ function onLogMessage(kind, data) {
   const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
   list.append(item);
   while (list.children.length > LOG_ROWS) list.firstElementChild.remove();
+  if (atBottom) list.scrollTop = list.scrollHeight;
+}
+
+// ---------------------------------------------------------------- trace pane
+
+function setTraceStatus(kind, text) {
+  const status = $("trace-status");
+  status.dataset.state = kind;
+  status.textContent = text;
+}
+
+// Starts a TRACE_MS trace of `path`; its records arrive as `traced` events.
+async function startTrace(path, output) {
+  try {
+    const started = await call("trace.start", { path, duration_ms: TRACE_MS, max_messages: TRACE_ROWS });
+    state.traceId = started.id;
+    $("trace-records").replaceChildren();
+    setTraceStatus("running", `trace ${started.id} of ${path}: recording for ${TRACE_MS / 1000} s…`);
+    $("trace-panel").hidden = false;
+    $("trace-panel").scrollIntoView({ block: "nearest" });
+  } catch (err) {
+    output.dataset.state = "error";
+    setText(output, err.message);
+  }
+}
+
+function previewText(p) {
+  if (!p) return "";
+  const text = p.encoding === "hex" ? `hex:${p.preview}` : JSON.stringify(p.preview);
+  return p.truncated ? `${text}…` : text;
+}
+
+// One `traced` event of the trace shown: `TIME #SEQ KIND IN → OUTCOME OUT
+// LATENCY`, the previews beside.
+function onTraced(e) {
+  if (e.trace !== state.traceId) return;
+  const list = $("trace-records");
+  const from = e.from ? ` from ${e.from}` : "";
+  const item = el("li", { "data-seq": String(e.seq), "data-outcome": e.outcome },
+    el("span", { class: "time", text: clock(e.at_ms) }),
+    el("span", { class: "source", text: `#${e.seq} ${e.kind}${from}` }),
+    el("span", { class: "text", text: `${e.message.size} B → ${e.outcome} ${e.reply.size} B in ${e.latency_us} µs · ${previewText(e.message)} → ${previewText(e.reply)}` }));
+  const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
+  list.append(item);
+  while (list.children.length > TRACE_ROWS) list.firstElementChild.remove();
   if (atBottom) list.scrollTop = list.scrollHeight;
 }
 

@@ -112,6 +112,7 @@ pub const BENCHES: &[&str] = &[
     "compile",
     "persist",
     "intake",
+    "trace",
 ];
 
 /// Runs benchmark `what`.
@@ -130,6 +131,7 @@ pub fn run(what: &str, env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         "compile" => compile::compile(env),
         "persist" => persist::persist(env),
         "intake" => intake::intake(env),
+        "trace" => tree::trace(env),
         other => Err(BenchError::Failed(format!(
             "unknown benchmark `{other}` (known: {})",
             BENCHES.join(", ")

@@ -1,6 +1,7 @@
 //! Supervision benchmarks with real component children: restart latency
-//! (trap → new incarnation answering), memory per idle child, and the
-//! supervisor's own dynamic-child scaling.
+//! (trap → new incarnation answering), memory per idle child, the
+//! supervisor's own dynamic-child scaling, and a message's round trip
+//! with and without a trace on the child.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -10,9 +11,10 @@ use super::{BenchEnv, BenchError, Figure, Samples};
 use crate::component::{
     ActorProgram, Capabilities, Limits, Metering, PoolingConfig, Runtime, RuntimeConfig,
 };
-use crate::events::EventBus;
+use crate::events::{EventBus, EventLog};
 use crate::host::Router;
 use crate::host::component_child::ComponentChildStart;
+use crate::host::trace::TraceSpec;
 use crate::supervisor::{
     ChildSpec, Restart, Strategy, SupervisorFlags, SupervisorSpec, start_root,
 };
@@ -86,6 +88,86 @@ pub fn restart(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         }
         root.stop().await;
         Ok(samples.figures_us("restart"))
+    })
+}
+
+/// A message's round trip through the router to a `counter` child and
+/// back (`inc`): `trace_off` with no trace running anywhere, `trace_other`
+/// while a trace covers another path (the child's flag stays off),
+/// `trace_on` while one covers the child (each message recorded and
+/// published on a bus the host's event log follows). The three alternate
+/// in blocks, so drift in the machine's load touches them alike.
+pub fn trace(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
+    const BLOCK: usize = 2_000;
+    const BLOCKS: usize = 10;
+    let bytes = env.read_plugin("counter")?;
+    let runtime = Runtime::new(RuntimeConfig::default())?;
+    let program = ActorProgram::new(runtime.prepare_own(&bytes, Metering::Off)?)?;
+    let rt = super::tokio_runtime()?;
+    rt.block_on(async {
+        let router = Router::default();
+        let bus = EventBus::new(1024);
+        let _log = EventLog::start(&bus, EventLog::DEFAULT_CAPACITY);
+        router.traces().publish_to(bus.clone());
+        let spec = SupervisorSpec::new(SupervisorFlags::new(Strategy::OneForOne)).child(
+            ChildSpec::worker("counter", component_start(program, &router)),
+        );
+        let root = start_root("bench", spec, bus)
+            .await
+            .map_err(|e| BenchError::Failed(e.to_string()))?;
+        let call = || async {
+            router
+                .call("bench/counter", b"inc".to_vec())
+                .await
+                .map_err(|e| BenchError::Failed(format!("inc failed: {e}")))
+        };
+        for _ in 0..BLOCK {
+            call().await?;
+        }
+        let traced = |path: &str| TraceSpec {
+            paths: vec![path.to_string()],
+            duration: Duration::from_secs(600),
+            max_messages: 100_000,
+        };
+        let mut off = Samples::with_capacity(BLOCK * BLOCKS);
+        let mut other = Samples::with_capacity(BLOCK * BLOCKS);
+        let mut on = Samples::with_capacity(BLOCK * BLOCKS);
+        for _ in 0..BLOCKS {
+            for (samples, path) in [
+                (&mut off, None),
+                (&mut other, Some("bench/elsewhere")),
+                (&mut on, Some("bench/counter")),
+            ] {
+                let id = path.map(|p| router.traces().start(traced(p)));
+                for _ in 0..BLOCK {
+                    let started = Instant::now();
+                    call().await?;
+                    samples.push(started.elapsed());
+                }
+                if let Some(id) = id {
+                    let view = router
+                        .traces()
+                        .stop(&id)
+                        .map_err(|e| BenchError::Failed(e.to_string()))?;
+                    let expected = if path == Some("bench/counter") {
+                        BLOCK
+                    } else {
+                        0
+                    };
+                    if view.recorded != expected {
+                        return Err(BenchError::Failed(format!(
+                            "trace {id} recorded {} messages, not {expected}",
+                            view.recorded
+                        )));
+                    }
+                }
+            }
+        }
+        root.stop().await;
+        let mut figures = off.figures_us("trace_off");
+        figures.extend(other.figures_us("trace_other"));
+        figures.extend(on.figures_us("trace_on"));
+        Ok(figures)
     })
 }
 

@@ -15,16 +15,18 @@
 //! | `snapshots` | `snapshot.list`, `snapshot.get`, `snapshot.diff`, `snapshot.delete` |
 //! | `events` | `events.recent` |
 //! | `logs` | `logs.tail` |
+//! | `trace` | `trace.start`, `trace.stop`, `trace.get`, `trace.list` |
 //! | `config` | `config.reload` |
 //! | `audit` | `audit.recent` (and [`RegistryAudit`], the API's audit hook) |
 //!
 //! Each states its [`Role`](crate::ops::Role): `read` for what only looks
 //! (`tree`, `supervisors.list`, `health`, `child.info`, `child.versions`,
-//! `ps`, `events.recent`, `logs.tail`, `snapshot.list`), `operate` for running things (`child.send`,
+//! `ps`, `events.recent`, `logs.tail`, `snapshot.list`, `trace.list`), `operate` for running things (`child.send`,
 //! `child.restart`, `child.kill`, `child.reload`, `child.rollback`,
 //! `component.call`, `grade`), `admin` for the rest, which changes the
 //! host's set-up or reads what a child keeps (`child.snapshot`,
-//! `snapshot.get`, `snapshot.diff`) or who did
+//! `snapshot.get`, `snapshot.diff`), its traffic (`trace.start`,
+//! `trace.stop`, `trace.get`) or who did
 //! what (`audit.recent`).
 //!
 //! This module owns the [`Context`] handlers share and the one mapping
@@ -53,6 +55,7 @@ mod reload;
 mod sandboxes;
 mod snapshots;
 mod supervisors;
+mod trace;
 
 use std::future::Future;
 
@@ -117,6 +120,7 @@ pub fn register(registry: &Registry, ctx: &Context) -> Result<(), RegisterError>
     config::register(registry, ctx)?;
     audit::register(registry, ctx)?;
     snapshots::register(registry, ctx)?;
+    trace::register(registry, ctx)?;
     Ok(())
 }
 

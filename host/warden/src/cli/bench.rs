@@ -57,6 +57,9 @@ enum What {
     /// uncached `counter`, `sandbox.create` of a compiled one, create/destroy
     /// cycles.
     Intake,
+    /// A message to a `counter` child with no trace, a trace elsewhere,
+    /// and a trace on the child.
+    Trace,
 }
 
 impl What {

@@ -53,8 +53,8 @@ pub(super) use render::render_ps;
 use render::{
     field, render_audit, render_component, render_components, render_event, render_health,
     render_info, render_log, render_log_line, render_plan, render_reload, render_snapshot,
-    render_snapshot_diff, render_snapshots, render_strategy, render_tree, render_upload,
-    render_value, render_versions, scalar,
+    render_snapshot_diff, render_snapshots, render_strategy, render_trace_record, render_tree,
+    render_upload, render_value, render_versions, scalar,
 };
 
 use super::ps::PsFilter;
@@ -133,6 +133,19 @@ enum CtlCommand {
         /// Follow: print new lines as they come.
         #[arg(short = 'f', long)]
         follow: bool,
+    },
+    /// Trace the messages a component child handles: start a trace,
+    /// print each record as it comes (time, kind, sizes, outcome, latency,
+    /// previews), and end when the trace does.
+    Trace {
+        /// The component child's path, e.g. `root/counter`.
+        path: String,
+        /// End after this long.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+        duration_ms: u64,
+        /// End after this many messages.
+        #[arg(long = "max", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        max_messages: u64,
     },
     /// Everything about one child: state, generation, restarts, limits,
     /// resource use, health, version.
@@ -491,6 +504,20 @@ async fn execute(args: Args) -> Result<(), Failure> {
                 return output(json, &tail, render_log);
             }
             host.follow_log(&path, lines, json).await
+        }
+        CtlCommand::Trace {
+            path,
+            duration_ms,
+            max_messages,
+        } => {
+            let started = host
+                .call(
+                    "trace.start",
+                    json!({ "path": path, "duration_ms": duration_ms, "max_messages": max_messages }),
+                )
+                .await?;
+            let id = field(&started, "id");
+            host.follow_trace(&id, json).await
         }
         CtlCommand::Info { path } => {
             let info = host.call("child.info", json!({ "path": path })).await?;
@@ -900,6 +927,37 @@ impl Host {
         }
         errln!("warden ctl: the host closed the log stream");
         Ok(())
+    }
+
+    /// Prints the records of trace `id` as they come, polling `trace.get`
+    /// (every 200 ms), until it ends or stdout goes away.
+    async fn follow_trace(&self, id: &str, json: bool) -> Result<(), Failure> {
+        errln!("warden ctl: trace {id} started");
+        let mut printed = 0;
+        loop {
+            let trace = self.call("trace.get", json!({ "id": id })).await?;
+            let records = trace["records"].as_array().map_or(&[][..], Vec::as_slice);
+            for record in records.iter().skip(printed) {
+                let text = if json {
+                    serde_json::to_string(record).map_err(Failure::failed)?
+                } else {
+                    render_trace_record(record)
+                };
+                if !write_stdout(&format!("{text}\n"))? {
+                    return Ok(());
+                }
+            }
+            printed = printed.max(records.len());
+            if trace["state"] == "ended" {
+                errln!(
+                    "warden ctl: trace {id} ended ({}) with {} records",
+                    field(&trace, "reason"),
+                    field(&trace, "recorded")
+                );
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
     }
 
     /// Sorts a client error by whose fault it is and words it. With

@@ -43,10 +43,11 @@ use warden_clock::millis;
 use crate::component::{
     ActorInstance, ActorProgram, Capabilities, ComponentError, HostContext, KillSwitch, Limits,
 };
-use crate::events::FailureClass;
+use crate::events::{FailureClass, TraceKind, TraceOutcome};
 use crate::host::logs::LogSlot;
 use crate::host::persist::{Ended, Persistence, Trigger};
 use crate::host::router::{Router, SendError};
+use crate::host::trace::TraceTap;
 use crate::reload::Stage;
 use crate::supervisor::{
     BoxFuture, ChildPath, ChildStart, ExitReason, ExitSender, FailureKind, Fault, InjectError,
@@ -61,6 +62,7 @@ pub(crate) enum Envelope {
     Message {
         message: Vec<u8>,
         reply: Option<oneshot::Sender<Reply>>,
+        from: Origin,
     },
     Snapshot {
         reply: oneshot::Sender<Reply>,
@@ -71,6 +73,15 @@ pub(crate) enum Envelope {
     },
     /// Swap in a new version of the code, state carried over.
     Reload(SwapRequest),
+}
+
+/// Who sent a message, as a trace records it.
+pub(crate) enum Origin {
+    /// The API or the host.
+    Api,
+    /// A sibling's `host::send`; its path while a trace runs (else `None`,
+    /// sparing the allocation).
+    Sibling(Option<Box<str>>),
 }
 
 /// A new version for a running incarnation (see the module doc).
@@ -326,6 +337,7 @@ impl ChildStart for ComponentChildStart {
                 limits: kit.limits.clone(),
             };
             router.register(&path, ctx.generation, tx);
+            let tap = router.traces().tap(&path);
             let incarnation = Incarnation {
                 instance: Some(instance),
                 kit: Arc::new(kit),
@@ -339,6 +351,7 @@ impl ChildStart for ComponentChildStart {
                 router,
                 path,
                 generation: ctx.generation,
+                tap,
             };
             tokio::spawn(incarnation.serve());
             Ok(Started::Running(Box::new(child)))
@@ -582,6 +595,8 @@ struct Incarnation {
     router: Router,
     path: String,
     generation: u64,
+    /// Set while a trace covers the child: one relaxed load per message.
+    tap: TraceTap,
 }
 
 impl Incarnation {
@@ -649,7 +664,14 @@ impl Incarnation {
             Input::Control(Control::Kill) => Flow::Stop(ExitReason::killed()),
             Input::Control(Control::Trap) => Flow::Stop(injected_trap()),
             Input::Control(Control::Hang) => Flow::Stop(self.handle_hang().await),
-            Input::Envelope(Envelope::Message { message, reply }) => {
+            Input::Envelope(Envelope::Message {
+                message,
+                reply,
+                from,
+            }) => {
+                if self.tap.active() {
+                    return self.traced_call(message, reply, from).await;
+                }
                 self.guest_call(reply, move |actor| actor.handle(&message))
                     .await
             }
@@ -788,6 +810,39 @@ impl Incarnation {
         };
         self.guest_failed(&err, move || answer_to(reply, answer))
             .await
+    }
+
+    /// A message while a trace covers the child: handled as any, and the
+    /// record made beside the guest call, off the runtime.
+    async fn traced_call(
+        &mut self,
+        message: Vec<u8>,
+        reply: Option<oneshot::Sender<Reply>>,
+        from: Origin,
+    ) -> Flow {
+        let (kind, from) = match from {
+            Origin::Api if reply.is_some() => (TraceKind::Call, None),
+            Origin::Api => (TraceKind::Cast, None),
+            Origin::Sibling(sender) => (TraceKind::Send, sender.map(String::from)),
+        };
+        let tap = self.tap.clone();
+        let taken = Instant::now();
+        self.guest_call(reply, move |actor| {
+            let outcome = actor.handle(&message);
+            let latency = taken.elapsed();
+            let failure;
+            let (result, out) = match &outcome {
+                Ok(Ok(bytes)) => (TraceOutcome::Reply, bytes.as_slice()),
+                Ok(Err(refusal)) => (TraceOutcome::Error, refusal.as_bytes()),
+                Err(err) => {
+                    failure = err.to_string();
+                    (TraceOutcome::Trap, failure.as_bytes())
+                }
+            };
+            tap.record(kind, from, &message, result, out, latency);
+            outcome
+        })
+        .await
     }
 
     /// Runs `call` against the instance off the runtime and puts the

@@ -29,6 +29,7 @@ mod reconfigure;
 mod router;
 mod run;
 pub mod snapshots;
+pub mod trace;
 
 use std::sync::{Arc, Mutex};
 
@@ -210,6 +211,7 @@ impl Host {
         let snapshots =
             snapshots::SnapshotStore::new(&config.host.state_dir, config.snapshots.keep_per_child);
         let router = Router::default();
+        router.traces().publish_to(events.clone());
         let programs = ProgramTable::default();
         let dynamic = DynamicStarts::default();
         let (registry, orphans, processes) = start_processes(config, &events).await?;

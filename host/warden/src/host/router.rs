@@ -12,8 +12,9 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::component::Mailer;
-use crate::host::component_child::{Envelope, Reply};
+use crate::host::component_child::{Envelope, Origin, Reply};
 use crate::host::logs::ChildLogs;
+use crate::host::trace::Traces;
 
 /// Why a message could not be delivered or answered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
@@ -37,16 +38,23 @@ struct Mailbox {
     tx: mpsc::Sender<Envelope>,
 }
 
-/// Mailboxes of the running component children, and the log rings of
-/// every child (each child's start reaches the host's [`ChildLogs`]
-/// through the router it is built with). Cheap to clone.
+/// Mailboxes of the running component children, the log rings of
+/// every child and the message traces (each child's start reaches the
+/// host's [`ChildLogs`] and [`Traces`] through the router it is built
+/// with). Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Router {
     inner: Arc<RwLock<HashMap<String, Mailbox>>>,
     logs: ChildLogs,
+    traces: Traces,
 }
 
 impl Router {
+    /// The host's message traces.
+    pub fn traces(&self) -> &Traces {
+        &self.traces
+    }
+
     /// The log rings of the host's children.
     pub fn logs(&self) -> &ChildLogs {
         &self.logs
@@ -100,18 +108,20 @@ impl Router {
             Envelope::Message {
                 message,
                 reply: Some(reply),
+                from: Origin::Api,
             },
         )?;
         Self::answer(path, rx).await
     }
 
-    /// Queues `message` without waiting (a guest's `send`).
+    /// Queues `message` without waiting.
     pub fn cast(&self, path: &str, message: Vec<u8>) -> Result<(), SendError> {
         self.enqueue(
             path,
             Envelope::Message {
                 message,
                 reply: None,
+                from: Origin::Api,
             },
         )
     }
@@ -177,6 +187,16 @@ impl Mailer for Router {
         } else {
             format!("{parent}/{to}")
         };
-        self.cast(&path, message).map_err(|e| e.to_string())
+        // The sender's name costs an allocation: only a trace reads it.
+        let sender = self.traces.any_running().then(|| from.into());
+        self.enqueue(
+            &path,
+            Envelope::Message {
+                message,
+                reply: None,
+                from: Origin::Sibling(sender),
+            },
+        )
+        .map_err(|e| e.to_string())
     }
 }

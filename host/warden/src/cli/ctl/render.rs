@@ -556,6 +556,39 @@ pub(super) fn render_log_line(line: &Value) -> String {
     format!("{time} {source:<6} {}", field(line, "line"))
 }
 
+/// One trace record: `TIME #SEQ KIND[ from SENDER] IN_SIZE → OUTCOME
+/// OUT_SIZE LATENCY µs  PREVIEW → PREVIEW`.
+pub(super) fn render_trace_record(record: &Value) -> String {
+    let time = record["at_ms"].as_u64().map_or("-".to_string(), utc_time);
+    let kind = match record.get("from").and_then(Value::as_str) {
+        Some(from) => format!("{} from {from}", field(record, "kind")),
+        None => field(record, "kind"),
+    };
+    let preview = |p: &Value| {
+        let text = field(p, "preview");
+        let text = if p["encoding"] == "hex" {
+            format!("hex:{text}")
+        } else {
+            format!("{text:?}")
+        };
+        if p["truncated"] == true {
+            format!("{text}…")
+        } else {
+            text
+        }
+    };
+    format!(
+        "{time} #{} {kind} {}B → {} {}B {}µs  {} → {}",
+        field(record, "seq"),
+        field(&record["message"], "size"),
+        field(record, "outcome"),
+        field(&record["reply"], "size"),
+        field(record, "latency_us"),
+        preview(&record["message"]),
+        preview(&record["reply"]),
+    )
+}
+
 /// The Warden worlds a component fits, comma-separated (`-` for none).
 fn fitting_worlds(worlds: &Value) -> String {
     let fits: Vec<&str> = worlds
