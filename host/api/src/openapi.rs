@@ -450,7 +450,14 @@ mod tests {
                 Box::pin(async { Ok(json!({})) })
             })
             .unwrap();
-        let doc = document(&registry, "http://127.0.0.1:9", true, Some(1024), true, true);
+        let doc = document(
+            &registry,
+            "http://127.0.0.1:9",
+            true,
+            Some(1024),
+            true,
+            true,
+        );
         assert_eq!(doc["servers"][0]["url"], "http://127.0.0.1:9");
         assert_eq!(doc["security"][0]["bearer"], json!([]));
         assert_eq!(doc["paths"]["/healthz"]["get"]["security"], json!([]));
