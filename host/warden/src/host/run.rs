@@ -161,7 +161,11 @@ impl Running {
                 host.router.logs().clone(),
                 host.root.clone(),
             )))
-            .with_snapshots(Arc::new(host.snapshots.clone()));
+            .with_snapshots(Arc::new(host.snapshots.clone()))
+            .with_child_gauges(super::gauges::HostGauges::new(
+                host.root.clone(),
+                host.reloader.clone(),
+            ));
         let server = match api::serve(api_config, state).await {
             Ok(server) => server,
             Err(err) => {

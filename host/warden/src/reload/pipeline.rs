@@ -129,6 +129,12 @@ impl Reloader {
         self.with_history(path, |h| h.clone())
     }
 
+    /// The current version of the component child at `path` (`None` for
+    /// other children); cheaper than [`versions`](Self::versions).
+    pub fn current_version(&self, path: &str) -> Option<u64> {
+        self.with_history(path, |h| h.current).ok()
+    }
+
     /// Forgets the version history of the child at `path` (a destroyed
     /// sandbox; a config reload removed it, or restarts it with a new spec:
     /// its next history starts from the code it then runs).
