@@ -313,3 +313,171 @@ async fn metrics_per_child_parse_and_follow_the_children() {
         2.0
     );
 }
+
+/// Rows of `table` in the registry under `state` (read with python's
+/// sqlite3, an independent reader of the file).
+fn registry_rows(state: &Path, table: &str) -> u64 {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            &format!(
+                "import sqlite3,sys\nprint(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM {table}').fetchone()[0])"
+            ),
+        ])
+        .arg(state.join("registry.sqlite3"))
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a count")
+}
+
+fn seqs(events: &Value) -> Vec<u64> {
+    events
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_events_and_versions_survive_a_host_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let first_run;
+    let before_stop;
+    {
+        let mut host = start(dir.path());
+        let client = host.client(None);
+        client
+            .call("child.restart", json!({"path": "root/counter"}))
+            .await
+            .expect("child.restart");
+        let reloaded = client
+            .call(
+                "child.reload",
+                json!({"path": "root/counter", "force": true}),
+            )
+            .await
+            .expect("child.reload");
+        assert_eq!(reloaded["version"], 2);
+        before_stop = client
+            .call("events.recent", json!({"limit": 1000}))
+            .await
+            .expect("events.recent");
+        first_run = seqs(&before_stop);
+        assert_eq!(first_run.first(), Some(&1), "{before_stop}");
+        assert!(
+            before_stop
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["event"] == "reloaded" && e["path"] == "root/counter"),
+            "{before_stop}"
+        );
+        assert!(host.terminate().success(), "{}", host.log());
+    }
+    assert!(registry_rows(&state, "events") >= first_run.len() as u64);
+
+    let host = start(dir.path());
+    let client = host.client(None);
+    let after = client
+        .call("events.recent", json!({"limit": 1000}))
+        .await
+        .expect("events.recent");
+    let all = seqs(&after);
+    // The first run's events, as numbered then, come first …
+    assert_eq!(&all[..first_run.len()], first_run.as_slice(), "{after}");
+    for (old, new) in before_stop
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(after.as_array().unwrap())
+    {
+        assert_eq!(old, new);
+    }
+    // … then this run's, numbered on: strictly increasing, no reuse.
+    assert!(all.windows(2).all(|w| w[0] < w[1]), "{all:?}");
+    let last_old = *first_run.last().unwrap();
+    let fresh: Vec<&Value> = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["seq"].as_u64().unwrap() > last_old)
+        .collect();
+    assert!(
+        fresh
+            .iter()
+            .any(|e| e["event"] == "child_started" && e["path"] == "root/counter"),
+        "this run's start is logged after the old events: {after}"
+    );
+    // Paging back: `before` reaches events the ring of this run never had.
+    let page = client
+        .call(
+            "events.recent",
+            json!({"before": last_old + 1, "limit": 2, "kind": "reloaded"}),
+        )
+        .await
+        .expect("events.recent before");
+    assert_eq!(page.as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page[0]["path"], "root/counter");
+    assert_eq!(page[0]["version"], 2);
+
+    // The versions from before the restart are listed, not restorable.
+    let versions = client
+        .call("child.versions", json!({"path": "root/counter"}))
+        .await
+        .expect("child.versions");
+    assert_eq!(versions["current"], 1, "{versions}");
+    let earlier = versions["earlier"].as_array().expect("earlier");
+    let numbers: Vec<u64> = earlier
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [1, 2], "{versions}");
+    assert!(earlier.iter().all(|v| v["restorable"] == false));
+    assert_eq!(earlier[1]["outcome"]["outcome"], "reloaded", "{versions}");
+    assert_eq!(
+        earlier[0]["hash"], earlier[1]["hash"],
+        "a forced reload of the same file"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_retention_bounds_the_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let tree = TREE.replace(
+        "[host.policy]",
+        "[history]\nkeep_events = 8\nkeep_versions = 2\n\n[host.policy]",
+    );
+    let config = write_tree_config(dir.path(), &tree);
+    std::fs::write(dir.path().join("data/worker.py"), WORKER).expect("write worker.py");
+    let mut host = HostProcess::start(&config, &state, &[]);
+    let client = host.client(None);
+    for _ in 0..4 {
+        client
+            .call(
+                "child.reload",
+                json!({"path": "root/counter", "force": true}),
+            )
+            .await
+            .expect("child.reload");
+    }
+    let events = client
+        .call("events.recent", json!({"limit": 1000}))
+        .await
+        .expect("events.recent");
+    // The ring of this run still has them all; the registry only 8.
+    assert!(seqs(&events).len() > 8, "{events}");
+    assert!(host.terminate().success(), "{}", host.log());
+    assert_eq!(registry_rows(&state, "events"), 8);
+    assert_eq!(registry_rows(&state, "versions"), 2);
+}
