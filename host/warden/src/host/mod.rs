@@ -21,7 +21,7 @@
 mod build;
 mod catalog;
 pub mod component_child;
-mod gauges;
+pub(crate) mod gauges;
 pub mod logs;
 mod op_plugins;
 pub(crate) mod persist;
