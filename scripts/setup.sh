@@ -21,11 +21,14 @@
 # - python's schemathesis, pinned (its CLI changes between majors), which
 #   fuzzes the API against that document (tests/all/api_conformance.rs);
 # - python's jsonschema, pinned, the independent check of the params schema
-#   validator (host/ops/tests/schema_vs_jsonschema.rs reads the pin here).
+#   validator (host/ops/tests/schema_vs_jsonschema.rs reads the pin here);
+# - python's prometheus_client, pinned, whose parser checks `/metrics`
+#   (tests/all/metrics_history.rs reads the pin here).
 set -euo pipefail
 
 SCHEMATHESIS_VERSION=4.32.5
 JSONSCHEMA_VERSION=4.26.0
+PROMETHEUS_CLIENT_VERSION=0.26.0
 cd "$(dirname "$0")/.."
 
 case "${1:-test}" in
@@ -112,4 +115,12 @@ if ! python3 -c "from importlib.metadata import version; assert version('jsonsch
   fi
   python3 -m pip install --quiet "jsonschema==$JSONSCHEMA_VERSION" \
     || python3 -m pip install --quiet --break-system-packages "jsonschema==$JSONSCHEMA_VERSION"
+fi
+
+if ! python3 -c "from importlib.metadata import version; assert version('prometheus_client') == '$PROMETHEUS_CLIENT_VERSION'" 2>/dev/null; then
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    apt_install python3-pip
+  fi
+  python3 -m pip install --quiet "prometheus_client==$PROMETHEUS_CLIENT_VERSION" \
+    || python3 -m pip install --quiet --break-system-packages "prometheus_client==$PROMETHEUS_CLIENT_VERSION"
 fi

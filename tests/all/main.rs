@@ -32,6 +32,7 @@ mod limits;
 mod log_cli;
 mod logs;
 mod manual_cli;
+mod metrics_history;
 mod new_cli;
 mod ops_builtin;
 mod ops_registry;

@@ -100,6 +100,6 @@ pub use logs::{
     DEFAULT_LINES as LOG_DEFAULT_LINES, LogEntry, LogError, LogFuture, LogSource, LogView,
     MAX_LINES as LOG_MAX_LINES,
 };
-pub use metrics::Metrics;
+pub use metrics::{ChildGauges, ChildSample, Metrics, SampleFuture, render_children};
 pub use server::{ApiConfig, ApiServer, ApiState, DRAIN_TIMEOUT, HEADER_READ_TIMEOUT, serve};
 pub use snapshots::{RawState, SnapshotFileError, SnapshotFiles, SnapshotFuture};

@@ -10,6 +10,12 @@
 //! - what the API's dispatch records ([`Metrics::record_call`]): a latency
 //!   histogram and a request count by status, per registered operation.
 //!
+//! - what the host reads from its children at scrape time, through a
+//!   [`ChildGauges`] it hands the API: per-child memory, fuel used, mailbox
+//!   depth, restarts, health score and reload version
+//!   ([`render_children`]). This crate never depends on the host: the
+//!   trait is the whole contract.
+//!
 //! It never reaches into the tree, and recording a call is lock-free once
 //! the operation has been seen (a read lock on the map, then atomics).
 //! Only registered operation names become labels, so a client cannot grow
@@ -17,6 +23,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -39,6 +47,97 @@ const LIMITS: [&str; 6] = ["memory", "fuel", "timeout", "cpu", "wall", "files"];
 
 /// The `outcome` label values of reloads.
 const RELOADS: [&str; 3] = ["ok", "failed", "rolled_back"];
+
+/// One child's numbers at scrape time, as the host reads them. `None`
+/// means the number does not apply to the child's kind (a worker has no
+/// mailbox, a component no health score) and leaves its line out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChildSample {
+    /// The child's full path (`root/counter`).
+    pub path: String,
+    /// `component`, `process` or `supervisor`.
+    pub kind: String,
+    /// Component: bytes of its linear memories and tables; worker: RSS.
+    pub memory_bytes: Option<u64>,
+    /// Fuel the child's instances burned since it was added (components
+    /// compiled with fuel metering).
+    pub fuel_used: Option<u64>,
+    /// Envelopes waiting in a component's mailbox.
+    pub mailbox_depth: Option<u64>,
+    /// Restarts its supervisor decided since the child was added.
+    pub restarts: u64,
+    /// A monitored worker's health score, 0–100.
+    pub health_score: Option<u8>,
+    /// A component's current reload version.
+    pub reload_version: Option<u64>,
+}
+
+/// The future [`ChildGauges::sample`] returns.
+pub type SampleFuture<'a> = Pin<Box<dyn Future<Output = Vec<ChildSample>> + Send + 'a>>;
+
+/// Where the per-child gauges come from: the host walks its tree and reads
+/// each child's numbers. An implementation must not hold one lock across
+/// all children (a scrape must not stall the tree).
+pub trait ChildGauges: Send + Sync + 'static {
+    /// Every child's numbers now, in tree order.
+    fn sample(&self) -> SampleFuture<'_>;
+}
+
+/// Appends the per-child families for `samples`.
+pub fn render_children(out: &mut String, samples: &[ChildSample]) {
+    type Pick = fn(&ChildSample) -> Option<String>;
+    let families: [(&str, &str, &str, Pick); 6] = [
+        (
+            "warden_child_memory_bytes",
+            "gauge",
+            "Memory a child holds: a component's linear memories and tables, a worker's RSS",
+            |s| s.memory_bytes.map(|n| n.to_string()),
+        ),
+        (
+            "warden_child_fuel_used_total",
+            "counter",
+            "Fuel a component child's instances burned since it was added",
+            |s| s.fuel_used.map(|n| n.to_string()),
+        ),
+        (
+            "warden_child_mailbox_depth",
+            "gauge",
+            "Envelopes waiting in a component child's mailbox",
+            |s| s.mailbox_depth.map(|n| n.to_string()),
+        ),
+        (
+            "warden_child_restarts_total",
+            "counter",
+            "Restarts the child's supervisor decided since the child was added",
+            |s| Some(s.restarts.to_string()),
+        ),
+        (
+            "warden_child_health_score",
+            "gauge",
+            "A monitored worker's health score, 0 to 100",
+            |s| s.health_score.map(|n| n.to_string()),
+        ),
+        (
+            "warden_child_reload_version",
+            "gauge",
+            "A component child's current reload version",
+            |s| s.reload_version.map(|n| n.to_string()),
+        ),
+    ];
+    for (name, kind, help, pick) in families {
+        family(out, name, kind, help);
+        for sample in samples {
+            if let Some(value) = pick(sample) {
+                let _ = writeln!(
+                    out,
+                    "{name}{{path=\"{}\",kind=\"{}\"}} {value}",
+                    escape(&sample.path),
+                    escape(&sample.kind)
+                );
+            }
+        }
+    }
+}
 
 /// A child's state as far as the event stream tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -370,6 +469,48 @@ mod tests {
         text.lines()
             .find(|l| l.starts_with(prefix))
             .unwrap_or_else(|| panic!("no line {prefix} in\n{text}"))
+    }
+
+    #[test]
+    fn metrics_per_child_lines_leave_out_what_does_not_apply() {
+        let samples = [
+            ChildSample {
+                path: "root/counter".into(),
+                kind: "component".into(),
+                memory_bytes: Some(65536),
+                fuel_used: Some(1200),
+                mailbox_depth: Some(0),
+                restarts: 2,
+                health_score: None,
+                reload_version: Some(3),
+            },
+            ChildSample {
+                path: "root/we\"ird\\\n".into(),
+                kind: "process".into(),
+                memory_bytes: Some(4096),
+                restarts: 0,
+                health_score: Some(97),
+                ..ChildSample::default()
+            },
+        ];
+        let mut text = String::new();
+        render_children(&mut text, &samples);
+        assert!(text.contains("# TYPE warden_child_restarts_total counter\n"));
+        assert!(text.contains("# TYPE warden_child_memory_bytes gauge\n"));
+        assert!(text.contains(
+            "warden_child_memory_bytes{path=\"root/counter\",kind=\"component\"} 65536\n"
+        ));
+        assert!(
+            text.contains(
+                "warden_child_reload_version{path=\"root/counter\",kind=\"component\"} 3\n"
+            )
+        );
+        assert!(text.contains(
+            "warden_child_health_score{path=\"root/we\\\"ird\\\\\\n\",kind=\"process\"} 97\n"
+        ));
+        assert_eq!(text.matches("warden_child_mailbox_depth{").count(), 1);
+        assert_eq!(text.matches("warden_child_restarts_total{").count(), 2);
+        assert_eq!(text.matches("warden_child_health_score{").count(), 1);
     }
 
     #[tokio::test]

@@ -277,12 +277,17 @@ async fn openapi_json(State(shared): State<Shared>) -> Response {
 
 /// `GET /metrics`.
 async fn metrics(State(shared): State<Shared>) -> Response {
+    let mut text = shared.api.metrics().render();
+    if let Some(gauges) = shared.api.child_gauges() {
+        let samples = gauges.sample().await;
+        crate::metrics::render_children(&mut text, &samples);
+    }
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static(METRICS_CONTENT_TYPE),
         )],
-        shared.api.metrics().render(),
+        text,
     )
         .into_response()
 }

@@ -26,7 +26,7 @@ use crate::components::ComponentCatalog;
 use crate::error::ApiError;
 use crate::guard::{AllowedHost, AllowedOrigin, SiteGuard};
 use crate::logs::LogSource;
-use crate::metrics::Metrics;
+use crate::metrics::{ChildGauges, Metrics};
 use crate::routes::{self, Shared};
 use crate::snapshots::SnapshotFiles;
 use warden_events::EventBus;
@@ -98,6 +98,7 @@ struct StateInner {
     components: Option<Arc<dyn ComponentCatalog>>,
     logs: Option<Arc<dyn LogSource>>,
     snapshots: Option<Arc<dyn SnapshotFiles>>,
+    gauges: Option<Arc<dyn ChildGauges>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -124,6 +125,7 @@ impl ApiState {
                 components: None,
                 logs: None,
                 snapshots: None,
+                gauges: None,
             }),
         }
     }
@@ -150,6 +152,12 @@ impl ApiState {
     /// `GET /snapshots/{id}` (without them, that route answers 404).
     pub fn with_snapshots(self, files: Arc<dyn SnapshotFiles>) -> Self {
         self.with(|state| state.snapshots = Some(files))
+    }
+
+    /// The same state adding every child's gauges from `gauges` to
+    /// `/metrics` (without them, only the event-fed totals are served).
+    pub fn with_child_gauges(self, gauges: Arc<dyn ChildGauges>) -> Self {
+        self.with(|state| state.gauges = Some(gauges))
     }
 
     /// The same state, telling `sink` of every call that may change
@@ -189,6 +197,10 @@ impl ApiState {
 
     pub(crate) fn logs(&self) -> Option<&dyn LogSource> {
         self.inner.logs.as_deref()
+    }
+
+    pub(crate) fn child_gauges(&self) -> Option<&dyn ChildGauges> {
+        self.inner.gauges.as_deref()
     }
 
     pub(crate) fn snapshots(&self) -> Option<&dyn SnapshotFiles> {

@@ -76,6 +76,8 @@ pub struct Sandbox {
     prepared: Prepared,
     limits: Limits,
     poisoned: bool,
+    /// Fuel every call so far burned (fuel-metered code only).
+    fuel_used: u64,
 }
 
 /// Stops a sandbox from another thread (see [`Sandbox::kill_switch`]).
@@ -245,12 +247,20 @@ impl Sandbox {
                 });
             }
         };
+        let fuel_used = match prepared.metering() {
+            Metering::Fuel => limits
+                .fuel
+                .unwrap_or(u64::MAX)
+                .saturating_sub(store.get_fuel().unwrap_or(0)),
+            Metering::Off => 0,
+        };
         Ok(Self {
             store,
             instance,
             prepared: prepared.clone(),
             limits: limits.clone(),
             poisoned: false,
+            fuel_used,
         })
     }
 
@@ -264,6 +274,12 @@ impl Sandbox {
     /// the memory limit refused so far.
     pub fn memory_refusals(&self) -> u64 {
         self.store.data().limiter.refusals()
+    }
+
+    /// Fuel this sandbox's calls burned so far (instantiation included);
+    /// `None` for code compiled without fuel metering.
+    pub fn fuel_used(&self) -> Option<u64> {
+        self.fuel_budget().map(|_| self.fuel_used)
     }
 
     /// True after a failure: every further call returns `Poisoned`.
@@ -286,7 +302,14 @@ impl Sandbox {
             metering: self.prepared.metering(),
         }
         .arm()?;
-        match f(&mut self.store, self.instance) {
+        let outcome = f(&mut self.store, self.instance);
+        // `arm` set the budget fresh, so what is left tells what the call
+        // burned, whether it succeeded or not.
+        if let Some(budget) = self.fuel_budget() {
+            let left = self.store.get_fuel().unwrap_or(0);
+            self.fuel_used = self.fuel_used.saturating_add(budget.saturating_sub(left));
+        }
+        match outcome {
             Ok(value) => Ok(value),
             Err(err) => {
                 self.poisoned = true;

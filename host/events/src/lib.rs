@@ -335,11 +335,25 @@ pub struct EventLog {
     inner: Arc<LogInner>,
 }
 
-#[derive(Debug)]
 struct LogInner {
     capacity: usize,
     ring: Mutex<Ring>,
+    /// Told of every logged event, in order (the host's durable history).
+    archive: Option<Archive>,
 }
+
+impl std::fmt::Debug for LogInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogInner")
+            .field("capacity", &self.capacity)
+            .field("archived", &self.archive.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where an [`EventLog`] hands each event it numbers, to keep it beyond
+/// the ring (called from the log's feeder task: it must not block).
+pub type Archive = Box<dyn Fn(&LoggedEvent) + Send + Sync>;
 
 #[derive(Debug, Default)]
 struct Ring {
@@ -355,12 +369,25 @@ impl EventLog {
     /// Starts logging `bus`, keeping the last `capacity` events (at least
     /// one). Must be called inside a tokio runtime.
     pub fn start(bus: &EventBus, capacity: usize) -> Self {
+        Self::start_archived(bus, capacity, 1, None)
+    }
+
+    /// [`start`](Self::start), numbering from `first_seq` (one past the
+    /// newest archived event, so numbers go on across host restarts) and
+    /// handing every event to `archive` as it is numbered.
+    pub fn start_archived(
+        bus: &EventBus,
+        capacity: usize,
+        first_seq: u64,
+        archive: Option<Archive>,
+    ) -> Self {
         let inner = Arc::new(LogInner {
             capacity: capacity.max(1),
             ring: Mutex::new(Ring {
                 events: VecDeque::new(),
-                next: 1,
+                next: first_seq.max(1),
             }),
+            archive,
         });
         let stream = bus.subscribe();
         tokio::spawn(feed(stream, Arc::downgrade(&inner)));
@@ -386,6 +413,18 @@ impl EventLog {
         out
     }
 
+    /// The seq from which the ring holds every event it saw: its oldest
+    /// event's, or the next one's while it is empty. Older events are only
+    /// in the archive, if any.
+    pub fn oldest_seq(&self) -> u64 {
+        let ring = self
+            .inner
+            .ring
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        ring.events.front().map_or(ring.next, |e| e.seq)
+    }
+
     /// The seq of the newest logged event (0 before the first).
     pub fn last_seq(&self) -> u64 {
         let ring = self
@@ -393,7 +432,7 @@ impl EventLog {
             .ring
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        ring.next - 1
+        ring.next.saturating_sub(1)
     }
 }
 
@@ -412,7 +451,11 @@ async fn feed(mut stream: EventStream, log: Weak<LogInner>) {
                 if ring.events.len() == log.capacity {
                     ring.events.pop_front();
                 }
-                ring.events.push_back(LoggedEvent { seq, event });
+                let logged = LoggedEvent { seq, event };
+                if let Some(archive) = &log.archive {
+                    archive(&logged);
+                }
+                ring.events.push_back(logged);
             }
             Received::Missed(n) => {
                 tracing::warn!("the event log fell behind and missed {n} events");

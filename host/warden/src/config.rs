@@ -85,6 +85,10 @@
 //! [snapshots]                      # snapshots stored by child.snapshot (STATE_DIR/snapshots)
 //! keep_per_child = 20              # per child path; the oldest goes first
 //!
+//! [history]                        # durable history in STATE_DIR/registry.sqlite3
+//! keep_events = 100000             # events kept (the newest); events.recent reads them after a restart
+//! keep_versions = 20               # reload versions kept per child (metadata only, never the code)
+//!
 //! [api]                            # the HTTP API's guards and ceilings
 //! allowed_hosts = ["warden.lan"]   # Host names answered besides localhost/127.0.0.1/[::1]
 //! allowed_origins = ["https://ops.example.com"]   # web pages that may call the API
@@ -169,6 +173,7 @@ struct RawConfig {
     operations: IndexMap<String, RawOperationPlugin>,
     reload: Option<RawReload>,
     snapshots: Option<RawSnapshots>,
+    history: Option<RawHistory>,
     api: Option<RawApi>,
 }
 
@@ -241,6 +246,13 @@ struct RawPluginLimits {
     memory_mb: Option<usize>,
     fuel: Option<u64>,
     timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHistory {
+    keep_events: Option<u64>,
+    keep_versions: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -668,6 +680,8 @@ pub struct Config {
     pub reload: ReloadConfig,
     /// Stored snapshots (`[snapshots]`).
     pub snapshots: SnapshotsConfig,
+    /// Durable history (`[history]`).
+    pub history: HistoryConfig,
     /// The HTTP API's guards and ceilings (`[api]`).
     pub api: ApiSection,
 }
@@ -826,6 +840,25 @@ impl Default for ReloadConfig {
         Self {
             debounce: Duration::from_millis(50),
             probation: Duration::from_millis(5000),
+        }
+    }
+}
+
+/// The `[history]` section: what the registry keeps of the host's past
+/// (events, reload versions) across restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryConfig {
+    /// Events kept, the newest. By default 100000.
+    pub keep_events: u32,
+    /// Reload versions kept per child, the newest. By default 20.
+    pub keep_versions: u32,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self {
+            keep_events: crate::registry::DEFAULT_KEEP_EVENTS,
+            keep_versions: crate::registry::DEFAULT_KEEP_VERSIONS,
         }
     }
 }
@@ -1113,6 +1146,7 @@ impl<'a> Validator<'a> {
         }
         let reload = self.reload(raw.reload.unwrap_or_default())?;
         let snapshots = self.snapshots(raw.snapshots.unwrap_or_default())?;
+        let history = self.history(raw.history.unwrap_or_default())?;
         let mut raw_api = raw.api.unwrap_or_default();
         let raw_sandboxes = raw_api.sandboxes.take();
         let mut api = self.api(raw_api, host.token.as_deref())?;
@@ -1127,6 +1161,7 @@ impl<'a> Validator<'a> {
             operations,
             reload,
             snapshots,
+            history,
             api,
         })
     }
@@ -1518,6 +1553,29 @@ impl<'a> Validator<'a> {
                 }
             })
             .collect()
+    }
+
+    fn history(&self, raw: RawHistory) -> Result<HistoryConfig, ConfigError> {
+        let defaults = HistoryConfig::default();
+        let keep = |value: Option<u64>, default: u32, key: &'static str, max: u32| match value {
+            None => Ok(default),
+            Some(n) if n >= 1 && n <= u64::from(max) => Ok(n as u32),
+            Some(_) => Err(self.invalid(key, format!("expected 1 to {max}"))),
+        };
+        Ok(HistoryConfig {
+            keep_events: keep(
+                raw.keep_events,
+                defaults.keep_events,
+                "history.keep_events",
+                10_000_000,
+            )?,
+            keep_versions: keep(
+                raw.keep_versions,
+                defaults.keep_versions,
+                "history.keep_versions",
+                10_000,
+            )?,
+        })
     }
 
     fn snapshots(&self, raw: RawSnapshots) -> Result<SnapshotsConfig, ConfigError> {

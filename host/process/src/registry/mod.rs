@@ -16,6 +16,10 @@
 //!   log (who called which changing operation, a digest of the params,
 //!   the outcome, how long), kept to the newest
 //!   [`RegistryConfig::audit_keep`] rows.
+//! - [`EventRecord`], [`EventQuery`]: the host's event history, numbered
+//!   on across restarts, kept to the newest [`RegistryConfig::keep_events`].
+//! - [`VersionRow`]: component children's reload versions (metadata, never
+//!   code), the newest [`RegistryConfig::keep_versions`] per child.
 //! - [`recover_orphans`]: the start-up pass over rows left `running`.
 //!
 //! The schema is versioned with `user_version` ([`SCHEMA_VERSION`]).
@@ -33,8 +37,9 @@ mod tests;
 
 pub use error::RegistryError;
 pub use model::{
-    AuditQuery, AuditRecord, AuditRow, BadStatus, DEFAULT_AUDIT_KEEP, IncarnationExit,
-    IncarnationQuery, IncarnationRow, IncarnationStatus, NewIncarnation, RegistryConfig, Retention,
+    AuditQuery, AuditRecord, AuditRow, BadStatus, DEFAULT_AUDIT_KEEP, DEFAULT_KEEP_EVENTS,
+    DEFAULT_KEEP_VERSIONS, EventQuery, EventRecord, IncarnationExit, IncarnationQuery,
+    IncarnationRow, IncarnationStatus, NewIncarnation, RegistryConfig, Retention, VersionRow,
 };
 pub use orphans::{OrphanAction, OrphanEntry, OrphanReport, recover_orphans};
 pub use schema::SCHEMA_VERSION;

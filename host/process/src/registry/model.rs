@@ -293,12 +293,70 @@ impl Default for AuditQuery {
 /// How many audit rows are kept by default (the newest).
 pub const DEFAULT_AUDIT_KEEP: u32 = 100_000;
 
+/// How many events are kept by default (the newest).
+pub const DEFAULT_KEEP_EVENTS: u32 = 100_000;
+
+/// How many reload versions are kept per child by default (the newest).
+pub const DEFAULT_KEEP_VERSIONS: u32 = 20;
+
+/// One event of the host's event history, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventRecord {
+    /// Its number in the host's event log; grows across host restarts.
+    pub seq: u64,
+    /// When it happened, in Unix milliseconds.
+    pub at_ms: i64,
+    /// The child (or supervisor) it is about.
+    pub path: String,
+    /// Its kind (`child_started`, `reloaded`, …).
+    pub kind: String,
+    /// The event as JSON, exactly as `events.recent` shows it.
+    pub body: String,
+}
+
+/// A filter over the event history; every set field must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventQuery {
+    /// Only events numbered below this.
+    pub before_seq: Option<u64>,
+    /// Only events about this path or below it.
+    pub child: Option<String>,
+    /// Only these kinds; empty: all.
+    pub kinds: Vec<String>,
+    /// At most this many (the newest).
+    pub limit: u32,
+}
+
+/// One reload version of a component child, as stored (never its code).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRow {
+    /// When the host run that loaded it started (Unix ms): version numbers
+    /// start at 1 again in every run.
+    pub run_ms: i64,
+    /// The child's path.
+    pub path: String,
+    /// Its number within its run.
+    pub version: u64,
+    /// SHA-256 of the component's bytes, hex.
+    pub hash: String,
+    /// The file it was read from.
+    pub source: String,
+    /// When, in Unix milliseconds.
+    pub at_ms: i64,
+    /// How it went, as JSON (`{"outcome": "reloaded"}`, …).
+    pub outcome: String,
+    /// How long the reload took.
+    pub duration_ms: u64,
+}
+
 /// Where the registry lives and what it keeps.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegistryConfig {
     path: PathBuf,
     retention: Retention,
     audit_keep: u32,
+    keep_events: u32,
+    keep_versions: u32,
 }
 
 impl RegistryConfig {
@@ -309,7 +367,34 @@ impl RegistryConfig {
             path: path.into(),
             retention: Retention::default(),
             audit_keep: DEFAULT_AUDIT_KEEP,
+            keep_events: DEFAULT_KEEP_EVENTS,
+            keep_versions: DEFAULT_KEEP_VERSIONS,
         }
+    }
+
+    /// How many events are kept (the newest; at least one). By default
+    /// [`DEFAULT_KEEP_EVENTS`].
+    pub fn keep_events(&mut self, rows: u32) -> &mut Self {
+        self.keep_events = rows.max(1);
+        self
+    }
+
+    /// The events kept, set with [`keep_events`](Self::keep_events).
+    pub fn get_keep_events(&self) -> u32 {
+        self.keep_events
+    }
+
+    /// How many reload versions are kept per child (the newest; at least
+    /// one). By default [`DEFAULT_KEEP_VERSIONS`].
+    pub fn keep_versions(&mut self, rows: u32) -> &mut Self {
+        self.keep_versions = rows.max(1);
+        self
+    }
+
+    /// The versions kept per child, set with
+    /// [`keep_versions`](Self::keep_versions).
+    pub fn get_keep_versions(&self) -> u32 {
+        self.keep_versions
     }
 
     /// How many audit rows are kept (the newest; at least one). By

@@ -10,7 +10,10 @@ use std::path::PathBuf;
 use rusqlite::{Connection, Row, ToSql};
 
 use super::error::RegistryError;
-use super::model::{AuditQuery, AuditRow, IncarnationQuery, IncarnationRow, IncarnationStatus};
+use super::model::{
+    AuditQuery, AuditRow, EventQuery, EventRecord, IncarnationQuery, IncarnationRow,
+    IncarnationStatus, VersionRow,
+};
 use crate::ProcessIdentity;
 
 const COLUMNS: &str = "id, incarnation, child, pid, start_time, boot_id, command, started_at, \
@@ -195,6 +198,86 @@ pub(crate) fn audit(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditRow>, 
             },
         )
         .collect()
+}
+
+/// The events matching `q`, oldest first (the newest `q.limit` of them).
+pub(crate) fn events(conn: &Connection, q: &EventQuery) -> Result<Vec<EventRecord>, RegistryError> {
+    let mut sql = String::from("SELECT seq, at_ms, path, kind, body FROM events WHERE 1 = 1");
+    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    if let Some(before) = q.before_seq {
+        args.push(Box::new(i64::try_from(before).unwrap_or(i64::MAX)));
+        sql.push_str(&format!(" AND seq < ?{}", args.len()));
+    }
+    if let Some(child) = &q.child {
+        // The path itself or below it; a prefix compare, so `_` and `%`
+        // in ids mean nothing special.
+        args.push(Box::new(child.clone()));
+        let n = args.len();
+        sql.push_str(&format!(
+            " AND (path = ?{n} OR substr(path, 1, length(?{n}) + 1) = ?{n} || '/')"
+        ));
+    }
+    if !q.kinds.is_empty() {
+        let mut marks = Vec::with_capacity(q.kinds.len());
+        for kind in &q.kinds {
+            args.push(Box::new(kind.clone()));
+            marks.push(format!("?{}", args.len()));
+        }
+        sql.push_str(&format!(" AND kind IN ({})", marks.join(", ")));
+    }
+    args.push(Box::new(q.limit));
+    sql.push_str(&format!(" ORDER BY seq DESC LIMIT ?{}", args.len()));
+    let mut stmt = conn.prepare(&sql).map_err(RegistryError::Query)?;
+    let params: Vec<&dyn ToSql> = args.iter().map(AsRef::as_ref).collect();
+    let mut out = stmt
+        .query_map(params.as_slice(), |row| {
+            Ok(EventRecord {
+                seq: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
+                at_ms: row.get(1)?,
+                path: row.get(2)?,
+                kind: row.get(3)?,
+                body: row.get(4)?,
+            })
+        })
+        .map_err(RegistryError::Query)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(RegistryError::Query)?;
+    out.reverse();
+    Ok(out)
+}
+
+/// The largest event seq stored (0 when none).
+pub(crate) fn last_event_seq(conn: &Connection) -> Result<u64, RegistryError> {
+    conn.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |row| {
+        row.get::<_, i64>(0)
+    })
+    .map(|n| u64::try_from(n).unwrap_or(0))
+    .map_err(RegistryError::Query)
+}
+
+/// The stored versions of the child at `path`, oldest first.
+pub(crate) fn versions(conn: &Connection, path: &str) -> Result<Vec<VersionRow>, RegistryError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT run_ms, path, version, hash, source, at_ms, outcome, duration_ms
+             FROM versions WHERE path = ?1 ORDER BY id",
+        )
+        .map_err(RegistryError::Query)?;
+    stmt.query_map([path], |row| {
+        Ok(VersionRow {
+            run_ms: row.get(0)?,
+            path: row.get(1)?,
+            version: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+            hash: row.get(3)?,
+            source: row.get(4)?,
+            at_ms: row.get(5)?,
+            outcome: row.get(6)?,
+            duration_ms: u64::try_from(row.get::<_, i64>(7)?).unwrap_or(0),
+        })
+    })
+    .map_err(RegistryError::Query)?
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(RegistryError::Query)
 }
 
 /// The descendants recorded for `incarnation`.

@@ -60,6 +60,31 @@ pub(super) const MIGRATIONS: &[&str] = &[
         duration_us INTEGER NOT NULL
     ) STRICT;
     CREATE INDEX audit_by_time ON audit (at_ms);",
+    // 3 → 4: the host's event history (each event's JSON under its log
+    // seq, numbered on across restarts; the newest `keep_events` kept) and
+    // its component children's reload versions (metadata only, never the
+    // code; the newest `keep_versions` per child kept).
+    "CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX events_by_path ON events (path, seq);
+    CREATE TABLE versions (
+        id INTEGER PRIMARY KEY,
+        run_ms INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        source TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        UNIQUE (run_ms, path, version)
+    ) STRICT;
+    CREATE INDEX versions_by_path ON versions (path, id);",
 ];
 
 /// The schema version this build writes.

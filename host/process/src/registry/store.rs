@@ -24,12 +24,12 @@ use tokio::sync::oneshot;
 
 use super::error::RegistryError;
 use super::model::{
-    AuditQuery, AuditRecord, AuditRow, IncarnationExit, IncarnationQuery, IncarnationRow,
-    IncarnationStatus, NewIncarnation, RegistryConfig,
+    AuditQuery, AuditRecord, AuditRow, EventQuery, EventRecord, IncarnationExit, IncarnationQuery,
+    IncarnationRow, IncarnationStatus, NewIncarnation, RegistryConfig, VersionRow,
 };
 use super::query;
 use super::schema;
-use super::writer::{Ack, WriteOp, Writer};
+use super::writer::{Ack, Keep, WriteOp, Writer};
 use crate::{ProcessIdentity, WorkerId};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -101,7 +101,12 @@ impl Registry {
             .map_err(open_error(path))?;
 
         let (writes, inbox) = mpsc::channel();
-        let writer = Writer::new(conn, config.get_retention(), config.get_audit_keep());
+        let keep = Keep {
+            audit: config.get_audit_keep(),
+            events: config.get_keep_events(),
+            versions: config.get_keep_versions(),
+        };
+        let writer = Writer::new(conn, config.get_retention(), keep);
         let thread = std::thread::Builder::new()
             .name("warden-registry".to_owned())
             .spawn(move || writer.run(&inbox))
@@ -215,6 +220,49 @@ impl Registry {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         query::audit(&reader, q)
+    }
+
+    /// Records one event of the host's history (queued; the newest
+    /// [`RegistryConfig::keep_events`] are kept).
+    pub fn record_event(&self, event: EventRecord) {
+        self.queue(WriteOp::Event(event));
+    }
+
+    /// The stored events matching `q`, oldest first (the newest `q.limit`).
+    pub fn events(&self, q: &EventQuery) -> Result<Vec<EventRecord>, RegistryError> {
+        let reader = self
+            .inner
+            .reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        query::events(&reader, q)
+    }
+
+    /// The largest event seq stored (0 before the first): a new event log
+    /// numbers on from the one after it.
+    pub fn last_event_seq(&self) -> Result<u64, RegistryError> {
+        let reader = self
+            .inner
+            .reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        query::last_event_seq(&reader)
+    }
+
+    /// Records (or updates) one reload version (queued; the newest
+    /// [`RegistryConfig::keep_versions`] per child are kept).
+    pub fn record_version(&self, row: VersionRow) {
+        self.queue(WriteOp::Version(row));
+    }
+
+    /// The stored versions of the child at `path`, oldest first.
+    pub fn versions(&self, path: &str) -> Result<Vec<VersionRow>, RegistryError> {
+        let reader = self
+            .inner
+            .reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        query::versions(&reader, path)
     }
 
     /// Applies retention to every child now (it also runs by itself after

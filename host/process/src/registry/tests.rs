@@ -554,3 +554,144 @@ async fn the_audit_log_keeps_the_newest_rows() {
         .collect();
     assert_eq!(kept, [4, 3, 2]);
 }
+
+fn event(seq: u64, path: &str, kind: &str) -> EventRecord {
+    EventRecord {
+        seq,
+        at_ms: 1_000 + seq as i64,
+        path: path.to_owned(),
+        kind: kind.to_owned(),
+        body: format!(r#"{{"seq":{seq},"path":"{path}","event":"{kind}"}}"#),
+    }
+}
+
+#[tokio::test]
+async fn registry_events_survive_a_reopen_filtered_and_numbered_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let registry = open(dir.path(), keep_all());
+        assert_eq!(registry.last_event_seq().expect("seq"), 0);
+        registry.record_event(event(1, "root/a", "child_started"));
+        registry.record_event(event(2, "root/ab", "child_started"));
+        registry.record_event(event(3, "root/a/x_y", "child_exited"));
+        // The log skipped 4 (it fell behind); a seq stored twice is kept once.
+        registry.record_event(event(5, "root", "strategy_changed"));
+        registry.record_event(event(5, "root", "duplicate"));
+        registry.flush().await.expect("flush");
+    }
+    let registry = open(dir.path(), keep_all());
+    assert_eq!(registry.last_event_seq().expect("seq"), 5);
+    let seqs = |q: EventQuery| -> Vec<u64> {
+        registry
+            .events(&q)
+            .expect("events")
+            .iter()
+            .map(|e| e.seq)
+            .collect()
+    };
+    let all = EventQuery {
+        limit: 100,
+        ..EventQuery::default()
+    };
+    assert_eq!(seqs(all.clone()), [1, 2, 3, 5]);
+    assert_eq!(
+        registry.events(&all).expect("events")[3].kind,
+        "strategy_changed"
+    );
+    // `root/a` is itself and below it, not `root/ab`.
+    assert_eq!(
+        seqs(EventQuery {
+            child: Some("root/a".into()),
+            ..all.clone()
+        }),
+        [1, 3]
+    );
+    assert_eq!(
+        seqs(EventQuery {
+            kinds: vec!["child_started".into(), "strategy_changed".into()],
+            ..all.clone()
+        }),
+        [1, 2, 5]
+    );
+    // The newest `limit` below `before_seq`, oldest first.
+    assert_eq!(
+        seqs(EventQuery {
+            before_seq: Some(5),
+            limit: 2,
+            ..all.clone()
+        }),
+        [2, 3]
+    );
+}
+
+#[tokio::test]
+async fn registry_event_retention_keeps_the_newest_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = RegistryConfig::new(dir.path().join("registry.sqlite3"));
+    config.retention(keep_all()).keep_events(3);
+    let registry = Registry::open(&config).expect("registry opens");
+    // Gaps in the numbering must not make it keep fewer.
+    for seq in [1, 2, 4, 7, 8, 10, 11] {
+        registry.record_event(event(seq, "root/a", "child_started"));
+        if seq == 4 {
+            registry.flush().await.expect("flush");
+        }
+    }
+    registry.flush().await.expect("flush");
+    let kept: Vec<u64> = registry
+        .events(&EventQuery {
+            limit: 100,
+            ..EventQuery::default()
+        })
+        .expect("events")
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(kept, [8, 10, 11]);
+}
+
+#[tokio::test]
+async fn registry_versions_are_updated_in_place_and_kept_per_child() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = RegistryConfig::new(dir.path().join("registry.sqlite3"));
+    config.retention(keep_all()).keep_versions(2);
+    let registry = Registry::open(&config).expect("registry opens");
+    let row = |run_ms: i64, path: &str, version: u64, outcome: &str| VersionRow {
+        run_ms,
+        path: path.to_owned(),
+        version,
+        hash: format!("h{version}"),
+        source: "counter.wasm".to_owned(),
+        at_ms: run_ms + version as i64,
+        outcome: outcome.to_owned(),
+        duration_ms: 3,
+    };
+    registry.record_version(row(100, "root/c", 1, r#"{"outcome":"initial"}"#));
+    registry.record_version(row(100, "root/c", 2, r#"{"outcome":"reloaded"}"#));
+    registry.record_version(row(100, "root/other", 1, r#"{"outcome":"initial"}"#));
+    // A rollback rewrites version 2's outcome; it stays one row.
+    registry.record_version(row(
+        100,
+        "root/c",
+        2,
+        r#"{"outcome":"rolled_back_from","reason":"r"}"#,
+    ));
+    registry.flush().await.expect("flush");
+    let c = registry.versions("root/c").expect("versions");
+    assert_eq!(c.len(), 2);
+    assert_eq!(
+        c[1].outcome,
+        r#"{"outcome":"rolled_back_from","reason":"r"}"#
+    );
+    // A later run numbers from 1 again; the oldest rows of the child go.
+    registry.record_version(row(200, "root/c", 1, r#"{"outcome":"initial"}"#));
+    registry.flush().await.expect("flush");
+    let c: Vec<(i64, u64)> = registry
+        .versions("root/c")
+        .expect("versions")
+        .iter()
+        .map(|r| (r.run_ms, r.version))
+        .collect();
+    assert_eq!(c, [(100, 2), (200, 1)]);
+    assert_eq!(registry.versions("root/other").expect("versions").len(), 1);
+}

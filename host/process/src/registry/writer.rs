@@ -2,7 +2,8 @@
 //! channel, applying writes in batches.
 //!
 //! Owns: [`WriteOp`], the writer thread, and retention (of incarnations
-//! by count and age, of the audit log by count).
+//! by count and age, of the audit log and the event history by count, of
+//! reload versions by count per child).
 //!
 //! Guarantees: a caller never waits for SQLite (sending is a channel push);
 //! ops are applied in the order sent; each batch (everything queued when the
@@ -22,7 +23,10 @@ use tokio::sync::oneshot;
 use warden_clock::millis;
 
 use super::error::RegistryError;
-use super::model::{AuditRecord, IncarnationExit, IncarnationStatus, NewIncarnation, Retention};
+use super::model::{
+    AuditRecord, EventRecord, IncarnationExit, IncarnationStatus, NewIncarnation, Retention,
+    VersionRow,
+};
 use crate::{ProcessIdentity, WorkerId, now_ms};
 
 /// The most ops applied in one transaction.
@@ -80,24 +84,37 @@ pub(crate) enum WriteOp {
     },
     /// One call of the API's audit log.
     Audit(AuditRecord),
+    /// One event of the host's history (a seq already stored is ignored).
+    Event(EventRecord),
+    /// One reload version (a version already stored for its run and path
+    /// is updated: a rollback changes its outcome).
+    Version(VersionRow),
     Prune,
     Flush(Ack),
+}
+
+/// How many rows of each history table the writer keeps.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Keep {
+    pub(crate) audit: u32,
+    pub(crate) events: u32,
+    pub(crate) versions: u32,
 }
 
 pub(crate) struct Writer {
     conn: Connection,
     retention: Retention,
-    audit_keep: u32,
+    keep: Keep,
     failed: u64,
     last_age_prune: Option<Instant>,
 }
 
 impl Writer {
-    pub(crate) fn new(conn: Connection, retention: Retention, audit_keep: u32) -> Self {
+    pub(crate) fn new(conn: Connection, retention: Retention, keep: Keep) -> Self {
         Self {
             conn,
             retention,
-            audit_keep,
+            keep,
             failed: 0,
             last_age_prune: None,
         }
@@ -124,6 +141,8 @@ impl Writer {
         let mut children = BTreeSet::new();
         let mut prune = false;
         let mut audited = false;
+        let mut logged = false;
+        let mut versioned = BTreeSet::new();
         let ops = batch.len() as u64;
         match self.conn.transaction() {
             Ok(tx) => {
@@ -137,6 +156,10 @@ impl Writer {
                                 children.insert(new.child.clone());
                             }
                             audited |= matches!(op, WriteOp::Audit(_));
+                            logged |= matches!(op, WriteOp::Event(_));
+                            if let WriteOp::Version(row) = &op {
+                                versioned.insert(row.path.clone());
+                            }
                             if let Err(e) = apply_one(&tx, &op) {
                                 tracing::warn!(error = %e, ?op, "registry write failed");
                                 failed += 1;
@@ -166,6 +189,10 @@ impl Writer {
         if audited || prune {
             self.retain_audit();
         }
+        if logged || prune {
+            self.retain_events();
+        }
+        self.retain_versions(&versioned, prune);
         for ack in acks {
             let result = match std::mem::take(&mut self.failed) {
                 0 => Ok(()),
@@ -232,11 +259,63 @@ impl Writer {
         let result = self
             .conn
             .prepare_cached("DELETE FROM audit WHERE id <= (SELECT max(id) FROM audit) - ?1")
-            .and_then(|mut stmt| stmt.execute(params![self.audit_keep]));
+            .and_then(|mut stmt| stmt.execute(params![self.keep.audit]));
         match result {
             Ok(0) => {}
             Ok(n) => tracing::debug!(deleted = n, "audit log retention"),
             Err(e) => tracing::warn!(error = %e, "audit log retention failed"),
+        }
+    }
+
+    /// Keeps the newest `keep.events` events: everything below the Nth
+    /// newest seq goes (seqs may skip numbers, so `max - N` would keep
+    /// fewer); one walk down the primary key.
+    fn retain_events(&mut self) {
+        let result = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM events WHERE seq < (
+                     SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?1 - 1)",
+            )
+            .and_then(|mut stmt| stmt.execute(params![self.keep.events]));
+        match result {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "event history retention"),
+            Err(e) => tracing::warn!(error = %e, "event history retention failed"),
+        }
+    }
+
+    /// Keeps the newest `keep.versions` versions of each child in
+    /// `paths` (of every child on an explicit prune).
+    fn retain_versions(&mut self, paths: &BTreeSet<String>, explicit: bool) {
+        let paths: Vec<String> = if explicit {
+            match self
+                .conn
+                .prepare_cached("SELECT DISTINCT path FROM versions")
+                .and_then(|mut stmt| {
+                    stmt.query_map([], |row| row.get::<_, String>(0))?
+                        .collect::<Result<Vec<_>, _>>()
+                }) {
+                Ok(all) => all,
+                Err(e) => {
+                    tracing::warn!(error = %e, "version retention failed");
+                    return;
+                }
+            }
+        } else {
+            paths.iter().cloned().collect()
+        };
+        for path in paths {
+            let result = self
+                .conn
+                .prepare_cached(
+                    "DELETE FROM versions WHERE path = ?1 AND id NOT IN (
+                         SELECT id FROM versions WHERE path = ?1 ORDER BY id DESC LIMIT ?2)",
+                )
+                .and_then(|mut stmt| stmt.execute(params![path, self.keep.versions]));
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "version retention failed");
+            }
         }
     }
 }
@@ -377,6 +456,39 @@ fn apply_one(tx: &Transaction<'_>, op: &WriteOp) -> rusqlite::Result<()> {
                 record.status,
                 record.outcome,
                 i64::try_from(record.duration_us).unwrap_or(i64::MAX),
+            ])?;
+        }
+        WriteOp::Event(event) => {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO events (seq, at_ms, path, kind, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                i64::try_from(event.seq).unwrap_or(i64::MAX),
+                event.at_ms,
+                event.path,
+                event.kind,
+                event.body,
+            ])?;
+        }
+        WriteOp::Version(row) => {
+            tx.prepare_cached(
+                "INSERT INTO versions
+                    (run_ms, path, version, hash, source, at_ms, outcome, duration_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (run_ms, path, version) DO UPDATE SET
+                    hash = excluded.hash, source = excluded.source,
+                    outcome = excluded.outcome, duration_ms = excluded.duration_ms",
+            )?
+            .execute(params![
+                row.run_ms,
+                row.path,
+                i64::try_from(row.version).unwrap_or(i64::MAX),
+                row.hash,
+                row.source,
+                row.at_ms,
+                row.outcome,
+                i64::try_from(row.duration_ms).unwrap_or(i64::MAX),
             ])?;
         }
         WriteOp::Prune | WriteOp::Flush(_) => {}

@@ -8,13 +8,16 @@ use std::time::{Duration, Instant};
 
 use super::supervisor::bench_dynamic_children;
 use super::{BenchEnv, BenchError, Figure, Samples};
+use crate::api::{ChildGauges, render_children};
 use crate::component::{
     ActorProgram, Capabilities, Limits, Metering, PoolingConfig, Runtime, RuntimeConfig,
 };
 use crate::events::{EventBus, EventLog};
-use crate::host::Router;
 use crate::host::component_child::ComponentChildStart;
+use crate::host::gauges::HostGauges;
 use crate::host::trace::TraceSpec;
+use crate::host::{ProgramTable, Router};
+use crate::reload::Reloader;
 use crate::supervisor::{
     ChildSpec, Restart, Strategy, SupervisorFlags, SupervisorSpec, start_root,
 };
@@ -191,16 +194,35 @@ pub fn children(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         let root = start_root("bench", spec, EventBus::new(16))
             .await
             .map_err(|e| BenchError::Failed(e.to_string()))?;
+        // `/metrics`' per-child part over this tree (no program table: the
+        // children read as workers, which costs the same walk and reads).
+        let gauges = HostGauges::new(
+            root.clone(),
+            Reloader::new(
+                runtime.clone(),
+                router.clone(),
+                ProgramTable::default(),
+                EventBus::new(16),
+            ),
+        );
+        let mut scrape_1k = 0.0;
         // Warm up allocator arenas and the first instances before the baseline.
         let before = rss_bytes();
         let started = Instant::now();
-        for _ in 0..CHILDREN {
+        let mut paused = Duration::ZERO;
+        for i in 0..CHILDREN {
             root.start_dynamic_child(None)
                 .await
                 .map_err(|e| BenchError::Failed(e.to_string()))?;
+            if i + 1 == 1_000 {
+                let scraping = Instant::now();
+                scrape_1k = scrape_seconds(&*gauges, 1_000).await?;
+                paused += scraping.elapsed();
+            }
         }
-        let elapsed = started.elapsed();
+        let elapsed = started.elapsed() - paused;
         let after = rss_bytes();
+        let scrape_10k = scrape_seconds(&*gauges, CHILDREN).await?;
         let serving = router.paths().len();
         if serving != CHILDREN {
             return Err(BenchError::Failed(format!(
@@ -223,8 +245,32 @@ pub fn children(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
                 CHILDREN as f64 / elapsed.as_secs_f64(),
                 "per_s",
             ),
+            Figure::new("children", "metrics_scrape_1k", scrape_1k * 1e3, "ms"),
+            Figure::new("children", "metrics_scrape_10k", scrape_10k * 1e3, "ms"),
         ])
     })
+}
+
+/// The median of 5 per-child scrapes (walk and render) of `expected`
+/// children, in seconds.
+async fn scrape_seconds(gauges: &dyn ChildGauges, expected: usize) -> Result<f64, BenchError> {
+    let mut times = Vec::with_capacity(5);
+    for _ in 0..5 {
+        let started = Instant::now();
+        let samples = gauges.sample().await;
+        let mut text = String::new();
+        render_children(&mut text, &samples);
+        times.push(started.elapsed().as_secs_f64());
+        // The simple_one_for_one supervisor itself is no sample.
+        if samples.len() != expected {
+            return Err(BenchError::Failed(format!(
+                "scraped {} of {expected} children",
+                samples.len()
+            )));
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[2])
 }
 
 /// The supervisor alone: 10,000 vs 100,000 dynamic children started and

@@ -96,7 +96,9 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
         ctx,
         OpMeta::new(
             "child.versions",
-            "A component child's version history: hash, source, time, outcome and duration of each",
+            "A component child's version history: hash, source, time, outcome and duration of each; \
+             `earlier` lists versions from before the host's last restarts (kept in the registry, \
+             [history] keep_versions), not restorable: their code is gone",
         )
         .role(Role::Read)
         .read_only(true)
@@ -104,10 +106,24 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
         .example(json!({"path": "root/counter"}))
         .result(json!({
             "type": "object",
-            "required": ["current", "records"],
+            "required": ["current", "records", "earlier"],
             "properties": {
                 "current": {"type": "integer"},
-                "records": {"type": "array", "items": {"type": "object"}}
+                "records": {"type": "array", "items": {"type": "object"}},
+                "earlier": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["run_ms", "version", "hash", "source", "at_ms", "outcome", "duration_ms", "restorable"],
+                    "properties": {
+                        "run_ms": {"type": "integer", "description": "When the host run that loaded it started (version numbers start at 1 in each run)"},
+                        "version": {"type": "integer"},
+                        "hash": {"type": "string"},
+                        "source": {"type": "string"},
+                        "at_ms": {"type": "integer"},
+                        "outcome": {"type": "object"},
+                        "duration_ms": {"type": "integer"},
+                        "restorable": {"const": false, "description": "Its compiled code did not survive the restart"}
+                    }
+                }}
             }
         })),
         |ctx, params| async move {
@@ -121,7 +137,31 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
                 .reloader
                 .versions(&p.path)
                 .map_err(|e| reload_error(OP, e))?;
-            super::to_json(OP, &versions)
+            let mut out = super::to_json(OP, &versions)?;
+            let run = ctx.reloader.run_ms();
+            let history = ctx.workers.clone();
+            let path = p.path.clone();
+            let rows = tokio::task::spawn_blocking(move || history.versions(&path))
+                .await
+                .map_err(|e| failed(OP, format!("the query task failed: {e}")))?
+                .map_err(|e| failed(OP, e))?;
+            out["earlier"] = rows
+                .into_iter()
+                .filter(|r| Some(r.run_ms) != run)
+                .map(|r| {
+                    json!({
+                        "run_ms": r.run_ms,
+                        "version": r.version,
+                        "hash": r.hash,
+                        "source": r.source,
+                        "at_ms": r.at_ms,
+                        "outcome": serde_json::from_str::<Value>(&r.outcome).unwrap_or(Value::Null),
+                        "duration_ms": r.duration_ms,
+                        "restorable": false,
+                    })
+                })
+                .collect();
+            Ok(out)
         },
     )?;
     add(

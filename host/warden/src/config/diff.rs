@@ -240,6 +240,7 @@ fn fixed_setting_changed(old: &Config, new: &Config) -> Option<&'static str> {
         ("host.cache", o.cache == n.cache),
         ("host.cgroup.mode", o.cgroup == n.cgroup),
         ("snapshots.keep_per_child", old.snapshots == new.snapshots),
+        ("history", old.history == new.history),
         (
             "api.max_timeout_ms",
             oa.limits.max_timeout == na.limits.max_timeout,

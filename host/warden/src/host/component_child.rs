@@ -33,7 +33,7 @@
 //! reported, and in interval mode a timer beside the mailbox writes it
 //! between two messages while the state changed since the last write.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -199,6 +199,10 @@ pub(crate) struct MemoryUsage {
     /// Requests the memory limit refused, over every instance the child
     /// ran (refused instantiations included).
     breaches: AtomicU64,
+    /// Fuel burned over every instance the child ran.
+    fuel_used: AtomicU64,
+    /// Whether an instance ran fuel-metered code (else fuel is no number).
+    metered: AtomicBool,
 }
 
 impl MemoryUsage {
@@ -222,13 +226,19 @@ struct Gauge {
     usage: Arc<MemoryUsage>,
     /// Refusals of the serving instance already added to `breaches`.
     seen: u64,
+    /// Fuel of the serving instance already added to `fuel_used`.
+    burned: u64,
 }
 
 impl Gauge {
     /// A gauge for a child whose instance `actor` was just started (and
     /// had none of its refusals counted yet).
     fn new(usage: Arc<MemoryUsage>, actor: &ActorInstance) -> Self {
-        let mut gauge = Self { usage, seen: 0 };
+        let mut gauge = Self {
+            usage,
+            seen: 0,
+            burned: 0,
+        };
         gauge.observe(actor);
         gauge
     }
@@ -244,11 +254,18 @@ impl Gauge {
             .breaches
             .fetch_add(refusals.saturating_sub(self.seen), Ordering::Relaxed);
         self.seen = refusals;
+        if let Some(fuel) = sandbox.fuel_used() {
+            let delta = fuel.saturating_sub(self.burned);
+            self.usage.metered.store(true, Ordering::Relaxed);
+            self.usage.fuel_used.fetch_add(delta, Ordering::Relaxed);
+            self.burned = fuel;
+        }
     }
 
     /// `actor`, a new instance (a reload or a rollback), serves from now on.
     fn replaced(&mut self, actor: &ActorInstance) {
         self.seen = 0;
+        self.burned = 0;
         self.observe(actor);
     }
 }
@@ -543,6 +560,11 @@ impl RunningChild for ComponentChild {
             "memory_bytes": self.usage.bytes.load(Ordering::Relaxed),
             "limit_breaches": self.usage.breaches.load(Ordering::Relaxed),
             "mailbox": {"depth": depth, "capacity": capacity},
+            "fuel_used": self
+                .usage
+                .metered
+                .load(Ordering::Relaxed)
+                .then(|| self.usage.fuel_used.load(Ordering::Relaxed)),
             "hash": hash,
         })
     }

@@ -21,6 +21,7 @@
 mod build;
 mod catalog;
 pub mod component_child;
+pub(crate) mod gauges;
 pub mod logs;
 mod op_plugins;
 pub(crate) mod persist;
@@ -51,7 +52,7 @@ pub use router::{Router, SendError};
 pub use run::{RunError, Running, Shutdown, run};
 
 use crate::process::{Monitor, MonitorConfig};
-use crate::registry::{OrphanReport, Registry, RegistryConfig, RegistryError};
+use crate::registry::{EventRecord, OrphanReport, Registry, RegistryConfig, RegistryError};
 
 /// Why the host could not start.
 #[derive(Debug, thiserror::Error)]
@@ -183,7 +184,6 @@ impl Host {
                 source,
             },
         })?;
-        let event_log = EventLog::start(&events, EventLog::DEFAULT_CAPACITY);
         let operations = crate::ops::Registry::new();
         let calls = Interrupt::new();
         let plugins = OperationPlugins::new(
@@ -215,6 +215,8 @@ impl Host {
         let programs = ProgramTable::default();
         let dynamic = DynamicStarts::default();
         let (registry, orphans, processes) = start_processes(config, &events).await?;
+        // Before the tree starts, so its start is logged and archived too.
+        let event_log = archived_event_log(&events, &registry);
         let (name, spec) = build::root_spec(
             config, &runtime, &router, &programs, &processes, &events, &dynamic,
         )?;
@@ -226,6 +228,10 @@ impl Host {
             events.clone(),
         );
         reloader.set_probation(config.reload.probation);
+        reloader.archive_to(
+            registry.clone(),
+            i64::try_from(warden_clock::unix_ms()).unwrap_or(i64::MAX),
+        );
         let watcher = crate::reload::watch_children(&reloader, &programs, config.reload.debounce)?;
         let plugin_watcher = plugins.watch(config.reload.debounce)?;
         let watchers = Arc::new(Mutex::new(reconfigure::Watchers {
@@ -358,6 +364,38 @@ impl Host {
 /// One page of wasm linear memory.
 const WASM_PAGE: usize = 64 << 10;
 
+/// The host's event log, numbering on from the newest event the registry
+/// kept (so `seq` stays unique across restarts) and archiving every event
+/// there (a queued write: the log's feeder never waits for SQLite).
+fn archived_event_log(events: &EventBus, registry: &Registry) -> EventLog {
+    let last = registry.last_event_seq().unwrap_or_else(|e| {
+        tracing::warn!("cannot read the last archived event's seq ({e}); numbering from 1");
+        0
+    });
+    let archive = registry.clone();
+    EventLog::start_archived(
+        events,
+        EventLog::DEFAULT_CAPACITY,
+        last + 1,
+        Some(Box::new(move |logged| {
+            let body = match serde_json::to_string(logged) {
+                Ok(body) => body,
+                Err(e) => {
+                    tracing::warn!(seq = logged.seq, "event not archived: {e}");
+                    return;
+                }
+            };
+            archive.record_event(EventRecord {
+                seq: logged.seq,
+                at_ms: i64::try_from(logged.event.at_ms).unwrap_or(i64::MAX),
+                path: logged.event.path.to_string(),
+                kind: logged.event.kind.name().to_string(),
+                body,
+            });
+        })),
+    )
+}
+
 /// Process supervision set-up, before any tree starts: this host becomes
 /// the subreaper of its workers' descendants, the registry is opened and
 /// whatever a crashed predecessor left running is killed, then the monitor
@@ -373,7 +411,9 @@ async fn start_processes(
     let mut registry_config = RegistryConfig::new(config.host.state_dir.join("registry.sqlite3"));
     registry_config
         .retention(config.host.retention)
-        .audit_keep(config.api.audit_keep);
+        .audit_keep(config.api.audit_keep)
+        .keep_events(config.history.keep_events)
+        .keep_versions(config.history.keep_versions);
     let (registry, orphans) = tokio::task::spawn_blocking(move || {
         let registry = Registry::open(&registry_config)?;
         let orphans = crate::registry::recover_orphans(&registry)?;

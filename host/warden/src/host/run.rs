@@ -161,7 +161,11 @@ impl Running {
                 host.router.logs().clone(),
                 host.root.clone(),
             )))
-            .with_snapshots(Arc::new(host.snapshots.clone()));
+            .with_snapshots(Arc::new(host.snapshots.clone()))
+            .with_child_gauges(super::gauges::HostGauges::new(
+                host.root.clone(),
+                host.reloader.clone(),
+            ));
         let server = match api::serve(api_config, state).await {
             Ok(server) => server,
             Err(err) => {
@@ -223,6 +227,19 @@ impl Running {
             }
         };
         tracing::info!(?exit, "all trees stopped");
+        // The trees' last events reach the archive through the event log's
+        // feeder task: let it catch up (until its count stands still for a
+        // moment, 1 s at most) before the registry is flushed.
+        let settle = std::time::Instant::now();
+        let mut seen = host.event_log.last_seq();
+        while settle.elapsed() < Duration::from_secs(1) {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            let now = host.event_log.last_seq();
+            if now == seen {
+                break;
+            }
+            seen = now;
+        }
         // The workers' exits are queued to the registry's writer: commit
         // them before the embedder moves on (the writer thread does not
         // outlive the process).

@@ -84,6 +84,9 @@ struct Inner {
     programs: ProgramTable,
     events: EventBus,
     histories: Mutex<HashMap<String, Versions>>,
+    /// Where each changed history is written (the registry, under this
+    /// host run's start time), once the host sets it.
+    archive: std::sync::OnceLock<(crate::registry::Registry, i64)>,
     /// Milliseconds a new version is on probation; 0 turns it off.
     probation_ms: std::sync::atomic::AtomicU64,
     serial: tokio::sync::Mutex<()>,
@@ -101,6 +104,7 @@ impl Reloader {
                 programs,
                 events,
                 histories: Mutex::new(HashMap::new()),
+                archive: std::sync::OnceLock::new(),
                 probation_ms: std::sync::atomic::AtomicU64::new(millis(Self::DEFAULT_PROBATION)),
                 serial: tokio::sync::Mutex::new(()),
             }),
@@ -129,6 +133,12 @@ impl Reloader {
         self.with_history(path, |h| h.clone())
     }
 
+    /// The current version of the component child at `path` (`None` for
+    /// other children); cheaper than [`versions`](Self::versions).
+    pub fn current_version(&self, path: &str) -> Option<u64> {
+        self.with_history(path, |h| h.current).ok()
+    }
+
     /// Forgets the version history of the child at `path` (a destroyed
     /// sandbox; a config reload removed it, or restarts it with a new spec:
     /// its next history starts from the code it then runs).
@@ -155,6 +165,57 @@ impl Reloader {
                 })
             })
             .collect()
+    }
+
+    /// Writes every version history change to `registry` (metadata only:
+    /// the code stays in memory), under `run_ms`, this host run's start.
+    /// Set once; later calls change nothing.
+    pub fn archive_to(&self, registry: crate::registry::Registry, run_ms: i64) {
+        let _ = self.inner.archive.set((registry, run_ms));
+    }
+
+    /// The start time of this host run, as [`archive_to`](Self::archive_to)
+    /// was told (`None` before).
+    pub fn run_ms(&self) -> Option<i64> {
+        self.inner.archive.get().map(|(_, run)| *run)
+    }
+
+    /// [`with_history`](Self::with_history) for a change: the child's
+    /// records are archived after it (an upsert per version, so a rollback
+    /// rewrites the outcome of the version it left).
+    fn change_history<T>(
+        &self,
+        path: &str,
+        f: impl FnOnce(&mut Versions) -> T,
+    ) -> Result<T, ReloadError> {
+        let mut rows = Vec::new();
+        let out = self.with_history(path, |h| {
+            let out = f(h);
+            if let Some((_, run_ms)) = self.inner.archive.get() {
+                rows = h
+                    .records
+                    .iter()
+                    .map(|r| crate::registry::VersionRow {
+                        run_ms: *run_ms,
+                        path: path.to_string(),
+                        version: r.version,
+                        hash: r.hash.clone(),
+                        source: r.source.display().to_string(),
+                        at_ms: i64::try_from(r.at_ms).unwrap_or(i64::MAX),
+                        outcome: serde_json::to_string(&r.outcome)
+                            .unwrap_or_else(|_| "{}".to_string()),
+                        duration_ms: r.duration_ms,
+                    })
+                    .collect();
+            }
+            out
+        })?;
+        if let Some((registry, _)) = self.inner.archive.get() {
+            for row in rows {
+                registry.record_version(row);
+            }
+        }
+        Ok(out)
     }
 
     fn with_history<T>(
@@ -259,7 +320,7 @@ impl Reloader {
         record.duration_ms = millis(duration);
         record.program = Some(program);
         let hash = record.hash.clone();
-        self.with_history(path, |h| h.push(record))?;
+        self.change_history(path, |h| h.push(record))?;
         self.emit(
             path,
             ReloadEvent::Reloaded {
@@ -306,7 +367,7 @@ impl Reloader {
             });
         }
         let reason = "requested".to_string();
-        self.with_history(path, |h| h.rolled_back(to, &reason))?;
+        self.change_history(path, |h| h.rolled_back(to, &reason))?;
         self.emit(
             path,
             ReloadEvent::RolledBack {
@@ -358,7 +419,7 @@ impl Reloader {
         Box::new(move |failure: String| {
             let reason = format!("version {version} failed on probation: {failure}");
             if this
-                .with_history(&path, |h| h.rolled_back(previous, &reason))
+                .change_history(&path, |h| h.rolled_back(previous, &reason))
                 .is_err()
             {
                 return;
@@ -395,7 +456,7 @@ impl Reloader {
             stage,
             reason: reason.clone(),
         };
-        self.with_history(path, |h| h.push(record))?;
+        self.change_history(path, |h| h.push(record))?;
         self.emit(
             path,
             ReloadEvent::ReloadFailed {
