@@ -118,7 +118,7 @@ pub fn document(
                      "schema": {"type": "string", "pattern": "^[a-z_, ]*$"}}
                 ],
                 "responses": unauthorized(json!({
-                    "200": {"description": "The stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                    "200": {"description": "The stream", "content": {"text/event-stream": {"schema": sse_event()}}},
                     "400": {"$ref": "#/components/responses/Error400"}
                 }))
             }}),
@@ -283,13 +283,27 @@ fn logs_route(unauthorized: &dyn Fn(Value) -> Value) -> Value {
                         "lines": {"type": "array", "items": line}
                     }
                 }},
-                "text/event-stream": {"schema": {"type": "string"}}
+                "text/event-stream": {"schema": sse_event()}
             }},
             "400": {"$ref": "#/components/responses/Error400"},
             "404": error_response("No child has that path"),
             "409": error_response("The path is a supervisor, which keeps no log")
         }))
     }})
+}
+
+/// One event of a `text/event-stream` answer, as OpenAPI 3.1 describes
+/// a stream (its `schema` is each event's): the `event` name, the `id`
+/// and the `data`, a JSON text.
+fn sse_event() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "event": {"type": "string"},
+            "id": {"type": "string"},
+            "data": {"type": "string", "contentMediaType": "application/json"}
+        }
+    })
 }
 
 /// `/components` and `/components/{id}`, and their schemas.
