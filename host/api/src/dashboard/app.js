@@ -1322,9 +1322,11 @@ async function readStream(body, generation) {
   }
 }
 
-// One SSE message: `event:` and `data:` lines. Comments (keep-alives) and
-// `id:` (numbered per subscription, not the log's `seq`) are ignored.
-function dispatch(block) {
+// One SSE block as `{kind, payload}`: its `event:` name (by default
+// `message`) and its `data:` lines joined and parsed as JSON. `null` for a
+// block with no data (comments, keep-alives) or data that is not JSON (not
+// ours to show). `id:` is ignored.
+function parseSseBlock(block) {
   let kind = "message";
   const data = [];
   for (const line of block.split(/\r?\n/)) {
@@ -1336,13 +1338,20 @@ function dispatch(block) {
     if (field === "event") kind = value;
     else if (field === "data") data.push(value);
   }
-  if (data.length === 0) return;
-  let payload;
+  if (data.length === 0) return null;
   try {
-    payload = JSON.parse(data.join("\n"));
+    return { kind, payload: JSON.parse(data.join("\n")) };
   } catch {
-    return;
+    return null;
   }
+}
+
+// One SSE message: `event:` and `data:` lines. Comments (keep-alives) and
+// `id:` (numbered per subscription, not the log's `seq`) are ignored.
+function dispatch(block) {
+  const message = parseSseBlock(block);
+  if (!message) return;
+  const { kind, payload } = message;
   if (kind === "missed") {
     onEvent({ event: "missed", at_ms: Date.now(), path: "", missed: payload.missed });
     loadRecentEvents();
@@ -1452,23 +1461,8 @@ async function readSse(body, current, handle) {
       while ((cut = buffer.search(/\r?\n\r?\n/)) >= 0) {
         const block = buffer.slice(0, cut);
         buffer = buffer.slice(cut).replace(/^\r?\n\r?\n/, "");
-        let kind = "message";
-        const data = [];
-        for (const line of block.split(/\r?\n/)) {
-          if (line === "" || line.startsWith(":")) continue;
-          const colon = line.indexOf(":");
-          const field = colon < 0 ? line : line.slice(0, colon);
-          let text = colon < 0 ? "" : line.slice(colon + 1);
-          if (text.startsWith(" ")) text = text.slice(1);
-          if (field === "event") kind = text;
-          else if (field === "data") data.push(text);
-        }
-        if (data.length === 0) continue;
-        try {
-          handle(kind, JSON.parse(data.join("\n")));
-        } catch {
-          // A block that is not JSON is not ours to show.
-        }
+        const message = parseSseBlock(block);
+        if (message) handle(message.kind, message.payload);
       }
     }
   } finally {

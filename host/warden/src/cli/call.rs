@@ -24,24 +24,8 @@ pub struct Args {
     /// parameter is text).
     #[arg(allow_negative_numbers = true)]
     args: Vec<String>,
-    /// For actor plugins, the config passed to `init` before the call.
-    #[arg(long, default_value = "", conflicts_with = "no_init")]
-    init: String,
-    /// Do not call `init` first, even for an actor plugin.
-    #[arg(long)]
-    no_init: bool,
-    /// Fuel budget for the call (deterministic CPU limit).
-    #[arg(long)]
-    fuel: Option<u64>,
-    /// Memory limit in MiB.
-    #[arg(long, default_value_t = 64)]
-    memory_mb: usize,
-    /// Wall-clock limit in milliseconds (0: none).
-    #[arg(long, default_value_t = 10_000)]
-    timeout_ms: u64,
-    /// Grant a directory: HOST:GUEST[:ro|rw] (read-only by default).
-    #[arg(long = "dir", value_name = "HOST:GUEST[:ro|rw]")]
-    dirs: Vec<DirGrant>,
+    #[command(flatten)]
+    instance: InstanceFlags,
     /// Bytes of guest stdout and of stderr to keep.
     #[arg(long, default_value_t = 64 * 1024)]
     output_limit: usize,
@@ -62,6 +46,64 @@ pub struct Args {
     cache: CacheArgs,
 }
 
+/// The instance settings `warden call` and `warden repl` share: an
+/// actor's `init`, the limits of each call and the directories granted.
+#[derive(clap::Args)]
+pub struct InstanceFlags {
+    /// For actor components, the config passed to `init` first.
+    #[arg(long, default_value = "", conflicts_with = "no_init")]
+    pub init: String,
+    /// Do not call `init` first, even for an actor.
+    #[arg(long)]
+    pub no_init: bool,
+    /// Fuel budget of each call (deterministic CPU limit).
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Memory limit in MiB.
+    #[arg(long, default_value_t = 64)]
+    pub memory_mb: usize,
+    /// Wall-clock limit of each call in milliseconds (0: none).
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+    /// Grant a directory: HOST:GUEST[:ro|rw] (read-only by default).
+    #[arg(long = "dir", value_name = "HOST:GUEST[:ro|rw]")]
+    pub dirs: Vec<DirGrant>,
+}
+
+impl InstanceFlags {
+    /// The memory limit in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        self.memory_mb.saturating_mul(1 << 20)
+    }
+
+    /// Fuel metering when a fuel budget is set.
+    pub fn metering(&self) -> Metering {
+        if self.fuel.is_some() {
+            Metering::Fuel
+        } else {
+            Metering::Off
+        }
+    }
+
+    /// The limits of each call (the default output capture).
+    pub fn limits(&self) -> Limits {
+        Limits {
+            memory_bytes: self.memory_bytes(),
+            fuel: self.fuel,
+            timeout: (self.timeout_ms > 0).then(|| Duration::from_millis(self.timeout_ms)),
+            ..Limits::default()
+        }
+    }
+
+    /// Only the directories granted.
+    pub fn caps(&self) -> Capabilities {
+        Capabilities {
+            dirs: self.dirs.clone(),
+            ..Capabilities::default()
+        }
+    }
+}
+
 impl Args {
     /// Whether `-v` asked for the guest's log lines.
     pub fn verbose(&self) -> bool {
@@ -70,38 +112,26 @@ impl Args {
 }
 
 pub fn run(args: Args) -> CmdResult {
-    let runtime = args
-        .cache
-        .runtime_for_memory(args.memory_mb.saturating_mul(1 << 20))?;
-    let metering = if args.fuel.is_some() {
-        Metering::Fuel
-    } else {
-        Metering::Off
-    };
+    let flags = &args.instance;
+    let runtime = args.cache.runtime_for_memory(flags.memory_bytes())?;
     let prepared = runtime
-        .compile_file(&args.plugin, metering)
+        .compile_file(&args.plugin, flags.metering())
         .and_then(|c| c.prepare())
         .map_err(|e| Failure::from_component(e).with_file(&args.plugin))?;
     let func =
         find_function(&prepared.compiled, &args.function).map_err(Failure::from_component)?;
     let json_args = args_from_cli(&func, &args.args).map_err(Failure::bad_input)?;
     let limits = Limits {
-        memory_bytes: args.memory_mb.saturating_mul(1 << 20),
-        fuel: args.fuel,
-        timeout: (args.timeout_ms > 0).then(|| Duration::from_millis(args.timeout_ms)),
         output_bytes: args.output_limit,
-        ..Limits::default()
+        ..flags.limits()
     };
-    let caps = Capabilities {
-        dirs: args.dirs.clone(),
-        ..Capabilities::default()
-    };
+    let caps = flags.caps();
     // An actor expects `init` before anything else; calling it first is what
     // a user means by "call handle on this plugin".
-    let init = (!args.no_init
+    let init = (!flags.no_init
         && world::fit(&prepared.compiled, World::ActorPlugin).fits
         && func.name != format!("{}#init", world::ACTOR_INTERFACE))
-    .then_some(args.init.as_str());
+    .then_some(flags.init.as_str());
     let invocation = call_json(&prepared, &func.name, &json_args, &limits, &caps, init)
         .map_err(Failure::from_component)?;
 

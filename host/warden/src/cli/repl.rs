@@ -18,7 +18,6 @@ pub mod syntax;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::anyhow;
 use rustyline::completion::{Completer, Pair};
@@ -35,11 +34,11 @@ use warden::component::exports::{
 use warden::component::values::{json_to_val, val_to_json};
 use warden::component::wit_text::func_signature;
 use warden::component::{
-    Capabilities, ComponentError, DirGrant, HostContext, Limits, Metering, Prepared, Runtime,
-    Sandbox, Type, Val, World, world,
+    Capabilities, ComponentError, HostContext, Limits, Prepared, Runtime, Sandbox, Type, Val,
+    World, world,
 };
 
-use super::call::{bytes_as_text, show_output};
+use super::call::{InstanceFlags, bytes_as_text, show_output};
 use super::out::{errln, outln};
 use super::{CacheArgs, CmdResult, Failure};
 
@@ -47,25 +46,8 @@ use super::{CacheArgs, CmdResult, Failure};
 pub struct Args {
     /// The component to load.
     plugin: PathBuf,
-    /// For actor components, the config passed to `init` when an instance
-    /// starts.
-    #[arg(long, default_value = "", conflicts_with = "no_init")]
-    init: String,
-    /// Do not call `init` when an instance starts, even for an actor.
-    #[arg(long)]
-    no_init: bool,
-    /// Fuel budget of each call (deterministic CPU limit).
-    #[arg(long)]
-    fuel: Option<u64>,
-    /// Memory limit of the instance in MiB.
-    #[arg(long, default_value_t = 64)]
-    memory_mb: usize,
-    /// Wall-clock limit of each call in milliseconds (0: none).
-    #[arg(long, default_value_t = 10_000)]
-    timeout_ms: u64,
-    /// Grant a directory: HOST:GUEST[:ro|rw] (read-only by default).
-    #[arg(long = "dir", value_name = "HOST:GUEST[:ro|rw]")]
-    dirs: Vec<DirGrant>,
+    #[command(flatten)]
+    instance: InstanceFlags,
     /// The history file (default: $XDG_STATE_HOME/warden/repl_history, or
     /// ~/.local/state/warden/repl_history).
     #[arg(long, value_name = "FILE")]
@@ -207,17 +189,9 @@ impl Session {
     fn start(args: Args) -> Result<Self, Failure> {
         let runtime = args
             .cache
-            .runtime_for_memory(args.memory_mb.saturating_mul(1 << 20))?;
-        let limits = Limits {
-            memory_bytes: args.memory_mb.saturating_mul(1 << 20),
-            fuel: args.fuel,
-            timeout: (args.timeout_ms > 0).then(|| Duration::from_millis(args.timeout_ms)),
-            ..Limits::default()
-        };
-        let caps = Capabilities {
-            dirs: args.dirs.clone(),
-            ..Capabilities::default()
-        };
+            .runtime_for_memory(args.instance.memory_bytes())?;
+        let limits = args.instance.limits();
+        let caps = args.instance.caps();
         let prepared = load(&runtime, &args)?;
         let actor = world::fit(&prepared.compiled, World::ActorPlugin).fits;
         let sandbox = instantiate(&prepared, &limits, &caps, actor, &args)
@@ -297,7 +271,7 @@ impl Session {
         outln!(
             "fuel per call: {fuel}\nmemory: {} of {} MiB in use\ntimeout per call: {timeout}",
             self.sandbox.memory_bytes().div_ceil(1 << 20),
-            self.args.memory_mb
+            self.args.instance.memory_mb
         )
     }
 
@@ -504,13 +478,8 @@ impl Session {
 }
 
 fn load(runtime: &Runtime, args: &Args) -> Result<Prepared, Failure> {
-    let metering = if args.fuel.is_some() {
-        Metering::Fuel
-    } else {
-        Metering::Off
-    };
     runtime
-        .compile_file(&args.plugin, metering)
+        .compile_file(&args.plugin, args.instance.metering())
         .and_then(|c| c.prepare())
         .map_err(|e| Failure::from_component(e).with_file(&args.plugin))
 }
@@ -524,11 +493,11 @@ fn instantiate(
     args: &Args,
 ) -> anyhow::Result<Sandbox> {
     let mut sandbox = Sandbox::new(prepared, limits, caps, HostContext::isolated("repl"))?;
-    if actor && !args.no_init {
+    if actor && !args.instance.no_init {
         let init = actor_func(prepared, "init").map_err(|e| anyhow!(e))?;
         let (outcome, _) = sandbox.call(
             &init.index,
-            &[Val::String(args.init.clone())],
+            &[Val::String(args.instance.init.clone())],
             init.result_count(),
         );
         if let Some(Val::Result(Err(reason))) = outcome?.first() {
