@@ -27,8 +27,6 @@ import os, sys, time
 for i in range(5):
     print(f"line {i}", flush=True)
 print("something on stderr", file=sys.stderr, flush=True)
-# The two pipes are read apart: give stderr's line time to be read first.
-time.sleep(0.3)
 print("ready", flush=True)
 while not os.path.exists("go"):
     time.sleep(0.05)
@@ -147,28 +145,35 @@ async fn worker_and_component_logs_are_read_tailed_and_followed() {
     let viewer = host.client(Some(READ));
 
     // The worker's lines, oldest first, with their streams; a read token
-    // is enough.
-    let tail = viewer
-        .call("logs.tail", json!({"path": "root/worker"}))
-        .await
-        .unwrap();
+    // is enough. The two pipes are read apart, so how stdout's and
+    // stderr's lines interleave depends on when each read happens: wait
+    // for all seven, and check the order within each stream.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let tail = loop {
+        let tail = viewer
+            .call("logs.tail", json!({"path": "root/worker"}))
+            .await
+            .unwrap();
+        if texts(&tail).len() >= 7 || Instant::now() > deadline {
+            break tail;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(tail["path"], "root/worker");
+    let lines = tail["lines"].as_array().unwrap();
+    let of_stream = |stream: &str| -> Vec<&str> {
+        lines
+            .iter()
+            .filter(|l| l["stream"] == stream)
+            .map(|l| l["line"].as_str().unwrap())
+            .collect()
+    };
     assert_eq!(
-        texts(&tail),
-        [
-            "line 0",
-            "line 1",
-            "line 2",
-            "line 3",
-            "line 4",
-            "something on stderr",
-            "ready"
-        ],
+        of_stream("stdout"),
+        ["line 0", "line 1", "line 2", "line 3", "line 4", "ready"],
         "{tail}"
     );
-    let lines = tail["lines"].as_array().unwrap();
-    assert_eq!(lines[0]["stream"], "stdout");
-    assert_eq!(lines[5]["stream"], "stderr");
+    assert_eq!(of_stream("stderr"), ["something on stderr"], "{tail}");
     assert!(
         lines
             .windows(2)
@@ -178,7 +183,7 @@ async fn worker_and_component_logs_are_read_tailed_and_followed() {
         .call("logs.tail", json!({"path": "root/worker", "lines": 2}))
         .await
         .unwrap();
-    assert_eq!(texts(&last_two), ["something on stderr", "ready"]);
+    assert_eq!(texts(&last_two), texts(&tail)[5..]);
 
     // The same over GET /logs, and through ctl.
     let answer = raw(
