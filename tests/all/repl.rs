@@ -9,17 +9,23 @@ use std::time::{Duration, Instant};
 
 use crate::support::{HostProcess, ctl_cmd, plugin, stdout, tool_present};
 
-/// One tmux server of this test's own (its socket named apart), killed
-/// when dropped.
+/// One tmux server of this test's own (its socket named apart), kept
+/// while its sessions come and go, killed when dropped.
 struct Tmux {
     socket: String,
 }
 
 impl Tmux {
     fn new(name: &str) -> Self {
-        Self {
+        let tmux = Self {
             socket: format!("warden-test-{name}-{}", std::process::id()),
-        }
+        };
+        // The server outlives its sessions until dropped: by default it
+        // exits with its last session, and a session started right then
+        // meets a server on its way out ("server exited unexpectedly").
+        let out = tmux.run(&["start-server", ";", "set-option", "-g", "exit-empty", "off"]);
+        assert!(out.status.success(), "tmux: {out:?}");
+        tmux
     }
 
     fn run(&self, args: &[&str]) -> std::process::Output {
