@@ -176,11 +176,19 @@ async fn an_added_child_starts_and_the_others_keep_generation_and_state() {
     let again = f.reload(false).await;
     assert!(paths(&again["added"]).is_empty(), "{again}");
     assert_eq!(paths(&again["unchanged"]).len(), 3);
-    let events = f
-        .client
-        .call("events.recent", json!({"kind": "config_reloaded"}))
-        .await
-        .expect("events.recent");
+    // The event log is fed from the bus by its own task: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let events = loop {
+        let events = f
+            .client
+            .call("events.recent", json!({"kind": "config_reloaded"}))
+            .await
+            .expect("events.recent");
+        if events.as_array().is_some_and(|e| e.len() >= 2) || Instant::now() > deadline {
+            break events;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let first = &events.as_array().expect("events")[0];
     assert_eq!(
         (first["added"].as_u64(), first["unchanged"].as_u64()),

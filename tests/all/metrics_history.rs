@@ -338,6 +338,26 @@ fn registry_rows(state: &Path, table: &str) -> u64 {
         .expect("a count")
 }
 
+/// `events.recent` once `ready` holds for it. The ring is fed from the
+/// event bus by its own task, so an operation's events can reach it a
+/// moment after the operation answers (under CI's load, several moments).
+async fn recent_events_once(
+    client: &warden::api::client::ApiClient,
+    ready: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let events = client
+            .call("events.recent", json!({"limit": 1000}))
+            .await
+            .expect("events.recent");
+        if ready(&events) || Instant::now() > deadline {
+            return events;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn seqs(events: &Value) -> Vec<u64> {
     events
         .as_array()
@@ -368,10 +388,12 @@ async fn history_events_and_versions_survive_a_host_restart() {
             .await
             .expect("child.reload");
         assert_eq!(reloaded["version"], 2);
-        before_stop = client
-            .call("events.recent", json!({"limit": 1000}))
-            .await
-            .expect("events.recent");
+        before_stop = recent_events_once(&client, |events| {
+            events
+                .as_array()
+                .is_some_and(|all| all.iter().any(|e| e["event"] == "reloaded"))
+        })
+        .await;
         first_run = seqs(&before_stop);
         assert_eq!(first_run.first(), Some(&1), "{before_stop}");
         assert!(
@@ -471,10 +493,8 @@ async fn history_retention_bounds_the_rows() {
             .await
             .expect("child.reload");
     }
-    let events = client
-        .call("events.recent", json!({"limit": 1000}))
-        .await
-        .expect("events.recent");
+    // Four reloads: 3 start events + 2 per reload.
+    let events = recent_events_once(&client, |events| seqs(events).len() >= 11).await;
     // The ring of this run still has them all; the registry only 8.
     assert!(seqs(&events).len() > 8, "{events}");
     assert!(host.terminate().success(), "{}", host.log());
