@@ -203,23 +203,29 @@ fn repl_keeps_state_completes_and_recovers_from_a_trap_in_a_terminal() {
     tmux.wait_for("trap", r#"{"ok":"ok"}"#, 1);
 }
 
-/// `warden ctl repl PATH` with `lines` on its stdin; its stdout.
-fn ctl_repl(host: &HostProcess, path: &str, lines: &str) -> String {
-    let mut child = ctl_cmd(host.url(), &["repl", path])
+/// Runs `command` with `lines` on its stdin (no terminal); its stdout,
+/// once it exited successfully.
+fn piped(mut command: std::process::Command, lines: &str) -> String {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn ctl repl");
+        .expect("spawn");
     child
         .stdin
         .take()
         .expect("stdin")
         .write_all(lines.as_bytes())
         .expect("write lines");
-    let out = child.wait_with_output().expect("ctl repl");
-    assert!(out.status.success(), "ctl repl: {out:?}");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{command:?}: {out:?}");
     stdout(&out)
+}
+
+/// `warden ctl repl PATH` with `lines` on its stdin; its stdout.
+fn ctl_repl(host: &HostProcess, path: &str, lines: &str) -> String {
+    piped(ctl_cmd(host.url(), &["repl", path]), lines)
 }
 
 #[test]
@@ -286,28 +292,108 @@ path = "counter.wasm"
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
 
+/// `warden ctl --json repl PATH`: no banner, no prompt, one JSON object
+/// on one line per line in, errors included, so a script pairs them.
+#[test]
+fn ctl_repl_json_answers_each_line_with_one_json_line() {
+    let host = HostProcess::start_tree(
+        r#"[host]
+state_dir = "state"
+api_addr = "127.0.0.1:0"
+
+[supervisor.root]
+strategy = "one_for_one"
+
+[[supervisor.root.children]]
+id = "counter"
+kind = "component"
+path = "counter.wasm"
+"#,
+        &[],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !host.ctl(&["send", "root/counter", "get"]).status.success() {
+        assert!(Instant::now() < deadline, "root/counter never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let edited = host.dir().join("edited.json");
+    std::fs::write(&edited, r#"{"count": 41}"#).expect("write state");
+    let missing = host.dir().join("missing.json");
+    let garbage = host.dir().join("garbage.state");
+    std::fs::write(&garbage, "not a state").expect("write garbage");
+    let out = piped(
+        ctl_cmd(host.url(), &["--json", "repl", "root/counter"]),
+        &format!(
+            "inc\n\nadd 5\n:state\n:restore {}\n:restore {}\ninc\n:bogus\n:restore {}\n:quit\ninc\n",
+            edited.display(),
+            missing.display(),
+            garbage.display()
+        ),
+    );
+    let answers: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?} in\n{out}")))
+        .collect();
+    // Eight lines with something in them before `:quit`; the blank one
+    // asks nothing, and nothing after `:quit` is read.
+    assert_eq!(answers.len(), 8, "{out}");
+    assert!(
+        !out.contains("attached to") && !out.contains("root/counter>"),
+        "{out}"
+    );
+    assert_eq!(answers[0]["message"], "inc");
+    assert_eq!(answers[0]["reply"]["reply"], "1", "{out}");
+    assert_eq!(answers[1]["reply"]["reply"], "6", "{out}");
+    assert_eq!(answers[2]["command"], ":state");
+    assert_eq!(
+        answers[2]["snapshot"]["state"],
+        serde_json::json!({"count": 6})
+    );
+    assert_eq!(answers[2]["snapshot"]["schema"], 1);
+    assert_eq!(
+        answers[2]["snapshot"]["id"].as_str().map(str::len),
+        Some(18)
+    );
+    assert_eq!(
+        answers[3]["restored"],
+        edited.display().to_string(),
+        "{out}"
+    );
+    assert!(
+        answers[4]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("missing.json")),
+        "{out}"
+    );
+    assert_eq!(answers[5]["reply"]["reply"], "42", "{out}");
+    assert!(
+        answers[6]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no command :bogus")),
+        "{out}"
+    );
+    let refused = &answers[7]["error"];
+    assert!(
+        refused["status"].as_u64().is_some_and(|s| s >= 400),
+        "{out}"
+    );
+    assert!(
+        refused["kind"].is_string(),
+        "the host's own error object: {out}"
+    );
+}
+
 /// `warden repl PLUGIN` with `lines` on its stdin (no terminal); stdout.
 fn repl_piped(plugin_name: &str, history: &Path, lines: &str) -> String {
-    let mut child = crate::support::warden_cmd(&[
-        "repl",
-        plugin(plugin_name).to_str().expect("utf-8 plugin path"),
-        "--history",
-        history.to_str().expect("utf-8 history path"),
-    ])
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn repl");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(lines.as_bytes())
-        .expect("write lines");
-    let out = child.wait_with_output().expect("repl");
-    assert!(out.status.success(), "repl: {out:?}");
-    stdout(&out)
+    piped(
+        crate::support::warden_cmd(&[
+            "repl",
+            plugin(plugin_name).to_str().expect("utf-8 plugin path"),
+            "--history",
+            history.to_str().expect("utf-8 history path"),
+        ]),
+        lines,
+    )
 }
 
 #[test]

@@ -329,3 +329,157 @@ async fn reading_a_state_needs_admin_listing_needs_read() {
     let raw = admin.get_bytes(&format!("/snapshots/{id}")).await.unwrap();
     assert_eq!(raw, br#"{"schema":1,"state":{"count":0}}"#);
 }
+
+/// A state larger than any JSON body may be goes in through `ctl snapshot
+/// import` (`POST /snapshots?path=…`), is restored by id, and comes back
+/// out through `ctl snapshot export` byte for byte.
+#[test]
+fn a_state_over_the_body_limit_goes_in_by_upload_and_out_by_export() {
+    let (dir, file, state) = config("\n[snapshots]\nmax_upload_bytes = 4194304\n");
+    let host = HostProcess::start(&file, &state, &[]);
+    send(&host, "root/counter", "get");
+    let big = big_state(88, 3 << 20);
+    assert!(big.len() > 1 << 20, "more than the 1 MiB request limit");
+    let upload = dir.path().join("big.state");
+    std::fs::write(&upload, &big).unwrap();
+
+    let id = host
+        .ctl_ok(&[
+            "snapshot",
+            "import",
+            "root/counter",
+            upload.to_str().unwrap(),
+        ])
+        .trim_end()
+        .to_string();
+    assert_eq!(id.len(), 18, "an id: {id:?}");
+    let shown = ctl_json(&host, &["snapshot", "show", &id]);
+    assert_eq!(shown["path"], "root/counter", "{shown}");
+    assert_eq!(shown["size"], big.len(), "{shown}");
+    assert_eq!(shown["version"], 1, "the version it was uploaded to");
+    assert_eq!(shown["hash"].as_str().map(str::len), Some(64), "{shown}");
+    assert_eq!(shown["state"]["count"], 88);
+
+    host.ctl_ok(&["restore", "root/counter", "--snapshot", &id]);
+    assert_eq!(send(&host, "root/counter", "get"), "88", "{}", host.log());
+
+    let out = dir.path().join("out.state");
+    let written = ctl_json(&host, &["snapshot", "export", &id, out.to_str().unwrap()]);
+    assert_eq!(written["size"], big.len(), "{written}");
+    assert!(std::fs::read(&out).unwrap() == big, "the bytes as uploaded");
+    let to_stdout = host.ctl(&["snapshot", "export", &id, "-"]);
+    assert!(to_stdout.status.success(), "{}", stderr(&to_stdout));
+    assert!(to_stdout.stdout == big, "the bytes on stdout");
+
+    // Above `[snapshots] max_upload_bytes`: 413, nothing stored.
+    std::fs::write(&upload, big_state(1, 5 << 20)).unwrap();
+    let refused = host.ctl(&[
+        "snapshot",
+        "import",
+        "root/counter",
+        upload.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("4194304"), "{}", stderr(&refused));
+    // A child that keeps no state: 404 naming it.
+    std::fs::write(&upload, b"{}").unwrap();
+    let nobody = host.ctl(&[
+        "snapshot",
+        "import",
+        "root/nobody",
+        upload.to_str().unwrap(),
+    ]);
+    assert_eq!(nobody.status.code(), Some(2), "{}", stderr(&nobody));
+    assert!(
+        stderr(&nobody).contains("root/nobody"),
+        "{}",
+        stderr(&nobody)
+    );
+    assert_eq!(listed(&host, None), [id]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_needs_admin_octet_stream_and_a_path_and_is_audited() {
+    let (_dir, file, state) = config(
+        "\n[[api.tokens]]\nname = \"ops\"\nrole = \"operate\"\ntoken = \"ops-secret-0123456789abcd\"\n\n[[api.tokens]]\nname = \"boss\"\nrole = \"admin\"\ntoken = \"boss-secret-0123456789ab\"\n",
+    );
+    let host = HostProcess::start(&file, &state, &[]);
+    let admin = host.client(Some("boss-secret-0123456789ab"));
+    let operator = host.client(Some("ops-secret-0123456789abcd"));
+    let state_bytes = br#"{"schema":1,"state":{"count":9}}"#.to_vec();
+    let octets = "application/octet-stream";
+
+    let err = operator
+        .post_bytes("/snapshots?path=root/counter", state_bytes.clone(), octets)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
+    let err = admin
+        .post_bytes(
+            "/snapshots?path=root/counter",
+            state_bytes.clone(),
+            "application/json",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(415), "{err}");
+    assert!(
+        err.to_string().contains("application/octet-stream"),
+        "{err}"
+    );
+    let err = admin
+        .post_bytes("/snapshots", state_bytes.clone(), octets)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err}");
+    assert!(err.to_string().contains("?path="), "{err}");
+
+    let (status, stored) = admin
+        .post_bytes("/snapshots?path=root/counter", state_bytes.clone(), octets)
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{stored}");
+    assert_eq!(stored["size"], state_bytes.len(), "{stored}");
+    let raw = admin
+        .get_bytes(&format!("/snapshots/{}", stored["id"].as_str().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(raw, state_bytes);
+
+    // Every upload, refused or not, is in the audit log.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let audit = admin
+            .call("audit.recent", json!({"op": "snapshots.upload"}))
+            .await
+            .unwrap();
+        let outcomes: Vec<(String, u64)> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["token"].as_str().unwrap().to_string(),
+                    e["status"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        if outcomes.len() >= 4 {
+            let mut sorted = outcomes.clone();
+            sorted.sort();
+            assert_eq!(
+                sorted,
+                [
+                    ("boss".to_string(), 201),
+                    ("boss".to_string(), 400),
+                    ("boss".to_string(), 415),
+                    ("ops".to_string(), 403)
+                ],
+                "{audit}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{audit}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

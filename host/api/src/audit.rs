@@ -14,7 +14,13 @@
 //! A sink must not block: it is called on the request's task, after the
 //! answer is ready and before it is sent.
 
+use std::time::Instant;
+
+use axum::response::Response;
 use sha2::{Digest, Sha256};
+
+use crate::auth::Identity;
+use crate::routes::Shared;
 
 /// One audited call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +47,60 @@ pub struct AuditEntry {
 pub trait AuditSink: Send + Sync + 'static {
     /// Records `entry`; never blocks on storage.
     fn record(&self, entry: AuditEntry);
+}
+
+/// A call of a route that changes something beside the operations
+/// (`POST /components`, `POST /snapshots`): what it is named in the audit
+/// log (the route's `operationId`), by whom, and since when.
+pub(crate) struct RouteCall<'a> {
+    pub op: &'static str,
+    pub caller: &'a Identity,
+    pub at_ms: i64,
+    pub started: Instant,
+}
+
+impl<'a> RouteCall<'a> {
+    /// A call of `op` by `caller` arriving now.
+    pub(crate) fn new(op: &'static str, caller: &'a Identity) -> Self {
+        Self {
+            op,
+            caller,
+            at_ms: warden_clock::signed_unix_ms(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Hands the call's entry to the audit hook, if any, and gives back
+    /// the answer: `answer` is the response, or a refusal with the kind
+    /// the log records. `digest` is the SHA-256 of what was sent, when it
+    /// was read. A host that does not serve the route (`served` false)
+    /// answers 404 and nothing is recorded for it.
+    pub(crate) fn record(
+        self,
+        shared: &Shared,
+        served: bool,
+        digest: Option<String>,
+        answer: Result<Response, (Response, &'static str)>,
+    ) -> Response {
+        let (response, outcome) = match answer {
+            Ok(response) => (response, "ok"),
+            Err((response, kind)) => (response, kind),
+        };
+        if let Some(sink) = shared.api.audit()
+            && served
+        {
+            sink.record(AuditEntry {
+                at_ms: self.at_ms,
+                token: self.caller.name.clone(),
+                op: self.op.to_string(),
+                params_sha256: digest,
+                status: response.status().as_u16(),
+                outcome: outcome.to_string(),
+                duration_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            });
+        }
+        response
+    }
 }
 
 /// The hex SHA-256 of a call's params as sent.

@@ -149,18 +149,33 @@ impl ApiClient {
     /// `Content-Type: application/wasm`): the HTTP status (201 when they
     /// were new, 200 when already stored) and `{"id", "size", "worlds"}`.
     pub async fn upload(&self, bytes: Vec<u8>) -> Result<(u16, Value), ClientError> {
+        self.post_bytes("/components", bytes, "application/wasm")
+            .await
+    }
+
+    /// `POST path_and_query` with `bytes` as a body of `content_type`
+    /// (`/snapshots?path=root/counter`, `application/octet-stream`): the
+    /// HTTP status and the JSON answer.
+    pub async fn post_bytes(
+        &self,
+        path_and_query: &str,
+        bytes: Vec<u8>,
+        content_type: &'static str,
+    ) -> Result<(u16, Value), ClientError> {
         let response = self
             .send_as(
                 Method::POST,
-                "/components",
+                path_and_query,
                 Some(Bytes::from(bytes)),
-                "application/wasm",
+                content_type,
             )
             .await?;
         let status = response.status().as_u16();
         let bytes = collect(response).await?;
         let body = serde_json::from_slice(&bytes).map_err(|e| {
-            ClientError::BadResponse(format!("the answer to an upload is not JSON: {e}"))
+            ClientError::BadResponse(format!(
+                "the answer to POST {path_and_query} is not JSON: {e}"
+            ))
         })?;
         Ok((status, body))
     }

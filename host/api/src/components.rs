@@ -18,7 +18,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
@@ -31,7 +30,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use warden_ops::Role;
 
-use crate::audit::{AuditEntry, params_digest};
+use crate::audit::{RouteCall, params_digest};
 use crate::auth::{self, Identity};
 use crate::error::HttpError;
 use crate::routes::{Shared, declared_as, read_body};
@@ -179,9 +178,9 @@ fn catalog<'a>(
 }
 
 /// A refusal as the response it is and the kind the audit log records.
-type Refused = (Response, &'static str);
+pub(crate) type Refused = (Response, &'static str);
 
-fn http(e: HttpError) -> Refused {
+pub(crate) fn http(e: HttpError) -> Refused {
     let kind = e.kind();
     (e.into_response(), kind)
 }
@@ -203,11 +202,10 @@ pub(crate) async fn upload(
     Extension(caller): Extension<Identity>,
     request: Request,
 ) -> Response {
-    let started = Instant::now();
-    let at_ms = warden_clock::signed_unix_ms();
+    let call = RouteCall::new(UPLOAD, &caller);
     let mut digest = None;
     let answer = upload_checked(&shared, &caller, request, &mut digest).await;
-    audit(&shared, &caller, UPLOAD, at_ms, started, digest, answer)
+    call.record(&shared, shared.api.components().is_some(), digest, answer)
 }
 
 async fn upload_checked(
@@ -270,15 +268,14 @@ pub(crate) async fn remove(
     Extension(caller): Extension<Identity>,
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let started = Instant::now();
-    let at_ms = warden_clock::signed_unix_ms();
+    let call = RouteCall::new(REMOVE, &caller);
     let id = match id {
         Ok(Path(id)) => id,
         Err(rejection) => return HttpError::BadRequest(rejection.body_text()).into_response(),
     };
     let digest = Some(params_digest(id.as_bytes()));
     let answer = remove_checked(&shared, &caller, &id).await;
-    audit(&shared, &caller, REMOVE, at_ms, started, digest, answer)
+    call.record(&shared, shared.api.components().is_some(), digest, answer)
 }
 
 async fn remove_checked(shared: &Shared, caller: &Identity, id: &str) -> Result<Response, Refused> {
@@ -289,42 +286,14 @@ async fn remove_checked(shared: &Shared, caller: &Identity, id: &str) -> Result<
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Tells the audit hook of a store call (a host without a store answers
-/// 404 to every store route, and nothing is recorded for it).
-fn audit(
-    shared: &Shared,
-    caller: &Identity,
-    op: &str,
-    at_ms: i64,
-    started: Instant,
-    params_sha256: Option<String>,
-    answer: Result<Response, Refused>,
-) -> Response {
-    let (response, outcome) = match answer {
-        Ok(response) => (response, "ok"),
-        Err((response, kind)) => (response, kind),
-    };
-    if let Some(sink) = shared.api.audit()
-        && shared.api.components().is_some()
-    {
-        sink.record(AuditEntry {
-            at_ms,
-            token: caller.name.clone(),
-            op: op.to_string(),
-            params_sha256,
-            status: response.status().as_u16(),
-            outcome: outcome.to_string(),
-            duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        });
-    }
-    response
-}
-
 /// `Ok` when the body is declared as a component (`application/wasm`,
 /// parameters allowed): a web form or a JSON body is never taken for one.
 fn require_wasm(headers: &HeaderMap) -> Result<(), HttpError> {
-    declared_as(headers, "application/wasm")
-        .map_err(|content_type| HttpError::NotWasm { content_type })
+    declared_as(headers, "application/wasm").map_err(|content_type| HttpError::WrongUpload {
+        body: "an upload is the component's bytes",
+        media: "application/wasm",
+        content_type,
+    })
 }
 
 #[cfg(test)]

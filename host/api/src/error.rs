@@ -113,12 +113,20 @@ pub enum HttpError {
         None => "operations take a JSON body: send `Content-Type: application/json`".to_string(),
     })]
     UnsupportedMediaType { content_type: Option<String> },
-    /// An upload's body is not declared as a component.
+    /// An upload's body is not declared as what the route takes (a
+    /// component as `application/wasm`, a state as
+    /// `application/octet-stream`).
     #[error("{}", match content_type {
-        Some(found) => format!("an upload is the component's bytes: send `Content-Type: application/wasm`, not `{found}`"),
-        None => "an upload is the component's bytes: send `Content-Type: application/wasm`".to_string(),
+        Some(found) => format!("{body}: send `Content-Type: {media}`, not `{found}`"),
+        None => format!("{body}: send `Content-Type: {media}`"),
     })]
-    NotWasm { content_type: Option<String> },
+    WrongUpload {
+        /// What the route's body is, as a sentence's start.
+        body: &'static str,
+        /// The media type it takes.
+        media: &'static str,
+        content_type: Option<String>,
+    },
 }
 
 impl HttpError {
@@ -132,7 +140,7 @@ impl HttpError {
             Self::ForbiddenHost { .. }
             | Self::ForbiddenOrigin { .. }
             | Self::ForbiddenRole { .. } => StatusCode::FORBIDDEN,
-            Self::UnsupportedMediaType { .. } | Self::NotWasm { .. } => {
+            Self::UnsupportedMediaType { .. } | Self::WrongUpload { .. } => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
         }
@@ -149,7 +157,9 @@ impl HttpError {
             Self::ForbiddenHost { .. } => "forbidden_host",
             Self::ForbiddenOrigin { .. } => "forbidden_origin",
             Self::ForbiddenRole { .. } => "forbidden_role",
-            Self::UnsupportedMediaType { .. } | Self::NotWasm { .. } => "unsupported_media_type",
+            Self::UnsupportedMediaType { .. } | Self::WrongUpload { .. } => {
+                "unsupported_media_type"
+            }
         }
     }
 }

@@ -18,14 +18,16 @@ use crate::error::HTTP_KINDS;
 use warden_ops::{Registry, Role, role_sentence};
 
 /// The document served by a server at `server_url`; with the component
-/// store's routes when it serves one (`store_max_bytes`: its upload limit).
+/// store's routes when it serves one (`store_max_bytes`: its upload
+/// limit), and the raw snapshot routes when it serves those
+/// (`snapshot_max_bytes`: the largest state uploaded).
 pub fn document(
     registry: &Registry,
     server_url: &str,
     token_required: bool,
     store_max_bytes: Option<u64>,
     serves_logs: bool,
-    snapshots: bool,
+    snapshot_max_bytes: Option<u64>,
 ) -> Value {
     let mut doc = registry.openapi_document("Warden", env!("CARGO_PKG_VERSION"));
     doc["info"]["description"] = json!(
@@ -154,7 +156,51 @@ pub fn document(
         if serves_logs {
             paths.insert("/logs/{path}".into(), logs_route(&unauthorized));
         }
-        if snapshots {
+        if let Some(max_bytes) = snapshot_max_bytes {
+            paths.insert(
+                "/snapshots".into(),
+                json!({"post": {
+                    "operationId": "snapshots.upload",
+                    "summary": "Stores a state (its raw bytes as the body) as a snapshot of a component child, for states larger than a JSON body may be",
+                    "description": format!(
+                        "The body is the state's bytes, `Content-Type: application/octet-stream`, at most {max_bytes} bytes (`[snapshots] max_upload_bytes`). \
+                         It is stored as a snapshot of the child, with the hash and version of the code it runs now, and answered with the stored snapshot's metadata; \
+                         `child.restore {{\"path\", \"snapshot\": ID}}` then puts it into the child (its `restore` export checks it). {}",
+                        role_sentence(Role::Admin)
+                    ),
+                    "tags": ["snapshots"],
+                    "x-warden-role": "admin",
+                    "parameters": [{
+                        "name": "path", "in": "query", "required": true,
+                        "description": "The component child's full path (`root/counter`)",
+                        "schema": {"type": "string", "minLength": 1}
+                    }],
+                    "requestBody": {
+                        "required": true,
+                        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary", "maxLength": max_bytes}}}
+                    },
+                    "responses": unauthorized(json!({
+                        "201": {"description": "Stored", "content": {"application/json": {"schema": {
+                            "type": "object",
+                            "required": ["id", "path", "at_ms", "size", "hash", "version", "sha256"],
+                            "properties": {
+                                "id": {"type": "string", "pattern": "^[0-9]{13}-[0-9]{4}$"},
+                                "path": {"type": "string"},
+                                "at_ms": {"type": "integer", "minimum": 0},
+                                "size": {"type": "integer", "minimum": 0},
+                                "hash": {"type": "string", "description": "Content hash of the component the child runs"},
+                                "version": {"type": ["integer", "null"], "description": "The child's reload version"},
+                                "sha256": {"type": "string", "description": "SHA-256 of the state"}
+                            }
+                        }}}},
+                        "400": error_response("No `path` in the query"),
+                        "404": error_response("No component child has this path"),
+                        "413": {"$ref": "#/components/responses/Error413"},
+                        "415": error_response("The body is not declared as `application/octet-stream`"),
+                        "500": error_response("The snapshot cannot be written")
+                    }))
+                }}),
+            );
             paths.insert(
                 "/snapshots/{id}".into(),
                 json!({"get": {
@@ -470,7 +516,7 @@ mod tests {
             true,
             Some(1024),
             true,
-            true,
+            Some(2048),
         );
         assert_eq!(doc["servers"][0]["url"], "http://127.0.0.1:9");
         assert_eq!(doc["security"][0]["bearer"], json!([]));
@@ -516,10 +562,16 @@ mod tests {
         );
         assert!(doc["paths"]["/components/{id}"]["delete"]["responses"]["409"].is_object());
         assert!(doc["paths"]["/components"]["get"]["responses"]["401"].is_object());
+        assert_eq!(
+            doc["paths"]["/snapshots"]["post"]["requestBody"]["content"]["application/octet-stream"]
+                ["schema"]["maxLength"],
+            2048
+        );
         for path in [
             "/ops/noop",
             "/components",
             "/components/{id}",
+            "/snapshots",
             "/snapshots/{id}",
             "/events",
             "/healthz",
@@ -535,9 +587,10 @@ mod tests {
             ["enum"];
         assert!(kinds.as_array().unwrap().contains(&json!("bad_json")));
 
-        let open = document(&registry, "http://127.0.0.1:9", false, None, false, false);
+        let open = document(&registry, "http://127.0.0.1:9", false, None, false, None);
         assert!(open["paths"]["/components"].is_null());
         assert!(open["paths"]["/logs/{path}"].is_null());
+        assert!(open["paths"]["/snapshots"].is_null());
         assert!(open.get("security").is_none());
         assert!(open["paths"]["/metrics"]["get"]["responses"]["401"].is_null());
     }

@@ -17,8 +17,8 @@
 //!   `GET /components`, `GET` and `DELETE /components/{id}`;
 //! - `GET /logs/{path}` ([`logs`](crate::logs)): a child's log, as JSON or
 //!   followed as SSE;
-//! - a stored snapshot's raw state ([`snapshots`](crate::snapshots)):
-//!   `GET /snapshots/{id}`;
+//! - stored snapshots' raw states ([`snapshots`](crate::snapshots)):
+//!   `POST /snapshots?path=CHILD`, `GET /snapshots/{id}`;
 //! - `GET /openapi.json`, `/events` ([`sse`](crate::sse)), `/metrics`,
 //!   `/healthz`;
 //! - the dashboard's `GET /` and `/assets/{file}`;
@@ -79,6 +79,7 @@ pub(crate) fn router(shared: Shared, keyring: Arc<Keyring>, guard: SiteGuard) ->
             "/components/{id}",
             get(components::describe).delete(components::remove),
         )
+        .route("/snapshots", post(snapshots::upload))
         .route("/snapshots/{id}", get(snapshots::raw))
         .route("/openapi.json", get(openapi_json))
         .route("/events", get(sse::events))
@@ -270,7 +271,7 @@ async fn openapi_json(State(shared): State<Shared>) -> Response {
         shared.token_required,
         shared.api.components().map(|c| c.max_bytes()),
         shared.api.logs().is_some(),
-        shared.api.snapshots().is_some(),
+        shared.api.snapshots().map(|s| s.max_upload_bytes()),
     ))
     .into_response()
 }

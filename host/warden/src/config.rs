@@ -84,6 +84,7 @@
 //!
 //! [snapshots]                      # snapshots stored by child.snapshot (STATE_DIR/snapshots)
 //! keep_per_child = 20              # per child path; the oldest goes first
+//! max_upload_bytes = 67108864      # largest state taken by POST /snapshots?path=CHILD
 //!
 //! [history]                        # durable history in STATE_DIR/registry.sqlite3
 //! keep_events = 100000             # events kept (the newest); events.recent reads them after a restart
@@ -259,6 +260,7 @@ struct RawHistory {
 #[serde(deny_unknown_fields)]
 struct RawSnapshots {
     keep_per_child: Option<u64>,
+    max_upload_bytes: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -870,11 +872,17 @@ pub struct SnapshotsConfig {
     /// Snapshots kept per child path; storing one more removes the
     /// oldest. By default 20.
     pub keep_per_child: usize,
+    /// The largest state `POST /snapshots` takes, in bytes. By default
+    /// 64 MiB (a child's memory limit bounds what it can restore anyway).
+    pub max_upload_bytes: u64,
 }
 
 impl Default for SnapshotsConfig {
     fn default() -> Self {
-        Self { keep_per_child: 20 }
+        Self {
+            keep_per_child: 20,
+            max_upload_bytes: 64 << 20,
+        }
     }
 }
 
@@ -1579,16 +1587,31 @@ impl<'a> Validator<'a> {
     }
 
     fn snapshots(&self, raw: RawSnapshots) -> Result<SnapshotsConfig, ConfigError> {
-        match raw.keep_per_child {
-            None => Ok(SnapshotsConfig::default()),
-            Some(keep) if (1..=10_000).contains(&keep) => Ok(SnapshotsConfig {
-                keep_per_child: keep as usize,
-            }),
-            Some(_) => Err(self.invalid(
-                "snapshots.keep_per_child",
-                "expected 1 to 10000 snapshots per child",
-            )),
-        }
+        let defaults = SnapshotsConfig::default();
+        let keep_per_child = match raw.keep_per_child {
+            None => defaults.keep_per_child,
+            Some(keep) if (1..=10_000).contains(&keep) => keep as usize,
+            Some(_) => {
+                return Err(self.invalid(
+                    "snapshots.keep_per_child",
+                    "expected 1 to 10000 snapshots per child",
+                ));
+            }
+        };
+        let max_upload_bytes = match raw.max_upload_bytes {
+            None => defaults.max_upload_bytes,
+            Some(bytes) if (1..=4 << 30).contains(&bytes) => bytes,
+            Some(_) => {
+                return Err(self.invalid(
+                    "snapshots.max_upload_bytes",
+                    "expected a size in bytes from 1 to 4294967296 (4 GiB)",
+                ));
+            }
+        };
+        Ok(SnapshotsConfig {
+            keep_per_child,
+            max_upload_bytes,
+        })
     }
 
     fn reload(&self, raw: RawReload) -> Result<ReloadConfig, ConfigError> {

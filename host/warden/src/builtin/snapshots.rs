@@ -259,19 +259,8 @@ pub(super) async fn store(
     path: &str,
     state: Vec<u8>,
 ) -> Result<SnapshotMeta, OpError> {
-    let hash = ctx
-        .programs
-        .get(path)
-        .map(|entry| {
-            entry
-                .slot
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .hash()
-                .to_string()
-        })
-        .unwrap_or_default();
-    let version = ctx.reloader.versions(path).ok().map(|v| v.current);
+    let (hash, version) = crate::host::snapshots::running_code(&ctx.programs, &ctx.reloader, path);
+    let hash = hash.unwrap_or_default();
     let path = path.to_string();
     blocking(op, &ctx.snapshots, move |s| {
         s.save(&path, &hash, version, &state)

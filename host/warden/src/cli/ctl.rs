@@ -209,6 +209,7 @@ enum CtlCommand {
     /// A line-by-line session with a component child: each line is sent
     /// as a message; `:state` shows its decoded state, `:restore FILE`
     /// puts an edited one back (all through the audited operations).
+    /// With `--json`: no prompt, one JSON object per line in (for scripts).
     Repl {
         /// The child's path.
         path: String,
@@ -389,6 +390,24 @@ enum SnapshotAction {
     Rm {
         /// Its id.
         id: String,
+    },
+    /// Write a stored snapshot's state, its raw bytes, to FILE (`GET
+    /// /snapshots/ID`, streamed: for states of any size).
+    Export {
+        /// Its id.
+        id: String,
+        /// Where the bytes go (`-`: standard output).
+        file: PathBuf,
+    },
+    /// Store FILE's bytes as a snapshot of the component child at PATH
+    /// (`POST /snapshots?path=PATH`, for states of any size up to
+    /// `[snapshots] max_upload_bytes`); prints the id for `warden ctl
+    /// restore PATH --snapshot ID`.
+    Import {
+        /// The component child's path.
+        path: String,
+        /// The state's bytes, as `export` wrote them.
+        file: PathBuf,
     },
 }
 
@@ -601,7 +620,7 @@ async fn execute(args: Args) -> Result<(), Failure> {
             }
             write_reply(&reply)
         }
-        CtlCommand::Repl { path } => repl::run(&host, &path).await,
+        CtlCommand::Repl { path } => repl::run(&host, &path, json).await,
         CtlCommand::Op { name, params } => {
             let params = match params {
                 None => json!({}),
@@ -742,6 +761,50 @@ async fn snapshot(
         (_, Some(SnapshotAction::Rm { id })) => {
             let removed = host.call("snapshot.delete", json!({ "id": id })).await?;
             output(json, &removed, |v| format!("{}: removed\n", field(v, "id")))
+        }
+        (_, Some(SnapshotAction::Export { id, file })) => {
+            let bytes = host
+                .client
+                .get_bytes(&format!("/snapshots/{}", percent_encode(&id)))
+                .await
+                .map_err(|e| host.failure(None, e))?;
+            let size = bytes.len();
+            if file.as_os_str() == "-" {
+                use std::io::Write as _;
+                let mut out = std::io::stdout().lock();
+                return match out.write_all(&bytes).and_then(|()| out.flush()) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                        Err(Failure::OutputClosed)
+                    }
+                    Err(e) => Err(Failure::failed(anyhow!("cannot write the state: {e}"))),
+                };
+            }
+            std::fs::write(&file, &bytes)
+                .map_err(|e| Failure::failed(anyhow!("cannot write {}: {e}", file.display())))?;
+            let written = json!({ "id": id, "file": file.display().to_string(), "size": size });
+            output(json, &written, |v| {
+                format!(
+                    "{}: {} bytes written to {}\n",
+                    field(v, "id"),
+                    scalar(&v["size"]),
+                    field(v, "file")
+                )
+            })
+        }
+        (_, Some(SnapshotAction::Import { path, file })) => {
+            let bytes = std::fs::read(&file)
+                .map_err(|e| Failure::bad_input(anyhow!("cannot read {}: {e}", file.display())))?;
+            let (_, stored) = host
+                .client
+                .post_bytes(
+                    &format!("/snapshots?path={}", percent_encode(&path)),
+                    bytes,
+                    "application/octet-stream",
+                )
+                .await
+                .map_err(|e| host.failure(None, e))?;
+            output(json, &stored, |v| format!("{}\n", field(v, "id")))
         }
         (Some(path), None) => {
             let taken = host.call("child.snapshot", json!({ "path": path })).await?;
@@ -1204,6 +1267,16 @@ fn output(json: bool, value: &Value, render: impl FnOnce(&Value) -> String) -> R
         print_json(value)
     } else {
         write_stdout(&render(value)).map(drop)
+    }
+}
+
+/// `value` as one line of JSON (JSON lines: `ctl repl --json`).
+fn print_json_line(value: &Value) -> Result<(), Failure> {
+    let text = serde_json::to_string(value).map_err(Failure::failed)?;
+    if write_stdout(&format!("{text}\n"))? {
+        Ok(())
+    } else {
+        Err(Failure::OutputClosed)
     }
 }
 

@@ -239,7 +239,14 @@ fn fixed_setting_changed(old: &Config, new: &Config) -> Option<&'static str> {
         ("host.compile", o.compile == n.compile),
         ("host.cache", o.cache == n.cache),
         ("host.cgroup.mode", o.cgroup == n.cgroup),
-        ("snapshots.keep_per_child", old.snapshots == new.snapshots),
+        (
+            "snapshots.keep_per_child",
+            old.snapshots.keep_per_child == new.snapshots.keep_per_child,
+        ),
+        (
+            "snapshots.max_upload_bytes",
+            old.snapshots.max_upload_bytes == new.snapshots.max_upload_bytes,
+        ),
         ("history", old.history == new.history),
         (
             "api.max_timeout_ms",

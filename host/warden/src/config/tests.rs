@@ -368,6 +368,11 @@ fn durations_out_of_range_name_the_key() {
             "expected 1 to 10000",
         ),
         (
+            with_section("[snapshots]\nmax_upload_bytes = 0"),
+            "snapshots.max_upload_bytes",
+            "expected a size in bytes from 1",
+        ),
+        (
             with_section("[api]\nmax_timeout_ms = 0"),
             "api.max_timeout_ms",
             "there is no \"forever\"",

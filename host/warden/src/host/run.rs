@@ -161,7 +161,12 @@ impl Running {
                 host.router.logs().clone(),
                 host.root.clone(),
             )))
-            .with_snapshots(Arc::new(host.snapshots.clone()))
+            .with_snapshots(Arc::new(super::snapshots::SnapshotRoutes::new(
+                host.snapshots.clone(),
+                host.programs.clone(),
+                host.reloader.clone(),
+                config.snapshots.max_upload_bytes,
+            )))
             .with_child_gauges(super::gauges::HostGauges::new(
                 host.root.clone(),
                 host.reloader.clone(),

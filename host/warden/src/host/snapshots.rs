@@ -20,9 +20,11 @@
 //! Retention: at most `[snapshots] keep_per_child` per child path; storing
 //! one more removes that child's oldest.
 //!
-//! It also serves `GET /snapshots/{id}` (the api crate's
-//! [`SnapshotFiles`](crate::api::SnapshotFiles)): the file, opened at the
-//! state.
+//! It also serves the raw routes (the api crate's
+//! [`SnapshotFiles`](crate::api::SnapshotFiles), through
+//! [`SnapshotRoutes`]): `GET /snapshots/{id}`, the file opened at the
+//! state, and `POST /snapshots?path=CHILD`, a state uploaded as a
+//! snapshot of that child.
 //!
 //! Owns: ids, the folder, retention, and reading a state as JSON (the
 //! SDK's envelope) or bytes, and the diff of two states. Never does: take
@@ -37,8 +39,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use warden_clock::unix_ms;
 
+use super::build::ProgramTable;
 use super::persist::{Header, parse_snapshot, read_header, write_snapshot};
 use crate::component::content_hash;
+use crate::reload::Reloader;
 
 /// The largest state a stored snapshot is read back with (the largest
 /// memory limit a child can have is far below it).
@@ -320,13 +324,67 @@ pub fn state_offset(size: u64, state_bytes: u64) -> u64 {
     size.saturating_sub(state_bytes)
 }
 
+/// What a snapshot of the component child at `path` records of its code
+/// now: the content hash of the component it runs (empty when no
+/// component child has the path) and its reload version.
+pub fn running_code(
+    programs: &ProgramTable,
+    reloader: &Reloader,
+    path: &str,
+) -> (Option<String>, Option<u64>) {
+    let hash = programs.get(path).map(|entry| {
+        entry
+            .slot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .hash()
+            .to_string()
+    });
+    let version = reloader.versions(path).ok().map(|v| v.current);
+    (hash, version)
+}
+
+/// The stored snapshots as the API's raw routes see them: the store, and
+/// what tells the code a component child runs (for a state uploaded to
+/// it).
+#[derive(Clone)]
+pub struct SnapshotRoutes {
+    store: SnapshotStore,
+    programs: ProgramTable,
+    reloader: Reloader,
+    max_upload_bytes: u64,
+}
+
+impl SnapshotRoutes {
+    /// The routes over `store`; uploads up to `max_upload_bytes`.
+    pub fn new(
+        store: SnapshotStore,
+        programs: ProgramTable,
+        reloader: Reloader,
+        max_upload_bytes: u64,
+    ) -> Self {
+        Self {
+            store,
+            programs,
+            reloader,
+            max_upload_bytes,
+        }
+    }
+}
+
 /// `GET /snapshots/{id}`: the file opened at the state's first byte. The
 /// state is streamed as it is read, so it is not checked against its
 /// SHA-256 first (that would read it twice); the SHA-256 goes out as the
 /// `ETag` for the client to check.
-impl crate::api::SnapshotFiles for SnapshotStore {
+///
+/// `POST /snapshots?path=CHILD`: the state stored as a snapshot of the
+/// component child, with the hash and version of what it runs now (so
+/// `snapshot.list` shows it beside the ones `child.snapshot` takes). It is
+/// not checked here: the child's `restore` export checks it when
+/// `child.restore {snapshot}` puts it back, as with a base64 state.
+impl crate::api::SnapshotFiles for SnapshotRoutes {
     fn open(&self, id: &str) -> crate::api::SnapshotFuture<'_, crate::api::RawState> {
-        let store = self.clone();
+        let store = self.store.clone();
         let id = id.to_string();
         Box::pin(async move {
             match tokio::task::spawn_blocking(move || open_state(&store, &id)).await {
@@ -335,6 +393,31 @@ impl crate::api::SnapshotFiles for SnapshotStore {
                     "the snapshot store task failed: {e}"
                 ))),
             }
+        })
+    }
+
+    fn max_upload_bytes(&self) -> u64 {
+        self.max_upload_bytes
+    }
+
+    fn store(&self, path: &str, state: crate::api::Bytes) -> crate::api::SnapshotFuture<'_, Value> {
+        use crate::api::SnapshotFileError as E;
+        let path = path.trim_end_matches('/').to_string();
+        let (hash, version) = running_code(&self.programs, &self.reloader, &path);
+        let store = self.store.clone();
+        Box::pin(async move {
+            let Some(hash) = hash else {
+                return Err(E::NotFound(format!(
+                    "no component child has the path `{}` (only a component child keeps a state)",
+                    path.chars().take(200).collect::<String>()
+                )));
+            };
+            let saved =
+                tokio::task::spawn_blocking(move || store.save(&path, &hash, version, &state))
+                    .await
+                    .map_err(|e| E::Failed(format!("the snapshot store task failed: {e}")))?;
+            let meta = saved.map_err(|e| E::Failed(e.to_string()))?;
+            serde_json::to_value(meta).map_err(|e| E::Failed(e.to_string()))
         })
     }
 }
