@@ -228,8 +228,9 @@ fn ctl_repl(host: &HostProcess, path: &str, lines: &str) -> String {
     piped(ctl_cmd(host.url(), &["repl", path]), lines)
 }
 
-#[test]
-fn ctl_repl_sends_lines_shows_and_restores_the_state() {
+/// A `warden run` with one `counter` child, `root/counter`, once it
+/// answers.
+fn counter_host() -> HostProcess {
     let host = HostProcess::start_tree(
         r#"[host]
 state_dir = "state"
@@ -251,6 +252,12 @@ path = "counter.wasm"
         assert!(Instant::now() < deadline, "root/counter never answered");
         std::thread::sleep(Duration::from_millis(100));
     }
+    host
+}
+
+#[test]
+fn ctl_repl_sends_lines_shows_and_restores_the_state() {
+    let host = counter_host();
 
     let out = ctl_repl(&host, "root/counter", "inc\ninc\nadd 5\n:state\n:quit\n");
     let lines: Vec<&str> = out.lines().collect();
@@ -296,26 +303,7 @@ path = "counter.wasm"
 /// on one line per line in, errors included, so a script pairs them.
 #[test]
 fn ctl_repl_json_answers_each_line_with_one_json_line() {
-    let host = HostProcess::start_tree(
-        r#"[host]
-state_dir = "state"
-api_addr = "127.0.0.1:0"
-
-[supervisor.root]
-strategy = "one_for_one"
-
-[[supervisor.root.children]]
-id = "counter"
-kind = "component"
-path = "counter.wasm"
-"#,
-        &[],
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !host.ctl(&["send", "root/counter", "get"]).status.success() {
-        assert!(Instant::now() < deadline, "root/counter never answered");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let host = counter_host();
     let edited = host.dir().join("edited.json");
     std::fs::write(&edited, r#"{"count": 41}"#).expect("write state");
     let missing = host.dir().join("missing.json");

@@ -639,14 +639,7 @@ async fn stop(ctx: &Context, config: &SandboxesConfig, id: &str) -> Result<(), A
 /// code's content hash, which is what a store id is (after a rollback it
 /// is not the last component it was reloaded to).
 fn running_component(ctx: &Context, path: &str) -> Option<String> {
-    ctx.programs.get(path).map(|entry| {
-        entry
-            .slot
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .hash()
-            .to_string()
-    })
+    ctx.programs.running_hash(path)
 }
 
 async fn list(ctx: &Context) -> Result<Value, OpError> {

@@ -57,6 +57,20 @@ impl ProgramTable {
             .cloned()
     }
 
+    /// The content hash of the code the child at `path` runs now (for a
+    /// sandbox, the store id of its component: after a rollback, not the
+    /// last one it was reloaded to).
+    pub fn running_hash(&self, path: &str) -> Option<String> {
+        self.get(path).map(|entry| {
+            entry
+                .slot
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .hash()
+                .to_string()
+        })
+    }
+
     /// Forgets the child at `path` and every child below it (a nested
     /// supervisor's); the paths forgotten.
     pub(crate) fn remove_under(&self, path: &str) -> Vec<String> {
@@ -83,7 +97,6 @@ impl ProgramTable {
             .collect()
     }
 
-    /// Paths of every configured component child, sorted.
     /// Forgets the child at `path` (a destroyed sandbox).
     pub(crate) fn remove(&self, path: &str) -> Option<ProgramEntry> {
         self.inner

@@ -332,14 +332,7 @@ pub fn running_code(
     reloader: &Reloader,
     path: &str,
 ) -> (Option<String>, Option<u64>) {
-    let hash = programs.get(path).map(|entry| {
-        entry
-            .slot
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .hash()
-            .to_string()
-    });
+    let hash = programs.running_hash(path);
     let version = reloader.versions(path).ok().map(|v| v.current);
     (hash, version)
 }
