@@ -521,7 +521,7 @@ async fn a_reload_rollout_failing_at_batch_2_rolls_batch_1_back() {
             "batch_done",
             "batch_started",
             "rollout_failed",
-            "rolled_back",
+            "rollout_rolled_back",
         ],
     )
     .await;

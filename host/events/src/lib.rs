@@ -748,7 +748,7 @@ mod tests {
         let names = EventKind::names();
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
-        assert_eq!(names.len(), 16 + 6 + 2 + 4 + 2, "{names:?}");
+        assert_eq!(names.len(), 16 + 6 + 2 + 4 + 2 + 7, "{names:?}");
         // One of each family, as serde writes it.
         for event in [
             EventKind::from(SupervisorEvent::ChildIgnored),
@@ -772,6 +772,12 @@ mod tests {
                 trace: "t1".into(),
                 reason: "stopped".into(),
                 records: 0,
+            }
+            .into(),
+            RolloutEvent::RolloutRolledBack {
+                id: "r1".into(),
+                paths: vec![],
+                failed: vec![],
             }
             .into(),
         ] {

@@ -62,8 +62,9 @@ pub enum RolloutEvent {
         reason: String,
     },
     /// The members a stopped rollout had changed were put back (`failed`
-    /// lists the ones that could not be).
-    RolledBack {
+    /// lists the ones that could not be). Not `rolled_back`: that is a
+    /// reload's own rollback.
+    RolloutRolledBack {
         /// The rollout's id (`r1`).
         id: String,
         /// The members put back.
@@ -82,9 +83,9 @@ impl RolloutEvent {
     /// The `tracing` level: a warning when a rollout stops short.
     pub fn level(&self) -> Level {
         match self {
-            Self::RolloutFailed { .. } | Self::RolledBack { .. } | Self::RolloutAborted { .. } => {
-                Level::WARN
-            }
+            Self::RolloutFailed { .. }
+            | Self::RolloutRolledBack { .. }
+            | Self::RolloutAborted { .. } => Level::WARN,
             Self::BatchStarted { .. } | Self::BatchDone { .. } => Level::DEBUG,
             Self::RolloutStarted { .. } | Self::RolloutDone { .. } => Level::INFO,
         }
@@ -98,7 +99,7 @@ impl RolloutEvent {
             Self::BatchDone { .. } => "batch_done",
             Self::RolloutDone { .. } => "rollout_done",
             Self::RolloutFailed { .. } => "rollout_failed",
-            Self::RolledBack { .. } => "rolled_back",
+            Self::RolloutRolledBack { .. } => "rollout_rolled_back",
             Self::RolloutAborted { .. } => "rollout_aborted",
         }
     }
@@ -128,7 +129,7 @@ impl fmt::Display for RolloutEvent {
             Self::RolloutFailed { id, batch, reason } => {
                 write!(f, "rollout {id} failed at batch {batch}: {reason}")
             }
-            Self::RolledBack { id, paths, failed } => {
+            Self::RolloutRolledBack { id, paths, failed } => {
                 write!(f, "rollout {id} rolled back {} member(s)", paths.len())?;
                 if !failed.is_empty() {
                     write!(f, "; could not roll back {}", failed.join(", "))?;
@@ -137,5 +138,55 @@ impl fmt::Display for RolloutEvent {
             }
             Self::RolloutAborted { id } => write!(f, "rollout {id} aborted"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_rollout_event_serializes_under_its_name_and_reads_as_a_line() {
+        let id = || "r1".to_string();
+        let paths = || vec!["root/a".to_string(), "root/b".to_string()];
+        let events = [
+            RolloutEvent::RolloutStarted {
+                id: id(),
+                action: "reload".into(),
+                members: 4,
+                batches: 2,
+            },
+            RolloutEvent::BatchStarted {
+                id: id(),
+                batch: 1,
+                paths: paths(),
+            },
+            RolloutEvent::BatchDone { id: id(), batch: 1 },
+            RolloutEvent::RolloutDone { id: id() },
+            RolloutEvent::RolloutFailed {
+                id: id(),
+                batch: 2,
+                reason: "boom".into(),
+            },
+            RolloutEvent::RolloutRolledBack {
+                id: id(),
+                paths: paths(),
+                failed: vec!["root/c".into()],
+            },
+            RolloutEvent::RolloutAborted { id: id() },
+        ];
+        for event in &events {
+            let json = serde_json::to_value(event).unwrap();
+            assert_eq!(json["event"], event.name(), "{json}");
+            assert_eq!(json["id"], "r1", "{json}");
+            assert!(event.to_string().contains("r1"), "{event}");
+        }
+        assert_eq!(events[4].to_string(), "rollout r1 failed at batch 2: boom");
+        assert_eq!(
+            events[5].to_string(),
+            "rollout r1 rolled back 2 member(s); could not roll back root/c"
+        );
+        assert_eq!(events[5].level(), Level::WARN);
+        assert_eq!(events[1].level(), Level::DEBUG);
     }
 }

@@ -706,7 +706,7 @@ impl Runner {
         if !failed.is_empty() {
             reason.push_str(&format!("; could not roll back {}", failed.join(", ")));
         }
-        self.emit(RolloutEvent::RolledBack {
+        self.emit(RolloutEvent::RolloutRolledBack {
             id: self.id.clone(),
             paths: back,
             failed: failed.clone(),
