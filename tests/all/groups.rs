@@ -629,3 +629,116 @@ async fn a_rollout_is_aborted_a_restart_rollout_succeeds() {
     let strategy = json!({"paths": ["root/c1"], "action": "strategy", "strategy": "one_for_all"});
     assert_eq!(status(&host, ADMIN, "rollout.start", strategy).await, 404);
 }
+
+const SUPERVISORS: &str = r#"
+[supervisor.root]
+strategy = "one_for_one"
+intensity = 10
+
+[[supervisor.root.children]]
+id = "s1"
+kind = "supervisor"
+supervisor = "s1"
+groups = ["sups"]
+
+[[supervisor.root.children]]
+id = "s2"
+kind = "supervisor"
+supervisor = "s2"
+groups = ["sups"]
+
+[supervisor.s1]
+strategy = "one_for_one"
+intensity = 10
+
+[[supervisor.s1.children]]
+id = "w"
+kind = "component"
+path = "counter.wasm"
+
+[supervisor.s2]
+strategy = "one_for_one"
+intensity = 10
+
+[[supervisor.s2.children]]
+id = "w"
+kind = "component"
+path = "counter.wasm"
+backoff = { initial_ms = 3000, max_ms = 3000 }
+"#;
+
+async fn strategies(host: &HostProcess) -> Vec<(String, String)> {
+    let rows = ok(host, "supervisors.list", json!({})).await;
+    let mut out: Vec<(String, String)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"] != "root")
+        .map(|r| {
+            (
+                r["path"].as_str().unwrap().to_string(),
+                r["strategy"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strategy_rollout_changes_supervisors_and_a_failed_gate_changes_them_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start(dir.path(), SUPERVISORS);
+    let pair = |s1: &str, s2: &str| {
+        vec![
+            ("root/s1".to_string(), s1.to_string()),
+            ("root/s2".to_string(), s2.to_string()),
+        ]
+    };
+
+    let id = ok(
+        &host,
+        "rollout.start",
+        json!({"group": "sups", "action": "strategy", "strategy": "one_for_all",
+               "settle_ms": 100}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let view = ended(&host, &id).await;
+    assert_eq!(view["state"], "succeeded", "{view}");
+    assert_eq!(
+        view["batches"][0]["members"][0]["detail"], "one_for_one → one_for_all",
+        "{view}"
+    );
+    assert_eq!(strategies(&host).await, pair("one_for_all", "one_for_all"));
+
+    // Back to rest_for_one, both at once, with a long settle: s2's worker
+    // is killed meanwhile and waits out its backoff, so the gate fails and
+    // both supervisors get their strategy back.
+    let id = ok(
+        &host,
+        "rollout.start",
+        json!({"group": "sups", "action": "strategy", "strategy": "rest_for_one",
+               "batch_size": 2, "settle_ms": 60000}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while strategies(&host).await != pair("rest_for_one", "rest_for_one") {
+        assert!(Instant::now() < deadline, "never changed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ok(&host, "child.kill", json!({"path": "root/s2/w"})).await;
+    let view = ended(&host, &id).await;
+    assert_eq!(view["state"], "rolled_back", "{view}");
+    let reason = view["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("`root/s2` has child `w` restarting"),
+        "{view}"
+    );
+    assert_eq!(strategies(&host).await, pair("one_for_all", "one_for_all"));
+}

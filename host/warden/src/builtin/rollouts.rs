@@ -15,7 +15,8 @@
 //! restarting — for `settle_ms`. A failed action or gate stops the
 //! rollout and puts back, newest first, every member it changed: a
 //! reload is rolled back to the version that ran before (`child.rollback`,
-//! state carried over), a strategy changed back; a restart cannot be
+//! state carried over), a strategy changed back (tried again while the
+//! supervisor refuses for a child restarting); a restart cannot be
 //! undone, and the status says so. `rollout.abort` stops it the same way.
 //!
 //! Owns: the [`Rollouts`] table (the running rollouts and the last
@@ -54,6 +55,8 @@ const MAX_SETTLE_MS: u64 = 600_000;
 const DEFAULT_SETTLE_MS: u64 = 1_000;
 /// How often a gate looks at its members while they settle.
 const GATE_POLL: Duration = Duration::from_millis(50);
+/// How long a supervisor's strategy is tried back while it refuses.
+const STRATEGY_BACK_WAIT: Duration = Duration::from_secs(30);
 /// How long `rollout.abort` waits for the rollout to put its members back.
 const ABORT_WAIT: Duration = Duration::from_secs(60);
 
@@ -840,7 +843,7 @@ impl Runner {
                     .map(|now| format!("back to version {now}"))
                     .map_err(|e| e.to_string()),
                 Undo::Strategy(strategy) => match supervisor(&self.ctx, &path).await {
-                    Ok(sup) => change_strategy(&sup, strategy)
+                    Ok(sup) => change_back(&sup, strategy)
                         .await
                         .map(|()| format!("back to {strategy}")),
                     Err(e) => Err(e),
@@ -919,10 +922,25 @@ async fn supervisor(ctx: &Context, path: &str) -> Result<SupervisorHandle, Strin
         .map_err(|e| e.to_string())
 }
 
+/// [`change_strategy`] back to `to`, again while the supervisor refuses
+/// because a child is restarting (a failed gate often means one is), for
+/// up to [`STRATEGY_BACK_WAIT`].
+async fn change_back(sup: &SupervisorHandle, to: Strategy) -> Result<(), String> {
+    let until = tokio::time::Instant::now() + STRATEGY_BACK_WAIT;
+    loop {
+        match change_strategy(sup, to).await {
+            Err(reason) if tokio::time::Instant::now() < until => {
+                tracing::debug!(supervisor = sup.path(), %reason, "strategy not changed back yet; retrying");
+                tokio::time::sleep(GATE_POLL).await;
+            }
+            done => return done,
+        }
+    }
+}
+
 async fn change_strategy(sup: &SupervisorHandle, to: Strategy) -> Result<(), String> {
     // The rollout's gate is the settle window: the handle's own is off.
     let options = StrategyChangeOptions {
-        dry_run: false,
         settle: Duration::ZERO,
         ..StrategyChangeOptions::default()
     };
