@@ -565,12 +565,21 @@ async fn start(ctx: &Context, params: Value) -> Result<Value, OpError> {
         abort,
         changed: Vec::new(),
     };
-    let batches_json = json!(batches);
+    let answer = json!({"id": id, "dry_run": false, "action": p.action, "batches": batches});
+    let rollouts = ctx.rollouts.clone();
     tokio::spawn(async move {
-        runner.run(batches).await;
+        // A runner that panicked must not leave its rollout `running`
+        // (and its members taken) for ever.
+        if let Err(join) = tokio::spawn(runner.run(batches)).await {
+            rollouts.update(n, |view| {
+                view.state = "failed";
+                view.reason = Some(format!("the rollout's task failed: {join}"));
+                view.ended_at_ms = Some(unix_ms());
+            });
+        }
         let _ = ended_tx.send(true);
     });
-    Ok(json!({"id": id, "dry_run": false, "action": p.action, "batches": batches_json}))
+    Ok(answer)
 }
 
 /// 404 for a path not in the tree, 409 for a member the action cannot
