@@ -6,7 +6,8 @@
 //! memory chart draws its samples; the send box, its child picked in the
 //! tree, sends messages with Enter and shows the replies and a refusal;
 //! Reload swaps in the new version written meanwhile and shows its result
-//! and history, all live and without a console error.
+//! and history, and a rollout's steps appear in the event log, all live
+//! and without a console error.
 //! With tokens of roles (`[[api.tokens]]`), the page says whose token it
 //! uses and leaves out what the role may not use: a `read` token sees no
 //! Restart, Kill or Reload button and no send box, an `operate` token sees
@@ -89,6 +90,20 @@ fn restart_and_kill_from_the_dashboard_update_it_live() {
             .as_str()
             .is_some_and(|l| l.contains("#1 call") && l.contains("\"get\" →")),
         "the trace pane shows the message sent: {report}"
+    );
+
+    // A rollout's steps were rendered in the event log as they came.
+    let rollout = report["rollout_id"].as_str().unwrap_or_default();
+    assert!(rollout.starts_with('r'), "{report}");
+    assert_eq!(
+        report["rollout_done"],
+        format!("rollout {rollout} done"),
+        "{report}"
+    );
+    assert_eq!(
+        report["rollout_batch"],
+        format!("rollout {rollout}: batch 1 started (root/counter)"),
+        "{report}"
     );
 
     // The charts: the kill's restart as a bar, memory sampled twice or more.

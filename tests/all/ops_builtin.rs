@@ -144,6 +144,16 @@ const BUILTINS: &[&str] = &[
     "trace.stop",
     "trace.get",
     "trace.list",
+    "group.join",
+    "group.leave",
+    "group.list",
+    "group.members",
+    "group.health",
+    "group.broadcast",
+    "rollout.start",
+    "rollout.status",
+    "rollout.list",
+    "rollout.abort",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,6 +210,11 @@ async fn every_builtin_has_schemas_and_an_example_that_validates() {
         "logs.tail",
         "trace.get",
         "trace.list",
+        "group.list",
+        "group.members",
+        "group.health",
+        "rollout.status",
+        "rollout.list",
     ] {
         assert!(f.host.operations.get(read_only).unwrap().is_read_only());
     }

@@ -1,7 +1,8 @@
 //! Sandboxes created at run time over the HTTP API of a real `warden run`:
 //! create → send → reload to another stored component keeping state →
-//! destroy; what they may see of the host's disk; every refusal; and
-//! 1,000 create/destroy cycles that leave no trace.
+//! destroy; what they may see of the host's disk; every refusal;
+//! sandboxes in groups, reloaded together by a rollout; and 1,000
+//! create/destroy cycles that leave no trace.
 
 use std::time::{Duration, Instant};
 
@@ -611,4 +612,89 @@ async fn a_crash_looping_sandbox_does_not_take_its_neighbours_down() {
         "state kept"
     );
     assert_eq!(send(&client, "root/counter", "get").await.unwrap(), "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandboxes_join_groups_and_a_rollout_reloads_them_to_a_stored_component() {
+    let (_dir, host) = start(Some(""));
+    let client = host.client(None);
+    let v1 = store_component(&client, &std::fs::read(plugin("counter")).unwrap()).await;
+    let v2 = store_component(&client, &std::fs::read(plugin("counter_v2")).unwrap()).await;
+    let (status, body) = refused(
+        &client,
+        "sandbox.create",
+        json!({"id": "t0", "component": v1, "groups": ["tenants", "no spaces"]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("/groups/1"), "{body}");
+    for id in ["t1", "t2"] {
+        call(
+            &client,
+            "sandbox.create",
+            json!({"id": id, "component": v1, "groups": ["tenants"]}),
+        )
+        .await;
+        send(&client, &format!("root/sandboxes/{id}"), "inc")
+            .await
+            .unwrap();
+    }
+    let members = documented(&client, "group.members", json!({"group": "tenants"})).await;
+    let paths: Vec<&str> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["root/sandboxes/t1", "root/sandboxes/t2"]);
+    assert_eq!(members[0]["source"], "joined", "{members}");
+
+    let started = documented(
+        &client,
+        "rollout.start",
+        json!({"group": "tenants", "action": "reload", "component": v2,
+               "batch_size": 1, "settle_ms": 100}),
+    )
+    .await;
+    let id = started["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let view = loop {
+        let view = documented(&client, "rollout.status", json!({ "id": id })).await;
+        if view["state"] != "running" {
+            break view;
+        }
+        assert!(Instant::now() < deadline, "{view}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(view["state"], "succeeded", "{view}");
+    for id in ["t1", "t2"] {
+        let path = format!("root/sandboxes/{id}");
+        assert_eq!(send(&client, &path, "version").await.unwrap(), "counter-v2");
+        assert_eq!(
+            send(&client, &path, "get").await.unwrap(),
+            "1",
+            "state kept"
+        );
+    }
+    let listed = call(&client, "sandbox.list", json!({})).await;
+    assert_eq!(listed["leases"], 4, "each on v2, v1 kept: {listed}");
+    // A configured child reloads from its own file, not a stored component.
+    let (status, body) = refused(
+        &client,
+        "rollout.start",
+        json!({"paths": ["root/counter"], "action": "reload", "component": v2}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+
+    // Destroyed, a sandbox leaves its groups.
+    call(
+        &client,
+        "sandbox.destroy",
+        json!({"path": "root/sandboxes/t1"}),
+    )
+    .await;
+    let members = call(&client, "group.members", json!({"group": "tenants"})).await;
+    assert_eq!(members.as_array().unwrap().len(), 1, "{members}");
+    assert_eq!(members[0]["path"], "root/sandboxes/t2", "{members}");
 }

@@ -32,6 +32,9 @@
 //   5. clicks Reload and waits for its result beside the button, and the
 //      child in the reload history (when a new version was swapped in: that
 //      version marked current there and shown in the row);
+//   5b. (without --token or --reload-fails) starts a reload rollout of the
+//      child over the API and waits for its steps in the event log
+//      (rollout_started, batch_started, batch_done, rollout_done);
 //   6. with --token: enters a wrong token, and a message sent then shows the
 //      API's refusal (`wrong bearer token`) inline;
 // all without the page reloading. Any console error, uncaught exception or
@@ -300,6 +303,28 @@ async function main() {
       await page.waitForSelector(`#versions .version-block[data-path="${childPath}"] tr[data-version]`);
     }
     seen.version_shown = (await field("version").textContent()).trim();
+  }
+
+  if (token === null && !reloadFails) {
+    step("a rollout: its steps show in the event log as they happen");
+    // A reload rollout of the child, which runs its file's code already:
+    // the member is unchanged, the rollout done, the state kept.
+    const started = await page.evaluate(async ([base, path]) => {
+      const res = await fetch(`${base}/ops/rollout.start`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ paths: [path], action: "reload", settle_ms: 0 }),
+      });
+      return res.json();
+    }, [url.replace(/\/$/, ""), childPath]);
+    if (!started.id) throw new Error(`rollout.start: ${JSON.stringify(started)}`);
+    const rolloutRow = (name) => `#events-body tr[data-event="${name}"]`;
+    for (const name of ["rollout_started", "batch_started", "batch_done", "rollout_done"]) {
+      await page.waitForSelector(rolloutRow(name));
+    }
+    seen.rollout_batch = (await page.locator(`${rolloutRow("batch_started")} td.details`).first().textContent()).trim();
+    seen.rollout_done = (await page.locator(`${rolloutRow("rollout_done")} td.details`).first().textContent()).trim();
+    seen.rollout_id = started.id;
   }
 
   if (token !== null) {

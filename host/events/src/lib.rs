@@ -16,13 +16,14 @@
 //! numbers, fed by a subscriber task, for whoever asks after the fact
 //! (`events.recent`, the dashboard's first paint).
 //!
-//! Events come in five families, each typed by the module that knows what
+//! Events come in six families, each typed by the module that knows what
 //! happened: the supervisor's [`SupervisorEvent`]s (published through the
 //! bus's [`EventSink`] implementation), hot reloads' [`ReloadEvent`]s,
-//! native workers' [`ProcessEvent`]s and persisted component state's
+//! native workers' [`ProcessEvent`]s, persisted component state's
 //! [`PersistEvent`]s, and message traces' [`TraceEvent`]s (a `traced`
 //! event per recorded message is on the bus but not in the [`EventLog`]:
-//! the trace keeps its records). [`EventKind`] wraps one of them; the
+//! the trace keeps its records), and rollouts' [`RolloutEvent`]s
+//! (`rollout.start`'s steps). [`EventKind`] wraps one of them; the
 //! JSON is the inner event's alone (`"event": "<snake_case name>"` beside its
 //! fields), whatever its family.
 //!
@@ -36,6 +37,7 @@
 mod failure;
 mod persist;
 mod reload;
+mod rollout;
 mod trace;
 
 use std::collections::VecDeque;
@@ -49,6 +51,7 @@ use tracing::Level;
 pub use failure::FailureClass;
 pub use persist::PersistEvent;
 pub use reload::{ReloadEvent, Stage};
+pub use rollout::RolloutEvent;
 pub use trace::{Payload, TraceEvent, TraceKind, TraceOutcome, TracedMessage};
 
 use warden_clock::unix_ms;
@@ -80,7 +83,7 @@ impl Event {
     }
 }
 
-/// What happened: an event of one of the five families. Serialized as the
+/// What happened: an event of one of the six families. Serialized as the
 /// inner event alone (`"event": "<snake_case>"` plus its fields), so a
 /// family is not visible in the JSON, only the event's name.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -96,6 +99,8 @@ pub enum EventKind {
     Persist(PersistEvent),
     /// A message trace's records and end.
     Trace(TraceEvent),
+    /// A rollout's steps (`rollout.start`).
+    Rollout(RolloutEvent),
 }
 
 impl EventKind {
@@ -110,6 +115,7 @@ impl EventKind {
             ProcessEvent::VARIANTS,
             PersistEvent::VARIANTS,
             TraceEvent::VARIANTS,
+            RolloutEvent::VARIANTS,
         ]
         .concat()
     }
@@ -122,6 +128,7 @@ impl EventKind {
             EventKind::Process(e) => e.level(),
             EventKind::Persist(e) => e.level(),
             EventKind::Trace(e) => e.level(),
+            EventKind::Rollout(e) => e.level(),
         }
     }
 
@@ -133,6 +140,7 @@ impl EventKind {
             EventKind::Process(e) => e.name(),
             EventKind::Persist(e) => e.name(),
             EventKind::Trace(e) => e.name(),
+            EventKind::Rollout(e) => e.name(),
         }
     }
 }
@@ -145,6 +153,7 @@ impl fmt::Display for EventKind {
             EventKind::Process(e) => fmt::Display::fmt(e, f),
             EventKind::Persist(e) => fmt::Display::fmt(e, f),
             EventKind::Trace(e) => fmt::Display::fmt(e, f),
+            EventKind::Rollout(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -170,6 +179,12 @@ impl From<ProcessEvent> for EventKind {
 impl From<PersistEvent> for EventKind {
     fn from(event: PersistEvent) -> Self {
         EventKind::Persist(event)
+    }
+}
+
+impl From<RolloutEvent> for EventKind {
+    fn from(event: RolloutEvent) -> Self {
+        EventKind::Rollout(event)
     }
 }
 
@@ -733,7 +748,7 @@ mod tests {
         let names = EventKind::names();
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
-        assert_eq!(names.len(), 16 + 6 + 2 + 4 + 2, "{names:?}");
+        assert_eq!(names.len(), 16 + 6 + 2 + 4 + 2 + 7, "{names:?}");
         // One of each family, as serde writes it.
         for event in [
             EventKind::from(SupervisorEvent::ChildIgnored),
@@ -757,6 +772,12 @@ mod tests {
                 trace: "t1".into(),
                 reason: "stopped".into(),
                 records: 0,
+            }
+            .into(),
+            RolloutEvent::RolloutRolledBack {
+                id: "r1".into(),
+                paths: vec![],
+                failed: vec![],
             }
             .into(),
         ] {

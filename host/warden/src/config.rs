@@ -412,6 +412,7 @@ impl RawChild {
                 shutdown,
                 backoff,
                 storm,
+                groups,
                 ..
             })
             | Self::Supervisor(RawSupervisorChild {
@@ -420,6 +421,7 @@ impl RawChild {
                 shutdown,
                 backoff,
                 storm,
+                groups,
                 ..
             })
             | Self::Process(RawProcessChild {
@@ -428,6 +430,7 @@ impl RawChild {
                 shutdown,
                 backoff,
                 storm,
+                groups,
                 ..
             }) => ChildCommon {
                 id,
@@ -435,6 +438,7 @@ impl RawChild {
                 shutdown: *shutdown,
                 backoff: backoff.as_ref(),
                 storm: storm.as_ref(),
+                groups,
             },
         }
     }
@@ -477,6 +481,7 @@ struct ChildCommon<'a> {
     shutdown: Option<Shutdown>,
     backoff: Option<&'a RawBackoff>,
     storm: Option<&'a RawStorm>,
+    groups: &'a [String],
 }
 
 /// `kind = "component"`: an actor-world instance under limits.
@@ -488,6 +493,8 @@ struct RawComponentChild {
     shutdown: Option<Shutdown>,
     backoff: Option<RawBackoff>,
     storm: Option<RawStorm>,
+    #[serde(default)]
+    groups: Vec<String>,
     path: Option<PathBuf>,
     config: Option<String>,
     limits: Option<RawComponentLimits>,
@@ -518,6 +525,8 @@ struct RawSupervisorChild {
     shutdown: Option<Shutdown>,
     backoff: Option<RawBackoff>,
     storm: Option<RawStorm>,
+    #[serde(default)]
+    groups: Vec<String>,
     supervisor: Option<String>,
 }
 
@@ -530,6 +539,8 @@ struct RawProcessChild {
     shutdown: Option<Shutdown>,
     backoff: Option<RawBackoff>,
     storm: Option<RawStorm>,
+    #[serde(default)]
+    groups: Vec<String>,
     command: Option<String>,
     #[serde(default)]
     args: Vec<String>,
@@ -936,6 +947,62 @@ pub struct SupervisorConfig {
     pub children: Vec<ChildConfig>,
 }
 
+/// The longest group name.
+pub const MAX_GROUP_NAME: usize = 64;
+
+/// Whether `name` may name a group (`groups = [..]`, `group.join`): 1 to
+/// [`MAX_GROUP_NAME`] ASCII letters, digits, `_`, `-` or `.`, starting
+/// with a letter or digit; the reason when not.
+pub fn group_name(name: &str) -> Result<(), String> {
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if name.is_empty() || name.len() > MAX_GROUP_NAME || !first_ok || !rest_ok {
+        return Err(format!(
+            "`{}` is not a group name: 1 to {MAX_GROUP_NAME} ASCII letters, digits, `_`, `-` \
+             or `.`, starting with a letter or digit",
+            name.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Every `groups = [..]` membership the file declares, as (child
+    /// path in the running tree, group), in file order: paths as the host
+    /// builds them (`root/counter` under one top-level tree,
+    /// `host/TREE/child` under several).
+    pub fn group_memberships(&self) -> Vec<(String, String)> {
+        fn walk(prefix: &str, sup: &SupervisorConfig, out: &mut Vec<(String, String)>) {
+            for child in &sup.children {
+                let path = format!("{prefix}/{}", child.id);
+                for group in &child.groups {
+                    out.push((path.clone(), group.clone()));
+                }
+                if let ChildKindConfig::Supervisor(nested) = &child.kind
+                    && nested.strategy != Strategy::SimpleOneForOne
+                {
+                    walk(&path, nested, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        match self.trees.as_slice() {
+            [tree] => walk(&tree.name, tree, &mut out),
+            trees => {
+                for tree in trees {
+                    walk(&format!("host/{}", tree.name), tree, &mut out);
+                }
+            }
+        }
+        out
+    }
+}
+
 /// One child spec.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChildConfig {
@@ -946,6 +1013,9 @@ pub struct ChildConfig {
     pub shutdown: Option<Shutdown>,
     pub backoff: Option<Backoff>,
     pub storm: Option<StormConfig>,
+    /// The named groups it belongs to from its start (`groups = ["ingest"]`),
+    /// sorted, no duplicates; `group.join` adds more at run time.
+    pub groups: Vec<String>,
     pub kind: ChildKindConfig,
 }
 
@@ -1517,6 +1587,7 @@ impl<'a> Validator<'a> {
                 shutdown: None,
                 backoff: None,
                 storm: None,
+                groups: Vec::new(),
                 kind: ChildKindConfig::Supervisor(added),
             });
             format!("{}/{}", root.name, SandboxesConfig::ADDED)
@@ -2017,12 +2088,26 @@ impl<'a> Validator<'a> {
                     .map_err(|reason| self.invalid(format!("{key}.storm"), reason))
             })
             .transpose()?;
+        let mut groups = Vec::with_capacity(common.groups.len());
+        for (i, name) in common.groups.iter().enumerate() {
+            group_name(name)
+                .map_err(|reason| self.invalid(format!("{key}.groups[{i}]"), reason))?;
+            if groups.contains(name) {
+                return Err(self.invalid(
+                    format!("{key}.groups[{i}]"),
+                    format!("group `{name}` is listed twice"),
+                ));
+            }
+            groups.push(name.clone());
+        }
+        groups.sort();
         Ok(ChildConfig {
             id: common.id.to_string(),
             restart: common.restart.unwrap_or(Restart::Permanent),
             shutdown: common.shutdown,
             backoff,
             storm,
+            groups,
             kind,
         })
     }

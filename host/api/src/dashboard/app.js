@@ -355,6 +355,9 @@ function eventLevel(e) {
     case "rolled_back":
     case "config_reload_failed":
     case "process_limit_exceeded":
+    case "rollout_failed":
+    case "rollout_rolled_back":
+    case "rollout_aborted":
       return "warn";
     case "process_health":
       return e.level !== "healthy" ? "warn" : "info";
@@ -423,6 +426,20 @@ function eventText(e) {
       return `${e.level}: score ${e.score} (${e.trend})`;
     case "trace_ended":
       return `trace ${e.trace}: ${e.reason}, ${e.records} records`;
+    case "rollout_started":
+      return `rollout ${e.id}: ${e.action} of ${e.members} member${e.members === 1 ? "" : "s"} in ${e.batches} batch${e.batches === 1 ? "" : "es"}`;
+    case "batch_started":
+      return `rollout ${e.id}: batch ${e.batch} started (${(e.paths || []).join(", ")})`;
+    case "batch_done":
+      return `rollout ${e.id}: batch ${e.batch} done`;
+    case "rollout_done":
+      return `rollout ${e.id} done`;
+    case "rollout_failed":
+      return `rollout ${e.id} failed at batch ${e.batch}: ${e.reason}`;
+    case "rollout_rolled_back":
+      return `rollout ${e.id} rolled back ${(e.paths || []).join(", ") || "nothing"}${e.failed && e.failed.length ? `; could not roll back ${e.failed.join(", ")}` : ""}`;
+    case "rollout_aborted":
+      return `rollout ${e.id} aborted`;
     case "missed":
       return `${e.missed} events dropped for this dashboard (it fell behind)`;
     default: {

@@ -105,6 +105,8 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             let path = path_of(OP, params)?;
             let (sup, id) = child_id(OP, &ctx, &path).await?;
             sup.delete_child(id).await.map_err(|e| admin_error(OP, e))?;
+            // Gone from the tree, so from its groups.
+            ctx.groups.forget_under(&path);
             Ok(json!({}))
         },
     )?;

@@ -16,18 +16,23 @@
 //! | `events` | `events.recent` |
 //! | `logs` | `logs.tail` |
 //! | `trace` | `trace.start`, `trace.stop`, `trace.get`, `trace.list` |
+//! | `groups` | `group.join`, `group.leave`, `group.list`, `group.members`, `group.health`, `group.broadcast` |
+//! | `rollouts` | `rollout.start`, `rollout.status`, `rollout.list`, `rollout.abort` |
 //! | `config` | `config.reload` |
 //! | `audit` | `audit.recent` (and [`RegistryAudit`], the API's audit hook) |
 //!
 //! Each states its [`Role`](crate::ops::Role): `read` for what only looks
 //! (`tree`, `supervisors.list`, `health`, `child.info`, `child.versions`,
-//! `ps`, `events.recent`, `logs.tail`, `snapshot.list`, `trace.list`), `operate` for running things (`child.send`,
+//! `ps`, `events.recent`, `logs.tail`, `snapshot.list`, `trace.list`,
+//! `group.list`, `group.members`, `group.health`, `rollout.status`,
+//! `rollout.list`), `operate` for running things (`child.send`,
 //! `child.restart`, `child.kill`, `child.reload`, `child.rollback`,
-//! `component.call`, `grade`), `admin` for the rest, which changes the
-//! host's set-up or reads what a child keeps (`child.snapshot`,
-//! `snapshot.get`, `snapshot.diff`), its traffic (`trace.start`,
-//! `trace.stop`, `trace.get`) or who did
-//! what (`audit.recent`).
+//! `component.call`, `grade`, `group.join`, `group.leave`,
+//! `group.broadcast`, `rollout.start`, `rollout.abort`), `admin` for the
+//! rest, which changes the host's set-up or reads what a child keeps
+//! (`child.snapshot`, `snapshot.get`, `snapshot.diff`), its traffic
+//! (`trace.start`, `trace.stop`, `trace.get`) or who did what
+//! (`audit.recent`).
 //!
 //! This module owns the [`Context`] handlers share and the one mapping
 //! from the host's typed errors (supervisor [`AdminError`], router
@@ -48,10 +53,12 @@ mod children;
 mod components;
 mod config;
 mod events;
+mod groups;
 mod logs;
 mod paths;
 mod processes;
 mod reload;
+mod rollouts;
 mod sandboxes;
 mod snapshots;
 mod supervisors;
@@ -75,6 +82,7 @@ use crate::ops::{OpError, OpMeta, RegisterError, Registry, Violation};
 use crate::reload::{ReloadError, Reloader};
 use crate::supervisor::{AdminError, ChildId, SupervisorHandle};
 
+pub use rollouts::Rollouts;
 pub use sandboxes::Sandboxes;
 
 /// What the built-in handlers reach. Cheap to clone (handles and `Arc`s).
@@ -105,6 +113,12 @@ pub struct Context {
     pub sandboxes: Sandboxes,
     /// Where API callers may name host paths (`[api] path_roots`).
     pub path_roots: PathRoots,
+    /// Named groups of children (`group.*`, rollouts and traces by group).
+    pub groups: crate::host::groups::Groups,
+    /// Rollouts started by `rollout.start`.
+    pub rollouts: Rollouts,
+    /// Where rollouts publish their steps.
+    pub events: crate::events::EventBus,
 }
 
 /// Registers every built-in operation in `registry`.
@@ -121,6 +135,8 @@ pub fn register(registry: &Registry, ctx: &Context) -> Result<(), RegisterError>
     audit::register(registry, ctx)?;
     snapshots::register(registry, ctx)?;
     trace::register(registry, ctx)?;
+    groups::register(registry, ctx)?;
+    rollouts::register(registry, ctx)?;
     Ok(())
 }
 

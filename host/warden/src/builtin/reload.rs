@@ -206,7 +206,11 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
 /// `component`: the lease a reload of sandbox `path` to a stored
 /// component takes (before the reload, so the component cannot go away
 /// meanwhile), and that component's file.
-fn stored(ctx: &Context, path: &str, component: &str) -> Result<(Lease, PathBuf), OpError> {
+pub(super) fn stored(
+    ctx: &Context,
+    path: &str,
+    component: &str,
+) -> Result<(Lease, PathBuf), OpError> {
     const OP: &str = "child.reload";
     if !ctx.sandboxes.contains(path) {
         return Err(if ctx.programs.get(path).is_some() {

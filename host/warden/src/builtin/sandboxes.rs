@@ -18,7 +18,8 @@
 //! environment or clocks.
 //!
 //! `sandbox.destroy` stops a sandbox per its shutdown spec and forgets it
-//! everywhere (supervisor, program table, reload history, lease); it
+//! everywhere (supervisor, program table, reload history, lease, the
+//! groups `sandbox.create`'s `groups` joined it to); it
 //! never touches a configured child. The registry is in memory: a
 //! restarted host has no sandboxes.
 
@@ -180,7 +181,9 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
                 },
                 "send_to": {"type": "array", "items": {"type": "string", "minLength": 1}, "description": "Sibling ids it may send to"},
                 "restart": {"enum": ["permanent", "transient", "temporary"], "description": "Restart type (default permanent)"},
-                "watch": {"type": "boolean", "description": "Refused when true: a stored component never changes; child.reload {path, component} swaps it"}
+                "watch": {"type": "boolean", "description": "Refused when true: a stored component never changes; child.reload {path, component} swaps it"},
+                "groups": {"type": "array", "maxItems": 64, "items": {"type": "string", "minLength": 1, "maxLength": 64},
+                           "description": "Groups it joins once started (see group.join); it leaves them when destroyed"}
             },
             "required": ["id", "component"],
             "additionalProperties": false
@@ -273,6 +276,8 @@ struct CreateParams {
     restart: Option<Restart>,
     #[serde(default)]
     watch: bool,
+    #[serde(default)]
+    groups: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -335,6 +340,10 @@ async fn create(ctx: &Context, params: Value) -> Result<Value, OpError> {
             ),
             restart.to_string(),
         ));
+    }
+    for (i, group) in p.groups.iter().enumerate() {
+        crate::config::group_name(group)
+            .map_err(|reason| invalid(OP, &format!("/groups/{i}"), reason, group.clone()))?;
     }
     let component: ComponentId = p
         .component
@@ -405,6 +414,9 @@ async fn create(ctx: &Context, params: Value) -> Result<Value, OpError> {
             created_ms: unix_ms(),
         },
     );
+    for group in &p.groups {
+        ctx.groups.join(group, &path);
+    }
     tracing::info!(sandbox = %path, component = %component, "sandbox created");
     Ok(json!({
         "path": path,
@@ -606,6 +618,7 @@ async fn destroy(ctx: &Context, params: Value) -> Result<Value, OpError> {
     ctx.programs.remove(&p.path);
     ctx.sandboxes.inner.dynamic.remove(&p.path);
     ctx.reloader.forget(&p.path);
+    ctx.groups.forget_under(&p.path);
     drop(sandbox);
     result.map_err(|e| admin_error(OP, e))?;
     tracing::info!(sandbox = %p.path, "sandbox destroyed");

@@ -1,6 +1,9 @@
 //! Message traces: `trace.start`, `trace.stop`, `trace.get`, `trace.list`
 //! over the host's [`Traces`](crate::host::trace::Traces).
 //!
+//! A trace of a `group` covers the members that are running component
+//! children when it starts (a trace's paths are fixed at its start).
+//!
 //! Roles: a trace shows the first bytes of every message and reply, a
 //! child's traffic as `child.snapshot` shows its state, so starting,
 //! stopping and reading one is `admin`; the listing (ids, paths, bounds,
@@ -113,7 +116,9 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
                          "description": "A running component child's full path (`root/counter`); give this or `paths`"},
                 "paths": {"type": "array", "minItems": 1, "maxItems": 64,
                           "items": {"type": "string", "minLength": 1},
-                          "description": "Several component children (groups of children are not named yet: list them)"},
+                          "description": "Several component children"},
+                "group": {"type": "string", "minLength": 1, "maxLength": 64,
+                          "description": "A group: its members that are running component children when the trace starts (members joining later are not traced; processes and supervisors carry no messages)"},
                 "duration_ms": {"type": "integer", "minimum": 1, "maximum": MAX_DURATION_MS,
                                 "description": format!("It ends after this long (default {DEFAULT_DURATION_MS})")},
                 "max_messages": {"type": "integer", "minimum": 1, "maximum": MAX_MESSAGES,
@@ -134,18 +139,45 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             struct P {
                 path: Option<String>,
                 paths: Option<Vec<String>>,
+                group: Option<String>,
                 duration_ms: Option<u64>,
                 max_messages: Option<usize>,
             }
             let p: P = parse(OP, params)?;
-            let mut paths: Vec<String> = match (p.path, p.paths) {
-                (Some(path), None) => vec![path],
-                (None, Some(paths)) => paths,
-                (Some(_), Some(_)) => {
-                    return Err(invalid(OP, "/paths", "`path` or `paths`, not both", "both"));
+            let running = ctx.router.paths();
+            let mut paths: Vec<String> = match (p.path, p.paths, p.group) {
+                (Some(path), None, None) => vec![path],
+                (None, Some(paths), None) => paths,
+                (None, None, Some(group)) => {
+                    let members = super::groups::group_paths(&ctx, &group)?;
+                    let traced: Vec<String> = members
+                        .into_iter()
+                        .filter(|p| running.binary_search(p).is_ok())
+                        .collect();
+                    if traced.is_empty() {
+                        return Err(OpError::Conflict {
+                            message: format!(
+                                "group `{group}` has no running component child to trace"
+                            ),
+                        });
+                    }
+                    traced
                 }
-                (None, None) => {
-                    return Err(invalid(OP, "/path", "a component child's path", "nothing"));
+                (None, None, None) => {
+                    return Err(invalid(
+                        OP,
+                        "/path",
+                        "a component child's path, `paths` or a `group`",
+                        "nothing",
+                    ));
+                }
+                _ => {
+                    return Err(invalid(
+                        OP,
+                        "/group",
+                        "one of `path`, `paths` and `group`",
+                        "several",
+                    ));
                 }
             };
             for path in &mut paths {
@@ -153,7 +185,6 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             }
             paths.sort();
             paths.dedup();
-            let running = ctx.router.paths();
             if let Some(missing) = paths.iter().find(|p| running.binary_search(p).is_err()) {
                 return Err(OpError::NotFound {
                     what: format!("running component child `{missing}`"),

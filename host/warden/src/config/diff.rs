@@ -9,7 +9,8 @@
 //! so the same two configs always give the same plan; a child is
 //! `changed` when anything of its validated spec differs (kind, file,
 //! limits, capabilities, `send_to`, restart, shutdown, backoff, storm,
-//! init config, command, args, env…), a nested supervisor whose own spec
+//! init config, command, args, env…; not its `groups`, the host's group
+//! table follows those in place), a nested supervisor whose own spec
 //! is the same is compared child by child instead. Never does: compile,
 //! start or stop anything (that is `host::reconfigure`, which follows the
 //! plan's [`SupervisorSteps`]).
@@ -205,6 +206,7 @@ fn tree_child(tree: &SupervisorConfig) -> ChildConfig {
         shutdown: None,
         backoff: None,
         storm: None,
+        groups: Vec::new(),
         kind: ChildKindConfig::Supervisor(tree.clone()),
     }
 }
@@ -378,7 +380,16 @@ fn restarts(old: &ChildConfig, new: &ChildConfig) -> bool {
             let dynamic = |s: &SupervisorConfig| s.strategy == Strategy::SimpleOneForOne;
             own_spec(old) != own_spec(new) || ((dynamic(o) || dynamic(n)) && o != n)
         }
-        _ => old != new,
+        // Groups are the host's table, not the child's spec: joining or
+        // leaving one never restarts it.
+        _ => without_groups(old) != without_groups(new),
+    }
+}
+
+fn without_groups(child: &ChildConfig) -> ChildConfig {
+    ChildConfig {
+        groups: Vec::new(),
+        ..child.clone()
     }
 }
 
@@ -452,6 +463,22 @@ path = "a.wasm"
 
     fn strs(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn changing_a_childs_groups_restarts_nothing() {
+        let grouped = BASE.replacen(
+            "path = \"b.wasm\"\n",
+            "path = \"b.wasm\"\ngroups = [\"ingest\"]\n",
+            1,
+        );
+        assert_ne!(grouped, BASE);
+        let p = plan_of(BASE, &grouped).unwrap();
+        assert!(p.is_empty(), "{p:?}");
+        assert!(p.unchanged.contains(&"root/b".to_string()), "{p:?}");
+        let limits = grouped.replace("memory_mb = 16", "memory_mb = 32");
+        let p = plan_of(BASE, &limits).unwrap();
+        assert_eq!(p.changed, strs(&["root/b"]));
     }
 
     #[test]

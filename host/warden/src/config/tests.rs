@@ -805,3 +805,55 @@ fn api_path_roots_are_existing_folders_relative_to_the_config_file() {
     let empty = folder.error(&format!("{ROOT}[api]\npath_roots = [\"\"]\n"));
     assert_names(&empty, "api.path_roots[0]", "empty path");
 }
+
+#[test]
+fn groups_are_read_sorted_and_listed_by_tree_path() {
+    let f = Folder::new();
+    let c = f.accepts(&one_child("component", "groups = [\"ingest\", \"edge-1\"]"));
+    assert_eq!(c.trees[0].children[0].groups, ["edge-1", "ingest"]);
+    assert_eq!(
+        c.group_memberships(),
+        [
+            ("host/root/c".to_string(), "edge-1".to_string()),
+            ("host/root/c".to_string(), "ingest".to_string())
+        ]
+    );
+    let c = f.accepts(&one_child("process", "groups = [\"workers\"]"));
+    assert_eq!(
+        c.group_memberships(),
+        [("host/root/c".to_string(), "workers".to_string())]
+    );
+    let c = f.accepts(&one_child("component", ""));
+    assert!(c.group_memberships().is_empty());
+    // One tree: its name starts the paths; a nested supervisor's
+    // children are under its id.
+    let c = f.accepts(&format!(
+        "{ROOT}[[supervisor.root.children]]\nid = \"sub\"\nkind = \"supervisor\"\n\
+         supervisor = \"sub\"\ngroups = [\"s\"]\n[supervisor.sub]\nstrategy = \"one_for_one\"\n\
+         [[supervisor.sub.children]]\nid = \"c\"\nkind = \"component\"\npath = \"a.wasm\"\n\
+         groups = [\"ingest\"]\n"
+    ));
+    assert_eq!(
+        c.group_memberships(),
+        [
+            ("root/sub".to_string(), "s".to_string()),
+            ("root/sub/c".to_string(), "ingest".to_string())
+        ]
+    );
+}
+
+#[test]
+fn a_bad_or_repeated_group_name_names_its_key() {
+    let f = Folder::new();
+    let err = f.error(&one_child("component", "groups = [\"ok\", \"no spaces\"]"));
+    assert_names(&err, &format!("{CHILD}.groups[1]"), "not a group name");
+    let err = f.error(&one_child("process", "groups = [\"\"]"));
+    assert_names(&err, &format!("{CHILD}.groups[0]"), "not a group name");
+    let long = "g".repeat(MAX_GROUP_NAME + 1);
+    let err = f.error(&one_child("component", &format!("groups = [\"{long}\"]")));
+    assert_names(&err, &format!("{CHILD}.groups[0]"), "not a group name");
+    let err = f.error(&one_child("component", "groups = [\"a\", \"a\"]"));
+    assert_names(&err, &format!("{CHILD}.groups[1]"), "listed twice");
+    let err = f.error(&one_child("component", "groups = \"a\""));
+    assert!(err.contains("groups"), "{err}");
+}

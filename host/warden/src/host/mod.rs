@@ -9,6 +9,7 @@
 //! processes (recorded in the [`Registry`], watched by one monitor),
 //! [`Router`] delivers messages to children by path, [`logs`] keeps each
 //! child's log lines, and
+//! [`groups`] keeps the named groups of children,
 //! [`OperationPlugins`] keeps the `[operations.ID]` plugins registered in
 //! the host's operation registry (built-ins are registered here too, from
 //! [`crate::builtin`]), and the [`Reconfigurer`] applies a changed config
@@ -22,6 +23,7 @@ mod build;
 mod catalog;
 pub mod component_child;
 pub(crate) mod gauges;
+pub mod groups;
 pub mod logs;
 mod op_plugins;
 pub(crate) mod persist;
@@ -146,6 +148,8 @@ pub struct Host {
     pub calls: Interrupt,
     /// Applies a changed config file (`config.reload`, SIGHUP).
     pub reconfigure: Reconfigurer,
+    /// Named groups of children (`groups = [..]`, `group.join`).
+    pub groups: groups::Groups,
     /// Watch the files of `watch = true` children and operation plugins
     /// while the host runs (replaced by each applied config reload).
     _watchers: Arc<Mutex<reconfigure::Watchers>>,
@@ -221,6 +225,8 @@ impl Host {
             config, &runtime, &router, &programs, &processes, &events, &dynamic,
         )?;
         let root = start_root(&name, spec, events.clone()).await?;
+        let groups = groups::Groups::default();
+        groups.set_config(&config.group_memberships());
         let reloader = Reloader::new(
             runtime.clone(),
             router.clone(),
@@ -250,6 +256,7 @@ impl Host {
                 root: root.clone(),
                 reloader: reloader.clone(),
                 plugins: plugins.clone(),
+                groups: groups.clone(),
                 watchers: Arc::downgrade(&watchers),
             },
         );
@@ -275,6 +282,9 @@ impl Host {
                     dynamic,
                 ),
                 path_roots: crate::builtin::PathRoots::new(config.api.path_roots.clone()),
+                groups: groups.clone(),
+                rollouts: crate::builtin::Rollouts::default(),
+                events: events.clone(),
             },
         )?;
         Ok(Host {
@@ -293,6 +303,7 @@ impl Host {
             store,
             snapshots,
             reconfigure,
+            groups,
             _watchers: watchers,
         })
     }

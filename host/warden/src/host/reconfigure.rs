@@ -22,9 +22,10 @@
 //! incarnation, generation and state). What the host keeps per child
 //! follows the tree: the program table and the version history of every
 //! component child removed or restarted are dropped and those of started
-//! ones entered; routes, `send_to` grants, persistence and process
-//! registry entries belong to each incarnation's start, so they follow by
-//! construction. A step of the apply that fails (a new child whose `init`
+//! ones entered, removed children leave their groups and the file's
+//! `groups` replace the old file's (see `host::groups`); routes, `send_to`
+//! grants, persistence and process registry entries belong to each
+//! incarnation's start, so they follow by construction. A step of the apply that fails (a new child whose `init`
 //! refuses) stops the apply there: the steps before it stay done, the
 //! host keeps the old config as its current one, and a reload of the
 //! fixed file applies the rest (stopping a child already gone, or
@@ -42,6 +43,7 @@ use crate::config::diff::{self, Plan, Refusal};
 use crate::config::{self, Config, ConfigError};
 use crate::events::{EventBus, ReloadEvent};
 use crate::host::build::{Builder, DynamicStarts, largest_memory_limit};
+use crate::host::groups::Groups;
 use crate::host::process_child::ProcessRuntime;
 use crate::host::{HostError, OperationPlugins, PluginLoadError, ProgramTable, Router};
 use crate::reload::{Reloader, Watcher};
@@ -119,6 +121,7 @@ struct Inner {
     root: SupervisorHandle,
     reloader: Reloader,
     plugins: OperationPlugins,
+    groups: Groups,
     watchers: Weak<Mutex<Watchers>>,
 }
 
@@ -133,6 +136,7 @@ pub(crate) struct Parts {
     pub(crate) root: SupervisorHandle,
     pub(crate) reloader: Reloader,
     pub(crate) plugins: OperationPlugins,
+    pub(crate) groups: Groups,
     pub(crate) watchers: Weak<Mutex<Watchers>>,
 }
 
@@ -152,6 +156,7 @@ impl Reconfigurer {
                 root: parts.root,
                 reloader: parts.reloader,
                 plugins: parts.plugins,
+                groups: parts.groups,
                 watchers: parts.watchers,
             }),
         }
@@ -311,6 +316,9 @@ impl Reconfigurer {
                 for gone in inner.programs.remove_under(&path) {
                     inner.reloader.forget(&gone);
                 }
+                if plan.removed.contains(&path) {
+                    inner.groups.forget_under(&path);
+                }
             }
             if let Some(flags) = steps.flags {
                 let step = format!("the flags of supervisor `{}`", steps.path);
@@ -356,6 +364,7 @@ impl Reconfigurer {
             }
         }
         inner.reloader.set_probation(new.reload.probation);
+        inner.groups.set_config(&new.group_memberships());
         let debounce = new.reload.debounce;
         *current = new;
         self.rewatch(debounce);
