@@ -274,6 +274,19 @@ pub const KEEPING_EXAMPLES: &[&str] = &[
     "trace.get",
     "trace.list",
     "trace.stop",
+    // root/counter joins `ingest`; the rollout restarts it and is stopped
+    // while it waits out its settle time (rollout.start's example is the
+    // host's first rollout, `r1`, which the other examples name).
+    "group.join",
+    "group.list",
+    "group.members",
+    "group.health",
+    "group.broadcast",
+    "rollout.start",
+    "rollout.list",
+    "rollout.status",
+    "rollout.abort",
+    "group.leave",
     "audit.recent",
     "supervisor.strategy",
     "plugin.reload",

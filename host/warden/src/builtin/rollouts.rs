@@ -250,7 +250,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "required": ["action"],
             "additionalProperties": false
         }))
-        .example(json!({"group": "ingest", "action": "restart", "batch_size": 1, "max_unavailable": 1, "settle_ms": 500, "dry_run": true}))
+        .example(json!({"group": "ingest", "action": "restart", "batch_size": 1, "max_unavailable": 1, "settle_ms": 5000}))
         .result(json!({
             "type": "object",
             "required": ["dry_run", "action", "batches"],
