@@ -27,6 +27,7 @@ mod grade_files;
 mod grade_output;
 mod grade_readme;
 mod grade_reports;
+mod health_monitor;
 mod inspect_cli;
 mod limits;
 mod log_cli;

@@ -16,13 +16,14 @@
 //! numbers, fed by a subscriber task, for whoever asks after the fact
 //! (`events.recent`, the dashboard's first paint).
 //!
-//! Events come in five families, each typed by the module that knows what
+//! Events come in six families, each typed by the module that knows what
 //! happened: the supervisor's [`SupervisorEvent`]s (published through the
 //! bus's [`EventSink`] implementation), hot reloads' [`ReloadEvent`]s,
 //! native workers' [`ProcessEvent`]s and persisted component state's
 //! [`PersistEvent`]s, and message traces' [`TraceEvent`]s (a `traced`
 //! event per recorded message is on the bus but not in the [`EventLog`]:
-//! the trace keeps its records). [`EventKind`] wraps one of them; the
+//! the trace keeps its records), and the health monitor's
+//! [`HealthEvent`]s. [`EventKind`] wraps one of them; the
 //! JSON is the inner event's alone (`"event": "<snake_case name>"` beside its
 //! fields), whatever its family.
 //!
@@ -34,6 +35,7 @@
 //! helpers, for timestamps).
 
 mod failure;
+mod health;
 mod persist;
 mod reload;
 mod trace;
@@ -47,6 +49,7 @@ use tokio::sync::broadcast;
 use tracing::Level;
 
 pub use failure::FailureClass;
+pub use health::{HealthEvent, HealthLevel, Thresholds};
 pub use persist::PersistEvent;
 pub use reload::{ReloadEvent, Stage};
 pub use trace::{Payload, TraceEvent, TraceKind, TraceOutcome, TracedMessage};
@@ -96,6 +99,8 @@ pub enum EventKind {
     Persist(PersistEvent),
     /// A message trace's records and end.
     Trace(TraceEvent),
+    /// The health monitor's level changes.
+    Health(HealthEvent),
 }
 
 impl EventKind {
@@ -110,6 +115,7 @@ impl EventKind {
             ProcessEvent::VARIANTS,
             PersistEvent::VARIANTS,
             TraceEvent::VARIANTS,
+            HealthEvent::VARIANTS,
         ]
         .concat()
     }
@@ -122,6 +128,7 @@ impl EventKind {
             EventKind::Process(e) => e.level(),
             EventKind::Persist(e) => e.level(),
             EventKind::Trace(e) => e.level(),
+            EventKind::Health(e) => e.level(),
         }
     }
 
@@ -133,6 +140,7 @@ impl EventKind {
             EventKind::Process(e) => e.name(),
             EventKind::Persist(e) => e.name(),
             EventKind::Trace(e) => e.name(),
+            EventKind::Health(e) => e.name(),
         }
     }
 }
@@ -145,6 +153,7 @@ impl fmt::Display for EventKind {
             EventKind::Process(e) => fmt::Display::fmt(e, f),
             EventKind::Persist(e) => fmt::Display::fmt(e, f),
             EventKind::Trace(e) => fmt::Display::fmt(e, f),
+            EventKind::Health(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -170,6 +179,12 @@ impl From<ProcessEvent> for EventKind {
 impl From<PersistEvent> for EventKind {
     fn from(event: PersistEvent) -> Self {
         EventKind::Persist(event)
+    }
+}
+
+impl From<HealthEvent> for EventKind {
+    fn from(event: HealthEvent) -> Self {
+        EventKind::Health(event)
     }
 }
 
@@ -733,7 +748,7 @@ mod tests {
         let names = EventKind::names();
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
-        assert_eq!(names.len(), 16 + 6 + 2 + 4 + 2, "{names:?}");
+        assert_eq!(names.len(), 16 + 6 + 2 + 4 + 2 + 1, "{names:?}");
         // One of each family, as serde writes it.
         for event in [
             EventKind::from(SupervisorEvent::ChildIgnored),
@@ -757,6 +772,14 @@ mod tests {
                 trace: "t1".into(),
                 reason: "stopped".into(),
                 records: 0,
+            }
+            .into(),
+            HealthEvent::HealthChanged {
+                subject: "supervisor".into(),
+                from: health::HealthLevel::Healthy,
+                to: health::HealthLevel::Emergency,
+                score: 0,
+                reasons: Vec::new(),
             }
             .into(),
         ] {

@@ -163,6 +163,29 @@ impl StormState {
         minute.or(hour)
     }
 
+    /// A storm going on at `now_ms`: a window still over its threshold
+    /// (the minute window first).
+    pub(crate) fn in_progress(&self, now_ms: u64) -> Option<StormTrip> {
+        [
+            (self.minute.as_ref(), StormWindow::Minute),
+            (self.hour.as_ref(), StormWindow::Hour),
+        ]
+        .into_iter()
+        .find_map(|(w, window)| {
+            let w = w?;
+            let live = w
+                .stamps
+                .iter()
+                .filter(|&&t| now_ms.saturating_sub(t) < w.span_ms)
+                .count();
+            (live > w.threshold as usize).then(|| StormTrip {
+                window,
+                restarts: u32::try_from(live).unwrap_or(u32::MAX),
+                threshold: w.threshold,
+            })
+        })
+    }
+
     /// Forgets the windows (after a pause, counting starts afresh).
     pub(crate) fn clear(&mut self) {
         for w in [self.minute.as_mut(), self.hour.as_mut()]

@@ -89,6 +89,12 @@
 //! keep_events = 100000             # events kept (the newest); events.recent reads them after a restart
 //! keep_versions = 20               # reload versions kept per child (metadata only, never the code)
 //!
+//! [health]                         # the periodic health monitor (`health_changed` events)
+//! interval_ms = 5000               # how often every supervisor and worker is scored
+//! warning = 70                     # a score below this is `warning`
+//! critical = 40                    # below this `critical`
+//! emergency = 15                   # below this `emergency`
+//!
 //! [api]                            # the HTTP API's guards and ceilings
 //! allowed_hosts = ["warden.lan"]   # Host names answered besides localhost/127.0.0.1/[::1]
 //! allowed_origins = ["https://ops.example.com"]   # web pages that may call the API
@@ -174,6 +180,7 @@ struct RawConfig {
     reload: Option<RawReload>,
     snapshots: Option<RawSnapshots>,
     history: Option<RawHistory>,
+    health: Option<RawHealth>,
     api: Option<RawApi>,
 }
 
@@ -246,6 +253,15 @@ struct RawPluginLimits {
     memory_mb: Option<usize>,
     fuel: Option<u64>,
     timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHealth {
+    interval_ms: Option<u64>,
+    warning: Option<u8>,
+    critical: Option<u8>,
+    emergency: Option<u8>,
 }
 
 #[derive(Deserialize, Default)]
@@ -682,6 +698,8 @@ pub struct Config {
     pub snapshots: SnapshotsConfig,
     /// Durable history (`[history]`).
     pub history: HistoryConfig,
+    /// The periodic health monitor (`[health]`).
+    pub health: HealthConfig,
     /// The HTTP API's guards and ceilings (`[api]`).
     pub api: ApiSection,
 }
@@ -840,6 +858,25 @@ impl Default for ReloadConfig {
         Self {
             debounce: Duration::from_millis(50),
             probation: Duration::from_millis(5000),
+        }
+    }
+}
+
+/// The `[health]` section: how often the health monitor scores the tree,
+/// and the score thresholds of its levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// How often every supervisor and worker is scored. By default 5 s.
+    pub interval: Duration,
+    /// The score thresholds (warning 70, critical 40, emergency 15).
+    pub thresholds: crate::health::Thresholds,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_millis(5_000),
+            thresholds: crate::health::Thresholds::default(),
         }
     }
 }
@@ -1147,6 +1184,7 @@ impl<'a> Validator<'a> {
         let reload = self.reload(raw.reload.unwrap_or_default())?;
         let snapshots = self.snapshots(raw.snapshots.unwrap_or_default())?;
         let history = self.history(raw.history.unwrap_or_default())?;
+        let health = self.health(raw.health.unwrap_or_default())?;
         let mut raw_api = raw.api.unwrap_or_default();
         let raw_sandboxes = raw_api.sandboxes.take();
         let mut api = self.api(raw_api, host.token.as_deref())?;
@@ -1162,6 +1200,7 @@ impl<'a> Validator<'a> {
             reload,
             snapshots,
             history,
+            health,
             api,
         })
     }
@@ -1553,6 +1592,32 @@ impl<'a> Validator<'a> {
                 }
             })
             .collect()
+    }
+
+    fn health(&self, raw: RawHealth) -> Result<HealthConfig, ConfigError> {
+        let defaults = HealthConfig::default();
+        let interval = match raw.interval_ms {
+            None => defaults.interval,
+            Some(ms) if (10..=3_600_000).contains(&ms) => Duration::from_millis(ms),
+            Some(_) => {
+                return Err(
+                    self.invalid("health.interval_ms", "expected 10 to 3600000 milliseconds")
+                );
+            }
+        };
+        let d = defaults.thresholds;
+        let thresholds = crate::health::Thresholds {
+            warning: raw.warning.unwrap_or(d.warning),
+            critical: raw.critical.unwrap_or(d.critical),
+            emergency: raw.emergency.unwrap_or(d.emergency),
+        };
+        if let Err((key, reason)) = thresholds.validate() {
+            return Err(self.invalid(format!("health.{key}"), reason));
+        }
+        Ok(HealthConfig {
+            interval,
+            thresholds,
+        })
     }
 
     fn history(&self, raw: RawHistory) -> Result<HistoryConfig, ConfigError> {

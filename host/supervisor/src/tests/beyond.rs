@@ -624,3 +624,120 @@ async fn huge_durations_mean_never_not_a_panic() {
     ));
     assert_eq!(lab.take(), s(&["start a", "start b", "shutdown b"]));
 }
+
+fn codes(report: &crate::HealthReport) -> Vec<RecommendationCode> {
+    report.recommendations.iter().map(|r| r.code).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn many_children_and_a_small_rest_for_one_are_recommended_against() {
+    let lab = Lab::new();
+    let mut spec = SupervisorSpec::new(loose(Strategy::OneForOne));
+    for i in 0..21 {
+        spec = spec.child(worker(&format!("w{i}"), lab.child()));
+    }
+    let report = root(spec).await.health_report().await.unwrap();
+    assert_eq!(codes(&report), vec![RecommendationCode::LargeSupervisor]);
+    assert!(
+        report.recommendations[0]
+            .message
+            .starts_with("21 children under one supervisor (> 20)"),
+        "{:?}",
+        report.recommendations
+    );
+    assert_eq!((report.score, report.reasons.len()), (100, 0));
+
+    let lab = Lab::new();
+    let spec = SupervisorSpec::new(loose(Strategy::RestForOne))
+        .child(worker("a", lab.child()))
+        .child(worker("b", lab.child()));
+    let report = root(spec).await.health_report().await.unwrap();
+    assert_eq!(codes(&report), vec![RecommendationCode::SmallRestForOne]);
+    assert!(
+        report.recommendations[0]
+            .message
+            .starts_with("rest_for_one with 2 children (< 3)")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_storm_in_progress_is_reported_scored_and_recommended_on() {
+    let lab = Lab::new();
+    let storm = StormConfig {
+        per_minute: Some(2),
+        per_hour: None,
+        action: StormAction::Log,
+    };
+    let spec = SupervisorSpec::new(loose(Strategy::OneForOne))
+        .child(worker("a", lab.child()).with_storm(storm))
+        .child(worker("b", lab.child()));
+    let sup = root(spec).await;
+    for _ in 0..3 {
+        lab.crash("a");
+        sup.count_children().await.unwrap();
+    }
+    let report = sup.health_report().await.unwrap();
+    let storm = report.children[0].storm.expect("a storm in progress");
+    assert_eq!((storm.restarts, storm.threshold), (3, 2));
+    assert_eq!(codes(&report), vec![RecommendationCode::StormInProgress]);
+    assert!(report.recommendations[0].message.starts_with(
+        "child `a` is in a restart storm: 3 restarts within the last minute (threshold 2)"
+    ));
+    // 3 of 1000 restarts in the period (0.12 points) and the storm (30).
+    assert_eq!(report.score, 70);
+    assert_eq!(report.reasons.len(), 2, "{:?}", report.reasons);
+    assert!(report.reasons[1].contains("restart storm"));
+    // A minute later the storm is over.
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    let later = sup.health_report().await.unwrap();
+    assert_eq!(later.children[0].storm, None);
+    assert!(codes(&later).is_empty());
+}
+
+#[test]
+fn a_restart_rate_over_the_intensity_rate_and_near_limits_are_recommended() {
+    let lab = Lab::new();
+    let spec = worker("a", lab.child());
+    let facts = crate::health::Facts {
+        strategy: Strategy::OneForOne,
+        intensity: 10,
+        period_ms: 600_000,
+        restarts_in_period: 3,
+        restarts_last_hour: 61,
+        child_count: 1,
+        children: &[],
+    };
+    let recs = crate::health::recommendations(&facts);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].code, RecommendationCode::RestartRateOverLimit);
+    assert!(
+        recs[0]
+            .message
+            .starts_with("61 restarts in the last hour, over the 60 per hour"),
+        "{}",
+        recs[0].message
+    );
+    let at_limit = crate::health::Facts {
+        restarts_last_hour: 60,
+        children: &[crate::health::ChildFacts {
+            id: spec.id().clone(),
+            spec: &spec,
+            last_hour: 0,
+            storm: None,
+        }],
+        ..facts
+    };
+    assert!(crate::health::recommendations(&at_limit).is_empty());
+
+    let id = spec.id().clone();
+    assert_eq!(crate::near_limit(&id, 79, 100, false), None);
+    let memory = crate::near_limit(&id, 90, 100, false).unwrap();
+    assert_eq!(memory.code, RecommendationCode::NearMemoryLimit);
+    assert!(
+        memory.message.contains("90 of 100 (90 %)"),
+        "{}",
+        memory.message
+    );
+    let fuel = crate::near_limit(&id, 100, 100, true).unwrap();
+    assert_eq!(fuel.code, RecommendationCode::NearFuelLimit);
+}

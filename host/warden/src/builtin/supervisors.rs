@@ -322,7 +322,8 @@ fn health_schema() -> Value {
     json!({
         "type": "object",
         "required": ["supervisor", "strategy", "intensity", "period_ms", "restarts_in_period",
-                     "restarts_total", "restarts_last_hour", "counts", "children", "recommendations"],
+                     "restarts_total", "restarts_last_hour", "counts", "children", "recommendations",
+                     "score", "reasons"],
         "properties": {
             "supervisor": {"type": "string"},
             "strategy": {"enum": STRATEGIES},
@@ -336,7 +337,10 @@ fn health_schema() -> Value {
             "recommendations": {"type": "array", "items": {
                 "type": "object",
                 "properties": {"code": {"type": "string"}, "child": {"type": ["string", "null"]}, "message": {"type": "string"}}
-            }}
+            }},
+            "score": {"type": "integer", "minimum": 0, "maximum": 100,
+                      "description": "0–100: less for restarts within the period, children down, a storm, a restart rate over the intensity's"},
+            "reasons": {"type": "array", "items": {"type": "string"}, "description": "Why the score is below 100"}
         }
     })
 }

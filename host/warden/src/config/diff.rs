@@ -241,6 +241,7 @@ fn fixed_setting_changed(old: &Config, new: &Config) -> Option<&'static str> {
         ("host.cgroup.mode", o.cgroup == n.cgroup),
         ("snapshots.keep_per_child", old.snapshots == new.snapshots),
         ("history", old.history == new.history),
+        ("health", old.health == new.health),
         (
             "api.max_timeout_ms",
             oa.limits.max_timeout == na.limits.max_timeout,

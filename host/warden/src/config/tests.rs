@@ -800,3 +800,52 @@ fn api_path_roots_are_existing_folders_relative_to_the_config_file() {
     let empty = folder.error(&format!("{ROOT}[api]\npath_roots = [\"\"]\n"));
     assert_names(&empty, "api.path_roots[0]", "empty path");
 }
+
+#[test]
+fn the_health_section_has_defaults_and_checks_its_thresholds() {
+    let f = Folder::new();
+    let c = f.accepts(&component_only());
+    assert_eq!(c.health.interval, Duration::from_millis(5000));
+    assert_eq!(
+        (
+            c.health.thresholds.warning,
+            c.health.thresholds.critical,
+            c.health.thresholds.emergency
+        ),
+        (70, 40, 15)
+    );
+    let c = f.accepts(&format!(
+        "{}[health]\ninterval_ms = 250\nwarning = 80\ncritical = 50\nemergency = 5\n",
+        component_only()
+    ));
+    assert_eq!(c.health.interval, Duration::from_millis(250));
+    assert_eq!(
+        c.health.thresholds.level(49),
+        crate::events::HealthLevel::Critical
+    );
+    for (section, key, words) in [
+        (
+            "interval_ms = 5",
+            "health.interval_ms",
+            "expected 10 to 3600000",
+        ),
+        (
+            "critical = 70",
+            "health.critical",
+            "expected below warning (70)",
+        ),
+        (
+            "emergency = 40",
+            "health.emergency",
+            "expected below critical (40)",
+        ),
+        (
+            "warning = 101",
+            "health.warning",
+            "expected a score of 0 to 100",
+        ),
+    ] {
+        let text = format!("{}[health]\n{section}\n", component_only());
+        assert_names(&f.error(&text), key, words);
+    }
+}

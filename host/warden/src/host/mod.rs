@@ -146,6 +146,8 @@ pub struct Host {
     pub calls: Interrupt,
     /// Applies a changed config file (`config.reload`, SIGHUP).
     pub reconfigure: Reconfigurer,
+    /// Scores the tree every `[health] interval_ms` (stops when the host is dropped).
+    _health: crate::health::HealthMonitor,
     /// Watch the files of `watch = true` children and operation plugins
     /// while the host runs (replaced by each applied config reload).
     _watchers: Arc<Mutex<reconfigure::Watchers>>,
@@ -277,6 +279,8 @@ impl Host {
                 path_roots: crate::builtin::PathRoots::new(config.api.path_roots.clone()),
             },
         )?;
+        let health =
+            crate::health::HealthMonitor::spawn(root.clone(), events.clone(), config.health);
         Ok(Host {
             runtime,
             router,
@@ -293,6 +297,7 @@ impl Host {
             store,
             snapshots,
             reconfigure,
+            _health: health,
             _watchers: watchers,
         })
     }
