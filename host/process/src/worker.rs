@@ -408,6 +408,11 @@ impl RunningWorker {
         self.shared.identity.pid
     }
 
+    /// The limits the monitor holds the worker to.
+    pub fn limits(&self) -> ProcessLimits {
+        self.shared.limits
+    }
+
     /// The worker's own cgroup directory, when it has one.
     pub fn cgroup(&self) -> Option<&Path> {
         self.shared.cgroup.as_ref().map(|c| c.dir().path())

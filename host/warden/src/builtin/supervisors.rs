@@ -12,7 +12,10 @@ use serde_json::{Value, json};
 
 use super::{Context, add, admin_error, parse};
 use crate::ops::{BoxFuture, OpError, OpMeta, RegisterError, Registry, Role};
-use crate::supervisor::{ChildInfo, ChildKind, Strategy, StrategyChangeOptions, SupervisorHandle};
+use crate::supervisor::{
+    ChildId, ChildInfo, ChildKind, Recommendation, Strategy, StrategyChangeOptions,
+    SupervisorHandle, near_limit,
+};
 
 const STRATEGIES: [&str; 4] = [
     "one_for_one",
@@ -243,6 +246,41 @@ async fn strategy(ctx: &Context, params: Value) -> Result<Value, OpError> {
     super::to_json(OP, &report)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn children_near_their_memory_or_fuel_limit_are_recommended_on() {
+        let id = ChildId::from("c");
+        let component = json!({"kind": "component", "memory_bytes": 900, "fuel_last_call": 10,
+                               "limits": {"memory_bytes": 1000, "fuel": 1000}});
+        let codes: Vec<_> = limit_recommendations(&id, &component)
+            .into_iter()
+            .map(|r| r.code)
+            .collect();
+        assert_eq!(
+            codes,
+            [crate::supervisor::RecommendationCode::NearMemoryLimit]
+        );
+        let burning = json!({"kind": "component", "memory_bytes": 0, "fuel_last_call": 950,
+                             "limits": {"memory_bytes": 1000, "fuel": 1000}});
+        let recs = limit_recommendations(&id, &burning);
+        assert_eq!(recs.len(), 1);
+        assert!(
+            recs[0].message.contains("950 of 1000 (95 %)"),
+            "{}",
+            recs[0].message
+        );
+        let process = json!({"kind": "process", "stats": {"rss_bytes": 9 << 20},
+                             "limits": {"memory_mb": 10}});
+        assert_eq!(limit_recommendations(&id, &process).len(), 1);
+        let unlimited = json!({"kind": "process", "stats": {"rss_bytes": 9 << 20},
+                               "limits": {"memory_mb": null}});
+        assert!(limit_recommendations(&id, &unlimited).is_empty());
+    }
+}
+
 #[derive(Deserialize)]
 struct HealthParams {
     path: Option<String>,
@@ -262,9 +300,46 @@ async fn health(ctx: &Context, params: Value) -> Result<Value, OpError> {
     };
     let mut reports = Vec::with_capacity(sups.len());
     for sup in sups {
-        reports.push(sup.health_report().await.map_err(|e| admin_error(OP, e))?);
+        let mut report = sup.health_report().await.map_err(|e| admin_error(OP, e))?;
+        // The supervisor cannot read its children's details; their
+        // memory and fuel against their limits are read here.
+        let children = sup.which_children().await.map_err(|e| admin_error(OP, e))?;
+        for child in &children {
+            report
+                .recommendations
+                .extend(limit_recommendations(&child.id, &child.info));
+        }
+        reports.push(report);
     }
     super::to_json(OP, &reports)
+}
+
+/// A child near its memory limit (a component's memory, a process's
+/// resident memory) or, a component, its per-call fuel budget (the fuel its
+/// last call burned).
+fn limit_recommendations(id: &ChildId, info: &Value) -> Vec<Recommendation> {
+    const MIB: u64 = 1 << 20;
+    let limits = &info["limits"];
+    let memory = match info["kind"].as_str() {
+        Some("component") => info["memory_bytes"]
+            .as_u64()
+            .zip(limits["memory_bytes"].as_u64()),
+        Some("process") => info["stats"]["rss_bytes"].as_u64().zip(
+            limits["memory_mb"]
+                .as_u64()
+                .map(|mb| mb.saturating_mul(MIB)),
+        ),
+        _ => None,
+    };
+    let fuel = info["fuel_last_call"].as_u64().zip(limits["fuel"].as_u64());
+    let mut out = Vec::new();
+    if let Some((used, limit)) = memory {
+        out.extend(near_limit(id, used, limit, false));
+    }
+    if let Some((used, limit)) = fuel {
+        out.extend(near_limit(id, used, limit, true));
+    }
+    out
 }
 
 fn supervisor_row_schema() -> Value {

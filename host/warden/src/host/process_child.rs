@@ -323,6 +323,7 @@ impl RunningChild for ProcessChild {
             "pid": self.worker.pid(),
             "stats": self.worker.stats(),
             "health": self.worker.health(),
+            "limits": self.worker.limits(),
         })
     }
 }
