@@ -83,3 +83,93 @@ async fn a_failing_worker_gets_health_changed_events_over_sse() {
     assert!(root["score"].as_u64().unwrap() < 100, "{root}");
     assert!(!root["reasons"].as_array().unwrap().is_empty(), "{root}");
 }
+
+const STUCK: &str = r#"
+[host]
+state_dir = "state"
+api_addr = "127.0.0.1:0"
+[host.policy]
+allow_commands = ["/bin/sh", "sleep"]
+[host.monitor]
+interval_ms = 50
+
+[supervisor.root]
+strategy = "one_for_one"
+intensity = 10
+period_ms = 60000
+
+[[supervisor.root.children]]
+id = "stuck"
+kind = "process"
+command = "sleep"
+args = ["600"]
+restart_unresponsive = true
+liveness = { command = "/bin/sh -c exit", interval_ms = 100, failures = 10 }
+"#;
+
+async fn info(client: &warden::api::client::ApiClient) -> serde_json::Value {
+    client
+        .call("child.info", json!({"path": "root/stuck"}))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_worker_is_unresponsive_and_restarted_by_policy() {
+    let host = HostProcess::start_tree(STUCK, &[]);
+    let client = host.client(None);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    // Responsive first (its liveness command passes).
+    let first = loop {
+        let i = info(&client).await;
+        if i["info"]["health"]["score"].as_u64().is_some() {
+            assert_eq!(i["info"]["health"]["unresponsive"], false, "{i}");
+            break i;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no health: {i}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let pid = first["info"]["pid"].as_u64().unwrap() as u32;
+    let generation = first["generation"].as_u64().unwrap();
+    crate::support::signal(pid, "STOP");
+    // The monitor finds it stopped: unresponsive, critical.
+    loop {
+        let i = info(&client).await;
+        if i["generation"] == generation && i["info"]["health"]["unresponsive"] == true {
+            assert!(i["info"]["stats"]["stopped"] == true, "{i}");
+            assert!(i["info"]["health"]["score"].as_u64().unwrap() <= 35, "{i}");
+            break;
+        }
+        assert!(
+            i["generation"] == generation,
+            "restarted before it was seen unresponsive: {i}"
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never unresponsive: {i}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The policy kills it; the supervisor starts a new, running incarnation.
+    let restarted = loop {
+        let i = info(&client).await;
+        if i["generation"].as_u64().is_some_and(|g| g > generation)
+            && i["info"]["pid"].as_u64().is_some()
+        {
+            break i;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never restarted: {i}\n{}",
+            host.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_ne!(restarted["info"]["pid"].as_u64().unwrap() as u32, pid);
+    assert_eq!(restarted["restarts"], 1, "{restarted}");
+    assert!(
+        host.log().contains("restart_unresponsive"),
+        "the kill is logged: {}",
+        host.log()
+    );
+}

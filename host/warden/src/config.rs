@@ -71,6 +71,10 @@
 //! inherit = ["HOME"]               # … and these, copied from the host
 //! limits = { memory_mb = 256, cpu_secs = 600, wall_secs = 3600, open_files = 256, max_processes = 16 }
 //! readiness = { line = "listening", timeout_ms = 5000 }   # or file = "ready.flag"
+//! liveness = { http = "http://127.0.0.1:8080/healthz", interval_ms = 1000, timeout_ms = 1000, failures = 3 }
+//!                                  # or command = "check-it --quick" (no shell; allowed commands only),
+//!                                  # or file = "beat", file_touched_within_ms = 5000
+//! restart_unresponsive = false     # true: kill (and so restart) a worker unresponsive `failures` checks in a row
 //!
 //! [operations.wordcount]           # an operation plugin: ops `wordcount.NAME`
 //! path = "plugins/target/wasm32-wasip2/release/wordcount.wasm"
@@ -91,6 +95,7 @@
 //!
 //! [health]                         # the periodic health monitor (`health_changed` events)
 //! interval_ms = 5000               # how often every supervisor and worker is scored
+//! restart_window_ms = 600000       # a worker's restarts count against its stability this long
 //! warning = 70                     # a score below this is `warning`
 //! critical = 40                    # below this `critical`
 //! emergency = 15                   # below this `emergency`
@@ -259,6 +264,7 @@ struct RawPluginLimits {
 #[serde(deny_unknown_fields)]
 struct RawHealth {
     interval_ms: Option<u64>,
+    restart_window_ms: Option<u64>,
     warning: Option<u8>,
     critical: Option<u8>,
     emergency: Option<u8>,
@@ -554,6 +560,21 @@ struct RawProcessChild {
     inherit: Vec<String>,
     limits: Option<RawProcessLimits>,
     readiness: Option<RawReadiness>,
+    liveness: Option<RawLiveness>,
+    #[serde(default)]
+    restart_unresponsive: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLiveness {
+    command: Option<String>,
+    http: Option<String>,
+    file: Option<PathBuf>,
+    file_touched_within_ms: Option<u64>,
+    interval_ms: Option<u64>,
+    timeout_ms: Option<u64>,
+    failures: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -868,8 +889,12 @@ impl Default for ReloadConfig {
 pub struct HealthConfig {
     /// How often every supervisor and worker is scored. By default 5 s.
     pub interval: Duration,
-    /// The score thresholds (warning 70, critical 40, emergency 15).
+    /// The score thresholds (warning 70, critical 40, emergency 15), of
+    /// supervisors and workers alike.
     pub thresholds: crate::health::Thresholds,
+    /// The recent window a native worker's restarts count in, for its
+    /// stability score. By default 10 minutes.
+    pub restart_window: Duration,
 }
 
 impl Default for HealthConfig {
@@ -877,6 +902,7 @@ impl Default for HealthConfig {
         Self {
             interval: Duration::from_millis(5_000),
             thresholds: crate::health::Thresholds::default(),
+            restart_window: Duration::from_secs(600),
         }
     }
 }
@@ -1001,6 +1027,11 @@ pub struct ProcessChildConfig {
     pub limits: ProcessLimits,
     /// By default none: started as soon as spawned.
     pub readiness: Option<ReadinessSpec>,
+    /// By default none: only a stopped process counts as unresponsive.
+    pub liveness: Option<crate::host::liveness::LivenessSpec>,
+    /// Kill (so the supervisor restarts) a worker found unresponsive
+    /// `failures` checks in a row. By default false.
+    pub restart_unresponsive: bool,
 }
 
 /// A component child: an actor-world instance under limits.
@@ -1614,9 +1645,20 @@ impl<'a> Validator<'a> {
         if let Err((key, reason)) = thresholds.validate() {
             return Err(self.invalid(format!("health.{key}"), reason));
         }
+        let restart_window = match raw.restart_window_ms {
+            None => defaults.restart_window,
+            Some(ms) if (1_000..=86_400_000).contains(&ms) => Duration::from_millis(ms),
+            Some(_) => {
+                return Err(self.invalid(
+                    "health.restart_window_ms",
+                    "expected 1000 to 86400000 milliseconds",
+                ));
+            }
+        };
         Ok(HealthConfig {
             interval,
             thresholds,
+            restart_window,
         })
     }
 
@@ -2175,6 +2217,11 @@ impl<'a> Validator<'a> {
                 })
             })
             .transpose()?;
+        let liveness = raw
+            .liveness
+            .as_ref()
+            .map(|l| self.liveness(l, &format!("{key}.liveness"), cwd.as_ref()))
+            .transpose()?;
         Ok(ProcessChildConfig {
             command,
             args: raw.args.clone(),
@@ -2183,6 +2230,89 @@ impl<'a> Validator<'a> {
             inherit: raw.inherit.clone(),
             limits,
             readiness,
+            liveness,
+            restart_unresponsive: raw.restart_unresponsive,
+        })
+    }
+
+    /// `KEY.liveness`: one check (a command, an HTTP GET, or a file touched
+    /// recently), how often, how long each may take, and how many failures
+    /// in a row make the worker unresponsive.
+    fn liveness(
+        &self,
+        raw: &RawLiveness,
+        key: &str,
+        cwd: Option<&AllowedCwd>,
+    ) -> Result<crate::host::liveness::LivenessSpec, ConfigError> {
+        use crate::host::liveness::{LivenessCheck, LivenessSpec};
+        let one_of =
+            "expected exactly one of `command`, `http` or `file_touched_within_ms` (with `file`)";
+        let check = match (&raw.command, &raw.http, raw.file_touched_within_ms) {
+            (Some(command), None, None) => {
+                let mut words = command.split_whitespace();
+                let program = words
+                    .next()
+                    .ok_or_else(|| self.invalid(format!("{key}.command"), "empty command"))?;
+                let program = if program.contains('/') {
+                    self.resolve(Path::new(program)).into_os_string()
+                } else {
+                    program.into()
+                };
+                let program = self
+                    .policy
+                    .resolve_command(&program)
+                    .map_err(|e| self.invalid(format!("{key}.command"), e.to_string()))?;
+                LivenessCheck::Command {
+                    program: program.path().to_path_buf(),
+                    args: words.map(str::to_owned).collect(),
+                }
+            }
+            (None, Some(url), None) => LivenessCheck::http(url)
+                .map_err(|reason| self.invalid(format!("{key}.http"), reason))?,
+            (None, None, Some(ms)) => {
+                let file = raw.file.as_ref().ok_or_else(|| {
+                    self.invalid(
+                        format!("{key}.file"),
+                        "file_touched_within_ms needs the `file` to watch",
+                    )
+                })?;
+                if ms == 0 {
+                    return Err(self.invalid(
+                        format!("{key}.file_touched_within_ms"),
+                        "expected at least 1 ms",
+                    ));
+                }
+                let base = cwd.map_or(Path::new("/"), |c| c.path());
+                LivenessCheck::FileTouched {
+                    file: if file.is_absolute() {
+                        file.clone()
+                    } else {
+                        base.join(file)
+                    },
+                    within: Duration::from_millis(ms),
+                }
+            }
+            _ => return Err(self.invalid(key.to_owned(), one_of)),
+        };
+        if raw.file.is_some() && !matches!(check, LivenessCheck::FileTouched { .. }) {
+            return Err(self.invalid(format!("{key}.file"), one_of));
+        }
+        let ms = |value: Option<u64>, default: u64, field: &str| match value.unwrap_or(default) {
+            ms @ 10..=3_600_000 => Ok(Duration::from_millis(ms)),
+            _ => Err(self.invalid(
+                format!("{key}.{field}"),
+                "expected 10 to 3600000 milliseconds",
+            )),
+        };
+        let failures = raw.failures.unwrap_or(3);
+        if !(1..=100).contains(&failures) {
+            return Err(self.invalid(format!("{key}.failures"), "expected 1 to 100"));
+        }
+        Ok(LivenessSpec {
+            check,
+            interval: ms(raw.interval_ms, 1_000, "interval_ms")?,
+            timeout: ms(raw.timeout_ms, 1_000, "timeout_ms")?,
+            failures,
         })
     }
 

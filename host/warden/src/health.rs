@@ -164,6 +164,9 @@ pub fn worker_score(health: &ChildHealth, info: &Value) -> (u8, Vec<String>) {
             if process < 100 {
                 reasons.push(format!("process health score {process}"));
             }
+            if info["health"]["unresponsive"] == true {
+                reasons.push("unresponsive: stopped, or failing its liveness check".to_owned());
+            }
             process
         }
         None => {

@@ -849,3 +849,84 @@ fn the_health_section_has_defaults_and_checks_its_thresholds() {
         assert_names(&f.error(&text), key, words);
     }
 }
+
+#[test]
+fn liveness_takes_one_check_and_names_what_is_wrong() {
+    use crate::host::liveness::LivenessCheck;
+    let f = Folder::new();
+    let process = |c: &Config| match &c.trees[0].children[0].kind {
+        ChildKindConfig::Process(p) => p.clone(),
+        other => panic!("{other:?}"),
+    };
+    let c = f.accepts(&one_child(
+        "process",
+        "liveness = { command = \"/bin/sh -c true\", interval_ms = 200, failures = 2 }\nrestart_unresponsive = true",
+    ));
+    let p = process(&c);
+    assert!(p.restart_unresponsive);
+    let l = p.liveness.unwrap();
+    assert_eq!(
+        (l.interval, l.timeout, l.failures),
+        (Duration::from_millis(200), Duration::from_secs(1), 2)
+    );
+    assert_eq!(
+        l.check,
+        LivenessCheck::Command {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), "true".into()]
+        }
+    );
+    let c = f.accepts(&one_child(
+        "process",
+        "cwd = \"data\"\nliveness = { file = \"beat\", file_touched_within_ms = 5000 }",
+    ));
+    let p = process(&c);
+    assert!(!p.restart_unresponsive);
+    assert!(matches!(
+        p.liveness.unwrap().check,
+        LivenessCheck::FileTouched { file, within } if file.ends_with("data/beat") && within == Duration::from_secs(5)
+    ));
+    for (extra, key, words) in [
+        (
+            "liveness = { command = \"/bin/sh\", http = \"http://x\" }",
+            "liveness",
+            "exactly one of",
+        ),
+        (
+            "liveness = { interval_ms = 100 }",
+            "liveness",
+            "exactly one of",
+        ),
+        (
+            "liveness = { command = \"python3 x\" }",
+            "liveness.command",
+            "python3",
+        ),
+        (
+            "liveness = { http = \"https://x\" }",
+            "liveness.http",
+            "http:// URL",
+        ),
+        (
+            "liveness = { file_touched_within_ms = 10 }",
+            "liveness.file",
+            "needs the `file`",
+        ),
+        (
+            "liveness = { http = \"http://x\", failures = 0 }",
+            "liveness.failures",
+            "expected 1 to 100",
+        ),
+        (
+            "liveness = { http = \"http://x\", interval_ms = 1 }",
+            "liveness.interval_ms",
+            "expected 10 to",
+        ),
+    ] {
+        assert_names(
+            &f.error(&one_child("process", extra)),
+            &format!("{CHILD}.{key}"),
+            words,
+        );
+    }
+}

@@ -22,6 +22,7 @@ mod build;
 mod catalog;
 pub mod component_child;
 pub(crate) mod gauges;
+pub mod liveness;
 pub mod logs;
 mod op_plugins;
 pub(crate) mod persist;
@@ -430,7 +431,14 @@ async fn start_processes(
         tracing::warn!("orphan recovery: {orphans}");
     }
     let mut monitor_config = MonitorConfig::default();
-    monitor_config.interval(config.host.monitor_interval);
+    let t = config.health.thresholds;
+    monitor_config
+        .interval(config.host.monitor_interval)
+        .thresholds(crate::process::HealthThresholds {
+            warning: t.warning,
+            critical: t.critical,
+            emergency: t.emergency,
+        });
     let (monitor, monitor_events) = Monitor::start(monitor_config).map_err(HostError::Process)?;
     let processes = process_child::ProcessRuntime::new(
         monitor,
