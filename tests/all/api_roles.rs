@@ -197,6 +197,7 @@ async fn each_role_calls_its_class_and_below_and_is_refused_above() {
                 "grade",
                 "sandbox.create",
                 "sandbox.destroy",
+                "supervisor.storm",
                 "wc.count",
             ][..],
         ),

@@ -24,6 +24,7 @@ use super::health::{ChildFacts, ChildHealth, Facts, HealthReport, StormStatus, r
 use super::id::ChildId;
 use super::restart::StartOutcome;
 use super::spec::{ChildKind, ChildSpec, Restart, validate_id};
+use super::storm::{StormConfig, StormState};
 
 impl Supervisor {
     /// One admin request.
@@ -68,6 +69,13 @@ impl Supervisor {
             }
             Command::Health { reply } => {
                 let _ = reply.send(Ok(self.health_report()));
+            }
+            Command::SetStorm {
+                child,
+                storm,
+                reply,
+            } => {
+                let _ = reply.send(self.set_storm(child, storm));
             }
             Command::ChildSupervisor { id, reply } => {
                 let _ = reply.send(self.child_supervisor(id));
@@ -277,6 +285,27 @@ impl Supervisor {
         }
     }
 
+    fn set_storm(
+        &mut self,
+        child: Option<ChildId>,
+        storm: Option<StormConfig>,
+    ) -> Result<Vec<ChildId>, AdminError> {
+        let ids = match child {
+            Some(id) if self.children.get(&id).is_none() => {
+                return Err(AdminError::NotFound { id });
+            }
+            Some(id) => vec![id],
+            None => self.children.ids(),
+        };
+        for id in &ids {
+            if let Some(record) = self.children.get_mut(id) {
+                record.storm_config = storm;
+                record.storm = storm.as_ref().map(|c| Box::new(StormState::new(c)));
+            }
+        }
+        Ok(ids)
+    }
+
     fn health_report(&self) -> HealthReport {
         let now = Instant::now();
         let now_ms = self.now_ms(now);
@@ -314,6 +343,7 @@ impl Supervisor {
                 restarts_last_hour: last_hour,
                 last_exit: record.last_exit.clone(),
                 storm,
+                storm_settings: record.storm_config,
             });
             facts.push(ChildFacts {
                 id: id.clone(),

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::handle::{ChildCounts, ChildStatus};
 use super::id::ChildId;
 use super::spec::{ChildKind, Restart, Shutdown, Strategy};
-use super::storm::StormWindow;
+use super::storm::{StormConfig, StormWindow};
 use super::{ChildSpec, ExitReason};
 
 const MINUTE_MS: u64 = 60_000;
@@ -132,6 +132,8 @@ pub struct ChildHealth {
     pub last_exit: Option<ExitReason>,
     /// A restart storm going on now (a storm window still over its threshold).
     pub storm: Option<StormStatus>,
+    /// The storm-detector settings in force (`None`: off).
+    pub storm_settings: Option<StormConfig>,
 }
 
 /// A restart storm in progress.

@@ -360,6 +360,7 @@ struct RawSupervisor<C = RawChild> {
     strategy: Strategy,
     intensity: Option<u32>,
     period_ms: Option<u64>,
+    storm: Option<RawStorm>,
     #[serde(default = "Vec::new")]
     children: Vec<C>,
 }
@@ -669,15 +670,12 @@ fn default_reset_after_ms() -> u64 {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStorm {
+    enabled: Option<bool>,
     per_minute: Option<u32>,
     per_hour: Option<u32>,
-    #[serde(default = "default_storm_action")]
-    action: String,
+    action: Option<String>,
     cooldown_ms: Option<u64>,
-}
-
-fn default_storm_action() -> String {
-    "log".into()
+    escalate_after: Option<u32>,
 }
 
 /// The path and strategy of supervisor `name` in the tree `sup` at `path`.
@@ -1259,6 +1257,7 @@ impl<'a> Validator<'a> {
             strategy: raw.strategy,
             intensity: raw.intensity,
             period_ms: raw.period_ms,
+            storm: raw.storm,
             children,
         })
     }
@@ -2000,6 +1999,11 @@ impl<'a> Validator<'a> {
                 "expected a period of at least 1 ms",
             ));
         }
+        let sup_storm = self.storm(
+            raw.storm.as_ref(),
+            Some(StormConfig::default()),
+            &format!("{key}.storm"),
+        )?;
         path.push(name.to_string());
         let mut seen = HashSet::new();
         let mut children = Vec::new();
@@ -2021,7 +2025,7 @@ impl<'a> Validator<'a> {
                     format!("duplicate child id `{id}` in supervisor `{name}`"),
                 ));
             }
-            children.push(self.child(all, child, &ckey, path)?);
+            children.push(self.child(all, child, &ckey, path, sup_storm)?);
         }
         path.pop();
         Ok(SupervisorConfig {
@@ -2033,12 +2037,77 @@ impl<'a> Validator<'a> {
         })
     }
 
+    /// `KEY.storm`: a child's (or a supervisor's, for its children) storm
+    /// detector. Left out: `inherited` (the supervisor's, by default the
+    /// specification's [`StormConfig::default`]); `enabled = false`: off.
+    /// Thresholds left out are the defaults (10 a minute, 100 an hour), the
+    /// action `tiered` (log → pause `cooldown_ms`, 30 s → escalate at the
+    /// `escalate_after`-th storm within an hour, 5).
+    fn storm(
+        &self,
+        raw: Option<&RawStorm>,
+        inherited: Option<StormConfig>,
+        key: &str,
+    ) -> Result<Option<StormConfig>, ConfigError> {
+        let Some(s) = raw else {
+            return Ok(inherited);
+        };
+        if s.enabled == Some(false) {
+            return Ok(None);
+        }
+        let defaults = StormConfig::default();
+        let action = match (s.action.as_deref().unwrap_or("tiered"), s.cooldown_ms) {
+            ("log", _) => StormAction::Log,
+            ("escalate", _) => StormAction::Escalate,
+            ("pause", Some(ms)) => StormAction::Pause {
+                cooldown: Duration::from_millis(ms),
+            },
+            ("pause", None) => {
+                return Err(self.invalid(
+                    format!("{key}.cooldown_ms"),
+                    "action \"pause\" needs cooldown_ms",
+                ));
+            }
+            ("tiered", ms) => StormAction::Tiered {
+                cooldown: ms.map_or(Duration::from_secs(30), Duration::from_millis),
+                escalate_after: s.escalate_after.unwrap_or(5),
+            },
+            (other, _) => {
+                return Err(self.invalid(
+                    format!("{key}.action"),
+                    format!("`{other}`: expected \"tiered\", \"log\", \"pause\" or \"escalate\""),
+                ));
+            }
+        };
+        if s.escalate_after.is_some() && !matches!(action, StormAction::Tiered { .. }) {
+            return Err(self.invalid(
+                format!("{key}.escalate_after"),
+                "only the \"tiered\" action escalates after a number of storms",
+            ));
+        }
+        let (per_minute, per_hour) = if s.per_minute.is_none() && s.per_hour.is_none() {
+            (defaults.per_minute, defaults.per_hour)
+        } else {
+            (s.per_minute, s.per_hour)
+        };
+        let storm = StormConfig {
+            per_minute,
+            per_hour,
+            action,
+        };
+        storm
+            .validate()
+            .map(|()| Some(storm))
+            .map_err(|reason| self.invalid(key.to_owned(), reason))
+    }
+
     fn child(
         &self,
         all: &IndexMap<String, RawSupervisor>,
         raw: &RawChild,
         key: &str,
         path: &mut Vec<String>,
+        inherited_storm: Option<StormConfig>,
     ) -> Result<ChildConfig, ConfigError> {
         let kind = match raw {
             RawChild::Supervisor(sup) => {
@@ -2068,39 +2137,7 @@ impl<'a> Validator<'a> {
                     .map_err(|reason| self.invalid(format!("{key}.backoff"), reason))
             })
             .transpose()?;
-        let storm = common
-            .storm
-            .map(|s| {
-                let action = match (s.action.as_str(), s.cooldown_ms) {
-                    ("log", _) => StormAction::Log,
-                    ("escalate", _) => StormAction::Escalate,
-                    ("pause", Some(ms)) => StormAction::Pause {
-                        cooldown: Duration::from_millis(ms),
-                    },
-                    ("pause", None) => {
-                        return Err(self.invalid(
-                            format!("{key}.storm.cooldown_ms"),
-                            "action \"pause\" needs cooldown_ms",
-                        ));
-                    }
-                    (other, _) => {
-                        return Err(self.invalid(
-                            format!("{key}.storm.action"),
-                            format!("`{other}`: expected \"log\", \"pause\" or \"escalate\""),
-                        ));
-                    }
-                };
-                let storm = StormConfig {
-                    per_minute: s.per_minute,
-                    per_hour: s.per_hour,
-                    action,
-                };
-                storm
-                    .validate()
-                    .map(|()| storm)
-                    .map_err(|reason| self.invalid(format!("{key}.storm"), reason))
-            })
-            .transpose()?;
+        let storm = self.storm(common.storm, inherited_storm, &format!("{key}.storm"))?;
         Ok(ChildConfig {
             id: common.id.to_string(),
             restart: common.restart.unwrap_or(Restart::Permanent),

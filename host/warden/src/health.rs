@@ -218,6 +218,7 @@ mod tests {
             restarts_last_hour: last_hour,
             last_exit: None,
             storm: None,
+            storm_settings: None,
         }
     }
 

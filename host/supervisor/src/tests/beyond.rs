@@ -741,3 +741,121 @@ fn a_restart_rate_over_the_intensity_rate_and_near_limits_are_recommended() {
     let fuel = crate::near_limit(&id, 100, 100, true).unwrap();
     assert_eq!(fuel.code, RecommendationCode::NearFuelLimit);
 }
+
+/// Crashes `a` three times (a storm with `per_minute = 2`), then lets a
+/// minute pass so the next crashes are a new storm.
+async fn storm_once(lab: &Lab, sup: &crate::SupervisorHandle) {
+    for _ in 0..3 {
+        lab.crash("a");
+        sup.count_children().await.unwrap();
+    }
+    settle_ms(2_000).await;
+    tokio::time::sleep(Duration::from_secs(61)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn tiered_storms_log_then_pause_then_escalate() {
+    let lab = Lab::new();
+    let events = EventRecorder::new();
+    let storm = StormConfig {
+        per_minute: Some(2),
+        per_hour: None,
+        action: StormAction::Tiered {
+            cooldown: Duration::from_secs(1),
+            escalate_after: 3,
+        },
+    };
+    let spec = SupervisorSpec::new(loose(Strategy::OneForOne))
+        .child(worker("a", lab.child()).with_storm(storm));
+    let sup = root_on(spec, events.clone()).await;
+    let actions = |events: &EventRecorder| -> Vec<serde_json::Value> {
+        drain_json(events)
+            .into_iter()
+            .filter(|e| e["event"] == "storm_detected")
+            .map(|e| e["action"].clone())
+            .collect()
+    };
+    storm_once(&lab, &sup).await;
+    assert_eq!(actions(&events), vec![serde_json::json!("log")]);
+    storm_once(&lab, &sup).await;
+    assert_eq!(
+        actions(&events),
+        vec![serde_json::json!({"pause_ms": 1000})]
+    );
+    for _ in 0..3 {
+        lab.crash("a");
+        settle().await;
+    }
+    let exit = wait(&sup).await;
+    assert_eq!(exit.cause, ShutdownCause::Storm { child: "a".into() });
+    assert_eq!(actions(&events), vec![serde_json::json!("escalate")]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn storm_settings_change_at_run_time() {
+    let lab = Lab::new();
+    let events = EventRecorder::new();
+    let spec = SupervisorSpec::new(loose(Strategy::OneForOne)).child(worker("a", lab.child()));
+    let sup = root_on(spec, events.clone()).await;
+    let report = sup.health_report().await.unwrap();
+    assert_eq!(report.children[0].storm_settings, None);
+    let storm = StormConfig {
+        per_minute: Some(2),
+        per_hour: None,
+        action: StormAction::Log,
+    };
+    assert_eq!(
+        sup.set_storm(None, Some(storm)).await.unwrap(),
+        vec![crate::ChildId::from("a")]
+    );
+    assert_eq!(
+        sup.health_report().await.unwrap().children[0].storm_settings,
+        Some(storm)
+    );
+    for _ in 0..3 {
+        lab.crash("a");
+        sup.count_children().await.unwrap();
+    }
+    let storms = |events: &EventRecorder| {
+        drain(events)
+            .into_iter()
+            .filter(|(_, e)| e == "storm_detected")
+            .count()
+    };
+    assert_eq!(storms(&events), 1);
+    // Off: no storm however many restarts.
+    sup.set_storm(Some("a".into()), None).await.unwrap();
+    for _ in 0..5 {
+        lab.crash("a");
+        sup.count_children().await.unwrap();
+    }
+    assert_eq!(storms(&events), 0);
+    let bad = StormConfig {
+        per_minute: None,
+        per_hour: None,
+        action: StormAction::Log,
+    };
+    assert!(sup.set_storm(None, Some(bad)).await.is_err());
+    assert!(matches!(
+        sup.set_storm(Some("nope".into()), None).await,
+        Err(crate::AdminError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn the_default_storm_settings_are_the_specifications() {
+    let d = StormConfig::default();
+    assert_eq!((d.per_minute, d.per_hour), (Some(10), Some(100)));
+    assert_eq!(
+        d.action,
+        StormAction::Tiered {
+            cooldown: Duration::from_secs(30),
+            escalate_after: 5
+        }
+    );
+    assert!(d.validate().is_ok());
+    assert_eq!(
+        serde_json::to_value(d.action).unwrap(),
+        serde_json::json!({"tiers": ["log", "pause", "escalate"], "pause_ms": 30000, "escalate_after": 5})
+    );
+}

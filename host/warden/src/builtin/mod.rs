@@ -189,6 +189,14 @@ fn admin_error(op: &str, err: AdminError) -> OpError {
         | AdminError::Inject { .. } => OpError::Conflict {
             message: err.to_string(),
         },
+        AdminError::InvalidStorm { reason } => OpError::InvalidParams {
+            op: op.to_string(),
+            violations: vec![crate::ops::Violation {
+                path: String::new(),
+                expected: reason.to_owned(),
+                found: "settings that contradict it".to_owned(),
+            }],
+        },
         AdminError::InvalidSpec(_) | AdminError::StartFailed { .. } => failed(op, err),
     }
 }

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use super::{Context, add, admin_error, parse};
 use crate::ops::{BoxFuture, OpError, OpMeta, RegisterError, Registry, Role};
 use crate::supervisor::{
-    ChildId, ChildInfo, ChildKind, Recommendation, Strategy, StrategyChangeOptions,
-    SupervisorHandle, near_limit,
+    ChildId, ChildInfo, ChildKind, Recommendation, StormAction, StormConfig, Strategy,
+    StrategyChangeOptions, SupervisorHandle, near_limit,
 };
 
 const STRATEGIES: [&str; 4] = [
@@ -93,6 +93,43 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             }
         })),
         |ctx, params| async move { strategy(&ctx, params).await },
+    )?;
+    add(
+        registry,
+        ctx,
+        OpMeta::new(
+            "supervisor.storm",
+            "Changes the restart-storm protection of a supervisor's children (or one child) at run time: \
+             thresholds and action (tiered log → pause → escalate, log, pause, escalate), or off",
+        )
+        .role(Role::Operate)
+        .params(json!({
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "minLength": 1, "description": "The supervisor's path (`root`, `root/storage`)"},
+                "child": {"type": "string", "minLength": 1, "description": "One child's id; every child of the supervisor when left out"},
+                "enabled": {"type": "boolean", "description": "false turns the detector off (the other settings must be left out); default true"},
+                "per_minute": {"type": "integer", "minimum": 1, "maximum": 1000000, "description": "A storm is more restarts than this within a minute (default 10 when neither threshold is given)"},
+                "per_hour": {"type": "integer", "minimum": 1, "maximum": 1000000, "description": "… or within an hour (default 100)"},
+                "action": {"enum": ["tiered", "log", "pause", "escalate"], "description": "Default tiered: the first storm within an hour is logged, the next pause, the escalate_after-th escalates (pause needs cooldown_ms)"},
+                "cooldown_ms": {"type": "integer", "minimum": 1, "maximum": 3600000, "description": "How long a pause holds the restart (default 30000; required for pause)"},
+                "escalate_after": {"type": "integer", "minimum": 2, "maximum": 1000, "description": "With action tiered only: the storm within an hour that escalates (default 5)"}
+            },
+            "required": ["path"],
+            "additionalProperties": false
+        }))
+        .example(json!({"path": "root", "per_minute": 20, "action": "tiered", "escalate_after": 3}))
+        .result(json!({
+            "type": "object",
+            "required": ["supervisor", "children", "storm"],
+            "properties": {
+                "supervisor": {"type": "string"},
+                "children": {"type": "array", "items": {"type": "string"}, "description": "The children changed"},
+                "storm": {"type": ["object", "null"], "description": "The settings now in force (null: off)",
+                          "properties": {"per_minute": {"type": ["integer", "null"]}, "per_hour": {"type": ["integer", "null"]}, "action": {}}}
+            }
+        })),
+        |ctx, params| async move { storm(&ctx, params).await },
     )?;
     add(
         registry,
@@ -279,6 +316,100 @@ mod tests {
                                "limits": {"memory_mb": null}});
         assert!(limit_recommendations(&id, &unlimited).is_empty());
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StormParams {
+    path: String,
+    child: Option<String>,
+    enabled: Option<bool>,
+    per_minute: Option<u32>,
+    per_hour: Option<u32>,
+    action: Option<String>,
+    cooldown_ms: Option<u64>,
+    escalate_after: Option<u32>,
+}
+
+/// The settings `p` asks for (`None`: off), or the field that is wrong.
+fn storm_settings(p: &StormParams) -> Result<Option<StormConfig>, (&'static str, String)> {
+    let settings_given = p.per_minute.is_some()
+        || p.per_hour.is_some()
+        || p.action.is_some()
+        || p.cooldown_ms.is_some()
+        || p.escalate_after.is_some();
+    if p.enabled == Some(false) {
+        if settings_given {
+            return Err((
+                "/enabled",
+                "false with no other setting (off has no thresholds)".to_owned(),
+            ));
+        }
+        return Ok(None);
+    }
+    let defaults = StormConfig::default();
+    let cooldown = p.cooldown_ms.map(Duration::from_millis);
+    let action = match p.action.as_deref().unwrap_or("tiered") {
+        "tiered" => StormAction::Tiered {
+            cooldown: cooldown.unwrap_or(Duration::from_secs(30)),
+            escalate_after: p.escalate_after.unwrap_or(5),
+        },
+        _ if p.escalate_after.is_some() => {
+            return Err((
+                "/escalate_after",
+                "left out unless action is tiered".to_owned(),
+            ));
+        }
+        "log" => StormAction::Log,
+        "escalate" => StormAction::Escalate,
+        "pause" => StormAction::Pause {
+            cooldown: cooldown
+                .ok_or(("/cooldown_ms", "cooldown_ms for action pause".to_owned()))?,
+        },
+        other => {
+            return Err((
+                "/action",
+                format!("tiered, log, pause or escalate, not `{other}`"),
+            ));
+        }
+    };
+    let (per_minute, per_hour) = if p.per_minute.is_none() && p.per_hour.is_none() {
+        (defaults.per_minute, defaults.per_hour)
+    } else {
+        (p.per_minute, p.per_hour)
+    };
+    Ok(Some(StormConfig {
+        per_minute,
+        per_hour,
+        action,
+    }))
+}
+
+async fn storm(ctx: &Context, params: Value) -> Result<Value, OpError> {
+    const OP: &str = "supervisor.storm";
+    let p: StormParams = parse(OP, params)?;
+    let settings = storm_settings(&p).map_err(|(path, expected)| OpError::InvalidParams {
+        op: OP.to_owned(),
+        violations: vec![crate::ops::Violation {
+            path: path.to_owned(),
+            expected,
+            found: "a conflicting value".to_owned(),
+        }],
+    })?;
+    let sup = ctx
+        .root
+        .supervisor_at(&p.path)
+        .await
+        .map_err(|e| admin_error(OP, e))?;
+    let changed = sup
+        .set_storm(p.child.map(ChildId::from), settings)
+        .await
+        .map_err(|e| admin_error(OP, e))?;
+    Ok(json!({
+        "supervisor": sup.path(),
+        "children": changed,
+        "storm": settings,
+    }))
 }
 
 #[derive(Deserialize)]

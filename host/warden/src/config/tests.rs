@@ -930,3 +930,58 @@ fn liveness_takes_one_check_and_names_what_is_wrong() {
         );
     }
 }
+
+#[test]
+fn storm_protection_is_on_by_default_and_set_per_supervisor_or_child() {
+    let f = Folder::new();
+    let c = f.accepts(&component_only());
+    assert_eq!(c.trees[0].children[0].storm, Some(StormConfig::default()));
+    let c = f.accepts(&component_only().replace(
+        "strategy",
+        "storm = { per_minute = 3, action = \"log\" }\nstrategy",
+    ));
+    assert_eq!(
+        c.trees[0].children[0].storm,
+        Some(StormConfig {
+            per_minute: Some(3),
+            per_hour: None,
+            action: StormAction::Log
+        })
+    );
+    let c = f.accepts(&one_child("component", "storm = { enabled = false }"));
+    assert_eq!(c.trees[0].children[0].storm, None);
+    let c = f.accepts(&one_child(
+        "component",
+        "storm = { cooldown_ms = 1000, escalate_after = 3 }",
+    ));
+    assert_eq!(
+        c.trees[0].children[0].storm.unwrap().action,
+        StormAction::Tiered {
+            cooldown: Duration::from_secs(1),
+            escalate_after: 3
+        }
+    );
+    for (extra, key, words) in [
+        (
+            "storm = { action = \"log\", escalate_after = 3 }",
+            "storm.escalate_after",
+            "only the \"tiered\"",
+        ),
+        (
+            "storm = { escalate_after = 1 }",
+            "storm",
+            "escalate_after must be at least 2",
+        ),
+        (
+            "storm = { action = \"calm\" }",
+            "storm.action",
+            "expected \"tiered\"",
+        ),
+    ] {
+        assert_names(
+            &f.error(&one_child("component", extra)),
+            &format!("{CHILD}.{key}"),
+            words,
+        );
+    }
+}
