@@ -1189,3 +1189,43 @@ async fn storm_protection_is_on_by_default_and_changed_at_run_time() {
     assert_eq!(err.status_code(), 404, "{err}");
     f.host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persisted_strategy_change_outlives_the_host() {
+    let f = Fixture::start(&tree()).await;
+    let dry = f
+        .ok(
+            "supervisor.strategy",
+            json!({"path": "root/storage", "strategy": "one_for_all", "dry_run": true}),
+        )
+        .await;
+    assert_eq!(dry["risk"]["level"], "low", "{dry}");
+    assert_eq!(dry["persisted"], false);
+    let applied = f
+        .ok(
+            "supervisor.strategy",
+            json!({"path": "root/storage", "strategy": "one_for_all", "settle_ms": 50, "persist": true}),
+        )
+        .await;
+    assert_eq!(applied["outcome"]["outcome"], "applied");
+    assert_eq!(applied["persisted"], true);
+    // Not persisted: back to the file's at the next start.
+    f.ok(
+        "supervisor.strategy",
+        json!({"path": "root", "strategy": "one_for_all", "settle_ms": 50}),
+    )
+    .await;
+    f.host.stop().await;
+    let Fixture { dir, host } = f;
+    drop(host);
+    let config = config::load(&dir.path().join("warden.toml")).unwrap();
+    let again = Host::start(&config, EventBus::default()).await.unwrap();
+    let list = again
+        .operations
+        .call("supervisors.list", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(list[0]["strategy"], "one_for_one", "{list}");
+    assert_eq!(list[1]["strategy"], "one_for_all", "{list}");
+    again.stop().await;
+}

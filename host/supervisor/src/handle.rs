@@ -262,6 +262,18 @@ pub enum AdminError {
         /// The id.
         id: ChildId,
     },
+    /// A strategy change's pre-checks found it high risk (and it was not forced).
+    #[error(
+        "strategy change {from} -> {to} refused as high risk: {reasons} (force it, or try later)"
+    )]
+    StrategyRisk {
+        /// The strategy now.
+        from: Strategy,
+        /// The strategy asked for.
+        to: Strategy,
+        /// What the pre-checks found.
+        reasons: String,
+    },
     /// `set_storm`: the settings are inconsistent.
     #[error("invalid storm detector: {reason}")]
     InvalidStorm {

@@ -68,6 +68,17 @@ impl RateWindow {
         *slot = slot.saturating_add(1);
     }
 
+    /// Restarts within the last `minutes` minutes ending at `now_ms`
+    /// (minute resolution: the current minute counts as one).
+    pub(crate) fn last_minutes(&self, now_ms: u64, minutes: u64) -> u32 {
+        let now_minute = now_ms / MINUTE_MS;
+        (0..minutes.min(BUCKETS))
+            .filter_map(|back| now_minute.checked_sub(back))
+            .filter(|&m| m <= self.head && m + BUCKETS > self.head)
+            .map(|m| self.buckets[(m % BUCKETS) as usize])
+            .fold(0u32, u32::saturating_add)
+    }
+
     /// Restarts within the hour ending at `now_ms` (minute resolution).
     pub(crate) fn last_hour(&self, now_ms: u64) -> u32 {
         let now_minute = now_ms / MINUTE_MS;

@@ -136,6 +136,6 @@ pub use spec::{
 };
 pub use storm::{StormAction, StormConfig, StormWindow};
 pub use strategy_change::{
-    ChangeOutcome, CouplingChange, StrategyChangeOptions, StrategyChangeReport, coupling,
-    coupling_changes,
+    ChangeOutcome, CouplingChange, Risk, RiskLevel, StrategyChangeOptions, StrategyChangeReport,
+    coupling, coupling_changes,
 };

@@ -351,6 +351,7 @@ async fn an_applied_strategy_change_that_settles_stays() {
     let options = StrategyChangeOptions {
         dry_run: false,
         settle: Duration::from_secs(2),
+        ..StrategyChangeOptions::default()
     };
     let t0 = Instant::now();
     let report = sup
@@ -387,6 +388,7 @@ async fn a_strategy_change_that_does_not_settle_is_rolled_back() {
                 StrategyChangeOptions {
                     dry_run: false,
                     settle: Duration::from_secs(5),
+                    ..StrategyChangeOptions::default()
                 },
             )
             .await
@@ -606,6 +608,9 @@ async fn huge_durations_mean_never_not_a_panic() {
             let options = StrategyChangeOptions {
                 dry_run: false,
                 settle: Duration::MAX,
+                // A child is restarting: high risk, applied anyway.
+                force: true,
+                ..StrategyChangeOptions::default()
             };
             sup.change_strategy(Strategy::OneForAll, options).await
         })
@@ -858,4 +863,88 @@ fn the_default_storm_settings_are_the_specifications() {
         serde_json::to_value(d.action).unwrap(),
         serde_json::json!({"tiers": ["log", "pause", "escalate"], "pause_ms": 30000, "escalate_after": 5})
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn strategy_pre_checks_rate_the_risk_and_refuse_high_risk_unless_forced() {
+    let lab = Lab::new();
+    let spec = SupervisorSpec::new(loose(Strategy::OneForOne))
+        .child(worker("a", lab.child()).with_backoff(exact_backoff()))
+        .child(worker("b", lab.child()));
+    let sup = root(spec).await;
+    let dry = |max, memory: Option<&str>| StrategyChangeOptions {
+        dry_run: true,
+        max_recent_restarts: max,
+        memory_pressure: memory.map(str::to_owned),
+        ..StrategyChangeOptions::default()
+    };
+    let calm = sup
+        .change_strategy(Strategy::OneForAll, dry(10, None))
+        .await
+        .unwrap();
+    assert_eq!(calm.risk.level, crate::RiskLevel::Low);
+    assert!(calm.risk.reasons.is_empty());
+    // Memory pressure the caller measured.
+    let pressed = sup
+        .change_strategy(Strategy::OneForAll, dry(10, Some("5 % available")))
+        .await
+        .unwrap();
+    assert_eq!(pressed.risk.level, crate::RiskLevel::High);
+    assert_eq!(pressed.risk.reasons, vec!["memory pressure: 5 % available"]);
+    // Three restarts, the last one still waiting for its backoff.
+    for wait_ms in [500, 500, 50] {
+        lab.crash("a");
+        settle_ms(wait_ms).await;
+    }
+    let busy = sup
+        .change_strategy(Strategy::OneForAll, dry(2, None))
+        .await
+        .unwrap();
+    assert_eq!(busy.risk.level, crate::RiskLevel::High);
+    assert_eq!(
+        busy.risk.reasons,
+        vec![
+            "3 restarts in the last 5 minutes (more than 2)".to_owned(),
+            "1 children restarting now: a".to_owned()
+        ]
+    );
+    let refused = sup
+        .change_strategy(
+            Strategy::OneForAll,
+            StrategyChangeOptions {
+                max_recent_restarts: 2,
+                ..StrategyChangeOptions::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, crate::AdminError::StrategyRisk { .. }),
+        "{refused:?}"
+    );
+    assert_eq!(
+        sup.health_report().await.unwrap().strategy,
+        Strategy::OneForOne
+    );
+    // Five minutes later, settled: low risk again; and a forced change applies.
+    tokio::time::sleep(Duration::from_secs(301)).await;
+    let later = sup
+        .change_strategy(Strategy::OneForAll, dry(2, None))
+        .await
+        .unwrap();
+    assert_eq!(later.risk.level, crate::RiskLevel::Low, "{:?}", later.risk);
+    let forced = sup
+        .change_strategy(
+            Strategy::OneForAll,
+            StrategyChangeOptions {
+                settle: Duration::from_millis(10),
+                memory_pressure: Some("low".into()),
+                force: true,
+                ..StrategyChangeOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(forced.outcome, ChangeOutcome::Applied);
+    assert_eq!(forced.risk.level, crate::RiskLevel::High);
 }

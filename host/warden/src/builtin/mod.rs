@@ -185,6 +185,7 @@ fn admin_error(op: &str, err: AdminError) -> OpError {
         | AdminError::SimpleOneForOne { .. }
         | AdminError::NotSimpleOneForOne { .. }
         | AdminError::StrategyChange { .. }
+        | AdminError::StrategyRisk { .. }
         | AdminError::SupervisorGone { .. }
         | AdminError::Inject { .. } => OpError::Conflict {
             message: err.to_string(),

@@ -57,7 +57,9 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
         OpMeta::new(
             "supervisor.strategy",
             "Changes a supervisor's restart strategy (or reports what would change, with dry_run); \
-             the change is rolled back when the tree does not settle",
+             pre-checks (restarts in the last 5 minutes, children restarting now, host memory pressure) \
+             rate its risk, and a high-risk change is refused unless forced; the change is rolled back \
+             when the tree does not settle; persist keeps it across a host restart",
         )
         .role(Role::Admin)
         .params(json!({
@@ -67,7 +69,11 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
                 "strategy": {"enum": STRATEGIES},
                 "dry_run": {"type": "boolean", "description": "Only report which children's coupling changes (default false)"},
                 "settle_ms": {"type": "integer", "minimum": 0, "maximum": 60000,
-                              "description": "How long the tree must stay free of restarts (default 5000)"}
+                              "description": "How long the tree must stay free of restarts (default 5000)"},
+                "max_recent_restarts": {"type": "integer", "minimum": 0, "maximum": 1000000,
+                              "description": "More restarts of the supervisor than this in the last 5 minutes is high risk (default 10)"},
+                "force": {"type": "boolean", "description": "Apply even when the pre-checks find it high risk (default false)"},
+                "persist": {"type": "boolean", "description": "Keep the applied change across a host restart (default false)"}
             },
             "required": ["path", "strategy"],
             "additionalProperties": false
@@ -75,7 +81,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
         .example(json!({"path": "root", "strategy": "one_for_all", "dry_run": true}))
         .result(json!({
             "type": "object",
-            "required": ["supervisor", "from", "to", "dry_run", "changes", "outcome"],
+            "required": ["supervisor", "from", "to", "dry_run", "changes", "risk", "outcome", "persisted"],
             "properties": {
                 "supervisor": {"type": "string"},
                 "from": {"enum": STRATEGIES},
@@ -89,7 +95,12 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
                         "after": {"type": "array", "items": {"type": "string"}}
                     }
                 }},
-                "outcome": {"type": "object", "properties": {"outcome": {"enum": ["dry_run", "applied", "rolled_back"]}}}
+                "risk": {"type": "object", "required": ["level", "reasons"], "properties": {
+                    "level": {"enum": ["low", "high"]},
+                    "reasons": {"type": "array", "items": {"type": "string"}}
+                }},
+                "outcome": {"type": "object", "properties": {"outcome": {"enum": ["dry_run", "applied", "rolled_back"]}}},
+                "persisted": {"type": "boolean", "description": "Kept across a host restart"}
             }
         })),
         |ctx, params| async move { strategy(&ctx, params).await },
@@ -259,6 +270,47 @@ struct StrategyParams {
     #[serde(default)]
     dry_run: bool,
     settle_ms: Option<u64>,
+    max_recent_restarts: Option<u32>,
+    #[serde(default)]
+    force: bool,
+    #[serde(default)]
+    persist: bool,
+}
+
+/// Below this share of memory available (`MemAvailable / MemTotal`), the
+/// host is under memory pressure.
+const LOW_MEMORY: f64 = 0.10;
+
+/// The host's memory pressure, when high: why, with the numbers.
+fn memory_pressure() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    pressure_of(&text, LOW_MEMORY)
+}
+
+fn pressure_of(meminfo: &str, low: f64) -> Option<String> {
+    let kib = |key: &str| {
+        meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+    };
+    let (total, available) = (kib("MemTotal:")?, kib("MemAvailable:")?);
+    let share = available as f64 / total.max(1) as f64;
+    (share < low).then(|| {
+        format!(
+            "{} MiB of {} MiB available ({:.0} %, below {:.0} %)",
+            available / 1024,
+            total / 1024,
+            share * 100.0,
+            low * 100.0
+        )
+    })
 }
 
 async fn strategy(ctx: &Context, params: Value) -> Result<Value, OpError> {
@@ -271,21 +323,50 @@ async fn strategy(ctx: &Context, params: Value) -> Result<Value, OpError> {
         .map_err(|e| admin_error(OP, e))?;
     let mut options = StrategyChangeOptions {
         dry_run: p.dry_run,
+        force: p.force,
+        memory_pressure: memory_pressure(),
         ..StrategyChangeOptions::default()
     };
     if let Some(ms) = p.settle_ms {
         options.settle = Duration::from_millis(ms);
     }
+    if let Some(n) = p.max_recent_restarts {
+        options.max_recent_restarts = n;
+    }
     let report = sup
         .change_strategy(p.strategy, options)
         .await
         .map_err(|e| admin_error(OP, e))?;
-    super::to_json(OP, &report)
+    let persisted = p.persist && report.outcome == crate::supervisor::ChangeOutcome::Applied;
+    if persisted {
+        ctx.workers
+            .record_strategy(sup.path(), &p.strategy.to_string());
+        ctx.workers
+            .flush()
+            .await
+            .map_err(|e| super::failed(OP, e))?;
+    }
+    let mut answer = super::to_json(OP, &report)?;
+    answer["persisted"] = Value::Bool(persisted);
+    Ok(answer)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_pressure_is_low_available_memory() {
+        let meminfo =
+            "MemTotal:       16000000 kB\nMemFree:  100 kB\nMemAvailable:    1000000 kB\n";
+        let high = pressure_of(meminfo, 0.10).unwrap();
+        assert!(
+            high.starts_with("976 MiB of 15625 MiB available (6 %"),
+            "{high}"
+        );
+        assert_eq!(pressure_of(meminfo, 0.05), None);
+        assert_eq!(pressure_of("nonsense", 0.10), None);
+    }
 
     #[test]
     fn children_near_their_memory_or_fuel_limit_are_recommended_on() {

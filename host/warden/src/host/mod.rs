@@ -114,6 +114,45 @@ pub enum HostError {
     Builtins(#[from] crate::ops::RegisterError),
 }
 
+/// Applies the strategy changes kept with `persist: true` (the registry's
+/// `strategies`) to the tree just started. A supervisor no longer in the
+/// tree, or a strategy it cannot take, is skipped with a warning.
+async fn apply_persisted_strategies(root: &SupervisorHandle, registry: &Registry) {
+    let kept = match registry.strategies() {
+        Ok(kept) => kept,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the persisted strategies");
+            return;
+        }
+    };
+    for (path, name) in kept {
+        let Ok(strategy) = serde_json::from_value::<crate::supervisor::Strategy>(
+            serde_json::Value::String(name.clone()),
+        ) else {
+            tracing::warn!(%path, strategy = %name, "unknown persisted strategy; skipped");
+            continue;
+        };
+        let sup = match root.supervisor_at(&path).await {
+            Ok(sup) => sup,
+            Err(e) => {
+                tracing::warn!(%path, error = %e, "persisted strategy of a supervisor not in the tree; skipped");
+                continue;
+            }
+        };
+        // Like a config reload: the kept state is the desired one, applied
+        // at once and never rolled back.
+        let options = crate::supervisor::StrategyChangeOptions {
+            settle: std::time::Duration::ZERO,
+            force: true,
+            ..Default::default()
+        };
+        match sup.change_strategy(strategy, options).await {
+            Ok(_) => tracing::info!(%path, %strategy, "persisted strategy applied"),
+            Err(e) => tracing::warn!(%path, error = %e, "persisted strategy not applied"),
+        }
+    }
+}
+
 /// A running host.
 pub struct Host {
     pub runtime: Runtime,
@@ -280,6 +319,7 @@ impl Host {
                 path_roots: crate::builtin::PathRoots::new(config.api.path_roots.clone()),
             },
         )?;
+        apply_persisted_strategies(&root, &registry).await;
         let health =
             crate::health::HealthMonitor::spawn(root.clone(), events.clone(), config.health);
         Ok(Host {
