@@ -261,7 +261,7 @@ impl Registry {
         self.queue(WriteOp::Strategy {
             path: path.to_owned(),
             strategy: strategy.to_owned(),
-            at_ms: i64::try_from(crate::now_ms()).unwrap_or(i64::MAX),
+            at_ms: crate::now_ms(),
         });
     }
 
