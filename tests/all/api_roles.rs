@@ -214,6 +214,7 @@ async fn each_role_calls_its_class_and_below_and_is_refused_above() {
                 "snapshot.diff",
                 "snapshot.delete",
                 "supervisor.strategy",
+                "chaos.run",
                 "plugin.reload",
                 "audit.recent",
                 "config.reload",

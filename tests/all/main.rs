@@ -13,6 +13,7 @@ mod api_roles;
 mod bench_otp;
 mod cache_cli;
 mod call_cli;
+mod chaos;
 mod compile_limits;
 mod component_runtime;
 mod component_store;

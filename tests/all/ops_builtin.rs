@@ -112,6 +112,7 @@ const BUILTINS: &[&str] = &[
     "tree",
     "supervisor.strategy",
     "supervisor.storm",
+    "chaos.run",
     "health",
     "child.info",
     "child.start",

@@ -100,6 +100,10 @@
 //! critical = 40                    # below this `critical`
 //! emergency = 15                   # below this `emergency`
 //!
+//! [chaos]                          # chaos.run experiments (off by default)
+//! enabled = false
+//! allow = ["root/workers"]         # subtrees experiments may target; left out: the whole tree
+//!
 //! [api]                            # the HTTP API's guards and ceilings
 //! allowed_hosts = ["warden.lan"]   # Host names answered besides localhost/127.0.0.1/[::1]
 //! allowed_origins = ["https://ops.example.com"]   # web pages that may call the API
@@ -186,6 +190,7 @@ struct RawConfig {
     snapshots: Option<RawSnapshots>,
     history: Option<RawHistory>,
     health: Option<RawHealth>,
+    chaos: Option<RawChaos>,
     api: Option<RawApi>,
 }
 
@@ -258,6 +263,15 @@ struct RawPluginLimits {
     memory_mb: Option<usize>,
     fuel: Option<u64>,
     timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawChaos {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(default)]
+    allow: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -719,6 +733,8 @@ pub struct Config {
     pub history: HistoryConfig,
     /// The periodic health monitor (`[health]`).
     pub health: HealthConfig,
+    /// Chaos experiments (`[chaos]`).
+    pub chaos: ChaosConfig,
     /// The HTTP API's guards and ceilings (`[api]`).
     pub api: ApiSection,
 }
@@ -879,6 +895,17 @@ impl Default for ReloadConfig {
             probation: Duration::from_millis(5000),
         }
     }
+}
+
+/// The `[chaos]` section: whether `chaos.run` may run experiments, and on
+/// which subtrees. Off by default: an experiment kills and stops children
+/// for real, so a host opts in.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChaosConfig {
+    /// `chaos.run` runs experiments. By default false.
+    pub enabled: bool,
+    /// Tree paths whose subtrees experiments may target; empty: the whole tree.
+    pub allow: Vec<String>,
 }
 
 /// The `[health]` section: how often the health monitor scores the tree,
@@ -1214,6 +1241,19 @@ impl<'a> Validator<'a> {
         let snapshots = self.snapshots(raw.snapshots.unwrap_or_default())?;
         let history = self.history(raw.history.unwrap_or_default())?;
         let health = self.health(raw.health.unwrap_or_default())?;
+        let raw_chaos = raw.chaos.unwrap_or_default();
+        for (i, path) in raw_chaos.allow.iter().enumerate() {
+            if path.is_empty() || path.starts_with('/') || path.ends_with('/') {
+                return Err(self.invalid(
+                    format!("chaos.allow[{i}]"),
+                    "expected a tree path such as `root/workers`",
+                ));
+            }
+        }
+        let chaos = ChaosConfig {
+            enabled: raw_chaos.enabled,
+            allow: raw_chaos.allow,
+        };
         let mut raw_api = raw.api.unwrap_or_default();
         let raw_sandboxes = raw_api.sandboxes.take();
         let mut api = self.api(raw_api, host.token.as_deref())?;
@@ -1230,6 +1270,7 @@ impl<'a> Validator<'a> {
             snapshots,
             history,
             health,
+            chaos,
             api,
         })
     }

@@ -18,6 +18,7 @@
 //! | `trace` | `trace.start`, `trace.stop`, `trace.get`, `trace.list` |
 //! | `config` | `config.reload` |
 //! | `audit` | `audit.recent` (and [`RegistryAudit`], the API's audit hook) |
+//! | `chaos` | `chaos.run`: bounded failure experiments |
 //!
 //! Each states its [`Role`](crate::ops::Role): `read` for what only looks
 //! (`tree`, `supervisors.list`, `health`, `child.info`, `child.versions`,
@@ -44,6 +45,7 @@
 //! is still reported as a 400 violation, never a panic.
 
 mod audit;
+mod chaos;
 mod children;
 mod components;
 mod config;
@@ -105,11 +107,14 @@ pub struct Context {
     pub sandboxes: Sandboxes,
     /// Where API callers may name host paths (`[api] path_roots`).
     pub path_roots: PathRoots,
+    /// Whether and where `chaos.run` may experiment (`[chaos]`).
+    pub chaos: crate::config::ChaosConfig,
 }
 
 /// Registers every built-in operation in `registry`.
 pub fn register(registry: &Registry, ctx: &Context) -> Result<(), RegisterError> {
     supervisors::register(registry, ctx)?;
+    chaos::register(registry, ctx)?;
     children::register(registry, ctx)?;
     reload::register(registry, ctx)?;
     processes::register(registry, ctx)?;

@@ -242,6 +242,7 @@ fn fixed_setting_changed(old: &Config, new: &Config) -> Option<&'static str> {
         ("snapshots.keep_per_child", old.snapshots == new.snapshots),
         ("history", old.history == new.history),
         ("health", old.health == new.health),
+        ("chaos", old.chaos == new.chaos),
         (
             "api.max_timeout_ms",
             oa.limits.max_timeout == na.limits.max_timeout,

@@ -985,3 +985,22 @@ fn storm_protection_is_on_by_default_and_set_per_supervisor_or_child() {
         );
     }
 }
+
+#[test]
+fn chaos_is_off_by_default_and_its_allow_list_holds_tree_paths() {
+    let f = Folder::new();
+    let c = f.accepts(&component_only());
+    assert_eq!(c.chaos, ChaosConfig::default());
+    assert!(!c.chaos.enabled);
+    let c = f.accepts(&format!(
+        "{}[chaos]\nenabled = true\nallow = [\"root/w\"]\n",
+        component_only()
+    ));
+    assert!(c.chaos.enabled);
+    assert_eq!(c.chaos.allow, ["root/w"]);
+    let err = f.error(&format!(
+        "{}[chaos]\nallow = [\"/root\"]\n",
+        component_only()
+    ));
+    assert_names(&err, "chaos.allow[0]", "expected a tree path");
+}

@@ -317,6 +317,7 @@ impl Host {
                     dynamic,
                 ),
                 path_roots: crate::builtin::PathRoots::new(config.api.path_roots.clone()),
+                chaos: config.chaos.clone(),
             },
         )?;
         apply_persisted_strategies(&root, &registry).await;
