@@ -276,6 +276,7 @@ pub const KEEPING_EXAMPLES: &[&str] = &[
     "trace.stop",
     "audit.recent",
     "supervisor.strategy",
+    "supervisor.storm",
     "plugin.reload",
     "config.reload",
 ];
