@@ -177,3 +177,65 @@ async fn experiments_are_refused_outside_allow_on_supervisors_and_when_off() {
     assert!(err.to_string().contains("[chaos] enabled = true"), "{err}");
     off.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_pressure_kills_under_a_lowered_limit_which_is_then_restored() {
+    let (_dir, host) = support::start_host(TREE).await;
+    sampled(&host, "root/workers/a").await;
+    let report = call(
+        &host,
+        "chaos.run",
+        json!({"scenario": "memory_pressure", "targets": ["root/workers/a"], "limit_mb": 1, "duration_ms": 600}),
+    )
+    .await
+    .unwrap();
+    assert!(report["injected"].as_u64().unwrap() >= 1, "{report}");
+    assert!(
+        report["restarts"].as_u64().unwrap() >= 1,
+        "killed over the lowered limit: {report}"
+    );
+    assert_eq!(report["recovered"], true, "{report}");
+    // Restored: the running incarnation keeps running under its own limits.
+    let now = sampled(&host, "root/workers/a").await;
+    assert_eq!(now["info"]["limits"]["memory_mb"], Value::Null, "{now}");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let later = info(&host, "root/workers/a").await;
+    assert_eq!(
+        later["generation"], now["generation"],
+        "killed again: {later}"
+    );
+    assert_eq!(later["status"], "running");
+    // A limit it stays under: squeezed, not killed, and restored at the end.
+    let report = call(
+        &host,
+        "chaos.run",
+        json!({"scenario": "memory_pressure", "targets": ["root/workers/a"], "limit_mb": 4096, "duration_ms": 200}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            &report["injected"],
+            &report["released"],
+            &report["restarts"]
+        ),
+        (&json!(1), &json!(1), &json!(0)),
+        "{report}"
+    );
+    let restored = info(&host, "root/workers/a").await;
+    assert_eq!(
+        restored["info"]["limits"]["memory_mb"],
+        Value::Null,
+        "{restored}"
+    );
+    // Only with memory_pressure, and only on processes.
+    let err = call(
+        &host,
+        "chaos.run",
+        json!({"scenario": "hang", "targets": ["root/workers/a"], "limit_mb": 1, "duration_ms": 10}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.status_code(), 400, "{err}");
+    host.stop().await;
+}

@@ -300,7 +300,7 @@ impl Poller {
             if !self.scratch.found.is_empty() || w.remembered > 0 {
                 w.remembered = reaper::note_tree(id, &self.scratch.found);
             }
-            if let Some((limit, observed, allowed)) = breach(&stats, &w.shared.limits)
+            if let Some((limit, observed, allowed)) = breach(&stats, &w.shared.limits_now())
                 && w.shared.request_stop(StopCause::Limit(limit), Signal::KILL)
             {
                 tracing::warn!(worker = %w.shared.name, pid = stats.pid, %limit, observed, allowed, "worker over its limit; killed");
@@ -387,7 +387,7 @@ fn breach(stats: &WorkerStats, limits: &ProcessLimits) -> Option<(LimitKind, u64
 }
 
 fn health_inputs(stats: &WorkerStats, shared: &WorkerShared) -> HealthInputs {
-    let limits = &shared.limits;
+    let limits = &shared.limits_now();
     let ratio = |used: f64, limit: Option<u64>| limit.filter(|l| *l > 0).map(|l| used / l as f64);
     let responsiveness = match &*shared.ready.borrow() {
         // Stopped (SIGSTOP) or failing the host's liveness check: alive,

@@ -39,7 +39,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -210,6 +210,9 @@ pub(crate) struct WorkerShared {
     restarts: Mutex<RestartHistory>,
     /// The host's liveness check failed at its last run.
     liveness_failed: AtomicBool,
+    /// A lower memory limit in force for now (MiB; 0: none), set by a
+    /// memory-pressure experiment.
+    memory_squeeze_mb: AtomicU64,
     pub(crate) ready: watch::Receiver<ReadyState>,
 }
 
@@ -282,6 +285,17 @@ impl WorkerShared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .within(Instant::now())
+    }
+
+    /// The limits the monitor applies now: the spec's, with the memory
+    /// limit lowered while squeezed.
+    pub(crate) fn limits_now(&self) -> ProcessLimits {
+        let squeeze = self.memory_squeeze_mb.load(Ordering::Relaxed);
+        let mut limits = self.limits;
+        if squeeze > 0 {
+            limits.memory_mb = Some(limits.memory_mb.map_or(squeeze, |mb| mb.min(squeeze)));
+        }
+        limits
     }
 
     pub(crate) fn liveness_failed(&self) -> bool {
@@ -437,9 +451,10 @@ impl RunningWorker {
         self.shared.identity.pid
     }
 
-    /// The limits the monitor holds the worker to.
+    /// The limits the monitor holds the worker to now (its spec's, with
+    /// the memory limit lowered while [squeezed](Self::squeeze_memory)).
     pub fn limits(&self) -> ProcessLimits {
-        self.shared.limits
+        self.shared.limits_now()
     }
 
     /// The worker's own cgroup directory, when it has one.
@@ -544,6 +559,20 @@ impl RunningWorker {
             .restarts
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = RestartHistory { restarts, window };
+    }
+
+    /// Lowers the memory limit the monitor holds the worker to, to
+    /// `limit_mb` (never raises it), until called with `None`: a
+    /// memory-pressure experiment. The worker's spec is unchanged.
+    pub fn squeeze_memory(&self, limit_mb: Option<u64>) {
+        self.shared
+            .memory_squeeze_mb
+            .store(limit_mb.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Whether its memory limit is lowered now ([`Self::squeeze_memory`]).
+    pub fn memory_squeezed(&self) -> bool {
+        self.shared.memory_squeeze_mb.load(Ordering::Relaxed) > 0
     }
 
     /// Records the outcome of the host's liveness check (`false`: the
@@ -719,6 +748,7 @@ impl Setup<'_> {
             observed: Mutex::new(Observed::default()),
             restarts: Mutex::new(RestartHistory::default()),
             liveness_failed: AtomicBool::new(false),
+            memory_squeeze_mb: AtomicU64::new(0),
             ready,
         });
         tracing::debug!(worker = %shared.name, pid, id = %shared.id, command = %self.spec.command.path().display(), "worker spawned");

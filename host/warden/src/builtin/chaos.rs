@@ -4,16 +4,20 @@
 //! Scenarios: `kill_random` (every 1/`rate` s a random target is killed),
 //! `cascade` (the targets killed one after another, 1/`rate` s apart, in
 //! the order given), `hang` (every target frozen for the whole duration:
-//! a process stopped with `SIGSTOP`, a component's actor hung). Afterwards
-//! every hang is released (a stopped process continued with `SIGCONT`, a
-//! hung component killed so its supervisor restarts it), and the
+//! a process stopped with `SIGSTOP`, a component's actor hung),
+//! `memory_pressure` (process targets only: the memory limit the monitor
+//! holds each incarnation to is lowered to `limit_mb`, by default half its
+//! resident memory at the start, so it is killed for `memory_limit` and
+//! restarted, again and again). Afterwards every hang is released (a
+//! stopped process continued with `SIGCONT`, a hung component killed so its
+//! supervisor restarts it) and every lowered limit restored, and the
 //! experiment waits (at most 30 s) for every target to run again.
 //!
 //! Guarantees: nothing runs unless `[chaos] enabled = true`; a target
 //! outside `[chaos] allow` is refused before anything happens (403); the
 //! experiment never outlasts `duration_ms` plus its recovery wait; the
 //! cleanup runs whatever the injections did. Never does: touch a child not
-//! named in `targets`, or change limits or config.
+//! named in `targets`, or change a child's spec or the config.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -36,15 +40,15 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
         ctx,
         OpMeta::new(
             "chaos.run",
-            "Runs a bounded failure experiment (kill_random, cascade, hang) on the target children, \
-             releases every hang afterwards and reports restarts, escalations and recovery time; \
+            "Runs a bounded failure experiment (kill_random, cascade, hang, memory_pressure) on the target \
+             children, releases every hang and restores every lowered limit afterwards and reports restarts, escalations and recovery time; \
              needs `[chaos] enabled = true`, targets within `[chaos] allow`",
         )
         .role(Role::Admin)
         .params(json!({
             "type": "object",
             "properties": {
-                "scenario": {"enum": ["kill_random", "cascade", "hang"]},
+                "scenario": {"enum": ["kill_random", "cascade", "hang", "memory_pressure"]},
                 "targets": {"type": "array", "minItems": 1, "maxItems": 100,
                             "items": {"type": "string", "minLength": 1},
                             "description": "Paths of worker children (components or processes)"},
@@ -52,7 +56,9 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
                          "description": "kill_random, cascade: kills per second (default 1)"},
                 "duration_ms": {"type": "integer", "minimum": 1, "maximum": 60000,
                                 "description": "How long the experiment injects faults"},
-                "seed": {"type": "integer", "minimum": 0, "description": "kill_random: the random sequence (default from the clock)"}
+                "seed": {"type": "integer", "minimum": 0, "description": "kill_random: the random sequence (default from the clock)"},
+                "limit_mb": {"type": "integer", "minimum": 1, "maximum": 1048576,
+                             "description": "memory_pressure only: the lowered memory limit (default half the target's resident memory, at least 1)"}
             },
             "required": ["scenario", "targets", "duration_ms"],
             "additionalProperties": false
@@ -67,7 +73,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
                 "injected": {"type": "integer", "description": "Faults injected"},
                 "restarts": {"type": "integer", "description": "Restarts of the targets during the experiment and its recovery"},
                 "escalations": {"type": "integer", "description": "Supervisors that gave up (intensity reached, storm escalation)"},
-                "released": {"type": "integer", "description": "Hangs released at the end"},
+                "released": {"type": "integer", "description": "Hangs released and lowered limits restored at the end"},
                 "recovered": {"type": "boolean", "description": "Every target ran again within 30 s"},
                 "recovery_ms": {"type": "integer", "description": "From the end of the injections until every target ran"}
             }
@@ -83,6 +89,7 @@ enum Scenario {
     KillRandom,
     Cascade,
     Hang,
+    MemoryPressure,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +99,7 @@ struct Params {
     rate: Option<f64>,
     duration_ms: u64,
     seed: Option<u64>,
+    limit_mb: Option<u64>,
 }
 
 /// Whether `path` is `prefix` or below it.
@@ -133,6 +141,16 @@ async fn run(ctx: &Context, params: Value) -> Result<Value, OpError> {
             message: "chaos experiments are off: set `[chaos] enabled = true`".to_owned(),
         });
     }
+    if p.limit_mb.is_some() && p.scenario != Scenario::MemoryPressure {
+        return Err(OpError::InvalidParams {
+            op: OP.to_owned(),
+            violations: vec![crate::ops::Violation {
+                path: "/limit_mb".to_owned(),
+                expected: "left out unless scenario is memory_pressure".to_owned(),
+                found: "a limit".to_owned(),
+            }],
+        });
+    }
     for target in &p.targets {
         if !ctx.chaos.allow.is_empty() && !ctx.chaos.allow.iter().any(|a| within(target, a)) {
             return Err(OpError::ForbiddenPath {
@@ -145,6 +163,13 @@ async fn run(ctx: &Context, params: Value) -> Result<Value, OpError> {
         }
         child_id(OP, ctx, target).await?;
         match info(ctx, target).await {
+            Some(i) if p.scenario == Scenario::MemoryPressure && i.info["kind"] != "process" => {
+                return Err(OpError::Conflict {
+                    message: format!(
+                        "target `{target}` is no native worker: memory_pressure lowers a process's memory limit"
+                    ),
+                });
+            }
             Some(i) if i.kind == ChildKind::Worker => {}
             Some(_) => {
                 return Err(OpError::Conflict {
@@ -190,6 +215,33 @@ async fn run(ctx: &Context, params: Value) -> Result<Value, OpError> {
             }
             tokio::time::sleep_until(end).await;
         }
+        Scenario::MemoryPressure => {
+            // Each target's limit, fixed at the start.
+            let mut limits = HashMap::new();
+            for target in &p.targets {
+                let rss_mb = ctx
+                    .processes
+                    .worker_at(target)
+                    .and_then(|w| w.stats())
+                    .map_or(2, |s| s.rss_bytes >> 20);
+                limits.insert(target.clone(), p.limit_mb.unwrap_or((rss_mb / 2).max(1)));
+            }
+            // New incarnations are squeezed too, until the end.
+            while Instant::now() < end {
+                for target in &p.targets {
+                    if let Some(worker) = ctx.processes.worker_at(target)
+                        && !worker.memory_squeezed()
+                    {
+                        worker.squeeze_memory(limits.get(target).copied());
+                        injected += 1;
+                    }
+                }
+                tokio::time::sleep(
+                    Duration::from_millis(20).min(end.saturating_duration_since(Instant::now())),
+                )
+                .await;
+            }
+        }
         Scenario::Hang => {
             for target in &p.targets {
                 if let Some(generation) = inject(ctx, target, Fault::Hang).await {
@@ -201,6 +253,16 @@ async fn run(ctx: &Context, params: Value) -> Result<Value, OpError> {
         }
     }
     let mut released = 0u64;
+    if p.scenario == Scenario::MemoryPressure {
+        for target in &p.targets {
+            if let Some(worker) = ctx.processes.worker_at(target)
+                && worker.memory_squeezed()
+            {
+                worker.squeeze_memory(None);
+                released += 1;
+            }
+        }
+    }
     for (target, generation) in &hung {
         if release(ctx, target, *generation).await {
             released += 1;
@@ -250,6 +312,7 @@ impl Params {
             Scenario::KillRandom => "kill_random",
             Scenario::Cascade => "cascade",
             Scenario::Hang => "hang",
+            Scenario::MemoryPressure => "memory_pressure",
         }
     }
 }

@@ -109,6 +109,8 @@ pub struct Context {
     pub path_roots: PathRoots,
     /// Whether and where `chaos.run` may experiment (`[chaos]`).
     pub chaos: crate::config::ChaosConfig,
+    /// The native workers' runtime (the live worker of a process child).
+    pub processes: crate::host::process_child::ProcessRuntime,
 }
 
 /// Registers every built-in operation in `registry`.

@@ -257,6 +257,7 @@ impl Host {
         let programs = ProgramTable::default();
         let dynamic = DynamicStarts::default();
         let (registry, orphans, processes) = start_processes(config, &events).await?;
+        let processes_for_ops = processes.clone();
         // Before the tree starts, so its start is logged and archived too.
         let event_log = archived_event_log(&events, &registry);
         let (name, spec) = build::root_spec(
@@ -318,6 +319,7 @@ impl Host {
                 ),
                 path_roots: crate::builtin::PathRoots::new(config.api.path_roots.clone()),
                 chaos: config.chaos.clone(),
+                processes: processes_for_ops,
             },
         )?;
         apply_persisted_strategies(&root, &registry).await;

@@ -46,6 +46,9 @@ pub struct ProcessRuntime {
     pub monitor: Arc<Monitor>,
     pub registry: Registry,
     live: Arc<Mutex<HashMap<WorkerId, ChildPath>>>,
+    /// The live incarnation of each process child, by path (for chaos
+    /// experiments that act on the worker itself).
+    by_path: Arc<Mutex<HashMap<String, Arc<RunningWorker>>>>,
 }
 
 impl ProcessRuntime {
@@ -62,6 +65,7 @@ impl ProcessRuntime {
             monitor: Arc::new(monitor),
             registry,
             live: Arc::default(),
+            by_path: Arc::default(),
         };
         tokio::spawn(forward(
             events,
@@ -74,6 +78,15 @@ impl ProcessRuntime {
 
     fn live(&self) -> std::sync::MutexGuard<'_, HashMap<WorkerId, ChildPath>> {
         self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The live incarnation of the process child at `path`, if it runs.
+    pub fn worker_at(&self, path: &str) -> Option<Arc<RunningWorker>> {
+        self.by_path
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(path)
+            .cloned()
     }
 }
 
@@ -231,6 +244,11 @@ impl ChildStart for ProcessChildStart {
                 restarts,
             ));
             runtime.live().insert(worker.id(), ctx.path.clone());
+            runtime
+                .by_path
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(ctx.path.to_string(), Arc::clone(&worker));
             runtime.monitor.register(&worker);
             let exit = worker.wait_exit();
             if let Err(e) = worker.ready().await {
@@ -259,7 +277,19 @@ impl ChildStart for ProcessChildStart {
 
 fn record_exit(runtime: &ProcessRuntime, worker: &RunningWorker, info: &process::ExitInfo) {
     runtime.monitor.unregister(worker.id());
-    runtime.live().remove(&worker.id());
+    if let Some(path) = runtime.live().remove(&worker.id()) {
+        let mut by_path = runtime
+            .by_path
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Only this incarnation: its successor may be registered already.
+        if by_path
+            .get(&path.to_string())
+            .is_some_and(|w| w.id() == worker.id())
+        {
+            by_path.remove(&path.to_string());
+        }
+    }
     let health = worker.health().map(|h| h.score);
     runtime
         .registry
