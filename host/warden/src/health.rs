@@ -237,6 +237,113 @@ mod tests {
         assert_eq!(worker_score(&child(ChildStatus::Stopped, 0), &info).0, 0);
     }
 
+    /// A worker that runs until killed.
+    struct Steady;
+
+    struct SteadyRun(Option<crate::supervisor::ExitSender>);
+
+    impl crate::supervisor::RunningChild for SteadyRun {
+        fn shutdown(&mut self) {
+            if let Some(exits) = self.0.take() {
+                exits.exit(crate::supervisor::ExitReason::Shutdown);
+            }
+        }
+
+        fn kill(&mut self) {
+            if let Some(exits) = self.0.take() {
+                exits.exit(crate::supervisor::ExitReason::killed());
+            }
+        }
+    }
+
+    impl crate::supervisor::ChildStart for Steady {
+        fn start(
+            &self,
+            ctx: crate::supervisor::StartContext,
+        ) -> crate::supervisor::BoxFuture<
+            'static,
+            Result<crate::supervisor::Started, crate::supervisor::StartError>,
+        > {
+            Box::pin(async move {
+                Ok(crate::supervisor::Started::Running(Box::new(SteadyRun(
+                    Some(ctx.exits),
+                ))))
+            })
+        }
+    }
+
+    fn drain(rx: &mut crate::events::EventStream) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        while let Some(Received::Event(e)) = rx.try_recv() {
+            let json = serde_json::to_value(&e).unwrap();
+            if json["event"] == "health_changed" {
+                out.push((
+                    json["path"].as_str().unwrap().to_owned(),
+                    json["from"].as_str().unwrap().to_owned(),
+                    json["to"].as_str().unwrap().to_owned(),
+                ));
+            }
+        }
+        out
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_monitor_publishes_each_level_change_once_at_its_ticks() {
+        use crate::supervisor::{
+            Backoff, ChildSpec, Fault, Strategy, SupervisorFlags, SupervisorSpec, start_root,
+        };
+        use std::time::Duration;
+        let bus = EventBus::default();
+        let backoff = Backoff {
+            initial: Duration::from_secs(10),
+            max: Duration::from_secs(10),
+            multiplier: 1.0,
+            jitter: 0.0,
+            reset_after: Duration::from_secs(3600),
+        };
+        let flags =
+            SupervisorFlags::new(Strategy::OneForOne).with_intensity(1000, Duration::from_secs(60));
+        let spec =
+            SupervisorSpec::new(flags).child(ChildSpec::worker("w", Steady).with_backoff(backoff));
+        let root = start_root("root", spec, bus.clone()).await.unwrap();
+        let mut rx = bus.subscribe();
+        let config = HealthConfig {
+            interval: Duration::from_secs(1),
+            ..HealthConfig::default()
+        };
+        let _monitor = HealthMonitor::spawn(root.clone(), bus.clone(), config);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(drain(&mut rx), vec![], "healthy: nothing to say");
+        root.inject_fault("w", Fault::Kill).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(drain(&mut rx), vec![], "nothing before the next tick");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut down = drain(&mut rx);
+        down.sort();
+        assert_eq!(
+            down,
+            vec![
+                ("root".into(), "healthy".into(), "warning".into()),
+                ("root/w".into(), "healthy".into(), "critical".into()),
+            ]
+        );
+        // Still restarting at the next ticks: no repeat.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(drain(&mut rx), vec![]);
+        // Restarted after its backoff: healthy again, once each.
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        let mut up = drain(&mut rx);
+        up.sort();
+        assert_eq!(
+            up,
+            vec![
+                ("root".into(), "warning".into(), "healthy".into()),
+                ("root/w".into(), "critical".into(), "healthy".into()),
+            ]
+        );
+        root.stop().await;
+    }
+
     #[tokio::test]
     async fn only_level_changes_are_published() {
         let bus = EventBus::default();
