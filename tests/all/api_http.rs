@@ -501,6 +501,8 @@ fn example_order() -> Vec<&'static str> {
     // The demo tree does not enable sandboxes: their examples answer 409
     // (tests/all/sandboxes.rs runs them on a host that does).
     order.extend(["sandbox.list", "sandbox.create", "sandbox.destroy"]);
+    // Nor chaos experiments: 409 (tests/all/chaos.rs runs them where on).
+    order.push("chaos.run");
     order.extend(CHANGING_EXAMPLES);
     order
 }
@@ -605,6 +607,15 @@ async fn openapi_document_validates_and_every_route_answers_as_documented() {
             assert_eq!(answer.status, 409, "POST /ops/{name}: {}", answer.text());
             assert!(
                 answer.text().contains("add [api.sandboxes]"),
+                "{}",
+                answer.text()
+            );
+            continue;
+        }
+        if name == "chaos.run" {
+            assert_eq!(answer.status, 409, "POST /ops/{name}: {}", answer.text());
+            assert!(
+                answer.text().contains("[chaos] enabled = true"),
                 "{}",
                 answer.text()
             );

@@ -111,6 +111,8 @@ const BUILTINS: &[&str] = &[
     "supervisors.list",
     "tree",
     "supervisor.strategy",
+    "supervisor.storm",
+    "chaos.run",
     "health",
     "child.info",
     "child.start",
@@ -1134,4 +1136,112 @@ fn the_operations_example_config_is_valid() {
     assert_eq!(config.operations[0].limits.fuel, Some(50_000_000));
     assert_eq!(config.reload.debounce, Duration::from_millis(50));
     assert_eq!(config.reload.probation, Duration::from_millis(5000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storm_protection_is_on_by_default_and_changed_at_run_time() {
+    let f = Fixture::start(&tree()).await;
+    let settings =
+        |report: &Value, child: usize| report[0]["children"][child]["storm_settings"].clone();
+    let health = f.ok("health", json!({"path": "root"})).await;
+    assert_eq!(
+        settings(&health, 0),
+        json!({"per_minute": 10, "per_hour": 100,
+               "action": {"tiers": ["log", "pause", "escalate"], "pause_ms": 30000, "escalate_after": 5}})
+    );
+    let changed = f
+        .ok(
+            "supervisor.storm",
+            json!({"path": "root", "child": "counter", "per_minute": 3, "action": "pause", "cooldown_ms": 2000}),
+        )
+        .await;
+    assert_eq!(changed["supervisor"], "root");
+    assert_eq!(changed["children"], json!(["counter"]));
+    assert_eq!(
+        changed["storm"],
+        json!({"per_minute": 3, "per_hour": null, "action": {"pause_ms": 2000}})
+    );
+    let health = f.ok("health", json!({"path": "root"})).await;
+    assert_eq!(settings(&health, 0), changed["storm"]);
+    assert_eq!(
+        settings(&health, 1)["per_minute"],
+        10,
+        "the others keep theirs"
+    );
+    // Off for every child of root.
+    let off = f
+        .ok(
+            "supervisor.storm",
+            json!({"path": "root", "enabled": false}),
+        )
+        .await;
+    assert_eq!(off["children"].as_array().unwrap().len(), 4);
+    assert_eq!(off["storm"], Value::Null);
+    let health = f.ok("health", json!({"path": "root"})).await;
+    assert_eq!(settings(&health, 2), Value::Null);
+    for (params, path) in [
+        (
+            json!({"path": "root", "enabled": false, "per_minute": 3}),
+            "/enabled",
+        ),
+        (json!({"path": "root", "action": "pause"}), "/cooldown_ms"),
+        (
+            json!({"path": "root", "action": "log", "escalate_after": 3}),
+            "/escalate_after",
+        ),
+        (json!({"path": "root", "per_minute": 0}), "/per_minute"),
+        (json!({"path": "root", "calm": true}), "/calm"),
+    ] {
+        let err = f.err("supervisor.storm", params.clone()).await;
+        assert_eq!(err.status_code(), 400, "{params}: {err}");
+        assert_eq!(violations(&err), [path], "{params}");
+    }
+    let err = f
+        .err(
+            "supervisor.storm",
+            json!({"path": "root", "child": "nobody"}),
+        )
+        .await;
+    assert_eq!(err.status_code(), 404, "{err}");
+    f.host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persisted_strategy_change_outlives_the_host() {
+    let f = Fixture::start(&tree()).await;
+    let dry = f
+        .ok(
+            "supervisor.strategy",
+            json!({"path": "root/storage", "strategy": "one_for_all", "dry_run": true}),
+        )
+        .await;
+    assert_eq!(dry["risk"]["level"], "low", "{dry}");
+    assert_eq!(dry["persisted"], false);
+    let applied = f
+        .ok(
+            "supervisor.strategy",
+            json!({"path": "root/storage", "strategy": "one_for_all", "settle_ms": 50, "persist": true}),
+        )
+        .await;
+    assert_eq!(applied["outcome"]["outcome"], "applied");
+    assert_eq!(applied["persisted"], true);
+    // Not persisted: back to the file's at the next start.
+    f.ok(
+        "supervisor.strategy",
+        json!({"path": "root", "strategy": "one_for_all", "settle_ms": 50}),
+    )
+    .await;
+    f.host.stop().await;
+    let Fixture { dir, host } = f;
+    drop(host);
+    let config = config::load(&dir.path().join("warden.toml")).unwrap();
+    let again = Host::start(&config, EventBus::default()).await.unwrap();
+    let list = again
+        .operations
+        .call("supervisors.list", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(list[0]["strategy"], "one_for_one", "{list}");
+    assert_eq!(list[1]["strategy"], "one_for_all", "{list}");
+    again.stop().await;
 }

@@ -289,6 +289,7 @@ pub const KEEPING_EXAMPLES: &[&str] = &[
     "group.leave",
     "audit.recent",
     "supervisor.strategy",
+    "supervisor.storm",
     "plugin.reload",
     "config.reload",
 ];

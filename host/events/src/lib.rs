@@ -22,8 +22,9 @@
 //! native workers' [`ProcessEvent`]s, persisted component state's
 //! [`PersistEvent`]s, and message traces' [`TraceEvent`]s (a `traced`
 //! event per recorded message is on the bus but not in the [`EventLog`]:
-//! the trace keeps its records), and rollouts' [`RolloutEvent`]s
-//! (`rollout.start`'s steps). [`EventKind`] wraps one of them; the
+//! the trace keeps its records), rollouts' [`RolloutEvent`]s
+//! (`rollout.start`'s steps) and the health monitor's [`HealthEvent`]s.
+//! [`EventKind`] wraps one of them; the
 //! JSON is the inner event's alone (`"event": "<snake_case name>"` beside its
 //! fields), whatever its family.
 //!
@@ -35,6 +36,7 @@
 //! helpers, for timestamps).
 
 mod failure;
+mod health;
 mod persist;
 mod reload;
 mod rollout;
@@ -49,6 +51,7 @@ use tokio::sync::broadcast;
 use tracing::Level;
 
 pub use failure::FailureClass;
+pub use health::{HealthEvent, HealthLevel, Thresholds};
 pub use persist::PersistEvent;
 pub use reload::{ReloadEvent, Stage};
 pub use rollout::RolloutEvent;
@@ -101,6 +104,8 @@ pub enum EventKind {
     Trace(TraceEvent),
     /// A rollout's steps (`rollout.start`).
     Rollout(RolloutEvent),
+    /// The health monitor's level changes.
+    Health(HealthEvent),
 }
 
 impl EventKind {
@@ -116,6 +121,7 @@ impl EventKind {
             PersistEvent::VARIANTS,
             TraceEvent::VARIANTS,
             RolloutEvent::VARIANTS,
+            HealthEvent::VARIANTS,
         ]
         .concat()
     }
@@ -129,6 +135,7 @@ impl EventKind {
             EventKind::Persist(e) => e.level(),
             EventKind::Trace(e) => e.level(),
             EventKind::Rollout(e) => e.level(),
+            EventKind::Health(e) => e.level(),
         }
     }
 
@@ -141,6 +148,7 @@ impl EventKind {
             EventKind::Persist(e) => e.name(),
             EventKind::Trace(e) => e.name(),
             EventKind::Rollout(e) => e.name(),
+            EventKind::Health(e) => e.name(),
         }
     }
 }
@@ -154,6 +162,7 @@ impl fmt::Display for EventKind {
             EventKind::Persist(e) => fmt::Display::fmt(e, f),
             EventKind::Trace(e) => fmt::Display::fmt(e, f),
             EventKind::Rollout(e) => fmt::Display::fmt(e, f),
+            EventKind::Health(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -185,6 +194,12 @@ impl From<PersistEvent> for EventKind {
 impl From<RolloutEvent> for EventKind {
     fn from(event: RolloutEvent) -> Self {
         EventKind::Rollout(event)
+    }
+}
+
+impl From<HealthEvent> for EventKind {
+    fn from(event: HealthEvent) -> Self {
+        EventKind::Health(event)
     }
 }
 
@@ -748,7 +763,7 @@ mod tests {
         let names = EventKind::names();
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
-        assert_eq!(names.len(), 16 + 6 + 2 + 4 + 2 + 7, "{names:?}");
+        assert_eq!(names.len(), 16 + 6 + 2 + 4 + 2 + 7 + 1, "{names:?}");
         // One of each family, as serde writes it.
         for event in [
             EventKind::from(SupervisorEvent::ChildIgnored),
@@ -778,6 +793,14 @@ mod tests {
                 id: "r1".into(),
                 paths: vec![],
                 failed: vec![],
+            }
+            .into(),
+            HealthEvent::HealthChanged {
+                subject: "supervisor".into(),
+                from: health::HealthLevel::Healthy,
+                to: health::HealthLevel::Emergency,
+                score: 0,
+                reasons: Vec::new(),
             }
             .into(),
         ] {

@@ -318,6 +318,7 @@ impl std::fmt::Debug for Operation {
 /// built-in falls under one.
 pub const RESERVED_PREFIXES: &[&str] = &[
     "audit",
+    "chaos",
     "child",
     "component",
     "config",

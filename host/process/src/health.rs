@@ -9,9 +9,12 @@
 //!   falling linearly to 0 at 100 % (no limits: 100);
 //! - restart history (weight 30): 100 − 20 per restart in the caller's
 //!   recent window, at least 0;
-//! - responsiveness (weight 20): ready 100, starting 70, failed readiness 0.
+//! - responsiveness (weight 20): ready 100, starting 70, failed readiness,
+//!   a failing liveness check or a stopped process (`SIGSTOP`) 0, and an
+//!   unresponsive worker scores at most [`UNRESPONSIVE_CAP`] (35, critical).
 //!
-//! Levels: healthy ≥ 70, warning ≥ 40, critical below. A level improves only
+//! Levels: healthy ≥ 70, warning ≥ 40, critical ≥ 15, emergency below (the
+//! thresholds are [`HealthThresholds`], configurable). A level improves only
 //! when the score clears the threshold by [`HYSTERESIS`] points, so a score
 //! wobbling around 70 does not flap. The trend compares the mean of the
 //! newest half of the last [`TREND_WINDOW`] scores with the oldest half
@@ -27,10 +30,46 @@ use serde::{Deserialize, Serialize};
 
 /// Points a score must clear a threshold by before the level improves.
 pub const HYSTERESIS: u8 = 5;
+/// The highest score an unresponsive worker gets (critical by default).
+pub const UNRESPONSIVE_CAP: u8 = 35;
 /// How many recent scores the trend looks at.
 pub const TREND_WINDOW: usize = 8;
-const HEALTHY: u8 = 70;
-const WARNING: u8 = 40;
+
+/// The score thresholds of the levels: below `warning` a worker is
+/// warning, below `critical` critical, below `emergency` in emergency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HealthThresholds {
+    /// By default 70.
+    pub warning: u8,
+    /// By default 40.
+    pub critical: u8,
+    /// By default 15.
+    pub emergency: u8,
+}
+
+impl Default for HealthThresholds {
+    fn default() -> Self {
+        Self {
+            warning: 70,
+            critical: 40,
+            emergency: 15,
+        }
+    }
+}
+
+impl HealthThresholds {
+    fn level(&self, score: u8) -> HealthLevel {
+        if score >= self.warning {
+            HealthLevel::Healthy
+        } else if score >= self.critical {
+            HealthLevel::Warning
+        } else if score >= self.emergency {
+            HealthLevel::Critical
+        } else {
+            HealthLevel::Emergency
+        }
+    }
+}
 const TREND_DELTA: f64 = 5.0;
 
 /// Whether the worker answers, from its readiness state.
@@ -41,7 +80,7 @@ pub(crate) enum Responsiveness {
     Ready,
     /// Its readiness check has not passed yet.
     Starting,
-    /// Its readiness check failed.
+    /// Its readiness or liveness check failed, or it is stopped.
     Unresponsive,
 }
 
@@ -81,7 +120,11 @@ pub(crate) fn score(inputs: &HealthInputs) -> u8 {
         Responsiveness::Starting => 70.0,
         Responsiveness::Unresponsive => 0.0,
     };
-    let total = 0.5 * resources + 0.3 * restarts + 0.2 * responsive;
+    let mut total = 0.5 * resources + 0.3 * restarts + 0.2 * responsive;
+    if inputs.responsiveness == Responsiveness::Unresponsive {
+        // A worker that answers nothing is critical however light it runs.
+        total = total.min(f64::from(UNRESPONSIVE_CAP));
+    }
     total.round().clamp(0.0, 100.0) as u8
 }
 
@@ -89,32 +132,25 @@ pub(crate) fn score(inputs: &HealthInputs) -> u8 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthLevel {
-    /// Score below 40. Levels order from worst to best, so
-    /// `Critical < Warning < Healthy`.
+    /// Score below the emergency threshold (15). Levels order from worst to
+    /// best, so `Emergency < Critical < Warning < Healthy`.
+    Emergency,
+    /// Score below the critical threshold (40).
     Critical,
-    /// Score 40–69.
+    /// Score below the warning threshold (70).
     Warning,
-    /// Score 70 or more.
+    /// Score at the warning threshold or more.
     Healthy,
 }
 
 impl HealthLevel {
-    /// `healthy`, `warning` or `critical`, as serialized.
+    /// `healthy`, `warning`, `critical` or `emergency`, as serialized.
     pub fn name(self) -> &'static str {
         match self {
+            Self::Emergency => "emergency",
             Self::Critical => "critical",
             Self::Warning => "warning",
             Self::Healthy => "healthy",
-        }
-    }
-
-    fn of(score: u8) -> Self {
-        if score >= HEALTHY {
-            Self::Healthy
-        } else if score >= WARNING {
-            Self::Warning
-        } else {
-            Self::Critical
         }
     }
 }
@@ -164,6 +200,10 @@ pub struct HealthReport {
     pub level: HealthLevel,
     /// Where the recent scores are heading.
     pub trend: Trend,
+    /// Whether the last sample found it unresponsive: failed readiness or
+    /// liveness check, or stopped.
+    #[serde(default)]
+    pub unresponsive: bool,
 }
 
 /// A level crossed: the caller's cue for a warning or critical alert.
@@ -184,6 +224,7 @@ pub struct HealthTracker {
     len: usize,
     next: usize,
     level: HealthLevel,
+    thresholds: HealthThresholds,
 }
 
 impl Default for HealthTracker {
@@ -193,13 +234,19 @@ impl Default for HealthTracker {
 }
 
 impl HealthTracker {
-    /// Starts healthy, with no history.
+    /// Starts healthy, with no history, with the default thresholds.
     pub fn new() -> Self {
+        Self::with_thresholds(HealthThresholds::default())
+    }
+
+    /// Starts healthy, with no history.
+    pub fn with_thresholds(thresholds: HealthThresholds) -> Self {
         Self {
             recent: [0; TREND_WINDOW],
             len: 0,
             next: 0,
             level: HealthLevel::Healthy,
+            thresholds,
         }
     }
 
@@ -208,12 +255,14 @@ impl HealthTracker {
         self.recent[self.next] = score;
         self.next = (self.next + 1) % TREND_WINDOW;
         self.len = (self.len + 1).min(TREND_WINDOW);
-        let raw = HealthLevel::of(score);
+        let raw = self.thresholds.level(score);
         let new_level = if raw < self.level {
             raw
         } else if raw > self.level {
             // Improve only past the threshold plus hysteresis.
-            HealthLevel::of(score.saturating_sub(HYSTERESIS)).max(self.level)
+            self.thresholds
+                .level(score.saturating_sub(HYSTERESIS))
+                .max(self.level)
         } else {
             self.level
         };
@@ -227,6 +276,7 @@ impl HealthTracker {
             score,
             level: new_level,
             trend: self.trend(),
+            unresponsive: false,
         };
         (report, change)
     }
@@ -289,6 +339,11 @@ mod tests {
             ..inputs(1.2, 5)
         };
         assert_eq!(score(&unresponsive), 0);
+        let idle_but_stuck = HealthInputs {
+            responsiveness: Responsiveness::Unresponsive,
+            ..inputs(0.1, 0)
+        };
+        assert_eq!(score(&idle_but_stuck), UNRESPONSIVE_CAP);
     }
 
     #[test]
@@ -305,8 +360,18 @@ mod tests {
             up.map(|c| (c.from, c.to)),
             Some((HealthLevel::Warning, HealthLevel::Healthy))
         );
-        let (_, crit) = t.observe(10);
+        let (_, crit) = t.observe(20);
         assert_eq!(crit.map(|c| c.to), Some(HealthLevel::Critical));
+        let (_, emergency) = t.observe(10);
+        assert_eq!(emergency.map(|c| c.to), Some(HealthLevel::Emergency));
+        let strict = HealthThresholds {
+            warning: 90,
+            critical: 60,
+            emergency: 30,
+        };
+        let mut t = HealthTracker::with_thresholds(strict);
+        assert_eq!(t.observe(85).1.map(|c| c.to), Some(HealthLevel::Warning));
+        assert_eq!(t.observe(25).1.map(|c| c.to), Some(HealthLevel::Emergency));
     }
 
     #[test]

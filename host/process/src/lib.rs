@@ -90,7 +90,7 @@ mod tests;
 pub use cgroup::{CgroupMode, CgroupUnavailable, cgroup_support};
 pub use event::ProcessEvent;
 pub use exit::{ExitInfo, ExitReason, LimitKind, RawExit};
-pub use health::{HealthLevel, HealthReport, HealthTracker, LevelChange, Trend};
+pub use health::{HealthLevel, HealthReport, HealthThresholds, HealthTracker, LevelChange, Trend};
 pub use host::{enable_subreaper, is_subreaper, raise_fd_limit};
 pub use identity::{
     BadWorkerId, INVOCATION_ENV, Liveness, ProcessIdentity, WorkerId, is_same_process,

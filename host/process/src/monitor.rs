@@ -37,7 +37,7 @@ use tokio::sync::mpsc as tokio_mpsc;
 
 use super::exit::{LimitKind, StopCause};
 use super::health::{
-    HealthInputs, HealthReport, HealthTracker, LevelChange, Responsiveness, score,
+    HealthInputs, HealthReport, HealthThresholds, HealthTracker, LevelChange, Responsiveness, score,
 };
 use super::identity::{ProcessIdentity, WorkerId};
 use super::procfs;
@@ -57,17 +57,25 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MonitorConfig {
     interval: Duration,
+    thresholds: HealthThresholds,
 }
 
 impl Default for MonitorConfig {
     fn default() -> Self {
         Self {
             interval: Duration::from_millis(250),
+            thresholds: HealthThresholds::default(),
         }
     }
 }
 
 impl MonitorConfig {
+    /// The score thresholds of the health levels. By default 70/40/15.
+    pub fn thresholds(&mut self, thresholds: HealthThresholds) -> &mut Self {
+        self.thresholds = thresholds;
+        self
+    }
+
     /// Time between two polls. By default 250 ms.
     pub fn interval(&mut self, every: Duration) -> &mut Self {
         self.interval = every.max(Duration::from_millis(1));
@@ -199,6 +207,7 @@ struct Watched {
 
 struct Poller {
     interval: Duration,
+    thresholds: HealthThresholds,
     events: tokio_mpsc::UnboundedSender<MonitorEvent>,
     watched: Vec<Watched>,
     scratch: Scratch,
@@ -211,6 +220,7 @@ impl Poller {
     fn new(config: MonitorConfig, events: tokio_mpsc::UnboundedSender<MonitorEvent>) -> Self {
         Self {
             interval: config.interval,
+            thresholds: config.thresholds,
             events,
             watched: Vec::new(),
             scratch: Scratch::new(),
@@ -230,7 +240,7 @@ impl Poller {
                     self.watched.push(Watched {
                         shared,
                         sampler: Sampler::new(pid),
-                        health: HealthTracker::new(),
+                        health: HealthTracker::with_thresholds(self.thresholds),
                         remembered: 0,
                     });
                 }
@@ -290,7 +300,7 @@ impl Poller {
             if !self.scratch.found.is_empty() || w.remembered > 0 {
                 w.remembered = reaper::note_tree(id, &self.scratch.found);
             }
-            if let Some((limit, observed, allowed)) = breach(&stats, &w.shared.limits)
+            if let Some((limit, observed, allowed)) = breach(&stats, &w.shared.limits_now())
                 && w.shared.request_stop(StopCause::Limit(limit), Signal::KILL)
             {
                 tracing::warn!(worker = %w.shared.name, pid = stats.pid, %limit, observed, allowed, "worker over its limit; killed");
@@ -304,7 +314,8 @@ impl Poller {
                 });
             }
             let inputs = health_inputs(&stats, &w.shared);
-            let (report, change) = w.health.observe(score(&inputs));
+            let (mut report, change) = w.health.observe(score(&inputs));
+            report.unresponsive = inputs.responsiveness == Responsiveness::Unresponsive;
             if let Some(change) = change {
                 tracing::info!(worker = %w.shared.name, from = ?change.from, to = ?change.to, score = change.score, "worker health changed");
                 let _ = self.events.send(MonitorEvent::HealthChanged {
@@ -376,9 +387,12 @@ fn breach(stats: &WorkerStats, limits: &ProcessLimits) -> Option<(LimitKind, u64
 }
 
 fn health_inputs(stats: &WorkerStats, shared: &WorkerShared) -> HealthInputs {
-    let limits = &shared.limits;
+    let limits = &shared.limits_now();
     let ratio = |used: f64, limit: Option<u64>| limit.filter(|l| *l > 0).map(|l| used / l as f64);
     let responsiveness = match &*shared.ready.borrow() {
+        // Stopped (SIGSTOP) or failing the host's liveness check: alive,
+        // answering nothing.
+        _ if stats.stopped || shared.liveness_failed() => Responsiveness::Unresponsive,
         ReadyState::Pending => Responsiveness::Starting,
         ReadyState::Ready { .. } => Responsiveness::Ready,
         ReadyState::Failed(_) => Responsiveness::Unresponsive,
@@ -412,6 +426,7 @@ mod tests {
             processes: 1,
             runtime: Duration::from_secs(3),
             sampled_at_ms: 0,
+            stopped: false,
         }
     }
 

@@ -67,6 +67,9 @@ pub struct WorkerStats {
     pub runtime: Duration,
     /// When the sample was taken, in Unix milliseconds.
     pub sampled_at_ms: i64,
+    /// Whether the main process is stopped (`SIGSTOP`, state `T`/`t` in
+    /// `/proc`): alive, but answering nothing.
+    pub stopped: bool,
 }
 
 /// Buffers shared by every sampler of one monitor.
@@ -201,6 +204,7 @@ impl Sampler {
             processes,
             runtime: now.saturating_duration_since(spawned),
             sampled_at_ms: now_ms(),
+            stopped: matches!(leader.state, b'T' | b't'),
         })
     }
 }

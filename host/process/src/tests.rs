@@ -723,13 +723,51 @@ async fn monitor_reports_stats_and_health() {
     let health = w.health().expect("health");
     assert_eq!(health.level, HealthLevel::Healthy);
     assert!(health.score >= 90, "{health:?}");
-    w.set_recent_restarts(5);
+    // Restarts older than the window do not count.
+    let long_ago = Instant::now() - Duration::from_secs(120);
+    w.set_restart_history(vec![long_ago; 5], Duration::from_secs(60));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(w.health().unwrap().score >= 90, "{:?}", w.health());
+    w.set_restart_history(vec![Instant::now(); 5], Duration::from_secs(60));
     let deadline = Instant::now() + Duration::from_secs(3);
     while w.health().is_none_or(|h| h.score > 70) {
         assert!(
             Instant::now() < deadline,
             "restarts never lowered the score: {:?}",
             w.health()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!w.health().unwrap().unresponsive);
+    // Stopped: alive but unresponsive; continued: responsive again.
+    let pid = rustix::process::Pid::from_raw(i32::try_from(w.pid()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !w.health().unwrap().unresponsive {
+        assert!(
+            Instant::now() < deadline,
+            "never unresponsive: {:?}",
+            w.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(w.stats().unwrap().stopped);
+    rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while w.health().unwrap().unresponsive {
+        assert!(
+            Instant::now() < deadline,
+            "still unresponsive: {:?}",
+            w.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    w.set_liveness(false);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !w.health().unwrap().unresponsive {
+        assert!(
+            Instant::now() < deadline,
+            "a failed liveness check not counted"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -39,7 +39,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -176,6 +176,24 @@ struct Observed {
 }
 
 /// State shared by the handle, the exit task and the monitor.
+/// When a worker's child restarted, and the window that counts.
+#[derive(Debug, Default)]
+struct RestartHistory {
+    restarts: Vec<Instant>,
+    window: Duration,
+}
+
+impl RestartHistory {
+    fn within(&self, now: Instant) -> u32 {
+        let n = self
+            .restarts
+            .iter()
+            .filter(|&&at| now.saturating_duration_since(at) < self.window)
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct WorkerShared {
     pub(crate) id: WorkerId,
@@ -189,7 +207,12 @@ pub(crate) struct WorkerShared {
     started_at_ms: i64,
     life: Mutex<Life>,
     observed: Mutex<Observed>,
-    recent_restarts: AtomicU32,
+    restarts: Mutex<RestartHistory>,
+    /// The host's liveness check failed at its last run.
+    liveness_failed: AtomicBool,
+    /// A lower memory limit in force for now (MiB; 0: none), set by a
+    /// memory-pressure experiment.
+    memory_squeeze_mb: AtomicU64,
     pub(crate) ready: watch::Receiver<ReadyState>,
 }
 
@@ -255,8 +278,28 @@ impl WorkerShared {
             .clone()
     }
 
+    /// Restarts within the window, counted now: a restart leaves the count
+    /// once it is older than the window.
     pub(crate) fn recent_restarts(&self) -> u32 {
-        self.recent_restarts.load(Ordering::Relaxed)
+        self.restarts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .within(Instant::now())
+    }
+
+    /// The limits the monitor applies now: the spec's, with the memory
+    /// limit lowered while squeezed.
+    pub(crate) fn limits_now(&self) -> ProcessLimits {
+        let squeeze = self.memory_squeeze_mb.load(Ordering::Relaxed);
+        let mut limits = self.limits;
+        if squeeze > 0 {
+            limits.memory_mb = Some(limits.memory_mb.map_or(squeeze, |mb| mb.min(squeeze)));
+        }
+        limits
+    }
+
+    pub(crate) fn liveness_failed(&self) -> bool {
+        self.liveness_failed.load(Ordering::Relaxed)
     }
 
     /// The record published when the exit task could not run to the end.
@@ -408,6 +451,12 @@ impl RunningWorker {
         self.shared.identity.pid
     }
 
+    /// The limits the monitor holds the worker to now (its spec's, with
+    /// the memory limit lowered while [squeezed](Self::squeeze_memory)).
+    pub fn limits(&self) -> ProcessLimits {
+        self.shared.limits_now()
+    }
+
     /// The worker's own cgroup directory, when it has one.
     pub fn cgroup(&self) -> Option<&Path> {
         self.shared.cgroup.as_ref().map(|c| c.dir().path())
@@ -501,12 +550,35 @@ impl RunningWorker {
             .health
     }
 
-    /// Tells the health score how many times this child restarted recently
-    /// (the supervisor knows its restart window).
-    pub fn set_recent_restarts(&self, restarts: u32) {
+    /// Tells the health score when this child restarted (whoever restarts
+    /// it knows), and over which recent window restarts count: the count
+    /// falls again as they age out of it.
+    pub fn set_restart_history(&self, restarts: Vec<Instant>, window: Duration) {
+        *self
+            .shared
+            .restarts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = RestartHistory { restarts, window };
+    }
+
+    /// Lowers the memory limit the monitor holds the worker to, to
+    /// `limit_mb` (never raises it), until called with `None`: a
+    /// memory-pressure experiment. The worker's spec is unchanged.
+    pub fn squeeze_memory(&self, limit_mb: Option<u64>) {
         self.shared
-            .recent_restarts
-            .store(restarts, Ordering::Relaxed);
+            .memory_squeeze_mb
+            .store(limit_mb.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Whether its memory limit is lowered now ([`Self::squeeze_memory`]).
+    pub fn memory_squeezed(&self) -> bool {
+        self.shared.memory_squeeze_mb.load(Ordering::Relaxed) > 0
+    }
+
+    /// Records the outcome of the host's liveness check (`false`: the
+    /// worker counts as unresponsive until a check passes again).
+    pub fn set_liveness(&self, alive: bool) {
+        self.shared.liveness_failed.store(!alive, Ordering::Relaxed);
     }
 
     /// Where the worker is on its way to ready.
@@ -674,7 +746,9 @@ impl Setup<'_> {
             started_at_ms: self.started_at_ms,
             life: Mutex::new(Life::Running { cause: None }),
             observed: Mutex::new(Observed::default()),
-            recent_restarts: AtomicU32::new(0),
+            restarts: Mutex::new(RestartHistory::default()),
+            liveness_failed: AtomicBool::new(false),
+            memory_squeeze_mb: AtomicU64::new(0),
             ready,
         });
         tracing::debug!(worker = %shared.name, pid, id = %shared.id, command = %self.spec.command.path().display(), "worker spawned");

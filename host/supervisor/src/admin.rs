@@ -20,10 +20,11 @@ use super::event::SupervisorEvent;
 use super::handle::{
     AdminError, ChildCounts, ChildInfo, Command, ShutdownCause, StartedChild, SupervisorHandle,
 };
-use super::health::{ChildHealth, Facts, HealthReport, recommendations};
+use super::health::{ChildFacts, ChildHealth, Facts, HealthReport, StormStatus, recommendations};
 use super::id::ChildId;
 use super::restart::StartOutcome;
 use super::spec::{ChildKind, ChildSpec, Restart, validate_id};
+use super::storm::{StormConfig, StormState};
 
 impl Supervisor {
     /// One admin request.
@@ -68,6 +69,13 @@ impl Supervisor {
             }
             Command::Health { reply } => {
                 let _ = reply.send(Ok(self.health_report()));
+            }
+            Command::SetStorm {
+                child,
+                storm,
+                reply,
+            } => {
+                let _ = reply.send(self.set_storm(child, storm));
             }
             Command::ChildSupervisor { id, reply } => {
                 let _ = reply.send(self.child_supervisor(id));
@@ -277,6 +285,27 @@ impl Supervisor {
         }
     }
 
+    fn set_storm(
+        &mut self,
+        child: Option<ChildId>,
+        storm: Option<StormConfig>,
+    ) -> Result<Vec<ChildId>, AdminError> {
+        let ids = match child {
+            Some(id) if self.children.get(&id).is_none() => {
+                return Err(AdminError::NotFound { id });
+            }
+            Some(id) => vec![id],
+            None => self.children.ids(),
+        };
+        for id in &ids {
+            if let Some(record) = self.children.get_mut(id) {
+                record.storm_config = storm;
+                record.storm = storm.as_ref().map(|c| Box::new(StormState::new(c)));
+            }
+        }
+        Ok(ids)
+    }
+
     fn health_report(&self) -> HealthReport {
         let now = Instant::now();
         let now_ms = self.now_ms(now);
@@ -288,6 +317,15 @@ impl Supervisor {
                 continue;
             };
             let last_hour = record.rate.as_ref().map_or(0, |r| r.last_hour(now_ms));
+            let storm = record
+                .storm
+                .as_ref()
+                .and_then(|s| s.in_progress(now_ms))
+                .map(|t| StormStatus {
+                    window: t.window,
+                    restarts: t.restarts,
+                    threshold: t.threshold,
+                });
             let uptime_ms = match &record.state {
                 ChildState::Running { since, .. } => {
                     Some(millis(now.saturating_duration_since(*since)))
@@ -304,28 +342,42 @@ impl Supervisor {
                 restarts_total: record.restarts,
                 restarts_last_hour: last_hour,
                 last_exit: record.last_exit.clone(),
+                storm,
+                storm_settings: record.storm_config,
             });
-            facts.push((id.clone(), &*record.spec, last_hour));
+            facts.push(ChildFacts {
+                id: id.clone(),
+                spec: &record.spec,
+                last_hour,
+                storm,
+            });
         }
         let restarts_in_period = self.intensity.in_window(now_ms);
+        let restarts_last_hour = self.rate.last_hour(now_ms);
         let recommendations = recommendations(&Facts {
             strategy: self.flags.strategy,
             intensity: self.flags.intensity,
+            period_ms: millis(self.flags.period),
             restarts_in_period,
+            restarts_last_hour,
             child_count: self.children.len(),
             children: &facts,
         });
-        HealthReport {
+        let mut report = HealthReport {
             supervisor: self.path.to_string(),
             strategy: self.flags.strategy,
             intensity: self.flags.intensity,
             period_ms: millis(self.flags.period),
             restarts_in_period,
             restarts_total: self.total_restarts,
-            restarts_last_hour: self.rate.last_hour(now_ms),
+            restarts_last_hour,
             counts: self.count_children(),
             children,
             recommendations,
-        }
+            score: 100,
+            reasons: Vec::new(),
+        };
+        (report.score, report.reasons) = report.score();
+        report
     }
 }

@@ -24,7 +24,7 @@ use super::handle::{ChildInfo, ChildStatus};
 use super::health::RateWindow;
 use super::id::ChildId;
 use super::spec::ChildSpec;
-use super::storm::StormState;
+use super::storm::{StormConfig, StormState};
 
 /// The one state of a child.
 pub(crate) enum ChildState {
@@ -84,6 +84,8 @@ pub(crate) struct ChildRecord {
     pub(crate) last_exit: Option<ExitReason>,
     pub(crate) backoff: Option<BackoffState>,
     pub(crate) storm: Option<Box<StormState>>,
+    /// The storm settings in force: the spec's, until changed at run time.
+    pub(crate) storm_config: Option<StormConfig>,
     /// Restarts per minute over the last hour, allocated on the first restart.
     pub(crate) rate: Option<Box<RateWindow>>,
 }
@@ -92,6 +94,7 @@ impl ChildRecord {
     pub(crate) fn new(spec: Arc<ChildSpec>, args: Option<Arc<Value>>, seq: u64) -> Self {
         let backoff = spec.backoff().map(|_| BackoffState::default());
         let storm = spec.storm().map(|c| Box::new(StormState::new(c)));
+        let storm_config = spec.storm().copied();
         ChildRecord {
             spec,
             args,
@@ -101,6 +104,7 @@ impl ChildRecord {
             last_exit: None,
             backoff,
             storm,
+            storm_config,
             rate: None,
         }
     }

@@ -22,6 +22,7 @@ use super::child::{ChildExit, ExitReason, FailureKind, Fault, InjectError, Start
 use super::health::HealthReport;
 use super::id::ChildId;
 use super::spec::{ChildKind, ChildSpec, Restart, SpecError, Strategy};
+use super::storm::StormConfig;
 use super::strategy_change::{StrategyChangeOptions, StrategyChangeReport};
 
 /// One message in a supervisor's mailbox.
@@ -84,6 +85,11 @@ pub(crate) enum Command {
     },
     Health {
         reply: Reply<HealthReport>,
+    },
+    SetStorm {
+        child: Option<ChildId>,
+        storm: Option<StormConfig>,
+        reply: Reply<Vec<ChildId>>,
     },
     ChildSupervisor {
         id: ChildId,
@@ -255,6 +261,24 @@ pub enum AdminError {
     AlreadyPresent {
         /// The id.
         id: ChildId,
+    },
+    /// A strategy change's pre-checks found it high risk (and it was not forced).
+    #[error(
+        "strategy change {from} -> {to} refused as high risk: {reasons} (force it, or try later)"
+    )]
+    StrategyRisk {
+        /// The strategy now.
+        from: Strategy,
+        /// The strategy asked for.
+        to: Strategy,
+        /// What the pre-checks found.
+        reasons: String,
+    },
+    /// `set_storm`: the settings are inconsistent.
+    #[error("invalid storm detector: {reason}")]
+    InvalidStorm {
+        /// What is wrong.
+        reason: &'static str,
     },
     /// No such child (OTP `not_found`).
     #[error("no child `{id}`")]
@@ -493,6 +517,27 @@ impl SupervisorHandle {
     ) -> Result<StrategyChangeReport, AdminError> {
         self.call(|reply| Command::ChangeStrategy { to, options, reply })
             .await
+    }
+
+    /// Replaces the storm-detector settings of `child` (of every child when
+    /// `None`) at run time; `None` settings turn the detector off. The
+    /// windows start afresh. Returns the children changed.
+    pub async fn set_storm(
+        &self,
+        child: Option<ChildId>,
+        storm: Option<StormConfig>,
+    ) -> Result<Vec<ChildId>, AdminError> {
+        if let Some(config) = &storm {
+            config
+                .validate()
+                .map_err(|reason| AdminError::InvalidStorm { reason })?;
+        }
+        self.call(|reply| Command::SetStorm {
+            child,
+            storm,
+            reply,
+        })
+        .await
     }
 
     /// Changes the restart intensity and its period at run time (a config

@@ -124,7 +124,10 @@ pub use handle::{
     AdminError, ChildCounts, ChildInfo, ChildStatus, ShutdownCause, StartedChild, SupervisorExit,
     SupervisorHandle,
 };
-pub use health::{ChildHealth, HealthReport, Recommendation, RecommendationCode};
+pub use health::{
+    ChildHealth, HealthReport, LARGE_ONE_FOR_ALL, LARGE_SUPERVISOR, NEAR_LIMIT, Recommendation,
+    RecommendationCode, SMALL_REST_FOR_ONE, StormStatus, hourly_limit, near_limit,
+};
 pub use id::{ChildId, ChildPath};
 pub use restart::{RestartDecision, restart_decision};
 pub use spec::{
@@ -133,6 +136,6 @@ pub use spec::{
 };
 pub use storm::{StormAction, StormConfig, StormWindow};
 pub use strategy_change::{
-    ChangeOutcome, CouplingChange, StrategyChangeOptions, StrategyChangeReport, coupling,
-    coupling_changes,
+    ChangeOutcome, CouplingChange, Risk, RiskLevel, StrategyChangeOptions, StrategyChangeReport,
+    coupling, coupling_changes,
 };

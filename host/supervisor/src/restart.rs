@@ -134,11 +134,12 @@ impl Supervisor {
         let mut delay = Duration::ZERO;
         let mut delay_cause = DelayCause::Backoff;
         let mut storm = None;
-        if let (Some(config), Some(state)) = (record.spec.storm(), record.storm.as_mut())
+        if let (Some(config), Some(state)) = (record.storm_config, record.storm.as_mut())
             && let Some(trip) = state.record(now_ms)
         {
-            storm = Some((trip, config.action));
-            if let StormAction::Pause { cooldown } = config.action {
+            let action = config.action.for_storm(state.count_storm(now_ms));
+            storm = Some((trip, action));
+            if let StormAction::Pause { cooldown } = action {
                 delay = cooldown;
                 delay_cause = DelayCause::StormPause;
                 state.clear();

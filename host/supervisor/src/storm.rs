@@ -4,8 +4,11 @@
 //! windows: more than `per_minute` restarts within 60 s, or more than `per_hour`
 //! within 3600 s. When a window first goes over its threshold the supervisor emits
 //! `StormDetected` and takes the configured action: `log` (only the event),
-//! `pause` (the next restart waits the cool-down; the windows start afresh), or
-//! `escalate` (the supervisor gives up, as when intensity is reached).
+//! `pause` (the next restart waits the cool-down; the windows start afresh),
+//! `escalate` (the supervisor gives up, as when intensity is reached), or
+//! `tiered` (the default, [`StormConfig::default`]): the first storm within
+//! an hour is logged, the next ones pause, and the `escalate_after`-th
+//! escalates.
 //!
 //! Each window keeps at most `threshold + 1` stamps, so memory is bounded by the
 //! configuration and recording is O(1) amortised. A storm is reported once per
@@ -22,7 +25,7 @@ const MINUTE_MS: u64 = 60_000;
 const HOUR_MS: u64 = 3_600_000;
 
 /// Storm-detector settings. At least one threshold must be set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct StormConfig {
     /// A storm is more than this many restarts within one minute.
     pub per_minute: Option<u32>,
@@ -32,16 +35,38 @@ pub struct StormConfig {
     pub action: StormAction,
 }
 
+/// The specification's defaults: more than 10 restarts a minute or 100 an
+/// hour is a storm; storms are logged, then pause restarts for 30 s, and
+/// the fifth within an hour escalates.
+impl Default for StormConfig {
+    fn default() -> Self {
+        StormConfig {
+            per_minute: Some(10),
+            per_hour: Some(100),
+            action: StormAction::Tiered {
+                cooldown: Duration::from_secs(30),
+                escalate_after: 5,
+            },
+        }
+    }
+}
+
 impl StormConfig {
     /// Checks the settings; the error says which one is wrong.
     pub fn validate(&self) -> Result<(), &'static str> {
         if self.per_minute.is_none() && self.per_hour.is_none() {
             return Err("set per_minute, per_hour or both");
         }
-        if let StormAction::Pause { cooldown } = self.action
-            && cooldown.is_zero()
-        {
-            return Err("the pause cool-down must be greater than zero");
+        match self.action {
+            StormAction::Pause { cooldown } | StormAction::Tiered { cooldown, .. }
+                if cooldown.is_zero() =>
+            {
+                return Err("the pause cool-down must be greater than zero");
+            }
+            StormAction::Tiered { escalate_after, .. } if escalate_after < 2 => {
+                return Err("escalate_after must be at least 2 (the first storm is logged)");
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -59,6 +84,37 @@ pub enum StormAction {
     },
     /// Give up: stop all children and exit with `shutdown`, like reaching intensity.
     Escalate,
+    /// Log → pause → escalate: the first storm within an hour is logged,
+    /// the next ones hold the restart for `cooldown`, the
+    /// `escalate_after`-th escalates.
+    Tiered {
+        /// How long a pause holds the restart.
+        cooldown: Duration,
+        /// The storm within an hour that escalates (at least 2).
+        escalate_after: u32,
+    },
+}
+
+impl StormAction {
+    /// The action of a fixed tier, or of `Tiered` for the `nth` storm
+    /// within the hour (1 = the first).
+    pub(crate) fn for_storm(self, nth: usize) -> StormAction {
+        match self {
+            StormAction::Tiered {
+                cooldown,
+                escalate_after,
+            } => {
+                if nth >= escalate_after as usize {
+                    StormAction::Escalate
+                } else if nth >= 2 {
+                    StormAction::Pause { cooldown }
+                } else {
+                    StormAction::Log
+                }
+            }
+            fixed => fixed,
+        }
+    }
 }
 
 impl Serialize for StormAction {
@@ -69,6 +125,16 @@ impl Serialize for StormAction {
             StormAction::Pause { cooldown } => {
                 let mut st = s.serialize_struct("Pause", 1)?;
                 st.serialize_field("pause_ms", &millis(*cooldown))?;
+                st.end()
+            }
+            StormAction::Tiered {
+                cooldown,
+                escalate_after,
+            } => {
+                let mut st = s.serialize_struct("Tiered", 3)?;
+                st.serialize_field("tiers", &["log", "pause", "escalate"])?;
+                st.serialize_field("pause_ms", &millis(*cooldown))?;
+                st.serialize_field("escalate_after", escalate_after)?;
                 st.end()
             }
         }
@@ -134,6 +200,8 @@ impl Window {
 pub(crate) struct StormState {
     minute: Option<Window>,
     hour: Option<Window>,
+    /// When the storms of the last hour began (for the tiers).
+    storms: VecDeque<u64>,
 }
 
 impl StormState {
@@ -141,7 +209,22 @@ impl StormState {
         StormState {
             minute: config.per_minute.map(|t| Window::new(MINUTE_MS, t)),
             hour: config.per_hour.map(|t| Window::new(HOUR_MS, t)),
+            storms: VecDeque::new(),
         }
+    }
+
+    /// Counts a storm that began at `now_ms`; how many began within the
+    /// last hour, this one included.
+    pub(crate) fn count_storm(&mut self, now_ms: u64) -> usize {
+        while self
+            .storms
+            .front()
+            .is_some_and(|&t| now_ms.saturating_sub(t) >= HOUR_MS)
+        {
+            self.storms.pop_front();
+        }
+        self.storms.push_back(now_ms);
+        self.storms.len()
     }
 
     /// Records a restart at `now_ms`; reports a storm that just began.
@@ -161,6 +244,29 @@ impl StormState {
             })
         });
         minute.or(hour)
+    }
+
+    /// A storm going on at `now_ms`: a window still over its threshold
+    /// (the minute window first).
+    pub(crate) fn in_progress(&self, now_ms: u64) -> Option<StormTrip> {
+        [
+            (self.minute.as_ref(), StormWindow::Minute),
+            (self.hour.as_ref(), StormWindow::Hour),
+        ]
+        .into_iter()
+        .find_map(|(w, window)| {
+            let w = w?;
+            let live = w
+                .stamps
+                .iter()
+                .filter(|&&t| now_ms.saturating_sub(t) < w.span_ms)
+                .count();
+            (live > w.threshold as usize).then(|| StormTrip {
+                window,
+                restarts: u32::try_from(live).unwrap_or(u32::MAX),
+                threshold: w.threshold,
+            })
+        })
     }
 
     /// Forgets the windows (after a pause, counting starts afresh).

@@ -11,6 +11,12 @@
 //! restarted at its end, the tree did not settle and the previous strategy comes
 //! back (`StrategyChanged` with `rolled_back: true`). Switching to or from
 //! `simple_one_for_one` is refused: the children are kept differently.
+//!
+//! Before a change the supervisor assesses its risk ([`Risk`]): high when it
+//! restarted more than `max_recent_restarts` times in the last 5 minutes,
+//! when a child is restarting right now, or when the caller reports memory
+//! pressure. A dry run reports the risk and why; an applied change at high
+//! risk is refused unless `force` is set.
 
 use std::time::Duration;
 
@@ -26,12 +32,18 @@ use super::spec::{Restart, Strategy};
 use super::timers::{TimerKind, deadline_after};
 
 /// How to change a strategy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StrategyChangeOptions {
     /// Only report what would change. By default `false`.
     pub dry_run: bool,
     /// How long the tree must stay free of restarts after the change. By default 5 s.
     pub settle: Duration,
+    /// More restarts than this in the last 5 minutes is high risk. By default 10.
+    pub max_recent_restarts: u32,
+    /// Memory pressure the caller measured (why it is high), if any: high risk.
+    pub memory_pressure: Option<String>,
+    /// Apply even at high risk. By default `false`.
+    pub force: bool,
 }
 
 impl Default for StrategyChangeOptions {
@@ -39,8 +51,30 @@ impl Default for StrategyChangeOptions {
         StrategyChangeOptions {
             dry_run: false,
             settle: Duration::from_secs(5),
+            max_recent_restarts: 10,
+            memory_pressure: None,
+            force: false,
         }
     }
+}
+
+/// How risky a strategy change is right now, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Risk {
+    /// `low` or `high`.
+    pub level: RiskLevel,
+    /// One sentence per finding, with its numbers (empty when low).
+    pub reasons: Vec<String>,
+}
+
+/// A risk level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskLevel {
+    /// Nothing found.
+    Low,
+    /// A pre-check found something: the change is refused unless forced.
+    High,
 }
 
 /// The children whose coupling changes.
@@ -84,6 +118,8 @@ pub struct StrategyChangeReport {
     pub dry_run: bool,
     /// Children whose coupling changes, in start order.
     pub changes: Vec<CouplingChange>,
+    /// The pre-checks' verdict.
+    pub risk: Risk,
     /// What happened.
     pub outcome: ChangeOutcome,
 }
@@ -167,12 +203,22 @@ impl Supervisor {
                     .map(|r| (id.clone(), r.spec.restart()))
             })
             .collect();
+        let risk = self.assess_risk(&options);
+        if !options.dry_run && risk.level == RiskLevel::High && !options.force {
+            let _ = reply.send(Err(AdminError::StrategyRisk {
+                from,
+                to,
+                reasons: risk.reasons.join("; "),
+            }));
+            return;
+        }
         let mut report = StrategyChangeReport {
             supervisor: self.path.to_string(),
             from,
             to,
             dry_run: options.dry_run,
             changes: coupling_changes(from, to, &children),
+            risk,
             outcome: ChangeOutcome::DryRun,
         };
         self.emit_supervisor(SupervisorEvent::StrategyChanged {
@@ -196,6 +242,49 @@ impl Supervisor {
             deadline_after(Instant::now(), options.settle),
             TimerKind::SettleCheck,
         );
+    }
+
+    /// The pre-checks: restarts in the last 5 minutes, children restarting
+    /// now, the caller's memory pressure.
+    fn assess_risk(&self, options: &StrategyChangeOptions) -> Risk {
+        let mut reasons = Vec::new();
+        let now_ms = self.now_ms(Instant::now());
+        let recent = self.rate.last_minutes(now_ms, 5);
+        if recent > options.max_recent_restarts {
+            reasons.push(format!(
+                "{recent} restarts in the last 5 minutes (more than {})",
+                options.max_recent_restarts
+            ));
+        }
+        let restarting: Vec<String> = self
+            .children
+            .ids()
+            .into_iter()
+            .filter(|id| {
+                self.children
+                    .get(id)
+                    .is_some_and(|r| matches!(r.state, ChildState::Restarting { .. }))
+            })
+            .map(|id| id.to_string())
+            .collect();
+        if !restarting.is_empty() {
+            reasons.push(format!(
+                "{} children restarting now: {}",
+                restarting.len(),
+                restarting.join(", ")
+            ));
+        }
+        if let Some(pressure) = &options.memory_pressure {
+            reasons.push(format!("memory pressure: {pressure}"));
+        }
+        Risk {
+            level: if reasons.is_empty() {
+                RiskLevel::Low
+            } else {
+                RiskLevel::High
+            },
+            reasons,
+        }
     }
 
     /// The settle window of an applied change has passed: keep it or roll back.

@@ -71,6 +71,10 @@
 //! inherit = ["HOME"]               # … and these, copied from the host
 //! limits = { memory_mb = 256, cpu_secs = 600, wall_secs = 3600, open_files = 256, max_processes = 16 }
 //! readiness = { line = "listening", timeout_ms = 5000 }   # or file = "ready.flag"
+//! liveness = { http = "http://127.0.0.1:8080/healthz", interval_ms = 1000, timeout_ms = 1000, failures = 3 }
+//!                                  # or command = "check-it --quick" (no shell; allowed commands only),
+//!                                  # or file = "beat", file_touched_within_ms = 5000
+//! restart_unresponsive = false     # true: kill (and so restart) a worker unresponsive `failures` checks in a row
 //!
 //! [operations.wordcount]           # an operation plugin: ops `wordcount.NAME`
 //! path = "plugins/target/wasm32-wasip2/release/wordcount.wasm"
@@ -89,6 +93,17 @@
 //! [history]                        # durable history in STATE_DIR/registry.sqlite3
 //! keep_events = 100000             # events kept (the newest); events.recent reads them after a restart
 //! keep_versions = 20               # reload versions kept per child (metadata only, never the code)
+//!
+//! [health]                         # the periodic health monitor (`health_changed` events)
+//! interval_ms = 5000               # how often every supervisor and worker is scored
+//! restart_window_ms = 600000       # a worker's restarts count against its stability this long
+//! warning = 70                     # a score below this is `warning`
+//! critical = 40                    # below this `critical`
+//! emergency = 15                   # below this `emergency`
+//!
+//! [chaos]                          # chaos.run experiments (off by default)
+//! enabled = false
+//! allow = ["root/workers"]         # subtrees experiments may target; left out: the whole tree
 //!
 //! [api]                            # the HTTP API's guards and ceilings
 //! allowed_hosts = ["warden.lan"]   # Host names answered besides localhost/127.0.0.1/[::1]
@@ -175,6 +190,8 @@ struct RawConfig {
     reload: Option<RawReload>,
     snapshots: Option<RawSnapshots>,
     history: Option<RawHistory>,
+    health: Option<RawHealth>,
+    chaos: Option<RawChaos>,
     api: Option<RawApi>,
 }
 
@@ -247,6 +264,25 @@ struct RawPluginLimits {
     memory_mb: Option<usize>,
     fuel: Option<u64>,
     timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawChaos {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(default)]
+    allow: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHealth {
+    interval_ms: Option<u64>,
+    restart_window_ms: Option<u64>,
+    warning: Option<u8>,
+    critical: Option<u8>,
+    emergency: Option<u8>,
 }
 
 #[derive(Deserialize, Default)]
@@ -340,6 +376,7 @@ struct RawSupervisor<C = RawChild> {
     strategy: Strategy,
     intensity: Option<u32>,
     period_ms: Option<u64>,
+    storm: Option<RawStorm>,
     #[serde(default = "Vec::new")]
     children: Vec<C>,
 }
@@ -551,6 +588,21 @@ struct RawProcessChild {
     inherit: Vec<String>,
     limits: Option<RawProcessLimits>,
     readiness: Option<RawReadiness>,
+    liveness: Option<RawLiveness>,
+    #[serde(default)]
+    restart_unresponsive: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLiveness {
+    command: Option<String>,
+    http: Option<String>,
+    file: Option<PathBuf>,
+    file_touched_within_ms: Option<u64>,
+    interval_ms: Option<u64>,
+    timeout_ms: Option<u64>,
+    failures: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -645,15 +697,12 @@ fn default_reset_after_ms() -> u64 {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStorm {
+    enabled: Option<bool>,
     per_minute: Option<u32>,
     per_hour: Option<u32>,
-    #[serde(default = "default_storm_action")]
-    action: String,
+    action: Option<String>,
     cooldown_ms: Option<u64>,
-}
-
-fn default_storm_action() -> String {
-    "log".into()
+    escalate_after: Option<u32>,
 }
 
 /// The path and strategy of supervisor `name` in the tree `sup` at `path`.
@@ -695,6 +744,10 @@ pub struct Config {
     pub snapshots: SnapshotsConfig,
     /// Durable history (`[history]`).
     pub history: HistoryConfig,
+    /// The periodic health monitor (`[health]`).
+    pub health: HealthConfig,
+    /// Chaos experiments (`[chaos]`).
+    pub chaos: ChaosConfig,
     /// The HTTP API's guards and ceilings (`[api]`).
     pub api: ApiSection,
 }
@@ -853,6 +906,41 @@ impl Default for ReloadConfig {
         Self {
             debounce: Duration::from_millis(50),
             probation: Duration::from_millis(5000),
+        }
+    }
+}
+
+/// The `[chaos]` section: whether `chaos.run` may run experiments, and on
+/// which subtrees. Off by default: an experiment kills and stops children
+/// for real, so a host opts in.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChaosConfig {
+    /// `chaos.run` runs experiments. By default false.
+    pub enabled: bool,
+    /// Tree paths whose subtrees experiments may target; empty: the whole tree.
+    pub allow: Vec<String>,
+}
+
+/// The `[health]` section: how often the health monitor scores the tree,
+/// and the score thresholds of its levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// How often every supervisor and worker is scored. By default 5 s.
+    pub interval: Duration,
+    /// The score thresholds (warning 70, critical 40, emergency 15), of
+    /// supervisors and workers alike.
+    pub thresholds: crate::health::Thresholds,
+    /// The recent window a native worker's restarts count in, for its
+    /// stability score. By default 10 minutes.
+    pub restart_window: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_millis(5_000),
+            thresholds: crate::health::Thresholds::default(),
+            restart_window: Duration::from_secs(600),
         }
     }
 }
@@ -1042,6 +1130,11 @@ pub struct ProcessChildConfig {
     pub limits: ProcessLimits,
     /// By default none: started as soon as spawned.
     pub readiness: Option<ReadinessSpec>,
+    /// By default none: only a stopped process counts as unresponsive.
+    pub liveness: Option<crate::host::liveness::LivenessSpec>,
+    /// Kill (so the supervisor restarts) a worker found unresponsive
+    /// `failures` checks in a row. By default false.
+    pub restart_unresponsive: bool,
 }
 
 /// A component child: an actor-world instance under limits.
@@ -1225,6 +1318,20 @@ impl<'a> Validator<'a> {
         let reload = self.reload(raw.reload.unwrap_or_default())?;
         let snapshots = self.snapshots(raw.snapshots.unwrap_or_default())?;
         let history = self.history(raw.history.unwrap_or_default())?;
+        let health = self.health(raw.health.unwrap_or_default())?;
+        let raw_chaos = raw.chaos.unwrap_or_default();
+        for (i, path) in raw_chaos.allow.iter().enumerate() {
+            if path.is_empty() || path.starts_with('/') || path.ends_with('/') {
+                return Err(self.invalid(
+                    format!("chaos.allow[{i}]"),
+                    "expected a tree path such as `root/workers`",
+                ));
+            }
+        }
+        let chaos = ChaosConfig {
+            enabled: raw_chaos.enabled,
+            allow: raw_chaos.allow,
+        };
         let mut raw_api = raw.api.unwrap_or_default();
         let raw_sandboxes = raw_api.sandboxes.take();
         let mut api = self.api(raw_api, host.token.as_deref())?;
@@ -1240,6 +1347,8 @@ impl<'a> Validator<'a> {
             reload,
             snapshots,
             history,
+            health,
+            chaos,
             api,
         })
     }
@@ -1267,6 +1376,7 @@ impl<'a> Validator<'a> {
             strategy: raw.strategy,
             intensity: raw.intensity,
             period_ms: raw.period_ms,
+            storm: raw.storm,
             children,
         })
     }
@@ -1634,6 +1744,43 @@ impl<'a> Validator<'a> {
             .collect()
     }
 
+    fn health(&self, raw: RawHealth) -> Result<HealthConfig, ConfigError> {
+        let defaults = HealthConfig::default();
+        let interval = match raw.interval_ms {
+            None => defaults.interval,
+            Some(ms) if (10..=3_600_000).contains(&ms) => Duration::from_millis(ms),
+            Some(_) => {
+                return Err(
+                    self.invalid("health.interval_ms", "expected 10 to 3600000 milliseconds")
+                );
+            }
+        };
+        let d = defaults.thresholds;
+        let thresholds = crate::health::Thresholds {
+            warning: raw.warning.unwrap_or(d.warning),
+            critical: raw.critical.unwrap_or(d.critical),
+            emergency: raw.emergency.unwrap_or(d.emergency),
+        };
+        if let Err((key, reason)) = thresholds.validate() {
+            return Err(self.invalid(format!("health.{key}"), reason));
+        }
+        let restart_window = match raw.restart_window_ms {
+            None => defaults.restart_window,
+            Some(ms) if (1_000..=86_400_000).contains(&ms) => Duration::from_millis(ms),
+            Some(_) => {
+                return Err(self.invalid(
+                    "health.restart_window_ms",
+                    "expected 1000 to 86400000 milliseconds",
+                ));
+            }
+        };
+        Ok(HealthConfig {
+            interval,
+            thresholds,
+            restart_window,
+        })
+    }
+
     fn history(&self, raw: RawHistory) -> Result<HistoryConfig, ConfigError> {
         let defaults = HistoryConfig::default();
         let keep = |value: Option<u64>, default: u32, key: &'static str, max: u32| match value {
@@ -1987,6 +2134,11 @@ impl<'a> Validator<'a> {
                 "expected a period of at least 1 ms",
             ));
         }
+        let sup_storm = self.storm(
+            raw.storm.as_ref(),
+            Some(StormConfig::default()),
+            &format!("{key}.storm"),
+        )?;
         path.push(name.to_string());
         let mut seen = HashSet::new();
         let mut children = Vec::new();
@@ -2008,7 +2160,7 @@ impl<'a> Validator<'a> {
                     format!("duplicate child id `{id}` in supervisor `{name}`"),
                 ));
             }
-            children.push(self.child(all, child, &ckey, path)?);
+            children.push(self.child(all, child, &ckey, path, sup_storm)?);
         }
         path.pop();
         Ok(SupervisorConfig {
@@ -2020,12 +2172,77 @@ impl<'a> Validator<'a> {
         })
     }
 
+    /// `KEY.storm`: a child's (or a supervisor's, for its children) storm
+    /// detector. Left out: `inherited` (the supervisor's, by default the
+    /// specification's [`StormConfig::default`]); `enabled = false`: off.
+    /// Thresholds left out are the defaults (10 a minute, 100 an hour), the
+    /// action `tiered` (log → pause `cooldown_ms`, 30 s → escalate at the
+    /// `escalate_after`-th storm within an hour, 5).
+    fn storm(
+        &self,
+        raw: Option<&RawStorm>,
+        inherited: Option<StormConfig>,
+        key: &str,
+    ) -> Result<Option<StormConfig>, ConfigError> {
+        let Some(s) = raw else {
+            return Ok(inherited);
+        };
+        if s.enabled == Some(false) {
+            return Ok(None);
+        }
+        let defaults = StormConfig::default();
+        let action = match (s.action.as_deref().unwrap_or("tiered"), s.cooldown_ms) {
+            ("log", _) => StormAction::Log,
+            ("escalate", _) => StormAction::Escalate,
+            ("pause", Some(ms)) => StormAction::Pause {
+                cooldown: Duration::from_millis(ms),
+            },
+            ("pause", None) => {
+                return Err(self.invalid(
+                    format!("{key}.cooldown_ms"),
+                    "action \"pause\" needs cooldown_ms",
+                ));
+            }
+            ("tiered", ms) => StormAction::Tiered {
+                cooldown: ms.map_or(Duration::from_secs(30), Duration::from_millis),
+                escalate_after: s.escalate_after.unwrap_or(5),
+            },
+            (other, _) => {
+                return Err(self.invalid(
+                    format!("{key}.action"),
+                    format!("`{other}`: expected \"tiered\", \"log\", \"pause\" or \"escalate\""),
+                ));
+            }
+        };
+        if s.escalate_after.is_some() && !matches!(action, StormAction::Tiered { .. }) {
+            return Err(self.invalid(
+                format!("{key}.escalate_after"),
+                "only the \"tiered\" action escalates after a number of storms",
+            ));
+        }
+        let (per_minute, per_hour) = if s.per_minute.is_none() && s.per_hour.is_none() {
+            (defaults.per_minute, defaults.per_hour)
+        } else {
+            (s.per_minute, s.per_hour)
+        };
+        let storm = StormConfig {
+            per_minute,
+            per_hour,
+            action,
+        };
+        storm
+            .validate()
+            .map(|()| Some(storm))
+            .map_err(|reason| self.invalid(key.to_owned(), reason))
+    }
+
     fn child(
         &self,
         all: &IndexMap<String, RawSupervisor>,
         raw: &RawChild,
         key: &str,
         path: &mut Vec<String>,
+        inherited_storm: Option<StormConfig>,
     ) -> Result<ChildConfig, ConfigError> {
         let kind = match raw {
             RawChild::Supervisor(sup) => {
@@ -2055,39 +2272,7 @@ impl<'a> Validator<'a> {
                     .map_err(|reason| self.invalid(format!("{key}.backoff"), reason))
             })
             .transpose()?;
-        let storm = common
-            .storm
-            .map(|s| {
-                let action = match (s.action.as_str(), s.cooldown_ms) {
-                    ("log", _) => StormAction::Log,
-                    ("escalate", _) => StormAction::Escalate,
-                    ("pause", Some(ms)) => StormAction::Pause {
-                        cooldown: Duration::from_millis(ms),
-                    },
-                    ("pause", None) => {
-                        return Err(self.invalid(
-                            format!("{key}.storm.cooldown_ms"),
-                            "action \"pause\" needs cooldown_ms",
-                        ));
-                    }
-                    (other, _) => {
-                        return Err(self.invalid(
-                            format!("{key}.storm.action"),
-                            format!("`{other}`: expected \"log\", \"pause\" or \"escalate\""),
-                        ));
-                    }
-                };
-                let storm = StormConfig {
-                    per_minute: s.per_minute,
-                    per_hour: s.per_hour,
-                    action,
-                };
-                storm
-                    .validate()
-                    .map(|()| storm)
-                    .map_err(|reason| self.invalid(format!("{key}.storm"), reason))
-            })
-            .transpose()?;
+        let storm = self.storm(common.storm, inherited_storm, &format!("{key}.storm"))?;
         let mut groups = Vec::with_capacity(common.groups.len());
         for (i, name) in common.groups.iter().enumerate() {
             group_name(name)
@@ -2218,6 +2403,11 @@ impl<'a> Validator<'a> {
                 })
             })
             .transpose()?;
+        let liveness = raw
+            .liveness
+            .as_ref()
+            .map(|l| self.liveness(l, &format!("{key}.liveness"), cwd.as_ref()))
+            .transpose()?;
         Ok(ProcessChildConfig {
             command,
             args: raw.args.clone(),
@@ -2226,6 +2416,89 @@ impl<'a> Validator<'a> {
             inherit: raw.inherit.clone(),
             limits,
             readiness,
+            liveness,
+            restart_unresponsive: raw.restart_unresponsive,
+        })
+    }
+
+    /// `KEY.liveness`: one check (a command, an HTTP GET, or a file touched
+    /// recently), how often, how long each may take, and how many failures
+    /// in a row make the worker unresponsive.
+    fn liveness(
+        &self,
+        raw: &RawLiveness,
+        key: &str,
+        cwd: Option<&AllowedCwd>,
+    ) -> Result<crate::host::liveness::LivenessSpec, ConfigError> {
+        use crate::host::liveness::{LivenessCheck, LivenessSpec};
+        let one_of =
+            "expected exactly one of `command`, `http` or `file_touched_within_ms` (with `file`)";
+        let check = match (&raw.command, &raw.http, raw.file_touched_within_ms) {
+            (Some(command), None, None) => {
+                let mut words = command.split_whitespace();
+                let program = words
+                    .next()
+                    .ok_or_else(|| self.invalid(format!("{key}.command"), "empty command"))?;
+                let program = if program.contains('/') {
+                    self.resolve(Path::new(program)).into_os_string()
+                } else {
+                    program.into()
+                };
+                let program = self
+                    .policy
+                    .resolve_command(&program)
+                    .map_err(|e| self.invalid(format!("{key}.command"), e.to_string()))?;
+                LivenessCheck::Command {
+                    program: program.path().to_path_buf(),
+                    args: words.map(str::to_owned).collect(),
+                }
+            }
+            (None, Some(url), None) => LivenessCheck::http(url)
+                .map_err(|reason| self.invalid(format!("{key}.http"), reason))?,
+            (None, None, Some(ms)) => {
+                let file = raw.file.as_ref().ok_or_else(|| {
+                    self.invalid(
+                        format!("{key}.file"),
+                        "file_touched_within_ms needs the `file` to watch",
+                    )
+                })?;
+                if ms == 0 {
+                    return Err(self.invalid(
+                        format!("{key}.file_touched_within_ms"),
+                        "expected at least 1 ms",
+                    ));
+                }
+                let base = cwd.map_or(Path::new("/"), |c| c.path());
+                LivenessCheck::FileTouched {
+                    file: if file.is_absolute() {
+                        file.clone()
+                    } else {
+                        base.join(file)
+                    },
+                    within: Duration::from_millis(ms),
+                }
+            }
+            _ => return Err(self.invalid(key.to_owned(), one_of)),
+        };
+        if raw.file.is_some() && !matches!(check, LivenessCheck::FileTouched { .. }) {
+            return Err(self.invalid(format!("{key}.file"), one_of));
+        }
+        let ms = |value: Option<u64>, default: u64, field: &str| match value.unwrap_or(default) {
+            ms @ 10..=3_600_000 => Ok(Duration::from_millis(ms)),
+            _ => Err(self.invalid(
+                format!("{key}.{field}"),
+                "expected 10 to 3600000 milliseconds",
+            )),
+        };
+        let failures = raw.failures.unwrap_or(3);
+        if !(1..=100).contains(&failures) {
+            return Err(self.invalid(format!("{key}.failures"), "expected 1 to 100"));
+        }
+        Ok(LivenessSpec {
+            check,
+            interval: ms(raw.interval_ms, 1_000, "interval_ms")?,
+            timeout: ms(raw.timeout_ms, 1_000, "timeout_ms")?,
+            failures,
         })
     }
 

@@ -17,7 +17,8 @@
 //! Its own modules are what needs all of them: [`config`] (`warden.toml`
 //! into a checked [`Config`](config::Config)), [`host`] (a [`Host`](host::Host)
 //! builds the trees of a config, with component and process children, and
-//! [`host::run`] is `warden run`'s whole life for any embedder), [`builtin`]
+//! [`host::run`] is `warden run`'s whole life for any embedder), [`health`]
+//! (the periodic health monitor), [`builtin`]
 //! (the host's own operations), [`reload`] (hot reload with state),
 //! [`store`] (components uploaded over the API, named by content), and
 //! [`bench`](mod@bench) (`warden bench`). The `warden` binary (`src/cli/`) is argument
@@ -78,6 +79,7 @@ pub mod builtin;
 pub mod config;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+pub mod health;
 pub mod host;
 pub mod reload;
 pub mod store;

@@ -85,6 +85,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
         UNIQUE (run_ms, path, version)
     ) STRICT;
     CREATE INDEX versions_by_path ON versions (path, id);",
+    // 4 → 5: strategy changes asked to outlive the host (`persist: true`),
+    // the newest per supervisor path, applied again at the next start.
+    "CREATE TABLE strategies (
+        path TEXT PRIMARY KEY,
+        strategy TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version this build writes.

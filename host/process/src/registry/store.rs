@@ -255,6 +255,32 @@ impl Registry {
         self.queue(WriteOp::Version(row));
     }
 
+    /// Keeps `strategy` as the supervisor at `path`'s strategy across host
+    /// restarts (queued; replaces the one kept before).
+    pub fn record_strategy(&self, path: &str, strategy: &str) {
+        self.queue(WriteOp::Strategy {
+            path: path.to_owned(),
+            strategy: strategy.to_owned(),
+            at_ms: crate::now_ms(),
+        });
+    }
+
+    /// The persisted strategies, `(supervisor path, strategy)`, by path.
+    pub fn strategies(&self) -> Result<Vec<(String, String)>, RegistryError> {
+        let reader = self
+            .inner
+            .reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut stmt = reader
+            .prepare_cached("SELECT path, strategy FROM strategies ORDER BY path")
+            .map_err(RegistryError::Query)?;
+        stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(RegistryError::Query)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(RegistryError::Query)
+    }
+
     /// The stored versions of the child at `path`, oldest first.
     pub fn versions(&self, path: &str) -> Result<Vec<VersionRow>, RegistryError> {
         let reader = self

@@ -89,6 +89,12 @@ pub(crate) enum WriteOp {
     /// One reload version (a version already stored for its run and path
     /// is updated: a rollback changes its outcome).
     Version(VersionRow),
+    /// A persisted strategy for a supervisor path (replacing its previous one).
+    Strategy {
+        path: String,
+        strategy: String,
+        at_ms: i64,
+    },
     Prune,
     Flush(Ack),
 }
@@ -490,6 +496,18 @@ fn apply_one(tx: &Transaction<'_>, op: &WriteOp) -> rusqlite::Result<()> {
                 row.outcome,
                 i64::try_from(row.duration_ms).unwrap_or(i64::MAX),
             ])?;
+        }
+        WriteOp::Strategy {
+            path,
+            strategy,
+            at_ms,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO strategies (path, strategy, at_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (path) DO UPDATE SET
+                    strategy = excluded.strategy, at_ms = excluded.at_ms",
+            )?
+            .execute(params![path, strategy, at_ms])?;
         }
         WriteOp::Prune | WriteOp::Flush(_) => {}
     }

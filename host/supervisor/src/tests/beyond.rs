@@ -351,6 +351,7 @@ async fn an_applied_strategy_change_that_settles_stays() {
     let options = StrategyChangeOptions {
         dry_run: false,
         settle: Duration::from_secs(2),
+        ..StrategyChangeOptions::default()
     };
     let t0 = Instant::now();
     let report = sup
@@ -387,6 +388,7 @@ async fn a_strategy_change_that_does_not_settle_is_rolled_back() {
                 StrategyChangeOptions {
                     dry_run: false,
                     settle: Duration::from_secs(5),
+                    ..StrategyChangeOptions::default()
                 },
             )
             .await
@@ -606,6 +608,9 @@ async fn huge_durations_mean_never_not_a_panic() {
             let options = StrategyChangeOptions {
                 dry_run: false,
                 settle: Duration::MAX,
+                // A child is restarting: high risk, applied anyway.
+                force: true,
+                ..StrategyChangeOptions::default()
             };
             sup.change_strategy(Strategy::OneForAll, options).await
         })
@@ -623,4 +628,323 @@ async fn huge_durations_mean_never_not_a_panic() {
         Err(crate::AdminError::SupervisorGone { .. })
     ));
     assert_eq!(lab.take(), s(&["start a", "start b", "shutdown b"]));
+}
+
+fn codes(report: &crate::HealthReport) -> Vec<RecommendationCode> {
+    report.recommendations.iter().map(|r| r.code).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn many_children_and_a_small_rest_for_one_are_recommended_against() {
+    let lab = Lab::new();
+    let mut spec = SupervisorSpec::new(loose(Strategy::OneForOne));
+    for i in 0..21 {
+        spec = spec.child(worker(&format!("w{i}"), lab.child()));
+    }
+    let report = root(spec).await.health_report().await.unwrap();
+    assert_eq!(codes(&report), vec![RecommendationCode::LargeSupervisor]);
+    assert!(
+        report.recommendations[0]
+            .message
+            .starts_with("21 children under one supervisor (> 20)"),
+        "{:?}",
+        report.recommendations
+    );
+    assert_eq!((report.score, report.reasons.len()), (100, 0));
+
+    let lab = Lab::new();
+    let spec = SupervisorSpec::new(loose(Strategy::RestForOne))
+        .child(worker("a", lab.child()))
+        .child(worker("b", lab.child()));
+    let report = root(spec).await.health_report().await.unwrap();
+    assert_eq!(codes(&report), vec![RecommendationCode::SmallRestForOne]);
+    assert!(
+        report.recommendations[0]
+            .message
+            .starts_with("rest_for_one with 2 children (< 3)")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_storm_in_progress_is_reported_scored_and_recommended_on() {
+    let lab = Lab::new();
+    let storm = StormConfig {
+        per_minute: Some(2),
+        per_hour: None,
+        action: StormAction::Log,
+    };
+    let spec = SupervisorSpec::new(loose(Strategy::OneForOne))
+        .child(worker("a", lab.child()).with_storm(storm))
+        .child(worker("b", lab.child()));
+    let sup = root(spec).await;
+    for _ in 0..3 {
+        lab.crash("a");
+        sup.count_children().await.unwrap();
+    }
+    let report = sup.health_report().await.unwrap();
+    let storm = report.children[0].storm.expect("a storm in progress");
+    assert_eq!((storm.restarts, storm.threshold), (3, 2));
+    assert_eq!(codes(&report), vec![RecommendationCode::StormInProgress]);
+    assert!(report.recommendations[0].message.starts_with(
+        "child `a` is in a restart storm: 3 restarts within the last minute (threshold 2)"
+    ));
+    // 3 of 1000 restarts in the period (0.12 points) and the storm (30).
+    assert_eq!(report.score, 70);
+    assert_eq!(report.reasons.len(), 2, "{:?}", report.reasons);
+    assert!(report.reasons[1].contains("restart storm"));
+    // A minute later the storm is over.
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    let later = sup.health_report().await.unwrap();
+    assert_eq!(later.children[0].storm, None);
+    assert!(codes(&later).is_empty());
+}
+
+#[test]
+fn a_restart_rate_over_the_intensity_rate_and_near_limits_are_recommended() {
+    let lab = Lab::new();
+    let spec = worker("a", lab.child());
+    let facts = crate::health::Facts {
+        strategy: Strategy::OneForOne,
+        intensity: 10,
+        period_ms: 600_000,
+        restarts_in_period: 3,
+        restarts_last_hour: 61,
+        child_count: 1,
+        children: &[],
+    };
+    let recs = crate::health::recommendations(&facts);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].code, RecommendationCode::RestartRateOverLimit);
+    assert!(
+        recs[0]
+            .message
+            .starts_with("61 restarts in the last hour, over the 60 per hour"),
+        "{}",
+        recs[0].message
+    );
+    let at_limit = crate::health::Facts {
+        restarts_last_hour: 60,
+        children: &[crate::health::ChildFacts {
+            id: spec.id().clone(),
+            spec: &spec,
+            last_hour: 0,
+            storm: None,
+        }],
+        ..facts
+    };
+    assert!(crate::health::recommendations(&at_limit).is_empty());
+
+    let id = spec.id().clone();
+    assert_eq!(crate::near_limit(&id, 79, 100, false), None);
+    let memory = crate::near_limit(&id, 90, 100, false).unwrap();
+    assert_eq!(memory.code, RecommendationCode::NearMemoryLimit);
+    assert!(
+        memory.message.contains("90 of 100 (90 %)"),
+        "{}",
+        memory.message
+    );
+    let fuel = crate::near_limit(&id, 100, 100, true).unwrap();
+    assert_eq!(fuel.code, RecommendationCode::NearFuelLimit);
+}
+
+/// Crashes `a` three times (a storm with `per_minute = 2`), then lets a
+/// minute pass so the next crashes are a new storm.
+async fn storm_once(lab: &Lab, sup: &crate::SupervisorHandle) {
+    for _ in 0..3 {
+        lab.crash("a");
+        sup.count_children().await.unwrap();
+    }
+    settle_ms(2_000).await;
+    tokio::time::sleep(Duration::from_secs(61)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn tiered_storms_log_then_pause_then_escalate() {
+    let lab = Lab::new();
+    let events = EventRecorder::new();
+    let storm = StormConfig {
+        per_minute: Some(2),
+        per_hour: None,
+        action: StormAction::Tiered {
+            cooldown: Duration::from_secs(1),
+            escalate_after: 3,
+        },
+    };
+    let spec = SupervisorSpec::new(loose(Strategy::OneForOne))
+        .child(worker("a", lab.child()).with_storm(storm));
+    let sup = root_on(spec, events.clone()).await;
+    let actions = |events: &EventRecorder| -> Vec<serde_json::Value> {
+        drain_json(events)
+            .into_iter()
+            .filter(|e| e["event"] == "storm_detected")
+            .map(|e| e["action"].clone())
+            .collect()
+    };
+    storm_once(&lab, &sup).await;
+    assert_eq!(actions(&events), vec![serde_json::json!("log")]);
+    storm_once(&lab, &sup).await;
+    assert_eq!(
+        actions(&events),
+        vec![serde_json::json!({"pause_ms": 1000})]
+    );
+    for _ in 0..3 {
+        lab.crash("a");
+        settle().await;
+    }
+    let exit = wait(&sup).await;
+    assert_eq!(exit.cause, ShutdownCause::Storm { child: "a".into() });
+    assert_eq!(actions(&events), vec![serde_json::json!("escalate")]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn storm_settings_change_at_run_time() {
+    let lab = Lab::new();
+    let events = EventRecorder::new();
+    let spec = SupervisorSpec::new(loose(Strategy::OneForOne)).child(worker("a", lab.child()));
+    let sup = root_on(spec, events.clone()).await;
+    let report = sup.health_report().await.unwrap();
+    assert_eq!(report.children[0].storm_settings, None);
+    let storm = StormConfig {
+        per_minute: Some(2),
+        per_hour: None,
+        action: StormAction::Log,
+    };
+    assert_eq!(
+        sup.set_storm(None, Some(storm)).await.unwrap(),
+        vec![crate::ChildId::from("a")]
+    );
+    assert_eq!(
+        sup.health_report().await.unwrap().children[0].storm_settings,
+        Some(storm)
+    );
+    for _ in 0..3 {
+        lab.crash("a");
+        sup.count_children().await.unwrap();
+    }
+    let storms = |events: &EventRecorder| {
+        drain(events)
+            .into_iter()
+            .filter(|(_, e)| e == "storm_detected")
+            .count()
+    };
+    assert_eq!(storms(&events), 1);
+    // Off: no storm however many restarts.
+    sup.set_storm(Some("a".into()), None).await.unwrap();
+    for _ in 0..5 {
+        lab.crash("a");
+        sup.count_children().await.unwrap();
+    }
+    assert_eq!(storms(&events), 0);
+    let bad = StormConfig {
+        per_minute: None,
+        per_hour: None,
+        action: StormAction::Log,
+    };
+    assert!(sup.set_storm(None, Some(bad)).await.is_err());
+    assert!(matches!(
+        sup.set_storm(Some("nope".into()), None).await,
+        Err(crate::AdminError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn the_default_storm_settings_are_the_specifications() {
+    let d = StormConfig::default();
+    assert_eq!((d.per_minute, d.per_hour), (Some(10), Some(100)));
+    assert_eq!(
+        d.action,
+        StormAction::Tiered {
+            cooldown: Duration::from_secs(30),
+            escalate_after: 5
+        }
+    );
+    assert!(d.validate().is_ok());
+    assert_eq!(
+        serde_json::to_value(d.action).unwrap(),
+        serde_json::json!({"tiers": ["log", "pause", "escalate"], "pause_ms": 30000, "escalate_after": 5})
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn strategy_pre_checks_rate_the_risk_and_refuse_high_risk_unless_forced() {
+    let lab = Lab::new();
+    let spec = SupervisorSpec::new(loose(Strategy::OneForOne))
+        .child(worker("a", lab.child()).with_backoff(exact_backoff()))
+        .child(worker("b", lab.child()));
+    let sup = root(spec).await;
+    let dry = |max, memory: Option<&str>| StrategyChangeOptions {
+        dry_run: true,
+        max_recent_restarts: max,
+        memory_pressure: memory.map(str::to_owned),
+        ..StrategyChangeOptions::default()
+    };
+    let calm = sup
+        .change_strategy(Strategy::OneForAll, dry(10, None))
+        .await
+        .unwrap();
+    assert_eq!(calm.risk.level, crate::RiskLevel::Low);
+    assert!(calm.risk.reasons.is_empty());
+    // Memory pressure the caller measured.
+    let pressed = sup
+        .change_strategy(Strategy::OneForAll, dry(10, Some("5 % available")))
+        .await
+        .unwrap();
+    assert_eq!(pressed.risk.level, crate::RiskLevel::High);
+    assert_eq!(pressed.risk.reasons, vec!["memory pressure: 5 % available"]);
+    // Three restarts, the last one still waiting for its backoff.
+    for wait_ms in [500, 500, 50] {
+        lab.crash("a");
+        settle_ms(wait_ms).await;
+    }
+    let busy = sup
+        .change_strategy(Strategy::OneForAll, dry(2, None))
+        .await
+        .unwrap();
+    assert_eq!(busy.risk.level, crate::RiskLevel::High);
+    assert_eq!(
+        busy.risk.reasons,
+        vec![
+            "3 restarts in the last 5 minutes (more than 2)".to_owned(),
+            "1 children restarting now: a".to_owned()
+        ]
+    );
+    let refused = sup
+        .change_strategy(
+            Strategy::OneForAll,
+            StrategyChangeOptions {
+                max_recent_restarts: 2,
+                ..StrategyChangeOptions::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, crate::AdminError::StrategyRisk { .. }),
+        "{refused:?}"
+    );
+    assert_eq!(
+        sup.health_report().await.unwrap().strategy,
+        Strategy::OneForOne
+    );
+    // Five minutes later, settled: low risk again; and a forced change applies.
+    tokio::time::sleep(Duration::from_secs(301)).await;
+    let later = sup
+        .change_strategy(Strategy::OneForAll, dry(2, None))
+        .await
+        .unwrap();
+    assert_eq!(later.risk.level, crate::RiskLevel::Low, "{:?}", later.risk);
+    let forced = sup
+        .change_strategy(
+            Strategy::OneForAll,
+            StrategyChangeOptions {
+                settle: Duration::from_millis(10),
+                memory_pressure: Some("low".into()),
+                force: true,
+                ..StrategyChangeOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(forced.outcome, ChangeOutcome::Applied);
+    assert_eq!(forced.risk.level, crate::RiskLevel::High);
 }

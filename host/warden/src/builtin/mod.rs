@@ -20,6 +20,7 @@
 //! | `rollouts` | `rollout.start`, `rollout.status`, `rollout.list`, `rollout.abort` |
 //! | `config` | `config.reload` |
 //! | `audit` | `audit.recent` (and [`RegistryAudit`], the API's audit hook) |
+//! | `chaos` | `chaos.run`: bounded failure experiments |
 //!
 //! Each states its [`Role`](crate::ops::Role): `read` for what only looks
 //! (`tree`, `supervisors.list`, `health`, `child.info`, `child.versions`,
@@ -49,6 +50,7 @@
 //! is still reported as a 400 violation, never a panic.
 
 mod audit;
+mod chaos;
 mod children;
 mod components;
 mod config;
@@ -119,11 +121,16 @@ pub struct Context {
     pub rollouts: Rollouts,
     /// Where rollouts publish their steps.
     pub events: crate::events::EventBus,
+    /// Whether and where `chaos.run` may experiment (`[chaos]`).
+    pub chaos: crate::config::ChaosConfig,
+    /// The native workers' runtime (the live worker of a process child).
+    pub processes: crate::host::process_child::ProcessRuntime,
 }
 
 /// Registers every built-in operation in `registry`.
 pub fn register(registry: &Registry, ctx: &Context) -> Result<(), RegisterError> {
     supervisors::register(registry, ctx)?;
+    chaos::register(registry, ctx)?;
     children::register(registry, ctx)?;
     reload::register(registry, ctx)?;
     processes::register(registry, ctx)?;
@@ -201,9 +208,18 @@ fn admin_error(op: &str, err: AdminError) -> OpError {
         | AdminError::SimpleOneForOne { .. }
         | AdminError::NotSimpleOneForOne { .. }
         | AdminError::StrategyChange { .. }
+        | AdminError::StrategyRisk { .. }
         | AdminError::SupervisorGone { .. }
         | AdminError::Inject { .. } => OpError::Conflict {
             message: err.to_string(),
+        },
+        AdminError::InvalidStorm { reason } => OpError::InvalidParams {
+            op: op.to_string(),
+            violations: vec![crate::ops::Violation {
+                path: String::new(),
+                expected: reason.to_owned(),
+                found: "settings that contradict it".to_owned(),
+            }],
         },
         AdminError::InvalidSpec(_) | AdminError::StartFailed { .. } => failed(op, err),
     }

@@ -250,6 +250,8 @@ fn fixed_setting_changed(old: &Config, new: &Config) -> Option<&'static str> {
             old.snapshots.max_upload_bytes == new.snapshots.max_upload_bytes,
         ),
         ("history", old.history == new.history),
+        ("health", old.health == new.health),
+        ("chaos", old.chaos == new.chaos),
         (
             "api.max_timeout_ms",
             oa.limits.max_timeout == na.limits.max_timeout,

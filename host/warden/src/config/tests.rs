@@ -857,3 +857,207 @@ fn a_bad_or_repeated_group_name_names_its_key() {
     let err = f.error(&one_child("component", "groups = \"a\""));
     assert!(err.contains("groups"), "{err}");
 }
+
+#[test]
+fn the_health_section_has_defaults_and_checks_its_thresholds() {
+    let f = Folder::new();
+    let c = f.accepts(&component_only());
+    assert_eq!(c.health.interval, Duration::from_millis(5000));
+    assert_eq!(
+        (
+            c.health.thresholds.warning,
+            c.health.thresholds.critical,
+            c.health.thresholds.emergency
+        ),
+        (70, 40, 15)
+    );
+    let c = f.accepts(&format!(
+        "{}[health]\ninterval_ms = 250\nwarning = 80\ncritical = 50\nemergency = 5\n",
+        component_only()
+    ));
+    assert_eq!(c.health.interval, Duration::from_millis(250));
+    assert_eq!(
+        c.health.thresholds.level(49),
+        crate::events::HealthLevel::Critical
+    );
+    for (section, key, words) in [
+        (
+            "interval_ms = 5",
+            "health.interval_ms",
+            "expected 10 to 3600000",
+        ),
+        (
+            "critical = 70",
+            "health.critical",
+            "expected below warning (70)",
+        ),
+        (
+            "emergency = 40",
+            "health.emergency",
+            "expected below critical (40)",
+        ),
+        (
+            "warning = 101",
+            "health.warning",
+            "expected a score of 0 to 100",
+        ),
+    ] {
+        let text = format!("{}[health]\n{section}\n", component_only());
+        assert_names(&f.error(&text), key, words);
+    }
+}
+
+#[test]
+fn liveness_takes_one_check_and_names_what_is_wrong() {
+    use crate::host::liveness::LivenessCheck;
+    let f = Folder::new();
+    let process = |c: &Config| match &c.trees[0].children[0].kind {
+        ChildKindConfig::Process(p) => p.clone(),
+        other => panic!("{other:?}"),
+    };
+    let c = f.accepts(&one_child(
+        "process",
+        "liveness = { command = \"/bin/sh -c true\", interval_ms = 200, failures = 2 }\nrestart_unresponsive = true",
+    ));
+    let p = process(&c);
+    assert!(p.restart_unresponsive);
+    let l = p.liveness.unwrap();
+    assert_eq!(
+        (l.interval, l.timeout, l.failures),
+        (Duration::from_millis(200), Duration::from_secs(1), 2)
+    );
+    assert_eq!(
+        l.check,
+        LivenessCheck::Command {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), "true".into()]
+        }
+    );
+    let c = f.accepts(&one_child(
+        "process",
+        "cwd = \"data\"\nliveness = { file = \"beat\", file_touched_within_ms = 5000 }",
+    ));
+    let p = process(&c);
+    assert!(!p.restart_unresponsive);
+    assert!(matches!(
+        p.liveness.unwrap().check,
+        LivenessCheck::FileTouched { file, within } if file.ends_with("data/beat") && within == Duration::from_secs(5)
+    ));
+    for (extra, key, words) in [
+        (
+            "liveness = { command = \"/bin/sh\", http = \"http://x\" }",
+            "liveness",
+            "exactly one of",
+        ),
+        (
+            "liveness = { interval_ms = 100 }",
+            "liveness",
+            "exactly one of",
+        ),
+        (
+            "liveness = { command = \"python3 x\" }",
+            "liveness.command",
+            "python3",
+        ),
+        (
+            "liveness = { http = \"https://x\" }",
+            "liveness.http",
+            "http:// URL",
+        ),
+        (
+            "liveness = { file_touched_within_ms = 10 }",
+            "liveness.file",
+            "needs the `file`",
+        ),
+        (
+            "liveness = { http = \"http://x\", failures = 0 }",
+            "liveness.failures",
+            "expected 1 to 100",
+        ),
+        (
+            "liveness = { http = \"http://x\", interval_ms = 1 }",
+            "liveness.interval_ms",
+            "expected 10 to",
+        ),
+    ] {
+        assert_names(
+            &f.error(&one_child("process", extra)),
+            &format!("{CHILD}.{key}"),
+            words,
+        );
+    }
+}
+
+#[test]
+fn storm_protection_is_on_by_default_and_set_per_supervisor_or_child() {
+    let f = Folder::new();
+    let c = f.accepts(&component_only());
+    assert_eq!(c.trees[0].children[0].storm, Some(StormConfig::default()));
+    let c = f.accepts(&component_only().replace(
+        "strategy",
+        "storm = { per_minute = 3, action = \"log\" }\nstrategy",
+    ));
+    assert_eq!(
+        c.trees[0].children[0].storm,
+        Some(StormConfig {
+            per_minute: Some(3),
+            per_hour: None,
+            action: StormAction::Log
+        })
+    );
+    let c = f.accepts(&one_child("component", "storm = { enabled = false }"));
+    assert_eq!(c.trees[0].children[0].storm, None);
+    let c = f.accepts(&one_child(
+        "component",
+        "storm = { cooldown_ms = 1000, escalate_after = 3 }",
+    ));
+    assert_eq!(
+        c.trees[0].children[0].storm.unwrap().action,
+        StormAction::Tiered {
+            cooldown: Duration::from_secs(1),
+            escalate_after: 3
+        }
+    );
+    for (extra, key, words) in [
+        (
+            "storm = { action = \"log\", escalate_after = 3 }",
+            "storm.escalate_after",
+            "only the \"tiered\"",
+        ),
+        (
+            "storm = { escalate_after = 1 }",
+            "storm",
+            "escalate_after must be at least 2",
+        ),
+        (
+            "storm = { action = \"calm\" }",
+            "storm.action",
+            "expected \"tiered\"",
+        ),
+    ] {
+        assert_names(
+            &f.error(&one_child("component", extra)),
+            &format!("{CHILD}.{key}"),
+            words,
+        );
+    }
+}
+
+#[test]
+fn chaos_is_off_by_default_and_its_allow_list_holds_tree_paths() {
+    let f = Folder::new();
+    let c = f.accepts(&component_only());
+    assert_eq!(c.chaos, ChaosConfig::default());
+    assert!(!c.chaos.enabled);
+    let c = f.accepts(&format!(
+        "{}[chaos]\nenabled = true\nallow = [\"root/w\"]\n",
+        component_only()
+    ));
+    assert!(c.chaos.enabled);
+    assert_eq!(c.chaos.allow, ["root/w"]);
+    let err = f.error(&format!(
+        "{}[chaos]\nallow = [\"/root\"]\n",
+        component_only()
+    ));
+    assert_names(&err, "chaos.allow[0]", "expected a tree path");
+}

@@ -459,7 +459,13 @@ impl<'a> Builder<'a> {
             Some(Shutdown::Infinity) => Duration::from_secs(24 * 3600),
             None => Duration::from_secs(5),
         };
-        ProcessChildStart::new(spec, grace, self.processes.clone()).with_log(slot)
+        ProcessChildStart::new(spec, grace, self.processes.clone())
+            .with_log(slot)
+            .with_health(
+                self.config.health.restart_window,
+                p.liveness.clone(),
+                p.restart_unresponsive,
+            )
     }
 
     fn component(

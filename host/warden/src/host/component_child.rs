@@ -201,6 +201,9 @@ pub(crate) struct MemoryUsage {
     breaches: AtomicU64,
     /// Fuel burned over every instance the child ran.
     fuel_used: AtomicU64,
+    /// Fuel the serving instance burned between the last two observations
+    /// (one call, as a rule), to weigh against the per-call budget.
+    last_fuel: AtomicU64,
     /// Whether an instance ran fuel-metered code (else fuel is no number).
     metered: AtomicBool,
 }
@@ -258,6 +261,9 @@ impl Gauge {
             let delta = fuel.saturating_sub(self.burned);
             self.usage.metered.store(true, Ordering::Relaxed);
             self.usage.fuel_used.fetch_add(delta, Ordering::Relaxed);
+            if delta > 0 {
+                self.usage.last_fuel.store(delta, Ordering::Relaxed);
+            }
             self.burned = fuel;
         }
     }
@@ -565,6 +571,11 @@ impl RunningChild for ComponentChild {
                 .metered
                 .load(Ordering::Relaxed)
                 .then(|| self.usage.fuel_used.load(Ordering::Relaxed)),
+            "fuel_last_call": self
+                .usage
+                .metered
+                .load(Ordering::Relaxed)
+                .then(|| self.usage.last_fuel.load(Ordering::Relaxed)),
             "hash": hash,
         })
     }

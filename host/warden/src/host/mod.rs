@@ -24,6 +24,7 @@ mod catalog;
 pub mod component_child;
 pub(crate) mod gauges;
 pub mod groups;
+pub mod liveness;
 pub mod logs;
 mod op_plugins;
 pub(crate) mod persist;
@@ -115,6 +116,45 @@ pub enum HostError {
     Builtins(#[from] crate::ops::RegisterError),
 }
 
+/// Applies the strategy changes kept with `persist: true` (the registry's
+/// `strategies`) to the tree just started. A supervisor no longer in the
+/// tree, or a strategy it cannot take, is skipped with a warning.
+async fn apply_persisted_strategies(root: &SupervisorHandle, registry: &Registry) {
+    let kept = match registry.strategies() {
+        Ok(kept) => kept,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the persisted strategies");
+            return;
+        }
+    };
+    for (path, name) in kept {
+        let Ok(strategy) = serde_json::from_value::<crate::supervisor::Strategy>(
+            serde_json::Value::String(name.clone()),
+        ) else {
+            tracing::warn!(%path, strategy = %name, "unknown persisted strategy; skipped");
+            continue;
+        };
+        let sup = match root.supervisor_at(&path).await {
+            Ok(sup) => sup,
+            Err(e) => {
+                tracing::warn!(%path, error = %e, "persisted strategy of a supervisor not in the tree; skipped");
+                continue;
+            }
+        };
+        // Like a config reload: the kept state is the desired one, applied
+        // at once and never rolled back.
+        let options = crate::supervisor::StrategyChangeOptions {
+            settle: std::time::Duration::ZERO,
+            force: true,
+            ..Default::default()
+        };
+        match sup.change_strategy(strategy, options).await {
+            Ok(_) => tracing::info!(%path, %strategy, "persisted strategy applied"),
+            Err(e) => tracing::warn!(%path, error = %e, "persisted strategy not applied"),
+        }
+    }
+}
+
 /// A running host.
 pub struct Host {
     pub runtime: Runtime,
@@ -150,6 +190,8 @@ pub struct Host {
     pub reconfigure: Reconfigurer,
     /// Named groups of children (`groups = [..]`, `group.join`).
     pub groups: groups::Groups,
+    /// Scores the tree every `[health] interval_ms` (stops when the host is dropped).
+    _health: crate::health::HealthMonitor,
     /// Watch the files of `watch = true` children and operation plugins
     /// while the host runs (replaced by each applied config reload).
     _watchers: Arc<Mutex<reconfigure::Watchers>>,
@@ -219,6 +261,7 @@ impl Host {
         let programs = ProgramTable::default();
         let dynamic = DynamicStarts::default();
         let (registry, orphans, processes) = start_processes(config, &events).await?;
+        let processes_for_ops = processes.clone();
         // Before the tree starts, so its start is logged and archived too.
         let event_log = archived_event_log(&events, &registry);
         let (name, spec) = build::root_spec(
@@ -285,8 +328,13 @@ impl Host {
                 groups: groups.clone(),
                 rollouts: crate::builtin::Rollouts::default(),
                 events: events.clone(),
+                chaos: config.chaos.clone(),
+                processes: processes_for_ops,
             },
         )?;
+        apply_persisted_strategies(&root, &registry).await;
+        let health =
+            crate::health::HealthMonitor::spawn(root.clone(), events.clone(), config.health);
         Ok(Host {
             runtime,
             router,
@@ -304,6 +352,7 @@ impl Host {
             snapshots,
             reconfigure,
             groups,
+            _health: health,
             _watchers: watchers,
         })
     }
@@ -436,7 +485,14 @@ async fn start_processes(
         tracing::warn!("orphan recovery: {orphans}");
     }
     let mut monitor_config = MonitorConfig::default();
-    monitor_config.interval(config.host.monitor_interval);
+    let t = config.health.thresholds;
+    monitor_config
+        .interval(config.host.monitor_interval)
+        .thresholds(crate::process::HealthThresholds {
+            warning: t.warning,
+            critical: t.critical,
+            emergency: t.emergency,
+        });
     let (monitor, monitor_events) = Monitor::start(monitor_config).map_err(HostError::Process)?;
     let processes = process_child::ProcessRuntime::new(
         monitor,

@@ -46,6 +46,9 @@ pub struct ProcessRuntime {
     pub monitor: Arc<Monitor>,
     pub registry: Registry,
     live: Arc<Mutex<HashMap<WorkerId, ChildPath>>>,
+    /// The live incarnation of each process child, by path (for chaos
+    /// experiments that act on the worker itself).
+    by_path: Arc<Mutex<HashMap<String, Arc<RunningWorker>>>>,
 }
 
 impl ProcessRuntime {
@@ -62,6 +65,7 @@ impl ProcessRuntime {
             monitor: Arc::new(monitor),
             registry,
             live: Arc::default(),
+            by_path: Arc::default(),
         };
         tokio::spawn(forward(
             events,
@@ -74,6 +78,15 @@ impl ProcessRuntime {
 
     fn live(&self) -> std::sync::MutexGuard<'_, HashMap<WorkerId, ChildPath>> {
         self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The live incarnation of the process child at `path`, if it runs.
+    pub fn worker_at(&self, path: &str) -> Option<Arc<RunningWorker>> {
+        self.by_path
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(path)
+            .cloned()
     }
 }
 
@@ -146,6 +159,11 @@ pub struct ProcessChildStart {
     starts: AtomicU32,
     /// Its log ring, which the spec's log tap feeds.
     log: Option<LogSlot>,
+    /// When it restarted within the last `restart_window` (its stability).
+    restarts: Mutex<Vec<std::time::Instant>>,
+    restart_window: Duration,
+    liveness: Option<super::liveness::LivenessSpec>,
+    restart_unresponsive: bool,
 }
 
 impl ProcessChildStart {
@@ -156,7 +174,38 @@ impl ProcessChildStart {
             runtime,
             starts: AtomicU32::new(0),
             log: None,
+            restarts: Mutex::new(Vec::new()),
+            restart_window: Duration::from_secs(600),
+            liveness: None,
+            restart_unresponsive: false,
         }
+    }
+
+    /// Its restarts count against its stability for `restart_window`; its
+    /// liveness is checked by `liveness`, and with `restart_unresponsive` a
+    /// worker found unresponsive is killed for its supervisor to restart.
+    pub(crate) fn with_health(
+        mut self,
+        restart_window: Duration,
+        liveness: Option<super::liveness::LivenessSpec>,
+        restart_unresponsive: bool,
+    ) -> Self {
+        self.restart_window = restart_window;
+        self.liveness = liveness;
+        self.restart_unresponsive = restart_unresponsive;
+        self
+    }
+
+    /// Records a start; the restarts (every start after the first) still
+    /// within the window.
+    fn restart_history(&self, first: bool) -> Vec<std::time::Instant> {
+        let now = std::time::Instant::now();
+        let mut restarts = self.restarts.lock().unwrap_or_else(PoisonError::into_inner);
+        restarts.retain(|at| now.saturating_duration_since(*at) < self.restart_window);
+        if !first {
+            restarts.push(now);
+        }
+        restarts.clone()
     }
 
     /// Keeps `slot` (whose tap the spec's log spec holds) readable while
@@ -178,12 +227,16 @@ impl ChildStart for ProcessChildStart {
         }
         let spawned = RunningWorker::spawn(&self.spec);
         let restarts = self.starts.fetch_add(1, Ordering::Relaxed);
+        let history = self.restart_history(restarts == 0);
+        let window = self.restart_window;
+        let liveness = self.liveness.clone();
+        let restart_unresponsive = self.restart_unresponsive;
         let runtime = self.runtime.clone();
         let grace = self.grace;
         let command = self.command_line();
         Box::pin(async move {
             let worker = Arc::new(spawned.map_err(|e| StartError::failed(e.to_string()))?);
-            worker.set_recent_restarts(restarts);
+            worker.set_restart_history(history, window);
             runtime.registry.record_started(NewIncarnation::of_worker(
                 ctx.path.to_string(),
                 &worker,
@@ -191,6 +244,11 @@ impl ChildStart for ProcessChildStart {
                 restarts,
             ));
             runtime.live().insert(worker.id(), ctx.path.clone());
+            runtime
+                .by_path
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(ctx.path.to_string(), Arc::clone(&worker));
             runtime.monitor.register(&worker);
             let exit = worker.wait_exit();
             if let Err(e) = worker.ready().await {
@@ -203,8 +261,12 @@ impl ChildStart for ProcessChildStart {
             let watched = Arc::clone(&worker);
             let exits = ctx.exits;
             let rt = runtime.clone();
+            let live = super::liveness::watch(Arc::clone(&worker), liveness, restart_unresponsive);
             tokio::spawn(async move {
                 let info = exit.await;
+                if let Some(live) = live {
+                    live.abort();
+                }
                 record_exit(&rt, &watched, &info);
                 exits.exit(supervisor_reason(&info.reason));
             });
@@ -215,7 +277,19 @@ impl ChildStart for ProcessChildStart {
 
 fn record_exit(runtime: &ProcessRuntime, worker: &RunningWorker, info: &process::ExitInfo) {
     runtime.monitor.unregister(worker.id());
-    runtime.live().remove(&worker.id());
+    if let Some(path) = runtime.live().remove(&worker.id()) {
+        let mut by_path = runtime
+            .by_path
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Only this incarnation: its successor may be registered already.
+        if by_path
+            .get(&path.to_string())
+            .is_some_and(|w| w.id() == worker.id())
+        {
+            by_path.remove(&path.to_string());
+        }
+    }
     let health = worker.health().map(|h| h.score);
     runtime
         .registry
@@ -323,6 +397,7 @@ impl RunningChild for ProcessChild {
             "pid": self.worker.pid(),
             "stats": self.worker.stats(),
             "health": self.worker.health(),
+            "limits": self.worker.limits(),
         })
     }
 }

@@ -323,11 +323,14 @@ impl Reconfigurer {
             if let Some(flags) = steps.flags {
                 let step = format!("the flags of supervisor `{}`", steps.path);
                 if let Some(strategy) = flags.strategy {
-                    // No settle window: the file is the desired state, and
-                    // a rollback would leave the tree unlike it.
+                    // No settle window and no risk refusal: the file is the
+                    // desired state, and a rollback would leave the tree
+                    // unlike it.
                     let options = StrategyChangeOptions {
                         dry_run: false,
                         settle: Duration::ZERO,
+                        force: true,
+                        ..StrategyChangeOptions::default()
                     };
                     let report = sup
                         .change_strategy(strategy, options)
