@@ -202,24 +202,42 @@ pub async fn collect(
     let mut summary = BatchSummary::default();
     let mut seen = BTreeSet::new();
     let mut next_seq = 1;
+    let mut consumer = None;
     while seen.len() < total {
-        let messages = match ordered(js, &record.batch, next_seq).await {
+        // A consumer of our own, made again from where it stopped when
+        // the server went away (it forgets an ephemeral consumer).
+        let current = match consumer.take() {
+            Some(c) => c,
+            None => match reader(js, &record.batch, next_seq).await {
+                Ok(c) => c,
+                Err(err) => {
+                    tracing::debug!(error = %err, "reading results; trying again");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            },
+        };
+        let fetched = current
+            .fetch()
+            .max_messages(256)
+            .expires(Duration::from_secs(1))
+            .messages()
+            .await;
+        let mut messages = match fetched {
             Ok(messages) => messages,
             Err(err) => {
-                tracing::debug!(error = %err, "reading results; trying again");
+                tracing::debug!(error = %err, "reading results; starting over");
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
         };
-        tokio::pin!(messages);
-        while seen.len() < total {
-            let Some(message) = messages.next().await else {
-                break;
-            };
+        let mut broken = false;
+        while let Some(message) = messages.next().await {
             let message = match message {
                 Ok(message) => message,
                 Err(err) => {
                     tracing::debug!(error = %err, "reading results; starting over");
+                    broken = true;
                     break;
                 }
             };
@@ -247,6 +265,9 @@ pub async fn collect(
                     .push((report.submission.clone(), err.to_string()));
             }
         }
+        if !broken {
+            consumer = Some(current);
+        }
     }
     if let Err(err) = sink.finish(&summary) {
         summary
@@ -256,28 +277,27 @@ pub async fn collect(
     Ok(summary)
 }
 
-/// The batch's results from stream sequence `from` on, in order.
-async fn ordered(
+/// A consumer of the batch's results from stream sequence `from` on,
+/// in order; the server drops it a while after it is last used.
+async fn reader(
     js: &jetstream::Context,
     batch: &str,
     from: u64,
-) -> Result<consumer::pull::Ordered, FleetError> {
+) -> Result<consumer::Consumer<consumer::pull::Config>, FleetError> {
     let stream = js
         .get_stream_no_info(RESULTS)
         .await
         .map_err(|e| FleetError::bus(format!("stream {RESULTS}"), e))?;
-    let consumer = stream
-        .create_consumer(consumer::pull::OrderedConfig {
+    stream
+        .create_consumer(consumer::pull::Config {
             filter_subject: format!("warden.results.{batch}.>"),
             deliver_policy: consumer::DeliverPolicy::ByStartSequence {
                 start_sequence: from,
             },
+            ack_policy: consumer::AckPolicy::None,
+            inactive_threshold: Duration::from_secs(60),
             ..Default::default()
         })
-        .await
-        .map_err(|e| FleetError::bus("results consumer", e))?;
-    consumer
-        .messages()
         .await
         .map_err(|e| FleetError::bus("results consumer", e))
 }

@@ -255,12 +255,16 @@ pub struct BatchRecord {
     pub limits: JobLimits,
 }
 
-/// Connects, with a name the server shows for this connection. The
-/// client reconnects by itself when the server goes away and returns.
-pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, FleetError> {
-    async_nats::ConnectOptions::new()
-        .name(name)
-        .retry_on_initial_connect()
+/// Connects, with a name the server shows for this connection. Once
+/// connected, the client reconnects by itself when the server goes away
+/// and returns; `wait` makes it wait for a server that is not up yet (a
+/// worker started before it) instead of failing at once.
+pub async fn connect(url: &str, name: &str, wait: bool) -> Result<async_nats::Client, FleetError> {
+    let mut options = async_nats::ConnectOptions::new().name(name);
+    if wait {
+        options = options.retry_on_initial_connect();
+    }
+    options
         .connection_timeout(Duration::from_secs(5))
         .max_reconnects(None)
         .connect(url)

@@ -90,7 +90,7 @@ impl Worker {
     /// Grades jobs until `stop` turns true, then finishes the jobs in
     /// hand and returns how many jobs it stored a result for.
     pub async fn run(self, mut stop: watch::Receiver<bool>) -> Result<u64, FleetError> {
-        let client = super::connect(&self.config.url, &self.config.name).await?;
+        let client = super::connect(&self.config.url, &self.config.name, true).await?;
         let js = super::context(client.clone());
         super::ensure_streams(&js, &self.config.settings).await?;
         let consumer = super::workers_consumer(&js, &self.config.settings).await?;
@@ -189,7 +189,9 @@ async fn handle(
             return false;
         }
     };
+    tracing::debug!(job = %job.id(), attempt, "job taken");
     if result_exists(&shared.js, &job).await {
+        tracing::info!(job = %job.id(), attempt, "job already has a result: acked");
         let _ = message.ack().await;
         return false;
     }
@@ -245,7 +247,8 @@ async fn handle(
     };
     match store_result(&shared.js, &job.result_subject(), &job.id(), &result).await {
         Ok(stored) => {
-            let _ = message.double_ack().await;
+            let acked = message.double_ack().await;
+            tracing::info!(job = %job.id(), attempt, stored, acked = acked.is_ok(), "job done");
             stored
         }
         Err(err) => {

@@ -35,7 +35,7 @@ pub(super) fn run(args: &Args) -> CmdResult {
         let scratch = tempfile::tempdir().map_err(Failure::failed)?;
         let (js, record, exercise) = rt
             .block_on(async {
-                let client = warden::fleet::connect(url, "warden-grade").await?;
+                let client = warden::fleet::connect(url, "warden-grade", false).await?;
                 let js = warden::fleet::context(client);
                 let record = client::batch_record(&js, batch).await?;
                 let store = blob::store(&js).await?;
@@ -80,7 +80,7 @@ pub(super) fn run(args: &Args) -> CmdResult {
     let settings = args.fleet.settings();
     let (js, published) = rt
         .block_on(async {
-            let client = warden::fleet::connect(url, "warden-grade").await?;
+            let client = warden::fleet::connect(url, "warden-grade", false).await?;
             let js = warden::fleet::context(client);
             let published =
                 client::publish(&js, &settings, &exercise, inputs, limits, named).await?;
