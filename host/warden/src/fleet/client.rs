@@ -32,7 +32,7 @@ pub enum Input {
     },
     /// A report made on the client, for a submission whose bytes could
     /// not be read (the same report local grading gives it).
-    Graded(SubmissionReport),
+    Graded(Box<SubmissionReport>),
 }
 
 impl Input {
@@ -120,7 +120,7 @@ pub async fn publish(
                     worker: "client".into(),
                     attempt: 1,
                     dead_letter: false,
-                    report,
+                    report: *report,
                 };
                 store_result(js, &result_subject(&batch, index), &id, &result).await?;
             }

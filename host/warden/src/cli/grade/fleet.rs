@@ -74,7 +74,7 @@ pub(super) fn run(args: &Args) -> CmdResult {
                 name: s.name(),
                 bytes: bytes.into_owned(),
             },
-            Err(_) => Input::Graded(grade_guarded(&runtime, &exercise, s, &local)),
+            Err(_) => Input::Graded(Box::new(grade_guarded(&runtime, &exercise, s, &local))),
         })
         .collect();
     let settings = args.fleet.settings();
