@@ -237,7 +237,7 @@ fn collect(url: &str, batch: &str) -> Output {
             "json",
             "--no-timing",
         ],
-        300,
+        120,
     )
 }
 
