@@ -349,6 +349,52 @@ fn two_workers_grade_every_exercise_as_local_grading_does() {
             stderr(&out)
         );
     }
+    // Files in every other format are the same bytes too.
+    let dir = exercise_dir("two-fer");
+    let subs = [plugin("two_fer_ref"), plugin("two_fer_wrong")];
+    let subs: Vec<&str> = subs.iter().map(|p| p.to_str().expect("utf-8")).collect();
+    for format in ["text", "exercism", "gradescope", "junit"] {
+        let (here, there) = (
+            tempfile::tempdir().expect("tempdir"),
+            tempfile::tempdir().expect("tempdir"),
+        );
+        let mut common = vec![
+            dir.to_str().expect("utf-8"),
+            "--format",
+            format,
+            "--no-timing",
+        ];
+        common.extend(&subs);
+        let mut args = vec!["grade", "--out", here.path().to_str().expect("utf-8")];
+        args.extend(&common);
+        let out = run(&args, 120);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let mut args = vec![
+            "grade",
+            "--nats",
+            &url,
+            "--out",
+            there.path().to_str().expect("utf-8"),
+        ];
+        args.extend(&common);
+        let out = run(&args, 120);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let files = |d: &Path| -> BTreeMap<String, Vec<u8>> {
+            std::fs::read_dir(d)
+                .expect("reports")
+                .map(|e| {
+                    let e = e.expect("entry");
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        std::fs::read(e.path()).expect("report"),
+                    )
+                })
+                .collect()
+        };
+        let (local_files, fleet_files) = (files(here.path()), files(there.path()));
+        assert_eq!(local_files.len(), 2, "{format}: {:?}", local_files.keys());
+        assert_eq!(fleet_files, local_files, "{format}: report files differ");
+    }
     // The same exercise again: nothing new to send but the manifest's
     // unchanged blobs, so nothing at all.
     let dir = exercise_dir("leap");
