@@ -15,6 +15,8 @@
 # - Debian's chromium (as root), for the dashboard's browser test;
 # - Debian's tmux (as root), the real terminal `warden repl`'s test types
 #   into (tests/all/repl.rs);
+# - Debian's nats-server (as root), the JetStream server the fleet tests
+#   start (tests/all/fleet.rs; they fail without it);
 # - playwright-core in tests/browser/node_modules (from its lockfile), which
 #   drives that chromium;
 # - python's openapi-spec-validator, which checks the API's OpenAPI document;
@@ -82,6 +84,12 @@ fi
 
 if ! command -v tmux >/dev/null; then
   apt_install tmux
+fi
+
+# The fleet tests (tests/all/fleet.rs) start their own nats-server with
+# JetStream; Debian's is 2.9.10.
+if ! command -v nats-server >/dev/null; then
+  apt_install nats-server
 fi
 
 if ! command -v npm >/dev/null; then

@@ -21,6 +21,7 @@ mod config_reload;
 mod ctl_cli;
 mod dashboard;
 mod dev_cli;
+mod fleet;
 mod grade_check;
 mod grade_cli;
 mod grade_exercises;

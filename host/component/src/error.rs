@@ -242,7 +242,7 @@ impl CompileLimit {
 }
 
 /// An export that exists but has the wrong type.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Mistyped {
     /// The export: an interface (`warden:plugin/actor@0.1.0`) or a
     /// function in one (`…#handle`, or a contract key such as `leap-year`).

@@ -146,7 +146,7 @@ fn deliver(
 
 /// [`grade_submission`], with a panic in the grader turned into an
 /// `error` report for that submission alone.
-fn grade_guarded(
+pub fn grade_guarded(
     runtime: &Runtime,
     exercise: &Exercise,
     submission: &Submission,

@@ -82,7 +82,7 @@ impl Submission {
     /// The bytes: only a regular file (a FIFO or a device is refused, never
     /// read), of at most the runtime's compile size limit, and for a
     /// submission listed from a folder, never through a link out of it.
-    fn bytes(&self, runtime: &Runtime) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    pub fn bytes(&self, runtime: &Runtime) -> Result<std::borrow::Cow<'_, [u8]>, String> {
         match self {
             Submission::File(path) => runtime
                 .read_component(path)

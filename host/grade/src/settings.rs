@@ -105,7 +105,7 @@ impl Visibility {
 }
 
 /// Limits for one test case, validated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct CaseLimits {
     /// Fuel budget; `None` runs unmetered (then the timeout decides CPU
     /// verdicts, and they depend on the machine's load).
@@ -113,7 +113,11 @@ pub struct CaseLimits {
     /// Linear memories and tables of the instance together, in bytes.
     pub memory_bytes: u64,
     /// `None`: no wall-clock limit. Serialised as `timeout_ms`.
-    #[serde(rename = "timeout_ms", serialize_with = "serialize_ms")]
+    #[serde(
+        rename = "timeout_ms",
+        serialize_with = "serialize_ms",
+        deserialize_with = "deserialize_ms"
+    )]
     pub timeout: Option<Duration>,
     /// Guest stdout + stderr, together.
     pub output_bytes: u64,
@@ -124,6 +128,11 @@ fn serialize_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::O
         Some(d) => s.serialize_u64(millis(*d)),
         None => s.serialize_none(),
     }
+}
+
+fn deserialize_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let ms: Option<u64> = serde::Deserialize::deserialize(d)?;
+    Ok(ms.map(Duration::from_millis))
 }
 
 impl Default for CaseLimits {

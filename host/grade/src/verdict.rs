@@ -9,7 +9,7 @@
 //! only, so dropping them ([`SubmissionReport::without_timing`]) leaves
 //! byte-identical reports from run to run.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use warden_component::{CapturedText, Mistyped};
@@ -17,7 +17,7 @@ use warden_component::{CapturedText, Mistyped};
 use crate::settings::CaseLimits;
 
 /// The outcome of one test case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Returned the expected value.
@@ -59,7 +59,7 @@ impl std::fmt::Display for Verdict {
 }
 
 /// The outcome of a whole submission.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Every case passed.
@@ -84,7 +84,7 @@ impl Status {
 }
 
 /// Captured guest output of one case, as kept in reports.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Output {
     /// The first characters written (at most [`REPORT_OUTPUT_CHARS`]).
     pub text: String,
@@ -125,7 +125,7 @@ pub(crate) fn truncate_chars(s: &str, max: usize) -> (&str, bool) {
 
 /// Wall-clock figures of one case: the only part of a test result that
 /// varies between runs.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct TestTiming {
     /// Microseconds from planning the call to its verdict: the new
     /// instance, the call and the comparison.
@@ -133,7 +133,7 @@ pub struct TestTiming {
 }
 
 /// One test case's result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TestResult {
     /// Group and case descriptions joined by " › ".
     pub name: String,
@@ -176,7 +176,7 @@ pub struct TestResult {
 }
 
 /// Export mismatches against `exercise.wit`.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ContractProblems {
     /// Missing functions, as `name: expected signature`.
     pub missing: Vec<String>,
@@ -185,7 +185,7 @@ pub struct ContractProblems {
 }
 
 /// How many cases ended how.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     /// Cases in the report, whatever their verdict.
     pub total: usize,
@@ -216,7 +216,7 @@ impl Counts {
 }
 
 /// Wall-clock figures of a submission.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct SubmissionTiming {
     /// Compiling (or loading from cache) and linking.
     pub load_ms: f64,
@@ -228,9 +228,10 @@ pub struct SubmissionTiming {
 pub const REPORT_FORMAT: &str = "warden-grade/1";
 
 /// Everything about grading one submission.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SubmissionReport {
     /// Always [`REPORT_FORMAT`].
+    #[serde(skip_deserializing, default = "report_format")]
     pub format: &'static str,
     /// The exercise's name ([`Exercise::name`](crate::Exercise::name)).
     pub exercise: String,
@@ -266,6 +267,12 @@ pub struct SubmissionReport {
     /// [`SubmissionReport::without_timing`] dropped it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timing: Option<SubmissionTiming>,
+}
+
+/// `format` of a report read back (one that crossed a process boundary,
+/// such as a fleet worker's): the only format there is.
+fn report_format() -> &'static str {
+    REPORT_FORMAT
 }
 
 impl SubmissionReport {

@@ -20,7 +20,8 @@
 //! [`host::run`] is `warden run`'s whole life for any embedder), [`health`]
 //! (the periodic health monitor), [`builtin`]
 //! (the host's own operations), [`reload`] (hot reload with state),
-//! [`store`] (components uploaded over the API, named by content), and
+//! [`store`] (components uploaded over the API, named by content), [`fleet`]
+//! (grading on many hosts over NATS JetStream), and
 //! [`bench`](mod@bench) (`warden bench`). The `warden` binary (`src/cli/`) is argument
 //! parsing and printing over this library.
 //!
@@ -77,6 +78,7 @@ pub use warden_supervisor as supervisor;
 pub mod bench;
 pub mod builtin;
 pub mod config;
+pub mod fleet;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod health;

@@ -117,7 +117,7 @@ fn measure(
 /// `examples/exercises/NAME`, looked for from the current directory and
 /// from the plugins directory upwards (it sits in the repository, like
 /// the plugins).
-fn exercise_dir(env: &BenchEnv, name: &str) -> Result<PathBuf, BenchError> {
+pub(super) fn exercise_dir(env: &BenchEnv, name: &str) -> Result<PathBuf, BenchError> {
     let rel = Path::new("examples/exercises").join(name);
     std::iter::once(Path::new("."))
         .chain(env.plugins_dir.ancestors())

@@ -6,6 +6,7 @@
 mod api;
 mod compile;
 mod component;
+mod fleet;
 mod grade;
 mod intake;
 mod persist;
@@ -113,6 +114,7 @@ pub const BENCHES: &[&str] = &[
     "persist",
     "intake",
     "trace",
+    "fleet",
 ];
 
 /// Runs benchmark `what`.
@@ -132,6 +134,7 @@ pub fn run(what: &str, env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         "persist" => persist::persist(env),
         "intake" => intake::intake(env),
         "trace" => tree::trace(env),
+        "fleet" => fleet::fleet(env),
         other => Err(BenchError::Failed(format!(
             "unknown benchmark `{other}` (known: {})",
             BENCHES.join(", ")

@@ -60,6 +60,10 @@ enum What {
     /// A message to a `counter` child with no trace, a trace elsewhere,
     /// and a trace on the child.
     Trace,
+    /// Grading 1,000 `leap` submissions over NATS JetStream with 1 and 2
+    /// workers against local grading, and the bus's per-job overhead
+    /// (needs nats-server).
+    Fleet,
 }
 
 impl What {

@@ -1,5 +1,6 @@
 //! `warden grade EXERCISE_DIR SUBMISSION… [--format F] [--out DIR] [--jobs N]`
-//! and `warden grade --check EXERCISE_DIR`.
+//! and `warden grade --check EXERCISE_DIR`; with `--nats URL` the same on
+//! a fleet of workers ([`fleet`]), `--detach` and `--collect BATCH`.
 //!
 //! Exit status: 0 when every submission was graded and its report
 //! written — whatever the verdicts, including submissions whose report
@@ -33,17 +34,39 @@ use warden::grade::{
 use super::out::{Watched, err, errln, out};
 use super::{CacheArgs, CmdResult, Failure};
 
+mod fleet;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// The exercise folder (canonical-data.json, exercise.wit, grading.toml).
-    exercise: PathBuf,
+    #[arg(required_unless_present = "collect")]
+    exercise: Option<PathBuf>,
     /// Submitted components; a directory means every `.wasm` file in it.
     #[arg(
-        required_unless_present = "check",
+        required_unless_present_any = ["check", "collect"],
         conflicts_with = "check",
         value_name = "SUBMISSION"
     )]
     submissions: Vec<PathBuf>,
+    /// Grade on a fleet: publish the exercise and submissions to the
+    /// NATS JetStream server at this URL, where `warden worker`s grade
+    /// them; same reports, progress and summary as grading here.
+    #[arg(long, value_name = "URL", conflicts_with = "check")]
+    nats: Option<String>,
+    /// With --nats: publish the batch, print its id and return at once.
+    #[arg(long, requires = "nats")]
+    detach: bool,
+    /// With --nats: print the reports of a batch published before with
+    /// --detach (waiting for the ones not graded yet).
+    #[arg(
+        long,
+        value_name = "BATCH",
+        requires = "nats",
+        conflicts_with_all = ["detach", "exercise", "submissions"]
+    )]
+    collect: Option<String>,
+    #[command(flatten)]
+    fleet: super::worker::FleetArgs,
     /// Check the exercise folder alone, with no submission: list every
     /// problem at once (WIT, grading.toml, test cases that do not fit the
     /// WIT types) and exit 2 if there is any, 0 otherwise.
@@ -120,12 +143,10 @@ pub fn run(args: Args) -> CmdResult {
     if args.check {
         return check(&args);
     }
-    let exercise = Exercise::load(&args.exercise).map_err(|e| {
-        Failure::bad_input(anyhow::anyhow!(
-            "{e}\n(`warden grade --check {}` lists every problem of the exercise at once)",
-            args.exercise.display()
-        ))
-    })?;
+    if args.nats.is_some() {
+        return fleet::run(&args);
+    }
+    let exercise = load_exercise(&args)?;
     let submissions = expand(&args.submissions)?;
     let format = args.format.map_or_else(
         || {
@@ -219,6 +240,23 @@ pub fn run(args: Args) -> CmdResult {
     }
 }
 
+/// The exercise folder clap made sure is there (`--collect` aside).
+fn exercise_dir(args: &Args) -> Result<&Path, Failure> {
+    args.exercise
+        .as_deref()
+        .ok_or_else(|| Failure::bad_input(anyhow::anyhow!("EXERCISE: missing")))
+}
+
+fn load_exercise(args: &Args) -> Result<Exercise, Failure> {
+    let dir = exercise_dir(args)?;
+    Exercise::load(dir).map_err(|e| {
+        Failure::bad_input(anyhow::anyhow!(
+            "{e}\n(`warden grade --check {}` lists every problem of the exercise at once)",
+            dir.display()
+        ))
+    })
+}
+
 /// `--check`: every problem of the exercise folder, or a summary.
 fn check(args: &Args) -> CmdResult {
     let format = args.format.unwrap_or(FormatArg::Text);
@@ -229,7 +267,7 @@ fn check(args: &Args) -> CmdResult {
         )));
     }
     let runtime = args.cache.runtime()?;
-    let report = check_exercise(&runtime, &args.exercise);
+    let report = check_exercise(&runtime, exercise_dir(args)?);
     if format == FormatArg::Json {
         out!("{}\n", report.to_json())?;
     } else if report.is_ok() {

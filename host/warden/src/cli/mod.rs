@@ -17,6 +17,7 @@ mod out;
 mod ps;
 mod repl;
 mod run;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +62,9 @@ enum Command {
     /// Grade solutions of an exercise: every test case in a fresh sandbox,
     /// reports as text, JSON, Exercism, Gradescope or JUnit.
     Grade(grade::Args),
+    /// Join a grading fleet on NATS JetStream and grade its jobs until
+    /// SIGTERM (`warden grade --nats` publishes them).
+    Worker(worker::Args),
     /// Run a built-in benchmark.
     Bench(bench::Args),
     /// List native worker incarnations from the registry (no running host needed).
@@ -229,6 +233,7 @@ pub fn run() -> ExitCode {
         Command::Call(args) => call::run(args),
         Command::Repl(args) => repl::run(args),
         Command::Grade(args) => grade::run(args),
+        Command::Worker(args) => worker::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Ps(args) => ps::run(args),
         Command::Dev(args) => dev::run(args),
@@ -277,7 +282,7 @@ fn one_line(err: &anyhow::Error) -> String {
 /// `warden call` shows the guest's own log lines only with `-v`.
 fn default_filter(command: &Command) -> String {
     match command {
-        Command::Run(_) | Command::Dev(_) => "info".into(),
+        Command::Run(_) | Command::Dev(_) | Command::Worker(_) => "info".into(),
         // Benchmarks time the host; log lines would be what gets measured.
         Command::Bench(_) => "error".into(),
         Command::Call(args) if args.verbose() => format!("warn,{GUEST_LOGS}=trace"),
