@@ -250,3 +250,12 @@ mod tests {
         assert!(floats(f64::INFINITY, f64::INFINITY, &rules));
     }
 }
+
+/// A JSON value in a message: cut at 400 characters.
+pub(crate) fn short_json(value: &Json) -> String {
+    let text = value.to_string();
+    match crate::verdict::truncate_chars(&text, 400) {
+        (cut, true) => format!("{cut}…"),
+        (all, false) => all.to_string(),
+    }
+}
