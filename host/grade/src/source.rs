@@ -781,7 +781,7 @@ impl SourceRunner<'_> {
                     Failure::Missing(names) => Ok(Loaded::Missing(names)),
                     Failure::Syntax(message) => Err(message),
                     Failure::Raised { message, traceback } => Err(format!(
-                        "loading {} raised {}",
+                        "loading {} raised an exception: {}",
                         self.file,
                         exception_text(&message, &traceback)
                     )),
@@ -836,6 +836,29 @@ impl SourceRunner<'_> {
         let written = report.stdout.total_bytes + report.stderr.total_bytes;
         let mut out = match outcome {
             Err(err) => crate::runner::failed(case, &self.limits, &err),
+            // An interpreter turns a refused allocation into an exception
+            // (MemoryError, "out of memory"): the verdict is the limit's.
+            Ok(values)
+                if sandbox.memory_refusals() > 0
+                    && matches!(values.first(), Some(Val::Result(Err(_)))) =>
+            {
+                crate::runner::result(
+                    case,
+                    Verdict::MemoryLimit,
+                    Some(format!(
+                        "memory limit of {} MiB reached (the interpreter then raised: {})",
+                        self.limits.memory_bytes >> 20,
+                        match values.first() {
+                            Some(Val::Result(Err(Some(f)))) => match Failure::of(f) {
+                                Failure::Raised { message, .. } => message,
+                                Failure::Syntax(m) => m,
+                                Failure::Missing(m) => m.join(", "),
+                            },
+                            _ => String::new(),
+                        }
+                    )),
+                )
+            }
             Ok(_) if written > self.limits.output_bytes => crate::runner::result(
                 case,
                 Verdict::OutputLimit,
@@ -918,7 +941,10 @@ impl SourceRunner<'_> {
     fn raised(&self, case: &TestCase, failure: &Val) -> TestResult {
         let message = match Failure::of(failure) {
             Failure::Raised { message, traceback } => {
-                format!("raised {}", exception_text(&message, &traceback))
+                format!(
+                    "raised an exception: {}",
+                    exception_text(&message, &traceback)
+                )
             }
             Failure::Missing(names) => {
                 format!("the solution defines no function `{}`", names.join("`, `"))
@@ -948,10 +974,11 @@ fn case_params(plan: &CallPlan) -> Option<&[Type]> {
 /// `ValueError: no scores` and the traceback, cut to
 /// [`EXCEPTION_CHARS`].
 fn exception_text(message: &str, traceback: &str) -> String {
+    // A traceback ends with the exception's type and message already.
     let text = if traceback.trim().is_empty() {
         message.to_string()
     } else {
-        format!("{message}\n{}", traceback.trim_end())
+        traceback.trim_end().to_string()
     };
     match crate::verdict::truncate_chars(&text, EXCEPTION_CHARS) {
         (cut, true) => format!("{cut}…"),

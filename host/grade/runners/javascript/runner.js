@@ -22,7 +22,7 @@ function raised(error, name) {
       String(error.stack || "")
         .split("\n")
         .filter((line) => line.includes(name))
-        .map((line) => `    at ${line}`)
+        .map((line) => `    at ${fileLines(line, name)}`)
         .join("\n");
   } else {
     message = String(error);
@@ -44,8 +44,15 @@ function asScript(source) {
 }
 
 // SpiderMonkey counts the lines of `new Function`'s body from its third
-// line (the header takes two).
-const HEADER_LINES = 2;
+// line (the header takes two); the body's first line is "use strict".
+const HEADER_LINES = 3;
+
+// `leap.js:6:11` in a stack, as the line of the student's file.
+function fileLines(text, name) {
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return text.replace(new RegExp(`${escaped}:(\\d+)`, "g"), (_, line) =>
+    `${name}:${Number(line) - HEADER_LINES}`);
+}
 
 function load(name, source, functions) {
   const body = `"use strict";\n${asScript(source)}\n;return {${functions

@@ -15,6 +15,16 @@ from wit_world.imports.types import (
 )
 from componentize_py_types import Err
 
+# The standard library as a solution meets it: a module is importable at
+# grading time only if it was imported while the runner was built (the
+# build snapshots the interpreter; there is no file system at run time).
+import abc, array, base64, bisect, calendar, cmath, collections, copy  # noqa: E401,F401
+import dataclasses, datetime, decimal, enum, fractions, functools  # noqa: E401,F401
+import hashlib, heapq, io, itertools, math, numbers, operator, os  # noqa: E401,F401
+import random, re, socket, statistics, string, struct, textwrap, time  # noqa: E401,F401
+import typing, unicodedata  # noqa: E401,F401
+import collections.abc  # noqa: F401
+
 # Longest traceback handed back; the host truncates reports again.
 TRACEBACK_CHARS = 4000
 
