@@ -244,17 +244,20 @@ pub struct Settings {
 pub struct LanguageDefaults;
 
 impl LanguageDefaults {
-    /// Fuel per case for Python: loading the solution (compiling it in
-    /// CPython) and calling it costs 0.3–3 M fuel for this repository's
-    /// exercises (`warden grade --format json` shows `fuel_used`); 200 M
-    /// leaves a margin of over 60×.
-    pub const PYTHON_FUEL: u64 = 200_000_000;
-    /// Memory per case for Python: the runner's initial memory is ~24 MiB.
+    /// Fuel per case for Python. Loading the solution (CPython compiles
+    /// it) and calling it costs 0.8 M fuel for leap and at most 19.6 M for
+    /// this repository's references (sum-of-multiples' largest case;
+    /// `fuel_used` in a JSON report): 1 G leaves a margin of 50×, and an
+    /// endless loop ends in about a second.
+    pub const PYTHON_FUEL: u64 = 1_000_000_000;
+    /// Memory per case for Python: the runner's image is ~24 MiB.
     pub const PYTHON_MEMORY_MB: u64 = 64;
-    /// Fuel per case for JavaScript (0.2–2 M used here).
-    pub const JAVASCRIPT_FUEL: u64 = 200_000_000;
-    /// Memory per case for JavaScript: SpiderMonkey starts at ~20 MiB and
-    /// grows its heap in large steps.
+    /// Fuel per case for JavaScript: 2.5 M for leap, at most 129 M for
+    /// the references here (SpiderMonkey interprets, without its JIT):
+    /// 2 G leaves a margin of 15×.
+    pub const JAVASCRIPT_FUEL: u64 = 2_000_000_000;
+    /// Memory per case for JavaScript: SpiderMonkey grows its heap in
+    /// large steps.
     pub const JAVASCRIPT_MEMORY_MB: u64 = 128;
     /// Wall-clock limit per case (a safety net; fuel decides).
     pub const TIMEOUT_MS: u64 = 10_000;
