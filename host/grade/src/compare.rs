@@ -226,6 +226,15 @@ fn as_object(items: &[Val], elem: &Type) -> Option<Json> {
     Some(Json::Object(map))
 }
 
+/// A JSON value in a message: cut at 400 characters.
+pub(crate) fn short_json(value: &Json) -> String {
+    let text = value.to_string();
+    match crate::verdict::truncate_chars(&text, 400) {
+        (cut, true) => format!("{cut}…"),
+        (all, false) => all.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,14 +257,5 @@ mod tests {
         assert!(!floats(31.69, 31.71, &rules));
         assert!(floats(f64::NAN, f64::NAN, &rules));
         assert!(floats(f64::INFINITY, f64::INFINITY, &rules));
-    }
-}
-
-/// A JSON value in a message: cut at 400 characters.
-pub(crate) fn short_json(value: &Json) -> String {
-    let text = value.to_string();
-    match crate::verdict::truncate_chars(&text, 400) {
-        (cut, true) => format!("{cut}…"),
-        (all, false) => all.to_string(),
     }
 }

@@ -35,7 +35,7 @@ use crate::exercise::{Exercise, TestCase};
 use crate::folder::Folder;
 use crate::mapping::{CallPlan, plan};
 use crate::settings::{CaseLimits, LimitOverrides};
-use crate::source::{Language, MAX_SOURCE_BYTES, Runners, grade_source};
+use crate::source::{Language, MAX_SOURCE_BYTES, Runners, SourceFile, grade_source};
 use crate::verdict::{
     ContractProblems, Counts, Output, Status, SubmissionReport, SubmissionTiming, TestResult,
     TestTiming, Verdict,
@@ -407,11 +407,13 @@ fn grade_source_submission(
                 runtime,
                 exercise,
                 runners,
-                language,
-                &name,
-                &text,
-                limits,
-                options.interrupt.as_ref(),
+                &SourceFile {
+                    language,
+                    name: &name,
+                    text: &text,
+                    limits,
+                    interrupt: options.interrupt.as_ref(),
+                },
                 report,
             );
         }

@@ -158,7 +158,7 @@ pub fn tools_dir() -> Option<PathBuf> {
 /// runners it keeps belong to the runtime that first asked.
 pub struct Runners {
     dir: PathBuf,
-    built: Mutex<HashMap<(Language, Metering), Result<Arc<Runner>, String>>>,
+    built: Mutex<HashMap<(Language, Metering), Built>>,
     /// Function types of each exercise, by the hash of its WIT.
     types: Mutex<HashMap<String, Result<Arc<ContractCheck>, String>>>,
 }
@@ -168,6 +168,9 @@ impl std::fmt::Debug for Runners {
         f.debug_struct("Runners").field("dir", &self.dir).finish()
     }
 }
+
+/// A runner, or why there is none.
+type Built = Result<Arc<Runner>, String>;
 
 /// One language's runner, compiled and ready to instantiate.
 pub struct Runner {
@@ -637,17 +640,31 @@ enum Loaded {
 /// Grades the source `text` (named `name`) in `language`; fills
 /// `report`'s message, contract problems and tests. Never fails: every
 /// problem ends in the report.
+/// One source submission to grade.
+#[derive(Clone, Copy)]
+pub(crate) struct SourceFile<'a> {
+    pub language: Language,
+    /// The name reports give it.
+    pub name: &'a str,
+    pub text: &'a str,
+    pub limits: CaseLimits,
+    pub interrupt: Option<&'a warden_component::Interrupt>,
+}
+
 pub(crate) fn grade_source(
     runtime: &Runtime,
     exercise: &Exercise,
     runners: &Runners,
-    language: Language,
-    name: &str,
-    text: &str,
-    limits: CaseLimits,
-    interrupt: Option<&warden_component::Interrupt>,
+    source: &SourceFile<'_>,
     report: &mut crate::verdict::SubmissionReport,
 ) {
+    let SourceFile {
+        language,
+        name,
+        text,
+        limits,
+        interrupt,
+    } = *source;
     let metering = if limits.fuel.is_some() {
         Metering::Fuel
     } else {
@@ -1027,5 +1044,123 @@ impl Failure {
             },
             other => Failure::Syntax(format!("the runner failed strangely: {other:?}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use warden_component::RuntimeConfig;
+
+    const WIT: &str = "package test:mapping;
+world solution {
+  record score-card { player-name: string, best-score: u32, tags: list<string> }
+  enum planet { mercury, venus }
+  export f: func(card: score-card, planet: planet, name: option<string>, counts: list<tuple<string, u32>>) -> result<score-card, string>;
+  export g: func() -> list<tuple<string, option<planet>>>;
+}";
+
+    /// The parameter and result types of `f` and `g`, from a stand-in.
+    fn types() -> (Vec<Type>, Type, Type) {
+        let bytes = stand_in(Path::new("exercise.wit"), WIT).expect("stand-in");
+        let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
+        let compiled = runtime.compile_own(&bytes, Metering::Off).expect("compile");
+        let funcs = list_functions(&compiled);
+        let f = funcs.iter().find(|f| f.func == "f").expect("f");
+        let g = funcs.iter().find(|f| f.func == "g").expect("g");
+        (
+            f.params().into_iter().map(|(_, t)| t).collect(),
+            f.ty.results().next().expect("f's result"),
+            g.ty.results().next().expect("g's result"),
+        )
+    }
+
+    #[test]
+    fn arguments_reach_each_language_in_its_own_shape() {
+        let (params, _, _) = types();
+        let args = [
+            json!({"player-name": "Ada", "best-score": 7, "tags": ["x"]}),
+            json!("venus"),
+            json!(null),
+            json!([["a", 1], ["b", 2]]),
+        ];
+        let vals: Vec<Val> = args
+            .iter()
+            .zip(&params)
+            .map(|(j, t)| json_to_val(j, t, "$").expect("fits"))
+            .collect();
+        let shown = |language| -> Vec<Json> {
+            vals.iter()
+                .zip(&params)
+                .map(|(v, t)| to_guest(v, t, language))
+                .collect()
+        };
+        assert_eq!(
+            shown(Language::Python),
+            vec![
+                json!({"player_name": "Ada", "best_score": 7, "tags": ["x"]}),
+                json!("venus"),
+                json!(null),
+                json!({"a": 1, "b": 2}),
+            ]
+        );
+        assert_eq!(
+            shown(Language::JavaScript)[0],
+            json!({"playerName": "Ada", "bestScore": 7, "tags": ["x"]})
+        );
+    }
+
+    #[test]
+    fn results_come_back_in_any_of_the_documented_shapes() {
+        let (_, f_result, g_result) = types();
+        let Type::Result(r) = &f_result else {
+            panic!("f returns a result")
+        };
+        let record = r.ok().expect("ok type");
+        let want = json_to_val(
+            &json!({"player-name": "Ada", "best-score": 7, "tags": []}),
+            &record,
+            "$",
+        )
+        .expect("fits");
+        // Python's snake_case, JavaScript's lowerCamelCase, and a float
+        // with no fraction (every JavaScript number) for an integer.
+        for returned in [
+            json!({"player_name": "Ada", "best_score": 7, "tags": []}),
+            json!({"playerName": "Ada", "bestScore": 7.0, "tags": []}),
+        ] {
+            assert_eq!(from_guest(&returned, &record).expect("fits"), want);
+        }
+        let wrong = from_guest(
+            &json!({"player_name": "Ada", "best_score": 7.5, "tags": []}),
+            &record,
+        )
+        .expect_err("7.5 is no u32");
+        assert!(wrong.contains("u32"), "{wrong}");
+        // Maps as a dict or as pairs; enums in any letter case; None/null.
+        let want =
+            json_to_val(&json!([["a", "mercury"], ["b", null]]), &g_result, "$").expect("fits");
+        for returned in [
+            json!({"a": "MERCURY", "b": null}),
+            json!([["a", "Mercury"], ["b", null]]),
+        ] {
+            assert_eq!(from_guest(&returned, &g_result).expect("fits"), want);
+        }
+    }
+
+    #[test]
+    fn names_follow_each_language() {
+        assert_eq!(Language::Python.ident("square-of-sum"), "square_of_sum");
+        assert_eq!(Language::JavaScript.ident("square-of-sum"), "squareOfSum");
+        assert_eq!(
+            Language::of_path(Path::new("a/leap.py")),
+            Some(Language::Python)
+        );
+        assert_eq!(
+            Language::of_path(Path::new("leap.mjs")),
+            Some(Language::JavaScript)
+        );
+        assert_eq!(Language::of_path(Path::new("leap.wasm")), None);
     }
 }
