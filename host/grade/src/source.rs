@@ -822,20 +822,10 @@ impl SourceRunner<'_> {
 
     fn call(&self, case: &TestCase, ident: &str, plan: &CallPlan, rules: &Rules) -> TestResult {
         let language = self.runner.language;
-        let params = match case_params(plan) {
-            Some(p) => p,
-            None => {
-                return crate::runner::result(
-                    case,
-                    Verdict::Error,
-                    Some("the grader could not type the arguments".into()),
-                );
-            }
-        };
         let args = Json::Array(
             plan.args
                 .iter()
-                .zip(params)
+                .zip(&plan.param_types)
                 .map(|(v, t)| to_guest(v, t, language))
                 .collect(),
         );
@@ -983,13 +973,8 @@ impl SourceRunner<'_> {
     }
 }
 
-/// The parameter types of a case's call, in order.
-fn case_params(plan: &CallPlan) -> Option<&[Type]> {
-    Some(plan.param_types.as_slice())
-}
-
-/// `ValueError: no scores` and the traceback, cut to
-/// [`EXCEPTION_CHARS`].
+/// The traceback (which ends with the exception's type and message), or
+/// the message alone when there is none, cut to [`EXCEPTION_CHARS`].
 fn exception_text(message: &str, traceback: &str) -> String {
     // A traceback ends with the exception's type and message already.
     let text = if traceback.trim().is_empty() {
