@@ -387,3 +387,52 @@ fn a_missing_toolchain_names_its_install_command() {
         "{js}"
     );
 }
+
+/// A directory means its `.py` (and `.js`, `.wasm`) files; `--language`
+/// grades a file whose extension says nothing.
+#[test]
+fn directories_and_language_override() {
+    warm("python");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["alice.py", "bob.py", "notes.txt"] {
+        std::fs::copy(solution("leap", "example", "py"), dir.path().join(name)).unwrap();
+    }
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .arg("grade")
+            .arg(repo_root().join("examples/exercises/leap"))
+            .args(args)
+            .args(["--format", "json", "--no-timing"])
+            .env("WARDEN_CACHE_DIR", cache_dir())
+            .output()
+            .expect("run warden grade");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Json>(l).expect("JSON"))
+            .collect::<Vec<_>>()
+    };
+    let graded = run(&[dir.path().as_os_str()]);
+    let names: Vec<&str> = graded
+        .iter()
+        .map(|r| {
+            r["submission"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(names, ["alice.py", "bob.py"]);
+    assert!(graded.iter().all(|r| r["status"] == "pass"));
+    let notes = dir.path().join("notes.txt");
+    let as_python = run(&[notes.as_os_str(), "--language".as_ref(), "python".as_ref()]);
+    assert_eq!(as_python[0]["status"], "pass", "{}", as_python[0]);
+    let as_component = run(&[notes.as_os_str()]);
+    assert_eq!(as_component[0]["status"], "error");
+}
