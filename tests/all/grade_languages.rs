@@ -72,12 +72,14 @@ fn warm(language: &str) {
     });
 }
 
+/// `plugins/exercises/<exercise>_<ref|wrong>/solution.<ext>`, beside the
+/// Rust solution of the same name (whose header says what is wrong).
 fn solution(exercise: &str, which: &str, ext: &str) -> PathBuf {
+    let which = if which == "example" { "ref" } else { which };
     repo_root()
-        .join("examples/exercises")
-        .join(exercise)
-        .join(".meta")
-        .join(format!("{which}.{ext}"))
+        .join("plugins/exercises")
+        .join(format!("{}_{which}", exercise.replace('-', "_")))
+        .join(format!("solution.{ext}"))
 }
 
 fn uuids_not_passing(report: &Json) -> Vec<String> {

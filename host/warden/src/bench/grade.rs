@@ -8,7 +8,7 @@
 //!
 //! Then the same for solutions from source (`grade_python`,
 //! `grade_javascript`): 100 submissions of leap's reference and wrong
-//! `.py`/`.js` (examples/exercises/leap/.meta), with the language's
+//! `solution.py`/`.js` (plugins/exercises/leap_{ref,wrong}), with the language's
 //! limits, and the time to get the language's runner ready
 //! (`runner_build`, when this run built it with the toolchain, or
 //! `runner_ready`, when it was found built in the compile cache's
@@ -78,7 +78,7 @@ pub fn grade(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         figures.push(Figure::new(label, "throughput", throughput, "per_s"));
     }
     for language in Language::ALL {
-        match source_figures(&exercise, language) {
+        match source_figures(env, &exercise, language) {
             Ok(found) => figures.extend(found),
             Err(e) => tracing::warn!(language = language.name(), "left out: {e}"),
         }
@@ -91,17 +91,36 @@ pub fn grade(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
 const SOURCE_ROUNDS: usize = 3;
 
 /// `grade_<language>` figures: see the module docs.
-fn source_figures(exercise: &Exercise, language: Language) -> Result<Vec<Figure>, BenchError> {
+fn source_figures(
+    env: &BenchEnv,
+    exercise: &Exercise,
+    language: Language,
+) -> Result<Vec<Figure>, BenchError> {
     let ext = match language {
         Language::Python => "py",
         Language::JavaScript => "js",
     };
-    let meta = exercise.dir.join(".meta");
+    // The sources sit beside the Rust solutions' crates.
+    let crates = env
+        .plugins_dir
+        .ancestors()
+        .map(|base| base.join("exercises"))
+        .chain(std::iter::once(
+            Path::new("plugins/exercises").to_path_buf(),
+        ))
+        .find(|dir| dir.join("leap_ref").is_dir())
+        .ok_or_else(|| {
+            BenchError::Failed(
+                "plugins/exercises/leap_ref not found (run from the repository root)".into(),
+            )
+        })?;
     let read = |name: &str| {
-        let path = meta.join(format!("{name}.{ext}"));
+        let path = crates
+            .join(format!("leap_{name}"))
+            .join(format!("solution.{ext}"));
         std::fs::read(&path).map_err(|e| BenchError::Failed(format!("{}: {e}", path.display())))
     };
-    let solutions = [("example", read("example")?), ("wrong", read("wrong")?)];
+    let solutions = [("ref", read("ref")?), ("wrong", read("wrong")?)];
     let submissions: Vec<Submission> = (0..SUBMISSIONS)
         .map(|i| {
             let (name, bytes) = &solutions[i % solutions.len()];

@@ -470,7 +470,7 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<Submission>, Failure> {
             .collect();
         if found.is_empty() {
             return Err(Failure::bad_input(anyhow::anyhow!(
-                "{}: no .wasm, .py or .js files in this directory",
+                "{}: no .wasm files (nor .py or .js sources) in this directory",
                 path.display()
             )));
         }
