@@ -25,10 +25,18 @@
 # - python's jsonschema, pinned, the independent check of the params schema
 #   validator (host/ops/tests/schema_vs_jsonschema.rs reads the pin here);
 # - python's prometheus_client, pinned, whose parser checks `/metrics`
-#   (tests/all/metrics_history.rs reads the pin here).
+#   (tests/all/metrics_history.rs reads the pin here);
+# - componentize-py (pip) and @bytecodealliance/componentize-js (npm, in
+#   ${WARDEN_TOOLS_DIR:-$XDG_DATA_HOME/warden/tools}), pinned: `warden grade`
+#   builds its Python and JavaScript runners with them
+#   (tests/all/grade_languages.rs fails without them, never skips).
 set -euo pipefail
 
 SCHEMATHESIS_VERSION=4.32.5
+# The toolchains that build the grader's Python and JavaScript runners
+# (host/grade/src/source.rs pins the same versions).
+COMPONENTIZE_PY_VERSION=0.25.1
+COMPONENTIZE_JS_VERSION=0.23.0
 JSONSCHEMA_VERSION=4.26.0
 PROMETHEUS_CLIENT_VERSION=0.26.0
 cd "$(dirname "$0")/.."
@@ -131,4 +139,19 @@ if ! python3 -c "from importlib.metadata import version; assert version('prometh
   fi
   python3 -m pip install --quiet "prometheus_client==$PROMETHEUS_CLIENT_VERSION" \
     || python3 -m pip install --quiet --break-system-packages "prometheus_client==$PROMETHEUS_CLIENT_VERSION"
+fi
+
+if ! componentize-py --version 2>/dev/null | grep -q " $COMPONENTIZE_PY_VERSION\$"; then
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    apt_install python3-pip
+  fi
+  python3 -m pip install --quiet "componentize-py==$COMPONENTIZE_PY_VERSION" \
+    || python3 -m pip install --quiet --break-system-packages "componentize-py==$COMPONENTIZE_PY_VERSION"
+fi
+
+tools_dir="${WARDEN_TOOLS_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/warden/tools}"
+componentize_js="$tools_dir/node_modules/@bytecodealliance/componentize-js/package.json"
+if ! grep -q "\"version\": \"$COMPONENTIZE_JS_VERSION\"" "$componentize_js" 2>/dev/null; then
+  mkdir -p "$tools_dir"
+  npm install --no-audit --no-fund --prefix "$tools_dir" "@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION"
 fi

@@ -535,4 +535,14 @@ fn collect_of_an_unknown_batch_and_an_unreachable_server_are_clear_errors() {
         "{}",
         stderr(&out)
     );
+    // Sources are graded where their runners are, on this machine: refused
+    // before anything is published.
+    let source = crate::support::repo_root().join("plugins/exercises/leap_ref/solution.py");
+    let out = on_fleet(&url, &exercise_dir("leap"), &[&source], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a fleet grades components"),
+        "{}",
+        stderr(&out)
+    );
 }

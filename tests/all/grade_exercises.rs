@@ -15,7 +15,7 @@ use crate::support::{plugin, repo_root};
 
 /// Every exercise in examples/exercises/, and the cases (uuid prefixes)
 /// its `_wrong` solution must fail, as its lib.rs header comment says.
-const WRONG_FAILS: &[(&str, &[&str])] = &[
+pub(crate) const WRONG_FAILS: &[(&str, &[&str])] = &[
     ("acronym", &["ae2ac9fa"]),
     ("collatz-conjecture", &["2187673d", "ec11f479"]),
     (

@@ -26,6 +26,7 @@ mod grade_check;
 mod grade_cli;
 mod grade_exercises;
 mod grade_files;
+mod grade_languages;
 mod grade_output;
 mod grade_readme;
 mod grade_reports;

@@ -226,6 +226,15 @@ fn as_object(items: &[Val], elem: &Type) -> Option<Json> {
     Some(Json::Object(map))
 }
 
+/// A JSON value in a message: cut at 400 characters.
+pub(crate) fn short_json(value: &Json) -> String {
+    let text = value.to_string();
+    match crate::verdict::truncate_chars(&text, 400) {
+        (cut, true) => format!("{cut}…"),
+        (all, false) => all.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,6 +67,7 @@ mod mapping;
 pub mod report;
 pub mod runner;
 pub mod settings;
+pub mod source;
 pub mod verdict;
 
 pub use batch::{BatchSummary, Collect, ReportSink, grade_batch};
@@ -81,4 +82,5 @@ pub use runner::{
     initial_memory_bytes,
 };
 pub use settings::{CaseLimits, LimitOverrides, Settings, Visibility};
+pub use source::{Language, Runners};
 pub use verdict::{Counts, Output, Status, SubmissionReport, TestResult, Verdict};

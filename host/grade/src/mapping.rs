@@ -28,6 +28,9 @@ use crate::exercise::{Expected, TestCase};
 #[derive(Clone)]
 pub struct CallPlan {
     pub args: Vec<Val>,
+    /// The parameters' types, in order (a source submission's runner
+    /// converts the arguments again, into the language's plain data).
+    pub param_types: Vec<Type>,
     /// The expected result; `None` for a function without one.
     pub expected: Option<Val>,
     /// The function's result type, which guides the comparison.
@@ -82,6 +85,7 @@ pub fn plan(case: &TestCase, func: &ExportedFunc) -> Result<CallPlan, String> {
     };
     Ok(CallPlan {
         args,
+        param_types: params.iter().map(|(_, ty)| ty.clone()).collect(),
         expected,
         result_type,
     })

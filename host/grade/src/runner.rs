@@ -35,6 +35,7 @@ use crate::exercise::{Exercise, TestCase};
 use crate::folder::Folder;
 use crate::mapping::{CallPlan, plan};
 use crate::settings::{CaseLimits, LimitOverrides};
+use crate::source::{Language, MAX_SOURCE_BYTES, Runners, SourceFile, grade_source};
 use crate::verdict::{
     ContractProblems, Counts, Output, Status, SubmissionReport, SubmissionTiming, TestResult,
     TestTiming, Verdict,
@@ -123,6 +124,13 @@ pub struct GradeOptions {
     /// thread grading it), so a caller can show progress on a long one. By
     /// default none.
     pub on_compile: Option<CompileHook>,
+    /// The language of every submission that is not a `.wasm` file
+    /// (`--language`); by default a file's extension decides (`.py`,
+    /// `.js`), and other files are components.
+    pub language: Option<Language>,
+    /// The runners that grade source submissions; without them a `.py` or
+    /// `.js` submission's report says grading from source is not set up.
+    pub runners: Option<std::sync::Arc<Runners>>,
 }
 
 /// A step of loading a submission, for [`GradeOptions::on_compile`].
@@ -181,7 +189,15 @@ pub fn grade_submission(
     options: &GradeOptions,
 ) -> SubmissionReport {
     let started = Instant::now();
-    let limits = options.limits.apply(exercise.settings.limits);
+    let name = submission.name();
+    let language = match options.language {
+        Some(language) if !name.ends_with(".wasm") => Some(language),
+        _ => Language::of_path(Path::new(&name)),
+    };
+    let limits = options.limits.apply(match language {
+        Some(language) => exercise.settings.language_limits(language),
+        None => exercise.settings.limits,
+    });
     let mut report = SubmissionReport {
         format: crate::verdict::REPORT_FORMAT,
         exercise: exercise.name.clone(),
@@ -198,6 +214,30 @@ pub fn grade_submission(
         tests: Vec::new(),
         timing: None,
     };
+    if let Some(language) = language {
+        grade_source_submission(
+            runtime,
+            exercise,
+            submission,
+            options,
+            language,
+            &mut report,
+        );
+        report.counts = Counts::of(&report.tests);
+        report.score = report.tests.iter().map(|t| t.score).sum();
+        if report.message.is_none() {
+            report.status = if report.counts.passed == report.counts.total {
+                Status::Pass
+            } else {
+                Status::Fail
+            };
+        }
+        report.timing = Some(SubmissionTiming {
+            load_ms: 0.0,
+            total_ms: started.elapsed().as_secs_f64() * 1e3,
+        });
+        return report;
+    }
     let metering = if limits.fuel.is_some() {
         Metering::Fuel
     } else {
@@ -205,7 +245,6 @@ pub fn grade_submission(
     };
     let mut sha256 = None;
     let mut initial_memory = None;
-    let name = submission.name();
     let loaded = submission.bytes(runtime).and_then(|bytes| {
         // Refused before compiling: a compile of a large component takes
         // seconds, and no case could get an instance anyway.
@@ -331,6 +370,60 @@ pub fn grade_submission(
     report
 }
 
+/// A source submission: its text read (UTF-8, at most
+/// [`MAX_SOURCE_BYTES`]), then graded by its language's runner.
+fn grade_source_submission(
+    runtime: &Runtime,
+    exercise: &Exercise,
+    submission: &Submission,
+    options: &GradeOptions,
+    language: Language,
+    report: &mut SubmissionReport,
+) {
+    let text = submission.bytes(runtime).and_then(|bytes| {
+        if bytes.len() as u64 > MAX_SOURCE_BYTES {
+            return Err(format!(
+                "{} is {} bytes, above the limit of {MAX_SOURCE_BYTES} for a source file",
+                report.submission,
+                bytes.len()
+            ));
+        }
+        report.sha256 = Some(warden_component::content_hash(&bytes));
+        String::from_utf8(bytes.into_owned())
+            .map_err(|_| format!("{} is not UTF-8 text", report.submission))
+    });
+    let runners = options.runners.as_deref().ok_or_else(|| {
+        format!(
+            "{} is {} source, and this grader is not set up to grade from source",
+            report.submission,
+            language.name()
+        )
+    });
+    match (text, runners) {
+        (Ok(text), Ok(runners)) => {
+            let name = report.submission.clone();
+            let limits = report.limits;
+            grade_source(
+                runtime,
+                exercise,
+                runners,
+                &SourceFile {
+                    language,
+                    name: &name,
+                    text: &text,
+                    limits,
+                    interrupt: options.interrupt.as_ref(),
+                },
+                report,
+            );
+        }
+        (Err(message), _) | (_, Err(message)) => {
+            report.message = Some(message);
+            report.tests = not_run(exercise, NOT_RUN_LOAD);
+        }
+    }
+}
+
 /// The bytes of every linear memory a component defines, at their
 /// initial sizes (memories imported from another of its modules are the
 /// same memory and count once); `None` when the bytes do not parse, which
@@ -399,7 +492,7 @@ fn load_error(err: &ComponentError) -> String {
     }
 }
 
-fn not_run(exercise: &Exercise, message: &str) -> Vec<TestResult> {
+pub(crate) fn not_run(exercise: &Exercise, message: &str) -> Vec<TestResult> {
     exercise
         .cases
         .iter()
@@ -407,11 +500,11 @@ fn not_run(exercise: &Exercise, message: &str) -> Vec<TestResult> {
         .collect()
 }
 
-fn not_run_case(case: &TestCase, message: &str) -> TestResult {
+pub(crate) fn not_run_case(case: &TestCase, message: &str) -> TestResult {
     result(case, Verdict::Error, Some(message.to_string()))
 }
 
-fn result(case: &TestCase, verdict: Verdict, message: Option<String>) -> TestResult {
+pub(crate) fn result(case: &TestCase, verdict: Verdict, message: Option<String>) -> TestResult {
     TestResult {
         name: case.name.clone(),
         uuid: case.uuid.clone(),
@@ -502,6 +595,14 @@ impl CaseRunner<'_> {
     }
 
     fn failed(&self, case: &TestCase, err: &ComponentError) -> TestResult {
+        failed(case, &self.limits, err)
+    }
+}
+
+/// A case's result for a call that did not return: the verdict the error
+/// means.
+pub(crate) fn failed(case: &TestCase, limits: &CaseLimits, err: &ComponentError) -> TestResult {
+    {
         let verdict = match err {
             ComponentError::Timeout { .. } => Verdict::Timeout,
             ComponentError::OutOfFuel { .. } => Verdict::FuelExhausted,
@@ -511,10 +612,9 @@ impl CaseRunner<'_> {
         };
         let message = match err {
             // The capture is per stream; the limit is for both together.
-            ComponentError::OutputLimit { .. } => format!(
-                "output limit of {} bytes exceeded",
-                self.limits.output_bytes
-            ),
+            ComponentError::OutputLimit { .. } => {
+                format!("output limit of {} bytes exceeded", limits.output_bytes)
+            }
             other => other.to_string(),
         };
         result(case, verdict, Some(message))
@@ -522,7 +622,12 @@ impl CaseRunner<'_> {
 }
 
 /// Compares what came back with what was expected.
-fn judge(case: &TestCase, plan: &CallPlan, value: Option<&Val>, rules: &Rules) -> TestResult {
+pub(crate) fn judge(
+    case: &TestCase,
+    plan: &CallPlan,
+    value: Option<&Val>,
+    rules: &Rules,
+) -> TestResult {
     let (Some(expected), Some(ty)) = (&plan.expected, &plan.result_type) else {
         // No result declared, none expected.
         return result(case, Verdict::Pass, None);

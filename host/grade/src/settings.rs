@@ -54,6 +54,27 @@ pub(crate) struct RawSettings {
     pub limits: RawLimits,
     #[serde(default)]
     pub capabilities: RawCapabilities,
+    /// `[languages.python]`, `[languages.javascript]`.
+    #[serde(default)]
+    pub languages: RawLanguages,
+}
+
+/// `[languages]`: limits for solutions graded from source.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLanguages {
+    pub python: Option<RawLanguageLimits>,
+    pub javascript: Option<RawLanguageLimits>,
+}
+
+/// `[languages.NAME]`: like `[limits]`, plus the output limit.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLanguageLimits {
+    pub fuel: Option<u64>,
+    pub memory_mb: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub output_limit_bytes: Option<u64>,
 }
 
 /// `[limits]`: each per test case; `0` switches fuel or the timeout off.
@@ -219,6 +240,45 @@ pub struct Settings {
     /// What solutions may use: only `clocks` and `random` can be granted
     /// by an exercise, nothing by default.
     pub capabilities: Capabilities,
+    /// Limits for Python solutions graded from source (`[languages.python]`,
+    /// by default [`LanguageDefaults`] with the exercise's output limit).
+    pub python: CaseLimits,
+    /// Limits for JavaScript solutions (`[languages.javascript]`).
+    pub javascript: CaseLimits,
+}
+
+/// Per-language limits when `grading.toml` sets none: an interpreter
+/// needs far more memory and fuel than a compiled solution, so the
+/// exercise's `[limits]` (sized for components) do not apply.
+pub struct LanguageDefaults;
+
+impl LanguageDefaults {
+    /// Fuel per case for Python. Loading the solution (CPython compiles
+    /// it) and calling it costs 0.8 M fuel for leap and at most 19.6 M for
+    /// this repository's references (sum-of-multiples' largest case;
+    /// `fuel_used` in a JSON report): 1 G leaves a margin of 50×, and an
+    /// endless loop ends in about a second.
+    pub const PYTHON_FUEL: u64 = 1_000_000_000;
+    /// Memory per case for Python: the runner's image is ~24 MiB.
+    pub const PYTHON_MEMORY_MB: u64 = 64;
+    /// Fuel per case for JavaScript: 2.5 M for leap, at most 129 M for
+    /// the references here (SpiderMonkey interprets, without its JIT):
+    /// 2 G leaves a margin of 15×.
+    pub const JAVASCRIPT_FUEL: u64 = 2_000_000_000;
+    /// Memory per case for JavaScript: SpiderMonkey grows its heap in
+    /// large steps.
+    pub const JAVASCRIPT_MEMORY_MB: u64 = 128;
+    /// Wall-clock limit per case (a safety net; fuel decides).
+    pub const TIMEOUT_MS: u64 = 10_000;
+
+    fn limits(fuel: u64, memory_mb: u64, output_bytes: u64) -> CaseLimits {
+        CaseLimits {
+            fuel: Some(fuel),
+            memory_bytes: memory_mb << 20,
+            timeout: Some(Duration::from_millis(Self::TIMEOUT_MS)),
+            output_bytes,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -232,11 +292,29 @@ impl Default for Settings {
             hidden_visibility: Visibility::AfterPublished,
             unordered: Vec::new(),
             capabilities: Capabilities::default(),
+            python: LanguageDefaults::limits(
+                LanguageDefaults::PYTHON_FUEL,
+                LanguageDefaults::PYTHON_MEMORY_MB,
+                DEFAULT_OUTPUT_LIMIT_BYTES,
+            ),
+            javascript: LanguageDefaults::limits(
+                LanguageDefaults::JAVASCRIPT_FUEL,
+                LanguageDefaults::JAVASCRIPT_MEMORY_MB,
+                DEFAULT_OUTPUT_LIMIT_BYTES,
+            ),
         }
     }
 }
 
 impl Settings {
+    /// The limits a solution in `language` runs under.
+    pub fn language_limits(&self, language: crate::source::Language) -> CaseLimits {
+        match language {
+            crate::source::Language::Python => self.python,
+            crate::source::Language::JavaScript => self.javascript,
+        }
+    }
+
     /// Parses the text of `grading.toml` (`path` names it in errors; a
     /// folder without the file gets [`Settings::default`]). Errors quote
     /// no more of `text` than the key and token at fault.
@@ -327,7 +405,46 @@ impl Settings {
         if let Some(bytes) = raw.output_limit_bytes {
             limits.output_bytes = bytes;
         }
+        let mut language =
+            |name: &str, raw: Option<&RawLanguageLimits>, fuel: u64, memory_mb: u64| {
+                let mut out = LanguageDefaults::limits(fuel, memory_mb, limits.output_bytes);
+                let Some(raw) = raw else {
+                    return out;
+                };
+                if let Some(fuel) = raw.fuel {
+                    out.fuel = (fuel > 0).then_some(fuel);
+                }
+                match raw.memory_mb {
+                    Some(0) => bad(
+                        &format!("languages.{name}.memory_mb"),
+                        "expected at least 1".into(),
+                    ),
+                    Some(mb) => out.memory_bytes = mb.saturating_mul(1 << 20),
+                    None => {}
+                }
+                if let Some(ms) = raw.timeout_ms {
+                    out.timeout = (ms > 0).then(|| Duration::from_millis(ms));
+                }
+                if let Some(bytes) = raw.output_limit_bytes {
+                    out.output_bytes = bytes;
+                }
+                out
+            };
+        let python = language(
+            "python",
+            raw.languages.python.as_ref(),
+            LanguageDefaults::PYTHON_FUEL,
+            LanguageDefaults::PYTHON_MEMORY_MB,
+        );
+        let javascript = language(
+            "javascript",
+            raw.languages.javascript.as_ref(),
+            LanguageDefaults::JAVASCRIPT_FUEL,
+            LanguageDefaults::JAVASCRIPT_MEMORY_MB,
+        );
         Self {
+            python,
+            javascript,
             limits,
             float_tolerance,
             points_per_test,
@@ -361,6 +478,7 @@ fn unknown_keys(text: &str) -> Vec<String> {
         "unordered",
         "limits",
         "capabilities",
+        "languages",
     ];
     const LIMITS: &[&str] = &["fuel", "memory_mb", "timeout_ms"];
     const CAPABILITIES: &[&str] = &["clocks", "random"];

@@ -5,13 +5,26 @@
 //! it (pooled instances with an on-demand fallback). Also the time per
 //! case (instantiation, call and judging), p50 and p99, and the same
 //! batch with on-demand instances only.
+//!
+//! Then the same for solutions from source (`grade_python`,
+//! `grade_javascript`): 100 submissions of leap's reference and wrong
+//! `solution.py`/`.js` (plugins/exercises/leap_{ref,wrong}), with the language's
+//! limits, and the time to get the language's runner ready
+//! (`runner_build`, when this run built it with the toolchain, or
+//! `runner_ready`, when it was found built in the compile cache's
+//! `runners/`). The runner's compiled code is kept in the compile cache
+//! (`$WARDEN_CACHE_DIR` or `~/.cache/warden`), as `warden grade` keeps it.
+//! A language whose toolchain is missing is left out with a warning that
+//! names the install command.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{BenchEnv, BenchError, Figure, Samples};
 use crate::component::{PoolingConfig, Runtime, RuntimeConfig};
-use crate::grade::{Collect, Exercise, GradeOptions, Status, Submission, grade_batch};
+use crate::grade::{
+    Collect, Exercise, GradeOptions, Language, Runners, Status, Submission, grade_batch,
+};
 
 const SUBMISSIONS: usize = 100;
 const JOBS: usize = 2;
@@ -64,6 +77,122 @@ pub fn grade(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         figures.extend(per_case.figures_us(&format!("{label}_case")));
         figures.push(Figure::new(label, "throughput", throughput, "per_s"));
     }
+    for language in Language::ALL {
+        match source_figures(env, &exercise, language) {
+            Ok(found) => figures.extend(found),
+            Err(e) => tracing::warn!(language = language.name(), "left out: {e}"),
+        }
+    }
+    Ok(figures)
+}
+
+/// Batches of source submissions measured after the warm-up one: each
+/// is 900 cases, at hundreds to thousands a second.
+const SOURCE_ROUNDS: usize = 3;
+
+/// `grade_<language>` figures: see the module docs.
+fn source_figures(
+    env: &BenchEnv,
+    exercise: &Exercise,
+    language: Language,
+) -> Result<Vec<Figure>, BenchError> {
+    let ext = match language {
+        Language::Python => "py",
+        Language::JavaScript => "js",
+    };
+    // The sources sit beside the Rust solutions' crates.
+    let crates = env
+        .plugins_dir
+        .ancestors()
+        .map(|base| base.join("exercises"))
+        .chain(std::iter::once(
+            Path::new("plugins/exercises").to_path_buf(),
+        ))
+        .find(|dir| dir.join("leap_ref").is_dir())
+        .ok_or_else(|| {
+            BenchError::Failed(
+                "plugins/exercises/leap_ref not found (run from the repository root)".into(),
+            )
+        })?;
+    let read = |name: &str| {
+        let path = crates
+            .join(format!("leap_{name}"))
+            .join(format!("solution.{ext}"));
+        std::fs::read(&path).map_err(|e| BenchError::Failed(format!("{}: {e}", path.display())))
+    };
+    let solutions = [("ref", read("ref")?), ("wrong", read("wrong")?)];
+    let submissions: Vec<Submission> = (0..SUBMISSIONS)
+        .map(|i| {
+            let (name, bytes) = &solutions[i % solutions.len()];
+            Submission::Bytes {
+                name: format!("{name}-{i}.{ext}"),
+                bytes: bytes.clone(),
+            }
+        })
+        .collect();
+    let cache_dir = std::env::var_os("WARDEN_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .map(|base| base.join("warden"))
+        })
+        .ok_or_else(|| BenchError::Failed("no cache directory (set WARDEN_CACHE_DIR)".into()))?;
+    let memory = exercise.settings.language_limits(language).memory_bytes as usize;
+    let runtime = Runtime::new(
+        RuntimeConfig {
+            pooling: Some(PoolingConfig {
+                instances: 2 * JOBS as u32 + 2,
+                max_memory_bytes: memory + (64 << 10),
+            }),
+            cache_dir: Some(cache_dir.clone()),
+            ..RuntimeConfig::default()
+        }
+        .for_memory_limit(memory + (64 << 10)),
+    )?;
+    let runners = std::sync::Arc::new(Runners::new(cache_dir.join("runners")));
+    let started = Instant::now();
+    let runner = runners
+        .runner(&runtime, language, crate::component::Metering::Fuel)
+        .map_err(BenchError::Failed)?;
+    let ready = started.elapsed();
+    let options = GradeOptions {
+        runners: Some(runners),
+        ..GradeOptions::default()
+    };
+    let label = format!("grade_{}", language.name());
+    let (throughput, mut per_case) = measure_rounds(
+        &runtime,
+        &options,
+        exercise,
+        &submissions,
+        &[(9, Status::Pass), (7, Status::Fail)],
+        SOURCE_ROUNDS,
+    )?;
+    let mut figures = per_case.figures_us(&format!("{label}_case"));
+    figures.push(Figure::new(&label, "throughput", throughput, "per_s"));
+    if runner.build.is_zero() {
+        figures.push(Figure::new(
+            &format!("{label}_runner_ready"),
+            "once",
+            ready.as_secs_f64() * 1e3,
+            "ms",
+        ));
+    } else {
+        figures.push(Figure::new(
+            &format!("{label}_runner_build"),
+            "once",
+            runner.build.as_secs_f64(),
+            "s",
+        ));
+        figures.push(Figure::new(
+            &format!("{label}_runner_compile"),
+            "once",
+            runner.compile.as_secs_f64(),
+            "s",
+        ));
+    }
     Ok(figures)
 }
 
@@ -76,10 +205,22 @@ fn measure(
     submissions: &[Submission],
     expected: &[(usize, Status)],
 ) -> Result<(f64, Samples), BenchError> {
-    let mut per_case = Samples::with_capacity(submissions.len() * exercise.cases.len() * ROUNDS);
+    measure_rounds(runtime, options, exercise, submissions, expected, ROUNDS)
+}
+
+/// [`measure`] with `rounds` measured batches.
+fn measure_rounds(
+    runtime: &Runtime,
+    options: &GradeOptions,
+    exercise: &Exercise,
+    submissions: &[Submission],
+    expected: &[(usize, Status)],
+    rounds: usize,
+) -> Result<(f64, Samples), BenchError> {
+    let mut per_case = Samples::with_capacity(submissions.len() * exercise.cases.len() * rounds);
     let mut cases = 0usize;
     let mut elapsed = Duration::ZERO;
-    for round in 0..=ROUNDS {
+    for round in 0..=rounds {
         let mut sink = Collect::default();
         let started = Instant::now();
         let summary = grade_batch(runtime, exercise, submissions, options, JOBS, &mut sink);

@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use warden::grade::report::{DirSink, Format, Renderer, StreamSink};
 use warden::grade::{
-    BatchSummary, CompileEvent, CompileHook, Exercise, Folder, GradeOptions, LimitOverrides,
-    ReportSink, Submission, SubmissionReport, check_exercise, grade_batch,
+    BatchSummary, CompileEvent, CompileHook, Exercise, Folder, GradeOptions, Language,
+    LimitOverrides, ReportSink, Runners, Submission, SubmissionReport, check_exercise, grade_batch,
 };
 
 use super::out::{Watched, err, errln, out};
@@ -41,7 +41,8 @@ pub struct Args {
     /// The exercise folder (canonical-data.json, exercise.wit, grading.toml).
     #[arg(required_unless_present = "collect")]
     exercise: Option<PathBuf>,
-    /// Submitted components; a directory means every `.wasm` file in it.
+    /// Submitted components (`.wasm`) or Python (`.py`) and JavaScript
+    /// (`.js`) sources; a directory means every such file in it.
     #[arg(
         required_unless_present_any = ["check", "collect"],
         conflicts_with = "check",
@@ -101,8 +102,30 @@ pub struct Args {
     /// Guest output (stdout + stderr) per test case in bytes, replacing the exercise's.
     #[arg(long)]
     output_limit: Option<u64>,
+    /// The language of every submission that is not a `.wasm` file
+    /// (default: each file's extension decides).
+    #[arg(long, value_enum, conflicts_with = "check")]
+    language: Option<LanguageArg>,
     #[command(flatten)]
     cache: CacheArgs,
+}
+
+/// `--language`'s values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LanguageArg {
+    /// Python 3 (CPython, through componentize-py).
+    Python,
+    /// JavaScript (SpiderMonkey, through componentize-js).
+    Javascript,
+}
+
+impl From<LanguageArg> for Language {
+    fn from(l: LanguageArg) -> Self {
+        match l {
+            LanguageArg::Python => Language::Python,
+            LanguageArg::Javascript => Language::JavaScript,
+        }
+    }
 }
 
 /// `--format`'s values.
@@ -179,7 +202,31 @@ pub fn run(args: Args) -> CmdResult {
     // page over the limit, so the memory limiter, not the pool, refuses
     // growth and the verdict stays `memory_limit`. Submissions that do
     // not fit a slot are graded on demand.
-    let memory_limit = limits.apply(exercise.settings.limits).memory_bytes;
+    let language = args.language.map(Language::from);
+    let languages: Vec<Language> = submissions
+        .iter()
+        .filter_map(|s| {
+            let name = s.name();
+            match language {
+                Some(l) if !name.ends_with(".wasm") => Some(l),
+                _ => Language::of_path(Path::new(&name)),
+            }
+        })
+        .collect();
+    // Slots big enough for the largest limit any submission runs under.
+    let memory_limit = languages
+        .iter()
+        .map(|l| {
+            limits
+                .apply(exercise.settings.language_limits(*l))
+                .memory_bytes
+        })
+        .chain(
+            (languages.len() < submissions.len())
+                .then(|| limits.apply(exercise.settings.limits).memory_bytes),
+        )
+        .max()
+        .unwrap_or(0);
     let slots = u32::try_from(jobs.saturating_mul(2).saturating_add(2)).unwrap_or(u32::MAX);
     let runtime = args.cache.pooled_runtime(slots, memory_limit + WASM_PAGE)?;
     let watch = CompileWatch::new(progress_after());
@@ -191,6 +238,8 @@ pub fn run(args: Args) -> CmdResult {
         ),
         interrupt: None,
         on_compile: Some(watch.hook()),
+        language,
+        runners: (!languages.is_empty()).then(|| Arc::new(Runners::new(runners_dir(&args.cache)))),
     };
     let names: Vec<String> = submissions.iter().map(Submission::name).collect();
     let progress = std::io::stderr()
@@ -293,6 +342,20 @@ fn check(args: &Args) -> CmdResult {
         errln!("  - {problem}");
     }
     Err(Failure::Told(2))
+}
+
+/// Where built runners are kept: `runners/` in the compile cache, or a
+/// folder under the temporary directory with `--no-cache`.
+fn runners_dir(cache: &CacheArgs) -> PathBuf {
+    let dir = if cache.no_cache {
+        None
+    } else {
+        cache.cache_dir.clone().or_else(super::default_cache_dir)
+    };
+    dir.map_or_else(
+        || std::env::temp_dir().join("warden-runners"),
+        |d| d.join("runners"),
+    )
 }
 
 /// How long a compile runs before it is announced.
@@ -414,7 +477,7 @@ fn size(bytes: u64) -> String {
     }
 }
 
-/// Paths as given, with directories replaced by their `.wasm` files
+/// Paths as given, with directories replaced by their `.wasm`, `.py` and `.js` files
 /// (sorted, so the order never depends on the file system). A file in a
 /// directory is read inside it only (see [`Submission::InFolder`]): a
 /// link there that leads out of it gets a report saying it was refused.
@@ -434,7 +497,10 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<Submission>, Failure> {
             .file_names()
             .map_err(Failure::bad_input)?
             .into_iter()
-            .filter(|name| Path::new(name).extension().is_some_and(|e| e == "wasm"))
+            .filter(|name| {
+                let path = Path::new(name);
+                path.extension().is_some_and(|e| e == "wasm") || Language::of_path(path).is_some()
+            })
             .map(|name| Submission::InFolder {
                 folder: folder.clone(),
                 name,
@@ -442,7 +508,7 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<Submission>, Failure> {
             .collect();
         if found.is_empty() {
             return Err(Failure::bad_input(anyhow::anyhow!(
-                "{}: no .wasm files in this directory",
+                "{}: no .wasm files (nor .py or .js sources) in this directory",
                 path.display()
             )));
         }

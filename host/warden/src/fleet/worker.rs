@@ -278,11 +278,15 @@ async fn grade(shared: &Arc<Shared>, job: &Job) -> Result<SubmissionReport, Flee
         name: job.name.clone(),
         bytes,
     };
+    // Components only: a fleet worker keeps no language runners (grading
+    // from source is the command line's, `warden grade FILE.py`).
     let options = GradeOptions {
         limits,
         fallback,
         interrupt: None,
         on_compile: None,
+        language: None,
+        runners: None,
     };
     tokio::task::spawn_blocking(move || grade_guarded(&runtime, &exercise, &submission, &options))
         .await

@@ -57,6 +57,18 @@ pub(super) fn run(args: &Args) -> CmdResult {
 
     let exercise = load_exercise(args)?;
     let submissions = expand(&args.submissions)?;
+    // Workers grade components; sources need the runners only the command
+    // line builds (`warden grade EXERCISE FILE.py` grades them here).
+    if let Some(source) = submissions.iter().find(|s| {
+        warden::grade::Language::of_path(std::path::Path::new(&s.name())).is_some()
+            || args.language.is_some()
+    }) {
+        return Err(Failure::bad_input(anyhow::anyhow!(
+            "{}: a fleet grades components (.wasm); grade Python and JavaScript sources \
+             without --nats",
+            source.name()
+        )));
+    }
     let named = submissions.len() > 1 || args.submissions.iter().any(|p| p.is_dir());
     // Reading a file needs a runtime's size limit; a submission that
     // cannot be read is graded here, where its report says why.
@@ -66,6 +78,8 @@ pub(super) fn run(args: &Args) -> CmdResult {
         fallback: None,
         interrupt: None,
         on_compile: None,
+        language: None,
+        runners: None,
     };
     let inputs: Vec<Input> = submissions
         .iter()

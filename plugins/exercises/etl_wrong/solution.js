@@ -1,0 +1,8 @@
+// Bug: reads only the first digit of the score.
+export const transform = (legacy) => {
+  const out = {};
+  for (const [score, letters] of Object.entries(legacy)) {
+    for (const letter of letters) out[letter.toLowerCase()] = Number(score[0]);
+  }
+  return out;
+};

@@ -1,0 +1,2 @@
+// Bug: no comma.
+export const hello = () => "Hello World!";

@@ -1,0 +1,3 @@
+# Bug: no comma.
+def hello():
+    return "Hello World!"

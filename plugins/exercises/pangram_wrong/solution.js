@@ -1,0 +1,3 @@
+// Bug: counts lower-case letters only.
+export const isPangram = (sentence) =>
+  [..."abcdefghijklmnopqrstuvwxyz"].every((c) => sentence.includes(c));

@@ -1,0 +1,3 @@
+# Bug: reverses code points, so combining marks move.
+def reverse(text):
+    return text[::-1]

@@ -1,0 +1,1 @@
+export const twoFer = (name = null) => `One for ${name ?? "you"}, one for me.`;

@@ -1,0 +1,2 @@
+// Bug: no default name.
+export const twoFer = (name = null) => `One for ${name ?? ""}, one for me.`;
