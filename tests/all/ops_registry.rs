@@ -486,3 +486,59 @@ async fn the_openapi_document_is_generated_from_the_registry() {
         .unwrap_err();
     assert!(err_schema.validate(&err.body()).is_empty());
 }
+
+/// A short call finishes within its slice on the calling thread; one that
+/// outlasts it comes back `None` (to be run again off the async workers)
+/// soon after the slice, not as a timeout; a plugin that may write files
+/// never runs inline (running it twice could be seen).
+#[test]
+fn a_call_runs_inline_within_its_slice_and_gives_way_when_it_outlasts_it() {
+    let rt = runtime();
+    let caller = Interrupt::new();
+    let wc = wordcount(&rt, "wordcount", limits(), Metering::Off);
+    // The first call warms up, and a loaded machine may preempt one call
+    // past its slice: most of a few must finish inline.
+    let attempts: Vec<_> = (0..20)
+        .map(|_| wc.execute_inline("count", r#"{"text": "a b a"}"#, &caller))
+        .collect();
+    let inline = attempts.iter().filter(|a| a.is_some()).count();
+    assert!(
+        inline >= 10,
+        "only {inline} of 20 short calls finished inline"
+    );
+    let quick = attempts.into_iter().flatten().next().unwrap();
+    let quick: Value = serde_json::from_str(&quick.unwrap().unwrap()).unwrap();
+    assert_eq!(quick["words"], 3);
+
+    let program = OperationProgram::new(prepare(&rt, "misbehave", Metering::Off)).unwrap();
+    let looping = PluginOperations::new("misbehave", program, limits(), Capabilities::default());
+    let started = std::time::Instant::now();
+    assert!(looping.execute_inline("loop", "{}", &caller).is_none());
+    let took = started.elapsed();
+    assert!(
+        took < warden::ops::INLINE_SLICE + rt.epoch_tick() * 4,
+        "gave way after {took:?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let program = OperationProgram::new(prepare(&rt, "wordcount", Metering::Off)).unwrap();
+    let caps = Capabilities {
+        dirs: vec![warden::component::DirGrant {
+            host: dir.path().to_path_buf(),
+            guest: "/data".into(),
+            writable: true,
+        }],
+        ..Capabilities::default()
+    };
+    let writer = PluginOperations::new("wordcount", program, limits(), caps);
+    assert!(
+        writer
+            .execute_inline("count", r#"{"text": "a"}"#, &caller)
+            .is_none()
+    );
+    let full = writer
+        .execute("count", r#"{"text": "a"}"#, &caller)
+        .unwrap()
+        .unwrap();
+    assert!(full.contains("\"words\":1"), "{full}");
+}

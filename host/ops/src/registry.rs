@@ -612,6 +612,72 @@ mod tests {
         }
     }
 
+    /// A plugin that finishes inline (`inline: true`) or never does, and
+    /// says on which thread `execute` ran.
+    struct Where {
+        inline: bool,
+    }
+
+    impl OperationSource for Where {
+        fn describe(&self) -> Result<Vec<OpInfo>, ComponentError> {
+            Answers(Ok(String::new())).describe()
+        }
+
+        fn execute(
+            &self,
+            _name: &str,
+            _params: &str,
+            _caller: &warden_component::Interrupt,
+        ) -> Result<Result<String, String>, ComponentError> {
+            let thread = std::thread::current();
+            Ok(Ok(
+                serde_json::json!({"by": "execute", "thread": thread.name()}).to_string(),
+            ))
+        }
+
+        fn execute_inline(
+            &self,
+            _name: &str,
+            _params: &str,
+            _caller: &warden_component::Interrupt,
+        ) -> Option<Result<Result<String, String>, ComponentError>> {
+            let thread = std::thread::current();
+            self.inline.then(|| {
+                Ok(Ok(
+                    serde_json::json!({"by": "inline", "thread": thread.name()}).to_string(),
+                ))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_that_finishes_inline_stays_on_its_thread_and_one_that_cannot_moves() {
+        let registry = Registry::new();
+        registry
+            .register_plugin("quick", Arc::new(Where { inline: true }))
+            .unwrap();
+        registry
+            .register_plugin("slow", Arc::new(Where { inline: false }))
+            .unwrap();
+        let here = std::thread::current().name().map(str::to_string);
+        let quick = registry
+            .call("quick.go", serde_json::json!({}))
+            .await
+            .unwrap();
+        assert_eq!(quick["by"], "inline");
+        assert_eq!(quick["thread"].as_str(), here.as_deref(), "no hand-off");
+        let slow = registry
+            .call("slow.go", serde_json::json!({}))
+            .await
+            .unwrap();
+        assert_eq!(slow["by"], "execute", "run again where it may block");
+        assert_ne!(
+            slow["thread"].as_str(),
+            here.as_deref(),
+            "off the async thread"
+        );
+    }
+
     #[tokio::test]
     async fn a_plugins_error_reply_is_the_guests_failure_not_the_servers() {
         let registry = Registry::new();
