@@ -58,10 +58,10 @@ impl HostContext {
     }
 }
 
-impl HostContext {
-    /// One guest `log` line, already cut, out to `tracing` and the log.
-    pub(crate) fn emit_log(&self, level: LogLevel, message: &str) {
-        let child = self.child.as_str();
+impl HostImports for GuestState {
+    fn log(&mut self, level: LogLevel, message: String) {
+        let child = self.host.child.as_str();
+        let message = truncate_utf8(&message, MAX_LOG_BYTES);
         match level {
             LogLevel::Trace => tracing::trace!(target: "warden::guest", child, "{message}"),
             LogLevel::Debug => tracing::debug!(target: "warden::guest", child, "{message}"),
@@ -69,7 +69,7 @@ impl HostContext {
             LogLevel::Warn => tracing::warn!(target: "warden::guest", child, "{message}"),
             LogLevel::Error => tracing::error!(target: "warden::guest", child, "{message}"),
         }
-        if let Some(log) = &self.log {
+        if let Some(log) = &self.host.log {
             let name = match level {
                 LogLevel::Trace => "trace",
                 LogLevel::Debug => "debug",
@@ -78,16 +78,6 @@ impl HostContext {
                 LogLevel::Error => "error",
             };
             log.line(name, message);
-        }
-    }
-}
-
-impl HostImports for GuestState {
-    fn log(&mut self, level: LogLevel, message: String) {
-        let message = truncate_utf8(&message, MAX_LOG_BYTES);
-        match &mut self.held_logs {
-            Some(held) => held.push((level, message.to_string())),
-            None => self.host.emit_log(level, message),
         }
     }
 

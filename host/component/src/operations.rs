@@ -18,7 +18,7 @@ use crate::error::ComponentError;
 use crate::host_iface::HostContext;
 use crate::interrupt::Interrupt;
 use crate::limits::Limits;
-use crate::sandbox::{Sandbox, Sliced};
+use crate::sandbox::Sandbox;
 use crate::world::{self, World};
 
 /// One operation as a plugin describes it (names not yet prefixed).
@@ -101,55 +101,6 @@ impl OperationProgram {
             b.warden_plugin_operation()
                 .call_execute(store, name, params)
         })
-    }
-
-    /// [`OperationProgram::execute`] on the caller's own thread for at
-    /// most about `slice` (to the first epoch tick after it): `None` when
-    /// the call did not finish within it, or may have effects outside its
-    /// sandbox (a writable directory, siblings to `send` to), so it must
-    /// run where it may block. A call cut at its slice did nothing anyone
-    /// can see: its output and `log` lines are dropped with its sandbox,
-    /// and running it again from the start is running it once.
-    #[allow(clippy::too_many_arguments)]
-    pub fn execute_inline(
-        &self,
-        limits: &Limits,
-        caps: &Capabilities,
-        host: HostContext,
-        scope: &Interrupt,
-        name: &str,
-        params: &str,
-        slice: std::time::Duration,
-    ) -> Option<Result<Result<String, String>, ComponentError>> {
-        let effects = caps.dirs.iter().any(|dir| dir.writable)
-            || (host.mailer.is_some() && !host.send_to.is_empty());
-        if effects {
-            return None;
-        }
-        let started = Instant::now();
-        let until = started + slice;
-        let mut sandbox =
-            match Sandbox::new_sliced(&self.prepared, limits, caps, host, scope, until) {
-                Ok(sandbox) => sandbox,
-                Err(Sliced::OutOfSlice) => return None,
-                Err(Sliced::Failed(err)) => return Some(Err(err)),
-            };
-        let indices = &self.indices;
-        let out = sandbox
-            .run(|store, instance| indices.load(store, &instance))
-            .and_then(|bindings| {
-                sandbox.run(|store, _| {
-                    bindings
-                        .warden_plugin_operation()
-                        .call_execute(store, name, params)
-                })
-            });
-        if out.is_err() && sandbox.slice_over() {
-            return None;
-        }
-        sandbox.release_logs();
-        forward_output(&mut sandbox, started);
-        Some(out)
     }
 
     fn with_fresh<R>(

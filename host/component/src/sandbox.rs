@@ -41,16 +41,6 @@ pub(crate) struct GuestState {
     /// Fired from another thread to stop the running call: this
     /// sandbox's kill switch, its caller's scope or the runtime's root.
     interrupt: Interrupt,
-    /// When a sliced sandbox (see [`Sandbox::new_sliced`]) must give its
-    /// thread back; `None` for every other sandbox.
-    slice_until: Option<Instant>,
-    /// Set when the epoch callback stopped the guest because its slice
-    /// ran out (not its deadline, not an interrupt).
-    slice_over: bool,
-    /// `log` lines of a sliced sandbox, held until the call is over so a
-    /// call cut at its slice and run again logs once (see
-    /// [`Sandbox::release_logs`]); `None`: lines go out as they come.
-    pub(crate) held_logs: Option<Vec<(crate::bindings::LogLevel, String)>>,
 }
 
 impl GuestState {
@@ -101,14 +91,6 @@ impl KillSwitch {
     pub fn kill(&self) {
         self.0.fire();
     }
-}
-
-/// Why [`Sandbox::new_sliced`] gave no sandbox.
-pub(crate) enum Sliced {
-    /// The slice ran out while instantiating: nothing observable happened.
-    OutOfSlice,
-    /// Instantiation failed on its own account.
-    Failed(ComponentError),
 }
 
 /// What a call produced besides its values.
@@ -187,72 +169,12 @@ impl Sandbox {
         Self::build(prepared, limits, caps, host, interrupt)
     }
 
-    /// [`Sandbox::new_under`] for a caller that lends its own thread for a
-    /// short while: once `until` has passed, the next epoch tick stops the
-    /// guest ([`Sliced::OutOfSlice`]) so the caller can run the call again
-    /// where it may block. `log` lines are held until
-    /// [`Sandbox::release_logs`], so a call cut and run again logs once.
-    pub(crate) fn new_sliced(
-        prepared: &Prepared,
-        limits: &Limits,
-        caps: &Capabilities,
-        host: HostContext,
-        scope: &Interrupt,
-        until: Instant,
-    ) -> Result<Self, Sliced> {
-        let interrupt = scope.child_of_either(prepared.runtime().root_interrupt());
-        let mut over = false;
-        match Self::build_with(
-            prepared,
-            limits,
-            caps,
-            host,
-            interrupt,
-            Some(until),
-            &mut over,
-        ) {
-            Ok(sandbox) => Ok(sandbox),
-            Err(_) if over => Err(Sliced::OutOfSlice),
-            Err(err) => Err(Sliced::Failed(err)),
-        }
-    }
-
-    /// True once the guest was stopped because its slice ran out (see
-    /// [`Sandbox::new_sliced`]).
-    pub(crate) fn slice_over(&self) -> bool {
-        self.store.data().slice_over
-    }
-
-    /// Sends on the `log` lines a sliced sandbox held; from then on lines
-    /// go out as they come.
-    pub(crate) fn release_logs(&mut self) {
-        let state = self.store.data_mut();
-        if let Some(held) = state.held_logs.take() {
-            for (level, message) in held {
-                state.host.emit_log(level, &message);
-            }
-        }
-    }
-
     fn build(
         prepared: &Prepared,
         limits: &Limits,
         caps: &Capabilities,
         host: HostContext,
         interrupt: Interrupt,
-    ) -> Result<Self, ComponentError> {
-        Self::build_with(prepared, limits, caps, host, interrupt, None, &mut false)
-    }
-
-    /// `slice_over` tells, after a failure, whether the slice ran out.
-    fn build_with(
-        prepared: &Prepared,
-        limits: &Limits,
-        caps: &Capabilities,
-        host: HostContext,
-        interrupt: Interrupt,
-        slice_until: Option<Instant>,
-        slice_over: &mut bool,
     ) -> Result<Self, ComponentError> {
         check_fits(prepared, limits)?;
         let stdout = Capture::new(limits.output_bytes, limits.output_overflow);
@@ -291,22 +213,15 @@ impl Sandbox {
             clock_base,
             call_deadline: None,
             interrupt,
-            slice_until,
-            slice_over: false,
-            held_logs: slice_until.map(|_| Vec::new()),
         };
         let mut store = Store::new(prepared.compiled.engine(), state);
         store.limiter(|s| &mut s.limiter);
         // Checked once per epoch tick while guest code runs: the call's
         // wall-clock deadline and every interrupt above it, in one place.
-        store.epoch_deadline_callback(|mut ctx| {
-            let state = ctx.data_mut();
-            let now = Instant::now();
-            let expired = state.call_deadline.is_some_and(|d| now >= d);
+        store.epoch_deadline_callback(|ctx| {
+            let state = ctx.data();
+            let expired = state.call_deadline.is_some_and(|d| Instant::now() >= d);
             if expired || state.interrupt.is_fired() {
-                Ok(UpdateDeadline::Interrupt)
-            } else if state.slice_until.is_some_and(|until| now >= until) {
-                state.slice_over = true;
                 Ok(UpdateDeadline::Interrupt)
             } else {
                 Ok(UpdateDeadline::Continue(1))
@@ -324,7 +239,6 @@ impl Sandbox {
         let instance = match instantiated {
             Ok(instance) => instance,
             Err(err) => {
-                *slice_over = store.data().slice_over;
                 return Err(match classify(&store, limits, err) {
                     ComponentError::Trap { message, .. } => {
                         ComponentError::Instantiation { reason: message }

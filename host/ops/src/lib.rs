@@ -70,7 +70,7 @@ pub mod schema;
 
 pub use error::{OpError, PluginFailure, RegisterError, error_body_schema};
 pub use openapi::role_sentence;
-pub use plugin::{INLINE_SLICE, OperationSource, PluginOperations};
+pub use plugin::{OperationSource, PluginOperations};
 pub use registry::{
     BoxFuture, Handler, OpMeta, Operation, Owner, RESERVED_PREFIXES, Registry, Route,
 };

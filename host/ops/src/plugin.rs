@@ -27,29 +27,7 @@ pub trait OperationSource: Send + Sync + 'static {
         params: &str,
         caller: &Interrupt,
     ) -> Result<Result<String, String>, ComponentError>;
-
-    /// [`OperationSource::execute`] without blocking for long, on the
-    /// async caller's own thread: `None` when the call cannot finish
-    /// within [`INLINE_SLICE`] with nothing seen outside it, and must go
-    /// to [`OperationSource::execute`] (run from the start, off the async
-    /// workers). Sources that cannot promise that answer `None` always.
-    fn execute_inline(
-        &self,
-        name: &str,
-        params: &str,
-        caller: &Interrupt,
-    ) -> Option<Result<Result<String, String>, ComponentError>> {
-        let _ = (name, params, caller);
-        None
-    }
 }
-
-/// How long an operation call may hold an async worker before it moves to
-/// a thread of its own (to the next epoch tick after it, in fact). Most
-/// plugin calls take microseconds: they finish within it and save the
-/// two thread hand-offs; a long one loses at most this much work, and
-/// then stops when its caller goes away as before.
-pub const INLINE_SLICE: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// A loaded operation plugin with its limits and capabilities.
 #[derive(Clone)]
@@ -106,23 +84,5 @@ impl OperationSource for PluginOperations {
         let scope = self.scope.child_of_either(caller);
         self.program
             .execute(&self.limits, &self.caps, self.host(), &scope, name, params)
-    }
-
-    fn execute_inline(
-        &self,
-        name: &str,
-        params: &str,
-        caller: &Interrupt,
-    ) -> Option<Result<Result<String, String>, ComponentError>> {
-        let scope = self.scope.child_of_either(caller);
-        self.program.execute_inline(
-            &self.limits,
-            &self.caps,
-            self.host(),
-            &scope,
-            name,
-            params,
-            INLINE_SLICE,
-        )
     }
 }

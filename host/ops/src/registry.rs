@@ -228,11 +228,8 @@ impl Operation {
         }
     }
 
-    /// Validates, then runs. Plugin code runs on the polling thread for
-    /// at most [`INLINE_SLICE`](crate::plugin::INLINE_SLICE) (about an
-    /// epoch tick); a call that needs longer, or may have effects outside
-    /// its sandbox, runs from the start on tokio's blocking pool, so a guest
-    /// never holds up the async workers timers depend on for long, and is
+    /// Validates, then runs. Plugin code runs on tokio's blocking pool, so
+    /// a guest never holds up the async workers timers depend on, and is
     /// interrupted when this future is dropped (its caller went away).
     ///
     /// A whole number written with a fraction (`298.0`, `3e2`) where the
@@ -249,19 +246,13 @@ impl Operation {
                 source,
                 local,
             } => {
+                let source = source.clone();
+                let local_name = local.clone();
                 let text = params.to_string();
                 // Dropped with this future when the caller goes away: the
                 // guest stops instead of running on for nobody.
                 let caller = warden_component::Interrupt::new();
                 let _gone = caller.fire_on_drop();
-                // Most calls are over in microseconds: run them here, and
-                // only a call that outlasts its slice pays for the hand-off
-                // to the blocking pool (where a dropped future stops it).
-                if let Some(outcome) = source.execute_inline(local, &text, &caller) {
-                    return self.plugin_outcome(plugin, outcome);
-                }
-                let source = source.clone();
-                let local_name = local.clone();
                 let outcome = tokio::task::spawn_blocking(move || {
                     source.execute(&local_name, &text, &caller)
                 })
