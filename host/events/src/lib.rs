@@ -48,7 +48,7 @@ use tracing::Level;
 
 pub use failure::FailureClass;
 pub use persist::PersistEvent;
-pub use reload::{ReloadEvent, Stage};
+pub use reload::{ReloadEvent, Stage, Tier};
 pub use trace::{Payload, TraceEvent, TraceKind, TraceOutcome, TracedMessage};
 
 use warden_clock::unix_ms;
@@ -789,12 +789,23 @@ mod tests {
             version: 3,
             hash: "0123456789abcdef".into(),
             duration_ms: 12,
+            tier: crate::Tier::Baseline,
         });
         assert_eq!(reloaded.level(), Level::INFO);
         assert_eq!(
             reloaded.to_string(),
-            "reloaded to version 3 (0123456789ab) in 12 ms"
+            "reloaded to version 3 (0123456789ab) in 12 ms (baseline code)"
         );
+        assert_eq!(
+            serde_json::to_value(Event::now(ChildPath::supervisor("root"), reloaded)).unwrap()["tier"],
+            json!("baseline")
+        );
+        let optimize_failed = EventKind::from(ReloadEvent::OptimizeFailed {
+            version: 3,
+            reason: "compile limit".into(),
+        });
+        assert_eq!(optimize_failed.level(), Level::WARN);
+        assert_eq!(optimize_failed.name(), "optimize_failed");
         let healthy = EventKind::from(ProcessEvent::Health {
             score: 90,
             level: HealthLevel::Healthy,
