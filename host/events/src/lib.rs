@@ -733,7 +733,7 @@ mod tests {
         let names = EventKind::names();
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
-        assert_eq!(names.len(), 16 + 6 + 2 + 4 + 2, "{names:?}");
+        assert_eq!(names.len(), 16 + 8 + 2 + 4 + 2, "{names:?}");
         // One of each family, as serde writes it.
         for event in [
             EventKind::from(SupervisorEvent::ChildIgnored),
