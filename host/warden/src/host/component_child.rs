@@ -94,7 +94,8 @@ pub(crate) struct SwapRequest {
     /// Swap only if the child still runs this very program (the baseline
     /// code `program` replaces): a probation rollback in between has
     /// made the optimized code of the left version moot.
-    pub replaces: Option<ActorProgram>,
+    // Boxed: an envelope is as large as its largest kind.
+    pub replaces: Option<Box<ActorProgram>>,
     pub reply: oneshot::Sender<Result<(), SwapFailure>>,
     /// Called (off the guest's thread) when probation rolled the child
     /// back, with the failure that caused it.

@@ -413,7 +413,7 @@ impl Reloader {
                     .swap(
                         path,
                         program.clone(),
-                        Some(baseline.clone()),
+                        Some(Box::new(baseline.clone())),
                         Duration::ZERO,
                         Box::new(|_| {}),
                     )
@@ -491,7 +491,7 @@ impl Reloader {
         &self,
         path: &str,
         program: ActorProgram,
-        replaces: Option<ActorProgram>,
+        replaces: Option<Box<ActorProgram>>,
         probation: Duration,
         on_rollback: Box<dyn FnOnce(String) + Send>,
     ) -> Result<Result<(), SwapFailure>, ReloadError> {
