@@ -7,7 +7,7 @@ use serde_json::json;
 use warden::component::invoke::call_json;
 use warden::component::{
     ActorProgram, Capabilities, ComponentError, DirGrant, HostContext, Limits, Metering, Origin,
-    Runtime, RuntimeConfig, World, world,
+    Runtime, RuntimeConfig, Tier, World, world,
 };
 
 use crate::support::{plugin, prepare, runtime};
@@ -135,6 +135,64 @@ fn every_misbehaviour_ends_in_its_typed_error_and_the_host_survives() {
         .unwrap(),
         json!(42)
     );
+}
+
+/// Winch code (the first step of a tiered reload, compiled in a compile
+/// child) runs under the same limits as Cranelift code: the epoch
+/// deadline, fuel and memory stop it with the same typed errors.
+#[test]
+fn baseline_code_obeys_the_same_limits() {
+    let rt = runtime();
+    let caps = Capabilities::default();
+    let bytes = std::fs::read(plugin("misbehave")).unwrap();
+    let baseline = |metering| {
+        let compiled = rt
+            .compile_baseline(&bytes, metering)
+            .expect("winch compiles");
+        assert_eq!(compiled.tier, Tier::Baseline);
+        assert_eq!(compiled.origin, Origin::Compiled);
+        let prepared = compiled.prepare().expect("links");
+        assert_eq!(prepared.tier(), Tier::Baseline);
+        prepared
+    };
+    let small = Limits {
+        memory_bytes: 16 << 20,
+        timeout: Some(Duration::from_millis(300)),
+        ..Limits::default()
+    };
+    let plain = baseline(Metering::Off);
+    let err = call_json(&plain, "loop-forever", &[], &small, &caps, None)
+        .and_then(|c| c.outcome)
+        .unwrap_err();
+    assert!(
+        matches!(err, ComponentError::Timeout { timeout_ms: 300 }),
+        "{err:?}"
+    );
+    let err = call_json(&plain, "allocate-forever", &[], &small, &caps, None)
+        .and_then(|c| c.outcome)
+        .unwrap_err();
+    assert!(matches!(err, ComponentError::MemoryLimit { .. }), "{err:?}");
+    let fuel = Limits {
+        fuel: Some(5_000_000),
+        ..small.clone()
+    };
+    let metered = baseline(Metering::Fuel);
+    let err = call_json(&metered, "loop-forever", &[], &fuel, &caps, None)
+        .and_then(|c| c.outcome)
+        .unwrap_err();
+    assert!(
+        matches!(err, ComponentError::OutOfFuel { budget: 5_000_000 }),
+        "{err:?}"
+    );
+    let sum = call_json(&plain, "add", &[json!(2), json!(40)], &small, &caps, None)
+        .and_then(|c| c.outcome)
+        .unwrap();
+    assert_eq!(sum, json!(42));
+    // The second load of the same bytes is Winch's code from memory, not
+    // Cranelift's: the tiers are kept apart.
+    let again = rt.compile_baseline(&bytes, Metering::Off).unwrap();
+    assert_eq!((again.origin, again.tier), (Origin::Memory, Tier::Baseline));
+    assert!(rt.lookup(&bytes, Metering::Off).unwrap().is_none());
 }
 
 #[test]

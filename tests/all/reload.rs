@@ -6,8 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use warden::component::Tier;
 use warden::config;
-use warden::events::{EventBus, EventKind, EventStream, Received, ReloadEvent, SupervisorEvent};
+use warden::events::{
+    self, EventBus, EventKind, EventStream, Received, ReloadEvent, SupervisorEvent,
+};
 use warden::host::Host;
 use warden::reload::{ReloadOutcome, Stage};
 
@@ -210,6 +213,162 @@ async fn twenty_reloads_under_load_lose_and_repeat_no_message() {
     );
     assert_eq!(f.call("version").await, "counter-v2");
     assert_eq!(f.host.versions("root/counter").unwrap().current, 21);
+}
+
+fn tier_of(outcome: &ReloadOutcome) -> Tier {
+    match outcome {
+        ReloadOutcome::Reloaded { tier, .. } => *tier,
+        other => panic!("not reloaded: {other:?}"),
+    }
+}
+
+impl Fixture {
+    /// The tier of `version`, and why its optimized step failed if it did.
+    fn tier(&self, version: u64) -> (Tier, Option<String>) {
+        let versions = self.host.versions("root/counter").unwrap();
+        let r = versions.get(version).expect("a record of the version");
+        (r.tier, r.optimize_failed.clone())
+    }
+
+    /// The `optimized` or `optimize_failed` event of `version`.
+    async fn optimize_step(&mut self, version: u64) -> Result<(), String> {
+        self.event(|k| match k {
+            EventKind::Reload(ReloadEvent::Optimized { version: v, .. }) if *v == version => {
+                Some(Ok(()))
+            }
+            EventKind::Reload(ReloadEvent::OptimizeFailed { version: v, reason })
+                if *v == version =>
+            {
+                Some(Err(reason.clone()))
+            }
+            _ => None,
+        })
+        .await
+    }
+}
+
+/// A new version is swapped in on Winch code, then on Cranelift code, while
+/// one sender's `inc`s keep flowing: every reply is the one before plus
+/// one (nothing lost, repeated or reordered across either swap), and the
+/// probation of the first swap still holds after the second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_runs_baseline_then_optimized_code_keeping_state_and_order() {
+    let mut f = Fixture::start("counter", "").await;
+    f.host.reloader.set_probation(Duration::from_secs(60));
+    assert_eq!(f.call("add 10").await, "10");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let (router, stop) = (f.host.router.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut last = 10u64;
+            while !stop.load(Ordering::Relaxed) {
+                let reply = router.call("root/counter", b"inc".to_vec()).await.unwrap();
+                let reply: u64 = String::from_utf8(reply).unwrap().parse().unwrap();
+                assert_eq!(reply, last + 1, "lost, repeated or reordered");
+                last = reply;
+            }
+            last
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    f.write(&variant(&bytes("counter_v2"), "tiers"));
+    let outcome = f.reload().await;
+    assert_eq!(tier_of(&outcome), Tier::Baseline, "{outcome:?}");
+    assert_eq!(f.tier(2).0, Tier::Baseline);
+    let reloaded = f
+        .event(|k| match k {
+            EventKind::Reload(ReloadEvent::Reloaded {
+                version: 2, tier, ..
+            }) => Some(*tier),
+            _ => None,
+        })
+        .await;
+    assert_eq!(reloaded, events::Tier::Baseline);
+    f.optimize_step(2).await.expect("optimized");
+    assert_eq!(f.tier(2), (Tier::Optimized, None));
+    // A few more messages on the optimized code, then stop.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    stop.store(true, Ordering::Relaxed);
+    let last = sender.await.unwrap();
+    assert_eq!(f.call("get").await, last.to_string(), "state kept");
+    assert_eq!(f.call("version").await, "counter-v2");
+    assert_eq!(f.host.versions("root/counter").unwrap().current, 2);
+    // The second swap left the first one's probation in place: a crash
+    // now still rolls back to version 1.
+    let crash = f.host.router.call("root/counter", b"crash".to_vec()).await;
+    assert!(crash.is_err(), "{crash:?}");
+    let to = f
+        .event(|k| match k {
+            EventKind::Reload(ReloadEvent::RolledBack { to_version, .. }) => Some(*to_version),
+            _ => None,
+        })
+        .await;
+    assert_eq!(to, 1);
+    assert_eq!(f.call("version").await, "counter-v1");
+}
+
+/// Bytes whose Cranelift code is in the cache are swapped in once, at
+/// the optimized tier, with no baseline step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_compiled_before_skips_the_baseline_tier() {
+    let mut f = Fixture::start("counter", "").await;
+    assert_eq!(f.call("add 4").await, "4");
+    let v2 = variant(&bytes("counter_v2"), "cached");
+    f.host
+        .runtime
+        .compile(&v2, warden::component::Metering::Off)
+        .unwrap();
+    f.write(&v2);
+    let outcome = f.reload().await;
+    assert_eq!(tier_of(&outcome), Tier::Optimized, "{outcome:?}");
+    assert_eq!(f.tier(2), (Tier::Optimized, None));
+    assert_eq!(f.call("get").await, "4");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = f.drain();
+    assert!(
+        !events.iter().any(|k| matches!(
+            k,
+            EventKind::Reload(ReloadEvent::Optimized { .. } | ReloadEvent::OptimizeFailed { .. })
+        )),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|k| matches!(
+            k,
+            EventKind::Reload(ReloadEvent::Reloaded {
+                version: 2,
+                tier: events::Tier::Optimized,
+                ..
+            })
+        )),
+        "{events:?}"
+    );
+}
+
+/// When the Cranelift step fails (here the compile cache it must write to
+/// became unsafe: group- and world-writable), the baseline code keeps
+/// serving with its state, and the event and the version's record say why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_optimize_step_keeps_the_baseline_code_serving() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut f = Fixture::start("counter", "").await;
+    assert_eq!(f.call("add 8").await, "8");
+    let cache = f.dir.path().join("state").join("cache");
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    f.write(&variant(&bytes("counter_v2"), "unoptimizable"));
+    let outcome = f.reload().await;
+    assert_eq!(tier_of(&outcome), Tier::Baseline, "{outcome:?}");
+    let reason = f
+        .optimize_step(2)
+        .await
+        .expect_err("the optimize step fails");
+    assert!(reason.contains("writable"), "{reason}");
+    let (tier, failed) = f.tier(2);
+    assert_eq!(tier, Tier::Baseline);
+    assert_eq!(failed.as_deref(), Some(reason.as_str()));
+    assert_eq!(f.call("version").await, "counter-v2");
+    assert_eq!(f.call("inc").await, "9", "state kept, still serving");
+    assert_eq!(f.host.versions("root/counter").unwrap().current, 2);
 }
 
 /// Starts `plugin_name` at 5, writes `bad`, reloads, and checks the

@@ -50,6 +50,13 @@ impl ActorProgram {
         self.prepared.hash()
     }
 
+    /// Whether `other` is this very program (a clone of it), not merely
+    /// the same bytes: a baseline and an optimized build of one version
+    /// share a hash but are different programs.
+    pub fn is(&self, other: &ActorProgram) -> bool {
+        Arc::ptr_eq(&self.indices, &other.indices)
+    }
+
     /// A new incarnation in a fresh Store (not yet initialised).
     pub fn instantiate(
         &self,

@@ -18,7 +18,7 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use crate::engine::{Metering, RuntimeConfig, compile_engine};
+use crate::engine::{Metering, RuntimeConfig, Tier, compile_engine};
 
 /// The hidden subcommand of the `warden` binary.
 pub const SUBCOMMAND: &str = "__compile";
@@ -49,6 +49,8 @@ pub(crate) struct Request {
     pub config: RuntimeConfig,
     /// Whether to build the fuel-metered engine.
     pub fuel: bool,
+    /// The compiler: Winch for the first step of a tiered reload.
+    pub tier: Tier,
     /// The id the engine must have (see [`super::cache::engine_id`]).
     pub engine_id: String,
     /// The parent's pid: the compile stops when it is gone.
@@ -88,7 +90,7 @@ fn serve(request: &str) -> Result<(), (i32, String)> {
     } else {
         Metering::Off
     };
-    let engine = compile_engine(&request.config, metering)
+    let engine = compile_engine(&request.config, metering, request.tier)
         .map_err(|e| (exit::ENGINE_MISMATCH, e.to_string()))?;
     let id = crate::cache::engine_id(&engine);
     if id != request.engine_id {
@@ -169,29 +171,41 @@ mod tests {
         };
         for config in [RuntimeConfig::default(), pooled] {
             for metering in [Metering::Off, Metering::Fuel] {
-                let parent = engine_id(&compile_engine(&config, metering).unwrap());
-                let text = serde_json::to_string(&Request {
-                    config: config.clone(),
-                    fuel: metering == Metering::Fuel,
-                    engine_id: parent.clone(),
-                    parent: 1,
-                    out: PathBuf::from("/nonexistent"),
-                })
-                .unwrap();
-                let back: Request = serde_json::from_str(&text).unwrap();
-                let child = engine_id(&compile_engine(&back.config, metering).unwrap());
-                assert_eq!(child, parent, "{metering:?} {config:?}");
+                for tier in [Tier::Optimized, Tier::Baseline] {
+                    let parent = engine_id(&compile_engine(&config, metering, tier).unwrap());
+                    let text = serde_json::to_string(&Request {
+                        config: config.clone(),
+                        fuel: metering == Metering::Fuel,
+                        tier,
+                        engine_id: parent.clone(),
+                        parent: 1,
+                        out: PathBuf::from("/nonexistent"),
+                    })
+                    .unwrap();
+                    let back: Request = serde_json::from_str(&text).unwrap();
+                    let metering = if back.fuel {
+                        Metering::Fuel
+                    } else {
+                        Metering::Off
+                    };
+                    let child =
+                        engine_id(&compile_engine(&back.config, metering, back.tier).unwrap());
+                    assert_eq!(child, parent, "{metering:?} {tier:?} {config:?}");
+                }
             }
         }
     }
 
     #[test]
-    fn the_plain_and_metered_engines_differ() {
+    fn every_metering_and_tier_has_its_own_engine() {
         let config = RuntimeConfig::default();
-        assert_ne!(
-            engine_id(&compile_engine(&config, Metering::Off).unwrap()),
-            engine_id(&compile_engine(&config, Metering::Fuel).unwrap())
-        );
+        let mut ids = std::collections::HashSet::new();
+        for metering in [Metering::Off, Metering::Fuel] {
+            for tier in [Tier::Optimized, Tier::Baseline] {
+                ids.insert(engine_id(&compile_engine(&config, metering, tier).unwrap()));
+            }
+        }
+        assert_eq!(ids.len(), 4, "{ids:?}");
     }
 
     #[test]

@@ -53,7 +53,7 @@ use rustix::process::{Pid, Resource, Rlimit, Signal, prlimit};
 use warden_clock::millis;
 
 use crate::compile_child::{Request, exit};
-use crate::engine::{Metering, RuntimeConfig};
+use crate::engine::{Metering, RuntimeConfig, Tier};
 use crate::error::{CompileLimit, ComponentError};
 
 /// Bounds on compiling one component (`[host.compile]`).
@@ -117,6 +117,8 @@ pub(crate) struct Job<'a> {
     pub program: &'a Path,
     pub config: &'a RuntimeConfig,
     pub metering: Metering,
+    /// The compiler to compile with.
+    pub tier: Tier,
     /// The engine id the artifact must be built for.
     pub engine_id: &'a str,
     pub bytes: &'a [u8],
@@ -144,6 +146,7 @@ pub(crate) fn compile_in_child(job: &Job<'_>) -> Result<(), ComponentError> {
             ..job.config.clone()
         },
         fuel: job.metering == Metering::Fuel,
+        tier: job.tier,
         engine_id: job.engine_id.to_string(),
         parent: std::process::id(),
         out: job.out.to_path_buf(),

@@ -5,9 +5,16 @@
 //! metering is compiled into the machine code and costs 1.5–2× on tight
 //! loops: children that ask for no fuel budget run on the plain engine, and
 //! the metered engine is built the first time something asks for fuel
-//! (grading, `warden call --fuel`). Both engines interrupt on epochs, which
-//! one background thread advances every tick; that is what enforces
-//! wall-clock timeouts.
+//! (grading, `warden call --fuel`). Each of those has a second,
+//! baseline-[`Tier`] engine (Winch instead of Cranelift, built the first
+//! time a reload asks for it): a hot reload swaps in Winch code, which
+//! compiles 15–20× faster, then the same bytes compiled by Cranelift. A
+//! baseline engine has the same limits config (epochs, fuel, memory) as its
+//! optimized twin; Winch on x86_64 implements fuel and epoch checks, and an
+//! engine that cannot be built (another architecture) is an error the
+//! caller answers by compiling with Cranelift. Every engine interrupts on
+//! epochs, which one background thread advances every tick; that is what
+//! enforces wall-clock timeouts.
 //!
 //! Every load goes through [`Runtime::compile_as`]: the bytes' hash is
 //! looked up in memory ([`resident`](super::resident), bounded by bytes),
@@ -16,6 +23,10 @@
 //! vouches for ([`Trust::Own`]) in this process, everything else in a
 //! compile child under CPU, memory, wall-clock and size limits
 //! ([`compiler`](super::compiler)).
+//!
+//! Baseline code is kept in memory only, never in the disk cache: it is a
+//! stopgap until the Cranelift code arrives, and a cached version is loaded
+//! at Cranelift quality straight away ([`Runtime::lookup`]).
 //!
 //! Guarantees: a component's bytes are compiled at most once per engine
 //! while they stay cached; untrusted bytes are never compiled in the host
@@ -28,7 +39,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy};
 
 use crate::bindings;
 use crate::cache::{CompileCache, engine_id};
@@ -156,6 +167,17 @@ pub enum Metering {
     Fuel,
 }
 
+/// Which compiler made a component's machine code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// Winch, wasmtime's baseline compiler: compiles 15–20× faster, runs
+    /// slower. What a hot reload swaps in first.
+    Baseline,
+    /// Cranelift, the optimizing compiler: what everything else runs.
+    Optimized,
+}
+
 /// The host's component runtime. Cheap to clone.
 #[derive(Clone)]
 pub struct Runtime {
@@ -174,6 +196,9 @@ struct Inner {
     config: RuntimeConfig,
     plain: Flavor,
     metered: OnceLock<Result<Flavor, String>>,
+    /// The Winch twins of `plain` and `metered`, built on first use.
+    baseline: OnceLock<Result<Flavor, String>>,
+    baseline_metered: OnceLock<Result<Flavor, String>>,
     /// Every sandbox of this runtime is under it (see [`Runtime::interrupt_all`]).
     interrupt: Interrupt,
     /// Where compile children write artifacts when there is no cache
@@ -214,6 +239,8 @@ pub struct Compiled {
     /// Which engine the code was compiled for: only [`Metering::Fuel`]
     /// code can run under a fuel budget.
     pub(crate) metering: Metering,
+    /// Which compiler made the code.
+    pub tier: Tier,
     pub(crate) runtime: Runtime,
     /// Keeps the runtime from dropping this component from memory while
     /// anything built from it lives.
@@ -253,11 +280,13 @@ pub(crate) struct Defines {
 impl Runtime {
     /// Builds the plain engine and linker and starts the epoch ticker.
     pub fn new(config: RuntimeConfig) -> Result<Self, ComponentError> {
-        let plain = Flavor::new(&config, Metering::Off)?;
+        let plain = Flavor::new(&config, Metering::Off, Tier::Optimized)?;
         let inner = Arc::new(Inner {
             config,
             plain,
             metered: OnceLock::new(),
+            baseline: OnceLock::new(),
+            baseline_metered: OnceLock::new(),
             interrupt: Interrupt::new(),
             scratch: OnceLock::new(),
         });
@@ -282,20 +311,69 @@ impl Runtime {
         &self.inner.interrupt
     }
 
-    fn flavor(&self, metering: Metering) -> Result<&Flavor, ComponentError> {
-        match metering {
-            Metering::Off => Ok(&self.inner.plain),
-            Metering::Fuel => self
-                .inner
-                .metered
-                .get_or_init(|| {
-                    Flavor::new(&self.inner.config, Metering::Fuel).map_err(|e| e.to_string())
-                })
-                .as_ref()
-                .map_err(|reason| ComponentError::Instantiation {
-                    reason: reason.clone(),
-                }),
-        }
+    fn flavor(&self, metering: Metering, tier: Tier) -> Result<&Flavor, ComponentError> {
+        let lazy = match (metering, tier) {
+            (Metering::Off, Tier::Optimized) => return Ok(&self.inner.plain),
+            (Metering::Fuel, Tier::Optimized) => &self.inner.metered,
+            (Metering::Off, Tier::Baseline) => &self.inner.baseline,
+            (Metering::Fuel, Tier::Baseline) => &self.inner.baseline_metered,
+        };
+        lazy.get_or_init(|| {
+            Flavor::new(&self.inner.config, metering, tier).map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|reason| ComponentError::Instantiation {
+            reason: reason.clone(),
+        })
+    }
+
+    /// Every engine built so far.
+    fn flavors(&self) -> impl Iterator<Item = &Flavor> {
+        self.inner.flavors()
+    }
+
+    /// The Cranelift code of `bytes` when it is in memory or in the disk
+    /// cache (`None` when it would have to be compiled): a reload of a
+    /// version compiled before skips the baseline tier.
+    pub fn lookup(
+        &self,
+        bytes: &[u8],
+        metering: Metering,
+    ) -> Result<Option<Compiled>, ComponentError> {
+        sniff(bytes)?;
+        let hash = content_hash(bytes);
+        let flavor = self.flavor(metering, Tier::Optimized)?;
+        let (component, lease, origin) = if let Some((c, lease)) = flavor.compiled.get(&hash) {
+            (c, lease, Origin::Memory)
+        } else {
+            let cached = match &flavor.cache {
+                Some(cache) => cache.load(&flavor.engine, &hash)?,
+                None => None,
+            };
+            let Some(c) = cached else { return Ok(None) };
+            let (c, lease) = flavor.compiled.insert(&hash, c);
+            (c, lease, Origin::DiskCache)
+        };
+        Ok(Some(Compiled {
+            component,
+            hash,
+            origin,
+            metering,
+            tier: Tier::Optimized,
+            runtime: self.clone(),
+            _lease: lease,
+        }))
+    }
+
+    /// Compiles untrusted `bytes` with Winch (or finds that code in
+    /// memory), under the same compile limits as [`Self::compile`]: the
+    /// first step of a tiered reload. Never touches the disk cache.
+    pub fn compile_baseline(
+        &self,
+        bytes: &[u8],
+        metering: Metering,
+    ) -> Result<Compiled, ComponentError> {
+        self.compile_tier(bytes, metering, Trust::Untrusted, Tier::Baseline)
     }
 
     /// Compiles untrusted `bytes` (or finds them already compiled): see
@@ -325,6 +403,17 @@ impl Runtime {
         metering: Metering,
         trust: Trust,
     ) -> Result<Compiled, ComponentError> {
+        self.compile_tier(bytes, metering, trust, Tier::Optimized)
+    }
+
+    /// [`Self::compile_as`] with the compiler of `tier`.
+    pub fn compile_tier(
+        &self,
+        bytes: &[u8],
+        metering: Metering,
+        trust: Trust,
+        tier: Tier,
+    ) -> Result<Compiled, ComponentError> {
         sniff(bytes)?;
         let limits = &self.inner.config.compile;
         if trust == Trust::Untrusted && bytes.len() as u64 > limits.max_bytes {
@@ -334,7 +423,7 @@ impl Runtime {
             }));
         }
         let hash = content_hash(bytes);
-        let flavor = self.flavor(metering)?;
+        let flavor = self.flavor(metering, tier)?;
         // Compile outside any lock: different submissions compile in
         // parallel. Two threads racing on the same new bytes both compile
         // once; the memory set keeps the first.
@@ -348,7 +437,7 @@ impl Runtime {
             let (c, origin) = match cached {
                 Some(c) => (c, Origin::DiskCache),
                 None => (
-                    self.build(flavor, bytes, &hash, metering, trust)?,
+                    self.build(flavor, bytes, &hash, metering, tier, trust)?,
                     Origin::Compiled,
                 ),
             };
@@ -360,6 +449,7 @@ impl Runtime {
             hash,
             origin,
             metering,
+            tier,
             runtime: self.clone(),
             _lease: lease,
         })
@@ -372,6 +462,7 @@ impl Runtime {
         bytes: &[u8],
         hash: &str,
         metering: Metering,
+        tier: Tier,
         trust: Trust,
     ) -> Result<Component, ComponentError> {
         if trust == Trust::Own {
@@ -400,6 +491,7 @@ impl Runtime {
             program: &program,
             config: &self.inner.config,
             metering,
+            tier,
             engine_id: &engine_id,
             bytes,
             out: artifact.path(),
@@ -435,23 +527,15 @@ impl Runtime {
     /// Hashes of the components something built from this runtime still
     /// uses (never evicted from memory or disk).
     fn in_use(&self) -> HashSet<String> {
-        let mut hashes = self.inner.plain.compiled.in_use();
-        if let Some(Ok(metered)) = self.inner.metered.get() {
-            hashes.extend(metered.compiled.in_use());
-        }
-        hashes
+        self.flavors().flat_map(|f| f.compiled.in_use()).collect()
     }
 
-    /// Bytes of compiled code this runtime keeps in memory (both engines),
+    /// Bytes of compiled code this runtime keeps in memory (every engine),
     /// and how many components that is.
     pub fn resident_usage(&self) -> (u64, usize) {
-        let (mut bytes, mut count) = self.inner.plain.compiled.usage();
-        if let Some(Ok(metered)) = self.inner.metered.get() {
-            let (b, c) = metered.compiled.usage();
-            bytes += b;
-            count += c;
-        }
-        (bytes, count)
+        self.flavors()
+            .map(|f| f.compiled.usage())
+            .fold((0, 0), |(b, c), (fb, fc)| (b + fb, c + fc))
     }
 
     /// Reads a component file, refusing anything but a regular file within
@@ -513,7 +597,7 @@ impl Compiled {
     /// Links the component against the host's imports (WASI p2 and
     /// `warden:plugin/host`). Fails when it imports anything else.
     pub fn prepare(self) -> Result<Prepared, ComponentError> {
-        let flavor = self.runtime.flavor(self.metering)?;
+        let flavor = self.runtime.flavor(self.metering, self.tier)?;
         let pre = flavor
             .linker
             .instantiate_pre(&self.component)
@@ -543,6 +627,11 @@ impl Prepared {
     /// code compiled with [`Metering::Off`], where it would not apply.
     pub fn metering(&self) -> Metering {
         self.compiled.metering
+    }
+
+    /// Which compiler made the code.
+    pub fn tier(&self) -> Tier {
+        self.compiled.tier
     }
 
     /// The runtime that compiled it, whose epoch ticker and root
@@ -583,17 +672,29 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 /// heap pages a small guest touches.
 const KEEP_RESIDENT_BYTES: usize = 2 << 20;
 
-/// The engine of `metering` for `config`, exactly as a runtime builds it:
-/// what a compile child compiles with.
+/// The engine of `metering` and `tier` for `config`, exactly as a runtime
+/// builds it: what a compile child compiles with.
 pub(crate) fn compile_engine(
     config: &RuntimeConfig,
     metering: Metering,
+    tier: Tier,
 ) -> Result<Engine, ComponentError> {
-    Flavor::new(config, metering).map(|flavor| flavor.engine)
+    Flavor::new(config, metering, tier).map(|flavor| flavor.engine)
+}
+
+impl Inner {
+    /// Every engine built so far: the plain one and those built on use.
+    fn flavors(&self) -> impl Iterator<Item = &Flavor> {
+        let lazy = [&self.metered, &self.baseline, &self.baseline_metered];
+        std::iter::once(&self.plain).chain(
+            lazy.into_iter()
+                .filter_map(|l| l.get().and_then(|f| f.as_ref().ok())),
+        )
+    }
 }
 
 impl Flavor {
-    fn new(config: &RuntimeConfig, metering: Metering) -> Result<Self, ComponentError> {
+    fn new(config: &RuntimeConfig, metering: Metering, tier: Tier) -> Result<Self, ComponentError> {
         let pool_memory = config
             .pooling
             .map(|pool| round_to_page(u64::try_from(pool.max_memory_bytes).unwrap_or(u64::MAX)));
@@ -613,6 +714,12 @@ impl Flavor {
             .memory_reservation_for_growth(reservation.max(GROWTH_AFTER_MOVE))
             // Guests must not be able to exhaust the host thread's stack.
             .max_wasm_stack(1 << 20);
+        // Same limits, other compiler: the engine id (and so the cache
+        // directory and the compile child's engine check) differs.
+        wasm.strategy(match tier {
+            Tier::Baseline => Strategy::Winch,
+            Tier::Optimized => Strategy::Cranelift,
+        });
         if let (Some(pool), Some(pool_memory)) = (config.pooling, pool_memory) {
             let mut p = PoolingAllocationConfig::default();
             p.total_component_instances(pool.instances)
@@ -640,6 +747,7 @@ impl Flavor {
         let cache = config
             .cache_dir
             .as_deref()
+            .filter(|_| tier == Tier::Optimized)
             .map(|dir| CompileCache::new(dir, &engine, config.cache_budget.disk_bytes));
         Ok(Self {
             engine,
@@ -666,9 +774,8 @@ fn spawn_ticker(inner: Weak<Inner>, tick: Duration) {
             loop {
                 std::thread::sleep(tick);
                 let Some(inner) = inner.upgrade() else { break };
-                inner.plain.engine.increment_epoch();
-                if let Some(Ok(metered)) = inner.metered.get() {
-                    metered.engine.increment_epoch();
+                for flavor in inner.flavors() {
+                    flavor.engine.increment_epoch();
                 }
             }
         });

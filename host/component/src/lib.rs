@@ -4,7 +4,8 @@
 //! The nouns, in the order a caller meets them:
 //! - [`RuntimeConfig`]: how a runtime is built (epoch tick, memory
 //!   reservation, pooling, [`CompileLimits`], [`CacheBudget`]);
-//! - [`Runtime`]: one per host; engines (plain and fuel-[`Metering`]), the
+//! - [`Runtime`]: one per host; engines (plain and fuel-[`Metering`], each
+//!   with a Winch twin of the baseline [`Tier`]), the
 //!   linker, the epoch ticker and the bounded compile caches;
 //! - [`Compiled`]: a component's machine code, named by the SHA-256 of its
 //!   bytes, with its [`Origin`]; [`Trust`] says where it was compiled;
@@ -100,7 +101,7 @@ pub use capture::{CapturedText, Overflow};
 pub use compiler::{CompileLimits, set_compiler_program};
 pub use custom_section::with_custom_section;
 pub use engine::{
-    CacheBudget, Compiled, Metering, Origin, PoolingConfig, Prepared, Runtime, RuntimeConfig,
+    CacheBudget, Compiled, Metering, Origin, PoolingConfig, Prepared, Runtime, RuntimeConfig, Tier,
     Trust, content_hash,
 };
 pub use error::{CompileLimit, ComponentError, Mistyped};

@@ -53,7 +53,7 @@ use tracing::Level;
 pub use failure::FailureClass;
 pub use health::{HealthEvent, HealthLevel, Thresholds};
 pub use persist::PersistEvent;
-pub use reload::{ReloadEvent, Stage};
+pub use reload::{ReloadEvent, Stage, Tier};
 pub use rollout::RolloutEvent;
 pub use trace::{Payload, TraceEvent, TraceKind, TraceOutcome, TracedMessage};
 
@@ -763,7 +763,7 @@ mod tests {
         let names = EventKind::names();
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
-        assert_eq!(names.len(), 16 + 6 + 2 + 4 + 2 + 7 + 1, "{names:?}");
+        assert_eq!(names.len(), 16 + 8 + 2 + 4 + 2 + 7 + 1, "{names:?}");
         // One of each family, as serde writes it.
         for event in [
             EventKind::from(SupervisorEvent::ChildIgnored),
@@ -833,12 +833,23 @@ mod tests {
             version: 3,
             hash: "0123456789abcdef".into(),
             duration_ms: 12,
+            tier: crate::Tier::Baseline,
         });
         assert_eq!(reloaded.level(), Level::INFO);
         assert_eq!(
             reloaded.to_string(),
-            "reloaded to version 3 (0123456789ab) in 12 ms"
+            "reloaded to version 3 (0123456789ab) in 12 ms (baseline code)"
         );
+        assert_eq!(
+            serde_json::to_value(Event::now(ChildPath::supervisor("root"), reloaded)).unwrap()["tier"],
+            json!("baseline")
+        );
+        let optimize_failed = EventKind::from(ReloadEvent::OptimizeFailed {
+            version: 3,
+            reason: "compile limit".into(),
+        });
+        assert_eq!(optimize_failed.level(), Level::WARN);
+        assert_eq!(optimize_failed.name(), "optimize_failed");
         let healthy = EventKind::from(ProcessEvent::Health {
             score: 90,
             level: HealthLevel::Healthy,

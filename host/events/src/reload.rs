@@ -47,6 +47,27 @@ impl fmt::Display for Stage {
     }
 }
 
+/// Which compiler made the code a child runs (see
+/// `warden_component::Tier`, which this mirrors for the event stream).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// Winch: swapped in first by a reload of code no cache holds.
+    Baseline,
+    /// Cranelift: a cached version at once, a fresh one after its
+    /// `optimized` step.
+    Optimized,
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Tier::Baseline => "baseline",
+            Tier::Optimized => "optimized",
+        })
+    }
+}
+
 /// Something that happened in a hot reload of a component child.
 /// Serialized as `"event": "<snake_case>"` beside the fields.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, strum::VariantNames)]
@@ -66,6 +87,28 @@ pub enum ReloadEvent {
         hash: String,
         /// From the start of the reload to the swap, in milliseconds.
         duration_ms: u64,
+        /// The compiler of the code swapped in: `baseline` (Winch) is
+        /// followed by `optimized` (or `optimize_failed`) for the same
+        /// version.
+        tier: Tier,
+    },
+    /// The second step of a tiered reload: `version`, serving on baseline
+    /// code, now runs its Cranelift code, state and mailbox carried over
+    /// and its probation unchanged.
+    Optimized {
+        /// The version, the same as its `reloaded`.
+        version: u64,
+        /// From the start of the reload to this second swap, in
+        /// milliseconds.
+        duration_ms: u64,
+    },
+    /// The Cranelift step of a tiered reload failed: `version` keeps
+    /// serving on its baseline code.
+    OptimizeFailed {
+        /// The version still on baseline code.
+        version: u64,
+        /// Why.
+        reason: String,
     },
     /// A reload failed; the old version keeps serving, unchanged.
     ReloadFailed {
@@ -115,10 +158,13 @@ impl ReloadEvent {
     pub fn level(&self) -> Level {
         match self {
             Self::ReloadFailed { .. }
+            | Self::OptimizeFailed { .. }
             | Self::RolledBack { .. }
             | Self::ConfigReloadFailed { .. } => Level::WARN,
             Self::ReloadStarted { .. } => Level::DEBUG,
-            Self::Reloaded { .. } | Self::ConfigReloaded { .. } => Level::INFO,
+            Self::Reloaded { .. } | Self::Optimized { .. } | Self::ConfigReloaded { .. } => {
+                Level::INFO
+            }
         }
     }
 
@@ -127,6 +173,8 @@ impl ReloadEvent {
         match self {
             Self::ReloadStarted { .. } => "reload_started",
             Self::Reloaded { .. } => "reloaded",
+            Self::Optimized { .. } => "optimized",
+            Self::OptimizeFailed { .. } => "optimize_failed",
             Self::ReloadFailed { .. } => "reload_failed",
             Self::RolledBack { .. } => "rolled_back",
             Self::ConfigReloaded { .. } => "config_reloaded",
@@ -143,13 +191,25 @@ impl fmt::Display for ReloadEvent {
                 version,
                 hash,
                 duration_ms,
+                tier,
             } => {
                 let short = hash.get(..12).unwrap_or(hash);
                 write!(
                     f,
-                    "reloaded to version {version} ({short}) in {duration_ms} ms"
+                    "reloaded to version {version} ({short}) in {duration_ms} ms ({tier} code)"
                 )
             }
+            Self::Optimized {
+                version,
+                duration_ms,
+            } => write!(
+                f,
+                "version {version} runs optimized code, {duration_ms} ms after its reload began"
+            ),
+            Self::OptimizeFailed { version, reason } => write!(
+                f,
+                "optimizing version {version} failed: {reason}; its baseline code keeps serving"
+            ),
             Self::ReloadFailed {
                 version,
                 stage,

@@ -412,7 +412,9 @@ fn info_schema() -> Value {
                     "source": {"type": "string"},
                     "at_ms": {"type": "integer"},
                     "outcome": {"type": "object"},
-                    "duration_ms": {"type": "integer"}
+                    "duration_ms": {"type": "integer"},
+                    "tier": {"enum": ["baseline", "optimized"], "description": "The compiler of the code the version runs (baseline until its optimized step)"},
+                    "optimize_failed": {"type": "string", "description": "Why its optimized step failed, when it did"}
                 }
             }}
         }

@@ -47,6 +47,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
                 "version": {"type": "integer"},
                 "hash": {"type": "string"},
                 "origin": {"type": "string", "description": "Where the machine code came from (compiled, cache)"},
+                "tier": {"enum": ["baseline", "optimized"], "description": "The compiler of the code swapped in: baseline (Winch) is followed by an `optimized` event once the Cranelift code is swapped in too"},
                 "duration_ms": {"type": "number"}
             }
         })),
@@ -96,7 +97,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
         ctx,
         OpMeta::new(
             "child.versions",
-            "A component child's version history: hash, source, time, outcome and duration of each; \
+            "A component child's version history: hash, source, time, outcome, duration and tier (baseline or optimized code) of each; \
              `earlier` lists versions from before the host's last restarts (kept in the registry, \
              [history] keep_versions), not restorable: their code is gone",
         )
@@ -109,7 +110,13 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "required": ["current", "records", "earlier"],
             "properties": {
                 "current": {"type": "integer"},
-                "records": {"type": "array", "items": {"type": "object"}},
+                "records": {"type": "array", "items": {
+                    "type": "object",
+                    "properties": {
+                        "tier": {"enum": ["baseline", "optimized"], "description": "The compiler of the code the version runs: baseline (Winch) until its optimized step swaps in the Cranelift code"},
+                        "optimize_failed": {"type": "string", "description": "Why its optimized step failed (it stays on baseline code)"}
+                    }
+                }},
                 "earlier": {"type": "array", "items": {
                     "type": "object",
                     "required": ["run_ms", "version", "hash", "source", "at_ms", "outcome", "duration_ms", "restorable"],
@@ -277,12 +284,14 @@ async fn reload(ctx: &Context, params: Value) -> Result<Value, OpError> {
             hash,
             origin,
             duration,
+            tier,
             ..
         } => Ok(json!({
             "outcome": "reloaded",
             "version": version,
             "hash": hash,
             "origin": origin,
+            "tier": tier,
             "duration_ms": duration.as_secs_f64() * 1000.0,
         })),
         ReloadOutcome::Failed {

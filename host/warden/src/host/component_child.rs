@@ -87,13 +87,24 @@ pub(crate) enum Origin {
 /// A new version for a running incarnation (see the module doc).
 pub(crate) struct SwapRequest {
     pub program: ActorProgram,
-    /// A guest failure within this time after the swap rolls back.
+    /// A guest failure within this time after the swap rolls back. Zero
+    /// leaves the probation of an earlier swap as it is (the optimized
+    /// step of a tiered reload: the version is the same).
     pub probation: Duration,
+    /// Swap only if the child still runs this very program (the baseline
+    /// code `program` replaces): a probation rollback in between has
+    /// made the optimized code of the left version moot.
+    // Boxed: an envelope is as large as its largest kind.
+    pub replaces: Option<Box<ActorProgram>>,
     pub reply: oneshot::Sender<Result<(), SwapFailure>>,
     /// Called (off the guest's thread) when probation rolled the child
     /// back, with the failure that caused it.
     pub on_rollback: Box<dyn FnOnce(String) + Send>,
 }
+
+/// The reason a swap gives when the program it was to replace no longer
+/// runs.
+pub(crate) const SUPERSEDED: &str = "the child no longer runs the code this swap replaces";
 
 /// Why a swap did not happen; the old version is still serving unless the
 /// old instance itself failed while being snapshotted.
@@ -1021,9 +1032,21 @@ fn swap(mut old: ActorInstance, request: SwapRequest, kit: &Kit) -> Swapped {
     let SwapRequest {
         program,
         probation,
+        replaces,
         reply,
         on_rollback,
     } = request;
+    if let Some(expected) = replaces {
+        let runs = kit
+            .slot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is(&expected);
+        if !runs {
+            let _ = reply.send(Err(SwapFailure::new(Stage::Snapshot, SUPERSEDED)));
+            return Swapped::Kept(Box::new(old));
+        }
+    }
     let snapshot = match old.snapshot() {
         Ok(Ok(state)) => state,
         Ok(Err(refusal)) => {

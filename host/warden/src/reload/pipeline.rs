@@ -5,6 +5,21 @@
 //! child's task, while it keeps serving. Only the swap itself travels to
 //! the child, as an envelope in its mailbox, so it happens between two
 //! messages. Reloads are serialised: one at a time per host.
+//!
+//! Reloads come in tiers: bytes with no Cranelift code in memory or the
+//! disk cache are compiled by Winch first (the same compile limits, in a
+//! compile child) and swapped in at once (`reloaded` with `tier:
+//! "baseline"`); a background task then compiles them with Cranelift (the
+//! bounded compile path and the cache, as any compile) and swaps that in
+//! too (`optimized`), through the mailbox like any swap, so no message is
+//! lost or reordered, with the state carried over and the probation of the
+//! version left running from its first swap. The optimized step applies
+//! only while the child still runs that baseline code: a newer reload or a
+//! rollback makes it moot. If the Cranelift step fails, the baseline code
+//! keeps serving and `optimize_failed` says why (the version's record
+//! keeps the reason). A version whose Cranelift code is cached is swapped
+//! in once, optimized. Bytes Winch cannot compile (another architecture,
+//! a proposal it lacks) go straight to Cranelift.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,10 +31,10 @@ use tokio::sync::oneshot;
 use warden_clock::{millis, unix_ms};
 
 use crate::component::{
-    ActorProgram, ComponentError, Metering, Origin, Runtime, content_hash, world,
+    ActorProgram, ComponentError, Metering, Origin, Runtime, Tier, content_hash, world,
 };
-use crate::events::{EventBus, ReloadEvent};
-use crate::host::component_child::{Envelope, SwapFailure, SwapRequest};
+use crate::events::{self, EventBus, ReloadEvent};
+use crate::host::component_child::{Envelope, SUPERSEDED, SwapFailure, SwapRequest};
 use crate::host::{ProgramTable, Router};
 use crate::reload::Stage;
 use crate::reload::versions::{VersionOutcome, VersionRecord, Versions};
@@ -44,6 +59,9 @@ pub enum ReloadOutcome {
         /// Of `duration`, the swap in the child: snapshot, instantiate,
         /// init, restore.
         swap: Duration,
+        /// The compiler of the code swapped in: `Baseline` is followed by
+        /// an optimized step in the background.
+        tier: Tier,
     },
     /// The old version is still serving.
     Failed {
@@ -277,6 +295,8 @@ impl Reloader {
             at_ms: unix_ms(),
             outcome: VersionOutcome::Reloaded,
             duration_ms: 0,
+            tier: Tier::Optimized,
+            optimize_failed: None,
             program: None,
         };
         let bytes = match read(&self.inner.runtime, &entry.source).await {
@@ -291,7 +311,9 @@ impl Reloader {
         self.emit(path, ReloadEvent::ReloadStarted { version });
         let compile_started = Instant::now();
         let runtime = self.inner.runtime.clone();
-        let built = tokio::task::spawn_blocking(move || build(&runtime, &bytes, metering))
+        let bytes = Arc::new(bytes);
+        let input = bytes.clone();
+        let built = tokio::task::spawn_blocking(move || build_first(&runtime, &input, metering))
             .await
             .unwrap_or_else(|join| {
                 Err(SwapFailure {
@@ -303,11 +325,12 @@ impl Reloader {
             Ok(built) => built,
             Err(f) => return self.failed(path, record, started, f.stage, f.reason),
         };
+        let tier = program.prepared().tier();
         let compile = compile_started.elapsed();
         let on_rollback = self.probation_rollback(path, version, previous);
         let swap_started = Instant::now();
         let swapped = self
-            .swap(path, program.clone(), self.probation(), on_rollback)
+            .swap(path, program.clone(), None, self.probation(), on_rollback)
             .await?;
         if let Err(f) = swapped {
             return self.failed(path, record, started, f.stage, f.reason);
@@ -318,7 +341,8 @@ impl Reloader {
         }
         let duration = started.elapsed();
         record.duration_ms = millis(duration);
-        record.program = Some(program);
+        record.tier = tier;
+        record.program = Some(program.clone());
         let hash = record.hash.clone();
         self.change_history(path, |h| h.push(record))?;
         self.emit(
@@ -327,8 +351,16 @@ impl Reloader {
                 version,
                 hash: hash.clone(),
                 duration_ms: millis(duration),
+                tier: event_tier(tier),
             },
         );
+        if tier == Tier::Baseline {
+            let this = self.clone();
+            let path = path.to_string();
+            tokio::spawn(async move {
+                this.optimize(&path, version, program, bytes, started).await;
+            });
+        }
         Ok(ReloadOutcome::Reloaded {
             version,
             hash,
@@ -336,7 +368,83 @@ impl Reloader {
             duration,
             compile,
             swap,
+            tier,
         })
+    }
+
+    /// The second step of a tiered reload: Cranelift code for `version`,
+    /// which runs `baseline` now, swapped in if it still does (see the
+    /// module doc).
+    async fn optimize(
+        &self,
+        path: &str,
+        version: u64,
+        baseline: ActorProgram,
+        bytes: Arc<Vec<u8>>,
+        started: Instant,
+    ) {
+        let runtime = self.inner.runtime.clone();
+        let metering = baseline.prepared().metering();
+        let built =
+            tokio::task::spawn_blocking(move || build(&runtime, &bytes, metering, Tier::Optimized))
+                .await
+                .unwrap_or_else(|join| {
+                    Err(SwapFailure {
+                        stage: Stage::Compile,
+                        reason: format!("compile task failed: {join}"),
+                    })
+                });
+        let _serial = self.inner.serial.lock().await;
+        let still_current = |this: &Self| {
+            this.with_history(path, |h| h.runs(version, &baseline))
+                .unwrap_or(false)
+        };
+        if !still_current(self) {
+            tracing::debug!(
+                child = path,
+                version,
+                "a newer version or a rollback made the optimized step moot"
+            );
+            return;
+        }
+        let failure = match built {
+            Ok((program, _)) => {
+                let swapped = self
+                    .swap(
+                        path,
+                        program.clone(),
+                        Some(Box::new(baseline.clone())),
+                        Duration::ZERO,
+                        Box::new(|_| {}),
+                    )
+                    .await;
+                match swapped {
+                    Ok(Ok(())) => {
+                        let _ = self.change_history(path, |h| h.optimized(version, program));
+                        self.emit(
+                            path,
+                            ReloadEvent::Optimized {
+                                version,
+                                duration_ms: millis(started.elapsed()),
+                            },
+                        );
+                        return;
+                    }
+                    Ok(Err(f)) if f.reason == SUPERSEDED => return,
+                    Ok(Err(f)) => format!("the swap failed at {}: {}", f.stage, f.reason),
+                    Err(e) => e.to_string(),
+                }
+            }
+            Err(f) => format!("{} failed: {}", f.stage, f.reason),
+        };
+        let _ = self.change_history(path, |h| h.optimize_failed(version, &failure));
+        self.emit(
+            path,
+            ReloadEvent::OptimizeFailed {
+                version,
+                reason: failure,
+            },
+        );
     }
 
     /// Returns the child to `version` (or the one before the current one),
@@ -357,7 +465,7 @@ impl Reloader {
             });
         };
         let swapped = self
-            .swap(path, program, Duration::ZERO, Box::new(|_| {}))
+            .swap(path, program, None, Duration::ZERO, Box::new(|_| {}))
             .await?;
         if let Err(f) = swapped {
             return Err(ReloadError::RollbackFailed {
@@ -383,6 +491,7 @@ impl Reloader {
         &self,
         path: &str,
         program: ActorProgram,
+        replaces: Option<Box<ActorProgram>>,
         probation: Duration,
         on_rollback: Box<dyn FnOnce(String) + Send>,
     ) -> Result<Result<(), SwapFailure>, ReloadError> {
@@ -390,6 +499,7 @@ impl Reloader {
         let request = SwapRequest {
             program,
             probation,
+            replaces,
             reply,
             on_rollback,
         };
@@ -499,26 +609,85 @@ async fn read(runtime: &Runtime, source: &Path) -> Result<Vec<u8>, String> {
     }
 }
 
-/// compile (or cache) → world check → link.
-fn build(
+/// The code a reload swaps in first: the Cranelift code when memory or
+/// the disk cache has it, else Winch's, else (Winch could not compile
+/// it) Cranelift's.
+fn build_first(
     runtime: &Runtime,
     bytes: &[u8],
     metering: Metering,
 ) -> Result<(ActorProgram, Origin), SwapFailure> {
+    match runtime.lookup(bytes, metering) {
+        Ok(Some(compiled)) => return link(compiled),
+        Ok(None) => {}
+        Err(e) => {
+            return Err(SwapFailure {
+                stage: Stage::Compile,
+                reason: e.to_string(),
+            });
+        }
+    }
+    match runtime.compile_baseline(bytes, metering) {
+        Ok(compiled) => link(compiled),
+        // Not a component, or over a compile limit: Cranelift would
+        // refuse it too (and take longer doing so).
+        Err(
+            e @ (ComponentError::NotWasm { .. }
+            | ComponentError::NotAComponent
+            | ComponentError::CompileLimit(_)),
+        ) => Err(SwapFailure {
+            stage: Stage::Compile,
+            reason: e.to_string(),
+        }),
+        // Winch cannot build this engine or compile these bytes (a
+        // proposal it lacks fails its validation; truly invalid bytes
+        // fail Cranelift's too, and say so).
+        Err(e) => {
+            tracing::info!(reason = %e, "no baseline code: compiling with Cranelift");
+            build(runtime, bytes, metering, Tier::Optimized)
+        }
+    }
+}
+
+/// compile (or cache) → world check → link, with the compiler of `tier`.
+fn build(
+    runtime: &Runtime,
+    bytes: &[u8],
+    metering: Metering,
+    tier: Tier,
+) -> Result<(ActorProgram, Origin), SwapFailure> {
+    let compiled = match tier {
+        Tier::Baseline => runtime.compile_baseline(bytes, metering),
+        Tier::Optimized => runtime.compile(bytes, metering),
+    }
+    .map_err(|e| SwapFailure {
+        stage: Stage::Compile,
+        reason: e.to_string(),
+    })?;
+    link(compiled)
+}
+
+/// world check → link.
+fn link(compiled: crate::component::Compiled) -> Result<(ActorProgram, Origin), SwapFailure> {
     let fail = |stage| {
         move |e: crate::component::ComponentError| SwapFailure {
             stage,
             reason: e.to_string(),
         }
     };
-    let compiled = runtime
-        .compile(bytes, metering)
-        .map_err(fail(Stage::Compile))?;
     let origin = compiled.origin;
     world::check(&compiled, world::World::ActorPlugin).map_err(fail(Stage::World))?;
     let prepared = compiled.prepare().map_err(fail(Stage::World))?;
     let program = ActorProgram::new(prepared).map_err(fail(Stage::World))?;
     Ok((program, origin))
+}
+
+/// The event stream's name of a tier.
+fn event_tier(tier: Tier) -> events::Tier {
+    match tier {
+        Tier::Baseline => events::Tier::Baseline,
+        Tier::Optimized => events::Tier::Optimized,
+    }
 }
 
 fn child_path(path: &str) -> ChildPath {

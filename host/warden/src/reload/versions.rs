@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use warden_clock::unix_ms;
 
-use crate::component::ActorProgram;
+use crate::component::{ActorProgram, Tier};
 use crate::reload::Stage;
 
 /// One version of a child's code.
@@ -24,6 +24,12 @@ pub struct VersionRecord {
     pub outcome: VersionOutcome,
     /// From the start of the reload to the swap (or the failure).
     pub duration_ms: u64,
+    /// The compiler of the code it runs: `baseline` (Winch) until its
+    /// optimized step swaps in the Cranelift code.
+    pub tier: Tier,
+    /// Why its optimized step failed (it then stays on baseline code).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optimize_failed: Option<String>,
     /// The code, kept for rollback; `None` when it never ran.
     #[serde(skip)]
     pub(crate) program: Option<ActorProgram>,
@@ -61,6 +67,8 @@ impl Versions {
                 at_ms: unix_ms(),
                 outcome: VersionOutcome::Initial,
                 duration_ms: 0,
+                tier: program.prepared().tier(),
+                optimize_failed: None,
                 program: Some(program.clone()),
             }],
         }
@@ -76,6 +84,30 @@ impl Versions {
             self.current = record.version;
         }
         self.records.push(record);
+    }
+
+    /// Whether `version` is current and runs exactly `program`.
+    pub(crate) fn runs(&self, version: u64, program: &ActorProgram) -> bool {
+        self.current == version
+            && self
+                .get(version)
+                .and_then(|r| r.program.as_ref())
+                .is_some_and(|p| p.is(program))
+    }
+
+    /// `version` now runs `program`, its optimized code.
+    pub(crate) fn optimized(&mut self, version: u64, program: ActorProgram) {
+        if let Some(r) = self.records.iter_mut().find(|r| r.version == version) {
+            r.tier = program.prepared().tier();
+            r.program = Some(program);
+        }
+    }
+
+    /// The optimized step of `version` failed for `reason`.
+    pub(crate) fn optimize_failed(&mut self, version: u64, reason: &str) {
+        if let Some(r) = self.records.iter_mut().find(|r| r.version == version) {
+            r.optimize_failed = Some(reason.to_string());
+        }
     }
 
     pub fn get(&self, version: u64) -> Option<&VersionRecord> {

@@ -261,6 +261,9 @@ pub(super) fn render_reload(path: &str, outcome: &Value) -> String {
             if let Some(origin) = outcome.get("origin") {
                 line.push_str(&format!(" ({})", scalar(origin)));
             }
+            if let Some(tier) = outcome.get("tier") {
+                line.push_str(&format!(", {} code", scalar(tier)));
+            }
             line + "\n"
         }
         Some("failed") => format!(
