@@ -43,7 +43,7 @@ fn exit_word(exit: &Value) -> Option<String> {
 
 /// Rows under a header, columns padded to their widest cell; the last
 /// column is not padded.
-fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
