@@ -7,7 +7,9 @@
 //! `components` use the component store's routes (`POST /components`,
 //! `GET /components[/{id}]`, `DELETE /components/{id}`); `snapshot`,
 //! `snapshots` and `restore` call `child.snapshot`, `snapshot.*` and
-//! `child.restore {snapshot}`; `repl` is [`repl`]'s. This file only turns arguments into params and
+//! `child.restore {snapshot}`; `repl` is [`repl`]'s; `groups`, `group`, `rollouts`,
+//! `rollout`, `storm` and `chaos` (`group.*`, `rollout.*`, `supervisor.storm`,
+//! `chaos.run`) are [`control`]'s. This file only turns arguments into params and
 //! results into text: it adds no behaviour an operation lacks.
 //!
 //! Output: human text by default (the tree indented, tables aligned, a
