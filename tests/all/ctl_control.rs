@@ -251,6 +251,13 @@ fn rollouts_start_show_list_and_abort() {
 #[test]
 fn storm_and_chaos_change_and_report() {
     let host = HostProcess::start_tree(TREE, &[]);
+    // `health` gives each supervisor's level by the `[health]` thresholds.
+    assert_eq!(json_of(&host, &["health", "root"])[0]["level"], "healthy");
+    let health = host.ctl_ok(&["health", "root"]);
+    assert!(
+        health.contains("\n  health: healthy, score 100\n"),
+        "{health}"
+    );
     let set = json_of(
         &host,
         &[

@@ -56,9 +56,10 @@
 // The health pane (`#health-panel`): `POST /ops/health` (after the tree,
 // and on every `health_changed` event) gives each supervisor's score,
 // reasons and recommendations; the level of each supervisor and worker is
-// the one the health monitor last published (`health_changed`, from
-// `events.recent` when the page opens and live over SSE after), healthy
-// until it says otherwise, as the monitor itself assumes. Rows are
+// a supervisor's is the report's (its score by the `[health]` thresholds),
+// a worker's the one the health monitor last published (`health_changed`,
+// from `events.recent` when the page opens and live over SSE after),
+// healthy until it says otherwise, as the monitor itself assumes. Rows are
 // `#health-body tr[data-path][data-subject]` with `[data-field="level"]`
 // (`data-level`), `[data-field="score"]` and `[data-field="reasons"]`;
 // recommendations `#recommendations li[data-code][data-supervisor]`.
@@ -1642,7 +1643,9 @@ function renderHealth() {
       rowsByPath.set(r.supervisor, {
         path: r.supervisor,
         subject: "supervisor",
-        level: said ? said.level : "healthy",
+        // The level now by the host's thresholds; from the monitor's last
+        // event when the host does not say (an older host).
+        level: r.level || (said ? said.level : "healthy"),
         score: r.score,
         reasons: r.reasons || [],
       });

@@ -434,6 +434,19 @@ pub(super) fn render_health(reports: &Value) -> String {
             field(report, "restarts_last_hour"),
             field(report, "restarts_total")
         ));
+        if let Some(score) = report.get("score") {
+            out.push_str(&format!(
+                "  health: {}, score {}{}\n",
+                field(report, "level"),
+                scalar(score),
+                report
+                    .get("reasons")
+                    .and_then(Value::as_array)
+                    .filter(|r| !r.is_empty())
+                    .map(|r| format!(" ({})", r.iter().map(scalar).collect::<Vec<_>>().join("; ")))
+                    .unwrap_or_default()
+            ));
+        }
         if let Some(counts) = report.get("counts") {
             out.push_str(&format!(
                 "  children: {} specs, {} active ({} workers, {} supervisors)\n",
