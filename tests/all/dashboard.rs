@@ -12,6 +12,11 @@
 //! uses and leaves out what the role may not use: a `read` token sees no
 //! Restart, Kill or Reload button and no send box, an `operate` token sees
 //! them all.
+//! The health pane (`tests/browser/health.mjs`): a `rest_for_one` root with
+//! two children shows its score and the `small_rest_for_one`
+//! recommendation, a worker that starts failing arrives with a worse level
+//! live (the monitor's `health_changed` over SSE), and a rollout shows in
+//! the rollouts pane until it succeeded.
 //! With `WARDEN_UPDATE_SCREENSHOT=1` the screenshot it takes becomes the
 //! README's `docs/dashboard.png` (not on every run: it would dirty the tree).
 //!
@@ -260,6 +265,107 @@ fn the_dashboard_leaves_out_what_the_tokens_role_may_not_use() {
         "{operate}"
     );
     assert_eq!(operate["send_visible"], true, "{operate}");
+    stop(host);
+}
+
+/// A `rest_for_one` root with two children (fewer than three: a
+/// recommendation), `flaky` failing in a loop once `FAIL` exists, the health
+/// monitor ticking every 100 ms.
+const HEALTH_TREE: &str = r#"
+[host]
+state_dir = "state"
+api_addr = "127.0.0.1:0"
+[host.policy]
+allow_commands = ["/bin/sh", "sleep"]
+[host.monitor]
+interval_ms = 50
+
+[health]
+interval_ms = 100
+
+[supervisor.root]
+strategy = "rest_for_one"
+intensity = 1000
+period_ms = 60000
+
+[[supervisor.root.children]]
+id = "steady"
+kind = "process"
+command = "sleep"
+args = ["600"]
+
+[[supervisor.root.children]]
+id = "flaky"
+kind = "process"
+command = "/bin/sh"
+args = ["-c", "while [ ! -e FAIL ]; do sleep 0.05; done; exit 1"]
+backoff = { initial_ms = 400, max_ms = 400 }
+"#;
+
+#[test]
+fn the_health_pane_shows_recommendations_and_level_changes_live() {
+    let Some(node) = browser("the_health_pane_shows_recommendations_and_level_changes_live") else {
+        return;
+    };
+    let temp = tempfile::tempdir().unwrap();
+    let config = temp.path().join("warden.toml");
+    let fail = temp.path().join("fail");
+    std::fs::write(&config, HEALTH_TREE.replace("FAIL", fail.to_str().unwrap())).unwrap();
+    let host = HostProcess::start(&config, &temp.path().join("state"), &[]);
+    let shot = temp.path().join("health.png");
+    let browser_dir = repo_root().join("tests/browser");
+    let mut script = Command::new(&node);
+    script
+        .arg(browser_dir.join("health.mjs"))
+        .arg(host.url())
+        .arg(&shot)
+        .arg(&fail)
+        .current_dir(&browser_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (status, stdout, stderr) = run_with_timeout(script, Duration::from_secs(150));
+    assert!(
+        status.success(),
+        "the browser test failed ({status})\n--- node stdout\n{stdout}\n--- node stderr\n{stderr}\n--- warden log\n{}",
+        host.log()
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("the script prints its report"))
+            .expect("the report is JSON");
+    eprintln!("health report: {report}");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["root_level"], "healthy", "{report}");
+    assert!(report["root_score"].as_u64() <= Some(100), "{report}");
+    let recommendation = report["recommendation"].as_str().unwrap_or_default();
+    assert!(
+        recommendation.starts_with("rest_for_one with 2 children (< 3)"),
+        "{report}"
+    );
+    // The worker had no row until the monitor said it was not healthy.
+    assert_eq!(report["flaky_row_before"], false, "{report}");
+    assert_eq!(report["flaky_subject"], "worker", "{report}");
+    assert!(
+        ["warning", "critical", "emergency"]
+            .contains(&report["flaky_level"].as_str().unwrap_or("")),
+        "{report}"
+    );
+    assert!(report["flaky_score"].as_u64() < Some(70), "{report}");
+    assert!(
+        !report["flaky_reasons"]
+            .as_str()
+            .unwrap_or("–")
+            .starts_with('–'),
+        "{report}"
+    );
+    assert!(
+        report["rollout_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with('r')),
+        "{report}"
+    );
+    assert_eq!(report["rollout_batches"], "1/1", "{report}");
+    assert_eq!(report["rollout_members"], "root/steady changed", "{report}");
+    assert_eq!(report["page_loads"], 1, "live, without a reload: {report}");
     stop(host);
 }
 

@@ -19,6 +19,7 @@ mod component_runtime;
 mod component_store;
 mod config_reload;
 mod ctl_cli;
+mod ctl_control;
 mod dashboard;
 mod dev_cli;
 mod fleet;

@@ -53,6 +53,20 @@
 // from `running` to `ended`. `traced` events stay out of the event table
 // (they are the trace's, one per message).
 //
+// The health pane (`#health-panel`): `POST /ops/health` (after the tree,
+// and on every `health_changed` event) gives each supervisor's score,
+// reasons and recommendations; the level of each supervisor and worker is
+// a supervisor's is the report's (its score by the `[health]` thresholds),
+// a worker's the one the health monitor last published (`health_changed`,
+// from `events.recent` when the page opens and live over SSE after),
+// healthy until it says otherwise, as the monitor itself assumes. Rows are
+// `#health-body tr[data-path][data-subject]` with `[data-field="level"]`
+// (`data-level`), `[data-field="score"]` and `[data-field="reasons"]`;
+// recommendations `#recommendations li[data-code][data-supervisor]`.
+// The rollouts pane: `POST /ops/rollout.list`, fetched again on every
+// `rollout_*` event, as `#rollouts-body tr[data-rollout="r1"]` with
+// `[data-field="state"]` (`data-state`), `batches`, `members`, `reason`.
+//
 // Text from the host is only ever set with textContent, never as markup.
 
 const TOKEN_KEY = "warden.token";
@@ -124,6 +138,13 @@ const state = {
   logGeneration: 0,
   // The trace the trace pane shows (its id), if any.
   traceId: "",
+  // path -> the health monitor's last word on it: `{ subject, level,
+  // score, reasons, at_ms }` from its newest `health_changed` event.
+  levels: new Map(),
+  // The `health` op's reports, one per supervisor.
+  healthReports: [],
+  healthTimer: null,
+  rolloutTimer: null,
 };
 
 // ---------------------------------------------------------------- API
@@ -1247,6 +1268,13 @@ function onEvent(e) {
   if (e.event === "trace_ended" && e.trace === state.traceId) {
     setTraceStatus("ended", `trace ${e.trace} ended (${e.reason}) with ${e.records} records`);
   }
+  if (e.event === "health_changed") {
+    noteHealth(e);
+    scheduleHealth();
+  }
+  if (e.event && e.event.startsWith("rollout_")) {
+    scheduleRollouts();
+  }
   if (!addEvent(e)) return;
   renderEvents();
   scheduleRefresh();
@@ -1258,8 +1286,13 @@ function onEvent(e) {
 async function loadRecentEvents() {
   try {
     const recent = await call("events.recent", { limit: EVENT_ROWS });
-    for (const e of recent) addEvent(e);
+    for (const e of recent) {
+      addEvent(e);
+      if (e.event === "health_changed") noteHealth(e);
+    }
     renderEvents();
+    renderHealth();
+    scheduleRollouts();
   } catch (err) {
     if (err.status !== 401) {
       $("events-body").replaceChildren(el("tr", {}, el("td", { colSpan: 4, class: "empty error", text: `Cannot load events: ${err.message}` })));
@@ -1557,12 +1590,154 @@ function setupLogs() {
   $("logs-child").addEventListener("change", (ev) => followLogs(ev.target.value));
 }
 
+// ---------------------------------------------------------------- health
+
+const LEVEL_RANK = { healthy: 0, warning: 1, critical: 2, emergency: 3 };
+
+// Keeps the newest `health_changed` of each path (events.recent and the
+// stream may bring them in any order).
+function noteHealth(e) {
+  if (!e.path) return;
+  const at = e.at_ms || Date.now();
+  const known = state.levels.get(e.path);
+  if (known && known.at_ms > at) return;
+  state.levels.set(e.path, { subject: e.subject, level: e.to, score: e.score, reasons: e.reasons || [], at_ms: at });
+  renderHealth();
+}
+
+function scheduleHealth(delay = REFRESH_DEBOUNCE_MS) {
+  if (state.healthTimer !== null || state.needToken) return;
+  state.healthTimer = setTimeout(() => {
+    state.healthTimer = null;
+    refreshHealth();
+  }, delay);
+}
+
+async function refreshHealth() {
+  if (!may("health")) return;
+  try {
+    state.healthReports = await call("health");
+    renderHealth();
+  } catch (err) {
+    if (err.status !== 401) {
+      $("recommendations").replaceChildren(el("li", { class: "empty error", text: `Cannot load health: ${err.message}` }));
+    }
+  }
+}
+
+function levelBadge(level) {
+  return el("span", { class: `health-level health-${level}`, "data-level": level, text: level });
+}
+
+let renderHealthQueued = false;
+function renderHealth() {
+  if (renderHealthQueued) return;
+  renderHealthQueued = true;
+  requestAnimationFrame(() => {
+    renderHealthQueued = false;
+    // Supervisors from the reports (their score now), workers from the
+    // monitor's events (the score that moved their level).
+    const rowsByPath = new Map();
+    for (const r of state.healthReports || []) {
+      const said = state.levels.get(r.supervisor);
+      rowsByPath.set(r.supervisor, {
+        path: r.supervisor,
+        subject: "supervisor",
+        // The level now by the host's thresholds; from the monitor's last
+        // event when the host does not say (an older host).
+        level: r.level || (said ? said.level : "healthy"),
+        score: r.score,
+        reasons: r.reasons || [],
+      });
+    }
+    for (const [path, said] of state.levels) {
+      if (rowsByPath.has(path)) continue;
+      rowsByPath.set(path, { path, subject: said.subject || "worker", level: said.level, score: said.score, reasons: said.reasons });
+    }
+    const sorted = [...rowsByPath.values()].sort((a, b) =>
+      (LEVEL_RANK[b.level] ?? 0) - (LEVEL_RANK[a.level] ?? 0) || a.path.localeCompare(b.path));
+    const frag = document.createDocumentFragment();
+    for (const row of sorted) {
+      frag.append(el("tr", { "data-path": row.path, "data-subject": row.subject },
+        el("td", {}, el("code", { text: row.path })),
+        el("td", { text: row.subject }),
+        el("td", { "data-field": "level" }, levelBadge(row.level)),
+        el("td", { class: "num", "data-field": "score", text: row.score ?? "–" }),
+        el("td", { class: "details", "data-field": "reasons", text: (row.reasons || []).join("; ") || "–" })));
+    }
+    if (sorted.length === 0) {
+      frag.append(el("tr", {}, el("td", { colSpan: 5, class: "empty", text: "Loading…" })));
+    }
+    $("health-body").replaceChildren(frag);
+
+    const recs = document.createDocumentFragment();
+    for (const r of state.healthReports || []) {
+      for (const rec of r.recommendations || []) {
+        const where = rec.child ? `${r.supervisor}/${rec.child}` : r.supervisor;
+        recs.append(el("li", { "data-code": rec.code, "data-supervisor": r.supervisor, "data-child": rec.child || "" },
+          el("code", { class: "rec-code", text: rec.code }),
+          el("code", { text: where }), ": ",
+          el("span", { "data-field": "message", text: rec.message })));
+      }
+    }
+    if (!recs.hasChildNodes()) {
+      recs.append(el("li", { class: "empty", text: "No recommendations." }));
+    }
+    $("recommendations").replaceChildren(recs);
+  });
+}
+
+// ---------------------------------------------------------------- rollouts
+
+function scheduleRollouts(delay = REFRESH_DEBOUNCE_MS) {
+  if (state.rolloutTimer !== null || state.needToken) return;
+  state.rolloutTimer = setTimeout(() => {
+    state.rolloutTimer = null;
+    refreshRollouts();
+  }, delay);
+}
+
+async function refreshRollouts() {
+  if (!may("rollout.list")) return;
+  try {
+    renderRollouts(await call("rollout.list"));
+  } catch (err) {
+    if (err.status !== 401) {
+      $("rollouts-body").replaceChildren(el("tr", {}, el("td", { colSpan: 6, class: "empty error", text: `Cannot load rollouts: ${err.message}` })));
+    }
+  }
+}
+
+function renderRollouts(list) {
+  const frag = document.createDocumentFragment();
+  // Newest first: the ids count up (`r1`, `r2`, …) as started_at_ms does.
+  const sorted = [...list].sort((a, b) => (b.started_at_ms - a.started_at_ms) || b.id.localeCompare(a.id));
+  for (const r of sorted) {
+    const batches = r.batches || [];
+    const done = batches.filter((b) => b.state === "done").length;
+    const members = batches.flatMap((b) => (b.members || []).map((m) => `${m.path} ${m.outcome}`));
+    frag.append(el("tr", { "data-rollout": r.id },
+      el("td", {}, el("code", { text: r.id })),
+      el("td", { text: r.action + (r.group ? ` of group ${r.group}` : "") }),
+      el("td", { "data-field": "state", "data-state": r.state, class: `rollout-state-${r.state}`, text: r.state }),
+      el("td", { class: "num", "data-field": "batches", text: `${done}/${batches.length}` }),
+      el("td", { class: "details", "data-field": "members", text: members.join(", ") }),
+      el("td", { class: "details", "data-field": "reason", text: r.reason || "" })));
+  }
+  if (sorted.length === 0) {
+    frag.append(el("tr", {}, el("td", { colSpan: 6, class: "empty", text: "No rollouts." })));
+  }
+  $("rollouts-body").replaceChildren(frag);
+}
+
 // ---------------------------------------------------------------- start
 
 async function start() {
   setConnection("connecting", "connecting…");
   await loadSession();
   refreshTree();
+  refreshHealth();
+  refreshRollouts();
   // followEvents loads the recent events once the stream is open, so none
   // published in between is missed.
   followEvents();
@@ -1577,6 +1752,7 @@ function init() {
   state.pollTimer = setInterval(() => {
     if (document.visibilityState === "visible" && !state.needToken) {
       scheduleRefresh(0);
+      scheduleHealth();
     }
   }, POLL_MS);
   window.addEventListener("pagehide", stopStream);

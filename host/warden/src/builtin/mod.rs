@@ -123,6 +123,9 @@ pub struct Context {
     pub events: crate::events::EventBus,
     /// Whether and where `chaos.run` may experiment (`[chaos]`).
     pub chaos: crate::config::ChaosConfig,
+    /// The health monitor's score thresholds: `health` answers each
+    /// supervisor's level by them, as the monitor's events name it.
+    pub health_thresholds: crate::health::Thresholds,
     /// The native workers' runtime (the live worker of a process child).
     pub processes: crate::host::process_child::ProcessRuntime,
 }

@@ -521,9 +521,12 @@ async fn health(ctx: &Context, params: Value) -> Result<Value, OpError> {
                 .recommendations
                 .extend(limit_recommendations(&child.id, &child.info));
         }
-        reports.push(report);
+        let level = ctx.health_thresholds.level(report.score);
+        let mut json = super::to_json(OP, &report)?;
+        json["level"] = super::to_json(OP, &level)?;
+        reports.push(json);
     }
-    super::to_json(OP, &reports)
+    Ok(Value::Array(reports))
 }
 
 /// A child near its memory limit (a component's memory, a process's
@@ -610,7 +613,7 @@ fn health_schema() -> Value {
         "type": "object",
         "required": ["supervisor", "strategy", "intensity", "period_ms", "restarts_in_period",
                      "restarts_total", "restarts_last_hour", "counts", "children", "recommendations",
-                     "score", "reasons"],
+                     "score", "level", "reasons"],
         "properties": {
             "supervisor": {"type": "string"},
             "strategy": {"enum": STRATEGIES},
@@ -627,6 +630,8 @@ fn health_schema() -> Value {
             }},
             "score": {"type": "integer", "minimum": 0, "maximum": 100,
                       "description": "0–100: less for restarts within the period, children down, a storm, a restart rate over the intensity's"},
+            "level": {"enum": ["healthy", "warning", "critical", "emergency"],
+                      "description": "The score's level by the `[health]` thresholds, as the monitor's health_changed events name it"},
             "reasons": {"type": "array", "items": {"type": "string"}, "description": "Why the score is below 100"}
         }
     })

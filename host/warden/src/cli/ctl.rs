@@ -7,7 +7,9 @@
 //! `components` use the component store's routes (`POST /components`,
 //! `GET /components[/{id}]`, `DELETE /components/{id}`); `snapshot`,
 //! `snapshots` and `restore` call `child.snapshot`, `snapshot.*` and
-//! `child.restore {snapshot}`; `repl` is [`repl`]'s. This file only turns arguments into params and
+//! `child.restore {snapshot}`; `repl` is [`repl`]'s; `groups`, `group`, `rollouts`,
+//! `rollout`, `storm` and `chaos` (`group.*`, `rollout.*`, `supervisor.storm`,
+//! `chaos.run`) are [`control`]'s. This file only turns arguments into params and
 //! results into text: it adds no behaviour an operation lacks.
 //!
 //! Output: human text by default (the tree indented, tables aligned, a
@@ -44,6 +46,7 @@ use warden::api::client::{ApiClient, ClientError};
 use super::Failure;
 use super::out::errln;
 
+mod control;
 mod render;
 mod repl;
 mod suggest;
@@ -289,6 +292,39 @@ enum CtlCommand {
         #[command(subcommand)]
         action: Option<ComponentsAction>,
     },
+    /// Every process group with its member count (`group.list`).
+    Groups,
+    /// A group's health and members (`group.health`); `broadcast MESSAGE`
+    /// sends to every component member, `join PATH` / `leave PATH` change
+    /// its members.
+    Group {
+        /// The group's name.
+        name: String,
+        #[command(subcommand)]
+        action: Option<control::GroupAction>,
+    },
+    /// The running and kept rollouts, oldest first (`rollout.list`).
+    Rollouts,
+    /// `start …` a rollout; `ID` shows its status, `ID abort` stops it and
+    /// puts back the members it changed.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Rollout {
+        /// The rollout's id (`r1`).
+        #[arg(required = true)]
+        id: Option<String>,
+        /// `abort`: stop it.
+        #[arg(value_parser = ["abort"])]
+        abort: Option<String>,
+        #[command(subcommand)]
+        start: Option<control::RolloutCommand>,
+    },
+    /// Change a supervisor's (or one child's) restart-storm protection at
+    /// run time (`supervisor.storm`).
+    Storm(control::StormArgs),
+    /// Run a bounded failure experiment and print what happened
+    /// (`chaos.run`; needs `[chaos] enabled = true` and an admin token when
+    /// the host has tokens).
+    Chaos(control::ChaosArgs),
 }
 
 #[derive(clap::Subcommand)]
@@ -737,6 +773,14 @@ async fn execute(args: Args) -> Result<(), Failure> {
             let removed = json!({ "id": id, "removed": true });
             output(json, &removed, |_| format!("{id}: removed\n"))
         }
+        CtlCommand::Groups => control::groups(&host, json).await,
+        CtlCommand::Group { name, action } => control::group(&host, json, name, action).await,
+        CtlCommand::Rollouts => control::rollouts(&host, json).await,
+        CtlCommand::Rollout { id, abort, start } => {
+            control::rollout(&host, json, id, abort.is_some(), start).await
+        }
+        CtlCommand::Storm(args) => control::storm(&host, json, args).await,
+        CtlCommand::Chaos(args) => control::chaos(&host, json, args).await,
     }
 }
 

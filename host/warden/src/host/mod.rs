@@ -329,6 +329,7 @@ impl Host {
                 rollouts: crate::builtin::Rollouts::default(),
                 events: events.clone(),
                 chaos: config.chaos.clone(),
+                health_thresholds: config.health.thresholds,
                 processes: processes_for_ops,
             },
         )?;

@@ -43,7 +43,7 @@ fn exit_word(exit: &Value) -> Option<String> {
 
 /// Rows under a header, columns padded to their widest cell; the last
 /// column is not padded.
-fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -437,6 +437,19 @@ pub(super) fn render_health(reports: &Value) -> String {
             field(report, "restarts_last_hour"),
             field(report, "restarts_total")
         ));
+        if let Some(score) = report.get("score") {
+            out.push_str(&format!(
+                "  health: {}, score {}{}\n",
+                field(report, "level"),
+                scalar(score),
+                report
+                    .get("reasons")
+                    .and_then(Value::as_array)
+                    .filter(|r| !r.is_empty())
+                    .map(|r| format!(" ({})", r.iter().map(scalar).collect::<Vec<_>>().join("; ")))
+                    .unwrap_or_default()
+            ));
+        }
         if let Some(counts) = report.get("counts") {
             out.push_str(&format!(
                 "  children: {} specs, {} active ({} workers, {} supervisors)\n",
