@@ -252,6 +252,8 @@ fn fixed_setting_changed(old: &Config, new: &Config) -> Option<&'static str> {
         ("history", old.history == new.history),
         ("health", old.health == new.health),
         ("chaos", old.chaos == new.chaos),
+        // The host registered on the bus at start, as this name.
+        ("fleet", old.fleet == new.fleet),
         (
             "api.max_timeout_ms",
             oa.limits.max_timeout == na.limits.max_timeout,
