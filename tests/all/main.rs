@@ -22,6 +22,7 @@ mod ctl_cli;
 mod dashboard;
 mod dev_cli;
 mod fleet;
+mod fleet_ops;
 mod grade_check;
 mod grade_cli;
 mod grade_exercises;

@@ -106,7 +106,12 @@ struct Connection {
     #[arg(long, global = true, value_name = "USER", requires = "nats")]
     nats_user: Option<String>,
     /// The NATS user's password (with --nats).
-    #[arg(long, global = true, env = "WARDEN_NATS_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "WARDEN_NATS_PASSWORD",
+        hide_env_values = true
+    )]
     nats_password: Option<String>,
     /// With --nats: call on this role's subjects (`warden.op.ROLE.OP`)
     /// rather than those of the role the operation needs.

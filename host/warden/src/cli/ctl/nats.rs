@@ -123,10 +123,14 @@ impl Bus {
             .and_then(|h| Some((h.get(ERROR_CODE_HEADER)?, h.get(ERROR_HEADER)?)));
         if let Some((code, body)) = error {
             let status: u16 = code.as_str().parse().unwrap_or(500);
-            let body: Value =
-                serde_json::from_str(body.as_str()).unwrap_or_else(|_| json!({"error": {
-                    "kind": "failed", "message": body.as_str()}}));
-            let kind = body["error"]["kind"].as_str().unwrap_or("failed").to_string();
+            let body: Value = serde_json::from_str(body.as_str()).unwrap_or_else(|_| {
+                json!({"error": {
+                    "kind": "failed", "message": body.as_str()}})
+            });
+            let kind = body["error"]["kind"]
+                .as_str()
+                .unwrap_or("failed")
+                .to_string();
             let text = body["error"]["message"]
                 .as_str()
                 .unwrap_or_default()
@@ -154,15 +158,12 @@ impl Bus {
                 .and_then(|e| e["metadata"]["role"].as_str()?.parse().ok())
         };
         let infos = self.gather("INFO", |info| role_in(info).is_some()).await?;
-        infos
-            .iter()
-            .find_map(role_in)
-            .ok_or_else(|| {
-                Failure::bad_input(anyhow!(
-                    "no host on {} offers an operation `{name}`",
-                    self.url
-                ))
-            })
+        infos.iter().find_map(role_in).ok_or_else(|| {
+            Failure::bad_input(anyhow!(
+                "no host on {} offers an operation `{name}`",
+                self.url
+            ))
+        })
     }
 
     /// Every host's answer to `$SRV.<verb>.warden`, gathered for a moment
