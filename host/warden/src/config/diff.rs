@@ -650,6 +650,10 @@ path = "a.wasm"
             ),
             ("[api.grants.g]\nhost = \".\"\n", "api.grants"),
             ("[api.sandboxes]\n", "api.sandboxes"),
+            (
+                "[fleet]\nnats = \"nats://127.0.0.1:4222\"\nname = \"h\"\n",
+                "fleet",
+            ),
         ] {
             let err = plan_of(BASE, &format!("{text}{BASE}")).unwrap_err();
             assert_eq!(err.key, key);
