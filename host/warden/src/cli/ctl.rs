@@ -1405,6 +1405,10 @@ mod tests {
             state_dir: None,
             config,
             token: None,
+            nats: None,
+            nats_user: None,
+            nats_password: None,
+            role: None,
         }
     }
 

@@ -127,6 +127,10 @@ impl Bus {
                 json!({"error": {
                     "kind": "failed", "message": body.as_str()}})
             });
+            if json {
+                // As over HTTP: the error body on stdout for scripts.
+                super::print_json(&body)?;
+            }
             let kind = body["error"]["kind"]
                 .as_str()
                 .unwrap_or("failed")
@@ -160,7 +164,7 @@ impl Bus {
         let infos = self.gather("INFO", |info| role_in(info).is_some()).await?;
         infos.iter().find_map(role_in).ok_or_else(|| {
             Failure::bad_input(anyhow!(
-                "no host on {} offers an operation `{name}`",
+                "no host on {} serves `{name}` (no such operation in the hosts' $SRV.INFO)",
                 self.url
             ))
         })
