@@ -10,16 +10,23 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use crate::support::{HostProcess, NatsServer, demo_tree, stderr, stdout, warden, warden_cmd};
+use crate::support::{
+    HostProcess, NatsServer, demo_tree, stderr, stdout, warden, warden_cmd, write_tree_config,
+};
 
 /// The demo tree on a free port, on the fleet of `nats` as `name`, with
 /// `auth` (more `[fleet]` keys) added.
 fn fleet_host(nats: &str, name: &str, auth: &str, env: &[(&str, &str)]) -> HostProcess {
-    let body = format!(
+    HostProcess::start_tree(&fleet_config(nats, name, auth), env)
+}
+
+/// The demo tree's config on the fleet of `nats` as `name`, with `auth`
+/// (more `[fleet]` keys) added.
+fn fleet_config(nats: &str, name: &str, auth: &str) -> String {
+    format!(
         "{}\n[fleet]\nnats = \"{nats}\"\nname = \"{name}\"\n{auth}\n",
         demo_tree("api_addr = \"127.0.0.1:0\"")
-    );
-    HostProcess::start_tree(&body, env)
+    )
 }
 
 /// `warden ctl --nats URL ARGS…`.
@@ -222,5 +229,25 @@ async fn each_role_reaches_only_its_operations() {
         stderr(&out).contains("Permissions Violation"),
         "{}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn a_host_whose_nats_server_is_unreachable_does_not_start() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_tree_config(dir.path(), &fleet_config(&url, "lonely", ""));
+    let mut host = HostProcess::spawn(&config, &dir.path().join("state"), &[]);
+    let status = host.wait_exit(Duration::from_secs(60));
+    assert!(!status.success(), "{}", host.log());
+    assert!(
+        host.log()
+            .contains(&format!("[fleet] cannot connect to NATS at {url}")),
+        "{}",
+        host.log()
     );
 }
