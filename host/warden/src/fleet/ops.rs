@@ -93,7 +93,7 @@ pub fn permissions() -> String {
         ));
     }
     users.push_str(
-        "    { user: \"host\", password: \"CHANGE-ME-host\", permissions: { publish: [\"warden.events.>\", \"_INBOX.>\", \"$SRV.>\"], subscribe: [\"warden.op.>\", \"$SRV.>\", \"_INBOX.>\"] } }\n",
+        "    { user: \"host\", password: \"CHANGE-ME-host\", permissions: { publish: [\"warden.events.>\", \"_INBOX.>\"], subscribe: [\"warden.op.>\", \"$SRV.>\", \"_INBOX.>\"] } }\n",
     );
     format!("authorization {{\n  users: [\n{users}  ]\n}}\n")
 }
