@@ -286,3 +286,111 @@ async fn forward_events(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::OpMeta;
+
+    /// A registry with `echo` (read) and `bump` (operate, takes `{n}`).
+    fn registry() -> Registry {
+        let registry = Registry::new();
+        registry
+            .register_builtin(
+                OpMeta::new("echo", "Returns its params")
+                    .params(serde_json::json!({"type": "object"}))
+                    .read_only(true)
+                    .role(Role::Read),
+                |params| Box::pin(async move { Ok(params) }),
+            )
+            .expect("echo");
+        registry
+            .register_builtin(
+                OpMeta::new("bump", "Adds one")
+                    .params(serde_json::json!({
+                        "type": "object",
+                        "properties": {"n": {"type": "integer"}},
+                        "required": ["n"],
+                        "additionalProperties": false
+                    }))
+                    .role(Role::Operate),
+                |params| {
+                    Box::pin(async move { Ok((params["n"].as_i64().unwrap_or(0) + 1).into()) })
+                },
+            )
+            .expect("bump");
+        registry
+    }
+
+    fn body(err: &service::error::Error) -> Value {
+        serde_json::from_str(&err.status).expect("the error body is JSON")
+    }
+
+    #[tokio::test]
+    async fn a_request_gets_the_result_or_the_http_error_body() {
+        let r = registry();
+        let ok = answer(&r, "bump", Role::Operate, Role::Operate, br#"{"n": 41}"#)
+            .await
+            .expect("bump answers");
+        assert_eq!(&ok[..], b"42");
+        // Empty means `{}`.
+        let ok = answer(&r, "echo", Role::Read, Role::Read, b"")
+            .await
+            .expect("echo answers");
+        assert_eq!(&ok[..], b"{}");
+        // A higher role's subject may call a lower role's operation.
+        assert!(
+            answer(&r, "echo", Role::Admin, Role::Read, b"{}")
+                .await
+                .is_ok()
+        );
+
+        let err = answer(&r, "bump", Role::Operate, Role::Operate, b"{\"n\": \"x\"}")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, 400);
+        assert_eq!(body(&err)["error"]["kind"], "invalid_params");
+
+        let err = answer(&r, "bump", Role::Operate, Role::Operate, b"{nope")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, 400);
+        assert_eq!(body(&err)["error"]["kind"], "bad_json");
+    }
+
+    #[tokio::test]
+    async fn a_request_on_a_lower_roles_subject_is_refused_unrun() {
+        let r = registry();
+        let err = answer(&r, "bump", Role::Read, Role::Operate, br#"{"n": 1}"#)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, 403);
+        let body = body(&err);
+        assert_eq!(body["error"]["kind"], "forbidden_role");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("warden.op.read.bump")),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn each_role_publishes_to_its_wildcard_and_those_below() {
+        let text = permissions();
+        let line = |user: &str| {
+            text.lines()
+                .find(|l| l.contains(&format!("user: \"{user}\"")))
+                .unwrap_or_else(|| panic!("a `{user}` user in:\n{text}"))
+                .to_string()
+        };
+        let read = line("read");
+        assert!(read.contains("\"warden.op.read.>\""), "{read}");
+        assert!(!read.contains("warden.op.operate"), "{read}");
+        let operate = line("operate");
+        assert!(operate.contains("\"warden.op.operate.>\""), "{operate}");
+        assert!(!operate.contains("warden.op.admin"), "{operate}");
+        assert!(line("admin").contains("\"warden.op.admin.>\""));
+        assert!(line("host").contains("subscribe: [\"warden.op.>\""));
+    }
+}
