@@ -11,100 +11,10 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::grade_exercises::exercise_dir;
-use crate::support::{plugin, signal, stderr, stdout, variant, warden_cmd};
+use crate::support::{NatsServer, plugin, signal, stderr, stdout, variant, warden_cmd};
 
 /// Short enough that a job whose worker died comes back within seconds.
 const ACK_WAIT_MS: &str = "1500";
-
-/// A nats-server with JetStream (file storage) for one test; killed on drop.
-struct NatsServer {
-    process: Option<Child>,
-    port: u16,
-    store: tempfile::TempDir,
-    log: PathBuf,
-}
-
-impl NatsServer {
-    fn start() -> Self {
-        let found = Command::new("nats-server")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(
-            found,
-            "the fleet tests need nats-server (with JetStream) on PATH: run scripts/setup.sh"
-        );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let store = tempfile::tempdir().expect("tempdir");
-        let log = store.path().join("nats.log");
-        let mut server = Self {
-            process: None,
-            port,
-            store,
-            log,
-        };
-        server.spawn();
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("nats log");
-        let child = Command::new("nats-server")
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
-            .arg(self.store.path().join("js"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start nats-server");
-        self.process = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not listen: {}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Stops it as an operator would (SIGTERM: its file store is flushed)
-    /// and starts it again on the same port and store.
-    fn restart(&mut self) {
-        if let Some(mut child) = self.process.take() {
-            signal(child.id(), "TERM");
-            let _ = child.wait();
-        }
-        self.spawn();
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.process.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 /// A `warden worker` process; killed on drop.
 struct WorkerProcess(Child);

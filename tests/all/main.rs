@@ -23,6 +23,7 @@ mod ctl_control;
 mod dashboard;
 mod dev_cli;
 mod fleet;
+mod fleet_ops;
 mod grade_check;
 mod grade_cli;
 mod grade_exercises;

@@ -2,6 +2,7 @@
 //! running the `warden` binary (one-shot, or as a `warden run` host with
 //! [`HostProcess`]), and the demo tree the API tests run against.
 
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
@@ -635,4 +636,111 @@ pub fn ctl_cmd(base: &str, args: &[&str]) -> Command {
     let mut cmd = warden_cmd(&all);
     cmd.env_remove("WARDEN_TOKEN").env_remove("WARDEN_ADDR");
     cmd
+}
+
+/// A nats-server with JetStream (file storage) for one test; killed on drop.
+pub struct NatsServer {
+    process: Option<Child>,
+    port: u16,
+    store: tempfile::TempDir,
+    log: PathBuf,
+    config: Option<PathBuf>,
+}
+
+impl NatsServer {
+    pub fn start() -> Self {
+        Self::start_with_config(None)
+    }
+
+    /// [`Self::start`] with `config` (a nats-server config text, e.g. an
+    /// `authorization` block) given with `-c`.
+    pub fn start_with_config(config: Option<&str>) -> Self {
+        let found = Command::new("nats-server")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "the fleet tests need nats-server (with JetStream) on PATH: run scripts/setup.sh"
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let store = tempfile::tempdir().expect("tempdir");
+        let log = store.path().join("nats.log");
+        let config = config.map(|text| {
+            let path = store.path().join("nats.conf");
+            std::fs::write(&path, text).expect("write nats.conf");
+            path
+        });
+        let mut server = Self {
+            process: None,
+            port,
+            store,
+            log,
+            config,
+        };
+        server.spawn();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("nats log");
+        let mut command = Command::new("nats-server");
+        if let Some(config) = &self.config {
+            command.arg("-c").arg(config);
+        }
+        let child = command
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(self.store.path().join("js"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start nats-server");
+        self.process = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not listen: {}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops it as an operator would (SIGTERM: its file store is flushed)
+    /// and starts it again on the same port and store.
+    pub fn restart(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            signal(child.id(), "TERM");
+            let _ = child.wait();
+        }
+        self.spawn();
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }

@@ -193,6 +193,18 @@ struct RawConfig {
     health: Option<RawHealth>,
     chaos: Option<RawChaos>,
     api: Option<RawApi>,
+    fleet: Option<RawFleet>,
+}
+
+/// `[fleet]`: the NATS server the host serves its operations on.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFleet {
+    nats: Option<String>,
+    name: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    password_env: Option<String>,
 }
 
 /// `[api]`: who may reach the API, and the ceilings on the limits its
@@ -750,6 +762,46 @@ pub struct Config {
     pub chaos: ChaosConfig,
     /// The HTTP API's guards and ceilings (`[api]`).
     pub api: ApiSection,
+    /// Operations on a fleet over NATS (`[fleet]`); none without it.
+    pub fleet: Option<FleetConfig>,
+}
+
+/// The `[fleet]` section: the NATS server `warden run` registers its
+/// operations on and publishes its events to, as which host, with which
+/// credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetConfig {
+    /// The server's URL (`nats://127.0.0.1:4222`).
+    pub nats: String,
+    /// The host's name on the bus: in its service metadata and its
+    /// events' subjects. By default the machine's host name.
+    pub name: String,
+    /// How the host authenticates.
+    pub auth: NatsAuth,
+}
+
+/// How a host authenticates to the NATS server.
+#[derive(Clone, PartialEq, Eq)]
+pub enum NatsAuth {
+    /// No credentials (a server that requires none).
+    None,
+    /// `user` with `password` or `password_env`.
+    UserPassword {
+        /// The user.
+        user: String,
+        /// The password.
+        password: String,
+    },
+}
+
+/// Never prints a secret.
+impl std::fmt::Debug for NatsAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NatsAuth::None => f.write_str("None"),
+            NatsAuth::UserPassword { user, .. } => write!(f, "UserPassword({user})"),
+        }
+    }
 }
 
 /// The `[api]` ceilings: no parameter of `component.call` or `grade` can
@@ -1332,6 +1384,10 @@ impl<'a> Validator<'a> {
             enabled: raw_chaos.enabled,
             allow: raw_chaos.allow,
         };
+        let fleet = match raw.fleet {
+            None => None,
+            Some(raw) => Some(self.fleet(raw)?),
+        };
         let mut raw_api = raw.api.unwrap_or_default();
         let raw_sandboxes = raw_api.sandboxes.take();
         let mut api = self.api(raw_api, host.token.as_deref())?;
@@ -1350,7 +1406,81 @@ impl<'a> Validator<'a> {
             health,
             chaos,
             api,
+            fleet,
         })
+    }
+
+    /// `[fleet]`: a NATS URL, a name that is one subject token, and a user
+    /// with its password or no credentials.
+    fn fleet(&self, raw: RawFleet) -> Result<FleetConfig, ConfigError> {
+        let nats = match raw.nats {
+            Some(url) if url.starts_with("nats://") || url.starts_with("tls://") => url,
+            Some(_) => {
+                return Err(self.invalid(
+                    "fleet.nats",
+                    "expected a NATS URL such as `nats://127.0.0.1:4222`",
+                ));
+            }
+            None => {
+                return Err(self.invalid(
+                    "fleet.nats",
+                    "[fleet] needs the server's URL: `nats = \"nats://HOST:4222\"`",
+                ));
+            }
+        };
+        let name = match raw.name {
+            Some(name) => name,
+            None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_default(),
+        };
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(self.invalid(
+                "fleet.name",
+                format!(
+                    "`{name}` cannot be a subject token: use letters, digits, `-` and `_` only"
+                ),
+            ));
+        }
+        let password = match (raw.password, raw.password_env) {
+            (Some(_), Some(_)) => {
+                return Err(self.invalid(
+                    "fleet.password_env",
+                    "give the password once: `password` or `password_env`, not both",
+                ));
+            }
+            (Some(p), None) => Some(p),
+            (None, Some(var)) => match std::env::var(&var) {
+                Ok(value) if !value.is_empty() => Some(value),
+                _ => {
+                    return Err(self.invalid(
+                        "fleet.password_env",
+                        format!("the environment variable `{var}` is not set or empty"),
+                    ));
+                }
+            },
+            (None, None) => None,
+        };
+        // Users and passwords only: nkeys need a client feature (and
+        // crate) this build does not carry.
+        let auth = match (raw.user, password) {
+            (Some(user), Some(password)) => NatsAuth::UserPassword { user, password },
+            (Some(_), None) => {
+                return Err(self.invalid(
+                    "fleet.password",
+                    "`user` needs `password` or `password_env`",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(self.invalid("fleet.user", "a password needs its `user`"));
+            }
+            (None, None) => NatsAuth::None,
+        };
+        Ok(FleetConfig { nats, name, auth })
     }
 
     /// `[supervisor.NAME]` with each child read by its kind.

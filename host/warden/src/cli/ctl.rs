@@ -47,6 +47,7 @@ use super::Failure;
 use super::out::errln;
 
 mod control;
+mod nats;
 mod render;
 mod repl;
 mod suggest;
@@ -100,6 +101,25 @@ struct Connection {
     /// Bearer token for a host that has one set.
     #[arg(long, global = true, env = "WARDEN_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// A fleet's NATS server, e.g. `nats://127.0.0.1:4222`: `op` reaches
+    /// whichever host serves the operation, `hosts` lists the hosts.
+    #[arg(long, global = true, value_name = "URL", conflicts_with_all = ["addr", "state_dir", "config"])]
+    nats: Option<String>,
+    /// The NATS user (with --nats).
+    #[arg(long, global = true, value_name = "USER", requires = "nats")]
+    nats_user: Option<String>,
+    /// The NATS user's password (with --nats).
+    #[arg(
+        long,
+        global = true,
+        env = "WARDEN_NATS_PASSWORD",
+        hide_env_values = true
+    )]
+    nats_password: Option<String>,
+    /// With --nats: call on this role's subjects (`warden.op.ROLE.OP`)
+    /// rather than those of the role the operation needs.
+    #[arg(long, global = true, value_name = "ROLE", requires = "nats")]
+    role: Option<warden::ops::Role>,
 }
 
 #[derive(clap::Subcommand)]
@@ -224,6 +244,10 @@ enum CtlCommand {
         /// Its params as a JSON object (default `{}`).
         params: Option<String>,
     },
+    /// The hosts of a fleet (with --nats): name, version, endpoints,
+    /// requests, errors and processing time, from `$SRV.INFO` and
+    /// `$SRV.STATS`.
+    Hosts,
     /// Health of every supervisor, or of one.
     Health {
         /// Only this supervisor.
@@ -511,6 +535,24 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 async fn execute(args: Args) -> Result<(), Failure> {
+    if let Some(url) = &args.conn.nats {
+        let mut bus = nats::Bus::connect(
+            url,
+            args.conn.nats_user.clone(),
+            args.conn.nats_password.clone(),
+        )
+        .await?;
+        return match args.command {
+            CtlCommand::Op { name, params } => {
+                bus.op(&name, parse_params(params)?, args.conn.role, args.json)
+                    .await
+            }
+            CtlCommand::Hosts => bus.hosts(args.json).await,
+            _ => Err(Failure::bad_input(anyhow!(
+                "with --nats, ctl offers `op` and `hosts`; other commands talk to one host's API (--addr)"
+            ))),
+        };
+    }
     let host = Host::connect(&args.conn, args.json)?;
     let json = args.json;
     match args.command {
@@ -658,14 +700,12 @@ async fn execute(args: Args) -> Result<(), Failure> {
         }
         CtlCommand::Repl { path } => repl::run(&host, &path, json).await,
         CtlCommand::Op { name, params } => {
-            let params = match params {
-                None => json!({}),
-                Some(text) => serde_json::from_str(&text)
-                    .map_err(|e| Failure::bad_input(anyhow!("PARAMS_JSON is not JSON: {e}")))?,
-            };
-            let result = host.call(&name, params).await?;
+            let result = host.call(&name, parse_params(params)?).await?;
             output(json, &result, render_value)
         }
+        CtlCommand::Hosts => Err(Failure::bad_input(anyhow!(
+            "`hosts` lists a fleet's hosts: give its server with --nats URL"
+        ))),
         CtlCommand::Health { supervisor } => {
             let params = match supervisor {
                 Some(path) => json!({ "path": path }),
@@ -1306,6 +1346,15 @@ fn insert_some(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
 // ---------------------------------------------------------------- output
 
 /// The JSON as is with `--json`, else `render`'s text.
+/// `op`'s params: a JSON text, `{}` when left out.
+fn parse_params(params: Option<String>) -> Result<Value, Failure> {
+    match params {
+        None => Ok(json!({})),
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| Failure::bad_input(anyhow!("PARAMS_JSON is not JSON: {e}"))),
+    }
+}
+
 fn output(json: bool, value: &Value, render: impl FnOnce(&Value) -> String) -> Result<(), Failure> {
     if json {
         print_json(value)
@@ -1400,6 +1449,10 @@ mod tests {
             state_dir: None,
             config,
             token: None,
+            nats: None,
+            nats_user: None,
+            nats_password: None,
+            role: None,
         }
     }
 

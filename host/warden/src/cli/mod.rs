@@ -9,6 +9,7 @@ mod cache;
 mod call;
 mod ctl;
 mod dev;
+mod fleet;
 mod grade;
 mod inspect;
 mod manual;
@@ -65,6 +66,8 @@ enum Command {
     /// Join a grading fleet on NATS JetStream and grade its jobs until
     /// SIGTERM (`warden grade --nats` publishes them).
     Worker(worker::Args),
+    /// A fleet's operations over NATS: the server permissions per role.
+    Fleet(fleet::Args),
     /// Run a built-in benchmark.
     Bench(bench::Args),
     /// List native worker incarnations from the registry (no running host needed).
@@ -234,6 +237,7 @@ pub fn run() -> ExitCode {
         Command::Repl(args) => repl::run(args),
         Command::Grade(args) => grade::run(args),
         Command::Worker(args) => worker::run(args),
+        Command::Fleet(args) => fleet::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Ps(args) => ps::run(args),
         Command::Dev(args) => dev::run(args),

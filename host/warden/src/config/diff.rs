@@ -252,6 +252,8 @@ fn fixed_setting_changed(old: &Config, new: &Config) -> Option<&'static str> {
         ("history", old.history == new.history),
         ("health", old.health == new.health),
         ("chaos", old.chaos == new.chaos),
+        // The host registered on the bus at start, as this name.
+        ("fleet", old.fleet == new.fleet),
         (
             "api.max_timeout_ms",
             oa.limits.max_timeout == na.limits.max_timeout,
@@ -648,6 +650,10 @@ path = "a.wasm"
             ),
             ("[api.grants.g]\nhost = \".\"\n", "api.grants"),
             ("[api.sandboxes]\n", "api.sandboxes"),
+            (
+                "[fleet]\nnats = \"nats://127.0.0.1:4222\"\nname = \"h\"\n",
+                "fleet",
+            ),
         ] {
             let err = plan_of(BASE, &format!("{text}{BASE}")).unwrap_err();
             assert_eq!(err.key, key);

@@ -1061,3 +1061,76 @@ fn chaos_is_off_by_default_and_its_allow_list_holds_tree_paths() {
     ));
     assert_names(&err, "chaos.allow[0]", "expected a tree path");
 }
+
+#[test]
+fn fleet_needs_a_nats_url_a_subject_token_name_and_whole_credentials() {
+    let f = Folder::new();
+    assert_eq!(f.accepts(&component_only()).fleet, None);
+    let c = f.accepts(&format!(
+        "{}[fleet]\nnats = \"nats://127.0.0.1:4222\"\nname = \"host-1\"\n",
+        component_only()
+    ));
+    let fleet = c.fleet.expect("[fleet]");
+    assert_eq!(fleet.nats, "nats://127.0.0.1:4222");
+    assert_eq!(fleet.name, "host-1");
+    assert_eq!(fleet.auth, NatsAuth::None);
+
+    let c = f.accepts(&format!(
+        "{}[fleet]\nnats = \"nats://n:4222\"\nname = \"h\"\nuser = \"host\"\npassword = \"pw\"\n",
+        component_only()
+    ));
+    let auth = c.fleet.expect("[fleet]").auth;
+    assert_eq!(
+        auth,
+        NatsAuth::UserPassword {
+            user: "host".into(),
+            password: "pw".into()
+        }
+    );
+    assert!(
+        !format!("{auth:?}").contains("pw"),
+        "never prints a password"
+    );
+
+    for (fleet, key, words) in [
+        ("name = \"h\"\n", "fleet.nats", "needs the server's URL"),
+        (
+            "nats = \"http://n:4222\"\n",
+            "fleet.nats",
+            "expected a NATS URL",
+        ),
+        (
+            "nats = \"nats://n:4222\"\nname = \"a.b\"\n",
+            "fleet.name",
+            "cannot be a subject token",
+        ),
+        (
+            "nats = \"nats://n:4222\"\nname = \"h\"\nuser = \"u\"\n",
+            "fleet.password",
+            "needs `password` or `password_env`",
+        ),
+        (
+            "nats = \"nats://n:4222\"\nname = \"h\"\npassword = \"p\"\n",
+            "fleet.user",
+            "a password needs its `user`",
+        ),
+        (
+            "nats = \"nats://n:4222\"\nname = \"h\"\nuser = \"u\"\npassword = \"p\"\npassword_env = \"P\"\n",
+            "fleet.password_env",
+            "not both",
+        ),
+        (
+            "nats = \"nats://n:4222\"\nname = \"h\"\nuser = \"u\"\npassword_env = \"WARDEN_TEST_UNSET_NATS_PW\"\n",
+            "fleet.password_env",
+            "is not set or empty",
+        ),
+    ] {
+        let err = f.error(&format!("{}[fleet]\n{fleet}", component_only()));
+        assert_names(&err, key, words);
+    }
+    let err = f.error(&format!(
+        "{}[fleet]\nnats = \"nats://n:4222\"\nnkey = \"x\"\n",
+        component_only()
+    ));
+    assert!(err.contains("nkey"), "{err}");
+}

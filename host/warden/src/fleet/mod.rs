@@ -29,6 +29,7 @@
 
 pub mod blob;
 pub mod client;
+pub mod ops;
 pub mod worker;
 
 use std::time::Duration;

@@ -40,6 +40,7 @@ use super::{Host, HostError, StoreCatalog};
 use crate::api::{self, ApiConfig, ApiError, ApiServer, ApiState, Metrics};
 use crate::config::Config;
 use crate::events::EventBus;
+use crate::fleet::ops::FleetOps;
 use crate::supervisor::SupervisorExit;
 
 /// Why a host did not run, or did not stop as asked.
@@ -64,6 +65,10 @@ pub enum RunError {
     /// The API server could not start (the address is in use…).
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// `[fleet]`: the NATS server could not be reached or refused the
+    /// host's service.
+    #[error("[fleet] {0}")]
+    Fleet(crate::fleet::FleetError),
     /// The root supervisor exited on its own: more restarts than its
     /// intensity allows. The host was stopped.
     #[error("the root supervisor `{root}` exited ({exit:?}): its restart intensity was exceeded")]
@@ -92,7 +97,7 @@ impl RunError {
             ),
             RunError::TokenRequired { .. } => true,
             RunError::Api(err) => matches!(err, ApiError::TokenRequired { .. }),
-            RunError::RootExited { .. } => false,
+            RunError::RootExited { .. } | RunError::Fleet(_) => false,
         }
     }
 }
@@ -139,6 +144,7 @@ pub struct Running {
     server: ApiServer,
     addr_file: PathBuf,
     shutdown_grace: Duration,
+    fleet: Option<FleetOps>,
 }
 
 impl Running {
@@ -178,6 +184,19 @@ impl Running {
                 return Err(err.into());
             }
         };
+        let fleet = match &config.fleet {
+            None => None,
+            Some(fleet) => {
+                match FleetOps::start(fleet, host.operations.clone(), &host.events).await {
+                    Ok(ops) => Some(ops),
+                    Err(err) => {
+                        server.shutdown().await;
+                        host.stop().await;
+                        return Err(RunError::Fleet(err));
+                    }
+                }
+            }
+        };
         let addr_file = config.host.state_dir.join("api.addr");
         publish_addr(&server, &addr_file);
         Ok(Running {
@@ -185,6 +204,7 @@ impl Running {
             server,
             addr_file,
             shutdown_grace: config.host.shutdown_grace,
+            fleet,
         })
     }
 
@@ -207,12 +227,16 @@ impl Running {
             server,
             addr_file,
             shutdown_grace,
+            fleet,
         } = self;
         let mut requests = shutdown.requests.subscribe();
         tokio::select! {
             () = Shutdown::requested(&mut requests, 1) => {}
             exit = host.root.wait() => {
                 tracing::error!(?exit, "the root supervisor gave up; stopping the host");
+                if let Some(fleet) = fleet {
+                    fleet.stop().await;
+                }
                 host.interrupt_guests();
                 stop_api(server, &addr_file).await;
                 return Err(RunError::RootExited {
@@ -220,6 +244,11 @@ impl Running {
                     exit,
                 });
             }
+        }
+        // Off the bus first: the fleet's other hosts take the requests
+        // while this one stops.
+        if let Some(fleet) = fleet {
+            fleet.stop().await;
         }
         let stopping = host.shutdown(shutdown_grace);
         tokio::pin!(stopping);
