@@ -223,20 +223,7 @@ pub fn grade_submission(
             language,
             &mut report,
         );
-        report.counts = Counts::of(&report.tests);
-        report.score = report.tests.iter().map(|t| t.score).sum();
-        if report.message.is_none() {
-            report.status = if report.counts.passed == report.counts.total {
-                Status::Pass
-            } else {
-                Status::Fail
-            };
-        }
-        report.timing = Some(SubmissionTiming {
-            load_ms: 0.0,
-            total_ms: started.elapsed().as_secs_f64() * 1e3,
-        });
-        return report;
+        return finished(report, 0.0, started);
     }
     let metering = if limits.fuel.is_some() {
         Metering::Fuel
@@ -354,6 +341,12 @@ pub fn grade_submission(
                 .collect()
         }
     };
+    finished(report, load_ms, started)
+}
+
+/// `report` with its cases graded: counts, score, the status its cases
+/// give (unless a message already made it an error) and the timing.
+fn finished(mut report: SubmissionReport, load_ms: f64, started: Instant) -> SubmissionReport {
     report.counts = Counts::of(&report.tests);
     report.score = report.tests.iter().map(|t| t.score).sum();
     if report.message.is_none() {

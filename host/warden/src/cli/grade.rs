@@ -242,16 +242,41 @@ pub fn run(args: Args) -> CmdResult {
         runners: (!languages.is_empty()).then(|| Arc::new(Runners::new(runners_dir(&args.cache)))),
     };
     let names: Vec<String> = submissions.iter().map(Submission::name).collect();
+    let written = write_reports(&args, renderer, format, &names, |sink| {
+        Ok(grade_batch(
+            &runtime,
+            &exercise,
+            &submissions,
+            &options,
+            jobs,
+            sink,
+        ))
+    });
+    watch.finish();
+    written
+}
+
+/// Writes the reports `collect` hands its sink, one per name in `names`:
+/// to the `--out` folder (then the summary on stderr) or to stdout (the
+/// summary too, for more than one report not in text), with the progress
+/// line on a terminal. Local grading and a fleet's collecting share it, so
+/// both print the same bytes. Fails when a report could not be written.
+fn write_reports(
+    args: &Args,
+    renderer: Renderer,
+    format: Format,
+    names: &[String],
+    collect: impl FnOnce(&mut dyn ReportSink) -> Result<BatchSummary, Failure>,
+) -> CmdResult {
     let progress = std::io::stderr()
         .is_terminal()
-        .then(|| ProgressLine::new(submissions.len()));
-
+        .then(|| ProgressLine::new(names.len()));
     let summary = match &args.out {
         Some(dir) => {
-            let inner = DirSink::new(dir, renderer, &names)
+            let inner = DirSink::new(dir, renderer, names)
                 .map_err(|e| Failure::bad_input(anyhow::anyhow!("--out {}: {e}", dir.display())))?;
             let mut sink = WithProgress { inner, progress };
-            let summary = grade_batch(&runtime, &exercise, &submissions, &options, jobs, &mut sink);
+            let summary = collect(&mut sink)?;
             sink.clear();
             err!("{}", warden::grade::report::text::summary(&summary));
             errln!(
@@ -265,18 +290,17 @@ pub fn run(args: Args) -> CmdResult {
             let (stdout, closed) = Watched::new(std::io::stdout().lock());
             let inner = StreamSink::new(stdout, renderer);
             let mut sink = WithProgress { inner, progress };
-            let summary = grade_batch(&runtime, &exercise, &submissions, &options, jobs, &mut sink);
+            let summary = collect(&mut sink)?;
             sink.clear();
             if closed.load(std::sync::atomic::Ordering::Relaxed) {
                 return Err(Failure::OutputClosed);
             }
-            if format != Format::Text && submissions.len() > 1 {
+            if format != Format::Text && names.len() > 1 {
                 err!("{}", warden::grade::report::text::summary(&summary));
             }
             summary
         }
     };
-    watch.finish();
     if summary.write_failures.is_empty() {
         Ok(())
     } else {

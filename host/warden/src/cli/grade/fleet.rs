@@ -11,11 +11,11 @@ use std::io::IsTerminal;
 use warden::fleet::client::{self, Input};
 use warden::fleet::{BatchRecord, blob};
 use warden::grade::batch::grade_guarded;
-use warden::grade::report::{DirSink, Format, Renderer, StreamSink};
+use warden::grade::report::{Format, Renderer};
 use warden::grade::{BatchSummary, Exercise, GradeOptions, LimitOverrides, ReportSink};
 
-use super::super::out::{Watched, err, errln, out};
-use super::{Args, Failure, ProgressLine, WithProgress, expand, load_exercise};
+use super::super::out::{errln, out};
+use super::{Args, Failure, expand, load_exercise, write_reports};
 use crate::cli::CmdResult;
 
 pub(super) fn run(args: &Args) -> CmdResult {
@@ -141,48 +141,5 @@ fn print(
     let mut renderer = Renderer::new(format, exercise);
     renderer.timing = !args.no_timing;
     renderer.named = record.named;
-    let total = record.names.len();
-    let progress = std::io::stderr()
-        .is_terminal()
-        .then(|| ProgressLine::new(total));
-    let summary = match &args.out {
-        Some(dir) => {
-            let inner = DirSink::new(dir, renderer, &record.names)
-                .map_err(|e| Failure::bad_input(anyhow::anyhow!("--out {}: {e}", dir.display())))?;
-            let mut sink = WithProgress { inner, progress };
-            let summary = collect(&mut sink)?;
-            sink.clear();
-            err!("{}", warden::grade::report::text::summary(&summary));
-            errln!(
-                "reports written to {} ({} file(s))",
-                dir.display(),
-                sink.inner.written.len()
-            );
-            summary
-        }
-        None => {
-            let (stdout, closed) = Watched::new(std::io::stdout().lock());
-            let inner = StreamSink::new(stdout, renderer);
-            let mut sink = WithProgress { inner, progress };
-            let summary = collect(&mut sink)?;
-            sink.clear();
-            if closed.load(std::sync::atomic::Ordering::Relaxed) {
-                return Err(Failure::OutputClosed);
-            }
-            if format != Format::Text && total > 1 {
-                err!("{}", warden::grade::report::text::summary(&summary));
-            }
-            summary
-        }
-    };
-    if summary.write_failures.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::failed(anyhow::anyhow!(
-            "{} report(s) could not be written; first: {}: {}",
-            summary.write_failures.len(),
-            summary.write_failures[0].0,
-            summary.write_failures[0].1
-        )))
-    }
+    write_reports(args, renderer, format, &record.names, collect)
 }
