@@ -158,6 +158,37 @@ fn release_has_pagemap_scan(release: &str) -> bool {
     }
 }
 
+impl RuntimeConfig {
+    /// Sizes the per-memory reservation for instances whose memory limit
+    /// is at most `largest_limit` bytes (see `memory_reservation`): the
+    /// next power of two, 64 MiB to 4 GiB. The reservation is compiled
+    /// into the code, so rounding it lets runtimes sized for similar
+    /// limits share compiled code (and the compile cache), for at most
+    /// twice the address space.
+    pub fn for_memory_limit(mut self, largest_limit: usize) -> Self {
+        self.memory_reservation = u64::try_from(largest_limit)
+            .ok()
+            .and_then(u64::checked_next_power_of_two)
+            .unwrap_or(LARGEST_MEMORY)
+            .clamp(DEFAULT_RESERVATION, LARGEST_MEMORY);
+        self
+    }
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            epoch_tick: Duration::from_millis(5),
+            memory_reservation: DEFAULT_RESERVATION,
+            pooling: None,
+            compile: CompileLimits::default(),
+            compile_program: None,
+            cache_budget: CacheBudget::default(),
+        }
+    }
+}
+
 /// Whether the caller vouches for the bytes it asks to compile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trust {
