@@ -330,6 +330,7 @@ impl Host {
                 events: events.clone(),
                 chaos: config.chaos.clone(),
                 processes: processes_for_ops,
+                runners: Arc::new(crate::grade::Runners::new(crate::builtin::runners_dir())),
             },
         )?;
         apply_persisted_strategies(&root, &registry).await;
