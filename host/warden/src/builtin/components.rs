@@ -98,7 +98,7 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "properties": {
                 "exercise": {"type": "string", "minLength": 1, "description": "The exercise folder on the host, under `[api] path_roots` (403 otherwise)"},
                 "solution": {"type": "string", "minLength": 1, "description": "The submission: its store id (64 hex digits, from POST /components), or the path on the host, under `[api] path_roots` (403 otherwise), of a .wasm component or of a .py or .js source file (graded by the language's runner, built once on first use with its toolchain)"},
-                "language": {"type": "string", "enum": ["python", "javascript"], "description": "The language of a source `solution` path that is not a .wasm file (default: its extension, .py or .js)"},
+                "language": {"type": "string", "enum": ["python", "javascript"], "description": "The language of a `solution` path that is not a .wasm file (default: its extension, .py or .js); a component ignores it"},
                 "fuel": fuel_schema(0, &ceiling, &format!("Fuel per case, replacing the exercise's ({fuel_ceiling}; 0: {no_fuel})")),
                 "memory_mb": {"type": "integer", "minimum": 1, "maximum": max_mb, "description": format!("Memory per case in MiB, replacing the exercise's; at most {max_mb} (`[api] max_memory_mb`)")},
                 "timeout_ms": {"type": "integer", "minimum": 0, "maximum": max_ms, "description": format!("Wall-clock limit per case in ms, replacing the exercise's; at most {max_ms} (`[api] max_timeout_ms`), 0 means that ceiling. The exercise's own limits are held to the ceilings too")},
@@ -255,36 +255,24 @@ fn load_component(
     Ok((bytes, None))
 }
 
-/// The language `grade` grades `solution` in: `language` when given (for
-/// a path that is not a .wasm file), else the path's extension; `None`
-/// for a component.
+/// The language `grade` grades `solution` in, `None` for a component
+/// (a store id or a .wasm path): as `warden grade --language`, `language`
+/// sets it for any other path, else the path's extension decides.
 fn source_language(op: &str, p: &GradeParams) -> Result<Option<Language>, OpError> {
-    let Some(name) = &p.language else {
-        if p.solution.parse::<ComponentId>().is_ok() {
-            return Ok(None);
-        }
-        return Ok(Language::of_path(Path::new(&p.solution)));
-    };
-    let language = Language::parse(name).ok_or_else(|| {
-        invalid(
-            op,
-            "/language",
-            "`python` or `javascript`",
-            format!("unknown language `{name}`"),
-        )
-    })?;
     if p.solution.parse::<ComponentId>().is_ok() || p.solution.ends_with(".wasm") {
-        return Err(invalid(
-            op,
-            "/language",
-            "no language for a component",
-            format!(
-                "`solution` {} is a component; `language` applies to a source file",
-                p.solution
-            ),
-        ));
+        return Ok(None);
     }
-    Ok(Some(language))
+    match &p.language {
+        None => Ok(Language::of_path(Path::new(&p.solution))),
+        Some(name) => Language::parse(name).map(Some).ok_or_else(|| {
+            invalid(
+                op,
+                "/language",
+                "`python` or `javascript`",
+                format!("unknown language `{name}`"),
+            )
+        }),
+    }
 }
 
 fn store_error(op: &str, err: StoreError) -> OpError {
