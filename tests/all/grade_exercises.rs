@@ -648,10 +648,7 @@ const LEAP_WITH_THREE_MEMORIES: &str = r#"
 #[test]
 fn a_submission_too_big_for_the_pool_is_graded_on_demand() {
     let pooled = Runtime::new(RuntimeConfig {
-        pooling: Some(warden::component::PoolingConfig {
-            instances: 4,
-            max_memory_bytes: 64 << 20,
-        }),
+        pooling: Some(warden::component::PoolingConfig::new(4, 64 << 20)),
         ..RuntimeConfig::default()
     })
     .unwrap();

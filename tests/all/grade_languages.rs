@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use serde_json::Value as Json;
 
 use crate::grade_exercises::WRONG_FAILS;
-use crate::support::repo_root;
+use crate::support::{HostProcess, demo_tree, repo_root, stderr, stdout};
 
 /// The compile and runner cache every test here shares (see the module docs).
 fn cache_dir() -> PathBuf {
@@ -437,4 +437,85 @@ fn directories_and_language_override() {
     assert_eq!(as_python[0]["status"], "pass", "{}", as_python[0]);
     let as_component = run(&[notes.as_os_str()]);
     assert_eq!(as_component[0]["status"], "error");
+}
+
+/// `grade` over the API of a host started with `env`: the op's result
+/// (or the error `warden ctl` printed, with its exit code).
+fn grade_op(host: &HostProcess, params: &Json) -> Result<Json, (Option<i32>, String)> {
+    let out = host.ctl(&["--json", "op", "grade", &params.to_string()]);
+    if out.status.success() {
+        Ok(serde_json::from_str(&stdout(&out)).expect("a JSON report"))
+    } else {
+        Err((
+            out.status.code(),
+            format!("{}{}", stdout(&out), stderr(&out)),
+        ))
+    }
+}
+
+/// The HTTP `grade` operation grades sources as `warden grade` does, with
+/// the runner found in the same cache: leap's Python reference passes its
+/// 9 cases and the wrong one fails 2; `language` names the language of a
+/// file whose extension says nothing; without the toolchain the error
+/// names its install command.
+#[test]
+fn the_grade_operation_grades_sources() {
+    warm("python");
+    let cache = cache_dir();
+    let cache = cache.to_str().expect("utf-8 cache path");
+    let host = HostProcess::start_tree(&demo_tree(""), &[("WARDEN_CACHE_DIR", cache)]);
+    for (which, name) in [
+        ("example", "leap.py"),
+        ("wrong", "wrong.py"),
+        ("example", "leap.txt"),
+    ] {
+        std::fs::copy(solution("leap", which, "py"), host.dir().join(name)).unwrap();
+    }
+    let exercise = repo_root().join("examples/exercises/leap");
+    let graded = |file: &str, extra: Json| {
+        let mut params = serde_json::json!({
+            "exercise": exercise,
+            "solution": host.dir().join(file),
+            "timing": false,
+        });
+        params
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        grade_op(&host, &params)
+    };
+    let pass = graded("leap.py", serde_json::json!({}))
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", host.log()));
+    assert_eq!(pass["status"], "pass", "{pass}");
+    assert_eq!(pass["counts"]["passed"], 9, "{pass}");
+    let fail = graded("wrong.py", serde_json::json!({})).unwrap();
+    assert_eq!(fail["status"], "fail", "{fail}");
+    assert_eq!(fail["counts"]["passed"], 7, "{fail}");
+    let named = graded("leap.txt", serde_json::json!({"language": "python"})).unwrap();
+    assert_eq!(named["status"], "pass", "{named}");
+    let (code, text) = graded("leap.py", serde_json::json!({"language": "cobol"}))
+        .expect_err("an unknown language");
+    assert_ne!(code, Some(0));
+    assert!(text.contains("/language"), "{text}");
+    drop(host);
+
+    let host = HostProcess::start_tree(
+        &demo_tree(""),
+        &[
+            ("WARDEN_CACHE_DIR", cache),
+            ("WARDEN_COMPONENTIZE_PY", "/nonexistent/componentize-py"),
+        ],
+    );
+    std::fs::copy(
+        solution("leap", "example", "py"),
+        host.dir().join("leap.py"),
+    )
+    .unwrap();
+    let params = serde_json::json!({"exercise": exercise, "solution": host.dir().join("leap.py")});
+    let (_, text) = grade_op(&host, &params).expect_err("no toolchain");
+    assert!(
+        text.contains("pip install componentize-py==0.25.1"),
+        "{text}"
+    );
+    assert!(text.contains("500") || text.contains("failed"), "{text}");
 }

@@ -163,10 +163,7 @@ mod tests {
     fn a_request_rebuilds_the_parents_engine() {
         let pooled = RuntimeConfig {
             memory_reservation: 256 << 20,
-            pooling: Some(PoolingConfig {
-                instances: 4,
-                max_memory_bytes: 256 << 20,
-            }),
+            pooling: Some(PoolingConfig::new(4, 256 << 20)),
             ..RuntimeConfig::default()
         };
         for config in [RuntimeConfig::default(), pooled] {

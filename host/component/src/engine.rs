@@ -113,6 +113,60 @@ pub struct PoolingConfig {
     pub instances: u32,
     /// Largest linear memory of one instance, in bytes.
     pub max_memory_bytes: usize,
+    /// Bytes of a freed slot's linear memory reset in place (dirty pages
+    /// copied back from the memory image or zeroed) instead of unmapped,
+    /// so the next instance in the slot takes no page faults on them.
+    /// `None` keeps 2 MiB, enough for a small guest.
+    /// Interpreter runners (CPython, SpiderMonkey) dirty tens of MiB of
+    /// their heap image per instance: grading them keeps the whole slot
+    /// resident ([`PoolingConfig::keep_whole_slot`]).
+    #[serde(default)]
+    pub keep_resident_bytes: Option<usize>,
+}
+
+impl PoolingConfig {
+    /// `instances` slots of `max_memory_bytes`, freed slots reset as for
+    /// a small guest (see `keep_resident_bytes`).
+    pub fn new(instances: u32, max_memory_bytes: usize) -> Self {
+        Self {
+            instances,
+            max_memory_bytes,
+            keep_resident_bytes: None,
+        }
+    }
+
+    /// Keeps every dirty page of a freed slot resident (up to its whole
+    /// memory) where the kernel can tell which pages a guest dirtied
+    /// (`PAGEMAP_SCAN`, Linux 6.7): only those are copied back, and the
+    /// next instance reuses them without a fault. Elsewhere resetting
+    /// would `memset` the whole kept range on every free, so this keeps
+    /// the default there.
+    pub fn keep_whole_slot(mut self) -> Self {
+        if pagemap_scan_available() {
+            self.keep_resident_bytes = Some(self.max_memory_bytes);
+        }
+        self
+    }
+}
+
+/// Whether the kernel has `PAGEMAP_SCAN` (Linux 6.7 and later), which
+/// wasmtime uses to reset only the pages a guest dirtied.
+fn pagemap_scan_available() -> bool {
+    cfg!(target_os = "linux")
+        && std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .is_ok_and(|release| release_has_pagemap_scan(&release))
+}
+
+/// Whether a Linux release string (`6.8.0-41-generic`) is 6.7 or later.
+fn release_has_pagemap_scan(release: &str) -> bool {
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (6, 7),
+        _ => false,
+    }
 }
 
 impl RuntimeConfig {
@@ -734,8 +788,16 @@ impl Flavor {
                 // madvise: each madvise flushes the TLB of every core
                 // running the host (an IPI, a VM exit under a hypervisor),
                 // which dominated short instances (`warden bench api`).
-                .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
-                .table_keep_resident(64 << 10);
+                .linear_memory_keep_resident(
+                    pool.keep_resident_bytes.unwrap_or(KEEP_RESIDENT_BYTES),
+                )
+                // An interpreter's function tables hold thousands of
+                // entries; a small guest's a few.
+                .table_keep_resident(if pool.keep_resident_bytes.is_some() {
+                    1 << 20
+                } else {
+                    64 << 10
+                });
             wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
         }
         let engine = Engine::new(&wasm).map_err(|err| ComponentError::Instantiation {
@@ -887,14 +949,36 @@ mod tests {
     }
 
     #[test]
+    fn only_kernels_with_pagemap_scan_keep_whole_slots() {
+        for (release, has) in [
+            ("6.18.44-fc-v1272", true),
+            ("6.7.0", true),
+            ("7.0.1-arch1", true),
+            ("6.6.58-generic", false),
+            ("5.15.0-91-generic", false),
+            ("", false),
+            ("linux", false),
+        ] {
+            assert_eq!(release_has_pagemap_scan(release), has, "{release}");
+        }
+        let pool = PoolingConfig::new(4, 128 << 20).keep_whole_slot();
+        let expected = pagemap_scan_available().then_some(128 << 20);
+        assert_eq!(pool.keep_resident_bytes, expected);
+        assert!(
+            Runtime::new(RuntimeConfig {
+                pooling: Some(pool),
+                ..RuntimeConfig::default()
+            })
+            .is_ok()
+        );
+    }
+
+    #[test]
     fn a_pool_of_memories_larger_than_the_reservation_still_builds() {
         // The pool's slots must fit in the reservation: it is raised to
         // the pool's memory size instead of the engine refusing to build.
         let runtime = Runtime::new(RuntimeConfig {
-            pooling: Some(PoolingConfig {
-                instances: 4,
-                max_memory_bytes: 256 << 20,
-            }),
+            pooling: Some(PoolingConfig::new(4, 256 << 20)),
             ..RuntimeConfig::default()
         });
         assert!(runtime.is_ok(), "{:?}", runtime.err());

@@ -47,10 +47,7 @@ pub fn api(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
     // Pooled, as a host with many children would be configured: every call
     // of an operation plugin is a fresh instance.
     let runtime = Runtime::new(RuntimeConfig {
-        pooling: Some(PoolingConfig {
-            instances: 128,
-            max_memory_bytes: 64 << 20,
-        }),
+        pooling: Some(PoolingConfig::new(128, 64 << 20)),
         ..RuntimeConfig::default()
     })?;
     let program = OperationProgram::new(runtime.prepare_own(&bytes, Metering::Off)?)?;

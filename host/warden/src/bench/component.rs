@@ -20,10 +20,7 @@ pub fn instantiate(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
     for (label, pooling) in [
         (
             "instantiate_pooled",
-            Some(PoolingConfig {
-                instances: 1_000,
-                max_memory_bytes: 64 << 20,
-            }),
+            Some(PoolingConfig::new(1_000, 64 << 20)),
         ),
         ("instantiate", None),
     ] {

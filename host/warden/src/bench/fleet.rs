@@ -100,10 +100,10 @@ pub fn fleet(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         .collect();
     let on_demand = Runtime::new(RuntimeConfig::default())?;
     let pooled = Runtime::new(RuntimeConfig {
-        pooling: Some(PoolingConfig {
-            instances: 6,
-            max_memory_bytes: exercise.settings.limits.memory_bytes as usize + (64 << 10),
-        }),
+        pooling: Some(PoolingConfig::new(
+            6,
+            exercise.settings.limits.memory_bytes as usize + (64 << 10),
+        )),
         ..RuntimeConfig::default()
     })?;
     let options = GradeOptions {

@@ -57,10 +57,10 @@ pub fn grade(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
     // exercise's memory limit), with an on-demand fallback for
     // submissions that do not fit a slot.
     let pooled = Runtime::new(RuntimeConfig {
-        pooling: Some(PoolingConfig {
-            instances: 2 * JOBS as u32 + 2,
-            max_memory_bytes: exercise.settings.limits.memory_bytes as usize + (64 << 10),
-        }),
+        pooling: Some(PoolingConfig::new(
+            2 * JOBS as u32 + 2,
+            exercise.settings.limits.memory_bytes as usize + (64 << 10),
+        )),
         ..RuntimeConfig::default()
     })?;
     let with_fallback = GradeOptions {
@@ -89,6 +89,20 @@ pub fn grade(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
 /// Batches of source submissions measured after the warm-up one: each
 /// is 900 cases, at hundreds to thousands a second.
 const SOURCE_ROUNDS: usize = 3;
+
+/// The pool `warden grade` grades sources in: every dirty page of a
+/// freed slot kept resident where the kernel allows
+/// ([`PoolingConfig::keep_whole_slot`]). `WARDEN_BENCH_KEEP_RESIDENT=small`
+/// measures the small-guest default instead, for a before/after figure
+/// in one build.
+fn pool(max_memory_bytes: usize) -> PoolingConfig {
+    let pool = PoolingConfig::new(2 * JOBS as u32 + 2, max_memory_bytes);
+    if std::env::var("WARDEN_BENCH_KEEP_RESIDENT").as_deref() == Ok("small") {
+        pool
+    } else {
+        pool.keep_whole_slot()
+    }
+}
 
 /// `grade_<language>` figures: see the module docs.
 fn source_figures(
@@ -142,10 +156,7 @@ fn source_figures(
     let memory = exercise.settings.language_limits(language).memory_bytes as usize;
     let runtime = Runtime::new(
         RuntimeConfig {
-            pooling: Some(PoolingConfig {
-                instances: 2 * JOBS as u32 + 2,
-                max_memory_bytes: memory + (64 << 10),
-            }),
+            pooling: Some(pool(memory + (64 << 10))),
             cache_dir: Some(cache_dir.clone()),
             ..RuntimeConfig::default()
         }

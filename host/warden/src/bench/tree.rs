@@ -42,10 +42,7 @@ pub(super) fn component_start(program: ActorProgram, router: &Router) -> Compone
 pub fn restart(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
     let bytes = env.read_plugin("counter")?;
     let runtime = Runtime::new(RuntimeConfig {
-        pooling: Some(PoolingConfig {
-            instances: 64,
-            max_memory_bytes: 64 << 20,
-        }),
+        pooling: Some(PoolingConfig::new(64, 64 << 20)),
         ..RuntimeConfig::default()
     })?;
     let program = ActorProgram::new(runtime.prepare_own(&bytes, Metering::Off)?)?;

@@ -28,8 +28,9 @@ use super::{Context, add, failed, invalid, parse};
 use crate::component::invoke::call_json_under;
 use crate::component::{Capabilities, ComponentError, Limits, Metering, World, world};
 use crate::config::ApiLimits;
+use crate::grade::source::MAX_SOURCE_BYTES;
 use crate::grade::{
-    CaseLimits, Exercise, GradeOptions, LimitOverrides, Submission, grade_submission,
+    CaseLimits, Exercise, GradeOptions, Language, LimitOverrides, Submission, grade_submission,
 };
 use crate::ops::{OpError, OpMeta, RegisterError, Registry, Role};
 use crate::store::{ComponentId, Lease, StoreError};
@@ -96,7 +97,8 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
             "type": "object",
             "properties": {
                 "exercise": {"type": "string", "minLength": 1, "description": "The exercise folder on the host, under `[api] path_roots` (403 otherwise)"},
-                "solution": {"type": "string", "minLength": 1, "description": "The submission: its store id (64 hex digits, from POST /components), or the path of a .wasm file on the host under `[api] path_roots` (403 otherwise)"},
+                "solution": {"type": "string", "minLength": 1, "description": "The submission: its store id (64 hex digits, from POST /components), or the path on the host, under `[api] path_roots` (403 otherwise), of a .wasm component or of a .py or .js source file (graded by the language's runner, built once on first use with its toolchain)"},
+                "language": {"type": "string", "enum": ["python", "javascript"], "description": "The language of a `solution` path that is not a .wasm file (default: its extension, .py or .js); a component ignores it"},
                 "fuel": fuel_schema(0, &ceiling, &format!("Fuel per case, replacing the exercise's ({fuel_ceiling}; 0: {no_fuel})")),
                 "memory_mb": {"type": "integer", "minimum": 1, "maximum": max_mb, "description": format!("Memory per case in MiB, replacing the exercise's; at most {max_mb} (`[api] max_memory_mb`)")},
                 "timeout_ms": {"type": "integer", "minimum": 0, "maximum": max_ms, "description": format!("Wall-clock limit per case in ms, replacing the exercise's; at most {max_ms} (`[api] max_timeout_ms`), 0 means that ceiling. The exercise's own limits are held to the ceilings too")},
@@ -253,6 +255,26 @@ fn load_component(
     Ok((bytes, None))
 }
 
+/// The language `grade` grades `solution` in, `None` for a component
+/// (a store id or a .wasm path): as `warden grade --language`, `language`
+/// sets it for any other path, else the path's extension decides.
+fn source_language(op: &str, p: &GradeParams) -> Result<Option<Language>, OpError> {
+    if p.solution.parse::<ComponentId>().is_ok() || p.solution.ends_with(".wasm") {
+        return Ok(None);
+    }
+    match &p.language {
+        None => Ok(Language::of_path(Path::new(&p.solution))),
+        Some(name) => Language::parse(name).map(Some).ok_or_else(|| {
+            invalid(
+                op,
+                "/language",
+                "`python` or `javascript`",
+                format!("unknown language `{name}`"),
+            )
+        }),
+    }
+}
+
 fn store_error(op: &str, err: StoreError) -> OpError {
     match err {
         StoreError::NotFound { id } => OpError::NotFound {
@@ -348,6 +370,7 @@ async fn call(ctx: &Context, params: Value) -> Result<Value, OpError> {
 struct GradeParams {
     exercise: PathBuf,
     solution: String,
+    language: Option<String>,
     fuel: Option<u64>,
     memory_mb: Option<u64>,
     timeout_ms: Option<u64>,
@@ -366,7 +389,18 @@ async fn grade(ctx: &Context, params: Value) -> Result<Value, OpError> {
     let _gone = scope.fire_on_drop();
     let text = tokio::task::spawn_blocking(move || {
         let folder = ctx.path_roots.open_dir(OP, "exercise", &p.exercise)?;
-        let (bytes, _lease) = load_component(&ctx, OP, "solution", &p.solution)?;
+        let language = source_language(OP, &p)?;
+        let (bytes, _lease) = match language {
+            // A source file is read as it is: the runner, inside the
+            // sandbox, is what compiles it.
+            Some(_) => (
+                ctx.path_roots
+                    .read_file(OP, "solution", Path::new(&p.solution), MAX_SOURCE_BYTES)?
+                    .0,
+                None,
+            ),
+            None => load_component(&ctx, OP, "solution", &p.solution)?,
+        };
         // The folder the caller named cannot be graded against: their bad
         // input, not the host's failure.
         let exercise = Exercise::load(&folder.path).map_err(|e| {
@@ -395,9 +429,36 @@ async fn grade(ctx: &Context, params: Value) -> Result<Value, OpError> {
             timeout_ms: p.timeout_ms,
             output_limit_bytes: None,
         };
+        // A source runs under its language's limits (an interpreter
+        // needs more than a compiled solution), held to the same ceilings.
+        let base = match language {
+            Some(language) => exercise.settings.language_limits(language),
+            None => exercise.settings.limits,
+        };
+        let limits = grade_limits(asked, base, &ceiling);
+        if let Some(language) = language {
+            // The runner is built (once per host, on first use) before
+            // grading, so a missing toolchain is the host's failure with
+            // its install command, not a report full of errors.
+            let metering = if limits.apply(base).fuel.is_some() {
+                Metering::Fuel
+            } else {
+                Metering::Off
+            };
+            ctx.runners
+                .runner(&ctx.runtime, language, metering)
+                .map_err(|message| {
+                    failed(
+                        OP,
+                        format!("cannot grade {} source: {message}", language.name()),
+                    )
+                })?;
+        }
         let options = GradeOptions {
-            limits: grade_limits(asked, exercise.settings.limits, &ceiling),
+            limits,
             interrupt: Some(scope),
+            language,
+            runners: language.map(|_| ctx.runners.clone()),
             ..GradeOptions::default()
         };
         let submission = Submission::Bytes {

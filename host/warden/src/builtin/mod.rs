@@ -128,6 +128,30 @@ pub struct Context {
     pub health_thresholds: crate::health::Thresholds,
     /// The native workers' runtime (the live worker of a process child).
     pub processes: crate::host::process_child::ProcessRuntime,
+    /// The runners `grade` grades sources with, built on first use
+    /// ([`runners_dir`]).
+    pub runners: std::sync::Arc<crate::grade::Runners>,
+}
+
+/// Where built runners are kept: `runners/` in the compile cache `warden
+/// grade` uses (`$WARDEN_CACHE_DIR`, else `$XDG_CACHE_HOME/warden` or
+/// `~/.cache/warden`), so a runner either of them built serves both; a
+/// folder under the temporary directory when there is no home.
+pub fn runners_dir() -> std::path::PathBuf {
+    std::env::var_os("WARDEN_CACHE_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(std::path::PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache"))
+                })
+                .map(|base| base.join("warden"))
+        })
+        .map_or_else(
+            || std::env::temp_dir().join("warden-runners"),
+            |dir| dir.join("runners"),
+        )
 }
 
 /// Registers every built-in operation in `registry`.

@@ -228,7 +228,9 @@ pub fn run(args: Args) -> CmdResult {
         .max()
         .unwrap_or(0);
     let slots = u32::try_from(jobs.saturating_mul(2).saturating_add(2)).unwrap_or(u32::MAX);
-    let runtime = args.cache.pooled_runtime(slots, memory_limit + WASM_PAGE)?;
+    let runtime =
+        args.cache
+            .pooled_runtime(slots, memory_limit + WASM_PAGE, !languages.is_empty())?;
     let watch = CompileWatch::new(progress_after());
     let options = GradeOptions {
         limits,

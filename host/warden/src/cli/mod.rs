@@ -167,17 +167,22 @@ impl CacheArgs {
     }
 
     /// A runtime that pools `instances` instance slots, each with room for
-    /// a linear memory of `max_memory_bytes`.
+    /// a linear memory of `max_memory_bytes`; `interpreters` keeps a freed
+    /// slot's dirty pages resident ([`PoolingConfig::keep_whole_slot`]),
+    /// for runners whose every fresh instance rewrites tens of MiB.
     pub fn pooled_runtime(
         &self,
         instances: u32,
         max_memory_bytes: u64,
+        interpreters: bool,
     ) -> Result<Runtime, Failure> {
         let max_memory = usize::try_from(max_memory_bytes).map_err(Failure::bad_input)?;
+        let pool = PoolingConfig::new(instances, max_memory);
         Runtime::new(RuntimeConfig {
-            pooling: Some(PoolingConfig {
-                instances,
-                max_memory_bytes: max_memory,
+            pooling: Some(if interpreters {
+                pool.keep_whole_slot()
+            } else {
+                pool
             }),
             ..self.config().for_memory_limit(max_memory)
         })

@@ -86,7 +86,7 @@ impl Runtimes for CliRuntimes {
         };
         let pooled = self
             .cache
-            .pooled_runtime(slots, memory_limit + WASM_PAGE)
+            .pooled_runtime(slots, memory_limit + WASM_PAGE, false)
             .map_err(fail)?;
         let fallback = self
             .cache

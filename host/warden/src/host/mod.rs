@@ -203,13 +203,13 @@ impl Host {
     /// the trees in file order and registers the built-in operations.
     pub async fn start(config: &Config, events: EventBus) -> Result<Host, HostError> {
         let largest_memory = build::largest_memory_limit(config);
-        let pooling = (config.host.pooling_instances > 0).then_some(PoolingConfig {
-            instances: config.host.pooling_instances,
+        let pooling = (config.host.pooling_instances > 0).then_some(PoolingConfig::new(
+            config.host.pooling_instances,
             // A page more than the largest limit, so that the memory
             // limiter, not the pool, refuses growth past a limit and the
             // error says so.
-            max_memory_bytes: largest_memory.saturating_add(WASM_PAGE),
-        });
+            largest_memory.saturating_add(WASM_PAGE),
+        ));
         let runtime = Runtime::new(
             RuntimeConfig {
                 cache_dir: Some(config.host.state_dir.join("cache")),
@@ -331,6 +331,7 @@ impl Host {
                 chaos: config.chaos.clone(),
                 health_thresholds: config.health.thresholds,
                 processes: processes_for_ops,
+                runners: Arc::new(crate::grade::Runners::new(crate::builtin::runners_dir())),
             },
         )?;
         apply_persisted_strategies(&root, &registry).await;
