@@ -73,6 +73,29 @@ fn start_server() -> Result<(Server, String), BenchError> {
 }
 
 /// The runtimes `warden grade` would use, shared by the in-process workers.
+/// Publishes `inputs` as one batch and collects every report.
+async fn on_bus(
+    js: &async_nats::jetstream::Context,
+    settings: &FleetSettings,
+    exercise: &Exercise,
+    inputs: Vec<client::Input>,
+    named: bool,
+) -> Result<Collect, crate::fleet::FleetError> {
+    let published = client::publish(
+        js,
+        settings,
+        exercise,
+        inputs,
+        LimitOverrides::default(),
+        named,
+    )
+    .await?;
+    let record = client::batch_record(js, &published.batch).await?;
+    let mut sink = Collect::default();
+    client::collect(js, &record, exercise, LimitOverrides::default(), &mut sink).await?;
+    Ok(sink)
+}
+
 struct Pair(Runtime, Runtime);
 
 impl Runtimes for Pair {
@@ -209,71 +232,17 @@ pub fn fleet(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
                 running.push(tokio::spawn(worker.run(stop.clone())));
             }
             // Warm-up: the workers rebuild the exercise and compile.
-            let warm = client::publish(
-                &js,
-                &settings,
-                &exercise,
-                inputs(0..2),
-                LimitOverrides::default(),
-                true,
-            )
-            .await?;
-            let record = client::batch_record(&js, &warm.batch).await?;
-            let mut sink = Collect::default();
-            client::collect(
-                &js,
-                &record,
-                &exercise,
-                LimitOverrides::default(),
-                &mut sink,
-            )
-            .await?;
+            on_bus(&js, &settings, &exercise, inputs(0..2), true).await?;
 
             let started = Instant::now();
-            let published = client::publish(
-                &js,
-                &settings,
-                &exercise,
-                inputs(0..SUBMISSIONS),
-                LimitOverrides::default(),
-                true,
-            )
-            .await?;
-            let record = client::batch_record(&js, &published.batch).await?;
-            let mut sink = Collect::default();
-            client::collect(
-                &js,
-                &record,
-                &exercise,
-                LimitOverrides::default(),
-                &mut sink,
-            )
-            .await?;
+            let sink = on_bus(&js, &settings, &exercise, inputs(0..SUBMISSIONS), true).await?;
             let took = started.elapsed();
 
             let mut latency = Samples::with_capacity(SINGLES);
             if workers == 1 {
                 for i in 0..SINGLES {
                     let started = Instant::now();
-                    let one = client::publish(
-                        &js,
-                        &settings,
-                        &exercise,
-                        inputs(i..i + 1),
-                        LimitOverrides::default(),
-                        false,
-                    )
-                    .await?;
-                    let record = client::batch_record(&js, &one.batch).await?;
-                    let mut single = Collect::default();
-                    client::collect(
-                        &js,
-                        &record,
-                        &exercise,
-                        LimitOverrides::default(),
-                        &mut single,
-                    )
-                    .await?;
+                    on_bus(&js, &settings, &exercise, inputs(i..i + 1), false).await?;
                     latency.push(started.elapsed());
                 }
             }

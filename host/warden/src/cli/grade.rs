@@ -171,16 +171,7 @@ pub fn run(args: Args) -> CmdResult {
     }
     let exercise = load_exercise(&args)?;
     let submissions = expand(&args.submissions)?;
-    let format = args.format.map_or_else(
-        || {
-            if args.out.is_none() && std::io::stdout().is_terminal() {
-                Format::Text
-            } else {
-                Format::Json
-            }
-        },
-        Format::from,
-    );
+    let format = report_format(&args);
     let mut renderer = Renderer::new(format, &exercise);
     renderer.timing = !args.no_timing;
     // Named lines whenever a stream may carry several reports, so that a
@@ -256,6 +247,21 @@ pub fn run(args: Args) -> CmdResult {
     });
     watch.finish();
     written
+}
+
+/// `--format`, else text on a terminal and JSON otherwise (or into
+/// `--out`).
+fn report_format(args: &Args) -> Format {
+    args.format.map_or_else(
+        || {
+            if args.out.is_none() && std::io::stdout().is_terminal() {
+                Format::Text
+            } else {
+                Format::Json
+            }
+        },
+        Format::from,
+    )
 }
 
 /// Writes the reports `collect` hands its sink, one per name in `names`:

@@ -6,16 +6,14 @@
 //! A submission whose bytes cannot be read here is never sent: it gets
 //! the report local grading gives it, made here, stored with the others.
 
-use std::io::IsTerminal;
-
 use warden::fleet::client::{self, Input};
 use warden::fleet::{BatchRecord, blob};
 use warden::grade::batch::grade_guarded;
-use warden::grade::report::{Format, Renderer};
+use warden::grade::report::Renderer;
 use warden::grade::{BatchSummary, Exercise, GradeOptions, LimitOverrides, ReportSink};
 
 use super::super::out::{errln, out};
-use super::{Args, Failure, expand, load_exercise, write_reports};
+use super::{Args, Failure, expand, load_exercise, report_format, write_reports};
 use crate::cli::CmdResult;
 
 pub(super) fn run(args: &Args) -> CmdResult {
@@ -128,16 +126,7 @@ fn print(
     record: &BatchRecord,
     collect: impl FnOnce(&mut dyn ReportSink) -> Result<BatchSummary, Failure>,
 ) -> CmdResult {
-    let format = args.format.map_or_else(
-        || {
-            if args.out.is_none() && std::io::stdout().is_terminal() {
-                Format::Text
-            } else {
-                Format::Json
-            }
-        },
-        Format::from,
-    );
+    let format = report_format(args);
     let mut renderer = Renderer::new(format, exercise);
     renderer.timing = !args.no_timing;
     renderer.named = record.named;
