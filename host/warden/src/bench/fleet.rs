@@ -19,9 +19,7 @@ use super::{BenchEnv, BenchError, Figure, Samples};
 use crate::component::{PoolingConfig, Runtime, RuntimeConfig};
 use crate::fleet::worker::{Runtimes, Worker, WorkerConfig};
 use crate::fleet::{FleetSettings, client};
-use crate::grade::{
-    Collect, Exercise, GradeOptions, LimitOverrides, Status, Submission, grade_batch,
-};
+use crate::grade::{Collect, Exercise, GradeOptions, LimitOverrides, Submission, grade_batch};
 
 const SUBMISSIONS: usize = 1000;
 /// One-submission batches timed for the overhead.
@@ -105,22 +103,8 @@ impl Runtimes for Pair {
 }
 
 pub fn fleet(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
-    let exercise = Exercise::load(&super::grade::exercise_dir(env, "leap")?)
-        .map_err(|e| BenchError::Failed(e.to_string()))?;
-    let solutions = [
-        ("leap_ref", env.read_plugin("leap_ref")?),
-        ("leap_wrong", env.read_plugin("leap_wrong")?),
-    ];
-    let expected = [(9, Status::Pass), (7, Status::Fail)];
-    let submissions: Vec<Submission> = (0..SUBMISSIONS)
-        .map(|i| {
-            let (name, bytes) = &solutions[i % solutions.len()];
-            Submission::Bytes {
-                name: format!("{name}-{i}"),
-                bytes: bytes.clone(),
-            }
-        })
-        .collect();
+    let (exercise, submissions) = super::grade::leap_batch(env, SUBMISSIONS)?;
+    let expected = super::grade::LEAP_EXPECTED;
     let on_demand = Runtime::new(RuntimeConfig::default())?;
     let pooled = Runtime::new(RuntimeConfig {
         pooling: Some(PoolingConfig::new(

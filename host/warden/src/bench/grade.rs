@@ -32,17 +32,23 @@ const JOBS: usize = 2;
 /// solutions).
 const ROUNDS: usize = 10;
 
-pub fn grade(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
+/// What each `leap_batch` submission must score, in turn: the reference
+/// passes all 9 cases, the wrong solution 7.
+pub(super) const LEAP_EXPECTED: [(usize, Status); 2] = [(9, Status::Pass), (7, Status::Fail)];
+
+/// The `leap` exercise and `count` submissions of it, the reference and
+/// the wrong solution in turn (scoring [`LEAP_EXPECTED`]).
+pub(super) fn leap_batch(
+    env: &BenchEnv,
+    count: usize,
+) -> Result<(Exercise, Vec<Submission>), BenchError> {
     let exercise = Exercise::load(&exercise_dir(env, "leap")?)
         .map_err(|e| BenchError::Failed(e.to_string()))?;
     let solutions = [
         ("leap_ref", env.read_plugin("leap_ref")?),
         ("leap_wrong", env.read_plugin("leap_wrong")?),
     ];
-    // What each must score: the reference passes all 9 cases, the wrong
-    // solution 7.
-    let expected = [(9, Status::Pass), (7, Status::Fail)];
-    let submissions: Vec<Submission> = (0..SUBMISSIONS)
+    let submissions = (0..count)
         .map(|i| {
             let (name, bytes) = &solutions[i % solutions.len()];
             Submission::Bytes {
@@ -51,6 +57,12 @@ pub fn grade(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
             }
         })
         .collect();
+    Ok((exercise, submissions))
+}
+
+pub fn grade(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
+    let (exercise, submissions) = leap_batch(env, SUBMISSIONS)?;
+    let expected = LEAP_EXPECTED;
     let mut figures = Vec::new();
     let on_demand = Runtime::new(RuntimeConfig::default())?;
     // What `warden grade` uses: pooled instances (one page over the
