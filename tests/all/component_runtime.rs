@@ -516,3 +516,31 @@ fn worlds_are_checked_export_by_export() {
     assert!(world::fit(&wc, World::OperationPlugin).fits);
     assert!(!world::fit(&wc, World::ActorPlugin).fits);
 }
+
+#[test]
+fn a_traps_wasm_backtrace_is_shown_only_when_asked_for() {
+    let crash = |backtraces: bool| {
+        let rt = Runtime::new(RuntimeConfig {
+            wasm_backtraces: backtraces,
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        let program = ActorProgram::new(prepare(&rt, "counter", Metering::Off)).unwrap();
+        let mut actor = program
+            .instantiate(
+                &limits(),
+                &Capabilities::default(),
+                HostContext::isolated("c"),
+            )
+            .unwrap();
+        actor.init("").unwrap().unwrap();
+        actor.handle(b"crash").unwrap_err().to_string()
+    };
+    let plain = crash(false);
+    assert!(plain.contains("crash requested"), "{plain}");
+    assert!(!plain.contains("wasm backtrace"), "{plain}");
+    let traced = crash(true);
+    assert!(traced.starts_with(&plain), "{traced}");
+    assert!(traced.contains("wasm backtrace"), "{traced}");
+    assert!(!traced.contains('\n'), "folded onto one line: {traced}");
+}

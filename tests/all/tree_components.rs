@@ -322,3 +322,83 @@ async fn a_component_of_the_wrong_world_is_refused_before_anything_starts() {
     assert!(text.contains("supervisor.root.children[0].path"), "{text}");
     assert!(text.contains("does not fit world `actor-plugin`"), "{text}");
 }
+
+const IN_PLACE: &str = r#"
+[host]
+state_dir = "state"
+[supervisor.root]
+strategy = "one_for_one"
+intensity = 10
+[[supervisor.root.children]]
+id = "counter"
+kind = "component"
+path = "{counter}"
+shutdown = "brutal_kill"
+limits = { timeout_ms = 60000 }
+"#;
+
+/// A trap restarts the child in place (its thread starts the next
+/// instance, then tells the supervisor): the supervisor's records, the
+/// router and the kill switch all follow the new incarnation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_restarted_in_place_is_the_one_its_supervisor_stops_and_kills() {
+    let (_dir, path) = crate::support::config_file(IN_PLACE);
+    let bus = EventBus::default();
+    let mut events = bus.subscribe();
+    let host = Host::start(&config::load(&path).unwrap(), bus.clone())
+        .await
+        .unwrap();
+    let before = host.root.which_children().await.unwrap()[0].generation;
+    assert_eq!(call(&host, "root/counter", "add 5").await.unwrap(), "5");
+    call(&host, "root/counter", "crash").await.unwrap_err();
+    // Sent at once, with no wait for a restart: the entry stayed, the
+    // message waits for the new instance.
+    assert_eq!(call(&host, "root/counter", "get").await.unwrap(), "0");
+    let info = host.root.which_children().await.unwrap().remove(0);
+    assert_eq!(info.restarts, 1);
+    assert_ne!(info.generation, before);
+    let mut told = Vec::new();
+    while told.len() < 2 {
+        let received = tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .expect("the exit and the restart are told");
+        let Some(warden::events::Received::Event(event)) = received else {
+            panic!("the bus lost events: {received:?}");
+        };
+        if event.path.to_string() != "root/counter" {
+            continue;
+        }
+        let json = serde_json::to_value(&event).unwrap();
+        let name = json["event"].as_str().unwrap_or_default().to_string();
+        if name == "child_exited" || name == "child_restarted" {
+            told.push((name, json["generation"].as_u64()));
+        }
+    }
+    assert_eq!(
+        told,
+        vec![
+            ("child_exited".to_string(), before),
+            ("child_restarted".to_string(), info.generation),
+        ]
+    );
+    // A guest stuck in the new instance (for up to its 60 s timeout) is
+    // interrupted by the kill the stop sends.
+    host.router
+        .cast("root/counter", b"sleep-loop".to_vec())
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stopping = std::time::Instant::now();
+    host.root.terminate_child("counter").await.unwrap();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "the kill reached the new instance: {:?}",
+        stopping.elapsed()
+    );
+    let info = host.root.which_children().await.unwrap().remove(0);
+    assert_eq!(info.status, ChildStatus::Stopped);
+    assert!(
+        !host.router.paths().iter().any(|p| p == "root/counter"),
+        "the router entry went with the new incarnation"
+    );
+    host.stop().await;
+}

@@ -13,6 +13,7 @@ use crate::caps::Capabilities;
 use crate::engine::Prepared;
 use crate::error::ComponentError;
 use crate::host_iface::HostContext;
+use crate::interrupt::Interrupt;
 use crate::limits::Limits;
 use crate::sandbox::Sandbox;
 use crate::world::{self, World};
@@ -64,7 +65,24 @@ impl ActorProgram {
         caps: &Capabilities,
         host: HostContext,
     ) -> Result<ActorInstance, ComponentError> {
-        let mut sandbox = Sandbox::new(&self.prepared, limits, caps, host)?;
+        let sandbox = Sandbox::new(&self.prepared, limits, caps, host)?;
+        self.bind(sandbox)
+    }
+
+    /// [`ActorProgram::instantiate`], whose calls also stop once `scope` is
+    /// fired: one kill switch for every instance a child runs in turn.
+    pub fn instantiate_under(
+        &self,
+        limits: &Limits,
+        caps: &Capabilities,
+        host: HostContext,
+        scope: &Interrupt,
+    ) -> Result<ActorInstance, ComponentError> {
+        let sandbox = Sandbox::new_under(&self.prepared, limits, caps, host, scope)?;
+        self.bind(sandbox)
+    }
+
+    fn bind(&self, mut sandbox: Sandbox) -> Result<ActorInstance, ComponentError> {
         let indices = &self.indices;
         let bindings = sandbox.run(|store, instance| indices.load(store, &instance))?;
         Ok(ActorInstance { sandbox, bindings })

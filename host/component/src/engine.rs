@@ -82,6 +82,10 @@ pub struct RuntimeConfig {
     /// How much compiled code is kept in memory and on disk
     /// (`[host.cache]`). By default 256 MiB and 1 GiB.
     pub cache_budget: CacheBudget,
+    /// Record the wasm call stack of a trap and show it in the error
+    /// (`host.wasm_backtraces`). By default off: capturing it costs every
+    /// trap, and so every restart, a few microseconds.
+    pub wasm_backtraces: bool,
 }
 
 /// Bounds on the compiled code a runtime keeps (least recently used goes
@@ -196,9 +200,14 @@ impl Default for RuntimeConfig {
             compile: CompileLimits::default(),
             compile_program: None,
             cache_budget: CacheBudget::default(),
+            wasm_backtraces: false,
         }
     }
 }
+
+/// Frames of a trap's backtrace, when backtraces are on (wasmtime's own
+/// default).
+const WASM_BACKTRACE_FRAMES: Option<std::num::NonZeroUsize> = std::num::NonZeroUsize::new(20);
 
 /// Whether the caller vouches for the bytes it asks to compile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -768,6 +777,15 @@ impl Flavor {
             .memory_reservation_for_growth(reservation.max(GROWTH_AFTER_MOVE))
             // Guests must not be able to exhaust the host thread's stack.
             .max_wasm_stack(1 << 20);
+        // A trap's wasm backtrace costs a few microseconds to capture and
+        // render on every trap, a restart's largest share; Rust guests
+        // print their panic's message and location anyway.
+        wasm.wasm_backtrace_max_frames(
+            config
+                .wasm_backtraces
+                .then_some(WASM_BACKTRACE_FRAMES)
+                .flatten(),
+        );
         // Same limits, other compiler: the engine id (and so the cache
         // directory and the compile child's engine check) differs.
         wasm.strategy(match tier {

@@ -156,13 +156,15 @@ pub enum ComponentError {
     /// The guest trapped: a panic, `unreachable`, a stack overflow, an
     /// out-of-bounds access, … `message` includes the guest's panic message
     /// when it printed one.
-    #[error("trap: {message}")]
+    #[error("trap: {message}{}", backtrace_suffix(backtrace.as_deref()))]
     Trap {
         /// The trap's description, then the guest's panic message and
         /// location when it printed one.
         message: String,
-        /// The wasm call stack at the trap as wasmtime renders it, when it
-        /// recorded one (function names need the guest's name section).
+        /// The wasm call stack at the trap as wasmtime renders it, when
+        /// backtraces are on (`RuntimeConfig::wasm_backtraces`; function
+        /// names need the guest's name section). Shown on one line after
+        /// the message.
         backtrace: Option<String>,
     },
 
@@ -327,4 +329,17 @@ fn hint_suffix(available: &[String]) -> String {
     } else {
         format!(" (exported: {})", available.join(", "))
     }
+}
+
+/// A trap's backtrace, when one was recorded, folded onto the error's line.
+fn backtrace_suffix(backtrace: Option<&str>) -> String {
+    let Some(backtrace) = backtrace else {
+        return String::new();
+    };
+    let frames: Vec<&str> = backtrace
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    format!(" | {}", frames.join(" | "))
 }

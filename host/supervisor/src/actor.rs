@@ -36,6 +36,7 @@ use super::event::{EventSink, SupervisorEvent};
 use super::handle::{Msg, ShutdownCause, SupervisorExit, SupervisorHandle};
 use super::health::RateWindow;
 use super::id::{ChildId, ChildPath};
+use super::in_place::SupervisorGrant;
 use super::intensity::Intensity;
 use super::restart::StartOutcome;
 use super::spec::{ChildSpec, Strategy, SupervisorFlags, SupervisorSpec};
@@ -80,7 +81,11 @@ pub(crate) struct Supervisor {
     pub(crate) dynamic_ids: u64,
     /// Counter for record creation order.
     pub(crate) seq: u64,
-    pub(crate) next_generation: u64,
+    /// The generation counter and the intensity's allowance for restarts
+    /// in place, shared with the children ([`crate::in_place`]).
+    pub(crate) grant: Arc<SupervisorGrant>,
+    /// Restarts in place booked so far (the allowance counts from there).
+    pub(crate) in_place_booked: u64,
     pub(crate) intensity: Intensity,
     pub(crate) rate: RateWindow,
     pub(crate) total_restarts: u64,
@@ -155,7 +160,8 @@ impl Supervisor {
             dynamic_spec: None,
             dynamic_ids: 0,
             seq: 0,
-            next_generation: 1,
+            grant: Arc::new(SupervisorGrant::new()),
+            in_place_booked: 0,
             intensity: Intensity::new(flags.intensity, period_ms),
             rate: RateWindow::default(),
             total_restarts: 0,

@@ -65,6 +65,8 @@ impl Supervisor {
                 self.flags.intensity = intensity;
                 self.flags.period = period;
                 self.intensity.set_limits(intensity, millis(period));
+                let now_ms = self.now_ms(Instant::now());
+                self.grant_supervisor_in_place(now_ms);
                 let _ = reply.send(Ok(()));
             }
             Command::Health { reply } => {
@@ -302,6 +304,8 @@ impl Supervisor {
                 record.storm_config = storm;
                 record.storm = storm.as_ref().map(|c| Box::new(StormState::new(c)));
             }
+            // Restarts in place are allowed against the new windows.
+            self.grant_in_place(id);
         }
         Ok(ids)
     }

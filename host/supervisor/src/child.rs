@@ -34,6 +34,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::event::EventSink;
 use super::handle::{Msg, SupervisorHandle};
 use super::id::{ChildId, ChildPath};
+use super::in_place::{InPlaceClaim, InPlaceGrant};
 use super::spec::SpecError;
 
 /// A boxed, sendable future (the shape of [`ChildStart::start`]).
@@ -394,6 +395,8 @@ pub struct ExitSender {
     mailbox: Option<UnboundedSender<Msg>>,
     id: ChildId,
     generation: u64,
+    /// What the supervisor allows this child to restart in place.
+    in_place: Option<InPlaceGrant>,
 }
 
 /// One exit report, as the supervisor receives it.
@@ -402,15 +405,50 @@ pub(crate) struct ChildExit {
     pub(crate) id: ChildId,
     pub(crate) generation: u64,
     pub(crate) reason: ExitReason,
+    /// The incarnation restarted in place as this generation, which runs
+    /// now under the same handle (see [`super::in_place`]).
+    pub(crate) replaced_by: Option<u64>,
 }
 
 impl ExitSender {
-    pub(crate) fn new(mailbox: UnboundedSender<Msg>, id: ChildId, generation: u64) -> Self {
+    pub(crate) fn new(
+        mailbox: UnboundedSender<Msg>,
+        id: ChildId,
+        generation: u64,
+        in_place: Option<InPlaceGrant>,
+    ) -> Self {
         ExitSender {
             mailbox: Some(mailbox),
             id,
             generation,
+            in_place,
         }
+    }
+
+    /// Beyond OTP: the right to restart this incarnation in place after an
+    /// abnormal exit, if the supervisor would restart it now and nothing
+    /// else (see [`super::in_place`]); `None`: report the exit instead.
+    pub fn claim_restart_in_place(&self) -> Option<InPlaceClaim> {
+        self.mailbox.as_ref()?;
+        self.in_place.as_ref()?.claim()
+    }
+
+    /// Reports that this incarnation exited with `reason` and that the new
+    /// one of `claim` runs in its place, under the same
+    /// [`RunningChild`] handle. From now on this sender reports for the new
+    /// incarnation.
+    pub fn restarted_in_place(&mut self, reason: ExitReason, claim: InPlaceClaim) {
+        let generation = claim.use_up();
+        if let Some(tx) = &self.mailbox {
+            // A closed mailbox means the supervisor is gone: nobody is left to tell.
+            let _ = tx.send(Msg::Exit(ChildExit {
+                id: self.id.clone(),
+                generation: self.generation,
+                reason,
+                replaced_by: Some(generation),
+            }));
+        }
+        self.generation = generation;
     }
 
     /// Reports the incarnation's exit. Never blocks; a report to a supervisor that
@@ -441,6 +479,7 @@ impl ExitSender {
                 id: self.id.clone(),
                 generation: self.generation,
                 reason,
+                replaced_by: None,
             }));
         }
     }

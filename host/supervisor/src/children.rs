@@ -23,6 +23,7 @@ use super::child::{ExitReason, RunningChild};
 use super::handle::{ChildInfo, ChildStatus};
 use super::health::RateWindow;
 use super::id::ChildId;
+use super::in_place::Allowance;
 use super::spec::ChildSpec;
 use super::storm::{StormConfig, StormState};
 
@@ -88,6 +89,10 @@ pub(crate) struct ChildRecord {
     pub(crate) storm_config: Option<StormConfig>,
     /// Restarts per minute over the last hour, allocated on the first restart.
     pub(crate) rate: Option<Box<RateWindow>>,
+    /// How many restarts in place this child may claim now.
+    pub(crate) in_place: Arc<Allowance>,
+    /// Its restarts in place booked so far.
+    pub(crate) in_place_booked: u64,
 }
 
 impl ChildRecord {
@@ -106,6 +111,8 @@ impl ChildRecord {
             storm,
             storm_config,
             rate: None,
+            in_place: Arc::default(),
+            in_place_booked: 0,
         }
     }
 

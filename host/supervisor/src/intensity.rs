@@ -46,6 +46,13 @@ impl Intensity {
         self.stamps.len() <= self.max as usize
     }
 
+    /// Restarts that can be added from `now_ms` on before the intensity is
+    /// exceeded. Stamps only leave the window as time goes on, so the
+    /// figure holds, or grows, until the next restart.
+    pub(crate) fn headroom(&self, now_ms: u64) -> u64 {
+        (self.max as u64).saturating_sub(self.in_window(now_ms) as u64)
+    }
+
     /// Restarts currently inside the window (as of the last restart).
     pub(crate) fn in_window(&self, now_ms: u64) -> usize {
         let threshold = now_ms.saturating_sub(self.period_ms);

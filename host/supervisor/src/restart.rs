@@ -34,6 +34,7 @@ use super::children::{ChildState, Retry};
 use super::event::{DelayCause, SupervisorEvent};
 use super::handle::{Msg, ShutdownCause};
 use super::id::ChildId;
+use super::in_place::InPlaceGrant;
 use super::spec::{Restart, Strategy};
 use super::storm::StormAction;
 
@@ -60,6 +61,19 @@ pub fn restart_decision(restart: Restart, reason: &ExitReason) -> RestartDecisio
     }
 }
 
+/// What counting a restart decided.
+enum Counted {
+    /// Restart after `delay` (zero: now).
+    Restart { delay: Duration, cause: DelayCause },
+    /// The child's record is gone: nothing to restart.
+    Gone,
+    /// The supervisor gives up; `event` is told once the child is given up.
+    GiveUp {
+        cause: ShutdownCause,
+        event: Option<SupervisorEvent>,
+    },
+}
+
 /// The result of one start attempt.
 pub(crate) enum StartOutcome {
     Running(u64),
@@ -74,6 +88,7 @@ impl Supervisor {
             id,
             generation,
             reason,
+            replaced_by,
         } = exit;
         let Some(record) = self.children.get_mut(&id) else {
             tracing::trace!(supervisor = %self.path, child = %id, generation, "exit of an unknown child ignored");
@@ -93,6 +108,9 @@ impl Supervisor {
                 return Flow::Continue;
             }
         };
+        if let Some(next) = replaced_by {
+            return self.restarted_in_place(id, generation, reason, next).await;
+        }
         record.state = ChildState::Stopped;
         record.last_exit = Some(reason.clone());
         if let (Some(config), Some(state)) = (record.spec.backoff(), record.backoff.as_mut()) {
@@ -113,21 +131,124 @@ impl Supervisor {
     /// OTP `restart/2`: count the restart, then restart per strategy.
     pub(crate) async fn restart(&mut self, id: ChildId) -> Flow {
         let now = Instant::now();
+        let (delay, delay_cause) = match self.count_restart(&id, now) {
+            Counted::Restart { delay, cause } => (delay, cause),
+            Counted::Gone => return Flow::Continue,
+            Counted::GiveUp { cause, event } => {
+                self.give_up_on(&id);
+                if let Some(event) = event {
+                    self.emit_supervisor(event);
+                }
+                return Flow::Stop(cause);
+            }
+        };
+        self.stop_coupled(&id).await;
+        if delay.is_zero() {
+            self.start_coupled(&id, Duration::ZERO).await;
+        } else {
+            self.schedule_restart(&id, now, delay, delay_cause);
+        }
+        Flow::Continue
+    }
+
+    /// Incarnation `generation` of `id` exited with `reason` and restarted
+    /// in place as `next` ([`crate::in_place`]): the exit and the restart,
+    /// booked as [`Self::handle_exit`] and [`Self::restart`] would have
+    /// made them. The allowance kept the intensity and the storm windows
+    /// from tripping; should they trip anyway (their settings changed while
+    /// the claim was in flight), the new incarnation is stopped first and
+    /// the supervisor gives up as it would have.
+    async fn restarted_in_place(
+        &mut self,
+        id: ChildId,
+        generation: u64,
+        reason: ExitReason,
+        next: u64,
+    ) -> Flow {
+        self.follow_in_place(&id, generation, reason, next);
+        match self.count_restart(&id, Instant::now()) {
+            Counted::Restart { .. } | Counted::Gone => {}
+            Counted::GiveUp { cause, event } => {
+                self.terminate(&id).await;
+                self.give_up_on(&id);
+                if let Some(event) = event {
+                    self.emit_supervisor(event);
+                }
+                return Flow::Stop(cause);
+            }
+        }
+        self.emit_restarted_in_place(&id, next);
+        self.grant_in_place(&id);
+        Flow::Continue
+    }
+
+    /// The record of `id` follows a restart in place from `generation` to
+    /// `next`: the handle stays, the exit is told. Counting the restart is
+    /// the caller's: a stop under way only follows the new incarnation.
+    pub(crate) fn follow_in_place(
+        &mut self,
+        id: &ChildId,
+        generation: u64,
+        reason: ExitReason,
+        next: u64,
+    ) {
+        self.in_place_booked += 1;
+        let Some(record) = self.children.get_mut(id) else {
+            return;
+        };
+        record.in_place_booked += 1;
+        if let ChildState::Running {
+            generation: current,
+            since,
+            ..
+        } = &mut record.state
+        {
+            *current = next;
+            *since = Instant::now();
+        }
+        record.last_exit = Some(reason.clone());
+        self.emit_child(id, SupervisorEvent::ChildExited { generation, reason });
+    }
+
+    /// A restart in place of a child being stopped, counted and told; what
+    /// the count decides is moot, the stop goes on.
+    pub(crate) fn count_restart_while_stopping(&mut self, id: &ChildId, next: u64) {
+        let _ = self.count_restart(id, Instant::now());
+        self.emit_restarted_in_place(id, next);
+    }
+
+    fn emit_restarted_in_place(&self, id: &ChildId, next: u64) {
+        if let Some(record) = self.children.get(id) {
+            self.emit_child(
+                id,
+                SupervisorEvent::ChildRestarted {
+                    generation: next,
+                    restarts: record.restarts,
+                    delay_ms: 0,
+                },
+            );
+        }
+    }
+
+    /// Counts one restart of `id` at `now` in the intensity, the rates and
+    /// the storm windows (emitting a storm's event) and says what follows.
+    fn count_restart(&mut self, id: &ChildId, now: Instant) -> Counted {
         let now_ms = self.now_ms(now);
         if !self.intensity.add_restart(now_ms) {
-            self.give_up_on(&id);
-            self.emit_supervisor(SupervisorEvent::IntensityReached {
-                child: id,
-                restarts: self.intensity.in_window(now_ms),
-                intensity: self.flags.intensity,
-                period_ms: millis(self.flags.period),
-            });
-            return Flow::Stop(ShutdownCause::IntensityReached);
+            return Counted::GiveUp {
+                cause: ShutdownCause::IntensityReached,
+                event: Some(SupervisorEvent::IntensityReached {
+                    child: id.clone(),
+                    restarts: self.intensity.in_window(now_ms),
+                    intensity: self.flags.intensity,
+                    period_ms: millis(self.flags.period),
+                }),
+            };
         }
         self.total_restarts += 1;
         self.rate.record(now_ms);
-        let Some(record) = self.children.get_mut(&id) else {
-            return Flow::Continue;
+        let Some(record) = self.children.get_mut(id) else {
+            return Counted::Gone;
         };
         record.restarts += 1;
         record.rate.get_or_insert_with(Box::default).record(now_ms);
@@ -152,7 +273,7 @@ impl Supervisor {
         }
         if let Some((trip, action)) = storm {
             self.emit_child(
-                &id,
+                id,
                 SupervisorEvent::StormDetected {
                     window: trip.window,
                     restarts: trip.restarts,
@@ -161,17 +282,70 @@ impl Supervisor {
                 },
             );
             if action == StormAction::Escalate {
-                self.give_up_on(&id);
-                return Flow::Stop(ShutdownCause::Storm { child: id });
+                return Counted::GiveUp {
+                    cause: ShutdownCause::Storm { child: id.clone() },
+                    event: None,
+                };
             }
         }
-        self.stop_coupled(&id).await;
-        if delay.is_zero() {
-            self.start_coupled(&id, Duration::ZERO).await;
-        } else {
-            self.schedule_restart(&id, now, delay, delay_cause);
+        Counted::Restart {
+            delay,
+            cause: delay_cause,
         }
-        Flow::Continue
+    }
+
+    /// Grants child `id` the restarts in place its supervisor would make
+    /// the same decision for ([`crate::in_place`]): none unless the
+    /// strategy touches no sibling, the child is running, restarts after
+    /// an abnormal exit and has no backoff; at most as many as its storm
+    /// windows take before tripping. The supervisor-wide allowance follows
+    /// the intensity.
+    pub(crate) fn grant_in_place(&mut self, id: &ChildId) {
+        let now_ms = self.now_ms(Instant::now());
+        let one_for_one = self.grant_supervisor_in_place(now_ms);
+        let Some(record) = self.children.get_mut(id) else {
+            return;
+        };
+        let eligible = one_for_one
+            && record.state.is_running()
+            && record.spec.restart() != Restart::Temporary
+            && record.spec.backoff().is_none();
+        let headroom = match (&mut record.storm, eligible) {
+            (_, false) => 0,
+            (Some(storm), true) => storm.headroom(now_ms),
+            (None, true) => u64::MAX,
+        };
+        record.in_place.grant(record.in_place_booked, headroom);
+    }
+
+    /// The supervisor-wide allowance: what the intensity still takes, under
+    /// a strategy that restarts no sibling (else none). Whether it does.
+    pub(crate) fn grant_supervisor_in_place(&mut self, now_ms: u64) -> bool {
+        let one_for_one = matches!(
+            self.flags.strategy,
+            Strategy::OneForOne | Strategy::SimpleOneForOne
+        );
+        let headroom = if one_for_one {
+            self.intensity.headroom(now_ms)
+        } else {
+            0
+        };
+        self.grant.restarts.grant(self.in_place_booked, headroom);
+        one_for_one
+    }
+
+    /// No new restart in place for child `id` (it is being stopped, or its
+    /// settings change); claims already made are followed.
+    pub(crate) fn revoke_in_place(&self, id: &ChildId) {
+        if let Some(record) = self.children.get(id) {
+            record.in_place.revoke(record.in_place_booked);
+        }
+    }
+
+    /// No new restart in place for any child of this supervisor (its
+    /// strategy or intensity changes, or it shuts down).
+    pub(crate) fn revoke_all_in_place(&self) {
+        self.grant.restarts.revoke(self.in_place_booked);
     }
 
     /// The supervisor gives up while restarting `id` (OTP's `del_child` before
@@ -322,14 +496,21 @@ impl Supervisor {
         };
         let starter = record.spec.starter().clone();
         let args = record.args.clone();
-        let generation = self.next_generation;
-        self.next_generation += 1;
+        let generation = self.grant.next_generation();
         let ctx = StartContext {
             id: id.clone(),
             path: self.child_path(id),
             generation,
             args,
-            exits: ExitSender::new(self.self_tx.clone(), id.clone(), generation),
+            exits: ExitSender::new(
+                self.self_tx.clone(),
+                id.clone(),
+                generation,
+                Some(InPlaceGrant {
+                    child: record.in_place.clone(),
+                    supervisor: self.grant.clone(),
+                }),
+            ),
             events: Arc::clone(&self.events),
         };
         let result = match guarded(|| starter.start(ctx)) {
@@ -363,6 +544,7 @@ impl Supervisor {
                     },
                 };
                 self.emit_child(id, kind);
+                self.grant_in_place(id);
                 StartOutcome::Running(generation)
             }
             Ok(Started::Ignore) => {

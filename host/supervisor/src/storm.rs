@@ -175,8 +175,14 @@ impl Window {
         }
     }
 
-    /// Records a restart; `Some(count)` when the window just went over its threshold.
-    fn record(&mut self, now_ms: u64) -> Option<u32> {
+    /// Restarts that can be recorded from `now_ms` on before the window
+    /// goes over its threshold (none while it is over).
+    fn headroom(&mut self, now_ms: u64) -> u64 {
+        self.expire(now_ms);
+        (self.threshold as u64).saturating_sub(self.stamps.len() as u64)
+    }
+
+    fn expire(&mut self, now_ms: u64) {
         while self
             .stamps
             .front()
@@ -184,6 +190,11 @@ impl Window {
         {
             self.stamps.pop_front();
         }
+    }
+
+    /// Records a restart; `Some(count)` when the window just went over its threshold.
+    fn record(&mut self, now_ms: u64) -> Option<u32> {
+        self.expire(now_ms);
         let limit = self.threshold as usize;
         let was_over = self.stamps.len() > limit;
         self.stamps.push_back(now_ms);
@@ -225,6 +236,17 @@ impl StormState {
         }
         self.storms.push_back(now_ms);
         self.storms.len()
+    }
+
+    /// Restarts that can happen from `now_ms` on without a storm being
+    /// detected: the smaller headroom of the two windows.
+    pub(crate) fn headroom(&mut self, now_ms: u64) -> u64 {
+        [self.minute.as_mut(), self.hour.as_mut()]
+            .into_iter()
+            .flatten()
+            .map(|w| w.headroom(now_ms))
+            .min()
+            .unwrap_or(u64::MAX)
     }
 
     /// Records a restart at `now_ms`; reports a storm that just began.

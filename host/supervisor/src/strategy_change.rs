@@ -232,6 +232,9 @@ impl Supervisor {
             return;
         }
         self.flags.strategy = to;
+        // Restarts in place only where the new strategy restarts no sibling.
+        let now_ms = self.now_ms(Instant::now());
+        self.grant_supervisor_in_place(now_ms);
         report.outcome = ChangeOutcome::Applied;
         self.pending_change = Some(PendingChange {
             report,
@@ -310,6 +313,8 @@ impl Supervisor {
             .collect();
         if restarts > 0 || !restarting.is_empty() {
             self.flags.strategy = report.from;
+            let now_ms = self.now_ms(Instant::now());
+            self.grant_supervisor_in_place(now_ms);
             tracing::warn!(
                 supervisor = %self.path,
                 restarts,

@@ -54,13 +54,24 @@ fn exit_as_expected(shutdown: Shutdown, restart: Restart, reason: &ExitReason) -
 impl Supervisor {
     /// Stops child `id` per its shutdown spec; `None` when it was not running.
     pub(crate) async fn terminate(&mut self, id: &ChildId) -> Option<ExitReason> {
-        let (generation, shutdown, restart) = {
+        let (mut generation, shutdown, restart) = {
             let record = self.children.get(id)?;
             let generation = record.state.generation()?;
             (generation, record.spec.shutdown(), record.spec.restart())
         };
-        let reason = match self.take_deferred_exit(id, generation) {
-            Some(reason) => reason,
+        self.revoke_in_place(id);
+        let deferred = loop {
+            match self.take_deferred_exit(id, generation) {
+                Some((reason, Some(next))) => {
+                    self.follow_while_stopping(id, generation, reason, next);
+                    generation = next;
+                }
+                Some((reason, None)) => break Some(reason),
+                None => break None,
+            }
+        };
+        let (generation, reason) = match deferred {
+            Some(reason) => (generation, reason),
             None => self.stop_incarnation(id, generation, shutdown).await,
         };
         if !exit_as_expected(shutdown, restart, &reason) {
@@ -73,28 +84,30 @@ impl Supervisor {
         Some(reason)
     }
 
+    /// Stops incarnation `generation` of `id`, and the ones it restarted in
+    /// place as meanwhile: the generation that exited last, and how.
     async fn stop_incarnation(
         &mut self,
         id: &ChildId,
-        generation: u64,
+        mut generation: u64,
         shutdown: Shutdown,
-    ) -> ExitReason {
-        match shutdown {
+    ) -> (u64, ExitReason) {
+        let reason = match shutdown {
             Shutdown::BrutalKill => {
                 self.signal(id, Signal::Kill);
-                self.await_killed(id, generation).await
+                self.await_killed(id, &mut generation).await
             }
             Shutdown::Timeout(timeout) => {
                 self.signal(id, Signal::Shutdown);
                 if let Some(reason) = self
                     .await_exit(
                         id,
-                        generation,
+                        &mut generation,
                         Some(deadline_after(Instant::now(), timeout)),
                     )
                     .await
                 {
-                    return reason;
+                    return (generation, reason);
                 }
                 self.emit_child(
                     id,
@@ -104,19 +117,21 @@ impl Supervisor {
                     },
                 );
                 self.signal(id, Signal::Kill);
-                self.await_killed(id, generation).await
+                self.await_killed(id, &mut generation).await
             }
             Shutdown::Infinity => {
                 self.signal(id, Signal::Shutdown);
-                self.await_exit(id, generation, None)
+                self.await_exit(id, &mut generation, None)
                     .await
                     .unwrap_or_else(ExitReason::killed)
             }
-        }
+        };
+        (generation, reason)
     }
 
     /// Calls `shutdown()` or `kill()` on the live incarnation, containing a panic.
     fn signal(&mut self, id: &ChildId, signal: Signal) {
+        self.revoke_in_place(id);
         let Some(record) = self.children.get_mut(id) else {
             return;
         };
@@ -133,11 +148,12 @@ impl Supervisor {
     }
 
     /// Waits for the exit of (`id`, `generation`) until `deadline`, setting other
-    /// messages aside.
+    /// messages aside; a restart in place moves `generation` to the new
+    /// incarnation, which is waited for in turn.
     async fn await_exit(
         &mut self,
         id: &ChildId,
-        generation: u64,
+        generation: &mut u64,
         deadline: Option<Instant>,
     ) -> Option<ExitReason> {
         loop {
@@ -150,8 +166,12 @@ impl Supervisor {
             tokio::select! {
                 biased;
                 msg = self.mailbox.recv() => match msg {
-                    Some(Msg::Exit(exit)) if exit.id == *id && exit.generation == generation => {
-                        return Some(exit.reason);
+                    Some(Msg::Exit(exit)) if exit.id == *id && exit.generation == *generation => {
+                        let Some(next) = exit.replaced_by else {
+                            return Some(exit.reason);
+                        };
+                        self.follow_while_stopping(id, exit.generation, exit.reason, next);
+                        *generation = next;
                     }
                     Some(other) => self.deferred.push_back(other),
                     None => return None,
@@ -161,7 +181,7 @@ impl Supervisor {
         }
     }
 
-    async fn await_killed(&mut self, id: &ChildId, generation: u64) -> ExitReason {
+    async fn await_killed(&mut self, id: &ChildId, generation: &mut u64) -> ExitReason {
         let deadline = deadline_after(Instant::now(), self.flags.kill_grace);
         match self.await_exit(id, generation, Some(deadline)).await {
             Some(reason) => reason,
@@ -180,15 +200,35 @@ impl Supervisor {
         );
     }
 
-    fn take_deferred_exit(&mut self, id: &ChildId, generation: u64) -> Option<ExitReason> {
+    /// The exit of (`id`, `generation`) set aside earlier, and the
+    /// generation it restarted in place as, if it did.
+    fn take_deferred_exit(
+        &mut self,
+        id: &ChildId,
+        generation: u64,
+    ) -> Option<(ExitReason, Option<u64>)> {
         let pos = self
             .deferred
             .iter()
             .position(|m| matches!(m, Msg::Exit(e) if e.id == *id && e.generation == generation))?;
         match self.deferred.remove(pos) {
-            Some(Msg::Exit(exit)) => Some(exit.reason),
+            Some(Msg::Exit(exit)) => Some((exit.reason, exit.replaced_by)),
             _ => None,
         }
+    }
+
+    /// A child being stopped had restarted in place: its record follows the
+    /// new incarnation (the one to stop now) and the restart is counted and
+    /// told as any; the stop goes on whatever the count says.
+    fn follow_while_stopping(
+        &mut self,
+        id: &ChildId,
+        generation: u64,
+        reason: ExitReason,
+        next: u64,
+    ) {
+        self.follow_in_place(id, generation, reason, next);
+        self.count_restart_while_stopping(id, next);
     }
 
     fn finish_terminated(&mut self, id: &ChildId, generation: u64, reason: ExitReason) {
@@ -201,6 +241,7 @@ impl Supervisor {
 
     /// OTP `terminate/2`: stops every child and reports the shutdown.
     pub(crate) async fn shutdown_children(&mut self, cause: &ShutdownCause) {
+        self.revoke_all_in_place();
         self.emit_supervisor(SupervisorEvent::ShutdownStarted {
             cause: cause.clone(),
         });
@@ -233,20 +274,30 @@ impl Supervisor {
     /// deadline per `shutdown`, then `kill()` for the ones still running.
     async fn terminate_many(&mut self, signal: Signal, shutdown: Shutdown) {
         let mut pending: HashMap<ChildId, u64> = self.children.running_ids().into_iter().collect();
-        let already: Vec<(ChildId, u64, ExitReason)> = {
-            let mut found = Vec::new();
-            self.deferred.retain(|m| match m {
-                Msg::Exit(e) if pending.get(&e.id) == Some(&e.generation) => {
-                    found.push((e.id.clone(), e.generation, e.reason.clone()));
-                    false
-                }
-                _ => true,
-            });
-            found
-        };
-        for (id, generation, reason) in already {
-            pending.remove(&id);
-            self.finish_terminated(&id, generation, reason);
+        // Exits set aside earlier, followed through restarts in place (a
+        // child's messages are in its order).
+        let mut followed = Vec::new();
+        let mut already = Vec::new();
+        for m in std::mem::take(&mut self.deferred) {
+            match m {
+                Msg::Exit(e) if pending.get(&e.id) == Some(&e.generation) => match e.replaced_by {
+                    Some(next) => {
+                        pending.insert(e.id.clone(), next);
+                        followed.push((e, next));
+                    }
+                    None => {
+                        pending.remove(&e.id);
+                        already.push(e);
+                    }
+                },
+                other => self.deferred.push_back(other),
+            }
+        }
+        for (e, next) in followed {
+            self.follow_while_stopping(&e.id, e.generation, e.reason, next);
+        }
+        for e in already {
+            self.finish_terminated(&e.id, e.generation, e.reason);
         }
         let ids: Vec<ChildId> = pending.keys().cloned().collect();
         for id in &ids {
@@ -298,8 +349,16 @@ impl Supervisor {
                 biased;
                 msg = self.mailbox.recv() => match msg {
                     Some(Msg::Exit(exit)) if pending.get(&exit.id) == Some(&exit.generation) => {
-                        pending.remove(&exit.id);
-                        self.finish_terminated(&exit.id, exit.generation, exit.reason);
+                        match exit.replaced_by {
+                            Some(next) => {
+                                pending.insert(exit.id.clone(), next);
+                                self.follow_while_stopping(&exit.id, exit.generation, exit.reason, next);
+                            }
+                            None => {
+                                pending.remove(&exit.id);
+                                self.finish_terminated(&exit.id, exit.generation, exit.reason);
+                            }
+                        }
                     }
                     Some(other) => self.deferred.push_back(other),
                     None => return,

@@ -325,6 +325,7 @@ struct RawHost {
     api_addr: Option<String>,
     token: Option<String>,
     epoch_tick_ms: Option<u64>,
+    wasm_backtraces: Option<bool>,
     pooling_instances: Option<u32>,
     shutdown_grace_ms: Option<u64>,
     policy: Option<RawPolicy>,
@@ -1051,6 +1052,9 @@ pub struct HostConfig {
     pub token: Option<String>,
     /// Resolution of wall-clock limits. By default 5 ms.
     pub epoch_tick: Duration,
+    /// A trap's error shows the guest's wasm call stack. By default off
+    /// (capturing it slows every trap, and so every restart).
+    pub wasm_backtraces: bool,
     /// Pooling-allocator slots; 0 turns pooling off. By default 0.
     pub pooling_instances: u32,
     /// On a stop, how long the trees get to stop per their shutdown specs
@@ -2082,6 +2086,7 @@ impl<'a> Validator<'a> {
             api_addr,
             token: raw.token.filter(|t| !t.is_empty()),
             epoch_tick: Duration::from_millis(tick),
+            wasm_backtraces: raw.wasm_backtraces.unwrap_or(false),
             pooling_instances: checks::at_most(
                 raw.pooling_instances.unwrap_or(0),
                 checks::MAX_POOLING_INSTANCES,

@@ -11,8 +11,8 @@ use std::time::Duration;
 use crate::testing::EventRecorder;
 use crate::{
     BoxFuture, ChildFailure, ChildSpec, ChildStart, ExitReason, ExitSender, FailureKind, Fault,
-    InjectError, RunningChild, StartContext, StartError, Started, SupervisorExit, SupervisorHandle,
-    SupervisorSpec, start_root,
+    InPlaceClaim, InjectError, RunningChild, StartContext, StartError, Started, SupervisorExit,
+    SupervisorHandle, SupervisorSpec, start_root,
 };
 
 /// The failure class the test child reports for an injected trap, as a
@@ -167,6 +167,56 @@ impl Lab {
     /// Makes the newest incarnation of `id` crash.
     pub(crate) fn crash(&self, id: &str) {
         self.exit(id, ExitReason::abnormal(FailureKind::Crash, "test crash"));
+    }
+
+    /// The newest incarnation of `id` claims a restart in place, as a
+    /// component child does after a trap; `None` when not allowed.
+    pub(crate) fn claim_in_place(&self, id: &str) -> Option<InPlaceClaim> {
+        let slot = self.newest_slot(id);
+        let sender = lock(&slot);
+        sender.as_ref()?.claim_restart_in_place()
+    }
+
+    /// The newest incarnation of `id` crashed and restarted in place with
+    /// `claim`: the exit and the new generation go to the supervisor, and
+    /// the same sender reports for the new incarnation from now on.
+    pub(crate) fn report_in_place(&self, id: &str, claim: InPlaceClaim) {
+        let slot = self.newest_slot(id);
+        let generation = claim.generation();
+        lock(&slot)
+            .as_mut()
+            .expect("a live incarnation")
+            .restarted_in_place(
+                ExitReason::abnormal(FailureKind::Crash, "test crash"),
+                claim,
+            );
+        lock(&self.inner.slots)
+            .entry(id.to_string())
+            .or_default()
+            .push((generation, slot));
+        self.note(format!("restart-in-place {id}"));
+    }
+
+    /// Crashes the newest incarnation of `id`: in place when allowed
+    /// (`true`), else with an exit the supervisor restarts from.
+    pub(crate) fn crash_in_place(&self, id: &str) -> bool {
+        match self.claim_in_place(id) {
+            Some(claim) => {
+                self.report_in_place(id, claim);
+                true
+            }
+            None => {
+                self.crash(id);
+                false
+            }
+        }
+    }
+
+    fn newest_slot(&self, id: &str) -> Slot {
+        lock(&self.inner.slots)
+            .get(id)
+            .and_then(|v| v.last().map(|(_, s)| s.clone()))
+            .unwrap_or_else(|| panic!("no incarnation of {id}"))
     }
 }
 

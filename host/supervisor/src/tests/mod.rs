@@ -4,6 +4,7 @@
 
 mod admin;
 mod beyond;
+mod in_place;
 mod lab;
 mod restart;
 mod start;

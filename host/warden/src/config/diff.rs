@@ -226,6 +226,10 @@ fn fixed_setting_changed(old: &Config, new: &Config) -> Option<&'static str> {
         ("host.token", o.token == n.token),
         ("host.epoch_tick_ms", o.epoch_tick == n.epoch_tick),
         (
+            "host.wasm_backtraces",
+            o.wasm_backtraces == n.wasm_backtraces,
+        ),
+        (
             "host.pooling_instances",
             o.pooling_instances == n.pooling_instances,
         ),
@@ -636,6 +640,7 @@ path = "a.wasm"
             ("[host]\nstate_dir = \"elsewhere\"\n", "host.state_dir"),
             ("[host]\npooling_instances = 10\n", "host.pooling_instances"),
             ("[host]\nepoch_tick_ms = 2\n", "host.epoch_tick_ms"),
+            ("[host]\nwasm_backtraces = true\n", "host.wasm_backtraces"),
             ("[host]\ntoken = \"s3cret\"\n", "host.token"),
             ("[api]\nmax_memory_mb = 5\n", "api.max_memory_mb"),
             ("[api]\npath_roots = [\".\"]\n", "api.path_roots"),

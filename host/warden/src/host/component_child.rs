@@ -9,11 +9,17 @@
 //! other tasks, so a busy guest cannot delay host timers. A trap, timeout,
 //! memory breach or fuel exhaustion ends the incarnation with an abnormal
 //! exit; the next incarnation is a fresh Store from the same `InstancePre`.
+//! Where the supervisor allows it ([`crate::supervisor::InPlaceClaim`]:
+//! it would restart this child and nothing else, at once), that next
+//! incarnation starts right here, on the thread that saw the failure, and
+//! the supervisor is told afterwards; the messages queued behind the failed
+//! one are dropped, as a restart drops them.
 //!
 //! Control (stop, kill, injected faults) travels beside the mailbox on a
 //! watch channel, so it is never stuck behind a full mailbox; a kill also
-//! flips the sandbox's kill switch, which stops a running guest call within
-//! one epoch tick.
+//! fires the child's interrupt scope, under which every instance it runs
+//! (restarted in place, swapped in by a reload) lives, and which stops a
+//! running guest call within one epoch tick.
 //!
 //! Hot reload ([`crate::reload`]) arrives as one more envelope,
 //! `Envelope::Reload`, so the swap happens between two messages: those
@@ -41,7 +47,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use warden_clock::millis;
 
 use crate::component::{
-    ActorInstance, ActorProgram, Capabilities, ComponentError, HostContext, KillSwitch, Limits,
+    ActorInstance, ActorProgram, Capabilities, ComponentError, HostContext, Interrupt, Limits,
 };
 use crate::events::{FailureClass, TraceKind, TraceOutcome};
 use crate::host::logs::LogSlot;
@@ -50,8 +56,8 @@ use crate::host::router::{Router, SendError};
 use crate::host::trace::TraceTap;
 use crate::reload::Stage;
 use crate::supervisor::{
-    BoxFuture, ChildPath, ChildStart, ExitReason, ExitSender, FailureKind, Fault, InjectError,
-    RunningChild, StartContext, StartError, Started,
+    BoxFuture, ChildPath, ChildStart, ExitReason, ExitSender, FailureKind, Fault, InPlaceClaim,
+    InjectError, RunningChild, StartContext, StartError, Started,
 };
 
 /// The version of a component a child runs; hot reload replaces it.
@@ -130,6 +136,9 @@ struct Kit {
     caps: Capabilities,
     host: HostContext,
     init_config: String,
+    /// The child's kill switch: every instance of the incarnation lives
+    /// under it.
+    scope: Interrupt,
 }
 
 /// The version before the last swap, kept while the new one is on
@@ -320,19 +329,13 @@ impl ChildStart for ComponentChildStart {
                 caps,
                 host,
                 init_config,
+                scope: Interrupt::new(),
             };
             let starting = usage.clone();
             let restoring = persist.clone().filter(|p| p.should_restore(&child_path));
             let restoring_path = child_path.clone();
             let (instance, kit, restored) = off_runtime(move || {
-                let instance = start_instance(
-                    &program,
-                    &kit.limits,
-                    &kit.caps,
-                    kit.host.clone(),
-                    &kit.init_config,
-                    &starting,
-                )?;
+                let instance = start_instance(&program, &kit, &starting)?;
                 let Some(p) = restoring else {
                     return Ok::<_, StartError>((instance, kit, None));
                 };
@@ -360,7 +363,7 @@ impl ChildStart for ComponentChildStart {
                 });
             let (tx, rx) = mpsc::channel(capacity);
             let (control, control_rx) = watch::channel(Control::Run);
-            let kill = instance.sandbox().kill_switch();
+            let kill = kit.scope.clone();
             let gauge = Gauge::new(usage.clone(), &instance);
             let child = ComponentChild {
                 control,
@@ -395,17 +398,16 @@ impl ChildStart for ComponentChildStart {
 
 fn start_instance(
     program: &ActorProgram,
-    limits: &Limits,
-    caps: &Capabilities,
-    host: HostContext,
-    init_config: &str,
+    kit: &Kit,
     usage: &MemoryUsage,
 ) -> Result<ActorInstance, StartError> {
-    let mut instance = program.instantiate(limits, caps, host).map_err(|e| {
-        usage.failed_to_start(&e);
-        StartError::failed(format!("cannot instantiate: {e}"))
-    })?;
-    let init = instance.init(init_config);
+    let mut instance = program
+        .instantiate_under(&kit.limits, &kit.caps, kit.host.clone(), &kit.scope)
+        .map_err(|e| {
+            usage.failed_to_start(&e);
+            StartError::failed(format!("cannot instantiate: {e}"))
+        })?;
+    let init = instance.init(&kit.init_config);
     if !matches!(init, Ok(Ok(()))) {
         usage.failed_in_init(&instance);
     }
@@ -449,14 +451,7 @@ fn restore_state(
     };
     persistence.reject(path, reason);
     drop(actor);
-    let fresh = start_instance(
-        program,
-        &kit.limits,
-        &kit.caps,
-        kit.host.clone(),
-        &kit.init_config,
-        usage,
-    )?;
+    let fresh = start_instance(program, kit, usage)?;
     Ok((fresh, None))
 }
 
@@ -515,7 +510,8 @@ fn save_state(
 /// it without asking the guest.
 struct ComponentChild {
     control: watch::Sender<Control>,
-    kill: KillSwitch,
+    /// The incarnation's interrupt scope ([`Kit::scope`]).
+    kill: Interrupt,
     /// Weak, so it never keeps the mailbox open on its own.
     mailbox: mpsc::WeakSender<Envelope>,
     /// Memory of the live instance (updated after each envelope) and the
@@ -537,7 +533,7 @@ impl RunningChild for ComponentChild {
     }
 
     fn kill(&mut self) {
-        self.kill.kill();
+        self.kill.fire();
         let _ = self.control.send(Control::Kill);
     }
 
@@ -545,7 +541,7 @@ impl RunningChild for ComponentChild {
         match fault {
             Fault::Kill => self.kill(),
             Fault::Trap => {
-                self.kill.kill();
+                self.kill.fire();
                 let _ = self.control.send(Control::Trap);
             }
             Fault::Hang => {
@@ -924,11 +920,64 @@ impl Incarnation {
             answer();
             return Flow::Continue;
         }
+        let reason = exit_reason(err);
+        if let Some(claim) = self.claim_restart_in_place(err) {
+            // The router entry stays: what is sent from now on waits for
+            // the next instance. What was queued behind the failed message
+            // goes, as a restart drops it.
+            while self.mailbox.try_recv().is_ok() {}
+            answer();
+            return self.restart_in_place(reason, claim).await;
+        }
         // Leave the router before answering, so whoever hears of the
         // failure and retries reaches the next incarnation, not this one.
         self.router.unregister(&self.path, self.generation);
         answer();
-        Flow::Stop(exit_reason(err))
+        Flow::Stop(reason)
+    }
+
+    /// The supervisor's leave to restart in place after `err`: not after a
+    /// kill, nor while a stop is asked for, nor with `persist` (a start
+    /// restores the saved state; that stays the supervisor's start).
+    fn claim_restart_in_place(&self, err: &ComponentError) -> Option<InPlaceClaim> {
+        if matches!(err, ComponentError::Killed)
+            || self.saver.is_some()
+            || *self.control.borrow() != Control::Run
+        {
+            return None;
+        }
+        self.exits.claim_restart_in_place()
+    }
+
+    /// A fresh instance of the current version in place of the failed one,
+    /// then the supervisor told of the exit and of the restart. An instance
+    /// that fails to start gives the claim back and the incarnation ends
+    /// with `reason`: the supervisor's own restart then meets the failure
+    /// and handles it as any start failure.
+    async fn restart_in_place(&mut self, reason: ExitReason, claim: InPlaceClaim) -> Flow {
+        // The old instance goes first: its pooled slot serves the new one.
+        drop(self.instance.take());
+        let program = self
+            .kit
+            .slot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let kit = self.kit.clone();
+        let usage = self.gauge.usage.clone();
+        let started = off_runtime(move || start_instance(&program, &kit, &usage)).await;
+        let Ok(Ok(actor)) = started else {
+            drop(claim);
+            self.router.unregister(&self.path, self.generation);
+            return Flow::Stop(reason);
+        };
+        let next = claim.generation();
+        self.router.renumber(&self.path, self.generation, next);
+        self.exits.restarted_in_place(reason, claim);
+        self.generation = next;
+        self.gauge = Gauge::new(self.gauge.usage.clone(), &actor);
+        self.instance = Some(actor);
+        Flow::Continue
     }
 
     /// After the guest failed with `err`: when the version swapped in is
@@ -1088,7 +1137,7 @@ fn start_with_state(
     state: &[u8],
 ) -> Result<ActorInstance, SwapFailure> {
     let mut new = program
-        .instantiate(&kit.limits, &kit.caps, kit.host.clone())
+        .instantiate_under(&kit.limits, &kit.caps, kit.host.clone(), &kit.scope)
         .map_err(|e| SwapFailure::new(Stage::Instantiate, e))?;
     match new.init(&kit.init_config) {
         Ok(Ok(())) => {}

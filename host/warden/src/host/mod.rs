@@ -214,6 +214,7 @@ impl Host {
             RuntimeConfig {
                 cache_dir: Some(config.host.state_dir.join("cache")),
                 epoch_tick: config.host.epoch_tick,
+                wasm_backtraces: config.host.wasm_backtraces,
                 pooling,
                 compile: config.host.compile,
                 cache_budget: config.host.cache,

@@ -65,6 +65,16 @@ impl Router {
             .insert(path.to_string(), Mailbox { generation, tx });
     }
 
+    /// The entry of incarnation `from` of `path` now stands for `to` (a
+    /// restart in place keeps its mailbox).
+    pub(crate) fn renumber(&self, path: &str, from: u64, to: u64) {
+        if let Some(mailbox) = self.write().get_mut(path)
+            && mailbox.generation == from
+        {
+            mailbox.generation = to;
+        }
+    }
+
     pub(crate) fn unregister(&self, path: &str, generation: u64) {
         let mut map = self.write();
         if map.get(path).is_some_and(|m| m.generation == generation) {
