@@ -560,3 +560,111 @@ async fn a_watched_file_reloads_on_save() {
     assert!(version >= 3);
     assert_eq!(f.call("get").await, "9");
 }
+
+/// The compile child waiting for a watched child's next save (the standby:
+/// a `warden __compile` child of this process, picked out by the unique
+/// memory limit `memory_mb` in its request), within 10 s.
+fn standby_compiler(memory_mb: u64, not: Option<u32>) -> u32 {
+    let me = std::process::id();
+    let needle = format!("\"memory_mb\":{memory_mb},");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let (Ok(stat), Ok(cmdline)) = (
+                std::fs::read_to_string(format!("/proc/{pid}/stat")),
+                std::fs::read(format!("/proc/{pid}/cmdline")),
+            ) else {
+                continue;
+            };
+            // `pid (comm) state ppid …`: the comm may hold spaces.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            if ppid == Some(me)
+                && cmdline.contains("__compile")
+                && cmdline.contains(&needle)
+                && Some(pid) != not
+            {
+                return pid;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no standby compile child with memory_mb {memory_mb}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `/proc/PID/limits`'s soft and hard values of the limit named `name`.
+fn limit_of(pid: u32, name: &str) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name} in {limits}"));
+    let mut values = line[name.len()..].split_whitespace();
+    (
+        values.next().unwrap().to_string(),
+        values.next().unwrap().to_string(),
+    )
+}
+
+/// A watched child gets a compile child started ahead of its next save,
+/// and that child is as bounded as any: it waits under the `[host.compile]`
+/// limits, and a compile bomb saved over the file is compiled by it (it is
+/// gone afterwards, a new one waits) and stopped by the memory limit,
+/// the old version serving on with its state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_compiler_runs_a_reload_under_the_compile_limits() {
+    const MEMORY_MB: u64 = 97;
+    let mut f = Fixture::start(
+        "counter",
+        &format!("watch = true\n[host.compile]\nmemory_mb = {MEMORY_MB}\ncpu_secs = 7\n"),
+    )
+    .await;
+    let standby = standby_compiler(MEMORY_MB, None);
+    let bytes = (MEMORY_MB << 20).to_string();
+    assert_eq!(limit_of(standby, "Max data size"), (bytes.clone(), bytes));
+    assert_eq!(
+        limit_of(standby, "Max cpu time"),
+        ("7".to_string(), "8".to_string())
+    );
+    assert_eq!(
+        limit_of(standby, "Max core file size"),
+        ("0".to_string(), "0".to_string())
+    );
+    assert_eq!(f.call("add 5").await, "5");
+    // Winch needs more than 128 MiB for this one (and passes with 256).
+    f.write(&crate::compile_limits::compile_bomb(1_000_000));
+    let (stage, reason) = f
+        .event(|k| match k {
+            EventKind::Reload(ReloadEvent::ReloadFailed { stage, reason, .. }) => {
+                Some((*stage, reason.clone()))
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(stage, Stage::Compile, "{reason}");
+    assert!(
+        reason.contains("compile limit") && reason.contains(&format!("{MEMORY_MB} MiB")),
+        "{reason}"
+    );
+    assert!(
+        !Path::new(&format!("/proc/{standby}")).exists(),
+        "the standby compiled the bomb and is gone"
+    );
+    let next = standby_compiler(MEMORY_MB, Some(standby));
+    assert_eq!(limit_of(next, "Max cpu time").0, "7");
+    assert_eq!(f.call("get").await, "5", "the old version serves on");
+    assert_eq!(f.host.versions("root/counter").unwrap().current, 1);
+}
