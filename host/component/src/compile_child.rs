@@ -11,17 +11,15 @@
 //! - exit status: one of the `exit` codes, or a signal when a limit struck.
 //!
 //! Everything that does not depend on the job (starting the process,
-//! building and checking the engine, a warm-up compile of a tiny component
-//! of its own) happens before stdin is read, so a child the parent started
-//! ahead of need (a standby, see the `compiler` module) has it done when
-//! the job arrives.
+//! building and checking the engine) happens before stdin is read, so a
+//! child the parent started ahead of need (a standby, see the `compiler`
+//! module) has it done when the job arrives.
 //!
 //! The process asks to be killed when its parent dies, so a compile never
 //! outlives a host that was killed itself.
 //!
-//! Must never: compile anything it reads but a binary component (no WAT
-//! text, no core module; the warm-up is the binary's own constant), or
-//! write anywhere but the file it was handed.
+//! Must never: compile anything but a binary component (no WAT text, no
+//! core module), or write anywhere but the file it was handed.
 
 use std::io::{BufRead, Read, Write};
 use std::os::unix::ffi::OsStringExt;
@@ -102,7 +100,6 @@ fn serve(request: &str) -> Result<(), (i32, String)> {
             ),
         ));
     }
-    let _ = warm_up(&engine);
     // Ready: what follows is the job.
     let mut stdin = std::io::stdin().lock();
     let out = read_out_path(&mut stdin)?;
@@ -131,40 +128,6 @@ fn serve(request: &str) -> Result<(), (i32, String)> {
     // wait longer for the exit.
     std::mem::forget((component, engine, bytes, artifact));
     written
-}
-
-/// A component of this binary's own, compiled before the job is read: in
-/// a child started ahead of need (a standby) this takes out of the job's
-/// time what any first compile pays (the compiler's code paged in, its
-/// threads started, its allocator's arenas grown): a function for the
-/// compiler of the engine, trampolines for an import lowered and an
-/// export lifted.
-const WARM_UP: &str = r#"
-(component
-  (import "f" (func $f (param "x" u32) (result u32)))
-  (core func $lowered (canon lower (func $f)))
-  (core module $m
-    (import "host" "f" (func $f (param i32) (result i32)))
-    (memory 1)
-    (func (export "run") (param i32) (result i32)
-      (local $i i32) (local $acc i32)
-      (loop $l
-        (local.set $acc (i32.add (local.get $acc) (i32.load (local.get $i))))
-        (i32.store (local.get $i) (call $f (local.get $acc)))
-        (local.set $i (i32.add (local.get $i) (i32.const 4)))
-        (br_if $l (i32.lt_u (local.get $i) (local.get 0))))
-      (local.get $acc)))
-  (core instance $host (export "f" (func $lowered)))
-  (core instance $i (instantiate $m (with "host" (instance $host))))
-  (func (export "run") (param "n" u32) (result u32) (canon lift (core func $i "run"))))
-"#;
-
-/// Compiles [`WARM_UP`] and throws the code away. A failure only costs
-/// the job that time (the tests make sure it does not fail).
-fn warm_up(engine: &wasmtime::Engine) -> bool {
-    wasmtime::component::Component::new(engine, WARM_UP)
-        .and_then(|c| c.serialize())
-        .is_ok()
 }
 
 /// The first line of stdin: the file the artifact goes into.
@@ -275,17 +238,6 @@ mod tests {
             }
         }
         assert_eq!(ids.len(), 4, "{ids:?}");
-    }
-
-    #[test]
-    fn the_warm_up_compiles_on_every_engine() {
-        let config = RuntimeConfig::default();
-        for metering in [Metering::Off, Metering::Fuel] {
-            for tier in [Tier::Optimized, Tier::Baseline] {
-                let engine = compile_engine(&config, metering, tier).unwrap();
-                assert!(warm_up(&engine), "{metering:?} {tier:?}");
-            }
-        }
     }
 
     #[test]
