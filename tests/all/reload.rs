@@ -662,11 +662,12 @@ fn the_standby_compiler_runs_a_reload_under_the_compile_limits() {
     assert_eq!(host.ctl_ok(&["send", "root/counter", "add 5"]), "5\n");
     let idle = cpu_ticks(standby).expect("the standby waits");
     // Winch needs more than 128 MiB for this one (and passes with 256).
-    std::fs::write(
-        host.dir().join("counter.wasm"),
-        crate::compile_limits::compile_bomb(1_000_000),
-    )
-    .unwrap();
+    // Renamed into place: a reload of a half-written file would take the
+    // standby first.
+    save_by_rename(
+        &host.dir().join("counter.wasm"),
+        &crate::compile_limits::compile_bomb(1_000_000),
+    );
     // The standby compiles it (its CPU time grows) until the memory
     // limit stops it and the host reaps it.
     let mut busiest = idle;
