@@ -560,3 +560,144 @@ async fn a_watched_file_reloads_on_save() {
     assert!(version >= 3);
     assert_eq!(f.call("get").await, "9");
 }
+
+/// The compile child of `parent` waiting for a watched child's next save
+/// (the standby: a `warden __compile` child picked out by the memory limit
+/// `memory_mb` in its request, and not `not`), within 20 s.
+fn standby_compiler(parent: u32, memory_mb: u64, not: Option<u32>) -> u32 {
+    let needle = format!("\"memory_mb\":{memory_mb},");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let (Ok(stat), Ok(cmdline)) = (
+                std::fs::read_to_string(format!("/proc/{pid}/stat")),
+                std::fs::read(format!("/proc/{pid}/cmdline")),
+            ) else {
+                continue;
+            };
+            // `pid (comm) state ppid …`: the comm may hold spaces.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            if ppid == Some(parent)
+                && cmdline.contains("__compile")
+                && cmdline.contains(&needle)
+                && Some(pid) != not
+            {
+                return pid;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no standby compile child with memory_mb {memory_mb}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The CPU time `pid` used (user and system, in clock ticks); `None` once
+/// it is gone (reaped).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After `pid (comm) `: state, ppid, … utime and stime are the 12th
+    // and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// `/proc/PID/limits`'s soft and hard values of the limit named `name`.
+fn limit_of(pid: u32, name: &str) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name} in {limits}"));
+    let mut values = line[name.len()..].split_whitespace();
+    (
+        values.next().unwrap().to_string(),
+        values.next().unwrap().to_string(),
+    )
+}
+
+/// A watched child gets a compile child started ahead of its next save,
+/// and that child is as bounded as any: it waits under the `[host.compile]`
+/// limits, and a compile bomb saved over the file is compiled by it (its
+/// CPU time grows until it is gone; a new one waits then) and stopped by
+/// the memory limit, the old version serving on with its state. In a `warden run` of its own, so
+/// no other test's compile takes or replaces the standby.
+#[test]
+fn the_standby_compiler_runs_a_reload_under_the_compile_limits() {
+    const MEMORY_MB: u64 = 97;
+    let body = crate::support::demo_tree(&format!(
+        "[host.compile]\nmemory_mb = {MEMORY_MB}\ncpu_secs = 7\n"
+    ))
+    .replacen(
+        "path = \"counter.wasm\"\n",
+        "path = \"counter.wasm\"\nwatch = true\n",
+        1,
+    );
+    let host = crate::support::HostProcess::start_tree(&body, &[]);
+    let standby = standby_compiler(host.pid(), MEMORY_MB, None);
+    let bytes = (MEMORY_MB << 20).to_string();
+    assert_eq!(limit_of(standby, "Max data size"), (bytes.clone(), bytes));
+    assert_eq!(
+        limit_of(standby, "Max cpu time"),
+        ("7".to_string(), "8".to_string())
+    );
+    assert_eq!(
+        limit_of(standby, "Max core file size"),
+        ("0".to_string(), "0".to_string())
+    );
+    assert_eq!(host.ctl_ok(&["send", "root/counter", "add 5"]), "5\n");
+    let idle = cpu_ticks(standby).expect("the standby waits");
+    // Winch needs more than 128 MiB for this one (and passes with 256).
+    // Renamed into place: a reload of a half-written file would take the
+    // standby first.
+    save_by_rename(
+        &host.dir().join("counter.wasm"),
+        &crate::compile_limits::compile_bomb(1_000_000),
+    );
+    // The standby compiles it (its CPU time grows) until the memory
+    // limit stops it and the host reaps it.
+    let mut busiest = idle;
+    while let Some(ticks) = cpu_ticks(standby) {
+        busiest = busiest.max(ticks);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        busiest >= idle + 10,
+        "the standby did not compile the bomb: {idle} then {busiest} ticks"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let versions = loop {
+        let versions = host.ctl_ok(&["--json", "versions", "root/counter"]);
+        if versions.contains("\"failed\"") {
+            break versions;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failed reload: {versions}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        versions.contains("\"compile\"")
+            && versions.contains("compile limit")
+            && versions.contains(&format!("{MEMORY_MB} MiB")),
+        "{versions}"
+    );
+    let next = standby_compiler(host.pid(), MEMORY_MB, Some(standby));
+    assert_eq!(limit_of(next, "Max cpu time").0, "7");
+    assert_eq!(host.ctl_ok(&["send", "root/counter", "get"]), "5\n");
+}

@@ -3,11 +3,17 @@
 //! The parent side is the crate's private `compiler` module; this is the
 //! other end of the same protocol, kept beside it so both change together:
 //! - argument: one JSON `Request` (the parent's whole [`RuntimeConfig`],
-//!   the metering flavor, the engine id the artifact must match, the
-//!   parent's pid, the output file);
-//! - stdin: the component's bytes, at most `max_bytes`;
-//! - output: `Component::serialize` written into the request's file;
+//!   the metering flavor and compiler, the engine id the artifact must
+//!   match, the parent's pid);
+//! - stdin: the path of the output file on one line, then the component's
+//!   bytes to the end, at most `max_bytes`;
+//! - output: `Component::serialize` written into that file;
 //! - exit status: one of the `exit` codes, or a signal when a limit struck.
+//!
+//! Everything that does not depend on the job (starting the process,
+//! building and checking the engine) happens before stdin is read, so a
+//! child the parent started ahead of need (a standby, see the `compiler`
+//! module) has it done when the job arrives.
 //!
 //! The process asks to be killed when its parent dies, so a compile never
 //! outlives a host that was killed itself.
@@ -15,7 +21,8 @@
 //! Must never: compile anything but a binary component (no WAT text, no
 //! core module), or write anywhere but the file it was handed.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
+use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
 use crate::engine::{Metering, RuntimeConfig, Tier, compile_engine};
@@ -55,9 +62,10 @@ pub(crate) struct Request {
     pub engine_id: String,
     /// The parent's pid: the compile stops when it is gone.
     pub parent: u32,
-    /// The file to write the artifact into.
-    pub out: PathBuf,
 }
+
+/// Longest output path the parent may send (Linux's `PATH_MAX`).
+const MAX_PATH_LINE: u64 = 4096;
 
 /// Runs one compile request; returns the process exit status.
 pub fn main(request: &str) -> i32 {
@@ -75,16 +83,6 @@ fn serve(request: &str) -> Result<(), (i32, String)> {
     let request: Request = serde_json::from_str(request)
         .map_err(|e| (exit::USAGE, format!("bad compile request: {e}")))?;
     die_with_parent(request.parent)?;
-    let max = request.config.compile.max_bytes;
-    let mut bytes = Vec::new();
-    std::io::stdin()
-        .lock()
-        .take(max.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| (exit::USAGE, format!("cannot read the component: {e}")))?;
-    if bytes.len() as u64 > max {
-        return Err((exit::USAGE, format!("more than {max} bytes on stdin")));
-    }
     let metering = if request.fuel {
         Metering::Fuel
     } else {
@@ -102,17 +100,53 @@ fn serve(request: &str) -> Result<(), (i32, String)> {
             ),
         ));
     }
+    // Ready: what follows is the job.
+    let mut stdin = std::io::stdin().lock();
+    let out = read_out_path(&mut stdin)?;
+    let max = request.config.compile.max_bytes;
+    let mut bytes = Vec::new();
+    stdin
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| (exit::USAGE, format!("cannot read the component: {e}")))?;
+    if bytes.len() as u64 > max {
+        return Err((exit::USAGE, format!("more than {max} bytes on stdin")));
+    }
     let component = wasmtime::component::Component::from_binary(&engine, &bytes)
         .map_err(|err| compile_failure(&err))?;
     let artifact = component
         .serialize()
         .map_err(|e| (exit::IO, format!("cannot serialize: {e}")))?;
-    std::fs::OpenOptions::new()
+    let written = std::fs::OpenOptions::new()
         .write(true)
         .truncate(true)
-        .open(&request.out)
+        .open(&out)
         .and_then(|mut f| f.write_all(&artifact))
-        .map_err(|e| (exit::IO, format!("{}: {e}", request.out.display())))
+        .map_err(|e| (exit::IO, format!("{}: {e}", out.display())));
+    // The process exits next and the kernel frees it all at once: freeing
+    // the compiler's structures one by one first would only make the host
+    // wait longer for the exit.
+    std::mem::forget((component, engine, bytes, artifact));
+    written
+}
+
+/// The first line of stdin: the file the artifact goes into.
+fn read_out_path(stdin: &mut impl BufRead) -> Result<PathBuf, (i32, String)> {
+    let mut line = Vec::new();
+    stdin
+        .take(MAX_PATH_LINE + 1)
+        .read_until(b'\n', &mut line)
+        .map_err(|e| (exit::USAGE, format!("cannot read the output path: {e}")))?;
+    if line.pop() != Some(b'\n') {
+        return Err((
+            exit::USAGE,
+            "no output path line on stdin (at most 4096 bytes, ended by a newline)".into(),
+        ));
+    }
+    if line.is_empty() {
+        return Err((exit::USAGE, "the output path is empty".into()));
+    }
+    Ok(PathBuf::from(std::ffi::OsString::from_vec(line)))
 }
 
 /// Asks the kernel to kill this process when its parent dies, then checks
@@ -155,9 +189,11 @@ mod tests {
     use super::*;
     use crate::PoolingConfig;
     use crate::cache::engine_id;
+    use crate::engine::host_engine;
 
     /// The child builds its engine from the request alone: every field of
-    /// the config that shapes the engine must survive the trip, or the
+    /// the config that shapes the engine must survive the trip, and its
+    /// compile-only engine (no pool) must compile as the host's, or the
     /// parent could not load what the child compiled.
     #[test]
     fn a_request_rebuilds_the_parents_engine() {
@@ -169,14 +205,13 @@ mod tests {
         for config in [RuntimeConfig::default(), pooled] {
             for metering in [Metering::Off, Metering::Fuel] {
                 for tier in [Tier::Optimized, Tier::Baseline] {
-                    let parent = engine_id(&compile_engine(&config, metering, tier).unwrap());
+                    let parent = engine_id(&host_engine(&config, metering, tier).unwrap());
                     let text = serde_json::to_string(&Request {
                         config: config.clone(),
                         fuel: metering == Metering::Fuel,
                         tier,
                         engine_id: parent.clone(),
                         parent: 1,
-                        out: PathBuf::from("/nonexistent"),
                     })
                     .unwrap();
                     let back: Request = serde_json::from_str(&text).unwrap();
@@ -208,5 +243,22 @@ mod tests {
     #[test]
     fn a_bad_request_is_a_usage_error() {
         assert_eq!(main("{not json"), exit::USAGE);
+    }
+
+    #[test]
+    fn the_output_path_is_one_bounded_line() {
+        let mut input: &[u8] = b"/tmp/out.cwasm\n\0asm";
+        assert_eq!(
+            read_out_path(&mut input).unwrap(),
+            PathBuf::from("/tmp/out.cwasm")
+        );
+        // The bytes after the line are left for the component.
+        assert_eq!(input, b"\0asm");
+        for bad in [&b"/tmp/out.cwasm"[..], b"\n"] {
+            let mut input = bad;
+            assert_eq!(read_out_path(&mut input).unwrap_err().0, exit::USAGE);
+        }
+        let long = [b'a'; 5000];
+        assert_eq!(read_out_path(&mut &long[..]).unwrap_err().0, exit::USAGE);
     }
 }

@@ -26,6 +26,19 @@
 //! child cannot start compiling before they are in place: it compiles only
 //! what it reads from its stdin, and the host writes that after `prlimit`.
 //!
+//! A compile child for Winch (the first step of a hot reload, which a user
+//! waits on) is started ahead of need: one standby at a time, process-wide,
+//! spawned with the same request and limits as any compile child, and
+//! waiting on its stdin with its engine built. A Winch compile whose
+//! request (config, limits, engine) is the standby's takes it instead of
+//! spawning, and a replacement is spawned once that compile is over;
+//! [`keep_compiler_warm`] starts the first. The standby holds no compile
+//! slot while it waits (it compiles nothing), and its wall-clock limit
+//! starts when it gets its job. It is spawned by a thread that lives as
+//! long as the process, so the parent-death signal kills it with the host
+//! and never earlier. Cranelift compiles (in the background, or at start)
+//! always spawn their own child and leave the standby alone.
+//!
 //! The child builds its engine from the same [`RuntimeConfig`] as the
 //! parent (the whole struct is handed over as JSON) and checks that its
 //! engine id (the digest of `precompile_compatibility_hash`) is the one the
@@ -40,12 +53,17 @@
 //!
 //! Must never: spawn a compile of bytes over `max_bytes`; leave a child
 //! running after the compile call returned (it is killed and reaped on
-//! every path, and dies with the thread that spawned it if the host dies).
+//! every path, and dies with the thread that spawned it if the host dies);
+//! keep more than one standby, or hand a standby a job whose request or
+//! limits differ from the ones it was spawned with.
 
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::sync::{Condvar, LazyLock, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -140,53 +158,37 @@ pub(crate) fn compile_in_child(job: &Job<'_>) -> Result<(), ComponentError> {
             actual_bytes: size,
         }));
     }
-    let request = Request {
-        config: RuntimeConfig {
-            cache_dir: None,
-            ..job.config.clone()
-        },
-        fuel: job.metering == Metering::Fuel,
-        tier: job.tier,
-        engine_id: job.engine_id.to_string(),
-        parent: std::process::id(),
-        out: job.out.to_path_buf(),
-    };
-    let request = serde_json::to_string(&request).map_err(|e| ComponentError::Compiler {
-        reason: format!("cannot encode the compile request: {e}"),
-    })?;
+    let header = out_line(job.out)?;
+    let order = Order::new(
+        job.program,
+        job.config,
+        job.metering,
+        job.tier,
+        job.engine_id,
+    )?;
     let _slot = SLOTS.acquire();
+    let asked = Instant::now();
+    let warm = job.tier == Tier::Baseline;
+    let (spawned, from_standby) = match warm.then(|| STANDBY.take(&order)).flatten() {
+        Some(spawned) => (spawned, true),
+        None => (Spawned::start(&order)?, false),
+    };
     let started = Instant::now();
-    let mut child = Command::new(job.program)
-        .arg(crate::compile_child::SUBCOMMAND)
-        .arg(request)
-        // The compiler needs nothing from the host's environment (no
-        // token, no config): it gets none of it.
-        .env_clear()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| ComponentError::Compiler {
-            reason: format!("cannot start {}: {e}", job.program.display()),
-        })?;
-    let mut guard = Reap(Some(&mut child));
-    let pid = guard.pid()?;
-    apply_limits(pid, &limits).map_err(|e| ComponentError::Compiler {
-        reason: format!("cannot set the compile limits: {e}"),
-    })?;
-    let pidfd =
-        rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).map_err(|e| {
-            ComponentError::Compiler {
-                reason: format!("cannot watch the compiler process: {e}"),
-            }
-        })?;
+    let Spawned {
+        child: mut guard,
+        pid,
+        pidfd,
+        ..
+    } = spawned;
     let (stdin, stderr) = guard.pipes()?;
     let (exited, stderr) = std::thread::scope(|scope| {
         // Feed and drain on a helper thread, so a child that stops reading
         // cannot hold this one past the deadline.
         let io = std::thread::Builder::new()
             .name("warden-compile-io".into())
-            .spawn_scoped(scope, move || feed_and_drain(stdin, job.bytes, stderr))
+            .spawn_scoped(scope, move || {
+                feed_and_drain(stdin, &header, job.bytes, stderr)
+            })
             .map_err(|e| ComponentError::Compiler {
                 reason: format!("cannot start a thread to feed the compiler: {e}"),
             })?;
@@ -199,12 +201,222 @@ pub(crate) fn compile_in_child(job: &Job<'_>) -> Result<(), ComponentError> {
         Ok::<_, ComponentError>((exited, io.join().unwrap_or_default()))
     })?;
     let status = guard.wait()?;
+    if warm {
+        STANDBY.order(order);
+    }
+    tracing::debug!(
+        ?pid,
+        from_standby,
+        spawn = ?started.duration_since(asked),
+        run = ?started.elapsed(),
+        "compile child done"
+    );
     if !exited {
         return Err(ComponentError::CompileLimit(CompileLimit::WallClock {
             ms: millis(limits.timeout),
         }));
     }
     classify(status, &stderr, &limits, job.out)
+}
+
+/// Starts the standby compile child for Winch compiles of `config` and
+/// `metering` now, so the first hot reload does not wait for one (later
+/// ones find the replacement each compile leaves). Returns at once: the
+/// spawn happens on the standby thread; a failure there is only logged
+/// (the compile that needs a child then spawns its own, and reports it).
+pub(crate) fn keep_compiler_warm(
+    program: &Path,
+    config: &RuntimeConfig,
+    metering: Metering,
+    engine_id: &str,
+) -> Result<(), ComponentError> {
+    let order = Order::new(program, config, metering, Tier::Baseline, engine_id)?;
+    if !STANDBY.holds(&order) {
+        STANDBY.order(order);
+    }
+    Ok(())
+}
+
+/// The line that tells the child where to write its artifact.
+fn out_line(out: &Path) -> Result<Vec<u8>, ComponentError> {
+    let path = out.as_os_str().as_bytes();
+    if path.contains(&b'\n') {
+        return Err(ComponentError::Compiler {
+            reason: format!(
+                "cannot compile into {}: a newline in the path",
+                out.display()
+            ),
+        });
+    }
+    let mut line = Vec::with_capacity(path.len() + 1);
+    line.extend_from_slice(path);
+    line.push(b'\n');
+    Ok(line)
+}
+
+/// What a compile child is started with: its program, its request and
+/// its limits. Two compiles may share a child only when their orders are
+/// equal.
+#[derive(Clone, PartialEq, Eq)]
+struct Order {
+    program: PathBuf,
+    /// The JSON request, the child's only argument.
+    request: String,
+    limits: CompileLimits,
+}
+
+impl Order {
+    fn new(
+        program: &Path,
+        config: &RuntimeConfig,
+        metering: Metering,
+        tier: Tier,
+        engine_id: &str,
+    ) -> Result<Self, ComponentError> {
+        let request = Request {
+            config: RuntimeConfig {
+                cache_dir: None,
+                ..config.clone()
+            },
+            fuel: metering == Metering::Fuel,
+            tier,
+            engine_id: engine_id.to_string(),
+            parent: std::process::id(),
+        };
+        let request = serde_json::to_string(&request).map_err(|e| ComponentError::Compiler {
+            reason: format!("cannot encode the compile request: {e}"),
+        })?;
+        Ok(Self {
+            program: program.to_path_buf(),
+            request,
+            limits: config.compile,
+        })
+    }
+}
+
+/// A compile child started, under its limits, not yet given its job.
+/// Dropped, it is killed and reaped.
+struct Spawned {
+    order: Order,
+    child: Reap,
+    pid: Pid,
+    pidfd: OwnedFd,
+}
+
+impl Spawned {
+    /// Spawns the child of `order` and puts its limits in place; on any
+    /// failure the child is killed and reaped.
+    fn start(order: &Order) -> Result<Self, ComponentError> {
+        let child = Command::new(&order.program)
+            .arg(crate::compile_child::SUBCOMMAND)
+            .arg(&order.request)
+            // The compiler needs nothing from the host's environment (no
+            // token, no config): it gets none of it.
+            .env_clear()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| ComponentError::Compiler {
+                reason: format!("cannot start {}: {e}", order.program.display()),
+            })?;
+        let mut guard = Reap(Some(child));
+        let pid = guard.pid()?;
+        apply_limits(pid, &order.limits).map_err(|e| ComponentError::Compiler {
+            reason: format!("cannot set the compile limits: {e}"),
+        })?;
+        let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+            .map_err(|e| ComponentError::Compiler {
+                reason: format!("cannot watch the compiler process: {e}"),
+            })?;
+        Ok(Self {
+            order: order.clone(),
+            child: guard,
+            pid,
+            pidfd,
+        })
+    }
+
+    /// Whether the child still waits for its job (a standby may have
+    /// died: killed from outside, or its engine check failed).
+    fn waiting(&mut self) -> bool {
+        self.child
+            .child()
+            .is_ok_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+}
+
+/// The standby compile child, and the thread that spawns it.
+static STANDBY: LazyLock<Standby> = LazyLock::new(Standby::start);
+
+struct Standby {
+    ready: Mutex<Option<Spawned>>,
+    /// Orders for the spawning thread; `None` when it could not start.
+    orders: Mutex<Option<mpsc::Sender<Order>>>,
+}
+
+impl Standby {
+    fn start() -> Self {
+        let (send, orders) = mpsc::channel::<Order>();
+        // The parent-death signal fires when the thread that spawned the
+        // child exits: this one never does (the sender lives in a static).
+        let thread = std::thread::Builder::new()
+            .name("warden-compile-standby".into())
+            .spawn(move || {
+                while let Ok(mut order) = orders.recv() {
+                    // Only the latest order matters.
+                    while let Ok(newer) = orders.try_recv() {
+                        order = newer;
+                    }
+                    let spawned = match Spawned::start(&order) {
+                        Ok(spawned) => spawned,
+                        Err(err) => {
+                            tracing::debug!(error = %err, "cannot start a standby compile child");
+                            continue;
+                        }
+                    };
+                    // The one it replaces (if any) is killed and reaped
+                    // here, outside the lock.
+                    let _replaced = STANDBY.lock().replace(spawned);
+                }
+            });
+        let orders = match thread {
+            Ok(_) => Some(send),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot start the standby compiler thread; every compile spawns its own child");
+                None
+            }
+        };
+        Self {
+            ready: Mutex::new(None),
+            orders: Mutex::new(orders),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Spawned>> {
+        self.ready.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The standby, if it was spawned for `order` and still waits.
+    fn take(&self, order: &Order) -> Option<Spawned> {
+        let mut ready = self.lock();
+        let mut spawned = ready.take_if(|s| s.order == *order)?;
+        drop(ready);
+        spawned.waiting().then_some(spawned)
+    }
+
+    /// Whether the standby was spawned for `order`.
+    fn holds(&self, order: &Order) -> bool {
+        self.lock().as_ref().is_some_and(|s| s.order == *order)
+    }
+
+    /// Asks for a standby of `order` (replacing the current one).
+    fn order(&self, order: Order) {
+        let orders = self.orders.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(orders) = orders.as_ref() {
+            let _ = orders.send(order);
+        }
+    }
 }
 
 fn apply_limits(pid: Pid, limits: &CompileLimits) -> std::io::Result<()> {
@@ -239,16 +451,19 @@ fn apply_limits(pid: Pid, limits: &CompileLimits) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Writes the bytes to the child's stdin, closes it, and keeps the start of
+/// Writes the output path line and the bytes to the child's stdin, closes it, and keeps the start of
 /// its stderr (reading the rest to the end so the child never blocks on it).
 fn feed_and_drain(
     mut stdin: std::process::ChildStdin,
+    header: &[u8],
     bytes: &[u8],
     stderr: std::process::ChildStderr,
 ) -> String {
     // A child that died early closes its end: the write fails, the exit
     // status says why.
-    let _ = stdin.write_all(bytes);
+    let _ = stdin
+        .write_all(header)
+        .and_then(|()| stdin.write_all(bytes));
     drop(stdin);
     let mut kept = Vec::new();
     let mut stderr = stderr;
@@ -263,7 +478,7 @@ fn feed_and_drain(
 }
 
 /// Waits for the process behind `pidfd` to exit, until `deadline`.
-fn wait_until(pidfd: &std::os::fd::OwnedFd, deadline: Instant) -> bool {
+fn wait_until(pidfd: &OwnedFd, deadline: Instant) -> bool {
     use rustix::event::{PollFd, PollFlags, Timespec, poll};
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -340,15 +555,13 @@ fn memory(limits: &CompileLimits) -> ComponentError {
 
 /// Owns the child until it is reaped: dropped early (an error, a panic),
 /// it kills and reaps it, so no compiler outlives its compile call.
-struct Reap<'a>(Option<&'a mut Child>);
+struct Reap(Option<Child>);
 
-impl Reap<'_> {
+impl Reap {
     fn child(&mut self) -> Result<&mut Child, ComponentError> {
-        self.0
-            .as_deref_mut()
-            .ok_or_else(|| ComponentError::Compiler {
-                reason: "the compiler process is already reaped".into(),
-            })
+        self.0.as_mut().ok_or_else(|| ComponentError::Compiler {
+            reason: "the compiler process is already reaped".into(),
+        })
     }
 
     fn pid(&mut self) -> Result<Pid, ComponentError> {
@@ -374,13 +587,13 @@ impl Reap<'_> {
     }
 
     fn kill(&mut self) {
-        if let Some(child) = self.0.as_deref_mut() {
+        if let Some(child) = self.0.as_mut() {
             let _ = child.kill();
         }
     }
 
     fn wait(mut self) -> Result<std::process::ExitStatus, ComponentError> {
-        let child = self.0.take().ok_or_else(|| ComponentError::Compiler {
+        let mut child = self.0.take().ok_or_else(|| ComponentError::Compiler {
             reason: "the compiler process is already reaped".into(),
         })?;
         child.wait().map_err(|e| ComponentError::Compiler {
@@ -389,9 +602,9 @@ impl Reap<'_> {
     }
 }
 
-impl Drop for Reap<'_> {
+impl Drop for Reap {
     fn drop(&mut self) {
-        if let Some(child) = self.0.take() {
+        if let Some(mut child) = self.0.take() {
             let _ = child.kill();
             let _ = child.wait();
         }

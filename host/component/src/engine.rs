@@ -35,11 +35,13 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Strategy,
+};
 
 use crate::bindings;
 use crate::cache::{CompileCache, engine_id};
@@ -439,6 +441,23 @@ impl Runtime {
         self.compile_tier(bytes, metering, Trust::Untrusted, Tier::Baseline)
     }
 
+    /// Gets a compile child ready for the Winch compiles of `metering`
+    /// code (and builds this runtime's Winch engine), so the next
+    /// [`Self::compile_baseline`] neither spawns a process nor builds an
+    /// engine while someone waits: a host calls it for the children it
+    /// watches. The child waits, under the compile limits, until a
+    /// compile takes it (see the `compiler` module).
+    pub fn warm_baseline(&self, metering: Metering) -> Result<(), ComponentError> {
+        let flavor = self.flavor(metering, Tier::Baseline)?;
+        let program = compiler::program(&self.inner.config)?;
+        compiler::keep_compiler_warm(
+            &program,
+            &self.inner.config,
+            metering,
+            &engine_id(&flavor.engine),
+        )
+    }
+
     /// Compiles untrusted `bytes` (or finds them already compiled): see
     /// [`Self::compile_as`] with [`Trust::Untrusted`].
     pub fn compile(&self, bytes: &[u8], metering: Metering) -> Result<Compiled, ComponentError> {
@@ -550,6 +569,7 @@ impl Runtime {
                 source,
             })?;
         let engine_id = engine_id(&flavor.engine);
+        let started = Instant::now();
         compiler::compile_in_child(&compiler::Job {
             program: &program,
             config: &self.inner.config,
@@ -559,14 +579,22 @@ impl Runtime {
             bytes,
             out: artifact.path(),
         })?;
-        match &flavor.cache {
+        let compiled = started.elapsed();
+        let component = match &flavor.cache {
             Some(cache) => {
                 let path = cache.adopt(artifact, hash, &self.in_use())?;
                 load_artifact(&flavor.engine, &path)
             }
             // The mapping outlives the file, which the drop removes.
             None => load_artifact(&flavor.engine, artifact.path()),
-        }
+        }?;
+        tracing::debug!(
+            ?tier,
+            child = ?compiled,
+            load = ?(started.elapsed().saturating_sub(compiled)),
+            "compiled in a child"
+        );
+        Ok(component)
     }
 
     /// Where compile children of a runtime without a cache directory
@@ -735,9 +763,24 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 /// heap pages a small guest touches.
 const KEEP_RESIDENT_BYTES: usize = 2 << 20;
 
-/// The engine of `metering` and `tier` for `config`, exactly as a runtime
-/// builds it: what a compile child compiles with.
+/// The engine of `metering` and `tier` for `config`, compiling exactly as
+/// a runtime's does: what a compile child compiles with. It has no
+/// instance allocator of its own (a pool would reserve address space for
+/// every slot in a process that never instantiates) and no linker: the
+/// engine id, which covers everything that shapes the machine code, is
+/// the same.
 pub(crate) fn compile_engine(
+    config: &RuntimeConfig,
+    metering: Metering,
+    tier: Tier,
+) -> Result<Engine, ComponentError> {
+    new_engine(&wasm_config(config, metering, tier, Allocator::OnDemand))
+}
+
+/// The engine a runtime of `config` runs `metering` and `tier` code on,
+/// pool included: what [`compile_engine`]'s artifacts must load into.
+#[cfg(test)]
+pub(crate) fn host_engine(
     config: &RuntimeConfig,
     metering: Metering,
     tier: Tier,
@@ -756,71 +799,107 @@ impl Inner {
     }
 }
 
+/// Which instance allocator an engine gets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Allocator {
+    /// The pool of `RuntimeConfig::pooling`, when set.
+    AsConfigured,
+    /// On demand whatever the config says (an engine that only compiles).
+    OnDemand,
+}
+
+/// The wasmtime config of an engine of `metering` and `tier` for `config`.
+fn wasm_config(
+    config: &RuntimeConfig,
+    metering: Metering,
+    tier: Tier,
+    allocator: Allocator,
+) -> Config {
+    let pool_memory = config
+        .pooling
+        .map(|pool| round_to_page(u64::try_from(pool.max_memory_bytes).unwrap_or(u64::MAX)));
+    // The pool's slots must fit in the reservation.
+    let reservation = round_to_page(config.memory_reservation).max(pool_memory.unwrap_or(0));
+    let mut wasm = Config::new();
+    wasm.wasm_component_model(true)
+        .concurrency_support(false)
+        .epoch_interruption(true)
+        .consume_fuel(metering == Metering::Fuel)
+        .memory_reservation(reservation)
+        .memory_guard_size(2 << 20)
+        // Only a memory that outgrows the reservation (a call whose
+        // limit is above the one the runtime was sized for) moves, and
+        // every move copies it: leave room for a lot of growth after
+        // it, so growing to 1 GiB moves a few times, not on each grow.
+        .memory_reservation_for_growth(reservation.max(GROWTH_AFTER_MOVE))
+        // Guests must not be able to exhaust the host thread's stack.
+        .max_wasm_stack(1 << 20);
+    // A trap's wasm backtrace costs a few microseconds to capture and
+    // render on every trap, a restart's largest share; Rust guests print
+    // their panic's message and location anyway.
+    wasm.wasm_backtrace_max_frames(
+        config
+            .wasm_backtraces
+            .then_some(WASM_BACKTRACE_FRAMES)
+            .flatten(),
+    );
+    // Same limits, other compiler: the engine id (and so the cache
+    // directory and the compile child's engine check) differs.
+    wasm.strategy(match tier {
+        Tier::Baseline => Strategy::Winch,
+        Tier::Optimized => Strategy::Cranelift,
+    });
+    if tier == Tier::Baseline {
+        // Under Winch, Cranelift still compiles the trampolines between
+        // the host and the guest (one per lowered import and per exported
+        // function type): unoptimized, they cost a little per call for the
+        // moment the baseline code serves, and compile faster while a hot
+        // reload waits for them. Winch itself has no optimization level.
+        wasm.cranelift_opt_level(OptLevel::None);
+    }
+    if let (Some(pool), Some(pool_memory), Allocator::AsConfigured) =
+        (config.pooling, pool_memory, allocator)
+    {
+        let mut p = PoolingAllocationConfig::default();
+        p.total_component_instances(pool.instances)
+            .total_core_instances(pool.instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+            .total_memories(pool.instances)
+            .total_tables(pool.instances.saturating_mul(2))
+            .max_memory_size(usize::try_from(pool_memory).unwrap_or(usize::MAX))
+            .max_memories_per_component(2)
+            .max_tables_per_component(4)
+            .total_stacks(0)
+            // Reset a slot's first pages with memset instead of
+            // madvise: each madvise flushes the TLB of every core
+            // running the host (an IPI, a VM exit under a hypervisor),
+            // which dominated short instances (`warden bench api`).
+            .linear_memory_keep_resident(pool.keep_resident_bytes.unwrap_or(KEEP_RESIDENT_BYTES))
+            // An interpreter's function tables hold thousands of
+            // entries; a small guest's a few.
+            .table_keep_resident(if pool.keep_resident_bytes.is_some() {
+                1 << 20
+            } else {
+                64 << 10
+            });
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+    }
+    wasm
+}
+
+fn new_engine(wasm: &Config) -> Result<Engine, ComponentError> {
+    Engine::new(wasm).map_err(|err| ComponentError::Instantiation {
+        reason: format!("cannot build the wasm engine: {}", one_line(&err)),
+    })
+}
+
 impl Flavor {
     fn new(config: &RuntimeConfig, metering: Metering, tier: Tier) -> Result<Self, ComponentError> {
-        let pool_memory = config
-            .pooling
-            .map(|pool| round_to_page(u64::try_from(pool.max_memory_bytes).unwrap_or(u64::MAX)));
-        // The pool's slots must fit in the reservation.
-        let reservation = round_to_page(config.memory_reservation).max(pool_memory.unwrap_or(0));
-        let mut wasm = Config::new();
-        wasm.wasm_component_model(true)
-            .concurrency_support(false)
-            .epoch_interruption(true)
-            .consume_fuel(metering == Metering::Fuel)
-            .memory_reservation(reservation)
-            .memory_guard_size(2 << 20)
-            // Only a memory that outgrows the reservation (a call whose
-            // limit is above the one the runtime was sized for) moves, and
-            // every move copies it: leave room for a lot of growth after
-            // it, so growing to 1 GiB moves a few times, not on each grow.
-            .memory_reservation_for_growth(reservation.max(GROWTH_AFTER_MOVE))
-            // Guests must not be able to exhaust the host thread's stack.
-            .max_wasm_stack(1 << 20);
-        // A trap's wasm backtrace costs a few microseconds to capture and
-        // render on every trap, a restart's largest share; Rust guests
-        // print their panic's message and location anyway.
-        wasm.wasm_backtrace_max_frames(
-            config
-                .wasm_backtraces
-                .then_some(WASM_BACKTRACE_FRAMES)
-                .flatten(),
-        );
-        // Same limits, other compiler: the engine id (and so the cache
-        // directory and the compile child's engine check) differs.
-        wasm.strategy(match tier {
-            Tier::Baseline => Strategy::Winch,
-            Tier::Optimized => Strategy::Cranelift,
-        });
-        if let (Some(pool), Some(pool_memory)) = (config.pooling, pool_memory) {
-            let mut p = PoolingAllocationConfig::default();
-            p.total_component_instances(pool.instances)
-                .total_core_instances(pool.instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
-                .total_memories(pool.instances)
-                .total_tables(pool.instances.saturating_mul(2))
-                .max_memory_size(usize::try_from(pool_memory).unwrap_or(usize::MAX))
-                .max_memories_per_component(2)
-                .max_tables_per_component(4)
-                .total_stacks(0)
-                // Reset a slot's first pages with memset instead of
-                // madvise: each madvise flushes the TLB of every core
-                // running the host (an IPI, a VM exit under a hypervisor),
-                // which dominated short instances (`warden bench api`).
-                .linear_memory_keep_resident(
-                    pool.keep_resident_bytes.unwrap_or(KEEP_RESIDENT_BYTES),
-                )
-                // An interpreter's function tables hold thousands of
-                // entries; a small guest's a few.
-                .table_keep_resident(if pool.keep_resident_bytes.is_some() {
-                    1 << 20
-                } else {
-                    64 << 10
-                });
-            wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
-        }
-        let engine = Engine::new(&wasm).map_err(|err| ComponentError::Instantiation {
-            reason: format!("cannot build the wasm engine: {}", one_line(&err)),
-        })?;
+        let engine = new_engine(&wasm_config(
+            config,
+            metering,
+            tier,
+            Allocator::AsConfigured,
+        ))?;
         let linker = build_linker(&engine).map_err(|err| ComponentError::Instantiation {
             reason: format!("cannot build the linker: {}", one_line(&err)),
         })?;

@@ -14,13 +14,27 @@ pub fn watch_children(
     programs: &ProgramTable,
     debounce: Duration,
 ) -> notify::Result<Option<Watcher>> {
-    let mut files: Vec<PathBuf> = programs
+    let watched: Vec<_> = programs
         .paths()
         .iter()
         .filter_map(|p| programs.get(p))
         .filter(|e| e.watch)
-        .map(|e| e.source)
         .collect();
+    // The first save then finds a compile child (for the last metering
+    // listed: there is one standby) and the Winch engine ready.
+    let mut meterings = Vec::new();
+    for entry in &watched {
+        let metering = entry
+            .slot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .prepared()
+            .metering();
+        if !meterings.contains(&metering) {
+            meterings.push(metering);
+        }
+    }
+    let mut files: Vec<PathBuf> = watched.into_iter().map(|e| e.source).collect();
     files.sort();
     files.dedup();
     if files.is_empty() {
@@ -28,6 +42,12 @@ pub fn watch_children(
     }
     let targets: Vec<WatchTarget> = files.into_iter().map(WatchTarget::File).collect();
     let (watcher, mut changes) = Watcher::start(&targets, debounce)?;
+    let warming = reloader.clone();
+    tokio::task::spawn_blocking(move || {
+        for metering in meterings {
+            warming.warm_baseline(metering);
+        }
+    });
     let reloader = reloader.clone();
     let programs = programs.clone();
     tokio::spawn(async move {

@@ -258,6 +258,16 @@ impl Reloader {
         Ok(f(history))
     }
 
+    /// Gets the Winch tier ready for reloads of `metering` code: its
+    /// engine built and a compile child waiting (see
+    /// [`Runtime::warm_baseline`]). Blocks for the engine build; a
+    /// failure only costs the first reload that time, and is logged.
+    pub fn warm_baseline(&self, metering: Metering) {
+        if let Err(err) = self.inner.runtime.warm_baseline(metering) {
+            tracing::debug!(error = %err, "cannot get the baseline compiler ready");
+        }
+    }
+
     /// Reloads the child at `path` from its source file. With `force`, the
     /// swap happens even when the file holds the running code.
     pub async fn reload(&self, path: &str, force: bool) -> Result<ReloadOutcome, ReloadError> {
@@ -303,7 +313,9 @@ impl Reloader {
             Ok(bytes) => bytes,
             Err(reason) => return self.failed(path, record, started, Stage::Read, reason),
         };
+        let read_took = started.elapsed();
         record.hash = content_hash(&bytes);
+        let hash_took = started.elapsed().saturating_sub(read_took);
         if !force && record.hash == running_hash {
             let current = self.with_history(path, |h| h.current)?;
             return Ok(ReloadOutcome::Unchanged { version: current });
@@ -336,6 +348,19 @@ impl Reloader {
             return self.failed(path, record, started, f.stage, f.reason);
         }
         let swap = swap_started.elapsed();
+        // Where a reload's time goes (`WARDEN_LOG=warden::reload=debug`).
+        tracing::debug!(
+            child = path,
+            version,
+            ?tier,
+            ?origin,
+            read = ?read_took,
+            hash = ?hash_took,
+            ?compile,
+            ?swap,
+            total = ?(started.elapsed()),
+            "reload stages"
+        );
         if source.is_some() {
             self.inner.programs.set_source(path, entry.source.clone());
         }
@@ -676,9 +701,16 @@ fn link(compiled: crate::component::Compiled) -> Result<(ActorProgram, Origin), 
         }
     };
     let origin = compiled.origin;
+    let started = Instant::now();
     world::check(&compiled, world::World::ActorPlugin).map_err(fail(Stage::World))?;
+    let checked = started.elapsed();
     let prepared = compiled.prepare().map_err(fail(Stage::World))?;
     let program = ActorProgram::new(prepared).map_err(fail(Stage::World))?;
+    tracing::debug!(
+        world = ?checked,
+        link = ?(started.elapsed().saturating_sub(checked)),
+        "reload link stages"
+    );
     Ok((program, origin))
 }
 
