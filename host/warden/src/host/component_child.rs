@@ -653,6 +653,10 @@ impl Incarnation {
     /// An `async move` block rather than an `async fn`: an `async fn`
     /// keeps its argument twice in its future (as passed, and moved into
     /// its body), and every idle child holds this future.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn's future holds its argument twice"
+    )]
     fn serve(mut self) -> impl Future<Output = ()> + Send + 'static {
         async move {
             let reason = self.run().await;
@@ -974,7 +978,7 @@ impl Incarnation {
             Err(reason) => return Flow::Stop(reason),
         };
         let kit = self.kit.clone();
-        match tokio::task::spawn_blocking(move || swap(actor, request, &kit)).await {
+        match tokio::task::spawn_blocking(move || swap(actor, *request, &kit)).await {
             Ok(Swapped::Kept(actor)) => {
                 self.gauge.observe(&actor);
                 self.instance = Some(*actor);
@@ -1044,14 +1048,14 @@ enum Swapped {
 /// snapshot old → instantiate new → init → restore → swap, answering the
 /// request. The old instance is only dropped once the new one holds its
 /// state.
-fn swap(mut old: ActorInstance, request: Box<SwapRequest>, kit: &Kit) -> Swapped {
+fn swap(mut old: ActorInstance, request: SwapRequest, kit: &Kit) -> Swapped {
     let SwapRequest {
         program,
         probation,
         replaces,
         reply,
         on_rollback,
-    } = *request;
+    } = request;
     if let Some(expected) = replaces {
         let runs = kit
             .slot
