@@ -64,6 +64,10 @@ use crate::supervisor::{
 pub type ProgramSlot = Arc<RwLock<ActorProgram>>;
 
 /// What a component child is asked to do, in mailbox order.
+///
+/// Kept small: a mailbox allocates its first block of 32 envelopes when
+/// the child starts, so every idle child pays 32 × its size; a rare, large
+/// kind goes behind a `Box`.
 pub(crate) enum Envelope {
     Message {
         message: Vec<u8>,
@@ -78,7 +82,7 @@ pub(crate) enum Envelope {
         reply: oneshot::Sender<Reply>,
     },
     /// Swap in a new version of the code, state carried over.
-    Reload(SwapRequest),
+    Reload(Box<SwapRequest>),
 }
 
 /// Who sent a message, as a trace records it.
@@ -641,21 +645,35 @@ struct Incarnation {
 
 impl Incarnation {
     /// The incarnation's life: envelopes in, replies out, one exit report.
-    async fn serve(mut self) {
-        let reason = self.run().await;
-        self.router.unregister(&self.path, self.generation);
-        self.persist_at_exit(&reason).await;
-        let Self {
-            instance,
-            exits,
-            router,
-            path,
-            generation,
-            ..
-        } = self;
-        router.unregister(&path, generation);
-        drop(instance);
-        exits.exit(reason);
+    ///
+    /// An `async move` block rather than an `async fn`: an `async fn`
+    /// keeps its argument twice in its future (as passed, and moved into
+    /// its body), and every idle child holds this future.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn's future holds its argument twice"
+    )]
+    fn serve(mut self) -> impl Future<Output = ()> + Send + 'static {
+        async move {
+            let reason = self.run().await;
+            self.router.unregister(&self.path, self.generation);
+            if self.saver.is_some() {
+                // Boxed, as the other rare, large steps below: the task's
+                // future is as large as its largest step.
+                Box::pin(self.persist_at_exit(&reason)).await;
+            }
+            let Self {
+                instance,
+                exits,
+                router,
+                path,
+                generation,
+                ..
+            } = self;
+            router.unregister(&path, generation);
+            drop(instance);
+            exits.exit(reason);
+        }
     }
 
     /// The loop: one input per turn, until one ends the incarnation.
@@ -703,14 +721,14 @@ impl Incarnation {
             }
             Input::Control(Control::Kill) => Flow::Stop(ExitReason::killed()),
             Input::Control(Control::Trap) => Flow::Stop(injected_trap()),
-            Input::Control(Control::Hang) => Flow::Stop(self.handle_hang().await),
+            Input::Control(Control::Hang) => Flow::Stop(Box::pin(self.handle_hang()).await),
             Input::Envelope(Envelope::Message {
                 message,
                 reply,
                 from,
             }) => {
                 if self.tap.active() {
-                    return self.traced_call(message, reply, from).await;
+                    return Box::pin(self.traced_call(message, reply, from)).await;
                 }
                 self.guest_call(reply, move |actor| actor.handle(&message))
                     .await
@@ -724,8 +742,10 @@ impl Incarnation {
                 })
                 .await
             }
-            Input::Envelope(Envelope::Reload(request)) => self.handle_reload(request).await,
-            Input::PersistTick => self.persist(Trigger::Interval).await.0,
+            Input::Envelope(Envelope::Reload(request)) => {
+                Box::pin(self.handle_reload(request)).await
+            }
+            Input::PersistTick => Box::pin(self.persist(Trigger::Interval)).await.0,
         }
     }
 
@@ -1001,13 +1021,13 @@ impl Incarnation {
 
     /// A new version of the code, swapped in between two envelopes (see
     /// the module doc).
-    async fn handle_reload(&mut self, request: SwapRequest) -> Flow {
+    async fn handle_reload(&mut self, request: Box<SwapRequest>) -> Flow {
         let actor = match self.take_instance() {
             Ok(actor) => actor,
             Err(reason) => return Flow::Stop(reason),
         };
         let kit = self.kit.clone();
-        match tokio::task::spawn_blocking(move || swap(actor, request, &kit)).await {
+        match tokio::task::spawn_blocking(move || swap(actor, *request, &kit)).await {
             Ok(Swapped::Kept(actor)) => {
                 self.gauge.observe(&actor);
                 self.instance = Some(*actor);
@@ -1191,5 +1211,18 @@ async fn off_runtime<R: Send + 'static>(
         Ok(tokio::task::block_in_place(work))
     } else {
         tokio::task::spawn_blocking(work).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Envelope;
+
+    /// A child's mailbox allocates a block of 32 envelopes when it starts,
+    /// idle or not: a large kind left unboxed would show in every child.
+    #[test]
+    fn an_envelope_stays_small() {
+        let size = std::mem::size_of::<Envelope>();
+        assert!(size <= 64, "an envelope takes {size} bytes");
     }
 }

@@ -530,7 +530,7 @@ impl Reloader {
         };
         self.inner
             .router
-            .enqueue_wait(path, Envelope::Reload(request))
+            .enqueue_wait(path, Envelope::Reload(Box::new(request)))
             .await
             .map_err(|_| ReloadError::NotRunning(path.to_string()))?;
         Ok(answer.await.unwrap_or_else(|_| {
