@@ -946,8 +946,7 @@ impl Incarnation {
             // the next instance. What was queued behind the failed message
             // goes, as a restart drops it.
             while self.mailbox.try_recv().is_ok() {}
-            answer();
-            return self.restart_in_place(reason, claim).await;
+            return self.restart_in_place(reason, claim, answer).await;
         }
         // Leave the router before answering, so whoever hears of the
         // failure and retries reaches the next incarnation, not this one.
@@ -970,13 +969,24 @@ impl Incarnation {
     }
 
     /// A fresh instance of the current version in place of the failed one,
-    /// then the supervisor told of the exit and of the restart. An instance
+    /// then the supervisor told of the exit and of the restart, then the
+    /// failed message's caller answered (so a retry finds the new instance
+    /// ready, as OTP's caller finds the restarted process). An instance
     /// that fails to start gives the claim back and the incarnation ends
     /// with `reason`: the supervisor's own restart then meets the failure
     /// and handles it as any start failure.
-    async fn restart_in_place(&mut self, reason: ExitReason, claim: InPlaceClaim) -> Flow {
-        // The old instance goes first: its pooled slot serves the new one.
-        drop(self.instance.take());
+    async fn restart_in_place(
+        &mut self,
+        reason: ExitReason,
+        claim: InPlaceClaim,
+        answer: impl FnOnce(),
+    ) -> Flow {
+        // The failed instance is dropped once the caller has its answer:
+        // dropping resets its memory, time the restart need not wait for.
+        // Like a reload's swap, the restart holds two instances for a
+        // moment; when no slot is free for the new one, it fails to start
+        // and the supervisor restarts the child as usual.
+        let failed = self.instance.take();
         let program = self
             .kit
             .slot
@@ -989,6 +999,8 @@ impl Incarnation {
         let Ok(Ok(actor)) = started else {
             drop(claim);
             self.router.unregister(&self.path, self.generation);
+            answer();
+            drop(failed);
             return Flow::Stop(reason);
         };
         let next = claim.generation();
@@ -997,6 +1009,8 @@ impl Incarnation {
         self.generation = next;
         self.gauge = Gauge::new(self.gauge.usage.clone(), &actor);
         self.instance = Some(actor);
+        answer();
+        drop(failed);
         Flow::Continue
     }
 
