@@ -82,8 +82,9 @@ struct State {
     idle: usize,
     /// Calls finished so far: the watchdog's sign of progress.
     finished: u64,
-    /// True while the watchdog sleeps until a call is queued; only then
-    /// does a submission wake it (a wake is a syscall).
+    /// True while the watchdog sleeps until a call is queued (it does when
+    /// every thread is idle); only then does a submission wake it (a wake
+    /// is a syscall).
     watchdog_parked: bool,
     watchdog: bool,
 }
@@ -203,7 +204,9 @@ impl Executor {
     fn watchdog(&self) {
         let mut state = self.lock();
         loop {
-            if state.queue.is_empty() {
+            // Parked only while nothing runs: under load a submission
+            // then never pays for waking it.
+            if state.queue.is_empty() && state.idle == state.threads {
                 state.watchdog_parked = true;
                 state = self
                     .shared
@@ -219,7 +222,7 @@ impl Executor {
                 .wait_timeout(state, STALL)
                 .unwrap_or_else(|p| p.into_inner());
             state = next;
-            let stalled = state.finished == finished && state.idle == 0;
+            let stalled = !state.queue.is_empty() && state.finished == finished && state.idle == 0;
             if stalled {
                 let wanted = state
                     .queue
