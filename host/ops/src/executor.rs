@@ -57,7 +57,7 @@ fn executor() -> &'static Executor {
         // (measured: 32 clients on 2 cores, 4 threads gave a lower p99 and
         // more calls per second than 2, 8 fewer calls per second).
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Executor::new(2 * cores)
+        Executor::new(2 * cores, STALL)
     })
 }
 
@@ -75,6 +75,8 @@ struct Shared {
     watch: Condvar,
     /// Threads that never leave.
     resident: usize,
+    /// See [`STALL`].
+    stall: Duration,
 }
 
 #[derive(Default)]
@@ -94,14 +96,16 @@ struct State {
 }
 
 impl Executor {
-    /// An executor keeping `resident` threads (started on demand).
-    pub(crate) fn new(resident: usize) -> Self {
+    /// An executor keeping `resident` threads (started on demand), whose
+    /// watchdog adds threads after `stall` (see [`STALL`]).
+    pub(crate) fn new(resident: usize, stall: Duration) -> Self {
         Self {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
                 work: Condvar::new(),
                 watch: Condvar::new(),
                 resident: resident.max(1),
+                stall,
             }),
         }
     }
@@ -140,12 +144,17 @@ impl Executor {
             self.start_thread(&mut state);
         }
         if !state.watchdog {
-            state.watchdog = true;
             let this = self.clone();
-            std::thread::Builder::new()
+            let spawned = std::thread::Builder::new()
                 .name("warden-guest-watchdog".into())
-                .spawn(move || this.watchdog())
-                .expect("cannot start the guest executor's watchdog thread");
+                .spawn(move || this.watchdog());
+            // Without it calls still run; the next submission tries again.
+            match spawned {
+                Ok(_) => state.watchdog = true,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot start the guest executor's watchdog");
+                }
+            }
         } else if state.watchdog_parked {
             state.watchdog_parked = false;
             drop(state);
@@ -223,7 +232,7 @@ impl Executor {
             let (next, _) = self
                 .shared
                 .watch
-                .wait_timeout(state, STALL)
+                .wait_timeout(state, self.shared.stall)
                 .unwrap_or_else(|p| p.into_inner());
             state = next;
             let stalled = !state.queue.is_empty() && state.finished == finished && state.idle == 0;
@@ -270,7 +279,7 @@ mod tests {
 
     #[test]
     fn calls_queued_behind_long_guests_get_threads_of_their_own() {
-        let executor = Executor::new(1);
+        let executor = Executor::new(1, STALL);
         let release = Arc::new(AtomicBool::new(false));
         let long = |release: Arc<AtomicBool>| {
             Box::new(move || {
@@ -302,7 +311,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_call_whose_caller_left_while_queued_never_starts() {
-        let executor = Executor::new(1);
+        // No watchdog within the test: the call must stay queued.
+        let executor = Executor::new(1, Duration::from_secs(3600));
         let (holding, release) = (
             Arc::new(AtomicBool::new(false)),
             Arc::new(AtomicBool::new(false)),
