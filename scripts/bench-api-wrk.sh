@@ -7,14 +7,16 @@
 #
 #   scripts/bench-api-wrk.sh [WARDEN_BIN ...]
 #
-# Environment: ROUNDS (3), SECS (10), CONNS (32), THREADS (2), PORT (17878).
+# Environment: ROUNDS (3), SECS (10), CONNS (32), THREADS (2), PORT (17878),
+# POOL (128: `[host] pooling_instances`, as `warden bench api` and a host with
+# many children run; 0 for on-demand instances, the example's default).
 # Prints wrk's summary (requests/s, latency percentiles) per run. Needs the
 # plugins built (scripts/demo.sh or the tests build them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
 rounds="${ROUNDS:-3}" secs="${SECS:-10}" conns="${CONNS:-32}" threads="${THREADS:-2}"
-port="${PORT:-17878}"
+port="${PORT:-17878}" pool="${POOL:-128}"
 bins=("$@")
 [ "${#bins[@]}" -gt 0 ] || bins=(target/release/warden)
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 2; }
@@ -28,6 +30,7 @@ sed -e "s|\"\\.\\./\\.warden\"|\"$work/state\"|" \
     -e "s|\"\\.\\./|\"$root/|g" \
     -e "s|\"data\"|\"$root/examples/data\"|g" \
     -e "s|127.0.0.1:7878|127.0.0.1:$port|" \
+    -e "s|^\[host\]\$|[host]\npooling_instances = $pool|" \
     examples/warden.toml >"$work/warden.toml"
 cat >"$work/post.lua" <<'LUA'
 wrk.method = "POST"

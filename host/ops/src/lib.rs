@@ -60,6 +60,7 @@
 //! ```
 
 mod error;
+mod executor;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod openapi;

@@ -228,9 +228,10 @@ impl Operation {
         }
     }
 
-    /// Validates, then runs. Plugin code runs on tokio's blocking pool, so
-    /// a guest never holds up the async workers timers depend on, and is
-    /// interrupted when this future is dropped (its caller went away).
+    /// Validates, then runs. Plugin code runs on the guest executor's
+    /// threads ([`crate::executor`]), so a guest never holds up the async
+    /// workers timers depend on, and is interrupted when this future is
+    /// dropped (its caller went away).
     ///
     /// A whole number written with a fraction (`298.0`, `3e2`) where the
     /// schema wants an `integer` is valid JSON Schema; it reaches the
@@ -253,14 +254,13 @@ impl Operation {
                 // guest stops instead of running on for nobody.
                 let caller = warden_component::Interrupt::new();
                 let _gone = caller.fire_on_drop();
-                let outcome = tokio::task::spawn_blocking(move || {
-                    source.execute(&local_name, &text, &caller)
-                })
-                .await
-                .map_err(|join| OpError::Failed {
-                    op: self.name.clone(),
-                    message: format!("the plugin call was aborted: {join}"),
-                })?;
+                let outcome =
+                    crate::executor::run(move || source.execute(&local_name, &text, &caller))
+                        .await
+                        .ok_or_else(|| OpError::Failed {
+                            op: self.name.clone(),
+                            message: "the plugin call was aborted: it panicked".into(),
+                        })?;
                 self.plugin_outcome(plugin, outcome)
             }
         }
