@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::lab::{Lab, drain, drain_json, root, root_on, s, settle, settle_ms, wait, worker};
+use super::lab::{
+    Lab, drain, drain_json, exact_backoff, root, root_on, s, settle, settle_ms, wait, worker,
+};
 use crate::testing::{EventRecorder, Recorded};
 use crate::{
     Backoff, ChangeOutcome, ChildFailure, ChildPath, ChildStatus, CouplingChange, ExitReason,
@@ -14,16 +16,6 @@ use crate::{
 
 fn loose(strategy: Strategy) -> SupervisorFlags {
     SupervisorFlags::new(strategy).with_intensity(1000, Duration::from_secs(3600))
-}
-
-fn exact_backoff() -> Backoff {
-    Backoff {
-        initial: Duration::from_millis(100),
-        max: Duration::from_millis(400),
-        multiplier: 2.0,
-        jitter: 0.0,
-        reset_after: Duration::from_secs(10),
-    }
 }
 
 fn delays(events: &[serde_json::Value]) -> Vec<u64> {

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use super::lab::{Lab, Life, OnShutdown, drain_json, root_on, settle, wait, worker};
+use super::lab::{Lab, Life, OnShutdown, drain_json, exact_backoff, root_on, settle, wait, worker};
 use crate::testing::EventRecorder;
 use crate::{
-    Backoff, ChildStatus, Restart, ShutdownCause, StormAction, StormConfig, Strategy,
-    SupervisorFlags, SupervisorSpec,
+    ChildStatus, Restart, ShutdownCause, StormAction, StormConfig, Strategy, SupervisorFlags,
+    SupervisorSpec,
 };
 
 fn flags(strategy: Strategy, intensity: u32) -> SupervisorFlags {
@@ -84,15 +84,8 @@ async fn no_restart_in_place_where_the_supervisor_would_do_more_or_wait() {
     let _all = root_on(spec, EventRecorder::new()).await;
     assert!(lab.claim_in_place("a").is_none());
     // A backoff delays the restart; a temporary child is not restarted.
-    let backoff = Backoff {
-        initial: Duration::from_millis(100),
-        max: Duration::from_millis(400),
-        multiplier: 2.0,
-        jitter: 0.0,
-        reset_after: Duration::from_secs(10),
-    };
     let spec = SupervisorSpec::new(flags(Strategy::OneForOne, 10))
-        .child(worker("c", lab.child()).with_backoff(backoff))
+        .child(worker("c", lab.child()).with_backoff(exact_backoff()))
         .child(worker("d", lab.child()).with_restart(Restart::Temporary))
         .child(worker("e", lab.child()).with_restart(Restart::Transient));
     let _one = root_on(spec, EventRecorder::new()).await;

@@ -427,3 +427,14 @@ pub(crate) fn drain_json(events: &EventRecorder) -> Vec<serde_json::Value> {
 pub(crate) fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| (*x).to_owned()).collect()
 }
+
+/// A backoff without jitter: 100, 200, 400, 400 … ms, reset after 10 s up.
+pub(crate) fn exact_backoff() -> crate::Backoff {
+    crate::Backoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_millis(400),
+        multiplier: 2.0,
+        jitter: 0.0,
+        reset_after: Duration::from_secs(10),
+    }
+}
