@@ -216,6 +216,7 @@ pub fn children(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         let mut scrape_1k = 0.0;
         // Warm up allocator arenas and the first instances before the baseline.
         let before = rss_bytes();
+        let pss_before = pss_bytes();
         let started = Instant::now();
         let mut paused = Duration::ZERO;
         for i in 0..CHILDREN {
@@ -230,6 +231,7 @@ pub fn children(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         }
         let elapsed = started.elapsed() - paused;
         let after = rss_bytes();
+        let pss_after = pss_bytes();
         let scrape_10k = scrape_seconds(&*gauges, CHILDREN).await?;
         let serving = router.paths().len();
         if serving != CHILDREN {
@@ -239,8 +241,10 @@ pub fn children(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         }
         root.stop().await;
         let per_child = after.saturating_sub(before) as f64 / CHILDREN as f64;
+        let pss_per_child = pss_after.saturating_sub(pss_before) as f64 / CHILDREN as f64;
         Ok(vec![
             Figure::new("children", "rss_per_child", per_child, "bytes"),
+            Figure::new("children", "pss_per_child", pss_per_child, "bytes"),
             Figure::new(
                 "children",
                 "projected_rss_100k",
@@ -307,6 +311,25 @@ pub fn dynamic(_env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         }
         Ok(figures)
     })
+}
+
+/// The process's proportional set size: each resident page divided by the
+/// number of processes (not mappings) sharing it. A page of a component's
+/// read-only data image, mapped once per instance, counts in the RSS once
+/// per instance but in the PSS once, as in the machine's memory.
+fn pss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/smaps_rollup")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Pss:"))?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kb| kb * 1024)
 }
 
 fn rss_bytes() -> u64 {
