@@ -34,7 +34,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::event::EventSink;
 use super::handle::{Msg, SupervisorHandle};
 use super::id::{ChildId, ChildPath};
-use super::in_place::{InPlaceClaim, InPlaceGrant};
+use super::in_place::{InPlaceClaim, InPlaceClaimer, InPlaceGrant};
 use super::spec::SpecError;
 
 /// A boxed, sendable future (the shape of [`ChildStart::start`]).
@@ -429,8 +429,14 @@ impl ExitSender {
     /// abnormal exit, if the supervisor would restart it now and nothing
     /// else (see [`super::in_place`]); `None`: report the exit instead.
     pub fn claim_restart_in_place(&self) -> Option<InPlaceClaim> {
+        self.in_place_claimer()?.claim()
+    }
+
+    /// What claims restarts in place for this child from another thread;
+    /// `None` when it may never restart in place (or its exit is reported).
+    pub fn in_place_claimer(&self) -> Option<InPlaceClaimer> {
         self.mailbox.as_ref()?;
-        self.in_place.as_ref()?.claim()
+        self.in_place.clone().map(InPlaceClaimer)
     }
 
     /// Reports that this incarnation exited with `reason` and that the new

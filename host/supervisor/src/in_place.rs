@@ -117,6 +117,19 @@ impl InPlaceGrant {
     }
 }
 
+/// The right to claim restarts in place, apart from the exit sender: for
+/// the thread that runs the guest and sees it fail, so the next instance
+/// starts there before anything else happens.
+#[derive(Clone, Debug)]
+pub struct InPlaceClaimer(pub(crate) InPlaceGrant);
+
+impl InPlaceClaimer {
+    /// One restart in place, if the supervisor allows one now.
+    pub fn claim(&self) -> Option<InPlaceClaim> {
+        self.0.claim()
+    }
+}
+
 /// A restart in place the supervisor allowed: the generation the new
 /// incarnation runs as. Report it with
 /// [`ExitSender::restarted_in_place`](super::ExitSender::restarted_in_place);

@@ -130,7 +130,7 @@ pub use health::{
     RecommendationCode, SMALL_REST_FOR_ONE, StormStatus, hourly_limit, near_limit,
 };
 pub use id::{ChildId, ChildPath};
-pub use in_place::InPlaceClaim;
+pub use in_place::{InPlaceClaim, InPlaceClaimer};
 pub use restart::{RestartDecision, restart_decision};
 pub use spec::{
     ChildKind, ChildSpec, DEFAULT_WORKER_SHUTDOWN, MAX_SHUTDOWN_TIMEOUT, ParseError, Restart,

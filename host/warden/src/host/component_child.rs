@@ -57,7 +57,7 @@ use crate::host::trace::TraceTap;
 use crate::reload::Stage;
 use crate::supervisor::{
     BoxFuture, ChildPath, ChildStart, ExitReason, ExitSender, FailureKind, Fault, InPlaceClaim,
-    InjectError, RunningChild, StartContext, StartError, Started,
+    InPlaceClaimer, InjectError, RunningChild, StartContext, StartError, Started,
 };
 
 /// The version of a component a child runs; hot reload replaces it.
@@ -855,10 +855,37 @@ impl Incarnation {
         reply: Option<oneshot::Sender<Reply>>,
         call: impl FnOnce(&mut ActorInstance) -> GuestOutcome + Send + 'static,
     ) -> Flow {
-        let outcome = match self.with_instance(call).await {
-            Ok(outcome) => outcome,
+        // Where a failure may restart in place, the next instance starts on
+        // the thread that saw the failure, before it hands the instance back.
+        let respawn = self.respawn();
+        let called = self
+            .with_instance(move |actor| {
+                let outcome = call(actor);
+                let restarted = match (&outcome, respawn) {
+                    (Err(err), Some(respawn)) => respawn.after(err),
+                    _ => None,
+                };
+                (outcome, restarted)
+            })
+            .await;
+        let (outcome, restarted) = match called {
+            Ok(called) => called,
             Err(reason) => return Flow::Stop(reason),
         };
+        if let (Err(err), Some((claim, actor))) = (&outcome, restarted) {
+            let answer = Err(ReplyFailure::Failed(err.to_string()));
+            // The router entry stays: what is sent from now on reaches the
+            // new instance. What was queued behind the failed message goes,
+            // as a restart drops it.
+            while self.mailbox.try_recv().is_ok() {}
+            // A version whose probation ran out is simply the version.
+            self.probation = None;
+            let failed = self.instance.replace(actor);
+            self.restarted_in_place(exit_reason(err), claim);
+            answer_to(reply, answer);
+            drop(failed);
+            return Flow::Continue;
+        }
         let (answer, failure) = match outcome {
             Ok(Ok(bytes)) => (Ok(bytes), None),
             Ok(Err(refusal)) => (Err(ReplyFailure::Refused(refusal)), None),
@@ -931,7 +958,8 @@ impl Incarnation {
 
     /// The guest failed with `err`: back to the previous version when the
     /// one swapped in is on probation, else the incarnation ends. `answer`
-    /// tells whoever asked, in between.
+    /// tells whoever asked, in between. (A restart in place happens before,
+    /// on the guest's thread: [`Incarnation::guest_call`].)
     async fn guest_failed(&mut self, err: &ComponentError, answer: impl FnOnce()) -> Flow {
         if self.roll_back_on_probation(err).await {
             if let Some(saver) = &mut self.saver {
@@ -941,13 +969,6 @@ impl Incarnation {
             return Flow::Continue;
         }
         let reason = exit_reason(err);
-        if let Some(claim) = self.claim_restart_in_place(err) {
-            // The router entry stays: what is sent from now on waits for
-            // the next instance. What was queued behind the failed message
-            // goes, as a restart drops it.
-            while self.mailbox.try_recv().is_ok() {}
-            return self.restart_in_place(reason, claim, answer).await;
-        }
         // Leave the router before answering, so whoever hears of the
         // failure and retries reaches the next incarnation, not this one.
         self.router.unregister(&self.path, self.generation);
@@ -955,63 +976,37 @@ impl Incarnation {
         Flow::Stop(reason)
     }
 
-    /// The supervisor's leave to restart in place after `err`: not after a
-    /// kill, nor while a stop is asked for, nor with `persist` (a start
-    /// restores the saved state; that stays the supervisor's start).
-    fn claim_restart_in_place(&self, err: &ComponentError) -> Option<InPlaceClaim> {
-        if matches!(err, ComponentError::Killed)
-            || self.saver.is_some()
-            || *self.control.borrow() != Control::Run
-        {
+    /// What the guest's thread needs to restart in place after a failure
+    /// of the next call; `None` while a version is on probation (a failure
+    /// rolls it back instead), while a stop is asked for, with `persist`
+    /// (a start restores the saved state: that stays the supervisor's
+    /// start) or where the supervisor allows no restart in place.
+    fn respawn(&self) -> Option<Respawn> {
+        let on_probation = self
+            .probation
+            .as_ref()
+            .is_some_and(|p| Instant::now() < p.until);
+        if on_probation || self.saver.is_some() || *self.control.borrow() != Control::Run {
             return None;
         }
-        self.exits.claim_restart_in_place()
+        Some(Respawn {
+            claimer: self.exits.in_place_claimer()?,
+            kit: self.kit.clone(),
+            usage: self.gauge.usage.clone(),
+        })
     }
 
-    /// A fresh instance of the current version in place of the failed one,
-    /// then the supervisor told of the exit and of the restart, then the
-    /// failed message's caller answered (so a retry finds the new instance
-    /// ready, as OTP's caller finds the restarted process). An instance
-    /// that fails to start gives the claim back and the incarnation ends
-    /// with `reason`: the supervisor's own restart then meets the failure
-    /// and handles it as any start failure.
-    async fn restart_in_place(
-        &mut self,
-        reason: ExitReason,
-        claim: InPlaceClaim,
-        answer: impl FnOnce(),
-    ) -> Flow {
-        // The failed instance is dropped once the caller has its answer:
-        // dropping resets its memory, time the restart need not wait for.
-        // Like a reload's swap, the restart holds two instances for a
-        // moment; when no slot is free for the new one, it fails to start
-        // and the supervisor restarts the child as usual.
-        let failed = self.instance.take();
-        let program = self
-            .kit
-            .slot
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let kit = self.kit.clone();
-        let usage = self.gauge.usage.clone();
-        let started = off_runtime(move || start_instance(&program, &kit, &usage)).await;
-        let Ok(Ok(actor)) = started else {
-            drop(claim);
-            self.router.unregister(&self.path, self.generation);
-            answer();
-            drop(failed);
-            return Flow::Stop(reason);
-        };
+    /// The new incarnation `actor` serves from now on: the router's entry,
+    /// the supervisor (told of the exit with `reason` and of the restart),
+    /// the gauge.
+    fn restarted_in_place(&mut self, reason: ExitReason, claim: InPlaceClaim) {
         let next = claim.generation();
         self.router.renumber(&self.path, self.generation, next);
         self.exits.restarted_in_place(reason, claim);
         self.generation = next;
-        self.gauge = Gauge::new(self.gauge.usage.clone(), &actor);
-        self.instance = Some(actor);
-        answer();
-        drop(failed);
-        Flow::Continue
+        if let Some(actor) = &self.instance {
+            self.gauge = Gauge::new(self.gauge.usage.clone(), actor);
+        }
     }
 
     /// After the guest failed with `err`: when the version swapped in is
@@ -1071,6 +1066,35 @@ impl Incarnation {
         self.instance
             .take()
             .ok_or_else(|| ExitReason::abnormal(FailureKind::Crash, "instance lost"))
+    }
+}
+
+/// What a guest call takes to its thread to restart in place there
+/// ([`Incarnation::respawn`]).
+struct Respawn {
+    claimer: InPlaceClaimer,
+    kit: Arc<Kit>,
+    usage: Arc<MemoryUsage>,
+}
+
+impl Respawn {
+    /// After the guest failed with `err`: a started and initialised
+    /// instance of the current version and the supervisor's leave, or
+    /// `None` (a kill, no leave, or the new instance failed to start: the
+    /// failure then takes its usual way).
+    fn after(self, err: &ComponentError) -> Option<(InPlaceClaim, ActorInstance)> {
+        if matches!(err, ComponentError::Killed) {
+            return None;
+        }
+        let claim = self.claimer.claim()?;
+        let program = self
+            .kit
+            .slot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let actor = start_instance(&program, &self.kit, &self.usage).ok()?;
+        Some((claim, actor))
     }
 }
 
