@@ -43,6 +43,13 @@ command = "sleep"
 args = ["600"]
 "#;
 
+/// How many members `group` has, as `group.members` answers.
+fn members(host: &HostProcess, group: &str) -> usize {
+    call(host, "group.members", json!({ "group": group }))
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
 fn json_of(host: &HostProcess, args: &[&str]) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
@@ -102,13 +109,7 @@ fn groups_list_show_broadcast_join_and_leave() {
         host.ctl_ok(&["group", "ingest", "join", "root/sleeper"]),
         "root/sleeper joined group ingest\n"
     );
-    assert_eq!(
-        call(&host, "group.members", json!({"group": "ingest"}))
-            .as_array()
-            .unwrap()
-            .len(),
-        3
-    );
+    assert_eq!(members(&host, "ingest"), 3);
     // A process member cannot take a message: exit 1, its error shown.
     let out = host.ctl(&["group", "ingest", "broadcast", "get"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -127,13 +128,7 @@ fn groups_list_show_broadcast_join_and_leave() {
         host.ctl_ok(&["group", "ingest", "leave", "root/sleeper"]),
         "root/sleeper left group ingest\n"
     );
-    assert_eq!(
-        call(&host, "group.members", json!({"group": "ingest"}))
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(members(&host, "ingest"), 2);
     let err = fails(&host, 2, &["group", "ingest", "leave", "root/sleeper"]);
     assert!(err.contains("root/sleeper"), "{err}");
 }

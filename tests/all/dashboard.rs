@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{HostProcess, demo_tree, plugin, repo_root, tool_present};
+use crate::support::{HostProcess, demo_tree, flapping_tree, plugin, repo_root, tool_present};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -268,40 +268,6 @@ fn the_dashboard_leaves_out_what_the_tokens_role_may_not_use() {
     stop(host);
 }
 
-/// A `rest_for_one` root with two children (fewer than three: a
-/// recommendation), `flaky` failing in a loop once `FAIL` exists, the health
-/// monitor ticking every 100 ms.
-const HEALTH_TREE: &str = r#"
-[host]
-state_dir = "state"
-api_addr = "127.0.0.1:0"
-[host.policy]
-allow_commands = ["/bin/sh", "sleep"]
-[host.monitor]
-interval_ms = 50
-
-[health]
-interval_ms = 100
-
-[supervisor.root]
-strategy = "rest_for_one"
-intensity = 1000
-period_ms = 60000
-
-[[supervisor.root.children]]
-id = "steady"
-kind = "process"
-command = "sleep"
-args = ["600"]
-
-[[supervisor.root.children]]
-id = "flaky"
-kind = "process"
-command = "/bin/sh"
-args = ["-c", "while [ ! -e FAIL ]; do sleep 0.05; done; exit 1"]
-backoff = { initial_ms = 400, max_ms = 400 }
-"#;
-
 #[test]
 fn the_health_pane_shows_recommendations_and_level_changes_live() {
     let Some(node) = browser("the_health_pane_shows_recommendations_and_level_changes_live") else {
@@ -310,7 +276,8 @@ fn the_health_pane_shows_recommendations_and_level_changes_live() {
     let temp = tempfile::tempdir().unwrap();
     let config = temp.path().join("warden.toml");
     let fail = temp.path().join("fail");
-    std::fs::write(&config, HEALTH_TREE.replace("FAIL", fail.to_str().unwrap())).unwrap();
+    // `rest_for_one` over two children (fewer than three): a recommendation.
+    std::fs::write(&config, flapping_tree("rest_for_one", &fail)).unwrap();
     let host = HostProcess::start(&config, &temp.path().join("state"), &[]);
     let shot = temp.path().join("health.png");
     let browser_dir = repo_root().join("tests/browser");

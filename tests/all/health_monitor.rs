@@ -5,38 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::HostProcess;
-
-const FLAPPING: &str = r#"
-[host]
-state_dir = "state"
-api_addr = "127.0.0.1:0"
-[host.policy]
-allow_commands = ["/bin/sh", "sleep"]
-[host.monitor]
-interval_ms = 50
-
-[health]
-interval_ms = 100
-
-[supervisor.root]
-strategy = "one_for_one"
-intensity = 1000
-period_ms = 60000
-
-[[supervisor.root.children]]
-id = "steady"
-kind = "process"
-command = "sleep"
-args = ["600"]
-
-[[supervisor.root.children]]
-id = "flaky"
-kind = "process"
-command = "/bin/sh"
-args = ["-c", "while [ ! -e FAIL ]; do sleep 0.05; done; exit 1"]
-backoff = { initial_ms = 400, max_ms = 400 }
-"#;
+use crate::support::{HostProcess, flapping_tree};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_worker_gets_health_changed_events_over_sse() {
@@ -45,7 +14,7 @@ async fn a_failing_worker_gets_health_changed_events_over_sse() {
     // The worker fails only once the test listens, so the first change it
     // sees is the one from healthy.
     let fail = temp.path().join("fail");
-    std::fs::write(&config, FLAPPING.replace("FAIL", fail.to_str().unwrap())).unwrap();
+    std::fs::write(&config, flapping_tree("one_for_one", &fail)).unwrap();
     let host = HostProcess::start(&config, &temp.path().join("state"), &[]);
     let client = host.client(None);
     let mut stream = client.events("kind=health_changed").await.unwrap();

@@ -151,6 +151,45 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// A root of `strategy` over two native workers, `steady` and `flaky`
+/// (failing in a loop once the file `fail` exists, 400 ms backoff), with
+/// the health monitor ticking every 100 ms: health changes on demand.
+pub fn flapping_tree(strategy: &str, fail: &Path) -> String {
+    format!(
+        r#"
+[host]
+state_dir = "state"
+api_addr = "127.0.0.1:0"
+[host.policy]
+allow_commands = ["/bin/sh", "sleep"]
+[host.monitor]
+interval_ms = 50
+
+[health]
+interval_ms = 100
+
+[supervisor.root]
+strategy = "{strategy}"
+intensity = 1000
+period_ms = 60000
+
+[[supervisor.root.children]]
+id = "steady"
+kind = "process"
+command = "sleep"
+args = ["600"]
+
+[[supervisor.root.children]]
+id = "flaky"
+kind = "process"
+command = "/bin/sh"
+args = ["-c", "while [ ! -e {fail} ]; do sleep 0.05; done; exit 1"]
+backoff = {{ initial_ms = 400, max_ms = 400 }}
+"#,
+        fail = fail.display()
+    )
+}
+
 /// A `warden.toml` with `body` in a fresh directory. `{dir}` becomes that
 /// directory and `{counter}`-style names the paths of built plugins.
 pub fn config_file(body: &str) -> (tempfile::TempDir, PathBuf) {

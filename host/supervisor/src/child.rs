@@ -425,14 +425,9 @@ impl ExitSender {
         }
     }
 
-    /// Beyond OTP: the right to restart this incarnation in place after an
-    /// abnormal exit, if the supervisor would restart it now and nothing
-    /// else (see [`super::in_place`]); `None`: report the exit instead.
-    pub fn claim_restart_in_place(&self) -> Option<InPlaceClaim> {
-        self.in_place_claimer()?.claim()
-    }
-
-    /// What claims restarts in place for this child from another thread;
+    /// Beyond OTP: what claims the right to restart this incarnation in
+    /// place after an abnormal exit, where the supervisor would restart it
+    /// now and nothing else (see [`super::in_place`]); from any thread.
     /// `None` when it may never restart in place (or its exit is reported).
     pub fn in_place_claimer(&self) -> Option<InPlaceClaimer> {
         self.mailbox.as_ref()?;

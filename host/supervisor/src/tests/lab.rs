@@ -174,7 +174,7 @@ impl Lab {
     pub(crate) fn claim_in_place(&self, id: &str) -> Option<InPlaceClaim> {
         let slot = self.newest_slot(id);
         let sender = lock(&slot);
-        sender.as_ref()?.claim_restart_in_place()
+        sender.as_ref()?.in_place_claimer()?.claim()
     }
 
     /// The newest incarnation of `id` crashed and restarted in place with
