@@ -16,8 +16,11 @@
 //! `init` first, and quietly inventing a state would hide a host bug.
 //! `restore` needs no earlier `init`: it replaces the state wholesale.
 //!
-//! A panic in the actor aborts the instance (a trap); the host then treats
-//! the child as crashed and its supervisor decides what happens next.
+//! A panic in the actor ends the instance: std's report goes to stderr,
+//! then the SDK exits through WASI's `exit` (see the `panic` module for
+//! why not `unreachable`). The host reports a trap, `guest panicked: …`,
+//! treats the child as crashed, and its supervisor decides what happens
+//! next.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -103,6 +106,7 @@ pub struct ActorExport<A>(PhantomData<A>);
 
 impl<A: Actor> Guest for ActorExport<A> {
     fn init(config: String) -> Result<(), String> {
+        crate::panic::exit_after_report();
         CONFIG.set(config);
         let actor = CONFIG.with_borrow(|config| A::init(config))?;
         ACTOR.set(Some(Box::new(actor)));
@@ -110,6 +114,7 @@ impl<A: Actor> Guest for ActorExport<A> {
     }
 
     fn handle(message: Vec<u8>) -> Result<Vec<u8>, String> {
+        crate::panic::exit_after_report();
         ACTOR.with_borrow_mut(|slot| {
             match slot.as_mut().and_then(|actor| actor.downcast_mut::<A>()) {
                 Some(actor) => actor.handle(&message),
@@ -119,6 +124,7 @@ impl<A: Actor> Guest for ActorExport<A> {
     }
 
     fn snapshot() -> Result<Vec<u8>, String> {
+        crate::panic::exit_after_report();
         ACTOR.with_borrow(
             |slot| match slot.as_ref().and_then(|actor| actor.downcast_ref::<A>()) {
                 Some(actor) => snapshot::encode(actor),
@@ -128,6 +134,7 @@ impl<A: Actor> Guest for ActorExport<A> {
     }
 
     fn restore(state: Vec<u8>) -> Result<(), String> {
+        crate::panic::exit_after_report();
         let actor: A = snapshot::decode(&state)?;
         ACTOR.set(Some(Box::new(actor)));
         Ok(())

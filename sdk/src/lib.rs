@@ -136,6 +136,7 @@ mod bindings;
 mod export;
 pub mod host;
 mod operation;
+mod panic;
 pub mod snapshot;
 
 pub use actor::{Actor, config};

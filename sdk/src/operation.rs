@@ -67,6 +67,7 @@ pub struct OperationsExport<O>(PhantomData<O>);
 
 impl<O: Operations> wit::Guest for OperationsExport<O> {
     fn describe() -> Vec<wit::OpInfo> {
+        crate::panic::exit_after_report();
         O::describe()
             .into_iter()
             .map(|op| wit::OpInfo {
@@ -78,6 +79,7 @@ impl<O: Operations> wit::Guest for OperationsExport<O> {
     }
 
     fn execute(name: String, params: String) -> Result<String, String> {
+        crate::panic::exit_after_report();
         let params: Value = serde_json::from_str(&params)
             .map_err(|e| format!("invalid params for operation `{name}`: not JSON: {e}"))?;
         O::execute(&name, params).map(|result| result.to_string())

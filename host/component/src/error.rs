@@ -154,8 +154,9 @@ pub enum ComponentError {
     },
 
     /// The guest trapped: a panic, `unreachable`, a stack overflow, an
-    /// out-of-bounds access, … `message` includes the guest's panic message
-    /// when it printed one.
+    /// out-of-bounds access, … or called WASI's `exit` mid-call (how an
+    /// SDK plugin's panic ends the instance). `message` includes the
+    /// guest's panic message when it printed one.
     #[error("trap: {message}{}", backtrace_suffix(backtrace.as_deref()))]
     Trap {
         /// The trap's description, then the guest's panic message and

@@ -451,6 +451,16 @@ fn classify(store: &Store<GuestState>, limits: &Limits, err: wasmtime::Error) ->
     let backtrace = err
         .downcast_ref::<wasmtime::WasmBacktrace>()
         .map(|bt| bt.to_string());
+    // WASI's `exit` in the middle of a call ends the instance as a trap
+    // does. The SDK's panic hook leaves that way after std's report (no
+    // CPU fault to catch), so the report names the panic.
+    if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        let message = match guest_panic_message(state) {
+            Some(panic) => format!("guest panicked: {panic}"),
+            None => format!("guest exited with status {}", exit.0),
+        };
+        return ComponentError::Trap { message, backtrace };
+    }
     match err.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => ComponentError::OutOfFuel {
             budget: limits.fuel.unwrap_or(0),
@@ -477,7 +487,7 @@ fn classify(store: &Store<GuestState>, limits: &Limits, err: wasmtime::Error) ->
 }
 
 /// Rust guests print `panicked at src/lib.rs:3:5:\nmessage` to stderr
-/// before trapping; find that message without consuming the capture.
+/// before trapping or exiting; find that message without consuming the capture.
 fn guest_panic_message(state: &GuestState) -> Option<String> {
     let text = state.stderr.peek();
     let at = text.rfind("panicked at ")?;
