@@ -77,7 +77,7 @@ fn every_misbehaviour_ends_in_its_typed_error_and_the_host_survives() {
     match &err {
         ComponentError::Trap { message, .. } => {
             assert!(
-                message.contains("misbehave: deliberate trap"),
+                message.contains("unreachable") && message.contains("misbehave: deliberate trap"),
                 "panic message kept: {message}"
             )
         }
@@ -431,10 +431,18 @@ fn a_trap_poisons_only_that_instance() {
         )
         .unwrap();
     a.init("").unwrap().unwrap();
-    assert!(matches!(
-        a.handle(b"crash"),
-        Err(ComponentError::Trap { .. })
-    ));
+    // counter is an SDK plugin: its panic hook writes the report, then
+    // leaves through WASI's `exit`, so the trap names the panic, not the
+    // `unreachable` std's abort would run (misbehave, without the SDK,
+    // still does: every_misbehaviour_ends_in_its_typed_error_…).
+    match a.handle(b"crash") {
+        Err(ComponentError::Trap { message, .. }) => assert!(
+            message.starts_with("guest panicked: crash requested (panicked at ")
+                && message.contains("src/lib.rs:"),
+            "{message}"
+        ),
+        other => panic!("expected a trap, got {other:?}"),
+    }
     assert!(matches!(a.handle(b"get"), Err(ComponentError::Poisoned)));
     let mut b = program
         .instantiate(
@@ -543,43 +551,4 @@ fn a_traps_wasm_backtrace_is_shown_only_when_asked_for() {
     assert!(traced.starts_with(&plain), "{traced}");
     assert!(traced.contains("wasm backtrace"), "{traced}");
     assert!(!traced.contains('\n'), "folded onto one line: {traced}");
-}
-
-#[test]
-fn an_sdk_plugins_panic_ends_the_instance_through_exit_and_names_the_panic() {
-    let rt = runtime();
-    let program = ActorProgram::new(prepare(&rt, "counter", Metering::Off)).unwrap();
-    let mut actor = program
-        .instantiate(
-            &limits(),
-            &Capabilities::default(),
-            HostContext::isolated("c"),
-        )
-        .unwrap();
-    actor.init("").unwrap().unwrap();
-    // The SDK's hook leaves through WASI's `exit` after std's report, so
-    // the trap is the panic, not the `unreachable` std's abort would run.
-    let err = actor.handle(b"crash").unwrap_err();
-    match &err {
-        ComponentError::Trap { message, .. } => assert!(
-            message.starts_with("guest panicked: crash requested (panicked at ")
-                && message.contains("src/lib.rs:"),
-            "{message}"
-        ),
-        other => panic!("expected a trap, got {other:?}"),
-    }
-    assert!(
-        matches!(actor.handle(b"get"), Err(ComponentError::Poisoned)),
-        "an exited instance does not run again"
-    );
-
-    // A guest without the SDK (misbehave uses wit-bindgen alone) still
-    // ends its panic with `unreachable`, and says so.
-    let caps = Capabilities::default();
-    let err = call(&rt, "misbehave", "trap", &[], &limits(), &caps).unwrap_err();
-    let message = err.to_string();
-    assert!(
-        message.contains("unreachable") && message.contains("misbehave: deliberate trap"),
-        "{message}"
-    );
 }
