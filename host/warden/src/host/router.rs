@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::component::Mailer;
-use crate::host::component_child::{Envelope, Origin, Reply};
+use crate::host::component_child::{Envelope, Mail, Origin, Reply};
 use crate::host::logs::ChildLogs;
 use crate::host::trace::Traces;
 
@@ -35,7 +35,7 @@ pub enum SendError {
 #[derive(Clone)]
 struct Mailbox {
     generation: u64,
-    tx: mpsc::Sender<Envelope>,
+    tx: mpsc::Sender<Mail>,
 }
 
 /// Mailboxes of the running component children, the log rings of
@@ -60,7 +60,7 @@ impl Router {
         &self.logs
     }
 
-    pub(crate) fn register(&self, path: &str, generation: u64, tx: mpsc::Sender<Envelope>) {
+    pub(crate) fn register(&self, path: &str, generation: u64, tx: mpsc::Sender<Mail>) {
         self.write()
             .insert(path.to_string(), Mailbox { generation, tx });
     }
@@ -153,7 +153,7 @@ impl Router {
     pub(crate) fn enqueue(&self, path: &str, envelope: Envelope) -> Result<(), SendError> {
         self.mailbox(path)?
             .tx
-            .try_send(envelope)
+            .try_send(Box::new(envelope))
             .map_err(|err| match err {
                 mpsc::error::TrySendError::Full(_) => SendError::MailboxFull {
                     path: path.to_string(),
@@ -173,7 +173,7 @@ impl Router {
     ) -> Result<(), SendError> {
         self.mailbox(path)?
             .tx
-            .send(envelope)
+            .send(Box::new(envelope))
             .await
             .map_err(|_| SendError::NotRunning {
                 path: path.to_string(),
