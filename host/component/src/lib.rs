@@ -86,6 +86,7 @@ mod host_iface;
 mod interrupt;
 pub mod invoke;
 mod limits;
+mod map_limit;
 mod operations;
 pub mod read;
 mod resident;

@@ -239,6 +239,9 @@ impl Sandbox {
         let instance = match instantiated {
             Ok(instance) => instance,
             Err(err) => {
+                if let Some(reason) = crate::map_limit::diagnose(&err) {
+                    return Err(ComponentError::Instantiation { reason });
+                }
                 return Err(match classify(&store, limits, err) {
                     ComponentError::Trap { message, .. } => {
                         ComponentError::Instantiation { reason: message }
