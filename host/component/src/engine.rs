@@ -40,7 +40,8 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Strategy,
+    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
+    RegallocAlgorithm, Strategy,
 };
 
 use crate::bindings;
@@ -855,7 +856,12 @@ fn wasm_config(
         // function type): unoptimized, they cost a little per call for the
         // moment the baseline code serves, and compile faster while a hot
         // reload waits for them. Winch itself has no optimization level.
-        wasm.cranelift_opt_level(OptLevel::None);
+        // A profile of the baseline compile child showed these tiny
+        // functions taking more than twice Winch's time, a fifth of it
+        // in the backtracking register allocator: the single-pass one is
+        // linear and plenty for a trampoline.
+        wasm.cranelift_opt_level(OptLevel::None)
+            .cranelift_regalloc_algorithm(RegallocAlgorithm::SinglePass);
     }
     if let (Some(pool), Some(pool_memory), Allocator::AsConfigured) =
         (config.pooling, pool_memory, allocator)
