@@ -552,3 +552,40 @@ fn a_traps_wasm_backtrace_is_shown_only_when_asked_for() {
     assert!(traced.contains("wasm backtrace"), "{traced}");
     assert!(!traced.contains('\n'), "folded onto one line: {traced}");
 }
+
+#[test]
+fn a_guest_that_exits_mid_call_traps_with_its_status() {
+    // Not a panic: a guest calling WASI's `exit` itself, with no report
+    // on stderr. Its instance ends as after any trap.
+    let leave = wat::parse_str(
+        r#"(component
+          (import "wasi:cli/exit@0.2.0" (instance $exit
+            (export "exit" (func (param "status" (result))))))
+          (core func $exit (canon lower (func $exit "exit")))
+          (core module $m
+            (import "wasi" "exit" (func $exit (param i32)))
+            (func (export "leave") (call $exit (i32.const 1)) unreachable))
+          (core instance $i (instantiate $m
+            (with "wasi" (instance (export "exit" (func $exit))))))
+          (func (export "leave") (canon lift (core func $i "leave"))))"#,
+    )
+    .unwrap();
+    let rt = runtime();
+    let prepared = rt.prepare_own(&leave, Metering::Off).unwrap();
+    let outcome = call_json(
+        &prepared,
+        "leave",
+        &[],
+        &limits(),
+        &Capabilities::default(),
+        None,
+    )
+    .unwrap()
+    .outcome;
+    match outcome {
+        Err(ComponentError::Trap { message, .. }) => {
+            assert_eq!(message, "guest exited with status 1")
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
