@@ -109,8 +109,6 @@ pub fn restart(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
 /// published on a bus the host's event log follows). The three alternate
 /// in blocks, so drift in the machine's load touches them alike.
 pub fn trace(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
-    const BLOCK: usize = 2_000;
-    const BLOCKS: usize = 10;
     let bytes = env.read_plugin("counter")?;
     let runtime = Runtime::new(RuntimeConfig::default())?;
     let program = ActorProgram::new(runtime.prepare_own(&bytes, Metering::Off)?)?;
@@ -126,60 +124,78 @@ pub fn trace(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         let root = start_root("bench", spec, bus)
             .await
             .map_err(|e| BenchError::Failed(e.to_string()))?;
-        let call = || async {
-            router
-                .call("bench/counter", b"inc".to_vec())
-                .await
-                .map_err(|e| BenchError::Failed(format!("inc failed: {e}")))
-        };
-        for _ in 0..BLOCK {
-            call().await?;
-        }
-        let traced = |path: &str| TraceSpec {
-            paths: vec![path.to_string()],
-            duration: Duration::from_secs(600),
-            max_messages: 100_000,
-        };
-        let mut off = Samples::with_capacity(BLOCK * BLOCKS);
-        let mut other = Samples::with_capacity(BLOCK * BLOCKS);
-        let mut on = Samples::with_capacity(BLOCK * BLOCKS);
-        for _ in 0..BLOCKS {
-            for (samples, path) in [
-                (&mut off, None),
-                (&mut other, Some("bench/elsewhere")),
-                (&mut on, Some("bench/counter")),
-            ] {
-                let id = path.map(|p| router.traces().start(traced(p)));
-                for _ in 0..BLOCK {
-                    let started = Instant::now();
-                    call().await?;
-                    samples.push(started.elapsed());
-                }
-                if let Some(id) = id {
-                    let view = router
-                        .traces()
-                        .stop(&id)
-                        .map_err(|e| BenchError::Failed(e.to_string()))?;
-                    let expected = if path == Some("bench/counter") {
-                        BLOCK
-                    } else {
-                        0
-                    };
-                    if view.recorded != expected {
-                        return Err(BenchError::Failed(format!(
-                            "trace {id} recorded {} messages, not {expected}",
-                            view.recorded
-                        )));
-                    }
-                }
-            }
-        }
+        // The client is a task of the runtime, as the API's handlers are
+        // (see `restart`): from a thread outside it, every reply would also
+        // wake that thread, and the figure would be the machine's wake-up.
+        let client = tokio::spawn(trace_client(router.clone()));
+        let measured = client
+            .await
+            .map_err(|e| BenchError::Failed(format!("the client task failed: {e}")));
         root.stop().await;
+        let (mut off, mut other, mut on) = measured??;
         let mut figures = off.figures_us("trace_off");
         figures.extend(other.figures_us("trace_other"));
         figures.extend(on.figures_us("trace_on"));
         Ok(figures)
     })
+}
+
+/// Messages in one block of `trace`, and blocks of each kind.
+const TRACE_BLOCK: usize = 2_000;
+const TRACE_BLOCKS: usize = 10;
+
+/// `trace`'s client: the warm-up, then the three kinds in alternating
+/// blocks, each trace checked for what it recorded.
+async fn trace_client(router: Router) -> Result<(Samples, Samples, Samples), BenchError> {
+    let call = || async {
+        router
+            .call("bench/counter", b"inc".to_vec())
+            .await
+            .map_err(|e| BenchError::Failed(format!("inc failed: {e}")))
+    };
+    for _ in 0..TRACE_BLOCK {
+        call().await?;
+    }
+    let traced = |path: &str| TraceSpec {
+        paths: vec![path.to_string()],
+        duration: Duration::from_secs(600),
+        max_messages: 100_000,
+    };
+    let mut off = Samples::with_capacity(TRACE_BLOCK * TRACE_BLOCKS);
+    let mut other = Samples::with_capacity(TRACE_BLOCK * TRACE_BLOCKS);
+    let mut on = Samples::with_capacity(TRACE_BLOCK * TRACE_BLOCKS);
+    for _ in 0..TRACE_BLOCKS {
+        for (samples, path) in [
+            (&mut off, None),
+            (&mut other, Some("bench/elsewhere")),
+            (&mut on, Some("bench/counter")),
+        ] {
+            let id = path.map(|p| router.traces().start(traced(p)));
+            for _ in 0..TRACE_BLOCK {
+                let started = Instant::now();
+                call().await?;
+                samples.push(started.elapsed());
+            }
+            if let Some(id) = id {
+                let view = router
+                    .traces()
+                    .stop(&id)
+                    .map_err(|e| BenchError::Failed(e.to_string()))?;
+                let expected = if path == Some("bench/counter") {
+                    TRACE_BLOCK
+                } else {
+                    0
+                };
+                if view.recorded != expected {
+                    return Err(BenchError::Failed(format!(
+                        "trace {id} recorded {} messages, not {expected}",
+                        view.recorded
+                    )));
+                }
+            }
+        }
+    }
+    Ok((off, other, on))
 }
 
 /// RSS per idle component child: 10,000 `echo` children under one
