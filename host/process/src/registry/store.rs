@@ -15,6 +15,7 @@
 //! short and indexed; a caller with a big query uses `spawn_blocking`).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -45,6 +46,8 @@ struct Inner {
     writes: Mutex<Option<mpsc::Sender<WriteOp>>>,
     reader: Mutex<Connection>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Transactions the writer committed.
+    committed: Arc<AtomicU64>,
 }
 
 impl Drop for Inner {
@@ -106,7 +109,8 @@ impl Registry {
             events: config.get_keep_events(),
             versions: config.get_keep_versions(),
         };
-        let writer = Writer::new(conn, config.get_retention(), keep);
+        let committed = Arc::new(AtomicU64::new(0));
+        let writer = Writer::new(conn, config.get_retention(), keep, committed.clone());
         let thread = std::thread::Builder::new()
             .name("warden-registry".to_owned())
             .spawn(move || writer.run(&inbox))
@@ -117,6 +121,7 @@ impl Registry {
                 writes: Mutex::new(Some(writes)),
                 reader: Mutex::new(reader),
                 writer: Mutex::new(Some(thread)),
+                committed,
             }),
         })
     }
@@ -303,6 +308,12 @@ impl Registry {
         let (tx, rx) = oneshot::channel();
         self.send(WriteOp::Flush(Ack::Async(tx)))?;
         rx.await.map_err(|_| RegistryError::WriterGone)?
+    }
+
+    /// Transactions the writer has committed since the registry opened.
+    /// Against the rows written, it tells how well writes are batched.
+    pub fn transactions(&self) -> u64 {
+        self.inner.committed.load(Ordering::Relaxed)
     }
 
     /// [`flush`](Self::flush) for blocking code (not from inside an async

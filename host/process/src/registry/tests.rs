@@ -532,6 +532,38 @@ async fn audit_rows_are_written_read_newest_first_and_filtered() {
     assert_eq!(ats(q(None, None, None, 1)), [3_000]);
 }
 
+/// API calls at ~20,000/s each queue an audit row: the writer lets them
+/// gather and commits many per transaction, instead of waking and
+/// committing for nearly every one.
+#[test]
+fn a_steady_stream_of_writes_shares_transactions() {
+    const WRITES: usize = 2_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = open(dir.path(), keep_all());
+    let before = registry.transactions();
+    for i in 0..WRITES {
+        registry.record_audit(call(i as i64, "ops", "wc.count", 200, "ok"));
+        let queued = std::time::Instant::now();
+        while queued.elapsed() < Duration::from_micros(50) {
+            std::hint::spin_loop();
+        }
+    }
+    registry.flush_blocking().expect("flush");
+    let transactions = registry.transactions() - before;
+    let rows = registry
+        .audit(&AuditQuery {
+            limit: 10_000,
+            ..AuditQuery::default()
+        })
+        .expect("query")
+        .len();
+    assert_eq!(rows, WRITES);
+    assert!(
+        transactions <= (WRITES / 10) as u64,
+        "{transactions} transactions for {WRITES} writes"
+    );
+}
+
 #[tokio::test]
 async fn the_audit_log_keeps_the_newest_rows() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -7,15 +7,19 @@
 //!
 //! Guarantees: a caller never waits for SQLite (sending is a channel push);
 //! ops are applied in the order sent; each batch (everything queued when the
-//! thread wakes, up to [`MAX_BATCH`]) is one transaction; a failed op is
-//! logged, counted and reported to the next flush, and never stops the
-//! writer; retention never deletes a `running` row.
+//! thread wakes, or [`GATHER`] later while writes stream in, up to
+//! [`MAX_BATCH`]) is one transaction; a flush that wakes the writer is
+//! not held back to gather (one queued during a gather waits at most
+//! [`GATHER`]); a failed op is logged, counted and reported to the next
+//! flush, and never stops the writer; retention never deletes a `running`
+//! row.
 //!
 //! Must never: panic on bad input, or hold a transaction open while waiting
 //! for the channel.
 
 use std::collections::BTreeSet;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, params};
@@ -31,6 +35,10 @@ use crate::{ProcessIdentity, WorkerId, now_ms};
 
 /// The most ops applied in one transaction.
 pub(crate) const MAX_BATCH: usize = 512;
+/// How long a busy writer lets writes gather before a transaction
+/// ([`Writer::run`]): far below anything a reader waits for, long enough
+/// that a transaction carries hundreds of API calls' audit rows.
+pub(crate) const GATHER: Duration = Duration::from_millis(2);
 /// Age-based retention runs at most this often on its own.
 const AGE_PRUNE_EVERY: Duration = Duration::from_secs(60);
 
@@ -113,30 +121,56 @@ pub(crate) struct Writer {
     keep: Keep,
     failed: u64,
     last_age_prune: Option<Instant>,
+    /// Transactions committed, shared with the [`Registry`](super::Registry).
+    committed: Arc<AtomicU64>,
 }
 
 impl Writer {
-    pub(crate) fn new(conn: Connection, retention: Retention, keep: Keep) -> Self {
+    pub(crate) fn new(
+        conn: Connection,
+        retention: Retention,
+        keep: Keep,
+        committed: Arc<AtomicU64>,
+    ) -> Self {
         Self {
             conn,
             retention,
             keep,
             failed: 0,
             last_age_prune: None,
+            committed,
         }
     }
 
     /// Runs until every sender is dropped, then returns (after the last batch).
+    ///
+    /// While writes arrive faster than one at a time (the last batch had
+    /// more than one write), the writer lets them gather for [`GATHER`] after
+    /// waking, unless someone waits for a flush: one transaction then
+    /// commits hundreds of rows instead of a few, and the senders (API
+    /// calls writing the audit log) stop waking this thread on every
+    /// write. A quiet host writes each op as soon as it comes.
     pub(crate) fn run(mut self, inbox: &mpsc::Receiver<WriteOp>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut busy = false;
         while let Ok(first) = inbox.recv() {
+            let awaited = matches!(first, WriteOp::Flush(_));
             batch.push(first);
+            if busy && !awaited {
+                std::thread::sleep(GATHER);
+            }
             while batch.len() < MAX_BATCH {
                 match inbox.try_recv() {
                     Ok(op) => batch.push(op),
                     Err(_) => break,
                 }
             }
+            // A flush queued behind a write is a caller waiting, not load.
+            busy = batch
+                .iter()
+                .filter(|op| !matches!(op, WriteOp::Flush(_) | WriteOp::Prune))
+                .nth(1)
+                .is_some();
             self.apply(&mut batch);
         }
         tracing::debug!("registry writer stopped");
@@ -174,7 +208,10 @@ impl Writer {
                     }
                 }
                 match tx.commit() {
-                    Ok(()) => self.failed += failed,
+                    Ok(()) => {
+                        self.failed += failed;
+                        self.committed.fetch_add(1, Ordering::Relaxed);
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, ops, "registry commit failed");
                         self.failed += ops;
