@@ -556,7 +556,8 @@ fn a_traps_wasm_backtrace_is_shown_only_when_asked_for() {
 #[test]
 fn a_guest_that_exits_mid_call_traps_with_its_status() {
     // Not a panic: a guest calling WASI's `exit` itself, with no report
-    // on stderr. Its instance ends as after any trap.
+    // on stderr. Its instance ends as after any trap, a successful exit
+    // (status 0) included: the call has no answer.
     let leave = wat::parse_str(
         r#"(component
           (import "wasi:cli/exit@0.2.0" (instance $exit
@@ -564,28 +565,32 @@ fn a_guest_that_exits_mid_call_traps_with_its_status() {
           (core func $exit (canon lower (func $exit "exit")))
           (core module $m
             (import "wasi" "exit" (func $exit (param i32)))
-            (func (export "leave") (call $exit (i32.const 1)) unreachable))
+            (func (export "fail") (call $exit (i32.const 1)) unreachable)
+            (func (export "succeed") (call $exit (i32.const 0)) unreachable))
           (core instance $i (instantiate $m
             (with "wasi" (instance (export "exit" (func $exit))))))
-          (func (export "leave") (canon lift (core func $i "leave"))))"#,
+          (func (export "fail") (canon lift (core func $i "fail")))
+          (func (export "succeed") (canon lift (core func $i "succeed"))))"#,
     )
     .unwrap();
     let rt = runtime();
     let prepared = rt.prepare_own(&leave, Metering::Off).unwrap();
-    let outcome = call_json(
-        &prepared,
-        "leave",
-        &[],
-        &limits(),
-        &Capabilities::default(),
-        None,
-    )
-    .unwrap()
-    .outcome;
-    match outcome {
-        Err(ComponentError::Trap { message, .. }) => {
-            assert_eq!(message, "guest exited with status 1")
+    for (export, status) in [("fail", 1), ("succeed", 0)] {
+        let outcome = call_json(
+            &prepared,
+            export,
+            &[],
+            &limits(),
+            &Capabilities::default(),
+            None,
+        )
+        .unwrap()
+        .outcome;
+        match outcome {
+            Err(ComponentError::Trap { message, .. }) => {
+                assert_eq!(message, format!("guest exited with status {status}"))
+            }
+            other => panic!("{export}: expected a trap, got {other:?}"),
         }
-        other => panic!("expected a trap, got {other:?}"),
     }
 }
