@@ -386,7 +386,7 @@ impl ChildStart for ComponentChildStart {
             router.register(&path, ctx.generation, tx);
             let tap = router.traces().tap(&path);
             let incarnation = Incarnation {
-                instance: Some(instance),
+                instance: Some(Box::new(instance)),
                 kit: Arc::new(kit),
                 mailbox: rx,
                 control: control_rx,
@@ -621,6 +621,12 @@ enum Input {
 /// What a guest call returns: the guest's answer, or why it failed.
 type GuestOutcome = Result<Result<Vec<u8>, String>, ComponentError>;
 
+/// An incarnation's instance, boxed: a guest call moves it to the guest's
+/// thread and back, and the task's future, which every idle child holds,
+/// would otherwise keep room for a second copy of it (~300 B) in the state
+/// of that call.
+type Instance = Box<ActorInstance>;
+
 /// All the state of one incarnation, owned by its task: the instance,
 /// the mailbox and the control it obeys, the memory gauge it keeps
 /// current, and what it needs to report its exit.
@@ -630,7 +636,7 @@ type GuestOutcome = Result<Result<Vec<u8>, String>, ComponentError>;
 /// (control before the mailbox), and each input has its handler.
 struct Incarnation {
     /// `None` only while a guest call or a swap holds the instance.
-    instance: Option<ActorInstance>,
+    instance: Option<Instance>,
     kit: Arc<Kit>,
     mailbox: mpsc::Receiver<Mail>,
     control: watch::Receiver<Control>,
@@ -1027,7 +1033,7 @@ impl Incarnation {
         match tokio::task::spawn_blocking(move || roll_back(p, &kit, failure)).await {
             Ok(Some(actor)) => {
                 self.gauge.replaced(&actor);
-                self.instance = Some(actor);
+                self.instance = Some(Box::new(actor));
                 true
             }
             Ok(None) | Err(_) => false,
@@ -1045,12 +1051,12 @@ impl Incarnation {
         match tokio::task::spawn_blocking(move || swap(actor, *request, &kit)).await {
             Ok(Swapped::Kept(actor)) => {
                 self.gauge.observe(&actor);
-                self.instance = Some(*actor);
+                self.instance = Some(actor);
                 Flow::Continue
             }
             Ok(Swapped::New(actor, probation)) => {
                 self.gauge.replaced(&actor);
-                self.instance = Some(*actor);
+                self.instance = Some(actor);
                 if let Some(p) = probation {
                     self.probation = Some(p);
                 }
@@ -1068,7 +1074,7 @@ impl Incarnation {
     }
 
     /// The instance, for a guest call or a swap that hands it back.
-    fn take_instance(&mut self) -> Result<ActorInstance, ExitReason> {
+    fn take_instance(&mut self) -> Result<Instance, ExitReason> {
         self.instance
             .take()
             .ok_or_else(|| ExitReason::abnormal(FailureKind::Crash, "instance lost"))
@@ -1088,7 +1094,7 @@ impl Respawn {
     /// instance of the current version and the supervisor's leave, or
     /// `None` (a kill, no leave, or the new instance failed to start: the
     /// failure then takes its usual way).
-    fn after(self, err: &ComponentError) -> Option<(InPlaceClaim, ActorInstance)> {
+    fn after(self, err: &ComponentError) -> Option<(InPlaceClaim, Instance)> {
         if matches!(err, ComponentError::Killed) {
             return None;
         }
@@ -1100,7 +1106,7 @@ impl Respawn {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let actor = start_instance(&program, &self.kit, &self.usage).ok()?;
-        Some((claim, actor))
+        Some((claim, Box::new(actor)))
     }
 }
 
@@ -1130,9 +1136,9 @@ fn answer_to(reply: Option<oneshot::Sender<Reply>>, answer: Reply) {
 /// What a reload envelope left behind.
 enum Swapped {
     /// The new version serves from now on.
-    New(Box<ActorInstance>, Option<Probation>),
+    New(Instance, Option<Probation>),
     /// The swap did not happen: the old version serves on.
-    Kept(Box<ActorInstance>),
+    Kept(Instance),
     /// The old instance failed while being snapshotted: the incarnation is
     /// over.
     OldFailed(ComponentError),
@@ -1141,7 +1147,7 @@ enum Swapped {
 /// snapshot old → instantiate new → init → restore → swap, answering the
 /// request. The old instance is only dropped once the new one holds its
 /// state.
-fn swap(mut old: ActorInstance, request: SwapRequest, kit: &Kit) -> Swapped {
+fn swap(mut old: Instance, request: SwapRequest, kit: &Kit) -> Swapped {
     let SwapRequest {
         program,
         probation,
@@ -1157,14 +1163,14 @@ fn swap(mut old: ActorInstance, request: SwapRequest, kit: &Kit) -> Swapped {
             .is(&expected);
         if !runs {
             let _ = reply.send(Err(SwapFailure::new(Stage::Snapshot, SUPERSEDED)));
-            return Swapped::Kept(Box::new(old));
+            return Swapped::Kept(old);
         }
     }
     let snapshot = match old.snapshot() {
         Ok(Ok(state)) => state,
         Ok(Err(refusal)) => {
             let _ = reply.send(Err(SwapFailure::new(Stage::Snapshot, refusal)));
-            return Swapped::Kept(Box::new(old));
+            return Swapped::Kept(old);
         }
         Err(err) => {
             let _ = reply.send(Err(SwapFailure::new(Stage::Snapshot, &err)));
@@ -1189,7 +1195,7 @@ fn swap(mut old: ActorInstance, request: SwapRequest, kit: &Kit) -> Swapped {
         }
         Err(failure) => {
             let _ = reply.send(Err(failure));
-            Swapped::Kept(Box::new(old))
+            Swapped::Kept(old)
         }
     }
 }
@@ -1268,6 +1274,14 @@ mod tests {
     fn a_mailbox_slot_is_a_pointer() {
         let size = std::mem::size_of::<Mail>();
         assert!(size <= 8, "a mailbox slot takes {size} bytes");
+    }
+
+    /// Every idle child's task keeps its instance, and room for it in the
+    /// state of a guest call: the instance must stay behind a pointer.
+    #[test]
+    fn an_incarnation_keeps_its_instance_behind_a_pointer() {
+        let size = std::mem::size_of::<Option<super::Instance>>();
+        assert!(size <= 8, "an incarnation's instance takes {size} bytes");
     }
 
     /// Each envelope sent is an allocation of its size: a large kind left
