@@ -621,6 +621,24 @@ enum Input {
 /// What a guest call returns: the guest's answer, or why it failed.
 type GuestOutcome = Result<Result<Vec<u8>, String>, ComponentError>;
 
+/// A guest call as it came back to the incarnation: its outcome and, after
+/// a failure, the instance restarted in place with the supervisor's leave;
+/// `Err` when the instance was lost.
+type Called = Result<(GuestOutcome, Option<(InPlaceClaim, Instance)>), ExitReason>;
+
+/// What is left to do after a guest call ([`Incarnation::settle`]).
+enum Settled {
+    /// Answered; the loop goes on or ends with this.
+    Done(Flow),
+    /// The guest failed: `answer` goes to `reply` once the failure is
+    /// settled.
+    Failed {
+        err: ComponentError,
+        reply: Option<oneshot::Sender<Reply>>,
+        answer: Reply,
+    },
+}
+
 /// An incarnation's instance, boxed: a guest call moves it to the guest's
 /// thread and back, and the task's future, which every idle child holds,
 /// would otherwise keep room for a second copy of it (~300 B) in the state
@@ -717,47 +735,54 @@ impl Incarnation {
         }
     }
 
-    /// One turn of the loop.
-    async fn handle_input(&mut self, input: Input) -> Flow {
-        if let Input::Envelope(
-            Envelope::Message { .. } | Envelope::Restore { .. } | Envelope::Reload(_),
-        ) = &input
-            && let Some(saver) = &mut self.saver
-        {
-            saver.dirty = true;
-        }
-        match input {
-            Input::Control(Control::Run) => Flow::Continue,
-            Input::Control(Control::Stop) | Input::MailboxClosed | Input::ControlGone => {
-                Flow::Stop(ExitReason::Shutdown)
+    /// One turn of the loop. An `async move` block, as [`Incarnation::serve`],
+    /// so that its future holds the input once.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn's future holds its argument twice"
+    )]
+    fn handle_input(&mut self, input: Input) -> impl Future<Output = Flow> + Send + '_ {
+        async move {
+            if let Input::Envelope(
+                Envelope::Message { .. } | Envelope::Restore { .. } | Envelope::Reload(_),
+            ) = &input
+                && let Some(saver) = &mut self.saver
+            {
+                saver.dirty = true;
             }
-            Input::Control(Control::Kill) => Flow::Stop(ExitReason::killed()),
-            Input::Control(Control::Trap) => Flow::Stop(injected_trap()),
-            Input::Control(Control::Hang) => Flow::Stop(Box::pin(self.handle_hang()).await),
-            Input::Envelope(Envelope::Message {
-                message,
-                reply,
-                from,
-            }) => {
-                if self.tap.active() {
-                    return Box::pin(self.traced_call(message, reply, from)).await;
+            match input {
+                Input::Control(Control::Run) => Flow::Continue,
+                Input::Control(Control::Stop) | Input::MailboxClosed | Input::ControlGone => {
+                    Flow::Stop(ExitReason::Shutdown)
                 }
-                self.guest_call(reply, move |actor| actor.handle(&message))
+                Input::Control(Control::Kill) => Flow::Stop(ExitReason::killed()),
+                Input::Control(Control::Trap) => Flow::Stop(injected_trap()),
+                Input::Control(Control::Hang) => Flow::Stop(Box::pin(self.handle_hang()).await),
+                Input::Envelope(Envelope::Message {
+                    message,
+                    reply,
+                    from,
+                }) => {
+                    if self.tap.active() {
+                        return Box::pin(self.traced_call(message, reply, from)).await;
+                    }
+                    self.guest_call(reply, move |actor| actor.handle(&message))
+                        .await
+                }
+                Input::Envelope(Envelope::Snapshot { reply }) => {
+                    self.guest_call(Some(reply), ActorInstance::snapshot).await
+                }
+                Input::Envelope(Envelope::Restore { state, reply }) => {
+                    self.guest_call(Some(reply), move |actor| {
+                        actor.restore(&state).map(|r| r.map(|()| Vec::new()))
+                    })
                     .await
+                }
+                Input::Envelope(Envelope::Reload(request)) => {
+                    Box::pin(self.handle_reload(request)).await
+                }
+                Input::PersistTick => Box::pin(self.persist(Trigger::Interval)).await.0,
             }
-            Input::Envelope(Envelope::Snapshot { reply }) => {
-                self.guest_call(Some(reply), ActorInstance::snapshot).await
-            }
-            Input::Envelope(Envelope::Restore { state, reply }) => {
-                self.guest_call(Some(reply), move |actor| {
-                    actor.restore(&state).map(|r| r.map(|()| Vec::new()))
-                })
-                .await
-            }
-            Input::Envelope(Envelope::Reload(request)) => {
-                Box::pin(self.handle_reload(request)).await
-            }
-            Input::PersistTick => Box::pin(self.persist(Trigger::Interval)).await.0,
         }
     }
 
@@ -880,9 +905,28 @@ impl Incarnation {
                 (outcome, restarted)
             })
             .await;
+        match self.settle(called, reply) {
+            Settled::Done(flow) => flow,
+            // Boxed, as the other rare steps: the task's future is as large
+            // as its largest step, and every idle child holds it.
+            Settled::Failed { err, reply, answer } => {
+                Box::pin(async move {
+                    self.guest_failed(&err, move || answer_to(reply, answer))
+                        .await
+                })
+                .await
+            }
+        }
+    }
+
+    /// What a guest call left: the answer sent and the loop going on (a
+    /// restart in place included), the incarnation over, or a failure
+    /// for [`Incarnation::guest_failed`] to settle. Not async, so that
+    /// none of it is kept in the task's future.
+    fn settle(&mut self, called: Called, reply: Option<oneshot::Sender<Reply>>) -> Settled {
         let (outcome, restarted) = match called {
             Ok(called) => called,
-            Err(reason) => return Flow::Stop(reason),
+            Err(reason) => return Settled::Done(Flow::Stop(reason)),
         };
         if let (Err(err), Some((claim, actor))) = (&outcome, restarted) {
             let answer = Err(ReplyFailure::Failed(err.to_string()));
@@ -896,19 +940,17 @@ impl Incarnation {
             self.restarted_in_place(exit_reason(err), claim);
             answer_to(reply, answer);
             drop(failed);
-            return Flow::Continue;
+            return Settled::Done(Flow::Continue);
         }
-        let (answer, failure) = match outcome {
-            Ok(Ok(bytes)) => (Ok(bytes), None),
-            Ok(Err(refusal)) => (Err(ReplyFailure::Refused(refusal)), None),
-            Err(err) => (Err(ReplyFailure::Failed(err.to_string())), Some(err)),
-        };
-        let Some(err) = failure else {
-            answer_to(reply, answer);
-            return Flow::Continue;
-        };
-        self.guest_failed(&err, move || answer_to(reply, answer))
-            .await
+        match outcome {
+            Ok(Ok(bytes)) => answer_to(reply, Ok(bytes)),
+            Ok(Err(refusal)) => answer_to(reply, Err(ReplyFailure::Refused(refusal))),
+            Err(err) => {
+                let answer = Err(ReplyFailure::Failed(err.to_string()));
+                return Settled::Failed { err, reply, answer };
+            }
+        }
+        Settled::Done(Flow::Continue)
     }
 
     /// A message while a trace covers the child: handled as any, and the
