@@ -145,8 +145,9 @@ impl Writer {
     /// Runs until every sender is dropped, then returns (after the last batch).
     ///
     /// While writes arrive faster than one at a time (the last batch had
-    /// more than one write), the writer lets them gather for [`GATHER`] after
-    /// waking, unless someone waits for a flush: one transaction then
+    /// more than one write, and was not full: a backlog is written at
+    /// once), the writer lets them gather for [`GATHER`] after waking,
+    /// unless someone waits for a flush: one transaction then
     /// commits hundreds of rows instead of a few, and the senders (API
     /// calls writing the audit log) stop waking this thread on every
     /// write. A quiet host writes each op as soon as it comes.
@@ -165,12 +166,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            // A flush queued behind a write is a caller waiting, not load.
-            busy = batch
-                .iter()
-                .filter(|op| !matches!(op, WriteOp::Flush(_) | WriteOp::Prune))
-                .nth(1)
-                .is_some();
+            busy = streaming(&batch);
             self.apply(&mut batch);
         }
         tracing::debug!("registry writer stopped");
@@ -549,4 +545,50 @@ fn apply_one(tx: &Transaction<'_>, op: &WriteOp) -> rusqlite::Result<()> {
         WriteOp::Prune | WriteOp::Flush(_) => {}
     }
     Ok(())
+}
+
+/// Whether `batch` shows writes streaming in, so that the next wake lets
+/// them gather ([`Writer::run`]): more than one write (a flush queued
+/// behind a write is a caller waiting, not load), and not a full batch (a
+/// full one left a backlog, which must not wait for more).
+fn streaming(batch: &[WriteOp]) -> bool {
+    batch.len() < MAX_BATCH
+        && batch
+            .iter()
+            .filter(|op| !matches!(op, WriteOp::Flush(_) | WriteOp::Prune))
+            .nth(1)
+            .is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn audit() -> WriteOp {
+        WriteOp::Audit(AuditRecord {
+            at_ms: 1,
+            token: "ops".into(),
+            op: "wc.count".into(),
+            params_sha256: None,
+            status: 200,
+            outcome: "ok".into(),
+            duration_us: 1,
+        })
+    }
+
+    fn flush() -> WriteOp {
+        WriteOp::Flush(Ack::Async(oneshot::channel().0))
+    }
+
+    #[test]
+    fn only_writes_streaming_in_without_a_backlog_are_gathered() {
+        assert!(!streaming(&[audit()]), "one write: a quiet host");
+        assert!(!streaming(&[audit(), flush()]), "a write and its flush");
+        assert!(!streaming(&[audit(), WriteOp::Prune]));
+        assert!(streaming(&[audit(), audit()]));
+        assert!(streaming(&[audit(), flush(), audit()]));
+        let full: Vec<WriteOp> = (0..MAX_BATCH).map(|_| audit()).collect();
+        assert!(!streaming(&full), "a full batch left a backlog");
+        assert!(streaming(&full[1..]));
+    }
 }
