@@ -490,7 +490,8 @@ fn classify(store: &Store<GuestState>, limits: &Limits, err: wasmtime::Error) ->
 }
 
 /// Rust guests print `panicked at src/lib.rs:3:5:\nmessage` to stderr
-/// before trapping or exiting; find that message without consuming the capture.
+/// before trapping or exiting; find that message without consuming the
+/// capture.
 fn guest_panic_message(state: &GuestState) -> Option<String> {
     let text = state.stderr.peek();
     let at = text.rfind("panicked at ")?;

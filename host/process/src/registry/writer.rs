@@ -144,20 +144,19 @@ impl Writer {
 
     /// Runs until every sender is dropped, then returns (after the last batch).
     ///
-    /// While writes arrive faster than one at a time (the last batch had
-    /// more than one write, and was not full: a backlog is written at
-    /// once), the writer lets them gather for [`GATHER`] after waking,
-    /// unless someone waits for a flush: one transaction then
-    /// commits hundreds of rows instead of a few, and the senders (API
-    /// calls writing the audit log) stop waking this thread on every
-    /// write. A quiet host writes each op as soon as it comes.
+    /// While writes stream in ([`streaming`]: the last batch had more than
+    /// one write and was not full), the writer lets them gather for
+    /// [`GATHER`] after waking, unless the op that woke it is a flush. One
+    /// transaction then commits hundreds of rows instead of a few, and the
+    /// senders (API calls writing the audit log) stop waking this thread on
+    /// every write. A quiet host writes each op as soon as it comes.
     pub(crate) fn run(mut self, inbox: &mpsc::Receiver<WriteOp>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        let mut busy = false;
+        let mut gather = false;
         while let Ok(first) = inbox.recv() {
             let awaited = matches!(first, WriteOp::Flush(_));
             batch.push(first);
-            if busy && !awaited {
+            if gather && !awaited {
                 std::thread::sleep(GATHER);
             }
             while batch.len() < MAX_BATCH {
@@ -166,7 +165,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            busy = streaming(&batch);
+            gather = streaming(&batch);
             self.apply(&mut batch);
         }
         tracing::debug!("registry writer stopped");

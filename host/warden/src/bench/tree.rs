@@ -140,8 +140,9 @@ pub fn trace(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
     })
 }
 
-/// Messages in one block of `trace`, and blocks of each kind.
+/// Messages in one block of `trace`.
 const TRACE_BLOCK: usize = 2_000;
+/// Blocks of each kind (no trace, a trace elsewhere, a trace on the child).
 const TRACE_BLOCKS: usize = 10;
 
 /// `trace`'s client: the warm-up, then the three kinds in alternating
