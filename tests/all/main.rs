@@ -34,6 +34,7 @@ mod grade_readme;
 mod grade_reports;
 mod groups;
 mod health_monitor;
+mod hibernate;
 mod inspect_cli;
 mod limits;
 mod log_cli;

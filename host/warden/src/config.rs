@@ -564,6 +564,7 @@ struct RawComponentChild {
     /// rather than serde's "did not match any variant".
     persist: Option<toml::Value>,
     restore_after_crash: Option<bool>,
+    hibernate_after_ms: Option<u64>,
 }
 
 /// `kind = "supervisor"`: a nested `[supervisor.NAME]` tree.
@@ -1212,6 +1213,10 @@ pub struct ComponentChildConfig {
     /// (`persist`, `restore_after_crash`). By default none: every start
     /// is fresh.
     pub persist: Option<PersistConfig>,
+    /// Idle time after which the child hibernates: its state is taken
+    /// with `snapshot` and its instance dropped, until the next envelope
+    /// wakes it (`hibernate_after_ms`). By default none: it stays awake.
+    pub hibernate_after: Option<Duration>,
 }
 
 /// A component child's `persist`: its `snapshot` written to
@@ -2734,6 +2739,18 @@ impl<'a> Validator<'a> {
         self.env(key, &raw.env)?;
         self.args(key, &raw.args)?;
         let persist = self.persist(raw, key)?;
+        let hibernate_after = raw
+            .hibernate_after_ms
+            .map(|ms| match ms {
+                0 => Err(self.invalid(
+                    format!("{key}.hibernate_after_ms"),
+                    "expected at least 1 millisecond (leave it out to never hibernate)",
+                )),
+                ms => checks::at_most(ms, checks::MAX_TIMEOUT_MS, "milliseconds")
+                    .map(Duration::from_millis)
+                    .map_err(|reason| self.invalid(format!("{key}.hibernate_after_ms"), reason)),
+            })
+            .transpose()?;
         Ok(ComponentChildConfig {
             path,
             init_config: raw.config.clone().unwrap_or_default(),
@@ -2748,6 +2765,7 @@ impl<'a> Validator<'a> {
             mailbox,
             watch: raw.watch,
             persist,
+            hibernate_after,
         })
     }
 

@@ -14,6 +14,7 @@
 
 use std::hint::black_box;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use exports::warden::plugin::{actor, operation};
 
@@ -24,6 +25,16 @@ wit_bindgen::generate!({
 });
 
 struct Misbehave;
+
+/// Set by the message `refuse-snapshot`: `snapshot` refuses from then on.
+static REFUSE_SNAPSHOT: AtomicBool = AtomicBool::new(false);
+
+/// Set by the message `unrestorable`: `snapshot` gives
+/// [`UNRESTORABLE_STATE`], which `restore` refuses.
+static UNRESTORABLE: AtomicBool = AtomicBool::new(false);
+
+/// A state this plugin's own `restore` refuses.
+const UNRESTORABLE_STATE: &[u8] = b"unrestorable";
 
 /// Bytes in a mebibyte; also the size of each allocation of
 /// `allocate-forever` and of each `flood-stdout` chunk.
@@ -146,6 +157,14 @@ impl actor::Guest for Misbehave {
             b"trap" => trap(),
             b"overflow" => Ok(recurse(0).to_string().into_bytes()),
             b"ok" => Ok(b"ok".to_vec()),
+            b"refuse-snapshot" => {
+                REFUSE_SNAPSHOT.store(true, Ordering::Relaxed);
+                Ok(b"ok".to_vec())
+            }
+            b"unrestorable" => {
+                UNRESTORABLE.store(true, Ordering::Relaxed);
+                Ok(b"ok".to_vec())
+            }
             _ => Err(format!(
                 "unknown command: {}",
                 String::from_utf8_lossy(&message)
@@ -154,10 +173,19 @@ impl actor::Guest for Misbehave {
     }
 
     fn snapshot() -> Result<Vec<u8>, String> {
+        if REFUSE_SNAPSHOT.load(Ordering::Relaxed) {
+            return Err("misbehave: refusing my snapshot".to_string());
+        }
+        if UNRESTORABLE.load(Ordering::Relaxed) {
+            return Ok(UNRESTORABLE_STATE.to_vec());
+        }
         Ok(Vec::new())
     }
 
-    fn restore(_state: Vec<u8>) -> Result<(), String> {
+    fn restore(state: Vec<u8>) -> Result<(), String> {
+        if state == UNRESTORABLE_STATE {
+            return Err("misbehave: this state cannot be restored".to_string());
+        }
         Ok(())
     }
 }

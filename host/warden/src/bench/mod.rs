@@ -8,6 +8,7 @@ mod compile;
 mod component;
 mod fleet;
 mod grade;
+mod hibernate;
 mod intake;
 mod persist;
 mod process;
@@ -104,6 +105,7 @@ pub const BENCHES: &[&str] = &[
     "call",
     "restart",
     "children",
+    "hibernate",
     "dynamic",
     "grade",
     "reload",
@@ -124,6 +126,7 @@ pub fn run(what: &str, env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
         "call" => component::call(env),
         "restart" => tree::restart(env),
         "children" => tree::children(env),
+        "hibernate" => hibernate::hibernate(env),
         "dynamic" => tree::dynamic(env),
         "grade" => grade::grade(env),
         "reload" => reload::reload(env),

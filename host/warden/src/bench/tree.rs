@@ -30,6 +30,7 @@ pub(super) fn component_start(program: ActorProgram, router: &Router) -> Compone
         caps: Capabilities::default(),
         send_to: Vec::new(),
         mailbox: 64,
+        hibernate_after: None,
         router: router.clone(),
         usage: Default::default(),
         persist: None,
@@ -334,7 +335,7 @@ pub fn dynamic(_env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
 /// number of processes (not mappings) sharing it. A page of a component's
 /// read-only data image, mapped once per instance, counts in the RSS once
 /// per instance but in the PSS once, as in the machine's memory.
-fn pss_bytes() -> u64 {
+pub(super) fn pss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/smaps_rollup")
         .ok()
         .and_then(|s| {
@@ -349,7 +350,7 @@ fn pss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-fn rss_bytes() -> u64 {
+pub(super) fn rss_bytes() -> u64 {
     // statm: size resident shared … in pages.
     std::fs::read_to_string("/proc/self/statm")
         .ok()

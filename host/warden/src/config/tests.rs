@@ -1134,3 +1134,36 @@ fn fleet_needs_a_nats_url_a_subject_token_name_and_whole_credentials() {
     ));
     assert!(err.contains("nkey"), "{err}");
 }
+
+#[test]
+fn hibernate_after_ms_is_read_and_bounded() {
+    let f = Folder::new();
+    let awake = f.accepts(&one_child("component", ""));
+    assert_eq!(
+        component_of(&awake).hibernate_after,
+        None,
+        "a child stays awake by default"
+    );
+    let sleepy = f.accepts(&one_child("component", "hibernate_after_ms = 250"));
+    assert_eq!(
+        component_of(&sleepy).hibernate_after,
+        Some(Duration::from_millis(250))
+    );
+    for (extra, words) in [
+        (
+            "hibernate_after_ms = 0",
+            "expected at least 1 millisecond (leave it out to never hibernate)",
+        ),
+        (
+            "hibernate_after_ms = 2592000001",
+            "2592000001 is too large: expected at most 2592000000 milliseconds",
+        ),
+        ("hibernate_after_ms = -5", "invalid value"),
+        ("hibernate_after_ms = \"1s\"", "invalid type"),
+    ] {
+        let err = f.error(&one_child("component", extra));
+        assert_names(&err, &format!("{CHILD}.hibernate_after_ms"), words);
+    }
+    let err = f.error(&one_child("process", "hibernate_after_ms = 5"));
+    assert!(err.contains("hibernate_after_ms"), "{err}");
+}

@@ -233,6 +233,7 @@ pub(crate) fn sandbox_start(
         caps,
         send_to,
         mailbox: SANDBOX_MAILBOX,
+        hibernate_after: None,
         router: router.clone(),
         usage: Default::default(),
         persist: None,
@@ -489,7 +490,12 @@ impl<'a> Builder<'a> {
                     .and_then(|compiled| compiled.prepare())
                     .map_err(unusable)?;
                 if c.persist.is_some() {
-                    self.can_persist(&prepared, c, path, key)?;
+                    let key = format!("{key}.persist");
+                    self.keeps_state(&prepared, c, path, &key, "persist its state")?;
+                }
+                if c.hibernate_after.is_some() {
+                    let key = format!("{key}.hibernate_after_ms");
+                    self.keeps_state(&prepared, c, path, &key, "hibernate")?;
                 }
                 let program = ActorProgram::new(prepared).map_err(unusable)?;
                 self.compiled.insert(program_key, program.clone());
@@ -512,6 +518,7 @@ impl<'a> Builder<'a> {
             caps: c.caps.clone(),
             send_to: c.send_to.clone(),
             mailbox: c.mailbox,
+            hibernate_after: c.hibernate_after,
             router: self.router.clone(),
             usage: Default::default(),
             log: Some(self.router.logs().slot(path)),
@@ -525,15 +532,17 @@ impl<'a> Builder<'a> {
         })
     }
 
-    /// A child with `persist` needs the actor's `snapshot` and `restore`:
-    /// refused, naming the child, when its component lacks them (an
-    /// operation plugin, most likely).
-    fn can_persist(
+    /// A child with `persist` or `hibernate_after_ms` (the setting at
+    /// `key`, which `wants` to keep the state) needs the actor's `snapshot`
+    /// and `restore`: refused, naming the child, when its component lacks
+    /// them (an operation plugin, most likely).
+    fn keeps_state(
         &self,
         prepared: &Prepared,
         c: &ComponentChildConfig,
         path: &str,
         key: &str,
+        wants: &str,
     ) -> Result<(), HostError> {
         let fit = world::fit(&prepared.compiled, World::ActorPlugin);
         if fit.fits {
@@ -546,11 +555,11 @@ impl<'a> Builder<'a> {
                 .map(|m| format!("`{}` (expected {}, found {})", m.name, m.expected, m.found)),
         );
         let operations = world::fit(&prepared.compiled, World::OperationPlugin).fits;
-        Err(HostError::Persist {
+        Err(HostError::StateNotKept {
             file: self.config.file.clone(),
-            key: format!("{key}.persist"),
+            key: key.to_string(),
             reason: format!(
-                "child `{path}` cannot persist its state: {} does not export the actor's \
+                "child `{path}` cannot {wants}: {} does not export the actor's \
                  `snapshot` and `restore` (lacks {}){}",
                 c.path.display(),
                 lacks.join(", "),

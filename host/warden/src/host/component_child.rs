@@ -38,7 +38,20 @@
 //! instance), a graceful stop writes the snapshot before the exit is
 //! reported, and in interval mode a timer beside the mailbox writes it
 //! between two messages while the state changed since the last write.
+//!
+//! With `hibernate_after` set, a child idle that long hibernates, as a
+//! `gen_server` started with OTP's `hibernate_after` does: its state is
+//! taken with `snapshot` and its instance dropped, which frees its linear
+//! memory, its Store and its pool slot; the child keeps only its mailbox,
+//! its task and the state's bytes. The next envelope wakes it: a new
+//! instance of the version the child runs, `init`, then `restore` of the
+//! state, exactly the steps of a reload, before the envelope is handled.
+//! A `child.snapshot` is answered from the state without waking, and a
+//! `persist` write takes it as it is. A wake that fails is a failure of
+//! the child (its supervisor restarts it, from `init`).
 
+use std::ops::ControlFlow;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -208,6 +221,9 @@ pub struct ComponentChildStart {
     pub caps: Capabilities,
     pub send_to: Vec<String>,
     pub mailbox: usize,
+    /// Idle time after which the child hibernates (see the module doc);
+    /// `None`: it stays awake.
+    pub hibernate_after: Option<Duration>,
     pub router: Router,
     /// What the child's instances hold and were refused, kept across
     /// incarnations.
@@ -236,9 +252,16 @@ pub(crate) struct MemoryUsage {
     last_fuel: AtomicU64,
     /// Whether an instance ran fuel-metered code (else fuel is no number).
     metered: AtomicBool,
+    /// Whether the child hibernates now: it holds no instance.
+    hibernated: AtomicBool,
 }
 
 impl MemoryUsage {
+    /// Whether the child hibernates now.
+    pub(crate) fn hibernated(&self) -> bool {
+        self.hibernated.load(Ordering::Relaxed)
+    }
+
     /// An instantiation that failed: a refusal stops it at the first one.
     fn failed_to_start(&self, err: &ComponentError) {
         if matches!(err, ComponentError::MemoryLimit { .. }) {
@@ -267,6 +290,7 @@ impl Gauge {
     /// A gauge for a child whose instance `actor` was just started (and
     /// had none of its refusals counted yet).
     fn new(usage: Arc<MemoryUsage>, actor: &ActorInstance) -> Self {
+        usage.hibernated.store(false, Ordering::Relaxed);
         let mut gauge = Self {
             usage,
             seen: 0,
@@ -304,6 +328,18 @@ impl Gauge {
         self.burned = 0;
         self.observe(actor);
     }
+
+    /// The child hibernates: it holds no instance, so no memory.
+    fn hibernated(&mut self) {
+        self.usage.bytes.store(0, Ordering::Relaxed);
+        self.usage.hibernated.store(true, Ordering::Relaxed);
+    }
+
+    /// The child woke up in `actor`, a new instance.
+    fn woke(&mut self, actor: &ActorInstance) {
+        self.usage.hibernated.store(false, Ordering::Relaxed);
+        self.replaced(actor);
+    }
 }
 
 impl ChildStart for ComponentChildStart {
@@ -330,6 +366,7 @@ impl ChildStart for ComponentChildStart {
             log: self.log.as_ref().map(LogSlot::guest_log),
         };
         let capacity = self.mailbox;
+        let hibernate_after = self.hibernate_after;
         let slot = self.program.clone();
         let usage = self.usage.clone();
         Box::pin(async move {
@@ -382,6 +419,7 @@ impl ChildStart for ComponentChildStart {
                 usage,
                 slot: kit.slot.clone(),
                 limits: kit.limits.clone(),
+                hibernate_after,
             };
             router.register(&path, ctx.generation, tx);
             let tap = router.traces().tap(&path);
@@ -394,6 +432,7 @@ impl ChildStart for ComponentChildStart {
                 probation: None,
                 saver,
                 tick,
+                hibernation: hibernate_after.map(Hibernation::new),
                 exits: ctx.exits,
                 router,
                 path,
@@ -505,15 +544,34 @@ fn save_state(
             return Ok(Saved::Failed);
         }
     };
-    let hash = crate::component::content_hash(&state);
+    Ok(write_state(
+        &state,
+        persistence,
+        path,
+        component,
+        last,
+        trigger,
+    ))
+}
+
+/// Writes `state`, a snapshot the guest gave, unless it is `last`.
+fn write_state(
+    state: &[u8],
+    persistence: &Persistence,
+    path: &ChildPath,
+    component: &str,
+    last: Option<&str>,
+    trigger: Trigger,
+) -> Saved {
+    let hash = crate::component::content_hash(state);
     if last == Some(hash.as_str()) {
-        return Ok(Saved::Unchanged);
+        return Saved::Unchanged;
     }
-    Ok(if persistence.save(path, component, &state, trigger) {
+    if persistence.save(path, component, state, trigger) {
         Saved::Written(hash)
     } else {
         Saved::Failed
-    })
+    }
 }
 
 /// The supervisor's grip on one incarnation, and what it can tell about
@@ -529,6 +587,7 @@ struct ComponentChild {
     usage: Arc<MemoryUsage>,
     slot: ProgramSlot,
     limits: Limits,
+    hibernate_after: Option<Duration>,
 }
 
 impl RunningChild for ComponentChild {
@@ -581,6 +640,8 @@ impl RunningChild for ComponentChild {
                 "output_bytes": self.limits.output_bytes,
             },
             "memory_bytes": self.usage.bytes.load(Ordering::Relaxed),
+            "hibernate_after_ms": self.hibernate_after.map(millis),
+            "hibernated": self.usage.hibernated(),
             "limit_breaches": self.usage.breaches.load(Ordering::Relaxed),
             "mailbox": {"depth": depth, "capacity": capacity},
             "fuel_used": self
@@ -616,6 +677,8 @@ enum Input {
     ControlGone,
     /// Time to persist the state (`persist = { interval_ms = N }`).
     PersistTick,
+    /// The child has been idle for `hibernate_after`.
+    Idle,
 }
 
 /// What a guest call returns: the guest's answer, or why it failed.
@@ -665,6 +728,9 @@ struct Incarnation {
     saver: Option<Saver>,
     /// The `interval_ms` timer of `persist`, in interval mode.
     tick: Option<tokio::time::Interval>,
+    /// `hibernate_after`, when set. Boxed: a child that never hibernates
+    /// pays a pointer.
+    hibernation: Option<Box<Hibernation>>,
     exits: ExitSender,
     router: Router,
     path: String,
@@ -713,12 +779,16 @@ impl Incarnation {
             if let Flow::Stop(reason) = self.handle_input(input).await {
                 return reason;
             }
+            if let Some(hibernation) = &mut self.hibernation {
+                hibernation.active = tokio::time::Instant::now();
+            }
         }
     }
 
     /// The control when it asks for anything but running, else whichever
-    /// comes first of a control change and an envelope (a change wins a
-    /// tie, so a stop is never stuck behind a busy mailbox).
+    /// comes first of a control change, a persist tick, an envelope and an
+    /// idle period (in that order on a tie: a stop is never stuck behind a
+    /// busy mailbox, and an envelope waiting is no idle period).
     async fn next_input(&mut self) -> Input {
         let current = *self.control.borrow_and_update();
         if current != Control::Run {
@@ -732,6 +802,7 @@ impl Incarnation {
             },
             () = next_tick(&mut self.tick) => Input::PersistTick,
             mail = self.mailbox.recv() => mail.map_or(Input::MailboxClosed, |mail| Input::Envelope(*mail)),
+            () = idle(&mut self.hibernation) => Input::Idle,
         }
     }
 
@@ -743,6 +814,15 @@ impl Incarnation {
     )]
     fn handle_input(&mut self, input: Input) -> impl Future<Output = Flow> + Send + '_ {
         async move {
+            let input = match input {
+                Input::Envelope(envelope) if self.asleep() => {
+                    match Box::pin(self.wake(envelope)).await {
+                        ControlFlow::Continue(envelope) => Input::Envelope(envelope),
+                        ControlFlow::Break(flow) => return flow,
+                    }
+                }
+                input => input,
+            };
             if let Input::Envelope(
                 Envelope::Message { .. } | Envelope::Restore { .. } | Envelope::Reload(_),
             ) = &input
@@ -782,6 +862,7 @@ impl Incarnation {
                     Box::pin(self.handle_reload(request)).await
                 }
                 Input::PersistTick => Box::pin(self.persist(Trigger::Interval)).await.0,
+                Input::Idle => Box::pin(self.hibernate()).await,
             }
         }
     }
@@ -807,18 +888,37 @@ impl Incarnation {
             .unwrap_or_else(|e| e.into_inner())
             .hash()
             .to_string();
-        let outcome = self
-            .with_instance(move |actor| {
-                save_state(
-                    actor,
+        let outcome = match self.hibernation.as_ref().and_then(|h| h.state.clone()) {
+            // Asleep: the state is the snapshot taken at hibernation.
+            Some(state) => off_runtime(move || {
+                let last = last.as_deref();
+                Ok(write_state(
+                    &state,
                     &persistence,
                     &path,
                     &component,
-                    last.as_deref(),
+                    last,
                     trigger,
-                )
+                ))
             })
-            .await;
+            .await
+            .map_err(|join| {
+                ExitReason::abnormal(FailureKind::Crash, format!("persist task failed: {join}"))
+            }),
+            None => {
+                self.with_instance(move |actor| {
+                    save_state(
+                        actor,
+                        &persistence,
+                        &path,
+                        &component,
+                        last.as_deref(),
+                        trigger,
+                    )
+                })
+                .await
+            }
+        };
         let saved = match outcome {
             Ok(Ok(saved)) => saved,
             Ok(Err(err)) => {
@@ -855,7 +955,8 @@ impl Incarnation {
         if self.saver.is_none() {
             return;
         }
-        let ended = if *reason == ExitReason::Shutdown && self.instance.is_some() {
+        let holds_state = self.instance.is_some() || self.asleep();
+        let ended = if *reason == ExitReason::Shutdown && holds_state {
             match self.persist(Trigger::Shutdown).await {
                 (_, true) => Ended::Saved,
                 (_, false) => Ended::Unsaved,
@@ -1115,11 +1216,188 @@ impl Incarnation {
         }
     }
 
+    /// Whether the child hibernates: it holds its state, not an instance.
+    fn asleep(&self) -> bool {
+        self.hibernation.as_ref().is_some_and(|h| h.state.is_some())
+    }
+
+    /// Idle for `hibernate_after`: the state taken, the instance dropped
+    /// off the runtime (see the module doc). A version on probation stays
+    /// awake, since only its instance can fail and roll back; so does a
+    /// guest that refuses its snapshot (tried again after the next idle
+    /// period, with a warning). A guest failure while taking it is a
+    /// failure like any other.
+    async fn hibernate(&mut self) -> Flow {
+        if self
+            .probation
+            .as_ref()
+            .is_some_and(|p| Instant::now() < p.until)
+        {
+            return Flow::Continue;
+        }
+        let actor = match self.take_instance() {
+            Ok(actor) => actor,
+            Err(reason) => return Flow::Stop(reason),
+        };
+        let taken = off_runtime(move || {
+            let mut actor = actor;
+            match actor.snapshot() {
+                Ok(Ok(state)) => {
+                    drop(actor);
+                    Slept::Asleep(state)
+                }
+                Ok(Err(refusal)) => Slept::Refused(actor, refusal),
+                Err(err) => Slept::Failed(err),
+            }
+        })
+        .await;
+        match taken {
+            Ok(Slept::Asleep(state)) => {
+                self.gauge.hibernated();
+                if let Some(hibernation) = &mut self.hibernation {
+                    hibernation.state = Some(state);
+                }
+                Flow::Continue
+            }
+            Ok(Slept::Refused(actor, refusal)) => {
+                tracing::warn!(child = %self.path, %refusal, "the guest refused its snapshot: it stays awake");
+                self.gauge.observe(&actor);
+                self.instance = Some(actor);
+                Flow::Continue
+            }
+            Ok(Slept::Failed(err)) => self.guest_failed(&err, || {}).await,
+            Err(join) => Flow::Stop(ExitReason::abnormal(
+                FailureKind::Crash,
+                format!("hibernate task failed: {join}"),
+            )),
+        }
+    }
+
+    /// An envelope for a hibernating child: a new instance of the version
+    /// it runs holds the state again, and the envelope goes on to be
+    /// handled (`Continue`). A snapshot is answered from the state, asleep
+    /// (`Break`). A wake that fails ends the incarnation, the envelope
+    /// answered with why.
+    async fn wake(&mut self, envelope: Envelope) -> ControlFlow<Flow, Envelope> {
+        let Some(hibernation) = self.hibernation.as_mut() else {
+            return ControlFlow::Continue(envelope);
+        };
+        let Some(state) = hibernation.state.take() else {
+            return ControlFlow::Continue(envelope);
+        };
+        if let Envelope::Snapshot { reply } = envelope {
+            answer_to(Some(reply), Ok(state.clone()));
+            hibernation.state = Some(state);
+            return ControlFlow::Break(Flow::Continue);
+        }
+        let kit = self.kit.clone();
+        let woken = off_runtime(move || {
+            let program = kit.slot.read().unwrap_or_else(|e| e.into_inner()).clone();
+            start_with_state(&program, &kit, &state)
+        })
+        .await;
+        let failure = match woken {
+            Ok(Ok(actor)) => {
+                self.gauge.woke(&actor);
+                self.instance = Some(Box::new(actor));
+                hibernation.timer_from(tokio::time::Instant::now());
+                return ControlFlow::Continue(envelope);
+            }
+            Ok(Err(failure)) => format!(
+                "cannot wake from hibernation: {} failed: {}",
+                failure.stage, failure.reason
+            ),
+            Err(join) => format!("cannot wake from hibernation: the task failed: {join}"),
+        };
+        // Leave the router first, as any failure does, so a retry reaches
+        // the next incarnation.
+        self.router.unregister(&self.path, self.generation);
+        refuse(envelope, &failure);
+        ControlFlow::Break(Flow::Stop(ExitReason::abnormal(
+            FailureKind::Crash,
+            failure,
+        )))
+    }
+
     /// The instance, for a guest call or a swap that hands it back.
     fn take_instance(&mut self) -> Result<Instance, ExitReason> {
         self.instance
             .take()
             .ok_or_else(|| ExitReason::abnormal(FailureKind::Crash, "instance lost"))
+    }
+}
+
+/// `hibernate_after` of one child: when it last worked, the timer that
+/// finds an idle period, and its state while it hibernates.
+struct Hibernation {
+    after: Duration,
+    /// When the child last handled an input.
+    active: tokio::time::Instant,
+    /// Fires at `active + after` or before: moved on when it fires early,
+    /// rather than at every message, so a busy child touches the timer
+    /// wheel about once per `after`.
+    timer: Pin<Box<tokio::time::Sleep>>,
+    /// The snapshot of the dropped instance, while the child hibernates.
+    state: Option<Vec<u8>>,
+}
+
+impl Hibernation {
+    fn new(after: Duration) -> Box<Self> {
+        let now = tokio::time::Instant::now();
+        Box::new(Self {
+            after,
+            active: now,
+            timer: Box::pin(tokio::time::sleep_until(now + after)),
+            state: None,
+        })
+    }
+
+    /// The child worked at `now`: the idle period starts again.
+    fn timer_from(&mut self, now: tokio::time::Instant) {
+        self.active = now;
+        self.timer.as_mut().reset(now + self.after);
+    }
+}
+
+/// When the awake child has been idle for its `hibernate_after`; never
+/// without one, nor while it hibernates.
+async fn idle(hibernation: &mut Option<Box<Hibernation>>) {
+    let Some(h) = hibernation.as_mut().filter(|h| h.state.is_none()) else {
+        return std::future::pending().await;
+    };
+    loop {
+        h.timer.as_mut().await;
+        let due = h.active + h.after;
+        if tokio::time::Instant::now() >= due {
+            return;
+        }
+        h.timer.as_mut().reset(due);
+    }
+}
+
+/// What an attempt to hibernate left.
+enum Slept {
+    /// The state, the instance dropped.
+    Asleep(Vec<u8>),
+    /// The guest refused its snapshot: it serves on.
+    Refused(Instance, String),
+    /// The guest failed while taking it.
+    Failed(ComponentError),
+}
+
+/// Answers an envelope that will not be handled with `why`.
+fn refuse(envelope: Envelope, why: &str) {
+    let failed = || Err(ReplyFailure::Failed(why.to_string()));
+    match envelope {
+        Envelope::Message { reply, .. } => answer_to(reply, failed()),
+        Envelope::Snapshot { reply } | Envelope::Restore { reply, .. } => {
+            answer_to(Some(reply), failed());
+        }
+        Envelope::Reload(request) => {
+            let _ = request
+                .reply
+                .send(Err(SwapFailure::new(Stage::Snapshot, why)));
+        }
     }
 }
 

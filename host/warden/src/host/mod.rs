@@ -68,10 +68,10 @@ pub enum HostError {
         #[source]
         source: Box<ComponentError>,
     },
-    /// A child with `persist` runs a component that cannot snapshot and
-    /// restore its state.
+    /// A child with `persist` or `hibernate_after_ms` runs a component
+    /// that cannot snapshot and restore its state.
     #[error("{}: {key}: {reason}", file.display())]
-    Persist {
+    StateNotKept {
         file: std::path::PathBuf,
         key: String,
         reason: String,

@@ -93,7 +93,7 @@ impl RunError {
         match self {
             RunError::Host(err) => matches!(
                 **err,
-                HostError::Component { .. } | HostError::Persist { .. }
+                HostError::Component { .. } | HostError::StateNotKept { .. }
             ),
             RunError::TokenRequired { .. } => true,
             RunError::Api(err) => matches!(err, ApiError::TokenRequired { .. }),
