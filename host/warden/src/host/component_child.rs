@@ -775,7 +775,16 @@ impl Incarnation {
     /// The loop: one input per turn, until one ends the incarnation.
     async fn run(&mut self) -> ExitReason {
         loop {
-            let input = self.next_input().await;
+            let mut input = self.next_input().await;
+            if self.asleep() {
+                // Boxed, and here rather than in `handle_input`, whose
+                // future would otherwise hold the input twice.
+                input = match Box::pin(self.wake(input)).await {
+                    ControlFlow::Continue(input) => input,
+                    ControlFlow::Break(Flow::Continue) => continue,
+                    ControlFlow::Break(Flow::Stop(reason)) => return reason,
+                };
+            }
             if let Flow::Stop(reason) = self.handle_input(input).await {
                 return reason;
             }
@@ -814,15 +823,6 @@ impl Incarnation {
     )]
     fn handle_input(&mut self, input: Input) -> impl Future<Output = Flow> + Send + '_ {
         async move {
-            let input = match input {
-                Input::Envelope(envelope) if self.asleep() => {
-                    match Box::pin(self.wake(envelope)).await {
-                        ControlFlow::Continue(envelope) => Input::Envelope(envelope),
-                        ControlFlow::Break(flow) => return flow,
-                    }
-                }
-                input => input,
-            };
             if let Input::Envelope(
                 Envelope::Message { .. } | Envelope::Restore { .. } | Envelope::Reload(_),
             ) = &input
@@ -1273,17 +1273,21 @@ impl Incarnation {
         }
     }
 
-    /// An envelope for a hibernating child: a new instance of the version
-    /// it runs holds the state again, and the envelope goes on to be
-    /// handled (`Continue`). A snapshot is answered from the state, asleep
-    /// (`Break`). A wake that fails ends the incarnation, the envelope
-    /// answered with why.
-    async fn wake(&mut self, envelope: Envelope) -> ControlFlow<Flow, Envelope> {
+    /// An input for a hibernating child. An envelope wakes it: a new
+    /// instance of the version it runs holds the state again, and the
+    /// envelope goes on to be handled (`Continue`), as any other input
+    /// does. A snapshot is answered from the state, asleep (`Break`). A
+    /// wake that fails ends the incarnation, the envelope answered with
+    /// why.
+    async fn wake(&mut self, input: Input) -> ControlFlow<Flow, Input> {
+        let Input::Envelope(envelope) = input else {
+            return ControlFlow::Continue(input);
+        };
         let Some(hibernation) = self.hibernation.as_mut() else {
-            return ControlFlow::Continue(envelope);
+            return ControlFlow::Continue(Input::Envelope(envelope));
         };
         let Some(state) = hibernation.state.take() else {
-            return ControlFlow::Continue(envelope);
+            return ControlFlow::Continue(Input::Envelope(envelope));
         };
         if let Envelope::Snapshot { reply } = envelope {
             answer_to(Some(reply), Ok(state.clone()));
@@ -1301,7 +1305,7 @@ impl Incarnation {
                 self.gauge.woke(&actor);
                 self.instance = Some(Box::new(actor));
                 hibernation.timer_from(tokio::time::Instant::now());
-                return ControlFlow::Continue(envelope);
+                return ControlFlow::Continue(Input::Envelope(envelope));
             }
             Ok(Err(failure)) => format!(
                 "cannot wake from hibernation: {} failed: {}",
