@@ -86,7 +86,7 @@ fn bench_event_kinds_and_grade_formats_list_their_values() {
     let err = stderr(&out);
     assert!(err.contains("invalid value 'everything'"), "{err}");
     assert!(
-        err.contains("[possible values: all, instantiate, call, restart, children, dynamic, grade, reload, spawn, monitor, api, compile, persist, intake, trace, fleet]"),
+        err.contains("[possible values: all, instantiate, call, restart, children, hibernate, dynamic, grade, reload, spawn, monitor, api, compile, persist, intake, trace, fleet]"),
         "{err}"
     );
 
