@@ -251,6 +251,33 @@ async fn a_sandbox_is_created_reloaded_to_a_new_component_keeping_state_and_dest
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_may_hibernate_and_wakes_with_its_state() {
+    let (_dir, host) = start(Some(""));
+    let client = host.client(None);
+    let counter = store_component(&client, &std::fs::read(plugin("counter")).unwrap()).await;
+    call(
+        &client,
+        "sandbox.create",
+        json!({"id": "sleepy", "component": counter, "hibernate_after_ms": 30}),
+    )
+    .await;
+    let path = "root/sandboxes/sleepy";
+    assert_eq!(send(&client, path, "add 7").await.unwrap(), "7");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = call(&client, "child.info", json!({"path": path})).await;
+        if info["info"]["hibernated"] == true {
+            assert_eq!(info["info"]["hibernate_after_ms"], 30, "{info}");
+            assert_eq!(info["info"]["memory_bytes"], 0, "{info}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never hibernated: {info}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(send(&client, path, "inc").await.unwrap(), "8", "woke with its state");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_request_is_refused_with_the_status_it_deserves() {
     let (_dir, host) = start(Some("max = 2"));
     let client = host.client(None);
@@ -298,6 +325,11 @@ async fn every_bad_request_is_refused_with_the_status_it_deserves() {
             "/limits/memory_mb",
         ),
         (create(json!({"id": "a/b"})), 400, "/id"),
+        (
+            create(json!({"hibernate_after_ms": 0})),
+            400,
+            "/hibernate_after_ms",
+        ),
         (create(json!({"path": "/etc"})), 400, "path"),
     ] {
         let (got, body) = refused(&client, "sandbox.create", params.clone()).await;

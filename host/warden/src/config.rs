@@ -131,7 +131,7 @@
 //! path_roots = ["exercises"]       # folders API callers may name host paths under (relative: to this file); default none
 //! ```
 
-mod checks;
+pub(crate) mod checks;
 pub mod diff;
 #[cfg(test)]
 mod tests;

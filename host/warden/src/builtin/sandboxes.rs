@@ -180,6 +180,8 @@ pub(super) fn register(registry: &Registry, ctx: &Context) -> Result<(), Registe
                     }
                 },
                 "send_to": {"type": "array", "items": {"type": "string", "minLength": 1}, "description": "Sibling ids it may send to"},
+                "hibernate_after_ms": {"type": "integer", "minimum": 1, "maximum": crate::config::checks::MAX_TIMEOUT_MS,
+                                       "description": "Idle this long, it hibernates: its state kept as a snapshot, its instance dropped until the next message (default: never)"},
                 "restart": {"enum": ["permanent", "transient", "temporary"], "description": "Restart type (default permanent)"},
                 "watch": {"type": "boolean", "description": "Refused when true: a stored component never changes; child.reload {path, component} swaps it"},
                 "groups": {"type": "array", "maxItems": 64, "items": {"type": "string", "minLength": 1, "maxLength": 64},
@@ -273,6 +275,7 @@ struct CreateParams {
     dirs: Vec<DirParam>,
     #[serde(default)]
     send_to: Vec<String>,
+    hibernate_after_ms: Option<u64>,
     restart: Option<Restart>,
     #[serde(default)]
     watch: bool,
@@ -370,6 +373,7 @@ async fn create(ctx: &Context, params: Value) -> Result<Value, OpError> {
         limits,
         caps,
         p.send_to,
+        p.hibernate_after_ms.map(Duration::from_millis),
     );
     // From here a failure must undo what the start registered.
     let forget = |ctx: &Context| {

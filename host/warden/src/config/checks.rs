@@ -39,7 +39,7 @@ pub(super) const MAX_MAILBOX: usize = 1 << 20;
 /// Largest wall-clock limit of a guest call and of a worker's readiness
 /// wait: 30 days. A longer one is a typo (a unit slip), not a limit;
 /// `0` already means "none" for a guest call.
-pub(super) const MAX_TIMEOUT_MS: u64 = 30 * 24 * 3600 * 1000;
+pub(crate) const MAX_TIMEOUT_MS: u64 = 30 * 24 * 3600 * 1000;
 
 /// Largest `host.pooling_instances`: each slot reserves address space for
 /// its memories up front, so a pool of a million slots cannot be mapped.

@@ -216,6 +216,7 @@ pub(crate) fn sandbox_start(
     limits: Limits,
     caps: crate::component::Capabilities,
     send_to: Vec<String>,
+    hibernate_after: Option<std::time::Duration>,
 ) -> ComponentChildStart {
     let slot: ProgramSlot = Arc::new(RwLock::new(program));
     programs.insert(
@@ -233,7 +234,7 @@ pub(crate) fn sandbox_start(
         caps,
         send_to,
         mailbox: SANDBOX_MAILBOX,
-        hibernate_after: None,
+        hibernate_after,
         router: router.clone(),
         usage: Default::default(),
         persist: None,
