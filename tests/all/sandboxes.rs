@@ -274,7 +274,85 @@ async fn a_sandbox_may_hibernate_and_wakes_with_its_state() {
         assert!(Instant::now() < deadline, "never hibernated: {info}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(send(&client, path, "inc").await.unwrap(), "8", "woke with its state");
+    assert_eq!(
+        send(&client, path, "inc").await.unwrap(),
+        "8",
+        "woke with its state"
+    );
+}
+
+/// A hibernating child that finds the pool full when a message comes
+/// keeps sleeping with its state, and wakes once a slot is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_that_finds_no_instance_to_wake_in_keeps_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+[host]
+state_dir = "state"
+api_addr = "127.0.0.1:0"
+pooling_instances = 2
+[supervisor.root]
+strategy = "one_for_one"
+[[supervisor.root.children]]
+id = "sleepy"
+kind = "component"
+path = "{counter}"
+hibernate_after_ms = 30
+[[supervisor.root.children]]
+id = "awake"
+kind = "component"
+path = "{counter}"
+[api.sandboxes]
+"#,
+        counter = plugin("counter").display()
+    );
+    let config = dir.path().join("warden.toml");
+    std::fs::write(&config, text).unwrap();
+    let host = HostProcess::start(&config, &dir.path().join("state"), &[]);
+    let client = host.client(None);
+    let path = "root/sleepy";
+    assert_eq!(send(&client, path, "add 5").await.unwrap(), "5");
+    let info = |client: &ApiClient| {
+        let client = client.clone();
+        async move { call(&client, "child.info", json!({"path": path})).await["info"].clone() }
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info(&client).await["hibernated"] != true {
+        assert!(Instant::now() < deadline, "never hibernated");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A sandbox takes the slot the sleeper gave back: the pool is full.
+    let counter = store_component(&client, &std::fs::read(plugin("counter")).unwrap()).await;
+    call(
+        &client,
+        "sandbox.create",
+        json!({"id": "squatter", "component": counter}),
+    )
+    .await;
+
+    let (status, body) = send(&client, path, "get").await.unwrap_err();
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains("cannot wake from hibernation") && body.contains("its state kept"),
+        "{body}"
+    );
+    let still = info(&client).await;
+    assert_eq!(still["hibernated"], true, "{still}");
+
+    call(
+        &client,
+        "sandbox.destroy",
+        json!({"path": "root/sandboxes/squatter"}),
+    )
+    .await;
+    assert_eq!(
+        send(&client, path, "get").await.unwrap(),
+        "5",
+        "woke with its state"
+    );
+    let whole = call(&client, "child.info", json!({"path": path})).await;
+    assert_eq!(whole["restarts"], 0, "no restart on the way: {whole}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -258,7 +258,9 @@ fn send_error(op: &str, ctx: &Context, path: &str, err: SendError) -> OpError {
         SendError::NotRunning { .. } if ctx.programs.get(path).is_none() => OpError::NotFound {
             what: format!("component child `{path}`"),
         },
-        SendError::NotRunning { .. } | SendError::MailboxFull { .. } => OpError::Conflict {
+        SendError::NotRunning { .. }
+        | SendError::MailboxFull { .. }
+        | SendError::Unavailable { .. } => OpError::Conflict {
             message: err.to_string(),
         },
         SendError::Refused { .. } => child_failed(op, path, "error_reply", err),

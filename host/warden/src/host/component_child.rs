@@ -47,8 +47,10 @@
 //! instance of the version the child runs, `init`, then `restore` of the
 //! state, exactly the steps of a reload, before the envelope is handled.
 //! A `child.snapshot` is answered from the state without waking, and a
-//! `persist` write takes it as it is. A wake that fails is a failure of
-//! the child (its supervisor restarts it, from `init`).
+//! `persist` write takes it as it is. A wake the guest fails is a failure
+//! of the child (its supervisor restarts it, from `init`); one that finds
+//! no instance to be had refuses the envelope and leaves the child asleep
+//! with its state.
 
 use std::ops::ControlFlow;
 use std::pin::Pin;
@@ -182,6 +184,8 @@ pub(crate) enum ReplyFailure {
     Refused(String),
     /// The guest failed (the incarnation is over).
     Failed(String),
+    /// The child could not take it now, and is unchanged.
+    Unavailable(String),
 }
 
 impl ReplyFailure {
@@ -192,6 +196,10 @@ impl ReplyFailure {
                 message,
             },
             ReplyFailure::Failed(message) => SendError::Failed {
+                path: path.to_string(),
+                message,
+            },
+            ReplyFailure::Unavailable(message) => SendError::Unavailable {
                 path: path.to_string(),
                 message,
             },
@@ -1297,17 +1305,30 @@ impl Incarnation {
         let kit = self.kit.clone();
         let woken = off_runtime(move || {
             let program = kit.slot.read().unwrap_or_else(|e| e.into_inner()).clone();
-            start_with_state(&program, &kit, &state)
+            let woken = start_with_state(&program, &kit, &state);
+            (woken, state)
         })
         .await;
         let failure = match woken {
-            Ok(Ok(actor)) => {
+            Ok((Ok(actor), _)) => {
                 self.gauge.woke(&actor);
                 self.instance = Some(Box::new(actor));
                 hibernation.timer_from(tokio::time::Instant::now());
                 return ControlFlow::Continue(Input::Envelope(envelope));
             }
-            Ok(Err(failure)) => format!(
+            // No instance to be had (a full pool, the kernel's mapping
+            // limit): nothing of the child's doing, and its state is
+            // whole. It sleeps on; the next envelope tries again.
+            Ok((Err(failure), state)) if failure.stage == Stage::Instantiate => {
+                hibernation.state = Some(state);
+                let why = format!(
+                    "cannot wake from hibernation: {} (it hibernates on, its state kept)",
+                    failure.reason
+                );
+                refuse(envelope, ReplyFailure::Unavailable(why));
+                return ControlFlow::Break(Flow::Continue);
+            }
+            Ok((Err(failure), _)) => format!(
                 "cannot wake from hibernation: {} failed: {}",
                 failure.stage, failure.reason
             ),
@@ -1316,7 +1337,7 @@ impl Incarnation {
         // Leave the router first, as any failure does, so a retry reaches
         // the next incarnation.
         self.router.unregister(&self.path, self.generation);
-        refuse(envelope, &failure);
+        refuse(envelope, ReplyFailure::Failed(failure.clone()));
         ControlFlow::Break(Flow::Stop(ExitReason::abnormal(
             FailureKind::Crash,
             failure,
@@ -1390,14 +1411,16 @@ enum Slept {
 }
 
 /// Answers an envelope that will not be handled with `why`.
-fn refuse(envelope: Envelope, why: &str) {
-    let failed = || Err(ReplyFailure::Failed(why.to_string()));
+fn refuse(envelope: Envelope, why: ReplyFailure) {
     match envelope {
-        Envelope::Message { reply, .. } => answer_to(reply, failed()),
+        Envelope::Message { reply, .. } => answer_to(reply, Err(why)),
         Envelope::Snapshot { reply } | Envelope::Restore { reply, .. } => {
-            answer_to(Some(reply), failed());
+            answer_to(Some(reply), Err(why));
         }
         Envelope::Reload(request) => {
+            let (ReplyFailure::Refused(why)
+            | ReplyFailure::Failed(why)
+            | ReplyFailure::Unavailable(why)) = why;
             let _ = request
                 .reply
                 .send(Err(SwapFailure::new(Stage::Snapshot, why)));

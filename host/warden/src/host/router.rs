@@ -30,6 +30,10 @@ pub enum SendError {
     Refused { path: String, message: String },
     #[error("`{path}` failed while handling the message: {message}")]
     Failed { path: String, message: String },
+    /// The child could not take the message now and is unchanged (a
+    /// hibernating child the host had no instance for).
+    #[error("`{path}` cannot take the message now: {message}")]
+    Unavailable { path: String, message: String },
 }
 
 #[derive(Clone)]
