@@ -5,7 +5,6 @@
 //! that fails restarts the child and says why. Real hosts in process, the
 //! real `counter`, `counter_v2` and `misbehave` plugins.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -14,142 +13,94 @@ use warden::events::EventBus;
 use warden::host::{Host, SendError};
 use warden::reload::ReloadOutcome;
 
-use crate::support::plugin;
+use crate::support::{CopiedChild, plugin};
 
-/// The child every fixture runs.
-const CHILD: &str = "root/c";
+/// The child of every [`CopiedChild`].
+const CHILD: &str = "root/counter";
 
-/// A host with one component child `root/c` whose file is a copy of
-/// `plugin_name` (so a test may overwrite it), with `extra` keys.
-struct Fixture {
-    dir: tempfile::TempDir,
-    host: Host,
+async fn call(f: &CopiedChild, msg: &str) -> Result<String, SendError> {
+    let reply = f.host.router.call(CHILD, msg.as_bytes().to_vec()).await?;
+    Ok(String::from_utf8(reply).unwrap())
 }
 
-impl Fixture {
-    async fn start(plugin_name: &str, extra: &str) -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(plugin(plugin_name), dir.path().join("c.wasm")).unwrap();
-        let text = format!(
-            r#"
-[host]
-state_dir = "state"
-[supervisor.root]
-strategy = "one_for_one"
-intensity = 10
-[[supervisor.root.children]]
-id = "c"
-kind = "component"
-path = "c.wasm"
-{extra}
-"#
+/// What `child.info` says of the child's component.
+async fn info(f: &CopiedChild) -> Value {
+    let out = f
+        .host
+        .operations
+        .call("child.info", json!({"path": CHILD}))
+        .await
+        .expect("child.info");
+    out["info"].clone()
+}
+
+/// Waits (up to 10 s) until the child hibernates; its info then.
+async fn hibernated(f: &CopiedChild) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = info(f).await;
+        if info["hibernated"] == true {
+            return info;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never hibernated: {info}"
         );
-        let path = dir.path().join("warden.toml");
-        std::fs::write(&path, text).unwrap();
-        let config = config::load(&path).expect("valid config");
-        let host = Host::start(&config, EventBus::default())
-            .await
-            .expect("host starts");
-        Fixture { dir, host }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
 
-    async fn call(&self, msg: &str) -> Result<String, SendError> {
-        let reply = self
-            .host
-            .router
-            .call(CHILD, msg.as_bytes().to_vec())
-            .await?;
-        Ok(String::from_utf8(reply).unwrap())
-    }
-
-    async fn ok(&self, msg: &str) -> String {
-        self.call(msg)
-            .await
-            .unwrap_or_else(|e| panic!("{msg}: {e}"))
-    }
-
-    /// What `child.info` says of the child's component.
-    async fn info(&self) -> Value {
-        let out = self
-            .host
-            .operations
-            .call("child.info", json!({"path": CHILD}))
-            .await
-            .expect("child.info");
-        out["info"].clone()
-    }
-
-    /// Waits (up to 10 s) until the child hibernates; its info then.
-    async fn hibernated(&self) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let info = self.info().await;
-            if info["hibernated"] == true {
-                return info;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "never hibernated: {info}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
+/// Waits until the child is registered again (after a restart).
+async fn serving(f: &CopiedChild) {
+    for _ in 0..400 {
+        if f.host.router.paths().iter().any(|p| p == CHILD) {
+            return;
         }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    panic!("{CHILD} never came back");
+}
 
-    /// The child's restarts so far.
-    async fn restarts(&self) -> u64 {
-        let children = self.host.root.which_children().await.unwrap();
-        children
-            .iter()
-            .find(|c| c.id.as_str() == "c")
-            .expect("child c")
-            .restarts
-    }
-
-    /// Waits until the child is registered again (after a restart).
-    async fn serving(&self) {
-        for _ in 0..400 {
-            if self.host.router.paths().iter().any(|p| p == CHILD) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        panic!("{CHILD} never came back");
-    }
-
-    fn file(&self) -> PathBuf {
-        self.dir.path().join("c.wasm")
-    }
+/// The child's restarts so far.
+async fn restarts(f: &CopiedChild) -> u64 {
+    let out = f
+        .host
+        .operations
+        .call("child.info", json!({"path": CHILD}))
+        .await
+        .expect("child.info");
+    out["restarts"].as_u64().expect("a restart count")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_child_hibernates_and_wakes_with_its_state() {
-    let f = Fixture::start("counter", "hibernate_after_ms = 50").await;
-    assert_eq!(f.ok("add 5").await, "5");
-    let awake = f.info().await;
+    let f = CopiedChild::start("counter", "hibernate_after_ms = 50").await;
+    assert_eq!(f.call("add 5").await, "5");
+    let awake = info(&f).await;
     assert_eq!(awake["hibernated"], false, "{awake}");
     assert_eq!(awake["hibernate_after_ms"], 50, "{awake}");
     assert!(awake["memory_bytes"].as_u64().unwrap() > 0, "{awake}");
 
-    let asleep = f.hibernated().await;
+    let asleep = hibernated(&f).await;
     assert_eq!(
         asleep["memory_bytes"], 0,
         "a hibernating child holds no instance: {asleep}"
     );
 
-    assert_eq!(f.ok("inc").await, "6", "woke with its state");
-    let woke = f.info().await;
+    assert_eq!(f.call("inc").await, "6", "woke with its state");
+    let woke = info(&f).await;
     assert_eq!(woke["hibernated"], false, "{woke}");
     assert!(woke["memory_bytes"].as_u64().unwrap() > 0, "{woke}");
-    assert_eq!(f.restarts().await, 0, "a wake is no restart");
+    assert_eq!(restarts(&f).await, 0, "a wake is no restart");
 
     // A snapshot is answered asleep, from the state taken at hibernation.
-    f.hibernated().await;
+    hibernated(&f).await;
     let state = f.host.router.snapshot(CHILD).await.unwrap();
     assert_eq!(
         String::from_utf8(state).unwrap(),
         r#"{"schema":1,"state":{"count":6}}"#
     );
-    assert_eq!(f.info().await["hibernated"], true, "still asleep");
+    assert_eq!(info(&f).await["hibernated"], true, "still asleep");
 
     // A restore wakes the child into the state it is given.
     f.host
@@ -157,56 +108,56 @@ async fn an_idle_child_hibernates_and_wakes_with_its_state() {
         .restore(CHILD, br#"{"schema":1,"state":{"count":100}}"#.to_vec())
         .await
         .unwrap();
-    assert_eq!(f.ok("get").await, "100");
+    assert_eq!(f.call("get").await, "100");
     f.host.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_child_stays_awake() {
-    let f = Fixture::start("counter", "hibernate_after_ms = 150").await;
+    let f = CopiedChild::start("counter", "hibernate_after_ms = 150").await;
     for i in 1..=20 {
-        assert_eq!(f.ok("inc").await, i.to_string());
-        let info = f.info().await;
+        assert_eq!(f.call("inc").await, i.to_string());
+        let info = info(&f).await;
         assert_eq!(info["hibernated"], false, "message {i}: {info}");
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    f.hibernated().await;
-    assert_eq!(f.ok("get").await, "20");
+    hibernated(&f).await;
+    assert_eq!(f.call("get").await, "20");
     f.host.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hibernating_child_is_reloaded_with_its_state() {
-    let f = Fixture::start("counter", "hibernate_after_ms = 50").await;
-    assert_eq!(f.ok("add 41").await, "41");
-    f.hibernated().await;
-    std::fs::write(f.file(), std::fs::read(plugin("counter_v2")).unwrap()).unwrap();
+    let f = CopiedChild::start("counter", "hibernate_after_ms = 50").await;
+    assert_eq!(f.call("add 41").await, "41");
+    hibernated(&f).await;
+    f.write(&std::fs::read(plugin("counter_v2")).unwrap());
     let outcome = f.host.reload(CHILD).await.expect("reloadable");
     assert!(
         matches!(outcome, ReloadOutcome::Reloaded { .. }),
         "{outcome:?}"
     );
-    assert_eq!(f.ok("version").await, "counter-v2");
-    assert_eq!(f.ok("get").await, "41", "the state crossed the reload");
+    assert_eq!(f.call("version").await, "counter-v2");
+    assert_eq!(f.call("get").await, "41", "the state crossed the reload");
     // The new version hibernates and wakes as the old one did.
-    f.hibernated().await;
-    assert_eq!(f.ok("inc").await, "42");
-    assert_eq!(f.ok("version").await, "counter-v2");
+    hibernated(&f).await;
+    assert_eq!(f.call("inc").await, "42");
+    assert_eq!(f.call("version").await, "counter-v2");
     f.host.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hibernating_child_persists_its_state_when_stopped() {
-    let f = Fixture::start("counter", "hibernate_after_ms = 50\npersist = \"shutdown\"").await;
-    assert_eq!(f.ok("add 42").await, "42");
-    f.hibernated().await;
+    let f = CopiedChild::start("counter", "hibernate_after_ms = 50\npersist = \"shutdown\"").await;
+    assert_eq!(f.call("add 42").await, "42");
+    hibernated(&f).await;
     f.host.stop().await;
     let file = f
         .dir
         .path()
         .join("state")
         .join("persist")
-        .join("root%2Fc.snap");
+        .join("root%2Fcounter.snap");
     let text = std::fs::read_to_string(&file).expect("the snapshot was written");
     assert!(
         text.ends_with(r#"{"schema":1,"state":{"count":42}}"#),
@@ -216,24 +167,24 @@ async fn a_hibernating_child_persists_its_state_when_stopped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_that_refuses_its_snapshot_stays_awake() {
-    let f = Fixture::start("misbehave", "hibernate_after_ms = 20").await;
-    f.hibernated().await;
-    assert_eq!(f.ok("refuse-snapshot").await, "ok");
+    let f = CopiedChild::start("misbehave", "hibernate_after_ms = 20").await;
+    hibernated(&f).await;
+    assert_eq!(f.call("refuse-snapshot").await, "ok");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let info = f.info().await;
+    let info = info(&f).await;
     assert_eq!(info["hibernated"], false, "{info}");
     assert!(info["memory_bytes"].as_u64().unwrap() > 0, "{info}");
-    assert_eq!(f.ok("ok").await, "ok");
-    assert_eq!(f.restarts().await, 0);
+    assert_eq!(f.call("ok").await, "ok");
+    assert_eq!(restarts(&f).await, 0);
     f.host.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wake_that_fails_restarts_the_child_and_says_why() {
-    let f = Fixture::start("misbehave", "hibernate_after_ms = 20").await;
-    assert_eq!(f.ok("unrestorable").await, "ok");
-    f.hibernated().await;
-    let err = f.call("ok").await.unwrap_err();
+    let f = CopiedChild::start("misbehave", "hibernate_after_ms = 20").await;
+    assert_eq!(f.call("unrestorable").await, "ok");
+    hibernated(&f).await;
+    let err = call(&f, "ok").await.unwrap_err();
     let SendError::Failed { message, .. } = &err else {
         panic!("a failure: {err:?}");
     };
@@ -241,9 +192,9 @@ async fn a_wake_that_fails_restarts_the_child_and_says_why() {
         message,
         "cannot wake from hibernation: restore failed: misbehave: this state cannot be restored"
     );
-    f.serving().await;
-    assert_eq!(f.ok("ok").await, "ok", "the restart starts from init");
-    assert_eq!(f.restarts().await, 1);
+    serving(&f).await;
+    assert_eq!(f.call("ok").await, "ok", "the restart starts from init");
+    assert_eq!(restarts(&f).await, 1);
     f.host.stop().await;
 }
 

@@ -1,103 +1,16 @@
 //! Hot reload: state kept across versions, every failure stage leaves the
 //! old version serving, rollback, probation, and the file watcher.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use warden::component::Tier;
-use warden::config;
-use warden::events::{
-    self, EventBus, EventKind, EventStream, Received, ReloadEvent, SupervisorEvent,
-};
-use warden::host::Host;
+use warden::events::{self, EventKind, ReloadEvent, SupervisorEvent};
 use warden::reload::{ReloadOutcome, Stage};
 
-use crate::support::{plugin, variant};
-
-/// A host with one component child `root/counter` whose file is a copy
-/// (tests overwrite it) of `plugin_name`.
-struct Fixture {
-    dir: tempfile::TempDir,
-    host: Host,
-    events: EventStream,
-}
-
-impl Fixture {
-    async fn start(plugin_name: &str, extra: &str) -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(plugin(plugin_name), dir.path().join("counter.wasm")).unwrap();
-        let text = format!(
-            r#"
-[host]
-state_dir = "state"
-[supervisor.root]
-strategy = "one_for_one"
-[[supervisor.root.children]]
-id = "counter"
-kind = "component"
-path = "counter.wasm"
-{extra}
-"#
-        );
-        let path = dir.path().join("warden.toml");
-        std::fs::write(&path, text).unwrap();
-        let config = config::load(&path).expect("valid config");
-        let bus = EventBus::default();
-        let events = bus.subscribe();
-        let host = Host::start(&config, bus).await.expect("host starts");
-        Fixture { dir, host, events }
-    }
-
-    fn file(&self) -> PathBuf {
-        self.dir.path().join("counter.wasm")
-    }
-
-    fn write(&self, bytes: &[u8]) {
-        std::fs::write(self.file(), bytes).unwrap();
-    }
-
-    async fn call(&self, msg: &str) -> String {
-        let reply = self
-            .host
-            .router
-            .call("root/counter", msg.as_bytes().to_vec())
-            .await
-            .unwrap_or_else(|e| panic!("{msg}: {e}"));
-        String::from_utf8(reply).unwrap()
-    }
-
-    async fn reload(&self) -> ReloadOutcome {
-        self.host.reload("root/counter").await.expect("reloadable")
-    }
-
-    /// The next event matching `pick`, within 10 s.
-    async fn event<T>(&mut self, mut pick: impl FnMut(&EventKind) -> Option<T>) -> T {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let got = tokio::time::timeout_at(deadline, self.events.recv())
-                .await
-                .expect("event in time");
-            if let Some(Received::Event(e)) = got
-                && let Some(t) = pick(&e.kind)
-            {
-                return t;
-            }
-        }
-    }
-
-    /// Every event so far, without waiting.
-    fn drain(&mut self) -> Vec<EventKind> {
-        let mut out = Vec::new();
-        while let Some(r) = self.events.try_recv() {
-            if let Received::Event(e) = r {
-                out.push(e.kind);
-            }
-        }
-        out
-    }
-}
+use crate::support::{CopiedChild, plugin, variant};
 
 fn bytes(name: &str) -> Vec<u8> {
     std::fs::read(plugin(name)).unwrap()
@@ -112,7 +25,7 @@ fn assert_reloaded(outcome: &ReloadOutcome) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counter_keeps_its_value_when_reloaded_to_v2() {
-    let mut f = Fixture::start("counter", "").await;
+    let mut f = CopiedChild::start("counter", "").await;
     assert_eq!(f.call("add 41").await, "41");
     f.write(&bytes("counter_v2"));
     assert_reloaded(&f.reload().await);
@@ -148,7 +61,7 @@ async fn counter_keeps_its_value_when_reloaded_to_v2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_reloads_under_load_lose_and_repeat_no_message() {
-    let f = Arc::new(Fixture::start("counter", "").await);
+    let f = Arc::new(CopiedChild::start("counter", "").await);
     assert_eq!(f.call("add 100").await, "100");
     // v1 → v2 once (v2 cannot go back to v1: v1 does not read schema 2),
     // then v2 and a byte-different v2 in turn: each is a real new version
@@ -222,7 +135,7 @@ fn tier_of(outcome: &ReloadOutcome) -> Tier {
     }
 }
 
-impl Fixture {
+impl CopiedChild {
     /// The tier of `version`, and why its optimized step failed if it did.
     fn tier(&self, version: u64) -> (Tier, Option<String>) {
         let versions = self.host.versions("root/counter").unwrap();
@@ -253,7 +166,7 @@ impl Fixture {
 /// probation of the first swap still holds after the second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_version_runs_baseline_then_optimized_code_keeping_state_and_order() {
-    let mut f = Fixture::start("counter", "").await;
+    let mut f = CopiedChild::start("counter", "").await;
     f.host.reloader.set_probation(Duration::from_secs(60));
     assert_eq!(f.call("add 10").await, "10");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -311,7 +224,7 @@ async fn a_new_version_runs_baseline_then_optimized_code_keeping_state_and_order
 /// the optimized tier, with no baseline step.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_compiled_before_skips_the_baseline_tier() {
-    let mut f = Fixture::start("counter", "").await;
+    let mut f = CopiedChild::start("counter", "").await;
     assert_eq!(f.call("add 4").await, "4");
     let v2 = variant(&bytes("counter_v2"), "cached");
     f.host
@@ -351,7 +264,7 @@ async fn a_version_compiled_before_skips_the_baseline_tier() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_optimize_step_keeps_the_baseline_code_serving() {
     use std::os::unix::fs::PermissionsExt;
-    let mut f = Fixture::start("counter", "").await;
+    let mut f = CopiedChild::start("counter", "").await;
     assert_eq!(f.call("add 8").await, "8");
     let cache = f.dir.path().join("state").join("cache");
     std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -374,7 +287,7 @@ async fn a_failed_optimize_step_keeps_the_baseline_code_serving() {
 /// Starts `plugin_name` at 5, writes `bad`, reloads, and checks the
 /// failure names `stage` while the old version serves on with its state.
 async fn fails_at(plugin_name: &str, extra: &str, bad: &[u8], stage: Stage) {
-    let mut f = Fixture::start(plugin_name, extra).await;
+    let mut f = CopiedChild::start(plugin_name, extra).await;
     assert_eq!(f.call("add 5").await, "5");
     let version_before = f.call("version").await;
     f.write(bad);
@@ -441,7 +354,7 @@ async fn state_the_new_code_cannot_read_fails_at_restore() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_on_probation_rolls_back_with_the_state_of_the_swap() {
-    let mut f = Fixture::start("counter", "").await;
+    let mut f = CopiedChild::start("counter", "").await;
     f.host.reloader.set_probation(Duration::from_secs(30));
     assert_eq!(f.call("add 5").await, "5");
     f.write(&bytes("counter_v2"));
@@ -485,7 +398,7 @@ async fn a_crash_on_probation_rolls_back_with_the_state_of_the_swap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_to_a_named_version_keeps_the_state() {
-    let f = Fixture::start("counter", "").await;
+    let f = CopiedChild::start("counter", "").await;
     assert_eq!(f.call("add 3").await, "3");
     let v2 = bytes("counter_v2");
     f.write(&v2);
@@ -503,7 +416,7 @@ async fn rollback_to_a_named_version_keeps_the_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_bytes_again_are_no_reload() {
-    let mut f = Fixture::start("counter", "watch = true").await;
+    let mut f = CopiedChild::start("counter", "watch = true").await;
     assert_eq!(f.call("add 2").await, "2");
     f.write(&bytes("counter"));
     assert_eq!(f.reload().await, ReloadOutcome::Unchanged { version: 1 });
@@ -530,7 +443,7 @@ fn save_by_rename(file: &Path, bytes: &[u8]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watched_file_reloads_on_save() {
-    let mut f = Fixture::start("counter", "watch = true").await;
+    let mut f = CopiedChild::start("counter", "watch = true").await;
     assert_eq!(f.call("add 9").await, "9");
     save_by_rename(&f.file(), &bytes("counter_v2"));
     let version = f

@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use warden::component::{Metering, Prepared, Runtime, RuntimeConfig};
+use warden::events::{EventKind, Received};
+use warden::reload::ReloadOutcome;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -781,5 +783,89 @@ impl Drop for NatsServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+/// A host with one component child `root/counter` whose file is a copy
+/// (tests overwrite it) of `plugin_name`.
+pub struct CopiedChild {
+    pub dir: tempfile::TempDir,
+    pub host: warden::host::Host,
+    pub events: warden::events::EventStream,
+}
+
+impl CopiedChild {
+    pub async fn start(plugin_name: &str, extra: &str) -> CopiedChild {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(plugin(plugin_name), dir.path().join("counter.wasm")).unwrap();
+        let text = format!(
+            r#"
+[host]
+state_dir = "state"
+[supervisor.root]
+strategy = "one_for_one"
+[[supervisor.root.children]]
+id = "counter"
+kind = "component"
+path = "counter.wasm"
+{extra}
+"#
+        );
+        let path = dir.path().join("warden.toml");
+        std::fs::write(&path, text).unwrap();
+        let config = warden::config::load(&path).expect("valid config");
+        let bus = warden::events::EventBus::default();
+        let events = bus.subscribe();
+        let host = warden::host::Host::start(&config, bus)
+            .await
+            .expect("host starts");
+        CopiedChild { dir, host, events }
+    }
+
+    pub fn file(&self) -> PathBuf {
+        self.dir.path().join("counter.wasm")
+    }
+
+    pub fn write(&self, bytes: &[u8]) {
+        std::fs::write(self.file(), bytes).unwrap();
+    }
+
+    pub async fn call(&self, msg: &str) -> String {
+        let reply = self
+            .host
+            .router
+            .call("root/counter", msg.as_bytes().to_vec())
+            .await
+            .unwrap_or_else(|e| panic!("{msg}: {e}"));
+        String::from_utf8(reply).unwrap()
+    }
+
+    pub async fn reload(&self) -> ReloadOutcome {
+        self.host.reload("root/counter").await.expect("reloadable")
+    }
+
+    /// The next event matching `pick`, within 10 s.
+    pub async fn event<T>(&mut self, mut pick: impl FnMut(&EventKind) -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .expect("event in time");
+            if let Some(Received::Event(e)) = got
+                && let Some(t) = pick(&e.kind)
+            {
+                return t;
+            }
+        }
+    }
+
+    /// Every event so far, without waiting.
+    pub fn drain(&mut self) -> Vec<EventKind> {
+        let mut out = Vec::new();
+        while let Some(r) = self.events.try_recv() {
+            if let Received::Event(e) = r {
+                out.push(e.kind);
+            }
+        }
+        out
     }
 }

@@ -9,9 +9,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::tree::{component_start, pss_bytes, rss_bytes};
+use super::tree::{component_start, idle_echo, pss_bytes, rss_bytes};
 use super::{BenchEnv, BenchError, Figure, Samples};
-use crate::component::{ActorProgram, Metering, Runtime, RuntimeConfig};
 use crate::events::EventBus;
 use crate::host::Router;
 use crate::supervisor::{
@@ -36,12 +35,8 @@ const SETTLE: Duration = Duration::from_secs(60);
 /// them, asleep (it wakes the child: a new instance, `init`, `restore`),
 /// and at once a second one, awake.
 pub fn hibernate(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
-    let bytes = env.read_plugin("echo")?;
-    let runtime = Runtime::new(RuntimeConfig {
-        memory_reservation: 8 << 20,
-        ..RuntimeConfig::default()
-    })?;
-    let program = ActorProgram::new(runtime.prepare_own(&bytes, Metering::Off)?)?;
+    // The runtime lives as long as the children do.
+    let (_runtime, program) = idle_echo(env)?;
     let rt = super::tokio_runtime()?;
     rt.block_on(async {
         let router = Router::default();

@@ -38,6 +38,18 @@ pub(super) fn component_start(program: ActorProgram, router: &Router) -> Compone
     }
 }
 
+/// `echo` as the memory benchmarks run it: instances on demand, each
+/// reserving 8 MiB (no pool, whose slots would be counted instead).
+pub(super) fn idle_echo(env: &BenchEnv) -> Result<(Runtime, ActorProgram), BenchError> {
+    let bytes = env.read_plugin("echo")?;
+    let runtime = Runtime::new(RuntimeConfig {
+        memory_reservation: 8 << 20,
+        ..RuntimeConfig::default()
+    })?;
+    let program = ActorProgram::new(runtime.prepare_own(&bytes, Metering::Off)?)?;
+    Ok((runtime, program))
+}
+
 /// A `counter` child traps on `crash`; measured from sending `crash` until
 /// the next incarnation answers `get`. The client is a task of the host's
 /// runtime, as the API's handlers and OTP's client process are (an Erlang
@@ -204,12 +216,7 @@ async fn trace_client(router: Router) -> Result<(Samples, Samples, Samples), Ben
 /// `simple_one_for_one` supervisor, each instantiated and initialised.
 pub fn children(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
     const CHILDREN: usize = 10_000;
-    let bytes = env.read_plugin("echo")?;
-    let runtime = Runtime::new(RuntimeConfig {
-        memory_reservation: 8 << 20,
-        ..RuntimeConfig::default()
-    })?;
-    let program = ActorProgram::new(runtime.prepare_own(&bytes, Metering::Off)?)?;
+    let (runtime, program) = idle_echo(env)?;
     let rt = super::tokio_runtime()?;
     rt.block_on(async {
         let router = Router::default();
