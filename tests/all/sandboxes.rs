@@ -274,6 +274,13 @@ async fn a_sandbox_may_hibernate_and_wakes_with_its_state() {
         assert!(Instant::now() < deadline, "never hibernated: {info}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let metrics = client.get_text("/metrics").await.unwrap();
+    let line = format!("warden_child_hibernated{{path=\"{path}\",kind=\"component\"}} 1\n");
+    assert!(metrics.contains(&line), "{line} in:\n{metrics}");
+    assert!(
+        !metrics.contains("warden_child_hibernated{path=\"root/counter\""),
+        "a child that cannot hibernate has no line: {metrics}"
+    );
     assert_eq!(
         send(&client, path, "inc").await.unwrap(),
         "8",

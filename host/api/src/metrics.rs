@@ -70,6 +70,9 @@ pub struct ChildSample {
     pub health_score: Option<u8>,
     /// A component's current reload version.
     pub reload_version: Option<u64>,
+    /// Whether a component that may hibernate (`hibernate_after_ms`)
+    /// hibernates now.
+    pub hibernated: Option<bool>,
 }
 
 /// The future [`ChildGauges::sample`] returns.
@@ -86,7 +89,7 @@ pub trait ChildGauges: Send + Sync + 'static {
 /// Appends the per-child families for `samples`.
 pub fn render_children(out: &mut String, samples: &[ChildSample]) {
     type Pick = fn(&ChildSample) -> Option<String>;
-    let families: [(&str, &str, &str, Pick); 6] = [
+    let families: [(&str, &str, &str, Pick); 7] = [
         (
             "warden_child_memory_bytes",
             "gauge",
@@ -122,6 +125,12 @@ pub fn render_children(out: &mut String, samples: &[ChildSample]) {
             "gauge",
             "A component child's current reload version",
             |s| s.reload_version.map(|n| n.to_string()),
+        ),
+        (
+            "warden_child_hibernated",
+            "gauge",
+            "1 while a component child that may hibernate holds no instance, else 0",
+            |s| s.hibernated.map(|h| u8::from(h).to_string()),
         ),
     ];
     for (name, kind, help, pick) in families {
@@ -483,6 +492,7 @@ mod tests {
                 restarts: 2,
                 health_score: None,
                 reload_version: Some(3),
+                hibernated: Some(true),
             },
             ChildSample {
                 path: "root/we\"ird\\\n".into(),
@@ -508,6 +518,10 @@ mod tests {
         assert!(text.contains(
             "warden_child_health_score{path=\"root/we\\\"ird\\\\\\n\",kind=\"process\"} 97\n"
         ));
+        assert!(
+            text.contains("warden_child_hibernated{path=\"root/counter\",kind=\"component\"} 1\n")
+        );
+        assert_eq!(text.matches("warden_child_hibernated{").count(), 1);
         assert_eq!(text.matches("warden_child_mailbox_depth{").count(), 1);
         assert_eq!(text.matches("warden_child_restarts_total{").count(), 2);
         assert_eq!(text.matches("warden_child_health_score{").count(), 1);

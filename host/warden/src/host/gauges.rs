@@ -86,6 +86,9 @@ fn sample(reloader: &Reloader, path: String, restarts: u64, info: &Value) -> Chi
         out.fuel_used = info["fuel_used"].as_u64();
         out.mailbox_depth = info["mailbox"]["depth"].as_u64();
         out.reload_version = version;
+        out.hibernated = info["hibernate_after_ms"]
+            .is_u64()
+            .then(|| info["hibernated"] == true);
     } else {
         out.memory_bytes = info["stats"]["rss_bytes"].as_u64();
         out.health_score = info["health"]["score"]
