@@ -1261,6 +1261,7 @@ impl Incarnation {
         .await;
         match taken {
             Ok(Slept::Asleep(state)) => {
+                tracing::debug!(child = %self.path, state_bytes = state.len(), "hibernated");
                 self.gauge.hibernated();
                 if let Some(hibernation) = &mut self.hibernation {
                     hibernation.state = Some(state);
@@ -1311,6 +1312,7 @@ impl Incarnation {
         .await;
         let failure = match woken {
             Ok((Ok(actor), _)) => {
+                tracing::debug!(child = %self.path, "woke from hibernation");
                 self.gauge.woke(&actor);
                 self.instance = Some(Box::new(actor));
                 hibernation.timer_from(tokio::time::Instant::now());
