@@ -1322,6 +1322,7 @@ impl Incarnation {
             // limit): nothing of the child's doing, and its state is
             // whole. It sleeps on; the next envelope tries again.
             Ok((Err(failure), state)) if failure.stage == Stage::Instantiate => {
+                tracing::warn!(child = %self.path, reason = %failure.reason, "no instance to wake in: the child hibernates on");
                 hibernation.state = Some(state);
                 let why = format!(
                     "cannot wake from hibernation: {} (it hibernates on, its state kept)",
