@@ -13,7 +13,7 @@ use warden::events::EventBus;
 use warden::host::{Host, SendError};
 use warden::reload::ReloadOutcome;
 
-use crate::support::{CopiedChild, plugin};
+use crate::support::{CopiedChild, config_file, plugin};
 
 /// The child of every [`CopiedChild`].
 const CHILD: &str = "root/counter";
@@ -200,8 +200,7 @@ async fn a_wake_that_fails_restarts_the_child_and_says_why() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hibernate_on_a_component_without_snapshot_and_restore_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = format!(
+    let (_dir, path) = config_file(
         r#"
 [host]
 state_dir = "state"
@@ -210,13 +209,10 @@ strategy = "one_for_one"
 [[supervisor.root.children]]
 id = "wc"
 kind = "component"
-path = "{}"
+path = "{wordcount}"
 hibernate_after_ms = 1000
 "#,
-        plugin("wordcount").display()
     );
-    let path = dir.path().join("warden.toml");
-    std::fs::write(&path, text).unwrap();
     let config = config::load(&path).expect("valid config");
     let err = match Host::start(&config, EventBus::default()).await {
         Ok(_) => panic!("a host started with a child that cannot hibernate"),

@@ -197,7 +197,14 @@ backoff = {{ initial_ms = 400, max_ms = 400 }}
 pub fn config_file(body: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut text = body.replace("{dir}", dir.path().to_str().expect("utf-8 temp path"));
-    for name in ["counter", "echo", "kv", "trap_init", "wrong_world"] {
+    for name in [
+        "counter",
+        "echo",
+        "kv",
+        "trap_init",
+        "wordcount",
+        "wrong_world",
+    ] {
         let key = format!("{{{name}}}");
         if text.contains(&key) {
             text = text.replace(&key, plugin(name).to_str().expect("utf-8 plugin path"));
