@@ -36,6 +36,7 @@
 //! send_to = ["echo"]
 //! persist = "shutdown"             # or { interval_ms = 5000 }: state saved in state_dir/persist, restored at start
 //! restore_after_crash = false      # true: a restart after its crash restores the last saved state too
+//! hibernate_after_ms = 60000       # idle this long: state kept as a snapshot, instance dropped until the next message
 //!
 //! [host.policy]                    # what native workers may run, and where
 //! allow_commands = ["/usr/bin/python3", "sleep"]   # bare names resolved on PATH once, pinned
