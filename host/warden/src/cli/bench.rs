@@ -37,8 +37,9 @@ enum What {
     Restart,
     /// Memory per idle component child (10,000 `echo` children).
     Children,
-    /// Memory per hibernating child and a wake's latency (10,000 `echo`
-    /// children hibernating after 1 ms; run it alone for the memory).
+    /// Memory per hibernating child and a wake's latency, on demand and
+    /// pooled (10,000 `echo` children hibernating after 1 ms; run it alone
+    /// for the memory).
     Hibernate,
     /// The supervisor alone: 10,000 and 100,000 dynamic children.
     Dynamic,
