@@ -35,12 +35,18 @@ use crate::support::{HostProcess, demo_tree, flapping_tree, plugin, repo_root, t
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// The demo's tree on a free port, its monitor polling as the demo's
-/// does, with `token` in its config when given.
+/// does, with `token` in its config when given, and `root/echo`
+/// hibernating after 50 ms.
 fn start_host(token: Option<&str>) -> HostProcess {
     let token = token.map_or(String::new(), |t| format!("token = \"{t}\""));
     let body = demo_tree(&format!(
         "api_addr = \"127.0.0.1:0\"\n{token}\n[host.monitor]\ninterval_ms = 250\n"
-    ));
+    ))
+    .replacen(
+        "path = \"{echo}\"\n",
+        "path = \"{echo}\"\nhibernate_after_ms = 50\n",
+        1,
+    );
     HostProcess::start_tree(&body, &[])
 }
 
@@ -63,7 +69,8 @@ fn restart_and_kill_from_the_dashboard_update_it_live() {
     let shot_dir = tempfile::tempdir().unwrap();
     let shot = shot_dir.path().join("dashboard.png");
     // What the script saw, beyond its own checks.
-    let report = browse(&node, &host, &shot, &[]);
+    let report = browse(&node, &host, &shot, &["--asleep=root/echo"]);
+    assert_eq!(report["asleep_memory"], "hibernated", "{report}");
     let before = report["restarts_before"].as_u64().unwrap();
     let after = report["restarts_after"].as_u64().unwrap();
     assert!(after > before, "restarts shown went {before} -> {after}");

@@ -1,8 +1,10 @@
 // Drives the dashboard of a running warden host in Debian's headless
 // Chromium (through playwright-core, no browser download):
 //
-//   node tests/browser/dashboard.mjs [--token=TOKEN] [--reload-fails] [--role=ROLE] URL SCREENSHOT.png [CHILD_PATH]
+//   node tests/browser/dashboard.mjs [--token=TOKEN] [--reload-fails] [--role=ROLE] [--asleep=PATH] URL SCREENSHOT.png [CHILD_PATH]
 //
+// With --asleep=PATH (a child with `hibernate_after_ms`): once the rows are
+// there, PATH's memory cell must say `hibernated` (`asleep_memory`).
 // With --role (and --token, a token of that role): once the row is there,
 // the page must show the token's role (`#whoami[data-role=ROLE]`); the
 // report lists the row's action buttons (`actions`) and whether the send
@@ -55,6 +57,8 @@ const token = tokenArg ? tokenArg.slice("--token=".length) : null;
 const reloadFails = args.includes("--reload-fails");
 const roleArg = args.find((a) => a.startsWith("--role="));
 const role = roleArg ? roleArg.slice("--role=".length) : null;
+const asleepArg = args.find((a) => a.startsWith("--asleep="));
+const asleep = asleepArg ? asleepArg.slice("--asleep=".length) : null;
 const [url, screenshot, childPath = "root/counter"] = args.filter((a) => !a.startsWith("--"));
 if (!url || !screenshot || token === "" || (role !== null && token === null)) {
   console.error("usage: node dashboard.mjs [--token=TOKEN] [--reload-fails] [--role=ROLE] URL SCREENSHOT.png [CHILD_PATH]");
@@ -168,6 +172,16 @@ async function main() {
     seen.send_visible = await page.locator("#send-panel").isVisible();
     await page.screenshot({ path: screenshot, fullPage: true });
     return;
+  }
+  if (asleep !== null) {
+    step(`a hibernating child: the memory of ${asleep} says so`);
+    await page.waitForFunction(
+      (path) => document.querySelector(`tr[data-path="${path}"] [data-field="memory"]`)?.textContent.trim() === "hibernated",
+      asleep,
+    );
+    const memory = page.locator(`tr[data-path="${asleep}"] [data-field="memory"]`);
+    seen.asleep_memory = (await memory.textContent()).trim();
+    seen.asleep_memory_title = await memory.getAttribute("title");
   }
   // Survives only if the page is never reloaded.
   await page.evaluate(() => {

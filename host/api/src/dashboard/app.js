@@ -782,7 +782,10 @@ function updateRow(row, c) {
   let version = "—";
   let versionTitle = "";
   if (c.type === "component") {
-    if (typeof info.memory_bytes === "number") {
+    if (info.hibernated === true) {
+      memory = "hibernated";
+      memoryTitle = "no instance: its state waits as a snapshot for the next message";
+    } else if (typeof info.memory_bytes === "number") {
       const limit = info.limits && info.limits.memory_bytes;
       memory = limit ? `${bytes(info.memory_bytes)} / ${bytes(limit)}` : bytes(info.memory_bytes);
       memoryTitle = "linear memory of the instance / its limit";
