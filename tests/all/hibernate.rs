@@ -1,9 +1,10 @@
 //! Hibernation (`hibernate_after_ms`): an idle component child drops its
 //! instance and wakes with its state; a busy one stays awake; a
 //! hibernating child is snapshotted, restored, reloaded and persisted as an
-//! awake one is; a guest that refuses its snapshot stays awake, and a wake
-//! that fails restarts the child and says why. Real hosts in process, the
-//! real `counter`, `counter_v2` and `misbehave` plugins.
+//! awake one is; a guest that refuses its snapshot stays awake, a wake
+//! that fails restarts the child and says why, and a kill that stops a
+//! wake is a kill. Real hosts in process, the real `counter`, `counter_v2`
+//! and `misbehave` plugins.
 
 use std::time::Duration;
 
@@ -224,4 +225,44 @@ hibernate_after_ms = 1000
     ] {
         assert!(err.contains(words), "`{words}` in: {err}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_that_stops_a_wake_is_a_kill() {
+    let f = CopiedChild::start("misbehave", "hibernate_after_ms = 20").await;
+    assert_eq!(f.call("endless-restore").await, "ok");
+    hibernated(&f).await;
+    // The message wakes the child, whose `restore` then spins: only a kill
+    // ends it (the child has no timeout).
+    let router = f.host.router.clone();
+    let waking = tokio::spawn(async move { router.call(CHILD, b"ok".to_vec()).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waking.is_finished(), "the wake should still be spinning");
+    f.host
+        .operations
+        .call("child.kill", json!({"path": CHILD}))
+        .await
+        .expect("child.kill");
+    let answer = tokio::time::timeout(Duration::from_secs(10), waking)
+        .await
+        .expect("the kill ends the wake")
+        .unwrap();
+    assert!(
+        matches!(answer, Err(SendError::Failed { .. })),
+        "{answer:?}"
+    );
+    serving(&f).await;
+    let out = f
+        .host
+        .operations
+        .call("child.info", json!({"path": CHILD}))
+        .await
+        .expect("child.info");
+    let last = out["last_exit"].to_string();
+    assert!(last.contains("killed"), "the exit is the kill: {last}");
+    assert!(
+        !last.contains("cannot wake"),
+        "the exit is the kill: {last}"
+    );
+    f.host.stop().await;
 }

@@ -36,6 +36,13 @@ static UNRESTORABLE: AtomicBool = AtomicBool::new(false);
 /// A state this plugin's own `restore` refuses.
 const UNRESTORABLE_STATE: &[u8] = b"unrestorable";
 
+/// Set by the message `endless-restore`: `snapshot` gives
+/// [`ENDLESS_RESTORE_STATE`], whose `restore` never returns.
+static ENDLESS_RESTORE: AtomicBool = AtomicBool::new(false);
+
+/// A state this plugin's own `restore` spins on forever.
+const ENDLESS_RESTORE_STATE: &[u8] = b"endless-restore";
+
 /// Bytes in a mebibyte; also the size of each allocation of
 /// `allocate-forever` and of each `flood-stdout` chunk.
 const MIB: usize = 1 << 20;
@@ -165,6 +172,10 @@ impl actor::Guest for Misbehave {
                 UNRESTORABLE.store(true, Ordering::Relaxed);
                 Ok(b"ok".to_vec())
             }
+            b"endless-restore" => {
+                ENDLESS_RESTORE.store(true, Ordering::Relaxed);
+                Ok(b"ok".to_vec())
+            }
             _ => Err(format!(
                 "unknown command: {}",
                 String::from_utf8_lossy(&message)
@@ -179,12 +190,18 @@ impl actor::Guest for Misbehave {
         if UNRESTORABLE.load(Ordering::Relaxed) {
             return Ok(UNRESTORABLE_STATE.to_vec());
         }
+        if ENDLESS_RESTORE.load(Ordering::Relaxed) {
+            return Ok(ENDLESS_RESTORE_STATE.to_vec());
+        }
         Ok(Vec::new())
     }
 
     fn restore(state: Vec<u8>) -> Result<(), String> {
         if state == UNRESTORABLE_STATE {
             return Err("misbehave: this state cannot be restored".to_string());
+        }
+        if state == ENDLESS_RESTORE_STATE {
+            loop_forever();
         }
         Ok(())
     }

@@ -1341,10 +1341,14 @@ impl Incarnation {
         // the next incarnation.
         self.router.unregister(&self.path, self.generation);
         refuse(envelope, ReplyFailure::Failed(failure.clone()));
-        ControlFlow::Break(Flow::Stop(ExitReason::abnormal(
-            FailureKind::Crash,
-            failure,
-        )))
+        // A kill that stopped the wake's `init` or `restore` is the kill,
+        // as it is for any guest call, not a crash of the child.
+        let reason = if self.kit.scope.is_fired() {
+            ExitReason::killed()
+        } else {
+            ExitReason::abnormal(FailureKind::Crash, failure)
+        };
+        ControlFlow::Break(Flow::Stop(reason))
     }
 
     /// The instance, for a guest call or a swap that hands it back.
