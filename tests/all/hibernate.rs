@@ -24,15 +24,18 @@ async fn call(f: &CopiedChild, msg: &str) -> Result<String, SendError> {
     Ok(String::from_utf8(reply).unwrap())
 }
 
-/// What `child.info` says of the child's component.
-async fn info(f: &CopiedChild) -> Value {
-    let out = f
-        .host
+/// What `child.info` says of the child.
+async fn child_info(f: &CopiedChild) -> Value {
+    f.host
         .operations
         .call("child.info", json!({"path": CHILD}))
         .await
-        .expect("child.info");
-    out["info"].clone()
+        .expect("child.info")
+}
+
+/// What `child.info` says of the child's component.
+async fn info(f: &CopiedChild) -> Value {
+    child_info(f).await["info"].clone()
 }
 
 /// Waits (up to 10 s) until the child hibernates; its info then.
@@ -64,13 +67,9 @@ async fn serving(f: &CopiedChild) {
 
 /// The child's restarts so far.
 async fn restarts(f: &CopiedChild) -> u64 {
-    let out = f
-        .host
-        .operations
-        .call("child.info", json!({"path": CHILD}))
-        .await
-        .expect("child.info");
-    out["restarts"].as_u64().expect("a restart count")
+    child_info(f).await["restarts"]
+        .as_u64()
+        .expect("a restart count")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,7 +132,7 @@ async fn a_hibernating_child_is_reloaded_with_its_state() {
     assert_eq!(f.call("add 41").await, "41");
     hibernated(&f).await;
     f.write(&std::fs::read(plugin("counter_v2")).unwrap());
-    let outcome = f.host.reload(CHILD).await.expect("reloadable");
+    let outcome = f.reload().await;
     assert!(
         matches!(outcome, ReloadOutcome::Reloaded { .. }),
         "{outcome:?}"
@@ -252,13 +251,7 @@ async fn a_kill_that_stops_a_wake_is_a_kill() {
         "{answer:?}"
     );
     serving(&f).await;
-    let out = f
-        .host
-        .operations
-        .call("child.info", json!({"path": CHILD}))
-        .await
-        .expect("child.info");
-    let last = out["last_exit"].to_string();
+    let last = child_info(&f).await["last_exit"].to_string();
     assert!(last.contains("killed"), "the exit is the kill: {last}");
     assert!(
         !last.contains("cannot wake"),

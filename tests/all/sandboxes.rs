@@ -250,6 +250,19 @@ async fn a_sandbox_is_created_reloaded_to_a_new_component_keeping_state_and_dest
     assert_eq!(stored.as_array().map(Vec::len), Some(1), "{stored}");
 }
 
+/// `child.info` of `path` once it hibernates (within 10 s).
+async fn hibernated(client: &ApiClient, path: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = call(client, "child.info", json!({"path": path})).await;
+        if info["info"]["hibernated"] == true {
+            return info;
+        }
+        assert!(Instant::now() < deadline, "never hibernated: {info}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sandbox_may_hibernate_and_wakes_with_its_state() {
     let (_dir, host) = start(Some(""));
@@ -263,17 +276,9 @@ async fn a_sandbox_may_hibernate_and_wakes_with_its_state() {
     .await;
     let path = "root/sandboxes/sleepy";
     assert_eq!(send(&client, path, "add 7").await.unwrap(), "7");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let info = call(&client, "child.info", json!({"path": path})).await;
-        if info["info"]["hibernated"] == true {
-            assert_eq!(info["info"]["hibernate_after_ms"], 30, "{info}");
-            assert_eq!(info["info"]["memory_bytes"], 0, "{info}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "never hibernated: {info}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let info = hibernated(&client, path).await;
+    assert_eq!(info["info"]["hibernate_after_ms"], 30, "{info}");
+    assert_eq!(info["info"]["memory_bytes"], 0, "{info}");
     let metrics = client.get_text("/metrics").await.unwrap();
     let line = format!("warden_child_hibernated{{path=\"{path}\",kind=\"component\"}} 1\n");
     assert!(metrics.contains(&line), "{line} in:\n{metrics}");
@@ -292,8 +297,7 @@ async fn a_sandbox_may_hibernate_and_wakes_with_its_state() {
 /// keeps sleeping with its state, and wakes once a slot is free.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_that_finds_no_instance_to_wake_in_keeps_its_state() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = format!(
+    let host = HostProcess::start_tree(
         r#"
 [host]
 state_dir = "state"
@@ -304,31 +308,20 @@ strategy = "one_for_one"
 [[supervisor.root.children]]
 id = "sleepy"
 kind = "component"
-path = "{counter}"
+path = "counter.wasm"
 hibernate_after_ms = 30
 [[supervisor.root.children]]
 id = "awake"
 kind = "component"
-path = "{counter}"
+path = "counter.wasm"
 [api.sandboxes]
 "#,
-        counter = plugin("counter").display()
+        &[],
     );
-    let config = dir.path().join("warden.toml");
-    std::fs::write(&config, text).unwrap();
-    let host = HostProcess::start(&config, &dir.path().join("state"), &[]);
     let client = host.client(None);
     let path = "root/sleepy";
     assert_eq!(send(&client, path, "add 5").await.unwrap(), "5");
-    let info = |client: &ApiClient| {
-        let client = client.clone();
-        async move { call(&client, "child.info", json!({"path": path})).await["info"].clone() }
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while info(&client).await["hibernated"] != true {
-        assert!(Instant::now() < deadline, "never hibernated");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    hibernated(&client, path).await;
     // A sandbox takes the slot the sleeper gave back: the pool is full.
     let counter = store_component(&client, &std::fs::read(plugin("counter")).unwrap()).await;
     call(
@@ -344,8 +337,8 @@ path = "{counter}"
         body.contains("cannot wake from hibernation") && body.contains("its state kept"),
         "{body}"
     );
-    let still = info(&client).await;
-    assert_eq!(still["hibernated"], true, "{still}");
+    let still = call(&client, "child.info", json!({"path": path})).await;
+    assert_eq!(still["info"]["hibernated"], true, "{still}");
 
     call(
         &client,

@@ -1315,7 +1315,8 @@ impl Incarnation {
                 tracing::debug!(child = %self.path, "woke from hibernation");
                 self.gauge.woke(&actor);
                 self.instance = Some(Box::new(actor));
-                hibernation.timer_from(tokio::time::Instant::now());
+                // The idle period starts again when this envelope is
+                // handled (`run`); the timer, long fired, follows lazily.
                 return ControlFlow::Continue(Input::Envelope(envelope));
             }
             // No instance to be had (a full pool, the kernel's mapping
@@ -1382,12 +1383,6 @@ impl Hibernation {
             timer: Box::pin(tokio::time::sleep_until(now + after)),
             state: None,
         })
-    }
-
-    /// The child worked at `now`: the idle period starts again.
-    fn timer_from(&mut self, now: tokio::time::Instant) {
-        self.active = now;
-        self.timer.as_mut().reset(now + self.after);
     }
 }
 
