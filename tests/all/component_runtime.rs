@@ -36,7 +36,17 @@ fn call(
     call_json(&prepared, func, args, limits, caps, None)?.outcome
 }
 
-fn counter_works(rt: &Runtime) {
+/// Awaits `calls` on a runtime of its own, from a test that is not async
+/// (its other calls block, which a runtime's thread may not).
+fn block_on<F: std::future::Future>(calls: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(calls)
+}
+
+async fn counter_works(rt: &Runtime) {
     let program =
         ActorProgram::new(prepare(rt, "counter", Metering::Off)).expect("counter fits actor world");
     let mut actor = program
@@ -45,10 +55,11 @@ fn counter_works(rt: &Runtime) {
             &Capabilities::default(),
             HostContext::isolated("counter"),
         )
+        .await
         .expect("instantiate");
-    actor.init("").unwrap().unwrap();
-    assert_eq!(actor.handle(b"inc").unwrap().unwrap(), b"1");
-    assert_eq!(actor.handle(b"add 41").unwrap().unwrap(), b"42");
+    actor.init("").await.unwrap().unwrap();
+    assert_eq!(actor.handle(b"inc").await.unwrap().unwrap(), b"1");
+    assert_eq!(actor.handle(b"add 41").await.unwrap().unwrap(), b"42");
 }
 
 #[test]
@@ -122,7 +133,7 @@ fn every_misbehaviour_ends_in_its_typed_error_and_the_host_survives() {
     );
 
     // The same runtime still runs a well-behaved component.
-    counter_works(&rt);
+    block_on(counter_works(&rt));
     assert_eq!(
         call(
             &rt,
@@ -326,8 +337,10 @@ fn output_overflow_can_fail_the_call() {
     );
 }
 
-#[test]
-fn preopened_dirs_are_the_only_files_a_guest_sees() {
+// Multi-threaded: the operation call at the end blocks, as it may only
+// off the runtime's workers.
+#[tokio::test(flavor = "multi_thread")]
+async fn preopened_dirs_are_the_only_files_a_guest_sees() {
     let rt = runtime();
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
@@ -346,20 +359,21 @@ fn preopened_dirs_are_the_only_files_a_guest_sees() {
     let program = ActorProgram::new(prepare(&rt, "kv", Metering::Off)).unwrap();
     let mut kv = program
         .instantiate(&limits(), &rw, HostContext::isolated("kv"))
+        .await
         .unwrap();
-    kv.init("").unwrap().unwrap();
-    assert_eq!(kv.handle(b"put colour blue").unwrap().unwrap(), b"ok");
+    kv.init("").await.unwrap().unwrap();
+    assert_eq!(kv.handle(b"put colour blue").await.unwrap().unwrap(), b"ok");
     assert_eq!(
         std::fs::read_to_string(data.join("colour")).unwrap(),
         "blue"
     );
-    assert_eq!(kv.handle(b"get colour").unwrap().unwrap(), b"blue");
+    assert_eq!(kv.handle(b"get colour").await.unwrap().unwrap(), b"blue");
     // Out of the directory by `..`, by an absolute path, by a symlink: refused.
     for key in ["../secret.txt", "/etc/passwd", "link"] {
-        let reply = kv.handle(format!("get {key}").as_bytes()).unwrap();
+        let reply = kv.handle(format!("get {key}").as_bytes()).await.unwrap();
         assert!(reply.is_err(), "`get {key}` must be refused, got {reply:?}");
     }
-    assert!(kv.handle(b"put ../escaped x").unwrap().is_err());
+    assert!(kv.handle(b"put ../escaped x").await.unwrap().is_err());
     assert!(!root.path().join("escaped").exists());
 
     // Read-only grants refuse writes.
@@ -372,55 +386,60 @@ fn preopened_dirs_are_the_only_files_a_guest_sees() {
     };
     let mut kv = program
         .instantiate(&limits(), &ro, HostContext::isolated("kv"))
+        .await
         .unwrap();
-    kv.init("").unwrap().unwrap();
-    assert_eq!(kv.handle(b"get colour").unwrap().unwrap(), b"blue");
-    assert!(kv.handle(b"put colour red").unwrap().is_err());
+    kv.init("").await.unwrap().unwrap();
+    assert_eq!(kv.handle(b"get colour").await.unwrap().unwrap(), b"blue");
+    assert!(kv.handle(b"put colour red").await.unwrap().is_err());
     assert_eq!(
         std::fs::read_to_string(data.join("colour")).unwrap(),
         "blue"
     );
 
-    let escape = call(&rt, "misbehave", "escape-dir", &[], &limits(), &rw).unwrap();
+    let escape = tokio::task::block_in_place(|| {
+        call(&rt, "misbehave", "escape-dir", &[], &limits(), &rw).unwrap()
+    });
     assert!(escape.get("err").is_some(), "escape must fail: {escape}");
 }
 
-#[test]
-fn snapshot_restores_into_a_fresh_instance() {
+#[tokio::test]
+async fn snapshot_restores_into_a_fresh_instance() {
     let rt = runtime();
     let program = ActorProgram::new(prepare(&rt, "counter", Metering::Off)).unwrap();
     let caps = Capabilities::default();
     let mut first = program
         .instantiate(&limits(), &caps, HostContext::isolated("c"))
+        .await
         .unwrap();
-    first.init("").unwrap().unwrap();
-    first.handle(b"add 1234").unwrap().unwrap();
-    let state = first.snapshot().unwrap().unwrap();
+    first.init("").await.unwrap().unwrap();
+    first.handle(b"add 1234").await.unwrap().unwrap();
+    let state = first.snapshot().await.unwrap().unwrap();
 
     let mut second = program
         .instantiate(&limits(), &caps, HostContext::isolated("c"))
+        .await
         .unwrap();
-    second.init("").unwrap().unwrap();
-    second.restore(&state).unwrap().unwrap();
-    assert_eq!(second.handle(b"get").unwrap().unwrap(), b"1234");
+    second.init("").await.unwrap().unwrap();
+    second.restore(&state).await.unwrap().unwrap();
+    assert_eq!(second.handle(b"get").await.unwrap().unwrap(), b"1234");
     assert_eq!(
-        second.snapshot().unwrap().unwrap(),
+        second.snapshot().await.unwrap().unwrap(),
         state,
         "same state, same snapshot"
     );
     assert!(
-        second.restore(b"not a snapshot").unwrap().is_err(),
+        second.restore(b"not a snapshot").await.unwrap().is_err(),
         "garbage state is refused"
     );
     assert_eq!(
-        second.handle(b"get").unwrap().unwrap(),
+        second.handle(b"get").await.unwrap().unwrap(),
         b"1234",
         "a refused restore keeps the state"
     );
 }
 
-#[test]
-fn a_trap_poisons_only_that_instance() {
+#[tokio::test]
+async fn a_trap_poisons_only_that_instance() {
     let rt = runtime();
     let program = ActorProgram::new(prepare(&rt, "counter", Metering::Off)).unwrap();
     let mut a = program
@@ -429,13 +448,14 @@ fn a_trap_poisons_only_that_instance() {
             &Capabilities::default(),
             HostContext::isolated("c"),
         )
+        .await
         .unwrap();
-    a.init("").unwrap().unwrap();
+    a.init("").await.unwrap().unwrap();
     // counter is an SDK plugin: its panic hook writes the report, then
     // leaves through WASI's `exit`, so the trap names the panic, not the
     // `unreachable` std's abort would run (misbehave, without the SDK,
     // still does: every_misbehaviour_ends_in_its_typed_error_…).
-    match a.handle(b"crash") {
+    match a.handle(b"crash").await {
         Err(ComponentError::Trap { message, .. }) => assert!(
             message.starts_with("guest panicked: crash requested (panicked at ")
                 && message.contains("src/lib.rs:"),
@@ -443,20 +463,24 @@ fn a_trap_poisons_only_that_instance() {
         ),
         other => panic!("expected a trap, got {other:?}"),
     }
-    assert!(matches!(a.handle(b"get"), Err(ComponentError::Poisoned)));
+    assert!(matches!(
+        a.handle(b"get").await,
+        Err(ComponentError::Poisoned)
+    ));
     let mut b = program
         .instantiate(
             &limits(),
             &Capabilities::default(),
             HostContext::isolated("c"),
         )
+        .await
         .unwrap();
-    b.init("").unwrap().unwrap();
-    assert_eq!(b.handle(b"inc").unwrap().unwrap(), b"1");
+    b.init("").await.unwrap().unwrap();
+    assert_eq!(b.handle(b"inc").await.unwrap().unwrap(), b"1");
 }
 
-#[test]
-fn the_compile_cache_is_used_on_the_second_load() {
+#[tokio::test]
+async fn the_compile_cache_is_used_on_the_second_load() {
     let cache = tempfile::tempdir().unwrap();
     let bytes = std::fs::read(plugin("echo")).unwrap();
     let config = RuntimeConfig {
@@ -483,9 +507,10 @@ fn the_compile_cache_is_used_on_the_second_load() {
             &Capabilities::default(),
             HostContext::isolated("e"),
         )
+        .await
         .unwrap();
-    echo.init("").unwrap().unwrap();
-    assert_eq!(echo.handle(b"hello").unwrap().unwrap(), b"hello");
+    echo.init("").await.unwrap().unwrap();
+    assert_eq!(echo.handle(b"hello").await.unwrap().unwrap(), b"hello");
 }
 
 #[test]
@@ -525,9 +550,9 @@ fn worlds_are_checked_export_by_export() {
     assert!(!world::fit(&wc, World::ActorPlugin).fits);
 }
 
-#[test]
-fn a_traps_wasm_backtrace_is_shown_only_when_asked_for() {
-    let crash = |backtraces: bool| {
+#[tokio::test]
+async fn a_traps_wasm_backtrace_is_shown_only_when_asked_for() {
+    let crash = async |backtraces: bool| {
         let rt = Runtime::new(RuntimeConfig {
             wasm_backtraces: backtraces,
             ..RuntimeConfig::default()
@@ -540,14 +565,15 @@ fn a_traps_wasm_backtrace_is_shown_only_when_asked_for() {
                 &Capabilities::default(),
                 HostContext::isolated("c"),
             )
+            .await
             .unwrap();
-        actor.init("").unwrap().unwrap();
-        actor.handle(b"crash").unwrap_err().to_string()
+        actor.init("").await.unwrap().unwrap();
+        actor.handle(b"crash").await.unwrap_err().to_string()
     };
-    let plain = crash(false);
+    let plain = crash(false).await;
     assert!(plain.contains("crash requested"), "{plain}");
     assert!(!plain.contains("wasm backtrace"), "{plain}");
-    let traced = crash(true);
+    let traced = crash(true).await;
     assert!(traced.starts_with(&plain), "{traced}");
     assert!(traced.contains("wasm backtrace"), "{traced}");
     assert!(!traced.contains('\n'), "folded onto one line: {traced}");

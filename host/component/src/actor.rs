@@ -1,12 +1,21 @@
 //! Typed access to components of the `actor-plugin` world.
 //!
 //! An [`ActorProgram`] is a prepared component checked against the world,
-//! with its export indices resolved once; an [`ActorInstance`] is one
-//! incarnation of it. Each method returns the guest's own answer
-//! (`Ok(Err(msg))` when the actor says no) inside the sandbox's verdict
-//! (`Err(ComponentError)` when the instance failed).
+//! linked for fibers, with its export indices resolved once; an
+//! [`ActorInstance`] is one incarnation of it. Each method returns the
+//! guest's own answer (`Ok(Err(msg))` when the actor says no) inside the
+//! sandbox's verdict (`Err(ComponentError)` when the instance failed).
+//!
+//! An actor's calls are futures: the guest runs on a fiber inside the task
+//! that awaits it (a component child's task), yielding to the runtime
+//! once per epoch tick while it computes, and waiting on the runtime's
+//! timer while it sleeps. A message therefore costs no hand-off between
+//! threads, and a trap restarts the child on the same thread (see
+//! `warden::host::component_child`).
 
 use std::sync::Arc;
+
+use wasmtime::component::InstancePre;
 
 use crate::bindings::actor::{ActorPlugin, ActorPluginIndices};
 use crate::caps::Capabilities;
@@ -15,27 +24,31 @@ use crate::error::ComponentError;
 use crate::host_iface::HostContext;
 use crate::interrupt::Interrupt;
 use crate::limits::Limits;
-use crate::sandbox::Sandbox;
+use crate::sandbox::{GuestState, Sandbox};
 use crate::world::{self, World};
 
 /// A component version that fits `actor-plugin`, ready to instantiate.
 #[derive(Clone)]
 pub struct ActorProgram {
     prepared: Prepared,
+    /// `prepared` linked for calls on fibers.
+    pre: InstancePre<GuestState>,
     indices: Arc<ActorPluginIndices>,
 }
 
 impl ActorProgram {
-    /// Checks the world and resolves the actor exports.
+    /// Checks the world, links the component for fibers and resolves the
+    /// actor exports.
     pub fn new(prepared: Prepared) -> Result<Self, ComponentError> {
         world::check(&prepared.compiled, World::ActorPlugin)?;
-        let indices = ActorPluginIndices::new(&prepared.pre).map_err(|err| {
-            ComponentError::Instantiation {
+        let pre = prepared.link_for_fibers()?;
+        let indices =
+            ActorPluginIndices::new(&pre).map_err(|err| ComponentError::Instantiation {
                 reason: crate::engine::one_line(&err),
-            }
-        })?;
+            })?;
         Ok(Self {
             prepared,
+            pre,
             indices: Arc::new(indices),
         })
     }
@@ -59,30 +72,27 @@ impl ActorProgram {
     }
 
     /// A new incarnation in a fresh Store (not yet initialised).
-    pub fn instantiate(
+    pub async fn instantiate(
         &self,
         limits: &Limits,
         caps: &Capabilities,
         host: HostContext,
     ) -> Result<ActorInstance, ComponentError> {
-        let sandbox = Sandbox::new(&self.prepared, limits, caps, host)?;
-        self.bind(sandbox)
+        self.instantiate_under(limits, caps, host, &Interrupt::new())
+            .await
     }
 
     /// [`ActorProgram::instantiate`], whose calls also stop once `scope` is
     /// fired: one kill switch for every instance a child runs in turn.
-    pub fn instantiate_under(
+    pub async fn instantiate_under(
         &self,
         limits: &Limits,
         caps: &Capabilities,
         host: HostContext,
         scope: &Interrupt,
     ) -> Result<ActorInstance, ComponentError> {
-        let sandbox = Sandbox::new_under(&self.prepared, limits, caps, host, scope)?;
-        self.bind(sandbox)
-    }
-
-    fn bind(&self, mut sandbox: Sandbox) -> Result<ActorInstance, ComponentError> {
+        let mut sandbox =
+            Sandbox::new_on_fibers(&self.prepared, &self.pre, limits, caps, host, scope).await?;
         let indices = &self.indices;
         let bindings = sandbox.run(|store, instance| indices.load(store, &instance))?;
         Ok(ActorInstance { sandbox, bindings })
@@ -103,50 +113,60 @@ impl ActorInstance {
     /// As for every method here: `Ok(Err(msg))` is the guest saying no;
     /// `Err` is the sandbox's verdict (trap, fuel, timeout, memory, kill),
     /// after which the instance is poisoned and every later call fails
-    /// with [`ComponentError::Poisoned`]. The call blocks the calling
-    /// thread while the guest runs, within its [`Limits`]; what the guest
-    /// printed goes to the host log, tagged with the child.
-    pub fn init(&mut self, config: &str) -> Result<Result<(), String>, ComponentError> {
-        let b = &self.bindings;
-        let out = self
-            .sandbox
-            .run(|store, _| b.warden_plugin_actor().call_init(store, config));
-        self.forward_output();
-        out
+    /// with [`ComponentError::Poisoned`]. The guest runs within its
+    /// [`Limits`] on a fiber of the task that awaits the call (see the
+    /// module doc); what it printed goes to the host log, tagged with the
+    /// child.
+    pub async fn init(&mut self, config: &str) -> Result<Result<(), String>, ComponentError> {
+        self.sandbox.begin_call()?;
+        let (store, _) = self.sandbox.parts();
+        let called = self
+            .bindings
+            .warden_plugin_actor()
+            .call_init(store, config)
+            .await;
+        self.finish(called)
     }
 
-    /// Hands the guest one message and returns its reply bytes. Blocking,
-    /// like [`ActorInstance::init`].
-    pub fn handle(&mut self, message: &[u8]) -> Result<Result<Vec<u8>, String>, ComponentError> {
-        let b = &self.bindings;
-        let out = self
-            .sandbox
-            .run(|store, _| b.warden_plugin_actor().call_handle(store, message));
-        self.forward_output();
-        out
+    /// Hands the guest one message and returns its reply bytes.
+    pub async fn handle(
+        &mut self,
+        message: &[u8],
+    ) -> Result<Result<Vec<u8>, String>, ComponentError> {
+        self.sandbox.begin_call()?;
+        let (store, _) = self.sandbox.parts();
+        let called = self
+            .bindings
+            .warden_plugin_actor()
+            .call_handle(store, message)
+            .await;
+        self.finish(called)
     }
 
     /// Asks the guest for its whole state as bytes (for a hot reload or a
     /// migration, fed to [`ActorInstance::restore`] of the next version).
-    /// Blocking.
-    pub fn snapshot(&mut self) -> Result<Result<Vec<u8>, String>, ComponentError> {
-        let b = &self.bindings;
-        let out = self
-            .sandbox
-            .run(|store, _| b.warden_plugin_actor().call_snapshot(store));
-        self.forward_output();
-        out
+    pub async fn snapshot(&mut self) -> Result<Result<Vec<u8>, String>, ComponentError> {
+        self.sandbox.begin_call()?;
+        let (store, _) = self.sandbox.parts();
+        let called = self
+            .bindings
+            .warden_plugin_actor()
+            .call_snapshot(store)
+            .await;
+        self.finish(called)
     }
 
     /// Replaces the guest's state with bytes from a `snapshot`, possibly
-    /// taken by an older version of the plugin. Blocking.
-    pub fn restore(&mut self, state: &[u8]) -> Result<Result<(), String>, ComponentError> {
-        let b = &self.bindings;
-        let out = self
-            .sandbox
-            .run(|store, _| b.warden_plugin_actor().call_restore(store, state));
-        self.forward_output();
-        out
+    /// taken by an older version of the plugin.
+    pub async fn restore(&mut self, state: &[u8]) -> Result<Result<(), String>, ComponentError> {
+        self.sandbox.begin_call()?;
+        let (store, _) = self.sandbox.parts();
+        let called = self
+            .bindings
+            .warden_plugin_actor()
+            .call_restore(store, state)
+            .await;
+        self.finish(called)
     }
 
     /// The instance's sandbox: its memory in use and refusals, and the
@@ -155,9 +175,12 @@ impl ActorInstance {
         &self.sandbox
     }
 
-    /// A long-lived actor's stdout/stderr goes to the host log, call by call.
-    fn forward_output(&mut self) {
+    /// The verdict on a finished call; a long-lived actor's stdout/stderr
+    /// goes to the host log, call by call.
+    fn finish<R>(&mut self, called: wasmtime::Result<R>) -> Result<R, ComponentError> {
+        let out = self.sandbox.end_call(called);
         let report = self.sandbox.take_report(std::time::Instant::now(), None);
         crate::capture::log_guest_output(&self.sandbox.store().data().host.child, &report);
+        out
     }
 }

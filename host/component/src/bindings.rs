@@ -5,10 +5,14 @@
 //! `operation` exports it does not have.
 
 /// Bindings for the `actor-plugin` world; owns the `host` interface.
+/// Its exports are called with `call_async`: an actor's calls run on a
+/// fiber inside its child's task (see [`crate::actor`]). The `host`
+/// imports stay plain functions, shared with `operation-plugin`.
 pub mod actor {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "actor-plugin",
+        exports: { default: async },
     });
 }
 

@@ -276,6 +276,10 @@ struct Inner {
 struct Flavor {
     engine: Engine,
     linker: Linker<GuestState>,
+    /// The same imports for actors, whose calls run on fibers inside
+    /// their child's task: WASI's async functions, since its blocking ones
+    /// start a runtime of their own, which a runtime's thread may not do.
+    actor_linker: Linker<GuestState>,
     cache: Option<CompileCache>,
     compiled: Resident,
 }
@@ -709,6 +713,20 @@ impl Compiled {
 }
 
 impl Prepared {
+    /// The component linked for actors, whose calls run on fibers.
+    pub(crate) fn link_for_fibers(&self) -> Result<InstancePre<GuestState>, ComponentError> {
+        let flavor = self
+            .compiled
+            .runtime
+            .flavor(self.compiled.metering, self.compiled.tier)?;
+        flavor
+            .actor_linker
+            .instantiate_pre(&self.compiled.component)
+            .map_err(|err| ComponentError::Unlinkable {
+                reason: one_line(&err),
+            })
+    }
+
     /// SHA-256 of the component's bytes, hex: the identity of a version
     /// in reload history, events and caches.
     pub fn hash(&self) -> &str {
@@ -800,6 +818,11 @@ impl Inner {
     }
 }
 
+/// The stacks of dropped actors' Stores, for the next ones: one shelf for
+/// the process, since every engine's stacks have the same size.
+static STACK_SHELF: std::sync::LazyLock<Arc<crate::fiber_stacks::StackShelf>> =
+    std::sync::LazyLock::new(Arc::default);
+
 /// Which instance allocator an engine gets.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Allocator {
@@ -863,6 +886,9 @@ fn wasm_config(
         wasm.cranelift_opt_level(OptLevel::None)
             .cranelift_regalloc_algorithm(RegallocAlgorithm::SinglePass);
     }
+    // Actors' fiber stacks: from the pool when there is one, else
+    // recycled through the process's shelf (see `fiber_stacks`).
+    wasm.with_host_stack(Arc::new(crate::fiber_stacks::Stacks(STACK_SHELF.clone())));
     if let (Some(pool), Some(pool_memory), Allocator::AsConfigured) =
         (config.pooling, pool_memory, allocator)
     {
@@ -874,7 +900,8 @@ fn wasm_config(
             .max_memory_size(usize::try_from(pool_memory).unwrap_or(usize::MAX))
             .max_memories_per_component(2)
             .max_tables_per_component(4)
-            .total_stacks(0)
+            // Every actor keeps the fiber stack of its last call.
+            .total_stacks(pool.instances)
             // Reset a slot's first pages with memset instead of
             // madvise: each madvise flushes the TLB of every core
             // running the host (an IPI, a VM exit under a hypervisor),
@@ -906,9 +933,14 @@ impl Flavor {
             tier,
             Allocator::AsConfigured,
         ))?;
-        let linker = build_linker(&engine).map_err(|err| ComponentError::Instantiation {
-            reason: format!("cannot build the linker: {}", one_line(&err)),
-        })?;
+        let linker = build_linker(&engine, Calls::Blocking);
+        let actor_linker = build_linker(&engine, Calls::OnFibers);
+        let (linker, actor_linker) =
+            linker.and_then(|l| Ok((l, actor_linker?))).map_err(|err| {
+                ComponentError::Instantiation {
+                    reason: format!("cannot build the linker: {}", one_line(&err)),
+                }
+            })?;
         let cache = config
             .cache_dir
             .as_deref()
@@ -917,15 +949,28 @@ impl Flavor {
         Ok(Self {
             engine,
             linker,
+            actor_linker,
             cache,
             compiled: Resident::new(config.cache_budget.memory_bytes),
         })
     }
 }
 
-fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
+/// How the guests of a linker are called.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Calls {
+    /// `call` on a thread that may block (operations, grading, sandboxes).
+    Blocking,
+    /// `call_async` on a fiber (actors, see [`crate::actor`]).
+    OnFibers,
+}
+
+fn build_linker(engine: &Engine, calls: Calls) -> wasmtime::Result<Linker<GuestState>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    match calls {
+        Calls::Blocking => wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?,
+        Calls::OnFibers => wasmtime_wasi::p2::add_to_linker_async(&mut linker)?,
+    }
     crate::clock_guard::shadow_sleeps(&mut linker)?;
     bindings::actor::ActorPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
     Ok(linker)

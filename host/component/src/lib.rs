@@ -80,6 +80,7 @@ mod custom_section;
 mod engine;
 mod error;
 pub mod exports;
+mod fiber_stacks;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod host_iface;

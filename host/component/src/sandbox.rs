@@ -10,11 +10,20 @@
 //!   further calls: wasmtime does not allow re-entering an instance that
 //!   trapped, and a half-updated guest state must not be trusted anyway.
 //!   A new incarnation is a new `Sandbox` from the same [`Prepared`].
+//!
+//! A sandbox is called one of two ways, fixed when it is made:
+//! - **blocking** ([`Sandbox::new`]): each call holds the calling thread
+//!   until the guest returns (operations, grading, one-off calls);
+//! - **on fibers** ([`Sandbox::new_on_fibers`], actors): each call is a
+//!   future that runs the guest on a fiber of its own and, once per epoch
+//!   tick, yields to the async runtime that polls it, so a guest that
+//!   computes for long shares its thread with the host's other tasks
+//!   instead of holding it; a guest's sleep waits on the runtime's timer.
 
 use std::time::{Duration, Instant};
 
 use warden_clock::millis;
-use wasmtime::component::{ComponentExportIndex, Instance, ResourceTable, Val};
+use wasmtime::component::{ComponentExportIndex, Instance, InstancePre, ResourceTable, Val};
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -169,6 +178,25 @@ impl Sandbox {
         Self::build(prepared, limits, caps, host, interrupt)
     }
 
+    /// An instance whose calls run on fibers (see the module doc): `pre`
+    /// is `prepared` linked for them
+    /// ([`Prepared::link_for_fibers`](crate::engine::Prepared)). Its calls
+    /// also stop once `scope` is fired, instantiation included.
+    pub(crate) async fn new_on_fibers(
+        prepared: &Prepared,
+        pre: &InstancePre<GuestState>,
+        limits: &Limits,
+        caps: &Capabilities,
+        host: HostContext,
+        scope: &Interrupt,
+    ) -> Result<Self, ComponentError> {
+        let interrupt = scope.child_of_either(prepared.runtime().root_interrupt());
+        let mut store = new_store(prepared, limits, caps, host, interrupt, Calls::OnFibers)?;
+        store.data_mut().limiter.set_instantiating(true);
+        let instantiated = pre.instantiate_async(&mut store).await;
+        Self::instantiated(store, instantiated, prepared, limits)
+    }
+
     fn build(
         prepared: &Prepared,
         limits: &Limits,
@@ -176,65 +204,19 @@ impl Sandbox {
         host: HostContext,
         interrupt: Interrupt,
     ) -> Result<Self, ComponentError> {
-        check_fits(prepared, limits)?;
-        let stdout = Capture::new(limits.output_bytes, limits.output_overflow);
-        let stderr = Capture::new(limits.output_bytes, limits.output_overflow);
-        let mut builder = WasiCtxBuilder::new();
-        builder
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_blocking_current_thread(true);
-        let clock_base = if caps.clocks {
-            let base = Instant::now();
-            builder.monotonic_clock(MonotonicSince(base));
-            Some(base)
-        } else {
-            builder.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
-            None
-        };
-        if !caps.random {
-            // Seeded generators: reproducible runs, and still fine for
-            // hash-map seeds, which is what most guests want randomness for.
-            builder
-                .secure_random(wasmtime_wasi::Deterministic::new(vec![
-                    0x5a, 0x17, 0xc3, 0x88,
-                ]))
-                .insecure_random(wasmtime_wasi::Deterministic::new(vec![0x2b, 0x91, 0x4e]))
-                .insecure_random_seed(0x5741_5244_454e);
-        }
-        caps.apply(&mut builder)?;
-        let state = GuestState {
-            wasi: builder.build(),
-            table: ResourceTable::new(),
-            limiter: MemoryLimiter::new(limits.memory_bytes),
-            stdout,
-            stderr,
-            host,
-            clock_base,
-            call_deadline: None,
-            interrupt,
-        };
-        let mut store = Store::new(prepared.compiled.engine(), state);
-        store.limiter(|s| &mut s.limiter);
-        // Checked once per epoch tick while guest code runs: the call's
-        // wall-clock deadline and every interrupt above it, in one place.
-        store.epoch_deadline_callback(|ctx| {
-            let state = ctx.data();
-            let expired = state.call_deadline.is_some_and(|d| Instant::now() >= d);
-            if expired || state.interrupt.is_fired() {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Continue(1))
-            }
-        });
-        PreparedStore {
-            store: &mut store,
-            limits,
-            metering: prepared.metering(),
-        }
-        .arm()?;
+        let mut store = new_store(prepared, limits, caps, host, interrupt, Calls::Blocking)?;
         store.data_mut().limiter.set_instantiating(true);
         let instantiated = prepared.pre.instantiate(&mut store);
+        Self::instantiated(store, instantiated, prepared, limits)
+    }
+
+    /// The sandbox around a finished instantiation, or why it failed.
+    fn instantiated(
+        mut store: Store<GuestState>,
+        instantiated: wasmtime::Result<Instance>,
+        prepared: &Prepared,
+        limits: &Limits,
+    ) -> Result<Self, ComponentError> {
         store.data_mut().limiter.set_instantiating(false);
         let instance = match instantiated {
             Ok(instance) => instance,
@@ -296,6 +278,15 @@ impl Sandbox {
         &mut self,
         f: impl FnOnce(&mut Store<GuestState>, Instance) -> wasmtime::Result<R>,
     ) -> Result<R, ComponentError> {
+        self.begin_call()?;
+        let outcome = f(&mut self.store, self.instance);
+        self.end_call(outcome)
+    }
+
+    /// Before a call: refused when poisoned, else fuel and deadline set.
+    /// [`Sandbox::end_call`] follows with the call's outcome; together they
+    /// are [`Sandbox::run`], for calls awaited on fibers as well.
+    pub(crate) fn begin_call(&mut self) -> Result<(), ComponentError> {
         if self.poisoned {
             return Err(ComponentError::Poisoned);
         }
@@ -304,8 +295,20 @@ impl Sandbox {
             limits: &self.limits,
             metering: self.prepared.metering(),
         }
-        .arm()?;
-        let outcome = f(&mut self.store, self.instance);
+        .arm()
+    }
+
+    /// The store and instance a call begun with [`Sandbox::begin_call`] runs against.
+    pub(crate) fn parts(&mut self) -> (&mut Store<GuestState>, Instance) {
+        (&mut self.store, self.instance)
+    }
+
+    /// After a call: fuel booked, a failure classified (and the sandbox
+    /// poisoned).
+    pub(crate) fn end_call<R>(
+        &mut self,
+        outcome: wasmtime::Result<R>,
+    ) -> Result<R, ComponentError> {
         // `arm` set the budget fresh, so what is left tells what the call
         // burned, whether it succeeded or not.
         if let Some(budget) = self.fuel_budget() {
@@ -377,6 +380,88 @@ impl Sandbox {
     pub(crate) fn store(&self) -> &Store<GuestState> {
         &self.store
     }
+}
+
+/// How a sandbox's calls run (see the module doc).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Calls {
+    Blocking,
+    OnFibers,
+}
+
+/// A fresh Store for `prepared` under `limits`, armed for instantiation.
+fn new_store(
+    prepared: &Prepared,
+    limits: &Limits,
+    caps: &Capabilities,
+    host: HostContext,
+    interrupt: Interrupt,
+    calls: Calls,
+) -> Result<Store<GuestState>, ComponentError> {
+    check_fits(prepared, limits)?;
+    let stdout = Capture::new(limits.output_bytes, limits.output_overflow);
+    let stderr = Capture::new(limits.output_bytes, limits.output_overflow);
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        // A blocking sandbox's file I/O may block its thread, which is
+        // off the runtime's workers anyway; an actor's goes to tokio's
+        // blocking pool, since its thread is a worker.
+        .allow_blocking_current_thread(calls == Calls::Blocking);
+    let clock_base = if caps.clocks {
+        let base = Instant::now();
+        builder.monotonic_clock(MonotonicSince(base));
+        Some(base)
+    } else {
+        builder.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
+        None
+    };
+    if !caps.random {
+        // Seeded generators: reproducible runs, and still fine for
+        // hash-map seeds, which is what most guests want randomness for.
+        builder
+            .secure_random(wasmtime_wasi::Deterministic::new(vec![
+                0x5a, 0x17, 0xc3, 0x88,
+            ]))
+            .insecure_random(wasmtime_wasi::Deterministic::new(vec![0x2b, 0x91, 0x4e]))
+            .insecure_random_seed(0x5741_5244_454e);
+    }
+    caps.apply(&mut builder)?;
+    let state = GuestState {
+        wasi: builder.build(),
+        table: ResourceTable::new(),
+        limiter: MemoryLimiter::new(limits.memory_bytes),
+        stdout,
+        stderr,
+        host,
+        clock_base,
+        call_deadline: None,
+        interrupt,
+    };
+    let mut store = Store::new(prepared.compiled.engine(), state);
+    store.limiter(|s| &mut s.limiter);
+    // Checked once per epoch tick while guest code runs: the call's
+    // wall-clock deadline and every interrupt above it, in one place. A
+    // call on a fiber goes on after a yield to its runtime.
+    store.epoch_deadline_callback(move |ctx| {
+        let state = ctx.data();
+        let expired = state.call_deadline.is_some_and(|d| Instant::now() >= d);
+        Ok(if expired || state.interrupt.is_fired() {
+            UpdateDeadline::Interrupt
+        } else if calls == Calls::OnFibers {
+            UpdateDeadline::Yield(1)
+        } else {
+            UpdateDeadline::Continue(1)
+        })
+    });
+    PreparedStore {
+        store: &mut store,
+        limits,
+        metering: prepared.metering(),
+    }
+    .arm()?;
+    Ok(store)
 }
 
 /// Sets fuel and the epoch deadline on a store before a call.

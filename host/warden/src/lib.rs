@@ -51,16 +51,21 @@
 //! ```no_run
 //! use warden::component::{Capabilities, HostContext, Limits, Metering, Runtime, RuntimeConfig, ActorProgram};
 //!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // Bytes Warden did not produce are compiled by a child process under
 //! // limits: the `warden` binary's hidden `__compile` subcommand.
 //! warden::component::set_compiler_program("/usr/local/bin/warden");
 //! let runtime = Runtime::new(RuntimeConfig::default())?;
 //! let bytes = std::fs::read("counter.wasm")?;
 //! let program = ActorProgram::new(runtime.prepare(&bytes, Metering::Off)?)?;
-//! let mut counter = program.instantiate(&Limits::default(), &Capabilities::default(), HostContext::isolated("counter"))?;
-//! counter.init("")?.map_err(|e| format!("init refused: {e}"))?;
-//! let reply = counter.handle(b"inc")?.map_err(|e| format!("handle refused: {e}"))?;
+//! // An actor's calls are futures: the guest runs on a fiber of the task
+//! // that awaits them.
+//! let mut counter = program
+//!     .instantiate(&Limits::default(), &Capabilities::default(), HostContext::isolated("counter"))
+//!     .await?;
+//! counter.init("").await?.map_err(|e| format!("init refused: {e}"))?;
+//! let reply = counter.handle(b"inc").await?.map_err(|e| format!("handle refused: {e}"))?;
 //! assert_eq!(reply, b"1");
 //! # Ok(())
 //! # }

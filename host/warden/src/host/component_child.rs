@@ -5,15 +5,18 @@
 //! from the mailbox one at a time. The task is an `Incarnation`, shaped
 //! like the supervisor's own actor: one input per turn (a control change
 //! before an envelope), one handler per input. Each guest call runs on a
-//! blocking thread (`off_runtime`), never on a runtime worker that keeps
-//! other tasks, so a busy guest cannot delay host timers. A trap, timeout,
-//! memory breach or fuel exhaustion ends the incarnation with an abnormal
-//! exit; the next incarnation is a fresh Store from the same `InstancePre`.
+//! fiber inside this task ([`crate::component::ActorInstance`]): no
+//! hand-off to another thread per message, and a guest that computes for
+//! long yields to the runtime once per epoch tick, so it cannot hold a
+//! worker from host timers and other children. A trap, timeout, memory
+//! breach or fuel exhaustion ends the incarnation with an abnormal exit;
+//! the next incarnation is a fresh Store from the same `InstancePre`.
 //! Where the supervisor allows it ([`crate::supervisor::InPlaceClaim`]:
 //! it would restart this child and nothing else, at once), that next
-//! incarnation starts right here, on the thread that saw the failure, and
+//! incarnation starts right here, in the task that saw the failure, and
 //! the supervisor is told afterwards; the messages queued behind the failed
-//! one are dropped, as a restart drops them.
+//! one are dropped, as a restart drops them. Blocking work (the state's
+//! file under `persist`) goes off the runtime's workers (`off_runtime`).
 //!
 //! Control (stop, kill, injected faults) travels beside the mailbox on a
 //! watch channel, so it is never stuck behind a full mailbox; a kill also
@@ -389,17 +392,13 @@ impl ChildStart for ComponentChildStart {
             let starting = usage.clone();
             let restoring = persist.clone().filter(|p| p.should_restore(&child_path));
             let restoring_path = child_path.clone();
-            let (instance, kit, restored) = off_runtime(move || {
-                let instance = start_instance(&program, &kit, &starting)?;
-                let Some(p) = restoring else {
-                    return Ok::<_, StartError>((instance, kit, None));
-                };
-                let (instance, restored) =
-                    restore_state(instance, &p, &restoring_path, &program, &kit, &starting)?;
-                Ok((instance, kit, restored))
-            })
-            .await
-            .map_err(|e| StartError::failed(format!("start task failed: {e}")))??;
+            let instance = start_instance(&program, &kit, &starting).await?;
+            let (instance, restored) = match restoring {
+                Some(p) => {
+                    restore_state(instance, p, restoring_path, &program, &kit, &starting).await?
+                }
+                None => (instance, None),
+            };
             let saver = persist.map(|persistence| Saver {
                 persistence,
                 path: child_path,
@@ -453,18 +452,19 @@ impl ChildStart for ComponentChildStart {
     }
 }
 
-fn start_instance(
+async fn start_instance(
     program: &ActorProgram,
     kit: &Kit,
     usage: &MemoryUsage,
 ) -> Result<ActorInstance, StartError> {
     let mut instance = program
         .instantiate_under(&kit.limits, &kit.caps, kit.host.clone(), &kit.scope)
+        .await
         .map_err(|e| {
             usage.failed_to_start(&e);
             StartError::failed(format!("cannot instantiate: {e}"))
         })?;
-    let init = instance.init(&kit.init_config);
+    let init = instance.init(&kit.init_config).await;
     if !matches!(init, Ok(Ok(()))) {
         usage.failed_in_init(&instance);
     }
@@ -481,34 +481,41 @@ fn start_instance(
 /// the child starts fresh from a new instance (the refusing one may hold
 /// half a state, or be poisoned by its trap); only a failure of that new
 /// start fails the start, as it would have without `persist`.
-fn restore_state(
+async fn restore_state(
     mut actor: ActorInstance,
-    persistence: &Persistence,
-    path: &ChildPath,
+    persistence: Arc<Persistence>,
+    path: ChildPath,
     program: &ActorProgram,
     kit: &Kit,
     usage: &MemoryUsage,
 ) -> Result<(ActorInstance, Option<String>), StartError> {
-    let snapshot = match persistence.load(path, kit.limits.memory_bytes) {
+    let limit = kit.limits.memory_bytes;
+    let (loaded, persistence, path) = off_runtime(move || {
+        let loaded = persistence.load(&path, limit);
+        (loaded, persistence, path)
+    })
+    .await
+    .map_err(|e| StartError::failed(format!("cannot read the saved state: {e}")))?;
+    let snapshot = match loaded {
         Ok(None) => return Ok((actor, None)),
         Ok(Some(snapshot)) => snapshot,
         Err(err) => {
             // Nothing reached the guest: the instance is still fresh.
-            persistence.reject(path, err.to_string());
+            persistence.reject(&path, err.to_string());
             return Ok((actor, None));
         }
     };
-    let reason = match actor.restore(&snapshot.state) {
+    let reason = match actor.restore(&snapshot.state).await {
         Ok(Ok(())) => {
-            persistence.restored(path, &snapshot);
+            persistence.restored(&path, &snapshot);
             return Ok((actor, Some(snapshot.header.sha256)));
         }
         Ok(Err(refusal)) => format!("the guest's restore refused it: {refusal}"),
         Err(err) => format!("the guest's restore failed: {err}"),
     };
-    persistence.reject(path, reason);
+    persistence.reject(&path, reason);
     drop(actor);
-    let fresh = start_instance(program, kit, usage)?;
+    let fresh = Box::pin(start_instance(program, kit, usage)).await?;
     Ok((fresh, None))
 }
 
@@ -533,33 +540,6 @@ enum Saved {
     /// The guest refused its snapshot or the file could not be written
     /// (an event says which).
     Failed,
-}
-
-/// Takes `actor`'s snapshot and writes it unless it is `last`. `Err` is
-/// the guest failing (the caller ends the incarnation or rolls back).
-fn save_state(
-    actor: &mut ActorInstance,
-    persistence: &Persistence,
-    path: &ChildPath,
-    component: &str,
-    last: Option<&str>,
-    trigger: Trigger,
-) -> Result<Saved, ComponentError> {
-    let state = match actor.snapshot()? {
-        Ok(state) => state,
-        Err(refusal) => {
-            persistence.failed(path, format!("the guest refused its snapshot: {refusal}"));
-            return Ok(Saved::Failed);
-        }
-    };
-    Ok(write_state(
-        &state,
-        persistence,
-        path,
-        component,
-        last,
-        trigger,
-    ))
 }
 
 /// Writes `state`, a snapshot the guest gave, unless it is `last`.
@@ -851,20 +831,20 @@ impl Incarnation {
                     reply,
                     from,
                 }) => {
-                    if self.tap.active() {
-                        return Box::pin(self.traced_call(message, reply, from)).await;
-                    }
-                    self.guest_call(reply, move |actor| actor.handle(&message))
+                    let tracing = self
+                        .tap
+                        .active()
+                        .then(|| self.tracing(reply.is_some(), from));
+                    self.guest_call(reply, GuestRequest::Handle(message), tracing)
                         .await
                 }
                 Input::Envelope(Envelope::Snapshot { reply }) => {
-                    self.guest_call(Some(reply), ActorInstance::snapshot).await
+                    self.guest_call(Some(reply), GuestRequest::Snapshot, None)
+                        .await
                 }
                 Input::Envelope(Envelope::Restore { state, reply }) => {
-                    self.guest_call(Some(reply), move |actor| {
-                        actor.restore(&state).map(|r| r.map(|()| Vec::new()))
-                    })
-                    .await
+                    self.guest_call(Some(reply), GuestRequest::Restore(state), None)
+                        .await
                 }
                 Input::Envelope(Envelope::Reload(request)) => {
                     Box::pin(self.handle_reload(request)).await
@@ -896,49 +876,47 @@ impl Incarnation {
             .unwrap_or_else(|e| e.into_inner())
             .hash()
             .to_string();
-        let outcome = match self.hibernation.as_ref().and_then(|h| h.state.clone()) {
+        let state = match self.hibernation.as_ref().and_then(|h| h.state.clone()) {
             // Asleep: the state is the snapshot taken at hibernation.
-            Some(state) => off_runtime(move || {
-                let last = last.as_deref();
-                Ok(write_state(
-                    &state,
-                    &persistence,
-                    &path,
-                    &component,
-                    last,
-                    trigger,
-                ))
-            })
-            .await
-            .map_err(|join| {
-                ExitReason::abnormal(FailureKind::Crash, format!("persist task failed: {join}"))
-            }),
+            Some(state) => state,
             None => {
-                self.with_instance(move |actor| {
-                    save_state(
-                        actor,
-                        &persistence,
-                        &path,
-                        &component,
-                        last.as_deref(),
-                        trigger,
-                    )
-                })
-                .await
+                let Some(actor) = self.instance.as_mut() else {
+                    return (Flow::Stop(instance_lost()), false);
+                };
+                let taken = Box::pin(actor.snapshot()).await;
+                self.gauge.observe(actor);
+                match taken {
+                    Ok(Ok(state)) => state,
+                    Ok(Err(refusal)) => {
+                        persistence
+                            .failed(&path, format!("the guest refused its snapshot: {refusal}"));
+                        // Tried again at the next tick.
+                        return (Flow::Continue, false);
+                    }
+                    Err(err) => {
+                        persistence.failed(
+                            &path,
+                            format!("the guest failed while taking its snapshot: {err}"),
+                        );
+                        return (self.guest_failed(&err, || {}).await, false);
+                    }
+                }
             }
         };
-        let saved = match outcome {
-            Ok(Ok(saved)) => saved,
-            Ok(Err(err)) => {
-                if let Some(saver) = &self.saver {
-                    saver.persistence.failed(
-                        &saver.path,
-                        format!("the guest failed while taking its snapshot: {err}"),
-                    );
-                }
-                return (self.guest_failed(&err, || {}).await, false);
+        let written = off_runtime(move || {
+            let last = last.as_deref();
+            write_state(&state, &persistence, &path, &component, last, trigger)
+        })
+        .await;
+        let saved = match written {
+            Ok(saved) => saved,
+            Err(join) => {
+                let reason = format!("persist task failed: {join}");
+                return (
+                    Flow::Stop(ExitReason::abnormal(FailureKind::Crash, reason)),
+                    false,
+                );
             }
-            Err(reason) => return (Flow::Stop(reason), false),
         };
         let Some(saver) = &mut self.saver else {
             return (Flow::Continue, false);
@@ -992,32 +970,40 @@ impl Incarnation {
         }
     }
 
-    /// A message, snapshot or restore: `call` runs against the instance
-    /// off the runtime, and whoever asked gets the answer. A guest failure
-    /// ends the incarnation, unless the version on probation is rolled
-    /// back instead.
+    /// A message, snapshot or restore: `request` runs against the
+    /// instance, and whoever asked gets the answer. A guest failure ends
+    /// the incarnation, unless the version on probation is rolled back
+    /// instead.
     async fn guest_call(
         &mut self,
         reply: Option<oneshot::Sender<Reply>>,
-        call: impl FnOnce(&mut ActorInstance) -> GuestOutcome + Send + 'static,
+        request: GuestRequest,
+        tracing: Option<Box<Tracing>>,
     ) -> Flow {
-        // Where a failure may restart in place, the next instance starts on
-        // the thread that saw the failure, before it hands the instance back.
+        // Where a failure may restart in place, the next instance starts
+        // right here, before the failure is settled.
         let respawn = self.respawn();
-        let called = self
-            .with_instance(move |actor| {
-                let outcome = call(actor);
+        let called = match self.instance.as_mut() {
+            None => Err(instance_lost()),
+            Some(actor) => {
+                // Boxed: a call's future holds wasmtime's, and the task's
+                // future, which every idle child holds, is as large as its
+                // largest step.
+                let outcome = Box::pin(request.run(actor)).await;
+                if let (Some(tracing), GuestRequest::Handle(message)) = (tracing, &request) {
+                    tracing.record(message, &outcome);
+                }
+                self.gauge.observe(actor);
                 let restarted = match (&outcome, respawn) {
-                    (Err(err), Some(respawn)) => respawn.after(err),
+                    (Err(err), Some(respawn)) => Box::pin(respawn.after(err)).await,
                     _ => None,
                 };
-                (outcome, restarted)
-            })
-            .await;
+                Ok((outcome, restarted))
+            }
+        };
         match self.settle(called, reply) {
             Settled::Done(flow) => flow,
-            // Boxed, as the other rare steps: the task's future is as large
-            // as its largest step, and every idle child holds it.
+            // Boxed, as the other rare steps.
             Settled::Failed { err, reply, answer } => {
                 Box::pin(async move {
                     self.guest_failed(&err, move || answer_to(reply, answer))
@@ -1062,61 +1048,19 @@ impl Incarnation {
         Settled::Done(Flow::Continue)
     }
 
-    /// A message while a trace covers the child: handled as any, and the
-    /// record made beside the guest call, off the runtime.
-    async fn traced_call(
-        &mut self,
-        message: Vec<u8>,
-        reply: Option<oneshot::Sender<Reply>>,
-        from: Origin,
-    ) -> Flow {
+    /// What a trace records of a message about to be handled.
+    fn tracing(&self, replied: bool, from: Origin) -> Box<Tracing> {
         let (kind, from) = match from {
-            Origin::Api if reply.is_some() => (TraceKind::Call, None),
+            Origin::Api if replied => (TraceKind::Call, None),
             Origin::Api => (TraceKind::Cast, None),
             Origin::Sibling(sender) => (TraceKind::Send, sender.map(String::from)),
         };
-        let tap = self.tap.clone();
-        let taken = Instant::now();
-        self.guest_call(reply, move |actor| {
-            let outcome = actor.handle(&message);
-            let latency = taken.elapsed();
-            let failure;
-            let (result, out) = match &outcome {
-                Ok(Ok(bytes)) => (TraceOutcome::Reply, bytes.as_slice()),
-                Ok(Err(refusal)) => (TraceOutcome::Error, refusal.as_bytes()),
-                Err(err) => {
-                    failure = err.to_string();
-                    (TraceOutcome::Trap, failure.as_bytes())
-                }
-            };
-            tap.record(kind, from, &message, result, out, latency);
-            outcome
+        Box::new(Tracing {
+            tap: self.tap.clone(),
+            kind,
+            from,
+            taken: Instant::now(),
         })
-        .await
-    }
-
-    /// Runs `call` against the instance off the runtime and puts the
-    /// instance back; `Err` when there was none or the task died.
-    async fn with_instance<R: Send + 'static>(
-        &mut self,
-        call: impl FnOnce(&mut ActorInstance) -> R + Send + 'static,
-    ) -> Result<R, ExitReason> {
-        let actor = self.take_instance()?;
-        let done = off_runtime(move || {
-            let mut actor = actor;
-            let outcome = call(&mut actor);
-            (actor, outcome)
-        })
-        .await;
-        let (actor, outcome) = done.map_err(|join| {
-            ExitReason::abnormal(
-                FailureKind::Crash,
-                format!("guest call task failed: {join}"),
-            )
-        })?;
-        self.gauge.observe(&actor);
-        self.instance = Some(actor);
-        Ok(outcome)
     }
 
     /// The guest failed with `err`: back to the previous version when the
@@ -1180,14 +1124,13 @@ impl Incarnation {
             return false;
         };
         let kit = self.kit.clone();
-        let failure = err.to_string();
-        match tokio::task::spawn_blocking(move || roll_back(p, &kit, failure)).await {
-            Ok(Some(actor)) => {
+        match Box::pin(roll_back(p, &kit, err.to_string())).await {
+            Some(actor) => {
                 self.gauge.replaced(&actor);
                 self.instance = Some(Box::new(actor));
                 true
             }
-            Ok(None) | Err(_) => false,
+            None => false,
         }
     }
 
@@ -1199,13 +1142,13 @@ impl Incarnation {
             Err(reason) => return Flow::Stop(reason),
         };
         let kit = self.kit.clone();
-        match tokio::task::spawn_blocking(move || swap(actor, *request, &kit)).await {
-            Ok(Swapped::Kept(actor)) => {
+        match swap(actor, *request, &kit).await {
+            Swapped::Kept(actor) => {
                 self.gauge.observe(&actor);
                 self.instance = Some(actor);
                 Flow::Continue
             }
-            Ok(Swapped::New(actor, probation)) => {
+            Swapped::New(actor, probation) => {
                 self.gauge.replaced(&actor);
                 self.instance = Some(actor);
                 if let Some(p) = probation {
@@ -1213,14 +1156,10 @@ impl Incarnation {
                 }
                 Flow::Continue
             }
-            Ok(Swapped::OldFailed(err)) => {
+            Swapped::OldFailed(err) => {
                 self.router.unregister(&self.path, self.generation);
                 Flow::Stop(exit_reason(&err))
             }
-            Err(join) => Flow::Stop(ExitReason::abnormal(
-                FailureKind::Crash,
-                format!("reload task failed: {join}"),
-            )),
         }
     }
 
@@ -1247,20 +1186,17 @@ impl Incarnation {
             Ok(actor) => actor,
             Err(reason) => return Flow::Stop(reason),
         };
-        let taken = off_runtime(move || {
-            let mut actor = actor;
-            match actor.snapshot() {
-                Ok(Ok(state)) => {
-                    drop(actor);
-                    Slept::Asleep(state)
-                }
-                Ok(Err(refusal)) => Slept::Refused(actor, refusal),
-                Err(err) => Slept::Failed(err),
+        let mut actor = actor;
+        let taken = match actor.snapshot().await {
+            Ok(Ok(state)) => {
+                drop(actor);
+                Slept::Asleep(state)
             }
-        })
-        .await;
+            Ok(Err(refusal)) => Slept::Refused(actor, refusal),
+            Err(err) => Slept::Failed(err),
+        };
         match taken {
-            Ok(Slept::Asleep(state)) => {
+            Slept::Asleep(state) => {
                 tracing::debug!(child = %self.path, state_bytes = state.len(), "hibernated");
                 self.gauge.hibernated();
                 if let Some(hibernation) = &mut self.hibernation {
@@ -1268,17 +1204,13 @@ impl Incarnation {
                 }
                 Flow::Continue
             }
-            Ok(Slept::Refused(actor, refusal)) => {
+            Slept::Refused(actor, refusal) => {
                 tracing::warn!(child = %self.path, %refusal, "the guest refused its snapshot: it stays awake");
                 self.gauge.observe(&actor);
                 self.instance = Some(actor);
                 Flow::Continue
             }
-            Ok(Slept::Failed(err)) => self.guest_failed(&err, || {}).await,
-            Err(join) => Flow::Stop(ExitReason::abnormal(
-                FailureKind::Crash,
-                format!("hibernate task failed: {join}"),
-            )),
+            Slept::Failed(err) => self.guest_failed(&err, || {}).await,
         }
     }
 
@@ -1303,15 +1235,15 @@ impl Incarnation {
             hibernation.state = Some(state);
             return ControlFlow::Break(Flow::Continue);
         }
-        let kit = self.kit.clone();
-        let woken = off_runtime(move || {
-            let program = kit.slot.read().unwrap_or_else(|e| e.into_inner()).clone();
-            let woken = start_with_state(&program, &kit, &state);
-            (woken, state)
-        })
-        .await;
+        let program = self
+            .kit
+            .slot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let woken = start_with_state(&program, &self.kit, &state).await;
         let failure = match woken {
-            Ok((Ok(actor), _)) => {
+            Ok(actor) => {
                 tracing::debug!(child = %self.path, "woke from hibernation");
                 self.gauge.woke(&actor);
                 self.instance = Some(Box::new(actor));
@@ -1322,7 +1254,7 @@ impl Incarnation {
             // No instance to be had (a full pool, the kernel's mapping
             // limit): nothing of the child's doing, and its state is
             // whole. It sleeps on; the next envelope tries again.
-            Ok((Err(failure), state)) if failure.stage == Stage::Instantiate => {
+            Err(failure) if failure.stage == Stage::Instantiate => {
                 tracing::warn!(child = %self.path, reason = %failure.reason, "no instance to wake in: the child hibernates on");
                 hibernation.state = Some(state);
                 let why = format!(
@@ -1332,11 +1264,10 @@ impl Incarnation {
                 refuse(envelope, ReplyFailure::Unavailable(why));
                 return ControlFlow::Break(Flow::Continue);
             }
-            Ok((Err(failure), _)) => format!(
+            Err(failure) => format!(
                 "cannot wake from hibernation: {} failed: {}",
                 failure.stage, failure.reason
             ),
-            Err(join) => format!("cannot wake from hibernation: the task failed: {join}"),
         };
         // Leave the router first, as any failure does, so a retry reaches
         // the next incarnation.
@@ -1352,11 +1283,62 @@ impl Incarnation {
         ControlFlow::Break(Flow::Stop(reason))
     }
 
-    /// The instance, for a guest call or a swap that hands it back.
+    /// The instance, for a swap or a hibernation that hands it back.
     fn take_instance(&mut self) -> Result<Instance, ExitReason> {
-        self.instance
-            .take()
-            .ok_or_else(|| ExitReason::abnormal(FailureKind::Crash, "instance lost"))
+        self.instance.take().ok_or_else(instance_lost)
+    }
+}
+
+/// The incarnation's end when its instance went missing (a bug: every
+/// step that takes it puts it back or ends the incarnation).
+fn instance_lost() -> ExitReason {
+    ExitReason::abnormal(FailureKind::Crash, "instance lost")
+}
+
+/// What a guest call asks of the guest.
+enum GuestRequest {
+    Handle(Vec<u8>),
+    Snapshot,
+    Restore(Vec<u8>),
+}
+
+impl GuestRequest {
+    async fn run(&self, actor: &mut ActorInstance) -> GuestOutcome {
+        match self {
+            Self::Handle(message) => actor.handle(message).await,
+            Self::Snapshot => actor.snapshot().await,
+            Self::Restore(state) => actor
+                .restore(state)
+                .await
+                .map(|restored| restored.map(|()| Vec::new())),
+        }
+    }
+}
+
+/// A message handled while a trace covers the child: what its record
+/// needs besides the message and the outcome.
+struct Tracing {
+    tap: TraceTap,
+    kind: TraceKind,
+    from: Option<String>,
+    /// When the message was taken from the mailbox.
+    taken: Instant,
+}
+
+impl Tracing {
+    fn record(self, message: &[u8], outcome: &GuestOutcome) {
+        let latency = self.taken.elapsed();
+        let failure;
+        let (result, out) = match outcome {
+            Ok(Ok(bytes)) => (TraceOutcome::Reply, bytes.as_slice()),
+            Ok(Err(refusal)) => (TraceOutcome::Error, refusal.as_bytes()),
+            Err(err) => {
+                failure = err.to_string();
+                (TraceOutcome::Trap, failure.as_bytes())
+            }
+        };
+        self.tap
+            .record(self.kind, self.from, message, result, out, latency);
     }
 }
 
@@ -1443,7 +1425,7 @@ impl Respawn {
     /// instance of the current version and the supervisor's leave, or
     /// `None` (a kill, no leave, or the new instance failed to start: the
     /// failure then takes its usual way).
-    fn after(self, err: &ComponentError) -> Option<(InPlaceClaim, Instance)> {
+    async fn after(self, err: &ComponentError) -> Option<(InPlaceClaim, Instance)> {
         if matches!(err, ComponentError::Killed) {
             return None;
         }
@@ -1454,7 +1436,9 @@ impl Respawn {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let actor = start_instance(&program, &self.kit, &self.usage).ok()?;
+        let actor = start_instance(&program, &self.kit, &self.usage)
+            .await
+            .ok()?;
         Some((claim, Box::new(actor)))
     }
 }
@@ -1496,7 +1480,7 @@ enum Swapped {
 /// snapshot old → instantiate new → init → restore → swap, answering the
 /// request. The old instance is only dropped once the new one holds its
 /// state.
-fn swap(mut old: Instance, request: SwapRequest, kit: &Kit) -> Swapped {
+async fn swap(mut old: Instance, request: SwapRequest, kit: &Kit) -> Swapped {
     let SwapRequest {
         program,
         probation,
@@ -1515,7 +1499,7 @@ fn swap(mut old: Instance, request: SwapRequest, kit: &Kit) -> Swapped {
             return Swapped::Kept(old);
         }
     }
-    let snapshot = match old.snapshot() {
+    let snapshot = match old.snapshot().await {
         Ok(Ok(state)) => state,
         Ok(Err(refusal)) => {
             let _ = reply.send(Err(SwapFailure::new(Stage::Snapshot, refusal)));
@@ -1526,7 +1510,7 @@ fn swap(mut old: Instance, request: SwapRequest, kit: &Kit) -> Swapped {
             return Swapped::OldFailed(err);
         }
     };
-    match start_with_state(&program, kit, &snapshot) {
+    match start_with_state(&program, kit, &snapshot).await {
         Ok(new) => {
             let previous = std::mem::replace(
                 &mut *kit.slot.write().unwrap_or_else(|e| e.into_inner()),
@@ -1550,20 +1534,21 @@ fn swap(mut old: Instance, request: SwapRequest, kit: &Kit) -> Swapped {
 }
 
 /// A new instance of `program`, initialised and holding `state`.
-fn start_with_state(
+async fn start_with_state(
     program: &ActorProgram,
     kit: &Kit,
     state: &[u8],
 ) -> Result<ActorInstance, SwapFailure> {
     let mut new = program
         .instantiate_under(&kit.limits, &kit.caps, kit.host.clone(), &kit.scope)
+        .await
         .map_err(|e| SwapFailure::new(Stage::Instantiate, e))?;
-    match new.init(&kit.init_config) {
+    match new.init(&kit.init_config).await {
         Ok(Ok(())) => {}
         Ok(Err(refusal)) => return Err(SwapFailure::new(Stage::Init, refusal)),
         Err(err) => return Err(SwapFailure::new(Stage::Init, err)),
     }
-    match new.restore(state) {
+    match new.restore(state).await {
         Ok(Ok(())) => Ok(new),
         Ok(Err(refusal)) => Err(SwapFailure::new(Stage::Restore, refusal)),
         Err(err) => Err(SwapFailure::new(Stage::Restore, err)),
@@ -1572,8 +1557,8 @@ fn start_with_state(
 
 /// The previous version again, with the state of the swap; `None` when
 /// even that fails (the incarnation then ends as usual).
-fn roll_back(p: Probation, kit: &Kit, failure: String) -> Option<ActorInstance> {
-    let actor = start_with_state(&p.previous, kit, &p.snapshot).ok()?;
+async fn roll_back(p: Probation, kit: &Kit, failure: String) -> Option<ActorInstance> {
+    let actor = start_with_state(&p.previous, kit, &p.snapshot).await.ok()?;
     *kit.slot.write().unwrap_or_else(|e| e.into_inner()) = p.previous;
     (p.on_rollback)(failure);
     Some(actor)
@@ -1596,12 +1581,12 @@ pub(crate) fn exit_reason(err: &ComponentError) -> ExitReason {
     ExitReason::abnormal(kind, message)
 }
 
-/// Runs guest code off the async runtime's worker threads. On the
-/// multi-threaded runtime this is `block_in_place`: the current worker hands
-/// its other tasks (and the timer driver) to the rest of the pool and runs
-/// the guest itself, saving the two thread hops `spawn_blocking` costs on
-/// every message and restart. Elsewhere (a current-thread runtime) it falls
-/// back to `spawn_blocking`.
+/// Runs blocking work (a state file read or written) off the async
+/// runtime's worker threads. On the multi-threaded runtime this is
+/// `block_in_place`: the current worker hands its other tasks (and the
+/// timer driver) to the rest of the pool and does the work itself, saving
+/// the two thread hops `spawn_blocking` costs. Elsewhere (a current-thread
+/// runtime) it falls back to `spawn_blocking`.
 async fn off_runtime<R: Send + 'static>(
     work: impl FnOnce() -> R + Send + 'static,
 ) -> Result<R, tokio::task::JoinError> {

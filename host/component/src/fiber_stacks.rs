@@ -1,0 +1,294 @@
+//! The fiber stacks of actors' calls under the on-demand allocator, kept
+//! for reuse.
+//!
+//! An actor's calls run on a fiber (see [`crate::actor`]), and wasmtime
+//! lends each Store the stack of its first call for the rest of its life.
+//! Left to wasmtime's on-demand allocator, every new Store would map a
+//! fresh stack and every dropped one unmap it: three system calls per
+//! instance, the unmap flushing the TLB of each CPU running the host (an
+//! interrupt between CPUs, a VM exit under a hypervisor). That doubled the
+//! cost of an instance that lives briefly (a restart, `warden bench
+//! instantiate`). Here a Store that goes puts its stack back on a shelf,
+//! and the next Store takes it from there. (The pooling allocator keeps
+//! stacks in its own pool and does not use this.)
+//!
+//! Guarantees: a stack is lent to one Store at a time; every stack has an
+//! inaccessible guard page below it, so an overflow faults (wasmtime reads
+//! such a fault as a stack overflow) and never reaches other memory; the
+//! shelf keeps at most [`KEEP`] stacks, unmapping the rest. A stack comes
+//! back as its last call left it, unless wasmtime asks for zeroed stacks
+//! (`async_stack_zeroing`): guest code cannot read the host's stack, so
+//! nothing leaks between guests through it either way.
+
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use rustix::mm::{Advice, MapFlags, MprotectFlags, ProtFlags};
+use wasmtime::{StackCreator, StackMemory};
+
+/// Stacks the shelf keeps at most: enough for the instances a busy host
+/// starts and drops between two of its ticks, and a bound on what idle
+/// stacks hold (two mappings each, and the pages their calls touched).
+const KEEP: usize = 256;
+
+/// Where the stacks of dropped Stores wait for the next ones.
+#[derive(Default)]
+pub(crate) struct StackShelf {
+    free: Mutex<Vec<Mapping>>,
+}
+
+impl StackShelf {
+    /// A stack of `len` bytes from the shelf, if one waits there.
+    fn take(&self, len: usize) -> Option<Mapping> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        // All the stacks of one shelf have the size its engine's config
+        // gives; one of another size is not kept (see `put`).
+        free.pop().filter(|m| m.len == len)
+    }
+
+    /// Keeps `mapping` for the next Store, or unmaps it when the shelf is
+    /// full.
+    fn put(&self, mapping: Mapping) {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        if free.len() < KEEP {
+            free.push(mapping);
+        }
+    }
+
+    /// How many stacks wait on the shelf.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.free.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// The stack creator an engine's config gets ([`wasmtime::Config::with_host_stack`]).
+pub(crate) struct Stacks(pub(crate) Arc<StackShelf>);
+
+// SAFETY: every stack handed out is a mapping of its own (fresh, or given
+// back by the `LentStack` that held it, which is dropped only once wasmtime
+// is done with it), page-aligned, read-write over `range` and with an
+// inaccessible guard page below it, as `StackCreator` requires.
+#[allow(unsafe_code)]
+unsafe impl StackCreator for Stacks {
+    fn new_stack(
+        &self,
+        size: usize,
+        zeroed: bool,
+    ) -> Result<Box<dyn StackMemory>, wasmtime::Error> {
+        let len = size.next_multiple_of(rustix::param::page_size());
+        let mapping = match self.0.take(len) {
+            Some(mapping) => {
+                if zeroed {
+                    mapping.zero()?;
+                }
+                mapping
+            }
+            None => Mapping::new(len)?,
+        };
+        Ok(Box::new(LentStack {
+            mapping: Some(mapping),
+            shelf: self.0.clone(),
+        }))
+    }
+}
+
+/// One stack's memory: a guard page, then `len` bytes read-write, the
+/// stack growing down from the top towards the guard.
+struct Mapping {
+    /// Start of the guard page (and of the mapping), as an address.
+    base: usize,
+    guard: usize,
+    len: usize,
+}
+
+impl Mapping {
+    // `unsafe` is allowed here and in the two impls around it only: mapping
+    // memory for a stack is what this module is for.
+    #[allow(unsafe_code)]
+    fn new(len: usize) -> Result<Self, wasmtime::Error> {
+        let guard = rustix::param::page_size();
+        let total = guard + len;
+        // SAFETY: a new private anonymous mapping wherever the kernel puts
+        // it, inaccessible to begin with; nothing refers to it yet.
+        let base = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                total,
+                ProtFlags::empty(),
+                MapFlags::PRIVATE,
+            )
+        }?;
+        let mapping = Self {
+            base: base as usize,
+            guard,
+            len,
+        };
+        // SAFETY: the range lies inside the mapping just made, above its
+        // guard page; nothing uses it yet.
+        unsafe {
+            rustix::mm::mprotect(
+                mapping.stack_start() as *mut _,
+                len,
+                MprotectFlags::READ | MprotectFlags::WRITE,
+            )
+        }?;
+        Ok(mapping)
+    }
+
+    fn stack_start(&self) -> usize {
+        self.base + self.guard
+    }
+
+    /// Gives the stack's pages back to the kernel: they read as zeroes.
+    #[allow(unsafe_code)]
+    fn zero(&self) -> Result<(), wasmtime::Error> {
+        // SAFETY: the stack's own range, and no fiber runs on it: it is on
+        // the shelf or being handed out.
+        unsafe {
+            rustix::mm::madvise(
+                self.stack_start() as *mut _,
+                self.len,
+                Advice::LinuxDontNeed,
+            )
+        }?;
+        Ok(())
+    }
+}
+
+impl Drop for Mapping {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        // SAFETY: the whole mapping, owned by this value alone; no fiber
+        // runs on it (it was on the shelf or never lent). A failure leaves
+        // the memory mapped, which is only a leak.
+        let _ = unsafe { rustix::mm::munmap(self.base as *mut _, self.guard + self.len) };
+    }
+}
+
+/// A stack lent to one Store; back to the shelf when the Store drops it.
+struct LentStack {
+    /// `None` only while it is dropped.
+    mapping: Option<Mapping>,
+    shelf: Arc<StackShelf>,
+}
+
+impl LentStack {
+    fn mapping(&self) -> &Mapping {
+        // Set from creation until `drop` takes it.
+        self.mapping
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("a lent stack always holds its mapping"))
+    }
+}
+
+// SAFETY: the addresses below stay those of one mapping, held until this
+// value is dropped; see `Stacks`.
+#[allow(unsafe_code)]
+unsafe impl StackMemory for LentStack {
+    fn top(&self) -> *mut u8 {
+        let m = self.mapping();
+        (m.stack_start() + m.len) as *mut u8
+    }
+
+    fn range(&self) -> Range<usize> {
+        let m = self.mapping();
+        m.stack_start()..m.stack_start() + m.len
+    }
+
+    fn guard_range(&self) -> Range<*mut u8> {
+        let m = self.mapping();
+        m.base as *mut u8..m.stack_start() as *mut u8
+    }
+}
+
+impl Drop for LentStack {
+    fn drop(&mut self) {
+        if let Some(mapping) = self.mapping.take() {
+            self.shelf.put(mapping);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stack_given_back_is_lent_again_and_the_shelf_is_bounded() {
+        let shelf = Arc::new(StackShelf::default());
+        let stacks = Stacks(shelf.clone());
+        let first = stacks.new_stack(64 << 10, false).unwrap();
+        let top = first.top();
+        assert_eq!(first.range().len(), 64 << 10);
+        assert_eq!(first.range().end, top as usize);
+        let guard = first.guard_range();
+        assert_eq!(guard.end as usize, first.range().start);
+        assert_eq!(
+            guard.end as usize - guard.start as usize,
+            rustix::param::page_size()
+        );
+        assert_eq!(
+            permissions_at(guard.start as usize).as_deref(),
+            Some("---p"),
+            "the guard page is inaccessible"
+        );
+        assert_eq!(permissions_at(top as usize - 1).as_deref(), Some("rw-p"));
+        drop(first);
+        assert_eq!(shelf.len(), 1);
+        let again = stacks.new_stack(64 << 10, false).unwrap();
+        assert_eq!(again.top(), top, "the stack given back is lent again");
+        assert_eq!(shelf.len(), 0);
+        // Two at once are two stacks.
+        let other = stacks.new_stack(64 << 10, false).unwrap();
+        assert_ne!(other.top(), again.top());
+        drop((again, other));
+        let many: Vec<_> = (0..KEEP + 10)
+            .map(|_| stacks.new_stack(64 << 10, false).unwrap())
+            .collect();
+        drop(many);
+        assert_eq!(shelf.len(), KEEP);
+    }
+
+    #[test]
+    fn a_zeroed_stack_reads_as_zeroes_and_its_memory_is_writable() {
+        let shelf = Arc::new(StackShelf::default());
+        let stacks = Stacks(shelf.clone());
+        let stack = stacks.new_stack(16 << 10, false).unwrap();
+        let top = stack.top() as usize;
+        // Written through the memory the creator promises is read-write.
+        write_byte(top - 1, 0xAB);
+        assert_eq!(read_byte(top - 1), 0xAB);
+        drop(stack);
+        let stack = stacks.new_stack(16 << 10, true).unwrap();
+        assert_eq!(stack.top() as usize, top);
+        assert_eq!(read_byte(top - 1), 0, "a zeroed stack was asked for");
+    }
+
+    /// The permissions of the mapping holding `address`, as the kernel
+    /// lists them in `/proc/self/maps`.
+    fn permissions_at(address: usize) -> Option<String> {
+        let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+        maps.lines().find_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (start, end) = fields.next()?.split_once('-')?;
+            let start = usize::from_str_radix(start, 16).ok()?;
+            let end = usize::from_str_radix(end, 16).ok()?;
+            (start..end)
+                .contains(&address)
+                .then(|| fields.next().map(str::to_string))?
+        })
+    }
+
+    #[allow(unsafe_code)]
+    fn write_byte(address: usize, value: u8) {
+        // SAFETY: inside a lent stack's read-write range, which no fiber uses.
+        unsafe { std::ptr::write_volatile(address as *mut u8, value) }
+    }
+
+    #[allow(unsafe_code)]
+    fn read_byte(address: usize) -> u8 {
+        // SAFETY: as `write_byte`.
+        unsafe { std::ptr::read_volatile(address as *const u8) }
+    }
+}
