@@ -620,3 +620,50 @@ fn a_guest_that_exits_mid_call_traps_with_its_status() {
         }
     }
 }
+
+/// An actor's call runs on a fiber of the task that awaits it and yields
+/// to the runtime once per epoch tick: a guest that computes until its
+/// timeout leaves the thread to the runtime's other tasks meanwhile, even
+/// on a runtime of one thread.
+#[tokio::test(flavor = "current_thread")]
+async fn a_computing_actor_shares_its_thread_with_other_tasks() {
+    let rt = runtime();
+    let program = ActorProgram::new(prepare(&rt, "misbehave", Metering::Off)).unwrap();
+    let limit = Duration::from_millis(400);
+    let mut actor = program
+        .instantiate(
+            &Limits {
+                timeout: Some(limit),
+                ..Limits::default()
+            },
+            &Capabilities::default(),
+            HostContext::isolated("spin"),
+        )
+        .await
+        .unwrap();
+    actor.init("").await.unwrap().unwrap();
+    let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = tokio::spawn({
+        let ticks = ticks.clone();
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    });
+    let started = Instant::now();
+    let err = actor.handle(b"loop").await.unwrap_err();
+    let spun = started.elapsed();
+    counter.abort();
+    assert!(matches!(err, ComponentError::Timeout { .. }), "{err:?}");
+    assert!(spun >= limit, "stopped early: {spun:?}");
+    // A guest holding the thread would leave the counter at 0. Every tick
+    // yields once; at 5 ms per count, 400 ms allow ~80 (a quarter: room
+    // for a busy machine).
+    let counted = ticks.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        counted >= 20,
+        "the other task ran {counted} times in {spun:?} of guest code"
+    );
+}

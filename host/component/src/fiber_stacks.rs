@@ -12,6 +12,12 @@
 //! and the next Store takes it from there. (The pooling allocator keeps
 //! stacks in its own pool and does not use this.)
 //!
+//! New stacks are carved from chunks of [`CHUNK_STACKS`], mapped at once,
+//! rather than mapped one by one: a stack mapped on its own lands between
+//! two instances' memories, which then no longer merge into one of the
+//! kernel's mappings, and each instance cost one mapping more against
+//! `vm.max_map_count` than its stack's two.
+//!
 //! Guarantees: a stack is lent to one Store at a time; every stack has an
 //! inaccessible guard page below it, so an overflow faults (wasmtime reads
 //! such a fault as a stack overflow) and never reaches other memory; the
@@ -31,35 +37,138 @@ use wasmtime::{StackCreator, StackMemory};
 /// stacks hold (two mappings each, and the pages their calls touched).
 const KEEP: usize = 256;
 
-/// Where the stacks of dropped Stores wait for the next ones.
+/// Stacks mapped at once when none is left to carve (2 MiB each, as
+/// wasmtime's default: 128 MiB of address space, no memory until used).
+const CHUNK_STACKS: usize = 64;
+
+/// Where the stacks of dropped Stores wait for the next ones, and the
+/// chunk new ones are carved from.
 #[derive(Default)]
 pub(crate) struct StackShelf {
-    free: Mutex<Vec<Mapping>>,
+    inner: Mutex<Shelved>,
+}
+
+#[derive(Default)]
+struct Shelved {
+    free: Vec<Mapping>,
+    /// What is left of the last chunk: inaccessible, owned by the shelf.
+    uncarved: Option<Uncarved>,
+}
+
+/// The part of a chunk no stack was carved from yet.
+struct Uncarved {
+    next: usize,
+    end: usize,
 }
 
 impl StackShelf {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shelved> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// A stack of `len` bytes from the shelf, if one waits there.
     fn take(&self, len: usize) -> Option<Mapping> {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         // All the stacks of one shelf have the size its engine's config
-        // gives; one of another size is not kept (see `put`).
-        free.pop().filter(|m| m.len == len)
+        // gives; one of another size is not kept.
+        self.lock().free.pop().filter(|m| m.len == len)
     }
 
     /// Keeps `mapping` for the next Store, or unmaps it when the shelf is
     /// full.
     fn put(&self, mapping: Mapping) {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        if free.len() < KEEP {
-            free.push(mapping);
+        let mut shelved = self.lock();
+        if shelved.free.len() < KEEP {
+            shelved.free.push(mapping);
         }
+    }
+
+    /// A new stack of `len` bytes: the next one of the current chunk, a
+    /// new chunk mapped when it has no room left.
+    fn carve(&self, len: usize) -> Result<Mapping, wasmtime::Error> {
+        let guard = rustix::param::page_size();
+        let size = guard + len;
+        let base = {
+            let mut shelved = self.lock();
+            let room = shelved
+                .uncarved
+                .as_ref()
+                .is_some_and(|u| u.end - u.next >= size);
+            if !room {
+                // The rest of the old chunk, too small, goes back.
+                if let Some(rest) = shelved.uncarved.take() {
+                    unmap(rest.next, rest.end - rest.next);
+                }
+                let total = size * CHUNK_STACKS;
+                let start = map_inaccessible(total)?;
+                no_huge_pages(start, total);
+                shelved.uncarved = Some(Uncarved {
+                    next: start,
+                    end: start + total,
+                });
+            }
+            let uncarved = shelved
+                .uncarved
+                .as_mut()
+                .unwrap_or_else(|| unreachable!("a chunk with room was just ensured"));
+            let base = uncarved.next;
+            uncarved.next += size;
+            base
+        };
+        // Owned from here: a failure below unmaps it (`Drop`).
+        let mapping = Mapping { base, guard, len };
+        mapping.make_writable()?;
+        Ok(mapping)
     }
 
     /// How many stacks wait on the shelf.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.free.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.lock().free.len()
     }
+}
+
+impl Drop for StackShelf {
+    fn drop(&mut self) {
+        let shelved = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(rest) = shelved.uncarved.take() {
+            unmap(rest.next, rest.end - rest.next);
+        }
+    }
+}
+
+/// A new private anonymous mapping of `len` bytes, inaccessible; its
+/// address.
+#[allow(unsafe_code)]
+fn map_inaccessible(len: usize) -> Result<usize, wasmtime::Error> {
+    // SAFETY: a new mapping wherever the kernel puts it; nothing refers
+    // to it yet.
+    let base = unsafe {
+        rustix::mm::mmap_anonymous(
+            std::ptr::null_mut(),
+            len,
+            ProtFlags::empty(),
+            MapFlags::PRIVATE,
+        )
+    }?;
+    Ok(base as usize)
+}
+
+/// Keeps transparent huge pages out of a chunk: where the kernel uses them
+/// for every mapping, a stack whose body happened to be aligned would take
+/// 2 MiB at its first call instead of the page or two it uses. Advice
+/// only: a kernel without it changes nothing.
+#[allow(unsafe_code)]
+fn no_huge_pages(base: usize, len: usize) {
+    // SAFETY: advice on the shelf's own new chunk, which nothing uses yet.
+    let _ = unsafe { rustix::mm::madvise(base as *mut _, len, Advice::LinuxNoHugepage) };
+}
+
+/// Unmaps `len` bytes at `base`, which the caller owns and nothing uses.
+#[allow(unsafe_code)]
+fn unmap(base: usize, len: usize) {
+    // SAFETY: the caller's own range (see above). A failure leaves the
+    // memory mapped, which is only a leak.
+    let _ = unsafe { rustix::mm::munmap(base as *mut _, len) };
 }
 
 /// The stack creator an engine's config gets ([`wasmtime::Config::with_host_stack`]).
@@ -84,7 +193,7 @@ unsafe impl StackCreator for Stacks {
                 }
                 mapping
             }
-            None => Mapping::new(len)?,
+            None => self.0.carve(len)?,
         };
         Ok(Box::new(LentStack {
             mapping: Some(mapping),
@@ -103,37 +212,21 @@ struct Mapping {
 }
 
 impl Mapping {
-    // `unsafe` is allowed here and in the two impls around it only: mapping
-    // memory for a stack is what this module is for.
+    /// Makes the stack (all but the guard page) readable and writable.
+    // `unsafe` is allowed in this module only: mapping memory for stacks
+    // is what it is for.
     #[allow(unsafe_code)]
-    fn new(len: usize) -> Result<Self, wasmtime::Error> {
-        let guard = rustix::param::page_size();
-        let total = guard + len;
-        // SAFETY: a new private anonymous mapping wherever the kernel puts
-        // it, inaccessible to begin with; nothing refers to it yet.
-        let base = unsafe {
-            rustix::mm::mmap_anonymous(
-                std::ptr::null_mut(),
-                total,
-                ProtFlags::empty(),
-                MapFlags::PRIVATE,
-            )
-        }?;
-        let mapping = Self {
-            base: base as usize,
-            guard,
-            len,
-        };
-        // SAFETY: the range lies inside the mapping just made, above its
-        // guard page; nothing uses it yet.
+    fn make_writable(&self) -> Result<(), wasmtime::Error> {
+        // SAFETY: the range lies inside this mapping, above its guard
+        // page; nothing uses it yet.
         unsafe {
             rustix::mm::mprotect(
-                mapping.stack_start() as *mut _,
-                len,
+                self.stack_start() as *mut _,
+                self.len,
                 MprotectFlags::READ | MprotectFlags::WRITE,
             )
         }?;
-        Ok(mapping)
+        Ok(())
     }
 
     fn stack_start(&self) -> usize {
@@ -157,12 +250,10 @@ impl Mapping {
 }
 
 impl Drop for Mapping {
-    #[allow(unsafe_code)]
     fn drop(&mut self) {
-        // SAFETY: the whole mapping, owned by this value alone; no fiber
-        // runs on it (it was on the shelf or never lent). A failure leaves
-        // the memory mapped, which is only a leak.
-        let _ = unsafe { rustix::mm::munmap(self.base as *mut _, self.guard + self.len) };
+        // Owned by this value alone, and no fiber runs on it: it was on
+        // the shelf or never lent.
+        unmap(self.base, self.guard + self.len);
     }
 }
 
@@ -242,6 +333,15 @@ mod tests {
         // Two at once are two stacks.
         let other = stacks.new_stack(64 << 10, false).unwrap();
         assert_ne!(other.top(), again.top());
+        let (a, b) = (again.range(), other.range());
+        assert!(
+            a.end <= b.start || b.end <= a.start,
+            "{a:x?} and {b:x?} overlap"
+        );
+        for stack in [&again, &other] {
+            let guard = stack.guard_range();
+            assert!(!a.contains(&(guard.start as usize)) && !b.contains(&(guard.start as usize)));
+        }
         drop((again, other));
         let many: Vec<_> = (0..KEEP + 10)
             .map(|_| stacks.new_stack(64 << 10, false).unwrap())
