@@ -486,3 +486,41 @@ async fn the_openapi_document_is_generated_from_the_registry() {
         .unwrap_err();
     assert!(err_schema.validate(&err.body()).is_empty());
 }
+
+/// Plugin code never holds the async runtime's thread: while one call
+/// spins until its timeout, another call to the same host answers at once,
+/// even on a runtime of one thread.
+#[tokio::test(flavor = "current_thread")]
+async fn a_spinning_plugin_call_leaves_the_thread_to_other_calls() {
+    let rt = runtime();
+    let program = OperationProgram::new(prepare(&rt, "misbehave", Metering::Off)).unwrap();
+    let limit = Duration::from_millis(500);
+    let source = PluginOperations::new(
+        "mis",
+        program,
+        Limits {
+            timeout: Some(limit),
+            ..Limits::default()
+        },
+        Capabilities::default(),
+    );
+    let registry = Registry::new();
+    registry.register_plugin("mis", Arc::new(source)).unwrap();
+    let started = std::time::Instant::now();
+    let spinning = tokio::spawn({
+        let registry = registry.clone();
+        async move { registry.call("mis.loop", json!({})).await }
+    });
+    // Let the spinning call start.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!spinning.is_finished());
+    let answered = registry.call("mis.ok", json!({})).await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!(answered, json!({}));
+    assert!(
+        waited < limit - Duration::from_millis(100) && !spinning.is_finished(),
+        "the second call waited {waited:?}, behind the spinning one"
+    );
+    let err = spinning.await.unwrap().unwrap_err();
+    assert_eq!(err.status_code(), 504, "{err}");
+}
