@@ -13,7 +13,8 @@
 //!   the cheap source of new instances;
 //! - [`World`]: the plugin worlds a component is checked against ([`world`]);
 //! - [`ActorProgram`] and [`ActorInstance`]: an `actor-plugin`, and one
-//!   incarnation of it receiving messages;
+//!   incarnation of it receiving messages, each call a future that runs
+//!   the guest on a fiber of the awaiting task;
 //! - [`OperationProgram`] and [`OpInfo`]: an `operation-plugin`, every call
 //!   in a fresh sandbox;
 //! - [`Limits`], [`Capabilities`] ([`DirGrant`]) and [`HostContext`]

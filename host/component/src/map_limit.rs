@@ -3,8 +3,10 @@
 //!
 //! Every component instance maps a few regions of its own (its linear
 //! memory's reservation, the copy-on-write data image inside it, the part
-//! made accessible): about 4 per instance, so Linux's default
-//! `vm.max_map_count` of 65,530 stops a host near 16,000 live instances.
+//! made accessible): about 4 per instance, and 2 more for an actor, whose
+//! calls run on a fiber stack of its own with a guard page (see
+//! `fiber_stacks`). So Linux's default `vm.max_map_count` of 65,530 stops
+//! a host near 10,000 awake actors, or 16,000 other live instances.
 //! The kernel then answers `mmap`/`mprotect` with `ENOMEM`, which wasmtime
 //! reports as "Cannot allocate memory" though memory is plentiful. This
 //! module owns only the diagnosis; it never changes the limit, which is
@@ -66,7 +68,7 @@ fn explain(mapped: usize, limit: usize) -> String {
     format!(
         "the kernel's limit on memory mappings per process is reached \
          (vm.max_map_count = {limit}; this process has {mapped}): each component \
-         instance maps about 4 regions, so raise the limit to run more \
+         instance maps 4 to 6 regions, so raise the limit to run more \
          (e.g. `sysctl -w vm.max_map_count={}`)",
         limit.saturating_mul(8)
     )
