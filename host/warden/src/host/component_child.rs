@@ -131,8 +131,8 @@ pub(crate) struct SwapRequest {
     // Boxed: an envelope is as large as its largest kind.
     pub replaces: Option<Box<ActorProgram>>,
     pub reply: oneshot::Sender<Result<(), SwapFailure>>,
-    /// Called (off the guest's thread) when probation rolled the child
-    /// back, with the failure that caused it.
+    /// Called when probation rolled the child back, with the failure that
+    /// caused it.
     pub on_rollback: Box<dyn FnOnce(String) + Send>,
 }
 
@@ -690,10 +690,10 @@ enum Settled {
     },
 }
 
-/// An incarnation's instance, boxed: a guest call moves it to the guest's
-/// thread and back, and the task's future, which every idle child holds,
-/// would otherwise keep room for a second copy of it (~300 B) in the state
-/// of that call.
+/// An incarnation's instance, boxed: the task's future, which every idle
+/// child holds, holds the incarnation, and would otherwise hold the
+/// instance (~300 B) itself, and room for a second copy in the state of
+/// each step that moves it (a swap, a hibernation).
 type Instance = Box<ActorInstance>;
 
 /// All the state of one incarnation, owned by its task: the instance,
@@ -1066,7 +1066,7 @@ impl Incarnation {
     /// The guest failed with `err`: back to the previous version when the
     /// one swapped in is on probation, else the incarnation ends. `answer`
     /// tells whoever asked, in between. (A restart in place happens before,
-    /// on the guest's thread: [`Incarnation::guest_call`].)
+    /// in [`Incarnation::guest_call`].)
     async fn guest_failed(&mut self, err: &ComponentError, answer: impl FnOnce()) -> Flow {
         if self.roll_back_on_probation(err).await {
             if let Some(saver) = &mut self.saver {
@@ -1083,8 +1083,8 @@ impl Incarnation {
         Flow::Stop(reason)
     }
 
-    /// What the guest's thread needs to restart in place after a failure
-    /// of the next call; `None` while a version is on probation (a failure
+    /// What a restart in place needs after a failure of the next call,
+    /// decided before it; `None` while a version is on probation (a failure
     /// rolls it back instead), while a stop is asked for, with `persist`
     /// (a start restores the saved state: that stays the supervisor's
     /// start) or where the supervisor allows no restart in place.
@@ -1169,7 +1169,7 @@ impl Incarnation {
     }
 
     /// Idle for `hibernate_after`: the state taken, the instance dropped
-    /// off the runtime (see the module doc). A version on probation stays
+    /// (see the module doc). A version on probation stays
     /// awake, since only its instance can fail and roll back; so does a
     /// guest that refuses its snapshot (tried again after the next idle
     /// period, with a warning). A guest failure while taking it is a
@@ -1412,7 +1412,7 @@ fn refuse(envelope: Envelope, why: ReplyFailure) {
     }
 }
 
-/// What a guest call takes to its thread to restart in place there
+/// What a guest call needs to restart in place after a failure
 /// ([`Incarnation::respawn`]).
 struct Respawn {
     claimer: InPlaceClaimer,
