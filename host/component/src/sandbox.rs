@@ -192,7 +192,6 @@ impl Sandbox {
     ) -> Result<Self, ComponentError> {
         let interrupt = scope.child_of_either(prepared.runtime().root_interrupt());
         let mut store = new_store(prepared, limits, caps, host, interrupt, Calls::OnFibers)?;
-        store.data_mut().limiter.set_instantiating(true);
         let instantiated = pre.instantiate_async(&mut store).await;
         Self::instantiated(store, instantiated, prepared, limits)
     }
@@ -205,7 +204,6 @@ impl Sandbox {
         interrupt: Interrupt,
     ) -> Result<Self, ComponentError> {
         let mut store = new_store(prepared, limits, caps, host, interrupt, Calls::Blocking)?;
-        store.data_mut().limiter.set_instantiating(true);
         let instantiated = prepared.pre.instantiate(&mut store);
         Self::instantiated(store, instantiated, prepared, limits)
     }
@@ -389,7 +387,8 @@ enum Calls {
     OnFibers,
 }
 
-/// A fresh Store for `prepared` under `limits`, armed for instantiation.
+/// A fresh Store for `prepared` under `limits`, armed for instantiation
+/// (its memory limit counting what instantiating allocates as such).
 fn new_store(
     prepared: &Prepared,
     limits: &Limits,
@@ -461,6 +460,7 @@ fn new_store(
         metering: prepared.metering(),
     }
     .arm()?;
+    store.data_mut().limiter.set_instantiating(true);
     Ok(store)
 }
 

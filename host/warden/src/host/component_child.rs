@@ -169,6 +169,13 @@ struct Kit {
     scope: Interrupt,
 }
 
+impl Kit {
+    /// The version the child runs now.
+    fn program(&self) -> ActorProgram {
+        self.slot.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// The version before the last swap, kept while the new one is on
 /// probation.
 struct Probation {
@@ -1235,13 +1242,7 @@ impl Incarnation {
             hibernation.state = Some(state);
             return ControlFlow::Break(Flow::Continue);
         }
-        let program = self
-            .kit
-            .slot
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let woken = start_with_state(&program, &self.kit, &state).await;
+        let woken = start_with_state(&self.kit.program(), &self.kit, &state).await;
         let failure = match woken {
             Ok(actor) => {
                 tracing::debug!(child = %self.path, "woke from hibernation");
@@ -1430,13 +1431,7 @@ impl Respawn {
             return None;
         }
         let claim = self.claimer.claim()?;
-        let program = self
-            .kit
-            .slot
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let actor = start_instance(&program, &self.kit, &self.usage)
+        let actor = start_instance(&self.kit.program(), &self.kit, &self.usage)
             .await
             .ok()?;
         Some((claim, Box::new(actor)))
