@@ -300,19 +300,8 @@ impl Poller {
             if !self.scratch.found.is_empty() || w.remembered > 0 {
                 w.remembered = reaper::note_tree(id, &self.scratch.found);
             }
-            if let Some((limit, observed, allowed)) = breach(&stats, &w.shared.limits_now())
-                && w.shared.request_stop(StopCause::Limit(limit), Signal::KILL)
-            {
-                tracing::warn!(worker = %w.shared.name, pid = stats.pid, %limit, observed, allowed, "worker over its limit; killed");
-                let _ = self.events.send(MonitorEvent::LimitExceeded {
-                    worker: id,
-                    name: w.shared.name.clone(),
-                    pid: stats.pid,
-                    limit,
-                    observed,
-                    allowed,
-                });
-            }
+            let breached = breach(&stats, &w.shared.limits_now());
+            let pid = stats.pid;
             let inputs = health_inputs(&stats, &w.shared);
             let (mut report, change) = w.health.observe(score(&inputs));
             report.unresponsive = inputs.responsiveness == Responsiveness::Unresponsive;
@@ -325,7 +314,23 @@ impl Poller {
                     report,
                 });
             }
+            // Stored before a stop is asked for: the worker's exit task
+            // may reap it at once, and its exit record takes the peak from
+            // the samples stored (the one over the limit included).
             w.shared.set_observed(stats, report);
+            if let Some((limit, observed, allowed)) = breached
+                && w.shared.request_stop(StopCause::Limit(limit), Signal::KILL)
+            {
+                tracing::warn!(worker = %w.shared.name, pid, %limit, observed, allowed, "worker over its limit; killed");
+                let _ = self.events.send(MonitorEvent::LimitExceeded {
+                    worker: id,
+                    name: w.shared.name.clone(),
+                    pid,
+                    limit,
+                    observed,
+                    allowed,
+                });
+            }
         }
         self.report_descendants();
     }
