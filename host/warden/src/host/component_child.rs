@@ -990,35 +990,27 @@ impl Incarnation {
         // Where a failure may restart in place, the next instance starts
         // right here, before the failure is settled.
         let respawn = self.respawn();
-        let called = match self.instance.as_mut() {
-            None => Err(instance_lost()),
-            Some(actor) => {
-                // Boxed: a call's future holds wasmtime's, and the task's
-                // future, which every idle child holds, is as large as its
-                // largest step.
-                let outcome = Box::pin(request.run(actor)).await;
-                if let (Some(tracing), GuestRequest::Handle(message)) = (tracing, &request) {
-                    tracing.record(message, &outcome);
-                }
-                self.gauge.observe(actor);
-                let restarted = match (&outcome, respawn) {
-                    (Err(err), Some(respawn)) => Box::pin(respawn.after(err)).await,
-                    _ => None,
-                };
-                Ok((outcome, restarted))
-            }
+        // Boxed, the call and the restart after it: their futures hold
+        // wasmtime's, and the task's future, which every idle child holds,
+        // is as large as its largest step.
+        let called = Box::pin(call_guest(
+            self.instance.as_deref_mut(),
+            &mut self.gauge,
+            request,
+            tracing,
+            respawn,
+        ))
+        .await;
+        let (err, reply, answer) = match self.settle(called, reply) {
+            Settled::Done(flow) => return flow,
+            Settled::Failed { err, reply, answer } => (err, reply, answer),
         };
-        match self.settle(called, reply) {
-            Settled::Done(flow) => flow,
-            // Boxed, as the other rare steps.
-            Settled::Failed { err, reply, answer } => {
-                Box::pin(async move {
-                    self.guest_failed(&err, move || answer_to(reply, answer))
-                        .await
-                })
+        // Boxed, as the other rare steps.
+        Box::pin(async move {
+            self.guest_failed(&err, move || answer_to(reply, answer))
                 .await
-            }
-        }
+        })
+        .await
     }
 
     /// What a guest call left: the answer sent and the loop going on (a
@@ -1294,6 +1286,29 @@ impl Incarnation {
 /// step that takes it puts it back or ends the incarnation).
 fn instance_lost() -> ExitReason {
     ExitReason::abnormal(FailureKind::Crash, "instance lost")
+}
+
+/// Runs `request` against `actor` (`Err` when there is none), records it
+/// when traced and reads the gauge; after a failure, restarts in place
+/// when `respawn` allows it.
+async fn call_guest(
+    actor: Option<&mut ActorInstance>,
+    gauge: &mut Gauge,
+    request: GuestRequest,
+    tracing: Option<Box<Tracing>>,
+    respawn: Option<Respawn>,
+) -> Called {
+    let actor = actor.ok_or_else(instance_lost)?;
+    let outcome = request.run(actor).await;
+    if let (Some(tracing), GuestRequest::Handle(message)) = (tracing, &request) {
+        tracing.record(message, &outcome);
+    }
+    gauge.observe(actor);
+    let restarted = match (&outcome, respawn) {
+        (Err(err), Some(respawn)) => respawn.after(err).await,
+        _ => None,
+    };
+    Ok((outcome, restarted))
 }
 
 /// What a guest call asks of the guest.
