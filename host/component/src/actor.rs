@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 
+use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
 use crate::bindings::actor::{ActorPlugin, ActorPluginIndices};
@@ -118,14 +119,8 @@ impl ActorInstance {
     /// module doc); what it printed goes to the host log, tagged with the
     /// child.
     pub async fn init(&mut self, config: &str) -> Result<Result<(), String>, ComponentError> {
-        self.sandbox.begin_call()?;
-        let (store, _) = self.sandbox.parts();
-        let called = self
-            .bindings
-            .warden_plugin_actor()
-            .call_init(store, config)
-            .await;
-        self.finish(called)
+        self.call(async |store, b| b.warden_plugin_actor().call_init(store, config).await)
+            .await
     }
 
     /// Hands the guest one message and returns its reply bytes.
@@ -133,54 +128,42 @@ impl ActorInstance {
         &mut self,
         message: &[u8],
     ) -> Result<Result<Vec<u8>, String>, ComponentError> {
-        self.sandbox.begin_call()?;
-        let (store, _) = self.sandbox.parts();
-        let called = self
-            .bindings
-            .warden_plugin_actor()
-            .call_handle(store, message)
-            .await;
-        self.finish(called)
+        self.call(async |store, b| b.warden_plugin_actor().call_handle(store, message).await)
+            .await
     }
 
     /// Asks the guest for its whole state as bytes (for a hot reload or a
     /// migration, fed to [`ActorInstance::restore`] of the next version).
     pub async fn snapshot(&mut self) -> Result<Result<Vec<u8>, String>, ComponentError> {
-        self.sandbox.begin_call()?;
-        let (store, _) = self.sandbox.parts();
-        let called = self
-            .bindings
-            .warden_plugin_actor()
-            .call_snapshot(store)
-            .await;
-        self.finish(called)
+        self.call(async |store, b| b.warden_plugin_actor().call_snapshot(store).await)
+            .await
     }
 
     /// Replaces the guest's state with bytes from a `snapshot`, possibly
     /// taken by an older version of the plugin.
     pub async fn restore(&mut self, state: &[u8]) -> Result<Result<(), String>, ComponentError> {
+        self.call(async |store, b| b.warden_plugin_actor().call_restore(store, state).await)
+            .await
+    }
+
+    /// One call of an export: under the sandbox's limits, its failure
+    /// classified, what the guest printed forwarded.
+    async fn call<R>(
+        &mut self,
+        export: impl AsyncFnOnce(&mut Store<GuestState>, &ActorPlugin) -> wasmtime::Result<R>,
+    ) -> Result<R, ComponentError> {
         self.sandbox.begin_call()?;
         let (store, _) = self.sandbox.parts();
-        let called = self
-            .bindings
-            .warden_plugin_actor()
-            .call_restore(store, state)
-            .await;
-        self.finish(called)
+        let called = export(store, &self.bindings).await;
+        let out = self.sandbox.end_call(called);
+        let report = self.sandbox.take_report(std::time::Instant::now(), None);
+        crate::capture::log_guest_output(&self.sandbox.store().data().host.child, &report);
+        out
     }
 
     /// The instance's sandbox: its memory in use and refusals, and the
     /// kill switch that stops a call from another thread.
     pub fn sandbox(&self) -> &Sandbox {
         &self.sandbox
-    }
-
-    /// The verdict on a finished call; a long-lived actor's stdout/stderr
-    /// goes to the host log, call by call.
-    fn finish<R>(&mut self, called: wasmtime::Result<R>) -> Result<R, ComponentError> {
-        let out = self.sandbox.end_call(called);
-        let report = self.sandbox.take_report(std::time::Instant::now(), None);
-        crate::capture::log_guest_output(&self.sandbox.store().data().host.child, &report);
-        out
     }
 }
