@@ -51,7 +51,7 @@ use crate::error::{CompileLimit, ComponentError};
 use crate::interrupt::Interrupt;
 use crate::read::read_component_file;
 use crate::resident::{Lease, Resident};
-use crate::sandbox::GuestState;
+use crate::sandbox::{Calls, GuestState};
 
 /// How a [`Runtime`] is built. Serializable because a compile child gets
 /// the whole of it, to build exactly the engine its parent has.
@@ -956,15 +956,7 @@ impl Flavor {
     }
 }
 
-/// How the guests of a linker are called.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Calls {
-    /// `call` on a thread that may block (operations, grading, sandboxes).
-    Blocking,
-    /// `call_async` on a fiber (actors, see [`crate::actor`]).
-    OnFibers,
-}
-
+/// The linker for guests called `calls`' way.
 fn build_linker(engine: &Engine, calls: Calls) -> wasmtime::Result<Linker<GuestState>> {
     let mut linker = Linker::new(engine);
     match calls {

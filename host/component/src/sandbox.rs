@@ -380,10 +380,13 @@ impl Sandbox {
     }
 }
 
-/// How a sandbox's calls run (see the module doc).
+/// How a sandbox's calls run (see the module doc); its Store and its
+/// linker must agree.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Calls {
+pub(crate) enum Calls {
+    /// `call` on a thread that may block (operations, grading, sandboxes).
     Blocking,
+    /// `call_async` on a fiber (actors, see [`crate::actor`]).
     OnFibers,
 }
 
