@@ -80,9 +80,26 @@ async fn until_gone(pids: &[u32], within: Duration) {
     let deadline = Instant::now() + within;
     while pids.iter().any(|&p| alive(p)) {
         let left: Vec<_> = pids.iter().filter(|&&p| alive(p)).collect();
-        assert!(Instant::now() < deadline, "still alive: {left:?}");
+        assert!(
+            Instant::now() < deadline,
+            "still alive: {left:?}\n{}",
+            left.iter()
+                .map(|&&p| described(p))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// What the kernel says of `pid` (its stat line and cgroup), for a failure
+/// message: which process it is and why it may not have died.
+fn described(pid: u32) -> String {
+    let read = |what: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/{what}"))
+            .map_or_else(|e| format!("({e})"), |text| text.trim().to_string())
+    };
+    format!("{pid}: stat {}; cgroup {}", read("stat"), read("cgroup"))
 }
 
 /// Pids written (one per line, possibly by several processes) to `file`,
