@@ -153,8 +153,7 @@ impl ActorInstance {
         export: impl AsyncFnOnce(&mut Store<GuestState>, &ActorPlugin) -> wasmtime::Result<R>,
     ) -> Result<R, ComponentError> {
         self.sandbox.begin_call()?;
-        let (store, _) = self.sandbox.parts();
-        let called = export(store, &self.bindings).await;
+        let called = export(self.sandbox.store_mut(), &self.bindings).await;
         let out = self.sandbox.end_call(called);
         let report = self.sandbox.take_report(std::time::Instant::now(), None);
         crate::capture::log_guest_output(&self.sandbox.store().data().host.child, &report);

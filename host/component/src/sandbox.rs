@@ -296,9 +296,9 @@ impl Sandbox {
         .arm()
     }
 
-    /// The store and instance a call begun with [`Sandbox::begin_call`] runs against.
-    pub(crate) fn parts(&mut self) -> (&mut Store<GuestState>, Instance) {
-        (&mut self.store, self.instance)
+    /// The Store a call begun with [`Sandbox::begin_call`] runs in.
+    pub(crate) fn store_mut(&mut self) -> &mut Store<GuestState> {
+        &mut self.store
     }
 
     /// After a call: fuel booked, a failure classified (and the sandbox
