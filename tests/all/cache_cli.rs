@@ -106,3 +106,56 @@ fn config_picks_the_hosts_own_cache_and_bad_input_is_refused() {
     // Nothing was removed by the failed commands.
     assert!(engine.join("feed.cwasm").exists());
 }
+
+/// Without a cache, a compile child's artifact goes to a private temp dir
+/// that is gone once the compile ends, not when the process does: a
+/// process that is killed, or never drops its runtime, leaves nothing in
+/// `TMPDIR`. A `warden repl` keeps its runtime alive until its input ends.
+#[test]
+fn a_compile_without_a_cache_leaves_no_temp_dir_behind() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let history = tmp.path().join("history");
+    let counter = plugin("counter");
+    let mut repl = warden_cmd(&[
+        "repl",
+        counter.to_str().unwrap(),
+        "--no-cache",
+        "--history",
+        history.to_str().unwrap(),
+    ])
+    .env("TMPDIR", tmp.path())
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut input = repl.stdin.take().unwrap();
+    input.write_all(b"handle(\"inc\")\n").unwrap();
+    let mut output = BufReader::new(repl.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains(r#"{"ok":"1"}"#) {
+        let mut line = String::new();
+        assert_ne!(
+            output.read_line(&mut line).unwrap(),
+            0,
+            "repl ended: {seen}"
+        );
+        seen.push_str(&line);
+    }
+
+    let left: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "history")
+        .collect();
+    drop(input);
+    let status = repl.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        left.is_empty(),
+        "left in TMPDIR while the runtime lives: {left:?}"
+    );
+}

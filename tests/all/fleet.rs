@@ -17,10 +17,16 @@ use crate::support::{NatsServer, plugin, signal, stderr, stdout, variant, warden
 const ACK_WAIT_MS: &str = "1500";
 
 /// A `warden worker` process; killed on drop.
-struct WorkerProcess(Child);
+struct WorkerProcess {
+    child: Child,
+    /// The worker's `TMPDIR`, so the scratch dir a killed worker cannot
+    /// remove goes when this does (after the kill: `Drop` runs first).
+    _tmp: tempfile::TempDir,
+}
 
 impl WorkerProcess {
     fn start(url: &str, name: &str, jobs: u32, max_deliver: u32) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
         let child = warden_cmd(&[
             "worker",
             "--nats",
@@ -34,6 +40,7 @@ impl WorkerProcess {
             "--max-deliver",
             &max_deliver.to_string(),
         ])
+        .env("TMPDIR", tmp.path())
         .stdout(Stdio::null())
         .stderr(if std::env::var_os("FLEET_DEBUG").is_some() {
             Stdio::inherit()
@@ -42,14 +49,14 @@ impl WorkerProcess {
         })
         .spawn()
         .expect("start warden worker");
-        Self(child)
+        Self { child, _tmp: tmp }
     }
 
     /// SIGTERM, then its exit and its stderr.
     fn stop(mut self) -> (std::process::ExitStatus, String) {
-        signal(self.0.id(), "TERM");
+        signal(self.child.id(), "TERM");
         let out = wait_output(
-            std::mem::replace(&mut self.0, dummy()),
+            std::mem::replace(&mut self.child, dummy()),
             60,
             "stopped worker",
         );
@@ -64,8 +71,8 @@ fn dummy() -> Child {
 
 impl Drop for WorkerProcess {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -343,8 +350,8 @@ fn a_worker_killed_mid_batch_loses_and_duplicates_nothing() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let mut doomed = doomed;
-    signal(doomed.0.id(), "KILL");
-    let _ = doomed.0.wait();
+    signal(doomed.child.id(), "KILL");
+    let _ = doomed.child.wait();
     let _survivor = WorkerProcess::start(&url, "survivor", 2, 5);
     let out = collect(&url, &batch);
     assert!(out.status.success(), "collect: {}", stderr(&out));

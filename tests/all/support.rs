@@ -139,10 +139,39 @@ pub fn warden_cmd(args: &[&str]) -> Command {
     cmd
 }
 
+/// The compile cache of the `warden` processes this test process starts:
+/// cold at its start, like a fresh machine's, and shared by its tests.
 fn test_cache_dir() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("tempdir"))
-        .path()
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| per_process_dir("warden-cli-cache"))
+}
+
+/// `target/tmp/NAME/PID`, new and empty, for state a test process keeps
+/// until it exits.
+///
+/// A static is never dropped, so a `TempDir` in one would stay in `/tmp`
+/// after every run. Instead each process removes the dirs its dead
+/// predecessors left under `NAME` (a run killed midway included), so at
+/// most one run's worth stays behind, inside `target/`.
+pub fn per_process_dir(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    if let Ok(entries) = std::fs::read_dir(&root) {
+        for entry in entries.flatten() {
+            let alive = entry
+                .file_name()
+                .to_str()
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| Path::new("/proc").join(pid.to_string()).exists());
+            if !alive {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let dir = root.join(std::process::id().to_string());
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
 }
 
 pub fn stdout(out: &Output) -> String {

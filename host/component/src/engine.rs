@@ -267,9 +267,6 @@ struct Inner {
     baseline_metered: OnceLock<Result<Flavor, String>>,
     /// Every sandbox of this runtime is under it (see [`Runtime::interrupt_all`]).
     interrupt: Interrupt,
-    /// Where compile children write artifacts when there is no cache
-    /// directory: a private temp dir, removed with the runtime.
-    scratch: OnceLock<Result<tempfile::TempDir, String>>,
 }
 
 /// One engine with everything built for it.
@@ -358,7 +355,6 @@ impl Runtime {
             baseline: OnceLock::new(),
             baseline_metered: OnceLock::new(),
             interrupt: Interrupt::new(),
-            scratch: OnceLock::new(),
         });
         spawn_ticker(Arc::downgrade(&inner), inner.config.epoch_tick);
         Ok(Self { inner })
@@ -564,9 +560,17 @@ impl Runtime {
             return Ok(c);
         }
         let program = compiler::program(&self.inner.config)?;
+        // Without a cache the artifact goes to a private temp dir of its
+        // own, removed when this compile ends: a dir kept for the runtime's
+        // life would outlive every process that never drops its runtime
+        // (one held in a static, one killed), one dir each.
+        let scratch;
         let dir = match &flavor.cache {
             Some(cache) => cache.private_dir()?.to_path_buf(),
-            None => self.scratch_dir()?.to_path_buf(),
+            None => {
+                scratch = scratch_dir()?;
+                scratch.path().to_path_buf()
+            }
         };
         let artifact =
             tempfile::NamedTempFile::new_in(&dir).map_err(|source| ComponentError::Io {
@@ -600,24 +604,6 @@ impl Runtime {
             "compiled in a child"
         );
         Ok(component)
-    }
-
-    /// Where compile children of a runtime without a cache directory
-    /// write their artifacts.
-    fn scratch_dir(&self) -> Result<&Path, ComponentError> {
-        self.inner
-            .scratch
-            .get_or_init(|| {
-                tempfile::Builder::new()
-                    .prefix("warden-compile-")
-                    .tempdir()
-                    .map_err(|e| format!("cannot create a private temp dir for compiling: {e}"))
-            })
-            .as_ref()
-            .map(tempfile::TempDir::path)
-            .map_err(|reason| ComponentError::Compiler {
-                reason: reason.clone(),
-            })
     }
 
     /// Hashes of the components something built from this runtime still
@@ -668,6 +654,17 @@ impl Runtime {
     ) -> Result<Prepared, ComponentError> {
         self.compile_own(bytes, metering)?.prepare()
     }
+}
+
+/// A private temp dir for one compile child's artifact (mode 0700, so no
+/// other user can swap the file between the child's write and the load).
+fn scratch_dir() -> Result<tempfile::TempDir, ComponentError> {
+    tempfile::Builder::new()
+        .prefix("warden-compile-")
+        .tempdir()
+        .map_err(|e| ComponentError::Compiler {
+            reason: format!("cannot create a private temp dir for compiling: {e}"),
+        })
 }
 
 /// Loads an artifact a compile child wrote.

@@ -1,27 +1,16 @@
 //! `warden.toml` text from the fuzzer.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use crate::config::{ConfigError, parse};
 
-/// A folder the configs are read "from": `a.wasm` (loading checks only
-/// that a component's file exists) and `data/` (a directory to grant), so
-/// inputs get past path checks to everything behind them.
-fn folder() -> &'static Path {
-    static FOLDER: OnceLock<Option<tempfile::TempDir>> = OnceLock::new();
-    FOLDER
-        .get_or_init(|| {
-            let dir = tempfile::Builder::new()
-                .prefix("warden-fuzz")
-                .tempdir()
-                .ok()?;
-            std::fs::write(dir.path().join("a.wasm"), b"\0asm").ok()?;
-            std::fs::create_dir(dir.path().join("data")).ok()?;
-            Some(dir)
-        })
-        .as_ref()
-        .map_or(Path::new("/nonexistent-warden-fuzz"), |dir| dir.path())
+/// The folder the configs are read "from", `host/fuzz/config-folder/`:
+/// `a.wasm` (loading checks only that a component's file exists) and
+/// `data/` (a directory to grant), so inputs get past path checks to
+/// everything behind them. Checked in, so neither the fuzzer nor the
+/// replaying tests write anything.
+fn folder() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/config-folder")
 }
 
 /// Loads `data` as a config file; panics if an error fails to name the
