@@ -360,3 +360,62 @@ fn compiled_code_stays_within_its_memory_and_disk_budgets_but_code_in_use_stays(
     assert_eq!(first_unused.origin, warden::component::Origin::Compiled);
     drop(held);
 }
+
+/// A compile ends when the child says its artifact is written, not when
+/// the child has exited (the kernel freeing a large compiler heap at the
+/// exit would add a millisecond or more to every hot reload), and the
+/// child does not outlive the call. The compiler here is a script that
+/// writes a one-byte "artifact", says `done`, then would sleep for 30 s:
+/// the call returns at once, with the load's error, and the script is
+/// killed.
+#[test]
+fn a_compile_ends_when_the_child_says_done_and_the_child_is_killed() {
+    use std::os::unix::fs::PermissionsExt;
+    use warden::component::{Metering, Runtime, RuntimeConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let script = dir.path().join("compiler.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho $$ > {pid}\nread out\ncat > /dev/null\nprintf x > \"$out\"\n\
+             echo done\nexec sleep 30\n",
+            pid = pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let runtime = Runtime::new(RuntimeConfig {
+        compile_program: Some(script),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let counter = std::fs::read(plugin("counter")).unwrap();
+
+    let started = Instant::now();
+    let err = runtime
+        .compile(&counter, Metering::Off)
+        .err()
+        .expect("a one-byte artifact does not load");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "waited {took:?} for the exit"
+    );
+    assert!(
+        err.to_string()
+            .contains("cannot load the compiled component"),
+        "{err}"
+    );
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let proc_dir = PathBuf::from(format!("/proc/{}", pid.trim()));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while proc_dir.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the compiler {pid} outlived its compile"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

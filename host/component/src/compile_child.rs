@@ -7,8 +7,13 @@
 //!   match, the parent's pid);
 //! - stdin: the path of the output file on one line, then the component's
 //!   bytes to the end, at most `max_bytes`;
-//! - output: `Component::serialize` written into that file;
-//! - exit status: one of the `exit` codes, or a signal when a limit struck.
+//! - output: `Component::serialize` written into that file, then [`DONE`]
+//!   on stdout once the file is complete and closed. The parent takes the
+//!   artifact then, without waiting for the exit, whose teardown of the
+//!   compiler's memory takes a millisecond or more; it kills and reaps
+//!   the process after;
+//! - exit status: one of the `exit` codes, or a signal when a limit struck
+//!   (what the parent reads when no [`DONE`] came).
 //!
 //! Everything that does not depend on the job (starting the process,
 //! building and checking the engine) happens before stdin is read, so a
@@ -29,6 +34,9 @@ use crate::engine::{Metering, RuntimeConfig, Tier, compile_engine};
 
 /// The hidden subcommand of the `warden` binary.
 pub const SUBCOMMAND: &str = "__compile";
+
+/// What the child writes on stdout once the artifact is written.
+pub(crate) const DONE: &[u8] = b"done\n";
 
 /// Exit statuses of the compiler process.
 pub(crate) mod exit {
@@ -70,7 +78,12 @@ const MAX_PATH_LINE: u64 = 4096;
 /// Runs one compile request; returns the process exit status.
 pub fn main(request: &str) -> i32 {
     match serve(request) {
-        Ok(()) => exit::OK,
+        Ok(()) => {
+            let mut stdout = std::io::stdout().lock();
+            // A parent that misses the line waits for the exit instead.
+            let _ = stdout.write_all(DONE).and_then(|()| stdout.flush());
+            exit::OK
+        }
         Err((code, message)) => {
             // The parent keeps the first lines of stderr as the reason.
             let _ = writeln!(std::io::stderr(), "{message}");

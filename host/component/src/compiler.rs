@@ -51,8 +51,14 @@
 //! input could exploit to write a malicious artifact is outside what a
 //! resource limit can stop.
 //!
+//! A compile ends when the child says its artifact is written (a line on
+//! stdout), not when it has exited: the kernel freeing a large compiler
+//! heap at the exit takes a millisecond or more, which a hot reload would
+//! wait for. The child is then killed (it has nothing left to do) and a
+//! watcher thread, which drains its stderr all along, reaps it.
+//!
 //! Must never: spawn a compile of bytes over `max_bytes`; leave a child
-//! running after the compile call returned (it is killed and reaped on
+//! running after the compile call returned (it has exited or is killed on
 //! every path, and dies with the thread that spawned it if the host dies);
 //! keep more than one standby, or hand a standby a job whose request or
 //! limits differ from the ones it was spawned with.
@@ -180,43 +186,83 @@ pub(crate) fn compile_in_child(job: &Job<'_>) -> Result<(), ComponentError> {
         pidfd,
         ..
     } = spawned;
-    let (stdin, stderr) = guard.pipes()?;
-    let (exited, stderr) = std::thread::scope(|scope| {
-        // Feed and drain on a helper thread, so a child that stops reading
-        // cannot hold this one past the deadline.
-        let io = std::thread::Builder::new()
-            .name("warden-compile-io".into())
-            .spawn_scoped(scope, move || {
-                feed_and_drain(stdin, &header, job.bytes, stderr)
-            })
+    let Pipes {
+        stdin,
+        stdout,
+        stderr,
+    } = guard.pipes()?;
+    // The watcher owns the child from here: it drains stderr (so a child
+    // that writes a lot never blocks on it), then reaps the child.
+    let watcher = std::thread::Builder::new()
+        .name("warden-compile-watch".into())
+        .spawn(move || {
+            let stderr = drain(stderr);
+            (stderr, guard.wait())
+        })
+        .map_err(|e| ComponentError::Compiler {
+            reason: format!("cannot start a thread to watch the compiler: {e}"),
+        })?;
+    let ended = std::thread::scope(|scope| {
+        // Fed from a helper thread, so a child that stops reading cannot
+        // hold this one past the deadline.
+        let feeder = std::thread::Builder::new()
+            .name("warden-compile-feed".into())
+            .spawn_scoped(scope, move || feed(stdin, &header, job.bytes))
             .map_err(|e| ComponentError::Compiler {
                 reason: format!("cannot start a thread to feed the compiler: {e}"),
-            })?;
-        let exited = wait_until(&pidfd, started + limits.timeout);
-        if !exited {
-            guard.kill();
+            });
+        let ended = match feeder {
+            Ok(_) => wait_until(&pidfd, stdout, started + limits.timeout),
+            Err(_) => Ended::TimedOut,
+        };
+        if ended != Ended::Exited {
+            // Past the deadline: stopped. Done: what is left is the exit,
+            // which the kill makes certain and the watcher reaps.
+            let _ = rustix::process::pidfd_send_signal(&pidfd, Signal::KILL);
         }
-        // The child is dead now (exited or killed): its pipes are closed,
-        // so the helper ends.
-        Ok::<_, ComponentError>((exited, io.join().unwrap_or_default()))
+        // The child has read its input, exited, or is killed: the feeder's
+        // writes are over.
+        feeder.map(|_| ended)
     })?;
-    let status = guard.wait()?;
     if warm {
         STANDBY.order(order);
     }
     tracing::debug!(
         ?pid,
         from_standby,
+        ?ended,
         spawn = ?started.duration_since(asked),
         run = ?started.elapsed(),
         "compile child done"
     );
-    if !exited {
-        return Err(ComponentError::CompileLimit(CompileLimit::WallClock {
-            ms: millis(limits.timeout),
-        }));
+    match ended {
+        // The kernel frees the compiler's memory as it exits (a millisecond
+        // or more for a large compile): the artifact does not wait for it.
+        Ended::Done => artifact_written(job.out),
+        Ended::TimedOut => {
+            let _ = watcher.join();
+            Err(ComponentError::CompileLimit(CompileLimit::WallClock {
+                ms: millis(limits.timeout),
+            }))
+        }
+        Ended::Exited => {
+            let (stderr, status) = watcher.join().map_err(|_| ComponentError::Compiler {
+                reason: "the thread watching the compiler panicked".into(),
+            })?;
+            classify(status?, &stderr, &limits, job.out)
+        }
     }
-    classify(status, &stderr, &limits, job.out)
+}
+
+/// How a compile child's job ended, as the parent saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// It wrote the artifact and said so on stdout; it may still be exiting.
+    Done,
+    /// It exited without saying so: its status tells why.
+    Exited,
+    /// The wall-clock limit passed first.
+    TimedOut,
 }
 
 /// Starts the standby compile child for Winch compiles of `config` and
@@ -314,7 +360,7 @@ impl Spawned {
             // token, no config): it gets none of it.
             .env_clear()
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| ComponentError::Compiler {
@@ -451,22 +497,20 @@ fn apply_limits(pid: Pid, limits: &CompileLimits) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Writes the output path line and the bytes to the child's stdin, closes it, and keeps the start of
-/// its stderr (reading the rest to the end so the child never blocks on it).
-fn feed_and_drain(
-    mut stdin: std::process::ChildStdin,
-    header: &[u8],
-    bytes: &[u8],
-    stderr: std::process::ChildStderr,
-) -> String {
+/// Writes the output path line and the bytes to the child's stdin, and
+/// closes it.
+fn feed(mut stdin: std::process::ChildStdin, header: &[u8], bytes: &[u8]) {
     // A child that died early closes its end: the write fails, the exit
     // status says why.
     let _ = stdin
         .write_all(header)
         .and_then(|()| stdin.write_all(bytes));
-    drop(stdin);
+}
+
+/// Reads the child's stderr to its end (so the child never blocks on it)
+/// and keeps its start, as one line.
+fn drain(mut stderr: std::process::ChildStderr) -> String {
     let mut kept = Vec::new();
-    let mut stderr = stderr;
     let _ = (&mut stderr).take(STDERR_KEEP).read_to_end(&mut kept);
     let _ = std::io::copy(&mut stderr, &mut std::io::sink());
     String::from_utf8_lossy(&kept)
@@ -477,24 +521,46 @@ fn feed_and_drain(
         .join(" ")
 }
 
-/// Waits for the process behind `pidfd` to exit, until `deadline`.
-fn wait_until(pidfd: &OwnedFd, deadline: Instant) -> bool {
+/// Waits until the child says its artifact is written (a line on its
+/// stdout, see [`crate::compile_child::DONE`]), exits (`pidfd` turns
+/// readable), or `deadline` passes.
+fn wait_until(pidfd: &OwnedFd, stdout: std::process::ChildStdout, deadline: Instant) -> Ended {
     use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    // Closed at the child's exit, or by the child; then only the exit counts.
+    let mut stdout = Some(stdout);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let timeout = Timespec::try_from(left).unwrap_or(Timespec {
             tv_sec: i64::MAX,
             tv_nsec: 0,
         });
-        let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+        let mut fds = vec![PollFd::new(pidfd, PollFlags::IN)];
+        if let Some(out) = &stdout {
+            fds.push(PollFd::new(out, PollFlags::IN));
+        }
         match poll(&mut fds, Some(&timeout)) {
-            Ok(n) if n > 0 => return true,
-            Ok(_) if left.is_zero() => return false,
+            Ok(n) if n > 0 => {
+                if !fds[0].revents().is_empty() {
+                    return Ended::Exited;
+                }
+                if let Some(mut out) = stdout.take() {
+                    // The line is shorter than PIPE_BUF: one write, one read.
+                    let mut said = [0; 16];
+                    match out.read(&mut said) {
+                        Ok(n) if said[..n] == *crate::compile_child::DONE => {
+                            return Ended::Done;
+                        }
+                        // Anything else is not the protocol: wait for the exit.
+                        Ok(_) | Err(_) => {}
+                    }
+                }
+            }
+            Ok(_) if left.is_zero() => return Ended::TimedOut,
             // Woken early, interrupted: check the clock again.
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(err) => {
                 tracing::warn!(error = %err, "cannot poll the compiler process; stopping it");
-                return false;
+                return Ended::TimedOut;
             }
         }
     }
@@ -514,12 +580,7 @@ fn classify(
         }
     };
     match (status.code(), status.signal()) {
-        (Some(exit::OK), _) => match std::fs::metadata(out) {
-            Ok(meta) if meta.len() > 0 => Ok(()),
-            _ => Err(ComponentError::Compiler {
-                reason: "the compiler exited without writing the compiled component".into(),
-            }),
-        },
+        (Some(exit::OK), _) => artifact_written(out),
         (Some(exit::INVALID), _) => Err(ComponentError::Malformed {
             reason: stderr.to_string(),
         }),
@@ -547,10 +608,28 @@ fn classify(
     }
 }
 
+/// `Ok` when the child left an artifact in `out` (not checked further
+/// here: loading it checks its engine).
+fn artifact_written(out: &Path) -> Result<(), ComponentError> {
+    match std::fs::metadata(out) {
+        Ok(meta) if meta.len() > 0 => Ok(()),
+        _ => Err(ComponentError::Compiler {
+            reason: "the compiler ended without writing the compiled component".into(),
+        }),
+    }
+}
+
 fn memory(limits: &CompileLimits) -> ComponentError {
     ComponentError::CompileLimit(CompileLimit::Memory {
         mb: limits.memory_mb,
     })
+}
+
+/// The three ends of a compile child's standard streams the parent holds.
+struct Pipes {
+    stdin: std::process::ChildStdin,
+    stdout: std::process::ChildStdout,
+    stderr: std::process::ChildStderr,
 }
 
 /// Owns the child until it is reaped: dropped early (an error, a panic),
@@ -574,21 +653,17 @@ impl Reap {
             })
     }
 
-    fn pipes(
-        &mut self,
-    ) -> Result<(std::process::ChildStdin, std::process::ChildStderr), ComponentError> {
+    fn pipes(&mut self) -> Result<Pipes, ComponentError> {
         let child = self.child()?;
-        match (child.stdin.take(), child.stderr.take()) {
-            (Some(stdin), Some(stderr)) => Ok((stdin, stderr)),
+        match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+            (Some(stdin), Some(stdout), Some(stderr)) => Ok(Pipes {
+                stdin,
+                stdout,
+                stderr,
+            }),
             _ => Err(ComponentError::Compiler {
                 reason: "the compiler's pipes were not set up".into(),
             }),
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(child) = self.0.as_mut() {
-            let _ = child.kill();
         }
     }
 
