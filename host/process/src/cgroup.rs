@@ -28,18 +28,12 @@
 //! process's cgroup path names its worker (even after that worker was
 //! forgotten, and for a recovering host reading the registry).
 //!
-//! The window: the standard library cannot spawn into a cgroup
+//! No window: the standard library cannot spawn into a cgroup
 //! (`CLONE_INTO_CGROUP`), so the leader is moved right after `posix_spawn`
-//! returns. Moving a process waits for an RCU grace period (~1 ms here, up
-//! to ~12 ms measured) during which its forks still land in the host's
-//! cgroup, so the leader is first stopped (`SIGSTOP`, through its pidfd)
-//! and continued once moved; what it forked before the stop is moved too,
-//! found through its `children` files. What is left is the time between
-//! its `execve` and the stop (microseconds, inside the dynamic loader for
-//! most programs): a process forked *and* gone from the leader's tree in
-//! that time is missed by the cgroup (the other trackers still apply, see
-//! `reaper.rs`). The price is the grace period on every spawn (see the
-//! README's figures); mounting cgroup2 with `favordynmods` shortens it.
+//! returns, while it waits at its exec gate (see `worker.rs`): its program
+//! runs, and forks, only once the move is done. Moving a process waits for
+//! an RCU grace period (~1 ms here, up to ~12 ms measured); mounting
+//! cgroup2 with `favordynmods` shortens it.
 //!
 //! Must never: write anywhere but a cgroup directory named `warden-<id>`
 //! (or the probe's `warden-probe-*`) below the host's own, or one recorded
@@ -408,25 +402,6 @@ impl WorkerCgroup {
             tracing::debug!(dir = %self.dir.0.display(), error = %e, "cannot remove a worker cgroup yet");
             super::reaper::retire_cgroup(CgroupDir(self.dir.0.clone()));
         }
-    }
-
-    /// Moves `leader` and what it already forked into the cgroup.
-    pub(crate) fn adopt_tree(&self, leader: i32) -> io::Result<()> {
-        self.adopt(leader)?;
-        let mut buf = Vec::new();
-        let mut pending = Vec::new();
-        let _ = procfs::children_of_all_threads(&leader.to_string(), &mut buf, &mut pending);
-        let mut moved = 0;
-        while let Some(pid) = pending.pop() {
-            moved += 1;
-            if moved > 4096 {
-                break;
-            }
-            // A child that has exited meanwhile cannot be moved: fine.
-            let _ = self.adopt(pid);
-            let _ = procfs::children_of_all_threads(&pid.to_string(), &mut buf, &mut pending);
-        }
-        Ok(())
     }
 }
 

@@ -1,21 +1,16 @@
 //! The kernel's share of limit enforcement: rlimits set on a worker with
-//! `prlimit(2)` right after it was spawned.
+//! `prlimit(2)` while it waits at its exec gate (see `worker.rs`), before
+//! its program runs.
 //!
 //! Owns: the mapping from [`ProcessLimits`] to rlimits ([`KernelCeilings`]),
 //! and applying them.
 //!
-//! Why `prlimit` after spawn and not `pre_exec` or an exec shim: a
-//! `pre_exec` closure forces `fork` (~35 ms with a large host heap instead
-//! of ~0.1–0.5 ms for `posix_spawn`); a shim costs a second `execve` on every
-//! spawn — measured here (2-core VM) with a 480 KB static shim that sets the
-//! three rlimits and execs: +2.4 ms per spawn (spawn + run `true` + reap:
-//! 2.0 ms direct with `prlimit`, 4.4 ms through the shim), more than the
-//! whole 2 ms respawn budget, and the `warden` binary itself would be
-//! slower still. `prlimit` costs three syscalls (a few µs). The price is a
-//! race: for those microseconds after the worker's `execve` it runs without
-//! rlimits. The monitor is the backstop for that window (it polls the real
-//! usage), and the ceilings exist for runaways between two polls, not as the
-//! primary limit.
+//! Why `prlimit` and not `pre_exec`: a `pre_exec` closure forces `fork`
+//! (~35 ms with a large host heap instead of ~0.1–0.5 ms for
+//! `posix_spawn`). `prlimit` costs three syscalls (a few µs), made while the
+//! spawned process waits at the gate: the program starts with its limits,
+//! and so does everything it forks. The ceilings exist for runaways
+//! between two of the monitor's polls, not as the primary limit.
 //!
 //! Guarantees: the monitor enforces each limit at its configured value with
 //! a precise reason; the kernel ceilings sit above it so that the reason a

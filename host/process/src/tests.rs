@@ -1015,3 +1015,77 @@ async fn recovery_never_signals_a_reused_pid() {
     let _ = bystander.kill();
     let _ = bystander.wait();
 }
+
+/// `sh -c GATE PROGRAM ARGS…` with stdin and stdout piped and an
+/// environment of `A=1` only.
+fn gated(gate: &str, program: &str, args: &[&str]) -> std::process::Child {
+    Command::new(crate::worker::GATE_SHELL)
+        .arg("-c")
+        .arg(gate)
+        .arg(program)
+        .args(args)
+        .env_clear()
+        .env("A", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the gate")
+}
+
+#[test]
+fn the_gate_runs_nothing_until_its_line_then_execs_the_program_in_place() {
+    use crate::worker::{GATE, GATE_WITHOUT_PWD};
+    use std::io::{Read, Write};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ran = dir.path().join("ran");
+    let script = format!("echo $$ > {}; cat", ran.display());
+    let mut child = gated(GATE, "/bin/sh", &["-c", &script, "a b"]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!ran.exists(), "the program ran before the gate opened");
+    let mut gate = child.stdin.take().expect("stdin");
+    gate.write_all(b"\n").expect("open the gate");
+    // Whatever else the host writes is not the program's input: its stdin
+    // is /dev/null.
+    let _ = gate.write_all(b"not for the program\n");
+    drop(gate);
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    assert!(child.wait().expect("wait").success());
+    assert_eq!(out, "");
+    let pid: u32 = std::fs::read_to_string(&ran)
+        .expect("the program ran")
+        .trim()
+        .parse()
+        .expect("a pid");
+    assert_eq!(pid, child.id(), "executed in place of the gate");
+
+    // The environment is the one given: the gate's shell adds no `PWD`.
+    let child = gated(GATE_WITHOUT_PWD, "/usr/bin/env", &[]);
+    child
+        .stdin
+        .as_ref()
+        .expect("stdin")
+        .write_all(b"\n")
+        .expect("open");
+    let out = child.wait_with_output().expect("env");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "A=1\n");
+}
+
+#[test]
+fn a_gate_closed_without_its_line_never_runs_the_program() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ran = dir.path().join("ran");
+    let script = format!("touch {}", ran.display());
+    let mut child = gated(crate::worker::GATE, "/bin/sh", &["-c", &script]);
+    // The host died before opening it: its end of the pipe closes.
+    drop(child.stdin.take());
+    assert!(!child.wait().expect("wait").success());
+    assert!(!ran.exists(), "the program ran");
+}

@@ -7,10 +7,20 @@
 //! Spawn: `std::process::Command` with no `pre_exec` closure, so the standard
 //! library uses `posix_spawn` (`CLONE_VFORK`: the call returns once the
 //! child's `execve` has succeeded); `process_group(0)` gives the worker its
-//! own group through a spawn attribute; rlimits follow with `prlimit` (see
-//! [`KernelCeilings`]), then the move into the worker's own cgroup when
-//! there is one ([`cgroup`](super::cgroup)); a pidfd is opened while the
-//! child cannot have been reaped, so it names the worker for good.
+//! own group through a spawn attribute. What is executed is a gate,
+//! `/bin/sh -c GATE PROGRAM ARGS…` ([`GATE`]), which waits for one line on
+//! its stdin and then executes the program in its place (same pid, same
+//! start time). Meanwhile a pidfd is opened (the child cannot have been
+//! reaped, so it names the worker for good), the rlimits are set with
+//! `prlimit` (see [`KernelCeilings`]) and the process is moved into the
+//! worker's own cgroup when there is one ([`cgroup`](super::cgroup)); then
+//! the host writes the line. So no instruction of the program runs without
+//! its rlimits, and nothing it forks starts outside its cgroup (before the
+//! gate, a process the program forked and lost in its first microseconds
+//! could escape both). The gate costs a shell's start: `warden bench
+//! spawn`, from a worker's death to its replacement running the program,
+//! p50 1.02–1.08 ms against 0.74–0.75 ms when the worker was instead held
+//! with `SIGSTOP` for the move (alternating, 2-core VM).
 //!
 //! Stop: the tree is walked once more and remembered ([`reaper`]), then
 //! `SIGTERM` goes to the group, to the cgroup's members and to every
@@ -34,7 +44,7 @@
 //! the worker's.
 
 use std::future::Future;
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -44,8 +54,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustix::process::{
-    Pid, PidfdFlags, Signal, WaitId, WaitIdOptions, kill_process_group, pidfd_open,
-    pidfd_send_signal, waitid,
+    Pid, PidfdFlags, Signal, WaitId, WaitIdOptions, kill_process_group, pidfd_open, waitid,
 };
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -141,9 +150,11 @@ pub enum SetupStep {
     /// Reading its start time or the boot id from `/proc`.
     ReadIdentity,
     /// Moving it into its cgroup (fatal only with
-    /// [`CgroupMode::Required`]), or continuing it after it was held
-    /// stopped for the move.
+    /// [`CgroupMode::Required`]).
     JoinCgroup,
+    /// Letting its program start: the process waits at an exec gate until
+    /// its rlimits and cgroup are in place (see `GATE`).
+    Release,
     /// Handing its stdout and stderr pipes to the runtime.
     CaptureOutput,
 }
@@ -155,6 +166,7 @@ impl std::fmt::Display for SetupStep {
             Self::OpenPidfd => "open its pidfd",
             Self::ReadIdentity => "read its identity",
             Self::JoinCgroup => "move it into its cgroup",
+            Self::Release => "let its program start",
             Self::CaptureOutput => "capture its output",
         })
     }
@@ -349,12 +361,29 @@ impl RunningWorker {
             .cwd
             .as_ref()
             .map_or_else(|| Path::new("/"), |c| c.path());
-        let mut cmd = Command::new(spec.command.path());
-        cmd.args(&spec.args)
+        // The program is executed by the gate (see `GATE`), which reports
+        // a missing or unrunnable program only as its exit status: it is
+        // checked here, so such a spawn fails as one `posix_spawn` of it
+        // would.
+        rustix::fs::access(spec.command.path(), rustix::fs::Access::EXEC_OK).map_err(|e| {
+            SpawnError::Spawn {
+                worker: spec.name.clone(),
+                command: spec.command.path().to_path_buf(),
+                source: io::Error::from(e),
+            }
+        })?;
+        let sets_pwd = spec.env.iter().any(|(name, _)| name == "PWD")
+            || (spec.inherit_env.iter().any(|name| name == "PWD")
+                && std::env::var_os("PWD").is_some());
+        let mut cmd = Command::new(GATE_SHELL);
+        cmd.arg("-c")
+            .arg(if sets_pwd { GATE } else { GATE_WITHOUT_PWD })
+            .arg(spec.command.path())
+            .args(&spec.args)
             .env_clear()
             .current_dir(cwd)
             .process_group(0)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for name in &spec.inherit_env {
@@ -612,26 +641,21 @@ fn note_no_cgroup(why: &CgroupUnavailable) {
     });
 }
 
-/// Stops the freshly spawned `pid` and waits (briefly) until it is
-/// stopped. Returns whether it was stopped (and must be continued).
-fn hold(pidfd: &OwnedFd, pid: i32) -> bool {
-    if pidfd_send_signal(pidfd, Signal::STOP).is_err() {
-        return false;
-    }
-    // The stop is delivered within microseconds; the bound only guards a
-    // process that died meanwhile.
-    let deadline = Instant::now() + Duration::from_millis(50);
-    let mut buf = Vec::with_capacity(512);
-    while Instant::now() < deadline {
-        match procfs::read_stat(pid, &mut buf) {
-            Ok(stat) if matches!(stat.state, b'T' | b't') => break,
-            Ok(stat) if stat.is_dead() => break,
-            Ok(_) => std::thread::yield_now(),
-            Err(_) => break,
-        }
-    }
-    true
-}
+/// The shell that runs [`GATE`].
+pub(crate) const GATE_SHELL: &str = "/bin/sh";
+
+/// What a worker's process runs first, as `sh -c GATE PROGRAM ARGS…`:
+/// it waits for one line on its stdin, then executes the program in its
+/// place (same pid, same start time) with stdin from `/dev/null`. The host
+/// writes that line once the rlimits are set and the process is in its
+/// cgroup, so no instruction of the program runs without them, and
+/// nothing it forks lands outside the cgroup. A host that dies before
+/// closes the pipe: `read` fails and the program never runs.
+pub(crate) const GATE: &str = r#"read -r _ && exec "$0" "$@" </dev/null"#;
+
+/// [`GATE`] for a worker whose environment has no `PWD`: the shell
+/// exports one of its own, which the program must not inherit.
+pub(crate) const GATE_WITHOUT_PWD: &str = r#"unset PWD; read -r _ && exec "$0" "$@" </dev/null"#;
 
 /// The steps after `posix_spawn` returned.
 struct Setup<'a> {
@@ -659,16 +683,12 @@ impl Setup<'_> {
         })?;
         let pidfd = pidfd_open(rpid, PidfdFlags::empty())
             .map_err(|e| (SetupStep::OpenPidfd, io::Error::from(e)))?;
-        // Held still while it is moved into its cgroup: moving a process
-        // waits for an RCU grace period (~1 ms here, up to ~12 ms measured)
-        // during which its forks would still land in the host's cgroup.
-        let held = self.cgroup.is_some() && hold(&pidfd, raw);
-        // Then the rlimits, to keep the window without them short.
-        let limits = KernelCeilings::for_limits(&self.spec.limits)
+        // The process waits at the gate: nothing of the program runs yet.
+        KernelCeilings::for_limits(&self.spec.limits)
             .apply(rpid)
-            .map_err(|e| (SetupStep::ApplyLimits, e));
+            .map_err(|e| (SetupStep::ApplyLimits, e))?;
         let cgroup = match self.cgroup {
-            Some(cgroup) => match cgroup.adopt_tree(raw) {
+            Some(cgroup) => match cgroup.adopt(raw) {
                 Ok(()) => Some(cgroup),
                 Err(e) if self.spec.cgroup == CgroupMode::Required => {
                     return Err((SetupStep::JoinCgroup, e));
@@ -680,11 +700,13 @@ impl Setup<'_> {
             },
             None => None,
         };
-        if held {
-            pidfd_send_signal(&pidfd, Signal::CONT)
-                .map_err(|e| (SetupStep::JoinCgroup, io::Error::from(e)))?;
-        }
-        limits?;
+        let release = |e: io::Error| (SetupStep::Release, e);
+        let mut gate = child
+            .stdin
+            .take()
+            .ok_or_else(|| release(io::Error::other("pipe not created")))?;
+        gate.write_all(b"\n").map_err(release)?;
+        drop(gate);
         let start_time = procfs::read_stat(raw, &mut Vec::with_capacity(512))
             .map_err(|e| (SetupStep::ReadIdentity, e))?
             .start_time;

@@ -45,15 +45,15 @@ fn spec_for(program: &str, args: &[&str]) -> Result<WorkerSpec, WorkerBenchError
 /// saw that death to the moment its replacement has been exec'd.
 ///
 /// Precisely: the start is [`ExitInfo::detected_at`](crate::process::ExitInfo), taken
-/// when the dead worker's pidfd became readable; the end is when
-/// [`RunningWorker::spawn`] returns for the replacement. `posix_spawn`
-/// (`clone3` with `CLONE_VM | CLONE_VFORK`) returns only after the child's
-/// `execve` succeeded, so by then the replacement runs the new program (it
-/// is `/proc/PID/exe`); spawn has also applied its rlimits (it carries
-/// memory, CPU and descriptor limits), opened its pidfd and started its
-/// output capture. In between: the group kill, the leftover scan, the reap,
-/// publishing the exit and waking the waiting task — everything a
-/// supervisor's restart pays for, except its own bookkeeping.
+/// when the dead worker's pidfd became readable; the end is when the
+/// replacement's `/proc/PID/comm` names the program (`sleep`). Spawn
+/// returns once the process waits at its exec gate with its rlimits (it
+/// carries memory, CPU and descriptor limits), its cgroup, its pidfd and
+/// its output capture in place, and has opened the gate; the gate's shell
+/// then executes the program, which the end waits for. In between: the
+/// group kill, the leftover scan, the reap, publishing the exit and waking
+/// the waiting task — everything a supervisor's restart pays for, except
+/// its own bookkeeping.
 ///
 /// Why `sleep 100` and not `true`: a program that exits at once competes
 /// with the spawning thread for the CPU right after `execve`, so the
@@ -67,11 +67,38 @@ pub async fn bench_respawn(n: usize) -> Result<Vec<Duration>, WorkerBenchError> 
     for _ in 0..n {
         let exit = worker.kill().await;
         let next = RunningWorker::spawn(&spec)?;
+        running_program(next.pid(), "sleep").await?;
         samples.push(exit.detected_at.elapsed());
         worker = next;
     }
     worker.kill().await;
     Ok(samples)
+}
+
+/// Waits (1 s at most) until process `pid` runs `program` (its `comm`),
+/// looking every 20 µs from a blocking thread: a task that spun on the
+/// runtime would take the CPU the gate's shell needs on a 2-core machine.
+async fn running_program(pid: u32, program: &'static str) -> Result<(), WorkerBenchError> {
+    let comm = format!("/proc/{pid}/comm");
+    let found = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        while std::time::Instant::now() < deadline {
+            if std::fs::read_to_string(&comm).is_ok_and(|c| c.trim_end() == program) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_micros(20));
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    if found {
+        Ok(())
+    } else {
+        Err(WorkerBenchError::Io(std::io::Error::other(format!(
+            "process {pid} did not start {program} within 1 s"
+        ))))
+    }
 }
 
 /// What [`bench_monitor`] measured.
