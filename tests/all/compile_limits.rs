@@ -419,3 +419,42 @@ fn a_compile_ends_when_the_child_says_done_and_the_child_is_killed() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// The compiler gets nothing from the host's environment (a token or a
+/// config path would be there for the taking), only its malloc settings.
+#[test]
+fn the_compiler_runs_with_only_its_malloc_settings_in_its_environment() {
+    use std::os::unix::fs::PermissionsExt;
+    use warden::component::{Metering, Runtime, RuntimeConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    let seen = dir.path().join("environment");
+    let script = dir.path().join("compiler.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncat /proc/$$/environ > {seen}\nexit 70\n",
+            seen = seen.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let runtime = Runtime::new(RuntimeConfig {
+        compile_program: Some(script),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let counter = std::fs::read(plugin("counter")).unwrap();
+    assert!(runtime.compile(&counter, Metering::Off).is_err());
+    let environment = std::fs::read(&seen).unwrap();
+    let variables: Vec<&[u8]> = environment
+        .split(|&b| b == 0)
+        .filter(|v| !v.is_empty())
+        .collect();
+    assert_eq!(
+        variables,
+        [&b"GLIBC_TUNABLES=glibc.malloc.top_pad=16777216"[..]],
+        "{}",
+        String::from_utf8_lossy(&environment)
+    );
+}
