@@ -361,6 +361,22 @@ fn compiled_code_stays_within_its_memory_and_disk_budgets_but_code_in_use_stays(
     drop(held);
 }
 
+/// A runtime whose compile program is a shell script with this `body`,
+/// written into `dir`: a stand-in compiler to test the protocol with.
+fn compiling_with_script(dir: &Path, body: &str) -> warden::component::Runtime {
+    use std::os::unix::fs::PermissionsExt;
+    use warden::component::{Runtime, RuntimeConfig};
+
+    let script = dir.join("compiler.sh");
+    std::fs::write(&script, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    Runtime::new(RuntimeConfig {
+        compile_program: Some(script),
+        ..RuntimeConfig::default()
+    })
+    .unwrap()
+}
+
 /// A compile ends when the child says its artifact is written, not when
 /// the child has exited (the kernel freeing a large compiler heap at the
 /// exit would add a millisecond or more to every hot reload), and the
@@ -370,32 +386,21 @@ fn compiled_code_stays_within_its_memory_and_disk_budgets_but_code_in_use_stays(
 /// killed.
 #[test]
 fn a_compile_ends_when_the_child_says_done_and_the_child_is_killed() {
-    use std::os::unix::fs::PermissionsExt;
-    use warden::component::{Metering, Runtime, RuntimeConfig};
-
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pid");
-    let script = dir.path().join("compiler.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho $$ > {pid}\nread out\ncat > /dev/null\nprintf x > \"$out\"\n\
+    let runtime = compiling_with_script(
+        dir.path(),
+        &format!(
+            "echo $$ > {pid}\nread out\ncat > /dev/null\nprintf x > \"$out\"\n\
              echo done\nexec sleep 30\n",
             pid = pid_file.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let runtime = Runtime::new(RuntimeConfig {
-        compile_program: Some(script),
-        ..RuntimeConfig::default()
-    })
-    .unwrap();
+    );
     let counter = std::fs::read(plugin("counter")).unwrap();
 
     let started = Instant::now();
     let err = runtime
-        .compile(&counter, Metering::Off)
+        .compile(&counter, warden::component::Metering::Off)
         .err()
         .expect("a one-byte artifact does not load");
     let took = started.elapsed();
@@ -424,28 +429,21 @@ fn a_compile_ends_when_the_child_says_done_and_the_child_is_killed() {
 /// config path would be there for the taking), only its malloc settings.
 #[test]
 fn the_compiler_runs_with_only_its_malloc_settings_in_its_environment() {
-    use std::os::unix::fs::PermissionsExt;
-    use warden::component::{Metering, Runtime, RuntimeConfig};
-
     let dir = tempfile::tempdir().unwrap();
     let seen = dir.path().join("environment");
-    let script = dir.path().join("compiler.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\ncat /proc/$$/environ > {seen}\nexit 70\n",
+    let runtime = compiling_with_script(
+        dir.path(),
+        &format!(
+            "cat /proc/$$/environ > {seen}\nexit 70\n",
             seen = seen.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let runtime = Runtime::new(RuntimeConfig {
-        compile_program: Some(script),
-        ..RuntimeConfig::default()
-    })
-    .unwrap();
+    );
     let counter = std::fs::read(plugin("counter")).unwrap();
-    assert!(runtime.compile(&counter, Metering::Off).is_err());
+    assert!(
+        runtime
+            .compile(&counter, warden::component::Metering::Off)
+            .is_err()
+    );
     let environment = std::fs::read(&seen).unwrap();
     let variables: Vec<&[u8]> = environment
         .split(|&b| b == 0)

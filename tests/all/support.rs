@@ -400,13 +400,21 @@ pub const CHANGING_EXAMPLES: &[&str] = &[
     "child.delete",
 ];
 
-/// The demo tree's config text, its state in `state/` beside the config
-/// and `host` (more keys and subtables of `[host]`, or nothing, or an
-/// `[api]` table) added. API callers may name host paths under
+/// The demo tree's config text, its state in `state/` beside the config,
+/// its API on a free loopback port (unless `host` sets `api_addr`), and
+/// `host` (more keys and subtables of `[host]`, or nothing, or an `[api]`
+/// table) added. API callers may name host paths under
 /// [`test_path_roots`] ([`with_test_path_roots`]).
 pub fn demo_tree(host: &str) -> String {
+    // A free port unless the test names one: two hosts on the default
+    // (7878) would refuse each other's start when their tests overlap.
+    let addr = if host.contains("api_addr") {
+        ""
+    } else {
+        "api_addr = \"127.0.0.1:0\"\n"
+    };
     with_test_path_roots(&format!(
-        "[host]\nstate_dir = \"state\"\n{host}\n{DEMO_TREE}"
+        "[host]\nstate_dir = \"state\"\n{addr}{host}\n{DEMO_TREE}"
     ))
 }
 
