@@ -976,6 +976,8 @@ fn spawn_ticker(inner: Weak<Inner>, tick: Duration) {
                 for flavor in inner.flavors() {
                     flavor.engine.increment_epoch();
                 }
+                // Off the threads that drop Stores, which a mass stop keeps busy.
+                STACK_SHELF.trim(crate::fiber_stacks::UNWANTED_QUIET);
             }
         });
     if let Err(err) = spawned {

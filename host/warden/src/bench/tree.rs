@@ -213,7 +213,9 @@ async fn trace_client(router: Router) -> Result<(Samples, Samples, Samples), Ben
 }
 
 /// RSS per idle component child: 10,000 `echo` children under one
-/// `simple_one_for_one` supervisor, each instantiated and initialised.
+/// `simple_one_for_one` supervisor, each instantiated and initialised;
+/// also how fast they start, the `/metrics` scrape over them, and the
+/// time per child of stopping the whole tree.
 pub fn children(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
     const CHILDREN: usize = 10_000;
     let (runtime, program) = idle_echo(env)?;
@@ -264,7 +266,9 @@ pub fn children(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
                 "{serving} of {CHILDREN} children serving"
             )));
         }
+        let stopping = Instant::now();
         root.stop().await;
+        let stopped = stopping.elapsed();
         let per_child = after.saturating_sub(before) as f64 / CHILDREN as f64;
         let pss_per_child = pss_after.saturating_sub(pss_before) as f64 / CHILDREN as f64;
         Ok(vec![
@@ -281,6 +285,12 @@ pub fn children(env: &BenchEnv) -> Result<Vec<Figure>, BenchError> {
                 "start_throughput",
                 CHILDREN as f64 / elapsed.as_secs_f64(),
                 "per_s",
+            ),
+            Figure::new(
+                "children",
+                "stop_per_child",
+                stopped.as_secs_f64() * 1e6 / CHILDREN as f64,
+                "us",
             ),
             Figure::new("children", "metrics_scrape_1k", scrape_1k * 1e3, "ms"),
             Figure::new("children", "metrics_scrape_10k", scrape_10k * 1e3, "ms"),
