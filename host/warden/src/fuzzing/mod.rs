@@ -17,8 +17,9 @@
 //!   [`crate::ops::schema::Schema`]; errors and violations point at places
 //!   that exist, and the combinators agree with the schema they wrap.
 //!
-//! Never: write files outside a temporary folder, start processes, or
-//! open sockets (the fuzzer runs these millions of times).
+//! Never: write files (but the config target's stand-in component, made
+//! once in its checked-in folder), start processes, or open sockets (the
+//! fuzzer runs these millions of times).
 
 mod canonical_data_target;
 mod config_target;
