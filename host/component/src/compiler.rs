@@ -226,6 +226,8 @@ pub(crate) fn compile_in_child(job: &Job<'_>) -> Result<(), ComponentError> {
             });
         let ended = match feeder {
             Ok(_) => wait_until(&pidfd, stdout, started + limits.timeout),
+            // Unfed, the child would wait for its input forever: it is
+            // killed below, and the spawn's error returned.
             Err(_) => Ended::TimedOut,
         };
         if ended != Ended::Exited {
